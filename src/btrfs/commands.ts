@@ -1,0 +1,15 @@
+import type { Argv } from '../system/runner.js';
+
+// btrfs-progs commands as data.
+
+export const btrfs = {
+  list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', path]],
+  show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
+  snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
+  delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
+  send: (snapshot: string, parent?: string): Argv => [
+    'btrfs',
+    ['send', '-q', ...(parent ? ['-p', parent] : []), snapshot],
+  ],
+  receive: (dir: string): Argv => ['btrfs', ['receive', dir]],
+};

@@ -1,0 +1,52 @@
+import { readlink, rename, rm, symlink, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Runner } from '../system/runner.js';
+import { quote } from '../system/runner.js';
+
+export const LATEST = 'latest';
+export const PREVIOUS = 'previous';
+const TMP_PREFIX = '.btrfs-vault-link-';
+
+export async function readLink(dir: string, name: string): Promise<string | undefined> {
+  try {
+    return await readlink(join(dir, name));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Points `latest` at `snapshot` (and `previous` at the old latest), each atomically:
+ * a new symlink under a temporary name, renamed over the old one.
+ */
+export async function moveLinks(runner: Runner, dir: string, snapshot: string): Promise<void> {
+  const old = await readLink(dir, LATEST);
+  if (old !== undefined && old !== snapshot) await replaceLink(runner, dir, PREVIOUS, old);
+  await replaceLink(runner, dir, LATEST, snapshot);
+}
+
+async function replaceLink(runner: Runner, dir: string, name: string, target: string): Promise<void> {
+  const tmp = join(dir, `${TMP_PREFIX}${name}`);
+  const final = join(dir, name);
+  runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
+  if (runner.dryRun) return;
+  await rm(tmp, { force: true });
+  await symlink(target, tmp);
+  await rename(tmp, final);
+}
+
+/** Temporary links left by a run that died between creating and renaming them. */
+export async function removeStaleLinks(runner: Runner, dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => n.startsWith(TMP_PREFIX));
+  for (const n of stale) {
+    runner.note(`rm ${quote(join(dir, n))}`);
+    if (!runner.dryRun) await rm(join(dir, n), { force: true });
+  }
+  return stale;
+}

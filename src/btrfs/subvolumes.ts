@@ -1,0 +1,54 @@
+import { join } from 'node:path';
+import { isUnder, type MountEntry } from '../core/mountinfo.js';
+import { parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
+import type { Runner } from '../system/runner.js';
+import { btrfs } from './commands.js';
+
+export interface Subvolume {
+  /** absolute path, seen through the mount it was listed from */
+  path: string;
+  name: string;
+  uuid: string;
+  receivedUuid?: string;
+}
+
+/**
+ * Every subvolume of the filesystem behind `mount` that is visible through it,
+ * with UUIDs: one `btrfs subvolume list` instead of one `show` per entry.
+ */
+export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise<Subvolume[]> {
+  const { stdout } = await runner.query(btrfs.list(mount.mountPoint));
+  const root = mount.root.replace(/^\/+/, '');
+  const out: Subvolume[] = [];
+  for (const row of parseSubvolumeList(stdout)) {
+    const path = toMountPath(row.path, root, mount.mountPoint);
+    if (path === undefined) continue;
+    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), uuid: row.uuid, receivedUuid: row.receivedUuid });
+  }
+  return out;
+}
+
+/** The subvolumes directly inside `dir`. */
+export function childrenOf(all: readonly Subvolume[], dir: string): Subvolume[] {
+  return all.filter((s) => s.path.slice(0, s.path.lastIndexOf('/')) === (dir === '/' ? '' : dir));
+}
+
+/** Subvolumes strictly below `path` (they are not part of a snapshot of `path`). */
+export function nestedIn(all: readonly Subvolume[], path: string): Subvolume[] {
+  return all.filter((s) => s.path !== path && isUnder(s.path, path));
+}
+
+export async function showSubvolume(runner: Runner, path: string): Promise<SubvolumeShow> {
+  const { stdout } = await runner.query(btrfs.show(path));
+  return parseSubvolumeShow(stdout);
+}
+
+// A path relative to the filesystem's top level, seen through a mount of `root`.
+function toMountPath(fsPath: string, root: string, mountPoint: string): string | undefined {
+  let rest: string;
+  if (root === '') rest = fsPath;
+  else if (fsPath === root) rest = '';
+  else if (fsPath.startsWith(`${root}/`)) rest = fsPath.slice(root.length + 1);
+  else return undefined;
+  return rest === '' ? mountPoint : join(mountPoint, rest);
+}

@@ -1,0 +1,53 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InternalError } from '../core/errors.js';
+import type { Runner } from '../system/runner.js';
+import { btrfs } from './commands.js';
+import { showSubvolume } from './subvolumes.js';
+
+export interface TransferSpec {
+  snapshot: string;
+  snapshotUuid?: string;
+  parent?: string;
+  targetDir: string;
+  signal?: AbortSignal;
+  onProgress?: (bytes: number) => void;
+}
+
+/**
+ * `btrfs send [-p parent] | btrfs receive`, then proof that the received copy is
+ * complete (received UUID = the snapshot's UUID, read-only). Whatever goes wrong,
+ * a partial copy is deleted before the error goes up.
+ */
+export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ bytes: number }> {
+  const name = spec.snapshot.slice(spec.snapshot.lastIndexOf('/') + 1);
+  const received = join(spec.targetDir, name);
+  try {
+    const { bytes } = await runner.pipe(btrfs.send(spec.snapshot, spec.parent), btrfs.receive(spec.targetDir), {
+      signal: spec.signal,
+      onProgress: spec.onProgress,
+    });
+    if (!runner.dryRun) {
+      const info = await showSubvolume(runner, received);
+      if (!info.readonly || !spec.snapshotUuid || info.receivedUuid !== spec.snapshotUuid) {
+        throw new InternalError(
+          `received ${received} is not a complete copy of ${spec.snapshot} (received UUID ${info.receivedUuid ?? '-'}, expected ${spec.snapshotUuid}; ${info.readonly ? 'read-only' : 'writable'})`,
+        );
+      }
+    }
+    return { bytes };
+  } catch (err) {
+    await deletePartial(runner, received);
+    throw err;
+  }
+}
+
+async function deletePartial(runner: Runner, path: string): Promise<void> {
+  if (runner.dryRun) return;
+  try {
+    await access(path);
+  } catch {
+    return; // receive had not created it yet
+  }
+  await runner.run(btrfs.delete(path), { allowFailure: true });
+}

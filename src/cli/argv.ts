@@ -1,0 +1,28 @@
+// The original script's habits: backup is the default command, `-o` opens, `-c`
+// closes. Rewritten to the subcommand form before commander sees them. Pure.
+
+export const COMMANDS = ['backup', 'list', 'open', 'close', 'help'] as const;
+const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
+const PROGRAM_FLAGS = new Set(['-h', '--help', '-V', '--version']);
+// options that take a value, so their value is not mistaken for the command
+const WITH_VALUE = new Set(['--config']);
+
+export function normalizeArgv(args: readonly string[]): string[] {
+  const out = [...args];
+  for (let i = 0; i < out.length; i++) {
+    const a = out[i]!;
+    if (WITH_VALUE.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--config=')) continue;
+    if (LEGACY[a]) {
+      out.splice(i, 1);
+      return [LEGACY[a]!, ...out];
+    }
+    if ((COMMANDS as readonly string[]).includes(a)) return out;
+    if (PROGRAM_FLAGS.has(a)) return out;
+    if (!a.startsWith('-') || a === '--') break;
+  }
+  return ['backup', ...out];
+}

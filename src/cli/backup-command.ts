@@ -1,0 +1,23 @@
+import { runBackup, summaryLines } from '../flows/backup.js';
+import { outputMode } from '../ui/renderer.js';
+import { loadFor, makeRunner, pickSources } from './setup-run.js';
+import { reportError } from './exit.js';
+
+export async function backupCommand(
+  paths: string[],
+  opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
+  try {
+    const config = await loadFor(opts);
+    const sources = pickSources(config, paths, Boolean(opts.sourcesFile));
+    const mode = outputMode(opts);
+    const report = await runBackup({ config, sources, runner: makeRunner(opts), mode, keepOpen: Boolean(opts.keepOpen), signal });
+    if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else for (const line of summaryLines(report)) process.stderr.write(`${line}\n`);
+    return report.exitCode;
+  } catch (err) {
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, error: (err as Error).message })}\n`);
+    return reportError(err);
+  }
+}

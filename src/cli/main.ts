@@ -1,0 +1,99 @@
+import { Command, Option } from 'commander';
+import { ExitCode, InterruptedError } from '../core/errors.js';
+import { reportError } from './exit.js';
+import { normalizeArgv } from './argv.js';
+
+// Thin: parse, then lazily import the flow, so --help never loads listr2 or inquirer.
+
+const program = new Command()
+  .name('btrfs-vault')
+  .description('Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Exit codes: 0 ok, 1 a source failed, 2 bad input (nothing written), 3 backup target
+missing or refused, 4 another run holds the lock, 70 internal error, 130/143 SIGINT/SIGTERM.`,
+  );
+
+const configOption = () => new Option('--config <file>', 'config file').default('/etc/btrfs-vault/config.toml');
+
+program
+  .command('backup')
+  .description('snapshot the sources and send them to the backup filesystem (the default command)')
+  .argument('[paths...]', 'subvolumes to back up (default: every configured source)')
+  .addOption(configOption())
+  .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
+  .option('-S, --sources-file', 'back up every path in the sources file beside the config')
+  .option('-n, --dry-run', 'print every command that would change something; change nothing')
+  .option('--json', 'print a machine-readable summary on stdout')
+  .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean }) => {
+    const { backupCommand } = await import('./backup-command.js');
+    process.exitCode = await withSignals((signal) => backupCommand(paths, opts, signal));
+  });
+
+program
+  .command('list')
+  .description('snapshots on each side, pairs, `latest`, incomplete copies')
+  .addOption(configOption())
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { config: string; json?: boolean }) => {
+    const { listCommand } = await import('./list-command.js');
+    process.exitCode = await listCommand(opts);
+  });
+
+program
+  .command('open')
+  .description('open the backup target (mount, check the token) and leave it open; also -o')
+  .addOption(configOption())
+  .option('-n, --dry-run', 'print what would run')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    const { openCommand } = await import('./stack-commands.js');
+    process.exitCode = await openCommand(opts);
+  });
+
+program
+  .command('close')
+  .description('close the backup target (unmount); also -c')
+  .addOption(configOption())
+  .option('-n, --dry-run', 'print what would run')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    const { closeCommand } = await import('./stack-commands.js');
+    process.exitCode = await closeCommand(opts);
+  });
+
+/** SIGINT/SIGTERM abort the run (which cleans up); a second signal ends it at once. */
+async function withSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const handler = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (controller.signal.aborted) process.exit(sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
+    controller.abort(new InterruptedError(sig));
+  };
+  const onInt = handler('SIGINT');
+  const onTerm = handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    return await run(controller.signal);
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}
+
+try {
+  program.exitOverride((err) => {
+    throw err;
+  });
+  await program.parseAsync(normalizeArgv(process.argv.slice(2)), { from: 'user' });
+} catch (err) {
+  const e = err as { code?: string; exitCode?: number };
+  if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+    process.exitCode = e.exitCode === 0 ? 0 : ExitCode.usage;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}

@@ -1,0 +1,32 @@
+// The resolved configuration every flow works with: absolute paths, one entry per source.
+
+export interface SourceConfig {
+  /** the subvolume that is backed up */
+  path: string;
+  /** folder name used on both sides */
+  name: string;
+  /** where this source's snapshots live: <snapshot_dir>/<name> */
+  snapshotDir: string;
+}
+
+export interface TargetConfig {
+  mountpoint: string;
+  layers: readonly ('raid' | 'luks' | 'lvm')[];
+  /** absolute path of the token file on the mounted backup filesystem */
+  tokenFile: string;
+  /** absolute path of the token's sha512 beside the config */
+  tokenHashFile: string;
+}
+
+export interface VaultConfig {
+  /** absolute path of the config file (may not exist when everything is default) */
+  file: string;
+  dir: string;
+  host: string;
+  /** the default snapshot folder (sources can override) */
+  snapshotDir: string;
+  sources: SourceConfig[];
+  /** the sources that came from the `sources` file beside the config */
+  sourcesFromFile: SourceConfig[];
+  target: TargetConfig;
+}

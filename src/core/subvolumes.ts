@@ -1,0 +1,64 @@
+// Parsers for btrfs-progs 6.2 output (`subvolume list -a -u -q -R`, `subvolume show`). Pure.
+
+export interface SubvolumeRow {
+  id: number;
+  uuid: string;
+  parentUuid?: string;
+  receivedUuid?: string;
+  /** path relative to the filesystem's top level, without a leading slash */
+  path: string;
+}
+
+const LIST_LINE =
+  /^ID (\d+) gen \d+ top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)\s+uuid (\S+) path (.*)$/;
+
+export function parseSubvolumeList(text: string): SubvolumeRow[] {
+  const rows: SubvolumeRow[] = [];
+  for (const line of text.split('\n')) {
+    const m = LIST_LINE.exec(line);
+    if (!m) continue;
+    rows.push({
+      id: Number(m[1]),
+      parentUuid: uuidOrUndefined(m[2]!),
+      receivedUuid: uuidOrUndefined(m[3]!),
+      uuid: m[4]!,
+      path: m[5]!.replace(/^<FS_TREE>\//, ''),
+    });
+  }
+  return rows;
+}
+
+export interface SubvolumeShow {
+  path: string;
+  uuid: string;
+  parentUuid?: string;
+  receivedUuid?: string;
+  readonly: boolean;
+  id: number;
+}
+
+export function parseSubvolumeShow(text: string): SubvolumeShow {
+  const lines = text.split('\n');
+  const field = (name: string): string | undefined => {
+    const re = new RegExp(`^\\s*${name}:\\s*(.*)$`);
+    for (const l of lines) {
+      const m = re.exec(l);
+      if (m) return m[1]!.trim();
+    }
+    return undefined;
+  };
+  const uuid = field('UUID');
+  if (!uuid) throw new Error('unrecognised `btrfs subvolume show` output: no UUID line');
+  return {
+    path: (lines[0] ?? '').trim(),
+    uuid,
+    parentUuid: uuidOrUndefined(field('Parent UUID') ?? '-'),
+    receivedUuid: uuidOrUndefined(field('Received UUID') ?? '-'),
+    readonly: /\breadonly\b/.test(field('Flags') ?? ''),
+    id: Number(field('Subvolume ID') ?? NaN),
+  };
+}
+
+function uuidOrUndefined(value: string): string | undefined {
+  return value === '-' || value === '' ? undefined : value;
+}

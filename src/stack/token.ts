@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { assertPrivateFile } from '../config/permissions.js';
+import { TargetError, UserError } from '../core/errors.js';
+import type { LayerHandler, LayerState, StackContext } from './layer.js';
+
+/** `sha512sum` format: "<hex>  <file>"; the first field is the hash. */
+export function parseHashFile(text: string): string | undefined {
+  const m = /^\\?([0-9a-f]{128})\s/m.exec(text.trim() + '\n');
+  return m?.[1];
+}
+
+export function sha512(data: Buffer): string {
+  return createHash('sha512').update(data).digest('hex');
+}
+
+type TokenCheck = { ok: true } | { ok: false; reason: string };
+
+async function checkToken(ctx: StackContext): Promise<TokenCheck> {
+  const { tokenFile, tokenHashFile } = ctx.config.target;
+  await assertPrivateFile(tokenHashFile, 'token hash');
+  const expected = parseHashFile(await readFile(tokenHashFile, 'utf8'));
+  if (!expected) {
+    throw new UserError(`${tokenHashFile} holds no SHA-512 hash`, `it must be the output of: sha512sum ${tokenFile}`);
+  }
+  let token: Buffer;
+  try {
+    token = await readFile(tokenFile);
+  } catch {
+    return { ok: false, reason: `there is no token file ${tokenFile} on it` };
+  }
+  if (sha512(token) !== expected) return { ok: false, reason: `its token ${tokenFile} does not match ${tokenHashFile}` };
+  return { ok: true };
+}
+
+/**
+ * The token: a random file on the backup filesystem whose SHA-512 is kept on the
+ * host. A disk without the matching token is someone else's, and is refused.
+ */
+export const tokenLayer: LayerHandler = {
+  name: 'token',
+
+  async inspect(ctx): Promise<LayerState> {
+    const check = await checkToken(ctx);
+    return check.ok ? { up: true, detail: 'token matches' } : { up: false, detail: check.reason };
+  },
+
+  async open(ctx) {
+    const check = await checkToken(ctx);
+    if (!check.ok) {
+      throw new TargetError(
+        `refusing the backup filesystem at ${ctx.config.target.mountpoint}: ${check.reason}. ` +
+          `It is not the backup disk set up for this host, and writing to a foreign disk could destroy someone else's backups; nothing was written`,
+        `attach this host's backup disk, or, if this is the right disk, check target.token and target.token_sha512 in ${ctx.config.file}`,
+      );
+    }
+    return 'already-open';
+  },
+
+  async close() {
+    return 'already-closed';
+  },
+};

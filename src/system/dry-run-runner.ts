@@ -1,0 +1,38 @@
+import { formatArgv, type Argv, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+
+/**
+ * Dry-run adapter: inspections (query) run for real so the plan is exact; every
+ * command that would change something is printed and not run.
+ */
+export class DryRunRunner implements Runner {
+  readonly dryRun = true;
+  readonly printed: string[] = [];
+
+  constructor(
+    private readonly inner: Runner,
+    private readonly print: (line: string) => void,
+  ) {}
+
+  query(argv: Argv, options?: RunOptions): Promise<RunResult> {
+    return this.inner.query(argv, options);
+  }
+
+  async run(argv: Argv): Promise<RunResult> {
+    this.emit(formatArgv(argv));
+    return { stdout: '', stderr: '', exitCode: 0 };
+  }
+
+  async pipe(from: Argv, to: Argv): Promise<PipeResult> {
+    this.emit(`${formatArgv(from)} | ${formatArgv(to)}`);
+    return { bytes: 0 };
+  }
+
+  note(description: string): void {
+    this.emit(description);
+  }
+
+  private emit(line: string): void {
+    this.printed.push(line);
+    this.print(`would run: ${line}`);
+  }
+}

@@ -1,0 +1,67 @@
+import { InternalError, CommandFailedError } from '../core/errors.js';
+import { formatArgv, type Argv, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+
+export interface FakeAnswer {
+  stdout?: string;
+  stderr?: string;
+  exitCode?: number;
+  /** for pipes: bytes to report */
+  bytes?: number;
+}
+
+type Answer = FakeAnswer | ((argv: Argv) => FakeAnswer);
+
+/**
+ * Test adapter: answers from a table keyed on the exact argv and throws on any
+ * command it does not know, so a test can never fall through to a real program.
+ */
+export class FakeRunner implements Runner {
+  readonly dryRun = false;
+  readonly calls: string[] = [];
+  readonly notes: string[] = [];
+  private readonly table = new Map<string, Answer>();
+
+  on(argv: Argv | readonly [Argv, Argv], answer: Answer = {}): this {
+    this.table.set(key(argv), answer);
+    return this;
+  }
+
+  async query(argv: Argv, options?: RunOptions): Promise<RunResult> {
+    return this.answer(argv, options);
+  }
+
+  async run(argv: Argv, options?: RunOptions): Promise<RunResult> {
+    return this.answer(argv, options);
+  }
+
+  async pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult> {
+    const k = key([from, to]);
+    this.calls.push(`${formatArgv(from)} | ${formatArgv(to)}`);
+    const entry = this.table.get(k);
+    if (!entry) throw new InternalError(`fake runner: unexpected pipe ${formatArgv(from)} | ${formatArgv(to)}`);
+    const a = typeof entry === 'function' ? entry(from) : entry;
+    if ((a.exitCode ?? 0) !== 0) throw new CommandFailedError(formatArgv(to), a.exitCode, a.stderr ?? '');
+    options?.onProgress?.(a.bytes ?? 0);
+    return { bytes: a.bytes ?? 0 };
+  }
+
+  note(description: string): void {
+    this.notes.push(description);
+  }
+
+  private answer(argv: Argv, options?: RunOptions): RunResult {
+    this.calls.push(formatArgv(argv));
+    const entry = this.table.get(key(argv));
+    if (!entry) throw new InternalError(`fake runner: unexpected command ${formatArgv(argv)}`);
+    const a = typeof entry === 'function' ? entry(argv) : entry;
+    const result = { stdout: a.stdout ?? '', stderr: a.stderr ?? '', exitCode: a.exitCode ?? 0 };
+    if (result.exitCode !== 0 && !options?.allowFailure) {
+      throw new CommandFailedError(formatArgv(argv), result.exitCode, result.stderr);
+    }
+    return result;
+  }
+}
+
+function key(argv: Argv | readonly [Argv, Argv]): string {
+  return JSON.stringify(argv);
+}

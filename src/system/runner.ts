@@ -1,0 +1,52 @@
+// The one port through which every external program runs. A command is data:
+// [file, args], never a shell string, so dry-run can print it and tests can match it.
+
+export type Argv = readonly [file: string, args: readonly string[]];
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface RunOptions {
+  /** Data for the program's stdin (e.g. a passphrase); never logged. */
+  input?: string | Buffer;
+  /** Return the result on a non-zero exit instead of throwing. */
+  allowFailure?: boolean;
+}
+
+export interface PipeOptions {
+  signal?: AbortSignal;
+  /** Called with the number of bytes that went through the pipe so far. */
+  onProgress?: (bytes: number) => void;
+}
+
+export interface PipeResult {
+  /** bytes that went through the pipe */
+  bytes: number;
+}
+
+export interface Runner {
+  readonly dryRun: boolean;
+  /** A command that changes nothing (inspection); it runs even in dry-run. */
+  query(argv: Argv, options?: RunOptions): Promise<RunResult>;
+  /** A command that changes something; in dry-run it is printed, not run. */
+  run(argv: Argv, options?: RunOptions): Promise<RunResult>;
+  /** `from | to`, e.g. btrfs send | btrfs receive; in dry-run it is printed. */
+  pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult>;
+  /** Print a change that is made without a program (a symlink); dry-run shows it. */
+  note(description: string): void;
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/** Shell-quoted display form of a command, for logs, dry-run and error messages. */
+export function formatArgv([file, args]: Argv): string {
+  return [file, ...args].map(quote).join(' ');
+}
+
+export function quote(word: string): string {
+  if (word !== '' && SAFE.test(word)) return word;
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,26 @@
+// Human-readable numbers. Pure.
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  const rest = Math.round(s - m * 60);
+  if (m < 60) return `${m}m${String(rest).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function formatProgress(bytes: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? (bytes / elapsedMs) * 1000 : 0;
+  return `${formatBytes(bytes)} sent, ${formatBytes(Math.round(rate))}/s, ${formatDuration(elapsedMs)} elapsed`;
+}

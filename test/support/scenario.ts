@@ -1,0 +1,68 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
+import { makeLoopBtrfs, sh, tempDir, type LoopFs } from './loop-disk.js';
+
+export const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
+
+export interface Scenario {
+  dir: string;
+  src: LoopFs;
+  dst: LoopFs;
+  /** the source subvolume */
+  data: string;
+  configDir: string;
+  config: string;
+  token: Buffer;
+  cli(args: string[]): { code: number; stdout: string; stderr: string };
+  spawnCli(args: string[]): ChildProcess;
+  dispose(): void;
+}
+
+/**
+ * A source btrfs with subvolume `data`, a target btrfs with a token, and a config
+ * that ties them together, all on fresh loop devices.
+ */
+export function makeScenario(opts: { sizeMiB?: number; extraToml?: string; sourceName?: string } = {}): Scenario {
+  const dir = tempDir('scn');
+  const src = makeLoopBtrfs(dir, 'src', opts.sizeMiB);
+  const dst = makeLoopBtrfs(dir, 'dst', opts.sizeMiB);
+  const data = join(src.mountPoint, opts.sourceName ?? 'data');
+  sh('btrfs', ['subvolume', 'create', data]);
+  const configDir = join(dir, 'etc');
+  mkdirSync(configDir, { mode: 0o700 });
+  const token = randomBytes(64);
+  writeFileSync(join(dst.mountPoint, '.token'), token, { mode: 0o600 });
+  const hashFile = join(configDir, 'token.sha512');
+  writeFileSync(hashFile, `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, { mode: 0o600 });
+  chmodSync(hashFile, 0o600);
+  const config = join(configDir, 'config.toml');
+  writeFileSync(
+    config,
+    `host = "testhost"\nsources = [${JSON.stringify(data)}]\nsnapshot_dir = ${JSON.stringify(join(src.mountPoint, 'snapshots'))}\n` +
+      `${opts.extraToml ?? ''}\n[target]\nmountpoint = ${JSON.stringify(dst.mountPoint)}\n`,
+  );
+  return {
+    dir,
+    src,
+    dst,
+    data,
+    configDir,
+    config,
+    token,
+    cli(args) {
+      const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    },
+    spawnCli(args) {
+      return spawn('node', [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    },
+    dispose() {
+      // snapshots and received subvolumes go with the file systems
+      dst.dispose();
+      src.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
