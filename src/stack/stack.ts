@@ -19,10 +19,14 @@ export interface OpenedStack {
  * Opens bottom-up; a layer that is already open is left as it is. If a layer fails,
  * what this call opened is closed again before the error goes up.
  */
-export async function openStack(ctx: StackContext, onStep?: (layer: string, outcome: string) => void): Promise<OpenedStack> {
+export async function openStack(
+  ctx: StackContext,
+  onStep?: (layer: string, outcome: string) => void,
+  layers: readonly LayerHandler[] = stackLayers(ctx),
+): Promise<OpenedStack> {
   const opened: LayerHandler[] = [];
   try {
-    for (const layer of stackLayers(ctx)) {
+    for (const layer of layers) {
       const outcome = await layer.open(ctx);
       onStep?.(layer.name, outcome);
       if (outcome === 'opened') opened.push(layer);

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseSubvolumeList, parseSubvolumeShow } from '../../src/core/subvolumes.js';
+import { findMount, parseMountinfo } from '../../src/core/mountinfo.js';
+
+// Fixtures are recorded output of btrfs-progs 6.2 (Debian 12) on loop devices.
+const fixture = (name: string) => readFileSync(join(process.cwd(), 'test', 'fixtures', name), 'utf8');
+
+test('subvolume list: top-level and <FS_TREE>-prefixed paths, uuids, received uuids', () => {
+  const rows = parseSubvolumeList(fixture('subvolume-list-source.txt'));
+  assert.equal(rows.length, 4);
+  assert.deepEqual(rows[0], { id: 256, parentUuid: undefined, receivedUuid: undefined, uuid: '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32', path: 'data' });
+  assert.equal(rows[1]!.path, 'data/nested');
+  assert.equal(rows[3]!.path, 'snapshots/tmp-btrfs-vault-scn-TzsweI-src-data/2026-11-26_12-18-05_2');
+  assert.equal(rows[3]!.parentUuid, '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32');
+  const target = parseSubvolumeList(fixture('subvolume-list-target.txt'));
+  assert.equal(target[1]!.receivedUuid, rows[3]!.uuid, 'received uuid of the copy is the source snapshot uuid');
+});
+
+test('subvolume list: a path with spaces and non-ASCII survives', () => {
+  const line = 'ID 300 gen 9 top level 5 parent_uuid -                                    received_uuid -                                    uuid 566c9212-ca67-764c-b6ed-b32c0aafbd64 path <FS_TREE>/my data ü/x';
+  assert.equal(parseSubvolumeList(line)[0]!.path, 'my data ü/x');
+});
+
+test('subvolume show: received copy is read-only with received uuid', () => {
+  const s = parseSubvolumeShow(fixture('subvolume-show-received.txt'));
+  assert.equal(s.uuid, '566c9212-ca67-764c-b6ed-b32c0aafbd64');
+  assert.equal(s.receivedUuid, '3e7b20f7-e7a0-d945-9820-c06bbd3b0736');
+  assert.equal(s.readonly, true);
+  assert.equal(s.id, 257);
+});
+
+test('subvolume show: a writable subvolume has no received uuid', () => {
+  const s = parseSubvolumeShow(fixture('subvolume-show-source.txt'));
+  assert.equal(s.readonly, false);
+  assert.equal(s.receivedUuid, undefined);
+  assert.throws(() => parseSubvolumeShow(fixture('subvolume-show-not-subvolume.txt')), /no UUID/);
+});
+
+test('mountinfo: btrfs mounts of one filesystem share the device; escapes decoded', () => {
+  const mounts = parseMountinfo(fixture('mountinfo.txt'));
+  const src = mounts.find((m) => m.mountPoint.endsWith('/src'))!;
+  assert.equal(src.fsType, 'btrfs');
+  assert.equal(src.source, '/dev/loop0');
+  assert.equal(src.root, '/');
+  assert.notEqual(src.device, mounts.find((m) => m.mountPoint.endsWith('/dst'))!.device);
+  const spaced = parseMountinfo('50 27 0:39 /@my\\040data /mnt/a\\040b rw - btrfs /dev/loop0 rw,subvol=/@my\\040data');
+  assert.equal(spaced[0]!.mountPoint, '/mnt/a b');
+  assert.equal(spaced[0]!.root, '/@my data');
+});
+
+test('findMount: the longest mount point wins; a prefix that is not a folder boundary does not', () => {
+  const mounts = parseMountinfo(fixture('mountinfo.txt'));
+  assert.equal(findMount(mounts, '/etc')!.mountPoint, '/');
+  const src = mounts.find((m) => m.mountPoint.endsWith('/src'))!;
+  assert.equal(findMount(mounts, `${src.mountPoint}/data/x`)!.mountPoint, src.mountPoint);
+  assert.equal(findMount(mounts, `${src.mountPoint}x/data`)!.mountPoint, '/');
+});

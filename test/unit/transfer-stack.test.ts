@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { transfer } from '../../src/btrfs/transfer.js';
+import { FakeRunner } from '../../src/system/fake-runner.js';
+import { closeStack, openStack } from '../../src/stack/stack.js';
+import type { LayerHandler, StackContext } from '../../src/stack/layer.js';
+import { readFileSync } from 'node:fs';
+
+const show = (received: string, ro = true) =>
+  readFileSync(join(process.cwd(), 'test/fixtures/subvolume-show-received.txt'), 'utf8')
+    .replace(/Received UUID:.*$/m, `Received UUID: \t\t${received}`)
+    .replace(/Flags:.*$/m, `Flags: \t\t\t${ro ? 'readonly' : '-'}`);
+
+test('transfer: incremental send into receive, then proof of completeness', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const r = new FakeRunner()
+    .on([['btrfs', ['send', '-q', '-p', '/s/a', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1234 })
+    .on(['btrfs', ['subvolume', 'show', `${dir}/b`]], { stdout: show('u-b') });
+  const seen: number[] = [];
+  const out = await transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', parent: '/s/a', targetDir: dir, onProgress: (b) => seen.push(b) });
+  assert.equal(out.bytes, 1234);
+  assert.deepEqual(seen, [1234]);
+});
+
+test('transfer: a copy whose received uuid is wrong is deleted and reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'b'));
+  const r = new FakeRunner()
+    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
+    .on(['btrfs', ['subvolume', 'show', `${dir}/b`]], { stdout: show('-', false) })
+    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), /not a complete copy/);
+  assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
+});
+
+test('transfer: a failed receive leaves no partial copy behind', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'b'));
+  const r = new FakeRunner()
+    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { exitCode: 1, stderr: 'ERROR: boom' })
+    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u', targetDir: dir }), /boom/);
+  assert.deepEqual(r.calls.slice(1), [`btrfs subvolume delete ${dir}/b`]);
+});
+
+function layer(name: string, log: string[], state: { up: boolean }, fail = false): LayerHandler {
+  return {
+    name,
+    inspect: async () => ({ up: state.up, detail: '' }),
+    open: async () => {
+      if (fail) throw new Error(`${name} refused`);
+      if (state.up) return 'already-open';
+      state.up = true;
+      log.push(`open ${name}`);
+      return 'opened';
+    },
+    close: async () => {
+      if (!state.up) return 'already-closed';
+      state.up = false;
+      log.push(`close ${name}`);
+      return 'closed';
+    },
+  };
+}
+
+test('stack: opens bottom-up, closes top-down only what it opened, and closes again on failure', async () => {
+  const { stackLayers } = await import('../../src/stack/stack.js');
+  assert.deepEqual(stackLayers({} as StackContext).map((l) => l.name), ['filesystem', 'token']);
+  const log: string[] = [];
+  const layers = [layer('raid', log, { up: true }), layer('luks', log, { up: false }), layer('fs', log, { up: false })];
+  const ctx = {} as StackContext;
+  const opened = await openStack(ctx, undefined, layers);
+  assert.deepEqual(log, ['open luks', 'open fs']);
+  await closeStack(ctx, opened);
+  assert.deepEqual(log, ['open luks', 'open fs', 'close fs', 'close luks']);
+
+  const log2: string[] = [];
+  const failing = [layer('luks', log2, { up: false }), layer('token', log2, { up: false }, true)];
+  await assert.rejects(openStack(ctx, undefined, failing), /token refused/);
+  assert.deepEqual(log2, ['open luks', 'close luks']);
+});
