@@ -101,7 +101,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     host: raw.host ?? hostname().split('.')[0]!,
     snapshotDir,
     sources,
-    sourcesFromFile: fromFile.filter((s) => sources.includes(s)),
+    sourcesFromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)),
     target: {
       mountpoint,
       layers: raw.target.layers,

@@ -1,0 +1,310 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeScenario, type Scenario } from '../support/scenario.js';
+import { requireRoot, sh } from '../support/loop-disk.js';
+import { sourceName } from '../../src/core/naming.js';
+
+// Real btrfs on loop devices this test creates. Needs root; without it the run fails.
+before(() => requireRoot());
+
+function withScenario(fn: (s: Scenario) => Promise<void> | void, opts?: Parameters<typeof makeScenario>[0]) {
+  return async () => {
+    const s = makeScenario(opts);
+    try {
+      await fn(s);
+    } finally {
+      s.dispose();
+    }
+  };
+}
+
+/** path -> sha256 of every regular file below dir (and symlink targets). */
+function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(p, r);
+      else if (e.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
+      else out[r] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+/** every subvolume of both file systems: a write shows up here */
+function allSubvolumes(s: Scenario): string {
+  return [s.src.mountPoint, s.dst.mountPoint].map((m) => sh('btrfs', ['subvolume', 'list', m])).join('\n');
+}
+
+function json(r: { stdout: string }) {
+  return JSON.parse(r.stdout);
+}
+
+function writeData(dir: string, bigMiB: number, small: number) {
+  execFileSync('head', ['-c', `${bigMiB}M`, '/dev/urandom'], { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 2 ** 31 });
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(dir, 'big.bin')}`, 'bs=1M', `count=${bigMiB}`, 'status=none']);
+  mkdirSync(join(dir, 'small'), { recursive: true });
+  for (let i = 0; i < small; i++) writeFileSync(join(dir, 'small', `f${i}.txt`), `file ${i} ${Math.random()}\n`.repeat(20));
+}
+
+test('full then incremental: contents equal, incremental stream is a small fraction, latest/previous move on both sides', withScenario((s) => {
+  writeData(s.data, 32, 200);
+  const full = s.cli(['backup', '--json', '--config', s.config]);
+  assert.equal(full.code, 0, full.stderr);
+  const f = json(full).sources[0];
+  assert.equal(f.mode, 'full');
+  appendFileSync(join(s.data, 'small', 'f7.txt'), 'changed\n');
+  writeFileSync(join(s.data, 'new.txt'), 'new file');
+  const incr = s.cli(['backup', '--json', '--config', s.config]);
+  assert.equal(incr.code, 0, incr.stderr);
+  const i = json(incr).sources[0];
+  assert.equal(i.mode, 'incremental');
+  assert.equal(i.parent, f.snapshot);
+  assert.ok(f.bytes > 32 * 1024 * 1024, `full stream ${f.bytes} carries the data`);
+  assert.ok(i.bytes < f.bytes / 50, `incremental stream ${i.bytes} is a small fraction of ${f.bytes}`);
+
+  const name = sourceName(s.data);
+  const srcDir = join(s.src.mountPoint, 'snapshots', name);
+  const dstDir = join(s.dst.mountPoint, name);
+  for (const dir of [srcDir, dstDir]) {
+    assert.equal(readlinkSync(join(dir, 'latest')), i.snapshot);
+    assert.equal(readlinkSync(join(dir, 'previous')), f.snapshot);
+  }
+  assert.deepEqual(tree(join(dstDir, 'latest')), tree(join(srcDir, 'latest')));
+  assert.deepEqual(tree(join(dstDir, f.snapshot)), tree(join(srcDir, f.snapshot)));
+  assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data), 'the backup equals the live data at backup time');
+  const show = sh('btrfs', ['subvolume', 'show', join(dstDir, i.snapshot)]);
+  assert.match(show, /Flags:\s+readonly/);
+
+  const list = json(s.cli(['list', '--json', '--config', s.config]));
+  const rows = list.sources[0].snapshots;
+  assert.equal(rows.length, 2);
+  assert.ok(rows.every((r: { paired: boolean }) => r.paired));
+  assert.ok(rows[1].latestSource && rows[1].latestTarget);
+}));
+
+test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest unchanged, next run is incremental', withScenario(async (s) => {
+  writeFileSync(join(s.data, 'seed'), 'seed');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  const name = sourceName(s.data);
+  const dstDir = join(s.dst.mountPoint, name);
+  const latestBefore = readlinkSync(join(dstDir, 'latest'));
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=400', 'status=none']);
+
+  // kill both the receiver and btrfs-vault itself, as a crash would
+  const child = s.spawnCli(['--config', s.config]);
+  const partial = await waitFor(() => readdirSync(dstDir).find((n) => n !== latestBefore && !['latest', 'previous'].includes(n) && !n.startsWith('.')));
+  execFileSync('pkill', ['-KILL', '-f', `btrfs receive ${dstDir}`]);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('close', r));
+  assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore, 'latest still points at the complete backup');
+  const listed = json(s.cli(['list', '--json', '--config', s.config]));
+  assert.deepEqual(listed.sources[0].incomplete, [partial], 'list reports the incomplete copy');
+
+  const next = s.cli(['--json', '--config', s.config]);
+  assert.equal(next.code, 0, next.stderr);
+  const r = json(next).sources[0];
+  assert.deepEqual(r.cleaned, [join(dstDir, partial!)]);
+  assert.equal(r.mode, 'incremental');
+  assert.equal(r.parent, latestBefore);
+  assert.ok(!existsSync(join(dstDir, partial!)));
+  assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
+}));
+
+test('SIGINT during a transfer: partial copy deleted, source snapshot kept, latest unchanged, exit 130', withScenario(async (s) => {
+  writeFileSync(join(s.data, 'seed'), 'seed');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  const name = sourceName(s.data);
+  const dstDir = join(s.dst.mountPoint, name);
+  const srcDir = join(s.src.mountPoint, 'snapshots', name);
+  const latestBefore = readlinkSync(join(dstDir, 'latest'));
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=400', 'status=none']);
+  const child = s.spawnCli(['--config', s.config]);
+  const partial = await waitFor(() => readdirSync(dstDir).find((n) => n !== latestBefore && !['latest', 'previous'].includes(n) && !n.startsWith('.')));
+  child.kill('SIGINT');
+  const code = await new Promise((r) => child.on('close', r));
+  assert.equal(code, 130);
+  assert.ok(!existsSync(join(dstDir, partial!)), 'the partial copy is gone');
+  assert.ok(existsSync(join(srcDir, partial!)), 'the complete source snapshot is kept');
+  assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore);
+  assert.equal(readlinkSync(join(srcDir, 'latest')), latestBefore);
+  const next = json(s.cli(['--json', '--config', s.config])).sources[0];
+  assert.equal(next.mode, 'incremental');
+}));
+
+test('a wrong or missing token writes nothing and exits 3', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), 'x');
+  const before = allSubvolumes(s);
+  writeFileSync(join(s.dst.mountPoint, '.token'), 'someone else');
+  const r = s.cli(['--config', s.config]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /refusing the backup filesystem.*does not match.*foreign disk/s);
+  sh('rm', [join(s.dst.mountPoint, '.token')]);
+  const r2 = s.cli(['--config', s.config]);
+  assert.equal(r2.code, 3);
+  assert.match(r2.stderr, /no token file/);
+  assert.equal(allSubvolumes(s), before, 'no snapshot, no received subvolume');
+  assert.deepEqual(readdirSync(s.dst.mountPoint), [], 'nothing written to the target');
+}));
+
+test('a second run on the same config exits 4 at once; the first is not disturbed', withScenario(async (s) => {
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=300', 'status=none']);
+  const first = s.spawnCli(['--config', s.config]);
+  const dstDir = join(s.dst.mountPoint, sourceName(s.data));
+  await waitFor(() => existsSync(dstDir) && readdirSync(dstDir).length > 0);
+  const second = s.cli(['--config', s.config]);
+  assert.equal(second.code, 4);
+  assert.match(second.stderr, /another btrfs-vault run \(pid \d+\)/);
+  const code = await new Promise((r) => first.on('close', r));
+  assert.equal(code, 0);
+  assert.equal(readdirSync(dstDir).filter((n) => /^\d{4}-/.test(n)).length, 1);
+}));
+
+test('bad input: clear message, exit 2, nothing written', withScenario((s) => {
+  const before = allSubvolumes(s);
+  const folder = join(s.src.mountPoint, 'plainfolder');
+  mkdirSync(folder);
+  const cases: [string[], RegExp][] = [
+    [[join(s.src.mountPoint, 'missing')], /does not exist/],
+    [[s.dir], /on a \w+ filesystem, not btrfs/],
+    [[folder], /is a folder, not a btrfs subvolume/],
+  ];
+  for (const [args, msg] of cases) {
+    const r = s.cli(['backup', '--config', s.config, ...args]);
+    assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+  }
+  writeFileSync(s.config, readFileSync(s.config, 'utf8') + 'colour = "blue"\n');
+  const unknown = s.cli(['--config', s.config]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown key colour/);
+  writeFileSync(s.config, 'sources = [\n');
+  const syntax = s.cli(['--config', s.config]);
+  assert.equal(syntax.code, 2);
+  assert.match(syntax.stderr, /TOML syntax error/);
+  assert.equal(allSubvolumes(s), before);
+}));
+
+test('bad target: not mounted, not btrfs, same filesystem as the source', withScenario((s) => {
+  const before = allSubvolumes(s);
+  writeFileSync(join(s.data, 'f'), 'x');
+  const base = readFileSync(s.config, 'utf8');
+  const unmounted = join(s.dir, 'nothing-here');
+  mkdirSync(unmounted);
+  writeFileSync(s.config, base.replace(/mountpoint = .*/, `mountpoint = ${JSON.stringify(unmounted)}`));
+  let r = s.cli(['--config', s.config]);
+  assert.equal(r.code, 3);
+  assert.match(r.stderr, /not mounted at/);
+  const tmpfs = join(s.dir, 'tmpfs');
+  mkdirSync(tmpfs);
+  sh('mount', ['-t', 'tmpfs', 'none', tmpfs]);
+  try {
+    writeFileSync(s.config, base.replace(/mountpoint = .*/, `mountpoint = ${JSON.stringify(tmpfs)}`));
+    r = s.cli(['--config', s.config]);
+    assert.equal(r.code, 3);
+    assert.match(r.stderr, /holds a tmpfs filesystem.*not btrfs/);
+  } finally {
+    sh('umount', [tmpfs]);
+  }
+  // the source filesystem as target: token and all, still refused
+  writeFileSync(join(s.src.mountPoint, '.token'), s.token);
+  writeFileSync(s.config, base.replace(/mountpoint = .*/, `mountpoint = ${JSON.stringify(s.src.mountPoint)}`));
+  r = s.cli(['--config', s.config]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /same filesystem/);
+  assert.equal(allSubvolumes(s), before);
+}));
+
+test('token hash readable by others is refused with the chmod that fixes it', withScenario((s) => {
+  chmodSync(join(s.configDir, 'token.sha512'), 0o644);
+  const r = s.cli(['--config', s.config]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /chmod 600 .*token\.sha512/);
+  assert.deepEqual(readdirSync(s.dst.mountPoint), ['.token']);
+}));
+
+test('path names with spaces and non-ASCII work; a line break is refused', withScenario((s) => {
+  writeFileSync(join(s.data, 'datei mit ä.txt'), 'ü');
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  const dstDir = join(s.dst.mountPoint, sourceName(s.data));
+  assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
+  const weird = join(s.src.mountPoint, 'a\nb');
+  sh('btrfs', ['subvolume', 'create', weird]);
+  const bad = s.cli(['backup', '--config', s.config, weird]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /line break/);
+}, { sourceName: 'my data ü' }));
+
+test('dry-run prints every change and makes none', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), 'x');
+  const before = allSubvolumes(s);
+  const r = s.cli(['backup', '--dry-run', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /would run: btrfs subvolume snapshot -r /);
+  assert.match(r.stdout, /would run: btrfs send -q .* \| btrfs receive /);
+  assert.equal(allSubvolumes(s), before);
+  assert.deepEqual(readdirSync(s.dst.mountPoint), ['.token']);
+}));
+
+test('nested subvolumes are reported as not included; -S and -b work as in the original script', withScenario((s) => {
+  sh('btrfs', ['subvolume', 'create', join(s.data, 'inner')]);
+  writeFileSync(join(s.configDir, 'sources'), `# from the sources file\n${s.data}\n`);
+  const r = s.cli(['-b', '-S', '--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  const src = json(r).sources;
+  assert.equal(src.length, 1);
+  assert.match(src[0].warnings[0], /nested subvolumes .*inner/);
+}));
+
+test('latest pointing at different data on the two sides is an error, not a silent full send', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), '1');
+  const a = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
+  writeFileSync(join(s.data, 'f'), '2');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  const dstDir = join(s.dst.mountPoint, sourceName(s.data));
+  sh('ln', ['-sfn', a, join(dstDir, 'latest')]);
+  const before = allSubvolumes(s);
+  const r = s.cli(['--config', s.config]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /`latest` points at different data/);
+  assert.match(r.stderr, /fix: point both at the same snapshot/);
+  assert.equal(allSubvolumes(s), before);
+}));
+
+test('one failing source does not stop the others; the exit status says so', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), 'x');
+  const r = s.cli(['backup', '--json', '--config', s.config, join(s.src.mountPoint, 'missing'), s.data]);
+  assert.equal(r.code, 2);
+  const [bad, good] = json(r).sources;
+  assert.equal(bad.status, 'failed');
+  assert.equal(good.status, 'ok');
+  assert.ok(statSync(join(s.dst.mountPoint, sourceName(s.data), 'latest')).isDirectory());
+}));
+
+async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('--help answers without loading listr2 or inquirer', () => {
+  const trace = join(process.cwd(), 'dist', 'help-trace.txt');
+  const out = execFileSync('strace', ['-f', '-e', 'trace=openat', '-o', trace, 'node', join(process.cwd(), 'bin/btrfs-vault.js'), '--help'], { encoding: 'utf8' });
+  assert.match(out, /Usage: btrfs-vault/);
+  const opened = readFileSync(trace, 'utf8');
+  assert.match(opened, /commander/, 'the trace does see module loading');
+  assert.doesNotMatch(opened, /node_modules\/listr2/);
+  assert.doesNotMatch(opened, /node_modules\/@inquirer/);
+});
