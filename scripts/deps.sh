@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what btrfs-vault's demo, tests and benchmark need on Debian 12, then builds.
+# Usage: scripts/deps.sh [extra Debian packages...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=(btrfs-progs util-linux procps strace "$@")
+missing=()
+for pkg in "${need[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]}; run as root or: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npx tsc -p tsconfig.json

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, then host (real btrfs on loop devices; needs root).
+# A missing tool or missing root fails the run; nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "npm test needs root: the host tier creates loop devices and btrfs filesystems (sudo npm test)" >&2
+  exit 1
+fi
+bash scripts/deps.sh
+for tool in btrfs mkfs.btrfs losetup strace pkill; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+modprobe btrfs 2>/dev/null || true
+grep -qw btrfs /proc/filesystems || { echo "this kernel has no btrfs: the host tier cannot run" >&2; exit 1; }
+node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/host/*.test.js
