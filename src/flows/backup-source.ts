@@ -57,7 +57,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   // a receive that an earlier run left behind has no received UUID: delete it first
   const warnings: string[] = [];
-  const dstAll = await listSubvolumes(runner, targetMount);
+  // both listings at once: they are independent, and each is a process start
+  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), listSubvolumes(runner, source.mount)]);
   const dst = childrenOf(dstAll, targetDir);
   const cleaned: string[] = [];
   for (const partial of dst.filter((s) => !s.receivedUuid)) {
@@ -69,7 +70,6 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   await removeStaleLinks(runner, snapDir);
   const complete = dst.filter((s) => s.receivedUuid);
 
-  const srcAll = await listSubvolumes(runner, source.mount);
   const nested = nestedIn(srcAll, source.real).filter((s) => !s.path.startsWith(`${snapDir}/`) && s.path !== snapDir);
   if (nested.length > 0) {
     warnings.push(

@@ -1,0 +1,157 @@
+// npm run bench: btrfs-vault against raw `btrfs send | btrfs receive` and btrbk on
+// the same loop devices, interleaved, with medians and ratios. Not a test: it prints.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeLoopBtrfs, requireRoot, sh, tempDir } from '../test/support/loop-disk.js';
+
+const REPS = Number(process.env.BENCH_REPS ?? 3);
+const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 900);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 30000);
+const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
+
+type Tool = 'btrfs-vault' | 'raw' | 'btrbk';
+type Phase = 'full' | 'incremental' | 'no-change';
+const TOOLS: Tool[] = ['btrfs-vault', 'raw', 'btrbk'];
+
+requireRoot();
+const dir = tempDir('bench');
+const src = makeLoopBtrfs(dir, 'src', 8192);
+const dst = makeLoopBtrfs(dir, 'dst', 24576);
+const cleanup = () => {
+  dst.dispose();
+  src.dispose();
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on('exit', () => {
+  try {
+    cleanup();
+  } catch {
+    /* already gone */
+  }
+});
+
+const data = join(src.mountPoint, 'data');
+sh('btrfs', ['subvolume', 'create', data]);
+console.log(`data set: one ${BIG_MIB} MiB file and ${SMALL_FILES} small files (4 KiB)`);
+execFileSync('dd', ['if=/dev/urandom', `of=${join(data, 'big.bin')}`, 'bs=1M', `count=${BIG_MIB}`, 'status=none']);
+for (let d = 0; d < SMALL_FILES / 1000; d++) {
+  mkdirSync(join(data, `d${d}`));
+  for (let i = 0; i < 1000; i++) writeFileSync(join(data, `d${d}`, `f${i}`), randomBytes(4096));
+}
+sh('sync', []);
+const total = Number(sh('du', ['-sb', data]).split('\t')[0]);
+
+// btrfs-vault: config, token
+const etc = join(dir, 'etc');
+mkdirSync(etc, { mode: 0o700 });
+const token = randomBytes(64);
+writeFileSync(join(dst.mountPoint, '.token'), token);
+writeFileSync(join(etc, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, { mode: 0o600 });
+writeFileSync(
+  join(etc, 'config.toml'),
+  `host = "bench"\nsources = [{ path = "${data}", name = "data" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`,
+);
+// btrbk: the same job
+writeFileSync(
+  join(etc, 'btrbk.conf'),
+  `timestamp_format long-iso\nsnapshot_preserve_min all\ntarget_preserve_min all\nlockfile ${join(dir, 'btrbk.lock')}\n` +
+    `volume ${src.mountPoint}\n  snapshot_dir btrbk-snaps\n  subvolume data\n    target ${join(dst.mountPoint, 'btrbk')}\n`,
+);
+const dirs: Record<Tool, { snaps: string; target: string }> = {
+  'btrfs-vault': { snaps: join(src.mountPoint, 'vault-snaps', 'data'), target: join(dst.mountPoint, 'data') },
+  raw: { snaps: join(src.mountPoint, 'raw-snaps'), target: join(dst.mountPoint, 'raw') },
+  btrbk: { snaps: join(src.mountPoint, 'btrbk-snaps'), target: join(dst.mountPoint, 'btrbk') },
+};
+let rawSeq = 0;
+let rawParent: string | undefined;
+
+function runTool(tool: Tool): void {
+  if (tool === 'btrfs-vault') {
+    // progress on: the plain-line renderer a cron job gets
+    execFileSync('node', [BIN, 'backup', '--config', join(etc, 'config.toml')], { stdio: 'ignore' });
+  } else if (tool === 'btrbk') {
+    execFileSync('btrbk', ['-c', join(etc, 'btrbk.conf'), '-q', 'run'], { stdio: 'ignore' });
+  } else {
+    const snap = join(dirs.raw.snaps, `s${++rawSeq}`);
+    sh('btrfs', ['subvolume', 'snapshot', '-r', data, snap]);
+    const parent = rawParent ? `-p ${rawParent} ` : '';
+    execFileSync('bash', ['-c', `btrfs send -q ${parent}${snap} | btrfs receive ${dirs.raw.target}`], { stdio: 'ignore' });
+    rawParent = snap;
+  }
+}
+
+function resetTool(tool: Tool): void {
+  for (const d of [dirs[tool].snaps, dirs[tool].target]) {
+    mkdirSync(d, { recursive: true });
+    const subs = sh('btrfs', ['subvolume', 'list', '-o', d])
+      .split('\n')
+      .map((l) => /path (.*)$/.exec(l)?.[1])
+      .filter((p): p is string => Boolean(p));
+    void subs;
+    for (const name of sh('ls', ['-A', d]).split('\n').filter(Boolean)) {
+      const p = join(d, name);
+      try {
+        sh('btrfs', ['subvolume', 'delete', p]);
+      } catch {
+        rmSync(p, { force: true });
+      }
+    }
+  }
+  sh('btrfs', ['subvolume', 'sync', src.mountPoint]);
+  sh('btrfs', ['subvolume', 'sync', dst.mountPoint]);
+  rawParent = undefined;
+}
+
+/** rewrites ~10% of the data in place: a tenth of the big file, a tenth of the small files */
+function change10(): void {
+  const fd = openSync(join(data, 'big.bin'), 'r+');
+  const chunk = randomBytes(1024 * 1024);
+  const start = Math.floor(Math.random() * BIG_MIB * 0.9);
+  for (let i = 0; i < BIG_MIB / 10; i++) writeSync(fd, chunk, 0, chunk.length, (start + i) * 1024 * 1024);
+  closeSync(fd);
+  for (let d = 0; d < SMALL_FILES / 1000; d++) for (let i = 0; i < 100; i++) writeFileSync(join(data, `d${d}`, `f${(i * 10 + d) % 1000}`), randomBytes(4096));
+}
+
+function timed(fn: () => void): number {
+  sh('sync', []);
+  writeFileSync('/proc/sys/vm/drop_caches', '3');
+  const t = process.hrtime.bigint();
+  fn();
+  sh('sync', []); // what was received is on disk
+  return Number(process.hrtime.bigint() - t) / 1e9;
+}
+
+const times: Record<Phase, Record<Tool, number[]>> = {
+  full: { 'btrfs-vault': [], raw: [], btrbk: [] },
+  incremental: { 'btrfs-vault': [], raw: [], btrbk: [] },
+  'no-change': { 'btrfs-vault': [], raw: [], btrbk: [] },
+};
+for (let rep = 0; rep < REPS; rep++) {
+  // interleaved, the order rotating each round so no tool always runs on a warm machine
+  const order = TOOLS.map((_, i) => TOOLS[(i + rep) % TOOLS.length]!);
+  for (const tool of order) {
+    resetTool(tool);
+    times.full[tool].push(timed(() => runTool(tool)));
+    change10();
+    times.incremental[tool].push(timed(() => runTool(tool)));
+    times['no-change'][tool].push(timed(() => runTool(tool)));
+    process.stdout.write(`round ${rep + 1}/${REPS} ${tool}: full ${times.full[tool].at(-1)!.toFixed(2)} s, incremental ${times.incremental[tool].at(-1)!.toFixed(2)} s, no-change ${times['no-change'][tool].at(-1)!.toFixed(2)} s\n`);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
+console.log(`\nbtrfs-vault benchmark: ${mib(total)} MiB data set, ${REPS} interleaved rounds, medians (seconds; caches dropped before each run)`);
+console.log('| phase | btrfs-vault | raw send/receive | btrbk | vault speed / raw | vault speed / btrbk |');
+console.log('|---|---|---|---|---|---|');
+const result: Record<string, unknown> = {};
+for (const phase of ['full', 'incremental', 'no-change'] as Phase[]) {
+  const v = median(times[phase]['btrfs-vault']);
+  const r = median(times[phase].raw);
+  const b = median(times[phase].btrbk);
+  console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${b.toFixed(2)} | ${(r / v).toFixed(3)} | ${(b / v).toFixed(3)} |`);
+  result[phase] = { vault: v, raw: r, btrbk: b, ratioToRaw: r / v, ratioToBtrbk: b / v };
+}
+writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times }, null, 2));
