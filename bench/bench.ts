@@ -85,11 +85,6 @@ function runTool(tool: Tool): void {
 function resetTool(tool: Tool): void {
   for (const d of [dirs[tool].snaps, dirs[tool].target]) {
     mkdirSync(d, { recursive: true });
-    const subs = sh('btrfs', ['subvolume', 'list', '-o', d])
-      .split('\n')
-      .map((l) => /path (.*)$/.exec(l)?.[1])
-      .filter((p): p is string => Boolean(p));
-    void subs;
     for (const name of sh('ls', ['-A', d]).split('\n').filter(Boolean)) {
       const p = join(d, name);
       try {
@@ -132,7 +127,9 @@ for (let rep = 0; rep < REPS; rep++) {
   // interleaved, the order rotating each round so no tool always runs on a warm machine
   const order = TOOLS.map((_, i) => TOOLS[(i + rep) % TOOLS.length]!);
   for (const tool of order) {
-    resetTool(tool);
+    // btrbk takes any received copy on the target as a parent; with the others' copies
+    // still there its "full" run would be incremental, so every tool starts from nothing
+    for (const t of TOOLS) resetTool(t);
     times.full[tool].push(timed(() => runTool(tool)));
     change10();
     times.incremental[tool].push(timed(() => runTool(tool)));

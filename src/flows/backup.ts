@@ -168,7 +168,9 @@ function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
 function describe(o: SourceOutcome, dryRun: boolean): string {
   if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
   const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
-  return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;
+  // bytes are sampled while the stream runs: a very short transfer may show none
+  const size = o.bytes > 0 ? `${formatBytes(o.bytes)} in ` : '';
+  return `${o.snapshot} (${kind}), ${size}${formatDuration(o.seconds * 1000)}`;
 }
 
 function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): (bytes: number, ms: number) => void {

@@ -23,7 +23,7 @@ export interface PipeOptions {
 }
 
 export interface PipeResult {
-  /** bytes that went through the pipe */
+  /** bytes seen going through the pipe (sampled: a very short transfer may show less) */
   bytes: number;
 }
 

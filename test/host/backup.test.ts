@@ -67,11 +67,14 @@ test('full then incremental: contents equal, incremental stream is a small fract
   const i = json(incr).sources[0];
   assert.equal(i.mode, 'incremental');
   assert.equal(i.parent, f.snapshot);
-  assert.ok(f.bytes > 32 * 1024 * 1024, `full stream ${f.bytes} carries the data`);
-  assert.ok(i.bytes < f.bytes / 50, `incremental stream ${i.bytes} is a small fraction of ${f.bytes}`);
-
   const name = sourceName(s.data);
   const srcDir = join(s.src.mountPoint, 'snapshots', name);
+  // the streams btrfs-vault sent, measured on their own: full vs incremental from the chosen parent
+  const fullStream = streamSize(['send', '-q', join(srcDir, f.snapshot)]);
+  const incrStream = streamSize(['send', '-q', '-p', join(srcDir, i.parent), join(srcDir, i.snapshot)]);
+  assert.ok(fullStream > 32 * 1024 * 1024, `full stream ${fullStream} carries the data`);
+  assert.ok(incrStream < fullStream / 50, `incremental stream ${incrStream} is a small fraction of ${fullStream}`);
+  assert.ok(f.bytes <= fullStream && i.bytes <= incrStream, 'reported progress never exceeds the stream');
   const dstDir = join(s.dst.mountPoint, name);
   for (const dir of [srcDir, dstDir]) {
     assert.equal(readlinkSync(join(dir, 'latest')), i.snapshot);
@@ -288,6 +291,10 @@ test('one failing source does not stop the others; the exit status says so', wit
   assert.equal(good.status, 'ok');
   assert.ok(statSync(join(s.dst.mountPoint, sourceName(s.data), 'latest')).isDirectory());
 }));
+
+function streamSize(args: string[]): number {
+  return execFileSync('btrfs', args, { maxBuffer: 2 ** 30, stdio: ['ignore', 'pipe', 'ignore'] }).length;
+}
 
 async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000): Promise<T> {
   const end = Date.now() + ms;

@@ -31,7 +31,7 @@ test('sources file beside the config: comments, blanks, merged without duplicate
   const dir = dirWith({ 'config.toml': 'sources = ["/home"]\n', sources: '# my sources\n/\n\n/home   # again\n/srv/my data\n' });
   const c = await loadConfig(join(dir, 'config.toml'));
   assert.deepEqual(c.sources.map((s) => s.path), ['/home', '/', '/srv/my data']);
-  assert.deepEqual(c.sourcesFromFile.map((s) => s.path), ['/', '/srv/my data']);
+  assert.deepEqual(c.sourcesFromFile.map((s) => s.path), ['/home', '/', '/srv/my data'], '-S takes every path in the file');
   assert.deepEqual(parseSourcesFile('a\n#b\n c # d'), [{ line: 1, path: 'a' }, { line: 3, path: 'c' }]);
 });
 
