@@ -7,7 +7,8 @@ import { showSubvolume } from './subvolumes.js';
 
 export interface TransferSpec {
   snapshot: string;
-  snapshotUuid?: string;
+  /** the source snapshot's UUID (may still be on its way) */
+  snapshotUuid?: string | Promise<string | undefined>;
   parent?: string;
   targetDir: string;
   signal?: AbortSignal;
@@ -28,10 +29,10 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
       onProgress: spec.onProgress,
     });
     if (!runner.dryRun) {
-      const info = await showSubvolume(runner, received);
-      if (!info.readonly || !spec.snapshotUuid || info.receivedUuid !== spec.snapshotUuid) {
+      const [info, expected] = await Promise.all([showSubvolume(runner, received), spec.snapshotUuid]);
+      if (!info.readonly || !expected || info.receivedUuid !== expected) {
         throw new InternalError(
-          `received ${received} is not a complete copy of ${spec.snapshot} (received UUID ${info.receivedUuid ?? '-'}, expected ${spec.snapshotUuid}; ${info.readonly ? 'read-only' : 'writable'})`,
+          `received ${received} is not a complete copy of ${spec.snapshot} (received UUID ${info.receivedUuid ?? '-'}, expected ${expected}; ${info.readonly ? 'read-only' : 'writable'})`,
         );
       }
     }

@@ -5,6 +5,12 @@ import { normalizeArgv } from './argv.js';
 
 // Thin: parse, then lazily import the flow, so --help never loads listr2 or inquirer.
 
+// `btrfs-vault list | head` closes our stdout early; that is not an error
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command()
   .name('btrfs-vault')
   .description('Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.')

@@ -89,7 +89,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const snapshot = join(snapDir, name);
   deps.step(`snapshot ${source.path} -> ${snapshot}`);
   await runner.run(btrfs.snapshot(source.real, snapshot));
-  const snapshotUuid = runner.dryRun ? undefined : (await showSubvolume(runner, snapshot)).uuid;
+  // its UUID is needed only to verify the copy, so it is read while the stream runs
+  const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : showSubvolume(runner, snapshot).then((s) => s.uuid);
+  snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   checkAbort();
 
   const parent = choice.kind === 'incremental' ? join(snapDir, choice.parent) : undefined;

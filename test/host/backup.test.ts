@@ -310,8 +310,13 @@ test('--help answers without loading listr2 or inquirer', () => {
   const trace = join(process.cwd(), 'dist', 'help-trace.txt');
   const out = execFileSync('strace', ['-f', '-e', 'trace=openat', '-o', trace, 'node', join(process.cwd(), 'bin/btrfs-vault.js'), '--help'], { encoding: 'utf8' });
   assert.match(out, /Usage: btrfs-vault/);
-  const opened = readFileSync(trace, 'utf8');
-  assert.match(opened, /commander/, 'the trace does see module loading');
-  assert.doesNotMatch(opened, /node_modules\/listr2/);
-  assert.doesNotMatch(opened, /node_modules\/@inquirer/);
+  // the CLI is bundled: look into every file of the bundle that was opened
+  const opened = [...new Set([...readFileSync(trace, 'utf8').matchAll(/openat\([^"]*"([^"]+\.js)"/g)].map((m) => m[1]!))].filter((f) => f.includes('/dist/'));
+  assert.ok(opened.length > 0, 'the trace sees the bundle being loaded');
+  const loaded = opened.map((f) => readFileSync(f, 'utf8')).join('\n');
+  assert.match(loaded, /allowUnknownOption/, 'commander is in what was loaded');
+  assert.doesNotMatch(loaded, /ListrTaskState|@inquirer/, 'listr2 and inquirer are not');
+  // and the check can fail: the backup command's chunk does carry listr2
+  const all = readdirSync(join(process.cwd(), 'dist', 'bundle')).filter((f) => f.endsWith('.js'));
+  assert.ok(all.some((f) => /ListrTaskState/.test(readFileSync(join(process.cwd(), 'dist', 'bundle', f), 'utf8'))));
 });
