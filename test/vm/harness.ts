@@ -1,0 +1,176 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// Boots a throw-away qemu VM (Debian's kernel, TCG) whose root is this machine's root
+// over 9p, read-only, with a RAM overlay; runs one guest script of the project and
+// brings back its result through a second, writable 9p share. The VM sees only the
+// sparse image files given here, as virtio disks with serials "bv-...": the machine's
+// own disks are never handed to it.
+
+const GUEST_MODULES = [
+  'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
+  'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay',
+];
+
+export interface VmDisk {
+  /** serial the guest sees (/sys/block/vdX/serial); must start with "bv-" */
+  serial: string;
+  /** a sparse image file created by the test */
+  file: string;
+}
+
+export interface VmRun {
+  exitCode: number | undefined;
+  console: string;
+  guestLog: string;
+  result: unknown;
+  seconds: number;
+}
+
+export function kernelVersion(): string {
+  const versions = readdirSync('/lib/modules').filter((v) => existsSync(`/boot/vmlinuz-${v}`) && existsSync(`/lib/modules/${v}/kernel/fs/9p`));
+  if (versions.length === 0) throw new Error('the VM tier needs a Debian kernel for the guest: apt-get install linux-image-amd64');
+  return versions.sort().at(-1)!;
+}
+
+export function makeDisk(dir: string, serial: string, sizeMiB = 1024): VmDisk {
+  if (!/^bv-[a-z0-9-]+$/.test(serial)) throw new Error(`VM disk serial must be bv-...: ${serial}`);
+  const file = join(dir, `${serial}.img`);
+  execFileSync('truncate', ['-s', `${sizeMiB}M`, file]);
+  return { serial, file };
+}
+
+function assertImageFile(disk: VmDisk, dir: string): void {
+  const st = lstatSync(disk.file);
+  if (!st.isFile() || !resolve(disk.file).startsWith(`${resolve(dir)}/`)) {
+    throw new Error(`VM harness guard: ${disk.file} is not an image file of this run`);
+  }
+}
+
+/** initramfs: busybox, the modules for virtio + 9p + overlay, and an /init that switches to the shared root. */
+export function buildInitramfs(kver: string, cacheDir: string): string {
+  const out = join(cacheDir, `initrd-${kver}.img`);
+  if (existsSync(out)) return out;
+  const root = join(cacheDir, `initrd-${kver}`);
+  rmSync(root, { recursive: true, force: true });
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'modules', 'lower', 'upper', 'newroot']) mkdirSync(join(root, d), { recursive: true });
+  if (!existsSync('/bin/busybox')) throw new Error('the VM tier needs busybox-static: apt-get install busybox-static');
+  copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
+  chmodSync(join(root, 'bin', 'busybox'), 0o755);
+  for (const m of GUEST_MODULES) {
+    const path = execFileSync('modinfo', ['-k', kver, '-n', m], { encoding: 'utf8' }).trim();
+    if (!path.endsWith('.ko')) throw new Error(`module ${m} of ${kver} is not an uncompressed .ko: ${path}`);
+    copyFileSync(path, join(root, 'modules', `${m}.ko`));
+  }
+  writeFileSync(
+    join(root, 'init'),
+    `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in ${GUEST_MODULES.join(' ')}; do insmod /modules/$m.ko || echo "insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /lower || { echo BV_INIT_FAILED 9p; poweroff -f; }
+mount -t tmpfs -o size=1536m tmpfs /upper
+mkdir -p /upper/up /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot || { echo BV_INIT_FAILED overlay; poweroff -f; }
+mkdir -p /newroot/bv-out
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /newroot/bv-out || { echo BV_INIT_FAILED out; poweroff -f; }
+mount --move /proc /newroot/proc
+mount --move /sys /newroot/sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /bin/bash /bv-out/guest-init.sh
+`,
+    { mode: 0o755 },
+  );
+  execFileSync('bash', ['-c', 'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"', 'bash', root, out]);
+  return out;
+}
+
+/**
+ * One boot: runs `node <project>/dist/test/vm/guest/<script>.js <args>` as the guest's
+ * job. The guest script writes /bv-out/result.json; the console log comes back too.
+ */
+export async function bootVm(opts: {
+  dir: string;
+  disks: VmDisk[];
+  script: string;
+  args?: string[];
+  timeoutMs?: number;
+  project?: string;
+}): Promise<VmRun> {
+  const project = resolve(opts.project ?? process.cwd());
+  if (/\s/.test(project)) throw new Error(`the VM tier needs a project path without spaces: ${project}`);
+  const kver = kernelVersion();
+  const cache = join(project, 'dist', 'vm');
+  mkdirSync(cache, { recursive: true });
+  const initrd = buildInitramfs(kver, cache);
+  const out = join(opts.dir, `out-${Date.now()}`);
+  mkdirSync(out, { recursive: true });
+  for (const d of opts.disks) assertImageFile(d, opts.dir);
+  const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+  writeFileSync(
+    join(out, 'guest-init.sh'),
+    `#!/bin/bash
+# PID 1 of the guest, after switch_root onto the shared root.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root BV_VM=1 BV_OUT=/bv-out
+mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp; mkdir -p /run/lock /run/udev
+for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
+/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
+udevadm trigger --action=add; udevadm settle
+echo BV_GUEST_READY
+cd ${project}
+node dist/test/vm/guest/${opts.script}.js ${args} > /bv-out/guest.log 2>&1
+echo $? > /bv-out/exit-code
+sync
+echo BV_GUEST_DONE
+poweroff -f
+`,
+    { mode: 0o755 },
+  );
+  const qemuArgs = [
+    '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
+    '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1',
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs', `local,path=${out},mount_tag=out,security_model=none`,
+    ...opts.disks.flatMap((d, i) => ['-drive', `file=${d.file},if=none,id=d${i},format=raw`, '-device', `virtio-blk-pci,drive=d${i},serial=${d.serial}`]),
+  ];
+  const started = Date.now();
+  const qemu = spawn('qemu-system-x86_64', qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let consoleText = '';
+  qemu.stdout.on('data', (c: Buffer) => (consoleText += c.toString('utf8')));
+  qemu.stderr.on('data', (c: Buffer) => (consoleText += c.toString('utf8')));
+  const timeout = setTimeout(() => qemu.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+  await new Promise((r) => qemu.on('close', r));
+  clearTimeout(timeout);
+  const read = (f: string) => (existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : '');
+  const code = read('exit-code').trim();
+  let result: unknown;
+  try {
+    result = JSON.parse(read('result.json'));
+  } catch {
+    result = undefined;
+  }
+  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds: (Date.now() - started) / 1000 };
+}
+
+export function requireVmTools(): void {
+  for (const tool of ['qemu-system-x86_64', 'cpio', 'gzip', 'modinfo']) {
+    try {
+      execFileSync('which', [tool], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`the VM tier needs ${tool} (apt-get install qemu-system-x86 cpio kmod)`);
+    }
+  }
+  kernelVersion();
+  if (!statSync('/bin/busybox', { throwIfNoEntry: false })) throw new Error('the VM tier needs busybox-static');
+}
+
+export function vmTempDir(): string {
+  const base = join(tmpdir(), `btrfs-vault-vm-${process.pid}-${Date.now()}`);
+  mkdirSync(base, { recursive: true });
+  return base;
+}
