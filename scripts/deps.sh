@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=(btrfs-progs util-linux procps strace "$@")
+# host tier: btrfs on loop devices; VM tier: qemu with Debian's kernel and the stack tools
+need=(btrfs-progs util-linux procps strace psmisc \
+  qemu-system-x86 linux-image-amd64 busybox-static udev mdadm cryptsetup-bin lvm2 gdisk cpio kmod "$@")
 missing=()
 for pkg in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

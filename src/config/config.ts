@@ -16,6 +16,19 @@ export interface TargetConfig {
   tokenFile: string;
   /** absolute path of the token's sha512 beside the config */
   tokenHashFile: string;
+  /** md array (raid layer) */
+  array: string;
+  /** device-mapper name of the opened LUKS container */
+  luksName: string;
+  /** absolute path of the LUKS keyfile */
+  keyfile: string;
+  volumeGroup: string;
+  /** the host's logical volume (named after the host) */
+  logicalVolume: string;
+  /** what the filesystem is mounted from; undefined: only an fstab entry can mount it */
+  device?: string;
+  /** the bottom of the stack when there is no RAID layer */
+  partition: string;
 }
 
 export interface VaultConfig {

@@ -87,18 +87,27 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   if (!isAbsolute(raw.target.mountpoint)) {
     problems.push(`${file}: target.mountpoint "${raw.target.mountpoint}" must be an absolute path, e.g. "/media/backup"`);
   }
-  if (raw.target.layers.length > 0) {
-    problems.push(
-      `${file}: target.layers = ${JSON.stringify(raw.target.layers)}: the RAID/LUKS/LVM stack is not supported by this version yet; use layers = [] with a mounted btrfs filesystem`,
-    );
+  const order = ['raid', 'luks', 'lvm'];
+  const layers = raw.target.layers;
+  if (new Set(layers).size !== layers.length || layers.some((l, i) => i > 0 && order.indexOf(l) < order.indexOf(layers[i - 1]!))) {
+    problems.push(`${file}: target.layers = ${JSON.stringify(layers)}: each layer at most once, bottom-up in the order raid, luks, lvm (e.g. ["raid", "luks", "lvm"])`);
   }
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
   const mountpoint = resolve(raw.target.mountpoint);
+  const host = raw.host ?? hostname().split('.')[0]!;
+  const t = raw.target;
+  const derived = t.layers.includes('lvm')
+    ? `/dev/${t.volume_group}/${host}`
+    : t.layers.includes('luks')
+      ? `/dev/mapper/${t.luks_name}`
+      : t.layers.includes('raid')
+        ? t.array
+        : undefined;
   return {
     file,
     dir,
-    host: raw.host ?? hostname().split('.')[0]!,
+    host,
     snapshotDir,
     sources,
     sourcesFromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)),
@@ -107,6 +116,13 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       layers: raw.target.layers,
       tokenFile: resolve(mountpoint, raw.target.token),
       tokenHashFile: at(raw.target.token_sha512),
+      array: t.array,
+      luksName: t.luks_name,
+      keyfile: at(t.keyfile),
+      volumeGroup: t.volume_group,
+      logicalVolume: host,
+      device: t.device ?? derived,
+      partition: t.partition,
     },
   };
 }

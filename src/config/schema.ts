@@ -24,6 +24,14 @@ export const targetSchema = z
     layers: z.array(layerSchema).default([]),
     token: path.default('.token'),
     token_sha512: path.default('token.sha512'),
+    array: path.default('/dev/md/backup'),
+    luks_name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be a device-mapper name (letters, digits, ".", "_", "-")').default('enc-backup'),
+    keyfile: path.default('key'),
+    volume_group: z.string().regex(/^[A-Za-z0-9+_.-]+$/, 'must be an LVM volume group name').default('backup'),
+    /** the device that holds the btrfs filesystem; derived from the layers when absent */
+    device: path.optional(),
+    /** the partition at the bottom of the stack when there is no RAID layer */
+    partition: path.default('/dev/disk/by-partlabel/backup'),
   })
   .strict();
 

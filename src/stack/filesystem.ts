@@ -1,12 +1,18 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { waitForDevice } from './devices.js';
 import { TargetError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
 
 export const mountCommands = {
+  /** by the fstab entry */
   mount: (mountpoint: string): Argv => ['mount', [mountpoint]],
+  mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', device, mountpoint]],
   umount: (mountpoint: string): Argv => ['umount', [mountpoint]],
+  mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, device]],
+  /** who holds a mount point (psmisc) */
+  holders: (mountpoint: string): Argv => ['fuser', ['-vm', mountpoint]],
 };
 
 /** The backup btrfs filesystem, mounted at target.mountpoint. */
@@ -30,13 +36,23 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
     const mp = ctx.config.target.mountpoint;
     let m = await this.mountOf(ctx);
     if (!m) {
-      if (!(await hasFstabEntry(mp))) {
+      const device = ctx.config.target.device;
+      if (await hasFstabEntry(mp)) {
+        if (device) await waitForDevice(device);
+        await ctx.runner.run(mountCommands.mount(mp));
+      } else if (device) {
+        if (!ctx.runner.dryRun && !(await waitForDevice(device))) {
+          throw new TargetError(`the backup filesystem's device ${device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
+        }
+        ctx.runner.note(`mkdir -p ${mp}`);
+        if (!ctx.runner.dryRun) await mkdir(mp, { recursive: true });
+        await ctx.runner.run(mountCommands.mountDevice(device, mp));
+      } else {
         throw new TargetError(
           `the backup filesystem is not mounted at ${mp}`,
-          `mount the backup disk there (or add an fstab entry for ${mp}), then run again`,
+          `mount the backup disk there (or add an fstab entry for ${mp}, or set target.device), then run again`,
         );
       }
-      await ctx.runner.run(mountCommands.mount(mp));
       if (ctx.runner.dryRun) return 'opened';
       m = await this.mountOf(ctx);
       if (!m) throw new TargetError(`mount ${mp} succeeded but nothing is mounted there`, 'check the fstab entry');
@@ -48,8 +64,21 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
   },
 
   async close(ctx) {
+    const mp = ctx.config.target.mountpoint;
     if (!(await this.mountOf(ctx))) return 'already-closed';
-    await ctx.runner.run(mountCommands.umount(ctx.config.target.mountpoint));
+    const r = await ctx.runner.run(mountCommands.umount(mp), { allowFailure: true });
+    if (r.exitCode !== 0) {
+      if (/busy/i.test(r.stderr)) {
+        // fuser -v writes its table to stderr
+        const held = await ctx.runner.query(mountCommands.holders(mp), { allowFailure: true });
+        const table = (held.stderr + held.stdout).trim();
+        throw new TargetError(
+          `${mp} is busy and was left mounted; these processes use it:\n${table || '(fuser found none; try: lsof +D ' + mp + ')'}`,
+          `end them (or leave ${mp}), then run: btrfs-vault close`,
+        );
+      }
+      throw new TargetError(`umount ${mp} failed: ${r.stderr.trim()}`, 'see the message above');
+    }
     return 'closed';
   },
 };

@@ -1,13 +1,16 @@
 import { errorMessage } from '../core/errors.js';
 import { filesystemLayer } from './filesystem.js';
 import type { LayerHandler, StackContext } from './layer.js';
+import { luksLayer } from './luks.js';
+import { lvmLayer } from './lvm.js';
+import { raidLayer } from './raid.js';
 import { tokenLayer } from './token.js';
 
+const HANDLERS = { raid: raidLayer, luks: luksLayer, lvm: lvmLayer } as const;
+
 /** The layers of the configured target, bottom-up. */
-export function stackLayers(ctx: StackContext): LayerHandler[] {
-  // raid/luks/lvm come with the disk-stack issue; config validation rejects them for now
-  void ctx;
-  return [filesystemLayer, tokenLayer];
+export function stackLayers(ctx: Pick<StackContext, 'config'>): LayerHandler[] {
+  return [...ctx.config.target.layers.map((l) => HANDLERS[l]), filesystemLayer, tokenLayer];
 }
 
 export interface OpenedStack {
@@ -29,7 +32,9 @@ export async function openStack(
     for (const layer of layers) {
       const outcome = await layer.open(ctx);
       onStep?.(layer.name, outcome);
-      if (outcome === 'opened') opened.push(layer);
+      // above a layer this run opened, whatever is up came up with it (udev activates
+      // LVM volumes on an opened LUKS mapping), so it is this run's to close as well
+      if (outcome === 'opened' || opened.length > 0) opened.push(layer);
     }
   } catch (err) {
     const left = await closeStack(ctx, { opened });
@@ -39,15 +44,18 @@ export async function openStack(
   return { opened };
 }
 
-/** Closes top-down what `openStack` opened; returns what could not be closed. */
+/**
+ * Closes top-down what `openStack` opened. Stops at the first layer that will not
+ * close (everything below it is still in use) and returns what is still open.
+ */
 export async function closeStack(ctx: StackContext, stack: OpenedStack): Promise<string[]> {
-  const left: string[] = [];
-  for (const layer of [...stack.opened].reverse()) {
+  const order = [...stack.opened].reverse();
+  for (const [i, layer] of order.entries()) {
     try {
       await layer.close(ctx);
     } catch (err) {
-      left.push(`${layer.name}: ${errorMessage(err)}`);
+      return [`${layer.name}: ${errorMessage(err)}`, ...order.slice(i + 1).map((l) => `${l.name}: still open`)];
     }
   }
-  return left;
+  return [];
 }

@@ -70,9 +70,12 @@ function layer(name: string, log: string[], state: { up: boolean }, fail = false
 
 test('stack: opens bottom-up, closes top-down only what it opened, and closes again on failure', async () => {
   const { stackLayers } = await import('../../src/stack/stack.js');
-  assert.deepEqual(stackLayers({} as StackContext).map((l) => l.name), ['filesystem', 'token']);
+  const cfg = (layers: string[]) => ({ config: { target: { layers } } }) as unknown as StackContext;
+  assert.deepEqual(stackLayers(cfg([])).map((l) => l.name), ['filesystem', 'token']);
+  assert.deepEqual(stackLayers(cfg(['raid', 'luks', 'lvm'])).map((l) => l.name), ['raid', 'luks', 'lvm', 'filesystem', 'token']);
   const log: string[] = [];
   const layers = [layer('raid', log, { up: true }), layer('luks', log, { up: false }), layer('fs', log, { up: false })];
+  // raid was up before: it stays up; luks and fs were opened here: closed again
   const ctx = {} as StackContext;
   const opened = await openStack(ctx, undefined, layers);
   assert.deepEqual(log, ['open luks', 'open fs']);
@@ -83,4 +86,13 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const failing = [layer('luks', log2, { up: false }), layer('token', log2, { up: false }, true)];
   await assert.rejects(openStack(ctx, undefined, failing), /token refused/);
   assert.deepEqual(log2, ['open luks', 'close luks']);
+
+  // lvm came up by itself when luks opened (udev): it is closed with luks, before it
+  const log3: string[] = [];
+  const lvmState = { up: false };
+  const luks = layer('luks', log3, { up: false });
+  const autoLuks: LayerHandler = { ...luks, open: async (c) => { const o = await luks.open(c); lvmState.up = true; return o; } };
+  const opened3 = await openStack(ctx, undefined, [autoLuks, layer('lvm', log3, lvmState)]);
+  await closeStack(ctx, opened3);
+  assert.deepEqual(log3, ['open luks', 'close lvm', 'close luks']);
 });

@@ -100,6 +100,8 @@ export async function bootVm(opts: {
   args?: string[];
   timeoutMs?: number;
   project?: string;
+  /** a folder kept across boots (the guest sees it as /bv-out) */
+  share?: string;
 }): Promise<VmRun> {
   const project = resolve(opts.project ?? process.cwd());
   if (/\s/.test(project)) throw new Error(`the VM tier needs a project path without spaces: ${project}`);
@@ -107,8 +109,9 @@ export async function bootVm(opts: {
   const cache = join(project, 'dist', 'vm');
   mkdirSync(cache, { recursive: true });
   const initrd = buildInitramfs(kver, cache);
-  const out = join(opts.dir, `out-${Date.now()}`);
+  const out = opts.share ?? join(opts.dir, `out-${Date.now()}`);
   mkdirSync(out, { recursive: true });
+  for (const f of ['result.json', 'exit-code', 'guest.log']) rmSync(join(out, f), { force: true });
   for (const d of opts.disks) assertImageFile(d, opts.dir);
   const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
   writeFileSync(

@@ -1,0 +1,53 @@
+// Parser for /proc/mdstat. Pure.
+
+export interface MdArrayStat {
+  /** kernel name, e.g. md127 */
+  name: string;
+  active: boolean;
+  level?: string;
+  /** member devices, e.g. ["vda1[0]"] */
+  members: string[];
+  /** "[2/1]" -> wanted 2, present 1 */
+  wanted?: number;
+  present?: number;
+  /** "[U_]" */
+  map?: string;
+  /** recovery/resync in progress */
+  sync?: { action: string; percent: number; speed?: string; finish?: string };
+}
+
+export function parseMdstat(text: string): MdArrayStat[] {
+  const arrays: MdArrayStat[] = [];
+  let current: MdArrayStat | undefined;
+  for (const line of text.split('\n')) {
+    const head = /^(md\S+)\s*:\s*(active|inactive)(?:\s+\(\S+\))?\s*(raid\d+|linear)?\s*(.*)$/.exec(line);
+    if (head) {
+      current = { name: head[1]!, active: head[2] === 'active', level: head[3], members: (head[4] ?? '').split(/\s+/).filter(Boolean) };
+      arrays.push(current);
+      continue;
+    }
+    if (!current) continue;
+    const counts = /\[(\d+)\/(\d+)\]\s+\[([U_]+)\]/.exec(line);
+    if (counts) {
+      current.wanted = Number(counts[1]);
+      current.present = Number(counts[2]);
+      current.map = `[${counts[3]}]`;
+    }
+    const sync = /(recovery|resync|reshape|check)\s*=\s*([\d.]+)%.*?(?:finish=(\S+))?\s*(?:speed=(\S+))?$/.exec(line);
+    if (sync) current.sync = { action: sync[1]!, percent: Number(sync[2]), finish: sync[3], speed: sync[4] };
+    if (line.trim() === '') current = undefined;
+  }
+  return arrays;
+}
+
+/** `mdadm --examine --scan` / `--detail --scan` lines: ARRAY <dev> ... UUID=... name=... */
+export function parseArrayLines(text: string): { device: string; uuid?: string; name?: string }[] {
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('ARRAY '))
+    .map((l) => {
+      const f = l.split(/\s+/);
+      const kv = Object.fromEntries(f.slice(2).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]));
+      return { device: f[1]!, uuid: kv.UUID, name: kv.name };
+    });
+}

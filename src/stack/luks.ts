@@ -1,0 +1,71 @@
+import { assertPrivateFile } from '../config/permissions.js';
+import { CommandFailedError, TargetError } from '../core/errors.js';
+import type { Argv } from '../system/runner.js';
+import { exists } from './devices.js';
+import type { LayerHandler, LayerState, StackContext } from './layer.js';
+
+/** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
+export interface PbkdfOptions {
+  pbkdf?: 'pbkdf2' | 'argon2id' | 'argon2i';
+  iterations?: number;
+  /** argon2 memory cap in KiB, so a small machine can still open the disk */
+  memoryKiB?: number;
+}
+
+function pbkdfArgs(o: PbkdfOptions = {}): string[] {
+  return [
+    ...(o.pbkdf ? ['--pbkdf', o.pbkdf] : []),
+    ...(o.iterations ? ['--pbkdf-force-iterations', String(o.iterations)] : []),
+    ...(o.memoryKiB ? ['--pbkdf-memory', String(o.memoryKiB)] : []),
+  ];
+}
+
+// The passphrase always travels on stdin (`--key-file=-`), never on argv or in the environment.
+export const luksCommands = {
+  format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', device]],
+  addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', device, keyfile]],
+  open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, device, name]],
+  close: (name: string): Argv => ['cryptsetup', ['close', name]],
+};
+
+/** What LUKS sits on: the array, or the partition when there is no RAID layer. */
+export function luksDevice(ctx: StackContext): string {
+  return ctx.config.target.layers.includes('raid') ? ctx.config.target.array : ctx.config.target.partition;
+}
+
+export const luksLayer: LayerHandler = {
+  name: 'luks',
+
+  async inspect(ctx): Promise<LayerState> {
+    const mapped = `/dev/mapper/${ctx.config.target.luksName}`;
+    const up = await exists(mapped);
+    return { up, detail: up ? `${mapped} open (on ${luksDevice(ctx)})` : `${mapped} closed` };
+  },
+
+  async open(ctx) {
+    const { luksName, keyfile } = ctx.config.target;
+    if (await exists(`/dev/mapper/${luksName}`)) return 'already-open';
+    await assertPrivateFile(keyfile, 'keyfile');
+    const device = luksDevice(ctx);
+    if (!(await exists(device))) throw new TargetError(`${device} does not exist, so LUKS cannot be opened`, 'plug in the backup disk, then run again');
+    try {
+      await ctx.runner.run(luksCommands.open(device, luksName, keyfile));
+    } catch (err) {
+      if (err instanceof CommandFailedError && /No key available/i.test(err.stderr)) {
+        throw new TargetError(
+          `the keyfile ${keyfile} does not open ${device}: this is not the backup disk set up for this host, or the key was changed`,
+          'attach the right disk; with its passphrase you can add this keyfile again: cryptsetup luksAddKey ' + device + ' ' + keyfile,
+        );
+      }
+      throw err;
+    }
+    return 'opened';
+  },
+
+  async close(ctx) {
+    const { luksName } = ctx.config.target;
+    if (!(await exists(`/dev/mapper/${luksName}`))) return 'already-closed';
+    await ctx.runner.run(luksCommands.close(luksName));
+    return 'closed';
+  },
+};

@@ -1,0 +1,61 @@
+import { TargetError } from '../core/errors.js';
+import type { Argv } from '../system/runner.js';
+import type { LayerHandler, LayerState, StackContext } from './layer.js';
+
+export const lvmCommands = {
+  pvcreate: (device: string): Argv => ['pvcreate', ['--yes', device]],
+  vgcreate: (vg: string, device: string): Argv => ['vgcreate', ['--yes', vg, device]],
+  /** size "all" = the rest of the group */
+  lvcreate: (vg: string, lv: string, size: string): Argv => ['lvcreate', ['--yes', '-W', 'y', '-n', lv, ...(size === 'all' ? ['-l', '100%FREE'] : ['-L', size]), vg]],
+  activate: (vg: string, lv: string): Argv => ['lvchange', ['--activate', 'y', `${vg}/${lv}`]],
+  deactivateGroup: (vg: string): Argv => ['vgchange', ['--activate', 'n', vg]],
+  /** attributes of one LV: the fifth character is "a" when active */
+  attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', `${vg}/${lv}`]],
+  groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
+};
+
+/** What LVM sits on. */
+export function lvmDevice(ctx: StackContext): string {
+  const t = ctx.config.target;
+  return t.layers.includes('luks') ? `/dev/mapper/${t.luksName}` : t.layers.includes('raid') ? t.array : t.partition;
+}
+
+async function lvActive(ctx: StackContext): Promise<boolean | undefined> {
+  const { volumeGroup, logicalVolume } = ctx.config.target;
+  const r = await ctx.runner.query(lvmCommands.attributes(volumeGroup, logicalVolume), { allowFailure: true });
+  if (r.exitCode !== 0) return undefined; // no such volume group or volume (yet)
+  return r.stdout.trim().charAt(4) === 'a';
+}
+
+export const lvmLayer: LayerHandler = {
+  name: 'lvm',
+
+  async inspect(ctx): Promise<LayerState> {
+    const { volumeGroup, logicalVolume } = ctx.config.target;
+    const active = await lvActive(ctx);
+    const lv = `${volumeGroup}/${logicalVolume}`;
+    return { up: active === true, detail: active === undefined ? `logical volume ${lv} not found` : `${lv} ${active ? 'active' : 'inactive'}` };
+  },
+
+  async open(ctx) {
+    const { volumeGroup, logicalVolume } = ctx.config.target;
+    const active = await lvActive(ctx);
+    if (active) return 'already-open';
+    if (active === undefined) {
+      throw new TargetError(
+        `volume group ${volumeGroup} has no logical volume ${logicalVolume} (on ${lvmDevice(ctx)})`,
+        `check host in the config (the volume is named after it), or set this host up on the disk: btrfs-vault setup`,
+      );
+    }
+    await ctx.runner.run(lvmCommands.activate(volumeGroup, logicalVolume));
+    return 'opened';
+  },
+
+  async close(ctx) {
+    const { volumeGroup } = ctx.config.target;
+    const r = await ctx.runner.query(lvmCommands.groupActive(volumeGroup), { allowFailure: true });
+    if (r.exitCode !== 0 || !r.stdout.split('\n').some((l) => l.trim().charAt(4) === 'a')) return 'already-closed';
+    await ctx.runner.run(lvmCommands.deactivateGroup(volumeGroup));
+    return 'closed';
+  },
+};

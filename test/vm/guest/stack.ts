@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { randomBytes, createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ExecRunner } from '../../../src/system/exec-runner.js';
+import { partitionCommands } from '../../../src/stack/partition.js';
+import { raidCommands } from '../../../src/stack/raid.js';
+import { luksCommands, type PbkdfOptions } from '../../../src/stack/luks.js';
+import { lvmCommands } from '../../../src/stack/lvm.js';
+import { mountCommands } from '../../../src/stack/filesystem.js';
+import { assertInVm, cli, OUT, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
+
+// The whole stack on the VM's virtual disks: GPT -> RAID1 -> LUKS -> LVM -> btrfs -> token.
+// Phases are boots: a (create, round trip, idempotence, then "unplug"), b (after the
+// reboot), c (a foreign disk with the same layout).
+
+assertInVm();
+const phase = process.argv[2];
+const ETC = join(OUT, 'etc');
+const CONFIG = join(ETC, 'config.toml');
+const HOST = 'vmhost';
+const MP = '/media/backup';
+const SRC = '/srv/src';
+const DATA = join(SRC, 'data');
+const ARRAY = '/dev/md/backup';
+// test-only: argon2 is very slow under emulation
+const PBKDF: PbkdfOptions = { pbkdf: 'pbkdf2', iterations: 1000 };
+const PASSPHRASE = 'correct horse battery staple';
+const runner = new ExecRunner();
+
+/** The handlers' create commands, bottom-up, as the setup wizard will run them. */
+async function createStack(serial: string, token: Buffer, keyfile: string): Promise<void> {
+  const disk = vmDisk(serial);
+  await runner.run(partitionCommands.zap(disk));
+  await runner.run(partitionCommands.create(disk));
+  await runner.run(partitionCommands.reread(disk), { allowFailure: true });
+  await runner.run(partitionCommands.settle());
+  const part = '/dev/disk/by-partlabel/backup';
+  waitFor(part);
+  await runner.run(raidCommands.create({ array: ARRAY, partition: part }));
+  waitFor(ARRAY);
+  await runner.run(luksCommands.format(ARRAY, PBKDF), { input: PASSPHRASE });
+  await runner.run(luksCommands.addKeyfile(ARRAY, keyfile, PBKDF), { input: PASSPHRASE });
+  await runner.run(luksCommands.open(ARRAY, 'enc-backup', keyfile));
+  await runner.run(lvmCommands.pvcreate('/dev/mapper/enc-backup'));
+  await runner.run(lvmCommands.vgcreate('backup', '/dev/mapper/enc-backup'));
+  await runner.run(lvmCommands.lvcreate('backup', HOST, 'all'));
+  waitFor(`/dev/backup/${HOST}`);
+  await runner.run(mountCommands.mkfs(`/dev/backup/${HOST}`, `backup-${HOST}`));
+  mkdirSync(MP, { recursive: true });
+  await runner.run(mountCommands.mountDevice(`/dev/backup/${HOST}`, MP));
+  writeFileSync(join(MP, '.token'), token, { mode: 0o600 });
+  await runner.run(mountCommands.umount(MP));
+  await runner.run(lvmCommands.deactivateGroup('backup'));
+  await runner.run(luksCommands.close('enc-backup'));
+  await runner.run(raidCommands.stop(ARRAY));
+}
+
+function mountSource(): void {
+  mkdirSync(SRC, { recursive: true });
+  sh('mount', [vmDisk('bv-src'), SRC]);
+}
+
+function stackIsDown(): void {
+  assert.ok(!existsSync(ARRAY), `${ARRAY} is stopped`);
+  assert.ok(!existsSync('/dev/mapper/enc-backup'), 'LUKS is closed');
+  assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `), `${MP} is unmounted`);
+}
+
+function json(r: { code: number; stdout: string; stderr: string }, code = 0) {
+  assert.equal(r.code, code, `exit ${r.code}: ${r.stderr}\n${r.stdout}`);
+  return JSON.parse(r.stdout);
+}
+
+function contentsEqual(): void {
+  assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(join(SRC, 'snapshots', 'data', 'latest')));
+}
+
+const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
+  a: [
+    ['create the stack with the handlers\' create commands', async () => {
+      mkdirSync(ETC, { recursive: true, mode: 0o700 });
+      const keyfile = join(ETC, 'key');
+      writeFileSync(keyfile, randomBytes(1024), { mode: 0o600 });
+      const token = randomBytes(64);
+      await createStack('bv-a', token, keyfile);
+      writeFileSync(join(ETC, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${MP}/.token\n`, { mode: 0o600 });
+      writeFileSync(
+        CONFIG,
+        `host = "${HOST}"\nsources = [{ path = "${DATA}", name = "data" }]\nsnapshot_dir = "${SRC}/snapshots"\n` +
+          `[target]\nmountpoint = "${MP}"\nlayers = ["raid", "luks", "lvm"]\n`,
+      );
+      sh('mkfs.btrfs', ['-q', vmDisk('bv-src')]);
+      mountSource();
+      sh('btrfs', ['subvolume', 'create', DATA]);
+      writeFileSync(join(DATA, 'big.bin'), randomBytes(8 * 1024 * 1024));
+      for (let i = 0; i < 100; i++) writeFileSync(join(DATA, `note-${i}.txt`), `note ${i}\n`);
+      stackIsDown();
+    }],
+    ['open -> backup (full) -> change -> backup (incremental) -> close -> open -> contents equal', (notes) => {
+      const opened = json(cli(['open', '--json', '--config', CONFIG]));
+      const outcome = Object.fromEntries(opened.steps.map((s: { layer: string; outcome: string }) => [s.layer, s.outcome]));
+      // udev's LVM rules may activate the volume as soon as LUKS opens; either way it is up
+      assert.deepEqual({ ...outcome, lvm: 'up' }, { raid: 'opened', luks: 'opened', lvm: 'up', filesystem: 'opened', token: 'already-open' });
+      notes.push(`lvm: ${outcome.lvm}`);
+      const raid = opened.layers.find((l: { layer: string }) => l.layer === 'raid');
+      assert.match(raid.detail, /\[U_\] degraded: 1 of 2 mirrors/);
+      notes.push(raid.detail);
+      const full = json(cli(['backup', '--json', '--config', CONFIG])).sources[0];
+      assert.equal(full.mode, 'full');
+      assert.ok(readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `), 'a stack that was open stays open');
+      appendFileSync(join(DATA, 'note-3.txt'), 'changed\n');
+      writeFileSync(join(DATA, 'new.bin'), randomBytes(1024 * 1024));
+      const incr = json(cli(['backup', '--json', '--config', CONFIG])).sources[0];
+      assert.equal(incr.mode, 'incremental');
+      assert.equal(incr.parent, full.snapshot);
+      json(cli(['close', '--json', '--config', CONFIG]));
+      stackIsDown();
+      // from a closed stack, backup opens what it needs and closes it again
+      writeFileSync(join(DATA, 'third.txt'), '3');
+      const third = json(cli(['backup', '--json', '--config', CONFIG])).sources[0];
+      assert.equal(third.mode, 'incremental');
+      stackIsDown();
+      json(cli(['open', '--json', '--config', CONFIG]));
+      contentsEqual();
+      assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA), 'the backup equals the live data');
+    }],
+    ['open twice, close twice: the second of each does nothing', () => {
+      const again = json(cli(['open', '--json', '--config', CONFIG]));
+      assert.ok(again.steps.every((s: { outcome: string }) => s.outcome === 'already-open'), JSON.stringify(again.steps));
+      const closed = json(cli(['close', '--json', '--config', CONFIG]));
+      assert.deepEqual(closed.steps.map((s: { outcome: string }) => s.outcome), ['already-closed', 'closed', 'closed', 'closed', 'closed']);
+      const twice = json(cli(['close', '--json', '--config', CONFIG]));
+      assert.ok(twice.steps.every((s: { outcome: string }) => s.outcome === 'already-closed'), JSON.stringify(twice.steps));
+      stackIsDown();
+    }],
+    ['a busy mount point is refused with the processes holding it', () => {
+      json(cli(['open', '--json', '--config', CONFIG]));
+      const holder = spawn('sleep', ['60'], { cwd: MP, stdio: 'ignore' });
+      try {
+        const r = cli(['close', '--config', CONFIG]);
+        assert.equal(r.code, 3, r.stderr);
+        assert.match(r.stderr, /busy/);
+        assert.match(r.stderr, /sleep/);
+        assert.match(r.stderr, /still open/);
+        assert.ok(existsSync('/dev/mapper/enc-backup'), 'nothing below a busy mount is half-closed');
+      } finally {
+        holder.kill('SIGKILL');
+      }
+      spawnSyncSleep();
+      json(cli(['close', '--json', '--config', CONFIG]));
+      stackIsDown();
+      // left open for the "unplug": the VM is powered off with the stack up
+      json(cli(['open', '--json', '--config', CONFIG]));
+    }],
+  ],
+  b: [
+    ['after a reboot with the same disks, open assembles the degraded array and all works again', (notes) => {
+      notes.push(`before open: ${readFileSync('/proc/mdstat', 'utf8').replace(/\n/g, ' | ')}`);
+      mountSource();
+      const opened = json(cli(['open', '--json', '--config', CONFIG]));
+      const raid = opened.layers.find((l: { layer: string }) => l.layer === 'raid');
+      assert.ok(raid.up, raid.detail);
+      assert.match(raid.detail, /\[U_\]/);
+      notes.push(raid.detail);
+      contentsEqual();
+      writeFileSync(join(DATA, 'after-reboot.txt'), 'x');
+      const r = json(cli(['backup', '--json', '--config', CONFIG])).sources[0];
+      assert.equal(r.mode, 'incremental');
+      contentsEqual();
+      json(cli(['close', '--json', '--config', CONFIG]));
+      stackIsDown();
+    }],
+  ],
+  c: [
+    ['a disk with the same layout but another token: refused, nothing written, stack closed again', async () => {
+      mountSource();
+      // the same keyfile opens it, so the token is what tells the disks apart
+      await createStack('bv-f', randomBytes(64), join(ETC, 'key'));
+      const r = cli(['backup', '--config', CONFIG]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /refusing the backup filesystem.*does not match/s);
+      stackIsDown();
+      const o = cli(['open', '--config', CONFIG]);
+      assert.equal(o.code, 3);
+      stackIsDown();
+      // look inside with plain tools: nothing was written
+      await runner.run(raidCommands.assembleByUuid(ARRAY, uuidOf()));
+      await runner.run(luksCommands.open(ARRAY, 'enc-backup', join(ETC, 'key')));
+      await runner.run(lvmCommands.activate('backup', HOST));
+      waitFor(`/dev/backup/${HOST}`);
+      await runner.run(mountCommands.mountDevice(`/dev/backup/${HOST}`, MP));
+      assert.deepEqual(sh('ls', ['-A', MP]).split('\n').filter(Boolean), ['.token']);
+      await runner.run(mountCommands.umount(MP));
+      await runner.run(lvmCommands.deactivateGroup('backup'));
+      await runner.run(luksCommands.close('enc-backup'));
+      await runner.run(raidCommands.stop(ARRAY));
+    }],
+  ],
+};
+
+function uuidOf(): string {
+  const line = sh('mdadm', ['--examine', '--scan']).split('\n').find((l) => l.includes('UUID='))!;
+  return /UUID=(\S+)/.exec(line)![1]!;
+}
+
+function spawnSyncSleep(): void {
+  sh('sleep', ['0.3']);
+}
+
+if (!phases[phase!]) throw new Error(`unknown phase ${phase}`);
+await runScenarios(phases[phase!]!);

@@ -1,0 +1,89 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// Runs inside the test VM only. Every disk is found by its "bv-" serial and checked
+// before anything destructive touches it.
+
+export const OUT = process.env.BV_OUT ?? '/bv-out';
+export const PROJECT = process.cwd();
+
+export function assertInVm(): void {
+  if (!readFileSync('/proc/cmdline', 'utf8').includes('bv_vm=1') || process.env.BV_VM !== '1') {
+    throw new Error('guard: this script runs only inside the btrfs-vault test VM');
+  }
+}
+
+/** /dev/vdX of the virtual disk with this serial, after checking it is one of ours. */
+export function vmDisk(serial: string): string {
+  assertInVm();
+  if (!serial.startsWith('bv-')) throw new Error(`guard: ${serial} is not a test disk serial`);
+  const dev = realpathSync(`/dev/disk/by-id/virtio-${serial}`);
+  const name = dev.replace('/dev/', '');
+  const actual = readFileSync(`/sys/block/${name}/serial`, 'utf8').trim();
+  if (!/^vd[a-z]$/.test(name) || actual !== serial) throw new Error(`guard: ${dev} has serial ${actual}, not ${serial}`);
+  return dev;
+}
+
+export function sh(file: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(file, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${file} ${args.join(' ')}: ${e.stderr || e.message}`);
+  }
+}
+
+export function cli(args: string[], cwd = PROJECT): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function tree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string, rel: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(p, r);
+      else if (e.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
+      else out[r] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(dir, '');
+  return out;
+}
+
+export function waitFor(path: string, ms = 15_000): void {
+  const end = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > end) throw new Error(`${path} did not appear`);
+    sh('udevadm', ['settle']);
+    spawnSync('sleep', ['0.1']);
+  }
+}
+
+export interface ScenarioResult {
+  name: string;
+  ok: boolean;
+  seconds: number;
+  error?: string;
+  notes: string[];
+}
+
+/** Runs named scenarios in order; a failure is recorded and the rest still run. */
+export async function runScenarios(list: [string, (notes: string[]) => Promise<void> | void][]): Promise<void> {
+  const results: ScenarioResult[] = [];
+  for (const [name, fn] of list) {
+    const t = Date.now();
+    const notes: string[] = [];
+    try {
+      await fn(notes);
+      results.push({ name, ok: true, seconds: (Date.now() - t) / 1000, notes });
+    } catch (err) {
+      results.push({ name, ok: false, seconds: (Date.now() - t) / 1000, error: (err as Error).stack ?? String(err), notes });
+    }
+    writeFileSync(join(OUT, 'result.json'), JSON.stringify({ scenarios: results }, null, 2));
+  }
+}
