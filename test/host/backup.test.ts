@@ -320,3 +320,32 @@ test('--help answers without loading listr2 or inquirer', () => {
   const all = readdirSync(join(process.cwd(), 'dist', 'bundle')).filter((f) => f.endsWith('.js'));
   assert.ok(all.some((f) => /ListrTaskState/.test(readFileSync(join(process.cwd(), 'dist', 'bundle', f), 'utf8'))));
 });
+
+test('open and close a plain btrfs target by its device: idempotent, and a wrong token closes it again', withScenario((s) => {
+  sh('umount', [s.dst.mountPoint]);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
+  const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${s.dst.mountPoint} `);
+  const opened = json(s.cli(['open', '--json', '--config', s.config]));
+  assert.deepEqual(opened.steps, [{ layer: 'filesystem', outcome: 'opened' }, { layer: 'token', outcome: 'already-open' }]);
+  assert.ok(mounted());
+  assert.ok(opened.space.free > 0);
+  const again = json(s.cli(['-o', '--json', '--config', s.config]));
+  assert.deepEqual(again.steps.map((x: { outcome: string }) => x.outcome), ['already-open', 'already-open']);
+  json(s.cli(['close', '--json', '--config', s.config]));
+  assert.ok(!mounted());
+  const twice = json(s.cli(['-c', '--json', '--config', s.config]));
+  assert.deepEqual(twice.steps.map((x: { outcome: string }) => x.outcome), ['already-closed', 'already-closed']);
+  // backup opens what it needs and closes it again
+  writeFileSync(join(s.data, 'f'), 'x');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  assert.ok(!mounted(), 'backup closed what it opened');
+  assert.equal(s.cli(['-b', '--config', s.config]).code, 0);
+  assert.ok(mounted(), '-b keeps it open');
+  sh('umount', [s.dst.mountPoint]);
+  sh('mount', [s.dst.device, s.dst.mountPoint]);
+  writeFileSync(join(s.dst.mountPoint, '.token'), 'foreign');
+  sh('umount', [s.dst.mountPoint]);
+  const refused = s.cli(['open', '--config', s.config]);
+  assert.equal(refused.code, 3);
+  assert.ok(!mounted(), 'a refused disk is closed again');
+}));

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { raidCommands } from '../../src/stack/raid.js';
+import { luksCommands } from '../../src/stack/luks.js';
+import { lvmCommands } from '../../src/stack/lvm.js';
+import { partitionCommands } from '../../src/stack/partition.js';
+import { mountCommands } from '../../src/stack/filesystem.js';
+import { normalize } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+
+test('create commands are exact argv: degraded mirror, LUKS with the passphrase on stdin, LVM per host', () => {
+  assert.deepEqual(partitionCommands.create('/dev/sdz'), ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup', '/dev/sdz']]);
+  assert.deepEqual(raidCommands.create({ array: '/dev/md/backup', partition: '/dev/sdz1' }), [
+    'mdadm',
+    ['--create', '/dev/md/backup', '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--name=backup', '/dev/sdz1', 'missing'],
+  ]);
+  assert.deepEqual(luksCommands.format('/dev/md/backup'), ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--key-file=-', '/dev/md/backup']]);
+  assert.deepEqual(luksCommands.addKeyfile('/dev/md/backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['luksAddKey', '--batch-mode', '--key-file=-', '/dev/md/backup', '/etc/btrfs-vault/key']]);
+  assert.deepEqual(luksCommands.open('/dev/md/backup', 'enc-backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['open', '--type', 'luks', '--key-file', '/etc/btrfs-vault/key', '/dev/md/backup', 'enc-backup']]);
+  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', 'all'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-l', '100%FREE', 'backup']]);
+  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', '250G'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-L', '250G', 'backup']]);
+  assert.deepEqual(mountCommands.mountDevice('/dev/backup/deimos', '/media/backup'), ['mount', ['-t', 'btrfs', '/dev/backup/deimos', '/media/backup']]);
+});
+
+test('the test-only key derivation flags appear only when asked for', () => {
+  assert.deepEqual(luksCommands.format('/dev/x', { pbkdf: 'pbkdf2', iterations: 1000 })[1].slice(4, 8), ['--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000']);
+});
+
+test('config: stack keys and the device derived from the layers', () => {
+  const cfg = (toml: Record<string, unknown>) => normalize('/etc/btrfs-vault/config.toml', configSchema.parse(toml), undefined);
+  const full = cfg({ host: 'deimos', target: { layers: ['raid', 'luks', 'lvm'] } });
+  assert.equal(full.target.device, '/dev/backup/deimos');
+  assert.equal(full.target.keyfile, '/etc/btrfs-vault/key');
+  assert.equal(full.target.array, '/dev/md/backup');
+  assert.equal(full.target.luksName, 'enc-backup');
+  assert.equal(cfg({ target: { layers: ['raid', 'luks'] } }).target.device, '/dev/mapper/enc-backup');
+  assert.equal(cfg({ target: { layers: ['raid'] } }).target.device, '/dev/md/backup');
+  assert.equal(cfg({ target: { layers: [] } }).target.device, undefined);
+  assert.equal(cfg({ host: 'h', target: { layers: ['lvm'], device: '/dev/x' } }).target.device, '/dev/x');
+  assert.throws(() => cfg({ target: { layers: ['lvm', 'raid'] } }), /bottom-up in the order raid, luks, lvm/);
+  assert.throws(() => cfg({ target: { layers: ['luks', 'luks'] } }), /each layer at most once/);
+});
