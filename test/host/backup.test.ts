@@ -74,7 +74,9 @@ test('full then incremental: contents equal, incremental stream is a small fract
   const incrStream = streamSize(['send', '-q', '-p', join(srcDir, i.parent), join(srcDir, i.snapshot)]);
   assert.ok(fullStream > 32 * 1024 * 1024, `full stream ${fullStream} carries the data`);
   assert.ok(incrStream < fullStream / 50, `incremental stream ${incrStream} is a small fraction of ${fullStream}`);
-  assert.ok(f.bytes <= fullStream && i.bytes <= incrStream, 'reported progress never exceeds the stream');
+  // two runs of send may differ by a few bytes; progress must never be inflated beyond that
+  const near = (n: number) => n * 1.001 + 64;
+  assert.ok(f.bytes <= near(fullStream) && i.bytes <= near(incrStream), `reported progress ${f.bytes}/${i.bytes} never exceeds the streams ${fullStream}/${incrStream}`);
   const dstDir = join(s.dst.mountPoint, name);
   for (const dir of [srcDir, dstDir]) {
     assert.equal(readlinkSync(join(dir, 'latest')), i.snapshot);
