@@ -71,6 +71,32 @@ program
     process.exitCode = await closeCommand(opts);
   });
 
+program
+  .command('setup')
+  .description('prepare a backup disk: partition, RAID1, LUKS, LVM, btrfs, token, config (destroys what is on the disk)')
+  .option('--config <file>', 'where the config (and key, token hash) is written', '/etc/btrfs-vault/config.toml')
+  .option('--answers <file>', 'answer the questions from this TOML file (unattended)')
+  .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
+  .option('-n, --dry-run', 'show the plan and every command; change nothing')
+  .action(async (opts: { config: string; answers?: string; host?: string; dryRun?: boolean }) => {
+    const { setupCommand } = await import('./setup-command.js');
+    process.exitCode = await setupCommand(opts);
+  });
+
+program
+  .command('add-mirror')
+  .description('add the second disk of the RAID1 mirror (or replace a failed one) and wait for the resync')
+  .addOption(configOption())
+  .option('--disk <dev>', 'the new disk (unattended)')
+  .option('--confirm <serial>', "the disk's serial, as a person would type it")
+  .option('--wipe-existing', 'destroy what the disk carries')
+  .option('--no-wait', 'return after adding; the resync goes on in the background')
+  .option('-n, --dry-run', 'show the commands; change nothing')
+  .action(async (opts: { config: string; disk?: string; confirm?: string; wipeExisting?: boolean; wait: boolean; dryRun?: boolean }) => {
+    const { addMirrorCommand } = await import('./add-mirror-command.js');
+    process.exitCode = await addMirrorCommand(opts);
+  });
+
 /** SIGINT/SIGTERM abort the run (which cleans up); a second signal ends it at once. */
 async function withSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const controller = new AbortController();

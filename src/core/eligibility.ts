@@ -46,6 +46,8 @@ export interface AssessContext {
   protectedMounts: string[];
   /** /dev/sdX -> /dev/disk/by-id/... (the most stable name) */
   byId: Record<string, string>;
+  /** this host's own backup stack (a resumed setup, a second host): not a reason to refuse */
+  ours?: { devices: string[]; mounts: string[] };
 }
 
 export function parseLsblk(text: string): BlockDevice[] {
@@ -66,7 +68,8 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
   if (disk.ro) reasons.push('read-only device');
   if (disk.size < ctx.minBytes) reasons.push(`too small: ${gib(disk.size)}, a backup disk needs at least ${gib(ctx.minBytes)}`);
   for (const d of all) {
-    for (const mp of d.mountpoints.filter((m): m is string => Boolean(m))) {
+    if (ctx.ours?.devices.includes(d.path)) continue;
+    for (const mp of d.mountpoints.filter((m): m is string => Boolean(m) && !ctx.ours?.mounts.includes(m!))) {
       if (mp === '[SWAP]') reasons.push(`${d.path} is active swap`);
       else if (ctx.protectedMounts.includes(mp)) reasons.push(`holds ${mp} (${d.path}), which this system runs from`);
       else reasons.push(`holds the mounted filesystem ${mp} (${d.path})`);

@@ -12,6 +12,12 @@ export interface PbkdfOptions {
   memoryKiB?: number;
 }
 
+/**
+ * Setup keeps cryptsetup's default algorithms (argon2id) but caps its memory at
+ * 256 MiB, so a small machine can still open the disk.
+ */
+export const SETUP_PBKDF: PbkdfOptions = { memoryKiB: 262144 };
+
 function pbkdfArgs(o: PbkdfOptions = {}): string[] {
   return [
     ...(o.pbkdf ? ['--pbkdf', o.pbkdf] : []),
@@ -26,6 +32,11 @@ export const luksCommands = {
   addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', device, keyfile]],
   open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, device, name]],
   close: (name: string): Argv => ['cryptsetup', ['close', name]],
+  isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', device]],
+  /** does the passphrase on stdin open the device? (changes nothing) */
+  testPassphrase: (device: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', device]],
+  /** does this keyfile open the device? (changes nothing) */
+  testKeyfile: (device: string, keyfile: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file', keyfile, device]],
 };
 
 /** What LUKS sits on: the array, or the partition when there is no RAID layer. */

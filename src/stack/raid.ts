@@ -9,11 +9,20 @@ import type { LayerHandler, LayerState, StackContext } from './layer.js';
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 
 export const raidCommands = {
-  /** a mirror started degraded, with one member; the second is added later */
+  /**
+   * A mirror started degraded, with one member; the second is added later.
+   * homehost "any": the array is local on every host the disk is plugged into, so
+   * it never comes up as backup_0 elsewhere.
+   */
   create: (spec: { array: string; partition: string }): Argv => [
     'mdadm',
-    ['--create', spec.array, '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', `--name=${basename(spec.array)}`, spec.partition, 'missing'],
+    ['--create', spec.array, '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', `--name=${basename(spec.array)}`, spec.partition, 'missing'],
   ],
+  assembleByDevice: (array: string, partition: string): Argv => ['mdadm', ['--assemble', '--run', array, partition]],
+  detailBrief: (array: string): Argv => ['mdadm', ['--detail', '--brief', array]],
+  add: (array: string, partition: string): Argv => ['mdadm', ['--manage', array, '--add', partition]],
+  removeFailed: (array: string): Argv => ['mdadm', ['--manage', array, '--remove', 'failed']],
+  examine: (partition: string): Argv => ['mdadm', ['--examine', partition]],
   assembleFromConfig: (array: string): Argv => ['mdadm', ['--assemble', '--run', array]],
   assembleByUuid: (array: string, uuid: string): Argv => ['mdadm', ['--assemble', '--run', array, `--uuid=${uuid}`]],
   /** start an array that udev's incremental assembly left inactive (degraded by design) */

@@ -12,7 +12,7 @@ test('create commands are exact argv: degraded mirror, LUKS with the passphrase 
   assert.deepEqual(partitionCommands.create('/dev/sdz'), ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup', '/dev/sdz']]);
   assert.deepEqual(raidCommands.create({ array: '/dev/md/backup', partition: '/dev/sdz1' }), [
     'mdadm',
-    ['--create', '/dev/md/backup', '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--name=backup', '/dev/sdz1', 'missing'],
+    ['--create', '/dev/md/backup', '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', '--name=backup', '/dev/sdz1', 'missing'],
   ]);
   assert.deepEqual(luksCommands.format('/dev/md/backup'), ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--key-file=-', '/dev/md/backup']]);
   assert.deepEqual(luksCommands.addKeyfile('/dev/md/backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['luksAddKey', '--batch-mode', '--key-file=-', '/dev/md/backup', '/etc/btrfs-vault/key']]);

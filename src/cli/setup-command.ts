@@ -1,0 +1,131 @@
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { loadAnswers, readPassphrase, type Answers } from '../config/answers.js';
+import { DEFAULT_CONFIG } from '../config/load.js';
+import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
+import { UserError } from '../core/errors.js';
+import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
+import { runSetup } from '../flows/setup.js';
+import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
+import { outputMode } from '../ui/renderer.js';
+import { planSummary } from '../ui/summary.js';
+import { reportError } from './exit.js';
+import { makeRunner } from './setup-run.js';
+import type { Runner } from '../system/runner.js';
+import { exists, waitForDevice } from '../stack/devices.js';
+import { luksCommands } from '../stack/luks.js';
+import { raidCommands } from '../stack/raid.js';
+
+export interface SetupOptions {
+  config?: string;
+  answers?: string;
+  dryRun?: boolean;
+  host?: string;
+}
+
+const ARRAY = '/dev/md/backup';
+const LUKS_NAME = 'enc-backup';
+const VG = 'backup';
+
+export async function setupCommand(opts: SetupOptions): Promise<number> {
+  try {
+    const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
+    const dir = dirname(configFile);
+    const host = opts.host ?? hostname().split('.')[0]!;
+    const runner = makeRunner(opts);
+    const answers = opts.answers ? await loadAnswers(opts.answers) : undefined;
+    if (!answers && !process.stdin.isTTY) {
+      throw new UserError('setup asks questions, and there is no terminal to ask them on', 'run it in a terminal, or answer in advance: btrfs-vault setup --answers FILE');
+    }
+    const prompts = answers ? undefined : await import('../ui/prompts.js');
+    const mountpoint = answers?.mountpoint ?? '/media/backup';
+    const stateFile = join(dir, 'setup-state.json');
+    const state = await readState(stateFile);
+    const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, mountpoint);
+    const survey = await surveyDisks(runner, dir, ours);
+
+    const disk: DiskAssessment = answers ? await findDisk(survey, answers.disk) : await prompts!.askDisk(survey.disks, 'for the backups');
+    const resuming = state !== undefined && (state.serial === disk.serial || state.disk === (disk.byId ?? disk.path));
+    if (!disk.eligible) {
+      throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first (unmount, swapoff, stop the array)');
+    }
+    // an existing backup disk is joined only if the passphrase opens it; otherwise it
+    // is someone else's old disk, and only a wipe may reuse it
+    const found = resuming ? undefined : await existingBackupMember(runner, survey, disk, 'backup');
+    let passphrase: string | undefined;
+    let member = undefined as typeof found;
+    if (found) {
+      passphrase = answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase('the existing backup disk');
+      if (await opensExisting(runner, ARRAY, found.path, passphrase)) member = found;
+    }
+    const mode = resuming ? state!.mode : member ? 'second-host' : 'new-disk';
+    const needsWipe = mode === 'new-disk' && !resuming && disk.signatures.length > 0;
+    if (needsWipe) {
+      const wipe = answers ? answers.wipe_existing : await prompts!.askWipe(disk);
+      if (!wipe) {
+        throw new UserError(
+          `${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`,
+          answers ? 'if all of that may be destroyed, set wipe_existing = true in the answers' : 'answer yes if all of that may be destroyed',
+        );
+      }
+    }
+    passphrase ??= answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase();
+    const details = answers ?? (await prompts!.askSetupDetails({ mountpoint }));
+    const spec: SetupSpec = {
+      mode,
+      disk: disk.path,
+      diskName: disk.byId ?? disk.path,
+      label: resuming ? state!.label : member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path),
+      wipe: needsWipe ? [...partitionsOf(survey, disk), disk.path] : [],
+      diskBytes: disk.size,
+      stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
+      host,
+      size: details.size,
+      mountpoint: details.mountpoint,
+      compression: details.compression,
+      array: ARRAY,
+      luksName: LUKS_NAME,
+      keyfile: join(dir, 'key'),
+      volumeGroup: VG,
+      configFile,
+      tokenFile: join(details.mountpoint, '.token'),
+      tokenHashFile: join(dir, 'token.sha512'),
+    };
+    const steps = planSetup(spec);
+    process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
+    if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state!.done.join(', ') || 'nothing'}\n`);
+    if (opts.dryRun) {
+      process.stdout.write('dry run: nothing was changed\n');
+      return 0;
+    }
+    const words = confirmationWords(disk);
+    const typed = answers ? answers.confirm : await prompts!.askConfirmation(words);
+    if (!words.includes(typed.trim())) {
+      throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'type the serial shown in the summary');
+    }
+    const lines = await runSetup({ spec, passphrase, runner, mode: outputMode({}), stateFile, state: resuming ? state : { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, done: [] } });
+    for (const l of lines) process.stdout.write(`${l}\n`);
+    process.stdout.write(`\nThe backup disk is ready and closed again. Add sources to ${configFile}, then: btrfs-vault backup\nA second disk for the mirror: btrfs-vault add-mirror\n`);
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+/** Assembles the array if needed and tests the passphrase; stops it again when it does not open. */
+async function opensExisting(runner: Runner, array: string, partition: string, passphrase: string): Promise<boolean> {
+  const running = await exists(array);
+  if (!running) {
+    await runner.run(raidCommands.assembleByDevice(array, partition), { allowFailure: true });
+    await waitForDevice(array, 5000);
+  }
+  const r = await runner.query(luksCommands.testPassphrase(array), { input: passphrase, allowFailure: true });
+  if (r.exitCode !== 0 && !running && (await exists(array))) await runner.run(raidCommands.stop(array), { allowFailure: true });
+  return r.exitCode === 0;
+}
+
+function partitionsOf(survey: { devices: { path: string; children?: { path: string; type: string }[] }[] }, disk: DiskAssessment): string[] {
+  return (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
+}
+
+export type { Answers };

@@ -1,0 +1,122 @@
+import { readFile } from 'node:fs/promises';
+import { Listr } from 'listr2';
+import type { VaultConfig } from '../config/config.js';
+import { gib, type DiskAssessment } from '../core/eligibility.js';
+import { TargetError, UserError } from '../core/errors.js';
+import type { Runner } from '../system/runner.js';
+import { kernelName, waitForDevice } from '../stack/devices.js';
+import { raidCommands, raidLayer } from '../stack/raid.js';
+import type { StackContext } from '../stack/layer.js';
+import { formatDuration } from '../ui/format.js';
+import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
+import type { Survey } from './disk-survey.js';
+import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
+import { partitionCommands } from '../stack/partition.js';
+import type { Argv } from '../system/runner.js';
+
+export interface MirrorPlan {
+  label: string;
+  commands: Argv[];
+}
+
+/** The second disk: checks that need the array's own members (size, sector size). */
+export function checkMirrorDisk(survey: Survey, disk: DiskAssessment, memberDisks: string[]): void {
+  if (!disk.eligible) throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first');
+  if (memberDisks.includes(disk.path)) throw new UserError(`${disk.byId ?? disk.path} is already a member of the array`, 'pick the new disk');
+  for (const m of memberDisks) {
+    const member = survey.disks.find((d) => d.path === m);
+    if (!member) continue;
+    if (disk.size < member.size) {
+      throw new UserError(`${disk.byId ?? disk.path} (${gib(disk.size)}) is smaller than the array's disk ${member.byId ?? member.path} (${gib(member.size)})`, 'use a disk at least as large');
+    }
+    if (disk.logicalSectorSize !== member.logicalSectorSize) {
+      throw new UserError(
+        `${disk.byId ?? disk.path} has ${disk.logicalSectorSize}-byte logical sectors, the array's disk ${member.logicalSectorSize}-byte ones`,
+        'use a disk with the same logical sector size (lsblk -o NAME,LOG-SEC)',
+      );
+    }
+  }
+}
+
+export function planMirror(array: string, disk: DiskAssessment, partitions: string[], wipe: boolean, replaceFailed: boolean): MirrorPlan {
+  const label = labelFor(disk.serial, disk.byId, disk.path);
+  return {
+    label,
+    commands: [
+      ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
+      partitionCommands.zap(disk.path),
+      partitionCommands.create(disk.path, label),
+      partitionCommands.reread(disk.path),
+      partitionCommands.settle(),
+      ...(replaceFailed ? [raidCommands.removeFailed(array)] : []),
+      raidCommands.add(array, partitionPath(label)),
+    ],
+  };
+}
+
+export interface SyncStatus {
+  action: string;
+  done: number;
+  total: number;
+  /** KiB/s */
+  speed: number;
+  degraded: number;
+}
+
+export async function readSync(array: string): Promise<SyncStatus | undefined> {
+  const md = await kernelName(array);
+  if (!md) return undefined;
+  const f = (n: string) => readFile(`/sys/block/${md}/md/${n}`, 'utf8').then((t) => t.trim()).catch(() => '');
+  const [action, completed, speed, degraded] = await Promise.all([f('sync_action'), f('sync_completed'), f('sync_speed'), f('degraded')]);
+  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(completed);
+  return { action, done: m ? Number(m[1]) : 0, total: m ? Number(m[2]) : 0, speed: Number(speed) || 0, degraded: Number(degraded) || 0 };
+}
+
+export function describeSync(s: SyncStatus): string {
+  const pct = s.total > 0 ? (s.done / s.total) * 100 : 0;
+  const etaMs = s.speed > 0 && s.total > 0 ? (((s.total - s.done) * 512) / (s.speed * 1024)) * 1000 : undefined;
+  return `${s.action} ${pct.toFixed(1)}%, ${(s.speed / 1024).toFixed(1)} MiB/s${etaMs !== undefined ? `, ${formatDuration(etaMs)} left` : ''}`;
+}
+
+export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; plan: MirrorPlan; wait: boolean; mode: OutputMode }): Promise<SyncStatus | undefined> {
+  const { runner, config, plan } = opts;
+  const array = config.target.array;
+  const ctx: StackContext = { runner, config, mounts: async () => [] };
+  let final: SyncStatus | undefined;
+  await new Listr(
+    [
+      { title: `Assemble ${array}`, task: async () => void (await raidLayer.open(ctx)) },
+      {
+        title: `Partition the new disk and add it as a mirror of ${array}`,
+        task: async (_c, task) => {
+          for (const argv of plan.commands) {
+            const allowFailure = (argv[0] === 'mdadm' && argv[1][0] === '--zero-superblock') || argv[0] === 'partx';
+            task.output = argv.flat().join(' ');
+            await runner.run(argv, { allowFailure });
+            if (argv[0] === 'udevadm' && !runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
+              throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
+            }
+          }
+        },
+      },
+      {
+        title: 'Resync the mirror',
+        enabled: () => opts.wait && !runner.dryRun,
+        task: async (_c, task) => {
+          const every = Math.min(progressInterval(opts.mode), 2000);
+          for (;;) {
+            const s = await readSync(array);
+            if (!s) throw new TargetError(`${array} disappeared during the resync`, 'check: cat /proc/mdstat');
+            final = s;
+            if (s.action === 'idle' && s.degraded === 0) break;
+            task.output = describeSync(s);
+            await new Promise((r) => setTimeout(r, every));
+          }
+          task.title = `Resync the mirror: done, ${array} is [UU]`;
+        },
+      },
+    ],
+    { ...listrOptions(opts.mode), exitOnError: true, collectErrors: false },
+  ).run();
+  return final ?? (await readSync(array));
+}

@@ -1,0 +1,169 @@
+import { randomBytes } from 'node:crypto';
+import { appendFile, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TargetError } from '../core/errors.js';
+import { parseArrayLines } from '../core/mdstat.js';
+import type { Runner } from '../system/runner.js';
+import { exists, waitForDevice } from '../stack/devices.js';
+import { luksCommands } from '../stack/luks.js';
+import { lvmCommands } from '../stack/lvm.js';
+import { raidCommands } from '../stack/raid.js';
+import { readMounts } from '../system/mounts.js';
+import { sha512 } from '../stack/token.js';
+import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
+
+// How each setup step finds out that it is already done (so a resumed setup skips
+// it) and what it does beyond its plain commands (waiting for udev, file writes).
+
+export interface StepContext {
+  runner: Runner;
+  spec: SetupSpec;
+  /** held in memory only; goes to cryptsetup on stdin */
+  passphrase: string;
+  say(line: string): void;
+}
+
+const MDADM_CONF = '/etc/mdadm/mdadm.conf';
+const FSTAB = '/etc/fstab';
+
+const ok = async (ctx: StepContext, argv: Parameters<Runner['query']>[0]) => (await ctx.runner.query(argv, { allowFailure: true })).exitCode === 0;
+
+export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolean>>> = {
+  partition: async (ctx) => exists(partitionPath(ctx.spec.label)),
+  raid: async (ctx) => (await exists(partitionPath(ctx.spec.label))) && ok(ctx, raidCommands.examine(partitionPath(ctx.spec.label))),
+  assemble: async (ctx) => exists(ctx.spec.array),
+  'luks-format': async (ctx) => ok(ctx, luksCommands.isLuks(ctx.spec.array)),
+  keyfile: async (ctx) => (await exists(ctx.spec.keyfile)) && ok(ctx, luksCommands.testKeyfile(ctx.spec.array, ctx.spec.keyfile)),
+  'luks-open': async (ctx) => exists(`/dev/mapper/${ctx.spec.luksName}`),
+  'volume-group': async (ctx) => ok(ctx, ['vgs', [ctx.spec.volumeGroup]]),
+  'logical-volume': async (ctx) => ok(ctx, ['lvs', [`${ctx.spec.volumeGroup}/${ctx.spec.host}`]]),
+  mkfs: async (ctx) => {
+    const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
+    return r.stdout.trim() === 'btrfs';
+  },
+  fstab: async (ctx) => (await readFile(FSTAB, 'utf8').catch(() => '')).split('\n').some((l) => l.trim().split(/\s+/)[1] === ctx.spec.mountpoint.replaceAll(' ', '\\040')),
+  mount: async (ctx) => (await readMounts()).some((m) => m.mountPoint === ctx.spec.mountpoint),
+  token: async (ctx) => {
+    try {
+      const [token, line] = await Promise.all([readFile(ctx.spec.tokenFile), readFile(ctx.spec.tokenHashFile, 'utf8')]);
+      return line.startsWith(sha512(token));
+    } catch {
+      return false;
+    }
+  },
+  config: async (ctx) => exists(ctx.spec.configFile),
+};
+
+/** Runs one step: its commands in order, with what each needs around it. */
+export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
+  const { runner, spec } = ctx;
+  const dry = runner.dryRun;
+  const input = (argv: PlanStep['commands'][number]) =>
+    argv[0] === 'cryptsetup' && (argv[1][0] === 'luksFormat' || argv[1][0] === 'luksAddKey') ? { input: ctx.passphrase } : {};
+  switch (step.id) {
+    case 'keyfile':
+      if (!(await exists(spec.keyfile))) {
+        runner.note(`write ${spec.keyfile} (1 KiB random, mode 0600)`);
+        if (!dry) {
+          await mkdir(dirname(spec.keyfile), { recursive: true, mode: 0o700 });
+          await writeFile(spec.keyfile, randomBytes(1024), { mode: 0o600, flag: 'wx' });
+          await chmod(spec.keyfile, 0o600);
+        }
+      }
+      break;
+    case 'logical-volume': {
+      const free = await runner.query(['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', spec.volumeGroup]], { allowFailure: true });
+      if (free.exitCode === 0 && Number(free.stdout.trim()) === 0) {
+        throw new TargetError(
+          `the volume group ${spec.volumeGroup} has no free space left for ${spec.host}: the volumes of other hosts use all of it`,
+          `shrink another host's volume, or use a larger disk (see: lvs ${spec.volumeGroup})`,
+        );
+      }
+      break;
+    }
+    case 'mount':
+      runner.note(`mkdir -p ${spec.mountpoint}`);
+      if (!dry) await mkdir(spec.mountpoint, { recursive: true });
+      break;
+  }
+  for (const argv of step.commands) {
+    if (step.id === 'mdadm-conf') continue; // a query, handled below
+    // --zero-superblock fails on a partition without one; that is fine
+    const allowFailure = (argv[0] === 'mdadm' && argv[1][0] === '--zero-superblock') || (argv[0] === 'partx');
+    await runner.run(argv, { ...input(argv), allowFailure });
+  }
+  if (dry) return;
+  switch (step.id) {
+    case 'partition':
+      if (!(await waitForDevice(partitionPath(spec.label)))) throw new TargetError(`the new partition ${partitionPath(spec.label)} did not appear`, 'run setup again (it resumes)');
+      break;
+    case 'raid':
+    case 'assemble':
+      if (!(await waitForDevice(spec.array))) throw new TargetError(`${spec.array} did not appear`, 'run setup again (it resumes)');
+      break;
+    case 'mdadm-conf':
+      await recordArray(ctx);
+      break;
+    case 'logical-volume':
+      if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
+      break;
+    case 'fstab':
+      await appendFile(FSTAB, `${fstabLine(spec)}\n`);
+      break;
+    case 'token': {
+      const token = randomBytes(64);
+      await writeFile(spec.tokenFile, token, { mode: 0o600 });
+      await mkdir(dirname(spec.tokenHashFile), { recursive: true, mode: 0o700 });
+      await writeFile(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600 });
+      await chmod(spec.tokenHashFile, 0o600);
+      break;
+    }
+    case 'config':
+      await writeFile(spec.configFile, configText(spec), { mode: 0o600, flag: 'wx' });
+      break;
+  }
+}
+
+/** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
+async function recordArray(ctx: StepContext): Promise<void> {
+  const { stdout } = await ctx.runner.query(raidCommands.detailBrief(ctx.spec.array));
+  const line = stdout.split('\n').find((l) => l.startsWith('ARRAY '));
+  if (!line) throw new TargetError(`mdadm --detail --brief ${ctx.spec.array} printed no ARRAY line`, 'check the array with: mdadm --detail ' + ctx.spec.array);
+  const [mine] = parseArrayLines(line);
+  const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
+  const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === ctx.spec.array);
+  if (!present) {
+    await mkdir(dirname(MDADM_CONF), { recursive: true });
+    await appendFile(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+  }
+  ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
+  ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
+}
+
+export function configText(spec: SetupSpec): string {
+  return [
+    '# written by btrfs-vault setup; see README, "Configuration"',
+    `host = "${spec.host}"`,
+    '# sources = ["/", "/home"]   # or one path a line in the file `sources` beside this one',
+    '',
+    '[target]',
+    `mountpoint = ${JSON.stringify(spec.mountpoint)}`,
+    'layers = ["raid", "luks", "lvm"]',
+    `array = ${JSON.stringify(spec.array)}`,
+    `luks_name = ${JSON.stringify(spec.luksName)}`,
+    `keyfile = ${JSON.stringify(spec.keyfile)}`,
+    `volume_group = ${JSON.stringify(spec.volumeGroup)}`,
+    `token_sha512 = ${JSON.stringify(spec.tokenHashFile)}`,
+    '',
+  ].join('\n');
+}
+
+/** Setup leaves the disk as every backup expects it: closed. */
+export async function closeAfterSetup(ctx: StepContext): Promise<void> {
+  const { runner, spec } = ctx;
+  const mounted = (await readMounts()).some((m) => m.mountPoint === spec.mountpoint);
+  if (mounted) await runner.run(['umount', [spec.mountpoint]]);
+  await runner.run(lvmCommands.deactivateGroup(spec.volumeGroup), { allowFailure: true });
+  if (await exists(`/dev/mapper/${spec.luksName}`)) await runner.run(luksCommands.close(spec.luksName));
+  if (await exists(spec.array)) await runner.run(raidCommands.stop(spec.array));
+}

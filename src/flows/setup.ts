@@ -1,0 +1,60 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Listr } from 'listr2';
+import type { Runner } from '../system/runner.js';
+import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import type { SetupState } from './disk-survey.js';
+import { planSetup, type SetupSpec } from './setup-plan.js';
+import { closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
+
+export interface SetupRun {
+  spec: SetupSpec;
+  passphrase: string;
+  runner: Runner;
+  mode: OutputMode;
+  stateFile: string;
+  state?: SetupState;
+}
+
+/**
+ * Carries out the plan as a task list. Each step first checks whether it is already
+ * done (a setup that died half-way is simply run again), and the steps finished so
+ * far are kept in a state file beside the config until the whole setup is through.
+ */
+export async function runSetup(run: SetupRun): Promise<string[]> {
+  const { spec, runner } = run;
+  const lines: string[] = [];
+  const state: SetupState = run.state ?? { disk: spec.diskName, serial: '', label: spec.label, host: spec.host, mode: spec.mode, done: [] };
+  const save = async () => {
+    if (runner.dryRun) return;
+    await mkdir(dirname(run.stateFile), { recursive: true, mode: 0o700 });
+    await writeFile(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+  };
+  const ctx: StepContext = { runner, spec, passphrase: run.passphrase, say: (l) => lines.push(l) };
+  await save();
+  const steps = planSetup(spec);
+  await new Listr(
+    [
+      ...steps.map((step) => ({
+        title: step.title,
+        task: async (_c: unknown, task: { skip: (m: string) => void; output: string }) => {
+          const check = isDone[step.id];
+          if (state.done.includes(step.id) || (check && (await check(ctx)))) {
+            if (!state.done.includes(step.id)) state.done.push(step.id);
+            return task.skip(`${step.title}: already done`);
+          }
+          await runStep(step, { ...ctx, say: (l) => ((task.output = l), lines.push(l)) });
+          state.done.push(step.id);
+          await save();
+        },
+      })),
+      {
+        title: 'Close the backup disk again',
+        task: async () => closeAfterSetup(ctx),
+      },
+    ],
+    { ...listrOptions(run.mode), exitOnError: true, collectErrors: false },
+  ).run();
+  if (!runner.dryRun) await rm(run.stateFile, { force: true });
+  return lines;
+}

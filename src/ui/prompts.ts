@@ -1,0 +1,60 @@
+import { confirm, input, password, select } from '@inquirer/prompts';
+import { diskLine } from './summary.js';
+import type { DiskAssessment } from '../core/eligibility.js';
+import { UserError } from '../core/errors.js';
+
+// The wizard's questions. Imported only by the setup and add-mirror commands.
+
+export async function askDisk(disks: DiskAssessment[], purpose: string): Promise<DiskAssessment> {
+  const eligible = disks.filter((d) => d.eligible);
+  const refused = disks.filter((d) => !d.eligible);
+  if (eligible.length === 0) {
+    throw new UserError(
+      `no disk can be used ${purpose}:\n${refused.map((d) => `  ${d.byId ?? d.path}: ${d.reasons.join('; ')}`).join('\n')}`,
+      'attach the backup disk (and unmount anything on it), then run again',
+    );
+  }
+  return select({
+    message: `Which disk ${purpose}? (everything on it will be destroyed)`,
+    // nothing is preselected: the first entry is a no-op
+    choices: [
+      { name: '(choose a disk)', value: undefined as DiskAssessment | undefined, disabled: false },
+      ...eligible.map((d) => ({ name: diskLine(d), value: d as DiskAssessment | undefined })),
+      ...refused.map((d) => ({ name: diskLine(d), value: d as DiskAssessment | undefined, disabled: `refused: ${d.reasons.join('; ')}` })),
+    ],
+    pageSize: 12,
+  }).then((d) => d ?? askDisk(disks, purpose));
+}
+
+export async function askWipe(disk: DiskAssessment): Promise<boolean> {
+  return confirm({ message: `${disk.byId ?? disk.path} carries:\n  ${disk.signatures.join('\n  ')}\nDestroy all of it?`, default: false });
+}
+
+export async function askPassphrase(existing?: string): Promise<string> {
+  if (existing) return password({ message: `Passphrase of ${existing}`, mask: true });
+  for (;;) {
+    const a = await password({ message: 'LUKS passphrase (at least 8 characters; stored nowhere)', mask: true, validate: (v) => v.length >= 8 || 'at least 8 characters' });
+    const b = await password({ message: 'The same passphrase again', mask: true });
+    if (a === b) return a;
+    process.stderr.write('The two passphrases differ; once more.\n');
+  }
+}
+
+export async function askSetupDetails(defaults: { mountpoint: string }): Promise<{ size: string; mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+  const size = await input({ message: 'Size of this host\'s volume ("all" or e.g. 250G)', default: 'all', validate: (v) => /^(all|\d+(\.\d+)?[KMGTP])$/.test(v) || 'write "all" or a size like 250G' });
+  const mountpoint = await input({ message: 'Mount point', default: defaults.mountpoint, validate: (v) => v.startsWith('/') || 'an absolute path' });
+  const compression = await select({
+    message: 'Compression',
+    choices: [
+      { name: 'zstd (recommended)', value: 'zstd' as const },
+      { name: 'lzo', value: 'lzo' as const },
+      { name: 'zlib', value: 'zlib' as const },
+      { name: 'none', value: 'none' as const },
+    ],
+  });
+  return { size, mountpoint, compression };
+}
+
+export async function askConfirmation(words: string[]): Promise<string> {
+  return input({ message: `Type the disk's serial (${words.length > 1 ? 'or the last part of its by-id name' : 'as shown above'}) to go ahead` });
+}

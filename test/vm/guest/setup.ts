@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ExecRunner } from '../../../src/system/exec-runner.js';
+import { partitionCommands } from '../../../src/stack/partition.js';
+import { raidCommands } from '../../../src/stack/raid.js';
+import { luksCommands } from '../../../src/stack/luks.js';
+import { lvmCommands } from '../../../src/stack/lvm.js';
+import { mountCommands } from '../../../src/stack/filesystem.js';
+import { assertInVm, cli, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
+
+// Setup and add-mirror on the VM's virtual disks, unattended (--answers), as a script would.
+
+assertInVm();
+const phase = process.argv[2];
+const MP = '/media/backup';
+const SRC = '/srv/src';
+const DATA = join(SRC, 'data');
+const PASS = '/tmp/passphrase';
+const runner = new ExecRunner();
+
+function answers(file: string, disk: string, extra = ''): string {
+  writeFileSync(PASS, 'correct horse battery staple\n', { mode: 0o600 });
+  writeFileSync(file, `disk = "/dev/disk/by-id/virtio-${disk}"\nconfirm = "${disk}"\npassphrase_file = "${PASS}"\n${extra}`);
+  return file;
+}
+
+/** each host keeps its own snapshots (two hosts never share a source's snapshot folder) */
+function withSources(config: string, snapshots = 'snapshots'): void {
+  const text = readFileSync(config, 'utf8');
+  writeFileSync(config, text.replace(/^host = .*$/m, (l) => `${l}\nsources = [{ path = "${DATA}", name = "data" }]\nsnapshot_dir = "${SRC}/${snapshots}"`));
+}
+
+function source(): void {
+  sh('mkfs.btrfs', ['-q', '-f', vmDisk('bv-src')]);
+  mkdirSync(SRC, { recursive: true });
+  sh('mount', [vmDisk('bv-src'), SRC]);
+  sh('btrfs', ['subvolume', 'create', DATA]);
+  writeFileSync(join(DATA, 'file.bin'), randomBytes(2 * 1024 * 1024));
+}
+
+function ok(r: { code: number; stdout: string; stderr: string }): string {
+  assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout}`);
+  return r.stdout;
+}
+
+function stackIsDown(): void {
+  assert.ok(!existsSync('/dev/md/backup'), 'the array is stopped');
+  assert.ok(!existsSync('/dev/mapper/enc-backup'), 'LUKS is closed');
+}
+
+function mode(file: string): number {
+  return statSync(file).mode & 0o777;
+}
+
+function backupWorks(config: string): void {
+  const out = JSON.parse(ok(cli(['backup', '--json', '--config', config])));
+  assert.equal(out.sources[0].status, 'ok');
+  stackIsDown();
+}
+
+/** An old stack with other names inside, as left by an earlier life of the disk. */
+async function oldStack(serial: string): Promise<string> {
+  const disk = vmDisk(serial);
+  await runner.run(partitionCommands.zap(disk));
+  await runner.run(partitionCommands.create(disk, 'old'));
+  await runner.run(partitionCommands.reread(disk), { allowFailure: true });
+  await runner.run(partitionCommands.settle());
+  waitFor('/dev/disk/by-partlabel/old');
+  await runner.run(raidCommands.create({ array: '/dev/md/backup', partition: '/dev/disk/by-partlabel/old' }));
+  waitFor('/dev/md/backup');
+  const uuid = /UUID=(\S+)/.exec(sh('mdadm', ['--detail', '--brief', '/dev/md/backup']))![1]!;
+  writeFileSync('/tmp/oldkey', randomBytes(64), { mode: 0o600 });
+  await runner.run(luksCommands.format('/dev/md/backup', { pbkdf: 'pbkdf2', iterations: 1000 }), { input: 'old passphrase' });
+  await runner.run(luksCommands.addKeyfile('/dev/md/backup', '/tmp/oldkey', { pbkdf: 'pbkdf2', iterations: 1000 }), { input: 'old passphrase' });
+  await runner.run(luksCommands.open('/dev/md/backup', 'old-enc', '/tmp/oldkey'));
+  await runner.run(lvmCommands.pvcreate('/dev/mapper/old-enc'));
+  await runner.run(lvmCommands.vgcreate('backup', '/dev/mapper/old-enc'));
+  await runner.run(lvmCommands.lvcreate('backup', 'oldhost', 'all'));
+  waitFor('/dev/backup/oldhost');
+  await runner.run(mountCommands.mkfs('/dev/backup/oldhost', 'old'));
+  await runner.run(lvmCommands.deactivateGroup('backup'));
+  await runner.run(luksCommands.close('old-enc'));
+  await runner.run(raidCommands.stop('/dev/md/backup'));
+  return uuid;
+}
+
+const ETC = '/bv-out/etc-setup';
+const CONFIG = join(ETC, 'config.toml');
+
+const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
+  d: [
+    ['setup refuses the disk that holds a mounted filesystem', () => {
+      source();
+      const r = cli(['setup', '--answers', answers('/tmp/a-src.toml', 'bv-src'), '--config', CONFIG, '--host', 'vmhost']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`holds the mounted filesystem ${SRC}`));
+      assert.ok(!existsSync(CONFIG), 'nothing was written');
+      assert.ok(!readFileSync('/etc/fstab', 'utf8').includes(MP));
+    }],
+    ['a wrong confirmation changes nothing', () => {
+      const file = answers('/tmp/a-bad.toml', 'bv-n');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('confirm = "bv-n"', 'confirm = "bv-m"'));
+      const r = cli(['setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /does not match the disk/);
+      assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-n')]).trim().split('\n').length, 1, 'no partition was made');
+    }],
+    ['unattended setup on a fresh disk, then backup', (notes) => {
+      // half of the disk, so that a second host fits beside it
+      const out = ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-n', 'size = "480M"\n'), '--config', CONFIG, '--host', 'vmhost']));
+      assert.match(out, /sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-bvn/);
+      assert.match(out, /cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- \/dev\/md\/backup {3}\(passphrase on stdin\)/);
+      assert.doesNotMatch(out, /correct horse/, 'the passphrase is never printed');
+      stackIsDown();
+      for (const f of ['key', 'token.sha512', 'config.toml']) assert.equal(mode(join(ETC, f)), 0o600, `${f} is 0600`);
+      assert.equal(statSync(join(ETC, 'key')).size, 1024);
+      const conf = readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
+      assert.equal(conf.split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup')).length, 1, 'one ARRAY line');
+      assert.match(conf, /name=any:backup/);
+      notes.push(conf.split('\n').find((l) => l.startsWith('ARRAY'))!);
+      const fstab = readFileSync('/etc/fstab', 'utf8').split('\n').filter((l) => l.includes(MP));
+      assert.deepEqual(fstab, [`/dev/backup/vmhost ${MP} btrfs noauto,compress=zstd 0 0`]);
+      withSources(CONFIG);
+      backupWorks(CONFIG);
+    }],
+    ['a second host on the same disk gets its own volume and token', () => {
+      const etc2 = '/bv-out/etc-host2';
+      const out = ok(cli(['setup', '--answers', answers('/tmp/a2.toml', 'bv-n', `mountpoint = "/media/backup2"\n`), '--config', join(etc2, 'config.toml'), '--host', 'vmhost2']));
+      assert.match(out, /second host on an existing backup disk/);
+      assert.doesNotMatch(out, /luksFormat|sgdisk --zap-all|vgcreate/, 'nothing of the first host is recreated');
+      withSources(join(etc2, 'config.toml'), 'snapshots-host2');
+      backupWorks(join(etc2, 'config.toml'));
+      backupWorks(CONFIG);
+      assert.notEqual(readFileSync(join(etc2, 'token.sha512'), 'utf8').slice(0, 128), readFileSync(join(ETC, 'token.sha512'), 'utf8').slice(0, 128));
+      const conf = readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
+      assert.equal(conf.split('\n').filter((l) => l.startsWith('ARRAY')).length, 1, 'still one ARRAY line');
+    }],
+    ['add-mirror: the second disk resyncs to [UU]', (notes) => {
+      const out = ok(cli(['add-mirror', '--disk', '/dev/disk/by-id/virtio-bv-m', '--confirm', 'bv-m', '--config', CONFIG]));
+      assert.match(out, /in sync \[UU\]/);
+      const mdstat = readFileSync('/proc/mdstat', 'utf8');
+      assert.match(mdstat, /\[2\/2\] \[UU\]/);
+      notes.push(mdstat.split('\n').filter((l) => l.includes('[')).join(' | '));
+      const opened = JSON.parse(ok(cli(['open', '--json', '--config', CONFIG])));
+      assert.match(opened.layers[0].detail, /\[UU\]/);
+      ok(cli(['close', '--config', CONFIG]));
+    }],
+  ],
+  e: [
+    ['a disk with leftovers of an earlier stack is refused, then wiped properly and set up', async () => {
+      const oldUuid = await oldStack('bv-o');
+      const refused = cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o'), '--config', CONFIG, '--host', 'vmhost']);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /not empty.*an mdadm RAID member.*wipe_existing = true/s);
+      ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o', 'wipe_existing = true\n'), '--config', CONFIG, '--host', 'vmhost']));
+      const newUuid = /UUID=(\S+)/.exec(readFileSync('/etc/mdadm/mdadm.conf', 'utf8'))![1];
+      assert.notEqual(newUuid, oldUuid, 'a new array');
+      ok(cli(['open', '--config', CONFIG]));
+      assert.notEqual(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'oldhost');
+      assert.equal(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'vmhost');
+      assert.equal(sh('ls', ['-A', MP]).trim(), '.token');
+      ok(cli(['close', '--config', CONFIG]));
+    }],
+  ],
+  f: [
+    ['a setup killed half-way is resumed', async (notes) => {
+      source();
+      const file = answers('/tmp/a.toml', 'bv-r');
+      const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost'], { stdio: 'ignore' });
+      const end = Date.now() + 120_000;
+      // stop it right after LUKS is formatted, before the keyfile is added
+      while (!(existsSync('/dev/md/backup') && spawnSync('cryptsetup', ['isLuks', '/dev/md/backup']).status === 0)) {
+        if (Date.now() > end) throw new Error('setup never got as far as LUKS');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      child.kill('SIGKILL');
+      await new Promise((r) => child.on('close', r));
+      notes.push(`killed with state: ${readFileSync(join(ETC, 'setup-state.json'), 'utf8').replace(/\s+/g, ' ')}`);
+      const out = ok(cli(['setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost']));
+      assert.match(out, /resuming the setup/);
+      assert.ok(!existsSync(join(ETC, 'setup-state.json')), 'the state file is gone when setup is through');
+      withSources(CONFIG);
+      backupWorks(CONFIG);
+      ok(cli(['open', '--config', CONFIG]));
+      assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
+      ok(cli(['close', '--config', CONFIG]));
+    }],
+  ],
+};
+
+if (!phases[phase!]) throw new Error(`unknown phase ${phase}`);
+await runScenarios(phases[phase!]!);
