@@ -1,0 +1,63 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fstabLine, labelFor, planSetup, type SetupSpec } from '../../src/flows/setup-plan.js';
+import { configText } from '../../src/flows/setup-steps.js';
+import { formatArgv } from '../../src/system/runner.js';
+import { normalize } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+import { parse } from 'smol-toml';
+
+const spec: SetupSpec = {
+  mode: 'new-disk', disk: '/dev/sdb', diskName: '/dev/disk/by-id/usb-WD_X_WD-123456', label: 'backup-wd123456', wipe: ['/dev/sdb1', '/dev/sdb'],
+  diskBytes: 500 * 1024 ** 3, host: 'deimos', size: 'all', mountpoint: '/media/backup', compression: 'zstd', array: '/dev/md/backup',
+  luksName: 'enc-backup', keyfile: '/etc/btrfs-vault/key', volumeGroup: 'backup', configFile: '/etc/btrfs-vault/config.toml',
+  tokenFile: '/media/backup/.token', tokenHashFile: '/etc/btrfs-vault/token.sha512',
+};
+
+test('new disk: the plan as exact commands, in order', () => {
+  const lines = planSetup(spec).flatMap((s) => s.commands.map(formatArgv));
+  assert.deepEqual(lines, [
+    'mdadm --zero-superblock --force /dev/sdb1',
+    'wipefs --all --force /dev/sdb1',
+    'wipefs --all --force /dev/sdb',
+    'dd if=/dev/zero of=/dev/sdb bs=1M count=16 conv=fsync status=none',
+    'dd if=/dev/zero of=/dev/sdb bs=1M count=16 seek=511984 conv=fsync status=none',
+    'sgdisk --zap-all /dev/sdb',
+    'sgdisk --zap-all /dev/sdb',
+    'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-wd123456 /dev/sdb',
+    'partx --update /dev/sdb',
+    'udevadm settle',
+    'mdadm --create /dev/md/backup --run --level=1 --raid-devices=2 --metadata=1.2 --bitmap=internal --homehost=any --name=backup /dev/disk/by-partlabel/backup-wd123456 missing',
+    'mdadm --detail --brief /dev/md/backup',
+    'cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- /dev/md/backup',
+    'cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- /dev/md/backup /etc/btrfs-vault/key',
+    'cryptsetup open --type luks --key-file /etc/btrfs-vault/key /dev/md/backup enc-backup',
+    'pvcreate --yes /dev/mapper/enc-backup',
+    'vgcreate --yes backup /dev/mapper/enc-backup',
+    'lvcreate --yes -W y -n deimos -l 100%FREE backup',
+    'mkfs.btrfs -q -L backup-deimos /dev/backup/deimos',
+    'mount /media/backup',
+  ]);
+  assert.ok(!lines.some((l) => /passphrase|correct horse/.test(l)), 'no secret on any command line');
+});
+
+test('second host: nothing of the disk is recreated, only this host\'s volume', () => {
+  const ids = planSetup({ ...spec, mode: 'second-host', wipe: [] }).map((s) => s.id);
+  assert.deepEqual(ids, ['assemble', 'mdadm-conf', 'keyfile', 'luks-open', 'logical-volume', 'mkfs', 'fstab', 'mount', 'token', 'config']);
+});
+
+test('an empty disk is not wiped; labels differ per disk', () => {
+  assert.ok(!planSetup({ ...spec, wipe: [] }).some((s) => s.id === 'wipe'));
+  assert.equal(labelFor('WD-123456', undefined, '/dev/sdb'), 'backup-wd123456');
+  assert.notEqual(labelFor('S3Z1NB0K123', undefined, '/dev/sdc'), labelFor('S3Z1NB0K999', undefined, '/dev/sdd'));
+});
+
+test('fstab line is noauto with the compression; the config written is valid and points at the stack', () => {
+  assert.equal(fstabLine(spec), '/dev/backup/deimos /media/backup btrfs noauto,compress=zstd 0 0');
+  assert.equal(fstabLine({ ...spec, compression: 'none', mountpoint: '/media/my backup' }), '/dev/backup/deimos /media/my\\040backup btrfs noauto 0 0');
+  const cfg = normalize(spec.configFile, configSchema.parse(parse(configText(spec))), undefined);
+  assert.deepEqual(cfg.target.layers, ['raid', 'luks', 'lvm']);
+  assert.equal(cfg.target.device, '/dev/backup/deimos');
+  assert.equal(cfg.target.keyfile, spec.keyfile);
+  assert.equal(cfg.target.tokenHashFile, spec.tokenHashFile);
+});
