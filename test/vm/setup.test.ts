@@ -42,3 +42,7 @@ test('vm setup: a disk with leftovers of an earlier stack is wiped properly', as
 test('vm setup: a setup killed half-way is resumed', async () => {
   check(await boot('f', ['bv-r', 'bv-src']), 1);
 });
+
+test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path', async () => {
+  check(await boot('g', ['bv-p', 'bv-src']), 2);
+});

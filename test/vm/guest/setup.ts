@@ -9,7 +9,7 @@ import { raidCommands } from '../../../src/stack/raid.js';
 import { luksCommands } from '../../../src/stack/luks.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
-import { assertInVm, cli, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
+import { assertInVm, cli, drivePty, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
 
 // Setup and add-mirror on the VM's virtual disks, unattended (--answers), as a script would.
 
@@ -190,6 +190,42 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
     }],
   ],
 };
+
+const DOWN = '\x1b[B';
+const PASSPHRASE = 'correct horse battery staple';
+const wizard = (serial: string): [RegExp, string][] => [
+  [/Which disk for the backups\?/, `${DOWN}\r`],
+  [/LUKS passphrase/, `${PASSPHRASE}\r`],
+  [/The same passphrase again/, `${PASSPHRASE}\r`],
+  [/Size of this host's volume/, '\r'],
+  [/Mount point/, '\r'],
+  [/Compression/, '\r'],
+  [/Type the disk's serial/, `${serial}\r`],
+];
+
+phases.g = [
+  ['the interactive wizard in a terminal: a refused disk is shown with its reason, a wrong serial stops it', async () => {
+    source();
+    const r = await drivePty(['node', 'bin/btrfs-vault.js', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('not-the-serial'));
+    assert.equal(r.code, 2, r.screen.slice(-2000));
+    // the screen without colours, wrapped lines joined
+    const text = r.screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\s+/g, ' ');
+    assert.match(text, new RegExp(`virtio-bv-src .*refused: holds the mounted filesystem ${SRC}`));
+    assert.match(r.screen, /does not match the disk/);
+    assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE), 'the passphrase is never echoed');
+    assert.ok(!existsSync(CONFIG));
+    assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-p')]).trim().split('\n').length, 1, 'no partition was made');
+  }],
+  ['the interactive wizard in a terminal: the happy path, then a backup', async () => {
+    const r = await drivePty(['node', 'bin/btrfs-vault.js', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('bv-p'));
+    assert.equal(r.code, 0, r.screen.slice(-3000));
+    assert.match(r.screen, /btrfs-vault setup/);
+    assert.match(r.screen, /The backup disk is ready/);
+    assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE));
+    withSources(CONFIG);
+    backupWorks(CONFIG);
+  }],
+];
 
 if (!phases[phase!]) throw new Error(`unknown phase ${phase}`);
 await runScenarios(phases[phase!]!);
