@@ -67,17 +67,25 @@ const dirs: Record<Tool, { snaps: string; target: string }> = {
 let rawSeq = 0;
 let rawParent: string | undefined;
 
+/** seconds of the send|receive itself, as each tool reports or as timed here (btrbk: none) */
+let lastTransfer = NaN;
+
 function runTool(tool: Tool): void {
+  lastTransfer = NaN;
   if (tool === 'btrfs-vault') {
-    // progress on: the plain-line renderer a cron job gets
-    execFileSync('node', [BIN, 'backup', '--config', join(etc, 'config.toml')], { stdio: 'ignore' });
+    // progress on: the plain-line renderer a cron job gets; its last line has the transfer time
+    const out = execFileSync('node', [BIN, 'backup', '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = / ([\d.]+) s\n?$/m.exec(out.split('\n').filter((l) => l.includes('✔')).at(-1) ?? '');
+    lastTransfer = m ? Number(m[1]) : NaN;
   } else if (tool === 'btrbk') {
     execFileSync('btrbk', ['-c', join(etc, 'btrbk.conf'), '-q', 'run'], { stdio: 'ignore' });
   } else {
     const snap = join(dirs.raw.snaps, `s${++rawSeq}`);
     sh('btrfs', ['subvolume', 'snapshot', '-r', data, snap]);
     const parent = rawParent ? `-p ${rawParent} ` : '';
+    const t = process.hrtime.bigint();
     execFileSync('bash', ['-c', `btrfs send -q ${parent}${snap} | btrfs receive ${dirs.raw.target}`], { stdio: 'ignore' });
+    lastTransfer = Number(process.hrtime.bigint() - t) / 1e9;
     rawParent = snap;
   }
 }
@@ -118,6 +126,11 @@ function timed(fn: () => void): number {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
+const transfers: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = { full: { vault: [], raw: [] }, incremental: { vault: [], raw: [] } };
+const record = (phase: Phase, tool: Tool) => {
+  if (phase === 'no-change' || tool === 'btrbk') return;
+  transfers[phase][tool === 'raw' ? 'raw' : 'vault'].push(lastTransfer);
+};
 const times: Record<Phase, Record<Tool, number[]>> = {
   full: { 'btrfs-vault': [], raw: [], btrbk: [] },
   incremental: { 'btrfs-vault': [], raw: [], btrbk: [] },
@@ -131,8 +144,10 @@ for (let rep = 0; rep < REPS; rep++) {
     // still there its "full" run would be incremental, so every tool starts from nothing
     for (const t of TOOLS) resetTool(t);
     times.full[tool].push(timed(() => runTool(tool)));
+    record('full', tool);
     change10();
     times.incremental[tool].push(timed(() => runTool(tool)));
+    record('incremental', tool);
     times['no-change'][tool].push(timed(() => runTool(tool)));
     process.stdout.write(`round ${rep + 1}/${REPS} ${tool}: full ${times.full[tool].at(-1)!.toFixed(2)} s, incremental ${times.incremental[tool].at(-1)!.toFixed(2)} s, no-change ${times['no-change'][tool].at(-1)!.toFixed(2)} s\n`);
   }
@@ -151,4 +166,13 @@ for (const phase of ['full', 'incremental', 'no-change'] as Phase[]) {
   console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${b.toFixed(2)} | ${(r / v).toFixed(3)} | ${(b / v).toFixed(3)} |`);
   result[phase] = { vault: v, raw: r, btrbk: b, ratioToRaw: r / v, ratioToBtrbk: b / v };
 }
-writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times }, null, 2));
+console.log('\nthe send|receive alone (btrfs-vault: its own transfer time, with progress and the check of the received copy; raw: the pipeline):');
+console.log('| phase | btrfs-vault | raw | vault throughput / raw |');
+console.log('|---|---|---|---|');
+for (const phase of ['full', 'incremental'] as const) {
+  const v = median(transfers[phase].vault);
+  const r = median(transfers[phase].raw);
+  console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
+  result[`${phase}-transfer`] = { vault: v, raw: r, ratioToRaw: r / v };
+}
+writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));

@@ -78,8 +78,10 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
   return [
     ...parts.flatMap((p): Argv[] => [['mdadm', ['--zero-superblock', '--force', p]], ['wipefs', ['--all', '--force', p]]]),
     ['wipefs', ['--all', '--force', spec.disk]],
-    // GPT's backup table and an md 0.90/1.0 superblock live at the end
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, 'conv=fsync', 'status=none']],
+    // btrfs keeps a second superblock 64 MiB into its device (disk or first partition)
+    ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
+    // GPT's backup table and an md 0.90/1.0 superblock live at the end
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, `seek=${Math.max(lastMiB, 0)}`, 'conv=fsync', 'status=none']],
     ['sgdisk', ['--zap-all', spec.disk]],
   ];

@@ -21,6 +21,7 @@ test('new disk: the plan as exact commands, in order', () => {
     'wipefs --all --force /dev/sdb1',
     'wipefs --all --force /dev/sdb',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=16 conv=fsync status=none',
+    'dd if=/dev/zero of=/dev/sdb bs=1M count=2 seek=64 conv=fsync status=none',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=16 seek=511984 conv=fsync status=none',
     'sgdisk --zap-all /dev/sdb',
     'sgdisk --zap-all /dev/sdb',
@@ -60,4 +61,20 @@ test('fstab line is noauto with the compression; the config written is valid and
   assert.equal(cfg.target.device, '/dev/backup/deimos');
   assert.equal(cfg.target.keyfile, spec.keyfile);
   assert.equal(cfg.target.tokenHashFile, spec.tokenHashFile);
+});
+
+test('add-mirror refuses a smaller disk, another sector size, and a disk already in the array', async () => {
+  const { checkMirrorDisk } = await import('../../src/flows/add-mirror.js');
+  const { assessDisk } = await import('../../src/core/eligibility.js');
+  const dev = (path: string, size: number, logSec = 512) => ({ name: path.slice(5), path, type: 'disk', size, ro: false, rm: false, tran: 'usb', model: 'M', serial: path.slice(5), fstype: null, mountpoints: [null], 'log-sec': logSec });
+  const ctx = { minBytes: 1024 ** 3, protectedMounts: ['/'], byId: {} };
+  const member = assessDisk(dev('/dev/sda', 500 * 1024 ** 3), ctx);
+  const survey = (d: ReturnType<typeof assessDisk>) => ({ devices: [], disks: [member, d] });
+  const small = assessDisk(dev('/dev/sdb', 400 * 1024 ** 3), ctx);
+  assert.throws(() => checkMirrorDisk(survey(small), small, ['/dev/sda']), /smaller than the array's disk/);
+  const sectors = assessDisk(dev('/dev/sdb', 500 * 1024 ** 3, 4096), ctx);
+  assert.throws(() => checkMirrorDisk(survey(sectors), sectors, ['/dev/sda']), /4096-byte logical sectors, the array's disk 512-byte/);
+  assert.throws(() => checkMirrorDisk(survey(member), member, ['/dev/sda']), /already a member/);
+  const good = assessDisk(dev('/dev/sdb', 500 * 1024 ** 3), ctx);
+  checkMirrorDisk(survey(good), good, ['/dev/sda']);
 });

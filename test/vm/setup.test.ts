@@ -32,7 +32,7 @@ async function boot(phase: string, serials: string[]): Promise<VmRun> {
 }
 
 test('vm setup: refuses a mounted disk and a wrong confirmation; unattended setup; second host; add-mirror to [UU]', async () => {
-  check(await boot('d', ['bv-n', 'bv-m', 'bv-src']), 5);
+  check(await boot('d', ['bv-n', 'bv-m', 'bv-src']), 6);
 });
 
 test('vm setup: a disk with leftovers of an earlier stack is wiped properly', async () => {

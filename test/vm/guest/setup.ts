@@ -108,6 +108,13 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.match(r.stderr, /does not match the disk/);
       assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-n')]).trim().split('\n').length, 1, 'no partition was made');
     }],
+    ['setup --dry-run prints the plan and changes nothing', () => {
+      const out = ok(cli(['setup', '--dry-run', '--answers', answers('/tmp/a.toml', 'bv-n'), '--config', CONFIG, '--host', 'vmhost']));
+      assert.match(out, /mdadm --create \/dev\/md\/backup/);
+      assert.match(out, /dry run: nothing was changed/);
+      assert.ok(!existsSync(CONFIG) && !existsSync('/dev/md/backup'));
+      assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-n')]).trim().split('\n').length, 1, 'no partition was made');
+    }],
     ['unattended setup on a fresh disk, then backup', (notes) => {
       // half of the disk, so that a second host fits beside it
       const out = ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-n', 'size = "480M"\n'), '--config', CONFIG, '--host', 'vmhost']));
