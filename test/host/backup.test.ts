@@ -1,10 +1,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
+import { tree } from '../support/tree.js';
 import { requireRoot, sh } from '../support/loop-disk.js';
 import { sourceName } from '../../src/core/naming.js';
 
@@ -20,22 +20,6 @@ function withScenario(fn: (s: Scenario) => Promise<void> | void, opts?: Paramete
       s.dispose();
     }
   };
-}
-
-/** path -> sha256 of every regular file below dir (and symlink targets). */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p, r);
-      else if (e.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
-      else out[r] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir, '');
-  return out;
 }
 
 /** every subvolume of both file systems: a write shows up here */

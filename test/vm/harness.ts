@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -177,4 +178,17 @@ export function vmTempDir(): string {
   const base = join(tmpdir(), `btrfs-vault-vm-${process.pid}-${Date.now()}`);
   mkdirSync(base, { recursive: true });
   return base;
+}
+
+/** Every scenario the guest ran passed, all of them ran, and the guest ended cleanly; failures carry the guest's log. */
+export function assertScenarios(run: VmRun, expected: number): void {
+  const result = run.result as { scenarios: { name: string; ok: boolean; error?: string; seconds: number; notes: string[] }[] } | undefined;
+  const context = `\n--- guest log ---\n${run.guestLog.slice(-4000)}\n--- console ---\n${run.console.slice(-3000)}`;
+  assert.ok(result, `the guest brought back no result (exit ${run.exitCode}, ${run.seconds} s)${context}`);
+  for (const s of result.scenarios) {
+    process.stdout.write(`# vm: ${s.ok ? 'ok' : 'FAILED'} ${s.name} (${s.seconds} s)${s.notes.length ? ` — ${s.notes.join('; ')}` : ''}\n`);
+  }
+  for (const s of result.scenarios) assert.ok(s.ok, `${s.name}: ${s.error}${context}`);
+  assert.equal(result.scenarios.length, expected, `all scenarios ran${context}`);
+  assert.equal(run.exitCode, 0, `guest exit code${context}`);
 }

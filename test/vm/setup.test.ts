@@ -1,8 +1,7 @@
 import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootVm, makeDisk, requireVmTools, vmTempDir, type VmRun } from './harness.js';
+import { assertScenarios, bootVm, makeDisk, requireVmTools, vmTempDir, type VmRun } from './harness.js';
 import { requireRoot } from '../support/loop-disk.js';
 
 // setup and add-mirror, unattended, on fresh virtual disks: one boot per situation.
@@ -16,14 +15,6 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function check(run: VmRun, expected: number): void {
-  const result = run.result as { scenarios: { name: string; ok: boolean; error?: string; seconds: number; notes: string[] }[] } | undefined;
-  const context = `\n--- guest log ---\n${run.guestLog.slice(-4000)}\n--- console ---\n${run.console.slice(-3000)}`;
-  assert.ok(result, `the guest brought back no result (exit ${run.exitCode}, ${run.seconds} s)${context}`);
-  for (const s of result.scenarios) assert.ok(s.ok, `${s.name}: ${s.error}${context}`);
-  assert.equal(result.scenarios.length, expected, `all scenarios ran${context}`);
-  assert.equal(run.exitCode, 0, `guest exit code${context}`);
-}
 
 async function boot(phase: string, serials: string[]): Promise<VmRun> {
   const share = join(dir, `share-${phase}`);
@@ -32,17 +23,17 @@ async function boot(phase: string, serials: string[]): Promise<VmRun> {
 }
 
 test('vm setup: refuses a mounted disk and a wrong confirmation; unattended setup; second host; add-mirror to [UU]', async () => {
-  check(await boot('d', ['bv-n', 'bv-m', 'bv-src']), 6);
+  assertScenarios(await boot('d', ['bv-n', 'bv-m', 'bv-src']), 6);
 });
 
 test('vm setup: a disk with leftovers of an earlier stack is wiped properly', async () => {
-  check(await boot('e', ['bv-o']), 1);
+  assertScenarios(await boot('e', ['bv-o']), 1);
 });
 
 test('vm setup: a setup killed half-way is resumed', async () => {
-  check(await boot('f', ['bv-r', 'bv-src']), 1);
+  assertScenarios(await boot('f', ['bv-r', 'bv-src']), 1);
 });
 
 test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path', async () => {
-  check(await boot('g', ['bv-p', 'bv-src']), 2);
+  assertScenarios(await boot('g', ['bv-p', 'bv-src']), 2);
 });

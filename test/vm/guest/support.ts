@@ -1,6 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Runs inside the test VM only. Every disk is found by its "bv-" serial and checked
@@ -40,20 +39,7 @@ export function cli(args: string[], cwd = PROJECT): { code: number; stdout: stri
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p, r);
-      else if (e.isSymbolicLink()) out[r] = `-> ${readlinkSync(p)}`;
-      else out[r] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir, '');
-  return out;
-}
+export { tree } from '../../support/tree.js';
 
 export function waitFor(path: string, ms = 15_000): void {
   const end = Date.now() + ms;
