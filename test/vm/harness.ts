@@ -120,7 +120,8 @@ export async function bootVm(opts: {
     `#!/bin/bash
 # PID 1 of the guest, after switch_root onto the shared root.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root BV_VM=1 BV_OUT=/bv-out
-mount -t tmpfs tmpfs /run; mount -t tmpfs tmpfs /tmp; mkdir -p /run/lock /run/udev /dev/pts
+# no tmpfs over /tmp: the project may be checked out there (the overlay is writable RAM anyway)
+mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/udev /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
 /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
