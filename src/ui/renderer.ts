@@ -8,7 +8,9 @@ export interface OutputMode {
 }
 
 export function outputMode(opts: { json?: boolean; dryRun?: boolean }): OutputMode {
-  return { json: Boolean(opts.json), tty: Boolean(process.stdout.isTTY) && !process.env.CI, dryRun: Boolean(opts.dryRun) };
+  // a terminal without a size (a bare pty) cannot be redrawn: it gets plain lines too
+  const tty = Boolean(process.stdout.isTTY) && (process.stdout.columns ?? 0) > 0 && !process.env.CI;
+  return { json: Boolean(opts.json), tty, dryRun: Boolean(opts.dryRun) };
 }
 
 /** How often progress is shown: live on a terminal, a line every 10 s in a log. */

@@ -107,25 +107,28 @@ test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest un
   assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
 }));
 
-test('SIGINT during a transfer: partial copy deleted, source snapshot kept, latest unchanged, exit 130', withScenario(async (s) => {
+test('SIGINT and SIGTERM during a transfer: partial copy deleted, source snapshot kept, latest unchanged, exit 130/143', withScenario(async (s) => {
   writeFileSync(join(s.data, 'seed'), 'seed');
   assert.equal(s.cli(['--config', s.config]).code, 0);
   const name = sourceName(s.data);
   const dstDir = join(s.dst.mountPoint, name);
   const srcDir = join(s.src.mountPoint, 'snapshots', name);
-  const latestBefore = readlinkSync(join(dstDir, 'latest'));
-  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=400', 'status=none']);
-  const child = s.spawnCli(['--config', s.config]);
-  const partial = await waitFor(() => readdirSync(dstDir).find((n) => n !== latestBefore && !['latest', 'previous'].includes(n) && !n.startsWith('.')));
-  child.kill('SIGINT');
-  const code = await new Promise((r) => child.on('close', r));
-  assert.equal(code, 130);
-  assert.ok(!existsSync(join(dstDir, partial!)), 'the partial copy is gone');
-  assert.ok(existsSync(join(srcDir, partial!)), 'the complete source snapshot is kept');
-  assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore);
-  assert.equal(readlinkSync(join(srcDir, 'latest')), latestBefore);
-  const next = json(s.cli(['--json', '--config', s.config])).sources[0];
-  assert.equal(next.mode, 'incremental');
+  for (const [signal, exitCode] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const latestBefore = readlinkSync(join(dstDir, 'latest'));
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, `big-${signal}.bin`)}`, 'bs=1M', 'count=300', 'status=none']);
+    const child = s.spawnCli(['--config', s.config]);
+    const known = new Set(readdirSync(dstDir));
+    const partial = await waitFor(() => readdirSync(dstDir).find((n) => !known.has(n) && !n.startsWith('.')));
+    child.kill(signal);
+    const code = await new Promise((r) => child.on('close', r));
+    assert.equal(code, exitCode, signal);
+    assert.ok(!existsSync(join(dstDir, partial!)), `${signal}: the partial copy is gone`);
+    assert.ok(existsSync(join(srcDir, partial!)), `${signal}: the complete source snapshot is kept`);
+    assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore);
+    assert.equal(readlinkSync(join(srcDir, 'latest')), latestBefore);
+    const next = json(s.cli(['--json', '--config', s.config])).sources[0];
+    assert.equal(next.mode, 'incremental');
+  }
 }));
 
 test('a wrong or missing token writes nothing and exits 3', withScenario((s) => {
@@ -334,4 +337,16 @@ test('open and close a plain btrfs target by its device: idempotent, and a wrong
   const refused = s.cli(['open', '--config', s.config]);
   assert.equal(refused.code, 3);
   assert.ok(!mounted(), 'a refused disk is closed again');
+}));
+
+test('on a terminal: live progress and the task list; in a log: plain timestamped lines', withScenario((s) => {
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=200', 'status=none']);
+  // a pty with a size, as a terminal window has
+  const cmd = `stty cols 120 rows 40; node ${join(process.cwd(), 'bin/btrfs-vault.js')} backup --config ${s.config}`;
+  const screen = execFileSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, CI: '', TERM: 'xterm-256color' } });
+  assert.match(screen, /MiB sent, [\d.]+ (MiB|GiB)\/s, [\d.]+ s elapsed/, 'live progress with bytes, rate, elapsed');
+  assert.match(screen, /\x1b\[/, 'a redrawing renderer on a terminal');
+  const log = s.cli(['backup', '--config', s.config]);
+  assert.match(log.stdout, /^\S+ \[\d{2}:\d{2}:\d{2}\] /m, 'timestamped lines without a terminal');
+  assert.doesNotMatch(log.stdout, /\x1b\[/, 'no escape sequences in a log (NO_COLOR, no terminal)');
 }));
