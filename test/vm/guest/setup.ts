@@ -155,6 +155,25 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.match(opened.layers[0].detail, /\[UU\]/);
       ok(cli(['close', '--config', CONFIG]));
     }],
+    ['a failed member is replaced with add-mirror --no-wait, which returns during the resync', async (notes) => {
+      ok(cli(['open', '--config', CONFIG]));
+      sh('mdadm', ['--manage', '/dev/md/backup', '--fail', '/dev/disk/by-partlabel/backup-bvm']);
+      assert.match(readFileSync('/proc/mdstat', 'utf8'), /\(F\)/);
+      const out = ok(cli(['add-mirror', '--no-wait', '--disk', '/dev/disk/by-id/virtio-bv-x', '--confirm', 'bv-x', '--config', CONFIG]));
+      assert.match(out, /mdadm --manage \/dev\/md\/backup --remove failed/);
+      assert.match(out, /goes on in the background/);
+      const during = readFileSync('/proc/mdstat', 'utf8');
+      notes.push(during.split('\n').filter((l) => l.includes('[')).join(' | '));
+      assert.doesNotMatch(during, /\(F\)/, 'the failed member was removed');
+      assert.match(during, /recovery|resync|\[UU\]/);
+      const end = Date.now() + 180_000;
+      while (!/\[2\/2\] \[UU\]/.test(readFileSync('/proc/mdstat', 'utf8')) || /recovery/.test(readFileSync('/proc/mdstat', 'utf8'))) {
+        if (Date.now() > end) throw new Error('the resync did not finish');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.match(sh('mdadm', ['--detail', '/dev/md/backup']), /\/dev\/vd[a-z]1/);
+      ok(cli(['close', '--config', CONFIG]));
+    }],
   ],
   e: [
     ['a disk with leftovers of an earlier stack is refused, then wiped properly and set up', async () => {
