@@ -1,21 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ProblemsError, UserError } from '../core/errors.js';
 
 // `setup --answers FILE`: the wizard's questions answered in advance, for scripts and tests.
 
-export const answersSchema = z
-  .object({
-    disk: z.string().regex(/^\/dev\//, 'must be a device path: /dev/disk/by-id/... or /dev/sdX'),
-    confirm: z.string().min(1, 'type the disk\'s serial (or the last part of its by-id name) here, as a person would'),
-    passphrase_file: z.string().min(1),
-    size: z.string().regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'must be "all" or a size like "250G"').default('all'),
-    wipe_existing: z.boolean().default(false),
-    mountpoint: z.string().regex(/^\//, 'must be an absolute path').default('/media/backup'),
-    compression: z.enum(['zstd', 'lzo', 'zlib', 'none']).default('zstd'),
-  })
-  .strict();
+export const answersSchema = z.strictObject({
+  disk: z.string().check(z.regex(/^\/dev\//, 'must be a device path: /dev/disk/by-id/... or /dev/sdX')),
+  confirm: z.string().check(z.minLength(1, "type the disk's serial (or the last part of its by-id name) here, as a person would")),
+  passphrase_file: z.string().check(z.minLength(1)),
+  size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'must be "all" or a size like "250G"')), 'all'),
+  wipe_existing: z._default(z.boolean(), false),
+  mountpoint: z._default(z.string().check(z.regex(/^\//, 'must be an absolute path')), '/media/backup'),
+  compression: z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'),
+});
 
 export type Answers = z.infer<typeof answersSchema>;
 

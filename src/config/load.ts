@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { ProblemsError, UserError } from '../core/errors.js';
 import { sourceName } from '../core/naming.js';
 import type { SourceConfig, VaultConfig } from './config.js';
@@ -142,7 +142,7 @@ export function badPathReason(path: string): string | undefined {
   return undefined;
 }
 
-function zodProblems(file: string, error: z.ZodError): string[] {
+function zodProblems(file: string, error: { issues: z.core.$ZodIssue[] }): string[] {
   return error.issues.map((issue) => {
     const key = issue.path.join('.') || '(top level)';
     if (issue.code === 'unrecognized_keys') {
