@@ -32,7 +32,10 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
   partition: async (ctx) => exists(partitionPath(ctx.spec.label)),
   raid: async (ctx) => (await exists(partitionPath(ctx.spec.label))) && ok(ctx, raidCommands.examine(partitionPath(ctx.spec.label))),
   assemble: async (ctx) => exists(ctx.spec.array),
-  'luks-format': async (ctx) => ok(ctx, luksCommands.isLuks(ctx.spec.array)),
+  // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
+  'luks-format': async (ctx) =>
+    (await ok(ctx, luksCommands.isLuks(ctx.spec.array))) &&
+    (await ctx.runner.query(luksCommands.testPassphrase(ctx.spec.array), { input: ctx.passphrase, allowFailure: true })).exitCode === 0,
   keyfile: async (ctx) => (await exists(ctx.spec.keyfile)) && ok(ctx, luksCommands.testKeyfile(ctx.spec.array, ctx.spec.keyfile)),
   'luks-open': async (ctx) => exists(`/dev/mapper/${ctx.spec.luksName}`),
   'volume-group': async (ctx) => ok(ctx, ['vgs', [ctx.spec.volumeGroup]]),

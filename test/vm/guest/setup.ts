@@ -195,14 +195,15 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
     ['a setup killed half-way is resumed', async (notes) => {
       source();
       const file = answers('/tmp/a.toml', 'bv-r');
-      const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost'], { stdio: 'ignore' });
+      // its own process group, killed whole: cryptsetup dies with it, as at a power cut
+      const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost'], { stdio: 'ignore', detached: true });
       const end = Date.now() + 120_000;
       // stop it right after LUKS is formatted, before the keyfile is added
       while (!(existsSync('/dev/md/backup') && spawnSync('cryptsetup', ['isLuks', '/dev/md/backup']).status === 0)) {
         if (Date.now() > end) throw new Error('setup never got as far as LUKS');
         await new Promise((r) => setTimeout(r, 100));
       }
-      child.kill('SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
       await new Promise((r) => child.on('close', r));
       notes.push(`killed with state: ${readFileSync(join(ETC, 'setup-state.json'), 'utf8').replace(/\s+/g, ' ')}`);
       const out = ok(cli(['setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost']));
