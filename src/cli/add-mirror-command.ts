@@ -10,7 +10,7 @@ import { readMounts } from '../system/mounts.js';
 import { formatArgv } from '../system/runner.js';
 import { outputMode } from '../ui/renderer.js';
 import { reportError } from './exit.js';
-import { makeRunner } from './setup-run.js';
+import { makeRunner } from './context.js';
 import { readFile } from 'node:fs/promises';
 
 export interface AddMirrorOptions {

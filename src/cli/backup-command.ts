@@ -1,6 +1,6 @@
 import { runBackup, summaryLines } from '../flows/backup.js';
 import { outputMode } from '../ui/renderer.js';
-import { loadFor, makeRunner, pickSources } from './setup-run.js';
+import { loadFor, makeRunner, pickSources } from './context.js';
 import { reportError } from './exit.js';
 
 export async function backupCommand(

@@ -1,6 +1,6 @@
 import { listBackups, listingLines } from '../flows/list.js';
 import { reportError } from './exit.js';
-import { loadFor, makeRunner } from './setup-run.js';
+import { loadFor, makeRunner } from './context.js';
 
 export async function listCommand(opts: { config: string; json?: boolean }): Promise<number> {
   try {

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { ExitCode, InterruptedError } from '../core/errors.js';
 import { reportError } from './exit.js';
 import { normalizeArgv } from './argv.js';
+import { DEFAULT_CONFIG } from '../config/defaults.js';
 
 // Thin: parse, then lazily import the flow, so --help never loads listr2 or inquirer.
 
@@ -23,7 +24,7 @@ Exit codes: 0 ok, 1 a source failed, 2 bad input (nothing written), 3 backup tar
 missing or refused, 4 another run holds the lock, 70 internal error, 130/143 SIGINT/SIGTERM.`,
   );
 
-const configOption = () => new Option('--config <file>', 'config file').default('/etc/btrfs-vault/config.toml');
+const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
 
 program
   .command('backup')
@@ -74,7 +75,7 @@ program
 program
   .command('setup')
   .description('prepare a backup disk: partition, RAID1, LUKS, LVM, btrfs, token, config (destroys what is on the disk)')
-  .option('--config <file>', 'where the config (and key, token hash) is written', '/etc/btrfs-vault/config.toml')
+  .option('--config <file>', 'where the config (and key, token hash) is written', DEFAULT_CONFIG)
   .option('--answers <file>', 'answer the questions from this TOML file (unattended)')
   .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
   .option('-n, --dry-run', 'show the plan and every command; change nothing')

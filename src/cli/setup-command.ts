@@ -10,7 +10,7 @@ import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
-import { makeRunner } from './setup-run.js';
+import { makeRunner } from './context.js';
 import type { Runner } from '../system/runner.js';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands } from '../stack/luks.js';

@@ -10,7 +10,7 @@ import type { StackContext } from '../stack/layer.js';
 import { formatBytes } from '../ui/format.js';
 import { listrOptions, outputMode } from '../ui/renderer.js';
 import { reportError } from './exit.js';
-import { loadFor, makeRunner } from './setup-run.js';
+import { loadFor, makeRunner } from './context.js';
 
 type Opts = { config: string; dryRun?: boolean; json?: boolean };
 type Step = { layer: string; outcome: string };

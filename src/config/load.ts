@@ -8,7 +8,9 @@ import { sourceName } from '../core/naming.js';
 import type { SourceConfig, VaultConfig } from './config.js';
 import { configSchema, type RawConfig } from './schema.js';
 
-export const DEFAULT_CONFIG = '/etc/btrfs-vault/config.toml';
+import { DEFAULT_CONFIG } from './defaults.js';
+
+export { DEFAULT_CONFIG };
 const SOURCES_FILE = 'sources';
 
 /**

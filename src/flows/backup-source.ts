@@ -4,7 +4,7 @@ import { btrfs } from '../btrfs/commands.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { childrenOf, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
-import { InterruptedError, VaultError } from '../core/errors.js';
+import { ExitCode, InterruptedError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
@@ -37,7 +37,7 @@ export class LatestMismatchError extends VaultError {
   constructor(source: string, srcDir: string, dstDir: string, srcLatest: string, dstLatest: string) {
     super(
       `${source}: \`latest\` points at different data on the two sides (${srcDir}/latest -> ${srcLatest}, ${dstDir}/latest -> ${dstLatest}); refusing to guess which incremental parent is right`,
-      1,
+      ExitCode.failed,
       `point both at the same snapshot, e.g. ln -sfn ${quote(dstLatest)} ${quote(`${srcDir}/latest`)} (if ${dstLatest} exists on both sides), or remove both links to let btrfs-vault pick the newest common snapshot`,
     );
   }
