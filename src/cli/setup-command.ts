@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { loadAnswers, readPassphrase, type Answers } from '../config/answers.js';
+import { loadAnswers, readPassphrase } from '../config/answers.js';
 import { DEFAULT_CONFIG } from '../config/load.js';
 import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
@@ -128,4 +128,3 @@ function partitionsOf(survey: { devices: { path: string; children?: { path: stri
   return (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
 }
 
-export type { Answers };

@@ -4,7 +4,7 @@ import { TargetError } from '../core/errors.js';
 import { parseArrayLines, parseMdstat, type MdArrayStat } from '../core/mdstat.js';
 import type { Argv } from '../system/runner.js';
 import { exists, kernelName } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import type { LayerHandler, LayerState } from './layer.js';
 
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 
