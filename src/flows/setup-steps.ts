@@ -4,9 +4,10 @@ import { dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
 import type { Runner } from '../system/runner.js';
+import type { VaultConfig } from '../config/config.js';
+import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands } from '../stack/luks.js';
-import { lvmCommands } from '../stack/lvm.js';
 import { raidCommands } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
 import { sha512 } from '../stack/token.js';
@@ -161,12 +162,31 @@ export function configText(spec: SetupSpec): string {
   ].join('\n');
 }
 
-/** Setup leaves the disk as every backup expects it: closed. */
+/** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
 export async function closeAfterSetup(ctx: StepContext): Promise<void> {
-  const { runner, spec } = ctx;
-  const mounted = (await readMounts()).some((m) => m.mountPoint === spec.mountpoint);
-  if (mounted) await runner.run(['umount', [spec.mountpoint]]);
-  await runner.run(lvmCommands.deactivateGroup(spec.volumeGroup), { allowFailure: true });
-  if (await exists(`/dev/mapper/${spec.luksName}`)) await runner.run(luksCommands.close(spec.luksName));
-  if (await exists(spec.array)) await runner.run(raidCommands.stop(spec.array));
+  const { spec } = ctx;
+  const config: VaultConfig = {
+    file: spec.configFile,
+    dir: dirname(spec.configFile),
+    host: spec.host,
+    snapshotDir: '',
+    sources: [],
+    sourcesFromFile: [],
+    target: {
+      mountpoint: spec.mountpoint,
+      layers: ['raid', 'luks', 'lvm'],
+      tokenFile: spec.tokenFile,
+      tokenHashFile: spec.tokenHashFile,
+      array: spec.array,
+      luksName: spec.luksName,
+      keyfile: spec.keyfile,
+      volumeGroup: spec.volumeGroup,
+      logicalVolume: spec.host,
+      device: logicalVolumeDevice(spec),
+      partition: partitionPath(spec.label),
+    },
+  };
+  const stack = { runner: ctx.runner, config, mounts: readMounts };
+  const left = await closeStack(stack, { opened: stackLayers(stack) });
+  if (left.length > 0) throw new TargetError(`setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`, 'run: btrfs-vault close');
 }
