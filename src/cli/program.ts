@@ -1,0 +1,115 @@
+import { Command, Option } from 'commander';
+import { ExitCode } from '../core/errors.js';
+import { DEFAULT_CONFIG } from '../config/defaults.js';
+import { normalizeArgv } from './argv.js';
+import type * as Commands from './commands.js';
+
+// The command-line parser only (dist/bundle/cli.cjs): each action asks for the
+// commands' code when it runs, so --help never reads listr2 or inquirer.
+
+export type CommandsModule = typeof Commands;
+/** Gives the commands' code; `command` names the run (its code cache), dry-run writes no cache. */
+export type LoadCommands = (command: string, opts: object & { dryRun?: boolean }) => CommandsModule;
+
+/** Parses the arguments, runs the command, returns the exit code. */
+export async function runCli(args: readonly string[], load: LoadCommands): Promise<number> {
+  // `btrfs-vault list | head` closes our stdout early; that is not an error
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+  let code: number = ExitCode.ok;
+  const program = new Command()
+    .name('btrfs-vault')
+    .description('Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 a source failed, 2 bad input (nothing written), 3 backup target
+missing or refused, 4 another run holds the lock, 70 internal error, 130/143 SIGINT/SIGTERM.`,
+    );
+
+  const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
+
+  program
+    .command('backup')
+    .description('snapshot the sources and send them to the backup filesystem (the default command)')
+    .argument('[paths...]', 'subvolumes to back up (default: every configured source)')
+    .addOption(configOption())
+    .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
+    .option('-S, --sources-file', 'back up every path in the sources file beside the config')
+    .option('-n, --dry-run', 'print every command that would change something; change nothing')
+    .option('--json', 'print a machine-readable summary on stdout')
+    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const c = load('backup', opts);
+      const { backupCommand } = await c.commands.backup();
+      code = await c.withSignals((signal) => backupCommand(paths, opts, signal));
+    });
+
+  program
+    .command('list')
+    .description('snapshots on each side, pairs, `latest`, incomplete copies')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      code = await (await load('list', opts).commands.list()).listCommand(opts);
+    });
+
+  program
+    .command('open')
+    .description('open the backup target (mount, check the token) and leave it open; also -o')
+    .addOption(configOption())
+    .option('-n, --dry-run', 'print what would run')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+      code = await (await load('open', opts).commands.stack()).openCommand(opts);
+    });
+
+  program
+    .command('close')
+    .description('close the backup target (unmount); also -c')
+    .addOption(configOption())
+    .option('-n, --dry-run', 'print what would run')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+      code = await (await load('close', opts).commands.stack()).closeCommand(opts);
+    });
+
+  program
+    .command('setup')
+    .description('prepare a backup disk: partition, RAID1, LUKS, LVM, btrfs, token, config (destroys what is on the disk)')
+    .option('--config <file>', 'where the config (and key, token hash) is written', DEFAULT_CONFIG)
+    .option('--answers <file>', 'answer the questions from this TOML file (unattended)')
+    .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
+    .option('-n, --dry-run', 'show the plan and every command; change nothing')
+    .action(async (opts: { config: string; answers?: string; host?: string; dryRun?: boolean }) => {
+      code = await (await load('setup', opts).commands.setup()).setupCommand(opts);
+    });
+
+  program
+    .command('add-mirror')
+    .description('add the second disk of the RAID1 mirror (or replace a failed one) and wait for the resync')
+    .addOption(configOption())
+    .option('--disk <dev>', 'the new disk (unattended)')
+    .option('--confirm <serial>', "the disk's serial, as a person would type it")
+    .option('--wipe-existing', 'destroy what the disk carries')
+    .option('--no-wait', 'return after adding; the resync goes on in the background')
+    .option('-n, --dry-run', 'show the commands; change nothing')
+    .action(async (opts: { config: string; disk?: string; confirm?: string; wipeExisting?: boolean; wait: boolean; dryRun?: boolean }) => {
+      code = await (await load('add-mirror', opts).commands.addMirror()).addMirrorCommand(opts);
+    });
+
+  try {
+    program.exitOverride((err) => {
+      throw err;
+    });
+    await program.parseAsync(normalizeArgv(args), { from: 'user' });
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    return load('error', {}).reportError(err);
+  }
+  return code;
+}
