@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/bundle/launch.js';
+// CommonJS (see package.json here): starting without the ES module loader is faster.
+require('../dist/bundle/launch.cjs').launch(require('node:path').join(__dirname, '..', 'dist', 'bundle'));

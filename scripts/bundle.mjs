@@ -1,5 +1,5 @@
 // Bundles the CLI for start-up speed (npm run bench): a few files instead of hundreds.
-// launch.js (the entry, ESM) runs two CommonJS bundles through V8's code cache
+// launch.cjs (the entry) runs two CommonJS bundles through V8's code cache
 // (src/cli/code-cache.ts): cli.cjs, the parser (all --help reads), and commands.cjs,
 // everything else, each command's code initialised only when it runs. inquirer
 // (half the code) is prompts.cjs, read only when setup or add-mirror asks a question.
@@ -14,7 +14,7 @@ const promptsApart = {
     b.onResolve({ filter: /^@inquirer\/prompts$/ }, () => ({ path: './prompts.cjs', external: true }));
   },
 };
-await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: 'dist/bundle/launch.js', format: 'esm' });
+await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: 'dist/bundle/launch.cjs', format: 'cjs' });
 await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: 'dist/bundle/cli.cjs', format: 'cjs' });
 await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: 'dist/bundle/commands.cjs', format: 'cjs', plugins: [promptsApart] });
 await build({ ...common, entryPoints: ['@inquirer/prompts'], outfile: 'dist/bundle/prompts.cjs', format: 'cjs' });

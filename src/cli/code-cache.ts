@@ -5,7 +5,7 @@
 // could have written is never read; any cache V8 does not accept is simply replaced.
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
 export const CODE_CACHE_DIR = '/var/cache/btrfs-vault';
@@ -22,13 +22,15 @@ export interface LoadedScript<T> {
 
 /**
  * Runs a CommonJS bundle the way require() would, compiled with the cache
- * `<key>-<size>-<mtime>-<node version>.v8` from `cacheDir` when there is a safe one.
+ * `<bundle>.<key>-<size>-<mtime>-<node version>-<arch>.v8` from `cacheDir` when there is a safe one.
  */
 export function loadScript<T>(file: string, cacheDir: string, key: string): LoadedScript<T> {
   const source = readFileSync(file, 'utf8');
   const st = statSync(file);
-  const prefix = `${key}-`;
-  const name = `${prefix}${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}-${process.arch}.v8`;
+  // one cache per bundle and command; the stamp says which build and which Node made it
+  const bundle = `${basename(file).replace(/\.c?js$/, '')}.`;
+  const stamp = `-${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}-${process.arch}.v8`;
+  const name = `${bundle}${key}${stamp}`;
   const cacheFile = join(cacheDir, name);
   let status: CacheStatus = 'miss';
   let cachedData: Buffer | undefined;
@@ -63,8 +65,8 @@ export function loadScript<T>(file: string, cacheDir: string, key: string): Load
         }
         renameSync(tmp, cacheFile); // readers see a whole cache or none
         for (const old of readdirSync(cacheDir)) {
-          // the same command's cache for an older bundle or Node
-          if (old !== name && old.startsWith(prefix) && /^\d/.test(old.slice(prefix.length)) && old.endsWith('.v8')) unlinkSync(join(cacheDir, old));
+          // any command's cache of an older build of this bundle, or of another Node
+          if (old.startsWith(bundle) && old.endsWith('.v8') && !old.endsWith(stamp)) unlinkSync(join(cacheDir, old));
         }
         status = 'hit';
         return true;

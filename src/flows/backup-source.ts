@@ -5,10 +5,11 @@ import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js
 import { childrenOf, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
 import { ExitCode, InterruptedError, VaultError } from '../core/errors.js';
-import type { MountEntry } from '../core/mountinfo.js';
+import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
 import { quote, type Runner } from '../system/runner.js';
+import type { SourceConfig } from '../config/config.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -30,6 +31,10 @@ export interface BackupSourceDeps {
   /** a step (for the task's output) */
   step(text: string): void;
   progress(bytes: number, elapsedMs: number): void;
+  /** the source filesystem's subvolumes, when the run already asked for them */
+  sourceListing?: Promise<Subvolume[]>;
+  /** every configured source: they and their snapshots are backed up on their own, not "nested" */
+  knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
 }
 
 /** The state problem when `latest` differs between the sides. */
@@ -58,7 +63,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   // a receive that an earlier run left behind has no received UUID: delete it first
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
-  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), listSubvolumes(runner, source.mount)]);
+  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSubvolumes(runner, source.mount)]);
   const dst = childrenOf(dstAll, targetDir);
   const cleaned: string[] = [];
   for (const partial of dst.filter((s) => !s.receivedUuid)) {
@@ -70,7 +75,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   await removeStaleLinks(runner, snapDir);
   const complete = dst.filter((s) => s.receivedUuid);
 
-  const nested = nestedIn(srcAll, source.real).filter((s) => !s.path.startsWith(`${snapDir}/`) && s.path !== snapDir);
+  const backedUpAnyway = (path: string) =>
+    isUnder(path, snapDir) || [source, ...(deps.knownSources ?? [])].some((o) => path === o.path || isUnder(path, o.snapshotDir));
+  const nested = nestedIn(srcAll, source.real).filter((s) => !backedUpAnyway(s.path));
   if (nested.length > 0) {
     warnings.push(
       `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => s.path).join(', ')} (list them as sources of their own)`,

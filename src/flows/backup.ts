@@ -2,6 +2,7 @@ import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, InterruptedError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
+import { listSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { acquireLock } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -60,6 +61,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const lock = runner.dryRun ? undefined : acquireLock(config.file, opts.lockDir);
   const ctx: StackContext = { runner, config, mounts: readMounts };
   const checked = new Map<SourceReport, CheckedSource>();
+  const listings = new Map<string, Promise<Subvolume[]>>();
   let stack: OpenedStack | undefined;
   let targetMount: MountEntry | undefined;
   let fatal: unknown;
@@ -87,6 +89,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             }
           }
           task.title = `Check sources: ${checked.size} of ${opts.sources.length} ready`;
+          // each source filesystem's listing starts now, while the target opens: it only reads
+          for (const c of checked.values()) {
+            if (listings.has(c.mount.mountPoint)) continue;
+            const listing = listSubvolumes(runner, c.mount);
+            listing.catch(() => {}); // awaited by the source's task; unused if the target fails
+            listings.set(c.mount.mountPoint, listing);
+          }
           if (checked.size === 0) throw new Error(reports.map((r) => `${r.source}: ${r.error}`).join('\n'));
         },
       },
@@ -118,6 +127,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
               targetMount: targetMount!,
               signal: opts.signal,
               step: (text) => (task.output = text),
+              sourceListing: listings.get(checked.get(r)!.mount.mountPoint),
+              knownSources: [...config.sources, ...opts.sources],
               progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = formatProgress(bytes, ms))),
             });
             Object.assign(r, outcomeFields(outcome), { status: 'ok' });

@@ -256,6 +256,25 @@ test('nested subvolumes are reported as not included; -S and -b work as in the o
   assert.match(src[0].warnings[0], /nested subvolumes .*inner/);
 }));
 
+test('like / and /home with snapshots on /: a nested subvolume that is a source of its own, and its snapshots, bring no warning', withScenario((s) => {
+  const inner = join(s.data, 'inner');
+  sh('btrfs', ['subvolume', 'create', inner]);
+  writeFileSync(join(inner, 'f'), 'x');
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/^sources = .*$/m, `sources = ${JSON.stringify([s.data, inner])}`).replace(/^snapshot_dir = .*$/m, `snapshot_dir = ${JSON.stringify(join(s.data, '.snapshots'))}`));
+  for (let run = 0; run < 2; run++) {
+    const r = s.cli(['--json', '--config', s.config]);
+    assert.equal(r.code, 0, r.stderr);
+    const [outer, nested] = json(r).sources;
+    assert.deepEqual([outer.status, nested.status], ['ok', 'ok']);
+    assert.deepEqual(outer.warnings, [], `run ${run + 1}: ${outer.warnings}`);
+  }
+  // and a nested subvolume nobody backs up is still reported
+  sh('btrfs', ['subvolume', 'create', join(s.data, 'stray')]);
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.match(json(r).sources[0].warnings.join('\n'), /nested subvolumes .*stray/);
+  assert.doesNotMatch(json(r).sources[0].warnings.join('\n'), /inner|\.snapshots/);
+}));
+
 test('latest pointing at different data on the two sides is an error, not a silent full send', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), '1');
   const a = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
@@ -313,7 +332,7 @@ test('--help answers without loading listr2 or inquirer', () => {
 
 test("each command's compiled code is cached root-only and used by the next start; a dry-run writes no cache", withScenario((s) => {
   const dir = '/var/cache/btrfs-vault';
-  const caches = (key: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`${key}-`) && n.endsWith('.v8')) : []);
+  const caches = (key: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`commands.${key}-`) && n.endsWith('.v8')) : []);
   for (const n of caches('list')) rmSync(join(dir, n));
   assert.equal(s.cli(['list', '--config', s.config]).code, 0);
   const [made, ...more] = caches('list');

@@ -48,7 +48,7 @@ test('a script runs like require(); its cache is written 0600 in a 0700 folder a
     assert.equal(statSync(f.cacheDir).mode & 0o777, 0o700);
     const [name, ...more] = readdirSync(f.cacheDir);
     assert.equal(more.length, 0);
-    assert.match(name!, new RegExp(`^list-\\d+-\\d+-${process.version.replaceAll('.', '\\.')}-${process.arch}\\.v8$`));
+    assert.match(name!, new RegExp(`^lib\\.list-\\d+-\\d+-${process.version.replaceAll('.', '\\.')}-${process.arch}\\.v8$`));
     assert.equal(statSync(join(f.cacheDir, name!)).mode & 0o777, 0o600);
 
     const second = loadScript(f.file, f.cacheDir, 'list', true);
@@ -60,20 +60,21 @@ test('a script runs like require(); its cache is written 0600 in a 0700 folder a
   }
 });
 
-test('a changed script gets a new cache and the old one is removed; other commands keep theirs', () => {
+test("a changed script gets a new cache; every command's cache of the old build is removed", () => {
   const f = fixture();
   try {
     loadScript(f.file, f.cacheDir, 'list', true);
     loadScript(f.file, f.cacheDir, 'backup', true);
+    writeFileSync(join(f.cacheDir, 'other.list-1-2-v20.0.0-x64.v8'), 'another bundle', { mode: 0o600 });
+    assert.equal(readdirSync(f.cacheDir).length, 3);
     writeFileSync(f.file, readFileSync(f.file, 'utf8').replace('6 * 7', '43'));
     utimesSync(f.file, new Date(), new Date(Date.now() + 5000));
     const changed = loadScript(f.file, f.cacheDir, 'list', true);
     assert.equal(changed.status, 'miss');
     assert.equal(changed.answer, 43, 'the new code runs, not the cached old one');
     const names = readdirSync(f.cacheDir).sort();
-    assert.equal(names.length, 2);
-    assert.ok(names[0]!.startsWith('backup-') && names[1]!.startsWith('list-'));
-    assert.ok(names[1]!.includes(`-${statSync(f.file).size}-`));
+    assert.deepEqual(names.map((n) => n.replace(/-.*/, '')), ['lib.list', 'other.list'], 'the old build\'s list and backup caches are gone');
+    assert.ok(names[0]!.includes(`-${statSync(f.file).size}-`));
   } finally {
     f.done();
   }
