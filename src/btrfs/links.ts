@@ -1,4 +1,4 @@
-import { readlink, rename, rm, symlink, readdir } from 'node:fs/promises';
+import { readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
 import { quote } from '../system/runner.js';
@@ -9,7 +9,7 @@ const TMP_PREFIX = '.btrfs-vault-link-';
 
 export async function readLink(dir: string, name: string): Promise<string | undefined> {
   try {
-    return await readlink(join(dir, name));
+    return readlinkSync(join(dir, name));
   } catch {
     return undefined;
   }
@@ -30,23 +30,23 @@ async function replaceLink(runner: Runner, dir: string, name: string, target: st
   const final = join(dir, name);
   runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
   if (runner.dryRun) return;
-  await rm(tmp, { force: true });
-  await symlink(target, tmp);
-  await rename(tmp, final);
+  rmSync(tmp, { force: true });
+  symlinkSync(target, tmp);
+  renameSync(tmp, final);
 }
 
 /** Temporary links left by a run that died between creating and renaming them. */
 export async function removeStaleLinks(runner: Runner, dir: string): Promise<string[]> {
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch {
     return [];
   }
   const stale = names.filter((n) => n.startsWith(TMP_PREFIX));
   for (const n of stale) {
     runner.note(`rm ${quote(join(dir, n))}`);
-    if (!runner.dryRun) await rm(join(dir, n), { force: true });
+    if (!runner.dryRun) rmSync(join(dir, n), { force: true });
   }
   return stale;
 }

@@ -1,4 +1,4 @@
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 
@@ -20,11 +20,11 @@ export type PathProbe = { exists: false; path: string } | ({ exists: true } & Pa
 export async function probePath(path: string, mounts: readonly MountEntry[]): Promise<PathProbe> {
   let real: string;
   try {
-    real = await realpath(path);
+    real = realpathSync.native(path);
   } catch {
     return { exists: false, path };
   }
-  const st = await stat(real);
+  const st = statSync(real);
   const mount = findMount(mounts, real);
   if (!mount) return { exists: false, path };
   const isBtrfs = mount.fsType === 'btrfs';
@@ -36,8 +36,8 @@ export async function mountOfNearest(path: string, mounts: readonly MountEntry[]
   let p = path;
   for (;;) {
     try {
-      await lstat(p);
-      const real = await realpath(p);
+      lstatSync(p);
+      const real = realpathSync.native(p);
       const mount = findMount(mounts, real);
       return mount ? { real, mount } : undefined;
     } catch {

@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { accessSync } from 'node:fs';
 import { join } from 'node:path';
 import { InternalError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
@@ -46,7 +46,7 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
 async function deletePartial(runner: Runner, path: string): Promise<void> {
   if (runner.dryRun) return;
   try {
-    await access(path);
+    accessSync(path);
   } catch {
     return; // receive had not created it yet
   }

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
 
 /**
@@ -8,7 +8,7 @@ import { UserError } from '../core/errors.js';
 export async function assertPrivateFile(file: string, what: string): Promise<void> {
   let st;
   try {
-    st = await stat(file);
+    st = statSync(file);
   } catch {
     throw new UserError(`${what} ${file} does not exist`, `create it, or point to it in the config`);
   }

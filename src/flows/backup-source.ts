@@ -1,4 +1,4 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { mkdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
@@ -58,7 +58,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const targetDir = join(targetMount.mountPoint, source.name);
   await ensureDir(runner, targetDir);
   await ensureDir(runner, source.snapshotDir);
-  const snapDir = runner.dryRun ? source.snapshotDir : await realpath(source.snapshotDir);
+  const snapDir = runner.dryRun ? source.snapshotDir : realpathSync.native(source.snapshotDir);
 
   // a receive that an earlier run left behind has no received UUID: delete it first
   const warnings: string[] = [];
@@ -134,5 +134,5 @@ function sortByName<T extends Pick<Subvolume, 'name'>>(list: T[]): T[] {
 
 async function ensureDir(runner: Runner, dir: string): Promise<void> {
   runner.note(`mkdir -p ${quote(dir)}`);
-  if (!runner.dryRun) await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (!runner.dryRun) mkdirSync(dir, { recursive: true, mode: 0o700 });
 }

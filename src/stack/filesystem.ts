@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { waitForDevice } from './devices.js';
 import { TargetError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
@@ -45,7 +45,7 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
           throw new TargetError(`the backup filesystem's device ${device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
         }
         ctx.runner.note(`mkdir -p ${mp}`);
-        if (!ctx.runner.dryRun) await mkdir(mp, { recursive: true });
+        if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
         await ctx.runner.run(mountCommands.mountDevice(device, mp));
       } else {
         throw new TargetError(
@@ -95,7 +95,7 @@ function assertBtrfs(m: MountEntry, mp: string): void {
 async function hasFstabEntry(mountpoint: string): Promise<boolean> {
   let text: string;
   try {
-    text = await readFile('/etc/fstab', 'utf8');
+    text = readFileSync('/etc/fstab', 'utf8');
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
@@ -19,13 +19,13 @@ type TokenCheck = { ok: true } | { ok: false; reason: string };
 async function checkToken(ctx: StackContext): Promise<TokenCheck> {
   const { tokenFile, tokenHashFile } = ctx.config.target;
   await assertPrivateFile(tokenHashFile, 'token hash');
-  const expected = parseHashFile(await readFile(tokenHashFile, 'utf8'));
+  const expected = parseHashFile(readFileSync(tokenHashFile, 'utf8'));
   if (!expected) {
     throw new UserError(`${tokenHashFile} holds no SHA-512 hash`, `it must be the output of: sha512sum ${tokenFile}`);
   }
   let token: Buffer;
   try {
-    token = await readFile(tokenFile);
+    token = readFileSync(tokenFile);
   } catch {
     return { ok: false, reason: `there is no token file ${tokenFile} on it` };
   }

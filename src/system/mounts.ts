@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parseMountinfo, type MountEntry } from '../core/mountinfo.js';
 
 export async function readMounts(): Promise<MountEntry[]> {
-  return parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'));
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
