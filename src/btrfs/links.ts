@@ -7,7 +7,7 @@ export const LATEST = 'latest';
 export const PREVIOUS = 'previous';
 const TMP_PREFIX = '.btrfs-vault-link-';
 
-export async function readLink(dir: string, name: string): Promise<string | undefined> {
+export function readLink(dir: string, name: string): string | undefined {
   try {
     return readlinkSync(join(dir, name));
   } catch {
@@ -19,13 +19,13 @@ export async function readLink(dir: string, name: string): Promise<string | unde
  * Points `latest` at `snapshot` (and `previous` at the old latest), each atomically:
  * a new symlink under a temporary name, renamed over the old one.
  */
-export async function moveLinks(runner: Runner, dir: string, snapshot: string): Promise<void> {
-  const old = await readLink(dir, LATEST);
-  if (old !== undefined && old !== snapshot) await replaceLink(runner, dir, PREVIOUS, old);
-  await replaceLink(runner, dir, LATEST, snapshot);
+export function moveLinks(runner: Runner, dir: string, snapshot: string): void {
+  const old = readLink(dir, LATEST);
+  if (old !== undefined && old !== snapshot) replaceLink(runner, dir, PREVIOUS, old);
+  replaceLink(runner, dir, LATEST, snapshot);
 }
 
-async function replaceLink(runner: Runner, dir: string, name: string, target: string): Promise<void> {
+function replaceLink(runner: Runner, dir: string, name: string, target: string): void {
   const tmp = join(dir, `${TMP_PREFIX}${name}`);
   const final = join(dir, name);
   runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
@@ -36,7 +36,7 @@ async function replaceLink(runner: Runner, dir: string, name: string, target: st
 }
 
 /** Temporary links left by a run that died between creating and renaming them. */
-export async function removeStaleLinks(runner: Runner, dir: string): Promise<string[]> {
+export function removeStaleLinks(runner: Runner, dir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -77,7 +77,7 @@ async function printState(ctx: StackContext, opts: Opts, steps: Step[]): Promise
   if (mount) {
     const st = await statfs(mount.mountPoint);
     space = { free: st.bavail * st.bsize, size: st.blocks * st.bsize };
-    for (const s of ctx.config.sources) latest.push({ source: s.path, latest: await readLink(join(mount.mountPoint, s.name), LATEST) });
+    for (const s of ctx.config.sources) latest.push({ source: s.path, latest: readLink(join(mount.mountPoint, s.name), LATEST) });
   }
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ ok: true, steps, layers, space, latest }, null, 2)}\n`);

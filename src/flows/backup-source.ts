@@ -60,20 +60,27 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   await ensureDir(runner, source.snapshotDir);
   const snapDir = runner.dryRun ? source.snapshotDir : realpathSync.native(source.snapshotDir);
 
-  // a receive that an earlier run left behind has no received UUID: delete it first
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
   const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSubvolumes(runner, source.mount)]);
   const dst = childrenOf(dstAll, targetDir);
+  const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
+  const complete = dst.filter((s) => s.receivedUuid);
+  // decided before anything is written: a refusal leaves both sides as they were
+  const choice = chooseParent({ source: snaps, target: complete, sourceLatest: readLink(snapDir, LATEST), targetLatest: readLink(targetDir, LATEST) });
+  if (choice.kind === 'mismatch') {
+    throw new LatestMismatchError(source.path, snapDir, targetDir, choice.sourceLatest, choice.targetLatest);
+  }
+
+  // a receive that an earlier run left behind has no received UUID: delete it first
   const cleaned: string[] = [];
   for (const partial of dst.filter((s) => !s.receivedUuid)) {
     deps.step(`deleting ${partial.path}, left incomplete by an interrupted run`);
     await runner.run(btrfs.delete(partial.path));
     cleaned.push(partial.path);
   }
-  await removeStaleLinks(runner, targetDir);
-  await removeStaleLinks(runner, snapDir);
-  const complete = dst.filter((s) => s.receivedUuid);
+  removeStaleLinks(runner, targetDir);
+  removeStaleLinks(runner, snapDir);
 
   const backedUpAnyway = (path: string) =>
     isUnder(path, snapDir) || [source, ...(deps.knownSources ?? [])].some((o) => path === o.path || isUnder(path, o.snapshotDir));
@@ -83,18 +90,12 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => s.path).join(', ')} (list them as sources of their own)`,
     );
   }
-  const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
-  const [srcLatest, dstLatest] = await Promise.all([readLink(snapDir, LATEST), readLink(targetDir, LATEST)]);
-
-  const choice = chooseParent({ source: snaps, target: complete, sourceLatest: srcLatest, targetLatest: dstLatest });
-  if (choice.kind === 'mismatch') {
-    throw new LatestMismatchError(source.path, snapDir, targetDir, choice.sourceLatest, choice.targetLatest);
-  }
   checkAbort();
 
   const name = snapshotName((deps.now ?? (() => new Date()))(), [...snaps, ...dst].map((s) => s.name));
   const snapshot = join(snapDir, name);
   deps.step(`snapshot ${source.path} -> ${snapshot}`);
+  runner.preparePipe?.(); // its FIFO is made while the snapshot is taken
   await runner.run(btrfs.snapshot(source.real, snapshot));
   // its UUID is needed only to verify the copy, so it is read while the stream runs
   const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : showSubvolume(runner, snapshot).then((s) => s.uuid);
@@ -115,8 +116,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const seconds = (Date.now() - started) / 1000;
 
   // only now, with a complete copy on the target, do the links move
-  await moveLinks(runner, targetDir, name);
-  await moveLinks(runner, snapDir, name);
+  moveLinks(runner, targetDir, name);
+  moveLinks(runner, snapDir, name);
   return {
     snapshot: name,
     mode: parent ? 'incremental' : 'full',

@@ -58,7 +58,8 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
         entry.targetDir = join(usable.mountPoint, s.name);
         dst = childrenOf(await subvolumesOf(usable), entry.targetDir);
       }
-      const [srcLatest, dstLatest] = await Promise.all([readLink(s.snapshotDir, LATEST), entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined]);
+      const srcLatest = readLink(s.snapshotDir, LATEST);
+      const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
       entry.incomplete = dst.filter((d) => !d.receivedUuid).map((d) => d.name);
       const names = new Set([...src, ...dst.filter((d) => d.receivedUuid)].map((x) => x.name).filter(isSnapshotName));
       entry.snapshots = [...names].sort(compareSnapshotNames).map((name) => {

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +48,14 @@ export class ExecRunner implements Runner {
     return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
   }
 
+  private prepared?: Promise<PipeEnds>;
+
+  preparePipe(): void {
+    if (this.prepared) return;
+    this.prepared = this.kernelPipe();
+    this.prepared.catch(() => {}); // pipe() takes it and reports the failure
+  }
+
   /**
    * `from | to` through a kernel pipe handed straight to both processes.
    * The stream never passes through Node: copying it through JS cost 14% of the
@@ -56,17 +64,14 @@ export class ExecRunner implements Runner {
    * last sample, so a transfer shorter than one interval reports what was seen.
    * execa's .pipe() copies through JS streams, hence child_process for this method.
    */
-  pipe(from: Argv, to: Argv, options: PipeOptions = {}): Promise<PipeResult> {
+  async pipe(from: Argv, to: Argv, options: PipeOptions = {}): Promise<PipeResult> {
     this.log(`run: ${formatArgv(from)} | ${formatArgv(to)}`);
+    if (options.signal?.aborted) throw abortReason(options.signal);
+    const pending = this.prepared ?? this.kernelPipe();
+    this.prepared = undefined;
+    const ends = await pending;
     return new Promise<PipeResult>((resolve, reject) => {
-      if (options.signal?.aborted) return reject(abortReason(options.signal));
       const env = { ...process.env, ...ENV };
-      let ends: { read: number; write: number };
-      try {
-        ends = kernelPipe();
-      } catch (err) {
-        return reject(new CommandFailedError('mkfifo', undefined, (err as Error).message, 'install coreutils'));
-      }
       const writer = spawn(from[0], [...from[1]], { stdio: ['ignore', ends.write, 'pipe'], env });
       const reader = spawn(to[0], [...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
       // our copies of the ends must go, or the reader would never see EOF
@@ -121,6 +126,31 @@ export class ExecRunner implements Runner {
       reader.on('close', onClose('reader'));
     });
   }
+  /**
+   * A real kernel pipe between the two programs. Node's stdio 'pipe' is a UNIX socket
+   * pair, which cost btrfs send|receive about 8% of its throughput here; Node has no
+   * pipe(2), so a private FIFO is opened from both ends and unlinked at once.
+   */
+  private async kernelPipe(): Promise<PipeEnds> {
+    const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-pipe-'));
+    const fifo = join(dir, 'pipe');
+    try {
+      await this.exec(['mkfifo', ['-m', '600', fifo]]);
+      // O_RDWR never blocks on Linux; with it open, neither single-ended open below blocks
+      const helper = openSync(fifo, 'r+');
+      const read = openSync(fifo, 'r');
+      const write = openSync(fifo, 'w');
+      closeSync(helper);
+      return { read, write };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+interface PipeEnds {
+  read: number;
+  write: number;
 }
 
 function abortReason(signal: AbortSignal): Error {
@@ -142,27 +172,6 @@ function keepTail(child: ChildProcess): () => string {
     text = (text + chunk).slice(-STDERR_KEEP);
   });
   return () => text.trim();
-}
-
-/**
- * A real kernel pipe between the two programs. Node's stdio 'pipe' is a UNIX socket
- * pair, which cost btrfs send|receive about 8% of its throughput here; Node has no
- * pipe(2), so a private FIFO is opened from both ends and unlinked at once.
- */
-function kernelPipe(): { read: number; write: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-pipe-'));
-  const fifo = join(dir, 'pipe');
-  try {
-    execFileSync('mkfifo', ['-m', '600', fifo]);
-    // O_RDWR never blocks on Linux; with it open, neither single-ended open below blocks
-    const helper = openSync(fifo, 'r+');
-    const read = openSync(fifo, 'r');
-    const write = openSync(fifo, 'w');
-    closeSync(helper);
-    return { read, write };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 function readWritten(pid: number | undefined): number | undefined {

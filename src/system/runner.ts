@@ -35,6 +35,8 @@ export interface Runner {
   run(argv: Argv, options?: RunOptions): Promise<RunResult>;
   /** `from | to`, e.g. btrfs send | btrfs receive; in dry-run it is printed. */
   pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult>;
+  /** A pipe() is coming: an adapter may get ready for it now, while other work runs. */
+  preparePipe?(): void;
   /** Print a change that is made without a program (a symlink); dry-run shows it. */
   note(description: string): void;
 }
