@@ -95,8 +95,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const name = snapshotName((deps.now ?? (() => new Date()))(), [...snaps, ...dst].map((s) => s.name));
   const snapshot = join(snapDir, name);
   deps.step(`snapshot ${source.path} -> ${snapshot}`);
-  runner.preparePipe?.(); // its FIFO is made while the snapshot is taken
-  await runner.run(btrfs.snapshot(source.real, snapshot));
+  const taking = runner.run(btrfs.snapshot(source.real, snapshot));
+  runner.preparePipe?.(); // the FIFO for the transfer is made while the snapshot is taken
+  await taking;
   // its UUID is needed only to verify the copy, so it is read while the stream runs
   const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : showSubvolume(runner, snapshot).then((s) => s.uuid);
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there

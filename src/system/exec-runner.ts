@@ -70,6 +70,11 @@ export class ExecRunner implements Runner {
     const pending = this.prepared ?? this.kernelPipe();
     this.prepared = undefined;
     const ends = await pending;
+    if (options.signal?.aborted) {
+      closeSync(ends.write);
+      closeSync(ends.read);
+      throw abortReason(options.signal);
+    }
     return new Promise<PipeResult>((resolve, reject) => {
       const env = { ...process.env, ...ENV };
       const writer = spawn(from[0], [...from[1]], { stdio: ['ignore', ends.write, 'pipe'], env });
