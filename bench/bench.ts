@@ -13,8 +13,10 @@ const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 30000);
 const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 
 type Tool = 'btrfs-vault' | 'raw' | 'btrbk';
-type Phase = 'full' | 'incremental' | 'no-change' | 'no-change-warm';
+type Phase = 'full' | 'incremental' | 'no-change' | 'no-change-warm' | 'no-change-kept';
 const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
+/** snapshots each tool keeps before the last phase, as an hourly schedule would after four days */
+const KEPT = Number(process.env.BENCH_KEPT ?? 100);
 const TOOLS: Tool[] = ['btrfs-vault', 'raw', 'btrbk'];
 
 requireRoot();
@@ -142,6 +144,7 @@ const times: Record<Phase, Record<Tool, number[]>> = {
   incremental: { 'btrfs-vault': [], raw: [], btrbk: [] },
   'no-change': { 'btrfs-vault': [], raw: [], btrbk: [] },
   'no-change-warm': { 'btrfs-vault': [], raw: [], btrbk: [] },
+  'no-change-kept': { 'btrfs-vault': [], raw: [], btrbk: [] },
 };
 for (let rep = 0; rep < REPS; rep++) {
   // interleaved, the order rotating each round so no tool always runs on a warm machine
@@ -166,12 +169,24 @@ for (let rep = 0; rep < REPS; rep++) {
   }
 }
 
+// Listing costs grow with the subvolumes on a filesystem: the same no-change run once
+// every tool keeps KEPT snapshot pairs (the last round's state plus KEPT untimed runs each)
+for (const tool of TOOLS) for (let i = 0; i < KEPT; i++) runTool(tool);
+for (let w = 0; w < WARM_RUNS * REPS; w++) {
+  for (const tool of TOOLS.map((_, i) => TOOLS[(i + w) % TOOLS.length]!)) times['no-change-kept'][tool].push(timed(() => runTool(tool), false));
+}
+const subvolumes = (m: string) => sh('btrfs', ['subvolume', 'list', m]).split('\n').filter(Boolean).length;
+console.log(`with ${KEPT} more snapshots each (${subvolumes(src.mountPoint)} subvolumes on the source, ${subvolumes(dst.mountPoint)} on the target): no-change ${TOOLS.map((t) => `${t} ${median(times['no-change-kept'][t]).toFixed(3)} s`).join(', ')}`);
+
 const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
-console.log(`\nbtrfs-vault benchmark: ${mib(total)} MiB data set, ${REPS} interleaved rounds, medians (seconds; caches dropped before each run but no-change-warm, ${WARM_RUNS} runs a round)`);
+console.log(
+  `\nbtrfs-vault benchmark: ${mib(total)} MiB data set, ${REPS} interleaved rounds, medians (seconds). Page cache dropped before each run except: ` +
+    `no-change-warm (${WARM_RUNS} runs a round) and no-change-kept (${WARM_RUNS * REPS} runs with ${KEPT} more snapshots kept by each tool)`,
+);
 console.log('| phase | btrfs-vault | raw send/receive | btrbk | vault speed / raw | vault speed / btrbk |');
 console.log('|---|---|---|---|---|---|');
 const result: Record<string, unknown> = {};
-for (const phase of ['full', 'incremental', 'no-change', 'no-change-warm'] as Phase[]) {
+for (const phase of ['full', 'incremental', 'no-change', 'no-change-warm', 'no-change-kept'] as Phase[]) {
   const v = median(times[phase]['btrfs-vault']);
   const r = median(times[phase].raw);
   const b = median(times[phase].btrbk);
