@@ -1,11 +1,11 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { tree } from '../support/tree.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot, sh, tempDir } from '../support/loop-disk.js';
 import { sourceName } from '../../src/core/naming.js';
 
 // Real btrfs on loop devices this test creates. Needs root; without it the run fails.
@@ -328,6 +328,21 @@ test('--help answers without loading listr2 or inquirer', () => {
   // and the check can fail: the bundle does carry them, in the files --help left alone
   const all = readdirSync(bundle).filter((f) => /\.c?js$/.test(f)).map((f) => readFileSync(join(bundle, f), 'utf8'));
   assert.ok(all.some((text) => /ListrTaskState/.test(text)) && all.some((text) => /@inquirer/.test(text)));
+});
+
+test('an installation without its bundle says how to build it (exit 70), not a stack trace', () => {
+  const dir = tempDir('nobuild');
+  try {
+    mkdirSync(join(dir, 'bin'));
+    for (const f of readdirSync(join(process.cwd(), 'bin'))) writeFileSync(join(dir, 'bin', f), readFileSync(join(process.cwd(), 'bin', f)));
+    const r = spawnSync('node', [join(dir, 'bin', 'btrfs-vault.js'), '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 70);
+    assert.match(r.stderr, /cannot load .*launch\.cjs/);
+    assert.match(r.stderr, /fix: build it: npm run build/);
+    assert.doesNotMatch(r.stderr, /at Module\./);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("each command's compiled code is cached root-only and used by the next start; a dry-run writes no cache", withScenario((s) => {
