@@ -113,7 +113,8 @@ export class ExecRunner implements Runner {
         if (codes.reader !== 0) {
           return reject(new CommandFailedError(formatArgv(to), codes.reader ?? undefined, errs.reader()));
         }
-        options.onProgress?.(bytes);
+        // the last sample, unless none came: "0 B sent" would be wrong, not just late
+        if (bytes > 0) options.onProgress?.(bytes);
         resolve({ bytes });
       };
       const onClose = (which: 'writer' | 'reader') => (code: number | null) => {

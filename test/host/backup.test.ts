@@ -256,6 +256,15 @@ test('nested subvolumes are reported as not included; -S and -b work as in the o
   assert.match(src[0].warnings[0], /nested subvolumes .*inner/);
 }));
 
+test('a transfer too short to be sampled shows no size, never "0 B sent"', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), 'x');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  const r = s.cli(['--config', s.config]); // nothing changed: a stream of a few hundred bytes
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /✔ .*\(incremental from [^)]+\), [\d.]+ (ms|s)\n/);
+  assert.doesNotMatch(r.stdout, /\b0 B/);
+}));
+
 test('like / and /home with snapshots on /: a nested subvolume that is a source of its own, and its snapshots, bring no warning', withScenario((s) => {
   const inner = join(s.data, 'inner');
   sh('btrfs', ['subvolume', 'create', inner]);
