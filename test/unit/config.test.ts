@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, parseSourcesFile } from '../../src/config/load.js';
 import { assertPrivateFile } from '../../src/config/permissions.js';
 import { ProblemsError, UserError } from '../../src/core/errors.js';
+import { scratchDir } from '../support/scratch.js';
 
 function dirWith(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-cfg-'));
+  const dir = scratchDir('cfg');
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { luksLayer } from '../../src/stack/luks.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
 import type { StackContext } from '../../src/stack/layer.js';
 import { TargetError, UserError } from '../../src/core/errors.js';
+import { scratchDir } from '../support/scratch.js';
 
 function ctx(keyfile: string, runner = new FakeRunner()): StackContext {
   return {
@@ -18,7 +18,7 @@ function ctx(keyfile: string, runner = new FakeRunner()): StackContext {
 
 // npm test runs as root (the keyfile must be root's), so these run as root too
 test('a keyfile readable by others is refused before cryptsetup runs, with the chmod', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-key-'));
+  const dir = scratchDir('key');
   const key = join(dir, 'key');
   writeFileSync(key, 'k');
   chmodSync(key, 0o644);
@@ -30,7 +30,7 @@ test('a keyfile readable by others is refused before cryptsetup runs, with the c
 });
 
 test('a keyfile that does not open the disk is a target error that says so', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-key-'));
+  const dir = scratchDir('key');
   const key = join(dir, 'key');
   writeFileSync(key, 'k', { mode: 0o600 });
   chmodSync(key, 0o600);

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { transfer } from '../../src/btrfs/transfer.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
 import { closeStack, openStack } from '../../src/stack/stack.js';
 import type { LayerHandler, StackContext } from '../../src/stack/layer.js';
 import { readFileSync } from 'node:fs';
+import { scratchDir } from '../support/scratch.js';
 
 const show = (received: string, ro = true) =>
   readFileSync(join(process.cwd(), 'test/fixtures/subvolume-show-received.txt'), 'utf8')
@@ -15,7 +14,7 @@ const show = (received: string, ro = true) =>
     .replace(/Flags:.*$/m, `Flags: \t\t\t${ro ? 'readonly' : '-'}`);
 
 test('transfer: incremental send into receive, then proof of completeness', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const dir = scratchDir('t');
   const r = new FakeRunner()
     .on([['btrfs', ['send', '-q', '-p', '/s/a', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1234 })
     .on(['btrfs', ['subvolume', 'show', `${dir}/b`]], { stdout: show('u-b') });
@@ -26,7 +25,7 @@ test('transfer: incremental send into receive, then proof of completeness', asyn
 });
 
 test('transfer: a copy whose received uuid is wrong is deleted and reported', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const dir = scratchDir('t');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
@@ -38,7 +37,7 @@ test('transfer: a copy whose received uuid is wrong is deleted and reported', as
 });
 
 test('transfer: a failed receive leaves no partial copy behind', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-t-'));
+  const dir = scratchDir('t');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
