@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeLoopBtrfs, requireRoot, sh, tempDir } from '../test/support/loop-disk.js';
+import { makeLoopBtrfs, requireRoot, sh } from '../test/support/loop-disk.js';
+import { tempDir } from '../test/support/scratch.js';
 import { CODE_CACHE_DIR } from '../src/cli/code-cache.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);

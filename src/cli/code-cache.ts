@@ -78,7 +78,7 @@ export function loadScript<T>(file: string, cacheDir: string, key: string): Load
 }
 
 /** Owned by us, not a symlink, writable by nobody else (and the file readable by nobody else). */
-export function ownedSafely(st: Pick<Stats, 'uid' | 'mode' | 'isDirectory' | 'isFile'>, kind: 'dir' | 'file'): boolean {
+function ownedSafely(st: Pick<Stats, 'uid' | 'mode' | 'isDirectory' | 'isFile'>, kind: 'dir' | 'file'): boolean {
   const euid = process.geteuid?.() ?? -1;
   if (st.uid !== euid) return false;
   if (kind === 'dir' ? !st.isDirectory() : !st.isFile()) return false;

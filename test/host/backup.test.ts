@@ -5,7 +5,8 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, 
 import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { tree } from '../support/tree.js';
-import { requireRoot, sh, tempDir } from '../support/loop-disk.js';
+import { requireRoot, sh } from '../support/loop-disk.js';
+import { scratchDir } from '../support/scratch.js';
 import { sourceName } from '../../src/core/naming.js';
 
 // Real btrfs on loop devices this test creates. Needs root; without it the run fails.
@@ -340,18 +341,14 @@ test('--help answers without loading listr2 or inquirer', () => {
 });
 
 test('an installation without its bundle says how to build it (exit 70), not a stack trace', () => {
-  const dir = tempDir('nobuild');
-  try {
-    mkdirSync(join(dir, 'bin'));
-    for (const f of readdirSync(join(process.cwd(), 'bin'))) writeFileSync(join(dir, 'bin', f), readFileSync(join(process.cwd(), 'bin', f)));
-    const r = spawnSync('node', [join(dir, 'bin', 'btrfs-vault.js'), '--help'], { encoding: 'utf8' });
-    assert.equal(r.status, 70);
-    assert.match(r.stderr, /cannot load .*launch\.cjs/);
-    assert.match(r.stderr, /fix: build it: npm run build/);
-    assert.doesNotMatch(r.stderr, /at Module\./);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = scratchDir('nobuild');
+  mkdirSync(join(dir, 'bin'));
+  for (const f of readdirSync(join(process.cwd(), 'bin'))) writeFileSync(join(dir, 'bin', f), readFileSync(join(process.cwd(), 'bin', f)));
+  const r = spawnSync('node', [join(dir, 'bin', 'btrfs-vault.js'), '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 70);
+  assert.match(r.stderr, /cannot load .*launch\.cjs/);
+  assert.match(r.stderr, /fix: build it: npm run build/);
+  assert.doesNotMatch(r.stderr, /at Module\./);
 });
 
 test("each command's compiled code is cached root-only and used by the next start; a dry-run writes no cache", withScenario((s) => {

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 // Host-tier tests touch only loop devices they created themselves, backed by sparse
@@ -58,9 +57,6 @@ export function makeLoopBtrfs(dir: string, name: string, sizeMiB = 1024): LoopFs
   };
 }
 
-export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `btrfs-vault-${prefix}-`));
-}
 
 /** Tests of this tier need root and btrfs tools; in CI their absence is a failure, never a skip. */
 export function requireRoot(): void {

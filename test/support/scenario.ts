@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
-import { makeLoopBtrfs, sh, tempDir, type LoopFs } from './loop-disk.js';
+import { makeLoopBtrfs, sh, type LoopFs } from './loop-disk.js';
+import { tempDir } from './scratch.js';
 
 export const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 
