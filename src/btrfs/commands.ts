@@ -12,4 +12,6 @@ export const btrfs = {
     ['send', '-q', ...(parent ? ['-p', parent] : []), snapshot],
   ],
   receive: (dir: string): Argv => ['btrfs', ['receive', dir]],
+  /** commit the filesystem's transaction (syncfs): what was received is on the disk */
+  sync: (path: string): Argv => ['btrfs', ['filesystem', 'sync', path]],
 };

@@ -1,7 +1,8 @@
-import { readdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
 import { quote } from '../system/runner.js';
+import { fsyncDir } from '../system/no-follow.js';
 
 export const LATEST = 'latest';
 export const PREVIOUS = 'previous';
@@ -16,13 +17,15 @@ export function readLink(dir: string, name: string): string | undefined {
 }
 
 /**
- * Points `latest` at `snapshot` (and `previous` at the old latest), each atomically:
- * a new symlink under a temporary name, renamed over the old one.
+ * Points `latest` at `snapshot` (and `previous` at the old latest, if that was one of
+ * `valid`: a garbage or dangling `latest` is not copied on), each atomically: a new
+ * symlink under a temporary name, renamed over the old one. Then the folder is synced.
  */
-export function moveLinks(runner: Runner, dir: string, snapshot: string): void {
+export function moveLinks(runner: Runner, dir: string, snapshot: string, valid: ReadonlySet<string>): void {
   const old = readLink(dir, LATEST);
-  if (old !== undefined && old !== snapshot) replaceLink(runner, dir, PREVIOUS, old);
+  if (old !== undefined && old !== snapshot && valid.has(old)) replaceLink(runner, dir, PREVIOUS, old);
   replaceLink(runner, dir, LATEST, snapshot);
+  if (!runner.dryRun) fsyncDir(dir);
 }
 
 function replaceLink(runner: Runner, dir: string, name: string, target: string): void {
@@ -30,12 +33,12 @@ function replaceLink(runner: Runner, dir: string, name: string, target: string):
   const final = join(dir, name);
   runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
   if (runner.dryRun) return;
-  rmSync(tmp, { force: true });
+  removeLink(tmp);
   symlinkSync(target, tmp);
   renameSync(tmp, final);
 }
 
-/** Temporary links left by a run that died between creating and renaming them. */
+/** Temporary links left by a run that died between creating and renaming them (only links). */
 export function removeStaleLinks(runner: Runner, dir: string): string[] {
   let names: string[];
   try {
@@ -43,10 +46,23 @@ export function removeStaleLinks(runner: Runner, dir: string): string[] {
   } catch {
     return [];
   }
-  const stale = names.filter((n) => n.startsWith(TMP_PREFIX));
+  const stale = names.filter((n) => n.startsWith(TMP_PREFIX) && isLink(join(dir, n)));
   for (const n of stale) {
     runner.note(`rm ${quote(join(dir, n))}`);
-    if (!runner.dryRun) rmSync(join(dir, n), { force: true });
+    if (!runner.dryRun) removeLink(join(dir, n));
   }
   return stale;
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+function removeLink(path: string): void {
+  if (!isLink(path)) return; // never a file or folder that happens to carry the name
+  unlinkSync(path);
 }

@@ -1,6 +1,6 @@
 import { accessSync } from 'node:fs';
 import { join } from 'node:path';
-import { InternalError } from '../core/errors.js';
+import { CommandFailedError, InternalError, TargetError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 import { showSubvolume } from './subvolumes.js';
@@ -18,7 +18,8 @@ export interface TransferSpec {
 /**
  * `btrfs send [-p parent] | btrfs receive`, then proof that the received copy is
  * complete (received UUID = the snapshot's UUID, read-only). Whatever goes wrong,
- * a partial copy is deleted before the error goes up.
+ * the partial copy (this receive's own: its name was free and recorded before it
+ * started) is deleted before the error goes up.
  */
 export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ bytes: number }> {
   const name = spec.snapshot.slice(spec.snapshot.lastIndexOf('/') + 1);
@@ -39,8 +40,19 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
     return { bytes };
   } catch (err) {
     await deletePartial(runner, received);
-    throw err;
+    throw explain(err, spec.targetDir);
   }
+}
+
+/** A full disk is the user's to fix, and says how. */
+function explain(err: unknown, targetDir: string): unknown {
+  if (err instanceof CommandFailedError && /No space left on device/i.test(err.stderr)) {
+    return new TargetError(
+      `the backup filesystem is full: ${err.message}\nthe incomplete copy was deleted; latest still points at the last complete backup`,
+      `free space on the backup disk (see: btrfs filesystem usage ${targetDir}); delete old backups there, oldest first, never the one latest points at: btrfs subvolume delete ${targetDir}/<name>`,
+    );
+  }
+  return err;
 }
 
 async function deletePartial(runner: Runner, path: string): Promise<void> {

@@ -17,7 +17,6 @@ export async function backupCommand(
     else for (const line of summaryLines(report)) process.stderr.write(`${line}\n`);
     return report.exitCode;
   } catch (err) {
-    if (opts.json) process.stdout.write(`${JSON.stringify({ ok: false, error: (err as Error).message })}\n`);
-    return reportError(err);
+    return reportError(err, opts);
   }
 }

@@ -1,13 +1,29 @@
 import { ExitCode, VaultError } from '../core/errors.js';
 
+export interface ErrorOutput {
+  /** --json: the error also goes to stdout as { ok, error, fix, exitCode }, the shape of every command's JSON */
+  json?: boolean;
+  stderr?: (text: string) => void;
+  stdout?: (text: string) => void;
+}
+
 /** The one place errors become a message and an exit code. */
-export function reportError(err: unknown, write: (text: string) => void = (t) => process.stderr.write(t)): number {
+export function reportError(err: unknown, out: ErrorOutput = {}): number {
+  const stderr = out.stderr ?? ((t: string) => process.stderr.write(t));
+  const stdout = out.stdout ?? ((t: string) => process.stdout.write(t));
+  let message: string;
+  let fix: string | undefined;
+  let exitCode: number;
   if (err instanceof VaultError) {
-    write(`btrfs-vault: ${err.message}\n`);
-    if (err.fix) write(`fix: ${err.fix}\n`);
-    return err.exitCode;
+    ({ message, fix, exitCode } = err);
+    stderr(`btrfs-vault: ${message}\n${fix ? `fix: ${fix}\n` : ''}`);
+  } else {
+    const e = err as Error;
+    message = `internal error: ${e?.message ?? String(err)}`;
+    fix = 'this is a bug in btrfs-vault; please report it with the output above';
+    exitCode = ExitCode.internal;
+    stderr(`btrfs-vault: internal error: ${e?.stack ?? String(err)}\n${fix}\n`);
   }
-  const e = err as Error;
-  write(`btrfs-vault: internal error: ${e?.stack ?? String(err)}\nthis is a bug in btrfs-vault; please report it with the output above\n`);
-  return ExitCode.internal;
+  if (out.json) stdout(`${JSON.stringify({ ok: false, error: message, fix, exitCode }, null, 2)}\n`);
+  return exitCode;
 }

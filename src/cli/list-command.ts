@@ -9,6 +9,6 @@ export async function listCommand(opts: { config: string; json?: boolean }): Pro
     process.stdout.write(opts.json ? `${JSON.stringify(listing, null, 2)}\n` : `${listingLines(listing).join('\n')}\n`);
     return 0;
   } catch (err) {
-    return reportError(err);
+    return reportError(err, opts);
   }
 }

@@ -13,10 +13,10 @@ export type LoadCommands = (command: string, opts: object & { dryRun?: boolean }
 
 /** Parses the arguments, runs the command, returns the exit code. */
 export async function runCli(args: readonly string[], load: LoadCommands): Promise<number> {
-  // `btrfs-vault list | head` closes our stdout early; that is not an error
+  // `btrfs-vault list | head` closes our stdout early: not an error, and a backup must
+  // still finish, clean up and release its locks, so the rest of its output is dropped
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
-    throw err;
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
   });
   let code: number = ExitCode.ok;
   const program = new Command()
@@ -28,7 +28,8 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       'after',
       `
 Exit codes: 0 ok, 1 a source failed, 2 bad input (nothing written), 3 backup target
-missing or refused, 4 another run holds the lock, 70 internal error, 130/143 SIGINT/SIGTERM.`,
+missing or refused, 4 another run holds the lock, 70 internal error,
+129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.`,
     );
 
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);

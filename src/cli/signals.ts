@@ -1,20 +1,24 @@
-import { ExitCode, InterruptedError } from '../core/errors.js';
+import { ExitCode, InterruptedError, type StopSignal } from '../core/errors.js';
 
-/** SIGINT/SIGTERM abort the run (which cleans up); a second signal ends it at once. */
+const CODES: Record<StopSignal, number> = { SIGHUP: ExitCode.sighup, SIGINT: ExitCode.sigint, SIGTERM: ExitCode.sigterm };
+
+/**
+ * SIGHUP (a closed terminal, an ssh session gone), SIGINT and SIGTERM abort the run,
+ * which cleans up and releases its locks; a second signal ends it at once.
+ */
 export async function withSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const controller = new AbortController();
-  const handler = (sig: 'SIGINT' | 'SIGTERM') => () => {
-    if (controller.signal.aborted) process.exit(sig === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
-    controller.abort(new InterruptedError(sig));
-  };
-  const onInt = handler('SIGINT');
-  const onTerm = handler('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  const handlers = (Object.keys(CODES) as StopSignal[]).map((sig) => {
+    const handler = () => {
+      if (controller.signal.aborted) process.exit(CODES[sig]);
+      controller.abort(new InterruptedError(sig));
+    };
+    process.on(sig, handler);
+    return [sig, handler] as const;
+  });
   try {
     return await run(controller.signal);
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    for (const [sig, handler] of handlers) process.off(sig, handler);
   }
 }

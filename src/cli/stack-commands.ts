@@ -41,7 +41,7 @@ export async function openCommand(opts: Opts): Promise<number> {
     await printState(ctx, opts, steps);
     return 0;
   } catch (err) {
-    return reportError(err);
+    return reportError(err, opts);
   }
 }
 
@@ -64,7 +64,7 @@ export async function closeCommand(opts: Opts): Promise<number> {
     else for (const s of steps) process.stdout.write(`${s.layer.padEnd(11)} ${s.outcome}\n`);
     return 0;
   } catch (err) {
-    return reportError(err);
+    return reportError(err, opts);
   }
 }
 

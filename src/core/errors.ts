@@ -12,11 +12,10 @@ export const ExitCode = {
   /** another run holds the lock for this config */
   locked: 4,
   internal: 70,
+  sighup: 129,
   sigint: 130,
   sigterm: 143,
 } as const;
-
-export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 export class VaultError extends Error {
   constructor(
@@ -49,27 +48,27 @@ export class LockedError extends VaultError {
   }
 }
 
-/** A run was stopped by SIGINT or SIGTERM. */
+export type StopSignal = 'SIGHUP' | 'SIGINT' | 'SIGTERM';
+
+/** A run was stopped by SIGHUP, SIGINT or SIGTERM. */
 export class InterruptedError extends VaultError {
-  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
-    super(`interrupted by ${signal}`, signal === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
+  constructor(readonly signal: StopSignal) {
+    super(`interrupted by ${signal}`, signal === 'SIGINT' ? ExitCode.sigint : signal === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
   }
 }
 
-/** An external program failed; keeps the exact command and its stderr. */
+/** An external program failed; keeps the exact command, how it ended and its stderr. */
 export class CommandFailedError extends VaultError {
   constructor(
     readonly command: string,
     readonly programExitCode: number | undefined,
     readonly stderr: string,
     fix?: string,
+    /** the signal that killed it, e.g. SIGKILL */
+    readonly signal?: string,
   ) {
-    super(
-      `command failed${programExitCode === undefined ? '' : ` (exit ${programExitCode})`}: ${command}` +
-        (stderr.trim() ? `\n${indent(stderr.trim())}` : ''),
-      ExitCode.failed,
-      fix,
-    );
+    const how = signal ? `killed by ${signal}` : `failed${programExitCode === undefined ? '' : ` (exit ${programExitCode})`}`;
+    super(`command ${how}: ${command}` + (stderr.trim() ? `\n${indent(stderr.trim())}` : ''), ExitCode.failed, fix);
   }
 }
 

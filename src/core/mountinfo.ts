@@ -8,7 +8,10 @@ export interface MountEntry {
   mountPoint: string;
   fsType: string;
   source: string;
+  /** the filesystem's options (the super block's) */
   options: string;
+  /** this mount, or the whole filesystem, is read-only */
+  readOnly: boolean;
 }
 
 export function parseMountinfo(text: string): MountEntry[] {
@@ -27,6 +30,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       fsType: r[0]!,
       source: unescape(r[1]!),
       options: r[2] ?? '',
+      readOnly: [f[5]!, r[2] ?? ''].some((o) => o.split(',').includes('ro')),
     });
   }
   return entries;

@@ -1,14 +1,18 @@
-import { mkdirSync, realpathSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
+import { ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
+import { clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
 import { childrenOf, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
-import { ExitCode, InterruptedError, VaultError } from '../core/errors.js';
+import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
-import { quote, type Runner } from '../system/runner.js';
+import { killPoint } from '../system/kill-point.js';
+import type { Runner } from '../system/runner.js';
 import type { SourceConfig } from '../config/config.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
@@ -18,7 +22,7 @@ export interface SourceOutcome {
   parent?: string;
   bytes: number;
   seconds: number;
-  /** incomplete subvolumes of an earlier interrupted run, deleted by this one */
+  /** incomplete receives recorded by an earlier, interrupted run, deleted by this one */
   cleaned: string[];
   warnings: string[];
 }
@@ -26,6 +30,8 @@ export interface SourceOutcome {
 export interface BackupSourceDeps {
   runner: Runner;
   targetMount: MountEntry;
+  /** the mount table, for the folder checks */
+  mounts: readonly MountEntry[];
   signal?: AbortSignal;
   now?: () => Date;
   /** a step (for the task's output) */
@@ -37,50 +43,50 @@ export interface BackupSourceDeps {
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
 }
 
-/** The state problem when `latest` differs between the sides. */
-export class LatestMismatchError extends VaultError {
-  constructor(source: string, srcDir: string, dstDir: string, srcLatest: string, dstLatest: string) {
-    super(
-      `${source}: \`latest\` points at different data on the two sides (${srcDir}/latest -> ${srcLatest}, ${dstDir}/latest -> ${dstLatest}); refusing to guess which incremental parent is right`,
-      ExitCode.failed,
-      `point both at the same snapshot, e.g. ln -sfn ${quote(dstLatest)} ${quote(`${srcDir}/latest`)} (if ${dstLatest} exists on both sides), or remove both links to let btrfs-vault pick the newest common snapshot`,
-    );
-  }
-}
-
-/** One source: clean up, snapshot, choose a parent, send|receive, move `latest`. */
+/** One source: recover, snapshot, choose a parent, send|receive, sync, move `latest`. */
 export async function backupSource(source: CheckedSource, deps: BackupSourceDeps): Promise<SourceOutcome> {
   const { runner, targetMount, signal } = deps;
   const checkAbort = () => {
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError('SIGINT');
   };
   assertNotOnTarget(source, targetMount);
-  const targetDir = join(targetMount.mountPoint, source.name);
-  await ensureDir(runner, targetDir);
-  await ensureDir(runner, source.snapshotDir);
-  const snapDir = runner.dryRun ? source.snapshotDir : realpathSync.native(source.snapshotDir);
+  const targetDir = ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
+  const snapDir = ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
   const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSubvolumes(runner, source.mount)]);
-  const dst = childrenOf(dstAll, targetDir);
+  let dst = childrenOf(dstAll, targetDir);
   const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
-  const complete = dst.filter((s) => s.receivedUuid);
-  // decided before anything is written: a refusal leaves both sides as they were
-  const choice = chooseParent({ source: snaps, target: complete, sourceLatest: readLink(snapDir, LATEST), targetLatest: readLink(targetDir, LATEST) });
-  if (choice.kind === 'mismatch') {
-    throw new LatestMismatchError(source.path, snapDir, targetDir, choice.sourceLatest, choice.targetLatest);
-  }
 
-  // a receive that an earlier run left behind has no received UUID: delete it first
+  // a receive an earlier run recorded and did not finish is ours to delete; a complete
+  // one (the run died after receiving) is kept, and pairs up below
   const cleaned: string[] = [];
-  for (const partial of dst.filter((s) => !s.receivedUuid)) {
-    deps.step(`deleting ${partial.path}, left incomplete by an interrupted run`);
-    await runner.run(btrfs.delete(partial.path));
-    cleaned.push(partial.path);
+  const record = readReceiveRecord(targetDir);
+  if (record) {
+    const left = dst.find((s) => s.name === record.name);
+    if (left && !left.receivedUuid) {
+      deps.step(`deleting ${left.path}, left incomplete by an interrupted run (${record.run})`);
+      await runner.run(btrfs.delete(left.path));
+      cleaned.push(left.path);
+      dst = dst.filter((s) => s !== left);
+    }
+    clearReceiveRecord(runner, targetDir);
+  }
+  for (const other of dst.filter((s) => !s.receivedUuid)) {
+    warnings.push(`${other.path} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup once made writable); left alone`);
   }
   removeStaleLinks(runner, targetDir);
   removeStaleLinks(runner, snapDir);
+
+  const choice = chooseParent({ source: snaps, target: dst.filter((s) => s.receivedUuid) });
+  const srcLatest = readLink(snapDir, LATEST);
+  const dstLatest = readLink(targetDir, LATEST);
+  if (choice.kind === 'incremental' && (srcLatest !== choice.parent || dstLatest !== choice.targetName)) {
+    warnings.push(
+      `latest did not point at the newest pair (${choice.parent}; source latest: ${srcLatest ?? 'none'}, target latest: ${dstLatest ?? 'none'}), as after an interrupted run; sent from that pair, and both links now point at the new backup`,
+    );
+  }
 
   const backedUpAnyway = (path: string) =>
     isUnder(path, snapDir) || [source, ...(deps.knownSources ?? [])].some((o) => path === o.path || isUnder(path, o.snapshotDir));
@@ -92,8 +98,11 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   }
   checkAbort();
 
-  const name = snapshotName((deps.now ?? (() => new Date()))(), [...snaps, ...dst].map((s) => s.name));
+  // a name free on both sides, whatever is there (a file, a folder, a link)
+  const taken = [...snaps.map((s) => s.name), ...dst.map((s) => s.name), ...entries(snapDir), ...entries(targetDir)];
+  const name = snapshotName((deps.now ?? (() => new Date()))(), taken);
   const snapshot = join(snapDir, name);
+  killPoint('before-snapshot');
   deps.step(`snapshot ${source.path} -> ${snapshot}`);
   const taking = runner.run(btrfs.snapshot(source.real, snapshot));
   runner.preparePipe?.(); // the FIFO for the transfer is made while the snapshot is taken
@@ -104,21 +113,37 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   checkAbort();
 
   const parent = choice.kind === 'incremental' ? join(snapDir, choice.parent) : undefined;
-  deps.step(parent ? `incremental send from ${choice.kind === 'incremental' ? choice.parent : ''}` : `full send (${choice.kind === 'full' ? choice.reason : ''})`);
+  deps.step(choice.kind === 'incremental' ? `incremental send from ${choice.parent}` : `full send (${choice.reason})`);
+  writeReceiveRecord(runner, targetDir, { name, run: `${hostname()} pid ${process.pid}`, started: new Date().toISOString() });
   const started = Date.now();
-  const { bytes } = await transfer(runner, {
-    snapshot,
-    snapshotUuid,
-    parent,
-    targetDir,
-    signal,
-    onProgress: (b) => deps.progress(b, Date.now() - started),
-  });
+  let bytes: number;
+  try {
+    ({ bytes } = await transfer(runner, {
+      snapshot,
+      snapshotUuid,
+      parent,
+      targetDir,
+      signal,
+      onProgress: (b) => {
+        if (b > 0) killPoint('during-send');
+        deps.progress(b, Date.now() - started);
+      },
+    }));
+  } catch (err) {
+    // the partial copy is gone (transfer deletes it): so is the need for the record
+    if (!runner.dryRun && !existsSync(join(targetDir, name))) clearReceiveRecord(runner, targetDir);
+    throw err;
+  }
   const seconds = (Date.now() - started) / 1000;
+  killPoint('after-receive');
 
-  // only now, with a complete copy on the target, do the links move
-  moveLinks(runner, targetDir, name);
-  moveLinks(runner, snapDir, name);
+  // durable before reported: the copy is on the disk before any link points at it
+  await runner.run(btrfs.sync(targetDir));
+  killPoint('after-sync');
+  moveLinks(runner, targetDir, name, new Set(dst.filter((s) => s.receivedUuid).map((s) => s.name)));
+  killPoint('between-links');
+  moveLinks(runner, snapDir, name, new Set(snaps.map((s) => s.name)));
+  clearReceiveRecord(runner, targetDir);
   return {
     snapshot: name,
     mode: parent ? 'incremental' : 'full',
@@ -134,7 +159,10 @@ function sortByName<T extends Pick<Subvolume, 'name'>>(list: T[]): T[] {
   return [...list].sort((a, b) => compareSnapshotNames(a.name, b.name));
 }
 
-async function ensureDir(runner: Runner, dir: string): Promise<void> {
-  runner.note(`mkdir -p ${quote(dir)}`);
-  if (!runner.dryRun) mkdirSync(dir, { recursive: true, mode: 0o700 });
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

@@ -1,13 +1,15 @@
+import { realpathSync } from 'node:fs';
 import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, InterruptedError, VaultError } from '../core/errors.js';
+import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { listSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
-import { acquireLock } from '../system/lock.js';
+import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
 import type { StackContext } from '../stack/layer.js';
+import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
@@ -45,26 +47,30 @@ export interface BackupReport {
   dryRun: boolean;
   target: string;
   sources: SourceReport[];
-  /** set when the whole run failed before or around the transfers (target, lock, interrupt) */
+  /** set when the run failed as a whole (target, lock, interrupt, closing the target) */
   error?: string;
+  fix?: string;
   exitCode: number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Task = ListrTaskWrapper<any, any, any>;
 
-/** backup = lock -> check sources -> open stack -> each source -> close what was opened. */
+/** backup = check sources -> lock -> open stack -> each source -> close what was opened. */
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
   const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
   const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, exitCode: ExitCode.ok };
-  const lock = runner.dryRun ? undefined : acquireLock(config.file, opts.lockDir);
   const ctx: StackContext = { runner, config, mounts: readMounts };
   const checked = new Map<SourceReport, CheckedSource>();
   const listings = new Map<string, Promise<Subvolume[]>>();
+  const locks: Lock[] = [];
+  const mp = config.target.mountpoint;
   let stack: OpenedStack | undefined;
   let targetMount: MountEntry | undefined;
+  let mounts: MountEntry[] = [];
   let fatal: unknown;
+  let closeError: unknown;
 
   const fail = (r: SourceReport, err: unknown) => {
     r.status = 'failed';
@@ -73,6 +79,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       r.fix = err.fix;
       r.exitCode = err.exitCode;
     } else r.exitCode = ExitCode.failed;
+  };
+  const lock = async (keys: LockKey[]) => {
+    if (!runner.dryRun) locks.push(await acquireLocks(runner, keys, `config ${config.file}`, opts.lockDir));
   };
 
   const tasks = new Listr<unknown, any, any>(
@@ -89,6 +98,17 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             }
           }
           task.title = `Check sources: ${checked.size} of ${opts.sources.length} ready`;
+          if (checked.size === 0) throw new Error(reports.map((r) => `${r.source}: ${r.error}`).join('\n'));
+          try {
+            // what other runs share with this one: the target, and each source
+            await lock([
+              { what: `the backup target ${mp}`, key: `target ${resolved(mp)}` },
+              ...[...checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
+            ]);
+          } catch (err) {
+            fatal = err;
+            throw err;
+          }
           // each source filesystem's listing starts now, while the target opens: it only reads
           for (const c of checked.values()) {
             if (listings.has(c.mount.mountPoint)) continue;
@@ -96,16 +116,32 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             listing.catch(() => {}); // awaited by the source's task; unused if the target fails
             listings.set(c.mount.mountPoint, listing);
           }
-          if (checked.size === 0) throw new Error(reports.map((r) => `${r.source}: ${r.error}`).join('\n'));
         },
       },
       {
-        title: `Open backup target ${config.target.mountpoint}`,
-        enabled: () => checked.size > 0,
+        title: `Open backup target ${mp}`,
+        enabled: () => checked.size > 0 && fatal === undefined,
         task: async (_c: unknown, task: Task) => {
           try {
-            stack = await openStack(ctx, (layer, outcome) => (task.output = `${layer}: ${outcome}`));
-            targetMount = await filesystemLayer.mountOf(ctx);
+            // a run killed before it closed what it opened left this; we hold the lock, so it is dead
+            const leftover = runner.dryRun ? undefined : readOpenRecord(mp);
+            stack = await openStack(
+              ctx,
+              (layer, outcome) => {
+                task.output = `${layer}: ${outcome}`;
+                if (outcome === 'opened' && !runner.dryRun && !readOpenRecord(mp)) writeOpenRecord(mp, { from: layer, pid: process.pid });
+              },
+              undefined,
+              leftover?.from,
+            );
+            mounts = await readMounts();
+            targetMount = await filesystemLayer.mountOf({ ...ctx, mounts: async () => mounts });
+            if (targetMount) {
+              await lock([{ what: `the backup filesystem ${targetMount.source}`, key: `target-fs ${targetMount.device}` }]);
+              if (targetMount.readOnly) {
+                throw new TargetError(`the backup filesystem at ${mp} is mounted read-only; nothing was written`, `remount it writable (mount -o remount,rw ${mp}); if btrfs made it read-only after an error, check: dmesg | grep -i btrfs`);
+              }
+            }
           } catch (err) {
             fatal = err;
             throw err;
@@ -125,6 +161,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             const outcome = await backupSource(checked.get(r)!, {
               runner,
               targetMount: targetMount!,
+              mounts,
               signal: opts.signal,
               step: (text) => (task.output = text),
               sourceListing: listings.get(checked.get(r)!.mount.mountPoint),
@@ -143,10 +180,18 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       })),
       {
         title: 'Close backup target',
-        enabled: () => stack !== undefined && stack.opened.length > 0 && !opts.keepOpen,
-        task: async () => {
+        enabled: () => stack !== undefined && stack.opened.length > 0,
+        task: async (_c: unknown, task: Task) => {
+          if (opts.keepOpen) {
+            if (!runner.dryRun) clearOpenRecord(mp); // kept open on purpose: nobody owes a close
+            return task.skip('kept open (-b)');
+          }
           const left = await closeStack(ctx, stack!);
-          if (left.length > 0) throw new Error(`still open: ${left.join('; ')}`);
+          if (left.length > 0) {
+            closeError = new TargetError(`the backups are done, but the backup target could not be closed; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
+            throw closeError;
+          }
+          if (!runner.dryRun) clearOpenRecord(mp);
         },
       },
     ],
@@ -156,20 +201,32 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   try {
     await tasks.run();
   } finally {
-    lock?.release();
+    for (const l of locks.reverse()) await l.release();
   }
 
-  if (fatal !== undefined) {
-    report.error = errorMessage(fatal);
-    report.exitCode = fatal instanceof VaultError ? fatal.exitCode : ExitCode.internal;
-    if (fatal instanceof VaultError && fatal.fix) report.error += `\nfix: ${fatal.fix}`;
-  } else {
-    const failed = reports.filter((r) => r.status === 'failed');
+  const failed = reports.filter((r) => r.status === 'failed');
+  const whole = fatal ?? closeError;
+  if (whole !== undefined) {
+    report.error = errorMessage(whole);
+    report.exitCode = whole instanceof VaultError ? whole.exitCode : ExitCode.internal;
+    if (whole instanceof VaultError) report.fix = whole.fix;
+  } else if (failed.length > 0) {
     const codes = new Set(failed.map((r) => r.exitCode));
-    report.exitCode = failed.length === 0 ? ExitCode.ok : codes.size === 1 ? [...codes][0]! : ExitCode.failed;
+    // 2 (bad input) and the like only when nothing at all was written; a mix is 1
+    const wroteSomething = reports.some((r) => r.status === 'ok');
+    report.exitCode = !wroteSomething && codes.size === 1 ? [...codes][0]! : ExitCode.failed;
   }
   report.ok = report.exitCode === ExitCode.ok;
   return report;
+}
+
+/** A mount point as the mount table will show it (symlinks resolved when it exists). */
+function resolved(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
 }
 
 function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
@@ -179,9 +236,7 @@ function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
 function describe(o: SourceOutcome, dryRun: boolean): string {
   if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
   const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
-  // bytes are sampled while the stream runs: a very short transfer may show none
-  const size = o.bytes > 0 ? `${formatBytes(o.bytes)} in ` : '';
-  return `${o.snapshot} (${kind}), ${size}${formatDuration(o.seconds * 1000)}`;
+  return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;
 }
 
 function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): (bytes: number, ms: number) => void {
@@ -194,7 +249,7 @@ function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): 
   };
 }
 
-/** The lines printed after the task list for a person (stderr-free summary). */
+/** The lines printed after the task list for a person. */
 export function summaryLines(report: BackupReport): string[] {
   const lines: string[] = [];
   for (const r of report.sources) {
@@ -202,6 +257,6 @@ export function summaryLines(report: BackupReport): string[] {
     for (const c of r.cleaned) lines.push(`! ${r.source}: deleted incomplete ${c} left by an interrupted run`);
     for (const w of r.warnings) lines.push(`! ${r.source}: ${w}`);
   }
-  if (report.error) lines.push(`✖ ${report.error}`);
+  if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);
   return lines;
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
+import { readReceiveRecord } from '../btrfs/receive-record.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { childrenOf, listSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
@@ -13,7 +14,9 @@ export interface SnapshotRow {
   name: string;
   source: boolean;
   target: boolean;
-  /** the same data on both sides (source UUID = target received UUID) */
+  /** the target copy's name, when it differs from the snapshot's (a renamed backup) */
+  targetName?: string;
+  /** the same data on both sides (source UUID = target received UUID), as backup pairs them */
   paired: boolean;
   latestSource: boolean;
   latestTarget: boolean;
@@ -25,7 +28,12 @@ export interface SourceListing {
   snapshotDir: string;
   targetDir?: string;
   snapshots: SnapshotRow[];
+  /** receives an interrupted run recorded and did not finish (the next backup deletes them) */
   incomplete: string[];
+  /** subvolumes in the backup folder that btrfs-vault did not make, or that were changed: left alone */
+  foreign: string[];
+  /** `latest` links that point at nothing */
+  dangling: string[];
   error?: string;
 }
 
@@ -48,7 +56,7 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
   };
   const out: SourceListing[] = [];
   for (const s of sources) {
-    const entry: SourceListing = { source: s.path, name: s.name, snapshotDir: s.snapshotDir, snapshots: [], incomplete: [] };
+    const entry: SourceListing = { source: s.path, name: s.name, snapshotDir: s.snapshotDir, snapshots: [], incomplete: [], foreign: [], dangling: [] };
     out.push(entry);
     try {
       const near = await mountOfNearest(s.snapshotDir, mounts);
@@ -60,20 +68,33 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       }
       const srcLatest = readLink(s.snapshotDir, LATEST);
       const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
-      entry.incomplete = dst.filter((d) => !d.receivedUuid).map((d) => d.name);
-      const names = new Set([...src, ...dst.filter((d) => d.receivedUuid)].map((x) => x.name).filter(isSnapshotName));
-      entry.snapshots = [...names].sort(compareSnapshotNames).map((name) => {
-        const a = src.find((x) => x.name === name);
-        const b = dst.find((x) => x.name === name && x.receivedUuid);
+      const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
+      entry.incomplete = dst.filter((d) => !d.receivedUuid && d.name === recorded).map((d) => d.name);
+      entry.foreign = dst.filter((d) => (!d.receivedUuid && d.name !== recorded) || (d.receivedUuid && !isSnapshotName(d.name))).map((d) => d.name);
+      const complete = dst.filter((d) => d.receivedUuid && isSnapshotName(d.name));
+      const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
+      const snaps = src.filter((x) => isSnapshotName(x.name));
+      const rows: SnapshotRow[] = snaps.map((a) => {
+        const pair = byReceived.get(a.uuid);
+        const sameName = complete.find((d) => d.name === a.name);
+        const t = pair ?? sameName;
         return {
-          name,
-          source: Boolean(a),
-          target: Boolean(b),
-          paired: Boolean(a && b && b.receivedUuid === a.uuid),
-          latestSource: srcLatest === name,
-          latestTarget: dstLatest === name,
+          name: a.name,
+          source: true,
+          target: Boolean(t),
+          ...(t && t.name !== a.name ? { targetName: t.name } : {}),
+          paired: Boolean(pair),
+          latestSource: srcLatest === a.name,
+          latestTarget: t !== undefined && dstLatest === t.name,
         };
       });
+      const shown = new Set(rows.map((r) => r.targetName ?? (r.target ? r.name : '')));
+      for (const d of complete.filter((x) => !shown.has(x.name))) {
+        rows.push({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name });
+      }
+      entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
+      if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
+      if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest)) entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
     } catch (err) {
       entry.error = (err as Error).message;
     }
@@ -90,10 +111,13 @@ export function listingLines(listing: Listing): string[] {
     if (s.snapshots.length === 0 && !s.error) lines.push('  no snapshots yet');
     for (const r of s.snapshots) {
       const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
+      const renamed = r.targetName ? ` (on target: ${r.targetName})` : '';
       const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
-      lines.push(`  ${r.name}  ${where}${latest ? `  <- ${latest}` : ''}`);
+      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}`);
     }
     for (const i of s.incomplete) lines.push(`  ${i}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
+    for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);
+    for (const d of s.dangling) lines.push(`  ! ${d}, which does not exist (the next backup points it at the new backup)`);
   }
   return lines;
 }

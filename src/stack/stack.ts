@@ -26,6 +26,8 @@ export async function openStack(
   ctx: StackContext,
   onStep?: (layer: string, outcome: string) => void,
   layers: readonly LayerHandler[] = stackLayers(ctx),
+  /** a layer a dead run opened (src/stack/open-record.ts): it and those above are closed by this run */
+  adoptFrom?: string,
 ): Promise<OpenedStack> {
   const opened: LayerHandler[] = [];
   try {
@@ -34,7 +36,7 @@ export async function openStack(
       onStep?.(layer.name, outcome);
       // above a layer this run opened, whatever is up came up with it (udev activates
       // LVM volumes on an opened LUKS mapping), so it is this run's to close as well
-      if (outcome === 'opened' || opened.length > 0) opened.push(layer);
+      if (outcome === 'opened' || opened.length > 0 || layer.name === adoptFrom) opened.push(layer);
     }
   } catch (err) {
     const left = await closeStack(ctx, { opened });

@@ -1,4 +1,4 @@
-import { formatArgv, type Argv, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { formatArgv, type Argv, type HoldResult, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 /**
  * Dry-run adapter: inspections (query) run for real so the plan is exact; every
@@ -6,7 +6,6 @@ import { formatArgv, type Argv, type PipeResult, type RunOptions, type RunResult
  */
 export class DryRunRunner implements Runner {
   readonly dryRun = true;
-  readonly printed: string[] = [];
 
   constructor(
     private readonly inner: Runner,
@@ -31,8 +30,12 @@ export class DryRunRunner implements Runner {
     this.emit(description);
   }
 
+  /** Holding (a lock) changes nothing. */
+  hold(argv: Argv): Promise<HoldResult> {
+    return this.inner.hold(argv);
+  }
+
   private emit(line: string): void {
-    this.printed.push(line);
     this.print(`would run: ${line}`);
   }
 }

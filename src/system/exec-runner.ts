@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
-import { formatArgv, type Argv, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+
+const osSignals = constants.signals as Record<string, number>;
 
 // Tools' output is parsed, so it must not be translated.
 const ENV = { LC_ALL: 'C', LANG: 'C' };
@@ -60,8 +62,8 @@ export class ExecRunner implements Runner {
    * `from | to` through a kernel pipe handed straight to both processes.
    * The stream never passes through Node: copying it through JS cost 14% of the
    * throughput of raw send|receive on this 2-core machine (npm run bench). Progress
-   * comes from the writer's write counter in /proc/PID/io, sampled; the total is the
-   * last sample, so a transfer shorter than one interval reports what was seen.
+   * is the writer's write counter in /proc/PID/io, sampled; the total is exact (see
+   * COUNTING_WRAPPER). Both die with this process (pdeathsig), even on SIGKILL.
    * execa's .pipe() copies through JS streams, hence child_process for this method.
    */
   async pipe(from: Argv, to: Argv, options: PipeOptions = {}): Promise<PipeResult> {
@@ -77,19 +79,23 @@ export class ExecRunner implements Runner {
     }
     return new Promise<PipeResult>((resolve, reject) => {
       const env = { ...process.env, ...ENV };
-      const writer = spawn(from[0], [...from[1]], { stdio: ['ignore', ends.write, 'pipe'], env });
-      const reader = spawn(to[0], [...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
+      const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], { stdio: ['ignore', ends.write, 'pipe', 'pipe'], env });
+      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
       // our copies of the ends must go, or the reader would never see EOF
       closeSync(ends.write);
       closeSync(ends.read);
       const errs = { writer: keepTail(writer), reader: keepTail(reader) };
+      let total = '';
+      writer.stdio[3]?.on('data', (c: Buffer) => (total += c.toString('utf8')));
       let bytes = 0;
-      let done = 0;
-      const codes: { writer?: number | null; reader?: number | null } = {};
+      let writerPid: number | undefined;
+      const ended: { writer?: Ending; reader?: Ending } = {};
+      let firstFailed: 'writer' | 'reader' | undefined;
       let startError: Error | undefined;
 
       const sample = () => {
-        const n = readWritten(writer.pid);
+        writerPid ??= childOf(writer.pid);
+        const n = readWritten(writerPid);
         if (n !== undefined && n > bytes) {
           bytes = n;
           options.onProgress?.(bytes);
@@ -107,24 +113,31 @@ export class ExecRunner implements Runner {
         options.signal?.removeEventListener('abort', onAbort);
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
-        if (codes.writer !== 0) {
-          return reject(new CommandFailedError(formatArgv(from), codes.writer ?? undefined, errs.writer() || errs.reader()));
+        // the side that failed first is the cause; the other one only lost its partner
+        const culprit = firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed) ? 'reader' : ended.writer?.failed ? 'writer' : undefined;
+        if (culprit) {
+          const e = ended[culprit]!;
+          const argv = culprit === 'writer' ? from : to;
+          const other = culprit === 'writer' ? errs.reader() : errs.writer();
+          const text = [errs[culprit](), other && `(${formatArgv(culprit === 'writer' ? to : from)}: ${other})`].filter(Boolean).join('\n');
+          return reject(new CommandFailedError(formatArgv(argv), e.code, text, undefined, e.signal));
         }
-        if (codes.reader !== 0) {
-          return reject(new CommandFailedError(formatArgv(to), codes.reader ?? undefined, errs.reader()));
-        }
-        // the last sample, unless none came: "0 B sent" would be wrong, not just late
+        bytes = writtenBy(total) ?? bytes;
         if (bytes > 0) options.onProgress?.(bytes);
         resolve({ bytes });
       };
-      const onClose = (which: 'writer' | 'reader') => (code: number | null) => {
-        codes[which] = code;
+      const onClose = (which: 'writer' | 'reader') => (code: number | null, signal: NodeJS.Signals | null) => {
+        // the writer's code comes through the wrapper: 128+N is "killed by signal N"
+        const viaWrapper = which === 'writer' && code !== null && code > 128 && code < 160;
+        const e: Ending = { code: viaWrapper ? undefined : code ?? undefined, signal: signal ?? (viaWrapper ? signalName(code - 128) : undefined), failed: code !== 0 };
+        ended[which] = e;
+        if (e.failed) firstFailed ??= which;
         // a dead reader must not leave the writer blocked on a full pipe
-        if (which === 'reader' && code !== 0) terminate(writer);
-        if (++done === 2) finish();
+        if (which === 'reader' && e.failed) terminate(writer);
+        if (ended.writer && ended.reader) finish();
       };
       const onError = (argv: Argv) => (err: NodeJS.ErrnoException) => {
-        startError ??= new CommandFailedError(formatArgv(argv), undefined, err.message, missingProgramFix(argv[0], err.code));
+        startError ??= new CommandFailedError(formatArgv(argv), undefined, err.message, missingProgramFix('setpriv', err.code));
       };
       writer.on('error', onError(from));
       reader.on('error', onError(to));
@@ -132,6 +145,25 @@ export class ExecRunner implements Runner {
       reader.on('close', onClose('reader'));
     });
   }
+
+  async hold([file, args]: Argv): Promise<HoldResult> {
+    const child = spawn('setpriv', [...DIE_WITH_US, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...ENV } });
+    const stderr = keepTail(child);
+    const release = () =>
+      new Promise<void>((done) => {
+        if (child.exitCode !== null || child.signalCode !== null) return done();
+        child.once('close', () => done());
+        child.kill('SIGKILL');
+      });
+    return new Promise<HoldResult>((resolve, reject) => {
+      child.stdout.once('data', () => resolve({ held: true, release }));
+      child.once('close', (code, signal) => resolve({ held: false, exitCode: code ?? 128 + ((signal && osSignals[signal]) || 0), stderr: stderr() }));
+      child.once('error', (err: NodeJS.ErrnoException) => reject(new CommandFailedError(formatArgv([file, args]), undefined, err.message, missingProgramFix('setpriv', err.code))));
+      child.stdin.on('error', () => {}); // it may be gone already (the lock was taken)
+      child.stdin.write('\n');
+    });
+  }
+
   /**
    * A real kernel pipe between the two programs. Node's stdio 'pipe' is a UNIX socket
    * pair, which cost btrfs send|receive about 8% of its throughput here; Node has no
@@ -157,6 +189,47 @@ export class ExecRunner implements Runner {
 interface PipeEnds {
   read: number;
   write: number;
+}
+
+interface Ending {
+  code?: number;
+  signal?: string;
+  failed: boolean;
+}
+
+/** Children die with this process, even when it is killed with SIGKILL (util-linux setpriv). */
+const DIE_WITH_US = ['--pdeathsig', 'KILL', '--'];
+
+/**
+ * Runs the writer ("$@") and then reports its exact write count on fd 3: a process's
+ * /proc/PID/io includes what its reaped children wrote (the kernel adds their I/O
+ * accounting when it reaps them), and this sh writes nothing meanwhile; what the
+ * process wrote before (Node's spawn writes a byte before exec) is read first, with
+ * builtins only, and subtracted. Node reaps its own children at once, so it could
+ * never read the writer's final count itself.
+ */
+const COUNTING_WRAPPER =
+  '{ read -r _; read -r before; } < /proc/$$/io; setpriv --pdeathsig KILL -- "$@"; rc=$?; grep "^wchar:" /proc/$$/io >&3; echo "$before" >&3; exit $rc';
+
+/** The writer's exact count from COUNTING_WRAPPER's report: after minus before. */
+function writtenBy(report: string): number | undefined {
+  const [after, before] = [...report.matchAll(/wchar:\s*(\d+)/g)].map((m) => Number(m[1]));
+  return after !== undefined && before !== undefined ? after - before : undefined;
+}
+
+/** The first child of `pid` (the writer under its wrapper). */
+function childOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const first = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0];
+    return first ? Number(first) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function signalName(n: number): string {
+  return Object.entries(osSignals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 }
 
 function abortReason(signal: AbortSignal): Error {
@@ -192,6 +265,6 @@ function readWritten(pid: number | undefined): number | undefined {
 
 function missingProgramFix(file: string, code: string | undefined): string | undefined {
   if (code !== 'ENOENT') return undefined;
-  const pkg: Record<string, string> = { btrfs: 'btrfs-progs', mdadm: 'mdadm', cryptsetup: 'cryptsetup-bin', lvm: 'lvm2', sgdisk: 'gdisk' };
+  const pkg: Record<string, string> = { btrfs: 'btrfs-progs', mdadm: 'mdadm', cryptsetup: 'cryptsetup-bin', lvm: 'lvm2', sgdisk: 'gdisk', setpriv: 'util-linux', flock: 'util-linux' };
   return `install ${file}${pkg[file] ? ` (Debian: apt-get install ${pkg[file]})` : ''}`;
 }

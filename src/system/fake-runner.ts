@@ -1,5 +1,5 @@
 import { InternalError, CommandFailedError } from '../core/errors.js';
-import { formatArgv, type Argv, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 export interface FakeAnswer {
   stdout?: string;
@@ -48,6 +48,17 @@ export class FakeRunner implements Runner {
   note(description: string): void {
     this.notes.push(description);
   }
+
+  /** exit code 0 in the table: held (until released); anything else: it ended at once. */
+  async hold(argv: Argv): Promise<HoldResult> {
+    const a = this.answer(argv, { allowFailure: true });
+    if (a.exitCode !== 0) return { held: false, exitCode: a.exitCode, stderr: a.stderr };
+    this.holding.add(formatArgv(argv));
+    return { held: true, release: async () => void this.holding.delete(formatArgv(argv)) };
+  }
+
+  /** what is held right now (a lock not released would stay here) */
+  readonly holding = new Set<string>();
 
   private answer(argv: Argv, options?: RunOptions): RunResult {
     this.calls.push(formatArgv(argv));

@@ -1,60 +1,69 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { LockedError } from '../core/errors.js';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
+import { readFileNoFollow, writeFileNoFollow } from './no-follow.js';
+import type { Argv, Runner } from './runner.js';
+
+// Locks on what runs share (the backup target, each source), with flock(2) semantics:
+// util-linux flock holds them all in one process that dies with this one, so a dead
+// run's locks are free at once and a reused PID can never hold anything.
+
+/** In /run, which only root can write (not /run/lock, which anyone can). */
+export const LOCK_DIR = '/run/btrfs-vault/locks';
+const CONFLICT = '75';
+
+export interface LockKey {
+  /** what is locked, for a person: "the backup target /media/backup" */
+  what: string;
+  /** its identity (device and resolved path): equal keys, one lock */
+  key: string;
+}
 
 export interface Lock {
-  file: string;
-  release(): void;
+  release(): Promise<void>;
 }
 
-/** Where the lock for one config lives: one lock per config file. */
-export function lockPath(configFile: string, dir = '/run/lock/btrfs-vault'): string {
-  return `${dir}/${createHash('sha256').update(configFile).digest('hex').slice(0, 16)}.lock`;
+export function lockFile(key: string, dir = LOCK_DIR): string {
+  return join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 24)}.lock`);
 }
 
-/**
- * An exclusive lock per config: O_EXCL create with our pid inside. A lock whose
- * process is gone (killed, machine crashed) is stale and taken over.
- */
-export function acquireLock(configFile: string, dir?: string): Lock {
-  const file = lockPath(configFile, dir);
-  mkdirSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, `${process.pid}\n${configFile}\n`, { flag: 'wx', mode: 0o600 });
-      let held = true;
-      return {
-        file,
-        release() {
-          if (!held) return;
-          held = false;
-          try {
-            unlinkSync(file);
-          } catch {
-            /* already gone */
-          }
-        },
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
-        throw new LockedError(
-          `another btrfs-vault run (pid ${pid}) is working with ${configFile}`,
-          `wait for it to finish (lock file ${file}); nothing was done by this run`,
-        );
-      }
-      unlinkSync(file); // stale: its process is gone
-    }
+/** Takes every lock at once, or none: LockedError names who holds which. */
+export async function acquireLocks(runner: Runner, keys: readonly LockKey[], owner: string, dir = LOCK_DIR): Promise<Lock> {
+  privateDir(dir);
+  const files = [...new Set(keys.map((k) => lockFile(k.key, dir)))];
+  // flock -F execs the next flock in the same process, each keeping its lock open: one process holds them all
+  const chain = files.flatMap((f) => ['flock', '-nFE', CONFLICT, f]);
+  const held = await runner.hold([chain[0]!, [...chain.slice(1), 'cat']]);
+  if (held.held) {
+    for (const k of keys) writeFileNoFollow(`${lockFile(k.key, dir)}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
+    return { release: held.release };
   }
-  throw new LockedError(`could not take the lock ${file}`, 'try again');
+  if (String(held.exitCode) !== CONFLICT) throw new CommandFailedError(`flock ${files.join(' ')}`, held.exitCode, held.stderr);
+  for (const k of keys) {
+    const f = lockFile(k.key, dir);
+    const probe = await runner.query(probeArgv(f), { allowFailure: true });
+    if (String(probe.exitCode) !== CONFLICT) continue;
+    const [pid, who] = (readFileNoFollow(`${f}.owner`) ?? '').split('\n');
+    throw new LockedError(
+      `another btrfs-vault run (pid ${pid || '?'}${who ? `, ${who}` : ''}) is working with ${k.what}`,
+      `wait for it to finish and run again; nothing was done by this run (lock file ${f})`,
+    );
+  }
+  throw new LockedError(`another btrfs-vault run held one of the locks ${files.join(', ')} for a moment`, 'run again');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+function probeArgv(file: string): Argv {
+  return ['flock', ['-nE', CONFLICT, file, 'true']];
+}
+
+function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const d of [dir, dir.slice(0, dir.lastIndexOf('/'))]) {
+    const st = lstatSync(d);
+    const euid = process.geteuid?.() ?? 0;
+    if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0) {
+      throw new UserError(`the lock folder ${d} is not this user's alone (a link, another owner, or writable by others)`, `remove it (rm -r ${d}); btrfs-vault makes it again`);
+    }
   }
 }

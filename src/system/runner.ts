@@ -23,9 +23,12 @@ export interface PipeOptions {
 }
 
 export interface PipeResult {
-  /** bytes seen going through the pipe (sampled: a very short transfer may show less) */
+  /** bytes the writer wrote into the pipe, exactly */
   bytes: number;
 }
+
+/** The answer of `hold`: the program runs and holds, or it ended at once (with its code). */
+export type HoldResult = { held: true; release(): Promise<void> } | { held: false; exitCode: number; stderr: string };
 
 export interface Runner {
   readonly dryRun: boolean;
@@ -39,6 +42,12 @@ export interface Runner {
   preparePipe?(): void;
   /** Print a change that is made without a program (a symlink); dry-run shows it. */
   note(description: string): void;
+  /**
+   * Starts a program that holds something for as long as it runs (flock(1) holding a
+   * lock, then `cat` waiting on its stdin); it dies with this process at the latest.
+   * Resolves once it echoed a line back, or when it ended at once.
+   */
+  hold(argv: Argv): Promise<HoldResult>;
 }
 
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { makeLoopBtrfs, sh, type LoopFs } from './loop-disk.js';
 import { tempDir } from './scratch.js';
 
@@ -16,8 +16,8 @@ export interface Scenario {
   configDir: string;
   config: string;
   token: Buffer;
-  cli(args: string[]): { code: number; stdout: string; stderr: string };
-  spawnCli(args: string[]): ChildProcess;
+  cli(args: string[], env?: Record<string, string>): { code: number; stdout: string; stderr: string };
+  spawnCli(args: string[], env?: Record<string, string>): ChildProcess;
   dispose(): void;
 }
 
@@ -25,10 +25,10 @@ export interface Scenario {
  * A source btrfs with subvolume `data`, a target btrfs with a token, and a config
  * that ties them together, all on fresh loop devices.
  */
-export function makeScenario(opts: { sizeMiB?: number; extraToml?: string; sourceName?: string } = {}): Scenario {
+export function makeScenario(opts: { sizeMiB?: number; targetMiB?: number; extraToml?: string; sourceName?: string } = {}): Scenario {
   const dir = tempDir('scn');
   const src = makeLoopBtrfs(dir, 'src', opts.sizeMiB);
-  const dst = makeLoopBtrfs(dir, 'dst', opts.sizeMiB);
+  const dst = makeLoopBtrfs(dir, 'dst', opts.targetMiB ?? opts.sizeMiB);
   const data = join(src.mountPoint, opts.sourceName ?? 'data');
   sh('btrfs', ['subvolume', 'create', data]);
   const configDir = join(dir, 'etc');
@@ -52,12 +52,12 @@ export function makeScenario(opts: { sizeMiB?: number; extraToml?: string; sourc
     configDir,
     config,
     token,
-    cli(args) {
-      const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    cli(args, env = {}) {
+      const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
       return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
     },
-    spawnCli(args) {
-      return spawn('node', [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    spawnCli(args, env = {}) {
+      return spawn('node', [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
     },
     dispose() {
       // snapshots and received subvolumes go with the file systems
@@ -66,4 +66,40 @@ export function makeScenario(opts: { sizeMiB?: number; extraToml?: string; sourc
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A test body run on a fresh scenario, disposed of afterwards. */
+export function withScenario(fn: (s: Scenario) => Promise<void> | void, opts?: Parameters<typeof makeScenario>[0]) {
+  return async () => {
+    const s = makeScenario(opts);
+    try {
+      await fn(s);
+    } finally {
+      s.dispose();
+    }
+  };
+}
+
+/** every subvolume of both file systems: a write shows up here */
+export function allSubvolumes(s: Scenario): string {
+  return [s.src.mountPoint, s.dst.mountPoint].map((m) => sh('btrfs', ['subvolume', 'list', m])).join('\n');
+}
+
+export function json(r: { stdout: string }) {
+  return JSON.parse(r.stdout);
+}
+
+export async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** `btrfs send` output size, measured on its own */
+export function streamSize(args: string[]): number {
+  return execFileSync('btrfs', args, { maxBuffer: 2 ** 30, stdio: ['ignore', 'pipe', 'ignore'] }).length;
 }

@@ -43,11 +43,11 @@ test('dry-run runs inspections, prints changes and runs none of them', async () 
 
 test('errors: message, failing command with stderr, fix, exit code', () => {
   let out = '';
-  const code = reportError(new CommandFailedError('btrfs receive /t', 1, 'ERROR: no space left'), (t) => (out += t));
+  const code = reportError(new CommandFailedError('btrfs receive /t', 1, 'ERROR: no space left'), { stderr: (t) => (out += t) });
   assert.equal(code, 1);
   assert.match(out, /command failed \(exit 1\): btrfs receive \/t\n {4}ERROR: no space left/);
   out = '';
-  assert.equal(reportError(new TargetError('refused', 'attach the right disk'), (t) => (out += t)), 3);
+  assert.equal(reportError(new TargetError('refused', 'attach the right disk'), { stderr: (t) => (out += t) }), 3);
   assert.match(out, /fix: attach the right disk/);
-  assert.equal(reportError(new Error('boom'), () => {}), 70);
+  assert.equal(reportError(new Error('boom'), { stderr: () => {} }), 70);
 });

@@ -23,30 +23,24 @@ test('source names', () => {
 const S = (name: string, uuid: string) => ({ name, uuid });
 const T = (name: string, receivedUuid?: string) => ({ name, receivedUuid });
 
-test('parent: the latest pair when both sides agree', () => {
-  const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2')], target: [T('a', 'u1'), T('b', 'u2')], sourceLatest: 'b', targetLatest: 'b' });
-  assert.deepEqual(c, { kind: 'incremental', parent: 'b', via: 'latest' });
-});
-
-test('parent: latest pointing at different data is a mismatch, not a full send', () => {
-  const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2')], target: [T('a', 'u1'), T('b', 'u2')], sourceLatest: 'b', targetLatest: 'a' });
-  assert.deepEqual(c, { kind: 'mismatch', sourceLatest: 'b', targetLatest: 'a' });
-});
-
-test('parent: without links, the newest snapshot present on both sides as the same data', () => {
+test('parent: the newest snapshot present on both sides as the same data', () => {
   const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2'), S('c', 'u3')], target: [T('a', 'u1'), T('b', 'u2')] });
-  assert.deepEqual(c, { kind: 'incremental', parent: 'b', via: 'newest-common' });
+  assert.deepEqual(c, { kind: 'incremental', parent: 'b', targetName: 'b' });
+});
+
+test('parent: paired by UUID, not by name: a renamed copy still pairs', () => {
+  const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2')], target: [T('a', 'u1'), T('renamed', 'u2')] });
+  assert.deepEqual(c, { kind: 'incremental', parent: 'b', targetName: 'renamed' });
 });
 
 test('parent: a same-named target copy of other data does not count; incomplete copies never count', () => {
   assert.equal(chooseParent({ source: [S('a', 'u1')], target: [T('a', 'other')] }).kind, 'full');
   assert.equal(chooseParent({ source: [S('a', 'u1')], target: [T('a')] }).kind, 'full');
-  // an incomplete target `latest` falls back to the newest common pair
-  const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2')], target: [T('a', 'u1'), T('b')], sourceLatest: 'b', targetLatest: 'b' });
-  assert.deepEqual(c, { kind: 'incremental', parent: 'a', via: 'newest-common' });
+  const c = chooseParent({ source: [S('a', 'u1'), S('b', 'u2')], target: [T('a', 'u1'), T('b')] });
+  assert.deepEqual(c, { kind: 'incremental', parent: 'a', targetName: 'a' });
 });
 
-test('parent: first backup is full; the new snapshot itself is never its own parent', () => {
+test('parent: first backup is full; no common snapshot is full with the reason', () => {
   assert.deepEqual(chooseParent({ source: [], target: [] }), { kind: 'full', reason: 'first backup of this source' });
-  assert.equal(chooseParent({ source: [S('a', 'u1')], target: [T('a', 'u1')], exclude: 'a' }).kind, 'full');
+  assert.deepEqual(chooseParent({ source: [S('a', 'u1')], target: [T('x', 'u9')] }), { kind: 'full', reason: 'no snapshot is present on both sides' });
 });

@@ -1,0 +1,79 @@
+import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { TargetError, UserError } from '../core/errors.js';
+import { findMount, type MountEntry } from '../core/mountinfo.js';
+import { quote, type Runner } from '../system/runner.js';
+
+// The per-source folders btrfs-vault writes into (snapshots on the source, backups on
+// the target) must be real folders on the filesystem they belong to. A symlink there
+// (or above it, or a mount over it) would send a backup somewhere else: onto the
+// source disk, into another filesystem. Checked by the mount table's device after
+// every path is resolved.
+
+export interface FolderCheck {
+  /** `target` (backup folder) or `source` (snapshot folder), for messages and exit codes */
+  side: 'target' | 'source';
+  /** the filesystem the folder must be on */
+  mount: MountEntry;
+  mounts: readonly MountEntry[];
+  /** the folder must be directly on this mount (nothing mounted in between) */
+  exactMount?: boolean;
+}
+
+/**
+ * Makes `dir` if it is missing (its parent must exist unless `parents`), then checks
+ * it. Returns its path with every symlink of the parents resolved.
+ */
+export function ownFolder(runner: Runner, dir: string, check: FolderCheck, parents = false): string {
+  const parent = dirname(dir);
+  let realParent = parent;
+  if (parents) {
+    runner.note(`mkdir -p ${quote(parent)}`);
+    if (!runner.dryRun) mkdirSync(parent, { recursive: true, mode: 0o700 });
+  }
+  try {
+    realParent = realpathSync.native(parent);
+  } catch {
+    if (!runner.dryRun) throw refuse(check, `the folder ${parent} does not exist`, `create it, or check the configured path`);
+  }
+  const real = join(realParent, basename(dir));
+  let st = lstatOrUndefined(real);
+  if (!st) {
+    runner.note(`mkdir ${quote(real)}`);
+    if (runner.dryRun) return real;
+    try {
+      mkdirSync(real, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    st = lstatSync(real);
+  }
+  if (st.isSymbolicLink()) {
+    throw refuse(check, `${real} is a symlink, not a folder: btrfs-vault writes only into real folders on the ${check.side === 'target' ? 'backup' : 'source'} filesystem, never through a link`, `remove the link (rm ${quote(real)}); btrfs-vault then makes the folder itself`);
+  }
+  if (!st.isDirectory()) {
+    throw refuse(check, `${real} is not a folder`, `move it away; btrfs-vault makes the folder itself`);
+  }
+  const where = findMount(check.mounts, real);
+  const onIt = where !== undefined && where.device === check.mount.device && (!check.exactMount || where.mountPoint === check.mount.mountPoint);
+  if (!onIt) {
+    throw refuse(
+      check,
+      `${real} is not on the ${check.side === 'target' ? 'backup' : 'source'} filesystem ${check.mount.mountPoint} (${check.mount.source}) but on ${where ? `${where.mountPoint} (${where.source})` : 'no known mount'}`,
+      `unmount what is mounted over it, or check the configured folders`,
+    );
+  }
+  return real;
+}
+
+function refuse(check: FolderCheck, message: string, fix: string): Error {
+  return check.side === 'target' ? new TargetError(message, fix) : new UserError(message, fix);
+}
+
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}

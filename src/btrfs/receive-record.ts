@@ -1,0 +1,45 @@
+import { join } from 'node:path';
+import type { Runner } from '../system/runner.js';
+import { quote } from '../system/runner.js';
+import { readFileNoFollow, removeFile, writeFileNoFollow } from '../system/no-follow.js';
+
+// The proof that btrfs-vault made a subvolume in a backup folder: before a receive
+// starts, its name and the run are recorded beside it (durably). Only a recorded
+// receive that is still incomplete is ever deleted; any other subvolume without a
+// received UUID (a user's writable snapshot, a backup once made writable) is not ours
+// to judge and is left alone.
+
+export const RECEIVE_RECORD = '.btrfs-vault-receiving';
+
+export interface ReceiveRecord {
+  /** the subvolume being received, a name inside the folder */
+  name: string;
+  /** which run started it: host, pid, start time */
+  run: string;
+  started: string;
+}
+
+export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
+  const text = readFileNoFollow(join(dir, RECEIVE_RECORD));
+  if (text === undefined) return undefined;
+  try {
+    const r = JSON.parse(text) as Partial<ReceiveRecord>;
+    // a name with a slash could point out of the folder: such a record is not ours
+    if (typeof r.name === 'string' && r.name !== '' && !r.name.includes('/') && r.name !== '.' && r.name !== '..') {
+      return { name: r.name, run: String(r.run ?? '?'), started: String(r.started ?? '?') };
+    }
+  } catch {
+    /* torn or foreign: treated as no record */
+  }
+  return undefined;
+}
+
+export function writeReceiveRecord(runner: Runner, dir: string, record: ReceiveRecord): void {
+  runner.note(`record ${quote(join(dir, RECEIVE_RECORD))}: receiving ${record.name}`);
+  if (!runner.dryRun) writeFileNoFollow(join(dir, RECEIVE_RECORD), `${JSON.stringify(record)}\n`, { durable: true });
+}
+
+export function clearReceiveRecord(runner: Runner, dir: string): void {
+  runner.note(`rm ${quote(join(dir, RECEIVE_RECORD))}`);
+  if (!runner.dryRun) removeFile(join(dir, RECEIVE_RECORD));
+}
