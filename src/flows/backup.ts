@@ -69,6 +69,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   let stack: OpenedStack | undefined;
   let targetMount: MountEntry | undefined;
   let mounts: MountEntry[] = [];
+  let lockedFs: string | undefined;
   let fatal: unknown;
   let closeError: unknown;
 
@@ -100,9 +101,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           task.title = `Check sources: ${checked.size} of ${opts.sources.length} ready`;
           if (checked.size === 0) throw new Error(reports.map((r) => `${r.source}: ${r.error}`).join('\n'));
           try {
-            // what other runs share with this one: the target, and each source
+            // what other runs share with this one: the target (its filesystem too, when it
+            // is mounted already: one lock process instead of two), and each source
+            const mounted = mounts.filter((m) => m.mountPoint === mp).at(-1);
+            if (mounted) lockedFs = mounted.device;
             await lock([
               { what: `the backup target ${mp}`, key: `target ${resolved(mp)}` },
+              ...(mounted ? [targetFsKey(mounted)] : []),
               ...[...checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
             ]);
           } catch (err) {
@@ -137,7 +142,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             mounts = await readMounts();
             targetMount = await filesystemLayer.mountOf({ ...ctx, mounts: async () => mounts });
             if (targetMount) {
-              await lock([{ what: `the backup filesystem ${targetMount.source}`, key: `target-fs ${targetMount.device}` }]);
+              if (targetMount.device !== lockedFs) await lock([targetFsKey(targetMount)]);
               if (targetMount.readOnly) {
                 throw new TargetError(`the backup filesystem at ${mp} is mounted read-only; nothing was written`, `remount it writable (mount -o remount,rw ${mp}); if btrfs made it read-only after an error, check: dmesg | grep -i btrfs`);
               }
@@ -218,6 +223,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   }
   report.ok = report.exitCode === ExitCode.ok;
   return report;
+}
+
+/** The backup filesystem, whatever mount point or config reaches it. */
+function targetFsKey(m: MountEntry): LockKey {
+  return { what: `the backup filesystem ${m.source}`, key: `target-fs ${m.device}` };
 }
 
 /** A mount point as the mount table will show it (symlinks resolved when it exists). */
