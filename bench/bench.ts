@@ -2,11 +2,11 @@
 // the same loop devices, interleaved, with medians and ratios. Not a test: it prints.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeLoopBtrfs, requireRoot, sh } from '../test/support/loop-disk.js';
 import { tempDir } from '../test/support/scratch.js';
-import { CODE_CACHE_DIR } from '../src/cli/code-cache.js';
+import { COMPILE_CACHE_DIR } from '../src/cli/launch.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 900);
@@ -21,8 +21,8 @@ const KEPT = Number(process.env.BENCH_KEPT ?? 100);
 const TOOLS: Tool[] = ['btrfs-vault', 'raw', 'btrbk'];
 
 requireRoot();
-// the first run compiles btrfs-vault's code and caches it, as the first run after an install does
-for (const f of existsSync(CODE_CACHE_DIR) ? readdirSync(CODE_CACHE_DIR) : []) if (f.endsWith('.v8')) rmSync(join(CODE_CACHE_DIR, f));
+// the first run compiles btrfs-vault's code (and on Node >= 22.1 caches it), as the first run after an install does
+rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
 const dir = tempDir('bench');
 const src = makeLoopBtrfs(dir, 'src', 8192);
 const dst = makeLoopBtrfs(dir, 'dst', 24576);

@@ -1,6 +1,6 @@
 // Bundles the CLI for start-up speed (npm run bench): a few files instead of hundreds.
-// launch.cjs (the entry) runs two CommonJS bundles through V8's code cache
-// (src/cli/code-cache.ts): cli.cjs, the parser (all --help reads), and commands.cjs,
+// launch.cjs (the entry) turns on Node's compile cache where there is one and runs two
+// CommonJS bundles: cli.cjs, the parser (all --help reads), and commands.cjs,
 // everything else, each command's code initialised only when it runs. inquirer
 // (half the code) is prompts.cjs, read only when setup or add-mirror asks a question.
 import { build } from 'esbuild';

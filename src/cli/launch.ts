@@ -1,25 +1,41 @@
-// The program's entry (bin/btrfs-vault.js): runs the parser bundle and, when a
-// command runs, the commands bundle, both compiled through V8's code cache; then
-// keeps the caches this run made. A dry-run writes none: it writes nothing at all.
-// CommonJS, like the bin file, so a start needs no ES module loader.
+// The program's entry (bin/btrfs-vault.js): turns on Node's compile cache, then runs
+// the parser bundle and, when a command runs, the commands bundle. CommonJS, like the
+// bin file, so a start needs no ES module loader.
+import { lstatSync, mkdirSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { join } from 'node:path';
-import { CODE_CACHE_DIR, loadScript, type LoadedScript } from './code-cache.js';
 import type { CommandsModule, runCli } from './program.js';
+
+/** Node's compiled code of btrfs-vault, root's alone: root runs what is in it. */
+export const COMPILE_CACHE_DIR = '/var/cache/btrfs-vault';
 
 export async function launch(bundleDir: string): Promise<void> {
   try {
-    const cli = loadScript<{ runCli: typeof runCli }>(join(bundleDir, 'cli.cjs'), CODE_CACHE_DIR, 'cli');
-    let commands: LoadedScript<CommandsModule> | undefined;
-    let dryRun = false;
-    process.exitCode = await cli.exports.runCli(process.argv.slice(2), (command, opts) => {
-      dryRun ||= Boolean(opts.dryRun);
-      commands ??= loadScript<CommandsModule>(join(bundleDir, 'commands.cjs'), CODE_CACHE_DIR, command);
-      return commands.exports;
-    });
-    if (!dryRun) for (const script of [cli, commands]) script?.save();
+    const args = process.argv.slice(2);
+    enableCompileCache(args);
+    const load = nodeModule.createRequire(join(bundleDir, 'launch.cjs'));
+    const cli = load('./cli.cjs') as { runCli: typeof runCli };
+    process.exitCode = await cli.runCli(args, () => load('./commands.cjs') as CommandsModule);
   } catch (err) {
     // only a broken installation gets here: every command reports its own errors
     process.stderr.write(`btrfs-vault: cannot start: ${(err as Error)?.stack ?? String(err)}\nreinstall btrfs-vault (npm run build in its folder)\n`);
     process.exitCode = 70;
+  }
+}
+
+/**
+ * Node ≥ 22.1 keeps compiled code across starts (a no-change backup is mostly start-up);
+ * Node 20 has no such cache and simply compiles. Only for root, in a folder nobody else
+ * can write, and never in a dry-run, which writes nothing at all.
+ */
+function enableCompileCache(args: readonly string[]): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+  if (!enable || process.geteuid?.() !== 0 || args.some((a) => a === '--dry-run' || a === '-n')) return;
+  try {
+    mkdirSync(COMPILE_CACHE_DIR, { recursive: true, mode: 0o700 });
+    const st = lstatSync(COMPILE_CACHE_DIR);
+    if (st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0) enable(COMPILE_CACHE_DIR);
+  } catch {
+    /* a cache is an optimisation */
   }
 }

@@ -8,8 +8,8 @@ import type * as Commands from './commands.js';
 // commands' code when it runs, so --help never reads listr2 or inquirer.
 
 export type CommandsModule = typeof Commands;
-/** Gives the commands' code; `command` names the run (its code cache), dry-run writes no cache. */
-export type LoadCommands = (command: string, opts: object & { dryRun?: boolean }) => CommandsModule;
+/** Gives the commands' code (the second bundle), read only when a command runs. */
+export type LoadCommands = () => CommandsModule;
 
 /** Parses the arguments, runs the command, returns the exit code. */
 export async function runCli(args: readonly string[], load: LoadCommands): Promise<number> {
@@ -44,7 +44,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('-n, --dry-run', 'print every command that would change something; change nothing')
     .option('--json', 'print a machine-readable summary on stdout')
     .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const c = load('backup', opts);
+      const c = load();
       const { backupCommand } = await c.commands.backup();
       code = await c.withSignals((signal) => backupCommand(paths, opts, signal));
     });
@@ -55,7 +55,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { config: string; json?: boolean }) => {
-      code = await (await load('list', opts).commands.list()).listCommand(opts);
+      code = await (await load().commands.list()).listCommand(opts);
     });
 
   program
@@ -65,7 +65,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
     .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
-      code = await (await load('open', opts).commands.stack()).openCommand(opts);
+      code = await (await load().commands.stack()).openCommand(opts);
     });
 
   program
@@ -75,7 +75,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
     .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
-      code = await (await load('close', opts).commands.stack()).closeCommand(opts);
+      code = await (await load().commands.stack()).closeCommand(opts);
     });
 
   program
@@ -86,7 +86,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
     .option('-n, --dry-run', 'show the plan and every command; change nothing')
     .action(async (opts: { config: string; answers?: string; host?: string; dryRun?: boolean }) => {
-      code = await (await load('setup', opts).commands.setup()).setupCommand(opts);
+      code = await (await load().commands.setup()).setupCommand(opts);
     });
 
   program
@@ -99,7 +99,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('--no-wait', 'return after adding; the resync goes on in the background')
     .option('-n, --dry-run', 'show the commands; change nothing')
     .action(async (opts: { config: string; disk?: string; confirm?: string; wipeExisting?: boolean; wait: boolean; dryRun?: boolean }) => {
-      code = await (await load('add-mirror', opts).commands.addMirror()).addMirrorCommand(opts);
+      code = await (await load().commands.addMirror()).addMirrorCommand(opts);
     });
 
   try {
@@ -110,7 +110,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-    return load('error', {}).reportError(err);
+    return load().reportError(err);
   }
   return code;
 }

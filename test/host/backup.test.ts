@@ -321,26 +321,19 @@ test('an installation without its bundle says how to build it (exit 70), not a s
   assert.doesNotMatch(r.stderr, /at Module\./);
 });
 
-test("each command's compiled code is cached root-only and used by the next start; a dry-run writes no cache", withScenario((s) => {
+test("Node's compile cache, where Node has one, is root's alone; a dry-run writes none", withScenario((s) => {
   const dir = '/var/cache/btrfs-vault';
-  const caches = (key: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith(`commands.${key}-`) && n.endsWith('.v8')) : []);
-  for (const n of caches('list')) rmSync(join(dir, n));
-  assert.equal(s.cli(['list', '--config', s.config]).code, 0);
-  const [made, ...more] = caches('list');
-  assert.ok(made, 'the first start wrote a cache for list');
-  assert.equal(more.length, 0);
-  assert.equal(statSync(dir).mode & 0o777, 0o700);
-  const st = statSync(join(dir, made));
-  assert.equal(st.mode & 0o777, 0o600);
-  assert.equal(st.uid, 0);
-  assert.equal(s.cli(['list', '--config', s.config]).code, 0);
-  const again = statSync(join(dir, made));
-  // a cache V8 had refused (or none) would have been written anew: a new inode
-  assert.deepEqual([again.ino, again.mtimeMs], [st.ino, st.mtimeMs], 'the second start used the cache');
-
-  for (const n of caches('backup')) rmSync(join(dir, n));
+  rmSync(dir, { recursive: true, force: true });
   assert.equal(s.cli(['backup', '--dry-run', '--config', s.config]).code, 0);
-  assert.deepEqual(caches('backup'), [], 'a dry-run writes nothing, not even a cache');
+  assert.ok(!existsSync(dir), 'a dry-run writes nothing, not even a cache');
+  assert.equal(s.cli(['list', '--config', s.config]).code, 0);
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if (major > 22 || (major === 22 && minor >= 1)) {
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.ok(readdirSync(dir, { recursive: true }).length > 0, 'the run left its compiled code');
+  } else {
+    assert.ok(!existsSync(dir), `Node ${process.versions.node} has no compile cache: nothing is made for it`);
+  }
 }));
 
 test('open and close a plain btrfs target by its device: idempotent, and a wrong token closes it again', withScenario((s) => {
