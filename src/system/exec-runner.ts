@@ -17,20 +17,16 @@ const STDERR_KEEP = 64 * 1024;
 export class ExecRunner implements Runner {
   readonly dryRun = false;
 
-  constructor(private readonly log: (line: string) => void = () => {}) {}
-
   query(argv: Argv, options?: RunOptions): Promise<RunResult> {
     return this.exec(argv, options);
   }
 
   run(argv: Argv, options?: RunOptions): Promise<RunResult> {
-    this.log(`run: ${formatArgv(argv)}`);
     return this.exec(argv, options);
   }
 
-  note(description: string): void {
-    this.log(description);
-  }
+  /** a change made without a program: done by the caller, nothing to print for real */
+  note(): void {}
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
     const result = await execa(file, [...args], {
@@ -67,7 +63,6 @@ export class ExecRunner implements Runner {
    * execa's .pipe() copies through JS streams, hence child_process for this method.
    */
   async pipe(from: Argv, to: Argv, options: PipeOptions = {}): Promise<PipeResult> {
-    this.log(`run: ${formatArgv(from)} | ${formatArgv(to)}`);
     if (options.signal?.aborted) throw abortReason(options.signal);
     const pending = this.prepared ?? this.kernelPipe();
     this.prepared = undefined;
