@@ -209,20 +209,28 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     for (const l of locks.reverse()) await l.release();
   }
 
-  const failed = reports.filter((r) => r.status === 'failed');
   const whole = fatal ?? closeError;
   if (whole !== undefined) {
     report.error = errorMessage(whole);
-    report.exitCode = whole instanceof VaultError ? whole.exitCode : ExitCode.internal;
     if (whole instanceof VaultError) report.fix = whole.fix;
-  } else if (failed.length > 0) {
-    const codes = new Set(failed.map((r) => r.exitCode));
-    // 2 (bad input) and the like only when nothing at all was written; a mix is 1
-    const wroteSomething = reports.some((r) => r.status === 'ok');
-    report.exitCode = !wroteSomething && codes.size === 1 ? [...codes][0]! : ExitCode.failed;
   }
+  report.exitCode = runExitCode(reports, whole);
   report.ok = report.exitCode === ExitCode.ok;
   return report;
+}
+
+/**
+ * A run's exit code: a failure of the whole run (target, lock, signal, close) wins;
+ * then a source's own code (2 bad input, 3 target) only when no source wrote
+ * anything and all failed alike; any other mix is 1.
+ */
+export function runExitCode(reports: readonly Pick<SourceReport, 'status' | 'exitCode'>[], whole?: unknown): number {
+  if (whole !== undefined) return whole instanceof VaultError ? whole.exitCode : ExitCode.internal;
+  const failed = reports.filter((r) => r.status === 'failed');
+  if (failed.length === 0) return ExitCode.ok;
+  const codes = new Set(failed.map((r) => r.exitCode ?? ExitCode.failed));
+  const wroteSomething = reports.some((r) => r.status === 'ok');
+  return !wroteSomething && codes.size === 1 ? [...codes][0]! : ExitCode.failed;
 }
 
 /** The backup filesystem, whatever mount point or config reaches it. */

@@ -17,7 +17,10 @@ type Answer = FakeAnswer | ((argv: Argv) => FakeAnswer);
  */
 export class FakeRunner implements Runner {
   readonly dryRun = false;
+  /** every command, in order */
   readonly calls: string[] = [];
+  /** only the commands that change something (run, pipe): a refusal must leave this empty */
+  readonly changes: string[] = [];
   readonly notes: string[] = [];
   private readonly table = new Map<string, Answer>();
 
@@ -31,12 +34,14 @@ export class FakeRunner implements Runner {
   }
 
   async run(argv: Argv, options?: RunOptions): Promise<RunResult> {
+    this.changes.push(formatArgv(argv));
     return this.answer(argv, options);
   }
 
   async pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult> {
     const k = key([from, to]);
     this.calls.push(`${formatArgv(from)} | ${formatArgv(to)}`);
+    this.changes.push(`${formatArgv(from)} | ${formatArgv(to)}`);
     const entry = this.table.get(k);
     if (!entry) throw new InternalError(`fake runner: unexpected pipe ${formatArgv(from)} | ${formatArgv(to)}`);
     const a = typeof entry === 'function' ? entry(from) : entry;

@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readlinkSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { backupSource, type BackupSourceDeps } from '../../src/flows/backup-source.js';
+import { runExitCode } from '../../src/flows/backup.js';
+import { InterruptedError, TargetError } from '../../src/core/errors.js';
+import type { CheckedSource } from '../../src/flows/source-check.js';
+import type { MountEntry } from '../../src/core/mountinfo.js';
+import { FakeRunner } from '../../src/system/fake-runner.js';
+import { DryRunRunner } from '../../src/system/dry-run-runner.js';
+import { RECEIVE_RECORD } from '../../src/btrfs/receive-record.js';
+import { scratchDir } from '../support/scratch.js';
+
+// One source's backup with the fake runner on real folders: what runs, in which order,
+// what is written, and that a refusal changes nothing.
+
+const NOW = new Date(Date.UTC(2026, 10, 27, 12, 0, 0));
+const NEW = '2026-11-27_12-00-00';
+
+interface World {
+  root: string;
+  source: CheckedSource;
+  srcMount: MountEntry;
+  dstMount: MountEntry;
+  snapDir: string;
+  targetDir: string;
+}
+
+function world(): World {
+  const root = scratchDir('bsrc');
+  const mount = (name: string, device: string): MountEntry => {
+    mkdirSync(join(root, name));
+    return { device, root: '/', mountPoint: join(root, name), fsType: 'btrfs', source: `/dev/${name}`, options: 'rw', readOnly: false };
+  };
+  const srcMount = mount('src', '0:50');
+  const dstMount = mount('dst', '0:51');
+  mkdirSync(join(root, 'src', 'data'));
+  const source: CheckedSource = { path: join(root, 'src', 'data'), name: 'data', snapshotDir: join(root, 'src', 'snapshots', 'data'), real: join(root, 'src', 'data'), mount: srcMount };
+  return { root, source, srcMount, dstMount, snapDir: source.snapshotDir, targetDir: join(dstMount.mountPoint, 'data') };
+}
+
+/** `btrfs subvolume list -a -u -q -R` lines; paths relative to the filesystem's top */
+const listing = (rows: { path: string; uuid: string; received?: string }[]) =>
+  rows.map((r, i) => `ID ${256 + i} gen 9 top level 5 parent_uuid - received_uuid ${r.received ?? '-'} uuid ${r.uuid} path ${r.path}`).join('\n');
+
+const show = (path: string, uuid: string, received = '-', ro = true) =>
+  `${path}\n\tName: \t\t\tx\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tSubvolume ID: \t\t300\n\tFlags: \t\t\t${ro ? 'readonly' : '-'}\n`;
+
+function runner(w: World, src: { path: string; uuid: string; received?: string }[], dst: { path: string; uuid: string; received?: string }[], parent?: string): FakeRunner {
+  const snap = join(w.snapDir, NEW);
+  return new FakeRunner()
+    .on(['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', w.srcMount.mountPoint]], { stdout: listing([{ path: 'data', uuid: 'u-data' }, ...src]) })
+    .on(['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
+    .on(['btrfs', ['subvolume', 'snapshot', '-r', w.source.real, snap]])
+    .on(['btrfs', ['subvolume', 'show', snap]], { stdout: show(snap, 'u-new') })
+    .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), snap]], ['btrfs', ['receive', w.targetDir]]], () => {
+      mkdirSync(join(w.targetDir, NEW));
+      return { bytes: 4321 };
+    })
+    .on(['btrfs', ['subvolume', 'show', join(w.targetDir, NEW)]], { stdout: show(join(w.targetDir, NEW), 'u-copy', 'u-new') })
+    .on(['btrfs', ['filesystem', 'sync', w.targetDir]]);
+}
+
+function deps(w: World, r: FakeRunner | DryRunRunner, steps: string[] = []): BackupSourceDeps {
+  return { runner: r, targetMount: w.dstMount, mounts: [w.srcMount, w.dstMount], now: () => NOW, step: (t) => steps.push(t), progress: () => {} };
+}
+
+test('first backup: snapshot, full send, sync, then the links; the receive record is gone at the end', async () => {
+  const w = world();
+  const r = runner(w, [], []);
+  const out = await backupSource(w.source, deps(w, r));
+  assert.deepEqual({ snapshot: out.snapshot, mode: out.mode, bytes: out.bytes }, { snapshot: NEW, mode: 'full', bytes: 4321 });
+  assert.deepEqual(r.changes, [
+    `btrfs subvolume snapshot -r ${w.source.real} ${w.snapDir}/${NEW}`,
+    `btrfs send -q ${w.snapDir}/${NEW} | btrfs receive ${w.targetDir}`,
+    `btrfs filesystem sync ${w.targetDir}`,
+  ]);
+  for (const dir of [w.snapDir, w.targetDir]) assert.equal(readlinkSync(join(dir, 'latest')), NEW);
+  assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
+});
+
+test('the parent is the newest pair by UUID, whatever the links say; disagreeing links are repaired and reported', async () => {
+  const w = world();
+  mkdirSync(w.targetDir, { recursive: true });
+  mkdirSync(w.snapDir, { recursive: true });
+  symlinkSync('2026-11-01_00-00-00', join(w.targetDir, 'latest'));
+  const src = [
+    { path: 'snapshots/data/2026-11-01_00-00-00', uuid: 'u1' },
+    { path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' },
+  ];
+  const dst = [
+    { path: 'data/2026-11-01_00-00-00', uuid: 'c1', received: 'u1' },
+    { path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2' },
+  ];
+  const r = runner(w, src, dst, '2026-11-02_00-00-00');
+  const out = await backupSource(w.source, deps(w, r));
+  assert.equal(out.mode, 'incremental');
+  assert.equal(out.parent, '2026-11-02_00-00-00');
+  assert.match(out.warnings.join('\n'), /latest did not point at the newest pair/);
+  assert.equal(readlinkSync(join(w.targetDir, 'previous')), '2026-11-01_00-00-00');
+});
+
+test('only the recorded receive is deleted; an unrecorded writable subvolume is reported and left alone', async () => {
+  const w = world();
+  mkdirSync(w.targetDir, { recursive: true });
+  writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'host pid 9', started: 'then' }));
+  const dst = [
+    { path: 'data/2026-11-02_00-00-00', uuid: 'c2' },
+    { path: 'data/restore-test', uuid: 'c3' },
+  ];
+  const r = runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]);
+  const steps: string[] = [];
+  const out = await backupSource(w.source, deps(w, r, steps));
+  assert.deepEqual(out.cleaned, [join(w.targetDir, '2026-11-02_00-00-00')]);
+  assert.equal(r.changes[0], `btrfs subvolume delete ${w.targetDir}/2026-11-02_00-00-00`);
+  assert.equal(r.changes.filter((c) => c.includes('delete')).length, 1, 'nothing else is deleted');
+  assert.match(out.warnings.join('\n'), /restore-test is not a complete backup made by btrfs-vault.*left alone/);
+  assert.match(steps.join('\n'), /left incomplete by an interrupted run \(host pid 9\)/);
+});
+
+test('a backup folder that is a symlink: refused with nothing changed', async () => {
+  const w = world();
+  symlinkSync(w.srcMount.mountPoint, w.targetDir);
+  const r = runner(w, [], []);
+  await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number }) => err.exitCode === 3 && /is a symlink/.test(err.message));
+  assert.deepEqual(r.changes, []);
+});
+
+test('dry-run: the snapshot and the transfer are printed, nothing is made', async () => {
+  const w = world();
+  const printed: string[] = [];
+  const inner = runner(w, [], []);
+  const out = await backupSource(w.source, deps(w, new DryRunRunner(inner, (l) => printed.push(l))));
+  assert.equal(out.mode, 'full');
+  assert.deepEqual(inner.changes, []);
+  assert.ok(printed.some((l) => l === `would run: btrfs subvolume snapshot -r ${w.source.real} ${w.snapDir}/${NEW}`), printed.join('\n'));
+  assert.ok(printed.some((l) => l.startsWith('would run: btrfs send -q')));
+  assert.ok(!existsSync(w.targetDir) && !existsSync(w.snapDir), 'not even the folders');
+});
+
+test('a full disk: the partial copy deleted, the record cleared, latest untouched, exit 3 with the fix', async () => {
+  const w = world();
+  const partial = join(w.targetDir, NEW);
+  const r = runner(w, [], [])
+    .on([['btrfs', ['send', '-q', join(w.snapDir, NEW)]], ['btrfs', ['receive', w.targetDir]]], () => {
+      mkdirSync(partial);
+      return { exitCode: 1, stderr: `ERROR: write ${NEW}/big.bin failed: No space left on device` };
+    })
+    .on(['btrfs', ['subvolume', 'delete', partial]], () => {
+      rmdirSync(partial);
+      return {};
+    });
+  await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number; fix?: string }) => {
+    assert.equal(err.exitCode, 3);
+    assert.match(err.message, /backup filesystem is full/);
+    assert.match(err.fix ?? '', /free space on the backup disk/);
+    return true;
+  });
+  assert.ok(!existsSync(partial));
+  assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
+  assert.ok(!existsSync(join(w.targetDir, 'latest')));
+});
+
+test("a run's exit code: the whole run's failure first; a source's code only if nothing was written", () => {
+  const ok = { status: 'ok' as const };
+  const bad = (exitCode: number) => ({ status: 'failed' as const, exitCode });
+  assert.equal(runExitCode([ok, ok]), 0);
+  assert.equal(runExitCode([bad(2), ok]), 1, 'one bad source and one good: 1');
+  assert.equal(runExitCode([bad(2)]), 2, 'nothing written: bad input');
+  assert.equal(runExitCode([bad(2), bad(2)]), 2);
+  assert.equal(runExitCode([bad(2), bad(3)]), 1, 'different failures: 1');
+  assert.equal(runExitCode([ok], new TargetError('could not close')), 3, 'a failed close after good backups');
+  assert.equal(runExitCode([bad(1)], new InterruptedError('SIGHUP')), 129);
+  assert.equal(runExitCode([ok], new Error('bug')), 70);
+});
