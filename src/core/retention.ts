@@ -1,0 +1,113 @@
+// Which snapshots to keep, and why. Pure.
+//
+// Each rule looks at the snapshots on its own, newest first: `keep_last` keeps the N
+// newest; `hourly`/`daily`/`weekly`/`monthly`/`yearly` keep the newest snapshot of
+// each of the N most recent hours/days/ISO weeks/months/years that have one (periods
+// without a snapshot, say while the disk was away, do not use up the count). A
+// snapshot is kept when any rule or any hard rule (`pins`: latest, next parent, never
+// sent) keeps it, and every reason is named. Periods are counted in local time.
+
+const STAMP = /^(\d{4})-(\d{2})-(\d{2})_(\d{2})-(\d{2})-(\d{2})(?:_(\d+))?$/;
+
+export type Count = number; // Infinity: all
+
+export interface RetentionRules {
+  keepLast: Count;
+  hourly: Count;
+  daily: Count;
+  weekly: Count;
+  monthly: Count;
+  yearly: Count;
+}
+
+export interface RetentionDecision {
+  name: string;
+  keep: boolean;
+  /** why it is kept: "last 3", "daily 2026-11-20", "next parent", ... (empty: deleted) */
+  reasons: string[];
+}
+
+/** A snapshot name's time (names are UTC), or undefined for a name that is not one of ours. */
+export function snapshotTime(name: string): Date | undefined {
+  const m = STAMP.exec(name);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+}
+
+type Rule = Exclude<keyof RetentionRules, 'keepLast'>;
+const RULES: Rule[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
+
+/**
+ * The decision for each snapshot (in the order given). `names` are btrfs-vault's
+ * snapshot names; anything else is never passed in, so never deleted.
+ */
+export function planRetention(input: {
+  names: readonly string[];
+  rules: RetentionRules;
+  pins?: ReadonlyMap<string, readonly string[]>;
+  timeZone?: string;
+}): RetentionDecision[] {
+  const period = periodFormat(input.timeZone);
+  const dated = input.names.flatMap((name) => {
+    const time = snapshotTime(name);
+    return time ? [{ name, time, seq: Number(STAMP.exec(name)![7] ?? 1) }] : [];
+  });
+  // newest first; within one second the _N suffix orders
+  const newest = [...dated].sort((a, b) => b.time.getTime() - a.time.getTime() || b.seq - a.seq);
+  const reasons = new Map<string, string[]>(input.names.map((n) => [n, [...(input.pins?.get(n) ?? [])]]));
+
+  const last = input.rules.keepLast;
+  newest.slice(0, last === Infinity ? undefined : Math.max(0, last)).forEach((s) => reasons.get(s.name)!.push(`last ${Number.isFinite(last) ? last : 'all'}`));
+  for (const rule of RULES) {
+    const count = input.rules[rule];
+    if (!(count > 0)) continue;
+    const seen = new Set<string>();
+    for (const s of newest) {
+      const key = period(rule, s.time);
+      if (seen.has(key)) continue;
+      if (seen.size >= count) break;
+      seen.add(key);
+      reasons.get(s.name)!.push(`${rule} ${key}`);
+    }
+  }
+  return input.names.map((name) => {
+    const r = reasons.get(name)!;
+    // a name that is not a snapshot name is not ours to delete
+    const ours = snapshotTime(name) !== undefined;
+    return { name, keep: r.length > 0 || !ours, reasons: ours ? r : ['not a btrfs-vault snapshot name'] };
+  });
+}
+
+/** "hourly" -> "2026-11-27 14h", "daily" -> "2026-11-27", "weekly" -> "2026-W48", ... in the given zone. */
+function periodFormat(timeZone?: string): (rule: Rule, t: Date) => string {
+  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' });
+  return (rule, t) => {
+    const p = Object.fromEntries(fmt.formatToParts(t).map((x) => [x.type, x.value]));
+    const [y, m, d, h] = [p.year!, p.month!, p.day!, p.hour!];
+    switch (rule) {
+      case 'hourly':
+        return `${y}-${m}-${d} ${h}h`;
+      case 'daily':
+        return `${y}-${m}-${d}`;
+      case 'weekly':
+        return isoWeek(Number(y), Number(m), Number(d));
+      case 'monthly':
+        return `${y}-${m}`;
+      case 'yearly':
+        return y;
+    }
+  };
+}
+
+/** ISO 8601 week of a calendar date: weeks start on Monday; a week belongs to the year of its Thursday. */
+function isoWeek(y: number, m: number, d: number): string {
+  const thursday = (date: Date) => {
+    date.setUTCDate(date.getUTCDate() - ((date.getUTCDay() + 6) % 7) + 3);
+    return date;
+  };
+  const t = thursday(new Date(Date.UTC(y, m - 1, d)));
+  const first = thursday(new Date(Date.UTC(t.getUTCFullYear(), 0, 4))); // 4 January is always in week 1
+  const week = 1 + Math.round((t.getTime() - first.getTime()) / (7 * 86_400_000));
+  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { planRetention, snapshotTime, type RetentionRules } from '../../src/core/retention.js';
+
+const none: RetentionRules = { keepLast: 0, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 };
+const rules = (r: Partial<RetentionRules>): RetentionRules => ({ ...none, ...r });
+
+/** a snapshot name for a UTC time */
+const at = (iso: string, n?: number) => `${iso.slice(0, 10)}_${iso.slice(11, 13)}-${iso.slice(14, 16)}-${iso.slice(17, 19)}${n ? `_${n}` : ''}`;
+const kept = (d: ReturnType<typeof planRetention>) => d.filter((x) => x.keep).map((x) => x.name);
+const why = (d: ReturnType<typeof planRetention>, name: string) => d.find((x) => x.name === name)!.reasons;
+
+test('names: UTC stamps with an optional _N; anything else is not ours and always kept', () => {
+  assert.equal(snapshotTime('2026-11-27_14-05-09')?.toISOString(), '2026-11-27T14:05:09.000Z');
+  assert.equal(snapshotTime('restore-test'), undefined);
+  const d = planRetention({ names: ['restore-test', at('2026-01-01T00:00:00')], rules: none, timeZone: 'UTC' });
+  assert.deepEqual(d.map((x) => [x.name, x.keep]), [['restore-test', true], ['2026-01-01_00-00-00', false]]);
+});
+
+test('keep_last: the N newest, the _N suffix ordering snapshots of one second', () => {
+  const names = [at('2026-11-27T10:00:00'), at('2026-11-27T10:00:00', 2), at('2026-11-27T10:00:00', 10), at('2026-11-26T10:00:00')];
+  const d = planRetention({ names, rules: rules({ keepLast: 2 }), timeZone: 'UTC' });
+  assert.deepEqual(kept(d), ['2026-11-27_10-00-00_2', '2026-11-27_10-00-00_10']);
+  assert.deepEqual(why(d, '2026-11-27_10-00-00_10'), ['last 2']);
+});
+
+test('daily: the newest of each of the N most recent days that have a snapshot, named by the day', () => {
+  const names = [
+    at('2026-11-18T08:00:00'), at('2026-11-20T08:00:00'), at('2026-11-20T20:00:00'),
+    at('2026-11-21T09:00:00'), at('2026-11-22T23:59:59'),
+  ];
+  const d = planRetention({ names, rules: rules({ daily: 3 }), timeZone: 'UTC' });
+  assert.deepEqual(kept(d), [at('2026-11-20T20:00:00'), at('2026-11-21T09:00:00'), at('2026-11-22T23:59:59')]);
+  assert.deepEqual(why(d, at('2026-11-20T20:00:00')), ['daily 2026-11-20']);
+  assert.deepEqual(why(d, at('2026-11-20T08:00:00')), []);
+});
+
+test('days are local days: 23:30 UTC is the next day in Berlin', () => {
+  const names = [at('2026-11-20T22:30:00'), at('2026-11-20T23:30:00')];
+  assert.deepEqual(kept(planRetention({ names, rules: rules({ daily: 2 }), timeZone: 'UTC' })), [at('2026-11-20T23:30:00')]);
+  const berlin = planRetention({ names, rules: rules({ daily: 2 }), timeZone: 'Europe/Berlin' });
+  assert.deepEqual(kept(berlin), names, 'two local days: 23:30 and 00:30');
+  assert.deepEqual(why(berlin, at('2026-11-20T23:30:00')), ['daily 2026-11-21']);
+});
+
+test('DST: the hour that repeats in October counts as one local hour; the hour skipped in March costs nothing', () => {
+  // Berlin, 2026-10-25: 02:00-03:00 local happens twice (00:xx and 01:xx UTC)
+  const autumn = [at('2026-10-25T00:10:00'), at('2026-10-25T00:50:00'), at('2026-10-25T01:10:00'), at('2026-10-25T01:50:00')];
+  const a = planRetention({ names: autumn, rules: rules({ hourly: 10 }), timeZone: 'Europe/Berlin' });
+  // both UTC hours show as local "02h": the newest of that label is kept once
+  assert.deepEqual(kept(a), [at('2026-10-25T01:50:00')]);
+  assert.deepEqual(why(a, at('2026-10-25T01:50:00')), ['hourly 2026-10-25 02h']);
+  // and a whole day is still one day
+  assert.equal(kept(planRetention({ names: autumn, rules: rules({ daily: 5 }), timeZone: 'Europe/Berlin' })).length, 1);
+  // 2026-03-29: 02:00 local does not exist; 00:30 and 01:30 UTC are 01:30 and 03:30 local
+  const spring = [at('2026-03-29T00:30:00'), at('2026-03-29T01:30:00')];
+  const s = planRetention({ names: spring, rules: rules({ hourly: 5 }), timeZone: 'Europe/Berlin' });
+  assert.deepEqual(s.map((x) => x.reasons), [['hourly 2026-03-29 01h'], ['hourly 2026-03-29 03h']]);
+});
+
+test('weeks are ISO weeks: New Year 2026/27 falls in 2026-W53; a leap day is a day like any other', () => {
+  const names = [at('2026-12-28T12:00:00'), at('2026-12-31T12:00:00'), at('2027-01-01T12:00:00'), at('2027-01-04T12:00:00')];
+  const d = planRetention({ names, rules: rules({ weekly: 5 }), timeZone: 'UTC' });
+  assert.deepEqual(kept(d), [at('2027-01-01T12:00:00'), at('2027-01-04T12:00:00')]);
+  assert.deepEqual(why(d, at('2027-01-01T12:00:00')), ['weekly 2026-W53']);
+  assert.deepEqual(why(d, at('2027-01-04T12:00:00')), ['weekly 2027-W01']);
+  const leap = planRetention({ names: [at('2028-02-28T12:00:00'), at('2028-02-29T12:00:00'), at('2028-03-01T12:00:00')], rules: rules({ daily: 2, monthly: 2 }), timeZone: 'UTC' });
+  assert.deepEqual(leap.map((x) => x.reasons), [[], ['daily 2028-02-29', 'monthly 2028-02'], ['daily 2028-03-01', 'monthly 2028-03']]);
+});
+
+test('a gap of months while the disk was away does not use up the counts', () => {
+  const names = [at('2026-01-10T12:00:00'), at('2026-01-11T12:00:00'), at('2026-01-12T12:00:00'), at('2026-06-01T12:00:00')];
+  const d = planRetention({ names, rules: rules({ daily: 3 }), timeZone: 'UTC' });
+  assert.deepEqual(kept(d), [at('2026-01-11T12:00:00'), at('2026-01-12T12:00:00'), at('2026-06-01T12:00:00')]);
+});
+
+test('the defaults in the spirit of Time Machine over two years of hourly backups; hard rules always win', () => {
+  const names: string[] = [];
+  const end = Date.UTC(2026, 10, 27, 12);
+  for (let h = 0; h < 2 * 365 * 24; h += 1) names.push(at(new Date(end - h * 3_600_000).toISOString()));
+  names.reverse();
+  const target: RetentionRules = { keepLast: 1, hourly: 24, daily: 31, weekly: 26, monthly: Infinity, yearly: 0 };
+  const oldest = names[0]!;
+  const pins = new Map([[oldest, ['never sent']]]);
+  const d = planRetention({ names, rules: target, pins, timeZone: 'Europe/Berlin' });
+  const k = kept(d);
+  // 24 hourly + 30 more days + ~22 more weeks + ~19 more months (+1 pinned), overlaps removed
+  assert.ok(k.length > 90 && k.length < 105, `${k.length} kept`);
+  assert.ok(k.slice(-24).every((n) => why(d, n).some((r) => r.startsWith('hourly'))), 'everything of the last 24 hours');
+  assert.deepEqual(why(d, oldest), ['never sent'], 'only the hard rule keeps the oldest hour of its month');
+  assert.ok(d.filter((x) => !x.keep).every((x) => x.reasons.length === 0));
+});
