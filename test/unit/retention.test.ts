@@ -90,3 +90,24 @@ test('the defaults in the spirit of Time Machine over two years of hourly backup
   assert.deepEqual(why(d, oldest), ['never sent'], 'only the hard rule keeps the oldest hour of its month');
   assert.ok(d.filter((x) => !x.keep).every((x) => x.reasons.length === 0));
 });
+
+test('prune plan: latest, the next parent and never-sent snapshots survive any rule; no retention keeps all', async () => {
+  const { planPrune } = await import('../../src/core/prune-plan.js');
+  const n = (d: number) => at(`2026-11-${String(d).padStart(2, '0')}T12:00:00`);
+  const source = [1, 2, 3, 4, 5].map((d) => ({ name: n(d), uuid: `u${d}` }));
+  // 4 and 5 never reached the disk; 3 is the newest pair; the target's latest is 2 (a crash)
+  const target = [1, 2, 3].map((d) => ({ name: n(d), uuid: `u${d}` }));
+  const zero = rules({});
+  const plan = planPrune({ source, target, sourceLatest: n(5), targetLatest: n(2), sourceRules: zero, targetRules: zero, timeZone: 'UTC' });
+  assert.deepEqual(plan.source.map((d) => [d.name, d.reasons]), [
+    [n(1), []],
+    [n(2), []],
+    [n(3), ['next parent']],
+    [n(4), ['never sent']],
+    [n(5), ['latest', 'never sent']],
+  ]);
+  assert.deepEqual(plan.target.map((d) => [d.name, d.keep]), [[n(1), false], [n(2), true], [n(3), true]]);
+  assert.deepEqual(why(plan.target, n(2)), ['latest']);
+  const all = planPrune({ source, target, timeZone: 'UTC' });
+  assert.ok([...all.source, ...all.target].every((d) => d.keep && d.reasons.includes('no retention configured')));
+});

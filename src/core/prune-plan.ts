@@ -1,0 +1,55 @@
+// What prune deletes of one source, on each side, with the hard rules that no
+// retention setting can override. Pure.
+
+import { chooseParent } from './parent.js';
+import { planRetention, type RetentionDecision, type RetentionRules } from './retention.js';
+
+export interface SideSnapshot {
+  name: string;
+  /** source side: the snapshot's UUID; target side: the received UUID (complete copies only) */
+  uuid: string;
+}
+
+export interface PrunePlanInput {
+  source: readonly SideSnapshot[];
+  target: readonly SideSnapshot[];
+  sourceLatest?: string;
+  targetLatest?: string;
+  /** undefined: that side keeps everything (no [retention] in the config) */
+  sourceRules?: RetentionRules;
+  targetRules?: RetentionRules;
+  timeZone?: string;
+}
+
+export interface PrunePlan {
+  source: RetentionDecision[];
+  target: RetentionDecision[];
+}
+
+/**
+ * Hard rules, before any retention rule: `latest` on each side; the newest pair (the
+ * next incremental's parent) on both sides; on the source, every snapshot that has no
+ * copy on the target (never sent: the disk may be away for weeks).
+ */
+export function planPrune(input: PrunePlanInput): PrunePlan {
+  const pins = { source: new Map<string, string[]>(), target: new Map<string, string[]>() };
+  const pin = (side: 'source' | 'target', name: string | undefined, reason: string) => {
+    if (name === undefined) return;
+    pins[side].set(name, [...(pins[side].get(name) ?? []), reason]);
+  };
+  pin('source', input.source.some((s) => s.name === input.sourceLatest) ? input.sourceLatest : undefined, 'latest');
+  pin('target', input.target.some((s) => s.name === input.targetLatest) ? input.targetLatest : undefined, 'latest');
+  const parent = chooseParent({ source: input.source, target: input.target.map((t) => ({ name: t.name, receivedUuid: t.uuid })) });
+  if (parent.kind === 'incremental') {
+    pin('source', parent.parent, 'next parent');
+    pin('target', parent.targetName, 'next parent');
+  }
+  const sent = new Set(input.target.map((t) => t.uuid));
+  for (const s of input.source) if (!sent.has(s.uuid)) pin('source', s.name, 'never sent');
+
+  const side = (list: readonly SideSnapshot[], rules: RetentionRules | undefined, p: Map<string, string[]>): RetentionDecision[] =>
+    rules
+      ? planRetention({ names: list.map((s) => s.name), rules, pins: p, timeZone: input.timeZone })
+      : list.map((s) => ({ name: s.name, keep: true, reasons: [...(p.get(s.name) ?? []), 'no retention configured'] }));
+  return { source: side(input.source, input.sourceRules, pins.source), target: side(input.target, input.targetRules, pins.target) };
+}
