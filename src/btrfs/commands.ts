@@ -3,7 +3,8 @@ import type { Argv } from '../system/runner.js';
 // btrfs-progs commands as data.
 
 export const btrfs = {
-  list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', path]],
+  /** every subvolume with its UUIDs and generations (-c: the one it was created in) */
+  list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', path]],
   show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],

@@ -10,6 +10,10 @@ export interface Subvolume {
   name: string;
   uuid: string;
   receivedUuid?: string;
+  /** the last transaction that changed it */
+  gen: number;
+  /** the transaction that created it */
+  cgen?: number;
 }
 
 /**
@@ -23,9 +27,20 @@ export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise
   for (const row of parseSubvolumeList(stdout)) {
     const path = toMountPath(row.path, root, mount.mountPoint);
     if (path === undefined) continue;
-    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), uuid: row.uuid, receivedUuid: row.receivedUuid });
+    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen });
   }
   return out;
+}
+
+/**
+ * The listing of a source filesystem whose generations must be current: a subvolume's
+ * generation moves only when a transaction commits, so writes still in memory would
+ * look like "no change". Committing first (as taking the snapshot would anyway) makes
+ * every completed write count.
+ */
+export async function listSourceSubvolumes(runner: Runner, mount: MountEntry): Promise<Subvolume[]> {
+  await runner.query(btrfs.sync(mount.mountPoint));
+  return listSubvolumes(runner, mount);
 }
 
 /** The subvolumes directly inside `dir`. */

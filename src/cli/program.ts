@@ -41,9 +41,10 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .addOption(configOption())
     .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
     .option('-S, --sources-file', 'back up every path in the sources file beside the config')
+    .option('-f, --force', 'a new snapshot and transfer even for a source that has not changed')
     .option('-n, --dry-run', 'print every command that would change something; change nothing')
     .option('--json', 'print a machine-readable summary on stdout')
-    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean; force?: boolean }) => {
       const c = load();
       const { backupCommand } = await c.commands.backup();
       code = await c.withSignals((signal) => backupCommand(paths, opts, signal));

@@ -2,6 +2,10 @@
 
 export interface SubvolumeRow {
   id: number;
+  /** the last transaction that changed it */
+  gen: number;
+  /** the transaction that created it (listed with -c) */
+  cgen?: number;
   uuid: string;
   parentUuid?: string;
   receivedUuid?: string;
@@ -10,7 +14,7 @@ export interface SubvolumeRow {
 }
 
 const LIST_LINE =
-  /^ID (\d+) gen \d+ top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)\s+uuid (\S+) path (.*)$/;
+  /^ID (\d+) gen (\d+)(?: cgen (\d+))? top level \d+ parent_uuid (\S+)\s+received_uuid (\S+)\s+uuid (\S+) path (.*)$/;
 
 export function parseSubvolumeList(text: string): SubvolumeRow[] {
   const rows: SubvolumeRow[] = [];
@@ -19,10 +23,12 @@ export function parseSubvolumeList(text: string): SubvolumeRow[] {
     if (!m) continue;
     rows.push({
       id: Number(m[1]),
-      parentUuid: uuidOrUndefined(m[2]!),
-      receivedUuid: uuidOrUndefined(m[3]!),
-      uuid: m[4]!,
-      path: m[5]!.replace(/^<FS_TREE>\//, ''),
+      gen: Number(m[2]),
+      cgen: m[3] === undefined ? undefined : Number(m[3]),
+      parentUuid: uuidOrUndefined(m[4]!),
+      receivedUuid: uuidOrUndefined(m[5]!),
+      uuid: m[6]!,
+      path: m[7]!.replace(/^<FS_TREE>\//, ''),
     });
   }
   return rows;

@@ -5,7 +5,7 @@ import { btrfs } from '../btrfs/commands.js';
 import { ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
-import { childrenOf, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, listSourceSubvolumes, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
@@ -18,7 +18,8 @@ import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
   snapshot: string;
-  mode: 'full' | 'incremental';
+  /** unchanged: the source has not changed since its newest snapshot, which the target has: nothing was made */
+  mode: 'full' | 'incremental' | 'unchanged';
   parent?: string;
   bytes: number;
   seconds: number;
@@ -41,6 +42,8 @@ export interface BackupSourceDeps {
   sourceListing?: Promise<Subvolume[]>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
+  /** a new snapshot even when the source has not changed */
+  force?: boolean;
 }
 
 /** One source: recover, snapshot, choose a parent, send|receive, sync, move `latest`. */
@@ -55,7 +58,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
-  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSubvolumes(runner, source.mount)]);
+  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
   let dst = childrenOf(dstAll, targetDir);
   const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
 
@@ -97,6 +100,22 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     );
   }
   checkAbort();
+
+  // nothing changed since the newest snapshot, and the target has it: nothing to make
+  const newest = snaps.at(-1);
+  const live = srcAll.find((s) => s.path === source.real);
+  if (
+    !deps.force &&
+    newest?.cgen !== undefined &&
+    live !== undefined &&
+    live.gen <= newest.cgen &&
+    choice.kind === 'incremental' &&
+    choice.parent === newest.name &&
+    srcLatest === newest.name &&
+    dstLatest === choice.targetName
+  ) {
+    return { snapshot: newest.name, mode: 'unchanged', bytes: 0, seconds: 0, cleaned, warnings };
+  }
 
   // a name free on both sides, whatever is there (a file, a folder, a link)
   const taken = [...snaps.map((s) => s.name), ...dst.map((s) => s.name), ...entries(snapDir), ...entries(targetDir)];

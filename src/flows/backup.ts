@@ -3,7 +3,7 @@ import { Listr, type ListrTaskWrapper } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import { listSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { listSourceSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -22,6 +22,8 @@ export interface BackupOptions {
   runner: Runner;
   mode: OutputMode;
   keepOpen: boolean;
+  /** a new snapshot and transfer even for a source that has not changed */
+  force?: boolean;
   signal?: AbortSignal;
   lockDir?: string;
 }
@@ -31,7 +33,7 @@ export interface SourceReport {
   name: string;
   status: 'ok' | 'failed' | 'not-run';
   snapshot?: string;
-  mode?: 'full' | 'incremental';
+  mode?: 'full' | 'incremental' | 'unchanged';
   parent?: string;
   bytes?: number;
   seconds?: number;
@@ -117,7 +119,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           // each source filesystem's listing starts now, while the target opens: it only reads
           for (const c of checked.values()) {
             if (listings.has(c.mount.mountPoint)) continue;
-            const listing = listSubvolumes(runner, c.mount);
+            const listing = listSourceSubvolumes(runner, c.mount);
             listing.catch(() => {}); // awaited by the source's task; unused if the target fails
             listings.set(c.mount.mountPoint, listing);
           }
@@ -171,6 +173,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
               step: (text) => (task.output = text),
               sourceListing: listings.get(checked.get(r)!.mount.mountPoint),
               knownSources: [...config.sources, ...opts.sources],
+              force: opts.force,
               progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = formatProgress(bytes, ms))),
             });
             Object.assign(r, outcomeFields(outcome), { status: 'ok' });
@@ -252,6 +255,7 @@ function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
 }
 
 function describe(o: SourceOutcome, dryRun: boolean): string {
+  if (o.mode === 'unchanged') return `unchanged since ${o.snapshot}: no new snapshot (--force makes one)`;
   if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
   const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
   return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;

@@ -239,7 +239,7 @@ test('nested subvolumes are reported as not included; -S and -b work as in the o
 test('byte totals are exact, also for a stream too short to be sampled', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), 'x');
   const first = json(s.cli(['--json', '--config', s.config])).sources[0];
-  const r = s.cli(['--config', s.config]); // nothing changed: a stream of a few hundred bytes
+  const r = s.cli(['--force', '--config', s.config]); // nothing changed: a stream of a few hundred bytes
   assert.equal(r.code, 0, r.stderr);
   const name = /✔ .*: (\S+) \(incremental from [^)]+\), (\d+) B in [\d.]+ s\n/.exec(r.stdout);
   assert.ok(name, r.stdout);
@@ -282,6 +282,21 @@ test('latest pointing at different data on the two sides (as a crash between the
   assert.match(out.warnings.join('\n'), /latest did not point at the newest pair/);
   for (const dir of [srcDir, dstDir]) assert.equal(readlinkSync(join(dir, 'latest')), out.snapshot);
   assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
+}));
+
+test('a source that has not changed gets no new snapshot and no transfer, unless --force', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), 'x');
+  const first = json(s.cli(['--json', '--config', s.config])).sources[0];
+  const before = allSubvolumes(s);
+  const same = s.cli(['--json', '--config', s.config]);
+  assert.equal(same.code, 0, same.stderr);
+  assert.deepEqual([json(same).sources[0].mode, json(same).sources[0].snapshot], ['unchanged', first.snapshot]);
+  assert.equal(allSubvolumes(s), before, 'nothing made on either side');
+  assert.match(s.cli(['--config', s.config]).stdout, /unchanged since \S+: no new snapshot \(--force makes one\)/);
+  const forced = json(s.cli(['--json', '--force', '--config', s.config])).sources[0];
+  assert.equal(forced.mode, 'incremental');
+  writeFileSync(join(s.data, 'f'), 'y');
+  assert.equal(json(s.cli(['--json', '--config', s.config])).sources[0].mode, 'incremental', 'a change is seen');
 }));
 
 test('one failing source does not stop the others; the exit status says so (1: something was written)', withScenario((s) => {

@@ -41,17 +41,19 @@ function world(): World {
 }
 
 /** `btrfs subvolume list -a -u -q -R` lines; paths relative to the filesystem's top */
-const listing = (rows: { path: string; uuid: string; received?: string }[]) =>
-  rows.map((r, i) => `ID ${256 + i} gen 9 top level 5 parent_uuid - received_uuid ${r.received ?? '-'} uuid ${r.uuid} path ${r.path}`).join('\n');
+type Row = { path: string; uuid: string; received?: string; gen?: number; cgen?: number };
+const listing = (rows: Row[]) =>
+  rows.map((r, i) => `ID ${256 + i} gen ${r.gen ?? 9} cgen ${r.cgen ?? 5} top level 5 parent_uuid - received_uuid ${r.received ?? '-'} uuid ${r.uuid} path ${r.path}`).join('\n');
 
 const show = (path: string, uuid: string, received = '-', ro = true) =>
   `${path}\n\tName: \t\t\tx\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tSubvolume ID: \t\t300\n\tFlags: \t\t\t${ro ? 'readonly' : '-'}\n`;
 
-function runner(w: World, src: { path: string; uuid: string; received?: string }[], dst: { path: string; uuid: string; received?: string }[], parent?: string): FakeRunner {
+function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = { path: 'data', uuid: 'u-data' }): FakeRunner {
   const snap = join(w.snapDir, NEW);
   return new FakeRunner()
-    .on(['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', w.srcMount.mountPoint]], { stdout: listing([{ path: 'data', uuid: 'u-data' }, ...src]) })
-    .on(['btrfs', ['subvolume', 'list', '-a', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
+    .on(['btrfs', ['filesystem', 'sync', w.srcMount.mountPoint]])
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.srcMount.mountPoint]], { stdout: listing([live, ...src]) })
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
     .on(['btrfs', ['subvolume', 'snapshot', '-r', w.source.real, snap]])
     .on(['btrfs', ['subvolume', 'show', snap]], { stdout: show(snap, 'u-new') })
     .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), snap]], ['btrfs', ['receive', w.targetDir]]], () => {
@@ -78,6 +80,10 @@ test('first backup: snapshot, full send, sync, then the links; the receive recor
   ]);
   for (const dir of [w.snapDir, w.targetDir]) assert.equal(readlinkSync(join(dir, 'latest')), NEW);
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
+  // generations move at a commit: the source is synced before it is listed, or fresh writes would look like no change
+  const at = (c: string) => r.calls.indexOf(c);
+  assert.ok(at(`btrfs filesystem sync ${w.srcMount.mountPoint}`) >= 0);
+  assert.ok(at(`btrfs filesystem sync ${w.srcMount.mountPoint}`) < at(`btrfs subvolume list -a -c -u -q -R ${w.srcMount.mountPoint}`));
 });
 
 test('the parent is the newest pair by UUID, whatever the links say; disagreeing links are repaired and reported', async () => {
@@ -117,6 +123,22 @@ test('only the recorded receive is deleted; an unrecorded writable subvolume is 
   assert.equal(r.changes.filter((c) => c.includes('delete')).length, 1, 'nothing else is deleted');
   assert.match(out.warnings.join('\n'), /restore-test is not a complete backup made by btrfs-vault.*left alone/);
   assert.match(steps.join('\n'), /left incomplete by an interrupted run \(host pid 9\)/);
+});
+
+test('unchanged since the newest snapshot, which the target has: nothing is made; --force makes one', async () => {
+  const last = '2026-11-02_00-00-00';
+  const attempt = async (liveGen: number, force = false) => {
+    const w = world();
+    mkdirSync(w.targetDir, { recursive: true });
+    mkdirSync(w.snapDir, { recursive: true });
+    for (const dir of [w.targetDir, w.snapDir]) symlinkSync(last, join(dir, 'latest'));
+    const r = runner(w, [{ path: `snapshots/data/${last}`, uuid: 'u2', gen: 40, cgen: 40 }], [{ path: `data/${last}`, uuid: 'c2', received: 'u2' }], last, { path: 'data', uuid: 'u-data', gen: liveGen, cgen: 5 });
+    const out = await backupSource(w.source, { ...deps(w, r), force });
+    return { mode: out.mode, snapshot: out.snapshot, changes: r.changes.length };
+  };
+  assert.deepEqual(await attempt(40), { mode: 'unchanged', snapshot: last, changes: 0 });
+  assert.deepEqual(await attempt(40, true), { mode: 'incremental', snapshot: NEW, changes: 3 });
+  assert.deepEqual(await attempt(41), { mode: 'incremental', snapshot: NEW, changes: 3 }, 'written to since');
 });
 
 test('a backup folder that is a symlink: refused with nothing changed', async () => {

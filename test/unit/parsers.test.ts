@@ -11,12 +11,18 @@ const fixture = (name: string) => readFileSync(join(process.cwd(), 'test', 'fixt
 test('subvolume list: top-level and <FS_TREE>-prefixed paths, uuids, received uuids', () => {
   const rows = parseSubvolumeList(fixture('subvolume-list-source.txt'));
   assert.equal(rows.length, 4);
-  assert.deepEqual(rows[0], { id: 256, parentUuid: undefined, receivedUuid: undefined, uuid: '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32', path: 'data' });
+  assert.deepEqual(rows[0], { id: 256, gen: 8, cgen: undefined, parentUuid: undefined, receivedUuid: undefined, uuid: '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32', path: 'data' });
   assert.equal(rows[1]!.path, 'data/nested');
   assert.equal(rows[3]!.path, 'snapshots/tmp-btrfs-vault-scn-TzsweI-src-data/2026-11-26_12-18-05_2');
   assert.equal(rows[3]!.parentUuid, '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32');
   const target = parseSubvolumeList(fixture('subvolume-list-target.txt'));
   assert.equal(target[1]!.receivedUuid, rows[3]!.uuid, 'received uuid of the copy is the source snapshot uuid');
+});
+
+test('subvolume list -c: generations tell a changed source from its snapshot', () => {
+  const [data, snap] = parseSubvolumeList(fixture('subvolume-list-cgen.txt'));
+  assert.deepEqual([data!.gen, data!.cgen, snap!.gen, snap!.cgen], [8, 7, 7, 7]);
+  assert.ok(data!.gen > snap!.cgen!, 'written to after the snapshot was taken');
 });
 
 test('subvolume list: a path with spaces and non-ASCII survives', () => {
