@@ -8,6 +8,8 @@ export const btrfs = {
   show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
+  /** one command for many (prune deletes in batches) */
+  deleteMany: (paths: readonly string[]): Argv => ['btrfs', ['subvolume', 'delete', ...paths]],
   send: (snapshot: string, parent?: string): Argv => [
     'btrfs',
     ['send', '-q', ...(parent ? ['-p', parent] : []), snapshot],

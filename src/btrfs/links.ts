@@ -28,14 +28,21 @@ export function moveLinks(runner: Runner, dir: string, snapshot: string, valid: 
   if (!runner.dryRun) fsyncDir(dir);
 }
 
-function replaceLink(runner: Runner, dir: string, name: string, target: string): void {
+export function replaceLink(runner: Runner, dir: string, name: string, target: string): void {
   const tmp = join(dir, `${TMP_PREFIX}${name}`);
   const final = join(dir, name);
   runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
   if (runner.dryRun) return;
-  removeLink(tmp);
+  unlinkIfLink(tmp);
   symlinkSync(target, tmp);
   renameSync(tmp, final);
+}
+
+/** Removes the link `name` (only a link: never a file or folder that carries the name). */
+export function removeLink(runner: Runner, dir: string, name: string): void {
+  if (!isLink(join(dir, name))) return;
+  runner.note(`rm ${quote(join(dir, name))}`);
+  if (!runner.dryRun) unlinkIfLink(join(dir, name));
 }
 
 /** Temporary links left by a run that died between creating and renaming them (only links). */
@@ -47,10 +54,7 @@ export function removeStaleLinks(runner: Runner, dir: string): string[] {
     return [];
   }
   const stale = names.filter((n) => n.startsWith(TMP_PREFIX) && isLink(join(dir, n)));
-  for (const n of stale) {
-    runner.note(`rm ${quote(join(dir, n))}`);
-    if (!runner.dryRun) removeLink(join(dir, n));
-  }
+  for (const n of stale) removeLink(runner, dir, n);
   return stale;
 }
 
@@ -62,7 +66,6 @@ function isLink(path: string): boolean {
   }
 }
 
-function removeLink(path: string): void {
-  if (!isLink(path)) return; // never a file or folder that happens to carry the name
-  unlinkSync(path);
+function unlinkIfLink(path: string): void {
+  if (isLink(path)) unlinkSync(path);
 }
