@@ -4,6 +4,7 @@ import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { listSourceSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { hostRecordFile, readHostRecord, writeHostRecord } from '../system/host-record.js';
 import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -52,6 +53,8 @@ export interface BackupReport {
   /** set when the run failed as a whole (target, lock, interrupt, closing the target) */
   error?: string;
   fix?: string;
+  /** about the run, not one source (e.g. the host's record could not be written) */
+  warnings: string[];
   exitCode: number;
 }
 
@@ -62,7 +65,7 @@ type Task = ListrTaskWrapper<any, any, any>;
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
   const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
-  const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, exitCode: ExitCode.ok };
+  const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
   const ctx: StackContext = { runner, config, mounts: readMounts };
   const checked = new Map<SourceReport, CheckedSource>();
   const listings = new Map<string, Promise<Subvolume[]>>();
@@ -208,18 +211,42 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
 
   try {
     await tasks.run();
+    const whole = fatal ?? closeError;
+    if (whole !== undefined) {
+      report.error = errorMessage(whole);
+      if (whole instanceof VaultError) report.fix = whole.fix;
+    }
+    report.exitCode = runExitCode(reports, whole);
+    report.ok = report.exitCode === ExitCode.ok;
+    // written while the locks are held; a run refused at the lock did nothing and writes nothing
+    if (!runner.dryRun && locks.length > 0) {
+      try {
+        remember(config.file, report, targetMount !== undefined && fatal === undefined);
+      } catch (err) {
+        report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
+      }
+    }
   } finally {
     for (const l of locks.reverse()) await l.release();
   }
-
-  const whole = fatal ?? closeError;
-  if (whole !== undefined) {
-    report.error = errorMessage(whole);
-    if (whole instanceof VaultError) report.fix = whole.fix;
-  }
-  report.exitCode = runExitCode(reports, whole);
-  report.ok = report.exitCode === ExitCode.ok;
   return report;
+}
+
+/** The host's record (for status, with the disk away): each source's last success or failure. */
+function remember(configFile: string, report: BackupReport, targetSeen: boolean): void {
+  const record = readHostRecord(configFile);
+  const now = new Date().toISOString();
+  if (targetSeen) record.targetSeen = now;
+  record.lastRun = { at: now, exitCode: report.exitCode };
+  for (const r of report.sources) {
+    const prev = record.sources[r.name] ?? { path: r.source };
+    if (r.status === 'ok') {
+      record.sources[r.name] = { ...prev, path: r.source, lastSuccess: now, snapshot: r.snapshot, mode: r.mode, bytes: r.bytes, seconds: r.seconds };
+    } else if (r.status === 'failed') {
+      record.sources[r.name] = { ...prev, path: r.source, lastFailure: now, lastError: r.error };
+    }
+  }
+  writeHostRecord(record);
 }
 
 /**
@@ -279,6 +306,7 @@ export function summaryLines(report: BackupReport): string[] {
     for (const c of r.cleaned) lines.push(`! ${r.source}: deleted incomplete ${c} left by an interrupted run`);
     for (const w of r.warnings) lines.push(`! ${r.source}: ${w}`);
   }
+  for (const w of report.warnings) lines.push(`! ${w}`);
   if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);
   return lines;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { makeLoopBtrfs, sh, type LoopFs } from './loop-disk.js';
 import { tempDir } from './scratch.js';
+import { hostRecordFile } from '../../src/system/host-record.js';
 
 export const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 
@@ -64,6 +65,7 @@ export function makeScenario(opts: { sizeMiB?: number; targetMiB?: number; extra
       dst.dispose();
       src.dispose();
       rmSync(dir, { recursive: true, force: true });
+      rmSync(hostRecordFile(config), { force: true });
     },
   };
 }

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { readFileNoFollow, writeFileNoFollow } from './no-follow.js';
+
+// What the host remembers of its backups, so `status` can answer with the backup disk
+// closed or away: per source the last successful backup, and when the disk was last
+// seen. One small JSON file per config, replaced whole at the end of each run.
+
+export const HOST_RECORD_DIR = '/var/lib/btrfs-vault';
+
+export interface SourceRecord {
+  path: string;
+  /** ISO time the last successful backup of this source finished */
+  lastSuccess?: string;
+  snapshot?: string;
+  mode?: string;
+  bytes?: number;
+  seconds?: number;
+  /** ISO time of the last run that failed for this source, and why */
+  lastFailure?: string;
+  lastError?: string;
+}
+
+export interface HostRecord {
+  config: string;
+  /** ISO time the backup target was last opened and its token accepted */
+  targetSeen?: string;
+  lastRun?: { at: string; exitCode: number };
+  sources: Record<string, SourceRecord>;
+}
+
+export function hostRecordFile(configFile: string, dir = HOST_RECORD_DIR): string {
+  return join(dir, `${createHash('sha256').update(configFile).digest('hex').slice(0, 24)}.json`);
+}
+
+export function readHostRecord(configFile: string, dir = HOST_RECORD_DIR): HostRecord {
+  const text = readFileNoFollow(hostRecordFile(configFile, dir));
+  try {
+    const r = text === undefined ? undefined : (JSON.parse(text) as HostRecord);
+    if (r && typeof r === 'object' && r.sources && typeof r.sources === 'object') return r;
+  } catch {
+    /* a torn or foreign file: start again */
+  }
+  return { config: configFile, sources: {} };
+}
+
+/** Replaces the record whole (write, fsync, rename): a crash leaves the old one or the new one. */
+export function writeHostRecord(record: HostRecord, dir = HOST_RECORD_DIR): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileNoFollow(hostRecordFile(record.config, dir), `${JSON.stringify(record, null, 2)}\n`, { durable: true });
+}
