@@ -1,5 +1,6 @@
 // The original script's habits: backup is the default command, `-o` opens, `-c`
 // closes. Rewritten to the subcommand form before commander sees them. Pure.
+import { UserError } from '../core/errors.js';
 
 export const COMMANDS = ['backup', 'list', 'open', 'close', 'setup', 'add-mirror', 'help'] as const;
 const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
@@ -22,7 +23,17 @@ export function normalizeArgv(args: readonly string[]): string[] {
     }
     if ((COMMANDS as readonly string[]).includes(a)) return out;
     if (PROGRAM_FLAGS.has(a)) return out;
-    if (!a.startsWith('-') || a === '--') break;
+    if (a === '--') break;
+    if (!a.startsWith('-')) {
+      // the implicit backup takes paths; a bare word there is far more often a mistyped command
+      if (!a.includes('/')) {
+        throw new UserError(
+          `unknown command "${a}"`,
+          `the commands are ${COMMANDS.join(', ')}; to back up a path, write it with a "/" (btrfs-vault ./${a}) or say: btrfs-vault backup ${a}`,
+        );
+      }
+      break;
+    }
   }
   return ['backup', ...out];
 }
