@@ -1,6 +1,5 @@
 // The original script's habits: backup is the default command, `-o` opens, `-c`
 // closes. Rewritten to the subcommand form before commander sees them. Pure.
-import { UserError } from '../core/errors.js';
 
 export const COMMANDS = ['backup', 'list', 'open', 'close', 'setup', 'add-mirror', 'help'] as const;
 const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
@@ -25,13 +24,9 @@ export function normalizeArgv(args: readonly string[]): string[] {
     if (PROGRAM_FLAGS.has(a)) return out;
     if (a === '--') break;
     if (!a.startsWith('-')) {
-      // the implicit backup takes paths; a bare word there is far more often a mistyped command
-      if (!a.includes('/')) {
-        throw new UserError(
-          `unknown command "${a}"`,
-          `the commands are ${COMMANDS.join(', ')}; to back up a path, write it with a "/" (btrfs-vault ./${a}) or say: btrfs-vault backup ${a}`,
-        );
-      }
+      // the implicit backup takes paths; a bare word there is far more often a mistyped
+      // command, so commander refuses it as one (naming the commands), not a path
+      if (!a.includes('/')) return [a, ...out.slice(0, i), ...out.slice(i + 1)];
       break;
     }
   }

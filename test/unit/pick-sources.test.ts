@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pickSources } from '../../src/cli/context.js';
-import { normalizeArgv } from '../../src/cli/argv.js';
 import type { SourceConfig, VaultConfig } from '../../src/config/config.js';
 import { UserError } from '../../src/core/errors.js';
 import { sourceName, sourceNameProblem } from '../../src/core/naming.js';
@@ -78,14 +77,4 @@ test('command line: a name over 255 bytes, -S with paths, and a line break are r
   const both = refusal(() => pickSources(configWith([]), ['/home'], true));
   assert.match(both.message, /-S backs up the paths of the sources file, and paths were given too/);
   assert.match(refusal(() => pickSources(configWith([]), ['/a\nb'], false)).message, /line break/);
-});
-
-test('an unknown command is refused with the list of commands; paths with a "/" still mean backup', () => {
-  const err = refusal(() => normalizeArgv(['lsit']));
-  assert.match(err.message, /unknown command "lsit"/);
-  assert.match(err.fix!, /the commands are backup, list, open, close, setup, add-mirror, help/);
-  assert.match(refusal(() => normalizeArgv(['--config', '/etc/x.toml', 'frobnicate'])).message, /unknown command "frobnicate"/);
-  assert.deepEqual(normalizeArgv(['./lsit']), ['backup', './lsit']);
-  assert.deepEqual(normalizeArgv(['backup', 'lsit']), ['backup', 'lsit']);
-  assert.deepEqual(normalizeArgv(['--', 'lsit']), ['backup', '--', 'lsit']);
 });
