@@ -270,7 +270,7 @@ function readConfigFile(file: string, what: string): string | undefined {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     if (code === 'ENOTDIR') throw new UserError(`${what} ${file} cannot exist: a part of its path is a file, not a folder`, `check the path${what === 'config file' ? ' given to --config' : ''}`);
-    throw new UserError(`cannot read ${what} ${file}: ${(err as Error).message}`, 'check the file, its folder and their permissions');
+    throw cannotRead(what, file, err);
   }
   if (st.isDirectory()) {
     throw new UserError(`${what} ${file} is a folder`, what === 'config file' ? `point --config at the file in it, e.g. --config ${join(file, 'config.toml')}` : `remove the folder, or make it a file with one path a line`);
@@ -283,8 +283,16 @@ function readConfigFile(file: string, what: string): string | undefined {
   try {
     return readFileSync(real, 'utf8');
   } catch (err) {
-    throw new UserError(`cannot read ${what} ${file}: ${(err as Error).message}`, 'check the file and its permissions');
+    throw cannotRead(what, file, err);
   }
+}
+
+function cannotRead(what: string, file: string, err: unknown): UserError {
+  const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
+  return new UserError(
+    `cannot read ${what} ${file}: ${(err as Error).message}`,
+    denied ? 'run btrfs-vault as root (btrfs needs it too), or check the permissions of the file and its folders' : 'check the file, its folder and their permissions',
+  );
 }
 
 function firstLine(text: string): string {
