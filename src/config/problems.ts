@@ -111,25 +111,30 @@ export function show(v: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-/** The known key a typo most likely meant (at most 2 edits away). */
+/** The known key a typo most likely meant: one it begins (or that begins it), else one slip away. */
 function closest(word: string, known: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  const prefix = w.length >= 3 ? known.find((k) => k.startsWith(w) || w.startsWith(k)) : undefined;
+  if (prefix) return prefix;
+  const slips = Math.max(1, Math.floor(w.length / 4));
   let best: string | undefined;
-  let bestDistance = 3;
+  let bestDistance = slips + 1;
   for (const k of known) {
-    const d = editDistance(word.toLowerCase(), k);
+    const d = editDistance(w, k);
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
   return best;
 }
 
+/** Optimal string alignment distance: a swap of two neighbours is one slip, as typing makes it. */
 function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const next = [i];
     for (let j = 1; j <= b.length; j++) {
-      next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
     }
-    row = next;
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
 }
