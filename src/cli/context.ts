@@ -1,5 +1,6 @@
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { badPathReason, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
+import { badPathReason } from '../config/sources.js';
 import { UserError } from '../core/errors.js';
 import { sourceName, sourceNameProblem } from '../core/naming.js';
 import { pathIdentity, realPathOr } from '../config/identity.js';
