@@ -22,7 +22,13 @@ export function normalizeArgv(args: readonly string[]): string[] {
     }
     if ((COMMANDS as readonly string[]).includes(a)) return out;
     if (PROGRAM_FLAGS.has(a)) return out;
-    if (!a.startsWith('-') || a === '--') break;
+    if (a === '--') break;
+    if (!a.startsWith('-')) {
+      // the implicit backup takes paths; a bare word there is far more often a mistyped
+      // command, so commander refuses it as one (naming the commands), not a path
+      if (!a.includes('/')) return [a, ...out.slice(0, i), ...out.slice(i + 1)];
+      break;
+    }
   }
   return ['backup', ...out];
 }

@@ -23,6 +23,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .name('btrfs-vault')
     .description('Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.')
     .version('0.1.0')
+    // before the commands are added: each copies it, so its usage errors exit 2 too, not 1
+    .exitOverride((err) => {
+      throw err;
+    })
     .showHelpAfterError()
     .addHelpText(
       'after',
@@ -104,9 +108,6 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     });
 
   try {
-    program.exitOverride((err) => {
-      throw err;
-    });
     await program.parseAsync(normalizeArgv(args), { from: 'user' });
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };

@@ -2,18 +2,33 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as z from 'zod/mini';
 import { ProblemsError, UserError } from '../core/errors.js';
+import type { KeyTable } from './keys.js';
+import { schemaProblems } from './problems.js';
 
 // `setup --answers FILE`: the wizard's questions answered in advance, for scripts and tests.
 
+const line = z.string().check(z.minLength(1, 'is empty'), z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte'));
+
 export const answersSchema = z.strictObject({
-  disk: z.string().check(z.regex(/^\/dev\//, 'must be a device path: /dev/disk/by-id/... or /dev/sdX')),
-  confirm: z.string().check(z.minLength(1, "type the disk's serial (or the last part of its by-id name) here, as a person would")),
-  passphrase_file: z.string().check(z.minLength(1)),
-  size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'must be "all" or a size like "250G"')), 'all'),
+  disk: line.check(z.regex(/^\/dev\//, 'is not a device path')),
+  confirm: line,
+  passphrase_file: line,
+  size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'is not a size')), 'all'),
   wipe_existing: z._default(z.boolean(), false),
-  mountpoint: z._default(z.string().check(z.regex(/^\//, 'must be an absolute path')), '/media/backup'),
+  mountpoint: z._default(line.check(z.regex(/^\//, 'is not an absolute path')), '/media/backup'),
   compression: z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'),
 });
+
+const ANSWERS_DOCS = 'README, "Walk-through: a new backup disk"';
+const ANSWERS_KEYS: KeyTable = {
+  disk: { expects: 'a string: the disk\'s device path', example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"' },
+  confirm: { expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it", example: 'confirm = "WX12345"' },
+  passphrase_file: { expects: 'a string: the file holding the LUKS passphrase', example: 'passphrase_file = "/root/pass"' },
+  size: { expects: 'a string: "all" or a size like "250G"', example: 'size = "all"' },
+  wipe_existing: { expects: 'a boolean: true to destroy what the disk carries', example: 'wipe_existing = false' },
+  mountpoint: { expects: 'a string: an absolute path', example: 'mountpoint = "/media/backup"' },
+  compression: { expects: 'one of "zstd", "lzo", "zlib", "none"', example: 'compression = "zstd"' },
+};
 
 export type Answers = z.infer<typeof answersSchema>;
 
@@ -28,15 +43,12 @@ export async function loadAnswers(file: string): Promise<Answers> {
   try {
     data = parseToml(text);
   } catch (err) {
-    if (err instanceof TomlError) throw new UserError(`${file}:${err.line}:${err.column}: TOML syntax error`, 'fix the syntax at that line');
+    if (err instanceof TomlError) throw new UserError(`${file}:${err.line}:${err.column}: TOML syntax error: ${err.message.split('\n')[0]}`, `fix the syntax at line ${err.line}`);
     throw err;
   }
   const parsed = answersSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ProblemsError(
-      parsed.error.issues.map((i) => `${file}: ${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`),
-      `${file} has problems:`,
-    );
+    throw new ProblemsError(schemaProblems(file, data, parsed.error.issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }), `${file} has problems:`);
   }
   return parsed.data;
 }

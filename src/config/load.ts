@@ -1,30 +1,33 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, normalize as normalizePath, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import type * as z from 'zod/mini';
 import { ProblemsError, UserError } from '../core/errors.js';
-import { sourceName } from '../core/naming.js';
-import type { SourceConfig, VaultConfig } from './config.js';
-import { configSchema, type RawConfig } from './schema.js';
-
+import type { VaultConfig } from './config.js';
 import { DEFAULT_CONFIG } from './defaults.js';
+import { readConfigFile } from './files.js';
+import { CONFIG_KEYS } from './keys.js';
+import { problem, schemaProblems, show } from './problems.js';
+import { configSchema, hostSchema, type RawConfig } from './schema.js';
+import { assertDistinctSubvolumes, badPathReason, resolveSources } from './sources.js';
 
 export { DEFAULT_CONFIG };
+export { badPathReason, parseSourcesFile } from './sources.js';
 const SOURCES_FILE = 'sources';
+const CONFIG_DOCS = 'README, "Configuration"';
 
 /**
- * Staged loading: TOML syntax -> zod schema -> normalization -> cross-field rules.
- * Every problem is collected and reported at once, with file, key and fix.
+ * Staged loading: the files (present, regular, changeable by root alone) -> TOML
+ * syntax -> zod schema -> normalization and cross-field rules -> one subvolume
+ * named once. Every problem of a stage is reported at once, with file, key and fix.
  */
 export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultConfig> {
   const abs = resolve(file);
   const dir = dirname(abs);
-  const text = await readOptional(abs);
+  const text = readConfigFile(abs, 'config file');
   if (text === undefined) {
     throw new UserError(
       `config file ${abs} does not exist`,
-      `create it (see README, "Configuration") or point to one with --config FILE`,
+      `create it (see ${CONFIG_DOCS}; the least it needs is a [target] table with mountpoint = "...") or point to one with --config FILE`,
     );
   }
   let data: unknown;
@@ -32,14 +35,32 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
     data = parseToml(text);
   } catch (err) {
     if (err instanceof TomlError) {
-      throw new UserError(`${abs}:${err.line}:${err.column}: TOML syntax error: ${firstLine(err.message)}`, 'fix the syntax at that line');
+      throw new UserError(`${abs}:${err.line}:${err.column}: TOML syntax error: ${firstLine(err.message)}`, `fix the syntax at line ${err.line} (TOML: key = "value", one per line; [target] starts the target's table)`);
     }
     throw err;
   }
   const parsed = configSchema.safeParse(data);
-  if (!parsed.success) throw new ProblemsError(zodProblems(abs, parsed.error), `${abs} has problems:`);
-  const sourcesFileText = await readOptional(join(dir, SOURCES_FILE));
-  return normalize(abs, parsed.data, sourcesFileText);
+  if (!parsed.success) {
+    const noTarget = data !== null && typeof data === 'object' && !('target' in data);
+    const issues = parsed.error.issues.filter((i) => !(noTarget && i.path.length === 1 && i.path[0] === 'target'));
+    const problems = schemaProblems(abs, data, issues, { keys: CONFIG_KEYS, section: CONFIG_DOCS });
+    throw new ProblemsError(noTarget ? [missingTarget(abs), ...problems] : problems, `${abs} has problems:`);
+  }
+  const sourcesFileText = readConfigFile(join(dir, SOURCES_FILE), 'sources file');
+  const config = normalize(abs, parsed.data, sourcesFileText);
+  assertDistinctSubvolumes(config);
+  return config;
+}
+
+/** Without [target], where the backups go is not known; nothing is assumed (it once meant /media/backup). */
+function missingTarget(file: string): string {
+  return problem(
+    file,
+    'there is no [target] table, so it is not known where the backups go',
+    'add it at the end of the file, e.g. for a plain btrfs disk mounted at /media/backup:\n' +
+      '[target]\nmountpoint = "/media/backup"\nlayers = []   # ["raid", "luks", "lvm"] for the disk stack that setup makes\n' +
+      `(${CONFIG_DOCS})`,
+  );
 }
 
 export function normalize(file: string, raw: RawConfig, sourcesFileText: string | undefined): VaultConfig {
@@ -47,58 +68,49 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const problems: string[] = [];
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
   const snapshotDir = at(raw.snapshot_dir ?? 'snapshots');
+  const t = raw.target;
+  const { sources, fromFile } = resolveSources({ file, sourcesFile: join(dir, SOURCES_FILE), raw: raw.sources ?? [], fileText: sourcesFileText, at, snapshotDir, token: t.token }, problems);
 
-  const sourceFrom = (entry: NonNullable<RawConfig['sources']>[number], where: string): SourceConfig | undefined => {
-    const spec = typeof entry === 'string' ? { path: entry } : entry;
-    if (!isAbsolute(spec.path)) {
-      problems.push(`${where}: source "${spec.path}" is not an absolute path; write it from / (e.g. "/home")`);
-      return undefined;
-    }
-    const bad = badPathReason(spec.path);
-    if (bad) {
-      problems.push(`${where}: source ${JSON.stringify(spec.path)} ${bad}`);
-      return undefined;
-    }
-    const name = ('name' in spec && spec.name) || sourceName(spec.path);
-    const base = 'snapshot_dir' in spec && spec.snapshot_dir ? at(spec.snapshot_dir) : snapshotDir;
-    return { path: resolve(spec.path), name, snapshotDir: join(base, name) };
-  };
-
-  const fromConfig = (raw.sources ?? []).flatMap((e, i) => sourceFrom(e, `${file}: sources[${i}]`) ?? []);
-  const fromFile = parseSourcesFile(sourcesFileText ?? '').flatMap(({ line, path }) =>
-    sourceFrom(path, `${join(dir, SOURCES_FILE)}:${line}`) ?? [],
-  );
-
-  // one list, first mention wins; the same folder name twice would mix two sources' backups
-  const sources: SourceConfig[] = [];
-  for (const s of [...fromConfig, ...fromFile]) {
-    if (sources.some((o) => o.path === s.path)) continue;
-    const clash = sources.find((o) => o.name === s.name);
-    if (clash) {
-      problems.push(
-        `${file}: sources ${clash.path} and ${s.path} would both be stored as "${s.name}"; give one a name: sources = [{ path = "${s.path}", name = "..." }]`,
-      );
-      continue;
-    }
-    sources.push(s);
-  }
-  for (const [key, value] of [['snapshot_dir', snapshotDir], ['target.mountpoint', raw.target.mountpoint]] as const) {
+  for (const [key, value] of [['snapshot_dir', snapshotDir], ['target.mountpoint', t.mountpoint]] as const) {
     const bad = badPathReason(value);
-    if (bad) problems.push(`${file}: ${key} ${JSON.stringify(value)} ${bad}`);
+    if (bad) problems.push(problem(`${file}: ${key}`, `${show(value)} ${bad}`, `choose another folder (${CONFIG_DOCS})`));
   }
-  if (!isAbsolute(raw.target.mountpoint)) {
-    problems.push(`${file}: target.mountpoint "${raw.target.mountpoint}" must be an absolute path, e.g. "/media/backup"`);
+  if (!isAbsolute(t.mountpoint)) {
+    problems.push(problem(`${file}: target.mountpoint`, `${show(t.mountpoint)} is not an absolute path`, `under [target], write it from /, e.g. mountpoint = "/media/backup"`));
+  } else if (resolve(t.mountpoint) === '/') {
+    problems.push(problem(`${file}: target.mountpoint`, '"/" is the root filesystem, not a backup disk', 'under [target], name where the backup disk is mounted, e.g. mountpoint = "/media/backup"'));
+  }
+  if (isAbsolute(t.token) || normalizePath(t.token).split('/')[0] === '..') {
+    problems.push(problem(`${file}: target.token`, `${show(t.token)} is not on the backup filesystem`, 'under [target], give it relative to the mount point, e.g. token = ".token"'));
+  }
+  for (const key of ['array', 'partition', 'device'] as const) {
+    const value = t[key];
+    if (value !== undefined && !isAbsolute(value)) {
+      problems.push(problem(`${file}: target.${key}`, `${show(value)} is not an absolute path`, `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`));
+    }
   }
   const order = ['raid', 'luks', 'lvm'];
-  const layers = raw.target.layers;
+  const layers = t.layers;
   if (new Set(layers).size !== layers.length || layers.some((l, i) => i > 0 && order.indexOf(l) < order.indexOf(layers[i - 1]!))) {
-    problems.push(`${file}: target.layers = ${JSON.stringify(layers)}: each layer at most once, bottom-up in the order raid, luks, lvm (e.g. ["raid", "luks", "lvm"])`);
+    problems.push(
+      problem(
+        `${file}: target.layers`,
+        `${show(layers)}: each layer at most once, bottom-up in the order raid, luks, lvm`,
+        'under [target], write e.g. layers = ["raid", "luks", "lvm"], ["luks"] or [] (a plain btrfs disk)',
+      ),
+    );
+  }
+
+  const host = raw.host ?? hostname().split('.')[0]!;
+  if (raw.host === undefined && !hostSchema.safeParse(host).success) {
+    problems.push(problem(`${file}: host`, `this machine's host name ${show(host)} cannot name its volume`, 'set one: host = "deimos" (letters, digits, ".", "_", "-")'));
+  }
+  if (layers.includes('lvm') && lvmReserved(host)) {
+    problems.push(problem(`${file}: host`, `${show(host)} names this host's logical volume, and LVM keeps that name for itself`, 'set another: host = "deimos"'));
   }
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
-  const mountpoint = resolve(raw.target.mountpoint);
-  const host = raw.host ?? hostname().split('.')[0]!;
-  const t = raw.target;
+  const mountpoint = resolve(t.mountpoint);
   const derived = t.layers.includes('lvm')
     ? `/dev/${t.volume_group}/${host}`
     : t.layers.includes('luks')
@@ -112,12 +124,12 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     host,
     snapshotDir,
     sources,
-    sourcesFromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)),
+    sourcesFromFile: fromFile,
     target: {
       mountpoint,
-      layers: raw.target.layers,
-      tokenFile: resolve(mountpoint, raw.target.token),
-      tokenHashFile: at(raw.target.token_sha512),
+      layers: t.layers,
+      tokenFile: resolve(mountpoint, t.token),
+      tokenHashFile: at(t.token_sha512),
       array: t.array,
       luksName: t.luks_name,
       keyfile: at(t.keyfile),
@@ -129,39 +141,12 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   };
 }
 
-/** One path a line; `#` starts a comment; blank lines are ignored. */
-export function parseSourcesFile(text: string): { line: number; path: string }[] {
-  return text.split('\n').flatMap((raw, i) => {
-    const path = raw.replace(/(^|\s)#.*$/, '').trim();
-    return path ? [{ line: i + 1, path }] : [];
-  });
-}
-
-/** Paths btrfs-progs prints unescaped; a newline would corrupt the parse of its output. */
-export function badPathReason(path: string): string | undefined {
-  if (/[\n\r]/.test(path)) return 'contains a line break; rename it (line breaks cannot be handled safely in btrfs-progs output)';
-  if (path.includes('\0')) return 'contains a NUL byte';
-  return undefined;
-}
-
-function zodProblems(file: string, error: { issues: z.core.$ZodIssue[] }): string[] {
-  return error.issues.map((issue) => {
-    const key = issue.path.join('.') || '(top level)';
-    if (issue.code === 'unrecognized_keys') {
-      const keys = issue.keys.join(', ');
-      return `${file}: ${key === '(top level)' ? '' : `[${key}] `}unknown key ${keys}; remove it or check its spelling (README, "Configuration")`;
-    }
-    return `${file}: ${key}: ${issue.message}`;
-  });
-}
-
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError(`cannot read ${file}: ${(err as Error).message}`, 'check the file and its permissions');
-  }
+// lvcreate refuses these names and name parts (lvm(8), "Valid names")
+function lvmReserved(name: string): boolean {
+  return (
+    ['snapshot', 'pvmove'].some((p) => name.startsWith(p)) ||
+    ['_cdata', '_cmeta', '_corig', '_iorig', '_mimage', '_mlog', '_pmspare', '_rimage', '_rmeta', '_tdata', '_tmeta', '_vdata', '_vorigin', '_wcorig'].some((p) => name.includes(p))
+  );
 }
 
 function firstLine(text: string): string {

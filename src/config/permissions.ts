@@ -23,3 +23,26 @@ export async function assertPrivateFile(file: string, what: string): Promise<voi
     );
   }
 }
+
+/**
+ * What decides what is backed up, where, and which keyfile is read (the config, the
+ * sources file, the folder holding them) must be changeable by root alone: owned by
+ * root, no write bit for group or others. A sticky folder does not help: anyone
+ * could still add a `sources` file to it. Refuse otherwise, naming the fix.
+ */
+export function assertOnlyRootWrites(path: string, what: string): void {
+  const st = statSync(path);
+  const fixes: string[] = [];
+  if (st.uid !== 0) fixes.push(`chown root:root ${shellWord(path)}`);
+  if ((st.mode & 0o022) !== 0) fixes.push(`chmod go-w ${shellWord(path)}`);
+  if (fixes.length === 0) return;
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+  throw new UserError(
+    `${what} ${path} can be changed by others than root (owner uid ${st.uid}, mode ${mode}); whoever can change it decides what is backed up and where`,
+    `run: ${fixes.join(' && ')}`,
+  );
+}
+
+function shellWord(s: string): string {
+  return /^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

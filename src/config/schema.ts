@@ -1,15 +1,23 @@
 // The user-facing keys of config.toml. Unknown keys are errors (a typo must not
 // silently fall back to a default). zod/mini: the same validation as classic zod,
 // at a twentieth of the code to load at every start (a backup is mostly start-up).
+// The messages here finish a sentence "<key> = <value> ..."; the type expected and
+// an example come from keys.ts.
 import * as z from 'zod/mini';
 
-const path = z.string().check(z.minLength(1, 'must not be empty'));
+// a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
+const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
+const text = z.string().check(z.minLength(1, 'is empty'), oneLine);
+const path = text;
+
+// device-mapper and LVM names: at most 127 characters, "." and ".." are not names
+const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name');
 
 export const sourceEntrySchema = z.union([
   path,
   z.strictObject({
     path,
-    name: z.optional(z.string().check(z.regex(/^[^/\0\n]+$/, 'must be a plain folder name (no "/")'))),
+    name: z.optional(z.string()), // checked with the derived names (sourceNameProblem)
     snapshot_dir: z.optional(path),
   }),
 ]);
@@ -22,20 +30,48 @@ export const targetSchema = z.strictObject({
   token: z._default(path, '.token'),
   token_sha512: z._default(path, 'token.sha512'),
   array: z._default(path, '/dev/md/backup'),
-  luks_name: z._default(z.string().check(z.regex(/^[A-Za-z0-9._-]+$/, 'must be a device-mapper name (letters, digits, ".", "_", "-")')), 'enc-backup'),
+  luks_name: z._default(
+    z.string().check(
+      z.minLength(1, 'is empty'),
+      z.maxLength(127, 'is too long'),
+      z.regex(/^[A-Za-z0-9._-]*$/, 'is not a device-mapper name'),
+      notDots,
+      // /dev/mapper/control is device-mapper's own device
+      z.refine<string>((v) => v !== 'control', 'is the name of device-mapper\'s own device'),
+    ),
+    'enc-backup',
+  ),
   keyfile: z._default(path, 'key'),
-  volume_group: z._default(z.string().check(z.regex(/^[A-Za-z0-9+_.-]+$/, 'must be an LVM volume group name')), 'backup'),
+  volume_group: z._default(
+    z.string().check(
+      z.minLength(1, 'is empty'),
+      z.maxLength(127, 'is too long'),
+      z.regex(/^[A-Za-z0-9+_.-]*$/, 'is not an LVM volume group name'),
+      z.regex(/^[^-]/, 'starts with "-"'),
+      notDots,
+      // the device would be /dev/<group>/<host>: these folders of /dev are taken
+      z.refine<string>((v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v), 'is the name of a folder of /dev'),
+    ),
+    'backup',
+  ),
   /** the device that holds the btrfs filesystem; derived from the layers when absent */
   device: z.optional(path),
   /** the partition at the bottom of the stack when there is no RAID layer */
   partition: z._default(path, '/dev/disk/by-partlabel/backup'),
 });
 
+export const hostSchema = z.string().check(
+  z.minLength(1, 'is empty'),
+  z.maxLength(63, 'is too long'),
+  z.regex(/^([A-Za-z0-9][A-Za-z0-9._-]*)?$/, 'is not a host name'),
+);
+
 export const configSchema = z.strictObject({
-  host: z.optional(z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a host name (letters, digits, ".", "_", "-")'))),
+  host: z.optional(hostSchema),
   sources: z.optional(z.array(sourceEntrySchema)),
   snapshot_dir: z.optional(path),
-  target: z._default(targetSchema, () => targetSchema.parse({})),
+  // required: without it, backups would silently go to wherever /media/backup is
+  target: targetSchema,
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

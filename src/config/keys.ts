@@ -1,0 +1,109 @@
+// What each key of config.toml holds, as a person reads it: the type expected and an
+// example. Every schema problem is told in these words (zod's own say "Invalid input"),
+// and README "Configuration" documents the same keys.
+
+export interface KeyInfo {
+  /** the expected type and form, e.g. 'an array of layer names' */
+  expects: string;
+  /** how the key is written, e.g. 'layers = ["raid", "luks", "lvm"]' */
+  example: string;
+}
+
+/** Keys by their place: `target.layers`, `sources[].name` (array items are `[]`). */
+export type KeyTable = Readonly<Record<string, KeyInfo>>;
+
+const pathString = (what: string) => `a string: ${what}`;
+
+export const CONFIG_KEYS: KeyTable = {
+  host: {
+    expects: 'a string: a host name of letters, digits, ".", "_", "-" (at most 63 characters, starting with a letter or digit)',
+    example: 'host = "deimos"',
+  },
+  sources: {
+    expects: 'an array of paths or tables',
+    example: 'sources = ["/", "/home", { path = "/srv/www", name = "www" }]',
+  },
+  'sources[]': {
+    expects: 'a path (a string starting with /) or a table { path = "...", name = "...", snapshot_dir = "..." }',
+    example: 'sources = ["/home", { path = "/srv/www", name = "www" }]',
+  },
+  'sources[].path': {
+    expects: pathString('the absolute path of a btrfs subvolume'),
+    example: 'sources = [{ path = "/srv/www" }]',
+  },
+  'sources[].name': {
+    expects: pathString('one folder name, used for this source on both sides'),
+    example: 'sources = [{ path = "/srv/www", name = "www" }]',
+  },
+  'sources[].snapshot_dir': {
+    expects: pathString('a folder on the same btrfs filesystem as the source (relative: beside the config)'),
+    example: 'sources = [{ path = "/home", snapshot_dir = "/home/.snapshots" }]',
+  },
+  snapshot_dir: {
+    expects: pathString('a folder for the snapshots (relative: beside the config)'),
+    example: 'snapshot_dir = "/snapshots"',
+  },
+  target: {
+    expects: 'a table: [target] with the keys of the backup disk',
+    example: '[target]\nmountpoint = "/media/backup"\nlayers = []',
+  },
+  'target.mountpoint': {
+    expects: pathString('the absolute path where the backup filesystem is mounted'),
+    example: 'mountpoint = "/media/backup"',
+  },
+  'target.layers': {
+    expects: 'an array of layer names, bottom-up: some of "raid", "luks", "lvm" in that order ([] for a plain btrfs disk)',
+    example: 'layers = ["raid", "luks", "lvm"]',
+  },
+  'target.layers[]': {
+    expects: 'one of "raid", "luks", "lvm"',
+    example: 'layers = ["raid", "luks", "lvm"]',
+  },
+  'target.token': {
+    expects: pathString('the token file, relative to the mount point (on the backup filesystem)'),
+    example: 'token = ".token"',
+  },
+  'target.token_sha512': {
+    expects: pathString("the file with the token's SHA-512 (relative: beside the config)"),
+    example: 'token_sha512 = "token.sha512"',
+  },
+  'target.array': {
+    expects: pathString('the device of the md RAID1 array'),
+    example: 'array = "/dev/md/backup"',
+  },
+  'target.luks_name': {
+    expects: 'a string: a device-mapper name of letters, digits, ".", "_", "-" (at most 127 characters)',
+    example: 'luks_name = "enc-backup"',
+  },
+  'target.keyfile': {
+    expects: pathString('the LUKS keyfile (relative: beside the config)'),
+    example: 'keyfile = "key"',
+  },
+  'target.volume_group': {
+    expects: 'a string: an LVM volume group name of letters, digits, "+", ".", "_", "-" (at most 127 characters, not starting with "-")',
+    example: 'volume_group = "backup"',
+  },
+  'target.device': {
+    expects: pathString('the absolute path of the device holding the backup filesystem'),
+    example: 'device = "/dev/backup/deimos"',
+  },
+  'target.partition': {
+    expects: pathString('the absolute path of the partition at the bottom of the stack'),
+    example: 'partition = "/dev/disk/by-partlabel/backup"',
+  },
+};
+
+/** The table a key lives in, for "write it under [target]". */
+export function tableOf(key: string): string | undefined {
+  const dot = key.lastIndexOf('.');
+  if (dot < 0 || key.slice(0, dot).includes('[]')) return undefined;
+  return key.slice(0, dot);
+}
+
+/** The keys directly inside a table ('' = the top level). */
+export function keysIn(table: KeyTable, parent: string): string[] {
+  const prefix = parent === '' ? '' : `${parent}.`;
+  return Object.keys(table)
+    .filter((k) => k.startsWith(prefix) && !k.slice(prefix.length).includes('.') && !k.endsWith('[]'))
+    .map((k) => k.slice(prefix.length));
+}

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAnswers } from '../../src/config/answers.js';
+import { ProblemsError } from '../../src/core/errors.js';
+import { scratchDir } from '../support/scratch.js';
+
+async function problemsOf(toml: string): Promise<string[]> {
+  const file = join(scratchDir('answers'), 'answers.toml');
+  writeFileSync(file, toml);
+  const err = await loadAnswers(file).catch((e) => e);
+  assert.ok(err instanceof ProblemsError, String(err));
+  return [...err.problems];
+}
+
+test('answers: each problem names the key, what was found, what is expected and the fix', async () => {
+  const base = 'disk = "/dev/sdz"\nconfirm = "X1"\npassphrase_file = "/root/pass"\n';
+  const [typo] = await problemsOf(`${base}wipe = true\n`);
+  assert.match(typo!, /unknown key wipe\n {4}fix: did you mean wipe_existing\? .*README, "Walk-through: a new backup disk"/);
+  const [type] = await problemsOf(`${base}wipe_existing = "yes"\n`);
+  assert.match(type!, /wipe_existing = "yes" is a string; expected a boolean: true to destroy what the disk carries\n {4}fix: write it like this: wipe_existing = false/);
+  const [size] = await problemsOf(`${base}size = "lots"\n`);
+  assert.match(size!, /size = "lots" is not a size; expected a string: "all" or a size like "250G"/);
+  const [disk] = await problemsOf(base.replace('/dev/sdz', 'sdz'));
+  assert.match(disk!, /disk = "sdz" is not a device path/);
+  const missing = await problemsOf('disk = "/dev/sdz"\n');
+  assert.deepEqual(missing.map((p) => p.split(':')[1]!.trim().split(' ')[0]), ['confirm', 'passphrase_file']);
+  assert.match(missing[0]!, /confirm is missing; expected a string: the disk's serial/);
+});

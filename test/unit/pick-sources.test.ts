@@ -1,0 +1,80 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { pickSources } from '../../src/cli/context.js';
+import type { SourceConfig, VaultConfig } from '../../src/config/config.js';
+import { UserError } from '../../src/core/errors.js';
+import { sourceName, sourceNameProblem } from '../../src/core/naming.js';
+import { scratchDir } from '../support/scratch.js';
+
+function configWith(sources: { path: string; name?: string }[], snapshotDir = '/snaps'): VaultConfig {
+  const list: SourceConfig[] = sources.map((s) => ({ path: s.path, name: s.name ?? sourceName(s.path), snapshotDir: join(snapshotDir, s.name ?? sourceName(s.path)) }));
+  return { file: '/etc/btrfs-vault/config.toml', dir: '/etc/btrfs-vault', host: 'h', snapshotDir, sources: list, sourcesFromFile: [], target: {} as VaultConfig['target'] };
+}
+
+function refusal(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof UserError, String(err));
+    assert.equal(err.exitCode, 2);
+    assert.ok(err.fix, 'names the fix');
+    return err;
+  }
+  assert.fail('accepted');
+}
+
+test('folder names come from the normalised path; names that cannot be one folder are explained', () => {
+  assert.equal(sourceName('/a//data'), 'a-data');
+  assert.equal(sourceName('/a/./data'), 'a-data');
+  assert.equal(sourceName('/a/x/../data'), 'a-data');
+  assert.equal(sourceName('//'), 'root');
+  assert.equal(sourceNameProblem('a'.repeat(255)), undefined);
+  assert.match(sourceNameProblem('a'.repeat(256))!, /256 bytes long; a folder name may have at most 255/);
+  assert.match(sourceNameProblem('ü'.repeat(128))!, /256 bytes/, 'bytes, not characters');
+  assert.match(sourceNameProblem('..')!, /not a folder name/);
+  assert.match(sourceNameProblem('.token')!, /starts with "\."/);
+  assert.match(sourceNameProblem('a/b')!, /contains "\/"/);
+});
+
+test('command line: /x-y and /x/y map to one folder and are refused, naming both and the name = fix', () => {
+  const err = refusal(() => pickSources(configWith([]), ['/x-y', '/x/y'], false));
+  assert.match(err.message, /\/x-y and \/x\/y would both be stored as "x-y"/);
+  assert.match(err.fix!, /sources = \[\{ path = "\/x\/y", name = "\.\.\." \}\]/);
+});
+
+test('command line: a path colliding with a configured source of another path is refused', () => {
+  const err = refusal(() => pickSources(configWith([{ path: '/x-y' }]), ['/x/y'], false));
+  assert.match(err.message, /\/x\/y would be stored as "x-y", the folder of the configured source \/x-y/);
+  assert.match(err.fix!, /name = "\.\.\."/);
+  const named = refusal(() => pickSources(configWith([{ path: '/srv/www', name: 'www' }]), ['/www'], false));
+  assert.match(named.message, /configured source \/srv\/www/);
+});
+
+test('command line: a configured path, written another way or through a symlink, is that source with its settings', () => {
+  const dir = scratchDir('pick');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  symlinkSync(data, join(dir, 'link'));
+  const config = configWith([{ path: data, name: 'mine' }], join(dir, 'snaps'));
+  for (const given of [data, `${dir}//data`, `${dir}/x/../data/`, join(dir, 'link')]) {
+    assert.deepEqual(pickSources(config, [given], false), [config.sources[0]], given);
+  }
+  // a path not configured gets the name of its real path, so a symlink never starts a second chain
+  const other = join(dir, 'other');
+  mkdirSync(other);
+  symlinkSync(other, join(dir, 'other-link'));
+  const [viaLink] = pickSources(config, [join(dir, 'other-link')], false);
+  assert.deepEqual(viaLink, { path: other, name: sourceName(other), snapshotDir: join(dir, 'snaps', sourceName(other)) });
+  const twice = refusal(() => pickSources(config, [data, join(dir, 'link')], false));
+  assert.match(twice.message, /are the same subvolume/);
+});
+
+test('command line: a name over 255 bytes, -S with paths, and a line break are refused', () => {
+  const long = `/${'a'.repeat(200)}/${'b'.repeat(60)}`;
+  assert.match(refusal(() => pickSources(configWith([]), [long], false)).message, /261 bytes long/);
+  const both = refusal(() => pickSources(configWith([]), ['/home'], true));
+  assert.match(both.message, /-S backs up the paths of the sources file, and paths were given too/);
+  assert.match(refusal(() => pickSources(configWith([]), ['/a\nb'], false)).message, /line break/);
+});
