@@ -272,6 +272,7 @@ test('the same subvolume by another path is the configured source: one folder, o
   assert.equal(viaLink.code, 0, viaLink.stderr);
   const first = JSON.parse(viaLink.stdout).sources[0];
   assert.deepEqual([first.name, first.mode], [name, 'incremental']);
+  writeFileSync(join(s.data, 'more'), 'y');
   const odd = s.data.replace(/\/data$/, '//./x/../data/');
   const written = s.cli(['backup', '--json', '--config', config(caseDir({ 'config.toml': toml({ sources: `sources = [${JSON.stringify(odd)}]` }) }))]);
   assert.equal(written.code, 0, written.stderr);
