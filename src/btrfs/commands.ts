@@ -5,6 +5,8 @@ import type { Argv } from '../system/runner.js';
 export const btrfs = {
   /** every subvolume with its UUIDs and generations (-c: the one it was created in) */
   list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', path]],
+  /** the same, read-only subvolumes only */
+  listReadonly: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', path]],
   show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
 import { quote } from '../system/runner.js';
@@ -17,6 +18,18 @@ export interface ReceiveRecord {
   /** which run started it: host, pid, start time */
   run: string;
   started: string;
+  /** the boot it was received in, and whether the filesystem was synced after */
+  boot?: string;
+  synced?: boolean;
+}
+
+/** This boot's id: a record from another boot whose copy was never synced may hold unwritten data. */
+export function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
@@ -26,7 +39,7 @@ export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
     const r = JSON.parse(text) as Partial<ReceiveRecord>;
     // a name with a slash could point out of the folder: such a record is not ours
     if (typeof r.name === 'string' && r.name !== '' && !r.name.includes('/') && r.name !== '.' && r.name !== '..') {
-      return { name: r.name, run: String(r.run ?? '?'), started: String(r.started ?? '?') };
+      return { name: r.name, run: String(r.run ?? '?'), started: String(r.started ?? '?'), boot: typeof r.boot === 'string' ? r.boot : undefined, synced: r.synced === true };
     }
   } catch {
     /* torn or foreign: treated as no record */
@@ -35,7 +48,7 @@ export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
 }
 
 export function writeReceiveRecord(runner: Runner, dir: string, record: ReceiveRecord): void {
-  runner.note(`record ${quote(join(dir, RECEIVE_RECORD))}: receiving ${record.name}`);
+  runner.note(`record ${quote(join(dir, RECEIVE_RECORD))}: receiving ${record.name}${record.synced ? ', synced' : ''}`);
   if (!runner.dryRun) writeFileNoFollow(join(dir, RECEIVE_RECORD), `${JSON.stringify(record)}\n`, { durable: true });
 }
 

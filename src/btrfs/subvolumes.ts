@@ -8,12 +8,15 @@ export interface Subvolume {
   /** absolute path, seen through the mount it was listed from */
   path: string;
   name: string;
+  id: number;
   uuid: string;
   receivedUuid?: string;
   /** the last transaction that changed it */
   gen: number;
   /** the transaction that created it */
   cgen?: number;
+  /** read-only (known for target listings only) */
+  readonly?: boolean;
 }
 
 /**
@@ -22,12 +25,32 @@ export interface Subvolume {
  */
 export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise<Subvolume[]> {
   const { stdout } = await runner.query(btrfs.list(mount.mountPoint));
+  return fromListing(stdout, mount);
+}
+
+/**
+ * A backup filesystem's listing, with each subvolume's read-only flag (a second,
+ * read-only listing at the same time): a copy that was made writable may have been
+ * changed, so only a read-only one with a received UUID counts as a complete backup.
+ */
+export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): Promise<Subvolume[]> {
+  const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint)), runner.query(btrfs.listReadonly(mount.mountPoint))]);
+  const readonly = new Set(parseSubvolumeList(ro.stdout).map((r) => r.id));
+  return fromListing(all.stdout, mount).map((s) => ({ ...s, readonly: readonly.has(s.id) }));
+}
+
+/** A complete backup: received whole (received UUID set) and never made writable since. */
+export function isCompleteCopy(s: Pick<Subvolume, 'receivedUuid' | 'readonly'>): boolean {
+  return s.receivedUuid !== undefined && s.readonly === true;
+}
+
+function fromListing(text: string, mount: MountEntry): Subvolume[] {
   const root = mount.root.replace(/^\/+/, '');
   const out: Subvolume[] = [];
-  for (const row of parseSubvolumeList(stdout)) {
+  for (const row of parseSubvolumeList(text)) {
     const path = toMountPath(row.path, root, mount.mountPoint);
     if (path === undefined) continue;
-    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen });
+    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), id: row.id, uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen });
   }
   return out;
 }

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
 import { ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
-import { clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
-import { childrenOf, listSourceSubvolumes, listSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
+import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
@@ -58,36 +58,39 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
-  const [dstAll, srcAll] = await Promise.all([listSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
+  const [dstAll, srcAll] = await Promise.all([listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
   let dst = childrenOf(dstAll, targetDir);
   const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
 
-  // a receive an earlier run recorded and did not finish is ours to delete; a complete
-  // one (the run died after receiving) is kept, and pairs up below
+  // a receive an earlier run recorded is ours: deleted when incomplete, or when it was
+  // never synced and the machine rebooted since (its data may not have reached the disk);
+  // a complete, synced one (the run died before its links moved) is kept and pairs up below
   const cleaned: string[] = [];
   const record = readReceiveRecord(targetDir);
   if (record) {
     const left = dst.find((s) => s.name === record.name);
-    if (left && !left.receivedUuid) {
-      deps.step(`deleting ${left.path}, left incomplete by an interrupted run (${record.run})`);
+    const unsyncedBeforeReboot = !record.synced && record.boot !== bootId();
+    if (left && (!isCompleteCopy(left) || unsyncedBeforeReboot)) {
+      deps.step(`deleting ${left.path}, left ${isCompleteCopy(left) ? 'unsynced before a reboot' : 'incomplete'} by an interrupted run (${record.run})`);
       await runner.run(btrfs.delete(left.path));
       cleaned.push(left.path);
       dst = dst.filter((s) => s !== left);
     }
     clearReceiveRecord(runner, targetDir);
   }
-  for (const other of dst.filter((s) => !s.receivedUuid)) {
-    warnings.push(`${other.path} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup once made writable); left alone`);
+  for (const other of dst.filter((s) => !isCompleteCopy(s))) {
+    warnings.push(`${other.path} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup made writable since); left alone`);
   }
   removeStaleLinks(runner, targetDir);
   removeStaleLinks(runner, snapDir);
 
-  const choice = chooseParent({ source: snaps, target: dst.filter((s) => s.receivedUuid) });
+  const complete = dst.filter(isCompleteCopy);
+  const choice = chooseParent({ source: snaps, target: complete });
   const srcLatest = readLink(snapDir, LATEST);
   const dstLatest = readLink(targetDir, LATEST);
   if (choice.kind === 'incremental' && (srcLatest !== choice.parent || dstLatest !== choice.targetName)) {
     warnings.push(
-      `latest did not point at the newest pair (${choice.parent}; source latest: ${srcLatest ?? 'none'}, target latest: ${dstLatest ?? 'none'}), as after an interrupted run; sent from that pair, and both links now point at the new backup`,
+      `latest did not point at the newest pair (source ${choice.parent}, target ${choice.targetName}; latest was ${srcLatest ?? 'none'} on the source, ${dstLatest ?? 'none'} on the target), as after an interrupted run; sent from that pair, and both links now point at the new backup`,
     );
   }
 
@@ -133,7 +136,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   const parent = choice.kind === 'incremental' ? join(snapDir, choice.parent) : undefined;
   deps.step(choice.kind === 'incremental' ? `incremental send from ${choice.parent}` : `full send (${choice.reason})`);
-  writeReceiveRecord(runner, targetDir, { name, run: `${hostname()} pid ${process.pid}`, started: new Date().toISOString() });
+  const receiving = { name, run: `${hostname()} pid ${process.pid}`, started: new Date().toISOString(), boot: bootId(), synced: false };
+  writeReceiveRecord(runner, targetDir, receiving);
   const started = Date.now();
   let bytes: number;
   try {
@@ -158,8 +162,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   // durable before reported: the copy is on the disk before any link points at it
   await runner.run(btrfs.sync(targetDir));
+  writeReceiveRecord(runner, targetDir, { ...receiving, synced: true });
   killPoint('after-sync');
-  moveLinks(runner, targetDir, name, new Set(dst.filter((s) => s.receivedUuid).map((s) => s.name)));
+  moveLinks(runner, targetDir, name, new Set(complete.map((s) => s.name)));
   killPoint('between-links');
   moveLinks(runner, snapDir, name, new Set(snaps.map((s) => s.name)));
   clearReceiveRecord(runner, targetDir);

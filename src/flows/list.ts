@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
 import { mountOfNearest } from '../btrfs/paths.js';
-import { childrenOf, listSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import type { MountEntry } from '../core/mountinfo.js';
@@ -54,6 +54,8 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
     if (!cache.has(key)) cache.set(key, listSubvolumes(runner, m));
     return cache.get(key)!;
   };
+  const targetListing = usable ? listTargetSubvolumes(runner, usable) : undefined;
+  targetListing?.catch(() => {}); // awaited per source below
   const out: SourceListing[] = [];
   for (const s of sources) {
     const entry: SourceListing = { source: s.path, name: s.name, snapshotDir: s.snapshotDir, snapshots: [], incomplete: [], foreign: [], dangling: [] };
@@ -62,22 +64,22 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       const near = await mountOfNearest(s.snapshotDir, mounts);
       const src = near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir ? childrenOf(await subvolumesOf(near.mount), s.snapshotDir) : [];
       let dst: Subvolume[] = [];
-      if (usable) {
+      if (usable && targetListing) {
         entry.targetDir = join(usable.mountPoint, s.name);
-        dst = childrenOf(await subvolumesOf(usable), entry.targetDir);
+        dst = childrenOf(await targetListing, entry.targetDir);
       }
       const srcLatest = readLink(s.snapshotDir, LATEST);
       const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
       const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
-      entry.incomplete = dst.filter((d) => !d.receivedUuid && d.name === recorded).map((d) => d.name);
-      entry.foreign = dst.filter((d) => (!d.receivedUuid && d.name !== recorded) || (d.receivedUuid && !isSnapshotName(d.name))).map((d) => d.name);
-      const complete = dst.filter((d) => d.receivedUuid && isSnapshotName(d.name));
+      // paired as backup pairs: a read-only copy whose received UUID is the snapshot's, whatever its name
+      const complete = dst.filter(isCompleteCopy);
       const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
       const snaps = src.filter((x) => isSnapshotName(x.name));
+      const paired = new Set<string>();
       const rows: SnapshotRow[] = snaps.map((a) => {
         const pair = byReceived.get(a.uuid);
-        const sameName = complete.find((d) => d.name === a.name);
-        const t = pair ?? sameName;
+        const t = pair ?? complete.find((d) => d.name === a.name);
+        if (t) paired.add(t.name);
         return {
           name: a.name,
           source: true,
@@ -88,11 +90,12 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
           latestTarget: t !== undefined && dstLatest === t.name,
         };
       });
-      const shown = new Set(rows.map((r) => r.targetName ?? (r.target ? r.name : '')));
-      for (const d of complete.filter((x) => !shown.has(x.name))) {
+      for (const d of complete.filter((x) => !paired.has(x.name) && isSnapshotName(x.name))) {
         rows.push({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name });
       }
       entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
+      entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
+      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => d.name);
       if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
       if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest)) entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
     } catch (err) {

@@ -2,7 +2,7 @@ import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
 import { LATEST, PREVIOUS, readLink, replaceLink, removeLink } from '../btrfs/links.js';
-import { childrenOf, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { planPrune } from '../core/prune-plan.js';
 import type { RetentionDecision, RetentionRules } from '../core/retention.js';
@@ -27,7 +27,7 @@ export interface PruneSourceInput {
   /** the source's snapshot folder and its backup folder, both already checked to be real folders */
   snapDir: string;
   targetDir: string;
-  /** the two filesystems' listings */
+  /** the two filesystems' listings (the target's with read-only flags: listTargetSubvolumes) */
   sourceListing: readonly Subvolume[];
   targetListing: readonly Subvolume[];
   rules: { source?: RetentionRules; target?: RetentionRules };
@@ -44,7 +44,7 @@ export interface PruneSourceInput {
 export async function pruneSource(input: PruneSourceInput): Promise<PruneReport> {
   const ours = (list: readonly Subvolume[], dir: string, complete: boolean) =>
     childrenOf(list, dir)
-      .filter((s) => isSnapshotName(s.name) && (!complete || s.receivedUuid))
+      .filter((s) => isSnapshotName(s.name) && (!complete || isCompleteCopy(s)))
       .sort((a, b) => compareSnapshotNames(a.name, b.name));
   const src = ours(input.sourceListing, input.snapDir, false);
   const dst = ours(input.targetListing, input.targetDir, true);

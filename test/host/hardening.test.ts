@@ -43,6 +43,25 @@ test("only a receive btrfs-vault recorded is deleted: a user's writable snapshot
   assert.deepEqual([...listed.foreign].sort(), [a, 'restore-test'].sort());
 }));
 
+test('a backup made writable behind btrfs-progs\' back (received UUID kept) is not trusted as a parent: its data may have changed', withScenario((s) => {
+  writeFileSync(join(s.data, 'a'), 'hi');
+  const first = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
+  const { dst } = dirsOf(s);
+  // BTRFS_IOC_SUBVOL_SETFLAGS with no flags: writable, received UUID untouched (old btrfs-progs did this)
+  const setflags = `import fcntl, os, struct; fd = os.open(${JSON.stringify(join(dst, first))}, os.O_RDONLY); fcntl.ioctl(fd, 0x4008941a, struct.pack('Q', 0))`;
+  execFileSync('python3', ['-c', setflags]);
+  assert.match(sh('btrfs', ['subvolume', 'show', join(dst, first)]), /Received UUID:\s+[0-9a-f-]{36}/, 'precondition: the received UUID is still there');
+  writeFileSync(join(dst, first, 'a'), 'TAMPER');
+  writeFileSync(join(s.data, 'b'), 'new');
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = json(r).sources[0];
+  assert.equal(out.mode, 'full', 'not incremental on top of the changed copy');
+  assert.match(out.warnings.join('\n'), new RegExp(`${first} is not a complete backup`));
+  assert.equal(readFileSync(join(dst, 'latest', 'a'), 'utf8'), 'hi', 'the new backup holds the real data');
+  assert.ok(json(s.cli(['list', '--json', '--config', s.config])).sources[0].foreign.includes(first));
+}));
+
 test('a backup folder that is a symlink is refused, not followed: nothing lands on the source disk', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), 'x');
   const elsewhere = join(s.src.mountPoint, 'elsewhere');

@@ -9,7 +9,7 @@ import type { CheckedSource } from '../../src/flows/source-check.js';
 import type { MountEntry } from '../../src/core/mountinfo.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { RECEIVE_RECORD } from '../../src/btrfs/receive-record.js';
+import { bootId, RECEIVE_RECORD } from '../../src/btrfs/receive-record.js';
 import { scratchDir } from '../support/scratch.js';
 
 // One source's backup with the fake runner on real folders: what runs, in which order,
@@ -40,10 +40,16 @@ function world(): World {
   return { root, source, srcMount, dstMount, snapDir: source.snapshotDir, targetDir: join(dstMount.mountPoint, 'data') };
 }
 
-/** `btrfs subvolume list -a -u -q -R` lines; paths relative to the filesystem's top */
-type Row = { path: string; uuid: string; received?: string; gen?: number; cgen?: number };
+type Row = { path: string; uuid: string; received?: string; gen?: number; cgen?: number; ro?: boolean };
+const ids = new Map<string, number>();
+/** `btrfs subvolume list -a -c -u -q -R` lines; paths relative to the filesystem's top; one ID per path */
 const listing = (rows: Row[]) =>
-  rows.map((r, i) => `ID ${256 + i} gen ${r.gen ?? 9} cgen ${r.cgen ?? 5} top level 5 parent_uuid - received_uuid ${r.received ?? '-'} uuid ${r.uuid} path ${r.path}`).join('\n');
+  rows
+    .map((r) => {
+      if (!ids.has(r.path)) ids.set(r.path, 256 + ids.size);
+      return `ID ${ids.get(r.path)} gen ${r.gen ?? 9} cgen ${r.cgen ?? 5} top level 5 parent_uuid - received_uuid ${r.received ?? '-'} uuid ${r.uuid} path ${r.path}`;
+    })
+    .join('\n');
 
 const show = (path: string, uuid: string, received = '-', ro = true) =>
   `${path}\n\tName: \t\t\tx\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tSubvolume ID: \t\t300\n\tFlags: \t\t\t${ro ? 'readonly' : '-'}\n`;
@@ -54,6 +60,7 @@ function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = {
     .on(['btrfs', ['filesystem', 'sync', w.srcMount.mountPoint]])
     .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.srcMount.mountPoint]], { stdout: listing([live, ...src]) })
     .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
+    .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst.filter((d) => d.received && d.ro !== false)) })
     .on(['btrfs', ['subvolume', 'snapshot', '-r', w.source.real, snap]])
     .on(['btrfs', ['subvolume', 'show', snap]], { stdout: show(snap, 'u-new') })
     .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), snap]], ['btrfs', ['receive', w.targetDir]]], () => {
@@ -195,4 +202,29 @@ test("a run's exit code: the whole run's failure first; a source's code only if 
   assert.equal(runExitCode([ok], new TargetError('could not close')), 3, 'a failed close after good backups');
   assert.equal(runExitCode([bad(1)], new InterruptedError('SIGHUP')), 129);
   assert.equal(runExitCode([ok], new Error('bug')), 70);
+});
+
+test('a copy made writable (received UUID kept) is never a parent: it may have been changed', async () => {
+  const w = world();
+  const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];
+  const dst = [{ path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2', ro: false }];
+  const out = await backupSource(w.source, deps(w, runner(w, src, dst)));
+  assert.equal(out.mode, 'full');
+  assert.match(out.warnings.join('\n'), /2026-11-02_00-00-00 is not a complete backup .*left alone/);
+});
+
+test('a recorded copy that was never synced, from before a reboot, is deleted and sent again; from this boot it is kept', async () => {
+  const attempt = async (boot: string, synced: boolean) => {
+    const w = world();
+    mkdirSync(w.targetDir, { recursive: true });
+    writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'x', started: 'then', boot, synced }));
+    const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];
+    const dst = [{ path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2' }];
+    const r = runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]);
+    const out = await backupSource(w.source, deps(w, r));
+    return [out.mode, out.cleaned.length];
+  };
+  assert.deepEqual(await attempt('another-boot', false), ['full', 1], 'its data may never have reached the disk');
+  assert.deepEqual(await attempt('another-boot', true), ['incremental', 0], 'synced: on the disk');
+  assert.deepEqual(await attempt(bootId(), false), ['incremental', 0], 'same boot: the data is there');
 });

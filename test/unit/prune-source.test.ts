@@ -18,7 +18,7 @@ function world(days: number[], sentUpTo: number) {
   for (const dir of [snapDir, targetDir]) mkdirSync(dir);
   const sub = (dir: string, name: string, uuid: string, receivedUuid?: string): Subvolume => {
     mkdirSync(join(dir, name));
-    return { path: join(dir, name), name, uuid, receivedUuid, gen: 1 };
+    return { path: join(dir, name), name, id: 0, uuid, receivedUuid, gen: 1, readonly: true };
   };
   const sourceListing = days.map((d) => sub(snapDir, day(d), `u${d}`));
   const targetListing = days.filter((d) => d <= sentUpTo).map((d) => sub(targetDir, day(d), `c${d}`, `u${d}`));
