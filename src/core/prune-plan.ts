@@ -28,8 +28,9 @@ export interface PrunePlan {
 
 /**
  * Hard rules, before any retention rule: `latest` on each side; the newest pair (the
- * next incremental's parent) on both sides; on the source, every snapshot that has no
- * copy on the target (never sent: the disk may be away for weeks).
+ * next incremental's parent) on both sides; on the source, every snapshot newer than
+ * that pair that has no copy on the target (never sent: the disk may be away for weeks).
+ * `source` is ordered oldest first.
  */
 export function planPrune(input: PrunePlanInput): PrunePlan {
   const pins = { source: new Map<string, string[]>(), target: new Map<string, string[]>() };
@@ -44,8 +45,11 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
     pin('source', parent.parent, 'next parent');
     pin('target', parent.targetName, 'next parent');
   }
+  // waiting for the disk: newer than the newest pair (all of them, when nothing was ever
+  // sent). An older one without a copy had its chance; its copy may have been pruned.
   const sent = new Set(input.target.map((t) => t.uuid));
-  for (const s of input.source) if (!sent.has(s.uuid)) pin('source', s.name, 'never sent');
+  const after = parent.kind === 'incremental' ? input.source.findIndex((s) => s.name === parent.parent) : -1;
+  for (const s of input.source.slice(after + 1)) if (!sent.has(s.uuid)) pin('source', s.name, 'never sent');
 
   const side = (list: readonly SideSnapshot[], rules: RetentionRules | undefined, p: Map<string, string[]>): RetentionDecision[] =>
     rules

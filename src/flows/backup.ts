@@ -168,6 +168,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             return task.skip('interrupted');
           }
           try {
+            // the mount table as it is now: the target may have been unmounted between sources
+            mounts = await readMounts();
             const outcome = await backupSource(checked.get(r)!, {
               runner,
               targetMount: targetMount!,
@@ -199,7 +201,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           }
           const left = await closeStack(ctx, stack!);
           if (left.length > 0) {
-            closeError = new TargetError(`the backups are done, but the backup target could not be closed; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
+            closeError = new TargetError(`the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
             throw closeError;
           }
           if (!runner.dryRun) clearOpenRecord(mp);
@@ -211,7 +213,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
 
   try {
     await tasks.run();
-    const whole = fatal ?? closeError;
+    // a signal while checking or opening stopped the run before any source ran
+    const whole = fatal ?? closeError ?? (opts.signal?.aborted ? opts.signal.reason : undefined);
+    if (!runner.dryRun && whole === undefined) {
+      for (const r of reports.filter((x) => x.status === 'not-run' && checked.has(x))) {
+        fail(r, new TargetError(`${r.source} was not backed up: the backup target was not open`, 'run: btrfs-vault open, and see what it says'));
+      }
+    }
     if (whole !== undefined) {
       report.error = errorMessage(whole);
       if (whole instanceof VaultError) report.fix = whole.fix;

@@ -29,21 +29,27 @@ export class ExecRunner implements Runner {
   note(): void {}
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
-    const result = await execa(file, [...args], {
+    // every program dies with this process, even on SIGKILL: none outlives a killed run
+    const result = await execa('setpriv', [...DIE_WITH_US, file, ...args], {
       env: ENV,
       reject: false,
       stripFinalNewline: false,
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     });
     const exitCode = result.exitCode ?? -1;
-    if (result.failed && result.exitCode === undefined) {
-      // the program could not be started at all (ENOENT and the like)
-      throw new CommandFailedError(formatArgv([file, args]), undefined, result.shortMessage ?? String(result.cause), missingProgramFix(file, result.code));
+    const signal = result.signal ?? undefined;
+    if (result.failed && result.exitCode === undefined && !signal) {
+      // setpriv itself could not be started (ENOENT and the like)
+      throw new CommandFailedError(formatArgv([file, args]), undefined, result.shortMessage ?? String(result.cause), missingProgramFix('setpriv', result.code));
     }
-    if (exitCode !== 0 && !options.allowFailure) {
-      throw new CommandFailedError(formatArgv([file, args]), exitCode, String(result.stderr));
+    const stderr = String(result.stderr);
+    if (exitCode === 127 && new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(stderr)) {
+      throw new CommandFailedError(formatArgv([file, args]), undefined, stderr, missingProgramFix(file, 'ENOENT'));
     }
-    return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+    if ((exitCode !== 0 || signal) && !options.allowFailure) {
+      throw new CommandFailedError(formatArgv([file, args]), signal ? undefined : exitCode, stderr, undefined, signal);
+    }
+    return { stdout: String(result.stdout), stderr, exitCode };
   }
 
   private prepared?: Promise<PipeEnds>;
@@ -221,6 +227,10 @@ function childOf(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+function escapeRe(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function signalName(n: number): string {

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, waitFor, withScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot, sh } from '../support/loop-disk.js';
@@ -119,5 +119,30 @@ test('kill -9 of a run that opened the target itself: the next run closes what i
   assert.equal(next.code, 0, next.stderr);
   assert.equal(json(next).sources[0].cleaned.length, 1);
   assert.ok(!mounted(s.dst.mountPoint), 'and the next run closed it');
+  survived++;
+}));
+
+test('SIGTERM while the target is being opened: exit 143, not a success; nothing written, the disk not left mounted', withScenario(async (s) => {
+  injected++;
+  sh('umount', [s.dst.mountPoint]);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
+  writeFileSync(join(s.data, 'f'), 'x');
+  // a slow mount, as a disk spinning up makes it
+  const shim = join(s.dir, 'shim');
+  mkdirSync(shim);
+  writeFileSync(join(shim, 'mount'), '#!/bin/sh\nsleep 2\nexec /usr/bin/mount "$@"\n', { mode: 0o755 });
+  const child = s.spawnCli(['--json', '--config', s.config], { PATH: `${shim}:${process.env.PATH}` });
+  let stdout = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  await waitFor(() => spawnSync('pgrep', ['-f', `${shim}/mount|^/bin/sh ${shim}/mount`]).status === 0 || spawnSync('pgrep', ['-f', 'sleep 2']).status === 0);
+  child.kill('SIGTERM');
+  assert.equal(await new Promise((r) => child.on('close', r)), 143);
+  const report = JSON.parse(stdout);
+  assert.equal(report.ok, false);
+  assert.equal(report.exitCode, 143);
+  assert.match(report.error, /interrupted by SIGTERM/);
+  await assertNoOrphans(s);
+  assert.ok(!mounted(s.dst.mountPoint), 'what the run opened was closed again, or never opened');
+  assert.deepEqual(snapshots(dirsOf(s).src), []);
   survived++;
 }));

@@ -108,6 +108,9 @@ test('prune plan: latest, the next parent and never-sent snapshots survive any r
   ]);
   assert.deepEqual(plan.target.map((d) => [d.name, d.keep]), [[n(1), false], [n(2), true], [n(3), true]]);
   assert.deepEqual(why(plan.target, n(2)), ['latest']);
+  // an old snapshot whose copy is gone (pruned on the disk, or deleted by hand) is not "never sent" forever
+  const gone = planPrune({ source, target: target.slice(1), sourceRules: zero, targetRules: zero, timeZone: 'UTC' });
+  assert.deepEqual(gone.source.map((d) => d.keep), [false, false, true, true, true]);
   const all = planPrune({ source, target, timeZone: 'UTC' });
   assert.ok([...all.source, ...all.target].every((d) => d.keep && d.reasons.includes('no retention configured')));
 });
