@@ -8,6 +8,7 @@ export const btrfs = {
   /** the same, read-only subvolumes only */
   listReadonly: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', path]],
   show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
+  createSubvolume: (path: string): Argv => ['btrfs', ['subvolume', 'create', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
   /** one command for many (prune deletes in batches) */

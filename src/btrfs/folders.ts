@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { TargetError, UserError } from '../core/errors.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import { quote, type Runner } from '../system/runner.js';
+import { btrfs } from './commands.js';
 
 // The per-source folders btrfs-vault writes into (snapshots on the source, backups on
 // the target) must be real folders on the filesystem they belong to. A symlink there
@@ -22,9 +23,11 @@ export interface FolderCheck {
 
 /**
  * Makes `dir` if it is missing (its parent must exist unless `parents`), then checks
- * it. Returns its path with every symlink of the parents resolved.
+ * it. Returns its path with every symlink of the parents resolved. A snapshot folder
+ * is made as a subvolume of its own: what is written into it (snapshots, links) then
+ * does not change the source it may sit in, so an unchanged source stays unchanged.
  */
-export function ownFolder(runner: Runner, dir: string, check: FolderCheck, parents = false): string {
+export async function ownFolder(runner: Runner, dir: string, check: FolderCheck, parents = false): Promise<string> {
   const parent = dirname(dir);
   let realParent = parent;
   if (parents) {
@@ -39,12 +42,17 @@ export function ownFolder(runner: Runner, dir: string, check: FolderCheck, paren
   const real = join(realParent, basename(dir));
   let st = lstatOrUndefined(real);
   if (!st) {
-    runner.note(`mkdir ${quote(real)}`);
-    if (runner.dryRun) return real;
-    try {
-      mkdirSync(real, { mode: 0o700 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (check.side === 'source') {
+      await runner.run(btrfs.createSubvolume(real));
+      if (runner.dryRun) return real;
+    } else {
+      runner.note(`mkdir ${quote(real)}`);
+      if (runner.dryRun) return real;
+      try {
+        mkdirSync(real, { mode: 0o700 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
     }
     st = lstatSync(real);
   }

@@ -53,8 +53,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError('SIGINT');
   };
   assertNotOnTarget(source, targetMount);
-  const targetDir = ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
-  const snapDir = ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
+  const targetDir = await ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
+  const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start

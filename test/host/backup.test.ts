@@ -299,6 +299,16 @@ test('a source that has not changed gets no new snapshot and no transfer, unless
   assert.equal(json(s.cli(['--json', '--config', s.config])).sources[0].mode, 'incremental', 'a change is seen');
 }));
 
+test('unchanged also when the snapshot folder is inside the source: it is a subvolume of its own, so snapshots and links do not change the source', withScenario((s) => {
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/^snapshot_dir = .*$/m, `snapshot_dir = ${JSON.stringify(join(s.data, '.snapshots'))}`));
+  writeFileSync(join(s.data, 'f'), 'x');
+  const first = json(s.cli(['--json', '--config', s.config])).sources[0];
+  assert.equal(first.mode, 'full');
+  assert.match(sh('btrfs', ['subvolume', 'show', join(s.data, '.snapshots', sourceName(s.data))]), /Subvolume ID/, 'the per-source folder is a subvolume');
+  const again = json(s.cli(['--json', '--config', s.config])).sources[0];
+  assert.deepEqual([again.mode, again.warnings], ['unchanged', []]);
+}));
+
 test('one failing source does not stop the others; the exit status says so (1: something was written)', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), 'x');
   const r = s.cli(['backup', '--json', '--config', s.config, join(s.src.mountPoint, 'missing'), s.data]);

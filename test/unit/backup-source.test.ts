@@ -68,7 +68,11 @@ function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = {
       return { bytes: 4321 };
     })
     .on(['btrfs', ['subvolume', 'show', join(w.targetDir, NEW)]], { stdout: show(join(w.targetDir, NEW), 'u-copy', 'u-new') })
-    .on(['btrfs', ['filesystem', 'sync', w.targetDir]]);
+    .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
+    .on(['btrfs', ['subvolume', 'create', w.snapDir]], () => {
+      mkdirSync(w.snapDir);
+      return {};
+    });
 }
 
 function deps(w: World, r: FakeRunner | DryRunRunner, steps: string[] = []): BackupSourceDeps {
@@ -81,6 +85,7 @@ test('first backup: snapshot, full send, sync, then the links; the receive recor
   const out = await backupSource(w.source, deps(w, r));
   assert.deepEqual({ snapshot: out.snapshot, mode: out.mode, bytes: out.bytes }, { snapshot: NEW, mode: 'full', bytes: 4321 });
   assert.deepEqual(r.changes, [
+    `btrfs subvolume create ${w.snapDir}`,
     `btrfs subvolume snapshot -r ${w.source.real} ${w.snapDir}/${NEW}`,
     `btrfs send -q ${w.snapDir}/${NEW} | btrfs receive ${w.targetDir}`,
     `btrfs filesystem sync ${w.targetDir}`,
@@ -126,7 +131,7 @@ test('only the recorded receive is deleted; an unrecorded writable subvolume is 
   const steps: string[] = [];
   const out = await backupSource(w.source, deps(w, r, steps));
   assert.deepEqual(out.cleaned, [join(w.targetDir, '2026-11-02_00-00-00')]);
-  assert.equal(r.changes[0], `btrfs subvolume delete ${w.targetDir}/2026-11-02_00-00-00`);
+  assert.equal(r.changes.find((c) => c.includes('delete')), `btrfs subvolume delete ${w.targetDir}/2026-11-02_00-00-00`);
   assert.equal(r.changes.filter((c) => c.includes('delete')).length, 1, 'nothing else is deleted');
   assert.match(out.warnings.join('\n'), /restore-test is not a complete backup made by btrfs-vault.*left alone/);
   assert.match(steps.join('\n'), /left incomplete by an interrupted run \(host pid 9\)/);
