@@ -1,4 +1,4 @@
-import { ExitCode, VaultError } from '../core/errors.js';
+import { ExitCode, isVaultError } from '../core/errors.js';
 
 export interface ErrorOutput {
   /** --json: the error also goes to stdout as { ok, error, fix, exitCode }, the shape of every command's JSON */
@@ -14,7 +14,7 @@ export function reportError(err: unknown, out: ErrorOutput = {}): number {
   let message: string;
   let fix: string | undefined;
   let exitCode: number;
-  if (err instanceof VaultError) {
+  if (isVaultError(err)) {
     ({ message, fix, exitCode } = err);
     stderr(`btrfs-vault: ${message}\n${fix ? `fix: ${fix}\n` : ''}`);
   } else {

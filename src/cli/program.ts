@@ -110,9 +110,17 @@ missing or refused, 4 another run holds the lock, 70 internal error,
   try {
     await program.parseAsync(normalizeArgv(args), { from: 'user' });
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number };
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-    return load().reportError(err);
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      if (e.exitCode === 0) return ExitCode.ok; // --help, --version
+      // commander printed the error and the usage; say what to do, and keep --json's promise
+      const command = program.commands.find((c) => args.includes(c.name()))?.name();
+      const fix = `see: btrfs-vault ${command ? `${command} ` : ''}--help`;
+      process.stderr.write(`fix: ${fix}\n`);
+      if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ ok: false, error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }, null, 2)}\n`);
+      return ExitCode.usage;
+    }
+    return load().reportError(err, { json: args.includes('--json') });
   }
   return code;
 }

@@ -17,6 +17,10 @@ export const ExitCode = {
   sigterm: 143,
 } as const;
 
+// The CLI is two bundles (parser, commands), each with its own copy of this file: an
+// error thrown in one is no `instanceof` of the other's class, so it carries a brand.
+const BRAND = Symbol.for('btrfs-vault.VaultError');
+
 export class VaultError extends Error {
   constructor(
     message: string,
@@ -25,7 +29,13 @@ export class VaultError extends Error {
   ) {
     super(message);
     this.name = new.target.name;
+    (this as unknown as Record<symbol, boolean>)[BRAND] = true;
   }
+}
+
+/** Is it one of ours (from either bundle)? */
+export function isVaultError(err: unknown): err is VaultError {
+  return typeof err === 'object' && err !== null && (err as Record<symbol, unknown>)[BRAND] === true;
 }
 
 /** Bad input from the user: config, arguments, source paths. */
@@ -85,7 +95,7 @@ export class ProblemsError extends UserError {
     readonly problems: readonly string[],
     headline: string,
   ) {
-    super(`${headline}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`${headline}\n${problems.map((p) => `  - ${p}`).join('\n')}`, 'fix each problem listed (each line says how), then run again');
   }
 }
 

@@ -212,6 +212,10 @@ test('every --json error has one shape: ok, error, fix, exitCode', withScenario(
     assert.equal(out.exitCode, 2);
     assert.match(out.error, /does not exist/);
   }
+  // a usage error too
+  const usage = s.cli(['backup', '--json', '--bogus', '--config', s.config]);
+  assert.equal(usage.code, 2);
+  assert.deepEqual(json(usage), { ok: false, error: "unknown option '--bogus'", fix: 'see: btrfs-vault backup --help', exitCode: 2 });
   // a failed backup run has the same fields (and its sources)
   writeFileSync(join(s.dst.mountPoint, '.token'), 'foreign');
   const r = s.cli(['backup', '--json', '--config', s.config]);
