@@ -39,28 +39,29 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
     }
     return { bytes };
   } catch (err) {
-    await deletePartial(runner, received);
-    throw explain(err, spec.targetDir);
+    const gone = await deletePartial(runner, received);
+    throw explain(err, spec.targetDir, gone ? 'the incomplete copy was deleted' : `the incomplete copy ${received} could not be deleted now; the next run deletes it`);
   }
 }
 
 /** A full disk is the user's to fix, and says how. */
-function explain(err: unknown, targetDir: string): unknown {
+function explain(err: unknown, targetDir: string, partial: string): unknown {
   if (err instanceof CommandFailedError && /No space left on device/i.test(err.stderr)) {
     return new TargetError(
-      `the backup filesystem is full: ${err.message}\nthe incomplete copy was deleted; latest still points at the last complete backup`,
+      `the backup filesystem is full: ${err.message}\n${partial}; latest still points at the last complete backup`,
       `free space on the backup disk (see: btrfs filesystem usage ${targetDir}); delete old backups there, oldest first, never the one latest points at: btrfs subvolume delete ${targetDir}/<name>`,
     );
   }
   return err;
 }
 
-async function deletePartial(runner: Runner, path: string): Promise<void> {
-  if (runner.dryRun) return;
+/** True when no partial copy is left. */
+async function deletePartial(runner: Runner, path: string): Promise<boolean> {
+  if (runner.dryRun) return true;
   try {
     accessSync(path);
   } catch {
-    return; // receive had not created it yet
+    return true; // receive had not created it yet
   }
-  await runner.run(btrfs.delete(path), { allowFailure: true });
+  return (await runner.run(btrfs.delete(path), { allowFailure: true })).exitCode === 0;
 }

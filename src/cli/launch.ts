@@ -30,7 +30,9 @@ export async function launch(bundleDir: string): Promise<void> {
  */
 function enableCompileCache(args: readonly string[]): void {
   const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
-  if (!enable || process.geteuid?.() !== 0 || args.some((a) => a === '--dry-run' || a === '-n')) return;
+  // -n alone or among other short flags (-bn)
+  const dryRun = args.some((a) => a === '--dry-run' || /^-[A-Za-z]*n[A-Za-z]*$/.test(a));
+  if (!enable || process.geteuid?.() !== 0 || dryRun) return;
   try {
     mkdirSync(COMPILE_CACHE_DIR, { recursive: true, mode: 0o700 });
     const st = lstatSync(COMPILE_CACHE_DIR);

@@ -32,7 +32,9 @@ export function snapshotTime(name: string): Date | undefined {
   const m = STAMP.exec(name);
   if (!m) return undefined;
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // 2026-13-45 would roll over into another date: such a name is not one btrfs-vault made
+  return t.toISOString().slice(0, 19) === `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}` ? t : undefined;
 }
 
 type Rule = Exclude<keyof RetentionRules, 'keepLast'>;
@@ -82,12 +84,22 @@ export function planRetention(input: {
 /** "hourly" -> "2026-11-27 14h", "daily" -> "2026-11-27", "weekly" -> "2026-W48", ... in the given zone. */
 function periodFormat(timeZone?: string): (rule: Rule, t: Date) => string {
   const fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' });
+  const offset = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'shortOffset' });
+  const parts = (t: Date) => Object.fromEntries(fmt.formatToParts(t).map((x) => [x.type, x.value]));
+  const hour = (t: Date) => {
+    const p = parts(t);
+    return `${p.year}-${p.month}-${p.day} ${p.hour}h`;
+  };
   return (rule, t) => {
-    const p = Object.fromEntries(fmt.formatToParts(t).map((x) => [x.type, x.value]));
-    const [y, m, d, h] = [p.year!, p.month!, p.day!, p.hour!];
+    const p = parts(t);
+    const [y, m, d] = [p.year!, p.month!, p.day!];
     switch (rule) {
-      case 'hourly':
-        return `${y}-${m}-${d} ${h}h`;
+      case 'hourly': {
+        // the hour that repeats when clocks go back is two hours: the offset tells them apart
+        const label = hour(t);
+        const repeated = [-3_600_000, 3_600_000].some((dt) => hour(new Date(t.getTime() + dt)) === label);
+        return repeated ? `${label} ${offset.formatToParts(t).find((x) => x.type === 'timeZoneName')?.value}` : label;
+      }
       case 'daily':
         return `${y}-${m}-${d}`;
       case 'weekly':

@@ -65,13 +65,17 @@ export async function pruneSource(input: PruneSourceInput): Promise<PruneReport>
 async function apply(input: PruneSourceInput, dir: string, decisions: RetentionDecision[], what: string): Promise<PruneSideReport> {
   const doomed = decisions.filter((d) => !d.keep).map((d) => d.name);
   const deleted: string[] = [];
-  for (let i = 0; i < doomed.length; i += BATCH) {
-    const batch = doomed.slice(i, i + BATCH);
-    input.progress?.(`deleting ${what} ${i + 1}-${i + batch.length} of ${doomed.length} in ${dir}`);
-    await input.runner.run(btrfs.deleteMany(batch.map((n) => join(dir, n))));
-    deleted.push(...batch);
+  try {
+    for (let i = 0; i < doomed.length; i += BATCH) {
+      const batch = doomed.slice(i, i + BATCH);
+      input.progress?.(`deleting ${what} ${i + 1}-${i + batch.length} of ${doomed.length} in ${dir}`);
+      await input.runner.run(btrfs.deleteMany(batch.map((n) => join(dir, n))));
+      deleted.push(...batch);
+    }
+  } finally {
+    // also after a failed batch (part of it may be gone): no link may dangle
+    if (doomed.length > 0) repairPrevious(input.runner, dir, decisions.filter((d) => d.keep).map((d) => d.name));
   }
-  if (deleted.length > 0) repairPrevious(input.runner, dir, decisions.filter((d) => d.keep).map((d) => d.name));
   return { decisions, deleted };
 }
 

@@ -13,6 +13,8 @@ const why = (d: ReturnType<typeof planRetention>, name: string) => d.find((x) =>
 test('names: UTC stamps with an optional _N; anything else is not ours and always kept', () => {
   assert.equal(snapshotTime('2026-11-27_14-05-09')?.toISOString(), '2026-11-27T14:05:09.000Z');
   assert.equal(snapshotTime('restore-test'), undefined);
+  assert.equal(snapshotTime('2026-13-45_99-99-99'), undefined, 'a date that would roll over is not ours');
+  assert.equal(snapshotTime('2028-02-29_00-00-00')?.toISOString(), '2028-02-29T00:00:00.000Z');
   const d = planRetention({ names: ['restore-test', at('2026-01-01T00:00:00')], rules: none, timeZone: 'UTC' });
   assert.deepEqual(d.map((x) => [x.name, x.keep]), [['restore-test', true], ['2026-01-01_00-00-00', false]]);
 });
@@ -43,13 +45,14 @@ test('days are local days: 23:30 UTC is the next day in Berlin', () => {
   assert.deepEqual(why(berlin, at('2026-11-20T23:30:00')), ['daily 2026-11-21']);
 });
 
-test('DST: the hour that repeats in October counts as one local hour; the hour skipped in March costs nothing', () => {
+test('DST: the hour that repeats in October is two hours, told apart by the offset; the hour skipped in March costs nothing', () => {
   // Berlin, 2026-10-25: 02:00-03:00 local happens twice (00:xx and 01:xx UTC)
   const autumn = [at('2026-10-25T00:10:00'), at('2026-10-25T00:50:00'), at('2026-10-25T01:10:00'), at('2026-10-25T01:50:00')];
   const a = planRetention({ names: autumn, rules: rules({ hourly: 10 }), timeZone: 'Europe/Berlin' });
-  // both UTC hours show as local "02h": the newest of that label is kept once
-  assert.deepEqual(kept(a), [at('2026-10-25T01:50:00')]);
-  assert.deepEqual(why(a, at('2026-10-25T01:50:00')), ['hourly 2026-10-25 02h']);
+  // both UTC hours show as local "02h", but they are two real hours: one kept for each
+  assert.deepEqual(kept(a), [at('2026-10-25T00:50:00'), at('2026-10-25T01:50:00')]);
+  assert.deepEqual(why(a, at('2026-10-25T00:50:00')), ['hourly 2026-10-25 02h GMT+2']);
+  assert.deepEqual(why(a, at('2026-10-25T01:50:00')), ['hourly 2026-10-25 02h GMT+1']);
   // and a whole day is still one day
   assert.equal(kept(planRetention({ names: autumn, rules: rules({ daily: 5 }), timeZone: 'Europe/Berlin' })).length, 1);
   // 2026-03-29: 02:00 local does not exist; 00:30 and 01:30 UTC are 01:30 and 03:30 local
