@@ -1,5 +1,6 @@
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { readFileNoFollow, writeFileNoFollow } from '../system/no-follow.js';
 import { TargetError, UserError } from '../core/errors.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import { quote, type Runner } from '../system/runner.js';
@@ -84,4 +85,33 @@ function lstatOrUndefined(path: string) {
   } catch {
     return undefined;
   }
+}
+
+export const OWNER_FILE = '.btrfs-vault-source';
+
+/**
+ * A per-source folder belongs to one source of one host: its first run writes who,
+ * and a run for another source (another config with the same folder name, another
+ * host on a shared disk) is refused instead of mixing chains or pruning the other's
+ * snapshots. A folder from before this check is claimed by the first run that uses it.
+ */
+export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side'], owner: { host: string; source: string }): void {
+  const file = join(dir, OWNER_FILE);
+  const text = readFileNoFollow(file);
+  const want = `${JSON.stringify(owner)}\n`;
+  if (text === undefined) {
+    runner.note(`write ${quote(file)}: ${owner.host} ${owner.source}`);
+    if (!runner.dryRun) writeFileNoFollow(file, want);
+    return;
+  }
+  let found: Partial<typeof owner> = {};
+  try {
+    found = JSON.parse(text) as Partial<typeof owner>;
+  } catch {
+    /* unreadable: treated as someone else's */
+  }
+  if (found.host === owner.host && found.source === owner.source) return;
+  const message = `${dir} holds the ${side === 'target' ? 'backups' : 'snapshots'} of ${found.source ?? 'another source'} on host ${found.host ?? '?'}, not of ${owner.source} on ${owner.host}; mixing them would break both chains`;
+  const fix = `give this source a folder of its own (sources = [{ path = "${owner.source}", name = "..." }]); if ${found.source ?? 'that source'} only moved to ${owner.source}, delete ${file}`;
+  throw side === 'target' ? new TargetError(message, fix) : new UserError(message, fix);
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
-import { ownFolder } from '../btrfs/folders.js';
+import { claimFolder, ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
 import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
@@ -30,6 +30,8 @@ export interface SourceOutcome {
 
 export interface BackupSourceDeps {
   runner: Runner;
+  /** this host's name: per-source folders are claimed for host and source */
+  host: string;
   targetMount: MountEntry;
   /** the mount table, for the folder checks */
   mounts: readonly MountEntry[];
@@ -55,6 +57,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   assertNotOnTarget(source, targetMount);
   const targetDir = await ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
   const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
+  const owner = { host: deps.host, source: source.real };
+  claimFolder(runner, targetDir, 'target', owner);
+  claimFolder(runner, snapDir, 'source', owner);
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start

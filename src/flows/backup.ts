@@ -172,6 +172,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             mounts = await readMounts();
             const outcome = await backupSource(checked.get(r)!, {
               runner,
+              host: config.host,
               targetMount: targetMount!,
               mounts,
               signal: opts.signal,

@@ -267,3 +267,21 @@ test('list pairs by UUID as backup does, never shows a latest that is gone; prev
   assert.equal(readlinkSync(join(dst, 'previous')), a, 'previous kept its valid target rather than the dangling latest');
   assert.equal(readlinkSync(join(dst, 'latest')), c.snapshot);
 }));
+
+test('two configs giving two sources one folder name: the second is refused, neither chain is mixed', withScenario((s) => {
+  const other = join(s.src.mountPoint, 'other');
+  sh('btrfs', ['subvolume', 'create', other]);
+  writeFileSync(join(s.data, 'f'), '1');
+  writeFileSync(join(other, 'g'), '2');
+  const base = readFileSync(s.config, 'utf8');
+  writeFileSync(s.config, base.replace(/^sources = .*$/m, `sources = [{ path = ${JSON.stringify(s.data)}, name = "shared" }]`));
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  const second = join(s.dir, 'etc2');
+  cpSync(s.configDir, second, { recursive: true });
+  writeFileSync(join(second, 'config.toml'), base.replace(/^sources = .*$/m, `sources = [{ path = ${JSON.stringify(other)}, name = "shared" }]`));
+  const before = allSubvolumes(s);
+  const r = s.cli(['--config', join(second, 'config.toml')]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr, /holds the backups of .*\/data on host testhost, not of .*\/other/);
+  assert.equal(allSubvolumes(s), before, 'nothing written');
+}));

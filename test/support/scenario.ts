@@ -84,6 +84,8 @@ export function withScenario(fn: (s: Scenario) => Promise<void> | void, opts?: P
 
 /** every subvolume of both file systems: a write shows up here */
 export function allSubvolumes(s: Scenario): string {
+  // generations move at a commit: commit first, so earlier writes are not counted later
+  sh('sync', []);
   return [s.src.mountPoint, s.dst.mountPoint].map((m) => sh('btrfs', ['subvolume', 'list', m])).join('\n');
 }
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readlinkSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { OWNER_FILE } from '../../src/btrfs/folders.js';
 import { join } from 'node:path';
 import { backupSource, type BackupSourceDeps } from '../../src/flows/backup-source.js';
 import { runExitCode } from '../../src/flows/backup.js';
@@ -76,7 +77,7 @@ function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = {
 }
 
 function deps(w: World, r: FakeRunner | DryRunRunner, steps: string[] = []): BackupSourceDeps {
-  return { runner: r, targetMount: w.dstMount, mounts: [w.srcMount, w.dstMount], now: () => NOW, step: (t) => steps.push(t), progress: () => {} };
+  return { runner: r, host: 'testhost', targetMount: w.dstMount, mounts: [w.srcMount, w.dstMount], now: () => NOW, step: (t) => steps.push(t), progress: () => {} };
 }
 
 test('first backup: snapshot, full send, sync, then the links; the receive record is gone at the end', async () => {
@@ -232,4 +233,19 @@ test('a recorded copy that was never synced, from before a reboot, is deleted an
   assert.deepEqual(await attempt('another-boot', false), ['full', 1], 'its data may never have reached the disk');
   assert.deepEqual(await attempt('another-boot', true), ['incremental', 0], 'synced: on the disk');
   assert.deepEqual(await attempt(bootId(), false), ['incremental', 0], 'same boot: the data is there');
+});
+
+test('a per-source folder is claimed for one source of one host: another is refused before anything changes', async () => {
+  const w = world();
+  const first = runner(w, [], []);
+  await backupSource(w.source, deps(w, first));
+  assert.equal(JSON.parse(readFileSync(join(w.targetDir, OWNER_FILE), 'utf8')).source, w.source.real);
+  const other = runner(w, [], []);
+  await assert.rejects(backupSource({ ...w.source, real: join(w.root, 'src', 'other') }, deps(w, other)), (err: Error & { exitCode?: number; fix?: string }) => {
+    assert.equal(err.exitCode, 3);
+    assert.match(err.message, /holds the backups of .*\/src\/data on host testhost, not of .*\/src\/other/);
+    assert.match(err.fix ?? '', /name = "\.\.\."/);
+    return true;
+  });
+  assert.deepEqual(other.changes, []);
 });
