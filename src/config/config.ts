@@ -1,3 +1,5 @@
+import type { RetentionRules } from '../core/retention.js';
+
 // The resolved configuration every flow works with: absolute paths, one entry per source.
 
 export interface SourceConfig {
@@ -29,6 +31,8 @@ export interface TargetConfig {
   device?: string;
   /** the bottom of the stack when there is no RAID layer */
   partition: string;
+  /** free space kept on the backup disk: old backups go (as the rules allow) before a transfer */
+  minFree?: { percent: number } | { bytes: number };
 }
 
 export interface VaultConfig {
@@ -42,4 +46,8 @@ export interface VaultConfig {
   /** the sources that came from the `sources` file beside the config */
   sourcesFromFile: SourceConfig[];
   target: TargetConfig;
+  /** undefined: no [retention] in the config, so nothing is ever deleted */
+  retention?: { source: RetentionRules; target: RetentionRules };
+  /** a source whose last successful backup is older is a warning in status (default 7 days) */
+  maxAgeSeconds?: number;
 }

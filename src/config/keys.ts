@@ -91,7 +91,39 @@ export const CONFIG_KEYS: KeyTable = {
     expects: pathString('the absolute path of the partition at the bottom of the stack'),
     example: 'partition = "/dev/disk/by-partlabel/backup"',
   },
+  'target.min_free': {
+    expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
+    example: 'min_free = "10%"',
+  },
+  retention: {
+    expects: 'a table: [retention.source] and [retention.target], each with counts of snapshots to keep',
+    example: '[retention.target]\ndaily = 31',
+  },
+  ...retentionKeys('source', 'keep_last = 3'),
+  ...retentionKeys('target', 'daily = 31'),
+  status: {
+    expects: 'a table: [status] with max_age',
+    example: '[status]\nmax_age = "7d"',
+  },
+  'status.max_age': {
+    expects: 'a string: a number of hours, days or weeks, e.g. "36h", "7d", "2w"',
+    example: 'max_age = "7d"',
+  },
 };
+
+/** Each side's retention keys: a count, or "all". */
+function retentionKeys(side: 'source' | 'target', example: string): KeyTable {
+  const count = (what: string) => ({ expects: `a whole number of ${what} to keep (0: none), or "all"`, example: `[retention.${side}]\n${example}` });
+  return {
+    [`retention.${side}`]: { expects: 'a table of counts: keep_last, hourly, daily, weekly, monthly, yearly', example: `[retention.${side}]\n${example}` },
+    [`retention.${side}.keep_last`]: count('newest snapshots'),
+    [`retention.${side}.hourly`]: count('hours (the newest snapshot of each)'),
+    [`retention.${side}.daily`]: count('days (the newest snapshot of each)'),
+    [`retention.${side}.weekly`]: count('weeks (the newest snapshot of each)'),
+    [`retention.${side}.monthly`]: count('months (the newest snapshot of each)'),
+    [`retention.${side}.yearly`]: count('years (the newest snapshot of each)'),
+  };
+}
 
 /** The table a key lives in, for "write it under [target]". */
 export function tableOf(key: string): string | undefined {

@@ -2,12 +2,16 @@ import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, normalize as normalizePath, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ProblemsError, UserError } from '../core/errors.js';
-import type { VaultConfig } from './config.js';
+import type { TargetConfig, VaultConfig } from './config.js';
+import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems, show } from './problems.js';
-import { configSchema, hostSchema, type RawConfig } from './schema.js';
+import { configSchema, hostSchema, type RawConfig, type retentionSideSchema } from './schema.js';
+import type * as z from 'zod/mini';
+
+type RetentionSide = z.infer<typeof retentionSideSchema>;
 import { assertDistinctSubvolumes, badPathReason, resolveSources } from './sources.js';
 
 export { DEFAULT_CONFIG };
@@ -137,8 +141,39 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       logicalVolume: host,
       device: t.device ?? derived,
       partition: t.partition,
+      minFree: parseMinFree(t.min_free),
     },
+    retention: raw.retention && {
+      source: rules(raw.retention.source, DEFAULT_SOURCE_RULES),
+      target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
+    },
+    maxAgeSeconds: parseAge(raw.status?.max_age ?? '7d'),
   };
+}
+
+/** A side's counts: each key left out takes its default; "all" keeps every period. */
+function rules(raw: RetentionSide | undefined, defaults: RetentionRules): RetentionRules {
+  const n = (v: number | 'all' | undefined, d: number) => (v === undefined ? d : v === 'all' ? Infinity : v);
+  return {
+    keepLast: n(raw?.keep_last, defaults.keepLast),
+    hourly: n(raw?.hourly, defaults.hourly),
+    daily: n(raw?.daily, defaults.daily),
+    weekly: n(raw?.weekly, defaults.weekly),
+    monthly: n(raw?.monthly, defaults.monthly),
+    yearly: n(raw?.yearly, defaults.yearly),
+  };
+}
+
+function parseMinFree(text: string | undefined): TargetConfig['minFree'] {
+  if (text === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(%|[KMGT])$/.exec(text)!;
+  const value = Number(m[1]);
+  return m[2] === '%' ? { percent: value } : { bytes: Math.round(value * 1024 ** ('KMGT'.indexOf(m[2]!) + 1)) };
+}
+
+function parseAge(text: string): number {
+  const m = /^(\d+)([hdw])$/.exec(text)!;
+  return Number(m[1]) * { h: 3600, d: 86_400, w: 604_800 }[m[2] as 'h' | 'd' | 'w'];
 }
 
 // lvcreate refuses these names and name parts (lvm(8), "Valid names")

@@ -58,6 +58,29 @@ export const targetSchema = z.strictObject({
   device: z.optional(path),
   /** the partition at the bottom of the stack when there is no RAID layer */
   partition: z._default(path, '/dev/disk/by-partlabel/backup'),
+  /** free space to keep on the backup disk before a transfer: "10%" or "50G" */
+  min_free: z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))),
+});
+
+// a count of snapshots to keep, or all of them
+const count = z.union([z.int().check(z.minimum(0, 'is negative')), z.literal('all')]);
+export const retentionSideSchema = z.strictObject({
+  keep_last: z.optional(count),
+  hourly: z.optional(count),
+  daily: z.optional(count),
+  weekly: z.optional(count),
+  monthly: z.optional(count),
+  yearly: z.optional(count),
+});
+
+export const retentionSchema = z.strictObject({
+  source: z.optional(retentionSideSchema),
+  target: z.optional(retentionSideSchema),
+});
+
+export const statusSchema = z.strictObject({
+  /** a backup older than this is a warning: "7d", "36h" */
+  max_age: z.optional(z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'))),
 });
 
 export const hostSchema = z.string().check(
@@ -72,6 +95,9 @@ export const configSchema = z.strictObject({
   snapshot_dir: z.optional(path),
   // required: without it, backups would silently go to wherever /media/backup is
   target: targetSchema,
+  // absent: nothing is ever deleted (configs from before retention existed)
+  retention: z.optional(retentionSchema),
+  status: z.optional(statusSchema),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -37,6 +37,11 @@ export function snapshotTime(name: string): Date | undefined {
   return t.toISOString().slice(0, 19) === `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}` ? t : undefined;
 }
 
+/** The source keeps what the next incremental needs (a hard rule) plus a few. */
+export const DEFAULT_SOURCE_RULES: RetentionRules = { keepLast: 3, hourly: 0, daily: 3, weekly: 0, monthly: 0, yearly: 0 };
+/** In the spirit of Time Machine: the last 24 hours, a day for a month, a week for six months, a month beyond. */
+export const DEFAULT_TARGET_RULES: RetentionRules = { keepLast: 1, hourly: 24, daily: 31, weekly: 26, monthly: Infinity, yearly: 0 };
+
 type Rule = Exclude<keyof RetentionRules, 'keepLast'>;
 const RULES: Rule[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
 

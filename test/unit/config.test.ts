@@ -287,3 +287,27 @@ test('secrets must be private: the fix is the chmod', async () => {
   chmodSync(f, 0o600);
   await assertPrivateFile(f, 'token hash');
 });
+
+test('retention: without [retention] nothing is ever deleted; with it, each key left out takes its default; "all" keeps every period', async () => {
+  const none = await loadConfig(join(dirWith({ 'config.toml': '[target]\n' }), 'config.toml'));
+  assert.equal(none.retention, undefined);
+  const c = await loadConfig(join(dirWith({ 'config.toml': '[target]\nmin_free = "10%"\n[retention.target]\ndaily = 7\nyearly = "all"\n[status]\nmax_age = "36h"\n' }), 'config.toml'));
+  assert.deepEqual(c.retention?.target, { keepLast: 1, hourly: 24, daily: 7, weekly: 26, monthly: Infinity, yearly: Infinity });
+  assert.deepEqual(c.retention?.source, { keepLast: 3, hourly: 0, daily: 3, weekly: 0, monthly: 0, yearly: 0 });
+  assert.deepEqual(c.target.minFree, { percent: 10 });
+  assert.equal(c.maxAgeSeconds, 36 * 3600);
+  const g = await loadConfig(join(dirWith({ 'config.toml': '[target]\nmin_free = "50G"\n' }), 'config.toml'));
+  assert.deepEqual(g.target.minFree, { bytes: 50 * 1024 ** 3 });
+});
+
+test('retention, min_free and max_age: wrong values name the key, what is expected and an example', async () => {
+  const err = await problemsOf('[target]\nmin_free = "lots"\n[retention.source]\ndaily = -1\nhourly = "some"\nkeep_lats = 2\n[status]\nmax_age = 7\n');
+  assertEachHasFix(err);
+  const text = err.problems.join('\n');
+  assert.match(text, /target\.min_free/);
+  assert.match(text, /retention\.source\.daily/);
+  assert.match(text, /retention\.source\.hourly[\s\S]*a whole number of hours[\s\S]*or "all"/);
+  assert.match(text, /keep_lats/);
+  assert.match(text, /status\.max_age[\s\S]*"36h", "7d", "2w"/);
+  assert.equal(err.problems.length, 5);
+});
