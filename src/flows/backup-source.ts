@@ -26,6 +26,10 @@ export interface SourceOutcome {
   /** incomplete receives recorded by an earlier, interrupted run, deleted by this one */
   cleaned: string[];
   warnings: string[];
+  /** the two folders (resolved) and what is in them now, for prune */
+  snapDir: string;
+  targetDir: string;
+  after: { source: Subvolume[]; target: Subvolume[] };
 }
 
 export interface BackupSourceDeps {
@@ -122,7 +126,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     srcLatest === newest.name &&
     dstLatest === choice.targetName
   ) {
-    return { snapshot: newest.name, mode: 'unchanged', bytes: 0, seconds: 0, cleaned, warnings };
+    return { snapshot: newest.name, mode: 'unchanged', bytes: 0, seconds: 0, cleaned, warnings, snapDir, targetDir, after: { source: snaps, target: dst } };
   }
 
   // a name free on both sides, whatever is there (a file, a folder, a link)
@@ -173,6 +177,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   killPoint('between-links');
   moveLinks(runner, snapDir, name, new Set(snaps.map((s) => s.name)));
   clearReceiveRecord(runner, targetDir);
+  const uuid = (await snapshotUuid) ?? '';
+  const made = { id: 0, gen: 0, uuid };
   return {
     snapshot: name,
     mode: parent ? 'incremental' : 'full',
@@ -181,6 +187,12 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     seconds,
     cleaned,
     warnings,
+    snapDir,
+    targetDir,
+    after: {
+      source: [...snaps, { ...made, path: snapshot, name }],
+      target: [...dst, { ...made, path: join(targetDir, name), name, receivedUuid: uuid, readonly: true }],
+    },
   };
 }
 

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSy
 import { OWNER_FILE } from '../../src/btrfs/folders.js';
 import { join } from 'node:path';
 import { backupSource, type BackupSourceDeps } from '../../src/flows/backup-source.js';
-import { runExitCode } from '../../src/flows/backup.js';
+import { runExitCode } from '../../src/flows/target-session.js';
 import { InterruptedError, TargetError } from '../../src/core/errors.js';
 import type { CheckedSource } from '../../src/flows/source-check.js';
 import type { MountEntry } from '../../src/core/mountinfo.js';

@@ -1,0 +1,245 @@
+import { realpathSync } from 'node:fs';
+import type { ListrTask, ListrTaskWrapper } from 'listr2';
+import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
+import type { MountEntry } from '../core/mountinfo.js';
+import { listSourceSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
+import { readMounts } from '../system/mounts.js';
+import type { Runner } from '../system/runner.js';
+import { filesystemLayer } from '../stack/filesystem.js';
+import type { StackContext } from '../stack/layer.js';
+import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
+import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
+import { checkSource, type CheckedSource } from './source-check.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Task = ListrTaskWrapper<any, any, any>;
+
+/** What every run that works on the backup target reports per source. */
+export interface SourceResult {
+  source: string;
+  name: string;
+  status: 'ok' | 'failed' | 'not-run';
+  warnings: string[];
+  error?: string;
+  fix?: string;
+  exitCode?: number;
+}
+
+/**
+ * The frame every flow on the backup target shares (backup, prune): check the sources
+ * (no writes), lock the target and each source, open the stack (adopting what a killed
+ * run left open), lock the target's filesystem and refuse a read-only one, one task per
+ * source, close what was opened. Each is a listr2 task; the flow puts its own work
+ * between open and close.
+ */
+export class TargetSession<R extends SourceResult> {
+  readonly ctx: StackContext;
+  readonly checked = new Map<R, CheckedSource>();
+  /** each source filesystem's listing, started while the target opens */
+  readonly listings = new Map<string, Promise<Subvolume[]>>();
+  targetMount?: MountEntry;
+  /** the mount table, fresh before each source's task */
+  mounts: MountEntry[] = [];
+  /** the run failed as a whole (lock, target, signal) */
+  fatal: unknown;
+  closeError: unknown;
+  private stack?: OpenedStack;
+  private readonly locks: Lock[] = [];
+  private lockedFs?: string;
+
+  constructor(
+    readonly config: VaultConfig,
+    readonly runner: Runner,
+    readonly sources: readonly SourceConfig[],
+    readonly results: R[],
+    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string },
+  ) {
+    this.ctx = { runner, config, mounts: readMounts };
+  }
+
+  fail(r: R, err: unknown): void {
+    r.status = 'failed';
+    r.error = errorMessage(err);
+    if (err instanceof VaultError) {
+      r.fix = err.fix;
+      r.exitCode = err.exitCode;
+    } else r.exitCode = ExitCode.failed;
+  }
+
+  /** Did it take its locks? A run refused at the lock did nothing, and must not write records. */
+  get locked(): boolean {
+    return this.locks.length > 0;
+  }
+
+  checkTask(): ListrTask {
+    return {
+      title: 'Check sources',
+      task: async (_c: unknown, task: Task) => {
+        const mounts = await readMounts();
+        for (const [i, s] of this.sources.entries()) {
+          try {
+            this.checked.set(this.results[i]!, await checkSource(s, mounts));
+          } catch (err) {
+            this.fail(this.results[i]!, err);
+          }
+        }
+        task.title = `Check sources: ${this.checked.size} of ${this.sources.length} ready`;
+        if (this.checked.size === 0) throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
+        const mp = this.config.target.mountpoint;
+        try {
+          // what other runs share with this one: the target (its filesystem too, when it
+          // is mounted already: one lock process instead of two), and each source
+          const mounted = mounts.filter((m) => m.mountPoint === mp).at(-1);
+          if (mounted) this.lockedFs = mounted.device;
+          await this.lock([
+            { what: `the backup target ${mp}`, key: `target ${resolved(mp)}` },
+            ...(mounted ? [targetFsKey(mounted)] : []),
+            ...[...this.checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
+          ]);
+        } catch (err) {
+          this.fatal = err;
+          throw err;
+        }
+        // each source filesystem's listing starts now, while the target opens: it only reads
+        for (const c of this.checked.values()) {
+          if (this.listings.has(c.mount.mountPoint)) continue;
+          const listing = listSourceSubvolumes(this.runner, c.mount);
+          listing.catch(() => {}); // awaited by the source's task; unused if the target fails
+          this.listings.set(c.mount.mountPoint, listing);
+        }
+      },
+    };
+  }
+
+  openTask(): ListrTask {
+    const mp = this.config.target.mountpoint;
+    return {
+      title: `Open backup target ${mp}`,
+      enabled: () => this.checked.size > 0 && this.fatal === undefined,
+      task: async (_c: unknown, task: Task) => {
+        const { runner } = this;
+        try {
+          // a run killed before it closed what it opened left this; we hold the lock, so it is dead
+          const leftover = runner.dryRun ? undefined : readOpenRecord(mp);
+          this.stack = await openStack(
+            this.ctx,
+            (layer, outcome) => {
+              task.output = `${layer}: ${outcome}`;
+              if (outcome === 'opened' && !runner.dryRun && !readOpenRecord(mp)) writeOpenRecord(mp, { from: layer, pid: process.pid });
+            },
+            undefined,
+            leftover?.from,
+          );
+          this.mounts = await readMounts();
+          this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
+          if (this.targetMount) {
+            if (this.targetMount.device !== this.lockedFs) await this.lock([targetFsKey(this.targetMount)]);
+            if (this.targetMount.readOnly) {
+              throw new TargetError(`the backup filesystem at ${mp} is mounted read-only; nothing was written`, `remount it writable (mount -o remount,rw ${mp}); if btrfs made it read-only after an error, check: dmesg | grep -i btrfs`);
+            }
+          }
+        } catch (err) {
+          this.fatal = err;
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** One source's work, run only with the target open; its failure is the source's. */
+  sourceTask(r: R, title: string, work: (source: CheckedSource, task: Task) => Promise<void>): ListrTask {
+    return {
+      title,
+      enabled: () => this.checked.has(r),
+      skip: () => (this.fatal !== undefined || !this.targetMount ? 'not run: the target is not open' : false),
+      task: async (_c: unknown, task: Task) => {
+        if (this.opts.signal?.aborted) {
+          r.status = 'not-run';
+          return task.skip('interrupted');
+        }
+        try {
+          // the mount table as it is now: the target may have been unmounted between sources
+          this.mounts = await readMounts();
+          await work(this.checked.get(r)!, task);
+          r.status = 'ok';
+        } catch (err) {
+          this.fail(r, err);
+          if (err instanceof InterruptedError) this.fatal = err;
+          throw err;
+        }
+      },
+    };
+  }
+
+  closeTask(): ListrTask {
+    const mp = this.config.target.mountpoint;
+    return {
+      title: 'Close backup target',
+      enabled: () => this.stack !== undefined && this.stack.opened.length > 0,
+      task: async (_c: unknown, task: Task) => {
+        if (this.opts.keepOpen) {
+          if (!this.runner.dryRun) clearOpenRecord(mp); // kept open on purpose: nobody owes a close
+          return task.skip('kept open (-b)');
+        }
+        const left = await closeStack(this.ctx, this.stack!);
+        if (left.length > 0) {
+          this.closeError = new TargetError(`the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
+          throw this.closeError;
+        }
+        if (!this.runner.dryRun) clearOpenRecord(mp);
+      },
+    };
+  }
+
+  /**
+   * After the task list: the run's failure as a whole (a signal while checking or
+   * opening included), and each checked source that never ran is a failure of its own.
+   */
+  outcome(): { whole: unknown; exitCode: number } {
+    const whole = this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? this.opts.signal.reason : undefined);
+    if (!this.runner.dryRun && whole === undefined) {
+      for (const r of this.results.filter((x) => x.status === 'not-run' && this.checked.has(x))) {
+        this.fail(r, new TargetError(`${r.source}: not ${this.opts.verb}: the backup target was not open`, 'run: btrfs-vault open, and see what it says'));
+      }
+    }
+    return { whole, exitCode: runExitCode(this.results, whole) };
+  }
+
+  async releaseLocks(): Promise<void> {
+    for (const l of this.locks.reverse()) await l.release();
+  }
+
+  private async lock(keys: LockKey[]): Promise<void> {
+    if (!this.runner.dryRun) this.locks.push(await acquireLocks(this.runner, keys, `config ${this.config.file}`, this.opts.lockDir));
+  }
+}
+
+/**
+ * A run's exit code: a failure of the whole run (target, lock, signal, close) wins;
+ * then a source's own code (2 bad input, 3 target) only when no source wrote
+ * anything and all failed alike; any other mix is 1.
+ */
+export function runExitCode(reports: readonly Pick<SourceResult, 'status' | 'exitCode'>[], whole?: unknown): number {
+  if (whole !== undefined) return whole instanceof VaultError ? whole.exitCode : ExitCode.internal;
+  const failed = reports.filter((r) => r.status === 'failed');
+  if (failed.length === 0) return ExitCode.ok;
+  const codes = new Set(failed.map((r) => r.exitCode ?? ExitCode.failed));
+  const wroteSomething = reports.some((r) => r.status === 'ok');
+  return !wroteSomething && codes.size === 1 ? [...codes][0]! : ExitCode.failed;
+}
+
+/** The backup filesystem, whatever mount point or config reaches it. */
+function targetFsKey(m: MountEntry): LockKey {
+  return { what: `the backup filesystem ${m.source}`, key: `target-fs ${m.device}` };
+}
+
+/** A mount point as the mount table will show it (symlinks resolved when it exists). */
+function resolved(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
+}
