@@ -18,7 +18,9 @@ export interface CommonOptions {
 /** The composition root: the one place the runner is built. */
 export function makeRunner(opts: CommonOptions): Runner {
   const real = new ExecRunner();
-  return opts.dryRun ? new DryRunRunner(real, (line) => process.stdout.write(`${line}\n`)) : real;
+  // with --json, stdout carries one JSON object: the commands a dry-run shows go to stderr
+  const out = opts.json ? process.stderr : process.stdout;
+  return opts.dryRun ? new DryRunRunner(real, (line) => out.write(`${line}\n`)) : real;
 }
 
 export async function loadFor(opts: CommonOptions): Promise<VaultConfig> {

@@ -64,6 +64,19 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     });
 
   program
+    .command('prune')
+    .description('delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup')
+    .argument('[paths...]', 'sources to prune (default: every configured source)')
+    .addOption(configOption())
+    .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
+    .option('--json', 'machine-readable output')
+    .action(async (paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+      const c = load();
+      const { pruneCommand } = await c.commands.prune();
+      code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
+    });
+
+  program
     .command('open')
     .description('open the backup target (mount, check the token) and leave it open; also -o')
     .addOption(configOption())
