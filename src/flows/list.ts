@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
+import { planPrune } from '../core/prune-plan.js';
+import type { RetentionDecision } from '../core/retention.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
@@ -20,6 +22,8 @@ export interface SnapshotRow {
   paired: boolean;
   latestSource: boolean;
   latestTarget: boolean;
+  /** with [retention]: why each side keeps it, or [] when the next prune deletes it (undefined: not on that side) */
+  retention?: { source?: string[]; target?: string[] };
 }
 
 export interface SourceListing {
@@ -93,6 +97,18 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       for (const d of complete.filter((x) => !paired.has(x.name) && isSnapshotName(x.name))) {
         rows.push({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name });
       }
+      if (config.retention && usable) {
+        const plan = planPrune({
+          source: snaps.map((x) => ({ name: x.name, uuid: x.uuid })),
+          target: complete.filter((d) => isSnapshotName(d.name)).map((d) => ({ name: d.name, uuid: d.receivedUuid! })),
+          sourceLatest: srcLatest,
+          targetLatest: dstLatest,
+          sourceRules: config.retention.source,
+          targetRules: config.retention.target,
+        });
+        const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
+        for (const row of rows) row.retention = { source: row.source ? why(plan.source, row.name) : undefined, target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined };
+      }
       entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
       entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => d.name);
@@ -116,11 +132,16 @@ export function listingLines(listing: Listing): string[] {
       const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
       const renamed = r.targetName ? ` (on target: ${r.targetName})` : '';
       const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
-      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}`);
+      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
     }
     for (const i of s.incomplete) lines.push(`  ${i}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
     for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);
     for (const d of s.dangling) lines.push(`  ! ${d}, which does not exist (the next backup points it at the new backup)`);
   }
   return lines;
+}
+
+function retentionText(r: NonNullable<SnapshotRow['retention']>): string {
+  const side = (name: string, reasons: string[] | undefined) => (reasons === undefined ? [] : [`${name}: ${reasons.length > 0 ? `kept, ${reasons.join(', ')}` : 'deleted by the next prune'}`]);
+  return [...side('source', r.source), ...side('target', r.target)].join('; ');
 }

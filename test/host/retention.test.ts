@@ -81,6 +81,11 @@ test('prune after 200 backups over two years: each kept snapshot says why, the r
   for (const n of names.slice(197)) assert.ok(byName('source', n).reasons.includes('never sent'), n);
   assert.deepEqual(plan.deleted.source.length + plan.deleted.target.length > 300, true, 'most of the history goes');
 
+  // list explains the same decisions, row by row
+  const shown = s.cli(['list', '--config', s.config]).stdout;
+  assert.match(shown, new RegExp(`${lastSent}  both sides \\(pair\\).*\\[source: kept, next parent.*; target: kept, .*next parent`));
+  assert.match(shown, new RegExp(`${plan.deleted.target[0]}  both sides \\(pair\\)  \\[source: deleted by the next prune; target: deleted by the next prune\\]`));
+
   const real = s.cli(['prune', '--json', '--config', s.config]);
   assert.equal(real.code, 0, real.stderr);
   const done = json(real).sources[0];
