@@ -11,6 +11,8 @@ export const btrfs = {
   createSubvolume: (path: string): Argv => ['btrfs', ['subvolume', 'create', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
+  /** wait until btrfs has freed the space of these deleted subvolumes */
+  waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => ['btrfs', ['subvolume', 'sync', mountPoint, ...ids.map(String)]],
   /** one command for many (prune deletes in batches) */
   deleteMany: (paths: readonly string[]): Argv => ['btrfs', ['subvolume', 'delete', ...paths]],
   send: (snapshot: string, parent?: string): Argv => [

@@ -13,7 +13,8 @@ import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/nami
 import { chooseParent } from '../core/parent.js';
 import { killPoint } from '../system/kill-point.js';
 import type { Runner } from '../system/runner.js';
-import type { SourceConfig } from '../config/config.js';
+import type { SourceConfig, TargetConfig } from '../config/config.js';
+import { makeRoom } from './min-free.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -50,6 +51,8 @@ export interface BackupSourceDeps {
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */
   force?: boolean;
+  /** free space to keep on the backup disk (target.min_free) */
+  minFree?: TargetConfig['minFree'];
 }
 
 /** One source: recover, snapshot, choose a parent, send|receive, sync, move `latest`. */
@@ -129,6 +132,18 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     return { snapshot: newest.name, mode: 'unchanged', bytes: 0, seconds: 0, cleaned, warnings, snapDir, targetDir, after: { source: snaps, target: dst } };
   }
 
+  // room first: a full disk must not leave a half-written backup
+  let stillThere = complete;
+  if (deps.minFree) {
+    const keep = new Set([dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter((n): n is string => n !== undefined));
+    const gone = await makeRoom({ runner, targetDir, mountPoint: targetMount.mountPoint, minFree: deps.minFree, backups: complete, keep, step: deps.step });
+    if (gone.length > 0) {
+      warnings.push(`deleted the oldest backup(s) ${gone.join(', ')} to keep target.min_free free`);
+      dst = dst.filter((s) => !gone.includes(s.name));
+      stillThere = complete.filter((s) => !gone.includes(s.name));
+    }
+  }
+
   // a name free on both sides, whatever is there (a file, a folder, a link)
   const taken = [...snaps.map((s) => s.name), ...dst.map((s) => s.name), ...entries(snapDir), ...entries(targetDir)];
   const name = snapshotName((deps.now ?? (() => new Date()))(), taken);
@@ -173,7 +188,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   await runner.run(btrfs.sync(targetDir));
   writeReceiveRecord(runner, targetDir, { ...receiving, synced: true });
   killPoint('after-sync');
-  moveLinks(runner, targetDir, name, new Set(complete.map((s) => s.name)));
+  moveLinks(runner, targetDir, name, new Set(stillThere.map((s) => s.name)));
   killPoint('between-links');
   moveLinks(runner, snapDir, name, new Set(snaps.map((s) => s.name)));
   clearReceiveRecord(runner, targetDir);

@@ -69,6 +69,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             sourceListing: session.listings.get(source.mount.mountPoint),
             knownSources: [...config.sources, ...opts.sources],
             force: opts.force,
+            minFree: config.target.minFree,
             progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = formatProgress(bytes, ms))),
           });
           Object.assign(r, outcomeFields(outcome));

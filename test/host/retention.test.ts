@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot, sh } from '../support/loop-disk.js';
@@ -110,3 +110,40 @@ test('without [retention] nothing is deleted, and prune says so', withScenario((
   assert.match(r.stdout, /no \[retention\] in the config: every snapshot is kept/);
   assert.equal(subvolumes(dst).length, 5);
 }));
+
+test('min_free: before a transfer, the oldest backups go until there is room, never the next parent; if there cannot be, nothing is sent', withScenario((s) => {
+  const { dst } = dirsOf(s);
+  const names: string[] = [];
+  // each backup holds 60 MiB of its own: the file is replaced every time
+  for (let i = 0; i < 4; i++) {
+    sh('rm', ['-f', join(s.data, `f${i - 1}.bin`)]);
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, `f${i}.bin`)}`, 'bs=1M', 'count=60', 'status=none']);
+    const r = s.cli(['--json', '--config', s.config]);
+    assert.equal(r.code, 0, r.stderr);
+    names.push(json(r).sources[0].snapshot);
+  }
+  const free = () => statfsSync(dst).bavail * statfsSync(dst).bsize;
+  const want = Math.floor((free() + 90 * 1024 * 1024) / 1024 / 1024);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\nmin_free = "${want}M"\n`));
+  sh('rm', ['-f', join(s.data, 'f3.bin')]);
+  writeFileSync(join(s.data, 'small'), 'x');
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  const out = json(r).sources[0];
+  assert.equal(out.parent, names[3], 'sent from the next parent, which stayed');
+  const gone = /deleted the oldest backup\(s\) (.*) to keep target\.min_free free/.exec(out.warnings.join('\n'))?.[1]?.split(', ') ?? [];
+  assert.ok(gone.length >= 1 && gone.length <= 3, `deleted ${gone}`);
+  assert.deepEqual(gone, names.slice(0, gone.length), 'oldest first');
+  assert.ok(free() >= want * 1024 * 1024 - 16 * 1024 * 1024, 'about as much room as asked for');
+
+  // more than the disk can ever have: all it may delete goes, then it fails before sending
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/min_free = .*/, 'min_free = "99%"'));
+  writeFileSync(join(s.data, 'small'), 'y');
+  const before = readdirSync(dst).filter(isSnapshotName);
+  const refused = s.cli(['--json', '--config', s.config]);
+  assert.equal(refused.code, 3, refused.stderr);
+  assert.match(json(refused).sources[0].error, /min_free asks for .*; nothing was sent/);
+  const after = readdirSync(dst).filter(isSnapshotName);
+  assert.ok(after.includes(out.snapshot), 'latest, the next parent, stayed');
+  assert.ok(after.every((n) => before.includes(n)), 'no new backup');
+}, { targetMiB: 400 }));
