@@ -6,6 +6,7 @@ export const commands = {
   backup: () => import('./backup-command.js'),
   list: () => import('./list-command.js'),
   prune: () => import('./prune-command.js'),
+  status: () => import('./status-command.js'),
   stack: () => import('./stack-commands.js'),
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),

@@ -64,6 +64,16 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     });
 
   program
+    .command('status')
+    .description('one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output (the shape is documented in the README)')
+    .option('--check', 'exit 1 while any warning stands (for monitoring)')
+    .action(async (opts: { config: string; json?: boolean; check?: boolean }) => {
+      code = await (await load().commands.status()).statusCommand(opts);
+    });
+
+  program
     .command('prune')
     .description('delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup')
     .argument('[paths...]', 'sources to prune (default: every configured source)')

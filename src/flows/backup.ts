@@ -111,7 +111,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     // written while the locks are held; a run refused at the lock did nothing and writes nothing
     if (!runner.dryRun && session.locked) {
       try {
-        remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined);
+        remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
       } catch (err) {
         report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
       }
@@ -123,10 +123,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
 }
 
 /** The host's record (for status, with the disk away): each source's last success or failure. */
-function remember(configFile: string, report: BackupReport, targetSeen: boolean): void {
+function remember(configFile: string, report: BackupReport, targetSeen: boolean, mirrored: boolean): void {
   const record = readHostRecord(configFile);
   const now = new Date().toISOString();
   if (targetSeen) record.targetSeen = now;
+  if (mirrored) record.mirrored = true;
   record.lastRun = { at: now, exitCode: report.exitCode };
   for (const r of report.sources) {
     const prev = record.sources[r.name] ?? { path: r.source };

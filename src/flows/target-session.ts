@@ -8,6 +8,7 @@ import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
+import { raidLayer, type RaidState } from '../stack/raid.js';
 import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
@@ -45,6 +46,8 @@ export class TargetSession<R extends SourceResult> {
   /** the run failed as a whole (lock, target, signal) */
   fatal: unknown;
   closeError: unknown;
+  /** the array was whole ([UU]) while open */
+  mirrored = false;
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
@@ -134,6 +137,9 @@ export class TargetSession<R extends SourceResult> {
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
+          if (this.config.target.layers.includes('raid') && !runner.dryRun) {
+            this.mirrored = ((await raidLayer.inspect(this.ctx)) as RaidState).stat?.map === '[UU]';
+          }
           if (this.targetMount) {
             if (this.targetMount.device !== this.lockedFs) await this.lock([targetFsKey(this.targetMount)]);
             if (this.targetMount.readOnly) {

@@ -27,6 +27,8 @@ export interface HostRecord {
   /** ISO time the backup target was last opened and its token accepted */
   targetSeen?: string;
   lastRun?: { at: string; exitCode: number };
+  /** the mirror was seen whole ([UU]) once: degraded from now on is a warning, not the design */
+  mirrored?: boolean;
   sources: Record<string, SourceRecord>;
 }
 

@@ -17,7 +17,9 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(s / 60);
   const rest = Math.round(s - m * 60);
   if (m < 60) return `${m}m${String(rest).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h${String(m % 60).padStart(2, '0')}m`;
+  return `${Math.floor(h / 24)}d${String(h % 24).padStart(2, '0')}h`;
 }
 
 export function formatProgress(bytes: number, elapsedMs: number): string {
