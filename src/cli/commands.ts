@@ -7,6 +7,7 @@ export const commands = {
   list: () => import('./list-command.js'),
   prune: () => import('./prune-command.js'),
   status: () => import('./status-command.js'),
+  verify: () => import('./verify-command.js'),
   stack: () => import('./stack-commands.js'),
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),

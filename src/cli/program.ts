@@ -74,6 +74,20 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     });
 
   program
+    .command('verify')
+    .description("compare each source's newest backup with its snapshot (tree, metadata, contents of a sample), scrub the backup disk, check the mirror")
+    .argument('[paths...]', 'sources to verify (default: every configured source)')
+    .addOption(configOption())
+    .option('--full', 'compare the contents of every file, not a sample')
+    .option('--no-scrub', 'skip the scrub of the backup filesystem and the mirror check')
+    .option('--json', 'machine-readable output')
+    .action(async (paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }) => {
+      const c = load();
+      const { verifyCommand } = await c.commands.verify();
+      code = await c.withSignals((signal) => verifyCommand(paths, opts, signal));
+    });
+
+  program
     .command('prune')
     .description('delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup')
     .argument('[paths...]', 'sources to prune (default: every configured source)')

@@ -64,3 +64,30 @@ test('findMount: the longest mount point wins; a prefix that is not a folder bou
   assert.equal(findMount(mounts, `${src.mountPoint}/data/x`)!.mountPoint, src.mountPoint);
   assert.equal(findMount(mounts, `${src.mountPoint}x/data`)!.mountPoint, '/');
 });
+
+test('rsync --itemize-changes (3.x): what differs, by path', async () => {
+  const { parseItemize } = await import('../../src/core/itemize.js');
+  const out = [
+    'hf+++++++++ big => hard',
+    '>f.s....... d/f',
+    '>fc........ same size.txt',
+    '.d..t...... ./',
+    'cL+++++++++ link -> d/f',
+    'cLc.t...... moved -> elsewhere',
+    '.f...po.... owned',
+    '.f........x tagged',
+    '*deleting   extra.txt',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseItemize(out), [
+    { path: 'big', what: 'hard link missing from the backup (hard)' },
+    { path: 'd/f', what: 'file differs in size' },
+    { path: 'same size.txt', what: 'file differs in content' },
+    { path: './', what: 'folder differs in modification time' },
+    { path: 'link', what: 'symlink missing from the backup' },
+    { path: 'moved', what: 'symlink target' },
+    { path: 'owned', what: 'file differs in permissions, owner' },
+    { path: 'tagged', what: 'file differs in extended attributes' },
+    { path: 'extra.txt', what: 'only in the backup' },
+  ]);
+});

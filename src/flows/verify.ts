@@ -1,0 +1,231 @@
+import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Listr } from 'listr2';
+import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { errorMessage, ExitCode, TargetError, VaultError } from '../core/errors.js';
+import { parseItemize, type Difference } from '../core/itemize.js';
+import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { chooseParent } from '../core/parent.js';
+import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { kernelName } from '../stack/devices.js';
+import type { Argv, Runner } from '../system/runner.js';
+import { formatBytes } from '../ui/format.js';
+import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import { TargetSession, type SourceResult, type Task } from './target-session.js';
+
+/** Without --full, the contents of this many files (at most this many bytes) are compared, chosen at random. */
+const SAMPLE_FILES = 200;
+const SAMPLE_BYTES = 256 * 1024 ** 2;
+
+export interface VerifySourceReport extends SourceResult {
+  /** the pair compared: the newest snapshot present on both sides */
+  snapshot?: string;
+  differences: Difference[];
+  /** files whose contents were compared by checksum */
+  checksummed?: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  full: boolean;
+  sources: VerifySourceReport[];
+  scrub?: { bytes: number; csumErrors: number; readErrors: number; uncorrectable: number; files: string[] };
+  mdCheck?: { array: string; mismatches: number };
+  error?: string;
+  fix?: string;
+  exitCode: number;
+}
+
+const commands = {
+  /** compare without copying: -a times, modes, owners; -H hard links; -A ACLs; -X xattrs */
+  compare: (from: string, to: string, checksum: boolean, listOnStdin = false): Argv => [
+    'rsync',
+    [
+      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes', '--8-bit-output',
+      ...(checksum ? ['--checksum'] : []),
+      ...(listOnStdin ? ['--from0', '--files-from=-'] : []),
+      `${from}/`,
+      `${to}/`,
+    ],
+  ],
+  scrubStart: (mp: string): Argv => ['btrfs', ['scrub', 'start', mp]],
+  scrubStatus: (mp: string): Argv => ['btrfs', ['scrub', 'status', '-R', mp]],
+  kernelLog: (): Argv => ['dmesg', []],
+};
+
+/**
+ * verify: per source, the newest pair compared (tree, types, sizes, modes, owners,
+ * times, symlinks, hard links, ACLs, xattrs; contents of a random sample, or all with
+ * --full); then a scrub of the backup filesystem (checksum errors with the files they
+ * hit) and, on RAID1, md's check with its mismatch count. Reads only.
+ */
+export async function runVerify(opts: { config: VaultConfig; sources: SourceConfig[]; runner: Runner; mode: OutputMode; full: boolean; scrub: boolean; signal?: AbortSignal }): Promise<VerifyReport> {
+  const { config, runner } = opts;
+  const reports: VerifySourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], differences: [] }));
+  const report: VerifyReport = { ok: false, full: opts.full, sources: reports, exitCode: ExitCode.ok };
+  const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
+  let targetListing: Promise<Subvolume[]> | undefined;
+
+  const tasks = new Listr<unknown, any, any>(
+    [
+      session.checkTask(),
+      session.openTask(),
+      ...reports.map((r) =>
+        session.sourceTask(r, `Compare the newest backup of ${r.source}`, async (source, task) => {
+          const mount = session.targetMount!;
+          targetListing ??= listTargetSubvolumes(runner, mount);
+          const snapDir = source.snapshotDir;
+          const targetDir = join(mount.mountPoint, source.name);
+          const snaps = childrenOf(await session.listings.get(source.mount.mountPoint)!, snapDir)
+            .filter((s) => isSnapshotName(s.name))
+            .sort((a, b) => compareSnapshotNames(a.name, b.name));
+          const pair = chooseParent({ source: snaps, target: childrenOf(await targetListing, targetDir).filter(isCompleteCopy) });
+          if (pair.kind !== 'incremental') throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
+          r.snapshot = pair.parent;
+          const from = join(snapDir, pair.parent);
+          const to = join(targetDir, pair.targetName);
+          task.output = `comparing ${from} with ${to}`;
+          r.differences = parseItemize((await runner.query(commands.compare(from, to, opts.full))).stdout);
+          if (!opts.full) {
+            const sample = sampleFiles(from);
+            r.checksummed = sample.length;
+            if (sample.length > 0) {
+              task.output = `checksums of ${sample.length} files chosen at random`;
+              const known = new Set(r.differences.map((d) => d.path));
+              // the list goes on stdin: names may hold any byte but NUL, so NUL ends each
+              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: `${sample.join('\0')}\0` })).stdout);
+              r.differences.push(...found.filter((d) => !known.has(d.path)));
+            }
+          }
+          task.title = `${r.source}: ${pair.parent} ${r.differences.length === 0 ? `is equal on both sides${opts.full ? '' : ` (contents of ${r.checksummed} files compared)`}` : `DIFFERS in ${r.differences.length} place(s)`}`;
+          if (r.differences.length > 0) {
+            throw new VaultError(
+              `the backup ${to} differs from the snapshot ${from}:\n${r.differences.map((d) => `  ${d.path}: ${d.what}`).join('\n')}`,
+              ExitCode.failed,
+              'the backup was changed after it was made, or the disk is failing: run btrfs-vault verify --full, check the disk (btrfs device stats), and make a new full backup of this source into a fresh folder',
+            );
+          }
+        }),
+      ),
+      {
+        title: 'Scrub the backup filesystem',
+        enabled: () => opts.scrub && session.targetMount !== undefined && session.fatal === undefined,
+        task: async (_c: unknown, task: Task) => {
+          report.scrub = await scrub(runner, session.targetMount!.mountPoint, (t) => (task.output = t));
+          const s = report.scrub;
+          task.title = `Scrub: ${formatBytes(s.bytes)} read, ${s.csumErrors + s.readErrors + s.uncorrectable === 0 ? 'no errors' : `${s.csumErrors} checksum, ${s.readErrors} read, ${s.uncorrectable} uncorrectable error(s)`}`;
+        },
+      },
+      {
+        title: `Check the mirror ${config.target.array}`,
+        enabled: () => opts.scrub && config.target.layers.includes('raid') && session.targetMount !== undefined && session.fatal === undefined,
+        task: async (_c: unknown, task: Task) => {
+          const mismatches = await mdCheck(runner, config.target.array, (t) => (task.output = t));
+          report.mdCheck = { array: config.target.array, mismatches };
+          task.title = `Mirror check: ${mismatches} mismatched sector(s)`;
+        },
+      },
+      session.closeTask(),
+    ],
+    listrOptions(opts.mode),
+  );
+  try {
+    await tasks.run();
+    const { whole, exitCode } = session.outcome();
+    if (whole !== undefined) {
+      report.error = errorMessage(whole);
+      if (whole instanceof VaultError) report.fix = whole.fix;
+    }
+    const damaged = (report.scrub && report.scrub.csumErrors + report.scrub.readErrors + report.scrub.uncorrectable > 0) || (report.mdCheck?.mismatches ?? 0) > 0;
+    report.exitCode = exitCode !== ExitCode.ok ? exitCode : damaged ? ExitCode.failed : ExitCode.ok;
+    report.ok = report.exitCode === ExitCode.ok;
+  } finally {
+    await session.releaseLocks();
+  }
+  return report;
+}
+
+function sizeOf(path: string): number {
+  try {
+    return lstatSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Regular files of a tree, a random sample up to SAMPLE_FILES and SAMPLE_BYTES, relative paths. */
+function sampleFiles(root: string): string[] {
+  const files: { path: string }[] = [];
+  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) files.push({ path: join(e.parentPath, e.name).slice(root.length + 1) });
+  }
+  // Fisher-Yates: each verify looks at other files
+  for (let i = files.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [files[i], files[j]] = [files[j]!, files[i]!];
+  }
+  const out: string[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (out.length >= SAMPLE_FILES) break;
+    const size = sizeOf(join(root, f.path));
+    if (bytes + size > SAMPLE_BYTES && out.length > 0) continue;
+    bytes += size;
+    out.push(f.path);
+  }
+  return out;
+}
+
+async function scrub(runner: Runner, mp: string, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+  // the kernel's clock at the start (a full ring buffer drops old lines, so counting lines would not do)
+  const stamp = (line: string) => Number(/^\[\s*(\d+\.\d+)\]/.exec(line)?.[1] ?? -1);
+  const before = Math.max(...(await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').map(stamp));
+  await runner.run(commands.scrubStart(mp));
+  let stats: Record<string, string> = {};
+  for (;;) {
+    const out = (await runner.query(commands.scrubStatus(mp))).stdout;
+    stats = Object.fromEntries([...out.matchAll(/^\s*([a-z_]+): (\d+)$/gm)].map((m) => [m[1]!, m[2]!]));
+    const total = /Total to scrub:\s+(\S+)/.exec(out)?.[1];
+    if (/Status:\s+(finished|aborted)/.test(out) || runner.dryRun) break;
+    progress(`${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  // the kernel names the files a checksum error hit
+  const log = (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
+  const files = [...new Set(log.flatMap((l) => /checksum error at .*\(path: (.*)\)/.exec(l)?.[1] ?? []))];
+  const n = (k: string) => Number(stats[k] ?? 0);
+  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), files };
+}
+
+/** md's own check: reads both mirrors and counts the sectors that differ. */
+async function mdCheck(runner: Runner, array: string, progress: (t: string) => void): Promise<number> {
+  const md = await kernelName(array);
+  if (!md) throw new TargetError(`${array} is not running`, 'run: btrfs-vault open');
+  const sys = `/sys/block/${md}/md`;
+  runner.note(`echo check > ${sys}/sync_action`);
+  if (runner.dryRun) return 0;
+  writeFileSync(`${sys}/sync_action`, 'check');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    if (readFileSync(`${sys}/sync_action`, 'utf8').trim() === 'idle') break;
+    progress(`checking: ${readFileSync(`${sys}/sync_completed`, 'utf8').trim()} sectors`);
+  }
+  return Number(readFileSync(`${sys}/mismatch_cnt`, 'utf8').trim());
+}
+
+/** What a person reads after the task list. */
+export function verifyLines(report: VerifyReport): string[] {
+  const lines: string[] = [];
+  for (const r of report.sources) {
+    if (r.status === 'failed') lines.push(`✖ ${r.source}: ${r.error}${r.fix ? `\n  fix: ${r.fix}` : ''}`);
+  }
+  const s = report.scrub;
+  if (s && s.csumErrors + s.readErrors + s.uncorrectable > 0) {
+    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${s.files.length ? ` in: ${s.files.join(', ')}` : ''}`);
+    lines.push('  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups');
+  }
+  if (report.mdCheck?.mismatches) lines.push(`✖ the two mirrors differ in ${report.mdCheck.mismatches} sector(s) of ${report.mdCheck.array}\n  fix: run: mdadm --action=repair ${report.mdCheck.array}, then verify again`);
+  if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);
+  if (report.ok) lines.push('all well');
+  return lines;
+}
