@@ -2,7 +2,7 @@
 // the same loop devices, interleaved, with medians and ratios. Not a test: it prints.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeLoopBtrfs, requireRoot, sh } from '../test/support/loop-disk.js';
 import { tempDir } from '../test/support/scratch.js';
@@ -77,11 +77,12 @@ let rawParent: string | undefined;
 /** seconds of the send|receive itself, as each tool reports or as timed here (btrbk: none) */
 let lastTransfer = NaN;
 
-function runTool(tool: Tool): void {
+/** `force`: btrfs-vault makes a snapshot even when nothing changed (as raw and btrbk always do) */
+function runTool(tool: Tool, force = false): void {
   lastTransfer = NaN;
   if (tool === 'btrfs-vault') {
     // progress on: the plain-line renderer a cron job gets; its last line has the transfer time
-    const out = execFileSync('node', [BIN, 'backup', '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('node', [BIN, 'backup', ...(force ? ['--force'] : []), '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const m = / ([\d.]+) s\n?$/m.exec(out.split('\n').filter((l) => l.includes('✔')).at(-1) ?? '');
     lastTransfer = m ? Number(m[1]) : NaN;
   } else if (tool === 'btrbk') {
@@ -147,6 +148,7 @@ const times: Record<Phase, Record<Tool, number[]>> = {
   'no-change-warm': { 'btrfs-vault': [], raw: [], btrbk: [] },
   'no-change-kept': { 'btrfs-vault': [], raw: [], btrbk: [] },
 };
+const forcedWarm: number[] = [];
 for (let rep = 0; rep < REPS; rep++) {
   // interleaved, the order rotating each round so no tool always runs on a warm machine
   const order = TOOLS.map((_, i) => TOOLS[(i + rep) % TOOLS.length]!);
@@ -163,6 +165,8 @@ for (let rep = 0; rep < REPS; rep++) {
     // the same again with the programs (node, perl, btrfs) still in the page cache, as
     // for a run an hour after the last; several, as each is short
     for (let w = 0; w < WARM_RUNS; w++) times['no-change-warm'][tool].push(timed(() => runTool(tool), false));
+    // btrfs-vault sees that nothing changed and makes no snapshot; forced, it works as the others do
+    if (tool === 'btrfs-vault') for (let w = 0; w < WARM_RUNS; w++) forcedWarm.push(timed(() => runTool(tool, true), false));
     process.stdout.write(
       `round ${rep + 1}/${REPS} ${tool}: full ${times.full[tool].at(-1)!.toFixed(2)} s, incremental ${times.incremental[tool].at(-1)!.toFixed(2)} s, ` +
         `no-change ${times['no-change'][tool].at(-1)!.toFixed(3)} s, warm ${median(times['no-change-warm'][tool].slice(-WARM_RUNS)).toFixed(3)} s\n`,
@@ -172,7 +176,7 @@ for (let rep = 0; rep < REPS; rep++) {
 
 // Listing costs grow with the subvolumes on a filesystem: the same no-change run once
 // every tool keeps KEPT snapshot pairs (the last round's state plus KEPT untimed runs each)
-for (const tool of TOOLS) for (let i = 0; i < KEPT; i++) runTool(tool);
+for (const tool of TOOLS) for (let i = 0; i < KEPT; i++) runTool(tool, true);
 for (let w = 0; w < WARM_RUNS * REPS; w++) {
   for (const tool of TOOLS.map((_, i) => TOOLS[(i + w) % TOOLS.length]!)) times['no-change-kept'][tool].push(timed(() => runTool(tool), false));
 }
@@ -204,4 +208,42 @@ for (const phase of ['full', 'incremental'] as const) {
   console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
   result[`${phase}-transfer`] = { vault: v, raw: r, ratioToRaw: r / v };
 }
+console.log(`\nno change, warm, btrfs-vault --force (a snapshot and a transfer, as raw and btrbk make): ${median(forcedWarm).toFixed(3)} s`);
+result['no-change-warm-forced'] = { vault: median(forcedWarm) };
+
+// Retention at scale: PAIRS snapshot pairs (made with plain btrfs commands, names an hour
+// apart), then a no-change run with all of them kept, and prune deleting all but a few
+// against the same paths deleted with one plain `btrfs subvolume delete`.
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 1000);
+for (const t of TOOLS) resetTool(t);
+const fabricate = (tool: 'btrfs-vault' | 'raw') => {
+  const names: string[] = [];
+  let parent: string | undefined;
+  const start = Date.now() - (PAIRS + 2) * 3_600_000;
+  for (let i = 0; i < PAIRS; i++) {
+    const name = new Date(start + i * 3_600_000).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
+    const snap = join(dirs[tool].snaps, name);
+    sh('btrfs', ['-q', 'subvolume', 'snapshot', '-r', data, snap]);
+    execFileSync('bash', ['-c', 'btrfs send -q ${2:+-p "$2"} "$1" | btrfs receive -q "$3"', 'bash', snap, parent ?? '', dirs[tool].target]);
+    parent = snap;
+    names.push(name);
+  }
+  return names;
+};
+const vaultNames = fabricate('btrfs-vault');
+for (const d of [dirs['btrfs-vault'].snaps, dirs['btrfs-vault'].target]) sh('ln', ['-sfn', vaultNames.at(-1)!, join(d, 'latest')]);
+const keptRun: number[] = [];
+for (let w = 0; w < WARM_RUNS; w++) keptRun.push(timed(() => runTool('btrfs-vault'), false));
+const keptForced: number[] = [];
+for (let w = 0; w < WARM_RUNS; w++) keptForced.push(timed(() => runTool('btrfs-vault', true), false));
+console.log(`\nwith ${PAIRS} snapshot pairs kept: a no-change run ${median(keptRun).toFixed(3)} s, forced (snapshot and transfer) ${median(keptForced).toFixed(3)} s`);
+writeFileSync(join(etc, 'config.toml'), `${readFileSync(join(etc, 'config.toml'), 'utf8')}\n[retention.source]\nkeep_last = 2\ndaily = 0\n[retention.target]\nkeep_last = 2\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\n`);
+const pruneTime = timed(() => execFileSync('node', [BIN, 'prune', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }), false);
+const rawNames = fabricate('raw');
+const rawPrune = timed(() => {
+  for (const side of [dirs.raw.target, dirs.raw.snaps]) execFileSync('btrfs', ['subvolume', 'delete', ...rawNames.slice(0, -2).map((n) => join(side, n))], { stdio: 'ignore' });
+}, false);
+console.log(`prune of ${PAIRS} pairs down to 2: btrfs-vault ${pruneTime.toFixed(2)} s, plain btrfs subvolume delete of the same ${2 * (PAIRS - 2)} subvolumes ${rawPrune.toFixed(2)} s (ratio ${(rawPrune / pruneTime).toFixed(3)})`);
+result.kept1000 = { pairs: PAIRS, noChange: median(keptRun), forced: median(keptForced), prune: pruneTime, rawDelete: rawPrune };
+
 writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));
