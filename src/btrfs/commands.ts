@@ -10,6 +10,7 @@ export const btrfs = {
   show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
   createSubvolume: (path: string): Argv => ['btrfs', ['subvolume', 'create', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
+  writableSnapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
   /** wait until btrfs has freed the space of these deleted subvolumes */
   waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => ['btrfs', ['subvolume', 'sync', mountPoint, ...ids.map(String)]],

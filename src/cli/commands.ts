@@ -8,6 +8,7 @@ export const commands = {
   prune: () => import('./prune-command.js'),
   status: () => import('./status-command.js'),
   verify: () => import('./verify-command.js'),
+  restore: () => import('./restore-command.js'),
   stack: () => import('./stack-commands.js'),
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),

@@ -88,6 +88,23 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     });
 
   program
+    .command('restore')
+    .description('bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be')
+    .argument('<source>', 'a configured source, by its path or name')
+    .argument('[backup]', "the backup's name (default: the newest)")
+    .addOption(configOption())
+    .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
+    .option('--before <datetime>', 'the newest backup older than this (e.g. 2026-11-20 or 2026-11-20T14:00)')
+    .option('--writable', 'also make a writable snapshot beside it, ready to become the live subvolume')
+    .option('-n, --dry-run', 'print every command; change nothing')
+    .option('--json', 'machine-readable output')
+    .action(async (sourceArg: string, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const c = load();
+      const { restoreCommand } = await c.commands.restore();
+      code = await c.withSignals((signal) => restoreCommand(sourceArg, backup, opts, signal));
+    });
+
+  program
     .command('prune')
     .description('delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup')
     .argument('[paths...]', 'sources to prune (default: every configured source)')

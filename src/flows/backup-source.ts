@@ -158,8 +158,21 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   checkAbort();
 
-  const parent = choice.kind === 'incremental' ? join(snapDir, choice.parent) : undefined;
-  deps.step(choice.kind === 'incremental' ? `incremental send from ${choice.parent}` : `full send (${choice.reason})`);
+  let parent = choice.kind === 'incremental' ? join(snapDir, choice.parent) : undefined;
+  let parentName = choice.kind === 'incremental' ? choice.parent : undefined;
+  if (choice.kind === 'full' && complete.length > 0) {
+    // after a restore, the restored subvolume holds a backup's data (its received UUID):
+    // it can be the parent, so the chain goes on instead of starting again
+    const restored = await restoredParent(runner, srcAll, complete, snapDir);
+    if (restored) {
+      parent = restored.path;
+      parentName = restored.path;
+      warnings.push(`no snapshot of ${source.path} pairs with a backup; sent incrementally from the restored ${restored.path} (the data of backup ${restored.backup})`);
+    } else {
+      warnings.push(`full send: none of the ${complete.length} backup(s) in ${targetDir} is on the source filesystem as the same data (snapshots deleted, or a source replaced by other data); the chain starts again`);
+    }
+  }
+  deps.step(parent ? `incremental send from ${parentName}` : `full send (${choice.kind === 'full' ? choice.reason : ''})`);
   const receiving = { name, run: `${hostname()} pid ${process.pid}`, started: new Date().toISOString(), boot: bootId(), synced: false };
   writeReceiveRecord(runner, targetDir, receiving);
   const started = Date.now();
@@ -197,7 +210,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   return {
     snapshot: name,
     mode: parent ? 'incremental' : 'full',
-    parent: choice.kind === 'incremental' ? choice.parent : undefined,
+    parent: parentName,
     bytes,
     seconds,
     cleaned,
@@ -221,4 +234,19 @@ function entries(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A read-only subvolume on the source filesystem that was received from one of the
+ * backups (a restore): the newest such, checked to be read-only still.
+ */
+async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], complete: readonly Subvolume[], snapDir: string): Promise<{ path: string; backup: string } | undefined> {
+  const byReceived = new Map(complete.map((c) => [c.receivedUuid!, c.name]));
+  const candidates = srcAll
+    .filter((s) => s.receivedUuid !== undefined && byReceived.has(s.receivedUuid) && !s.path.startsWith(`${snapDir}/`))
+    .sort((a, b) => compareSnapshotNames(byReceived.get(b.receivedUuid!)!, byReceived.get(a.receivedUuid!)!));
+  for (const c of candidates) {
+    if ((await showSubvolume(runner, c.path)).readonly) return { path: c.path, backup: byReceived.get(c.receivedUuid!)! };
+  }
+  return undefined;
 }

@@ -57,7 +57,7 @@ export class TargetSession<R extends SourceResult> {
     readonly runner: Runner,
     readonly sources: readonly SourceConfig[],
     readonly results: R[],
-    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string },
+    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string; extraLocks?: LockKey[] },
   ) {
     this.ctx = { runner, config, mounts: readMounts };
   }
@@ -88,8 +88,8 @@ export class TargetSession<R extends SourceResult> {
             this.fail(this.results[i]!, err);
           }
         }
-        task.title = `Check sources: ${this.checked.size} of ${this.sources.length} ready`;
-        if (this.checked.size === 0) throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
+        task.title = this.sources.length > 0 ? `Check sources: ${this.checked.size} of ${this.sources.length} ready` : 'Lock the backup target';
+        if (this.checked.size === 0 && this.sources.length > 0) throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
         const mp = this.config.target.mountpoint;
         try {
           // what other runs share with this one: the target (its filesystem too, when it
@@ -100,6 +100,7 @@ export class TargetSession<R extends SourceResult> {
             { what: `the backup target ${mp}`, key: `target ${resolved(mp)}` },
             ...(mounted ? [targetFsKey(mounted)] : []),
             ...[...this.checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
+            ...(this.opts.extraLocks ?? []),
           ]);
         } catch (err) {
           this.fatal = err;
@@ -120,7 +121,8 @@ export class TargetSession<R extends SourceResult> {
     const mp = this.config.target.mountpoint;
     return {
       title: `Open backup target ${mp}`,
-      enabled: () => this.checked.size > 0 && this.fatal === undefined,
+      // a flow without sources (restore to a new machine) opens the target all the same
+      enabled: () => (this.checked.size > 0 || this.sources.length === 0) && this.fatal === undefined,
       task: async (_c: unknown, task: Task) => {
         const { runner } = this;
         try {

@@ -1,0 +1,232 @@
+import { lstatSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { Listr } from 'listr2';
+import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
+import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { snapshotTime } from '../core/retention.js';
+import { btrfs } from '../btrfs/commands.js';
+import { LATEST, readLink } from '../btrfs/links.js';
+import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { transfer } from '../btrfs/transfer.js';
+import { readMounts, readMountsSync } from '../system/mounts.js';
+import { findMount, type MountEntry } from '../core/mountinfo.js';
+import type { Runner } from '../system/runner.js';
+import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
+import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
+import { TargetSession, type SourceResult, type Task } from './target-session.js';
+
+export interface RestoreOptions {
+  config: VaultConfig;
+  /** the configured source whose backup is restored */
+  source: SourceConfig;
+  /** a backup's name; default: the newest (where `latest` points) */
+  backup?: string;
+  /** the newest backup older than this */
+  before?: Date;
+  /** a folder on a local btrfs filesystem; the backup becomes a new subvolume in it */
+  to: string;
+  writable: boolean;
+  runner: Runner;
+  mode: OutputMode;
+  signal?: AbortSignal;
+}
+
+export interface RestoreReport extends SourceResult {
+  ok: boolean;
+  dryRun: boolean;
+  backup?: string;
+  /** the new read-only subvolume */
+  restored?: string;
+  /** local: a snapshot of the same data already on that filesystem; incremental: sent from `parent`; full */
+  how?: 'local' | 'incremental' | 'full';
+  parent?: string;
+  bytes?: number;
+  seconds?: number;
+  writable?: string;
+  /** what to do to make it the live subvolume (printed, never done) */
+  nextSteps: string[];
+}
+
+/**
+ * restore: open the stack like backup (and close what it opened), pick the backup,
+ * then put it into DIR as a new read-only subvolume: as a snapshot when that
+ * filesystem already holds the same data, sent incrementally from a subvolume there
+ * that holds an older backup's data, else sent whole. Never overwrites anything.
+ */
+export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
+  const { config, runner, source } = opts;
+  const report: RestoreReport = { ok: false, dryRun: runner.dryRun, source: source.path, name: source.name, status: 'not-run', warnings: [], nextSteps: [], exitCode: ExitCode.ok };
+  const dest = destination(opts.to);
+  const session = new TargetSession(config, runner, [], [] as SourceResult[], {
+    signal: opts.signal,
+    verb: 'restored',
+    extraLocks: [{ what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` }],
+  });
+
+  const tasks = new Listr<unknown, any, any>(
+    [
+      session.checkTask(),
+      session.openTask(),
+      {
+        title: `Restore ${source.path}`,
+        enabled: () => session.targetMount !== undefined && session.fatal === undefined,
+        task: async (_c: unknown, task: Task) => {
+          try {
+            await restore(opts, session.targetMount!.mountPoint, dest, report, task);
+            report.status = 'ok';
+          } catch (err) {
+            session.fail(report, err);
+            throw err;
+          }
+        },
+      },
+      session.closeTask(),
+    ],
+    listrOptions(opts.mode),
+  );
+  try {
+    await tasks.run();
+    const { whole } = session.outcome();
+    const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
+    if (err !== undefined) {
+      report.error = errorMessage(err);
+      report.fix = err instanceof VaultError ? err.fix : report.fix;
+      report.exitCode = err instanceof VaultError ? err.exitCode : ExitCode.internal;
+    }
+    report.ok = report.exitCode === ExitCode.ok;
+  } finally {
+    await session.releaseLocks();
+  }
+  return report;
+}
+
+interface Destination {
+  dir: string;
+  mount: MountEntry;
+}
+
+/** DIR: an existing real folder on a local btrfs filesystem. */
+function destination(to: string): Destination {
+  let dir: string;
+  try {
+    dir = realpathSync.native(to);
+    if (!lstatSync(dir).isDirectory()) throw new Error('not a folder');
+  } catch {
+    throw new UserError(`${to} is not an existing folder`, `create it first (mkdir -p ${to}) on the btrfs filesystem the backup should go to`);
+  }
+  const mount = findMount(readMountsSync(), dir);
+  if (!mount || mount.fsType !== 'btrfs') {
+    throw new UserError(`${to} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`, 'give --to a folder on a btrfs filesystem');
+  }
+  return { dir, mount };
+}
+
+async function restore(opts: RestoreOptions, mountPoint: string, dest: Destination, report: RestoreReport, task: Task): Promise<void> {
+  const { runner, source } = opts;
+  const targetDir = join(mountPoint, source.name);
+  const mounts = await readMounts();
+  const targetMount = mounts.filter((m) => m.mountPoint === mountPoint).at(-1)!;
+  const backups = childrenOf(await listTargetSubvolumes(runner, targetMount), targetDir)
+    .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
+    .sort((a, b) => compareSnapshotNames(a.name, b.name));
+  if (backups.length === 0) throw new TargetError(`there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`, 'check the source (btrfs-vault list) or attach the right disk');
+  const chosen = pick(backups, opts, readLink(targetDir, LATEST));
+  report.backup = chosen.name;
+  const restored = join(dest.dir, chosen.name);
+  if (exists(restored)) throw new UserError(`${restored} exists already; nothing is ever overwritten`, `restore into another folder (--to), or move ${restored} away first`);
+
+  // the same data, or an older backup's, may be on the receiving filesystem already
+  const there = await listSubvolumes(runner, dest.mount);
+  const sameData = (b: Subvolume) => there.find((x) => x.uuid === b.receivedUuid || x.receivedUuid === b.receivedUuid);
+  const same = sameData(chosen);
+  const started = Date.now();
+  if (same && (await showSubvolume(runner, same.path)).readonly) {
+    task.output = `the same data is on that filesystem already (${same.path}): a snapshot of it`;
+    await runner.run(btrfs.snapshot(same.path, restored));
+    Object.assign(report, { how: 'local', parent: same.path, bytes: 0 });
+  } else {
+    // the nearest older (else newer) backup whose data is there: the smallest stream
+    const order = [...backups.filter((b) => compareSnapshotNames(b.name, chosen.name) < 0).reverse(), ...backups.filter((b) => compareSnapshotNames(b.name, chosen.name) > 0)];
+    const base = order.find((b) => sameData(b) !== undefined);
+    task.output = base ? `incremental from ${base.name} (its data is ${sameData(base)!.path})` : 'full send: nothing of this source is on that filesystem';
+    const every = progressInterval(opts.mode);
+    let last = 0;
+    const { bytes } = await transfer(runner, {
+      snapshot: chosen.path,
+      snapshotUuid: chosen.receivedUuid,
+      parent: base?.path,
+      targetDir: dest.dir,
+      signal: opts.signal,
+      onProgress: (b) => {
+        if (Date.now() - last < every) return;
+        last = Date.now();
+        task.output = formatProgress(b, Date.now() - started);
+      },
+    });
+    Object.assign(report, { how: base ? 'incremental' : 'full', parent: base?.name, bytes });
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  report.restored = restored;
+  if (opts.writable) {
+    report.writable = `${restored}.writable`;
+    if (exists(report.writable)) throw new UserError(`${report.writable} exists already; nothing is ever overwritten`, `move ${report.writable} away first`);
+    // a writable snapshot beside it; the restored subvolume itself stays read-only (the next backup's parent)
+    await runner.run(btrfs.writableSnapshot(restored, report.writable));
+  }
+  report.nextSteps = nextSteps(source.path, restored, report.writable);
+  task.title = `${source.path}: ${chosen.name} restored as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+}
+
+function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undefined): Subvolume {
+  if (opts.backup !== undefined) {
+    const b = backups.find((x) => x.name === opts.backup);
+    if (!b) throw new UserError(`there is no complete backup named ${opts.backup} of ${opts.source.path}`, `pick one of: ${backups.slice(-5).map((x) => x.name).join(', ')} (btrfs-vault list shows all)`);
+    return b;
+  }
+  if (opts.before !== undefined) {
+    const older = backups.filter((x) => snapshotTime(x.name)!.getTime() < opts.before!.getTime());
+    if (older.length === 0) throw new UserError(`no backup of ${opts.source.path} is older than ${opts.before.toISOString()}; the oldest is ${backups[0]!.name}`, 'give a later --before');
+    return older.at(-1)!;
+  }
+  return backups.find((x) => x.name === latest) ?? backups.at(-1)!;
+}
+
+/** The exact commands that make the writable copy the live subvolume; printed, never run. */
+function nextSteps(sourcePath: string, restored: string, writable: string | undefined): string[] {
+  const use = writable ?? `${restored}.writable`;
+  const make = writable ? [] : [`btrfs subvolume snapshot ${restored} ${use}`];
+  if (sourcePath === '/') {
+    return [
+      ...make,
+      `btrfs subvolume list / | grep ${use.split('/').at(-1)}    # note its ID`,
+      `btrfs subvolume set-default <ID> /    # or: subvol=${use} in the / line of /etc/fstab`,
+      'reboot',
+      `keep ${restored} (read-only) until the next backup has run: it is that backup's parent`,
+    ];
+  }
+  return [
+    ...make,
+    `mv ${sourcePath} ${sourcePath}.before-restore    # the live subvolume, kept until you are sure`,
+    `mv ${use} ${sourcePath}                          # mv works for subvolumes on one filesystem`,
+    `keep ${restored} (read-only) until the next backup has run: it is that backup's parent`,
+  ];
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a person reads after the task list. */
+export function restoreLines(r: RestoreReport): string[] {
+  if (!r.ok) return [`✖ ${r.error}${r.fix ? `\nfix: ${r.fix}` : ''}`];
+  if (r.dryRun) return ['dry run: nothing was changed'];
+  const lines = [`restored ${r.source} as it was at ${r.backup}: ${r.restored} (read-only)${r.writable ? `, and a writable copy ${r.writable}` : ''}`];
+  lines.push('', 'to make it the live subvolume (nothing of this was done):', ...r.nextSteps.map((s) => `  ${s}`));
+  return lines;
+}
