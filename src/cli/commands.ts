@@ -9,6 +9,7 @@ export const commands = {
   status: () => import('./status-command.js'),
   verify: () => import('./verify-command.js'),
   restore: () => import('./restore-command.js'),
+  files: () => import('./files-command.js'),
   stack: () => import('./stack-commands.js'),
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),

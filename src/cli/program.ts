@@ -96,12 +96,28 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
     .option('--before <datetime>', 'the newest backup older than this (e.g. 2026-11-20 or 2026-11-20T14:00)')
     .option('--writable', 'also make a writable snapshot beside it, ready to become the live subvolume')
+    .option('--path <path>', 'only this file or folder (its path in the source): copied to --to with owner, mode, times, xattrs and ACLs')
+    .option('--from <backup>', 'with --path: the backup to take it from (default: the newest that has it)')
+    .option('--overwrite', 'with --path: replace what is at --to, keeping it as NAME.before-restore')
     .option('-n, --dry-run', 'print every command; change nothing')
     .option('--json', 'machine-readable output')
-    .action(async (sourceArg: string, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (sourceArg: string, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; path?: string; from?: string; overwrite?: boolean; dryRun?: boolean; json?: boolean }) => {
       const c = load();
       const { restoreCommand } = await c.commands.restore();
       code = await c.withSignals((signal) => restoreCommand(sourceArg, backup, opts, signal));
+    });
+
+  program
+    .command('files')
+    .description('every backup in which a file or folder exists, with size and time, marking where it changed')
+    .argument('<source>', 'a configured source, by its path or name')
+    .argument('<path>', 'the path in the source (absolute, or relative to the source)')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (sourceArg: string, path: string, opts: { config: string; json?: boolean }) => {
+      const c = load();
+      const { filesCommand } = await c.commands.files();
+      code = await c.withSignals((signal) => filesCommand(sourceArg, path, opts, signal));
     });
 
   program

@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
 import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
@@ -123,3 +123,61 @@ test('restore from a foreign disk is refused; nothing is written', withScenario(
   assert.match(r.stderr + r.stdout, /refusing the backup filesystem/);
   assert.deepEqual(readdirSync(to), []);
 }));
+
+test('files lists exactly the backups that hold a path and where it changed; restore --path brings one version back with its metadata, never through a symlink, never overwriting unasked', withScenario((s) => {
+  const note = join(s.data, 'notes', 'todo.txt');
+  mkdirSync(join(s.data, 'notes'));
+  const runs: string[] = [];
+  const backup = () => runs.push(json(s.cli(['--json', '--force', '--config', s.config])).sources[0].snapshot);
+  writeFileSync(note, 'v1');
+  chownSync(note, 1234, 5678);
+  chmodSync(note, 0o604);
+  sh('setfattr', ['-n', 'user.tag', '-v', 'keep', note]);
+  sh('setfacl', ['-m', 'u:4321:r', note]);
+  backup(); // 0: v1
+  backup(); // 1: unchanged
+  writeFileSync(note, 'version two');
+  backup(); // 2: v2
+  sh('rm', [note]);
+  backup(); // 3: gone
+  writeFileSync(note, 'v3');
+  symlinkSync('/etc', join(s.data, 'escape'));
+  backup(); // 4: v3, and a symlink out of the backup
+  const listed = json(s.cli(['files', s.data, note, '--json', '--config', s.config]));
+  assert.deepEqual(listed.versions.map((v: { backup: string; changed: boolean }) => [v.backup, v.changed]), [
+    [runs[0], true],
+    [runs[1], false],
+    [runs[2], true],
+    [runs[4], true],
+  ]);
+  assert.match(s.cli(['files', sourceName(s.data), 'notes/todo.txt', '--config', s.config]).stdout, /\* \S+ {2}file +2 /);
+
+  const out = join(s.src.mountPoint, 'todo-v1.txt');
+  const r = json(s.cli(['restore', s.data, '--path', 'notes/todo.txt', '--from', runs[0]!, '--to', out, '--json', '--config', s.config]));
+  assert.deepEqual(r.restored, { from: runs[0], to: out });
+  const inBackup = join(s.dst.mountPoint, sourceName(s.data), runs[0]!, 'notes', 'todo.txt');
+  assert.equal(metaTreeOf(out), metaTreeOf(inBackup), 'owner, mode, times, xattrs (ACL included) kept');
+  assert.match(metaTreeOf(out), /system\.posix_acl_access/, 'the ACL is among them');
+
+  const again = s.cli(['restore', s.data, '--path', 'notes/todo.txt', '--to', out, '--config', s.config]);
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /exists; nothing is overwritten/);
+  const over = json(s.cli(['restore', s.data, '--path', 'notes/todo.txt', '--to', out, '--overwrite', '--json', '--config', s.config]));
+  assert.deepEqual([over.restored.from, over.restored.kept], [runs[4], `${out}.before-restore`]);
+  assert.equal(readFileSync(out, 'utf8'), 'v3');
+  assert.equal(readFileSync(`${out}.before-restore`, 'utf8'), 'v1');
+
+  for (const path of ['escape/passwd', '../../../etc/passwd', '/etc/passwd']) {
+    const bad = s.cli(['restore', s.data, '--path', path, '--to', join(s.src.mountPoint, 'x'), '--config', s.config]);
+    assert.equal(bad.code, 2, `${path}: ${bad.stderr}`);
+    assert.match(bad.stderr, /symlink in the backup|is not inside the source/);
+    assert.ok(!existsSync(join(s.src.mountPoint, 'x')));
+  }
+}));
+
+/** one path's metadata as metaTree sees it (name aside) */
+function metaTreeOf(path: string): string {
+  const dir = join(path, '..');
+  const name = path.slice(dir.length + 1);
+  return metaTree(dir)[name]!;
+}

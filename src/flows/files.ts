@@ -1,0 +1,183 @@
+import { lstatSync, type Stats } from 'node:fs';
+import { isAbsolute, join, normalize, relative } from 'node:path';
+import { Listr } from 'listr2';
+import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
+import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import type { Argv, Runner } from '../system/runner.js';
+import { readMounts } from '../system/mounts.js';
+import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import { TargetSession, type SourceResult, type Task } from './target-session.js';
+
+// One file or folder through the backups: where it exists and when it changed, and
+// bringing one version back. Inside a backup nothing is followed: a path whose folders
+// include a symlink is refused (it could lead out of the backup).
+
+export interface FileVersion {
+  backup: string;
+  type: 'file' | 'folder' | 'symlink' | 'other';
+  size: number;
+  mtime: string;
+  /** differs from the version in the backup before it (or is the first) */
+  changed: boolean;
+}
+
+export interface FilesReport extends SourceResult {
+  ok: boolean;
+  path: string;
+  versions: FileVersion[];
+  restored?: { from: string; to: string; kept?: string };
+  exitCode: number;
+}
+
+/** The path inside the source: absolute paths under the source, or relative to it; never leaving it. */
+export function pathInSource(source: SourceConfig, path: string): string {
+  const rel = normalize(isAbsolute(path) ? relative(source.path, path) : path);
+  if (rel === '' || rel === '.' || rel.startsWith('..') || isAbsolute(rel)) {
+    throw new UserError(`${path} is not inside the source ${source.path}`, `give a path under ${source.path}, or one relative to it`);
+  }
+  return rel;
+}
+
+/** lstat of `rel` inside `root`, refusing a symlink among its folders. */
+export function statInside(root: string, rel: string): Stats | undefined {
+  const parts = rel.split('/');
+  let p = root;
+  for (const [i, part] of parts.entries()) {
+    p = join(p, part);
+    let st: Stats;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return undefined;
+    }
+    if (i < parts.length - 1 && !st.isDirectory()) {
+      if (st.isSymbolicLink()) throw new UserError(`${join(...parts.slice(0, i + 1))} is a symlink in the backup: btrfs-vault does not follow it (it could lead out of the backup)`, 'ask for the path the link points to');
+      return undefined;
+    }
+    if (i === parts.length - 1) return st;
+  }
+  return undefined;
+}
+
+const cp = (from: string, to: string): Argv => [
+  'cp',
+  // -a: mode, owner, times, links as links; xattrs and ACLs; a copy shares data where it can
+  ['--archive', '--no-dereference', '--preserve=all', '--reflink=auto', '--no-target-directory', from, to],
+];
+
+/**
+ * files: every backup holding PATH, with size and time, marking where it changed; with
+ * `restore`, copies the version of one backup to `restore.to` (refusing to overwrite
+ * unless `overwrite`, which keeps the old one as NAME.before-restore).
+ */
+export async function runFiles(opts: {
+  config: VaultConfig;
+  source: SourceConfig;
+  path: string;
+  runner: Runner;
+  mode: OutputMode;
+  restore?: { from?: string; to: string; overwrite: boolean };
+  signal?: AbortSignal;
+}): Promise<FilesReport> {
+  const { config, source, runner } = opts;
+  const rel = pathInSource(source, opts.path);
+  const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: rel, versions: [], exitCode: ExitCode.ok };
+  const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
+  const tasks = new Listr<unknown, any, any>(
+    [
+      session.checkTask(),
+      session.openTask(),
+      {
+        title: opts.restore ? `Restore ${rel}` : `Look for ${rel}`,
+        enabled: () => session.targetMount !== undefined && session.fatal === undefined,
+        task: async (_c: unknown, task: Task) => {
+          try {
+            const targetDir = join(session.targetMount!.mountPoint, source.name);
+            const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
+            const backups: Subvolume[] = childrenOf(await listTargetSubvolumes(runner, mount), targetDir)
+              .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
+              .sort((a, b) => compareSnapshotNames(a.name, b.name));
+            report.versions = versions(backups, rel);
+            task.title = `${rel}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
+            if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
+            report.status = 'ok';
+          } catch (err) {
+            session.fail(report, err);
+            throw err;
+          }
+        },
+      },
+      session.closeTask(),
+    ],
+    listrOptions(opts.mode),
+  );
+  try {
+    await tasks.run();
+    const { whole } = session.outcome();
+    const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
+    if (err !== undefined) {
+      report.error = errorMessage(err);
+      report.fix = err instanceof VaultError ? err.fix : report.fix;
+      report.exitCode = err instanceof VaultError ? err.exitCode : ExitCode.internal;
+    }
+    report.ok = report.exitCode === ExitCode.ok;
+  } finally {
+    await session.releaseLocks();
+  }
+  return report;
+}
+
+/** One lstat per backup: no tree walks. */
+function versions(backups: readonly Subvolume[], rel: string): FileVersion[] {
+  const out: FileVersion[] = [];
+  let prev: Stats | undefined;
+  for (const b of backups) {
+    const st = statInside(b.path, rel);
+    if (!st) {
+      prev = undefined;
+      continue;
+    }
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'folder' : st.isSymbolicLink() ? 'symlink' : 'other';
+    const changed = !prev || prev.size !== st.size || prev.mtimeMs !== st.mtimeMs || prev.mode !== st.mode;
+    out.push({ backup: b.name, type, size: st.size, mtime: st.mtime.toISOString(), changed });
+    prev = st;
+  }
+  return out;
+}
+
+async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }): Promise<void> {
+  const from = r.from ?? report.versions.at(-1)?.backup;
+  const backup = backups.find((b) => b.name === from);
+  if (!backup) throw new TargetError(r.from ? `there is no backup named ${r.from}` : `${rel} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
+  if (!statInside(backup.path, rel)) throw new UserError(`${rel} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
+  const to = r.to;
+  let kept: string | undefined;
+  if (exists(to)) {
+    if (!r.overwrite) throw new UserError(`${to} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${to}.before-restore)`);
+    kept = `${to}.before-restore`;
+    if (exists(kept)) throw new UserError(`${kept} exists already, from an earlier restore`, `move it away first`);
+    await runner.run(['mv', ['--no-target-directory', to, kept]]);
+  }
+  await runner.run(cp(join(backup.path, rel), to));
+  report.restored = { from: backup.name, to, ...(kept ? { kept } : {}) };
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a person reads. */
+export function filesLines(r: FilesReport): string[] {
+  if (!r.ok) return [`✖ ${r.error}${r.fix ? `\nfix: ${r.fix}` : ''}`];
+  const lines = r.versions.length === 0 ? [`${r.path} is in none of the backups of ${r.source}`] : [`${r.path} in the backups of ${r.source} (* = changed):`];
+  for (const v of r.versions) lines.push(`  ${v.changed ? '*' : ' '} ${v.backup}  ${v.type.padEnd(7)} ${String(v.size).padStart(12)}  ${v.mtime}`);
+  if (r.restored) lines.push('', `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`);
+  return lines;
+}
