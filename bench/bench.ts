@@ -237,6 +237,13 @@ for (let w = 0; w < WARM_RUNS; w++) keptRun.push(timed(() => runTool('btrfs-vaul
 const keptForced: number[] = [];
 for (let w = 0; w < WARM_RUNS; w++) keptForced.push(timed(() => runTool('btrfs-vault', true), false));
 console.log(`\nwith ${PAIRS} snapshot pairs kept: a no-change run ${median(keptRun).toFixed(3)} s, forced (snapshot and transfer) ${median(keptForced).toFixed(3)} s`);
+// files: one path through all PAIRS backups (one lstat each)
+const filesTimes: number[] = [];
+for (let w = 0; w < WARM_RUNS; w++) {
+  filesTimes.push(timed(() => execFileSync('node', [BIN, 'files', 'data', 'd0/f1', '--json', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }), false));
+}
+console.log(`files: one path through ${PAIRS} backups: ${median(filesTimes).toFixed(3)} s (target: under 2 s)`);
+result.files = { backups: PAIRS, seconds: median(filesTimes) };
 writeFileSync(join(etc, 'config.toml'), `${readFileSync(join(etc, 'config.toml'), 'utf8')}\n[retention.source]\nkeep_last = 2\ndaily = 0\n[retention.target]\nkeep_last = 2\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\n`);
 const pruneTime = timed(() => execFileSync('node', [BIN, 'prune', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }), false);
 const rawNames = fabricate('raw');
