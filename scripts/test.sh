@@ -14,4 +14,6 @@ for tool in btrfs mkfs.btrfs losetup strace pkill fuser setpriv flock python3 qe
 done
 modprobe btrfs 2>/dev/null || true
 grep -qw btrfs /proc/filesystems || { echo "this kernel has no btrfs: the host tier cannot run" >&2; exit 1; }
+# the linter first: dead code, a forgotten await, an unused import fail the run
+npx eslint .
 node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/host/*.test.js dist/test/vm/*.test.js

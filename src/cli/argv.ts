@@ -18,7 +18,7 @@ export function normalizeArgv(args: readonly string[]): string[] {
     if (a.startsWith('--config=')) continue;
     if (LEGACY[a]) {
       out.splice(i, 1);
-      return [LEGACY[a]!, ...out];
+      return [LEGACY[a], ...out];
     }
     if ((COMMANDS as readonly string[]).includes(a)) return out;
     if (PROGRAM_FLAGS.has(a)) return out;

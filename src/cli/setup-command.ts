@@ -58,7 +58,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       passphrase = answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase('the existing backup disk');
       if (await opensExisting(runner, ARRAY, found.path, passphrase)) member = found;
     }
-    const mode = resuming ? state!.mode : member ? 'second-host' : 'new-disk';
+    const mode = resuming ? state.mode : member ? 'second-host' : 'new-disk';
     const needsWipe = mode === 'new-disk' && !resuming && disk.signatures.length > 0;
     if (needsWipe) {
       const wipe = answers ? answers.wipe_existing : await prompts!.askWipe(disk);
@@ -75,7 +75,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       mode,
       disk: disk.path,
       diskName: disk.byId ?? disk.path,
-      label: resuming ? state!.label : member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path),
+      label: resuming ? state.label : member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path),
       wipe: needsWipe ? [...partitionsOf(survey, disk), disk.path] : [],
       diskBytes: disk.size,
       stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
@@ -93,7 +93,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     };
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
-    if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state!.done.join(', ') || 'nothing'}\n`);
+    if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
     if (opts.dryRun) {
       process.stdout.write('dry run: nothing was changed\n');
       return 0;

@@ -136,7 +136,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   let stillThere = complete;
   if (deps.minFree) {
     const keep = new Set([dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter((n): n is string => n !== undefined));
-    const gone = await makeRoom({ runner, targetDir, mountPoint: targetMount.mountPoint, minFree: deps.minFree, backups: complete, keep, step: deps.step });
+    const gone = await makeRoom({ runner, targetDir, mountPoint: targetMount.mountPoint, minFree: deps.minFree, backups: complete, keep, step: (t) => deps.step(t) });
     if (gone.length > 0) {
       warnings.push(`deleted the oldest backup(s) ${gone.join(', ')} to keep target.min_free free`);
       dst = dst.filter((s) => !gone.includes(s.name));

@@ -1,10 +1,9 @@
-import { Listr } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, VaultError } from '../core/errors.js';
 import { hostRecordFile, readHostRecord, writeHostRecord } from '../system/host-record.js';
 import type { Runner } from '../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
-import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
+import { progressInterval, runTasks, type OutputMode } from '../ui/renderer.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
 import { pruneSource } from './prune-source.js';
 import { TargetSession, type SourceResult } from './target-session.js';
@@ -53,7 +52,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, verb: 'backed up' });
 
-  const tasks = new Listr<unknown, any, any>(
+  const tasks = (): Promise<void> =>
+    runTasks(
     [
       session.checkTask(),
       session.openTask(),
@@ -96,11 +96,11 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       ),
       session.closeTask(),
     ],
-    listrOptions(mode),
+    mode,
   );
 
   try {
-    await tasks.run();
+    await tasks();
     const { whole, exitCode } = session.outcome();
     if (whole !== undefined) {
       report.error = errorMessage(whole);

@@ -1,13 +1,12 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
-import { Listr } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { readMounts } from '../system/mounts.js';
-import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import { runTasks, type OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
@@ -85,7 +84,8 @@ export async function runFiles(opts: {
   const rel = pathInSource(source, opts.path);
   const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: rel, versions: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
-  const tasks = new Listr<unknown, any, any>(
+  const tasks = (): Promise<void> =>
+    runTasks(
     [
       session.checkTask(),
       session.openTask(),
@@ -111,10 +111,10 @@ export async function runFiles(opts: {
       },
       session.closeTask(),
     ],
-    listrOptions(opts.mode),
+    opts.mode,
   );
   try {
-    await tasks.run();
+    await tasks();
     const { whole } = session.outcome();
     const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
     if (err !== undefined) {

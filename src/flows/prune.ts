@@ -1,13 +1,12 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { Listr } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, VaultError } from '../core/errors.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { claimFolder, ownFolder } from '../btrfs/folders.js';
 import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Runner } from '../system/runner.js';
-import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import { runTasks, type OutputMode } from '../ui/renderer.js';
 import { pruneSource } from './prune-source.js';
 import { TargetSession, type SourceResult } from './target-session.js';
 
@@ -36,7 +35,8 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
   let targetListing: Promise<Subvolume[]> | undefined;
 
-  const tasks = new Listr<unknown, any, any>(
+  const tasks = (): Promise<void> =>
+    runTasks(
     [
       session.checkTask(),
       session.openTask(),
@@ -73,10 +73,10 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
       ),
       session.closeTask(),
     ],
-    listrOptions(opts.mode),
+    opts.mode,
   );
   try {
-    await tasks.run();
+    await tasks();
     const { whole, exitCode } = session.outcome();
     if (whole !== undefined) {
       report.error = errorMessage(whole);

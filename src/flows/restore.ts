@@ -1,6 +1,5 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { Listr } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
@@ -13,7 +12,7 @@ import { readMounts, readMountsSync } from '../system/mounts.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import type { Runner } from '../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
-import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
+import { progressInterval, runTasks, type OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 export interface RestoreOptions {
@@ -64,7 +63,8 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     extraLocks: [{ what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` }],
   });
 
-  const tasks = new Listr<unknown, any, any>(
+  const tasks = (): Promise<void> =>
+    runTasks(
     [
       session.checkTask(),
       session.openTask(),
@@ -83,10 +83,10 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
       },
       session.closeTask(),
     ],
-    listrOptions(opts.mode),
+    opts.mode,
   );
   try {
-    await tasks.run();
+    await tasks();
     const { whole } = session.outcome();
     const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
     if (err !== undefined) {

@@ -1,5 +1,4 @@
 import { realpathSync } from 'node:fs';
-import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
@@ -13,9 +12,9 @@ import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
 import { checkSource, type CheckedSource } from './source-check.js';
+import type { Task, TaskSpec as ListrTask } from '../ui/renderer.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Task = ListrTaskWrapper<any, any, any>;
+export type { Task } from '../ui/renderer.js';
 
 /** What every run that works on the backup target reports per source. */
 export interface SourceResult {
@@ -206,7 +205,7 @@ export class TargetSession<R extends SourceResult> {
    * opening included), and each checked source that never ran is a failure of its own.
    */
   outcome(): { whole: unknown; exitCode: number } {
-    const whole = this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? this.opts.signal.reason : undefined);
+    const whole: unknown = this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined);
     if (!this.runner.dryRun && whole === undefined) {
       for (const r of this.results.filter((x) => x.status === 'not-run' && this.checked.has(x))) {
         this.fail(r, new TargetError(`${r.source}: not ${this.opts.verb}: the backup target was not open`, 'run: btrfs-vault open, and see what it says'));

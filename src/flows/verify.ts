@@ -1,6 +1,5 @@
 import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Listr } from 'listr2';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
@@ -10,7 +9,7 @@ import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from
 import { kernelName } from '../stack/devices.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
-import { listrOptions, type OutputMode } from '../ui/renderer.js';
+import { runTasks, type OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 /** Without --full, the contents of this many files (at most this many bytes) are compared, chosen at random. */
@@ -66,7 +65,8 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
   let targetListing: Promise<Subvolume[]> | undefined;
 
-  const tasks = new Listr<unknown, any, any>(
+  const tasks = (): Promise<void> =>
+    runTasks(
     [
       session.checkTask(),
       session.openTask(),
@@ -127,10 +127,10 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
       },
       session.closeTask(),
     ],
-    listrOptions(opts.mode),
+    opts.mode,
   );
   try {
-    await tasks.run();
+    await tasks();
     const { whole, exitCode } = session.outcome();
     if (whole !== undefined) {
       report.error = errorMessage(whole);

@@ -37,7 +37,7 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
   const held = await runner.hold([chain[0]!, [...chain.slice(1), 'cat']]);
   if (held.held) {
     for (const k of keys) writeFileNoFollow(`${lockFile(k.key, dir)}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
-    return { release: held.release };
+    return { release: () => held.release() };
   }
   if (String(held.exitCode) !== CONFLICT) throw new CommandFailedError(`flock ${files.join(' ')}`, held.exitCode, held.stderr);
   for (const k of keys) {

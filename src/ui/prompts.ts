@@ -19,8 +19,8 @@ export async function askDisk(disks: DiskAssessment[], purpose: string): Promise
     // nothing is preselected: the first entry is a no-op
     choices: [
       { name: '(choose a disk)', value: undefined as DiskAssessment | undefined, disabled: false },
-      ...eligible.map((d) => ({ name: diskLine(d), value: d as DiskAssessment | undefined })),
-      ...refused.map((d) => ({ name: diskLine(d), value: d as DiskAssessment | undefined, disabled: `refused: ${d.reasons.join('; ')}` })),
+      ...eligible.map((d) => ({ name: diskLine(d), value: d })),
+      ...refused.map((d) => ({ name: diskLine(d), value: d, disabled: `refused: ${d.reasons.join('; ')}` })),
     ],
     pageSize: 12,
   }).then((d) => d ?? askDisk(disks, purpose));

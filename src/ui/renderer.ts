@@ -1,4 +1,4 @@
-import { PRESET_TIMESTAMP, type ListrBaseClassOptions } from 'listr2';
+import { Listr, PRESET_TIMESTAMP, type ListrBaseClassOptions, type ListrTask, type ListrTaskWrapper } from 'listr2';
 
 export interface OutputMode {
   json: boolean;
@@ -18,8 +18,11 @@ export function progressInterval(mode: OutputMode): number {
   return mode.tty ? 200 : 10_000;
 }
 
-// listr2's option types are keyed on the renderer class; the choice is made at run time
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+/* eslint-disable @typescript-eslint/no-explicit-any -- listr2 types tasks and options by the
+   renderer chosen at compile time; ours is chosen at run time (terminal, log lines, JSON) */
+export type TaskSpec = ListrTask<any, any, any>;
+export type Task = ListrTaskWrapper<any, any, any>;
+
 export function listrOptions(mode: OutputMode): ListrBaseClassOptions<any, any, any> {
   const common = { exitOnError: false, registerSignalListeners: false, collectErrors: 'minimal' as const };
   if (mode.json) return { ...common, renderer: 'silent' };
@@ -29,3 +32,9 @@ export function listrOptions(mode: OutputMode): ListrBaseClassOptions<any, any, 
   }
   return { ...common, renderer: 'default', rendererOptions: { collapseSubtasks: false, showErrorMessage: true } };
 }
+
+/** The one task engine: runs the tasks with the renderer for this output. */
+export async function runTasks(tasks: TaskSpec[], mode: OutputMode, options: { exitOnError?: boolean } = {}): Promise<void> {
+  await new Listr<any, any, any>(tasks, { ...listrOptions(mode), ...options }).run();
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */

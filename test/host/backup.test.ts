@@ -80,10 +80,10 @@ test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest un
   const next = s.cli(['--json', '--config', s.config]);
   assert.equal(next.code, 0, next.stderr);
   const r = json(next).sources[0];
-  assert.deepEqual(r.cleaned, [join(dstDir, partial!)]);
+  assert.deepEqual(r.cleaned, [join(dstDir, partial)]);
   assert.equal(r.mode, 'incremental');
   assert.equal(r.parent, latestBefore);
-  assert.ok(!existsSync(join(dstDir, partial!)));
+  assert.ok(!existsSync(join(dstDir, partial)));
   assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
 }));
 
@@ -102,8 +102,8 @@ test('SIGINT and SIGTERM during a transfer: partial copy deleted, source snapsho
     child.kill(signal);
     const code = await new Promise((r) => child.on('close', r));
     assert.equal(code, exitCode, signal);
-    assert.ok(!existsSync(join(dstDir, partial!)), `${signal}: the partial copy is gone`);
-    assert.ok(existsSync(join(srcDir, partial!)), `${signal}: the complete source snapshot is kept`);
+    assert.ok(!existsSync(join(dstDir, partial)), `${signal}: the partial copy is gone`);
+    assert.ok(existsSync(join(srcDir, partial)), `${signal}: the complete source snapshot is kept`);
     assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore);
     assert.equal(readlinkSync(join(srcDir, 'latest')), latestBefore);
     const next = json(s.cli(['--json', '--config', s.config])).sources[0];
@@ -150,7 +150,7 @@ test('bad input: clear message, exit 2, nothing written', withScenario((s) => {
   ];
   for (const [args, msg] of cases) {
     const r = s.cli(['backup', '--config', s.config, ...args]);
-    assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, msg);
   }
   writeFileSync(s.config, readFileSync(s.config, 'utf8') + 'colour = "blue"\n');

@@ -105,7 +105,7 @@ const configCases: Case[] = [
   { name: 'target.keyfile is a date', files: () => ({ 'config.toml': toml({ target: 'keyfile = 2026-01-01' }) }), says: /target\.keyfile = 2026-01-01 is a date; expected a string/ },
   { name: 'target.volume_group is a number', files: () => ({ 'config.toml': toml({ target: 'volume_group = 7' }) }), says: /target\.volume_group = 7 is an integer; expected a string: an LVM volume group name/ },
   { name: 'target.device is a number', files: () => ({ 'config.toml': toml({ target: 'device = 0' }) }), says: /target\.device = 0 is an integer; expected a string/ },
-  { name: 'target.partition is a table', files: () => ({ 'config.toml': toml({ target: 'partition = {}' }) }), says: /target\.partition = \{  \} is a table; expected a string/ },
+  { name: 'target.partition is a table', files: () => ({ 'config.toml': toml({ target: 'partition = {}' }) }), says: /target\.partition = \{ {2}\} is a table; expected a string/ },
   // empty strings, relative paths, line breaks and NUL
   { name: 'an empty source', files: () => ({ 'config.toml': toml({ sources: 'sources = [""]' }) }), says: /sources\[0\] = "" is empty/ },
   { name: 'an empty host', files: () => ({ 'config.toml': toml().replace('host = "testhost"', 'host = ""') }), says: /host = "" is empty/ },

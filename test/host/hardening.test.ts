@@ -205,9 +205,9 @@ test('every --json error has one shape: ok, error, fix, exitCode', withScenario(
   const missing = join(s.dir, 'nope.toml');
   for (const command of [['backup'], ['list'], ['open'], ['close']]) {
     const r = s.cli([...command, '--json', '--config', missing]);
-    assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+    assert.equal(r.code, 2, `${command.join(" ")}: ${r.stderr}`);
     const out = json(r);
-    assert.deepEqual(Object.keys(out).sort(), ['error', 'exitCode', 'fix', 'ok'], `${command}: ${r.stdout}`);
+    assert.deepEqual(Object.keys(out).sort(), ['error', 'exitCode', 'fix', 'ok'], `${command.join(" ")}: ${r.stdout}`);
     assert.equal(out.ok, false);
     assert.equal(out.exitCode, 2);
     assert.match(out.error, /does not exist/);
@@ -234,7 +234,7 @@ test('a read-only backup filesystem is refused before any snapshot, also in a dr
   try {
     for (const args of [['--config', s.config], ['--dry-run', '--config', s.config]]) {
       const r = s.cli(args);
-      assert.equal(r.code, 3, `${args}: ${r.stderr}`);
+      assert.equal(r.code, 3, `${args.join(" ")}: ${r.stderr}`);
       assert.match(r.stderr, /mounted read-only; nothing was written/);
     }
     assert.equal(allSubvolumes(s), before);

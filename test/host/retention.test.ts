@@ -132,7 +132,7 @@ test('min_free: before a transfer, the oldest backups go until there is room, ne
   const out = json(r).sources[0];
   assert.equal(out.parent, names[3], 'sent from the next parent, which stayed');
   const gone = /deleted the oldest backup\(s\) (.*) to keep target\.min_free free/.exec(out.warnings.join('\n'))?.[1]?.split(', ') ?? [];
-  assert.ok(gone.length >= 1 && gone.length <= 3, `deleted ${gone}`);
+  assert.ok(gone.length >= 1 && gone.length <= 3, `deleted ${gone.join(", ")}`);
   assert.deepEqual(gone, names.slice(0, gone.length), 'oldest first');
   assert.ok(free() >= want * 1024 * 1024 - 16 * 1024 * 1024, 'about as much room as asked for');
 

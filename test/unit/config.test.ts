@@ -129,7 +129,7 @@ test('a wrong type names the key, the type found, the type expected and an examp
     ['target = "/media/backup"\n', /target = "\/media\/backup" is a string; expected a table/, /\[target\]\n\s+mountpoint = /],
     ['[target]\nmountpoint = 1979-05-27\n', /target\.mountpoint = 1979-05-27 is a date; expected a string/, /mountpoint = "\/media\/backup"/],
     ['[target]\ntoken = 1.5\n', /target\.token = 1\.5 is a float; expected a string/, /token = "\.token"/],
-    ['[target]\ntoken_sha512 = {}\n', /target\.token_sha512 = \{  \} is a table; expected a string/, /token_sha512 = "token\.sha512"/],
+    ['[target]\ntoken_sha512 = {}\n', /target\.token_sha512 = \{ {2}\} is a table; expected a string/, /token_sha512 = "token\.sha512"/],
     ['[target]\narray = []\n', /target\.array = \[\] is an array; expected a string: the device of the md RAID1 array/, /array = "\/dev\/md\/backup"/],
     ['[target]\nluks_name = false\n', /target\.luks_name = false is a boolean; expected a string: a device-mapper name/, /luks_name = "enc-backup"/],
     ['[target]\nkeyfile = 0\n', /target\.keyfile = 0 is an integer; expected a string: the LUKS keyfile/, /keyfile = "key"/],
