@@ -46,9 +46,11 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
     .option('-S, --sources-file', 'back up every path in the sources file beside the config')
     .option('-f, --force', 'a new snapshot and transfer even for a source that has not changed')
+    .option('--scheduled', 'run by a timer: without the backup disk, do nothing and exit 0; tell about stale backups')
+    .option('--on-plug', 'run because the backup disk was plugged in: as --scheduled, and say when it may be unplugged')
     .option('-n, --dry-run', 'print every command that would change something; change nothing')
     .option('--json', 'print a machine-readable summary on stdout')
-    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean; force?: boolean }) => {
+    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean; force?: boolean; scheduled?: boolean; onPlug?: boolean }) => {
       const c = load();
       const { backupCommand } = await c.commands.backup();
       code = await c.withSignals((signal) => backupCommand(paths, opts, signal));
@@ -118,6 +120,31 @@ missing or refused, 4 another run holds the lock, 70 internal error,
       const c = load();
       const { filesCommand } = await c.commands.files();
       code = await c.withSignals((signal) => filesCommand(sourceArg, path, opts, signal));
+    });
+
+  const schedule = program.command('schedule').description('backups without a person: a systemd timer, and a run when the backup disk is plugged in');
+  const scheduleAction = (action: 'install' | 'remove' | 'status') => async (opts: { config: string; every?: string; onPlug?: boolean; root?: string; dryRun?: boolean; json?: boolean }) => {
+    code = await (await load().commands.schedule()).scheduleCommand(action, opts);
+  };
+  schedule
+    .command('install')
+    .description('write and enable the units (shown before they are written)')
+    .addOption(configOption())
+    .option('--every <when>', 'hourly, daily, or a systemd calendar expression', 'hourly')
+    .option('--on-plug', 'also back up when the backup disk is plugged in (a udev rule)')
+    .option('--root <dir>', 'write under this folder instead of / (staging, like systemctl --root)')
+    .option('-n, --dry-run', 'only show the units')
+    .action(scheduleAction('install'));
+  schedule.command('remove').description('disable and delete the units').addOption(configOption()).option('--root <dir>', 'under this folder instead of /').option('-n, --dry-run', 'only show').action(scheduleAction('remove'));
+  schedule.command('status').description('installed units, next run, last result').addOption(configOption()).option('--json', 'machine-readable output').action(scheduleAction('status'));
+
+  program
+    .command('doctor')
+    .description('check what btrfs-vault needs (programs, kernel, root, files and their modes, mdadm.conf, fstab, units, backups), each with its fix; exit 0 all well, 1 warnings, 2 errors')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { config: string; json?: boolean }) => {
+      code = await (await load().commands.doctor()).doctorCommand(opts);
     });
 
   program

@@ -1,5 +1,7 @@
 import type { RetentionRules } from '../core/retention.js';
 
+export type NotifyEvent = 'failure' | 'stale' | 'success';
+
 // The resolved configuration every flow works with: absolute paths, one entry per source.
 
 export interface SourceConfig {
@@ -50,4 +52,6 @@ export interface VaultConfig {
   retention?: { source: RetentionRules; target: RetentionRules };
   /** a source whose last successful backup is older is a warning in status (default 7 days) */
   maxAgeSeconds?: number;
+  /** who is told, and when ([notify]) */
+  notify?: { command?: readonly string[]; url?: string; on: readonly NotifyEvent[] };
 }

@@ -101,6 +101,26 @@ export const CONFIG_KEYS: KeyTable = {
   },
   ...retentionKeys('source', 'keep_last = 3'),
   ...retentionKeys('target', 'daily = 31'),
+  notify: {
+    expects: 'a table: [notify] with command, url, on',
+    example: '[notify]\ncommand = ["/usr/local/bin/tell-me"]\non = ["failure", "stale"]',
+  },
+  'notify.command': {
+    expects: 'a string (a program) or an array of strings (a program and its arguments); it gets the run\'s JSON report on stdin',
+    example: 'command = ["/usr/bin/logger", "-t", "btrfs-vault"]',
+  },
+  'notify.url': {
+    expects: 'a string: an http or https URL; the report is POSTed to it, to <url>/fail for a failure or stale backups',
+    example: 'url = "https://hc-ping.com/your-uuid"',
+  },
+  'notify.on': {
+    expects: 'an array of events: "failure", "stale", "success"',
+    example: 'on = ["failure", "stale"]',
+  },
+  'notify.on[]': {
+    expects: 'one of "failure", "stale", "success"',
+    example: 'on = ["failure", "stale"]',
+  },
   status: {
     expects: 'a table: [status] with max_age',
     example: '[status]\nmax_age = "7d"',

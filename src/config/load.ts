@@ -148,6 +148,11 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
     },
     maxAgeSeconds: parseAge(raw.status?.max_age ?? '7d'),
+    notify: raw.notify && {
+      command: typeof raw.notify.command === 'string' ? [raw.notify.command] : raw.notify.command,
+      url: raw.notify.url,
+      on: raw.notify.on ?? ['failure', 'stale'],
+    },
   };
 }
 

@@ -78,6 +78,14 @@ export const retentionSchema = z.strictObject({
   target: z.optional(retentionSideSchema),
 });
 
+export const notifySchema = z.strictObject({
+  /** a program (or argv) run with the run's JSON report on stdin */
+  command: z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])),
+  /** POSTed the report: the URL on success, <url>/fail on a failure or stale backups */
+  url: z.optional(z.string().check(z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'))),
+  on: z.optional(z.array(z.enum(['failure', 'stale', 'success']))),
+});
+
 export const statusSchema = z.strictObject({
   /** a backup older than this is a warning: "7d", "36h" */
   max_age: z.optional(z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'))),
@@ -98,6 +106,7 @@ export const configSchema = z.strictObject({
   // absent: nothing is ever deleted (configs from before retention existed)
   retention: z.optional(retentionSchema),
   status: z.optional(statusSchema),
+  notify: z.optional(notifySchema),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -31,7 +31,7 @@ export class ExecRunner implements Runner {
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
     // every program dies with this process, even on SIGKILL: none outlives a killed run
     const result = await execa('setpriv', [...DIE_WITH_US, file, ...args], {
-      env: ENV,
+      env: { ...ENV, ...options.env },
       reject: false,
       stripFinalNewline: false,
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),

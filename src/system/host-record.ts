@@ -29,6 +29,8 @@ export interface HostRecord {
   lastRun?: { at: string; exitCode: number };
   /** the mirror was seen whole ([UU]) once: degraded from now on is a warning, not the design */
   mirrored?: boolean;
+  /** ISO time stale backups were last notified (at most once a day) */
+  lastStaleNotice?: string;
   sources: Record<string, SourceRecord>;
 }
 

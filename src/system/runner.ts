@@ -14,6 +14,8 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Return the result on a non-zero exit instead of throwing. */
   allowFailure?: boolean;
+  /** More environment for the program (never secrets: they go on stdin) */
+  env?: Record<string, string>;
 }
 
 export interface PipeOptions {

@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DEFAULT_CONFIG } from '../config/defaults.js';
+import { UserError } from '../core/errors.js';
+import { quote, type Argv, type Runner } from '../system/runner.js';
+import { writeFileNoFollow } from '../system/no-follow.js';
+
+// The systemd units and the udev rule that make backups happen without a person:
+// a timer (missed runs happen at boot), and a run when the backup disk is plugged in.
+
+export interface UnitNames {
+  service: string;
+  timer: string;
+  plugService: string;
+  rule: string;
+}
+
+/** One set of units per config; the default config's are plainly named. */
+export function unitNames(configFile: string): UnitNames {
+  const base = configFile === DEFAULT_CONFIG ? 'btrfs-vault' : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+  return { service: `${base}.service`, timer: `${base}.timer`, plugService: `${base}-plug.service`, rule: `90-${base}.rules` };
+}
+
+export interface UnitFile {
+  path: string;
+  text: string;
+}
+
+export interface ScheduleSpec {
+  configFile: string;
+  /** OnCalendar= of the timer: hourly, daily or any calendar expression */
+  every: string;
+  /** udev properties that tell the backup disk: its array member UUID or filesystem UUID, or its partition label pattern */
+  plug?: { key: 'ID_FS_UUID' | 'ID_PART_ENTRY_NAME'; value: string };
+  /** the command that runs btrfs-vault: node and the installed bin file */
+  program: string[];
+  /** where /etc is (a root for staging, as systemctl --root) */
+  root: string;
+}
+
+const quoteUnit = (words: string[]) => words.map((w) => (/[\s"\\']/.test(w) ? `"${w.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : w)).join(' ');
+
+/** The files, as they will be written: shown before they are. */
+export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
+  const n = unitNames(spec.configFile);
+  const dir = join(spec.root, 'etc/systemd/system');
+  const run = (args: string[]) => quoteUnit([...spec.program, ...args, '--config', spec.configFile]);
+  const gentle = ['Nice=19', 'IOSchedulingClass=idle', 'CPUSchedulingPolicy=batch'];
+  const files: UnitFile[] = [
+    {
+      path: join(dir, n.service),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault backup (${spec.configFile})`,
+        'Documentation=https://github.com/btrfs-vault/btrfs-vault#readme',
+        'After=local-fs.target',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        // an absent disk is a soft skip (exit 0); stale backups are reported by the same run
+        `ExecStart=${run(['backup', '--scheduled'])}`,
+        ...gentle,
+        'TimeoutStartSec=12h',
+        '',
+      ].join('\n'),
+    },
+    {
+      path: join(dir, n.timer),
+      text: ['[Unit]', `Description=btrfs-vault backup, ${spec.every} (${spec.configFile})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+    },
+  ];
+  if (spec.plug) {
+    files.push(
+      {
+        path: join(dir, n.plugService),
+        text: [
+          '[Unit]',
+          `Description=btrfs-vault backup when the backup disk is plugged in (${spec.configFile})`,
+          'After=local-fs.target',
+          '',
+          '[Service]',
+          'Type=oneshot',
+          // both mirrors appear within seconds: one start, after they are all there
+          'ExecStartPre=/bin/sleep 15',
+          `ExecStart=${run(['backup', '--on-plug'])}`,
+          ...gentle,
+          'TimeoutStartSec=12h',
+          '',
+        ].join('\n'),
+      },
+      {
+        path: join(spec.root, 'etc/udev/rules.d', n.rule),
+        text: [
+          `# btrfs-vault: back up when the backup disk (${spec.configFile}) appears.`,
+          '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
+          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${spec.plug.value}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
+          '',
+        ].join('\n'),
+      },
+    );
+  }
+  return files;
+}
+
+/** hourly, daily, or an OnCalendar expression systemd accepts (checked with systemd-analyze). */
+export async function checkCalendar(runner: Runner, every: string): Promise<void> {
+  const r = await runner.query(['systemd-analyze', ['calendar', every]], { allowFailure: true });
+  if (r.exitCode !== 0) throw new UserError(`--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+}
+
+export async function install(runner: Runner, spec: ScheduleSpec): Promise<UnitFile[]> {
+  const files = scheduleFiles(spec);
+  for (const f of files) {
+    runner.note(`write ${quote(f.path)}`);
+    if (runner.dryRun) continue;
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileNoFollow(f.path, f.text, { mode: 0o644, durable: true });
+  }
+  const n = unitNames(spec.configFile);
+  for (const argv of activate(spec.root, n, Boolean(spec.plug))) await runner.run(argv);
+  return files;
+}
+
+export async function remove(runner: Runner, configFile: string, root: string): Promise<string[]> {
+  const n = unitNames(configFile);
+  const there = [join(root, 'etc/systemd/system', n.service), join(root, 'etc/systemd/system', n.timer), join(root, 'etc/systemd/system', n.plugService), join(root, 'etc/udev/rules.d', n.rule)].filter((p) => existsSync(p));
+  if (there.length === 0) return [];
+  await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
+  for (const p of there) {
+    runner.note(`rm ${quote(p)}`);
+    if (!runner.dryRun) rmSync(p, { force: true });
+  }
+  if (root === '/') {
+    await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
+    await runner.run(['udevadm', ['control', '--reload']], { allowFailure: true });
+  }
+  return there;
+}
+
+/** Enable the timer; on the running system also start it and reload systemd and udev. */
+function activate(root: string, n: UnitNames, plug: boolean): Argv[] {
+  if (root !== '/') return [['systemctl', [`--root=${root}`, 'enable', n.timer]]];
+  return [['systemctl', ['daemon-reload']], ['systemctl', ['enable', '--now', n.timer]], ...(plug ? [['udevadm', ['control', '--reload']] as Argv] : [])];
+}
+
+export interface ScheduleStatus {
+  installed: { timer: boolean; onPlug: boolean };
+  nextRun?: string;
+  lastRun?: string;
+  lastResult?: string;
+  systemd: boolean;
+}
+
+export async function scheduleStatus(runner: Runner, configFile: string): Promise<ScheduleStatus> {
+  const n = unitNames(configFile);
+  const installed = { timer: existsSync(`/etc/systemd/system/${n.timer}`), onPlug: existsSync(`/etc/udev/rules.d/${n.rule}`) };
+  const timer = await runner.query(['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']], { allowFailure: true });
+  const service = await runner.query(['systemctl', ['show', n.service, '--property=Result']], { allowFailure: true });
+  const prop = (text: string, key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(text)?.[1];
+  return {
+    installed,
+    systemd: timer.exitCode === 0,
+    nextRun: prop(timer.stdout, 'NextElapseUSecRealtime'),
+    lastRun: prop(timer.stdout, 'LastTriggerUSec'),
+    lastResult: prop(service.stdout, 'Result'),
+  };
+}
+
+/** The command a unit runs: this very node and this installation's bin file. */
+export function thisProgram(): string[] {
+  return [process.execPath, realpathSync(process.argv[1]!)];
+}
+
+/**
+ * What tells the backup disk to udev: setup labels each disk's partition backup-<serial>,
+ * so one pattern matches both mirrors and a rotated disk; a plain btrfs disk is known
+ * by its filesystem's UUID.
+ */
+export function plugMatch(layers: readonly string[], fsUuid: string | undefined): ScheduleSpec['plug'] {
+  if (layers.length > 0) return { key: 'ID_PART_ENTRY_NAME', value: 'backup*' };
+  return fsUuid ? { key: 'ID_FS_UUID', value: fsUuid } : undefined;
+}
