@@ -79,7 +79,7 @@ test('a timer run without the disk is a soft skip (exit 0, one line); by hand it
     sh('umount', [s.dst.mountPoint]);
     writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = "${join(s.dir, 'no-such-disk')}"\n`));
     const record = JSON.parse(readFileSync(hostRecordFile(s.config), 'utf8'));
-    for (const r of Object.values(record.sources) as { lastSuccess: string }[]) r.lastSuccess = new Date(Date.now() - 9 * 86_400_000).toISOString();
+    for (const r of Object.values<{ lastSuccess: string }>(record.sources)) r.lastSuccess = new Date(Date.now() - 9 * 86_400_000).toISOString();
     writeFileSync(hostRecordFile(s.config), JSON.stringify(record));
     const skip = await cliAsync(s, ['backup', '--scheduled', '--config', s.config]);
     assert.equal(skip.code, 0, skip.stderr);
