@@ -16,10 +16,12 @@ export const btrfs = {
   waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => ['btrfs', ['subvolume', 'sync', mountPoint, ...ids.map(String)]],
   /** one command for many (prune deletes in batches) */
   deleteMany: (paths: readonly string[]): Argv => ['btrfs', ['subvolume', 'delete', ...paths]],
-  send: (snapshot: string, parent?: string): Argv => [
+  /** compressed: compressed extents travel as they are (send protocol 2) */
+  send: (snapshot: string, parent?: string, compressed = false): Argv => [
     'btrfs',
-    ['send', '-q', ...(parent ? ['-p', parent] : []), snapshot],
+    ['send', '-q', ...(compressed ? ['--compressed-data'] : []), ...(parent ? ['-p', parent] : []), snapshot],
   ],
+  sendHelp: (): Argv => ['btrfs', ['send', '--help']],
   receive: (dir: string): Argv => ['btrfs', ['receive', dir]],
   /** commit the filesystem's transaction (syncfs): what was received is on the disk */
   sync: (path: string): Argv => ['btrfs', ['filesystem', 'sync', path]],

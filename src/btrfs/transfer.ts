@@ -10,6 +10,8 @@ export interface TransferSpec {
   /** the source snapshot's UUID (may still be on its way) */
   snapshotUuid?: string | Promise<string | undefined>;
   parent?: string;
+  /** send compressed extents as they are */
+  compressed?: boolean;
   targetDir: string;
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
@@ -25,7 +27,7 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
   const name = spec.snapshot.slice(spec.snapshot.lastIndexOf('/') + 1);
   const received = join(spec.targetDir, name);
   try {
-    const { bytes } = await runner.pipe(btrfs.send(spec.snapshot, spec.parent), btrfs.receive(spec.targetDir), {
+    const { bytes } = await runner.pipe(btrfs.send(spec.snapshot, spec.parent, spec.compressed), btrfs.receive(spec.targetDir), {
       signal: spec.signal,
       onProgress: spec.onProgress,
     });

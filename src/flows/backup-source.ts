@@ -53,6 +53,8 @@ export interface BackupSourceDeps {
   force?: boolean;
   /** free space to keep on the backup disk (target.min_free) */
   minFree?: TargetConfig['minFree'];
+  /** compressed extents travel as they are (send protocol 2, a compressed target) */
+  compressedSend?: boolean;
 }
 
 /** One source: recover, snapshot, choose a parent, send|receive, sync, move `latest`. */
@@ -182,6 +184,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       snapshot,
       snapshotUuid,
       parent,
+      compressed: deps.compressedSend,
       targetDir,
       signal,
       onProgress: (b) => {

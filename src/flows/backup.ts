@@ -6,6 +6,7 @@ import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
 import { progressInterval, runTasks, type OutputMode } from '../ui/renderer.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
 import { pruneSource } from './prune-source.js';
+import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
 import { TargetSession, type SourceResult } from './target-session.js';
 
 
@@ -59,6 +60,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       session.openTask(),
       ...reports.map((r) =>
         session.sourceTask(r, `Back up ${r.source}`, async (source, task) => {
+          const compressedSend = compressedTarget(session.targetMount!) && (await compressedSendSupported(runner));
           const outcome = await backupSource(source, {
             runner,
             host: config.host,
@@ -70,6 +72,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             knownSources: [...config.sources, ...opts.sources],
             force: opts.force,
             minFree: config.target.minFree,
+            compressedSend,
             progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = formatProgress(bytes, ms))),
           });
           Object.assign(r, outcomeFields(outcome));

@@ -6,6 +6,7 @@ import { parseArrayLines } from '../core/mdstat.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { collectStatus } from './status.js';
 import { unitNames } from './schedule.js';
+import { compressedSendSupported } from '../btrfs/send-features.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'error';
 
@@ -67,12 +68,14 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
 
   const filesystems = readOr('/proc/filesystems');
   add(/\bbtrfs\b/.test(filesystems) ? { area: 'kernel', name: 'btrfs', level: 'ok', detail: 'btrfs is available' } : { area: 'kernel', name: 'btrfs', level: 'error', detail: 'this kernel has no btrfs loaded', fix: 'modprobe btrfs' });
-  const sendVersion = Number(readOr('/sys/fs/btrfs/features/send_stream_version').trim() || '1');
+  const compressed = await compressedSendSupported(runner);
   add({
     area: 'kernel',
     name: 'send protocol',
     level: 'ok',
-    detail: sendVersion >= 2 ? `send protocol ${sendVersion}: compressed data can travel as it is` : 'send protocol 1 only: compressed data is sent uncompressed (a kernel from 6.0 on has protocol 2)',
+    detail: compressed
+      ? 'send protocol 2: to a compressed backup filesystem, compressed data travels as it is (--compressed-data)'
+      : 'no compressed send (a kernel from 6.0 on and btrfs-progs from 5.19 on have it): compressed data is sent uncompressed and compressed again on the disk',
   });
   if (config?.target.layers.includes('raid')) add(moduleCheck('raid1', 'raid1'));
   if (config?.target.layers.includes('luks')) add(moduleCheck('dm_crypt', 'dm-crypt'));

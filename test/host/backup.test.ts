@@ -403,3 +403,17 @@ test('on a terminal: live progress and the task list; in a log: plain timestampe
   assert.match(log.stdout, /^\S+ \[\d{2}:\d{2}:\d{2}\] /m, 'timestamped lines without a terminal');
   assert.doesNotMatch(log.stdout, /\x1b\[/, 'no escape sequences in a log (NO_COLOR, no terminal)');
 }));
+
+test('a compressed backup filesystem gets compressed extents as they are (send protocol 2): a much smaller stream, the same data', withScenario((s) => {
+  for (const m of [s.src.mountPoint, s.dst.mountPoint]) sh('mount', ['-o', 'remount,compress=zstd', m]);
+  const lines = Array.from({ length: 3000 }, (_, i) => `log line ${i} the same words again and again ${i % 17}\n`).join('');
+  writeFileSync(join(s.data, 'app.log'), lines.repeat(30));
+  sh('sync', []);
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  const b = json(r).sources[0];
+  const snap = join(s.src.mountPoint, 'snapshots', sourceName(s.data), b.snapshot);
+  const plain = streamSize(['send', '-q', snap]);
+  assert.ok(b.bytes * 4 < plain, `sent ${b.bytes} bytes where a plain send is ${plain}`);
+  assert.deepEqual(tree(join(s.dst.mountPoint, sourceName(s.data), 'latest')), tree(snap));
+}));
