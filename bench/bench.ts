@@ -72,6 +72,8 @@ const dirs: Record<Tool, { snaps: string; target: string }> = {
   btrbk: { snaps: join(src.mountPoint, 'btrbk-snaps'), target: join(dst.mountPoint, 'btrbk') },
 };
 let rawSeq = 0;
+/** the largest resident set of each tool's process over all its runs, KiB (GNU time) */
+const peakRss = { 'btrfs-vault': 0, btrbk: 0 };
 let rawParent: string | undefined;
 
 /** seconds of the send|receive itself, as each tool reports or as timed here (btrbk: none) */
@@ -82,11 +84,15 @@ function runTool(tool: Tool, force = false): void {
   lastTransfer = NaN;
   if (tool === 'btrfs-vault') {
     // progress on: the plain-line renderer a cron job gets; its last line has the transfer time
-    const out = execFileSync('node', [BIN, 'backup', ...(force ? ['--force'] : []), '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const rss = join(dir, 'rss');
+    const out = execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'node', BIN, 'backup', ...(force ? ['--force'] : []), '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    peakRss['btrfs-vault'] = Math.max(peakRss['btrfs-vault'], Number(readFileSync(rss, 'utf8').trim()));
     const m = / ([\d.]+) s\n?$/m.exec(out.split('\n').filter((l) => l.includes('✔')).at(-1) ?? '');
     lastTransfer = m ? Number(m[1]) : NaN;
   } else if (tool === 'btrbk') {
-    execFileSync('btrbk', ['-c', join(etc, 'btrbk.conf'), '-q', 'run'], { stdio: 'ignore' });
+    const rss = join(dir, 'rss');
+    execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'btrbk', '-c', join(etc, 'btrbk.conf'), '-q', 'run'], { stdio: 'ignore' });
+    peakRss.btrbk = Math.max(peakRss.btrbk, Number(readFileSync(rss, 'utf8').trim()));
   } else {
     const snap = join(dirs.raw.snaps, `s${++rawSeq}`);
     sh('btrfs', ['subvolume', 'snapshot', '-r', data, snap]);
@@ -208,6 +214,8 @@ for (const phase of ['full', 'incremental'] as const) {
   console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
   result[`${phase}-transfer`] = { vault: v, raw: r, ratioToRaw: r / v };
 }
+console.log(`\npeak memory (largest resident set of the process over all runs, the ${mib(total)} MiB full transfers included): btrfs-vault ${(peakRss['btrfs-vault'] / 1024).toFixed(0)} MiB, btrbk ${(peakRss.btrbk / 1024).toFixed(0)} MiB (the stream never passes through either)`);
+result.peakRssKiB = peakRss;
 console.log(`\nno change, warm, btrfs-vault --force (a snapshot and a transfer, as raw and btrbk make): ${median(forcedWarm).toFixed(3)} s`);
 result['no-change-warm-forced'] = { vault: median(forcedWarm) };
 
@@ -252,5 +260,61 @@ const rawPrune = timed(() => {
 }, false);
 console.log(`prune of ${PAIRS} pairs down to 2: btrfs-vault ${pruneTime.toFixed(2)} s, plain btrfs subvolume delete of the same ${2 * (PAIRS - 2)} subvolumes ${rawPrune.toFixed(2)} s (ratio ${(rawPrune / pruneTime).toFixed(3)})`);
 result.kept1000 = { pairs: PAIRS, noChange: median(keptRun), forced: median(keptForced), prune: pruneTime, rawDelete: rawPrune };
+
+// Compressed send: compressible data (logs) on filesystems mounted with compress=zstd;
+// btrfs-vault (which sends compressed extents as they are) against raw send with
+// protocol 1 (decompressed on the way) and raw send --compressed-data
+const LOG_MIB = Number(process.env.BENCH_LOG_MIB ?? 400);
+for (const m of [src.mountPoint, dst.mountPoint]) sh('mount', ['-o', 'remount,compress=zstd', m]);
+const logs = join(src.mountPoint, 'logs');
+sh('btrfs', ['subvolume', 'create', logs]);
+{
+  const line = (i: number) => `2026-11-27T12:00:${String(i % 60).padStart(2, '0')} host app[${i % 977}]: request ${i} served in ${i % 311} ms, status 200, bytes ${i * 7 % 65536}\n`;
+  const chunk = Array.from({ length: 20000 }, (_, i) => line(i)).join('');
+  const fd = openSync(join(logs, 'app.log'), 'w');
+  for (let written = 0; written < LOG_MIB * 1024 * 1024; written += chunk.length) writeSync(fd, chunk);
+  closeSync(fd);
+}
+sh('sync', []);
+const logsConfig = join(etc, 'logs.toml');
+writeFileSync(logsConfig, `host = "bench"\nsources = [{ path = "${logs}", name = "logs" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`);
+const rawLogs = join(src.mountPoint, 'raw-logs-snap');
+sh('btrfs', ['-q', 'subvolume', 'snapshot', '-r', logs, rawLogs]);
+const compressedRuns: Record<'vault' | 'raw1' | 'raw2', { seconds: number; bytes: number }[]> = { vault: [], raw1: [], raw2: [] };
+for (let rep = 0; rep < REPS; rep++) {
+  for (const d of [join(dst.mountPoint, 'logs'), join(src.mountPoint, 'vault-snaps', 'logs'), join(dst.mountPoint, 'raw-logs')]) {
+    mkdirSync(d, { recursive: true });
+    for (const n of sh('ls', ['-A', d]).split('\n').filter(Boolean)) {
+      try {
+        sh('btrfs', ['subvolume', 'delete', join(d, n)]);
+      } catch {
+        rmSync(join(d, n), { force: true });
+      }
+    }
+  }
+  sh('btrfs', ['subvolume', 'sync', dst.mountPoint]);
+  let out = '';
+  const tv = timed(() => (out = execFileSync('node', [BIN, 'backup', '--json', '--config', logsConfig], { encoding: 'utf8' })));
+  compressedRuns.vault.push({ seconds: tv, bytes: JSON.parse(out).sources[0].bytes });
+  for (const [key, flags] of [['raw1', ['--proto', '1']], ['raw2', ['--compressed-data']]] as const) {
+    const target = join(dst.mountPoint, 'raw-logs');
+    for (const n of sh('ls', ['-A', target]).split('\n').filter(Boolean)) sh('btrfs', ['subvolume', 'delete', join(target, n)]);
+    let bytes = 0;
+    const t = timed(() => {
+      bytes = Number(execFileSync('bash', ['-c', `set -o pipefail; btrfs send -q ${flags.join(' ')} ${rawLogs} | tee >(btrfs receive -q ${target}) | wc -c`], { encoding: 'utf8' }).trim());
+    });
+    compressedRuns[key].push({ seconds: t, bytes });
+  }
+}
+const med = (xs: { seconds: number; bytes: number }[]) => ({ seconds: median(xs.map((x) => x.seconds)), bytes: median(xs.map((x) => x.bytes)) });
+const cv = med(compressedRuns.vault);
+const c1 = med(compressedRuns.raw1);
+const c2 = med(compressedRuns.raw2);
+console.log(`\ncompressed send: ${LOG_MIB} MiB of logs, compress=zstd on both sides, full backup, medians of ${REPS}:`);
+console.log('| | btrfs-vault | raw, protocol 1 | raw, --compressed-data | vault vs protocol 1 |');
+console.log('|---|---|---|---|---|');
+console.log(`| bytes sent | ${mib(cv.bytes)} MiB | ${mib(c1.bytes)} MiB | ${mib(c2.bytes)} MiB | ${(c1.bytes / cv.bytes).toFixed(1)}× smaller |`);
+console.log(`| seconds | ${cv.seconds.toFixed(2)} | ${c1.seconds.toFixed(2)} | ${c2.seconds.toFixed(2)} | ${(c1.seconds / cv.seconds).toFixed(2)}× faster |`);
+result.compressed = { vault: cv, raw1: c1, raw2: c2 };
 
 writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));
