@@ -92,7 +92,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
   program
     .command('restore')
     .description('bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be')
-    .argument('<source>', 'a configured source, by its path or name')
+    .argument('[source]', 'a configured source, by its path or name (none, on a terminal: choose)')
     .argument('[backup]', "the backup's name (default: the newest)")
     .addOption(configOption())
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
@@ -103,7 +103,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .option('--overwrite', 'with --path: replace what is at --to, keeping it as NAME.before-restore')
     .option('-n, --dry-run', 'print every command; change nothing')
     .option('--json', 'machine-readable output')
-    .action(async (sourceArg: string, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; path?: string; from?: string; overwrite?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (sourceArg: string | undefined, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; path?: string; from?: string; overwrite?: boolean; dryRun?: boolean; json?: boolean }) => {
       const c = load();
       const { restoreCommand } = await c.commands.restore();
       code = await c.withSignals((signal) => restoreCommand(sourceArg, backup, opts, signal));

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { json, withScenario, type Scenario } from '../support/scenario.js';
+import { BIN, json, withScenario, type Scenario } from '../support/scenario.js';
+import { drivePty } from '../vm/guest/support.js';
 import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
 import { metaTree } from '../support/meta-tree.js';
 import { sourceName } from '../../src/core/naming.js';
@@ -181,3 +182,24 @@ function metaTreeOf(path: string): string {
   const name = path.slice(dir.length + 1);
   return metaTree(dir)[name]!;
 }
+
+test('restore without arguments on a terminal: choose the source, the backup (newest first, with its age) and a file, then where it goes', withScenario(async (s) => {
+  writeFileSync(join(s.data, 'f'), 'old');
+  json(s.cli(['--json', '--config', s.config]));
+  execFileSync('sleep', ['1.1']);
+  writeFileSync(join(s.data, 'f'), 'new');
+  const newest = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
+  const out = join(s.src.mountPoint, 'picked');
+  const { code, screen } = await drivePty(
+    ['node', BIN, 'restore', '--config', s.config],
+    [
+      [/Which source\?/, '\r'],
+      [new RegExp(`Which backup\\?[\\s\\S]*${newest}  \\(\\d`), '\x1b[B\r'], // the second: the older one
+      [/Which file or folder/, 'f\r'],
+      [/Copy it to which path/, `${out}\r`],
+    ],
+    120_000,
+  );
+  assert.equal(code, 0, screen.slice(-2000));
+  assert.equal(readFileSync(out, 'utf8'), 'old', 'the older version, as chosen');
+}));
