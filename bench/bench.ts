@@ -180,6 +180,39 @@ for (let rep = 0; rep < REPS; rep++) {
   }
 }
 
+// Restore, in the other direction: the first and the last backup of the last round onto a
+// filesystem of their own (full, then incremental from the first), against raw
+// btrfs send | btrfs receive of the same backups
+const restoreFs = makeLoopBtrfs(dir, 'restore', 8192);
+// each round started every tool from nothing: make the two backups to restore
+resetTool('btrfs-vault');
+runTool('btrfs-vault');
+change10();
+runTool('btrfs-vault');
+const vaultBackups = sh('ls', [dirs['btrfs-vault'].target]).split('\n').filter((n) => /^\d{4}-/.test(n)).sort();
+const [firstBackup, lastBackup] = [vaultBackups[0]!, vaultBackups.at(-1)!];
+const restoreTimes: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = { full: { vault: [], raw: [] }, incremental: { vault: [], raw: [] } };
+for (let rep = 0; rep < REPS; rep++) {
+  for (const d of ['vault', 'raw']) {
+    const folder = join(restoreFs.mountPoint, d);
+    mkdirSync(folder, { recursive: true });
+    for (const n of sh('ls', ['-A', folder]).split('\n').filter(Boolean)) sh('btrfs', ['subvolume', 'delete', join(folder, n)]);
+  }
+  sh('btrfs', ['subvolume', 'sync', restoreFs.mountPoint]);
+  const vault = (name: string) => execFileSync('node', [BIN, 'restore', 'data', name, '--to', join(restoreFs.mountPoint, 'vault'), '--config', join(etc, 'config.toml')], { stdio: 'ignore' });
+  const raw = (name: string, parent?: string) => {
+    const p = parent ? `-p ${join(dirs['btrfs-vault'].target, parent)} ` : '';
+    execFileSync('bash', ['-c', `set -o pipefail; btrfs send -q ${p}${join(dirs['btrfs-vault'].target, name)} | btrfs receive -q ${join(restoreFs.mountPoint, 'raw')}`], { stdio: 'ignore' });
+  };
+  restoreTimes.full.vault.push(timed(() => vault(firstBackup)));
+  restoreTimes.full.raw.push(timed(() => raw(firstBackup)));
+  if (lastBackup !== firstBackup) {
+    restoreTimes.incremental.vault.push(timed(() => vault(lastBackup)));
+    restoreTimes.incremental.raw.push(timed(() => raw(lastBackup, firstBackup)));
+  }
+}
+restoreFs.dispose();
+
 // Listing costs grow with the subvolumes on a filesystem: the same no-change run once
 // every tool keeps KEPT snapshot pairs (the last round's state plus KEPT untimed runs each)
 for (const tool of TOOLS) for (let i = 0; i < KEPT; i++) runTool(tool, true);
@@ -213,6 +246,16 @@ for (const phase of ['full', 'incremental'] as const) {
   const r = median(transfers[phase].raw);
   console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
   result[`${phase}-transfer`] = { vault: v, raw: r, ratioToRaw: r / v };
+}
+console.log('\nrestore (the backup disk to a filesystem of its own), end to end:');
+console.log('| phase | btrfs-vault | raw send/receive | vault speed / raw |');
+console.log('|---|---|---|---|');
+for (const phase of ['full', 'incremental'] as const) {
+  if (restoreTimes[phase].vault.length === 0) continue;
+  const v = median(restoreTimes[phase].vault);
+  const r = median(restoreTimes[phase].raw);
+  console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
+  result[`restore-${phase}`] = { vault: v, raw: r, ratioToRaw: r / v };
 }
 console.log(`\npeak memory (largest resident set of the process over all runs, the ${mib(total)} MiB full transfers included): btrfs-vault ${(peakRss['btrfs-vault'] / 1024).toFixed(0)} MiB, btrbk ${(peakRss.btrbk / 1024).toFixed(0)} MiB (the stream never passes through either)`);
 result.peakRssKiB = peakRss;
