@@ -52,6 +52,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
   const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, verb: 'backed up' });
+  // the whole run's progress: what the sources sent last time is the best guess of this time
+  const previous = readHostRecord(config.file).sources;
+  const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
 
   const tasks = (): Promise<void> =>
     runTasks(
@@ -73,8 +76,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             force: opts.force,
             minFree: config.target.minFree,
             compressedSend,
-            progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = formatProgress(bytes, ms))),
+            progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`)),
           });
+          whole.done += outcome.bytes;
           Object.assign(r, outcomeFields(outcome));
           for (const w of outcome.warnings) task.output = `warning: ${w}`;
           task.title = `${r.source}: ${describe(outcome, runner.dryRun)}`;
@@ -152,6 +156,16 @@ function describe(o: SourceOutcome, dryRun: boolean): string {
   if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
   const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
   return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;
+}
+
+/** "; the whole run: 1.2 GiB of about 3.4 GiB (35%), 4m10s left" once there is an estimate. */
+function wholeRun(whole: { expected: number; done: number; started: number }, current: number): string {
+  if (whole.expected <= 0) return '';
+  const sent = whole.done + current;
+  const share = Math.min(sent / whole.expected, 0.99);
+  const elapsed = Date.now() - whole.started;
+  const left = share > 0.02 ? formatDuration((elapsed / share) * (1 - share)) : '?';
+  return `; the whole run: ${formatBytes(sent)} of about ${formatBytes(whole.expected)} (${Math.round(share * 100)}%), ${left} left`;
 }
 
 function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): (bytes: number, ms: number) => void {

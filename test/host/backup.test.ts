@@ -392,16 +392,18 @@ test('open and close a plain btrfs target by its device: idempotent, and a wrong
   assert.ok(!mounted(), 'a refused disk is closed again');
 }));
 
-test('on a terminal: live progress and the task list; in a log: plain timestamped lines', withScenario((s) => {
-  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=200', 'status=none']);
-  // a pty with a size, as a terminal window has
-  const cmd = `stty cols 120 rows 40; node ${join(process.cwd(), 'bin/btrfs-vault.js')} backup --config ${s.config}`;
-  const screen = execFileSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, CI: '', TERM: 'xterm-256color' } });
-  assert.match(screen, /MiB sent, [\d.]+ (MiB|GiB)\/s, [\d.]+ s elapsed/, 'live progress with bytes, rate, elapsed');
-  assert.match(screen, /\x1b\[/, 'a redrawing renderer on a terminal');
+test('in a log: plain timestamped lines; on a terminal: live progress, the task list, and the whole run against what the last run sent', withScenario((s) => {
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=150', 'status=none']);
   const log = s.cli(['backup', '--config', s.config]);
   assert.match(log.stdout, /^\S+ \[\d{2}:\d{2}:\d{2}\] /m, 'timestamped lines without a terminal');
   assert.doesNotMatch(log.stdout, /\x1b\[/, 'no escape sequences in a log (NO_COLOR, no terminal)');
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big2.bin')}`, 'bs=1M', 'count=150', 'status=none']);
+  // a pty with a size, as a terminal window has
+  const cmd = `stty cols 200 rows 40; node ${join(process.cwd(), 'bin/btrfs-vault.js')} backup --config ${s.config}`;
+  const screen = execFileSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, CI: '', TERM: 'xterm-256color' } });
+  assert.match(screen, /MiB sent, [\d.]+ (MiB|GiB)\/s, [\d.]+ s elapsed/, 'live progress with bytes, rate, elapsed');
+  assert.match(screen, /the whole run: [\d.]+ MiB of about 15\d\.\d MiB \(\d+%\)/, 'the whole run, estimated from the last run');
+  assert.match(screen, /\x1b\[/, 'a redrawing renderer on a terminal');
 }));
 
 test('a compressed backup filesystem gets compressed extents as they are (send protocol 2): a much smaller stream, the same data', withScenario((s) => {
