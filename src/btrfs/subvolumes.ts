@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
+import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
@@ -37,6 +38,13 @@ export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): P
   const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint)), runner.query(btrfs.listReadonly(mount.mountPoint))]);
   const readonly = new Set(parseSubvolumeList(ro.stdout).map((r) => r.id));
   return fromListing(all.stdout, mount).map((s) => ({ ...s, readonly: readonly.has(s.id) }));
+}
+
+/** The complete backups btrfs-vault made in a backup folder, oldest first. */
+export function backupsIn(listing: readonly Subvolume[], dir: string): Subvolume[] {
+  return childrenOf(listing, dir)
+    .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
+    .sort((a, b) => compareSnapshotNames(a.name, b.name));
 }
 
 /** A complete backup: received whole (received UUID set) and never made writable since. */

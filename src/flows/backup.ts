@@ -1,9 +1,9 @@
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, VaultError } from '../core/errors.js';
+import { errorMessage, ExitCode } from '../core/errors.js';
 import { hostRecordFile, readHostRecord, writeHostRecord } from '../system/host-record.js';
 import type { Runner } from '../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
-import { progressInterval, runTasks, type OutputMode } from '../ui/renderer.js';
+import { progressInterval, type OutputMode } from '../ui/renderer.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
 import { pruneSource } from './prune-source.js';
 import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
@@ -56,11 +56,8 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const previous = readHostRecord(config.file).sources;
   const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
 
-  const tasks = (): Promise<void> =>
-    runTasks(
+  await session.run(
     [
-      session.checkTask(),
-      session.openTask(),
       ...reports.map((r) =>
         session.sourceTask(r, `Back up ${r.source}`, async (source, task) => {
           const compressedSend = compressedTarget(session.targetMount!) && (await compressedSendSupported(runner));
@@ -101,31 +98,21 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           }
         }),
       ),
-      session.closeTask(),
     ],
     mode,
+    report,
+    {
+      // written while the locks are held; a run refused at the lock did nothing and writes nothing
+      whileLocked: () => {
+        if (runner.dryRun || !session.locked) return;
+        try {
+          remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
+        } catch (err) {
+          report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
+        }
+      },
+    },
   );
-
-  try {
-    await tasks();
-    const { whole, exitCode } = session.outcome();
-    if (whole !== undefined) {
-      report.error = errorMessage(whole);
-      if (whole instanceof VaultError) report.fix = whole.fix;
-    }
-    report.exitCode = exitCode;
-    report.ok = report.exitCode === ExitCode.ok;
-    // written while the locks are held; a run refused at the lock did nothing and writes nothing
-    if (!runner.dryRun && session.locked) {
-      try {
-        remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
-      } catch (err) {
-        report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
-      }
-    }
-  } finally {
-    await session.releaseLocks();
-  }
   return report;
 }
 

@@ -1,13 +1,13 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
-import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { ExitCode, TargetError, UserError } from '../core/errors.js';
+import { backupsIn, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Argv, Runner } from '../system/runner.js';
+import { lexists } from '../system/no-follow.js';
 import { readMounts } from '../system/mounts.js';
-import { runTasks, type OutputMode } from '../ui/renderer.js';
-import { TargetSession, type SourceResult, type Task } from './target-session.js';
+import type { OutputMode } from '../ui/renderer.js';
+import { TargetSession, type SourceResult } from './target-session.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
 // bringing one version back. Inside a backup nothing is followed: a path whose folders
@@ -84,48 +84,20 @@ export async function runFiles(opts: {
   const rel = pathInSource(source, opts.path);
   const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: rel, versions: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
-  const tasks = (): Promise<void> =>
-    runTasks(
+  await session.run(
     [
-      session.checkTask(),
-      session.openTask(),
-      {
-        title: opts.restore ? `Restore ${rel}` : `Look for ${rel}`,
-        enabled: () => session.targetMount !== undefined && session.fatal === undefined,
-        task: async (_c: unknown, task: Task) => {
-          try {
-            const targetDir = join(session.targetMount!.mountPoint, source.name);
-            const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
-            const backups: Subvolume[] = childrenOf(await listTargetSubvolumes(runner, mount), targetDir)
-              .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
-              .sort((a, b) => compareSnapshotNames(a.name, b.name));
-            report.versions = versions(backups, rel);
-            task.title = `${rel}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
-            if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
-            report.status = 'ok';
-          } catch (err) {
-            session.fail(report, err);
-            throw err;
-          }
-        },
-      },
-      session.closeTask(),
+      session.ownTask(report, opts.restore ? `Restore ${rel}` : `Look for ${rel}`, async (task) => {
+        const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
+        const backups = backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name));
+        report.versions = versions(backups, rel);
+        task.title = `${rel}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
+        if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
+      }),
     ],
     opts.mode,
+    report,
+    { own: report },
   );
-  try {
-    await tasks();
-    const { whole } = session.outcome();
-    const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
-    if (err !== undefined) {
-      report.error = errorMessage(err);
-      report.fix = err instanceof VaultError ? err.fix : report.fix;
-      report.exitCode = err instanceof VaultError ? err.exitCode : ExitCode.internal;
-    }
-    report.ok = report.exitCode === ExitCode.ok;
-  } finally {
-    await session.releaseLocks();
-  }
   return report;
 }
 
@@ -154,24 +126,16 @@ async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: st
   if (!statInside(backup.path, rel)) throw new UserError(`${rel} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
   const to = r.to;
   let kept: string | undefined;
-  if (exists(to)) {
+  if (lexists(to)) {
     if (!r.overwrite) throw new UserError(`${to} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${to}.before-restore)`);
     kept = `${to}.before-restore`;
-    if (exists(kept)) throw new UserError(`${kept} exists already, from an earlier restore`, `move it away first`);
+    if (lexists(kept)) throw new UserError(`${kept} exists already, from an earlier restore`, `move it away first`);
     await runner.run(['mv', ['--no-target-directory', to, kept]]);
   }
   await runner.run(cp(join(backup.path, rel), to));
   report.restored = { from: backup.name, to, ...(kept ? { kept } : {}) };
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What a person reads. */
 export function filesLines(r: FilesReport): string[] {

@@ -1,12 +1,12 @@
-import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, VaultError } from '../core/errors.js';
+import { ExitCode } from '../core/errors.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { claimFolder, ownFolder } from '../btrfs/folders.js';
 import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Runner } from '../system/runner.js';
-import { runTasks, type OutputMode } from '../ui/renderer.js';
+import { lexists } from '../system/no-follow.js';
+import type { OutputMode } from '../ui/renderer.js';
 import { pruneSource } from './prune-source.js';
 import { TargetSession, type SourceResult } from './target-session.js';
 
@@ -35,17 +35,14 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
   let targetListing: Promise<Subvolume[]> | undefined;
 
-  const tasks = (): Promise<void> =>
-    runTasks(
+  await session.run(
     [
-      session.checkTask(),
-      session.openTask(),
       ...reports.map((r) =>
         session.sourceTask(r, `Prune ${r.source}`, async (source, task) => {
           const targetMount = session.targetMount!;
           const targetDir = join(targetMount.mountPoint, source.name);
           // nothing was ever backed up: nothing to prune, and no folder is made for it
-          if (!exists(targetDir) && !exists(source.snapshotDir)) {
+          if (!lexists(targetDir) && !lexists(source.snapshotDir)) {
             task.title = `${r.source}: no backups yet`;
             return;
           }
@@ -71,22 +68,10 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
           task.title = `${r.source}: ${runner.dryRun ? 'would delete' : 'deleted'} ${r.deleted.source.length} snapshot(s) and ${r.deleted.target.length} backup(s)${n === 0 ? ' (nothing to delete)' : ''}`;
         }),
       ),
-      session.closeTask(),
     ],
     opts.mode,
+    report,
   );
-  try {
-    await tasks();
-    const { whole, exitCode } = session.outcome();
-    if (whole !== undefined) {
-      report.error = errorMessage(whole);
-      if (whole instanceof VaultError) report.fix = whole.fix;
-    }
-    report.exitCode = exitCode;
-    report.ok = exitCode === ExitCode.ok;
-  } finally {
-    await session.releaseLocks();
-  }
   return report;
 }
 
@@ -107,11 +92,3 @@ export function pruneLines(report: PruneRunReport): string[] {
   return lines;
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

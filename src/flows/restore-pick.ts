@@ -1,9 +1,8 @@
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { TargetError } from '../core/errors.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { snapshotTime } from '../core/retention.js';
-import { childrenOf, isCompleteCopy, listTargetSubvolumes } from '../btrfs/subvolumes.js';
+import { backupsIn, listTargetSubvolumes } from '../btrfs/subvolumes.js';
 import { filesystemLayer } from '../stack/filesystem.js';
 import type { StackContext } from '../stack/layer.js';
 import { closeStack, openStack } from '../stack/stack.js';
@@ -34,10 +33,7 @@ export async function pickRestore(config: VaultConfig, runner: Runner, to: strin
   try {
     const mount = await filesystemLayer.mountOf(ctx);
     if (!mount) throw new TargetError(`the backup filesystem is not mounted at ${config.target.mountpoint}`, 'btrfs-vault open, and see what it says');
-    const names = childrenOf(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name))
-      .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
-      .map((s) => s.name)
-      .sort(compareSnapshotNames);
+    const names = backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name)).map((s) => s.name);
     if (names.length === 0) throw new TargetError(`there is no backup of ${source.path} on this disk`, 'btrfs-vault list shows what there is');
     const backup = await prompts.askBackup(names, snapshotTime);
     const path = (await prompts.askPath()).trim();

@@ -1,18 +1,19 @@
 import { lstatSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../core/errors.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { ExitCode, TargetError, UserError } from '../core/errors.js';
+import { compareSnapshotNames } from '../core/naming.js';
 import { snapshotTime } from '../core/retention.js';
 import { btrfs } from '../btrfs/commands.js';
 import { LATEST, readLink } from '../btrfs/links.js';
-import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { backupsIn, listSubvolumes, listTargetSubvolumes, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
 import { transfer } from '../btrfs/transfer.js';
 import { readMounts, readMountsSync } from '../system/mounts.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import type { Runner } from '../system/runner.js';
+import { lexists } from '../system/no-follow.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
-import { progressInterval, runTasks, type OutputMode } from '../ui/renderer.js';
+import { progressInterval, type OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 export interface RestoreOptions {
@@ -63,41 +64,14 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     extraLocks: [{ what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` }],
   });
 
-  const tasks = (): Promise<void> =>
-    runTasks(
+  await session.run(
     [
-      session.checkTask(),
-      session.openTask(),
-      {
-        title: `Restore ${source.path}`,
-        enabled: () => session.targetMount !== undefined && session.fatal === undefined,
-        task: async (_c: unknown, task: Task) => {
-          try {
-            await restore(opts, session.targetMount!.mountPoint, dest, report, task);
-            report.status = 'ok';
-          } catch (err) {
-            session.fail(report, err);
-            throw err;
-          }
-        },
-      },
-      session.closeTask(),
+      session.ownTask(report, `Restore ${source.path}`, (task) => restore(opts, session.targetMount!.mountPoint, dest, report, task)),
     ],
     opts.mode,
+    report,
+    { own: report },
   );
-  try {
-    await tasks();
-    const { whole } = session.outcome();
-    const err = whole ?? (report.status === 'failed' ? new VaultError(report.error ?? 'failed', report.exitCode ?? ExitCode.failed, report.fix) : undefined);
-    if (err !== undefined) {
-      report.error = errorMessage(err);
-      report.fix = err instanceof VaultError ? err.fix : report.fix;
-      report.exitCode = err instanceof VaultError ? err.exitCode : ExitCode.internal;
-    }
-    report.ok = report.exitCode === ExitCode.ok;
-  } finally {
-    await session.releaseLocks();
-  }
   return report;
 }
 
@@ -127,14 +101,12 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   const targetDir = join(mountPoint, source.name);
   const mounts = await readMounts();
   const targetMount = mounts.filter((m) => m.mountPoint === mountPoint).at(-1)!;
-  const backups = childrenOf(await listTargetSubvolumes(runner, targetMount), targetDir)
-    .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
-    .sort((a, b) => compareSnapshotNames(a.name, b.name));
+  const backups = backupsIn(await listTargetSubvolumes(runner, targetMount), targetDir);
   if (backups.length === 0) throw new TargetError(`there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`, 'check the source (btrfs-vault list) or attach the right disk');
   const chosen = pick(backups, opts, readLink(targetDir, LATEST));
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
-  if (exists(restored)) throw new UserError(`${restored} exists already; nothing is ever overwritten`, `restore into another folder (--to), or move ${restored} away first`);
+  if (lexists(restored)) throw new UserError(`${restored} exists already; nothing is ever overwritten`, `restore into another folder (--to), or move ${restored} away first`);
 
   // the same data, or an older backup's, may be on the receiving filesystem already
   const there = await listSubvolumes(runner, dest.mount);
@@ -170,7 +142,7 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   report.restored = restored;
   if (opts.writable) {
     report.writable = `${restored}.writable`;
-    if (exists(report.writable)) throw new UserError(`${report.writable} exists already; nothing is ever overwritten`, `move ${report.writable} away first`);
+    if (lexists(report.writable)) throw new UserError(`${report.writable} exists already; nothing is ever overwritten`, `move ${report.writable} away first`);
     // a writable snapshot beside it; the restored subvolume itself stays read-only (the next backup's parent)
     await runner.run(btrfs.writableSnapshot(restored, report.writable));
   }
@@ -213,14 +185,6 @@ function nextSteps(sourcePath: string, restored: string, writable: string | unde
   ];
 }
 
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** What a person reads after the task list. */
 export function restoreLines(r: RestoreReport): string[] {

@@ -12,7 +12,7 @@ import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
 import { checkSource, type CheckedSource } from './source-check.js';
-import type { Task, TaskSpec as ListrTask } from '../ui/renderer.js';
+import { runTasks, type OutputMode, type Task, type TaskSpec as ListrTask } from '../ui/renderer.js';
 
 export type { Task } from '../ui/renderer.js';
 
@@ -180,6 +180,23 @@ export class TargetSession<R extends SourceResult> {
     };
   }
 
+  /** The one task of a flow with a single result of its own (restore, files), run with the target open. */
+  ownTask(result: SourceResult, title: string, work: (task: Task) => Promise<void>): ListrTask {
+    return {
+      title,
+      enabled: () => this.targetMount !== undefined && this.fatal === undefined,
+      task: async (_c: unknown, task: Task) => {
+        try {
+          await work(task);
+          result.status = 'ok';
+        } catch (err) {
+          this.fail(result as R, err);
+          throw err;
+        }
+      },
+    };
+  }
+
   closeTask(): ListrTask {
     const mp = this.config.target.mountpoint;
     return {
@@ -214,7 +231,37 @@ export class TargetSession<R extends SourceResult> {
     return { whole, exitCode: runExitCode(this.results, whole) };
   }
 
-  async releaseLocks(): Promise<void> {
+  /**
+   * Runs the flow's own tasks inside the frame (check, lock, open … close) and fills the
+   * run's report: error, fix, exit code. `own`: the flow's single result (restore, files),
+   * whose failure is the run's; `adjust`: a flow's last word on the exit code (verify's
+   * damage); `whileLocked`: what must happen before the locks go (backup's record).
+   */
+  async run(
+    tasks: ListrTask[],
+    mode: OutputMode,
+    report: { error?: string; fix?: string; exitCode?: number; ok: boolean },
+    opts: { own?: SourceResult; adjust?: (exitCode: number) => number; whileLocked?: () => void } = {},
+  ): Promise<void> {
+    try {
+      await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
+      const outcome = this.outcome();
+      const own = opts.own?.status === 'failed' ? new VaultError(opts.own.error ?? 'failed', opts.own.exitCode ?? ExitCode.failed, opts.own.fix) : undefined;
+      const err = outcome.whole ?? own;
+      if (err !== undefined) {
+        report.error = errorMessage(err);
+        report.fix = err instanceof VaultError ? err.fix : undefined;
+      }
+      const exitCode = err === undefined ? outcome.exitCode : err instanceof VaultError ? err.exitCode : ExitCode.internal;
+      report.exitCode = opts.adjust ? opts.adjust(exitCode) : exitCode;
+      report.ok = report.exitCode === ExitCode.ok;
+      opts.whileLocked?.();
+    } finally {
+      await this.releaseLocks();
+    }
+  }
+
+  private async releaseLocks(): Promise<void> {
     for (const l of this.locks.reverse()) await l.release();
   }
 

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, TargetError, VaultError } from '../core/errors.js';
+import { ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
@@ -9,7 +9,7 @@ import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from
 import { kernelName } from '../stack/devices.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
-import { runTasks, type OutputMode } from '../ui/renderer.js';
+import type { OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 /** Without --full, the contents of this many files (at most this many bytes) are compared, chosen at random. */
@@ -65,11 +65,8 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
   let targetListing: Promise<Subvolume[]> | undefined;
 
-  const tasks = (): Promise<void> =>
-    runTasks(
+  await session.run(
     [
-      session.checkTask(),
-      session.openTask(),
       ...reports.map((r) =>
         session.sourceTask(r, `Compare the newest backup of ${r.source}`, async (source, task) => {
           const mount = session.targetMount!;
@@ -125,23 +122,17 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
           task.title = `Mirror check: ${mismatches} mismatched sector(s)`;
         },
       },
-      session.closeTask(),
     ],
     opts.mode,
+    report,
+    {
+      // a damaged disk or mirror is a failure even when every comparison was equal
+      adjust: (exitCode) => {
+        const damaged = (report.scrub && report.scrub.csumErrors + report.scrub.readErrors + report.scrub.uncorrectable > 0) || (report.mdCheck?.mismatches ?? 0) > 0;
+        return exitCode !== ExitCode.ok ? exitCode : damaged ? ExitCode.failed : ExitCode.ok;
+      },
+    },
   );
-  try {
-    await tasks();
-    const { whole, exitCode } = session.outcome();
-    if (whole !== undefined) {
-      report.error = errorMessage(whole);
-      if (whole instanceof VaultError) report.fix = whole.fix;
-    }
-    const damaged = (report.scrub && report.scrub.csumErrors + report.scrub.readErrors + report.scrub.uncorrectable > 0) || (report.mdCheck?.mismatches ?? 0) > 0;
-    report.exitCode = exitCode !== ExitCode.ok ? exitCode : damaged ? ExitCode.failed : ExitCode.ok;
-    report.ok = report.exitCode === ExitCode.ok;
-  } finally {
-    await session.releaseLocks();
-  }
   return report;
 }
 
