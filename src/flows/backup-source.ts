@@ -47,6 +47,8 @@ export interface BackupSourceDeps {
   progress(bytes: number, elapsedMs: number): void;
   /** the source filesystem's subvolumes, when the run already asked for them */
   sourceListing?: Promise<Subvolume[]>;
+  /** the backup filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
+  targetListing?: Promise<Subvolume[]>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */
@@ -72,7 +74,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
-  const [dstAll, srcAll] = await Promise.all([listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
+  const [dstAll, srcAll] = await Promise.all([deps.targetListing ?? listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
   let dst = childrenOf(dstAll, targetDir);
   const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
 

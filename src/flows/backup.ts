@@ -7,6 +7,7 @@ import { progressInterval, type OutputMode } from '../ui/renderer.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
 import { pruneSource } from './prune-source.js';
 import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
+import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { TargetSession, type SourceResult } from './target-session.js';
 
 
@@ -54,6 +55,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, verb: 'backed up' });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
+  let targetListing: Promise<Subvolume[]> | undefined;
   const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
 
   await session.run(
@@ -69,6 +71,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             signal: opts.signal,
             step: (text) => (task.output = text),
             sourceListing: session.listings.get(source.mount.mountPoint),
+            targetListing: (targetListing ??= listTargetSubvolumes(runner, session.targetMount!)),
             knownSources: [...config.sources, ...opts.sources],
             force: opts.force,
             minFree: config.target.minFree,
