@@ -187,6 +187,6 @@ export async function closeAfterSetup(ctx: StepContext): Promise<void> {
     },
   };
   const stack = { runner: ctx.runner, config, mounts: readMounts };
-  const left = await closeStack(stack, { opened: stackLayers(stack) });
+  const left = await closeStack(stack, { opened: stackLayers(stack), onPaper: false });
   if (left.length > 0) throw new TargetError(`setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`, 'run: btrfs-vault close');
 }

@@ -58,4 +58,14 @@ export const lvmLayer: LayerHandler = {
     await ctx.runner.run(lvmCommands.deactivateGroup(volumeGroup));
     return 'closed';
   },
+
+  // the volume group is not visible before the layer below opens, so nothing is asked
+  async openOnPaper(ctx) {
+    const { volumeGroup, logicalVolume } = ctx.config.target;
+    await ctx.runner.run(lvmCommands.activate(volumeGroup, logicalVolume));
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(lvmCommands.deactivateGroup(ctx.config.target.volumeGroup));
+  },
 };

@@ -95,6 +95,16 @@ export const raidLayer: LayerHandler = {
     await ctx.runner.run(raidCommands.stop(array));
     return 'closed';
   },
+
+  // the array is the bottom of the stack: its members are real disks, inspected as
+  // usual even in a dry-run, so its open is never only on paper
+  async openOnPaper(ctx) {
+    await this.open(ctx);
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(raidCommands.stop(ctx.config.target.array));
+  },
 };
 
 async function hasConfigLine(array: string): Promise<boolean> {
