@@ -6,6 +6,7 @@ import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { runSetup } from '../flows/setup.js';
+import { mountPointProblem, mountPointUse } from '../flows/setup-mountpoint.js';
 import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
@@ -91,6 +92,9 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       tokenFile: join(details.mountpoint, '.token'),
       tokenHashFile: join(dir, 'token.sha512'),
     };
+    // something else mounted at (or in fstab for) the mount point: refused before anything is written
+    const problem = mountPointProblem(await mountPointUse(runner, spec), spec);
+    if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
     if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);

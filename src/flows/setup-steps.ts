@@ -10,6 +10,7 @@ import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands } from '../stack/luks.js';
 import { raidCommands } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
+import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
 import { sha512 } from '../stack/token.js';
 import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
 
@@ -45,9 +46,12 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
     const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
     return r.stdout.trim() === 'btrfs';
   },
-  fstab: async (ctx) => (await readFile(FSTAB, 'utf8').catch(() => '')).split('\n').some((l) => l.trim().split(/\s+/)[1] === ctx.spec.mountpoint.replaceAll(' ', '\\040')),
-  mount: async (ctx) => (await readMounts()).some((m) => m.mountPoint === ctx.spec.mountpoint),
+  // done only if the line names this host's volume; a line for another device is refused
+  fstab: async (ctx) => (await ownMountPoint(ctx)).fstab.some((l) => l.ours),
+  // done only if what is mounted there is this host's volume (by block device)
+  mount: async (ctx) => (await ownMountPoint(ctx)).mountedIsOurs,
   token: async (ctx) => {
+    if (!(await ownMountPoint(ctx)).mountedIsOurs) return false;
     try {
       const [token, line] = await Promise.all([readFile(ctx.spec.tokenFile), readFile(ctx.spec.tokenHashFile, 'utf8')]);
       return line.startsWith(sha512(token));
@@ -57,6 +61,14 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
   },
   config: async (ctx) => exists(ctx.spec.configFile),
 };
+
+/** How the mount point is used; something foreign there (mounted, or in fstab) is refused. */
+async function ownMountPoint(ctx: StepContext): Promise<MountPointUse> {
+  const use = await mountPointUse(ctx.runner, ctx.spec);
+  const problem = mountPointProblem(use, ctx.spec);
+  if (problem) throw new TargetError(problem.message, problem.fix);
+  return use;
+}
 
 /** Runs one step: its commands in order, with what each needs around it. */
 export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
@@ -115,6 +127,10 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       await appendFile(FSTAB, `${fstabLine(spec)}\n`);
       break;
     case 'token': {
+      // the mount step may have been done by an earlier run: look again, right before writing
+      if (!(await ownMountPoint(ctx)).mountedIsOurs) {
+        throw new TargetError(`${spec.mountpoint} is not mounted from this host's backup volume ${logicalVolumeDevice(spec)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
+      }
       const token = randomBytes(64);
       await writeFile(spec.tokenFile, token, { mode: 0o600 });
       await mkdir(dirname(spec.tokenHashFile), { recursive: true, mode: 0o700 });

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { exists, waitForDevice } from './devices.js';
 import { TargetError } from '../core/errors.js';
+import { parseFstab } from '../core/fstab.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
@@ -131,8 +132,5 @@ function hasFstabEntry(mountpoint: string): boolean {
   } catch {
     return false;
   }
-  return text.split('\n').some((line) => {
-    const f = line.replace(/#.*/, '').trim().split(/\s+/);
-    return f.length >= 2 && f[1]!.replace(/\\040/g, ' ') === mountpoint;
-  });
+  return parseFstab(text).some((e) => e.mountPoint === mountpoint);
 }
