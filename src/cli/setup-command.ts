@@ -7,6 +7,7 @@ import { UserError } from '../core/errors.js';
 import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { runSetup } from '../flows/setup.js';
 import { mountPointProblem, mountPointUse } from '../flows/setup-mountpoint.js';
+import { testPbkdf } from '../flows/setup-test-hooks.js';
 import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
@@ -91,6 +92,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       configFile,
       tokenFile: join(details.mountpoint, '.token'),
       tokenHashFile: join(dir, 'token.sha512'),
+      pbkdf: testPbkdf(),
     };
     // something else mounted at (or in fstab for) the mount point: refused before anything is written
     const problem = mountPointProblem(await mountPointUse(runner, spec), spec);
