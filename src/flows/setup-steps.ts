@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
@@ -12,6 +12,7 @@ import { raidCommands } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
 import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
 import { sha512 } from '../stack/token.js';
+import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
 import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
 
 // How each setup step finds out that it is already done (so a resumed setup skips
@@ -81,9 +82,9 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await exists(spec.keyfile))) {
         runner.note(`write ${spec.keyfile} (1 KiB random, mode 0600)`);
         if (!dry) {
-          await mkdir(dirname(spec.keyfile), { recursive: true, mode: 0o700 });
-          await writeFile(spec.keyfile, randomBytes(1024), { mode: 0o600, flag: 'wx' });
-          await chmod(spec.keyfile, 0o600);
+          // on the disk before luksAddKey: a keyslot for a key lost in a power cut could never be used
+          makeDirDurably(dirname(spec.keyfile), 0o700);
+          writeFileDurably(spec.keyfile, randomBytes(1024), { mode: 0o600, replace: false });
         }
       }
       break;
@@ -124,22 +125,22 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
       break;
     case 'fstab':
-      await appendFile(FSTAB, `${fstabLine(spec)}\n`);
+      appendFileDurably(FSTAB, `${fstabLine(spec)}\n`);
       break;
     case 'token': {
       // the mount step may have been done by an earlier run: look again, right before writing
       if (!(await ownMountPoint(ctx)).mountedIsOurs) {
         throw new TargetError(`${spec.mountpoint} is not mounted from this host's backup volume ${logicalVolumeDevice(spec)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
       }
+      // the token before its hash: after a power cut between them, they differ and the step runs again
       const token = randomBytes(64);
-      await writeFile(spec.tokenFile, token, { mode: 0o600 });
-      await mkdir(dirname(spec.tokenHashFile), { recursive: true, mode: 0o700 });
-      await writeFile(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600 });
-      await chmod(spec.tokenHashFile, 0o600);
+      writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
+      makeDirDurably(dirname(spec.tokenHashFile), 0o700);
+      writeFileDurably(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600, replace: true });
       break;
     }
     case 'config':
-      await writeFile(spec.configFile, configText(spec), { mode: 0o600, flag: 'wx' });
+      writeFileDurably(spec.configFile, configText(spec), { mode: 0o600, replace: false });
       break;
   }
 }
@@ -153,8 +154,8 @@ async function recordArray(ctx: StepContext): Promise<void> {
   const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
   const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === ctx.spec.array);
   if (!present) {
-    await mkdir(dirname(MDADM_CONF), { recursive: true });
-    await appendFile(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+    makeDirDurably(dirname(MDADM_CONF), 0o755);
+    appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
   }
   ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
