@@ -7,8 +7,11 @@ import type { Runner } from '../system/runner.js';
 import type { VaultConfig } from '../config/config.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
-import { luksCommands } from '../stack/luks.js';
-import { raidCommands } from '../stack/raid.js';
+import { luksCommands, luksLayer } from '../stack/luks.js';
+import { raidCommands, raidLayer } from '../stack/raid.js';
+import { lvmLayer } from '../stack/lvm.js';
+import { filesystemLayer } from '../stack/filesystem.js';
+import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
 import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
 import { sha512 } from '../stack/token.js';
@@ -179,8 +182,8 @@ export function configText(spec: SetupSpec): string {
   ].join('\n');
 }
 
-/** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
-export async function closeAfterSetup(ctx: StepContext): Promise<void> {
+/** The stack setup builds, as the layer handlers see it (the config it is about to write). */
+function setupStack(ctx: StepContext): StackContext {
   const { spec } = ctx;
   const config: VaultConfig = {
     file: spec.configFile,
@@ -203,7 +206,28 @@ export async function closeAfterSetup(ctx: StepContext): Promise<void> {
       partition: partitionPath(spec.label),
     },
   };
-  const stack = { runner: ctx.runner, config, mounts: readMounts };
+  return { runner: ctx.runner, config, mounts: readMounts };
+}
+
+/**
+ * A resumed setup (after a reboot or power cut) finds what earlier steps made, but
+ * not necessarily running: a step that is already done brings its layer up with the
+ * layer's own handler, so the steps after it find it as they need it.
+ */
+export const bringUp: Partial<Record<StepId, (ctx: StepContext) => Promise<unknown>>> = {
+  raid: (ctx) => raidLayer.open(setupStack(ctx)),
+  assemble: (ctx) => raidLayer.open(setupStack(ctx)),
+  'luks-open': (ctx) => luksLayer.open(setupStack(ctx)),
+  'logical-volume': (ctx) => lvmLayer.open(setupStack(ctx)),
+  mount: async (ctx) => {
+    await ownMountPoint(ctx); // nothing foreign there, before mounting over it
+    return filesystemLayer.open(setupStack(ctx));
+  },
+};
+
+/** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
+export async function closeAfterSetup(ctx: StepContext): Promise<void> {
+  const stack = setupStack(ctx);
   const left = await closeStack(stack, { opened: stackLayers(stack), onPaper: false });
   if (left.length > 0) throw new TargetError(`setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`, 'run: btrfs-vault close');
 }

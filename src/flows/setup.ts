@@ -5,7 +5,7 @@ import type { Runner } from '../system/runner.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
 import { planSetup, type SetupSpec } from './setup-plan.js';
-import { closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
+import { bringUp, closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
 import { makeDirDurably, writeFileDurably } from './setup-files.js';
 
@@ -44,6 +44,7 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
           const check = isDone[step.id];
           if (state.done.includes(step.id) || (check && (await check(ctx)))) {
             if (!state.done.includes(step.id)) state.done.push(step.id);
+            if (!runner.dryRun) await bringUp[step.id]?.(ctx);
             return task.skip(`${step.title}: already done`);
           }
           await runStep(step, { ...ctx, say: (l) => ((task.output = l), lines.push(l)) });
