@@ -51,3 +51,35 @@ export function parseArrayLines(text: string): { device: string; uuid?: string; 
       return { device: f[1]!, uuid: kv.UUID, name: kv.name };
     });
 }
+
+/**
+ * `mdadm --examine --scan --verbose`: each ARRAY line, then its member devices on an
+ * indented `devices=` line.
+ */
+export function parseExamineVerbose(text: string): { uuid?: string; name?: string; devices: string[] }[] {
+  const out: { uuid?: string; name?: string; devices: string[] }[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('ARRAY ')) {
+      const [a] = parseArrayLines(line);
+      out.push({ uuid: a?.uuid, name: a?.name, devices: [] });
+      continue;
+    }
+    const m = /^\s+devices=(\S+)/.exec(line);
+    if (m && out.length > 0) out.at(-1)!.devices.push(...m[1]!.split(',').filter(Boolean));
+  }
+  return out;
+}
+
+/** "vdd1[1](F)" -> { device: "vdd1", failed: true } */
+export function parseMember(member: string): { device: string; failed: boolean } {
+  return { device: member.replace(/\[.*$/, ''), failed: member.endsWith('(F)') };
+}
+
+/** mdadm's map of the arrays it started (/run/mdadm/map): "md127 1.2 <uuid> /dev/md/backup" */
+export function parseMdadmMap(text: string): { kernelName: string; uuid: string; path: string }[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4 && /^md/.test(f[0]!))
+    .map((f) => ({ kernelName: f[0]!, uuid: f[2]!, path: f[3]! }));
+}
