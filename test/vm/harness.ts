@@ -156,7 +156,8 @@ poweroff -f
     { mode: 0o755 },
   );
   const qemuArgs = [
-    '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
+    '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
     '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
