@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { exists, waitForDevice } from './devices.js';
 import { TargetError } from '../core/errors.js';
 import { parseFstab } from '../core/fstab.js';
@@ -107,13 +107,12 @@ function howToMount(ctx: StackContext): HowToMount {
 
 async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
   const mp = ctx.config.target.mountpoint;
-  if (how.fstab) {
-    await ctx.runner.run(mountCommands.mount(mp));
-    return;
+  // an fstab entry does not make its mount point (and a power cut can lose a new one)
+  if (!existsSync(mp)) {
+    ctx.runner.note(`mkdir -p ${mp}`);
+    if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
   }
-  ctx.runner.note(`mkdir -p ${mp}`);
-  if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
-  await ctx.runner.run(mountCommands.mountDevice(how.device!, mp));
+  await ctx.runner.run(how.fstab ? mountCommands.mount(mp) : mountCommands.mountDevice(how.device!, mp));
 }
 
 function assertBtrfs(m: MountEntry, mp: string): void {
