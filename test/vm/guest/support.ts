@@ -34,8 +34,8 @@ export function sh(file: string, args: string[], input?: string): string {
   }
 }
 
-export function cli(args: string[], cwd = PROJECT): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd, env: { ...process.env, NO_COLOR: '1' } });
+export function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd: PROJECT, env: { ...process.env, NO_COLOR: '1', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -147,4 +147,10 @@ export async function plugDisk(serial: string): Promise<string> {
   await hostRequest(`plug ${serial}`);
   waitFor(`/dev/disk/by-id/virtio-${serial}`, 30_000);
   return vmDisk(serial);
+}
+
+/** Asks the host to cut the power now (qemu is killed); never returns. */
+export async function cutPower(reason: string): Promise<never> {
+  writeFileSync('/dev/console', `\nBV_HOST ${++requests} power-cut ${reason}\n`);
+  for (;;) await new Promise((r) => setTimeout(r, 60_000));
 }
