@@ -144,7 +144,8 @@ mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/udev /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
 /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
-udevadm trigger --action=add; udevadm settle
+# only block devices matter to the tests (the modules are loaded above): a third of the time of all
+udevadm trigger --action=add --subsystem-match=block; udevadm settle
 echo BV_GUEST_READY
 cd ${project}
 node dist/test/vm/guest/${opts.script}.js ${args} > /bv-out/guest.log 2>&1
