@@ -118,7 +118,7 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
   if (absent?.leftOut.length) {
     parts.push(`left out: ${absent.leftOut.join(', ')} (a stale copy; put it back: mdadm --manage ${array} --re-add /dev/${absent.leftOut[0]!.split(' ')[0]}, or replace it: btrfs-vault add-mirror)`);
   }
-  if (absent?.missing) parts.push(`missing: ${absent.missing} member${absent.missing > 1 ? 's' : ''}, not attached (plug it in, or replace it: btrfs-vault add-mirror)`);
+  if (absent?.missing) parts.push(`missing: ${absent.missing} member${absent.missing > 1 ? 's' : ''}, not attached (attach it, or add a new disk: btrfs-vault add-mirror)`);
   return parts.join(', ');
 }
 
