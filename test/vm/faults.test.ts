@@ -43,12 +43,12 @@ test('vm faults: a mirror member and then the whole backup disk pulled out mid-t
 });
 
 // The cut points: after each step that makes something a resume could make a second
-// time, where the resume after a reboot has to bring the layers up by itself. The
-// array (found inactive after the reboot), the keyfile's LUKS slot (the keyfile must
-// have survived), the filesystem (the volume inactive), the fstab line, the token
-// (the mount point gone with the reboot). A cut between the other steps resumes
-// through the same checks; a LUKS format cut short is tested in setup.test.ts (f).
-const CUTS = ['raid', 'keyfile', 'mkfs', 'fstab', 'token'];
+// time, where the resume after the reboot has to bring the layers up by itself: the
+// array (found inactive), the LUKS header and the keyfile's slot (the keyfile must
+// have survived), the volume group, the filesystem (the volume inactive), the fstab
+// line, the token (the mount point gone with the reboot). The partition is made and
+// recorded before the first cut; every resume passes it.
+const CUTS = ['raid', 'luks-format', 'keyfile', 'volume-group', 'mkfs', 'fstab', 'token'];
 
 test('vm faults: the power cut after each of several setup steps in turn; setup resumes, nothing exists twice', async () => {
   const share = join(dir, 'share-power');
