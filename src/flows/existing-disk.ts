@@ -43,7 +43,7 @@ export function luks2HeaderBytes(read: (offset: number, length: number) => Buffe
   const jsonText = read(4096, hdrSize - 4096).toString('utf8').replace(/\0+$/, '');
   let meta: { config?: { keyslots_size?: string }; keyslots?: Record<string, { area?: { offset?: string; size?: string } }> };
   try {
-    meta = JSON.parse(jsonText);
+    meta = JSON.parse(jsonText) as typeof meta;
   } catch {
     return undefined;
   }

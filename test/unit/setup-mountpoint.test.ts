@@ -16,7 +16,7 @@ test('fstab: comments, blank lines, escaped spaces', () => {
 });
 
 test('mount point: a foreign filesystem mounted there is refused with the umount fix', () => {
-  const mounted = { device: '0:42', root: '/', mountPoint: '/media/backup', fsType: 'ext4', source: '/dev/sdc1', options: 'rw' };
+  const mounted = { device: '0:42', root: '/', mountPoint: '/media/backup', fsType: 'ext4', source: '/dev/sdc1', options: 'rw', readOnly: false };
   const p = mountPointProblem({ mounted, mountedIsOurs: false, fstab: [] }, spec);
   assert.match(p!.message, /already has \/dev\/sdc1 \(ext4\) mounted on it, not this host's backup volume \/dev\/backup\/deimos/);
   assert.match(p!.fix, /umount \/media\/backup/);

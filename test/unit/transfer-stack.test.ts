@@ -101,7 +101,7 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   // layer above it on paper; none of them inspects, and closing prints as well
   const log4: string[] = [];
   const dry = { runner: { dryRun: true } } as StackContext;
-  const noInspect = (l: LayerHandler): LayerHandler => ({ ...l, inspect: () => assert.fail(`${l.name} inspected`), open: l.name === 'raid' ? l.open : () => assert.fail(`${l.name} opened for real`) });
+  const noInspect = (l: LayerHandler): LayerHandler => ({ ...l, inspect: () => assert.fail(`${l.name} inspected`), open: l.name === 'raid' ? (c) => l.open(c) : () => assert.fail(`${l.name} opened for real`) });
   const steps: string[] = [];
   const paper = await openStack(dry, (layer, outcome) => steps.push(`${layer} ${outcome}`), [
     layer('raid', log4, { up: false }),
