@@ -179,6 +179,12 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.equal(conf.split('\n').filter((l) => l.startsWith('ARRAY')).length, 1, 'still one ARRAY line');
     }],
     ['add-mirror: the second disk resyncs to [UU]', (notes) => {
+      // a dry-run with the array closed still knows its member (from the superblocks)
+      stackIsDown();
+      const member = cli(['add-mirror', '--dry-run', '--disk', '/dev/disk/by-id/virtio-bv-n', '--confirm', 'bv-n', '--config', CONFIG]);
+      assert.equal(member.code, 2, member.stderr);
+      assert.match(member.stderr, /already a member of the array/);
+      stackIsDown();
       const out = ok(cli(['add-mirror', '--disk', '/dev/disk/by-id/virtio-bv-m', '--confirm', 'bv-m', '--config', CONFIG]));
       assert.match(out, /in sync \[UU\]/);
       const mdstat = readFileSync('/proc/mdstat', 'utf8');
