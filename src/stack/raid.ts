@@ -1,7 +1,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
-import { parseArrayLines, parseExamineVerbose, parseMdadmMap, parseMdstat, parseMember, type MdArrayStat } from '../core/mdstat.js';
+import { parseArrayLines, parseMdadmMap, parseMdstat, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { exists, kernelName } from './devices.js';
@@ -33,6 +33,8 @@ export const raidCommands = {
   examineScan: (): Argv => ['mdadm', ['--examine', '--scan']],
   /** every array's members as found in the superblocks of the attached disks */
   examineScanDevices: (): Argv => ['mdadm', ['--examine', '--scan', '--verbose']],
+  /** the RAID members udev has seen, with their array's UUID (no disk is read) */
+  memberCandidates: (): Argv => ['lsblk', ['-J', '-l', '-o', 'PATH,FSTYPE,UUID']],
 };
 
 export interface RaidState extends LayerState {
@@ -64,17 +66,6 @@ async function arrayKernelName(array: string): Promise<string | undefined> {
   return uuid !== '' && sameArrayUuid(uuid, entry.uuid) ? entry.kernelName : undefined;
 }
 
-/**
- * sysfs writes an array's UUID as bytes (7c0f94f3-702c-...), mdadm as four 32-bit
- * words in host order (f3940f7c:586f2c70:...): the same UUID, each word byte-swapped.
- */
-export function sameArrayUuid(sysfs: string, mdadm: string): boolean {
-  const hex = (u: string) => u.toLowerCase().replace(/[^0-9a-f]/g, '');
-  const words = (h: string) => h.match(/.{8}/g)?.map((w) => w.match(/../g)!.reverse().join('')).join('') ?? '';
-  const a = hex(sysfs);
-  return a.length === 32 && (a === hex(mdadm) || a === words(hex(mdadm)));
-}
-
 async function mdstatFor(array: string): Promise<MdArrayStat | undefined> {
   const name = await arrayKernelName(array);
   if (!name) return undefined;
@@ -90,17 +81,20 @@ async function named(partition: string, byId: Record<string, string>): Promise<s
   return id ? `${name} (${id})` : name;
 }
 
-/** For a degraded array: which members are failed, left out or not attached, by name. */
-async function absentMembers(ctx: StackContext, array: string, stat: MdArrayStat): Promise<MemberReport> {
+/**
+ * For a degraded array: which members are failed, left out or not attached, by name.
+ * Read from sysfs and udev's records (lsblk), not from the disks: a backup looks at
+ * this on every run and must not wake every sleeping disk of the machine.
+ */
+async function absentMembers(ctx: StackContext, stat: MdArrayStat): Promise<MemberReport> {
   const byId = await byIdNames();
   const members = stat.members.map(parseMember);
   const failed = await Promise.all(members.filter((m) => m.failed).map((m) => named(m.device, byId)));
-  const brief = await ctx.runner.query(raidCommands.detailBrief(array), { allowFailure: true });
-  const uuid = parseArrayLines(brief.stdout)[0]?.uuid;
-  const scan = await ctx.runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
+  const uuid = await readFile(`/sys/block/${stat.name}/md/uuid`, 'utf8').catch(() => '');
+  const { stdout } = await ctx.runner.query(raidCommands.memberCandidates(), { allowFailure: true });
   const inArray = new Set(members.map((m) => m.device));
-  const ours = uuid ? parseExamineVerbose(scan.stdout).filter((a) => a.uuid === uuid).flatMap((a) => a.devices) : [];
-  const leftOut = await Promise.all([...new Set(ours)].filter((d) => !inArray.has(basename(d))).map((d) => named(d, byId)));
+  const ours = uuid ? parseRaidMembers(stdout).filter((d) => sameArrayUuid(uuid, d.uuid)).map((d) => d.path) : [];
+  const leftOut = await Promise.all(ours.filter((d) => !inArray.has(basename(d))).map((d) => named(d, byId)));
   const working = members.length - failed.length;
   return { failed, leftOut, missing: Math.max((stat.wanted ?? 0) - working - failed.length - leftOut.length, 0) };
 }
@@ -130,7 +124,7 @@ export const raidLayer: LayerHandler = {
     const { array } = ctx.config.target;
     const stat = await mdstatFor(array);
     const degraded = stat?.active && stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
-    const absent = degraded ? await absentMembers(ctx, array, stat) : undefined;
+    const absent = degraded ? await absentMembers(ctx, stat) : undefined;
     return { up: Boolean(stat?.active), detail: describeArray(array, stat, absent), stat, ...(absent ? { absent } : {}) };
   },
 
