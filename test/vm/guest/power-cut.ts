@@ -84,9 +84,7 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
     }],
     ['nothing was created twice: one partition, array, LUKS header with two keyslots, VG, LV, filesystem, fstab and ARRAY line', (notes) => {
       const disk = vmDisk('bv-cut');
-      assert.deepEqual(sh('lsblk', ['-n', '-o', 'TYPE', disk]).split('\n').filter(Boolean).slice(0, 2), ['disk', 'part']);
-      assert.equal(sh('lsblk', ['-n', '-o', 'TYPE', '--nodeps', `${disk}1`]).trim(), 'part');
-      assert.ok(!existsSync(`${disk}2`), 'one partition');
+      assert.equal(lines(sh('lsblk', ['-n', '-o', 'TYPE', disk]), /^\s*part$/).length, 1, 'one partition');
       assert.equal(lines(sh('mdadm', ['--examine', '--scan']), /^ARRAY /).length, 1, 'one array');
       const conf = readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
       assert.equal(lines(conf, /^ARRAY /).length, 1, 'one ARRAY line in mdadm.conf');
