@@ -1,17 +1,14 @@
 import { loadConfig } from '../config/load.js';
 import { confirmationWords } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
-import { parseMdstat } from '../core/mdstat.js';
 import { findDisk, ownStackDevices, surveyDisks } from '../flows/disk-survey.js';
-import { checkMirrorDisk, describeSync, planMirror, runAddMirror } from '../flows/add-mirror.js';
-import { kernelName } from '../stack/devices.js';
+import { arrayMembers, checkMirrorDisk, describeSync, planMirror, runAddMirror } from '../flows/add-mirror.js';
 import { raidLayer } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
 import { formatArgv } from '../system/runner.js';
 import { outputMode } from '../ui/renderer.js';
 import { reportError } from './exit.js';
 import { makeRunner } from './context.js';
-import { readFile } from 'node:fs/promises';
 
 export interface AddMirrorOptions {
   config: string;
@@ -29,15 +26,13 @@ export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> 
     const runner = makeRunner(opts);
     const unattended = opts.disk !== undefined;
     if (!unattended && !process.stdin.isTTY) throw new UserError('add-mirror asks questions, and there is no terminal', 'give --disk DEV --confirm SERIAL');
-    // the array must run to know its members
+    // the array runs for the add (a dry-run only prints its assembly)
     await raidLayer.open({ runner, config, mounts: readMounts });
-    const md = await kernelName(config.target.array);
-    const stat = parseMdstat(await readFile('/proc/mdstat', 'utf8')).find((a) => a.name === md);
+    const members = await arrayMembers(runner, config.target.array);
     const ours = await ownStackDevices(config.target.array, config.target.luksName, config.target.volumeGroup, config.host, config.target.mountpoint);
     const survey = await surveyDisks(runner, config.dir, ours);
-    const memberParts = (stat?.members ?? []).map((m) => `/dev/${m.replace(/\[.*$/, '')}`);
-    const memberDisks = survey.devices.filter((d) => (d.children ?? []).some((c) => memberParts.includes(c.path))).map((d) => d.path);
-    const failed = (stat?.members ?? []).some((m) => m.includes('(F)'));
+    const memberDisks = survey.devices.filter((d) => (d.children ?? []).some((c) => members.partitions.includes(c.path))).map((d) => d.path);
+    const failed = members.failed;
     const prompts = unattended ? undefined : await import('../ui/prompts.js');
     const disk = unattended ? await findDisk(survey, opts.disk!) : await prompts!.askDisk(survey.disks.filter((d) => !memberDisks.includes(d.path)), 'for the second mirror');
     checkMirrorDisk(survey, disk, memberDisks);

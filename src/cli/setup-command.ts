@@ -6,15 +6,15 @@ import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { runSetup } from '../flows/setup.js';
+import { opensExisting } from '../flows/existing-disk.js';
+import { mountPointProblem, mountPointUse } from '../flows/setup-mountpoint.js';
+import { testPbkdf } from '../flows/setup-test-hooks.js';
 import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
 import { makeRunner } from './context.js';
-import type { Runner } from '../system/runner.js';
-import { exists, waitForDevice } from '../stack/devices.js';
-import { luksCommands } from '../stack/luks.js';
-import { raidCommands } from '../stack/raid.js';
+import { exists } from '../stack/devices.js';
 
 export interface SetupOptions {
   config?: string;
@@ -90,7 +90,11 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       configFile,
       tokenFile: join(details.mountpoint, '.token'),
       tokenHashFile: join(dir, 'token.sha512'),
+      pbkdf: testPbkdf(),
     };
+    // something else mounted at (or in fstab for) the mount point: refused before anything is written
+    const problem = mountPointProblem(await mountPointUse(runner, spec), spec);
+    if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
     if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
@@ -110,18 +114,6 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
-}
-
-/** Assembles the array if needed and tests the passphrase; stops it again when it does not open. */
-async function opensExisting(runner: Runner, array: string, partition: string, passphrase: string): Promise<boolean> {
-  const running = await exists(array);
-  if (!running) {
-    await runner.run(raidCommands.assembleByDevice(array, partition), { allowFailure: true });
-    await waitForDevice(array, 5000);
-  }
-  const r = await runner.query(luksCommands.testPassphrase(array), { input: passphrase, allowFailure: true });
-  if (r.exitCode !== 0 && !running && (await exists(array))) await runner.run(raidCommands.stop(array), { allowFailure: true });
-  return r.exitCode === 0;
 }
 
 function partitionsOf(survey: { devices: { path: string; children?: { path: string; type: string }[] }[] }, disk: DiskAssessment): string[] {

@@ -39,6 +39,7 @@ export async function openCommand(opts: Opts): Promise<number> {
       { ...listrOptions(outputMode(opts)), exitOnError: true, collectErrors: false },
     ).run();
     await printState(ctx, opts, steps);
+    if (ctx.runner.dryRun && !opts.json) process.stdout.write('dry run: nothing was changed\n');
     return 0;
   } catch (err) {
     return reportError(err, opts);
@@ -58,7 +59,7 @@ export async function closeCommand(opts: Opts): Promise<number> {
         return outcome;
       },
     }));
-    const left = await closeStack(ctx, { opened: layers });
+    const left = await closeStack(ctx, { opened: layers, onPaper: false });
     if (left.length > 0) throw new TargetError(`could not close everything; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run btrfs-vault close again');
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, steps }, null, 2)}\n`);
     else for (const s of steps) process.stdout.write(`${s.layer.padEnd(11)} ${s.outcome}\n`);
@@ -70,8 +71,13 @@ export async function closeCommand(opts: Opts): Promise<number> {
 
 async function printState(ctx: StackContext, opts: Opts, steps: Step[]): Promise<void> {
   const layers = [];
-  for (const layer of stackLayers(ctx)) layers.push({ layer: layer.name, ...(await layer.inspect(ctx)) });
-  const mount = await filesystemLayer.mountOf(ctx);
+  for (const layer of stackLayers(ctx)) {
+    // a layer a dry-run opened only on paper has no state to read yet
+    const paper = steps.find((s) => s.layer === layer.name)?.outcome === 'would-open';
+    layers.push({ layer: layer.name, ...(paper ? { up: false, detail: 'would be opened (dry run)' } : await layer.inspect(ctx)) });
+  }
+  const onPaper = steps.some((s) => s.outcome === 'would-open');
+  const mount = onPaper ? undefined : await filesystemLayer.mountOf(ctx);
   let space: { free: number; size: number } | undefined;
   const latest: { source: string; latest?: string }[] = [];
   if (mount) {
@@ -80,7 +86,7 @@ async function printState(ctx: StackContext, opts: Opts, steps: Step[]): Promise
     for (const s of ctx.config.sources) latest.push({ source: s.path, latest: readLink(join(mount.mountPoint, s.name), LATEST) });
   }
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, steps, layers, space, latest }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: true, ...(ctx.runner.dryRun ? { dryRun: true } : {}), steps, layers, space, latest }, null, 2)}\n`);
     return;
   }
   const out = (line: string) => process.stdout.write(`${line}\n`);

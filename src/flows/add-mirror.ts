@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { parseExamineVerbose, parseMdstat, parseMember } from '../core/mdstat.js';
 import { Listr } from 'listr2';
 import type { VaultConfig } from '../config/config.js';
 import { gib, type DiskAssessment } from '../core/eligibility.js';
@@ -13,6 +15,24 @@ import type { Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
 import { partitionCommands } from '../stack/partition.js';
 import type { Argv } from '../system/runner.js';
+
+/**
+ * The array's member partitions: from the kernel when it runs; else (a dry-run opened
+ * it only on paper) from the superblocks on the attached disks, so a member disk is
+ * still recognised and never offered as the new one.
+ */
+export async function arrayMembers(runner: Runner, array: string): Promise<{ partitions: string[]; failed: boolean }> {
+  const md = await kernelName(array);
+  const stat = md ? parseMdstat(await readFile('/proc/mdstat', 'utf8')).find((a) => a.name === md) : undefined;
+  if (stat) {
+    const members = stat.members.map(parseMember);
+    return { partitions: members.map((m) => `/dev/${m.device}`), failed: members.some((m) => m.failed) };
+  }
+  const { stdout } = await runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
+  const wanted = basename(array);
+  const found = parseExamineVerbose(stdout).filter((a) => a.name?.split(':').at(-1) === wanted);
+  return { partitions: found.flatMap((a) => a.devices), failed: false };
+}
 
 export interface MirrorPlan {
   label: string;

@@ -6,6 +6,7 @@ import { byIdNames, blockDevices } from '../system/inventory.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { raidCommands } from '../stack/raid.js';
+import { mappingName } from '../stack/lvm.js';
 
 export const MIN_DISK_BYTES = 1024 ** 3;
 
@@ -37,7 +38,7 @@ export async function findDisk(survey: Survey, wanted: string): Promise<DiskAsse
 /** The devices lsblk shows for this host's stack, so they do not count against its own disk. */
 export async function ownStackDevices(array: string, luksName: string, volumeGroup: string, host: string, mountpoint: string): Promise<NonNullable<AssessContext['ours']>> {
   const md = await realpath(array).catch(() => array);
-  return { devices: [md, `/dev/mapper/${luksName}`, `/dev/mapper/${volumeGroup.replaceAll('-', '--')}-${host.replaceAll('-', '--')}`], mounts: [mountpoint] };
+  return { devices: [md, `/dev/mapper/${luksName}`, `/dev/mapper/${mappingName(volumeGroup, host)}`], mounts: [mountpoint] };
 }
 
 /** A partition of this disk that is a member of an existing `backup` array (a second host joins it). */

@@ -1,3 +1,4 @@
+import { escapeFstabField } from '../core/fstab.js';
 import { mountCommands } from '../stack/filesystem.js';
 import { luksCommands, SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
 import { lvmCommands } from '../stack/lvm.js';
@@ -68,7 +69,7 @@ export function logicalVolumeDevice(spec: Pick<SetupSpec, 'volumeGroup' | 'host'
 
 export function fstabLine(spec: SetupSpec): string {
   const opts = ['noauto', ...(spec.compression === 'none' ? [] : [`compress=${spec.compression}`])].join(',');
-  return `${logicalVolumeDevice(spec)} ${spec.mountpoint.replaceAll(' ', '\\040')} btrfs ${opts} 0 0`;
+  return `${logicalVolumeDevice(spec)} ${escapeFstabField(spec.mountpoint)} btrfs ${opts} 0 0`;
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */

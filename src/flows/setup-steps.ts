@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { appendFile, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
@@ -7,10 +7,15 @@ import type { Runner } from '../system/runner.js';
 import type { VaultConfig } from '../config/config.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
-import { luksCommands } from '../stack/luks.js';
-import { raidCommands } from '../stack/raid.js';
+import { luksCommands, luksLayer } from '../stack/luks.js';
+import { raidCommands, raidLayer } from '../stack/raid.js';
+import { lvmLayer } from '../stack/lvm.js';
+import { filesystemLayer } from '../stack/filesystem.js';
+import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
+import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
 import { sha512 } from '../stack/token.js';
+import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
 import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
 
 // How each setup step finds out that it is already done (so a resumed setup skips
@@ -45,9 +50,12 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
     const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
     return r.stdout.trim() === 'btrfs';
   },
-  fstab: async (ctx) => (await readFile(FSTAB, 'utf8').catch(() => '')).split('\n').some((l) => l.trim().split(/\s+/)[1] === ctx.spec.mountpoint.replaceAll(' ', '\\040')),
-  mount: async (ctx) => (await readMounts()).some((m) => m.mountPoint === ctx.spec.mountpoint),
+  // done only if the line names this host's volume; a line for another device is refused
+  fstab: async (ctx) => (await ownMountPoint(ctx)).fstab.some((l) => l.ours),
+  // done only if what is mounted there is this host's volume (by block device)
+  mount: async (ctx) => (await ownMountPoint(ctx)).mountedIsOurs,
   token: async (ctx) => {
+    if (!(await ownMountPoint(ctx)).mountedIsOurs) return false;
     try {
       const [token, line] = await Promise.all([readFile(ctx.spec.tokenFile), readFile(ctx.spec.tokenHashFile, 'utf8')]);
       return line.startsWith(sha512(token));
@@ -57,6 +65,14 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
   },
   config: async (ctx) => exists(ctx.spec.configFile),
 };
+
+/** How the mount point is used; something foreign there (mounted, or in fstab) is refused. */
+async function ownMountPoint(ctx: StepContext): Promise<MountPointUse> {
+  const use = await mountPointUse(ctx.runner, ctx.spec);
+  const problem = mountPointProblem(use, ctx.spec);
+  if (problem) throw new TargetError(problem.message, problem.fix);
+  return use;
+}
 
 /** Runs one step: its commands in order, with what each needs around it. */
 export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
@@ -69,9 +85,9 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await exists(spec.keyfile))) {
         runner.note(`write ${spec.keyfile} (1 KiB random, mode 0600)`);
         if (!dry) {
-          await mkdir(dirname(spec.keyfile), { recursive: true, mode: 0o700 });
-          await writeFile(spec.keyfile, randomBytes(1024), { mode: 0o600, flag: 'wx' });
-          await chmod(spec.keyfile, 0o600);
+          // on the disk before luksAddKey: a keyslot for a key lost in a power cut could never be used
+          makeDirDurably(dirname(spec.keyfile), 0o700);
+          writeFileDurably(spec.keyfile, randomBytes(1024), { mode: 0o600, replace: false });
         }
       }
       break;
@@ -112,18 +128,22 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
       break;
     case 'fstab':
-      await appendFile(FSTAB, `${fstabLine(spec)}\n`);
+      appendFileDurably(FSTAB, `${fstabLine(spec)}\n`);
       break;
     case 'token': {
+      // the mount step may have been done by an earlier run: look again, right before writing
+      if (!(await ownMountPoint(ctx)).mountedIsOurs) {
+        throw new TargetError(`${spec.mountpoint} is not mounted from this host's backup volume ${logicalVolumeDevice(spec)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
+      }
+      // the token before its hash: after a power cut between them, they differ and the step runs again
       const token = randomBytes(64);
-      await writeFile(spec.tokenFile, token, { mode: 0o600 });
-      await mkdir(dirname(spec.tokenHashFile), { recursive: true, mode: 0o700 });
-      await writeFile(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600 });
-      await chmod(spec.tokenHashFile, 0o600);
+      writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
+      makeDirDurably(dirname(spec.tokenHashFile), 0o700);
+      writeFileDurably(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600, replace: true });
       break;
     }
     case 'config':
-      await writeFile(spec.configFile, configText(spec), { mode: 0o600, flag: 'wx' });
+      writeFileDurably(spec.configFile, configText(spec), { mode: 0o600, replace: false });
       break;
   }
 }
@@ -137,8 +157,8 @@ async function recordArray(ctx: StepContext): Promise<void> {
   const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
   const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === ctx.spec.array);
   if (!present) {
-    await mkdir(dirname(MDADM_CONF), { recursive: true });
-    await appendFile(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+    makeDirDurably(dirname(MDADM_CONF), 0o755);
+    appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
   }
   ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
@@ -162,8 +182,8 @@ export function configText(spec: SetupSpec): string {
   ].join('\n');
 }
 
-/** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
-export async function closeAfterSetup(ctx: StepContext): Promise<void> {
+/** The stack setup builds, as the layer handlers see it (the config it is about to write). */
+function setupStack(ctx: StepContext): StackContext {
   const { spec } = ctx;
   const config: VaultConfig = {
     file: spec.configFile,
@@ -186,7 +206,28 @@ export async function closeAfterSetup(ctx: StepContext): Promise<void> {
       partition: partitionPath(spec.label),
     },
   };
-  const stack = { runner: ctx.runner, config, mounts: readMounts };
-  const left = await closeStack(stack, { opened: stackLayers(stack) });
+  return { runner: ctx.runner, config, mounts: readMounts };
+}
+
+/**
+ * A resumed setup (after a reboot or power cut) finds what earlier steps made, but
+ * not necessarily running: a step that is already done brings its layer up with the
+ * layer's own handler, so the steps after it find it as they need it.
+ */
+export const bringUp: Partial<Record<StepId, (ctx: StepContext) => Promise<unknown>>> = {
+  raid: (ctx) => raidLayer.open(setupStack(ctx)),
+  assemble: (ctx) => raidLayer.open(setupStack(ctx)),
+  'luks-open': (ctx) => luksLayer.open(setupStack(ctx)),
+  'logical-volume': (ctx) => lvmLayer.open(setupStack(ctx)),
+  mount: async (ctx) => {
+    await ownMountPoint(ctx); // nothing foreign there, before mounting over it
+    return filesystemLayer.open(setupStack(ctx));
+  },
+};
+
+/** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
+export async function closeAfterSetup(ctx: StepContext): Promise<void> {
+  const stack = setupStack(ctx);
+  const left = await closeStack(stack, { opened: stackLayers(stack), onPaper: false });
   if (left.length > 0) throw new TargetError(`setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`, 'run: btrfs-vault close');
 }

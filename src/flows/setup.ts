@@ -1,11 +1,13 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Listr } from 'listr2';
 import type { Runner } from '../system/runner.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
 import { planSetup, type SetupSpec } from './setup-plan.js';
-import { closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
+import { bringUp, closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
+import { pauseAfter } from './setup-test-hooks.js';
+import { makeDirDurably, writeFileDurably } from './setup-files.js';
 
 export interface SetupRun {
   spec: SetupSpec;
@@ -25,10 +27,11 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
   const { spec, runner } = run;
   const lines: string[] = [];
   const state: SetupState = run.state ?? { disk: spec.diskName, serial: '', label: spec.label, host: spec.host, mode: spec.mode, done: [] };
+  // whole or not at all, so a power cut never leaves a state file that reads as no setup
   const save = async () => {
     if (runner.dryRun) return;
-    await mkdir(dirname(run.stateFile), { recursive: true, mode: 0o700 });
-    await writeFile(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+    makeDirDurably(dirname(run.stateFile), 0o700);
+    writeFileDurably(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600, replace: true });
   };
   const ctx: StepContext = { runner, spec, passphrase: run.passphrase, say: (l) => lines.push(l) };
   await save();
@@ -41,9 +44,11 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
           const check = isDone[step.id];
           if (state.done.includes(step.id) || (check && (await check(ctx)))) {
             if (!state.done.includes(step.id)) state.done.push(step.id);
+            if (!runner.dryRun) await bringUp[step.id]?.(ctx);
             return task.skip(`${step.title}: already done`);
           }
           await runStep(step, { ...ctx, say: (l) => ((task.output = l), lines.push(l)) });
+          if (!runner.dryRun) await pauseAfter(step.id);
           state.done.push(step.id);
           await save();
         },

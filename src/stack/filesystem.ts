@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { waitForDevice } from './devices.js';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { exists, waitForDevice } from './devices.js';
 import { TargetError } from '../core/errors.js';
+import { parseFstab } from '../core/fstab.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
@@ -35,32 +36,25 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
   async open(ctx) {
     const mp = ctx.config.target.mountpoint;
     let m = await this.mountOf(ctx);
-    if (!m) {
-      const device = ctx.config.target.device;
-      if (await hasFstabEntry(mp)) {
-        if (device) await waitForDevice(device);
-        await ctx.runner.run(mountCommands.mount(mp));
-      } else if (device) {
-        if (!ctx.runner.dryRun && !(await waitForDevice(device))) {
-          throw new TargetError(`the backup filesystem's device ${device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
-        }
-        ctx.runner.note(`mkdir -p ${mp}`);
-        if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
-        await ctx.runner.run(mountCommands.mountDevice(device, mp));
-      } else {
-        throw new TargetError(
-          `the backup filesystem is not mounted at ${mp}`,
-          `mount the backup disk there (or add an fstab entry for ${mp}, or set target.device), then run again`,
-        );
-      }
-      if (ctx.runner.dryRun) return 'opened';
-      m = await this.mountOf(ctx);
-      if (!m) throw new TargetError(`mount ${mp} succeeded but nothing is mounted there`, 'check the fstab entry');
+    if (m) {
       assertBtrfs(m, mp);
-      return 'opened';
+      return 'already-open';
     }
+    const how = howToMount(ctx);
+    if (how.device) {
+      // udev makes the node shortly after the layer below opened; a dry-run opened nothing
+      const present = ctx.runner.dryRun ? await exists(how.device) : await waitForDevice(how.device);
+      // with an fstab entry, mount's own message says what is wrong
+      if (!present && !how.fstab) {
+        throw new TargetError(`the backup filesystem's device ${how.device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
+      }
+    }
+    await mount(ctx, how);
+    if (ctx.runner.dryRun) return 'opened';
+    m = await this.mountOf(ctx);
+    if (!m) throw new TargetError(`mount ${mp} succeeded but nothing is mounted there`, 'check the fstab entry');
     assertBtrfs(m, mp);
-    return 'already-open';
+    return 'opened';
   },
 
   async close(ctx) {
@@ -81,7 +75,45 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
     }
     return 'closed';
   },
+
+  async openOnPaper(ctx) {
+    await mount(ctx, howToMount(ctx));
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(mountCommands.umount(ctx.config.target.mountpoint));
+  },
 };
+
+interface HowToMount {
+  /** by the fstab entry for the mount point (else from the device) */
+  fstab: boolean;
+  device?: string;
+}
+
+/** By the fstab entry when there is one (the user's options), else from target.device. */
+function howToMount(ctx: StackContext): HowToMount {
+  const mp = ctx.config.target.mountpoint;
+  const device = ctx.config.target.device;
+  const fstab = hasFstabEntry(mp);
+  if (!fstab && !device) {
+    throw new TargetError(
+      `the backup filesystem is not mounted at ${mp}`,
+      `mount the backup disk there (or add an fstab entry for ${mp}, or set target.device), then run again`,
+    );
+  }
+  return { fstab, device };
+}
+
+async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
+  const mp = ctx.config.target.mountpoint;
+  // an fstab entry does not make its mount point (and a power cut can lose a new one)
+  if (!existsSync(mp)) {
+    ctx.runner.note(`mkdir -p ${mp}`);
+    if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
+  }
+  await ctx.runner.run(how.fstab ? mountCommands.mount(mp) : mountCommands.mountDevice(how.device!, mp));
+}
 
 function assertBtrfs(m: MountEntry, mp: string): void {
   if (m.fsType !== 'btrfs') {
@@ -92,15 +124,12 @@ function assertBtrfs(m: MountEntry, mp: string): void {
   }
 }
 
-async function hasFstabEntry(mountpoint: string): Promise<boolean> {
+function hasFstabEntry(mountpoint: string): boolean {
   let text: string;
   try {
     text = readFileSync('/etc/fstab', 'utf8');
   } catch {
     return false;
   }
-  return text.split('\n').some((line) => {
-    const f = line.replace(/#.*/, '').trim().split(/\s+/);
-    return f.length >= 2 && f[1]!.replace(/\\040/g, ' ') === mountpoint;
-  });
+  return parseFstab(text).some((e) => e.mountPoint === mountpoint);
 }

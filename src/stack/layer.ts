@@ -25,4 +25,12 @@ export interface LayerHandler {
   inspect(ctx: StackContext): Promise<LayerState>;
   open(ctx: StackContext): Promise<'opened' | 'already-open'>;
   close(ctx: StackContext): Promise<'closed' | 'already-closed'>;
+  /**
+   * Dry-run, above a layer that was opened only on paper: prints (through the runner)
+   * what open would run, without inspecting a device that cannot exist yet. Files of
+   * the host (keyfile, token hash, fstab) are still checked: they are really there.
+   */
+  openOnPaper(ctx: StackContext): Promise<void>;
+  /** Dry-run: prints what close would run for a layer that was opened only on paper. */
+  closeOnPaper(ctx: StackContext): Promise<void>;
 }

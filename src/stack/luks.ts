@@ -60,7 +60,7 @@ export const luksLayer: LayerHandler = {
     const device = luksDevice(ctx);
     if (!(await exists(device))) throw new TargetError(`${device} does not exist, so LUKS cannot be opened`, 'plug in the backup disk, then run again');
     try {
-      await ctx.runner.run(luksCommands.open(device, luksName, keyfile));
+      await ctx.runner.run(openCommand(ctx));
     } catch (err) {
       if (err instanceof CommandFailedError && /No key available/i.test(err.stderr)) {
         throw new TargetError(
@@ -79,4 +79,18 @@ export const luksLayer: LayerHandler = {
     await ctx.runner.run(luksCommands.close(luksName));
     return 'closed';
   },
+
+  async openOnPaper(ctx) {
+    await assertPrivateFile(ctx.config.target.keyfile, 'keyfile');
+    await ctx.runner.run(openCommand(ctx));
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(luksCommands.close(ctx.config.target.luksName));
+  },
 };
+
+function openCommand(ctx: StackContext): Argv {
+  const { luksName, keyfile } = ctx.config.target;
+  return luksCommands.open(luksDevice(ctx), luksName, keyfile);
+}

@@ -1,5 +1,6 @@
 import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
+import { exists } from './devices.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
 
 export const lvmCommands = {
@@ -12,7 +13,14 @@ export const lvmCommands = {
   /** attributes of one LV: the fifth character is "a" when active */
   attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', `${vg}/${lv}`]],
   groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
+  /** the kernel's mapping of a volume, for when LVM cannot read its group any more */
+  removeMapping: (name: string): Argv => ['dmsetup', ['remove', name]],
 };
+
+/** device-mapper's name of a volume: LVM doubles the dashes inside each name */
+export function mappingName(vg: string, lv: string): string {
+  return `${vg.replaceAll('-', '--')}-${lv.replaceAll('-', '--')}`;
+}
 
 /** What LVM sits on. */
 export function lvmDevice(ctx: StackContext): string {
@@ -52,10 +60,28 @@ export const lvmLayer: LayerHandler = {
   },
 
   async close(ctx) {
-    const { volumeGroup } = ctx.config.target;
+    const { volumeGroup, logicalVolume } = ctx.config.target;
     const r = await ctx.runner.query(lvmCommands.groupActive(volumeGroup), { allowFailure: true });
-    if (r.exitCode !== 0 || !r.stdout.split('\n').some((l) => l.trim().charAt(4) === 'a')) return 'already-closed';
+    if (r.exitCode !== 0) {
+      // LVM cannot read the group (its disk was pulled out), but the kernel still holds
+      // this host's volume: without removing it, LUKS and the array below never close
+      const mapping = mappingName(volumeGroup, logicalVolume);
+      if (!(await exists(`/dev/mapper/${mapping}`))) return 'already-closed';
+      await ctx.runner.run(lvmCommands.removeMapping(mapping));
+      return 'closed';
+    }
+    if (!r.stdout.split('\n').some((l) => l.trim().charAt(4) === 'a')) return 'already-closed';
     await ctx.runner.run(lvmCommands.deactivateGroup(volumeGroup));
     return 'closed';
+  },
+
+  // the volume group is not visible before the layer below opens, so nothing is asked
+  async openOnPaper(ctx) {
+    const { volumeGroup, logicalVolume } = ctx.config.target;
+    await ctx.runner.run(lvmCommands.activate(volumeGroup, logicalVolume));
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(lvmCommands.deactivateGroup(ctx.config.target.volumeGroup));
   },
 };

@@ -1,12 +1,14 @@
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
-import { parseArrayLines, parseMdstat, type MdArrayStat } from '../core/mdstat.js';
+import { parseArrayLines, parseMdadmMap, parseMdstat, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
+import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { exists, kernelName } from './devices.js';
-import type { LayerHandler, LayerState } from './layer.js';
+import type { LayerHandler, LayerState, StackContext } from './layer.js';
 
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
+const MDADM_MAP = '/run/mdadm/map';
 
 export const raidCommands = {
   /**
@@ -29,20 +31,75 @@ export const raidCommands = {
   run: (array: string): Argv => ['mdadm', ['--run', array]],
   stop: (array: string): Argv => ['mdadm', ['--stop', array]],
   examineScan: (): Argv => ['mdadm', ['--examine', '--scan']],
+  /** every array's members as found in the superblocks of the attached disks */
+  examineScanDevices: (): Argv => ['mdadm', ['--examine', '--scan', '--verbose']],
+  /** the RAID members udev has seen, with their array's UUID (no disk is read) */
+  memberCandidates: (): Argv => ['lsblk', ['-J', '-l', '-o', 'PATH,FSTYPE,UUID']],
 };
 
 export interface RaidState extends LayerState {
   stat?: MdArrayStat;
+  /** a degraded array's members that are not mirroring, each with its disk's name */
+  absent?: MemberReport;
+}
+
+export interface MemberReport {
+  /** marked failed by md (still listed in the array) */
+  failed: string[];
+  /** attached and carrying this array's superblock, but not in it (stale after a fault) */
+  leftOut: string[];
+  /** members that are not attached at all */
+  missing: number;
+}
+
+/**
+ * The array's kernel name (md127): by its udev link, or, when udev took the link away
+ * because the array's disks were pulled out, by mdadm's own map of the arrays it started.
+ */
+async function arrayKernelName(array: string): Promise<string | undefined> {
+  if (await exists(array)) return kernelName(array);
+  const map = parseMdadmMap(await readFile(MDADM_MAP, 'utf8').catch(() => ''));
+  const entry = map.find((e) => e.path === array);
+  if (!entry) return undefined;
+  // the kernel must still run that very array (md numbers are reused)
+  const uuid = await readFile(`/sys/block/${entry.kernelName}/md/uuid`, 'utf8').catch(() => '');
+  return uuid !== '' && sameArrayUuid(uuid, entry.uuid) ? entry.kernelName : undefined;
 }
 
 async function mdstatFor(array: string): Promise<MdArrayStat | undefined> {
-  const name = await kernelName(array);
-  if (!name || !(await exists(array))) return undefined;
+  const name = await arrayKernelName(array);
+  if (!name) return undefined;
   const text = await readFile('/proc/mdstat', 'utf8').catch(() => '');
   return parseMdstat(text).find((a) => a.name === name);
 }
 
-export function describeArray(array: string, stat: MdArrayStat | undefined): string {
+/** /dev/vdd1 -> "vdd1 (/dev/disk/by-id/virtio-bv-m2)": which physical disk to look at */
+async function named(partition: string, byId: Record<string, string>): Promise<string> {
+  const name = basename(partition);
+  const disk = basename(dirname(await realpath(`/sys/class/block/${name}`).catch(() => `/${name}`)));
+  const id = byId[`/dev/${disk}`];
+  return id ? `${name} (${id})` : name;
+}
+
+/**
+ * For a degraded array: which members are failed, left out or not attached, by name.
+ * Read from sysfs and udev's records (lsblk), not from the disks: a backup looks at
+ * this on every run and must not wake every sleeping disk of the machine.
+ */
+async function absentMembers(ctx: StackContext, stat: MdArrayStat): Promise<MemberReport> {
+  const byId = await byIdNames();
+  const members = stat.members.map(parseMember);
+  const failed = await Promise.all(members.filter((m) => m.failed).map((m) => named(m.device, byId)));
+  const uuid = await readFile(`/sys/block/${stat.name}/md/uuid`, 'utf8').catch(() => '');
+  const { stdout } = await ctx.runner.query(raidCommands.memberCandidates(), { allowFailure: true });
+  const inArray = new Set(members.map((m) => m.device));
+  const ours = uuid ? parseRaidMembers(stdout).filter((d) => sameArrayUuid(uuid, d.uuid)).map((d) => d.path) : [];
+  const leftOut = await Promise.all(ours.filter((d) => !inArray.has(basename(d))).map((d) => named(d, byId)));
+  const working = members.length - failed.length;
+  return { failed, leftOut, missing: Math.max((stat.wanted ?? 0) - working - failed.length - leftOut.length, 0) };
+}
+
+export function describeArray(array: string, stat: MdArrayStat | undefined, absent?: MemberReport): string {
   if (!stat) return `${array} is not assembled`;
   const parts = [`${array} (${stat.name}) ${stat.active ? 'active' : 'inactive'}`];
   if (stat.map) {
@@ -51,6 +108,11 @@ export function describeArray(array: string, stat: MdArrayStat | undefined): str
   }
   if (stat.sync) parts.push(`${stat.sync.action} ${stat.sync.percent}%${stat.sync.finish ? `, ${stat.sync.finish} left` : ''}`);
   parts.push(`members: ${stat.members.join(' ') || '-'}`);
+  if (absent?.failed.length) parts.push(`failed: ${absent.failed.join(', ')} (replace it: btrfs-vault add-mirror)`);
+  if (absent?.leftOut.length) {
+    parts.push(`left out: ${absent.leftOut.join(', ')} (a stale copy; put it back: mdadm --manage ${array} --re-add /dev/${absent.leftOut[0]!.split(' ')[0]}, or replace it: btrfs-vault add-mirror)`);
+  }
+  if (absent?.missing) parts.push(`missing: ${absent.missing} member${absent.missing > 1 ? 's' : ''}, not attached (attach it, or add a new disk: btrfs-vault add-mirror)`);
   return parts.join(', ');
 }
 
@@ -59,8 +121,11 @@ export const raidLayer: LayerHandler = {
   name: 'raid',
 
   async inspect(ctx): Promise<RaidState> {
-    const stat = await mdstatFor(ctx.config.target.array);
-    return { up: Boolean(stat?.active), detail: describeArray(ctx.config.target.array, stat), stat };
+    const { array } = ctx.config.target;
+    const stat = await mdstatFor(array);
+    const degraded = stat?.active && stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
+    const absent = degraded ? await absentMembers(ctx, stat) : undefined;
+    return { up: Boolean(stat?.active), detail: describeArray(array, stat, absent), stat, ...(absent ? { absent } : {}) };
   },
 
   async open(ctx) {
@@ -91,9 +156,21 @@ export const raidLayer: LayerHandler = {
 
   async close(ctx) {
     const { array } = ctx.config.target;
-    if (!(await exists(array))) return 'already-closed';
-    await ctx.runner.run(raidCommands.stop(array));
+    const name = await arrayKernelName(array);
+    if (!name) return 'already-closed';
+    // after its disks were pulled out only the kernel's name is left
+    await ctx.runner.run(raidCommands.stop((await exists(array)) ? array : `/dev/${name}`));
     return 'closed';
+  },
+
+  // the array is the bottom of the stack: its members are real disks, inspected as
+  // usual even in a dry-run, so its open is never only on paper
+  async openOnPaper(ctx) {
+    await this.open(ctx);
+  },
+
+  async closeOnPaper(ctx) {
+    await ctx.runner.run(raidCommands.stop(ctx.config.target.array));
   },
 };
 

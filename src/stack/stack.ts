@@ -16,45 +16,66 @@ export function stackLayers(ctx: Pick<StackContext, 'config'>): LayerHandler[] {
 export interface OpenedStack {
   /** layers this run opened (and so must close again), bottom-up */
   opened: LayerHandler[];
+  /**
+   * Dry-run only: the layers in `opened` were opened on paper (their commands were
+   * printed, not run), so the target filesystem is not really there to be read.
+   */
+  onPaper: boolean;
 }
+
+/** What a step of openStack reports; "would-open" is a dry-run's open on paper. */
+export type OpenOutcome = 'opened' | 'already-open' | 'would-open';
 
 /**
  * Opens bottom-up; a layer that is already open is left as it is. If a layer fails,
- * what this call opened is closed again before the error goes up.
+ * what this call opened is closed again before the error goes up. In a dry-run, a
+ * layer that would be opened is opened only on paper, and every layer above it then
+ * prints its open commands instead of inspecting devices that cannot exist yet.
  */
 export async function openStack(
   ctx: StackContext,
-  onStep?: (layer: string, outcome: string) => void,
+  onStep?: (layer: string, outcome: OpenOutcome) => void,
   layers: readonly LayerHandler[] = stackLayers(ctx),
   /** a layer a dead run opened (src/stack/open-record.ts): it and those above are closed by this run */
   adoptFrom?: string,
 ): Promise<OpenedStack> {
   const opened: LayerHandler[] = [];
+  // a dry-run's "opened" means the layer's commands were printed: from there on, on paper
+  let onPaper = false;
   try {
     for (const layer of layers) {
+      if (onPaper) {
+        await layer.openOnPaper(ctx);
+        opened.push(layer);
+        onStep?.(layer.name, 'would-open');
+        continue;
+      }
       const outcome = await layer.open(ctx);
-      onStep?.(layer.name, outcome);
       // above a layer this run opened, whatever is up came up with it (udev activates
       // LVM volumes on an opened LUKS mapping), so it is this run's to close as well
       if (outcome === 'opened' || opened.length > 0 || layer.name === adoptFrom) opened.push(layer);
+      onPaper = ctx.runner.dryRun && outcome === 'opened';
+      onStep?.(layer.name, onPaper ? 'would-open' : outcome);
     }
   } catch (err) {
-    const left = await closeStack(ctx, { opened });
+    const left = await closeStack(ctx, { opened, onPaper });
     if (left.length > 0 && err instanceof Error) err.message += `\nstill open after the failure: ${left.join('; ')}`;
     throw err;
   }
-  return { opened };
+  return { opened, onPaper };
 }
 
 /**
- * Closes top-down what `openStack` opened. Stops at the first layer that will not
- * close (everything below it is still in use) and returns what is still open.
+ * Closes top-down what `openStack` opened (on paper: prints the close commands).
+ * Stops at the first layer that will not close (everything below it is still in
+ * use) and returns what is still open.
  */
 export async function closeStack(ctx: StackContext, stack: OpenedStack): Promise<string[]> {
   const order = [...stack.opened].reverse();
   for (const [i, layer] of order.entries()) {
     try {
-      await layer.close(ctx);
+      if (stack.onPaper) await layer.closeOnPaper(ctx);
+      else await layer.close(ctx);
     } catch (err) {
       return [`${layer.name}: ${errorMessage(err)}`, ...order.slice(i + 1).map((l) => `${l.name}: still open`)];
     }

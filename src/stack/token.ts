@@ -16,13 +16,20 @@ export function sha512(data: Buffer): string {
 
 type TokenCheck = { ok: true } | { ok: false; reason: string };
 
-async function checkToken(ctx: StackContext): Promise<TokenCheck> {
+/** The hash kept on the host: private, and a SHA-512 line. */
+async function expectedHash(ctx: StackContext): Promise<string> {
   const { tokenFile, tokenHashFile } = ctx.config.target;
   await assertPrivateFile(tokenHashFile, 'token hash');
   const expected = parseHashFile(readFileSync(tokenHashFile, 'utf8'));
   if (!expected) {
     throw new UserError(`${tokenHashFile} holds no SHA-512 hash`, `it must be the output of: sha512sum ${tokenFile}`);
   }
+  return expected;
+}
+
+async function checkToken(ctx: StackContext): Promise<TokenCheck> {
+  const { tokenFile, tokenHashFile } = ctx.config.target;
+  const expected = await expectedHash(ctx);
   let token: Buffer;
   try {
     token = readFileSync(tokenFile);
@@ -60,4 +67,12 @@ export const tokenLayer: LayerHandler = {
   async close() {
     return 'already-closed';
   },
+
+  async openOnPaper(ctx) {
+    const { tokenFile, tokenHashFile } = ctx.config.target;
+    await expectedHash(ctx);
+    ctx.runner.note(`check the token: the SHA-512 of ${tokenFile} must match ${tokenHashFile}, else the disk is refused`);
+  },
+
+  async closeOnPaper() {},
 };

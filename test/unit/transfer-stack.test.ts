@@ -64,6 +64,8 @@ function layer(name: string, log: string[], state: { up: boolean }, fail = false
       log.push(`close ${name}`);
       return 'closed';
     },
+    openOnPaper: async () => void log.push(`would open ${name}`),
+    closeOnPaper: async () => void log.push(`would close ${name}`),
   };
 }
 
@@ -75,7 +77,7 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const log: string[] = [];
   const layers = [layer('raid', log, { up: true }), layer('luks', log, { up: false }), layer('fs', log, { up: false })];
   // raid was up before: it stays up; luks and fs were opened here: closed again
-  const ctx = {} as StackContext;
+  const ctx = { runner: { dryRun: false } } as StackContext;
   const opened = await openStack(ctx, undefined, layers);
   assert.deepEqual(log, ['open luks', 'open fs']);
   await closeStack(ctx, opened);
@@ -94,4 +96,23 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const opened3 = await openStack(ctx, undefined, [autoLuks, layer('lvm', log3, lvmState)]);
   await closeStack(ctx, opened3);
   assert.deepEqual(log3, ['open luks', 'close lvm', 'close luks']);
+
+  // dry-run: the first layer that would open (its open printed a command) puts every
+  // layer above it on paper; none of them inspects, and closing prints as well
+  const log4: string[] = [];
+  const dry = { runner: { dryRun: true } } as StackContext;
+  const noInspect = (l: LayerHandler): LayerHandler => ({ ...l, inspect: () => assert.fail(`${l.name} inspected`), open: l.name === 'raid' ? (c) => l.open(c) : () => assert.fail(`${l.name} opened for real`) });
+  const steps: string[] = [];
+  const paper = await openStack(dry, (layer, outcome) => steps.push(`${layer} ${outcome}`), [
+    layer('raid', log4, { up: false }),
+    noInspect(layer('luks', log4, { up: false })),
+    noInspect(layer('fs', log4, { up: false })),
+  ]);
+  assert.equal(paper.onPaper, true);
+  assert.deepEqual(steps, ['raid would-open', 'luks would-open', 'fs would-open']);
+  await closeStack(dry, paper);
+  assert.deepEqual(log4, ['open raid', 'would open luks', 'would open fs', 'would close fs', 'would close luks', 'would close raid']);
+  // a dry-run over a stack that is already open opens nothing on paper
+  const up = await openStack(dry, undefined, [layer('raid', [], { up: true }), layer('fs', [], { up: true })]);
+  assert.deepEqual(up, { opened: [], onPaper: false });
 });

@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Qmp } from './qmp.js';
 
 // Boots a throw-away qemu VM (Debian's kernel, TCG) whose root is this machine's root
 // over 9p, read-only, with a RAM overlay; runs one guest script of the project and
@@ -28,6 +29,21 @@ export interface VmRun {
   guestLog: string;
   result: unknown;
   seconds: number;
+  /** the guest's requests to the host (see hostRequest in guest/support.ts), as handled */
+  requests: string[];
+  /** set when the guest asked for a power cut: qemu was killed with SIGKILL */
+  powerCut?: string;
+}
+
+/**
+ * What the host does for the guest on request, through qemu's machine protocol: pull
+ * a disk out and put it back (PCI hot-unplug), slow a disk down, cut the power.
+ */
+interface HostActions {
+  unplug(serial: string): Promise<void>;
+  plug(serial: string): Promise<void>;
+  throttleRead(serial: string, bytesPerSecond: number): Promise<void>;
+  powerCut(reason: string): void;
 }
 
 export function kernelVersion(): string {
@@ -112,9 +128,12 @@ export async function bootVm(opts: {
   const initrd = buildInitramfs(kver, cache);
   const out = opts.share ?? join(opts.dir, `out-${Date.now()}`);
   mkdirSync(out, { recursive: true });
-  for (const f of ['result.json', 'exit-code', 'guest.log']) rmSync(join(out, f), { force: true });
+  for (const f of readdirSync(out)) {
+    if (['result.json', 'exit-code', 'guest.log'].includes(f) || f.startsWith('host-ack-')) rmSync(join(out, f), { force: true });
+  }
   for (const d of opts.disks) assertImageFile(d, opts.dir);
   const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+  const qmpSocket = join(opts.dir, `qmp-${process.pid}-${Date.now()}.sock`);
   writeFileSync(
     join(out, 'guest-init.sh'),
     `#!/bin/bash
@@ -125,7 +144,8 @@ mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/udev /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
 /lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
-udevadm trigger --action=add; udevadm settle
+# only block devices matter to the tests (the modules are loaded above): a third of the time of all
+udevadm trigger --action=add --subsystem-match=block; udevadm settle
 echo BV_GUEST_READY
 cd ${project}
 node dist/test/vm/guest/${opts.script}.js ${args} > /bv-out/guest.log 2>&1
@@ -137,21 +157,85 @@ poweroff -f
     { mode: 0o755 },
   );
   const qemuArgs = [
-    '-m', '2048', '-smp', '2', '-nographic', '-no-reboot',
+    // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
+    '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
     '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${out},mount_tag=out,security_model=none`,
-    ...opts.disks.flatMap((d, i) => ['-drive', `file=${d.file},if=none,id=d${i},format=raw`, '-device', `virtio-blk-pci,drive=d${i},serial=${d.serial}`]),
+    ...opts.disks.flatMap((d) => ['-drive', `file=${d.file},if=none,id=drv-${d.serial},format=raw`, '-device', `virtio-blk-pci,drive=drv-${d.serial},serial=${d.serial},id=dev-${d.serial}`]),
+    // the machine protocol, for the guest's requests (hot-unplug, throttling)
+    '-qmp', `unix:${qmpSocket},server=on,wait=off`,
   ];
   const started = Date.now();
   const qemu = spawn('qemu-system-x86_64', qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const closed = new Promise((r) => qemu.on('close', r));
+  const requests: string[] = [];
+  let powerCut: string | undefined;
+  let qmp: Promise<Qmp> | undefined;
+  const monitor = () => (qmp ??= Qmp.connect(qmpSocket));
+  const plugs = new Map<string, number>();
+  const actions: HostActions = {
+    async unplug(serial) {
+      const m = await monitor();
+      const id = `dev-${serial}`;
+      const gone = m.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data?.device === id, 30_000, `DEVICE_DELETED of ${id} (the guest did not eject it)`);
+      await m.execute('device_del', { id });
+      await gone;
+    },
+    async plug(serial) {
+      const disk = opts.disks.find((d) => d.serial === serial);
+      if (!disk) throw new Error(`no disk ${serial} in this boot`);
+      assertImageFile(disk, opts.dir);
+      // the drive went away with the device; a fresh node for the same image file
+      const n = (plugs.get(serial) ?? 0) + 1;
+      plugs.set(serial, n);
+      const node = `drv-${serial}-${n}`;
+      const m = await monitor();
+      await m.execute('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: disk.file } });
+      await m.execute('device_add', { driver: 'virtio-blk-pci', drive: node, serial, id: `dev-${serial}` });
+    },
+    async throttleRead(serial, bps) {
+      await (await monitor()).execute('block_set_io_throttle', { device: `drv-${serial}`, bps: 0, bps_rd: bps, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 });
+    },
+    powerCut(reason) {
+      powerCut = reason;
+      qemu.kill('SIGKILL');
+    },
+  };
   let consoleText = '';
-  qemu.stdout.on('data', (c: Buffer) => (consoleText += c.toString('utf8')));
+  let scanned = 0;
+  let handling = Promise.resolve();
+  const onOutput = (c: Buffer) => {
+    consoleText += c.toString('utf8');
+    // requests arrive as whole lines: BV_HOST <n> <action> <args...>
+    for (let nl = consoleText.indexOf('\n', scanned); nl >= 0; nl = consoleText.indexOf('\n', scanned)) {
+      const line = consoleText.slice(scanned, nl).replace(/\r$/, '');
+      scanned = nl + 1;
+      const m = /BV_HOST (\d+) (\S+)(.*)$/.exec(line);
+      if (!m) continue;
+      const [, n, action, rest] = m as unknown as [string, string, string, string];
+      handling = handling.then(async () => {
+        const args = rest.trim().split(/\s+/).filter(Boolean);
+        let answer = 'ok';
+        try {
+          await handle(actions, action, args);
+        } catch (err) {
+          answer = `error: ${(err as Error).message}`;
+        }
+        requests.push(`${action} ${args.join(' ')}: ${answer}`);
+        if (powerCut === undefined) writeFileSync(join(out, `host-ack-${n}`), answer);
+      });
+    }
+  };
+  qemu.stdout.on('data', onOutput);
   qemu.stderr.on('data', (c: Buffer) => (consoleText += c.toString('utf8')));
   const timeout = setTimeout(() => qemu.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
-  await new Promise((r) => qemu.on('close', r));
+  await closed;
   clearTimeout(timeout);
+  await handling;
+  if (qmp) (await qmp.catch(() => undefined))?.close();
+  rmSync(qmpSocket, { force: true });
   const read = (f: string) => (existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : '');
   const code = read('exit-code').trim();
   let result: unknown;
@@ -160,7 +244,24 @@ poweroff -f
   } catch {
     result = undefined;
   }
-  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds: (Date.now() - started) / 1000 };
+  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds: (Date.now() - started) / 1000, requests, powerCut };
+}
+
+async function handle(actions: HostActions, action: string, args: string[]): Promise<void> {
+  const serial = args[0] ?? '';
+  if (action !== 'power-cut' && !/^bv-[a-z0-9-]+$/.test(serial)) throw new Error(`not a test disk: ${serial}`);
+  switch (action) {
+    case 'unplug':
+      return actions.unplug(serial);
+    case 'plug':
+      return actions.plug(serial);
+    case 'throttle-read':
+      return actions.throttleRead(serial, Number(args[1]));
+    case 'power-cut':
+      return actions.powerCut(args.join(' '));
+    default:
+      throw new Error(`unknown request ${action}`);
+  }
 }
 
 export function requireVmTools(): void {

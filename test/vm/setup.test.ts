@@ -22,8 +22,8 @@ async function boot(phase: string, serials: string[]): Promise<VmRun> {
   return bootVm({ dir, share, disks: serials.map((s) => makeDisk(dir, s)), script: 'setup', args: [phase], timeoutMs: 500_000 });
 }
 
-test('vm setup: refuses a mounted disk and a wrong confirmation; unattended setup; second host; add-mirror to [UU]; a failed member replaced', async () => {
-  assertScenarios(await boot('d', ['bv-n', 'bv-m', 'bv-src', 'bv-x']), 7);
+test('vm setup: refuses a mounted disk, a wrong confirmation, a foreign mount point; unattended setup; dry-run for a second host; second host; add-mirror to [UU]; a failed member replaced', async () => {
+  assertScenarios(await boot('d', ['bv-n', 'bv-m', 'bv-src', 'bv-x']), 9);
 });
 
 test('vm setup: a disk with leftovers of an earlier stack is wiped properly', async () => {

@@ -28,8 +28,8 @@ async function boot(phase: string, ds: VmDisk[]): Promise<VmRun> {
   return run;
 }
 
-test('vm boot a: create the stack, open/backup/close round trip, idempotent open and close, busy mount', async () => {
-  assertScenarios(await boot('a', [disks.a!, disks.src!]), 4);
+test('vm boot a: create the stack, open/backup/close round trip, idempotent open and close, dry-run on the closed stack, busy mount', async () => {
+  assertScenarios(await boot('a', [disks.a!, disks.src!]), 5);
 });
 
 test('vm boot b: after the reboot, open assembles the degraded array and backups continue', async () => {

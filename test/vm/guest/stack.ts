@@ -4,9 +4,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } fr
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
-import { partitionCommands } from '../../../src/stack/partition.js';
 import { raidCommands } from '../../../src/stack/raid.js';
-import { luksCommands, type PbkdfOptions } from '../../../src/stack/luks.js';
+import { luksCommands } from '../../../src/stack/luks.js';
+import { createStack as createStackOn } from './create-stack.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
 import { assertInVm, cli, OUT, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
@@ -24,37 +24,11 @@ const MP = '/media/backup';
 const SRC = '/srv/src';
 const DATA = join(SRC, 'data');
 const ARRAY = '/dev/md/backup';
-// test-only: argon2 is very slow under emulation
-const PBKDF: PbkdfOptions = { pbkdf: 'pbkdf2', iterations: 1000 };
-const PASSPHRASE = 'correct horse battery staple';
 const runner = new ExecRunner();
 
 /** The handlers' create commands, bottom-up, as the setup wizard will run them. */
 async function createStack(serial: string, token: Buffer, keyfile: string): Promise<void> {
-  const disk = vmDisk(serial);
-  await runner.run(partitionCommands.zap(disk));
-  await runner.run(partitionCommands.create(disk));
-  await runner.run(partitionCommands.reread(disk), { allowFailure: true });
-  await runner.run(partitionCommands.settle());
-  const part = '/dev/disk/by-partlabel/backup';
-  waitFor(part);
-  await runner.run(raidCommands.create({ array: ARRAY, partition: part }));
-  waitFor(ARRAY);
-  await runner.run(luksCommands.format(ARRAY, PBKDF), { input: PASSPHRASE });
-  await runner.run(luksCommands.addKeyfile(ARRAY, keyfile, PBKDF), { input: PASSPHRASE });
-  await runner.run(luksCommands.open(ARRAY, 'enc-backup', keyfile));
-  await runner.run(lvmCommands.pvcreate('/dev/mapper/enc-backup'));
-  await runner.run(lvmCommands.vgcreate('backup', '/dev/mapper/enc-backup'));
-  await runner.run(lvmCommands.lvcreate('backup', HOST, 'all'));
-  waitFor(`/dev/backup/${HOST}`);
-  await runner.run(mountCommands.mkfs(`/dev/backup/${HOST}`, `backup-${HOST}`));
-  mkdirSync(MP, { recursive: true });
-  await runner.run(mountCommands.mountDevice(`/dev/backup/${HOST}`, MP));
-  writeFileSync(join(MP, '.token'), token, { mode: 0o600 });
-  await runner.run(mountCommands.umount(MP));
-  await runner.run(lvmCommands.deactivateGroup('backup'));
-  await runner.run(luksCommands.close('enc-backup'));
-  await runner.run(raidCommands.stop(ARRAY));
+  await createStackOn({ serials: [serial], label: 'backup', array: ARRAY, luksName: 'enc-backup', volumeGroup: 'backup', host: HOST, mountpoint: MP, keyfile, token });
 }
 
 function mountSource(): void {
@@ -133,6 +107,25 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.deepEqual(closed.steps.map((s: { outcome: string }) => s.outcome), ['already-closed', 'closed', 'closed', 'closed', 'closed']);
       const twice = json(cli(['close', '--json', '--config', CONFIG]));
       assert.ok(twice.steps.every((s: { outcome: string }) => s.outcome === 'already-closed'), JSON.stringify(twice.steps));
+      stackIsDown();
+    }],
+    ['dry-run on the closed stack: open and backup plan every layer, print its commands, change nothing', (notes) => {
+      stackIsDown();
+      const o = cli(['open', '--dry-run', '--config', CONFIG]);
+      assert.equal(o.code, 0, `${o.stderr}\n${o.stdout}`);
+      const opens = [
+        /would run: mdadm --assemble --run \/dev\/md\/backup --uuid=\S+/,
+        /would run: cryptsetup open --type luks --key-file \S+\/key \/dev\/md\/backup enc-backup/,
+        /would run: lvchange --activate y backup\/vmhost/,
+        /would run: mount -t btrfs \/dev\/backup\/vmhost \/media\/backup/,
+        /would run: check the token/,
+      ];
+      for (const re of opens) assert.match(o.stdout, re);
+      notes.push(o.stdout.split('\n').filter((l) => l.startsWith('would run')).join(' | '));
+      stackIsDown();
+      const b = cli(['backup', '--dry-run', '--config', CONFIG]);
+      assert.equal(b.code, 0, `${b.stderr}\n${b.stdout}`);
+      for (const re of [...opens, /would run: umount \/media\/backup/, /would run: vgchange --activate n backup/, /would run: cryptsetup close enc-backup/, /would run: mdadm --stop \/dev\/md\/backup/]) assert.match(b.stdout, re);
       stackIsDown();
     }],
     ['a busy mount point is refused with the processes holding it', () => {

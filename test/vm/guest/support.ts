@@ -34,8 +34,8 @@ export function sh(file: string, args: string[], input?: string): string {
   }
 }
 
-export function cli(args: string[], cwd = PROJECT): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd, env: { ...process.env, NO_COLOR: '1' } });
+export function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd: PROJECT, env: { ...process.env, NO_COLOR: '1', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -109,4 +109,48 @@ export async function drivePty(args: string[], steps: [RegExp, string][], timeou
   const code = await closed;
   clearTimeout(timer);
   return { code, screen };
+}
+
+let requests = 0;
+
+/**
+ * Asks the host to act on this VM (test/vm/harness.ts: unplug, plug, throttle-read,
+ * power-cut): one line on the console, answered with a file in the share.
+ */
+export async function hostRequest(request: string, timeoutMs = 60_000): Promise<void> {
+  const n = ++requests;
+  // one write of a whole line, so the host reads it in one piece
+  writeFileSync('/dev/console', `\nBV_HOST ${n} ${request}\n`);
+  const ack = join(OUT, `host-ack-${n}`);
+  const end = Date.now() + timeoutMs;
+  while (!existsSync(ack)) {
+    if (Date.now() > end) throw new Error(`the host did not answer "${request}" within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const answer = readFileSync(ack, 'utf8');
+  if (answer !== 'ok') throw new Error(`host: ${request}: ${answer}`);
+}
+
+/** Pulls the disk out (PCI hot-unplug) and waits until the guest no longer has it. */
+export async function unplugDisk(serial: string): Promise<void> {
+  const dev = vmDisk(serial).replace('/dev/', '');
+  await hostRequest(`unplug ${serial}`);
+  const end = Date.now() + 30_000;
+  while (existsSync(`/sys/block/${dev}`)) {
+    if (Date.now() > end) throw new Error(`${dev} (${serial}) is still there after the unplug`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Puts the disk back and waits for udev to name it again. */
+export async function plugDisk(serial: string): Promise<string> {
+  await hostRequest(`plug ${serial}`);
+  waitFor(`/dev/disk/by-id/virtio-${serial}`, 30_000);
+  return vmDisk(serial);
+}
+
+/** Asks the host to cut the power now (qemu is killed); never returns. */
+export async function cutPower(reason: string): Promise<never> {
+  writeFileSync('/dev/console', `\nBV_HOST ${++requests} power-cut ${reason}\n`);
+  for (;;) await new Promise((r) => setTimeout(r, 60_000));
 }

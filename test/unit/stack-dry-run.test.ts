@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { VaultConfig } from '../../src/config/config.js';
+import { closeStack, openStack } from '../../src/stack/stack.js';
+import type { StackContext } from '../../src/stack/layer.js';
+import { DryRunRunner } from '../../src/system/dry-run-runner.js';
+import { FakeRunner } from '../../src/system/fake-runner.js';
+import { UserError } from '../../src/core/errors.js';
+import { scratchDir } from '../support/scratch.js';
+
+// Dry-run of a closed raid -> luks -> lvm stack with the real layer handlers. The fake
+// runner answers only `mdadm --examine --scan`: any inspection of a layer above the
+// array (lvs, blkid, ...) would throw, so the test also proves none happens.
+
+const UUID = '0a1b2c3d:4e5f6071:8293a4b5:c6d7e8f9';
+
+function setup(hash = 'a'.repeat(128)) {
+  const dir = scratchDir('dry');
+  const keyfile = join(dir, 'key');
+  const tokenHashFile = join(dir, 'token.sha512');
+  writeFileSync(keyfile, 'k', { mode: 0o600 });
+  writeFileSync(tokenHashFile, `${hash}  /media/bv-unit-none/.token\n`, { mode: 0o600 });
+  chmodSync(keyfile, 0o600);
+  chmodSync(tokenHashFile, 0o600);
+  const config = {
+    file: join(dir, 'config.toml'),
+    dir,
+    host: 'unit',
+    snapshotDir: '',
+    sources: [],
+    sourcesFromFile: [],
+    target: {
+      mountpoint: '/media/bv-unit-none',
+      layers: ['raid', 'luks', 'lvm'],
+      tokenFile: '/media/bv-unit-none/.token',
+      tokenHashFile,
+      // names no machine has: nothing of them exists, so the stack is closed
+      array: '/dev/md/bv-unit-none',
+      luksName: 'bv-unit-none',
+      keyfile,
+      volumeGroup: 'bv-unit-vg',
+      logicalVolume: 'unit',
+      device: '/dev/bv-unit-vg/unit',
+      partition: '/dev/disk/by-partlabel/bv-unit-none',
+    },
+  } satisfies VaultConfig;
+  const fake = new FakeRunner().on(['mdadm', ['--examine', '--scan']], {
+    stdout: `ARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n`,
+  });
+  const printed: string[] = [];
+  const runner = new DryRunRunner(fake, (l) => printed.push(l));
+  const ctx: StackContext = { runner, config, mounts: async () => [] };
+  return { ctx, printed, fake, keyfile, tokenHashFile };
+}
+
+test('dry-run on a closed stack: every layer plans its open, prints its command, and closing prints too', async () => {
+  const { ctx, printed, fake, keyfile } = setup();
+  const steps: string[] = [];
+  const stack = await openStack(ctx, (layer, outcome) => steps.push(`${layer}: ${outcome}`));
+  assert.equal(stack.onPaper, true);
+  assert.deepEqual(steps, ['raid: would-open', 'luks: would-open', 'lvm: would-open', 'filesystem: would-open', 'token: would-open']);
+  assert.deepEqual(printed, [
+    `would run: mdadm --assemble --run /dev/md/bv-unit-none --uuid=${UUID}`,
+    `would run: cryptsetup open --type luks --key-file ${keyfile} /dev/md/bv-unit-none bv-unit-none`,
+    'would run: lvchange --activate y bv-unit-vg/unit',
+    'would run: mkdir -p /media/bv-unit-none',
+    'would run: mount -t btrfs /dev/bv-unit-vg/unit /media/bv-unit-none',
+    `would run: check the token: the SHA-512 of /media/bv-unit-none/.token must match ${ctx.config.target.tokenHashFile}, else the disk is refused`,
+  ]);
+  assert.deepEqual(fake.calls, ['mdadm --examine --scan'], 'nothing above the array was inspected');
+  printed.length = 0;
+  assert.deepEqual(await closeStack(ctx, stack), []);
+  assert.deepEqual(printed, [
+    'would run: umount /media/bv-unit-none',
+    'would run: vgchange --activate n bv-unit-vg',
+    'would run: cryptsetup close bv-unit-none',
+    'would run: mdadm --stop /dev/md/bv-unit-none',
+  ]);
+});
+
+test('dry-run on paper still checks the host\'s own files: a keyfile others can read is refused', async () => {
+  const { ctx, printed, keyfile } = setup();
+  chmodSync(keyfile, 0o644);
+  const err = await openStack(ctx).catch((e) => e);
+  assert.ok(err instanceof UserError, String(err));
+  assert.match(err.fix!, /chmod 600/);
+  assert.equal(printed.length, 2, 'the assemble was printed, and then the stack was closed on paper again');
+  assert.match(printed[1]!, /mdadm --stop/);
+});
+
+test('dry-run on paper: a token hash file without a hash is refused', async () => {
+  const { ctx } = setup('not a hash');
+  await assert.rejects(openStack(ctx), /holds no SHA-512 hash/);
+});
