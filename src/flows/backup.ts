@@ -6,6 +6,9 @@ import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
 import { progressInterval, type OutputMode } from '../ui/renderer.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
 import { pruneSource } from './prune-source.js';
+import { join } from 'node:path';
+import { btrfs } from '../btrfs/commands.js';
+import { snapshotName } from '../core/naming.js';
 import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
 import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { TargetSession, type SourceResult } from './target-session.js';
@@ -99,6 +102,14 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
               r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
             }
           }
+        }, async (source, task) => {
+          // a dry-run on a closed disk: what would run, without a disk to look at
+          const name = snapshotName(new Date(), []);
+          const snapshot = join(source.snapshotDir, name);
+          await runner.run(btrfs.snapshot(source.real, snapshot));
+          runner.note('the parent is chosen once the disk is open: the newest snapshot on both sides, else a full send');
+          await runner.pipe(btrfs.send(snapshot), btrfs.receive(join(config.target.mountpoint, source.name)));
+          task.title = `${r.source}: would back up as ${name} (full or incremental is decided once the disk is open)`;
         }),
       ),
     ],

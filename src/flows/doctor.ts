@@ -3,6 +3,7 @@ import type { VaultConfig } from '../config/config.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { errorMessage } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
+import { parseFstab } from '../core/fstab.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { collectStatus } from './status.js';
 import { unitNames } from './schedule.js';
@@ -106,11 +107,12 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
         : { area: 'disk', name: 'mdadm.conf', level: 'warn', detail: `${config.target.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`, fix: `with the disk attached: mdadm --detail --brief ${config.target.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u` },
     );
   }
-  const fstab = readOr('/etc/fstab').split('\n').find((l) => l.trim().split(/\s+/)[1] === config.target.mountpoint.replaceAll(' ', '\\040'));
+  const fstab = parseFstab(readOr('/etc/fstab')).find((e) => e.mountPoint === config.target.mountpoint);
   if (fstab) {
-    add(fstab.split(/\s+/)[3]?.split(',').includes('noauto')
-      ? { area: 'disk', name: 'fstab', level: 'ok', detail: `fstab: ${fstab.trim()}` }
-      : { area: 'disk', name: 'fstab', level: 'warn', detail: `the fstab line for ${config.target.mountpoint} has no noauto: booting without the backup disk waits for it, then fails`, fix: `add noauto to its options: ${fstab.trim()}` });
+    const line = `${fstab.device} ${fstab.mountPoint} ${fstab.fsType} ${fstab.options}`;
+    add(fstab.options.split(',').includes('noauto')
+      ? { area: 'disk', name: 'fstab', level: 'ok', detail: `fstab: ${line}` }
+      : { area: 'disk', name: 'fstab', level: 'warn', detail: `the fstab line for ${config.target.mountpoint} has no noauto: booting without the backup disk waits for it, then fails`, fix: `add noauto to its options: ${line}` });
   } else if (!config.target.device && config.target.layers.length === 0) {
     add({ area: 'disk', name: 'fstab', level: 'warn', detail: `${config.target.mountpoint} has no fstab line and no target.device: btrfs-vault can only use it when it is mounted already`, fix: 'set target.device, or add a noauto fstab line' });
   }

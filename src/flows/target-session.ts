@@ -70,6 +70,11 @@ export class TargetSession<R extends SourceResult> {
     } else r.exitCode = ExitCode.failed;
   }
 
+  /** A dry-run opened the stack only on paper: the disk's layers are not really there. */
+  get onPaper(): boolean {
+    return this.stack?.onPaper === true;
+  }
+
   /** Did it take its locks? A run refused at the lock did nothing, and must not write records. */
   get locked(): boolean {
     return this.locks.length > 0;
@@ -96,7 +101,7 @@ export class TargetSession<R extends SourceResult> {
           const mounted = mounts.filter((m) => m.mountPoint === mp).at(-1);
           if (mounted) this.lockedFs = mounted.device;
           await this.lock([
-            { what: `the backup target ${mp}`, key: `target ${resolved(mp)}` },
+            targetLockKey(mp),
             ...(mounted ? [targetFsKey(mounted)] : []),
             ...[...this.checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
             ...(this.opts.extraLocks ?? []),
@@ -156,11 +161,16 @@ export class TargetSession<R extends SourceResult> {
   }
 
   /** One source's work, run only with the target open; its failure is the source's. */
-  sourceTask(r: R, title: string, work: (source: CheckedSource, task: Task) => Promise<void>): ListrTask {
+  /**
+   * One source's work, run only with the target open; its failure is the source's. In a
+   * dry-run on a closed stack (opened only on paper), `onPaper` says what would happen
+   * without looking at a disk that is not there.
+   */
+  sourceTask(r: R, title: string, work: (source: CheckedSource, task: Task) => Promise<void>, onPaper?: (source: CheckedSource, task: Task) => Promise<void>): ListrTask {
     return {
       title,
       enabled: () => this.checked.has(r),
-      skip: () => (this.fatal !== undefined || !this.targetMount ? 'not run: the target is not open' : false),
+      skip: () => (this.fatal !== undefined || (!this.targetMount && !(this.onPaper && onPaper)) ? 'not run: the target is not open' : false),
       task: async (_c: unknown, task: Task) => {
         if (this.opts.signal?.aborted) {
           r.status = 'not-run';
@@ -169,7 +179,8 @@ export class TargetSession<R extends SourceResult> {
         try {
           // the mount table as it is now: the target may have been unmounted between sources
           this.mounts = await readMounts();
-          await work(this.checked.get(r)!, task);
+          if (this.onPaper && onPaper) await onPaper(this.checked.get(r)!, task);
+          else await work(this.checked.get(r)!, task);
           r.status = 'ok';
         } catch (err) {
           this.fail(r, err);
@@ -282,6 +293,11 @@ export function runExitCode(reports: readonly Pick<SourceResult, 'status' | 'exi
   const codes = new Set(failed.map((r) => r.exitCode ?? ExitCode.failed));
   const wroteSomething = reports.some((r) => r.status === 'ok');
   return !wroteSomething && codes.size === 1 ? [...codes][0]! : ExitCode.failed;
+}
+
+/** The backup target by its mount point, as every run on it locks it (before it is open). */
+export function targetLockKey(mountpoint: string): LockKey {
+  return { what: `the backup target ${mountpoint}`, key: `target ${resolved(mountpoint)}` };
 }
 
 /** The backup filesystem, whatever mount point or config reaches it. */

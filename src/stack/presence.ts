@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { parseFstab } from '../core/fstab.js';
 import type { VaultConfig } from '../config/config.js';
 import type { MountEntry } from '../core/mountinfo.js';
 
@@ -15,7 +16,25 @@ export function targetAttached(config: VaultConfig, mounts: readonly MountEntry[
     return existsSync(t.array) || labels.some((l) => l === 'backup' || l.startsWith('backup-'));
   }
   if (t.layers.length > 0) return existsSync(t.partition) || existsSync(t.device ?? '/nonexistent');
-  return t.device !== undefined && existsSync(t.device);
+  if (t.device !== undefined) return existsSync(t.device);
+  // a plain disk mounted through its fstab line: is the device that line names there?
+  const line = parseFstab(readOr('/etc/fstab')).find((e) => e.mountPoint === t.mountpoint);
+  return line !== undefined && existsSync(fstabDevice(line.device));
+}
+
+/** UUID=…, LABEL=…, PARTUUID=…, PARTLABEL=… as the udev links that name them. */
+function fstabDevice(spec: string): string {
+  const m = /^(UUID|LABEL|PARTUUID|PARTLABEL)=(.+)$/.exec(spec);
+  if (!m) return spec;
+  return `/dev/disk/by-${m[1]!.toLowerCase()}/${m[2]!.replace(/^"|"$/g, '')}`;
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 function list(dir: string): string[] {

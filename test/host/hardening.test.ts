@@ -285,3 +285,43 @@ test('two configs giving two sources one folder name: the second is refused, nei
   assert.match(r.stderr, /holds the backups of .*\/data on host testhost, not of .*\/other/);
   assert.equal(allSubvolumes(s), before, 'nothing written');
 }));
+
+test('open and close take the target lock: a close during a backup is refused (exit 4); open after a killed run keeps the disk open for the user', withScenario(async (s) => {
+  sh('umount', [s.dst.mountPoint]);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
+  big(s, 200);
+  const child = s.spawnCli(['--config', s.config]);
+  await waitFor(() => mounted(s.dst.mountPoint) && existsSync(dirsOf(s).dst) && readdirSync(dirsOf(s).dst).some((n) => /^\d{4}-/.test(n)));
+  const close = s.cli(['close', '--config', s.config]);
+  assert.equal(close.code, 4, close.stderr);
+  assert.match(close.stderr, /another btrfs-vault run .* is working with the backup target/);
+  assert.equal(await exited(child), 0);
+  assert.ok(!mounted(s.dst.mountPoint), 'the backup closed what it opened');
+
+  // a run killed with the disk open owes a close; an open by hand takes that over
+  writeFileSync(join(s.data, 'more'), 'x');
+  assert.equal(s.cli(['--config', s.config], { BTRFS_VAULT_TEST_KILL_AT: 'after-sync' }).code, -1);
+  assert.ok(mounted(s.dst.mountPoint));
+  assert.equal(s.cli(['open', '--config', s.config]).code, 0);
+  writeFileSync(join(s.data, 'more'), 'y');
+  assert.equal(s.cli(['--config', s.config]).code, 0);
+  assert.ok(mounted(s.dst.mountPoint), 'opened by hand: it stays open');
+  assert.equal(s.cli(['close', '--config', s.config]).code, 0);
+  assert.ok(!mounted(s.dst.mountPoint));
+}));
+
+test('dry-run on a closed disk: every command it would run, the open and the backup, exit 0, nothing mounted or made', withScenario((s) => {
+  sh('umount', [s.dst.mountPoint]);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
+  writeFileSync(join(s.data, 'f'), 'x');
+  sh('sync', []);
+  const before = sh('btrfs', ['subvolume', 'list', s.src.mountPoint]);
+  const r = s.cli(['backup', '--dry-run', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, new RegExp(`would run: mount -t btrfs ${s.dst.device} ${s.dst.mountPoint}`));
+  assert.match(r.stdout, /would run: btrfs subvolume snapshot -r /);
+  assert.match(r.stdout, /would run: btrfs send -q .* \| btrfs receive /);
+  assert.match(r.stdout, /would back up as \S+ \(full or incremental is decided once the disk is open\)/);
+  assert.ok(!mounted(s.dst.mountPoint), 'nothing mounted');
+  assert.equal(sh('btrfs', ['subvolume', 'list', s.src.mountPoint]), before, 'no snapshot');
+}));

@@ -46,8 +46,8 @@ test('verify: an equal backup is all well; a file changed in place (same size an
   const bad = s.cli(['verify', '--json', '--no-scrub', '--config', s.config]);
   assert.equal(bad.code, 1, bad.stderr);
   const diffs = json(bad).sources[0].differences;
-  // removing b.txt also changed the folder's time: that is a difference too
-  assert.deepEqual(diffs.map((d: { path: string }) => d.path).sort(), ['./', 'a.txt', 'b.txt']);
+  // removing b.txt also changed the folder's time: rsync reports that too, unless it fell within the same second
+  assert.deepEqual(diffs.map((d: { path: string }) => d.path).filter((p: string) => p !== './').sort(), ['a.txt', 'b.txt']);
   assert.match(diffs.find((d: { path: string }) => d.path === 'a.txt').what, /content/);
   assert.match(diffs.find((d: { path: string }) => d.path === 'b.txt').what, /missing from the backup/);
   assert.match(s.cli(['verify', '--no-scrub', '--config', s.config]).stdout, /differs from the snapshot[\s\S]*a\.txt: file differs in content[\s\S]*fix: /);
