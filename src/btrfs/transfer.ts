@@ -54,6 +54,12 @@ function explain(err: unknown, targetDir: string, partial: string): unknown {
       `free space on the backup disk (see: btrfs filesystem usage ${targetDir}); delete old backups there, oldest first, never the one latest points at: btrfs subvolume delete ${targetDir}/<name>`,
     );
   }
+  if (err instanceof CommandFailedError && /Input\/output error/i.test(err.stderr)) {
+    return new TargetError(
+      `the backup disk failed to read or write during the transfer (an I/O error): ${err.message}\n${partial}; latest still points at the last complete backup`,
+      `check the disk's cable and health (dmesg | tail; btrfs device stats ${targetDir}), then run again: the next run cleans up and goes on`,
+    );
+  }
   return err;
 }
 

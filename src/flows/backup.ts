@@ -118,6 +118,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     {
       // written while the locks are held; a run refused at the lock did nothing and writes nothing
       whileLocked: () => {
+        if (session.arrayWarning) report.warnings.push(session.arrayWarning);
         if (runner.dryRun || !session.locked) return;
         try {
           remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);

@@ -8,6 +8,7 @@ import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
 import { raidLayer, type RaidState } from '../stack/raid.js';
+import { readHostRecord } from '../system/host-record.js';
 import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
@@ -47,6 +48,8 @@ export class TargetSession<R extends SourceResult> {
   closeError: unknown;
   /** the array was whole ([UU]) while open */
   mirrored = false;
+  /** the mirror lost a member: said in the run's report */
+  arrayWarning?: string;
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
@@ -143,8 +146,14 @@ export class TargetSession<R extends SourceResult> {
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
-          if (this.config.target.layers.includes('raid') && !runner.dryRun) {
-            this.mirrored = ((await raidLayer.inspect(this.ctx)) as RaidState).stat?.map === '[UU]';
+          if (this.config.target.layers.includes('raid') && !runner.dryRun && !this.onPaper) {
+            const raid = (await raidLayer.inspect(this.ctx)) as RaidState;
+            this.mirrored = raid.stat?.map === '[UU]';
+            const degraded = raid.stat?.present !== undefined && raid.stat.wanted !== undefined && raid.stat.present < raid.stat.wanted;
+            // degraded by design until the second disk is added; a warning once a member is missing or failed
+            if (degraded && (raid.absent?.failed.length || raid.absent?.leftOut.length || readHostRecord(this.config.file).mirrored)) {
+              this.arrayWarning = `the mirror is degraded, the backups go to one disk only: ${raid.detail}`;
+            }
           }
           if (this.targetMount) {
             if (this.targetMount.device !== this.lockedFs) await this.lock([targetFsKey(this.targetMount)]);

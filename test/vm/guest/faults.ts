@@ -129,9 +129,10 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       lap(notes, 'backup');
       const report = JSON.parse(r.stdout);
       notes.push(`exit ${r.code}: ${report.sources[0].error ?? report.error}`.replace(/\s+/g, ' '));
-      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.code, 3, r.stderr);
       assert.equal(report.sources[0].status, 'failed');
-      assert.match(report.sources[0].error, /btrfs receive[\s\S]*Input\/output error/);
+      assert.match(report.sources[0].error, /the backup disk failed to read or write during the transfer \(an I\/O error\)[\s\S]*btrfs receive[\s\S]*Input\/output error/);
+      assert.match(report.sources[0].fix, /check the disk's cable and health/);
       assert.equal(readlinkSync(join(SNAPSHOTS, 'data', 'latest')), afterMirrorFault, 'latest on the source did not move');
       // what the run opened it closed, although the disk is gone (else it could not come back without a reboot)
       assert.ok(!existsSync('/dev/mapper/enc-backup') && !existsSync('/dev/mapper/backup-vmhost'), sh('dmsetup', ['ls']));
