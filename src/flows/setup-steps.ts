@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { TargetError } from '../core/errors.js';
+import { InternalError, TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
 import type { Runner } from '../system/runner.js';
 import type { VaultConfig } from '../config/config.js';
@@ -17,6 +17,9 @@ import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mo
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
 import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
+import { stringify } from 'smol-toml';
+import { configSchema } from '../config/schema.js';
+import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
 
 // How each setup step finds out that it is already done (so a resumed setup skips
 // it) and what it does beyond its plain commands (waiting for udev, file writes).
@@ -164,20 +167,39 @@ async function recordArray(ctx: StepContext): Promise<void> {
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
 }
 
+/**
+ * The config setup writes: built as data, checked with the very schema that loads it,
+ * then written by smol-toml (a host name that would not load is a bug here, not a
+ * config to find broken later). Retention is on, with the defaults.
+ */
 export function configText(spec: SetupSpec): string {
+  const counts = (r: RetentionRules) => ({
+    keep_last: r.keepLast,
+    hourly: r.hourly,
+    daily: r.daily,
+    weekly: r.weekly,
+    monthly: r.monthly === Infinity ? 'all' : r.monthly,
+    yearly: r.yearly === Infinity ? 'all' : r.yearly,
+  });
+  const raw = {
+    host: spec.host,
+    target: {
+      mountpoint: spec.mountpoint,
+      layers: ['raid', 'luks', 'lvm'],
+      array: spec.array,
+      luks_name: spec.luksName,
+      keyfile: spec.keyfile,
+      volume_group: spec.volumeGroup,
+      token_sha512: spec.tokenHashFile,
+    },
+    retention: { source: counts(DEFAULT_SOURCE_RULES), target: counts(DEFAULT_TARGET_RULES) },
+  };
+  const checked = configSchema.safeParse(raw);
+  if (!checked.success) throw new InternalError(`setup made a config its own schema refuses: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return [
     '# written by btrfs-vault setup; see README, "Configuration"',
-    `host = "${spec.host}"`,
-    '# sources = ["/", "/home"]   # or one path a line in the file `sources` beside this one',
-    '',
-    '[target]',
-    `mountpoint = ${JSON.stringify(spec.mountpoint)}`,
-    'layers = ["raid", "luks", "lvm"]',
-    `array = ${JSON.stringify(spec.array)}`,
-    `luks_name = ${JSON.stringify(spec.luksName)}`,
-    `keyfile = ${JSON.stringify(spec.keyfile)}`,
-    `volume_group = ${JSON.stringify(spec.volumeGroup)}`,
-    `token_sha512 = ${JSON.stringify(spec.tokenHashFile)}`,
+    '# sources = ["/", "/home"]   # add yours, or one path a line in the file `sources` beside this one',
+    stringify(raw),
     '',
   ].join('\n');
 }

@@ -61,6 +61,8 @@ test('fstab line is noauto with the compression; the config written is valid and
   assert.equal(cfg.target.device, '/dev/backup/deimos');
   assert.equal(cfg.target.keyfile, spec.keyfile);
   assert.equal(cfg.target.tokenHashFile, spec.tokenHashFile);
+  assert.deepEqual(cfg.retention?.target, { keepLast: 1, hourly: 24, daily: 31, weekly: 26, monthly: Infinity, yearly: 0 }, 'retention on, with the defaults');
+  assert.throws(() => configText({ ...spec, host: 'not a host name!' }), /its own schema refuses: host/);
 });
 
 test('add-mirror refuses a smaller disk, another sector size, and a disk already in the array', async () => {
