@@ -207,10 +207,11 @@ const DIE_WITH_US = ['--pdeathsig', 'KILL', '--'];
  * accounting when it reaps them), and this sh writes nothing meanwhile; what the
  * process wrote before (Node's spawn writes a byte before exec) is read first, with
  * builtins only, and subtracted. Node reaps its own children at once, so it could
- * never read the writer's final count itself.
+ * never read the writer's final count itself. (When the reader fails, this sh is ended
+ * too, maybe while grep runs: grep's complaint about its vanished parent is not news.)
  */
 const COUNTING_WRAPPER =
-  '{ read -r _; read -r before; } < /proc/$$/io; setpriv --pdeathsig KILL -- "$@"; rc=$?; grep "^wchar:" /proc/$$/io >&3; echo "$before" >&3; exit $rc';
+  '{ read -r _; read -r before; } < /proc/$$/io; setpriv --pdeathsig KILL -- "$@"; rc=$?; grep "^wchar:" /proc/$$/io >&3 2>/dev/null; echo "$before" >&3; exit $rc';
 
 /** The writer's exact count from COUNTING_WRAPPER's report: after minus before. */
 function writtenBy(report: string): number | undefined {
