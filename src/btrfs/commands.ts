@@ -12,6 +12,8 @@ export const btrfs = {
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   writableSnapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', source, dest]],
   delete: (path: string): Argv => ['btrfs', ['subvolume', 'delete', path]],
+  /** deleted and committed: the cleaner starts on it now, not at the next periodic commit (up to 30 s) */
+  deleteNow: (path: string): Argv => ['btrfs', ['subvolume', 'delete', '--commit-after', path]],
   /** wait until btrfs has freed the space of these deleted subvolumes */
   waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => ['btrfs', ['subvolume', 'sync', mountPoint, ...ids.map(String)]],
   /** one command for many (prune deletes in batches) */

@@ -50,7 +50,7 @@ export async function makeRoom(input: {
   for (const b of candidates) {
     if (space.free >= wanted) break;
     input.step(`only ${formatBytes(space.free)} free on the backup disk, min_free asks for ${formatBytes(wanted)}: deleting the oldest backup ${b.name}`);
-    await input.runner.run(btrfs.delete(b.path));
+    await input.runner.run(btrfs.deleteNow(b.path));
     deleted.push(b.name);
     if (input.runner.dryRun) continue;
     // btrfs frees a deleted subvolume's space in the background: wait for it
