@@ -119,6 +119,12 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       notes.push(raid.detail);
       assert.match(raid.detail, /\[U_\] degraded: 1 of 2 mirrors/);
       assert.match(raid.detail, /missing: 1 member, not attached/);
+      // the mirror was whole when the backup began: status warns now, for monitoring
+      const status = JSON.parse(cli(['status', '--json', '--config', config]).stdout);
+      assert.equal(status.target.array.degraded, true);
+      assert.equal(status.target.array.missing, 1);
+      assert.ok(status.warnings.some((w: { code: string }) => w.code === 'degraded'), JSON.stringify(status.warnings));
+      assert.equal(cli(['status', '--check', '--config', config]).code, 1);
       assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA), 'the backup is complete');
       json(cli(['close', '--json', '--config', config]));
     }],

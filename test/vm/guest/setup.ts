@@ -192,12 +192,20 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       notes.push(mdstat.split('\n').filter((l) => l.includes('[')).join(' | '));
       const opened = JSON.parse(ok(cli(['open', '--json', '--config', CONFIG])));
       assert.match(opened.layers[0].detail, /\[UU\]/);
+      // verify on the whole mirror: the newest pair equal, the scrub clean, md's check without mismatches
+      const verified = JSON.parse(ok(cli(['verify', '--json', '--config', CONFIG])));
+      assert.deepEqual([verified.ok, verified.scrub.csumErrors, verified.mdCheck.mismatches], [true, 0, 0]);
+      notes.push(`verify: scrub ${verified.scrub.bytes} bytes, md check ${verified.mdCheck.mismatches} mismatches`);
       ok(cli(['close', '--config', CONFIG]));
     }],
     ['a failed member is replaced with add-mirror --no-wait, which returns during the resync', async (notes) => {
       ok(cli(['open', '--config', CONFIG]));
       sh('mdadm', ['--manage', '/dev/md/backup', '--fail', '/dev/disk/by-partlabel/backup-bvm']);
       assert.match(readFileSync('/proc/mdstat', 'utf8'), /\(F\)/);
+      // status names the failed member and warns
+      const failed = JSON.parse(cli(['status', '--json', '--config', CONFIG]).stdout);
+      assert.equal(failed.target.array.failed.length, 1, JSON.stringify(failed.target.array));
+      assert.ok(failed.warnings.some((w: { code: string }) => w.code === 'degraded'));
       const out = ok(cli(['add-mirror', '--no-wait', '--disk', '/dev/disk/by-id/virtio-bv-x', '--confirm', 'bv-x', '--config', CONFIG]));
       assert.match(out, /mdadm --manage \/dev\/md\/backup --remove failed/);
       assert.match(out, /goes on in the background/);
@@ -205,6 +213,11 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       notes.push(during.split('\n').filter((l) => l.includes('[')).join(' | '));
       assert.doesNotMatch(during, /\(F\)/, 'the failed member was removed');
       assert.match(during, /recovery|resync|\[UU\]/);
+      if (/recovery/.test(during)) {
+        const resync = JSON.parse(cli(['status', '--json', '--config', CONFIG]).stdout);
+        notes.push(`status during the resync: ${JSON.stringify(resync.target.array.sync)}`);
+        assert.equal(resync.target.array.degraded, true);
+      }
       const end = Date.now() + 180_000;
       while (!/\[2\/2\] \[UU\]/.test(readFileSync('/proc/mdstat', 'utf8')) || /recovery/.test(readFileSync('/proc/mdstat', 'utf8'))) {
         if (Date.now() > end) throw new Error('the resync did not finish');
