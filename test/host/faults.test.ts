@@ -36,12 +36,25 @@ function survivors(s: Scenario): string[] {
 }
 
 async function assertNoOrphans(s: Scenario): Promise<void> {
-  // pdeathsig is delivered at once, but a process killed inside a btrfs call ends when
-  // the call returns: a loaded machine may take seconds
+  // pdeathsig is delivered at once, but a process killed inside a btrfs call ends only
+  // when the call returns, and a loaded machine may take long to finish a write
   let left: string[] = [];
-  await waitFor(() => (left = survivors(s)).length === 0, 15_000).catch(() => {
-    throw new Error(`children outlived the killed run:\n${left.join('\n')}`);
+  await waitFor(() => (left = survivors(s)).length === 0, 60_000).catch(() => {
+    const states = left.map((l) => {
+      const pid = l.split(' ')[0]!;
+      const state = /^State:\s+(.*)$/m.exec(readOr(`/proc/${pid}/status`))?.[1];
+      return `${l}  [state ${state ?? 'gone'}, ppid ${/^PPid:\s+(\d+)/m.exec(readOr(`/proc/${pid}/status`))?.[1] ?? '?'}, wchan ${readOr(`/proc/${pid}/wchan`) || '?'}]`;
+    });
+    throw new Error(`children outlived the killed run by a minute:\n${states.join('\n')}`);
   });
+}
+
+function readOr(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** The complete backups on the target, by name (received UUID set). */
