@@ -2,6 +2,16 @@ import { statSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
 
 /**
+ * Root is trusted, and so is whoever runs this: a file of the user running it can be
+ * changed only by that user, who could run anything anyway (as ssh treats ~/.ssh).
+ */
+function trustedOwner(uid: number): boolean {
+  return uid === 0 || uid === process.geteuid?.();
+}
+
+const trustedWho = (joiner: 'and' | 'or'): string => (process.geteuid?.() === 0 ? 'root' : `root ${joiner} you (uid ${process.geteuid?.()})`);
+
+/**
  * Secrets (keyfile, token hash) must be root's alone: owned by root, no bits for
  * group or others. Refuse otherwise, naming the commands that fix it.
  */
@@ -13,12 +23,12 @@ export async function assertPrivateFile(file: string, what: string): Promise<voi
     throw new UserError(`${what} ${file} does not exist`, `create it, or point to it in the config`);
   }
   const fixes: string[] = [];
-  if (st.uid !== 0) fixes.push(`chown root:root ${file}`);
+  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${file}`);
   if ((st.mode & 0o077) !== 0) fixes.push(`chmod 600 ${file}`);
   if (fixes.length > 0) {
     const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
     throw new UserError(
-      `${what} ${file} must be owned by root and private (it is uid ${st.uid}, mode ${mode})`,
+      `${what} ${file} must be owned by ${trustedWho('or')} and private (it is uid ${st.uid}, mode ${mode})`,
       `run: ${fixes.join(' && ')}`,
     );
   }
@@ -33,12 +43,12 @@ export async function assertPrivateFile(file: string, what: string): Promise<voi
 export function assertOnlyRootWrites(path: string, what: string): void {
   const st = statSync(path);
   const fixes: string[] = [];
-  if (st.uid !== 0) fixes.push(`chown root:root ${shellWord(path)}`);
+  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${shellWord(path)}`);
   if ((st.mode & 0o022) !== 0) fixes.push(`chmod go-w ${shellWord(path)}`);
   if (fixes.length === 0) return;
   const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
   throw new UserError(
-    `${what} ${path} can be changed by others than root (owner uid ${st.uid}, mode ${mode}); whoever can change it decides what is backed up and where`,
+    `${what} ${path} can be changed by others than ${trustedWho('and')} (owner uid ${st.uid}, mode ${mode}); whoever can change it decides what is backed up and where`,
     `run: ${fixes.join(' && ')}`,
   );
 }
