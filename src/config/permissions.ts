@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
+import { quote } from '../system/runner.js';
 
 /**
  * Root is trusted, and so is whoever runs this: a file of the user running it can be
@@ -43,16 +44,12 @@ export async function assertPrivateFile(file: string, what: string): Promise<voi
 export function assertOnlyRootWrites(path: string, what: string): void {
   const st = statSync(path);
   const fixes: string[] = [];
-  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${shellWord(path)}`);
-  if ((st.mode & 0o022) !== 0) fixes.push(`chmod go-w ${shellWord(path)}`);
+  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${quote(path)}`);
+  if ((st.mode & 0o022) !== 0) fixes.push(`chmod go-w ${quote(path)}`);
   if (fixes.length === 0) return;
   const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
   throw new UserError(
     `${what} ${path} can be changed by others than ${trustedWho('and')} (owner uid ${st.uid}, mode ${mode}); whoever can change it decides what is backed up and where`,
     `run: ${fixes.join(' && ')}`,
   );
-}
-
-function shellWord(s: string): string {
-  return /^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
