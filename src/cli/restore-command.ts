@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.js';
 import { runRestore, restoreLines } from '../flows/restore.js';
 import { outputMode } from '../ui/renderer.js';
-import { configuredSource, loadFor, makeRunner } from './context.js';
+import { configuredSource, loadFor, makeRunner, restoreSource } from './context.js';
 import { filesLines, runFiles } from '../flows/files.js';
 import { pickRestore, type Picked } from '../flows/restore-pick.js';
 import { reportError } from './exit.js';
@@ -40,7 +40,7 @@ export async function restoreCommand(sourceArg: string | undefined, backupArg: s
       process.stdout.write(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
       return files.exitCode;
     }
-    const report = await runRestore({ config, source: configuredSource(config, source), backup, before, to: opts.to, writable: Boolean(opts.writable), runner: makeRunner(opts), mode, signal });
+    const report = await runRestore({ config, source: restoreSource(config, source), backup, before, to: opts.to, writable: Boolean(opts.writable), runner: makeRunner(opts), mode, signal });
     process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
     return report.exitCode ?? 0;
   } catch (err) {

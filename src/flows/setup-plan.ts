@@ -5,11 +5,17 @@ import { lvmCommands } from '../stack/lvm.js';
 import { partitionCommands } from '../stack/partition.js';
 import { raidCommands } from '../stack/raid.js';
 import type { Argv } from '../system/runner.js';
+import type { HostVolume } from './existing-volume.js';
 
 // The setup plan: which steps, with exactly which commands. Pure, so the summary, the
 // dry-run and the tests all see the same plan that the task list then carries out.
 
-export type SetupMode = 'new-disk' | 'second-host';
+/**
+ * new-disk: the whole stack; second-host: this host's volume on an existing disk;
+ * reconnect: the disk already holds this host's volume (the machine was rebuilt):
+ * nothing on the disk is made, only a keyslot for the new keyfile is added.
+ */
+export type SetupMode = 'new-disk' | 'second-host' | 'reconnect';
 
 export interface SetupSpec {
   mode: SetupMode;
@@ -37,11 +43,13 @@ export interface SetupSpec {
   tokenFile: string;
   tokenHashFile: string;
   pbkdf?: PbkdfOptions;
+  /** reconnect: what the host's volume holds, as found before anything was written */
+  existing?: HostVolume;
 }
 
 export type StepId =
   | 'wipe' | 'partition' | 'raid' | 'assemble' | 'mdadm-conf' | 'luks-format' | 'keyfile' | 'luks-open'
-  | 'volume-group' | 'logical-volume' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config' | 'close';
+  | 'volume-group' | 'logical-volume' | 'activate' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config' | 'close';
 
 export interface PlanStep {
   id: StepId;
@@ -134,17 +142,30 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
     const mapped = `/dev/mapper/${spec.luksName}`;
     steps.push({ id: 'volume-group', title: `Create the LVM volume group ${spec.volumeGroup}`, commands: [lvmCommands.pvcreate(mapped), lvmCommands.vgcreate(spec.volumeGroup, mapped)] });
   }
+  if (spec.mode === 'reconnect') {
+    steps.push({ id: 'activate', title: `Activate this host's existing volume ${spec.volumeGroup}/${spec.host}`, commands: [lvmCommands.activate(spec.volumeGroup, spec.host)] });
+  } else {
+    steps.push(
+      { id: 'logical-volume', title: `Create the logical volume ${spec.volumeGroup}/${spec.host} (${spec.size === 'all' ? 'all free space' : spec.size})`, commands: [lvmCommands.lvcreate(spec.volumeGroup, spec.host, spec.size)] },
+      { id: 'mkfs', title: `Make the btrfs filesystem on ${lv}`, commands: [mountCommands.mkfs(lv, `backup-${spec.host}`)] },
+    );
+  }
   steps.push(
-    { id: 'logical-volume', title: `Create the logical volume ${spec.volumeGroup}/${spec.host} (${spec.size === 'all' ? 'all free space' : spec.size})`, commands: [lvmCommands.lvcreate(spec.volumeGroup, spec.host, spec.size)] },
-    { id: 'mkfs', title: `Make the btrfs filesystem on ${lv}`, commands: [mountCommands.mkfs(lv, `backup-${spec.host}`)] },
     { id: 'fstab', title: `Add ${spec.mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(spec)}`] },
     { id: 'mount', title: `Mount it at ${spec.mountpoint}`, commands: [mountCommands.mount(spec.mountpoint)] },
-    {
-      id: 'token',
-      title: 'Write the token and keep its SHA-512 on this host',
-      commands: [],
-      writes: [`${spec.tokenFile}: 64 random bytes`, `${spec.tokenHashFile}: its sha512sum line, mode 0600`],
-    },
+    spec.mode === 'reconnect'
+      ? {
+          id: 'token',
+          title: 'Keep the SHA-512 of the token already on the volume (the passphrase proved the disk is yours)',
+          commands: [],
+          writes: [`${spec.tokenHashFile}: the sha512sum line of ${spec.tokenFile}, mode 0600 (the token itself is not changed)`],
+        }
+      : {
+          id: 'token',
+          title: 'Write the token and keep its SHA-512 on this host',
+          commands: [],
+          writes: [`${spec.tokenFile}: 64 random bytes`, `${spec.tokenHashFile}: its sha512sum line, mode 0600`],
+        },
     { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`] },
   );
   return steps;

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InternalError, TargetError } from '../core/errors.js';
@@ -9,7 +10,7 @@ import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands, luksLayer } from '../stack/luks.js';
 import { raidCommands, raidLayer } from '../stack/raid.js';
-import { lvmLayer } from '../stack/lvm.js';
+import { lvmCommands, lvmLayer } from '../stack/lvm.js';
 import { filesystemLayer } from '../stack/filesystem.js';
 import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
@@ -49,6 +50,7 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
   'luks-open': async (ctx) => exists(`/dev/mapper/${ctx.spec.luksName}`),
   'volume-group': async (ctx) => ok(ctx, ['vgs', [ctx.spec.volumeGroup]]),
   'logical-volume': async (ctx) => ok(ctx, ['lvs', [`${ctx.spec.volumeGroup}/${ctx.spec.host}`]]),
+  activate: async (ctx) => (await ctx.runner.query(lvmCommands.attributes(ctx.spec.volumeGroup, ctx.spec.host), { allowFailure: true })).stdout.trim().charAt(4) === 'a',
   mkfs: async (ctx) => {
     const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
     return r.stdout.trim() === 'btrfs';
@@ -128,6 +130,7 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       await recordArray(ctx);
       break;
     case 'logical-volume':
+    case 'activate':
       if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
       break;
     case 'fstab':
@@ -138,9 +141,9 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await ownMountPoint(ctx)).mountedIsOurs) {
         throw new TargetError(`${spec.mountpoint} is not mounted from this host's backup volume ${logicalVolumeDevice(spec)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
       }
+      const token = spec.mode === 'reconnect' ? existingToken(spec) : randomBytes(64);
       // the token before its hash: after a power cut between them, they differ and the step runs again
-      const token = randomBytes(64);
-      writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
+      if (spec.mode !== 'reconnect') writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
       makeDirDurably(dirname(spec.tokenHashFile), 0o700);
       writeFileDurably(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600, replace: true });
       break;
@@ -148,6 +151,29 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
     case 'config':
       writeFileDurably(spec.configFile, configText(spec), { mode: 0o600, replace: false });
       break;
+  }
+}
+
+/**
+ * Reconnecting: the token already on this host's volume, never through a symlink. It
+ * must be the one seen before the confirmation (the passphrase is the proof that the
+ * disk, and so the volume, belongs to whoever sets up this host).
+ */
+function existingToken(spec: SetupSpec): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(spec.tokenFile, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    throw new TargetError(`there is no token file ${spec.tokenFile} on this host's volume`, `check the volume (ls -la ${spec.mountpoint}); setup writes a token only on a volume it makes`);
+  }
+  try {
+    const token = readFileSync(fd);
+    if (spec.existing && sha512(token) !== spec.existing.tokenSha512) {
+      throw new TargetError(`the token ${spec.tokenFile} changed since setup looked at the disk`, 'run setup again');
+    }
+    return token;
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -241,6 +267,7 @@ export const bringUp: Partial<Record<StepId, (ctx: StepContext) => Promise<unkno
   assemble: (ctx) => raidLayer.open(setupStack(ctx)),
   'luks-open': (ctx) => luksLayer.open(setupStack(ctx)),
   'logical-volume': (ctx) => lvmLayer.open(setupStack(ctx)),
+  activate: (ctx) => lvmLayer.open(setupStack(ctx)),
   mount: async (ctx) => {
     await ownMountPoint(ctx); // nothing foreign there, before mounting over it
     return filesystemLayer.open(setupStack(ctx));

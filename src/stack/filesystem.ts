@@ -10,6 +10,8 @@ export const mountCommands = {
   /** by the fstab entry */
   mount: (mountpoint: string): Argv => ['mount', [mountpoint]],
   mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', device, mountpoint]],
+  /** a look that writes nothing: read-only, no log replay */
+  mountReadOnly: (device: string, dir: string): Argv => ['mount', ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', device, dir]],
   umount: (mountpoint: string): Argv => ['umount', [mountpoint]],
   mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, device]],
   /** who holds a mount point (psmisc) */

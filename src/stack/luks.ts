@@ -31,6 +31,8 @@ export const luksCommands = {
   format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', device]],
   addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', device, keyfile]],
   open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, device, name]],
+  /** opens with the passphrase on stdin (setup's look into an existing disk, before this host has a keyfile) */
+  openWithPassphrase: (device: string, name: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file=-', device, name]],
   close: (name: string): Argv => ['cryptsetup', ['close', name]],
   isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', device]],
   /** does the passphrase on stdin open the device? (changes nothing) */

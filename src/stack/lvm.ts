@@ -13,6 +13,8 @@ export const lvmCommands = {
   /** attributes of one LV: the fifth character is "a" when active */
   attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', `${vg}/${lv}`]],
   groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
+  /** the names of the group's volumes, one a line */
+  names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', vg]],
   /** the kernel's mapping of a volume, for when LVM cannot read its group any more */
   removeMapping: (name: string): Argv => ['dmsetup', ['remove', name]],
 };
