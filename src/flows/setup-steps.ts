@@ -5,19 +5,19 @@ import { dirname } from 'node:path';
 import { InternalError, TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
 import type { Runner } from '../system/runner.js';
-import type { VaultConfig } from '../config/config.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands, luksLayer } from '../stack/luks.js';
 import { raidCommands, raidLayer } from '../stack/raid.js';
 import { lvmCommands, lvmLayer } from '../stack/lvm.js';
 import { filesystemLayer } from '../stack/filesystem.js';
+import { partitionLayer } from '../stack/partition.js';
 import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
 import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
-import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
+import { fstabLine, logicalVolumeDevice, partitionPath, setupConfig, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
 import { stringify } from 'smol-toml';
 import { configSchema } from '../config/schema.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
@@ -39,7 +39,7 @@ const FSTAB = '/etc/fstab';
 const ok = async (ctx: StepContext, argv: Parameters<Runner['query']>[0]) => (await ctx.runner.query(argv, { allowFailure: true })).exitCode === 0;
 
 export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolean>>> = {
-  partition: async (ctx) => exists(partitionPath(ctx.spec.label)),
+  partition: async (ctx) => (await partitionLayer.inspect(setupStack(ctx))).up,
   raid: async (ctx) => (await exists(partitionPath(ctx.spec.label))) && ok(ctx, raidCommands.examine(partitionPath(ctx.spec.label))),
   assemble: async (ctx) => exists(ctx.spec.array),
   // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
@@ -232,29 +232,7 @@ export function configText(spec: SetupSpec): string {
 
 /** The stack setup builds, as the layer handlers see it (the config it is about to write). */
 function setupStack(ctx: StepContext): StackContext {
-  const { spec } = ctx;
-  const config: VaultConfig = {
-    file: spec.configFile,
-    dir: dirname(spec.configFile),
-    host: spec.host,
-    snapshotDir: '',
-    sources: [],
-    sourcesFromFile: [],
-    target: {
-      mountpoint: spec.mountpoint,
-      layers: ['raid', 'luks', 'lvm'],
-      tokenFile: spec.tokenFile,
-      tokenHashFile: spec.tokenHashFile,
-      array: spec.array,
-      luksName: spec.luksName,
-      keyfile: spec.keyfile,
-      volumeGroup: spec.volumeGroup,
-      logicalVolume: spec.host,
-      device: logicalVolumeDevice(spec),
-      partition: partitionPath(spec.label),
-    },
-  };
-  return { runner: ctx.runner, config, mounts: readMounts };
+  return { runner: ctx.runner, config: setupConfig(ctx.spec), mounts: readMounts };
 }
 
 /**

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { exists, waitForDevice } from './devices.js';
-import { TargetError } from '../core/errors.js';
-import { parseFstab } from '../core/fstab.js';
+import { InternalError, TargetError } from '../core/errors.js';
+import { escapeFstabField, parseFstab } from '../core/fstab.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
 
 export const mountCommands = {
   /** by the fstab entry */
@@ -18,9 +18,25 @@ export const mountCommands = {
   holders: (mountpoint: string): Argv => ['fuser', ['-vm', mountpoint]],
 };
 
+/** The line setup adds: mounted by hand or by btrfs-vault only (noauto), with the compression. */
+export function fstabLine(device: string, mountpoint: string, compression: CreateOptions['compression']): string {
+  const opts = ['noauto', ...(compression === 'none' ? [] : [`compress=${compression}`])].join(',');
+  return `${device} ${escapeFstabField(mountpoint)} btrfs ${opts} 0 0`;
+}
+
 /** The backup btrfs filesystem, mounted at target.mountpoint. */
 export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promise<MountEntry | undefined> } = {
   name: 'filesystem',
+
+  create(ctx, o) {
+    const { device, mountpoint } = ctx.config.target;
+    if (!device) throw new InternalError('the backup filesystem is made on target.device, and there is none');
+    return [
+      ...(o.mode === 'reconnect' ? [] : [{ id: 'mkfs' as const, title: `Make the btrfs filesystem on ${device}`, commands: [mountCommands.mkfs(device, `backup-${ctx.config.host}`)] }]),
+      { id: 'fstab', title: `Add ${mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(device, mountpoint, o.compression)}`] },
+      { id: 'mount', title: `Mount it at ${mountpoint}`, commands: [mountCommands.mount(mountpoint)] },
+    ];
+  },
 
   async mountOf(ctx) {
     const mp = ctx.config.target.mountpoint;

@@ -42,12 +42,22 @@ export const luksCommands = {
 };
 
 /** What LUKS sits on: the array, or the partition when there is no RAID layer. */
-export function luksDevice(ctx: StackContext): string {
+export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
   return ctx.config.target.layers.includes('raid') ? ctx.config.target.array : ctx.config.target.partition;
 }
 
 export const luksLayer: LayerHandler = {
   name: 'luks',
+
+  create(ctx, o) {
+    const { keyfile, luksName } = ctx.config.target;
+    const device = luksDevice(ctx);
+    return [
+      ...(o.mode === 'new-disk' ? [{ id: 'luks-format' as const, title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`, commands: [luksCommands.format(device, o.pbkdf)] }] : []),
+      { id: 'keyfile', title: `Add a random keyfile ${keyfile} as a second key`, commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)], writes: [`${keyfile}: 1 KiB random, mode 0600`] },
+      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)] },
+    ];
+  },
 
   async inspect(ctx): Promise<LayerState> {
     const mapped = `/dev/mapper/${ctx.config.target.luksName}`;
@@ -92,7 +102,7 @@ export const luksLayer: LayerHandler = {
   },
 };
 
-function openCommand(ctx: StackContext): Argv {
+function openCommand(ctx: Pick<StackContext, 'config'>): Argv {
   const { luksName, keyfile } = ctx.config.target;
   return luksCommands.open(luksDevice(ctx), luksName, keyfile);
 }

@@ -25,7 +25,7 @@ export function mappingName(vg: string, lv: string): string {
 }
 
 /** What LVM sits on. */
-export function lvmDevice(ctx: StackContext): string {
+export function lvmDevice(ctx: Pick<StackContext, 'config'>): string {
   const t = ctx.config.target;
   return t.layers.includes('luks') ? `/dev/mapper/${t.luksName}` : t.layers.includes('raid') ? t.array : t.partition;
 }
@@ -39,6 +39,16 @@ async function lvActive(ctx: StackContext): Promise<boolean | undefined> {
 
 export const lvmLayer: LayerHandler = {
   name: 'lvm',
+
+  create(ctx, o) {
+    const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
+    const below = lvmDevice(ctx);
+    if (o.mode === 'reconnect') return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)] }];
+    return [
+      ...(o.mode === 'new-disk' ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: [lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)] }] : []),
+      { id: 'logical-volume', title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`, commands: [lvmCommands.lvcreate(vg, lv, o.size)] },
+    ];
+  },
 
   async inspect(ctx): Promise<LayerState> {
     const { volumeGroup, logicalVolume } = ctx.config.target;

@@ -120,6 +120,16 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
 export const raidLayer: LayerHandler = {
   name: 'raid',
 
+  create(ctx, o) {
+    const { array, partition } = ctx.config.target;
+    return [
+      o.mode === 'new-disk'
+        ? { id: 'raid', title: `Create the RAID1 mirror ${array} (degraded until add-mirror)`, commands: [raidCommands.create({ array, partition })] }
+        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)] },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`] },
+    ];
+  },
+
   async inspect(ctx): Promise<RaidState> {
     const { array } = ctx.config.target;
     const stat = await mdstatFor(array);

@@ -47,6 +47,19 @@ async function checkToken(ctx: StackContext): Promise<TokenCheck> {
 export const tokenLayer: LayerHandler = {
   name: 'token',
 
+  create(ctx, o) {
+    const { tokenFile, tokenHashFile } = ctx.config.target;
+    if (o.mode === 'reconnect') {
+      return [{
+        id: 'token',
+        title: 'Keep the SHA-512 of the token already on the volume (the passphrase proved the disk is yours)',
+        commands: [],
+        writes: [`${tokenHashFile}: the sha512sum line of ${tokenFile}, mode 0600 (the token itself is not changed)`],
+      }];
+    }
+    return [{ id: 'token', title: 'Write the token and keep its SHA-512 on this host', commands: [], writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`] }];
+  },
+
   async inspect(ctx): Promise<LayerState> {
     const check = await checkToken(ctx);
     return check.ok ? { up: true, detail: 'token matches' } : { up: false, detail: check.reason };
