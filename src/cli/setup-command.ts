@@ -7,9 +7,9 @@ import { UserError } from '../core/errors.js';
 import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { runSetup } from '../flows/setup.js';
 import { opensExisting } from '../flows/existing-disk.js';
-import { mountPointProblem, mountPointUse } from '../flows/setup-mountpoint.js';
+import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import { testPbkdf } from '../flows/setup-test-hooks.js';
-import { labelFor, planSetup, type SetupMode, type SetupSpec } from '../flows/setup-plan.js';
+import { labelFor, logicalVolumeDevice, planSetup, type SetupMode, type SetupSpec } from '../flows/setup-plan.js';
 import { findHostVolume } from '../flows/existing-volume.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
@@ -98,7 +98,8 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       ...(existing ? { existing } : {}),
     };
     // something else mounted at (or in fstab for) the mount point: refused before anything is written
-    const problem = mountPointProblem(await mountPointUse(runner, spec), spec);
+    const where = { mountpoint: spec.mountpoint, device: logicalVolumeDevice(spec) };
+    const problem = mountPointProblem(await mountPointUse(runner, where), where);
     if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);

@@ -14,7 +14,7 @@ import { filesystemLayer } from '../stack/filesystem.js';
 import { partitionLayer } from '../stack/partition.js';
 import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
-import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
+import { mountPointProblem, mountPointUse, type MountPointUse } from '../stack/mount-point.js';
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
 import { fstabLine, logicalVolumeDevice, partitionPath, setupConfig, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
@@ -73,8 +73,9 @@ export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolea
 
 /** How the mount point is used; something foreign there (mounted, or in fstab) is refused. */
 async function ownMountPoint(ctx: StepContext): Promise<MountPointUse> {
-  const use = await mountPointUse(ctx.runner, ctx.spec);
-  const problem = mountPointProblem(use, ctx.spec);
+  const where = { mountpoint: ctx.spec.mountpoint, device: logicalVolumeDevice(ctx.spec) };
+  const use = await mountPointUse(ctx.runner, where);
+  const problem = mountPointProblem(use, where);
   if (problem) throw new TargetError(problem.message, problem.fix);
   return use;
 }
