@@ -3,6 +3,7 @@ import type { VaultConfig } from '../config/config.js';
 import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
 import type { CreateMode, CreateOptions, CreateStep } from '../stack/layer.js';
 import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
+import { exists } from '../stack/devices.js';
 import { partitionPath } from '../stack/partition.js';
 import { raidCommands } from '../stack/raid.js';
 import { createLayers } from '../stack/stack.js';
@@ -121,6 +122,6 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
   return [
     ...wipe,
     ...createLayers(ctx).flatMap((layer) => layer.create(ctx, options)),
-    { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`] },
+    { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`], done: () => exists(spec.configFile) },
   ];
 }

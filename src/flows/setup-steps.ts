@@ -7,23 +7,20 @@ import { parseArrayLines } from '../core/mdstat.js';
 import type { Runner } from '../system/runner.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
-import { luksCommands, luksLayer } from '../stack/luks.js';
-import { raidCommands, raidLayer } from '../stack/raid.js';
-import { lvmCommands, lvmLayer } from '../stack/lvm.js';
-import { filesystemLayer } from '../stack/filesystem.js';
-import { partitionLayer } from '../stack/partition.js';
+import { raidCommands } from '../stack/raid.js';
 import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
-import { mountPointProblem, mountPointUse, type MountPointUse } from '../stack/mount-point.js';
+import { ownMountPoint as ownTargetMountPoint, type MountPointUse } from '../stack/mount-point.js';
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
-import { fstabLine, logicalVolumeDevice, partitionPath, setupConfig, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
+import { fstabLine, logicalVolumeDevice, partitionPath, setupConfig, type PlanStep, type SetupSpec } from './setup-plan.js';
 import { stringify } from 'smol-toml';
 import { configSchema } from '../config/schema.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
 
-// How each setup step finds out that it is already done (so a resumed setup skips
-// it) and what it does beyond its plain commands (waiting for udev, file writes).
+// What each setup step does beyond its plain commands (waiting for udev, file
+// writes). Whether a step is done already, and how its layer comes up again after a
+// reboot, is the layer handler's (its `create` steps' `done` and `bringUp`).
 
 export interface StepContext {
   runner: Runner;
@@ -36,48 +33,9 @@ export interface StepContext {
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 const FSTAB = '/etc/fstab';
 
-const ok = async (ctx: StepContext, argv: Parameters<Runner['query']>[0]) => (await ctx.runner.query(argv, { allowFailure: true })).exitCode === 0;
-
-export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolean>>> = {
-  partition: async (ctx) => (await partitionLayer.inspect(setupStack(ctx))).up,
-  raid: async (ctx) => (await exists(partitionPath(ctx.spec.label))) && ok(ctx, raidCommands.examine(partitionPath(ctx.spec.label))),
-  assemble: async (ctx) => exists(ctx.spec.array),
-  // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
-  'luks-format': async (ctx) =>
-    (await ok(ctx, luksCommands.isLuks(ctx.spec.array))) &&
-    (await ctx.runner.query(luksCommands.testPassphrase(ctx.spec.array), { input: ctx.passphrase, allowFailure: true })).exitCode === 0,
-  keyfile: async (ctx) => (await exists(ctx.spec.keyfile)) && ok(ctx, luksCommands.testKeyfile(ctx.spec.array, ctx.spec.keyfile)),
-  'luks-open': async (ctx) => exists(`/dev/mapper/${ctx.spec.luksName}`),
-  'volume-group': async (ctx) => ok(ctx, ['vgs', [ctx.spec.volumeGroup]]),
-  'logical-volume': async (ctx) => ok(ctx, ['lvs', [`${ctx.spec.volumeGroup}/${ctx.spec.host}`]]),
-  activate: async (ctx) => (await ctx.runner.query(lvmCommands.attributes(ctx.spec.volumeGroup, ctx.spec.host), { allowFailure: true })).stdout.trim().charAt(4) === 'a',
-  mkfs: async (ctx) => {
-    const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
-    return r.stdout.trim() === 'btrfs';
-  },
-  // done only if the line names this host's volume; a line for another device is refused
-  fstab: async (ctx) => (await ownMountPoint(ctx)).fstab.some((l) => l.ours),
-  // done only if what is mounted there is this host's volume (by block device)
-  mount: async (ctx) => (await ownMountPoint(ctx)).mountedIsOurs,
-  token: async (ctx) => {
-    if (!(await ownMountPoint(ctx)).mountedIsOurs) return false;
-    try {
-      const [token, line] = await Promise.all([readFile(ctx.spec.tokenFile), readFile(ctx.spec.tokenHashFile, 'utf8')]);
-      return line.startsWith(sha512(token));
-    } catch {
-      return false;
-    }
-  },
-  config: async (ctx) => exists(ctx.spec.configFile),
-};
-
 /** How the mount point is used; something foreign there (mounted, or in fstab) is refused. */
 async function ownMountPoint(ctx: StepContext): Promise<MountPointUse> {
-  const where = { mountpoint: ctx.spec.mountpoint, device: logicalVolumeDevice(ctx.spec) };
-  const use = await mountPointUse(ctx.runner, where);
-  const problem = mountPointProblem(use, where);
-  if (problem) throw new TargetError(problem.message, problem.fix);
-  return use;
+  return ownTargetMountPoint(setupStack(ctx));
 }
 
 /** Runs one step: its commands in order, with what each needs around it. */
@@ -232,26 +190,9 @@ export function configText(spec: SetupSpec): string {
 }
 
 /** The stack setup builds, as the layer handlers see it (the config it is about to write). */
-function setupStack(ctx: StepContext): StackContext {
+export function setupStack(ctx: StepContext): StackContext {
   return { runner: ctx.runner, config: setupConfig(ctx.spec), mounts: readMounts };
 }
-
-/**
- * A resumed setup (after a reboot or power cut) finds what earlier steps made, but
- * not necessarily running: a step that is already done brings its layer up with the
- * layer's own handler, so the steps after it find it as they need it.
- */
-export const bringUp: Partial<Record<StepId, (ctx: StepContext) => Promise<unknown>>> = {
-  raid: (ctx) => raidLayer.open(setupStack(ctx)),
-  assemble: (ctx) => raidLayer.open(setupStack(ctx)),
-  'luks-open': (ctx) => luksLayer.open(setupStack(ctx)),
-  'logical-volume': (ctx) => lvmLayer.open(setupStack(ctx)),
-  activate: (ctx) => lvmLayer.open(setupStack(ctx)),
-  mount: async (ctx) => {
-    await ownMountPoint(ctx); // nothing foreign there, before mounting over it
-    return filesystemLayer.open(setupStack(ctx));
-  },
-};
 
 /** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
 export async function closeAfterSetup(ctx: StepContext): Promise<void> {

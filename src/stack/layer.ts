@@ -43,12 +43,29 @@ export type StepId =
   | 'wipe' | 'partition' | 'raid' | 'assemble' | 'mdadm-conf' | 'luks-format' | 'keyfile' | 'luks-open'
   | 'volume-group' | 'logical-volume' | 'activate' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config';
 
+/** What a step's "already done?" check may use: the stack, and the passphrase (in memory; only ever on stdin). */
+export interface MakeContext extends StackContext {
+  passphrase: string;
+}
+
 /** One step of making a layer: the exact commands (what a dry-run prints) and the files it writes. */
 export interface CreateStep {
   id: StepId;
   title: string;
   commands: Argv[];
   writes?: string[];
+  /**
+   * Is it done already? Reads only. A setup stopped half-way (a power cut) is run
+   * again and skips what is done; none: the step is run again (it is idempotent).
+   */
+  done?: (ctx: MakeContext) => Promise<boolean>;
+  /** a step found done brings its layer up with the handler's own open (after a reboot) */
+  bringUp?: (ctx: StackContext) => Promise<unknown>;
+}
+
+/** A query that changes nothing: did it succeed? */
+export async function succeeds(ctx: Pick<StackContext, 'runner'>, argv: Argv, input?: string): Promise<boolean> {
+  return (await ctx.runner.query(argv, { allowFailure: true, ...(input === undefined ? {} : { input }) })).exitCode === 0;
 }
 
 /**

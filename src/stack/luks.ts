@@ -2,7 +2,7 @@ import { assertPrivateFile } from '../config/permissions.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext } from './layer.js';
 
 /** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
 export interface PbkdfOptions {
@@ -53,9 +53,23 @@ export const luksLayer: LayerHandler = {
     const { keyfile, luksName } = ctx.config.target;
     const device = luksDevice(ctx);
     return [
-      ...(o.mode === 'new-disk' ? [{ id: 'luks-format' as const, title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`, commands: [luksCommands.format(device, o.pbkdf)] }] : []),
-      { id: 'keyfile', title: `Add a random keyfile ${keyfile} as a second key`, commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)], writes: [`${keyfile}: 1 KiB random, mode 0600`] },
-      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)] },
+      ...(o.mode === 'new-disk'
+        ? [{
+            id: 'luks-format' as const,
+            title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`,
+            commands: [luksCommands.format(device, o.pbkdf)],
+            // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
+            done: async (c: MakeContext) => (await succeeds(c, luksCommands.isLuks(device))) && succeeds(c, luksCommands.testPassphrase(device), c.passphrase),
+          }]
+        : []),
+      {
+        id: 'keyfile',
+        title: `Add a random keyfile ${keyfile} as a second key`,
+        commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)],
+        writes: [`${keyfile}: 1 KiB random, mode 0600`],
+        done: async (c) => (await exists(keyfile)) && succeeds(c, luksCommands.testKeyfile(device, keyfile)),
+      },
+      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)], done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
     ];
   },
 

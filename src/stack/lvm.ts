@@ -1,7 +1,7 @@
 import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 
 export const lvmCommands = {
   pvcreate: (device: string): Argv => ['pvcreate', ['--yes', device]],
@@ -15,6 +15,9 @@ export const lvmCommands = {
   groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
   /** the names of the group's volumes, one a line */
   names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', vg]],
+  /** does the group, the volume exist? (exit status) */
+  group: (vg: string): Argv => ['vgs', [vg]],
+  volume: (vg: string, lv: string): Argv => ['lvs', [`${vg}/${lv}`]],
   /** the kernel's mapping of a volume, for when LVM cannot read its group any more */
   removeMapping: (name: string): Argv => ['dmsetup', ['remove', name]],
 };
@@ -43,10 +46,21 @@ export const lvmLayer: LayerHandler = {
   create(ctx, o) {
     const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
     const below = lvmDevice(ctx);
-    if (o.mode === 'reconnect') return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)] }];
+    const bringUp = (c: StackContext) => lvmLayer.open(c);
+    if (o.mode === 'reconnect') {
+      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)], done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
+    }
     return [
-      ...(o.mode === 'new-disk' ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: [lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)] }] : []),
-      { id: 'logical-volume', title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`, commands: [lvmCommands.lvcreate(vg, lv, o.size)] },
+      ...(o.mode === 'new-disk'
+        ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: [lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)], done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)) }]
+        : []),
+      {
+        id: 'logical-volume',
+        title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`,
+        commands: [lvmCommands.lvcreate(vg, lv, o.size)],
+        done: (c) => succeeds(c, lvmCommands.volume(vg, lv)),
+        bringUp,
+      },
     ];
   },
 

@@ -32,7 +32,7 @@ export const partitionLayer: LayerHandler = {
 
   create(_ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label) }];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label), done: async (c) => (await partitionLayer.inspect(c)).up }];
   },
 
   async inspect(ctx): Promise<LayerState> {

@@ -83,3 +83,43 @@ test('the layers to make come from the config: the partition, then the configure
   assert.deepEqual(steps.find((s) => s.id === 'fstab')!.writes, ['/etc/fstab: /dev/disk/by-partlabel/backup-x1 /media/backup btrfs noauto,compress=zstd 0 0']);
   assert.throws(() => createLayers(config({ layers: [], device: undefined }))[1]!.create(config({ layers: [], device: undefined }), opts), /target\.device/);
 });
+
+/** records what each query got on stdin (a passphrase goes there, never on argv) */
+class InputRecorder extends FakeRunner {
+  readonly inputs: (string | undefined)[] = [];
+  override async query(argv: Parameters<FakeRunner['query']>[0], options?: Parameters<FakeRunner['query']>[1]) {
+    this.inputs.push(typeof options?.input === 'string' ? options.input : undefined);
+    return super.query(argv, options);
+  }
+}
+
+test('resume: a step is done by its handler\'s read-only check; a format is done only if the passphrase opens it', async () => {
+  const make = (runner: FakeRunner) => ({ runner, mounts: async () => [], passphrase: 'correct horse', ...config({ keyfile: '/nonexistent/bv-unit-key' }) });
+  const format = luksLayer.create(config(), opts).find((s) => s.id === 'luks-format')!;
+  const cut = new InputRecorder().on(['cryptsetup', ['isLuks', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup']], { exitCode: 2 });
+  assert.equal(await format.done!(make(cut)), false, 'a header without a usable keyslot is not done');
+  assert.deepEqual(cut.inputs, [undefined, 'correct horse'], 'the passphrase only on stdin');
+  const whole = new FakeRunner().on(['cryptsetup', ['isLuks', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup']]);
+  assert.equal(await format.done!(make(whole)), true);
+  // a keyfile that is not there is not done, and nothing is asked
+  const none = new FakeRunner();
+  assert.equal(await luksLayer.create(make(none), opts).find((s) => s.id === 'keyfile')!.done!(make(none)), false);
+  const vg = lvmLayer.create(config(), opts)[0]!;
+  assert.equal(await vg.done!(make(new FakeRunner().on(['vgs', ['backup']], { exitCode: 5 }))), false);
+  const found = new FakeRunner().on(['vgs', ['backup']]);
+  assert.equal(await vg.done!(make(found)), true);
+  for (const r of [cut, whole, none, found]) assert.deepEqual(r.changes, [], 'a check changes nothing');
+});
+
+test('resume: every step that makes something can tell it is done; the layers a later step needs are brought up by their handlers', async () => {
+  const { planSetup } = await import('../../src/flows/setup-plan.js');
+  const spec = {
+    mode: 'new-disk' as const, disk: '/dev/sdz', diskName: 'usb-X', label: 'backup-x1', wipe: [], diskBytes: 2 ** 30, host: 'deimos', size: 'all', mountpoint: '/media/backup', compression: 'zstd' as const,
+    array: '/dev/md/backup', luksName: 'enc-backup', keyfile: '/etc/bv/key', volumeGroup: 'backup', configFile: '/etc/bv/config.toml', tokenFile: '/media/backup/.token', tokenHashFile: '/etc/bv/token.sha512',
+  };
+  for (const mode of ['new-disk', 'second-host', 'reconnect'] as const) {
+    const steps = planSetup({ ...spec, mode });
+    assert.deepEqual(steps.filter((s) => !s.done).map((s) => s.id), ['mdadm-conf'], `${mode}: only the idempotent mdadm.conf step runs again`);
+    assert.deepEqual(steps.filter((s) => s.bringUp).map((s) => s.id), [mode === 'new-disk' ? 'raid' : 'assemble', 'luks-open', mode === 'reconnect' ? 'activate' : 'logical-volume', 'mount']);
+  }
+});
