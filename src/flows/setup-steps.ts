@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { InternalError, TargetError } from '../core/errors.js';
 import { parseArrayLines } from '../core/mdstat.js';
 import type { Runner } from '../system/runner.js';
+import type { VaultConfig } from '../config/config.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { raidCommands } from '../stack/raid.js';
@@ -108,7 +109,7 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       break;
     }
     case 'config':
-      writeFileDurably(spec.configFile, configText(spec), { mode: 0o600, replace: false });
+      writeFileDurably(spec.configFile, configText(setupConfig(spec)), { mode: 0o600, replace: false });
       break;
   }
 }
@@ -155,9 +156,11 @@ async function recordArray(ctx: StepContext): Promise<void> {
 /**
  * The config setup writes: built as data, checked with the very schema that loads it,
  * then written by smol-toml (a host name that would not load is a bug here, not a
- * config to find broken later). Retention is on, with the defaults.
+ * config to find broken later). Retention is on, with the defaults. Made from the
+ * same description of the target that the plan's layers came from.
  */
-export function configText(spec: SetupSpec): string {
+export function configText(config: VaultConfig): string {
+  const t = config.target;
   const counts = (r: RetentionRules) => ({
     keep_last: r.keepLast,
     hourly: r.hourly,
@@ -167,15 +170,15 @@ export function configText(spec: SetupSpec): string {
     yearly: r.yearly === Infinity ? 'all' : r.yearly,
   });
   const raw = {
-    host: spec.host,
+    host: config.host,
     target: {
-      mountpoint: spec.mountpoint,
-      layers: ['raid', 'luks', 'lvm'],
-      array: spec.array,
-      luks_name: spec.luksName,
-      keyfile: spec.keyfile,
-      volume_group: spec.volumeGroup,
-      token_sha512: spec.tokenHashFile,
+      mountpoint: t.mountpoint,
+      layers: [...t.layers],
+      array: t.array,
+      luks_name: t.luksName,
+      keyfile: t.keyfile,
+      volume_group: t.volumeGroup,
+      token_sha512: t.tokenHashFile,
     },
     retention: { source: counts(DEFAULT_SOURCE_RULES), target: counts(DEFAULT_TARGET_RULES) },
   };
