@@ -92,15 +92,6 @@ function unconfigured(config: VaultConfig, given: string, path: string): SourceC
   return { path, name, snapshotDir: join(config.snapshotDir, name) };
 }
 
-/** A configured source, by its path or its folder name. */
-export function configuredSource(config: VaultConfig, arg: string): SourceConfig {
-  const found = config.sources.find((s) => s.name === arg || s.path === resolve(arg));
-  if (!found) {
-    throw new UserError(`${arg} is not a configured source of ${config.file}`, `name one of: ${config.sources.map((s) => `${s.path} (${s.name})`).join(', ') || 'none are configured'}`);
-  }
-  return found;
-}
-
 /**
  * What restore takes: a configured source (by path or folder name), else a backup
  * folder on the disk by its name (or the path it was named after). A rebuilt machine

@@ -61,12 +61,12 @@ test('reconnect (a rebuilt host): nothing on the disk is made; only the keyslot,
 
 test('the reconnect summary says nothing on the disk changes, what proves ownership, and which backups it sees', () => {
   const disk = { path: '/dev/sdb', byId: spec.diskName, model: 'WD X', serial: 'WD-123456', size: 500 * 1024 ** 3, transport: 'usb', removable: false, logicalSectorSize: 512, eligible: true, reasons: [], signatures: ['a RAID member'], partitions: [] };
-  const existing = { tokenSha512: 'ab'.repeat(64), folders: [{ name: 'home', source: '/home', latest: '2026-11-20T03:00:00Z' }, { name: 'www' }] };
+  const existing = { tokenSha512: 'ab'.repeat(64), folders: [{ name: 'home', source: '/home', latest: '2026-11-20_03-00-00' }, { name: 'www' }] };
   const reconnect = { ...spec, mode: 'reconnect' as const, wipe: [], existing };
   const text = planSummary(reconnect, disk, planSetup(reconnect)).replace(/[│╭╮╰╯─]/g, ' ').replace(/\s+/g, ' ');
   assert.match(text, /mode reconnect: this host's volume is on the disk already/);
   assert.match(text, /Nothing on the disk is changed: no volume, filesystem or backup is made or touched; only a LUKS keyslot for this host's new keyfile \/etc\/btrfs-vault\/key is added/);
-  assert.match(text, /backups home \(\/home\), latest 2026-11-20T03:00:00Z www, no complete backup/);
+  assert.match(text, /backups home \(\/home\), latest 2026-11-20_03-00-00 www, no complete backup/);
   assert.match(text, /the passphrase that opened the disk is the proof it is yours/);
   assert.doesNotMatch(text, /all free space|lvcreate|mkfs/);
   // a new disk's summary says none of it
