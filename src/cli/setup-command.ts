@@ -137,7 +137,7 @@ function reconnectedText(spec: SetupSpec): string {
   return [
     '',
     `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
-    ...(first ? [`Get a backup back:  btrfs-vault restore ${first.name} --to DIR   (DIR: a folder on a btrfs filesystem)`] : []),
+    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
     `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
     '',
   ].join('\n');

@@ -23,7 +23,7 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
     `host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`,
     ...(reconnect
       ? [
-          `backups      ${folders.length === 0 ? 'none yet (the volume holds no backup folder)' : folders.map(folderLine).join('\n             ')}`,
+          `backups      ${!spec.existing ? 'not looked at again (a resumed setup; btrfs-vault list shows them after it)' : folders.length === 0 ? 'none yet (the volume holds no backup folder)' : folders.map(folderLine).join('\n             ')}`,
           `token        the one on the volume is taken as this host's: the passphrase`,
           `             that opened the disk is the proof it is yours`,
         ]
