@@ -4,13 +4,12 @@ import { loadAnswers, readPassphrase } from '../config/answers.js';
 import { DEFAULT_CONFIG } from '../config/load.js';
 import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
-import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
+import { findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
+import { decideMode } from '../flows/setup-mode.js';
 import { runSetup } from '../flows/setup.js';
-import { opensExisting } from '../flows/existing-disk.js';
 import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import { testPbkdf } from '../flows/setup-test-hooks.js';
-import { labelFor, logicalVolumeDevice, planSetup, type SetupMode, type SetupSpec } from '../flows/setup-plan.js';
-import { findHostVolume } from '../flows/existing-volume.js';
+import { labelFor, logicalVolumeDevice, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
@@ -51,19 +50,15 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     if (!disk.eligible) {
       throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first (unmount, swapoff, stop the array)');
     }
-    // an existing backup disk is joined only if the passphrase opens it; otherwise it
-    // is someone else's old disk, and only a wipe may reuse it
-    const found = resuming ? undefined : await existingBackupMember(runner, survey, disk, 'backup');
-    let passphrase: string | undefined;
-    let member = undefined as typeof found;
-    if (found) {
-      passphrase = answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase('the existing backup disk');
-      if (await opensExisting(runner, ARRAY, found.path, passphrase)) member = found;
-    }
-    // a rebuilt machine: the disk already holds this host's volume; it is reconnected, not made again
-    const existing = member && !runner.dryRun ? await findHostVolume(runner, { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, host, tokenName: TOKEN }, passphrase!) : undefined;
-    const mode: SetupMode = resuming ? state.mode : existing ? 'reconnect' : member ? 'second-host' : 'new-disk';
-    const needsWipe = mode === 'new-disk' && !resuming && disk.signatures.length > 0;
+    const { mode, found, member, existing, needsWipe, ...decided } = await decideMode(runner, {
+      survey,
+      disk,
+      host,
+      names: { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, tokenName: TOKEN },
+      ...(resuming ? { resumed: state } : {}),
+      askPassphrase: async () => (answers ? readPassphrase(answers.passphrase_file) : prompts!.askPassphrase('the existing backup disk')),
+    });
+    let passphrase = decided.passphrase;
     if (needsWipe) {
       const wipe = answers ? answers.wipe_existing : await prompts!.askWipe(disk);
       if (!wipe) {
