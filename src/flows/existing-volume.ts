@@ -1,4 +1,4 @@
-import { closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { OWNER_FILE } from '../btrfs/folders.js';
@@ -8,7 +8,7 @@ import { luksCommands } from '../stack/luks.js';
 import { lvmCommands } from '../stack/lvm.js';
 import { mountCommands } from '../stack/filesystem.js';
 import { sha512 } from '../stack/token.js';
-import { readFileNoFollow } from '../system/no-follow.js';
+import { readBytesNoFollow, readFileNoFollow } from '../system/no-follow.js';
 import type { Runner } from '../system/runner.js';
 
 // A rebuilt machine: the backup disk already holds a logical volume named for this
@@ -68,7 +68,7 @@ async function readVolume(runner: Runner, device: string, p: VolumeProbe): Promi
   const dir = mkdtempSync('/run/btrfs-vault-probe-');
   await runner.run(mountCommands.mountReadOnly(device, dir));
   try {
-    const token = readNoFollow(join(dir, p.tokenName));
+    const token = readBytesNoFollow(join(dir, p.tokenName));
     if (!token) {
       throw new TargetError(
         `the volume ${p.volumeGroup}/${p.host} has no token file ${p.tokenName}: it is not a backup volume setup finished`,
@@ -83,21 +83,6 @@ async function readVolume(runner: Runner, device: string, p: VolumeProbe): Promi
   } finally {
     await runner.run(mountCommands.umount(dir));
     rmdirSync(dir);
-  }
-}
-
-/** A regular file's bytes, never through a symlink; undefined when there is none. */
-function readNoFollow(path: string): Buffer | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
-  }
-  try {
-    return readFileSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

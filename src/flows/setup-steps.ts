@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { readBytesNoFollow } from '../system/no-follow.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InternalError, TargetError } from '../core/errors.js';
@@ -120,21 +120,12 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
  * disk, and so the volume, belongs to whoever sets up this host).
  */
 function existingToken(spec: SetupSpec): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(spec.tokenFile, constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    throw new TargetError(`there is no token file ${spec.tokenFile} on this host's volume`, `check the volume (ls -la ${spec.mountpoint}); setup writes a token only on a volume it makes`);
+  const token = readBytesNoFollow(spec.tokenFile);
+  if (!token) throw new TargetError(`there is no token file ${spec.tokenFile} on this host's volume`, `check the volume (ls -la ${spec.mountpoint}); setup writes a token only on a volume it makes`);
+  if (spec.existing && sha512(token) !== spec.existing.tokenSha512) {
+    throw new TargetError(`the token ${spec.tokenFile} changed since setup looked at the disk`, 'run setup again');
   }
-  try {
-    const token = readFileSync(fd);
-    if (spec.existing && sha512(token) !== spec.existing.tokenSha512) {
-      throw new TargetError(`the token ${spec.tokenFile} changed since setup looked at the disk`, 'run setup again');
-    }
-    return token;
-  } finally {
-    closeSync(fd);
-  }
+  return token;
 }
 
 /** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
