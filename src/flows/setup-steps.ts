@@ -14,7 +14,7 @@ import { readMounts } from '../system/mounts.js';
 import { ownMountPoint as ownTargetMountPoint, type MountPointUse } from '../stack/mount-point.js';
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
-import { fstabLine, logicalVolumeDevice, partitionPath, setupConfig, type PlanStep, type SetupSpec } from './setup-plan.js';
+import { fstabLine, logicalVolumeDevice, setupConfig, type PlanStep, type SetupSpec } from './setup-plan.js';
 import { stringify } from 'smol-toml';
 import { configSchema } from '../config/schema.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
@@ -78,20 +78,11 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
     await runner.run(argv, { ...input(argv), allowFailure });
   }
   if (dry) return;
+  // udev makes the node of what the step made a moment later
+  if (step.appears && !(await waitForDevice(step.appears))) throw new TargetError(`${step.appears} did not appear`, 'run setup again (it resumes)');
   switch (step.id) {
-    case 'partition':
-      if (!(await waitForDevice(partitionPath(spec.label)))) throw new TargetError(`the new partition ${partitionPath(spec.label)} did not appear`, 'run setup again (it resumes)');
-      break;
-    case 'raid':
-    case 'assemble':
-      if (!(await waitForDevice(spec.array))) throw new TargetError(`${spec.array} did not appear`, 'run setup again (it resumes)');
-      break;
     case 'mdadm-conf':
       await recordArray(ctx);
-      break;
-    case 'logical-volume':
-    case 'activate':
-      if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
       break;
     case 'fstab':
       appendFileDurably(FSTAB, `${fstabLine(spec)}\n`);

@@ -54,6 +54,8 @@ export interface CreateStep {
   title: string;
   commands: Argv[];
   writes?: string[];
+  /** the device the step makes: setup waits for udev to show it before going on */
+  appears?: string;
   /**
    * Is it done already? Reads only. A setup stopped half-way (a power cut) is run
    * again and skips what is done; none: the step is run again (it is idempotent).

@@ -46,9 +46,10 @@ export const lvmLayer: LayerHandler = {
   create(ctx, o) {
     const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
     const below = lvmDevice(ctx);
+    const device = `/dev/${vg}/${lv}`;
     const bringUp = (c: StackContext) => lvmLayer.open(c);
     if (o.mode === 'reconnect') {
-      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)], done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
+      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)], appears: device, done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
     }
     return [
       ...(o.mode === 'new-disk'
@@ -58,6 +59,7 @@ export const lvmLayer: LayerHandler = {
         id: 'logical-volume',
         title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`,
         commands: [lvmCommands.lvcreate(vg, lv, o.size)],
+        appears: device,
         done: (c) => succeeds(c, lvmCommands.volume(vg, lv)),
         bringUp,
       },

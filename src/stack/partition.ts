@@ -30,9 +30,9 @@ export function partitionDisk(disk: string, label: string): Argv[] {
 export const partitionLayer: LayerHandler = {
   name: 'partition',
 
-  create(_ctx, o) {
+  create(ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label), done: async (c) => (await partitionLayer.inspect(c)).up }];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
   },
 
   async inspect(ctx): Promise<LayerState> {

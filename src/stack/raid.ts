@@ -128,11 +128,12 @@ export const raidLayer: LayerHandler = {
             id: 'raid',
             title: `Create the RAID1 mirror ${array} (degraded until add-mirror)`,
             commands: [raidCommands.create({ array, partition })],
+            appears: array,
             // made: the partition carries the array's superblock
             done: async (c) => (await exists(partition)) && succeeds(c, raidCommands.examine(partition)),
             bringUp: (c) => raidLayer.open(c),
           }
-        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
+        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
       { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`] },
     ];
   },

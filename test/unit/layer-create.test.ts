@@ -121,5 +121,11 @@ test('resume: every step that makes something can tell it is done; the layers a 
     const steps = planSetup({ ...spec, mode });
     assert.deepEqual(steps.filter((s) => !s.done).map((s) => s.id), ['mdadm-conf'], `${mode}: only the idempotent mdadm.conf step runs again`);
     assert.deepEqual(steps.filter((s) => s.bringUp).map((s) => s.id), [mode === 'new-disk' ? 'raid' : 'assemble', 'luks-open', mode === 'reconnect' ? 'activate' : 'logical-volume', 'mount']);
+    // what setup waits for udev to show after the step: the partition, the array, the volume
+    assert.deepEqual(steps.filter((s) => s.appears).map((s) => s.appears), [
+      ...(mode === 'new-disk' ? ['/dev/disk/by-partlabel/backup-x1'] : []),
+      '/dev/md/backup',
+      '/dev/backup/deimos',
+    ]);
   }
 });
