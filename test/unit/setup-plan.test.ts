@@ -69,6 +69,9 @@ test('the reconnect summary says nothing on the disk changes, what proves owners
   assert.match(text, /backups home \(\/home\), latest 2026-11-20_03-00-00 www, no complete backup/);
   assert.match(text, /the passphrase that opened the disk is the proof it is yours/);
   assert.doesNotMatch(text, /all free space|lvcreate|mkfs/);
+  // a resumed reconnect did not look inside again, and says so instead of "none"
+  const resumed = planSummary({ ...reconnect, existing: undefined }, disk, planSetup(reconnect)).replace(/[│╭╮╰╯─]/g, ' ').replace(/\s+/g, ' ');
+  assert.match(resumed, /backups not looked at again \(a resumed setup; btrfs-vault list shows them after it\)/);
   // a new disk's summary says none of it
   assert.doesNotMatch(planSummary(spec, disk, planSetup(spec)), /Nothing on the disk is changed|backups /);
 });
