@@ -92,11 +92,19 @@ function unconfigured(config: VaultConfig, given: string, path: string): SourceC
   return { path, name, snapshotDir: join(config.snapshotDir, name) };
 }
 
-/** A configured source, by its path or its folder name. */
-export function configuredSource(config: VaultConfig, arg: string): SourceConfig {
+/**
+ * What restore takes: a configured source (by path or folder name), else a backup
+ * folder on the disk by its name (or the path it was named after). A rebuilt machine
+ * has no sources configured yet; its backups are on the disk under their folder names.
+ */
+export function restoreSource(config: VaultConfig, arg: string): SourceConfig & { fromDisk?: true } {
   const found = config.sources.find((s) => s.name === arg || s.path === resolve(arg));
-  if (!found) {
-    throw new UserError(`${arg} is not a configured source of ${config.file}`, `name one of: ${config.sources.map((s) => `${s.path} (${s.name})`).join(', ') || 'none are configured'}`);
+  if (found) return found;
+  const isPath = arg.includes('/');
+  const name = isPath ? sourceName(resolve(arg)) : arg;
+  const bad = sourceNameProblem(name);
+  if (bad) {
+    throw new UserError(`${arg} is not a configured source of ${config.file}, and "${name}" ${bad}`, `name a source or a backup folder on the disk (btrfs-vault list shows them): ${config.sources.map((s) => s.name).join(', ') || 'none are configured'}`);
   }
-  return found;
+  return { path: isPath ? resolve(arg) : name, name, snapshotDir: join(config.snapshotDir, name), fromDisk: true };
 }

@@ -1,7 +1,7 @@
 import { UserError } from '../core/errors.js';
 import { runRestore, restoreLines } from '../flows/restore.js';
 import { outputMode } from '../ui/renderer.js';
-import { configuredSource, loadFor, makeRunner } from './context.js';
+import { loadFor, makeRunner, restoreSource } from './context.js';
 import { filesLines, runFiles } from '../flows/files.js';
 import { pickRestore, type Picked } from '../flows/restore-pick.js';
 import { reportError } from './exit.js';
@@ -36,11 +36,11 @@ export async function restoreCommand(sourceArg: string | undefined, backupArg: s
     const mode = outputMode(opts);
     if (opts.path !== undefined) {
       if (backup !== undefined) throw new UserError('with --path, name the backup with --from', `btrfs-vault restore ${source} --path ${opts.path} --from ${backup} --to ${opts.to}`);
-      const files = await runFiles({ config, source: configuredSource(config, source), path: opts.path, runner: makeRunner(opts), mode, restore: { from: opts.from, to: opts.to, overwrite: Boolean(opts.overwrite) }, signal });
+      const files = await runFiles({ config, source: restoreSource(config, source), path: opts.path, runner: makeRunner(opts), mode, restore: { from: opts.from, to: opts.to, overwrite: Boolean(opts.overwrite) }, signal });
       process.stdout.write(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
       return files.exitCode;
     }
-    const report = await runRestore({ config, source: configuredSource(config, source), backup, before, to: opts.to, writable: Boolean(opts.writable), runner: makeRunner(opts), mode, signal });
+    const report = await runRestore({ config, source: restoreSource(config, source), backup, before, to: opts.to, writable: Boolean(opts.writable), runner: makeRunner(opts), mode, signal });
     process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
     return report.exitCode ?? 0;
   } catch (err) {

@@ -4,12 +4,12 @@ import { loadAnswers, readPassphrase } from '../config/answers.js';
 import { DEFAULT_CONFIG } from '../config/load.js';
 import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
-import { existingBackupMember, findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
+import { findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
+import { decideMode } from '../flows/setup-mode.js';
 import { runSetup } from '../flows/setup.js';
-import { opensExisting } from '../flows/existing-disk.js';
-import { mountPointProblem, mountPointUse } from '../flows/setup-mountpoint.js';
+import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import { testPbkdf } from '../flows/setup-test-hooks.js';
-import { labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
+import { labelFor, logicalVolumeDevice, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
@@ -26,6 +26,7 @@ export interface SetupOptions {
 const ARRAY = '/dev/md/backup';
 const LUKS_NAME = 'enc-backup';
 const VG = 'backup';
+const TOKEN = '.token';
 
 export async function setupCommand(opts: SetupOptions): Promise<number> {
   try {
@@ -49,17 +50,15 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     if (!disk.eligible) {
       throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first (unmount, swapoff, stop the array)');
     }
-    // an existing backup disk is joined only if the passphrase opens it; otherwise it
-    // is someone else's old disk, and only a wipe may reuse it
-    const found = resuming ? undefined : await existingBackupMember(runner, survey, disk, 'backup');
-    let passphrase: string | undefined;
-    let member = undefined as typeof found;
-    if (found) {
-      passphrase = answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase('the existing backup disk');
-      if (await opensExisting(runner, ARRAY, found.path, passphrase)) member = found;
-    }
-    const mode = resuming ? state.mode : member ? 'second-host' : 'new-disk';
-    const needsWipe = mode === 'new-disk' && !resuming && disk.signatures.length > 0;
+    const { mode, found, member, existing, needsWipe, ...decided } = await decideMode(runner, {
+      survey,
+      disk,
+      host,
+      names: { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, tokenName: TOKEN },
+      ...(resuming ? { resumed: state } : {}),
+      askPassphrase: async () => (answers ? readPassphrase(answers.passphrase_file) : prompts!.askPassphrase('the existing backup disk')),
+    });
+    let passphrase = decided.passphrase;
     if (needsWipe) {
       const wipe = answers ? answers.wipe_existing : await prompts!.askWipe(disk);
       if (!wipe) {
@@ -70,7 +69,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       }
     }
     passphrase ??= answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase();
-    const details = answers ?? (await prompts!.askSetupDetails({ mountpoint }));
+    const details = answers ?? (await prompts!.askSetupDetails({ mountpoint, askSize: mode !== 'reconnect' }));
     const spec: SetupSpec = {
       mode,
       disk: disk.path,
@@ -88,16 +87,21 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       keyfile: join(dir, 'key'),
       volumeGroup: VG,
       configFile,
-      tokenFile: join(details.mountpoint, '.token'),
+      tokenFile: join(details.mountpoint, TOKEN),
       tokenHashFile: join(dir, 'token.sha512'),
       pbkdf: testPbkdf(),
+      ...(existing ? { existing } : {}),
     };
     // something else mounted at (or in fstab for) the mount point: refused before anything is written
-    const problem = mountPointProblem(await mountPointUse(runner, spec), spec);
+    const where = { mountpoint: spec.mountpoint, device: logicalVolumeDevice(spec) };
+    const problem = mountPointProblem(await mountPointUse(runner, where), where);
     if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
     if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
+    if (opts.dryRun && member && !resuming) {
+      process.stdout.write(`a dry run does not open the disk, so it cannot see whether it already holds a volume ${VG}/${host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`);
+    }
     if (opts.dryRun) {
       process.stdout.write('dry run: nothing was changed\n');
       return 0;
@@ -109,7 +113,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     }
     const lines = await runSetup({ spec, passphrase, runner, mode: outputMode({}), stateFile, state: resuming ? state : { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, done: [] } });
     for (const l of lines) process.stdout.write(`${l}\n`);
-    process.stdout.write(`\nThe backup disk is ready and closed again. Add sources to ${configFile}, then: btrfs-vault backup\nA second disk for the mirror: btrfs-vault add-mirror\n`);
+    process.stdout.write(mode === 'reconnect' ? reconnectedText(spec) : `\nThe backup disk is ready and closed again. Add sources to ${configFile}, then: btrfs-vault backup\nA second disk for the mirror: btrfs-vault add-mirror\n`);
     return 0;
   } catch (err) {
     return reportError(err);
@@ -120,3 +124,16 @@ function partitionsOf(survey: { devices: { path: string; children?: { path: stri
   return (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
 }
 
+
+/** After reconnecting a rebuilt host: how to get its data back, then carry on. */
+function reconnectedText(spec: SetupSpec): string {
+  const folders = spec.existing?.folders ?? [];
+  const first = folders[0];
+  return [
+    '',
+    `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
+    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
+    `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
+    '',
+  ].join('\n');
+}

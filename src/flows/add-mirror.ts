@@ -13,7 +13,7 @@ import { formatDuration } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
 import type { Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
-import { partitionCommands } from '../stack/partition.js';
+import { partitionDisk } from '../stack/partition.js';
 import type { Argv } from '../system/runner.js';
 
 /**
@@ -64,10 +64,7 @@ export function planMirror(array: string, disk: DiskAssessment, partitions: stri
     label,
     commands: [
       ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
-      partitionCommands.zap(disk.path),
-      partitionCommands.create(disk.path, label),
-      partitionCommands.reread(disk.path),
-      partitionCommands.settle(),
+      ...partitionDisk(disk.path, label),
       ...(replaceFailed ? [raidCommands.removeFailed(array)] : []),
       raidCommands.add(array, partitionPath(label)),
     ],

@@ -7,6 +7,7 @@ import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { raidCommands } from '../stack/raid.js';
 import { mappingName } from '../stack/lvm.js';
+import type { SetupMode } from './setup-plan.js';
 
 export const MIN_DISK_BYTES = 1024 ** 3;
 
@@ -66,6 +67,6 @@ export interface SetupState {
   serial: string;
   label: string;
   host: string;
-  mode: 'new-disk' | 'second-host';
+  mode: SetupMode;
   done: string[];
 }

@@ -17,12 +17,20 @@ export async function opensExisting(runner: Runner, array: string, partition: st
   const running = await exists(array);
   if (!running && runner.dryRun) return opensMemberHeader(runner, partition, passphrase);
   if (!running) {
-    await runner.run(raidCommands.assembleByDevice(array, partition), { allowFailure: true });
+    // by the array's UUID, so that every attached member joins (by the device alone, the
+    // other half of a whole mirror would be left out and go stale)
+    const uuid = arrayUuid((await runner.query(raidCommands.examine(partition), { allowFailure: true })).stdout);
+    await runner.run(uuid ? raidCommands.assembleByUuid(array, uuid) : raidCommands.assembleByDevice(array, partition), { allowFailure: true });
     await waitForDevice(array, 5000);
   }
   const r = await runner.query(luksCommands.testPassphrase(array), { input: passphrase, allowFailure: true });
   if (r.exitCode !== 0 && !running && (await exists(array))) await runner.run(raidCommands.stop(array), { allowFailure: true });
   return r.exitCode === 0;
+}
+
+/** "Array UUID : 0d6b…:…" of `mdadm --examine` */
+export function arrayUuid(examine: string): string | undefined {
+  return /^\s*Array UUID : ([0-9a-f:]+)/m.exec(examine)?.[1];
 }
 
 /** "Data Offset : 264192 sectors" of `mdadm --examine`: where the array's data starts in a member */

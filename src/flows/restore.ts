@@ -1,4 +1,4 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode, TargetError, UserError } from '../core/errors.js';
@@ -11,15 +11,19 @@ import { transfer } from '../btrfs/transfer.js';
 import { readMounts, readMountsSync } from '../system/mounts.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import type { Runner } from '../system/runner.js';
-import { lexists } from '../system/no-follow.js';
+import { lexists, readFileNoFollow } from '../system/no-follow.js';
+import { OWNER_FILE } from '../btrfs/folders.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
 import { progressInterval, type OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 export interface RestoreOptions {
   config: VaultConfig;
-  /** the configured source whose backup is restored */
-  source: SourceConfig;
+  /**
+   * the configured source whose backup is restored; `fromDisk`: not configured, only
+   * a backup folder's name (a rebuilt machine): its owner file names the source's path
+   */
+  source: SourceConfig & { fromDisk?: true };
   /** a backup's name; default: the newest (where `latest` points) */
   backup?: string;
   /** the newest backup older than this */
@@ -102,7 +106,18 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   const mounts = await readMounts();
   const targetMount = mounts.filter((m) => m.mountPoint === mountPoint).at(-1)!;
   const backups = backupsIn(await listTargetSubvolumes(runner, targetMount), targetDir);
-  if (backups.length === 0) throw new TargetError(`there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`, 'check the source (btrfs-vault list) or attach the right disk');
+  if (backups.length === 0) {
+    const there = backupFolders(mountPoint);
+    throw new TargetError(
+      `there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`,
+      there.length > 0 ? `the backup folders there are: ${there.join(', ')} (btrfs-vault restore NAME --to DIR)` : 'check the source (btrfs-vault list) or attach the right disk',
+    );
+  }
+  if (source.fromDisk) {
+    // the path it was backed up from, for the report and the next steps
+    const owner = folderOwner(targetDir);
+    if (owner?.host === opts.config.host && owner.source) report.source = owner.source;
+  }
   const chosen = pick(backups, opts, readLink(targetDir, LATEST));
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
@@ -146,8 +161,25 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
     // a writable snapshot beside it; the restored subvolume itself stays read-only (the next backup's parent)
     await runner.run(btrfs.writableSnapshot(restored, report.writable));
   }
-  report.nextSteps = nextSteps(source.path, restored, report.writable);
-  task.title = `${source.path}: ${chosen.name} restored as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+  report.nextSteps = nextSteps(report.source, restored, report.writable);
+  task.title = `${report.source}: ${chosen.name} restored as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+}
+
+/** The per-source folders on the backup filesystem (btrfs-vault's own files start with a dot). */
+function backupFolders(mountPoint: string): string[] {
+  try {
+    return readdirSync(mountPoint, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
+}
+
+function folderOwner(dir: string): { host?: string; source?: string } | undefined {
+  try {
+    return JSON.parse(readFileNoFollow(join(dir, OWNER_FILE)) ?? '') as { host?: string; source?: string };
+  } catch {
+    return undefined;
+  }
 }
 
 function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undefined): Subvolume {

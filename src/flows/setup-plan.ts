@@ -1,15 +1,20 @@
-import { escapeFstabField } from '../core/fstab.js';
-import { mountCommands } from '../stack/filesystem.js';
-import { luksCommands, SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
-import { lvmCommands } from '../stack/lvm.js';
-import { partitionCommands } from '../stack/partition.js';
+import { dirname } from 'node:path';
+import type { VaultConfig } from '../config/config.js';
+import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
+import type { CreateMode, CreateOptions, CreateStep } from '../stack/layer.js';
+import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
+import { exists } from '../stack/devices.js';
+import { partitionPath } from '../stack/partition.js';
 import { raidCommands } from '../stack/raid.js';
+import { createLayers } from '../stack/stack.js';
 import type { Argv } from '../system/runner.js';
+import type { HostVolume } from './existing-volume.js';
 
 // The setup plan: which steps, with exactly which commands. Pure, so the summary, the
 // dry-run and the tests all see the same plan that the task list then carries out.
 
-export type SetupMode = 'new-disk' | 'second-host';
+/** see CreateMode (src/stack/layer.ts) */
+export type SetupMode = CreateMode;
 
 export interface SetupSpec {
   mode: SetupMode;
@@ -37,25 +42,16 @@ export interface SetupSpec {
   tokenFile: string;
   tokenHashFile: string;
   pbkdf?: PbkdfOptions;
+  /** reconnect: what the host's volume holds, as found before anything was written */
+  existing?: HostVolume;
 }
 
-export type StepId =
-  | 'wipe' | 'partition' | 'raid' | 'assemble' | 'mdadm-conf' | 'luks-format' | 'keyfile' | 'luks-open'
-  | 'volume-group' | 'logical-volume' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config' | 'close';
-
-export interface PlanStep {
-  id: StepId;
-  title: string;
-  /** the exact commands (what a dry-run prints); file writes are described in `writes` */
-  commands: Argv[];
-  writes?: string[];
-}
+export type { StepId } from '../stack/layer.js';
+export type PlanStep = CreateStep;
 
 const WIPE_MIB = 16;
 
-export function partitionPath(label: string): string {
-  return `/dev/disk/by-partlabel/${label}`;
-}
+export { partitionPath };
 
 export function labelFor(serial: string, byId: string | undefined, path: string): string {
   const raw = serial || byId?.split('/').at(-1) || path.split('/').at(-1)!;
@@ -68,8 +64,7 @@ export function logicalVolumeDevice(spec: Pick<SetupSpec, 'volumeGroup' | 'host'
 }
 
 export function fstabLine(spec: SetupSpec): string {
-  const opts = ['noauto', ...(spec.compression === 'none' ? [] : [`compress=${spec.compression}`])].join(',');
-  return `${logicalVolumeDevice(spec)} ${escapeFstabField(spec.mountpoint)} btrfs ${opts} 0 0`;
+  return fstabLineFor(logicalVolumeDevice(spec), spec.mountpoint, spec.compression);
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
@@ -88,64 +83,45 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
   ];
 }
 
+/**
+ * The config setup is about to write, as every flow sees it: the one description of
+ * the target, from which the plan's layers (and later the bring-up and close) come.
+ */
+export function setupConfig(spec: SetupSpec): VaultConfig {
+  return {
+    file: spec.configFile,
+    dir: dirname(spec.configFile),
+    host: spec.host,
+    snapshotDir: '',
+    sources: [],
+    sourcesFromFile: [],
+    target: {
+      mountpoint: spec.mountpoint,
+      layers: ['raid', 'luks', 'lvm'],
+      tokenFile: spec.tokenFile,
+      tokenHashFile: spec.tokenHashFile,
+      array: spec.array,
+      luksName: spec.luksName,
+      keyfile: spec.keyfile,
+      volumeGroup: spec.volumeGroup,
+      logicalVolume: spec.host,
+      device: logicalVolumeDevice(spec),
+      partition: partitionPath(spec.label),
+    },
+  };
+}
+
+/** The plan: the wipe, then each layer's own steps bottom-up (its handler's `create`), then the config. */
 export function planSetup(spec: SetupSpec): PlanStep[] {
-  const part = partitionPath(spec.label);
-  const lv = logicalVolumeDevice(spec);
-  const pbkdf = spec.pbkdf ?? SETUP_PBKDF;
-  const steps: PlanStep[] = [];
-  if (spec.mode === 'new-disk') {
-    if (spec.wipe.length > 0) {
-      steps.push({
-        id: 'wipe',
-        title: `Wipe the old signatures on ${spec.diskName}`,
-        commands: [...(spec.stopArray ? [raidCommands.stop(spec.array)] : []), ...wipeCommands(spec)],
-      });
-    }
-    steps.push(
-      {
-        id: 'partition',
-        title: `Partition ${spec.diskName}: one GPT partition "${spec.label}"`,
-        commands: [partitionCommands.zap(spec.disk), partitionCommands.create(spec.disk, spec.label), partitionCommands.reread(spec.disk), partitionCommands.settle()],
-      },
-      { id: 'raid', title: `Create the RAID1 mirror ${spec.array} (degraded until add-mirror)`, commands: [raidCommands.create({ array: spec.array, partition: part })] },
-    );
-  } else {
-    steps.push({ id: 'assemble', title: `Assemble ${spec.array}`, commands: [raidCommands.assembleByDevice(spec.array, part)] });
-  }
-  steps.push({
-    id: 'mdadm-conf',
-    title: 'Record the array in /etc/mdadm/mdadm.conf',
-    commands: [raidCommands.detailBrief(spec.array)],
-    writes: ['/etc/mdadm/mdadm.conf: the ARRAY line, added once'],
-  });
-  if (spec.mode === 'new-disk') {
-    steps.push({ id: 'luks-format', title: `Encrypt ${spec.array} with LUKS2 (the passphrase is the first key)`, commands: [luksCommands.format(spec.array, pbkdf)] });
-  }
-  steps.push(
-    {
-      id: 'keyfile',
-      title: `Add a random keyfile ${spec.keyfile} as a second key`,
-      commands: [luksCommands.addKeyfile(spec.array, spec.keyfile, pbkdf)],
-      writes: [`${spec.keyfile}: 1 KiB random, mode 0600`],
-    },
-    { id: 'luks-open', title: `Open LUKS as ${spec.luksName}`, commands: [luksCommands.open(spec.array, spec.luksName, spec.keyfile)] },
-  );
-  if (spec.mode === 'new-disk') {
-    const mapped = `/dev/mapper/${spec.luksName}`;
-    steps.push({ id: 'volume-group', title: `Create the LVM volume group ${spec.volumeGroup}`, commands: [lvmCommands.pvcreate(mapped), lvmCommands.vgcreate(spec.volumeGroup, mapped)] });
-  }
-  steps.push(
-    { id: 'logical-volume', title: `Create the logical volume ${spec.volumeGroup}/${spec.host} (${spec.size === 'all' ? 'all free space' : spec.size})`, commands: [lvmCommands.lvcreate(spec.volumeGroup, spec.host, spec.size)] },
-    { id: 'mkfs', title: `Make the btrfs filesystem on ${lv}`, commands: [mountCommands.mkfs(lv, `backup-${spec.host}`)] },
-    { id: 'fstab', title: `Add ${spec.mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(spec)}`] },
-    { id: 'mount', title: `Mount it at ${spec.mountpoint}`, commands: [mountCommands.mount(spec.mountpoint)] },
-    {
-      id: 'token',
-      title: 'Write the token and keep its SHA-512 on this host',
-      commands: [],
-      writes: [`${spec.tokenFile}: 64 random bytes`, `${spec.tokenHashFile}: its sha512sum line, mode 0600`],
-    },
-    { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`] },
-  );
-  return steps;
+  const ctx = { config: setupConfig(spec) };
+  const options: CreateOptions = { mode: spec.mode, disk: spec.disk, diskName: spec.diskName, label: spec.label, size: spec.size, compression: spec.compression, pbkdf: spec.pbkdf ?? SETUP_PBKDF };
+  const wipe: PlanStep[] =
+    spec.mode === 'new-disk' && spec.wipe.length > 0
+      ? [{ id: 'wipe', title: `Wipe the old signatures on ${spec.diskName}`, commands: [...(spec.stopArray ? [raidCommands.stop(spec.array)] : []), ...wipeCommands(spec)] }]
+      : [];
+  return [
+    ...wipe,
+    ...createLayers(ctx).flatMap((layer) => layer.create(ctx, options)),
+    { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`], done: () => exists(spec.configFile) },
+  ];
 }

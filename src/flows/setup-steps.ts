@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readBytesNoFollow } from '../system/no-follow.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { InternalError, TargetError } from '../core/errors.js';
@@ -7,22 +8,20 @@ import type { Runner } from '../system/runner.js';
 import type { VaultConfig } from '../config/config.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { exists, waitForDevice } from '../stack/devices.js';
-import { luksCommands, luksLayer } from '../stack/luks.js';
-import { raidCommands, raidLayer } from '../stack/raid.js';
-import { lvmLayer } from '../stack/lvm.js';
-import { filesystemLayer } from '../stack/filesystem.js';
+import { raidCommands } from '../stack/raid.js';
 import type { StackContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
-import { mountPointProblem, mountPointUse, type MountPointUse } from './setup-mountpoint.js';
+import { ownMountPoint as ownTargetMountPoint, type MountPointUse } from '../stack/mount-point.js';
 import { sha512 } from '../stack/token.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from './setup-files.js';
-import { fstabLine, logicalVolumeDevice, partitionPath, type PlanStep, type SetupSpec, type StepId } from './setup-plan.js';
+import { fstabLine, logicalVolumeDevice, setupConfig, type PlanStep, type SetupSpec } from './setup-plan.js';
 import { stringify } from 'smol-toml';
 import { configSchema } from '../config/schema.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
 
-// How each setup step finds out that it is already done (so a resumed setup skips
-// it) and what it does beyond its plain commands (waiting for udev, file writes).
+// What each setup step does beyond its plain commands (waiting for udev, file
+// writes). Whether a step is done already, and how its layer comes up again after a
+// reboot, is the layer handler's (its `create` steps' `done` and `bringUp`).
 
 export interface StepContext {
   runner: Runner;
@@ -35,46 +34,9 @@ export interface StepContext {
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 const FSTAB = '/etc/fstab';
 
-const ok = async (ctx: StepContext, argv: Parameters<Runner['query']>[0]) => (await ctx.runner.query(argv, { allowFailure: true })).exitCode === 0;
-
-export const isDone: Partial<Record<StepId, (ctx: StepContext) => Promise<boolean>>> = {
-  partition: async (ctx) => exists(partitionPath(ctx.spec.label)),
-  raid: async (ctx) => (await exists(partitionPath(ctx.spec.label))) && ok(ctx, raidCommands.examine(partitionPath(ctx.spec.label))),
-  assemble: async (ctx) => exists(ctx.spec.array),
-  // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
-  'luks-format': async (ctx) =>
-    (await ok(ctx, luksCommands.isLuks(ctx.spec.array))) &&
-    (await ctx.runner.query(luksCommands.testPassphrase(ctx.spec.array), { input: ctx.passphrase, allowFailure: true })).exitCode === 0,
-  keyfile: async (ctx) => (await exists(ctx.spec.keyfile)) && ok(ctx, luksCommands.testKeyfile(ctx.spec.array, ctx.spec.keyfile)),
-  'luks-open': async (ctx) => exists(`/dev/mapper/${ctx.spec.luksName}`),
-  'volume-group': async (ctx) => ok(ctx, ['vgs', [ctx.spec.volumeGroup]]),
-  'logical-volume': async (ctx) => ok(ctx, ['lvs', [`${ctx.spec.volumeGroup}/${ctx.spec.host}`]]),
-  mkfs: async (ctx) => {
-    const r = await ctx.runner.query(['blkid', ['-o', 'value', '-s', 'TYPE', logicalVolumeDevice(ctx.spec)]], { allowFailure: true });
-    return r.stdout.trim() === 'btrfs';
-  },
-  // done only if the line names this host's volume; a line for another device is refused
-  fstab: async (ctx) => (await ownMountPoint(ctx)).fstab.some((l) => l.ours),
-  // done only if what is mounted there is this host's volume (by block device)
-  mount: async (ctx) => (await ownMountPoint(ctx)).mountedIsOurs,
-  token: async (ctx) => {
-    if (!(await ownMountPoint(ctx)).mountedIsOurs) return false;
-    try {
-      const [token, line] = await Promise.all([readFile(ctx.spec.tokenFile), readFile(ctx.spec.tokenHashFile, 'utf8')]);
-      return line.startsWith(sha512(token));
-    } catch {
-      return false;
-    }
-  },
-  config: async (ctx) => exists(ctx.spec.configFile),
-};
-
 /** How the mount point is used; something foreign there (mounted, or in fstab) is refused. */
 async function ownMountPoint(ctx: StepContext): Promise<MountPointUse> {
-  const use = await mountPointUse(ctx.runner, ctx.spec);
-  const problem = mountPointProblem(use, ctx.spec);
-  if (problem) throw new TargetError(problem.message, problem.fix);
-  return use;
+  return ownTargetMountPoint(setupStack(ctx));
 }
 
 /** Runs one step: its commands in order, with what each needs around it. */
@@ -116,19 +78,11 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
     await runner.run(argv, { ...input(argv), allowFailure });
   }
   if (dry) return;
+  // udev makes the node of what the step made a moment later
+  if (step.appears && !(await waitForDevice(step.appears))) throw new TargetError(`${step.appears} did not appear`, 'run setup again (it resumes)');
   switch (step.id) {
-    case 'partition':
-      if (!(await waitForDevice(partitionPath(spec.label)))) throw new TargetError(`the new partition ${partitionPath(spec.label)} did not appear`, 'run setup again (it resumes)');
-      break;
-    case 'raid':
-    case 'assemble':
-      if (!(await waitForDevice(spec.array))) throw new TargetError(`${spec.array} did not appear`, 'run setup again (it resumes)');
-      break;
     case 'mdadm-conf':
       await recordArray(ctx);
-      break;
-    case 'logical-volume':
-      if (!(await waitForDevice(logicalVolumeDevice(spec)))) throw new TargetError(`${logicalVolumeDevice(spec)} did not appear`, 'run setup again (it resumes)');
       break;
     case 'fstab':
       appendFileDurably(FSTAB, `${fstabLine(spec)}\n`);
@@ -138,17 +92,31 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
       if (!(await ownMountPoint(ctx)).mountedIsOurs) {
         throw new TargetError(`${spec.mountpoint} is not mounted from this host's backup volume ${logicalVolumeDevice(spec)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
       }
+      const token = spec.mode === 'reconnect' ? existingToken(spec) : randomBytes(64);
       // the token before its hash: after a power cut between them, they differ and the step runs again
-      const token = randomBytes(64);
-      writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
+      if (spec.mode !== 'reconnect') writeFileDurably(spec.tokenFile, token, { mode: 0o600, replace: true });
       makeDirDurably(dirname(spec.tokenHashFile), 0o700);
       writeFileDurably(spec.tokenHashFile, `${sha512(token)}  ${spec.tokenFile}\n`, { mode: 0o600, replace: true });
       break;
     }
     case 'config':
-      writeFileDurably(spec.configFile, configText(spec), { mode: 0o600, replace: false });
+      writeFileDurably(spec.configFile, configText(setupConfig(spec)), { mode: 0o600, replace: false });
       break;
   }
+}
+
+/**
+ * Reconnecting: the token already on this host's volume, never through a symlink. It
+ * must be the one seen before the confirmation (the passphrase is the proof that the
+ * disk, and so the volume, belongs to whoever sets up this host).
+ */
+function existingToken(spec: SetupSpec): Buffer {
+  const token = readBytesNoFollow(spec.tokenFile);
+  if (!token) throw new TargetError(`there is no token file ${spec.tokenFile} on this host's volume`, `check the volume (ls -la ${spec.mountpoint}); setup writes a token only on a volume it makes`);
+  if (spec.existing && sha512(token) !== spec.existing.tokenSha512) {
+    throw new TargetError(`the token ${spec.tokenFile} changed since setup looked at the disk`, 'run setup again');
+  }
+  return token;
 }
 
 /** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
@@ -170,9 +138,11 @@ async function recordArray(ctx: StepContext): Promise<void> {
 /**
  * The config setup writes: built as data, checked with the very schema that loads it,
  * then written by smol-toml (a host name that would not load is a bug here, not a
- * config to find broken later). Retention is on, with the defaults.
+ * config to find broken later). Retention is on, with the defaults. Made from the
+ * same description of the target that the plan's layers came from.
  */
-export function configText(spec: SetupSpec): string {
+export function configText(config: VaultConfig): string {
+  const t = config.target;
   const counts = (r: RetentionRules) => ({
     keep_last: r.keepLast,
     hourly: r.hourly,
@@ -182,15 +152,15 @@ export function configText(spec: SetupSpec): string {
     yearly: r.yearly === Infinity ? 'all' : r.yearly,
   });
   const raw = {
-    host: spec.host,
+    host: config.host,
     target: {
-      mountpoint: spec.mountpoint,
-      layers: ['raid', 'luks', 'lvm'],
-      array: spec.array,
-      luks_name: spec.luksName,
-      keyfile: spec.keyfile,
-      volume_group: spec.volumeGroup,
-      token_sha512: spec.tokenHashFile,
+      mountpoint: t.mountpoint,
+      layers: [...t.layers],
+      array: t.array,
+      luks_name: t.luksName,
+      keyfile: t.keyfile,
+      volume_group: t.volumeGroup,
+      token_sha512: t.tokenHashFile,
     },
     retention: { source: counts(DEFAULT_SOURCE_RULES), target: counts(DEFAULT_TARGET_RULES) },
   };
@@ -205,47 +175,9 @@ export function configText(spec: SetupSpec): string {
 }
 
 /** The stack setup builds, as the layer handlers see it (the config it is about to write). */
-function setupStack(ctx: StepContext): StackContext {
-  const { spec } = ctx;
-  const config: VaultConfig = {
-    file: spec.configFile,
-    dir: dirname(spec.configFile),
-    host: spec.host,
-    snapshotDir: '',
-    sources: [],
-    sourcesFromFile: [],
-    target: {
-      mountpoint: spec.mountpoint,
-      layers: ['raid', 'luks', 'lvm'],
-      tokenFile: spec.tokenFile,
-      tokenHashFile: spec.tokenHashFile,
-      array: spec.array,
-      luksName: spec.luksName,
-      keyfile: spec.keyfile,
-      volumeGroup: spec.volumeGroup,
-      logicalVolume: spec.host,
-      device: logicalVolumeDevice(spec),
-      partition: partitionPath(spec.label),
-    },
-  };
-  return { runner: ctx.runner, config, mounts: readMounts };
+export function setupStack(ctx: StepContext): StackContext {
+  return { runner: ctx.runner, config: setupConfig(ctx.spec), mounts: readMounts };
 }
-
-/**
- * A resumed setup (after a reboot or power cut) finds what earlier steps made, but
- * not necessarily running: a step that is already done brings its layer up with the
- * layer's own handler, so the steps after it find it as they need it.
- */
-export const bringUp: Partial<Record<StepId, (ctx: StepContext) => Promise<unknown>>> = {
-  raid: (ctx) => raidLayer.open(setupStack(ctx)),
-  assemble: (ctx) => raidLayer.open(setupStack(ctx)),
-  'luks-open': (ctx) => luksLayer.open(setupStack(ctx)),
-  'logical-volume': (ctx) => lvmLayer.open(setupStack(ctx)),
-  mount: async (ctx) => {
-    await ownMountPoint(ctx); // nothing foreign there, before mounting over it
-    return filesystemLayer.open(setupStack(ctx));
-  },
-};
 
 /** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
 export async function closeAfterSetup(ctx: StepContext): Promise<void> {

@@ -5,7 +5,7 @@ import type { Runner } from '../system/runner.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
 import { planSetup, type SetupSpec } from './setup-plan.js';
-import { bringUp, closeAfterSetup, isDone, runStep, type StepContext } from './setup-steps.js';
+import { closeAfterSetup, runStep, setupStack, type StepContext } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
 import { makeDirDurably, writeFileDurably } from './setup-files.js';
 
@@ -34,6 +34,8 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
     writeFileDurably(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600, replace: true });
   };
   const ctx: StepContext = { runner, spec, passphrase: run.passphrase, say: (l) => lines.push(l) };
+  // what each step's handler checks and brings up: the stack of the config about to be written
+  const stack = { ...setupStack(ctx), passphrase: run.passphrase };
   await save();
   const steps = planSetup(spec);
   await new Listr(
@@ -41,10 +43,9 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
       ...steps.map((step) => ({
         title: step.title,
         task: async (_c: unknown, task: { skip: (m: string) => void; output: string }) => {
-          const check = isDone[step.id];
-          if (state.done.includes(step.id) || (check && (await check(ctx)))) {
+          if (state.done.includes(step.id) || (step.done && (await step.done(stack)))) {
             if (!state.done.includes(step.id)) state.done.push(step.id);
-            if (!runner.dryRun) await bringUp[step.id]?.(ctx);
+            if (!runner.dryRun) await step.bringUp?.(stack);
             return task.skip(`${step.title}: already done`);
           }
           await runStep(step, { ...ctx, say: (l) => ((task.output = l), lines.push(l)) });

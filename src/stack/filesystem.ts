@@ -1,24 +1,63 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { exists, waitForDevice } from './devices.js';
-import { TargetError } from '../core/errors.js';
-import { parseFstab } from '../core/fstab.js';
+import { InternalError, TargetError } from '../core/errors.js';
+import { escapeFstabField, parseFstab } from '../core/fstab.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
+import { ownMountPoint } from './mount-point.js';
 
 export const mountCommands = {
   /** by the fstab entry */
   mount: (mountpoint: string): Argv => ['mount', [mountpoint]],
   mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', device, mountpoint]],
+  /** a look that writes nothing: read-only, no log replay */
+  mountReadOnly: (device: string, dir: string): Argv => ['mount', ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', device, dir]],
   umount: (mountpoint: string): Argv => ['umount', [mountpoint]],
   mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, device]],
+  /** the filesystem type on a device ("btrfs"), empty when none */
+  fsType: (device: string): Argv => ['blkid', ['-o', 'value', '-s', 'TYPE', device]],
   /** who holds a mount point (psmisc) */
   holders: (mountpoint: string): Argv => ['fuser', ['-vm', mountpoint]],
 };
 
+/** The line setup adds: mounted by hand or by btrfs-vault only (noauto), with the compression. */
+export function fstabLine(device: string, mountpoint: string, compression: CreateOptions['compression']): string {
+  const opts = ['noauto', ...(compression === 'none' ? [] : [`compress=${compression}`])].join(',');
+  return `${device} ${escapeFstabField(mountpoint)} btrfs ${opts} 0 0`;
+}
+
 /** The backup btrfs filesystem, mounted at target.mountpoint. */
 export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promise<MountEntry | undefined> } = {
   name: 'filesystem',
+
+  create(ctx, o) {
+    const { device, mountpoint } = ctx.config.target;
+    if (!device) throw new InternalError('the backup filesystem is made on target.device, and there is none');
+    return [
+      ...(o.mode === 'reconnect'
+        ? []
+        : [{
+            id: 'mkfs' as const,
+            title: `Make the btrfs filesystem on ${device}`,
+            commands: [mountCommands.mkfs(device, `backup-${ctx.config.host}`)],
+            done: async (c: StackContext) => (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
+          }]),
+      // done only if the line names this host's device; a line for another device is refused
+      { id: 'fstab', title: `Add ${mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(device, mountpoint, o.compression)}`], done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours) },
+      {
+        id: 'mount',
+        title: `Mount it at ${mountpoint}`,
+        commands: [mountCommands.mount(mountpoint)],
+        // done only if what is mounted there is this host's device (by block device)
+        done: async (c) => (await ownMountPoint(c)).mountedIsOurs,
+        bringUp: async (c) => {
+          await ownMountPoint(c); // nothing foreign there, before mounting over it
+          return filesystemLayer.open(c);
+        },
+      },
+    ];
+  },
 
   async mountOf(ctx) {
     const mp = ctx.config.target.mountpoint;

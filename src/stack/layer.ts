@@ -1,6 +1,7 @@
 import type { VaultConfig } from '../config/config.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import type { Runner } from '../system/runner.js';
+import type { Argv, Runner } from '../system/runner.js';
+import type { PbkdfOptions } from './luks.js';
 
 export interface StackContext {
   runner: Runner;
@@ -17,11 +18,66 @@ export interface LayerState {
 }
 
 /**
+ * new-disk: every layer is made; second-host: the layers the hosts share (partition,
+ * array, LUKS, volume group) exist and are only opened, this host's volume is made;
+ * reconnect (a rebuilt host): its volume exists too, so nothing on the disk is made.
+ */
+export type CreateMode = 'new-disk' | 'second-host' | 'reconnect';
+
+/** What making the stack needs beyond the config it is made for. */
+export interface CreateOptions {
+  mode: CreateMode;
+  /** the whole disk, e.g. /dev/sdb, and how the user knows it (its by-id name) */
+  disk: string;
+  diskName: string;
+  /** the GPT partition label, unique per disk */
+  label: string;
+  /** this host's volume: "all" or a size like 250G */
+  size: string;
+  compression: 'zstd' | 'lzo' | 'zlib' | 'none';
+  /** key derivation of new keyslots (cryptsetup's argon2id in production) */
+  pbkdf: PbkdfOptions;
+}
+
+export type StepId =
+  | 'wipe' | 'partition' | 'raid' | 'assemble' | 'mdadm-conf' | 'luks-format' | 'keyfile' | 'luks-open'
+  | 'volume-group' | 'logical-volume' | 'activate' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config';
+
+/** What a step's "already done?" check may use: the stack, and the passphrase (in memory; only ever on stdin). */
+export interface MakeContext extends StackContext {
+  passphrase: string;
+}
+
+/** One step of making a layer: the exact commands (what a dry-run prints) and the files it writes. */
+export interface CreateStep {
+  id: StepId;
+  title: string;
+  commands: Argv[];
+  writes?: string[];
+  /** the device the step makes: setup waits for udev to show it before going on */
+  appears?: string;
+  /**
+   * Is it done already? Reads only. A setup stopped half-way (a power cut) is run
+   * again and skips what is done; none: the step is run again (it is idempotent).
+   */
+  done?: (ctx: MakeContext) => Promise<boolean>;
+  /** a step found done brings its layer up with the handler's own open (after a reboot) */
+  bringUp?: (ctx: StackContext) => Promise<unknown>;
+}
+
+/** A query that changes nothing: did it succeed? */
+export async function succeeds(ctx: Pick<StackContext, 'runner'>, argv: Argv, input?: string): Promise<boolean> {
+  return (await ctx.runner.query(argv, { allowFailure: true, ...(input === undefined ? {} : { input }) })).exitCode === 0;
+}
+
+/**
  * One layer of the backup disk's stack (see docs/ARCHITECTURE.md). open and close
  * inspect first and leave a layer that is already in the wanted state alone.
  */
 export interface LayerHandler {
   readonly name: string;
+  /** the steps that make this layer (or, when it exists already, bring it up), as data; pure */
+  create(ctx: Pick<StackContext, 'config'>, o: CreateOptions): CreateStep[];
   inspect(ctx: StackContext): Promise<LayerState>;
   open(ctx: StackContext): Promise<'opened' | 'already-open'>;
   close(ctx: StackContext): Promise<'closed' | 'already-closed'>;

@@ -2,7 +2,7 @@ import { assertPrivateFile } from '../config/permissions.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext } from './layer.js';
 
 /** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
 export interface PbkdfOptions {
@@ -31,6 +31,8 @@ export const luksCommands = {
   format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', device]],
   addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', device, keyfile]],
   open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, device, name]],
+  /** opens with the passphrase on stdin (setup's look into an existing disk, before this host has a keyfile) */
+  openWithPassphrase: (device: string, name: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file=-', device, name]],
   close: (name: string): Argv => ['cryptsetup', ['close', name]],
   isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', device]],
   /** does the passphrase on stdin open the device? (changes nothing) */
@@ -40,12 +42,36 @@ export const luksCommands = {
 };
 
 /** What LUKS sits on: the array, or the partition when there is no RAID layer. */
-export function luksDevice(ctx: StackContext): string {
+export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
   return ctx.config.target.layers.includes('raid') ? ctx.config.target.array : ctx.config.target.partition;
 }
 
 export const luksLayer: LayerHandler = {
   name: 'luks',
+
+  create(ctx, o) {
+    const { keyfile, luksName } = ctx.config.target;
+    const device = luksDevice(ctx);
+    return [
+      ...(o.mode === 'new-disk'
+        ? [{
+            id: 'luks-format' as const,
+            title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`,
+            commands: [luksCommands.format(device, o.pbkdf)],
+            // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
+            done: async (c: MakeContext) => (await succeeds(c, luksCommands.isLuks(device))) && succeeds(c, luksCommands.testPassphrase(device), c.passphrase),
+          }]
+        : []),
+      {
+        id: 'keyfile',
+        title: `Add a random keyfile ${keyfile} as a second key`,
+        commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)],
+        writes: [`${keyfile}: 1 KiB random, mode 0600`],
+        done: async (c) => (await exists(keyfile)) && succeeds(c, luksCommands.testKeyfile(device, keyfile)),
+      },
+      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)], done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
+    ];
+  },
 
   async inspect(ctx): Promise<LayerState> {
     const mapped = `/dev/mapper/${ctx.config.target.luksName}`;
@@ -90,7 +116,7 @@ export const luksLayer: LayerHandler = {
   },
 };
 
-function openCommand(ctx: StackContext): Argv {
+function openCommand(ctx: Pick<StackContext, 'config'>): Argv {
   const { luksName, keyfile } = ctx.config.target;
   return luksCommands.open(luksDevice(ctx), luksName, keyfile);
 }

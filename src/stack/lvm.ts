@@ -1,7 +1,7 @@
 import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 
 export const lvmCommands = {
   pvcreate: (device: string): Argv => ['pvcreate', ['--yes', device]],
@@ -13,6 +13,11 @@ export const lvmCommands = {
   /** attributes of one LV: the fifth character is "a" when active */
   attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', `${vg}/${lv}`]],
   groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
+  /** the names of the group's volumes, one a line */
+  names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', vg]],
+  /** does the group, the volume exist? (exit status) */
+  group: (vg: string): Argv => ['vgs', [vg]],
+  volume: (vg: string, lv: string): Argv => ['lvs', [`${vg}/${lv}`]],
   /** the kernel's mapping of a volume, for when LVM cannot read its group any more */
   removeMapping: (name: string): Argv => ['dmsetup', ['remove', name]],
 };
@@ -23,7 +28,7 @@ export function mappingName(vg: string, lv: string): string {
 }
 
 /** What LVM sits on. */
-export function lvmDevice(ctx: StackContext): string {
+export function lvmDevice(ctx: Pick<StackContext, 'config'>): string {
   const t = ctx.config.target;
   return t.layers.includes('luks') ? `/dev/mapper/${t.luksName}` : t.layers.includes('raid') ? t.array : t.partition;
 }
@@ -37,6 +42,29 @@ async function lvActive(ctx: StackContext): Promise<boolean | undefined> {
 
 export const lvmLayer: LayerHandler = {
   name: 'lvm',
+
+  create(ctx, o) {
+    const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
+    const below = lvmDevice(ctx);
+    const device = `/dev/${vg}/${lv}`;
+    const bringUp = (c: StackContext) => lvmLayer.open(c);
+    if (o.mode === 'reconnect') {
+      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)], appears: device, done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
+    }
+    return [
+      ...(o.mode === 'new-disk'
+        ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: [lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)], done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)) }]
+        : []),
+      {
+        id: 'logical-volume',
+        title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`,
+        commands: [lvmCommands.lvcreate(vg, lv, o.size)],
+        appears: device,
+        done: (c) => succeeds(c, lvmCommands.volume(vg, lv)),
+        bringUp,
+      },
+    ];
+  },
 
   async inspect(ctx): Promise<LayerState> {
     const { volumeGroup, logicalVolume } = ctx.config.target;

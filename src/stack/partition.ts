@@ -1,4 +1,7 @@
+import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
+import { exists } from './devices.js';
+import type { LayerHandler, LayerState, StackContext } from './layer.js';
 
 export const PARTITION_LABEL = 'backup';
 
@@ -9,4 +12,48 @@ export const partitionCommands = {
   /** make the kernel re-read the table, then wait for udev's links */
   reread: (disk: string): Argv => ['partx', ['--update', disk]],
   settle: (): Argv => ['udevadm', ['settle']],
+};
+
+export function partitionPath(label: string): string {
+  return `/dev/disk/by-partlabel/${label}`;
+}
+
+/** The commands that give a disk its one labelled partition (setup, add-mirror). */
+export function partitionDisk(disk: string, label: string): Argv[] {
+  return [partitionCommands.zap(disk), partitionCommands.create(disk, label), partitionCommands.reread(disk), partitionCommands.settle()];
+}
+
+/**
+ * The bottom of the stack. A partition is there while its disk is attached: nothing
+ * opens or closes it, and a missing one is a disk that is not plugged in.
+ */
+export const partitionLayer: LayerHandler = {
+  name: 'partition',
+
+  create(ctx, o) {
+    if (o.mode !== 'new-disk') return [];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
+  },
+
+  async inspect(ctx): Promise<LayerState> {
+    const { partition } = ctx.config.target;
+    const up = await exists(partition);
+    return { up, detail: up ? `${partition} present` : `${partition} not found` };
+  },
+
+  async open(ctx) {
+    const { partition } = ctx.config.target;
+    if (await exists(partition)) return 'already-open';
+    throw new TargetError(`the backup partition ${partition} is not there`, 'plug in the backup disk (check with: lsblk -o NAME,PARTLABEL), then run again');
+  },
+
+  async close() {
+    return 'already-closed';
+  },
+
+  async openOnPaper(ctx: StackContext) {
+    await this.open(ctx);
+  },
+
+  async closeOnPaper() {},
 };

@@ -5,7 +5,7 @@ import { parseArrayLines, parseMdadmMap, parseMdstat, parseMember, parseRaidMemb
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { exists, kernelName } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 const MDADM_MAP = '/run/mdadm/map';
@@ -119,6 +119,24 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
 /** The mdadm RAID1 mirror. */
 export const raidLayer: LayerHandler = {
   name: 'raid',
+
+  create(ctx, o) {
+    const { array, partition } = ctx.config.target;
+    return [
+      o.mode === 'new-disk'
+        ? {
+            id: 'raid',
+            title: `Create the RAID1 mirror ${array} (degraded until add-mirror)`,
+            commands: [raidCommands.create({ array, partition })],
+            appears: array,
+            // made: the partition carries the array's superblock
+            done: async (c) => (await exists(partition)) && succeeds(c, raidCommands.examine(partition)),
+            bringUp: (c) => raidLayer.open(c),
+          }
+        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`] },
+    ];
+  },
 
   async inspect(ctx): Promise<RaidState> {
     const { array } = ctx.config.target;

@@ -3,6 +3,7 @@ import { filesystemLayer } from './filesystem.js';
 import type { LayerHandler, StackContext } from './layer.js';
 import { luksLayer } from './luks.js';
 import { lvmLayer } from './lvm.js';
+import { partitionLayer } from './partition.js';
 import { raidLayer } from './raid.js';
 import { tokenLayer } from './token.js';
 
@@ -11,6 +12,11 @@ const HANDLERS = { raid: raidLayer, luks: luksLayer, lvm: lvmLayer } as const;
 /** The layers of the configured target, bottom-up. */
 export function stackLayers(ctx: Pick<StackContext, 'config'>): LayerHandler[] {
   return [...ctx.config.target.layers.map((l) => HANDLERS[l]), filesystemLayer, tokenLayer];
+}
+
+/** The layers setup makes, bottom-up: the partition below the configured stack. */
+export function createLayers(ctx: Pick<StackContext, 'config'>): LayerHandler[] {
+  return [partitionLayer, ...stackLayers(ctx)];
 }
 
 export interface OpenedStack {

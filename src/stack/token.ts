@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
 import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import { ownMountPoint } from './mount-point.js';
 
 /** `sha512sum` format: "<hex>  <file>"; the first field is the hash. */
 export function parseHashFile(text: string): string | undefined {
@@ -40,12 +41,37 @@ async function checkToken(ctx: StackContext): Promise<TokenCheck> {
   return { ok: true };
 }
 
+/** Setup's token step is done: this host's volume is mounted, and the hash kept on the host is its token's. */
+async function tokenKept(ctx: StackContext): Promise<boolean> {
+  if (!(await ownMountPoint(ctx)).mountedIsOurs) return false;
+  const { tokenFile, tokenHashFile } = ctx.config.target;
+  try {
+    return readFileSync(tokenHashFile, 'utf8').startsWith(sha512(readFileSync(tokenFile)));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The token: a random file on the backup filesystem whose SHA-512 is kept on the
  * host. A disk without the matching token is someone else's, and is refused.
  */
 export const tokenLayer: LayerHandler = {
   name: 'token',
+
+  create(ctx, o) {
+    const { tokenFile, tokenHashFile } = ctx.config.target;
+    if (o.mode === 'reconnect') {
+      return [{
+        id: 'token',
+        title: 'Keep the SHA-512 of the token already on the volume (the passphrase proved the disk is yours)',
+        commands: [],
+        writes: [`${tokenHashFile}: the sha512sum line of ${tokenFile}, mode 0600 (the token itself is not changed)`],
+        done: tokenKept,
+      }];
+    }
+    return [{ id: 'token', title: 'Write the token and keep its SHA-512 on this host', commands: [], writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`], done: tokenKept }];
+  },
 
   async inspect(ctx): Promise<LayerState> {
     const check = await checkToken(ctx);

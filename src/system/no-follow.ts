@@ -27,6 +27,11 @@ export function writeFileNoFollow(path: string, data: string, opts: { mode?: num
 
 /** The file's text, or undefined when there is none; a symlink under the name is never read. */
 export function readFileNoFollow(path: string): string | undefined {
+  return readBytesNoFollow(path)?.toString('utf8');
+}
+
+/** The file's bytes, or undefined when there is none; a symlink under the name is never read. */
+export function readBytesNoFollow(path: string): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(path, O_RDONLY | O_NOFOLLOW);
@@ -34,7 +39,7 @@ export function readFileNoFollow(path: string): string | undefined {
     return undefined;
   }
   try {
-    return readFileSync(fd, 'utf8');
+    return readFileSync(fd);
   } finally {
     closeSync(fd);
   }

@@ -40,9 +40,15 @@ export async function askPassphrase(existing?: string): Promise<string> {
   }
 }
 
-export async function askSetupDetails(defaults: { mountpoint: string }): Promise<{ size: string; mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+/** `askSize: false` when the volume exists already (reconnecting a rebuilt host) */
+export async function askSetupDetails(defaults: { mountpoint: string; askSize: boolean }): Promise<{ size: string; mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+  if (!defaults.askSize) return { size: 'all', ...(await askMount(defaults.mountpoint)) };
   const size = await input({ message: 'Size of this host\'s volume ("all" or e.g. 250G)', default: 'all', validate: (v) => /^(all|\d+(\.\d+)?[KMGTP])$/.test(v) || 'write "all" or a size like 250G' });
-  const mountpoint = await input({ message: 'Mount point', default: defaults.mountpoint, validate: (v) => v.startsWith('/') || 'an absolute path' });
+  return { size, ...(await askMount(defaults.mountpoint)) };
+}
+
+async function askMount(mountpointDefault: string): Promise<{ mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+  const mountpoint = await input({ message: 'Mount point', default: mountpointDefault, validate: (v) => v.startsWith('/') || 'an absolute path' });
   const compression = await select({
     message: 'Compression',
     choices: [
@@ -52,7 +58,7 @@ export async function askSetupDetails(defaults: { mountpoint: string }): Promise
       { name: 'none', value: 'none' as const },
     ],
   });
-  return { size, mountpoint, compression };
+  return { mountpoint, compression };
 }
 
 export async function askConfirmation(words: string[]): Promise<string> {

@@ -1,6 +1,7 @@
 import boxen from 'boxen';
 import { gib, type DiskAssessment } from '../core/eligibility.js';
 import type { PlanStep, SetupSpec } from '../flows/setup-plan.js';
+import type { FoundFolder } from '../flows/existing-volume.js';
 import { formatArgv } from '../system/runner.js';
 
 export function diskLine(d: DiskAssessment): string {
@@ -9,12 +10,24 @@ export function diskLine(d: DiskAssessment): string {
 
 /** The plan as a person reads it before typing the serial: a box, then every command. */
 export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanStep[]): string {
-  const destroyed = spec.mode === 'new-disk' ? (disk.signatures.length > 0 ? disk.signatures : ['nothing (the disk looks empty)']) : ['nothing: this host is added to the existing backup disk'];
+  const destroyed =
+    spec.mode === 'new-disk' ? (disk.signatures.length > 0 ? disk.signatures : ['nothing (the disk looks empty)'])
+    : spec.mode === 'second-host' ? ['nothing: this host is added to the existing backup disk']
+    : ['nothing. Nothing on the disk is changed: no volume, filesystem or', 'backup is made or touched; only a LUKS keyslot for this host\'s', `new keyfile ${spec.keyfile} is added`];
+  const reconnect = spec.mode === 'reconnect';
+  const folders = spec.existing?.folders ?? [];
   const body = [
     `disk         ${disk.byId ?? disk.path} (${disk.path})`,
     `             ${disk.model}, serial ${disk.serial || '-'}, ${gib(disk.size)}, ${disk.transport}`,
-    `mode         ${spec.mode === 'new-disk' ? 'new backup disk' : 'second host on an existing backup disk'}`,
-    `host volume  ${spec.volumeGroup}/${spec.host}, ${spec.size === 'all' ? 'all free space' : spec.size}`,
+    `mode         ${MODES[spec.mode]}`,
+    `host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`,
+    ...(reconnect
+      ? [
+          `backups      ${!spec.existing ? 'not looked at again (a resumed setup; btrfs-vault list shows them after it)' : folders.length === 0 ? 'none yet (the volume holds no backup folder)' : folders.map(folderLine).join('\n             ')}`,
+          `token        the one on the volume is taken as this host's: the passphrase`,
+          `             that opened the disk is the proof it is yours`,
+        ]
+      : []),
     `mount point  ${spec.mountpoint} (btrfs${spec.compression === 'none' ? '' : `, compress=${spec.compression}`})`,
     `config       ${spec.configFile}`,
     `destroys     ${destroyed.join('\n             ')}`,
@@ -22,6 +35,16 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
   const box = boxen(body, { title: 'btrfs-vault setup', padding: { left: 1, right: 1, top: 0, bottom: 0 }, borderStyle: 'round' });
   const commands = steps.flatMap((s) => [`# ${s.title}`, ...s.commands.map((c) => `  ${formatArgv(c)}${isSecretInput(c) ? '   (passphrase on stdin)' : ''}`), ...(s.writes ?? []).map((w) => `  write ${w}`)]);
   return `${box}\n${commands.join('\n')}`;
+}
+
+const MODES: Record<SetupSpec['mode'], string> = {
+  'new-disk': 'new backup disk',
+  'second-host': 'second host on an existing backup disk',
+  reconnect: 'reconnect: this host\'s volume is on the disk already (the machine was rebuilt)',
+};
+
+function folderLine(f: FoundFolder): string {
+  return `${f.name}${f.source ? ` (${f.source})` : ''}${f.latest ? `, latest ${f.latest}` : ', no complete backup'}`;
 }
 
 function isSecretInput([file, args]: PlanStep['commands'][number]): boolean {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { pickSources } from '../../src/cli/context.js';
+import { pickSources, restoreSource } from '../../src/cli/context.js';
 import type { SourceConfig, VaultConfig } from '../../src/config/config.js';
 import { UserError } from '../../src/core/errors.js';
 import { sourceName, sourceNameProblem } from '../../src/core/naming.js';
@@ -77,4 +77,13 @@ test('command line: a name over 255 bytes, -S with paths, and a line break are r
   const both = refusal(() => pickSources(configWith([]), ['/home'], true));
   assert.match(both.message, /-S backs up the paths of the sources file, and paths were given too/);
   assert.match(refusal(() => pickSources(configWith([]), ['/a\nb'], false)).message, /line break/);
+});
+
+test('restore takes a configured source, else a backup folder on the disk by its name (a rebuilt machine has no sources yet)', () => {
+  const config = configWith([{ path: '/home' }]);
+  assert.equal(restoreSource(config, 'home'), config.sources[0]);
+  assert.equal(restoreSource(config, '/home'), config.sources[0]);
+  assert.deepEqual(restoreSource(configWith([]), 'home'), { path: 'home', name: 'home', snapshotDir: '/snaps/home', fromDisk: true });
+  assert.deepEqual(restoreSource(configWith([]), '/srv/www'), { path: '/srv/www', name: 'srv-www', snapshotDir: '/snaps/srv-www', fromDisk: true });
+  assert.match(refusal(() => restoreSource(configWith([]), '.token')).message, /not a configured source/);
 });

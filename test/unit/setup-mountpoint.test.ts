@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { escapeFstabField, parseFstab } from '../../src/core/fstab.js';
-import { mountPointProblem, mountPointUse } from '../../src/flows/setup-mountpoint.js';
+import { mountPointProblem, mountPointUse } from '../../src/stack/mount-point.js';
 import type { Runner } from '../../src/system/runner.js';
 
-const spec = { mountpoint: '/media/backup', volumeGroup: 'backup', host: 'deimos' };
+const spec = { mountpoint: '/media/backup', device: '/dev/backup/deimos' };
 
 test('fstab: comments, blank lines, escaped spaces', () => {
   const entries = parseFstab('# /etc/fstab\n\nUUID=abc / ext4 defaults 0 1\n/dev/backup/deimos /media/my\\040backup btrfs noauto 0 0 # mine\n');

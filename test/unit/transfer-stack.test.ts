@@ -50,6 +50,7 @@ test('transfer: a failed receive leaves no partial copy behind', async () => {
 function layer(name: string, log: string[], state: { up: boolean }, fail = false): LayerHandler {
   return {
     name,
+    create: () => [],
     inspect: async () => ({ up: state.up, detail: '' }),
     open: async () => {
       if (fail) throw new Error(`${name} refused`);

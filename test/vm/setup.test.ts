@@ -22,8 +22,8 @@ async function boot(phase: string, serials: string[]): Promise<VmRun> {
   return bootVm({ dir, share, disks: serials.map((s) => makeDisk(dir, s)), script: 'setup', args: [phase], timeoutMs: 500_000 });
 }
 
-test('vm setup: refuses a mounted disk, a wrong confirmation, a foreign mount point; unattended setup; dry-run for a second host; second host; add-mirror to [UU]; a failed member replaced', async () => {
-  assertScenarios(await boot('d', ['bv-n', 'bv-m', 'bv-src', 'bv-x']), 9);
+test('vm setup: refuses a mounted disk, a wrong confirmation, a foreign mount point; unattended setup; dry-run for a second host; second host; add-mirror to [UU]; a failed member replaced; a rebuilt host reconnects with only the passphrase and restores (bare metal)', async () => {
+  assertScenarios(await boot('d', ['bv-n', 'bv-m', 'bv-src', 'bv-x', 'bv-t']), 10);
 });
 
 test('vm setup: a disk with leftovers of an earlier stack is wiped properly', async () => {

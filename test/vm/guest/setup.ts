@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
@@ -9,6 +9,7 @@ import { raidCommands } from '../../../src/stack/raid.js';
 import { luksCommands } from '../../../src/stack/luks.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
+import { metaTree } from '../../support/meta-tree.js';
 import { assertInVm, cli, drivePty, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
 
 // Setup and add-mirror on the VM's virtual disks, unattended (--answers), as a script would.
@@ -49,6 +50,19 @@ function source(): void {
 function ok(r: { code: number; stdout: string; stderr: string }): string {
   assert.equal(r.code, 0, `exit ${r.code}\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
+}
+
+/** What the backup disk holds (opened with this host's config, closed again). */
+function diskContents(): { volumes: string; backups: string[]; keyslots: number } {
+  ok(cli(['open', '--config', CONFIG]));
+  try {
+    const volumes = sh('lvs', ['--noheadings', '-o', 'lv_name,lv_size', 'backup']).trim();
+    const backups = sh('btrfs', ['subvolume', 'list', '-o', '-u', MP]).trim().split('\n').map((l) => l.replace(/^ID \d+ gen \d+ top level \d+ /, '')).sort();
+    const keyslots = sh('cryptsetup', ['luksDump', '/dev/md/backup']).split('\n').filter((l) => /^\s+\d+: luks2/.test(l)).length;
+    return { volumes, backups, keyslots };
+  } finally {
+    ok(cli(['close', '--config', CONFIG]));
+  }
 }
 
 function stackIsDown(): void {
@@ -225,6 +239,59 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       }
       assert.match(sh('mdadm', ['--detail', '/dev/md/backup']), /\/dev\/vd[a-z]1/);
       ok(cli(['close', '--config', CONFIG]));
+    }],
+    ['bare metal: a rebuilt machine with only the passphrase reconnects to its volume (nothing on the disk is made) and restores', (notes) => {
+      // the first machine's data, with modes, owners, an xattr and a symlink, backed up
+      writeFileSync(join(DATA, 'secret.txt'), 'for 1234 only\n');
+      chownSync(join(DATA, 'secret.txt'), 1234, 5678);
+      chmodSync(join(DATA, 'secret.txt'), 0o640);
+      mkdirSync(join(DATA, 'dir'), { mode: 0o750 });
+      symlinkSync('../file.bin', join(DATA, 'dir', 'link'));
+      sh('setfattr', ['-n', 'user.origin', '-v', 'first machine', join(DATA, 'dir')]);
+      backupWorks(CONFIG);
+      const want = metaTree(DATA);
+      const oldHash = readFileSync(join(ETC, 'token.sha512'), 'utf8').slice(0, 128);
+      const before = diskContents();
+      // the machine is lost: its config, keyfile, token hash, fstab line, ARRAY line and records
+      rmSync(ETC, { recursive: true });
+      writeFileSync('/etc/fstab', readFileSync('/etc/fstab', 'utf8').split('\n').filter((l) => l.split(/\s+/)[1] !== MP).join('\n'));
+      writeFileSync('/etc/mdadm/mdadm.conf', readFileSync('/etc/mdadm/mdadm.conf', 'utf8').split('\n').filter((l) => !l.startsWith('ARRAY')).join('\n'));
+      rmSync('/var/lib/btrfs-vault', { recursive: true, force: true });
+      // the new machine: an empty btrfs for the restore
+      sh('mkfs.btrfs', ['-q', '-f', vmDisk('bv-t')]);
+      mkdirSync('/mnt/new', { recursive: true });
+      sh('mount', [vmDisk('bv-t'), '/mnt/new']);
+
+      const out = ok(cli(['setup', '--answers', answers('/tmp/a-re.toml', 'bv-n'), '--config', CONFIG, '--host', 'vmhost']));
+      const box = out.replace(/[│╭╮╰╯─]/g, ' ').replace(/\s+/g, ' ');
+      assert.match(box, /mode reconnect: this host's volume is on the disk already/);
+      assert.match(box, /Nothing on the disk is changed: no volume, filesystem or backup is made or touched/);
+      assert.match(box, new RegExp(`backups data \\(${DATA}\\), latest \\d{4}-`));
+      assert.match(box, /the passphrase that opened the disk is the proof it is yours/);
+      assert.doesNotMatch(out, /luksFormat|sgdisk|wipefs|pvcreate|vgcreate|lvcreate|mkfs/, 'nothing of the disk is made');
+      assert.doesNotMatch(out, /correct horse/, 'the passphrase is never printed');
+      assert.match(out, /btrfs-vault restore data --to DIR/);
+      stackIsDown();
+      assert.equal(readFileSync(join(ETC, 'token.sha512'), 'utf8').slice(0, 128), oldHash, 'the token on the volume is the one kept');
+      for (const f of ['key', 'token.sha512', 'config.toml']) assert.equal(mode(join(ETC, f)), 0o600, `${f} is 0600`);
+
+      // as the README says: restore by the backup folder's name, no source configured yet
+      const restored = JSON.parse(ok(cli(['restore', 'data', '--to', '/mnt/new', '--json', '--config', CONFIG])));
+      assert.equal(restored.how, 'full');
+      assert.equal(restored.source, DATA, 'the path it was backed up from, from the folder\'s owner file');
+      assert.deepEqual(metaTree(restored.restored), want, 'the restored tree equals the original: contents, modes, owners, times, xattrs, links');
+      stackIsDown();
+      notes.push(`restored ${restored.bytes} bytes in ${restored.seconds} s`);
+
+      // the lost keyfile is not needed: the new one opens the disk, which holds what it held, plus one keyslot
+      const after = diskContents();
+      assert.deepEqual(after.volumes, before.volumes);
+      assert.deepEqual(after.backups, before.backups);
+      assert.equal(after.keyslots, before.keyslots + 1, 'one keyslot added');
+      notes.push(`keyslots ${before.keyslots} -> ${after.keyslots}`);
+      withSources(CONFIG);
+      backupWorks(CONFIG);
+      sh('umount', ['/mnt/new']);
     }],
   ],
   e: [

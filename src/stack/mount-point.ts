@@ -3,11 +3,11 @@ import { parseFstab, type FstabEntry } from '../core/fstab.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
-import { logicalVolumeDevice, type SetupSpec } from './setup-plan.js';
-
+import { InternalError, TargetError } from '../core/errors.js';
+import type { StackContext } from './layer.js';
 // Whether setup's mount point is this host's: what is mounted there and what fstab
-// says for it are compared with the host's logical volume by block device, not by
-// path, so a foreign filesystem mounted there never gets the token.
+// says for it are compared with the host's backup device (its logical volume) by
+// block device, not by path, so a foreign filesystem mounted there never gets the token.
 
 const FSTAB = '/etc/fstab';
 
@@ -19,7 +19,11 @@ export interface MountPointUse {
   fstab: { entry: FstabEntry; ours: boolean }[];
 }
 
-type Spec = Pick<SetupSpec, 'mountpoint' | 'volumeGroup' | 'host'>;
+/** the mount point and the device that belongs there (target.mountpoint, target.device) */
+export interface MountPointSpec {
+  mountpoint: string;
+  device: string;
+}
 
 /** Both paths resolve to one block device (false when either is not a block device). */
 async function sameBlockDevice(a: string, b: string): Promise<boolean> {
@@ -44,8 +48,8 @@ async function fstabNames(runner: Runner, field: string, lv: string): Promise<bo
   return sameBlockDevice(device, lv);
 }
 
-export async function mountPointUse(runner: Runner, spec: Spec): Promise<MountPointUse> {
-  const lv = logicalVolumeDevice(spec);
+export async function mountPointUse(runner: Runner, spec: MountPointSpec): Promise<MountPointUse> {
+  const lv = spec.device;
   const mounted = (await readMounts()).filter((m) => m.mountPoint === spec.mountpoint).at(-1);
   const lines = parseFstab(await readFile(FSTAB, 'utf8').catch(() => '')).filter((e) => e.mountPoint === spec.mountpoint);
   const fstab = [];
@@ -54,9 +58,9 @@ export async function mountPointUse(runner: Runner, spec: Spec): Promise<MountPo
 }
 
 /** Why the mount point cannot be this host's (with the fix), or undefined when it can. */
-export function mountPointProblem(use: MountPointUse, spec: Spec): { message: string; fix: string } | undefined {
+export function mountPointProblem(use: MountPointUse, spec: MountPointSpec): { message: string; fix: string } | undefined {
   const mp = spec.mountpoint;
-  const lv = logicalVolumeDevice(spec);
+  const lv = spec.device;
   const other = 'or choose another mount point for the backup disk';
   if (use.mounted && !use.mountedIsOurs) {
     return {
@@ -72,4 +76,15 @@ export function mountPointProblem(use: MountPointUse, spec: Spec): { message: st
     };
   }
   return undefined;
+}
+
+/** How the target's mount point is used; something foreign there (mounted, or in fstab) is refused. */
+export async function ownMountPoint(ctx: Pick<StackContext, 'runner' | 'config'>): Promise<MountPointUse> {
+  const { mountpoint, device } = ctx.config.target;
+  if (!device) throw new InternalError('the mount point is checked against target.device, and there is none');
+  const where = { mountpoint, device };
+  const use = await mountPointUse(ctx.runner, where);
+  const problem = mountPointProblem(use, where);
+  if (problem) throw new TargetError(problem.message, problem.fix);
+  return use;
 }
