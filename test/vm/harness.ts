@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { Qmp } from './qmp.js';
 
 // Boots a throw-away qemu VM (Debian's kernel, TCG) whose root is this machine's root
@@ -119,6 +120,8 @@ export async function bootVm(opts: {
   project?: string;
   /** a folder kept across boots (the guest sees it as /bv-out) */
   share?: string;
+  /** called with the console output so far, each time more arrives (the demo streams it) */
+  onConsole?: (text: string) => void;
 }): Promise<VmRun> {
   const project = resolve(opts.project ?? process.cwd());
   if (/\s/.test(project)) throw new Error(`the VM tier needs a project path without spaces: ${project}`);
@@ -206,8 +209,11 @@ poweroff -f
   let consoleText = '';
   let scanned = 0;
   let handling = Promise.resolve();
+  // a character may be split between two reads
+  const decoder = new StringDecoder('utf8');
   const onOutput = (c: Buffer) => {
-    consoleText += c.toString('utf8');
+    consoleText += decoder.write(c);
+    opts.onConsole?.(consoleText);
     // requests arrive as whole lines: BV_HOST <n> <action> <args...>
     for (let nl = consoleText.indexOf('\n', scanned); nl >= 0; nl = consoleText.indexOf('\n', scanned)) {
       const line = consoleText.slice(scanned, nl).replace(/\r$/, '');

@@ -17,7 +17,7 @@ before(() => {
   dir = vmTempDir();
   share = join(dir, 'share');
   mkdirSync(share);
-  disks = { a: makeDisk(dir, 'bv-a'), src: makeDisk(dir, 'bv-src'), f: makeDisk(dir, 'bv-f') };
+  disks = { a: makeDisk(dir, 'bv-a'), src: makeDisk(dir, 'bv-src'), f: makeDisk(dir, 'bv-f'), r: makeDisk(dir, 'bv-r', 512) };
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -32,8 +32,8 @@ test('vm boot a: create the stack, open/backup/close round trip, idempotent open
   assertScenarios(await boot('a', [disks.a!, disks.src!]), 5);
 });
 
-test('vm boot b: after the reboot, open assembles the degraded array and backups continue', async () => {
-  assertScenarios(await boot('b', [disks.a!, disks.src!]), 1);
+test('vm boot b: after the reboot, open assembles the degraded array and backups continue; restore through the whole stack closes it again', async () => {
+  assertScenarios(await boot('b', [disks.a!, disks.src!, disks.r!]), 2);
 });
 
 test('vm boot c: a foreign disk with the same layout is refused and closed again', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
@@ -10,6 +10,7 @@ import { createStack as createStackOn } from './create-stack.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
 import { assertInVm, cli, OUT, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
+import { metaTree } from '../../support/meta-tree.js';
 
 // The whole stack on the VM's virtual disks: GPT -> RAID1 -> LUKS -> LVM -> btrfs -> token.
 // Phases are boots: a (create, round trip, idempotence, then "unplug"), b (after the
@@ -24,6 +25,7 @@ const MP = '/media/backup';
 const SRC = '/srv/src';
 const DATA = join(SRC, 'data');
 const ARRAY = '/dev/md/backup';
+const RESTORE = '/srv/restore';
 const runner = new ExecRunner();
 
 /** The handlers' create commands, bottom-up, as the setup wizard will run them. */
@@ -40,6 +42,24 @@ function stackIsDown(): void {
   assert.ok(!existsSync(ARRAY), `${ARRAY} is stopped`);
   assert.ok(!existsSync('/dev/mapper/enc-backup'), 'LUKS is closed');
   assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `), `${MP} is unmounted`);
+}
+
+/** Every array, device-mapper node and mount of the guest: what a run left open shows here. */
+function openDevices(): { arrays: string[]; mapped: string[]; mounts: string[] } {
+  return {
+    arrays: readFileSync('/proc/mdstat', 'utf8').split('\n').filter((l) => /^md\d+ :/.test(l)),
+    mapped: sh('dmsetup', ['ls']).split('\n').filter((l) => l && !/No devices found/.test(l)).sort(),
+    mounts: readFileSync('/proc/mounts', 'utf8').split('\n').filter(Boolean).sort(),
+  };
+}
+
+/** Notes how long each step took since the last. */
+function timer(notes: string[]): (what: string) => void {
+  let last = Date.now();
+  return (what) => {
+    notes.push(`${what} (${((Date.now() - last) / 1000).toFixed(1)} s)`);
+    last = Date.now();
+  };
 }
 
 function json(r: { code: number; stdout: string; stderr: string }, code = 0) {
@@ -70,6 +90,11 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       sh('btrfs', ['subvolume', 'create', DATA]);
       writeFileSync(join(DATA, 'big.bin'), randomBytes(8 * 1024 * 1024));
       for (let i = 0; i < 100; i++) writeFileSync(join(DATA, `note-${i}.txt`), `note ${i}\n`);
+      // modes, owners and symlinks, for boot b's restore
+      chmodSync(join(DATA, 'note-5.txt'), 0o640);
+      chownSync(join(DATA, 'note-5.txt'), 1234, 5678);
+      symlinkSync('note-5.txt', join(DATA, 'link'));
+      symlinkSync('/nowhere', join(DATA, 'dangling'));
       stackIsDown();
     }],
     ['open -> backup (full) -> change -> backup (incremental) -> close -> open -> contents equal', (notes) => {
@@ -164,6 +189,52 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       contentsEqual();
       json(cli(['close', '--json', '--config', CONFIG]));
       stackIsDown();
+    }],
+    ['restore through the whole stack: an older backup sent whole onto another btrfs, equal to it and read-only; the latest then incremental; an existing path refused; the stack closed as before', (notes) => {
+      const snapshots = join(SRC, 'snapshots', 'data');
+      const [older, latest] = readdirSync(snapshots).filter((n) => /^\d{4}-/.test(n)).sort().slice(-2) as [string, string];
+      assert.equal(readlinkSync(join(snapshots, 'latest')), latest);
+      const step = timer(notes);
+      const restoreDisk = vmDisk('bv-r');
+      sh('mkfs.btrfs', ['-q', restoreDisk]);
+      mkdirSync(RESTORE, { recursive: true });
+      sh('mount', [restoreDisk, RESTORE]);
+      stackIsDown();
+      const closed = openDevices();
+
+      const full = json(cli(['restore', 'data', older, '--to', RESTORE, '--json', '--config', CONFIG]));
+      assert.deepEqual([full.backup, full.how, full.restored], [older, 'full', join(RESTORE, older)]);
+      assert.match(sh('btrfs', ['subvolume', 'show', full.restored]), /Flags:\s+readonly/);
+      assert.deepEqual(metaTree(full.restored), metaTree(join(snapshots, older)), 'the restored tree equals the backup');
+      assert.deepEqual(openDevices(), closed, 'restore closed everything it opened');
+      step(`full restore: ${full.bytes} bytes`);
+
+      const incr = json(cli(['restore', 'data', '--to', RESTORE, '--json', '--config', CONFIG]));
+      assert.deepEqual([incr.backup, incr.how, incr.parent], [latest, 'incremental', older]);
+      assert.ok(incr.bytes < full.bytes / 20 && incr.bytes < 256 * 1024, `only the delta: ${incr.bytes} of ${full.bytes} bytes`);
+      assert.match(sh('btrfs', ['subvolume', 'show', incr.restored]), /Flags:\s+readonly/);
+      const restoredTree = metaTree(incr.restored);
+      assert.deepEqual(restoredTree, metaTree(join(snapshots, latest)));
+      assert.ok(restoredTree['link']?.includes('note-5.txt') && restoredTree['note-5.txt']?.includes(' 640 1234:5678 '), 'a symlink, a mode and an owner are in the comparison');
+      assert.deepEqual(openDevices(), closed);
+      step(`incremental restore: ${incr.bytes} bytes`);
+
+      // read and committed before: a first read's relatime update would be a write of its own
+      assert.deepEqual(readdirSync(RESTORE).sort(), [older, latest]);
+      sh('btrfs', ['filesystem', 'sync', RESTORE]);
+      const listed = sh('btrfs', ['subvolume', 'list', RESTORE]);
+      const generation = () => /Generation:\s+(\d+)/.exec(sh('btrfs', ['subvolume', 'show', RESTORE]))![1];
+      const before = generation();
+      const again = cli(['restore', 'data', '--to', RESTORE, '--config', CONFIG]);
+      assert.equal(again.code, 2, again.stderr);
+      assert.match(again.stderr, /exists already; nothing is ever overwritten/);
+      assert.deepEqual(readdirSync(RESTORE).sort(), [older, latest]);
+      sh('btrfs', ['filesystem', 'sync', RESTORE]);
+      assert.equal(sh('btrfs', ['subvolume', 'list', RESTORE]), listed, 'no subvolume was made or changed');
+      assert.equal(generation(), before, 'nothing was written there');
+      assert.deepEqual(openDevices(), closed);
+      stackIsDown();
+      step('an existing path refused');
     }],
   ],
   c: [
