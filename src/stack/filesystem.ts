@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileDurably } from '../system/durable-files.js';
 import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
 import { escapeFstabField, parseFstab } from '../core/fstab.js';
@@ -6,6 +7,8 @@ import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
 import { ownMountPoint } from './mount-point.js';
+
+const FSTAB = '/etc/fstab';
 
 export const mountCommands = {
   /** by the fstab entry */
@@ -44,7 +47,14 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
             done: async (c: StackContext) => (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
           }]),
       // done only if the line names this host's device; a line for another device is refused
-      { id: 'fstab', title: `Add ${mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(device, mountpoint, o.compression)}`], done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours) },
+      {
+        id: 'fstab',
+        title: `Add ${mountpoint} to /etc/fstab (noauto)`,
+        commands: [],
+        writes: [`${FSTAB}: ${fstabLine(device, mountpoint, o.compression)}`],
+        done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours),
+        finish: async () => appendFileDurably(FSTAB, `${fstabLine(device, mountpoint, o.compression)}\n`),
+      },
       {
         id: 'mount',
         title: `Mount it at ${mountpoint}`,
@@ -55,6 +65,8 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
           await ownMountPoint(c); // nothing foreign there, before mounting over it
           return filesystemLayer.open(c);
         },
+        // an fstab entry does not make its mount point
+        prepare: async (c) => makeMountPoint(c),
       },
     ];
   },
@@ -144,13 +156,17 @@ function howToMount(ctx: StackContext): HowToMount {
   return { fstab, device };
 }
 
-async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
+/** an fstab entry does not make its mount point (and a power cut can lose a new one) */
+function makeMountPoint(ctx: StackContext): void {
   const mp = ctx.config.target.mountpoint;
-  // an fstab entry does not make its mount point (and a power cut can lose a new one)
-  if (!existsSync(mp)) {
-    ctx.runner.note(`mkdir -p ${mp}`);
-    if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
-  }
+  if (existsSync(mp)) return;
+  ctx.runner.note(`mkdir -p ${mp}`);
+  if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
+}
+
+async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
+  makeMountPoint(ctx);
+  const mp = ctx.config.target.mountpoint;
   await ctx.runner.run(how.fstab ? mountCommands.mount(mp) : mountCommands.mountDevice(how.device!, mp));
 }
 
@@ -166,7 +182,7 @@ function assertBtrfs(m: MountEntry, mp: string): void {
 function hasFstabEntry(mountpoint: string): boolean {
   let text: string;
   try {
-    text = readFileSync('/etc/fstab', 'utf8');
+    text = readFileSync(FSTAB, 'utf8');
   } catch {
     return false;
   }

@@ -2,10 +2,11 @@ import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines, parseMdadmMap, parseMdstat, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
+import { appendFileDurably, makeDirDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { exists, kernelName } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type StackContext, type StepContext } from './layer.js';
 
 const MDADM_CONF = '/etc/mdadm/mdadm.conf';
 const MDADM_MAP = '/run/mdadm/map';
@@ -134,7 +135,7 @@ export const raidLayer: LayerHandler = {
             bringUp: (c) => raidLayer.open(c),
           }
         : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
-      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`] },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
     ];
   },
 
@@ -191,6 +192,22 @@ export const raidLayer: LayerHandler = {
     await ctx.runner.run(raidCommands.stop(ctx.config.target.array));
   },
 };
+
+/** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
+async function recordArray(ctx: StepContext, array: string): Promise<void> {
+  const { stdout } = await ctx.runner.query(raidCommands.detailBrief(array));
+  const line = stdout.split('\n').find((l) => l.startsWith('ARRAY '));
+  if (!line) throw new TargetError(`mdadm --detail --brief ${array} printed no ARRAY line`, `check the array with: mdadm --detail ${array}`);
+  const [mine] = parseArrayLines(line);
+  const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
+  const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === array);
+  if (!present) {
+    makeDirDurably(dirname(MDADM_CONF), 0o755);
+    appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+  }
+  ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
+  ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
+}
 
 async function hasConfigLine(array: string): Promise<boolean> {
   const text = await readFile(MDADM_CONF, 'utf8').catch(() => '');
