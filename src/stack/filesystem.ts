@@ -1,14 +1,13 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { appendFileDurably } from '../system/durable-files.js';
 import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
-import { escapeFstabField, parseFstab } from '../core/fstab.js';
+import { escapeFstabField } from '../core/fstab.js';
+import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
 import { ownMountPoint } from './mount-point.js';
-
-const FSTAB = '/etc/fstab';
 
 export const mountCommands = {
   /** by the fstab entry */
@@ -146,7 +145,7 @@ interface HowToMount {
 function howToMount(ctx: StackContext): HowToMount {
   const mp = ctx.config.target.mountpoint;
   const device = ctx.config.target.device;
-  const fstab = hasFstabEntry(mp);
+  const fstab = fstabEntriesFor(mp).length > 0;
   if (!fstab && !device) {
     throw new TargetError(
       `the backup filesystem is not mounted at ${mp}`,
@@ -179,12 +178,3 @@ function assertBtrfs(m: MountEntry, mp: string): void {
   }
 }
 
-function hasFstabEntry(mountpoint: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync(FSTAB, 'utf8');
-  } catch {
-    return false;
-  }
-  return parseFstab(text).some((e) => e.mountPoint === mountpoint);
-}
