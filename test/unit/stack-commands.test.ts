@@ -52,7 +52,7 @@ test('open and close reports: a line per layer, the space and last backups, the 
   const lines = openReport(state, { json: false, dryRun: true });
   assert.equal(lines[0], 'filesystem  open    /dev/sdb1 on /media/backup (btrfs)');
   assert.equal(lines[1], 'token       closed  there is no token file');
-  assert.equal(lines[2], "space       2.00 GiB free of 8.00 GiB");
+  assert.equal(lines[2], 'space       2.00 GiB free of 8.00 GiB');
   assert.deepEqual(lines.slice(3), ['last backup home: 2026-11-27_03-00-00', 'last backup www: none yet', 'dry run: nothing was changed']);
   assert.ok(!openReport(state, { json: false, dryRun: false }).includes('dry run: nothing was changed'));
   const [json] = openReport(state, { json: true, dryRun: true });
