@@ -6,7 +6,7 @@ import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { decideMode } from '../flows/setup-mode.js';
-import { runSetup } from '../flows/setup.js';
+import { runSetup, setupDoneText } from '../flows/setup.js';
 import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import { testPbkdf } from '../flows/setup-test-hooks.js';
 import { filesystemDevice, labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
@@ -116,7 +116,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     }
     const lines = await runSetup({ spec, passphrase, runner, mode: outputMode({}), stateFile, state: resuming ? state : { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, layers: [...layers], done: [] } });
     for (const l of lines) process.stdout.write(`${l}\n`);
-    process.stdout.write(mode === 'reconnect' ? reconnectedText(spec) : `\nThe backup disk is ready and closed again. Add sources to ${configFile}, then: btrfs-vault backup\n${layers.includes('raid') ? 'A second disk for the mirror: btrfs-vault add-mirror\n' : ''}`);
+    process.stdout.write(setupDoneText(spec));
     return 0;
   } catch (err) {
     return reportError(err);
@@ -128,15 +128,3 @@ function partitionsOf(survey: { devices: { path: string; children?: { path: stri
 }
 
 
-/** After reconnecting a rebuilt host: how to get its data back, then carry on. */
-function reconnectedText(spec: SetupSpec): string {
-  const folders = spec.existing?.folders ?? [];
-  const first = folders[0];
-  return [
-    '',
-    `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
-    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
-    `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
-    '',
-  ].join('\n');
-}

@@ -63,3 +63,22 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
   if (!runner.dryRun) await rm(run.stateFile, { force: true });
   return lines;
 }
+
+/** What a person reads when setup is through: what to do next. */
+export function setupDoneText(spec: SetupSpec): string {
+  if (spec.mode === 'reconnect') return reconnectedText(spec);
+  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${spec.layers.includes('raid') ? 'A second disk for the mirror: btrfs-vault add-mirror\n' : ''}`;
+}
+
+/** After reconnecting a rebuilt host: how to get its data back, then carry on. */
+function reconnectedText(spec: SetupSpec): string {
+  const folders = spec.existing?.folders ?? [];
+  const first = folders[0];
+  return [
+    '',
+    `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
+    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
+    `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
+    '',
+  ].join('\n');
+}

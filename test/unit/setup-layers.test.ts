@@ -135,3 +135,12 @@ test('each layer set: resume asks every step that makes something whether it is 
     assert.deepEqual(steps.filter((s) => s.prepare).map((s) => s.id), [...(layers.includes('luks') ? ['keyfile'] : []), ...(layers.includes('lvm') ? ['logical-volume'] : []), 'mount'], layers.join());
   }
 });
+
+test('when setup is through, add-mirror is pointed out only for a disk with a mirror', async () => {
+  const { setupDoneText } = await import('../../src/flows/setup.js');
+  for (const layers of SETS) {
+    const text = setupDoneText(specFor(layers));
+    assert.match(text, /The backup disk is ready and closed again\. Add sources to \/etc\/btrfs-vault\/config\.toml, then: btrfs-vault backup/);
+    assert.equal(/add-mirror/.test(text), layers.includes('raid'), layers.join());
+  }
+});
