@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load.js';
 import { confirmationWords } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { findDisk, ownStackDevices, surveyDisks } from '../flows/disk-survey.js';
-import { arrayMembers, checkMirrorDisk, describeSync, planMirror, runAddMirror } from '../flows/add-mirror.js';
+import { checkMirrorDisk, describeSync, planMirror, runAddMirror } from '../flows/add-mirror.js';
 import { raidLayer } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
 import { formatArgv } from '../system/runner.js';
@@ -27,8 +27,9 @@ export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> 
     const unattended = opts.disk !== undefined;
     if (!unattended && !process.stdin.isTTY) throw new UserError('add-mirror asks questions, and there is no terminal', 'give --disk DEV --confirm SERIAL');
     // the array runs for the add (a dry-run only prints its assembly)
-    await raidLayer.open({ runner, config, mounts: readMounts });
-    const members = await arrayMembers(runner, config.target.array);
+    const stack = { runner, config, mounts: readMounts };
+    await raidLayer.open(stack);
+    const members = await raidLayer.members(stack);
     const ours = await ownStackDevices(config.target.array, config.target.luksName, config.target.volumeGroup, config.host, config.target.mountpoint);
     const survey = await surveyDisks(runner, config.dir, ours);
     const memberDisks = survey.devices.filter((d) => (d.children ?? []).some((c) => members.partitions.includes(c.path))).map((d) => d.path);
@@ -41,7 +42,7 @@ export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> 
       const wipe = unattended ? Boolean(opts.wipeExisting) : await prompts!.askWipe(disk);
       if (!wipe) throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, 'if all of that may be destroyed, add --wipe-existing');
     }
-    const plan = planMirror(config.target.array, disk, partitions, disk.signatures.length > 0, failed);
+    const plan = planMirror(stack, disk, partitions, disk.signatures.length > 0, failed);
     process.stdout.write(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${config.target.array}:\n${plan.commands.map((c) => `  ${formatArgv(c)}`).join('\n')}\n`);
     if (opts.dryRun) return 0;
     const words = confirmationWords(disk);

@@ -1,15 +1,15 @@
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { loadAnswers, readPassphrase } from '../config/answers.js';
-import { DEFAULT_CONFIG } from '../config/load.js';
+import { DEFAULT_CONFIG, TARGET_DEFAULTS as D, FULL_STACK } from '../config/defaults.js';
 import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { findDisk, ownStackDevices, readState, surveyDisks } from '../flows/disk-survey.js';
 import { decideMode } from '../flows/setup-mode.js';
-import { runSetup } from '../flows/setup.js';
+import { runSetup, setupDoneText } from '../flows/setup.js';
 import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import { testPbkdf } from '../flows/setup-test-hooks.js';
-import { labelFor, logicalVolumeDevice, planSetup, type SetupSpec } from '../flows/setup-plan.js';
+import { filesystemDevice, labelFor, planSetup, type SetupSpec } from '../flows/setup-plan.js';
 import { outputMode } from '../ui/renderer.js';
 import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
@@ -23,10 +23,7 @@ export interface SetupOptions {
   host?: string;
 }
 
-const ARRAY = '/dev/md/backup';
-const LUKS_NAME = 'enc-backup';
-const VG = 'backup';
-const TOKEN = '.token';
+const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG, token: TOKEN } = D;
 
 export async function setupCommand(opts: SetupOptions): Promise<number> {
   try {
@@ -39,7 +36,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       throw new UserError('setup asks questions, and there is no terminal to ask them on', 'run it in a terminal, or answer in advance: btrfs-vault setup --answers FILE');
     }
     const prompts = answers ? undefined : await import('../ui/prompts.js');
-    const mountpoint = answers?.mountpoint ?? '/media/backup';
+    const mountpoint = answers?.mountpoint ?? D.mountpoint;
     const stateFile = join(dir, 'setup-state.json');
     const state = await readState(stateFile);
     const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, mountpoint);
@@ -50,10 +47,13 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     if (!disk.eligible) {
       throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first (unmount, swapoff, stop the array)');
     }
+    // a resumed setup makes the layers it started with
+    const layers = resuming ? (state.layers ?? [...FULL_STACK]) : answers ? answers.layers : await prompts!.askLayers();
     const { mode, found, member, existing, needsWipe, ...decided } = await decideMode(runner, {
       survey,
       disk,
       host,
+      layers,
       names: { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, tokenName: TOKEN },
       ...(resuming ? { resumed: state } : {}),
       askPassphrase: async () => (answers ? readPassphrase(answers.passphrase_file) : prompts!.askPassphrase('the existing backup disk')),
@@ -68,8 +68,10 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
         );
       }
     }
-    passphrase ??= answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase();
-    const details = answers ?? (await prompts!.askSetupDetails({ mountpoint, askSize: mode !== 'reconnect' }));
+    // without LUKS there is no passphrase to ask for
+    passphrase ??= !layers.includes('luks') ? '' : answers ? await readPassphrase(answers.passphrase_file) : await prompts!.askPassphrase();
+    // a volume's size only with LVM, and not for one that exists already
+    const details = answers ?? (await prompts!.askSetupDetails({ mountpoint, askSize: mode !== 'reconnect' && layers.includes('lvm') }));
     const spec: SetupSpec = {
       mode,
       disk: disk.path,
@@ -79,21 +81,22 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
       diskBytes: disk.size,
       stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
       host,
+      layers,
       size: details.size,
       mountpoint: details.mountpoint,
       compression: details.compression,
       array: ARRAY,
       luksName: LUKS_NAME,
-      keyfile: join(dir, 'key'),
+      keyfile: join(dir, D.keyfile),
       volumeGroup: VG,
       configFile,
       tokenFile: join(details.mountpoint, TOKEN),
-      tokenHashFile: join(dir, 'token.sha512'),
+      tokenHashFile: join(dir, D.token_sha512),
       pbkdf: testPbkdf(),
       ...(existing ? { existing } : {}),
     };
     // something else mounted at (or in fstab for) the mount point: refused before anything is written
-    const where = { mountpoint: spec.mountpoint, device: logicalVolumeDevice(spec) };
+    const where = { mountpoint: spec.mountpoint, device: filesystemDevice(spec) };
     const problem = mountPointProblem(await mountPointUse(runner, where), where);
     if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
     const steps = planSetup(spec);
@@ -111,9 +114,9 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     if (!words.includes(typed.trim())) {
       throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'type the serial shown in the summary');
     }
-    const lines = await runSetup({ spec, passphrase, runner, mode: outputMode({}), stateFile, state: resuming ? state : { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, done: [] } });
+    const lines = await runSetup({ spec, passphrase, runner, mode: outputMode({}), stateFile, state: resuming ? state : { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, layers: [...layers], done: [] } });
     for (const l of lines) process.stdout.write(`${l}\n`);
-    process.stdout.write(mode === 'reconnect' ? reconnectedText(spec) : `\nThe backup disk is ready and closed again. Add sources to ${configFile}, then: btrfs-vault backup\nA second disk for the mirror: btrfs-vault add-mirror\n`);
+    process.stdout.write(setupDoneText(spec));
     return 0;
   } catch (err) {
     return reportError(err);
@@ -125,15 +128,3 @@ function partitionsOf(survey: { devices: { path: string; children?: { path: stri
 }
 
 
-/** After reconnecting a rebuilt host: how to get its data back, then carry on. */
-function reconnectedText(spec: SetupSpec): string {
-  const folders = spec.existing?.folders ?? [];
-  const first = folders[0];
-  return [
-    '',
-    `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
-    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
-    `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
-    '',
-  ].join('\n');
-}

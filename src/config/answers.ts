@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as z from 'zod/mini';
-import { ProblemsError, UserError } from '../core/errors.js';
+import { InternalError, ProblemsError, UserError } from '../core/errors.js';
+import { FULL_STACK, layersInOrder, TARGET_DEFAULTS } from './defaults.js';
 import type { KeyTable } from './keys.js';
+import { layerSchema } from './schema.js';
 import { schemaProblems } from './problems.js';
 
 // `setup --answers FILE`: the wizard's questions answered in advance, for scripts and tests.
@@ -12,10 +14,12 @@ const line = z.string().check(z.minLength(1, 'is empty'), z.regex(/^[^\n\r\0]*$/
 export const answersSchema = z.strictObject({
   disk: line.check(z.regex(/^\/dev\//, 'is not a device path')),
   confirm: line,
-  passphrase_file: line,
+  /** required when the layers have LUKS (checked where the layers are known) */
+  passphrase_file: z.optional(line),
+  layers: z._default(z.array(layerSchema).check(z.refine(layersInOrder, 'is not each layer at most once, bottom-up in the order raid, luks, lvm')), [...FULL_STACK]),
   size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'is not a size')), 'all'),
   wipe_existing: z._default(z.boolean(), false),
-  mountpoint: z._default(line.check(z.regex(/^\//, 'is not an absolute path')), '/media/backup'),
+  mountpoint: z._default(line.check(z.regex(/^\//, 'is not an absolute path')), TARGET_DEFAULTS.mountpoint),
   compression: z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'),
 });
 
@@ -23,7 +27,8 @@ const ANSWERS_DOCS = 'README, "Walk-through: a new backup disk"';
 const ANSWERS_KEYS: KeyTable = {
   disk: { expects: 'a string: the disk\'s device path', example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"' },
   confirm: { expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it", example: 'confirm = "WX12345"' },
-  passphrase_file: { expects: 'a string: the file holding the LUKS passphrase', example: 'passphrase_file = "/root/pass"' },
+  passphrase_file: { expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)', example: 'passphrase_file = "/root/pass"' },
+  layers: { expects: 'an array of "raid", "luks", "lvm", bottom-up: the layers below btrfs ([] for a plain btrfs disk)', example: 'layers = ["raid", "luks", "lvm"]' },
   size: { expects: 'a string: "all" or a size like "250G"', example: 'size = "all"' },
   wipe_existing: { expects: 'a boolean: true to destroy what the disk carries', example: 'wipe_existing = false' },
   mountpoint: { expects: 'a string: an absolute path', example: 'mountpoint = "/media/backup"' },
@@ -47,14 +52,21 @@ export async function loadAnswers(file: string): Promise<Answers> {
     throw err;
   }
   const parsed = answersSchema.safeParse(data);
-  if (!parsed.success) {
-    throw new ProblemsError(schemaProblems(file, data, parsed.error.issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }), `${file} has problems:`);
+  // the passphrase is needed only with LUKS, which the layers have unless told otherwise
+  const raw = (data ?? {}) as { layers?: unknown; passphrase_file?: unknown };
+  const luks = !Array.isArray(raw.layers) || raw.layers.includes('luks');
+  const noPass: z.core.$ZodIssue[] = luks && raw.passphrase_file === undefined ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }] : [];
+  if (!parsed.success || noPass.length > 0) {
+    const issues = [...(parsed.success ? [] : parsed.error.issues), ...noPass];
+    throw new ProblemsError(schemaProblems(file, data, issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }), `${file} has problems:`);
   }
   return parsed.data;
 }
 
 /** The passphrase from its file: the first line, without the line break. Never logged. */
-export async function readPassphrase(file: string): Promise<string> {
+export async function readPassphrase(file: string | undefined): Promise<string> {
+  // loadAnswers requires it whenever the layers include LUKS
+  if (file === undefined) throw new InternalError('a passphrase was needed, and the answers name no passphrase_file');
   const text = await readFile(file, 'utf8').catch(() => {
     throw new UserError(`passphrase file ${file} cannot be read`, 'check passphrase_file in the answers');
   });

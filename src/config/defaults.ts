@@ -1,2 +1,29 @@
 // Kept apart from the loader so the CLI can show it in --help without loading zod.
 export const DEFAULT_CONFIG = '/etc/btrfs-vault/config.toml';
+
+/**
+ * The target's default names, the one place they are written down: the schema fills
+ * them in for keys left out, and setup makes the stack with them. Paths that are not
+ * absolute are beside the config (keyfile, token_sha512) or on the backup filesystem (token).
+ */
+export const TARGET_DEFAULTS = {
+  mountpoint: '/media/backup',
+  token: '.token',
+  token_sha512: 'token.sha512',
+  array: '/dev/md/backup',
+  luks_name: 'enc-backup',
+  keyfile: 'key',
+  volume_group: 'backup',
+  partition: '/dev/disk/by-partlabel/backup',
+} as const;
+
+export type LayerName = 'raid' | 'luks' | 'lvm';
+
+/** What setup makes unless told otherwise: the whole stack (a config without `layers` has none). */
+export const FULL_STACK: readonly LayerName[] = ['raid', 'luks', 'lvm'];
+
+/** Each layer at most once, bottom-up in the order raid, luks, lvm. */
+export function layersInOrder(layers: readonly string[]): boolean {
+  const order: readonly string[] = FULL_STACK;
+  return new Set(layers).size === layers.length && layers.every((l, i) => i === 0 || order.indexOf(l) > order.indexOf(layers[i - 1]!));
+}

@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG } from './defaults.js';
+import { DEFAULT_CONFIG, layersInOrder } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems, show } from './problems.js';
@@ -93,9 +93,8 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       problems.push(problem(`${file}: target.${key}`, `${show(value)} is not an absolute path`, `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`));
     }
   }
-  const order = ['raid', 'luks', 'lvm'];
   const layers = t.layers;
-  if (new Set(layers).size !== layers.length || layers.some((l, i) => i > 0 && order.indexOf(l) < order.indexOf(layers[i - 1]!))) {
+  if (!layersInOrder(layers)) {
     problems.push(
       problem(
         `${file}: target.layers`,

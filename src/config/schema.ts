@@ -4,6 +4,7 @@
 // The messages here finish a sentence "<key> = <value> ..."; the type expected and
 // an example come from keys.ts.
 import * as z from 'zod/mini';
+import { TARGET_DEFAULTS as D } from './defaults.js';
 
 // a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
 const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
@@ -25,11 +26,11 @@ export const sourceEntrySchema = z.union([
 export const layerSchema = z.enum(['raid', 'luks', 'lvm']);
 
 export const targetSchema = z.strictObject({
-  mountpoint: z._default(path, '/media/backup'),
+  mountpoint: z._default(path, D.mountpoint),
   layers: z._default(z.array(layerSchema), []),
-  token: z._default(path, '.token'),
-  token_sha512: z._default(path, 'token.sha512'),
-  array: z._default(path, '/dev/md/backup'),
+  token: z._default(path, D.token),
+  token_sha512: z._default(path, D.token_sha512),
+  array: z._default(path, D.array),
   luks_name: z._default(
     z.string().check(
       z.minLength(1, 'is empty'),
@@ -39,9 +40,9 @@ export const targetSchema = z.strictObject({
       // /dev/mapper/control is device-mapper's own device
       z.refine<string>((v) => v !== 'control', 'is the name of device-mapper\'s own device'),
     ),
-    'enc-backup',
+    D.luks_name,
   ),
-  keyfile: z._default(path, 'key'),
+  keyfile: z._default(path, D.keyfile),
   volume_group: z._default(
     z.string().check(
       z.minLength(1, 'is empty'),
@@ -52,12 +53,12 @@ export const targetSchema = z.strictObject({
       // the device would be /dev/<group>/<host>: these folders of /dev are taken
       z.refine<string>((v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v), 'is the name of a folder of /dev'),
     ),
-    'backup',
+    D.volume_group,
   ),
   /** the device that holds the btrfs filesystem; derived from the layers when absent */
   device: z.optional(path),
   /** the partition at the bottom of the stack when there is no RAID layer */
-  partition: z._default(path, '/dev/disk/by-partlabel/backup'),
+  partition: z._default(path, D.partition),
   /** free space to keep on the backup disk before a transfer: "10%" or "50G" */
   min_free: z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))),
 });

@@ -1,13 +1,11 @@
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { parseExamineVerbose, parseMdstat, parseMember } from '../core/mdstat.js';
 import { Listr } from 'listr2';
 import type { VaultConfig } from '../config/config.js';
 import { gib, type DiskAssessment } from '../core/eligibility.js';
 import { TargetError, UserError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
-import { kernelName, waitForDevice } from '../stack/devices.js';
-import { raidCommands, raidLayer } from '../stack/raid.js';
+import { waitForDevice } from '../stack/devices.js';
+import { arraySync, type SyncStatus } from '../stack/array-state.js';
+import { raidLayer } from '../stack/raid.js';
 import type { StackContext } from '../stack/layer.js';
 import { formatDuration } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
@@ -15,24 +13,6 @@ import type { Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
 import { partitionDisk } from '../stack/partition.js';
 import type { Argv } from '../system/runner.js';
-
-/**
- * The array's member partitions: from the kernel when it runs; else (a dry-run opened
- * it only on paper) from the superblocks on the attached disks, so a member disk is
- * still recognised and never offered as the new one.
- */
-export async function arrayMembers(runner: Runner, array: string): Promise<{ partitions: string[]; failed: boolean }> {
-  const md = await kernelName(array);
-  const stat = md ? parseMdstat(await readFile('/proc/mdstat', 'utf8')).find((a) => a.name === md) : undefined;
-  if (stat) {
-    const members = stat.members.map(parseMember);
-    return { partitions: members.map((m) => `/dev/${m.device}`), failed: members.some((m) => m.failed) };
-  }
-  const { stdout } = await runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
-  const wanted = basename(array);
-  const found = parseExamineVerbose(stdout).filter((a) => a.name?.split(':').at(-1) === wanted);
-  return { partitions: found.flatMap((a) => a.devices), failed: false };
-}
 
 export interface MirrorPlan {
   label: string;
@@ -58,35 +38,17 @@ export function checkMirrorDisk(survey: Survey, disk: DiskAssessment, memberDisk
   }
 }
 
-export function planMirror(array: string, disk: DiskAssessment, partitions: string[], wipe: boolean, replaceFailed: boolean): MirrorPlan {
+/** The new disk: wiped if it carries something, its one partition, then the raid handler adds it. */
+export function planMirror(ctx: Pick<StackContext, 'config'>, disk: DiskAssessment, partitions: string[], wipe: boolean, replaceFailed: boolean): MirrorPlan {
   const label = labelFor(disk.serial, disk.byId, disk.path);
   return {
     label,
     commands: [
       ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
       ...partitionDisk(disk.path, label),
-      ...(replaceFailed ? [raidCommands.removeFailed(array)] : []),
-      raidCommands.add(array, partitionPath(label)),
+      ...raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
     ],
   };
-}
-
-export interface SyncStatus {
-  action: string;
-  done: number;
-  total: number;
-  /** KiB/s */
-  speed: number;
-  degraded: number;
-}
-
-export async function readSync(array: string): Promise<SyncStatus | undefined> {
-  const md = await kernelName(array);
-  if (!md) return undefined;
-  const f = (n: string) => readFile(`/sys/block/${md}/md/${n}`, 'utf8').then((t) => t.trim()).catch(() => '');
-  const [action, completed, speed, degraded] = await Promise.all([f('sync_action'), f('sync_completed'), f('sync_speed'), f('degraded')]);
-  const m = /^(\d+)\s*\/\s*(\d+)$/.exec(completed);
-  return { action, done: m ? Number(m[1]) : 0, total: m ? Number(m[2]) : 0, speed: Number(speed) || 0, degraded: Number(degraded) || 0 };
 }
 
 export function describeSync(s: SyncStatus): string {
@@ -122,7 +84,7 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
         task: async (_c, task) => {
           const every = Math.min(progressInterval(opts.mode), 2000);
           for (;;) {
-            const s = await readSync(array);
+            const s = await arraySync(array);
             if (!s) throw new TargetError(`${array} disappeared during the resync`, 'check: cat /proc/mdstat');
             final = s;
             if (s.action === 'idle' && s.degraded === 0) break;
@@ -135,5 +97,5 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
     ],
     { ...listrOptions(opts.mode), exitOnError: true, collectErrors: false },
   ).run();
-  return final ?? (await readSync(array));
+  return final ?? (await arraySync(array));
 }

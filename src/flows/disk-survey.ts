@@ -1,3 +1,4 @@
+import type { LayerName } from '../config/defaults.js';
 import { readFile, realpath } from 'node:fs/promises';
 import { assessDisks, type AssessContext, type BlockDevice, type DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
@@ -68,5 +69,7 @@ export interface SetupState {
   label: string;
   host: string;
   mode: SetupMode;
+  /** the layers being made (absent in a state file from before plain disks: the whole stack) */
+  layers?: LayerName[];
   done: string[];
 }

@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { VaultConfig } from '../config/config.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { errorMessage } from '../core/errors.js';
-import { parseArrayLines } from '../core/mdstat.js';
-import { parseFstab } from '../core/fstab.js';
+import { configuredArray } from '../stack/array-state.js';
+import { fstabEntriesFor } from '../system/fstab-file.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { collectStatus } from './status.js';
 import { unitNames } from './schedule.js';
@@ -100,14 +100,14 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
   }
 
   if (config.target.layers.includes('raid')) {
-    const line = parseArrayLines(readOr('/etc/mdadm/mdadm.conf')).find((a) => a.device === config.target.array);
+    const line = await configuredArray(config.target.array);
     add(
       line
         ? { area: 'disk', name: 'mdadm.conf', level: 'ok', detail: `${config.target.array} is in /etc/mdadm/mdadm.conf (UUID ${line.uuid ?? '?'}); if the array should be known at boot, run update-initramfs -u after changing it` }
         : { area: 'disk', name: 'mdadm.conf', level: 'warn', detail: `${config.target.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`, fix: `with the disk attached: mdadm --detail --brief ${config.target.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u` },
     );
   }
-  const fstab = parseFstab(readOr('/etc/fstab')).find((e) => e.mountPoint === config.target.mountpoint);
+  const [fstab] = fstabEntriesFor(config.target.mountpoint);
   if (fstab) {
     const line = `${fstab.device} ${fstab.mountPoint} ${fstab.fsType} ${fstab.options}`;
     add(fstab.options.split(',').includes('noauto')

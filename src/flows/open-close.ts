@@ -12,6 +12,7 @@ import { clearOpenRecord } from '../stack/open-record.js';
 import { closeStack, openStack, stackLayers } from '../stack/stack.js';
 import { runTasks, type OutputMode } from '../ui/renderer.js';
 import { targetLockKey } from './target-session.js';
+import { formatBytes } from '../ui/format.js';
 
 export interface Step {
   layer: string;
@@ -113,4 +114,20 @@ async function state(ctx: StackContext, steps: Step[]): Promise<Omit<StackState,
     for (const s of ctx.config.sources) latest.push({ source: s.path, latest: readLink(join(mount.mountPoint, s.name), LATEST) });
   }
   return { layers, space, latest };
+}
+
+/** What open reports: the JSON document, or a line per layer, the space and each source's last backup. */
+export function openReport(s: StackState, o: { json: boolean; dryRun: boolean }): string[] {
+  if (o.json) return [JSON.stringify({ ok: true, ...(o.dryRun ? { dryRun: true } : {}), ...s }, null, 2)];
+  return [
+    ...s.layers.map((l) => `${l.layer.padEnd(11)} ${l.up ? 'open  ' : 'closed'}  ${l.detail}`),
+    ...(s.space ? [`space       ${formatBytes(s.space.free)} free of ${formatBytes(s.space.size)}`] : []),
+    ...s.latest.map((l) => `last backup ${l.source}: ${l.latest ?? 'none yet'}`),
+    ...(o.dryRun ? ['dry run: nothing was changed'] : []),
+  ];
+}
+
+/** What close reports: the JSON document, or a line per layer with what was done. */
+export function closeReport(steps: Step[], o: { json: boolean }): string[] {
+  return o.json ? [JSON.stringify({ ok: true, steps }, null, 2)] : steps.map((s) => `${s.layer.padEnd(11)} ${s.outcome}`);
 }

@@ -1,5 +1,8 @@
 import { dirname } from 'node:path';
 import type { VaultConfig } from '../config/config.js';
+import { configText } from '../config/config-text.js';
+import type { LayerName } from '../config/defaults.js';
+import { writeFileDurably } from '../system/durable-files.js';
 import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
 import type { CreateMode, CreateOptions, CreateStep } from '../stack/layer.js';
 import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
@@ -31,6 +34,8 @@ export interface SetupSpec {
   /** an old array on this disk is running (udev assembled it): stop it before wiping */
   stopArray?: boolean;
   host: string;
+  /** the layers between the partition and btrfs, bottom-up: [] is a plain btrfs disk */
+  layers: readonly LayerName[];
   size: string;
   mountpoint: string;
   compression: 'zstd' | 'lzo' | 'zlib' | 'none';
@@ -59,12 +64,14 @@ export function labelFor(serial: string, byId: string | undefined, path: string)
   return `backup-${tail}`;
 }
 
-export function logicalVolumeDevice(spec: Pick<SetupSpec, 'volumeGroup' | 'host'>): string {
-  return `/dev/${spec.volumeGroup}/${spec.host}`;
+/** What the filesystem is made on: the top of the layers (the partition of a plain disk). */
+export function filesystemDevice(spec: Pick<SetupSpec, 'layers' | 'volumeGroup' | 'host' | 'luksName' | 'array' | 'label'>): string {
+  const has = (l: LayerName) => spec.layers.includes(l);
+  return has('lvm') ? `/dev/${spec.volumeGroup}/${spec.host}` : has('luks') ? `/dev/mapper/${spec.luksName}` : has('raid') ? spec.array : partitionPath(spec.label);
 }
 
 export function fstabLine(spec: SetupSpec): string {
-  return fstabLineFor(logicalVolumeDevice(spec), spec.mountpoint, spec.compression);
+  return fstabLineFor(filesystemDevice(spec), spec.mountpoint, spec.compression);
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
@@ -97,7 +104,7 @@ export function setupConfig(spec: SetupSpec): VaultConfig {
     sourcesFromFile: [],
     target: {
       mountpoint: spec.mountpoint,
-      layers: ['raid', 'luks', 'lvm'],
+      layers: [...spec.layers],
       tokenFile: spec.tokenFile,
       tokenHashFile: spec.tokenHashFile,
       array: spec.array,
@@ -105,7 +112,7 @@ export function setupConfig(spec: SetupSpec): VaultConfig {
       keyfile: spec.keyfile,
       volumeGroup: spec.volumeGroup,
       logicalVolume: spec.host,
-      device: logicalVolumeDevice(spec),
+      device: filesystemDevice(spec),
       partition: partitionPath(spec.label),
     },
   };
@@ -113,8 +120,12 @@ export function setupConfig(spec: SetupSpec): VaultConfig {
 
 /** The plan: the wipe, then each layer's own steps bottom-up (its handler's `create`), then the config. */
 export function planSetup(spec: SetupSpec): PlanStep[] {
-  const ctx = { config: setupConfig(spec) };
-  const options: CreateOptions = { mode: spec.mode, disk: spec.disk, diskName: spec.diskName, label: spec.label, size: spec.size, compression: spec.compression, pbkdf: spec.pbkdf ?? SETUP_PBKDF };
+  const config = setupConfig(spec);
+  const ctx = { config };
+  const options: CreateOptions = {
+    mode: spec.mode, disk: spec.disk, diskName: spec.diskName, label: spec.label, size: spec.size, compression: spec.compression, pbkdf: spec.pbkdf ?? SETUP_PBKDF,
+    ...(spec.existing ? { existingTokenSha512: spec.existing.tokenSha512 } : {}),
+  };
   const wipe: PlanStep[] =
     spec.mode === 'new-disk' && spec.wipe.length > 0
       ? [{ id: 'wipe', title: `Wipe the old signatures on ${spec.diskName}`, commands: [...(spec.stopArray ? [raidCommands.stop(spec.array)] : []), ...wipeCommands(spec)] }]
@@ -122,6 +133,13 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
   return [
     ...wipe,
     ...createLayers(ctx).flatMap((layer) => layer.create(ctx, options)),
-    { id: 'config', title: `Write the config ${spec.configFile}`, commands: [], writes: [`${spec.configFile} (kept if it exists)`], done: () => exists(spec.configFile) },
+    {
+      id: 'config',
+      title: `Write the config ${spec.configFile}`,
+      commands: [],
+      writes: [`${spec.configFile} (kept if it exists)`],
+      done: () => exists(spec.configFile),
+      finish: async () => writeFileDurably(spec.configFile, configText(config), { mode: 0o600, replace: false }),
+    },
   ];
 }

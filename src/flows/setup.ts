@@ -5,9 +5,9 @@ import type { Runner } from '../system/runner.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
 import { planSetup, type SetupSpec } from './setup-plan.js';
-import { closeAfterSetup, runStep, setupStack, type StepContext } from './setup-steps.js';
+import { closeAfterSetup, runStep, setupStack } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
-import { makeDirDurably, writeFileDurably } from './setup-files.js';
+import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 
 export interface SetupRun {
   spec: SetupSpec;
@@ -33,9 +33,8 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
     makeDirDurably(dirname(run.stateFile), 0o700);
     writeFileDurably(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600, replace: true });
   };
-  const ctx: StepContext = { runner, spec, passphrase: run.passphrase, say: (l) => lines.push(l) };
-  // what each step's handler checks and brings up: the stack of the config about to be written
-  const stack = { ...setupStack(ctx), passphrase: run.passphrase };
+  // what each step's handler checks, brings up and writes: the stack of the config about to be written
+  const stack = { ...setupStack(runner, spec), passphrase: run.passphrase };
   await save();
   const steps = planSetup(spec);
   await new Listr(
@@ -48,7 +47,7 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
             if (!runner.dryRun) await step.bringUp?.(stack);
             return task.skip(`${step.title}: already done`);
           }
-          await runStep(step, { ...ctx, say: (l) => ((task.output = l), lines.push(l)) });
+          await runStep(step, { ...stack, say: (l) => ((task.output = l), lines.push(l)) });
           if (!runner.dryRun) await pauseAfter(step.id);
           state.done.push(step.id);
           await save();
@@ -56,11 +55,30 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
       })),
       {
         title: 'Close the backup disk again',
-        task: async () => closeAfterSetup(ctx),
+        task: async () => closeAfterSetup(stack),
       },
     ],
     { ...listrOptions(run.mode), exitOnError: true, collectErrors: false },
   ).run();
   if (!runner.dryRun) await rm(run.stateFile, { force: true });
   return lines;
+}
+
+/** What a person reads when setup is through: what to do next. */
+export function setupDoneText(spec: SetupSpec): string {
+  if (spec.mode === 'reconnect') return reconnectedText(spec);
+  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${spec.layers.includes('raid') ? 'A second disk for the mirror: btrfs-vault add-mirror\n' : ''}`;
+}
+
+/** After reconnecting a rebuilt host: how to get its data back, then carry on. */
+function reconnectedText(spec: SetupSpec): string {
+  const folders = spec.existing?.folders ?? [];
+  const first = folders[0];
+  return [
+    '',
+    `This host is connected to its backups again; the disk is closed. Nothing on it was changed but a new keyslot for ${spec.keyfile}.`,
+    `Get a backup back:  btrfs-vault restore ${first?.name ?? 'NAME'} --to DIR   (DIR: a folder on a btrfs filesystem${first ? '' : '; btrfs-vault list names the backups'})`,
+    `Then add the sources to ${spec.configFile} under the same names${first?.source ? ` (e.g. sources = [{ path = "${first.source}", name = "${first.name}" }])` : ''}, and: btrfs-vault backup`,
+    '',
+  ].join('\n');
 }

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode, TargetError, VaultError } from '../core/errors.js';
@@ -6,7 +6,7 @@ import { parseItemize, type Difference } from '../core/itemize.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
 import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
-import { kernelName } from '../stack/devices.js';
+import { arrayKernelName, mdAttribute } from '../stack/array-state.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
 import type { OutputMode } from '../ui/renderer.js';
@@ -190,7 +190,7 @@ async function scrub(runner: Runner, mp: string, progress: (t: string) => void):
 
 /** md's own check: reads both mirrors and counts the sectors that differ. */
 async function mdCheck(runner: Runner, array: string, progress: (t: string) => void): Promise<number> {
-  const md = await kernelName(array);
+  const md = await arrayKernelName(array);
   if (!md) throw new TargetError(`${array} is not running`, 'run: btrfs-vault open');
   const sys = `/sys/block/${md}/md`;
   runner.note(`echo check > ${sys}/sync_action`);
@@ -198,10 +198,13 @@ async function mdCheck(runner: Runner, array: string, progress: (t: string) => v
   writeFileSync(`${sys}/sync_action`, 'check');
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
-    if (readFileSync(`${sys}/sync_action`, 'utf8').trim() === 'idle') break;
-    progress(`checking: ${readFileSync(`${sys}/sync_completed`, 'utf8').trim()} sectors`);
+    if ((await mdAttribute(md, 'sync_action')) === 'idle') break;
+    progress(`checking: ${await mdAttribute(md, 'sync_completed')} sectors`);
   }
-  return Number(readFileSync(`${sys}/mismatch_cnt`, 'utf8').trim());
+  const mismatches = await mdAttribute(md, 'mismatch_cnt');
+  // unreadable is not "no mismatch"
+  if (!/^\d+$/.test(mismatches)) throw new TargetError(`${array}: md's mismatch count could not be read after the check`, `look at: cat /sys/block/${md}/md/mismatch_cnt`);
+  return Number(mismatches);
 }
 
 /** What a person reads after the task list. */

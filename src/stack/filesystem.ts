@@ -1,7 +1,9 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { appendFileDurably } from '../system/durable-files.js';
 import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
-import { escapeFstabField, parseFstab } from '../core/fstab.js';
+import { escapeFstabField } from '../core/fstab.js';
+import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
 import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
@@ -44,7 +46,14 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
             done: async (c: StackContext) => (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
           }]),
       // done only if the line names this host's device; a line for another device is refused
-      { id: 'fstab', title: `Add ${mountpoint} to /etc/fstab (noauto)`, commands: [], writes: [`/etc/fstab: ${fstabLine(device, mountpoint, o.compression)}`], done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours) },
+      {
+        id: 'fstab',
+        title: `Add ${mountpoint} to /etc/fstab (noauto)`,
+        commands: [],
+        writes: [`${FSTAB}: ${fstabLine(device, mountpoint, o.compression)}`],
+        done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours),
+        finish: async () => appendFileDurably(FSTAB, `${fstabLine(device, mountpoint, o.compression)}\n`),
+      },
       {
         id: 'mount',
         title: `Mount it at ${mountpoint}`,
@@ -55,6 +64,8 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
           await ownMountPoint(c); // nothing foreign there, before mounting over it
           return filesystemLayer.open(c);
         },
+        // an fstab entry does not make its mount point
+        prepare: async (c) => makeMountPoint(c),
       },
     ];
   },
@@ -134,7 +145,7 @@ interface HowToMount {
 function howToMount(ctx: StackContext): HowToMount {
   const mp = ctx.config.target.mountpoint;
   const device = ctx.config.target.device;
-  const fstab = hasFstabEntry(mp);
+  const fstab = fstabEntriesFor(mp).length > 0;
   if (!fstab && !device) {
     throw new TargetError(
       `the backup filesystem is not mounted at ${mp}`,
@@ -144,13 +155,17 @@ function howToMount(ctx: StackContext): HowToMount {
   return { fstab, device };
 }
 
-async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
+/** an fstab entry does not make its mount point (and a power cut can lose a new one) */
+function makeMountPoint(ctx: StackContext): void {
   const mp = ctx.config.target.mountpoint;
-  // an fstab entry does not make its mount point (and a power cut can lose a new one)
-  if (!existsSync(mp)) {
-    ctx.runner.note(`mkdir -p ${mp}`);
-    if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
-  }
+  if (existsSync(mp)) return;
+  ctx.runner.note(`mkdir -p ${mp}`);
+  if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
+}
+
+async function mount(ctx: StackContext, how: HowToMount): Promise<void> {
+  makeMountPoint(ctx);
+  const mp = ctx.config.target.mountpoint;
   await ctx.runner.run(how.fstab ? mountCommands.mount(mp) : mountCommands.mountDevice(how.device!, mp));
 }
 
@@ -163,12 +178,3 @@ function assertBtrfs(m: MountEntry, mp: string): void {
   }
 }
 
-function hasFstabEntry(mountpoint: string): boolean {
-  let text: string;
-  try {
-    text = readFileSync('/etc/fstab', 'utf8');
-  } catch {
-    return false;
-  }
-  return parseFstab(text).some((e) => e.mountPoint === mountpoint);
-}

@@ -37,6 +37,8 @@ export interface CreateOptions {
   compression: 'zstd' | 'lzo' | 'zlib' | 'none';
   /** key derivation of new keyslots (cryptsetup's argon2id in production) */
   pbkdf: PbkdfOptions;
+  /** reconnect: the SHA-512 of the token on the host's volume, as seen before the confirmation */
+  existingTokenSha512?: string;
 }
 
 export type StepId =
@@ -46,6 +48,11 @@ export type StepId =
 /** What a step's "already done?" check may use: the stack, and the passphrase (in memory; only ever on stdin). */
 export interface MakeContext extends StackContext {
   passphrase: string;
+}
+
+/** What a step's own work beyond its commands may use: the stack, the passphrase, a line for the user. */
+export interface StepContext extends MakeContext {
+  say(line: string): void;
 }
 
 /** One step of making a layer: the exact commands (what a dry-run prints) and the files it writes. */
@@ -63,6 +70,12 @@ export interface CreateStep {
   done?: (ctx: MakeContext) => Promise<boolean>;
   /** a step found done brings its layer up with the handler's own open (after a reboot) */
   bringUp?: (ctx: StackContext) => Promise<unknown>;
+  /** before the commands, in a dry-run too (it then only notes what it would do): a check, a file the commands need */
+  prepare?: (ctx: StepContext) => Promise<void>;
+  /** instead of running `commands` (which only show what it reads): the step does them itself; not in a dry-run */
+  run?: (ctx: StepContext) => Promise<void>;
+  /** after the commands and the device they make: the host's files the layer keeps; not in a dry-run */
+  finish?: (ctx: StepContext) => Promise<void>;
 }
 
 /** A query that changes nothing: did it succeed? */

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import { assertPrivateFile } from '../config/permissions.js';
+import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext } from './layer.js';
+import { succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext, type StepContext } from './layer.js';
 
 /** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
 export interface PbkdfOptions {
@@ -46,6 +49,18 @@ export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
   return ctx.config.target.layers.includes('raid') ? ctx.config.target.array : ctx.config.target.partition;
 }
 
+/**
+ * A new random keyfile, kept if it exists (a resume adds the one written before). On
+ * the disk before luksAddKey: a keyslot for a key lost in a power cut could never be used.
+ */
+async function writeKeyfile(ctx: StepContext, keyfile: string): Promise<void> {
+  if (await exists(keyfile)) return;
+  ctx.runner.note(`write ${keyfile} (1 KiB random, mode 0600)`);
+  if (ctx.runner.dryRun) return;
+  makeDirDurably(dirname(keyfile), 0o700);
+  writeFileDurably(keyfile, randomBytes(1024), { mode: 0o600, replace: false });
+}
+
 export const luksLayer: LayerHandler = {
   name: 'luks',
 
@@ -68,6 +83,7 @@ export const luksLayer: LayerHandler = {
         commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)],
         writes: [`${keyfile}: 1 KiB random, mode 0600`],
         done: async (c) => (await exists(keyfile)) && succeeds(c, luksCommands.testKeyfile(device, keyfile)),
+        prepare: (c) => writeKeyfile(c, keyfile),
       },
       { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)], done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
     ];

@@ -15,6 +15,8 @@ export const lvmCommands = {
   groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
   /** the names of the group's volumes, one a line */
   names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', vg]],
+  /** the group's free bytes */
+  free: (vg: string): Argv => ['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', vg]],
   /** does the group, the volume exist? (exit status) */
   group: (vg: string): Argv => ['vgs', [vg]],
   volume: (vg: string, lv: string): Argv => ['lvs', [`${vg}/${lv}`]],
@@ -40,6 +42,18 @@ async function lvActive(ctx: StackContext): Promise<boolean | undefined> {
   return r.stdout.trim().charAt(4) === 'a';
 }
 
+/** A second host's volume needs room in the group; the other hosts' volumes may use all of it. */
+async function assertRoomForVolume(ctx: StackContext): Promise<void> {
+  const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
+  const free = await ctx.runner.query(lvmCommands.free(vg), { allowFailure: true });
+  if (free.exitCode === 0 && Number(free.stdout.trim()) === 0) {
+    throw new TargetError(
+      `the volume group ${vg} has no free space left for ${lv}: the volumes of other hosts use all of it`,
+      `shrink another host's volume, or use a larger disk (see: lvs ${vg})`,
+    );
+  }
+}
+
 export const lvmLayer: LayerHandler = {
   name: 'lvm',
 
@@ -62,6 +76,7 @@ export const lvmLayer: LayerHandler = {
         appears: device,
         done: (c) => succeeds(c, lvmCommands.volume(vg, lv)),
         bringUp,
+        prepare: (c) => assertRoomForVolume(c),
       },
     ];
   },

@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
-import { parseFstab, type FstabEntry } from '../core/fstab.js';
+import { stat } from 'node:fs/promises';
+import type { FstabEntry } from '../core/fstab.js';
+import { fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -8,8 +9,6 @@ import type { StackContext } from './layer.js';
 // Whether setup's mount point is this host's: what is mounted there and what fstab
 // says for it are compared with the host's backup device (its logical volume) by
 // block device, not by path, so a foreign filesystem mounted there never gets the token.
-
-const FSTAB = '/etc/fstab';
 
 export interface MountPointUse {
   /** the filesystem on top at the mount point, if any */
@@ -51,7 +50,7 @@ async function fstabNames(runner: Runner, field: string, lv: string): Promise<bo
 export async function mountPointUse(runner: Runner, spec: MountPointSpec): Promise<MountPointUse> {
   const lv = spec.device;
   const mounted = (await readMounts()).filter((m) => m.mountPoint === spec.mountpoint).at(-1);
-  const lines = parseFstab(await readFile(FSTAB, 'utf8').catch(() => '')).filter((e) => e.mountPoint === spec.mountpoint);
+  const lines = fstabEntriesFor(spec.mountpoint);
   const fstab = [];
   for (const entry of lines) fstab.push({ entry, ours: await fstabNames(runner, entry.device, lv) });
   return { mounted, mountedIsOurs: mounted !== undefined && (await sameBlockDevice(mounted.source, lv)), fstab };

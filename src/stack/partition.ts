@@ -5,10 +5,14 @@ import type { LayerHandler, LayerState, StackContext } from './layer.js';
 
 export const PARTITION_LABEL = 'backup';
 
-// One GPT partition over the whole disk, type fd00 (Linux RAID), labelled for /dev/disk/by-partlabel.
+/** GPT type codes: Linux RAID under an array, else Linux filesystem */
+export const RAID_TYPE = 'fd00';
+export const FILESYSTEM_TYPE = '8300';
+
+// One GPT partition over the whole disk, labelled for /dev/disk/by-partlabel.
 export const partitionCommands = {
   zap: (disk: string): Argv => ['sgdisk', ['--zap-all', disk]],
-  create: (disk: string, label = PARTITION_LABEL): Argv => ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', `--change-name=1:${label}`, disk]],
+  create: (disk: string, label = PARTITION_LABEL, type = RAID_TYPE): Argv => ['sgdisk', ['--new=1:0:0', `--typecode=1:${type}`, `--change-name=1:${label}`, disk]],
   /** make the kernel re-read the table, then wait for udev's links */
   reread: (disk: string): Argv => ['partx', ['--update', disk]],
   settle: (): Argv => ['udevadm', ['settle']],
@@ -19,8 +23,8 @@ export function partitionPath(label: string): string {
 }
 
 /** The commands that give a disk its one labelled partition (setup, add-mirror). */
-export function partitionDisk(disk: string, label: string): Argv[] {
-  return [partitionCommands.zap(disk), partitionCommands.create(disk, label), partitionCommands.reread(disk), partitionCommands.settle()];
+export function partitionDisk(disk: string, label: string, type = RAID_TYPE): Argv[] {
+  return [partitionCommands.zap(disk), partitionCommands.create(disk, label, type), partitionCommands.reread(disk), partitionCommands.settle()];
 }
 
 /**
@@ -32,7 +36,7 @@ export const partitionLayer: LayerHandler = {
 
   create(ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, ctx.config.target.layers.includes('raid') ? RAID_TYPE : FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
   },
 
   async inspect(ctx): Promise<LayerState> {

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { parseFstab } from '../core/fstab.js';
+import { existsSync, readdirSync } from 'node:fs';
+import { fstabEntriesFor } from '../system/fstab-file.js';
 import type { VaultConfig } from '../config/config.js';
 import type { MountEntry } from '../core/mountinfo.js';
 
@@ -18,7 +18,7 @@ export function targetAttached(config: VaultConfig, mounts: readonly MountEntry[
   if (t.layers.length > 0) return existsSync(t.partition) || existsSync(t.device ?? '/nonexistent');
   if (t.device !== undefined) return existsSync(t.device);
   // a plain disk mounted through its fstab line: is the device that line names there?
-  const line = parseFstab(readOr('/etc/fstab')).find((e) => e.mountPoint === t.mountpoint);
+  const [line] = fstabEntriesFor(t.mountpoint);
   return line !== undefined && existsSync(fstabDevice(line.device));
 }
 
@@ -29,13 +29,6 @@ function fstabDevice(spec: string): string {
   return `/dev/disk/by-${m[1]!.toLowerCase()}/${m[2]!.replace(/^"|"$/g, '')}`;
 }
 
-function readOr(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 function list(dir: string): string[] {
   try {

@@ -1,14 +1,14 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
-import { parseArrayLines, parseMdadmMap, parseMdstat, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
+import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
+import { appendFileDurably, makeDirDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
-import { exists, kernelName } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { arrayKernelName, arrayStat, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
+import { exists } from './devices.js';
+import { succeeds, type LayerHandler, type LayerState, type StackContext, type StepContext } from './layer.js';
 
-const MDADM_CONF = '/etc/mdadm/mdadm.conf';
-const MDADM_MAP = '/run/mdadm/map';
 
 export const raidCommands = {
   /**
@@ -52,26 +52,6 @@ export interface MemberReport {
   missing: number;
 }
 
-/**
- * The array's kernel name (md127): by its udev link, or, when udev took the link away
- * because the array's disks were pulled out, by mdadm's own map of the arrays it started.
- */
-async function arrayKernelName(array: string): Promise<string | undefined> {
-  if (await exists(array)) return kernelName(array);
-  const map = parseMdadmMap(await readFile(MDADM_MAP, 'utf8').catch(() => ''));
-  const entry = map.find((e) => e.path === array);
-  if (!entry) return undefined;
-  // the kernel must still run that very array (md numbers are reused)
-  const uuid = await readFile(`/sys/block/${entry.kernelName}/md/uuid`, 'utf8').catch(() => '');
-  return uuid !== '' && sameArrayUuid(uuid, entry.uuid) ? entry.kernelName : undefined;
-}
-
-async function mdstatFor(array: string): Promise<MdArrayStat | undefined> {
-  const name = await arrayKernelName(array);
-  if (!name) return undefined;
-  const text = await readFile('/proc/mdstat', 'utf8').catch(() => '');
-  return parseMdstat(text).find((a) => a.name === name);
-}
 
 /** /dev/vdd1 -> "vdd1 (/dev/disk/by-id/virtio-bv-m2)": which physical disk to look at */
 async function named(partition: string, byId: Record<string, string>): Promise<string> {
@@ -90,7 +70,7 @@ async function absentMembers(ctx: StackContext, stat: MdArrayStat): Promise<Memb
   const byId = await byIdNames();
   const members = stat.members.map(parseMember);
   const failed = await Promise.all(members.filter((m) => m.failed).map((m) => named(m.device, byId)));
-  const uuid = await readFile(`/sys/block/${stat.name}/md/uuid`, 'utf8').catch(() => '');
+  const uuid = await mdAttribute(stat.name, 'uuid');
   const { stdout } = await ctx.runner.query(raidCommands.memberCandidates(), { allowFailure: true });
   const inArray = new Set(members.map((m) => m.device));
   const ours = uuid ? parseRaidMembers(stdout).filter((d) => sameArrayUuid(uuid, d.uuid)).map((d) => d.path) : [];
@@ -116,9 +96,39 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
   return parts.join(', ');
 }
 
+/** What only a mirror can do: list its members, take a new one (add-mirror). */
+export interface RaidVerbs {
+  /**
+   * The member partitions: from the kernel when the array runs; else (a dry-run opened
+   * it only on paper) from the superblocks on the attached disks, so a member disk is
+   * still recognised and never offered as the new one.
+   */
+  members(ctx: StackContext): Promise<{ partitions: string[]; failed: boolean }>;
+  /** the commands that make a partition a mirror, after taking out a failed member */
+  addMember(ctx: Pick<StackContext, 'config'>, partition: string, replaceFailed: boolean): Argv[];
+}
+
 /** The mdadm RAID1 mirror. */
-export const raidLayer: LayerHandler = {
+export const raidLayer: LayerHandler & RaidVerbs = {
   name: 'raid',
+
+  async members(ctx) {
+    const { array } = ctx.config.target;
+    const stat = await arrayStat(array);
+    if (stat) {
+      const members = stat.members.map(parseMember);
+      return { partitions: members.map((m) => `/dev/${m.device}`), failed: members.some((m) => m.failed) };
+    }
+    const { stdout } = await ctx.runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
+    const wanted = basename(array);
+    const found = parseExamineVerbose(stdout).filter((a) => a.name?.split(':').at(-1) === wanted);
+    return { partitions: found.flatMap((a) => a.devices), failed: false };
+  },
+
+  addMember(ctx, partition, replaceFailed) {
+    const { array } = ctx.config.target;
+    return [...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition)];
+  },
 
   create(ctx, o) {
     const { array, partition } = ctx.config.target;
@@ -134,13 +144,13 @@ export const raidLayer: LayerHandler = {
             bringUp: (c) => raidLayer.open(c),
           }
         : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
-      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`] },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
     ];
   },
 
   async inspect(ctx): Promise<RaidState> {
     const { array } = ctx.config.target;
-    const stat = await mdstatFor(array);
+    const stat = await arrayStat(array);
     const degraded = stat?.active && stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
     const absent = degraded ? await absentMembers(ctx, stat) : undefined;
     return { up: Boolean(stat?.active), detail: describeArray(array, stat, absent), stat, ...(absent ? { absent } : {}) };
@@ -148,13 +158,13 @@ export const raidLayer: LayerHandler = {
 
   async open(ctx) {
     const { array } = ctx.config.target;
-    const stat = await mdstatFor(array);
+    const stat = await arrayStat(array);
     if (stat?.active) return 'already-open';
     if (stat && !stat.active) {
       await ctx.runner.run(raidCommands.run(array));
       return 'opened';
     }
-    if (await hasConfigLine(array)) {
+    if (await configuredArray(array)) {
       await ctx.runner.run(raidCommands.assembleFromConfig(array));
       return 'opened';
     }
@@ -192,7 +202,19 @@ export const raidLayer: LayerHandler = {
   },
 };
 
-async function hasConfigLine(array: string): Promise<boolean> {
-  const text = await readFile(MDADM_CONF, 'utf8').catch(() => '');
-  return parseArrayLines(text).some((a) => a.device === array);
+/** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
+async function recordArray(ctx: StepContext, array: string): Promise<void> {
+  const { stdout } = await ctx.runner.query(raidCommands.detailBrief(array));
+  const line = stdout.split('\n').find((l) => l.startsWith('ARRAY '));
+  if (!line) throw new TargetError(`mdadm --detail --brief ${array} printed no ARRAY line`, `check the array with: mdadm --detail ${array}`);
+  const [mine] = parseArrayLines(line);
+  const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
+  const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === array);
+  if (!present) {
+    makeDirDurably(dirname(MDADM_CONF), 0o755);
+    appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+  }
+  ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
+  ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
 }
+

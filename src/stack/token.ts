@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
+import { readBytesNoFollow } from '../system/no-follow.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import type { CreateOptions, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
 import { ownMountPoint } from './mount-point.js';
 
 /** `sha512sum` format: "<hex>  <file>"; the first field is the hash. */
@@ -53,6 +56,36 @@ async function tokenKept(ctx: StackContext): Promise<boolean> {
 }
 
 /**
+ * Setup's token: a new one, or reconnecting, the one already on this host's volume.
+ * Only onto this host's own volume: the mount step may have been done by an earlier
+ * run, so what is mounted is looked at again right before writing.
+ */
+async function writeToken(ctx: StepContext, o: CreateOptions): Promise<void> {
+  const { mountpoint, device, tokenFile, tokenHashFile } = ctx.config.target;
+  if (!(await ownMountPoint(ctx)).mountedIsOurs) {
+    throw new TargetError(`${mountpoint} is not mounted from this host's backup volume ${device}, so the token was not written`, 'run setup again (it resumes and mounts it)');
+  }
+  const token = o.mode === 'reconnect' ? existingToken(ctx, o.existingTokenSha512) : randomBytes(64);
+  // the token before its hash: after a power cut between them, they differ and the step runs again
+  if (o.mode !== 'reconnect') writeFileDurably(tokenFile, token, { mode: 0o600, replace: true });
+  makeDirDurably(dirname(tokenHashFile), 0o700);
+  writeFileDurably(tokenHashFile, `${sha512(token)}  ${tokenFile}\n`, { mode: 0o600, replace: true });
+}
+
+/**
+ * Reconnecting: the token already on this host's volume, never through a symlink. It
+ * must be the one seen before the confirmation (the passphrase is the proof that the
+ * disk, and so the volume, belongs to whoever sets up this host).
+ */
+function existingToken(ctx: StackContext, seen: string | undefined): Buffer {
+  const { tokenFile, mountpoint } = ctx.config.target;
+  const token = readBytesNoFollow(tokenFile);
+  if (!token) throw new TargetError(`there is no token file ${tokenFile} on this host's volume`, `check the volume (ls -la ${mountpoint}); setup writes a token only on a volume it makes`);
+  if (seen !== undefined && sha512(token) !== seen) throw new TargetError(`the token ${tokenFile} changed since setup looked at the disk`, 'run setup again');
+  return token;
+}
+
+/**
  * The token: a random file on the backup filesystem whose SHA-512 is kept on the
  * host. A disk without the matching token is someone else's, and is refused.
  */
@@ -68,9 +101,10 @@ export const tokenLayer: LayerHandler = {
         commands: [],
         writes: [`${tokenHashFile}: the sha512sum line of ${tokenFile}, mode 0600 (the token itself is not changed)`],
         done: tokenKept,
+        finish: (c) => writeToken(c, o),
       }];
     }
-    return [{ id: 'token', title: 'Write the token and keep its SHA-512 on this host', commands: [], writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`], done: tokenKept }];
+    return [{ id: 'token', title: 'Write the token and keep its SHA-512 on this host', commands: [], writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`], done: tokenKept, finish: (c) => writeToken(c, o) }];
   },
 
   async inspect(ctx): Promise<LayerState> {

@@ -2,6 +2,7 @@ import { confirm, input, password, select } from '@inquirer/prompts';
 import { diskLine } from './summary.js';
 import type { DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
+import type { LayerName } from '../config/defaults.js';
 
 // The wizard's questions. Imported only by the setup and add-mirror commands.
 
@@ -28,6 +29,22 @@ export async function askDisk(disks: DiskAssessment[], purpose: string): Promise
 
 export async function askWipe(disk: DiskAssessment): Promise<boolean> {
   return confirm({ message: `${disk.byId ?? disk.path} carries:\n  ${disk.signatures.join('\n  ')}\nDestroy all of it?`, default: false });
+}
+
+/** What sits between the disk and btrfs; the whole stack first, so Enter takes it. */
+export async function askLayers(): Promise<LayerName[]> {
+  const choice = (layers: LayerName[], what: string) => ({ name: `${layers.length > 0 ? layers.join(' + ') : 'plain btrfs'}: ${what}`, value: layers });
+  return select({
+    message: 'Layers of the backup disk',
+    choices: [
+      choice(['raid', 'luks', 'lvm'], 'mirror, encrypted, a volume per host (recommended)'),
+      choice(['raid', 'luks'], 'mirror, encrypted, one host'),
+      choice(['luks', 'lvm'], 'encrypted, a volume per host, no mirror'),
+      choice(['luks'], 'encrypted, one host, no mirror'),
+      choice(['raid'], 'mirror, not encrypted, one host'),
+      choice([], 'not encrypted, no mirror, one host'),
+    ],
+  });
 }
 
 export async function askPassphrase(existing?: string): Promise<string> {

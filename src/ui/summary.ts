@@ -20,7 +20,8 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
     `disk         ${disk.byId ?? disk.path} (${disk.path})`,
     `             ${disk.model}, serial ${disk.serial || '-'}, ${gib(disk.size)}, ${disk.transport}`,
     `mode         ${MODES[spec.mode]}`,
-    `host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`,
+    `layers       ${['partition', ...spec.layers, 'btrfs'].join(' -> ')}${spec.layers.length === 0 ? ' (a plain disk: not encrypted, no mirror)' : ''}`,
+    ...(spec.layers.includes('lvm') ? [`host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`] : []),
     ...(reconnect
       ? [
           `backups      ${!spec.existing ? 'not looked at again (a resumed setup; btrfs-vault list shows them after it)' : folders.length === 0 ? 'none yet (the volume holds no backup folder)' : folders.map(folderLine).join('\n             ')}`,

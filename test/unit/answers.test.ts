@@ -28,3 +28,20 @@ test('answers: each problem names the key, what was found, what is expected and 
   assert.deepEqual(missing.map((p) => p.split(':')[1]!.trim().split(' ')[0]), ['confirm', 'passphrase_file']);
   assert.match(missing[0]!, /confirm is missing; expected a string: the disk's serial/);
 });
+
+test('answers: layers, bottom-up, the whole stack by default; a passphrase file only when they include luks', async () => {
+  const file = join(scratchDir('answers'), 'answers.toml');
+  const base = 'disk = "/dev/sdz"\nconfirm = "X1"\n';
+  writeFileSync(file, `${base}passphrase_file = "/root/pass"\n`);
+  assert.deepEqual((await loadAnswers(file)).layers, ['raid', 'luks', 'lvm']);
+  writeFileSync(file, `${base}layers = []\n`);
+  assert.deepEqual((await loadAnswers(file)).layers, [], 'a plain disk needs no passphrase');
+  writeFileSync(file, `${base}layers = ["raid"]\n`);
+  assert.deepEqual((await loadAnswers(file)).layers, ['raid']);
+  const [noPass] = await problemsOf(`${base}layers = ["raid", "luks"]\n`);
+  assert.match(noPass!, /passphrase_file is missing; expected a string: the file holding the LUKS passphrase \(when the layers include luks\)/);
+  const [order] = await problemsOf(`${base}layers = ["lvm", "raid"]\n`);
+  assert.match(order!, /layers = \["lvm", "raid"\] is not each layer at most once, bottom-up in the order raid, luks, lvm/);
+  const [unknown] = await problemsOf(`${base}layers = ["zfs"]\n`);
+  assert.match(unknown!, /layers/);
+});

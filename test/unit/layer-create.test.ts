@@ -114,7 +114,7 @@ test('resume: a step is done by its handler\'s read-only check; a format is done
 test('resume: every step that makes something can tell it is done; the layers a later step needs are brought up by their handlers', async () => {
   const { planSetup } = await import('../../src/flows/setup-plan.js');
   const spec = {
-    mode: 'new-disk' as const, disk: '/dev/sdz', diskName: 'usb-X', label: 'backup-x1', wipe: [], diskBytes: 2 ** 30, host: 'deimos', size: 'all', mountpoint: '/media/backup', compression: 'zstd' as const,
+    mode: 'new-disk' as const, disk: '/dev/sdz', diskName: 'usb-X', label: 'backup-x1', wipe: [], diskBytes: 2 ** 30, host: 'deimos', layers: ['raid', 'luks', 'lvm'] as const, size: 'all', mountpoint: '/media/backup', compression: 'zstd' as const,
     array: '/dev/md/backup', luksName: 'enc-backup', keyfile: '/etc/bv/key', volumeGroup: 'backup', configFile: '/etc/bv/config.toml', tokenFile: '/media/backup/.token', tokenHashFile: '/etc/bv/token.sha512',
   };
   for (const mode of ['new-disk', 'second-host', 'reconnect'] as const) {
@@ -128,4 +128,22 @@ test('resume: every step that makes something can tell it is done; the layers a 
       '/dev/backup/deimos',
     ]);
   }
+});
+
+test('raid verbs for add-mirror: a closed array\'s members from the superblocks (only its own), a new member after taking out the failed one', async () => {
+  const closed = config({ array: '/dev/md/bv-unit-none' });
+  const scan = [
+    'ARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=dacd1146:4bb479d4:8931fabd:55b881e6 name=any:bv-unit-none',
+    '   devices=/dev/vdb1,/dev/vda1',
+    'ARRAY /dev/md/other  metadata=1.2 UUID=00000000:4bb479d4:8931fabd:55b881e6 name=any:other',
+    '   devices=/dev/vdc1',
+  ].join('\n');
+  const runner = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], { stdout: scan });
+  assert.deepEqual(await raidLayer.members({ ...closed, runner, mounts: async () => [] }), { partitions: ['/dev/vdb1', '/dev/vda1'], failed: false });
+  assert.deepEqual(runner.changes, [], 'nothing assembled to look');
+  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', false).map(formatArgv), ['mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-new']);
+  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', true).map(formatArgv), [
+    'mdadm --manage /dev/md/backup --remove failed',
+    'mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-new',
+  ]);
 });

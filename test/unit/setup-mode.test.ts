@@ -10,7 +10,7 @@ import type { Argv, RunOptions } from '../../src/system/runner.js';
 const part = (fstype: string | null): BlockDevice => ({ name: 'sdz1', path: '/dev/sdz1', type: 'part', size: 2 ** 31, ro: false, rm: false, tran: null, model: null, serial: null, fstype, partlabel: 'backup-z', mountpoints: [null], 'log-sec': 512 });
 const disk = (child?: BlockDevice): BlockDevice => ({ name: 'sdz', path: '/dev/sdz', type: 'disk', size: 2 ** 31, ro: false, rm: false, tran: 'usb', model: 'M', serial: 'Z1', fstype: null, mountpoints: [null], 'log-sec': 512, ...(child ? { children: [child] } : {}) });
 const survey = (d: BlockDevice) => ({ devices: [d], disks: [assessDisk(d, { minBytes: 2 ** 30, protectedMounts: ['/'], byId: {} })] });
-// the array "exists" (so nothing is assembled), and the probe's mapping does not
+// the array "exists" (so nothing is assembled; its superblocks name it "null"), and the probe's mapping does not
 const names = { array: '/dev/null', luksName: 'bv-unit-test-none', volumeGroup: 'backup', tokenName: '.token' };
 const examine: Argv = ['mdadm', ['--examine', '/dev/sdz1']];
 const testPass: Argv = ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/null']];
@@ -30,14 +30,29 @@ class InputRecorder extends FakeRunner {
   }
 }
 
-const decide = (runner: FakeRunner, d: BlockDevice, extra: { resumed?: Parameters<typeof decideMode>[1]['resumed'] } = {}) =>
-  decideMode(runner, { survey: survey(d), disk: survey(d).disks[0]!, host: 'deimos', names, askPassphrase: async () => 'correct horse', ...extra });
+type Extra = Partial<Pick<Parameters<typeof decideMode>[1], 'resumed' | 'layers'>>;
+const decide = (runner: FakeRunner, d: BlockDevice, extra: Extra = {}) =>
+  decideMode(runner, { survey: survey(d), disk: survey(d).disks[0]!, host: 'deimos', layers: ['raid', 'luks', 'lvm'], names, askPassphrase: async () => 'correct horse', ...extra });
 
 test('an empty disk is a new disk; a disk with something on it needs a wipe; nothing is run or asked', async () => {
   const runner = new FakeRunner();
   assert.deepEqual(await decide(runner, disk()), { mode: 'new-disk', needsWipe: false });
   assert.deepEqual(await decide(runner, disk(part('ext4'))), { mode: 'new-disk', needsWipe: true });
   assert.deepEqual(runner.calls, []);
+});
+
+test('without the whole stack, a backup array found on the disk is not joined: it is wiped, and no passphrase is asked for it', async () => {
+  for (const layers of [[], ['luks'], ['raid', 'luks'], ['luks', 'lvm']] as const) {
+    const runner = new InputRecorder().on(examine, { stdout: '           Name : any:null\n' });
+    const d = await decide(runner, disk(part('linux_raid_member')), { layers });
+    assert.equal(d.mode, 'new-disk', layers.join());
+    assert.equal(d.needsWipe, true);
+    assert.equal(d.found?.path, '/dev/sdz1', 'found, so a running array is stopped before the wipe');
+    assert.equal(d.member, undefined);
+    assert.equal(d.passphrase, undefined);
+    assert.deepEqual(runner.changes, []);
+    assert.deepEqual(runner.inputs, []);
+  }
 });
 
 test('a resumed setup keeps its mode and looks at nothing', async () => {
@@ -48,7 +63,7 @@ test('a resumed setup keeps its mode and looks at nothing', async () => {
 });
 
 test('a backup array the passphrase does not open is someone else\'s old disk: only a wipe may reuse it', async () => {
-  const runner = new InputRecorder().on(examine, { stdout: '           Name : any:backup\n' }).on(testPass, { exitCode: 2 });
+  const runner = new InputRecorder().on(examine, { stdout: '           Name : any:null\n' }).on(testPass, { exitCode: 2 });
   const d = await decide(runner, disk(part('linux_raid_member')));
   assert.equal(d.mode, 'new-disk');
   assert.equal(d.needsWipe, true);
@@ -59,7 +74,7 @@ test('a backup array the passphrase does not open is someone else\'s old disk: o
 
 test('opened, without a volume for this host: a second host; the look inside is closed again', async () => {
   const runner = new InputRecorder()
-    .on(examine, { stdout: '           Name : any:backup\n' })
+    .on(examine, { stdout: '           Name : any:null\n' })
     .on(testPass)
     .on(['cryptsetup', ['open', '--type', 'luks', '--key-file=-', '/dev/null', 'bv-unit-test-none']])
     .on(['udevadm', ['settle']])

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fstabLine, labelFor, planSetup, setupConfig, type SetupSpec } from '../../src/flows/setup-plan.js';
-import { configText } from '../../src/flows/setup-steps.js';
+import { configText } from '../../src/config/config-text.js';
 import { planSummary } from '../../src/ui/summary.js';
 import { formatArgv } from '../../src/system/runner.js';
 import { normalize } from '../../src/config/load.js';
@@ -10,7 +10,7 @@ import { parse } from 'smol-toml';
 
 const spec: SetupSpec = {
   mode: 'new-disk', disk: '/dev/sdb', diskName: '/dev/disk/by-id/usb-WD_X_WD-123456', label: 'backup-wd123456', wipe: ['/dev/sdb1', '/dev/sdb'],
-  diskBytes: 500 * 1024 ** 3, host: 'deimos', size: 'all', mountpoint: '/media/backup', compression: 'zstd', array: '/dev/md/backup',
+  diskBytes: 500 * 1024 ** 3, host: 'deimos', layers: ['raid', 'luks', 'lvm'], size: 'all', mountpoint: '/media/backup', compression: 'zstd', array: '/dev/md/backup',
   luksName: 'enc-backup', keyfile: '/etc/btrfs-vault/key', volumeGroup: 'backup', configFile: '/etc/btrfs-vault/config.toml',
   tokenFile: '/media/backup/.token', tokenHashFile: '/etc/btrfs-vault/token.sha512',
 };

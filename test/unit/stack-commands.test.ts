@@ -40,3 +40,23 @@ test('config: stack keys and the device derived from the layers', () => {
   assert.throws(() => cfg({ target: { layers: ['lvm', 'raid'] } }), /bottom-up in the order raid, luks, lvm/);
   assert.throws(() => cfg({ target: { layers: ['luks', 'luks'] } }), /each layer at most once/);
 });
+
+test('open and close reports: a line per layer, the space and last backups, the dry-run note; or one JSON document', async () => {
+  const { openReport, closeReport } = await import('../../src/flows/open-close.js');
+  const state = {
+    steps: [{ layer: 'filesystem', outcome: 'opened' }],
+    layers: [{ layer: 'filesystem', up: true, detail: '/dev/sdb1 on /media/backup (btrfs)' }, { layer: 'token', up: false, detail: 'there is no token file' }],
+    space: { free: 2 * 1024 ** 3, size: 8 * 1024 ** 3 },
+    latest: [{ source: 'home', latest: '2026-11-27_03-00-00' }, { source: 'www' }],
+  };
+  const lines = openReport(state, { json: false, dryRun: true });
+  assert.equal(lines[0], 'filesystem  open    /dev/sdb1 on /media/backup (btrfs)');
+  assert.equal(lines[1], 'token       closed  there is no token file');
+  assert.equal(lines[2], 'space       2.00 GiB free of 8.00 GiB');
+  assert.deepEqual(lines.slice(3), ['last backup home: 2026-11-27_03-00-00', 'last backup www: none yet', 'dry run: nothing was changed']);
+  assert.ok(!openReport(state, { json: false, dryRun: false }).includes('dry run: nothing was changed'));
+  const [json] = openReport(state, { json: true, dryRun: true });
+  assert.deepEqual(JSON.parse(json!), { ok: true, dryRun: true, ...state });
+  assert.deepEqual(closeReport([{ layer: 'raid', outcome: 'closed' }], { json: false }), ['raid        closed']);
+  assert.deepEqual(JSON.parse(closeReport([{ layer: 'raid', outcome: 'closed' }], { json: true })[0]!), { ok: true, steps: [{ layer: 'raid', outcome: 'closed' }] });
+});

@@ -34,6 +34,6 @@ test('vm setup: a setup killed half-way is resumed', async () => {
   assertScenarios(await boot('f', ['bv-r', 'bv-src']), 1);
 });
 
-test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path', async () => {
-  assertScenarios(await boot('g', ['bv-p', 'bv-src']), 2);
+test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk and one with LUKS alone, each with a backup', async () => {
+  assertScenarios(await boot('g', ['bv-p', 'bv-src', 'bv-q', 'bv-u']), 4);
 });

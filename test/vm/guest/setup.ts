@@ -348,6 +348,8 @@ const DOWN = '\x1b[B';
 const PASSPHRASE = 'correct horse battery staple';
 const wizard = (serial: string): [RegExp, string][] => [
   [/Which disk for the backups\?/, `${DOWN}\r`],
+  // the whole stack is the default
+  [/Layers of the backup disk/, '\r'],
   [/LUKS passphrase/, `${PASSPHRASE}\r`],
   [/The same passphrase again/, `${PASSPHRASE}\r`],
   [/Size of this host's volume/, '\r'],
@@ -378,7 +380,47 @@ phases.g = [
     withSources(CONFIG);
     backupWorks(CONFIG);
   }],
+  ['a plain btrfs disk (layers = []): no passphrase, no array, LUKS or LVM; then a backup onto it', (notes) => {
+    plainDisk(notes, 'bv-q', [], '/media/plain');
+  }],
+  ['a disk with LUKS alone (no RAID, no LVM); then a backup onto it', (notes) => {
+    plainDisk(notes, 'bv-u', ['luks'], '/media/crypt');
+  }],
 ];
+
+/**
+ * Setup of a disk with fewer layers, beside the whole stack of this boot (closed), each
+ * with its own config; the written config opens it, and a backup lands on it.
+ */
+function plainDisk(notes: string[], serial: string, layers: string[], mp: string): void {
+  const etc = `/bv-out/etc-${serial}`;
+  const config = join(etc, 'config.toml');
+  const file = answers(`/tmp/a-${serial}.toml`, serial, `layers = ${JSON.stringify(layers)}\nmountpoint = "${mp}"\n`);
+  // without LUKS no passphrase is read: its file is not even there
+  if (!layers.includes('luks')) rmSync(PASS);
+  const out = ok(cli(['setup', '--answers', file, '--config', config, '--host', 'vmhost']));
+  assert.match(out, new RegExp(`layers +${['partition', ...layers, 'btrfs'].join(' -> ')}`));
+  assert.match(out, new RegExp(`--typecode=1:8300 --change-name=1:backup-${serial.replace('-', '')}`));
+  assert.doesNotMatch(out, /mdadm|pvcreate|lvcreate|add-mirror/, 'no array, no volume');
+  if (!layers.includes('luks')) assert.doesNotMatch(out, /cryptsetup/);
+  const written = readFileSync(config, 'utf8');
+  assert.deepEqual(/^layers = (.*)$/m.exec(written)?.[1]?.replace(/\s/g, ''), JSON.stringify(layers), 'the layers it was asked for');
+  assert.ok(readFileSync('/etc/fstab', 'utf8').includes(`/dev/${layers.includes('luks') ? 'mapper/enc-backup' : `disk/by-partlabel/backup-${serial.replace('-', '')}`} ${mp} btrfs noauto`), 'its fstab line');
+  assert.equal(sh('lsblk', ['-n', '-o', 'TYPE', vmDisk(serial)]).trim().split('\n').map((t) => t.trim()).join(' '), 'disk part', 'closed: nothing above the partition is open');
+  assert.ok(!readFileSync('/proc/self/mounts', 'utf8').includes(` ${mp} `), 'not mounted');
+  writeFileSync(config, written.replace(/^host = .*$/m, (l) => `${l}\nsources = [{ path = "${DATA}", name = "data" }]\nsnapshot_dir = "${SRC}/snapshots-${serial}"`));
+  const t = Date.now();
+  const report = JSON.parse(ok(cli(['backup', '--json', '--config', config])));
+  assert.equal(report.sources[0].status, 'ok');
+  notes.push(`backup ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  ok(cli(['open', '--config', config]));
+  try {
+    assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', mp]).trim(), 'btrfs');
+    assert.deepEqual(tree(join(mp, 'data', 'latest')), tree(DATA));
+  } finally {
+    ok(cli(['close', '--config', config]));
+  }
+}
 
 if (!phases[phase!]) throw new Error(`unknown phase ${phase}`);
 await runScenarios(phases[phase!]!);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appendFileDurably, makeDirDurably, writeFileDurably } from '../../src/flows/setup-files.js';
+import { appendFileDurably, makeDirDurably, writeFileDurably } from '../../src/system/durable-files.js';
 import { scratchDir } from '../support/scratch.js';
 
 test('setup files: a keyfile or config is never overwritten, a token is replaced whole; no temporary file stays', () => {
