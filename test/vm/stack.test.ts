@@ -32,8 +32,8 @@ test('vm boot a: create the stack, open/backup/close round trip, idempotent open
   assertScenarios(await boot('a', [disks.a!, disks.src!]), 5);
 });
 
-test('vm boot b: after the reboot, open assembles the degraded array and backups continue; restore through the whole stack closes it again', async () => {
-  assertScenarios(await boot('b', [disks.a!, disks.src!, disks.r!]), 2);
+test('vm boot b: after the reboot, open assembles the degraded array and backups continue; restore through the whole stack closes it again; the on-plug udev rule matches', async () => {
+  assertScenarios(await boot('b', [disks.a!, disks.src!, disks.r!]), 3);
 });
 
 test('vm boot c: a foreign disk with the same layout is refused and closed again', async () => {

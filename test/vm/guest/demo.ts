@@ -10,10 +10,9 @@ import { assertInVm, OUT, PROJECT, sh, tree, vmDisk } from './support.js';
 
 assertInVm();
 const [cols, rows] = (process.argv[2] ?? 'plain').split('x').map(Number);
-const tty = Boolean(cols && rows);
 const consoleFd = openSync('/dev/console', 'w');
 // a sized console lets listr2 redraw its task list live, as on a real terminal
-if (tty) sh('stty', ['-F', '/dev/console', 'cols', String(cols), 'rows', String(rows)]);
+const tty = Boolean(cols && rows) && spawnSync('stty', ['-F', '/dev/console', 'cols', String(cols), 'rows', String(rows)]).status === 0;
 const CONFIG = '/etc/btrfs-vault/config.toml';
 const SRC = '/srv';
 const HOME = join(SRC, 'home');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, existsSync, realpathSync, rmSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
 import { raidCommands } from '../../../src/stack/raid.js';
@@ -235,6 +235,40 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.deepEqual(openDevices(), closed);
       stackIsDown();
       step('an existing path refused');
+    }],
+    ['schedule install --on-plug: udev (udevadm test) gives the backup disk\'s partition our service through systemd, an unrelated disk not', (notes) => {
+      const root = '/tmp/schedule-root';
+      const installed = cli(['schedule', 'install', '--on-plug', '--root', root, '--config', CONFIG]);
+      assert.equal(installed.code, 0, `${installed.stderr}\n${installed.stdout}`);
+      const rules = join(root, 'etc/udev/rules.d');
+      const [rule] = readdirSync(rules);
+      const service = /ENV\{SYSTEMD_WANTS\}\+="([^"]+)"/.exec(readFileSync(join(rules, rule!), 'utf8'))?.[1] ?? '';
+      assert.match(service, /^btrfs-vault-[0-9a-f]{8}-plug\.service$/);
+      assert.ok(existsSync(join(root, 'etc/systemd/system', service)), 'the service the rule wants is installed beside it');
+      copyFileSync(join(rules, rule!), join('/etc/udev/rules.d', rule!));
+      try {
+        sh('udevadm', ['control', '--reload']);
+        const test = (dev: string) => {
+          const r = spawnSync('udevadm', ['test', '--action=add', `/sys/class/block/${dev}`], { encoding: 'utf8' });
+          assert.equal(r.status, 0, r.stderr);
+          const props = Object.fromEntries(r.stdout.split('\n').map((l) => /^([A-Z_]+)=(.*)$/.exec(l)).filter((m) => m !== null).map((m) => [m[1], m[2]]));
+          return { props };
+        };
+        const member = realpathSync('/dev/disk/by-partlabel/backup').replace('/dev/', '');
+        assert.ok(existsSync(`/sys/block/${vmDisk('bv-a').replace('/dev/', '')}/${member}`), `${member} is the partition on bv-a`);
+        const ours = test(member);
+        assert.equal(ours.props.ID_PART_ENTRY_NAME, 'backup');
+        assert.ok((ours.props.SYSTEMD_WANTS ?? '').split(/\s+/).includes(service), `SYSTEMD_WANTS=${ours.props.SYSTEMD_WANTS}`);
+        // (Debian's 99-systemd.rules tags every block device too; SYSTEMD_WANTS is ours alone)
+        assert.match(ours.props.TAGS ?? '', /:systemd:/);
+        notes.push(`${member}: SYSTEMD_WANTS=${ours.props.SYSTEMD_WANTS} TAGS=${ours.props.TAGS}`);
+        const other = test(vmDisk('bv-src').replace('/dev/', ''));
+        assert.equal(other.props.SUBSYSTEM, 'block');
+        assert.ok(!(other.props.SYSTEMD_WANTS ?? '').includes(service), `an unrelated disk: SYSTEMD_WANTS=${other.props.SYSTEMD_WANTS}`);
+      } finally {
+        rmSync(join('/etc/udev/rules.d', rule!), { force: true });
+        sh('udevadm', ['control', '--reload']);
+      }
     }],
   ],
   c: [
