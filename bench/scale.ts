@@ -205,7 +205,7 @@ function btrbkLayout(tag: string, count: number): Layout & { onchange: string; a
   return l;
 }
 
-const subvolumeCount = (m: string) => sh('btrfs', ['subvolume', 'list', m]).split('\n').filter(Boolean).length;
+const subvolumeCount = (m: string) => execFileSync('btrfs', ['subvolume', 'list', m], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n').filter(Boolean).length;
 
 /** What one listing of a filesystem costs: btrfs-vault's own listing commands, medians. */
 function listingCost(fs: LoopFs, readonly: boolean): number {
@@ -250,11 +250,15 @@ function programsOf(file: string, args: string[]): Map<string, number> {
 }
 const countsText = (c: Map<string, number>) => [...c].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ×${v}`).join(', ');
 
-/** One run's programs on a time line (strace -ttt), ms from the start of node. */
-function timeline(args: string[]): { program: string; start: number; end: number }[] {
+/**
+ * One run's programs on a time line (strace -ttt), ms from the start of node. A process
+ * that execs a chain (the lock: setpriv, then one flock per lock, then cat) is one row,
+ * with the time its last program started (when it holds every lock).
+ */
+function timeline(args: string[]): { program: string; start: number; last: number; end: number }[] {
   const out = join(dir, 'timeline.out');
   execFileSync('strace', ['-f', '-q', '-ttt', '--seccomp-bpf', '-e', 'trace=execve,exit_group', '-e', 'signal=none', '-o', out, 'node', BIN, ...args], { stdio: 'ignore' });
-  const procs = new Map<string, { program: string; start: number; end: number }>();
+  const procs = new Map<string, { chain: string[]; program: string; start: number; last: number; end: number }>();
   let zero = NaN;
   for (const line of readFileSync(out, 'utf8').split('\n')) {
     const m = /^(\d+) +([\d.]+) (.*)$/.exec(line);
@@ -264,11 +268,19 @@ function timeline(args: string[]): { program: string; start: number; end: number
     const exec = /^execve\("[^"]*", \[(.*?)\]/.exec(rest);
     if (exec && rest.endsWith('= 0')) {
       const argv = [...exec[1]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!);
-      const prev = procs.get(pid);
-      procs.set(pid, { program: argv.map((a) => (a.startsWith(dir) ? '…' : a)).join(' ').slice(0, 70), start: prev?.start ?? t - zero, end: NaN });
-    } else if (/^\+\+\+ exited/.test(rest) && procs.has(pid)) procs.get(pid)!.end = t - zero;
+      const p = procs.get(pid) ?? { chain: [], program: '', start: t - zero, last: t - zero, end: NaN };
+      p.chain.push(argv[0]!.split('/').at(-1)!);
+      p.last = t - zero;
+      p.program = argv.map((a) => (a.startsWith(dir) ? '…' : a)).join(' ').slice(0, 60);
+      procs.set(pid, p);
+    } else if (/^\+\+\+ (exited|killed)/.test(rest) && procs.has(pid)) procs.get(pid)!.end = t - zero;
   }
-  return [...procs.values()].sort((a, b) => a.start - b.start);
+  return [...procs.values()]
+    .sort((a, b) => a.start - b.start)
+    .map(({ chain, program, start, last, end }) => {
+      const counts = [...new Set(chain)].map((c) => `${c}${chain.filter((x) => x === c).length > 1 ? ` ×${chain.filter((x) => x === c).length}` : ''}`);
+      return { program: chain.length > 1 ? `${counts.join(' → ')} (holds the locks from ${last.toFixed(0)} ms)` : program, start, last, end };
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -294,7 +306,7 @@ for (const [label, config] of [['1 source', vault.config1], [`${N} sources`, vau
     if (OTHER) other.push(timed(() => quiet('node', [OTHER, 'backup', '--config', config])));
   }
   const line = timeline(['backup', '--config', config]);
-  const end = Math.max(...line.map((p) => p.end));
+  const end = line[0]!.end; // node's own
   const vs = OTHER ? `, the other build ${ms(median(other))} (interleaved)` : '';
   console.log(`\n${label}: no-change run ${ms(median(runs))} (median of ${runs.length})${vs}; one run under strace, ms from node's start:`);
   for (const p of line) console.log(`  ${p.start.toFixed(0).padStart(5)} → ${p.end.toFixed(0).padStart(5)}  (${(p.end - p.start).toFixed(0).padStart(4)} ms)  ${p.program}`);
