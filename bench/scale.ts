@@ -236,10 +236,12 @@ function noChange(vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeo
 
 /** The programs a command starts (strace), counted by what they are. */
 function programsOf(file: string, args: string[]): Map<string, number> {
-  const out = join(dir, 'strace.out');
-  execFileSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', out, file, ...args], { stdio: 'ignore' });
+  // one trace file per process (-ff): the lines of programs running at once never interleave
+  const traces = join(dir, `strace-${Date.now()}`);
+  mkdirSync(traces);
+  execFileSync('strace', ['-ff', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(traces, 't'), file, ...args], { stdio: 'ignore' });
   const counts = new Map<string, number>();
-  for (const line of readFileSync(out, 'utf8').split('\n')) {
+  for (const line of readdirSync(traces).flatMap((f) => readFileSync(join(traces, f), 'utf8').split('\n'))) {
     const m = /execve\("[^"]*", \[(.*?)\]/.exec(line);
     if (!m || !/= 0$/.test(line)) continue;
     const argv = [...m[1]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!);
@@ -253,7 +255,7 @@ const countsText = (c: Map<string, number>) => [...c].sort((a, b) => b[1] - a[1]
 /**
  * One run's programs on a time line (strace -ttt), ms from the start of node. A process
  * that execs a chain (the lock: setpriv, then one flock per lock, then cat) is one row,
- * with the time its last program started (when it holds every lock).
+ * with the time its last program started (for the lock: when it holds every lock).
  */
 function timeline(args: string[]): { program: string; start: number; last: number; end: number }[] {
   const out = join(dir, 'timeline.out');
@@ -279,7 +281,7 @@ function timeline(args: string[]): { program: string; start: number; last: numbe
     .sort((a, b) => a.start - b.start)
     .map(({ chain, program, start, last, end }) => {
       const counts = [...new Set(chain)].map((c) => `${c}${chain.filter((x) => x === c).length > 1 ? ` ×${chain.filter((x) => x === c).length}` : ''}`);
-      return { program: chain.length > 1 ? `${counts.join(' → ')} (holds the locks from ${last.toFixed(0)} ms)` : program, start, last, end };
+      return { program: chain.length > 1 ? `${counts.join(' → ')} (the last from ${last.toFixed(0)} ms)` : program, start, last, end };
     });
 }
 

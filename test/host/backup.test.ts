@@ -306,10 +306,13 @@ test('a run lists each filesystem once (the target: all, and the read-only ones)
   sh('btrfs', ['subvolume', 'create', other]);
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/^sources = .*$/m, `sources = [${JSON.stringify(s.data)}, ${JSON.stringify(other)}]`));
   for (let i = 0; i < 3; i++) assert.equal(s.cli(['--force', '--config', s.config]).code, 0);
-  const trace = join(s.dir, 'exec-trace');
-  const out = execFileSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', trace, 'node', BIN, '--json', '--config', s.config], { encoding: 'utf8' });
+  // one trace file per process (-ff): the lines of programs running at once never interleave
+  const traces = join(s.dir, 'traces');
+  mkdirSync(traces);
+  const out = execFileSync('strace', ['-ff', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(traces, 't'), 'node', BIN, '--json', '--config', s.config], { encoding: 'utf8' });
   assert.deepEqual(JSON.parse(out).sources.map((r: { mode: string }) => r.mode), ['unchanged', 'unchanged']);
-  const btrfs = readFileSync(trace, 'utf8').split('\n').filter((l) => / = 0$/.test(l)).flatMap((l) => {
+  const lines = readdirSync(traces).flatMap((f) => readFileSync(join(traces, f), 'utf8').split('\n'));
+  const btrfs = lines.filter((l) => / = 0$/.test(l)).flatMap((l) => {
     const m = /execve\("[^"]*\/btrfs", \["btrfs", (.*?)\]/.exec(l);
     return m ? [m[1]!.replaceAll('"', '').replaceAll(', ', ' ')] : [];
   });
