@@ -46,9 +46,9 @@ export interface BackupSourceDeps {
   step(text: string): void;
   progress(bytes: number, elapsedMs: number): void;
   /** the source filesystem's subvolumes, when the run already asked for them */
-  sourceListing?: Promise<Subvolume[]>;
+  sourceListing?: Promise<readonly Subvolume[]>;
   /** the backup filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
-  targetListing?: Promise<Subvolume[]>;
+  targetListing?: Promise<readonly Subvolume[]>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */

@@ -58,7 +58,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, verb: 'backed up' });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
-  let targetListing: Promise<Subvolume[]> | undefined;
+  let targetListing: Promise<readonly Subvolume[]> | undefined;
   const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
 
   await session.run(

@@ -52,7 +52,7 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
   const mounts = await readMounts();
   const targetMount = await filesystemLayer.mountOf({ runner, config, mounts: async () => mounts });
   const usable = targetMount?.fsType === 'btrfs' ? targetMount : undefined;
-  const cache = new Map<string, Promise<Subvolume[]>>();
+  const cache = new Map<string, Promise<readonly Subvolume[]>>();
   const subvolumesOf = (m: MountEntry) => {
     const key = `${m.device} ${m.mountPoint}`;
     if (!cache.has(key)) cache.set(key, listSubvolumes(runner, m));

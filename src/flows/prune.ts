@@ -33,7 +33,7 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
   const reports: PruneSourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], deleted: { source: [], target: [] } }));
   const report: PruneRunReport = { ok: false, dryRun: runner.dryRun, retention: config.retention !== undefined, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
-  let targetListing: Promise<Subvolume[]> | undefined;
+  let targetListing: Promise<readonly Subvolume[]> | undefined;
 
   await session.run(
     [

@@ -118,7 +118,7 @@ async function sourceStatus(
   record: HostRecord,
   mounts: MountEntry[],
   target: MountEntry | undefined,
-  targetListing: Subvolume[] | undefined,
+  targetListing: readonly Subvolume[] | undefined,
   now: Date,
 ): Promise<SourceStatus> {
   const r = record.sources[s.name];

@@ -39,7 +39,7 @@ export class TargetSession<R extends SourceResult> {
   readonly ctx: StackContext;
   readonly checked = new Map<R, CheckedSource>();
   /** each source filesystem's listing, started while the target opens */
-  readonly listings = new Map<string, Promise<Subvolume[]>>();
+  readonly listings = new Map<string, Promise<readonly Subvolume[]>>();
   targetMount?: MountEntry;
   /** the mount table, fresh before each source's task */
   mounts: MountEntry[] = [];

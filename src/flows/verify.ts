@@ -63,7 +63,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   const reports: VerifySourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], differences: [] }));
   const report: VerifyReport = { ok: false, full: opts.full, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
-  let targetListing: Promise<Subvolume[]> | undefined;
+  let targetListing: Promise<readonly Subvolume[]> | undefined;
 
   await session.run(
     [
