@@ -36,7 +36,7 @@ export async function backupCommand(paths: string[], opts: BackupCommandOptions,
       for (const p of await staleNotice(runner, config)) log(`! ${p}`);
       return 0;
     }
-    const report = await runBackup({ config, sources, runner, mode, keepOpen: Boolean(opts.keepOpen), force: Boolean(opts.force), signal });
+    const report = await runBackup({ config, sources, runner, mode, keepOpen: Boolean(opts.keepOpen), closeIdleBelow: unattended, force: Boolean(opts.force), signal });
     if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else for (const line of summaryLines(report)) log(line);
     for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);

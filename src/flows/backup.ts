@@ -20,6 +20,8 @@ export interface BackupOptions {
   runner: Runner;
   mode: OutputMode;
   keepOpen: boolean;
+  /** unattended (timer, plug-in): also close what udev brought up below the run's own layers */
+  closeIdleBelow?: boolean;
   /** a new snapshot and transfer even for a source that has not changed */
   force?: boolean;
   signal?: AbortSignal;
@@ -55,7 +57,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
   const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
   const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
-  const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, verb: 'backed up' });
+  const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, closeIdleBelow: opts.closeIdleBelow, verb: 'backed up' });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
   let targetListing: Promise<readonly Subvolume[]> | undefined;

@@ -59,7 +59,7 @@ export class TargetSession<R extends SourceResult> {
     readonly runner: Runner,
     readonly sources: readonly SourceConfig[],
     readonly results: R[],
-    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string; extraLocks?: LockKey[] },
+    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string; extraLocks?: LockKey[]; closeIdleBelow?: boolean },
   ) {
     this.ctx = { runner, config, mounts: readMounts };
   }
@@ -143,6 +143,7 @@ export class TargetSession<R extends SourceResult> {
             },
             undefined,
             leftover?.from,
+            this.opts.closeIdleBelow,
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });

@@ -44,8 +44,15 @@ export async function openStack(
   layers: readonly LayerHandler[] = stackLayers(ctx),
   /** a layer a dead run opened (src/stack/open-record.ts): it and those above are closed by this run */
   adoptFrom?: string,
+  /**
+   * Unattended runs: layers found up below the first one this run opens were idle (nothing
+   * above them was), brought up by udev when the disk appeared (mdadm's incremental
+   * assembly): closed with the rest, so the disk can be unplugged afterwards
+   */
+  closeIdleBelow = false,
 ): Promise<OpenedStack> {
   const opened: LayerHandler[] = [];
+  const idle: LayerHandler[] = [];
   // a dry-run's "opened" means the layer's commands were printed: from there on, on paper
   let onPaper = false;
   try {
@@ -57,9 +64,11 @@ export async function openStack(
         continue;
       }
       const outcome = await layer.open(ctx);
+      if (outcome === 'opened' && opened.length === 0 && closeIdleBelow) opened.push(...idle);
       // above a layer this run opened, whatever is up came up with it (udev activates
       // LVM volumes on an opened LUKS mapping), so it is this run's to close as well
       if (outcome === 'opened' || opened.length > 0 || layer.name === adoptFrom) opened.push(layer);
+      else idle.push(layer);
       onPaper = ctx.runner.dryRun && outcome === 'opened';
       onStep?.(layer.name, onPaper ? 'would-open' : outcome);
     }

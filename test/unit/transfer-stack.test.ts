@@ -84,6 +84,18 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   await closeStack(ctx, opened);
   assert.deepEqual(log, ['open luks', 'open fs', 'close fs', 'close luks']);
 
+  // unattended (plug-in, timer): the array udev assembled when the disk appeared sat idle
+  // under closed layers; it is closed with them, so the disk can go. A stack someone
+  // left fully open is left as it is all the same.
+  const logIdle: string[] = [];
+  const idle = await openStack(ctx, undefined, [layer('raid', logIdle, { up: true }), layer('luks', logIdle, { up: false }), layer('fs', logIdle, { up: false })], undefined, true);
+  await closeStack(ctx, idle);
+  assert.deepEqual(logIdle, ['open luks', 'open fs', 'close fs', 'close luks', 'close raid']);
+  const logUp: string[] = [];
+  const allUp = await openStack(ctx, undefined, [layer('raid', logUp, { up: true }), layer('luks', logUp, { up: true })], undefined, true);
+  await closeStack(ctx, allUp);
+  assert.deepEqual(logUp, []);
+
   const log2: string[] = [];
   const failing = [layer('luks', log2, { up: false }), layer('token', log2, { up: false }, true)];
   await assert.rejects(openStack(ctx, undefined, failing), /token refused/);
