@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
-import { bootVm, makeDisk, requireVmTools, vmTempDir } from './harness.js';
+import { bootVm, makeDisk, requireVmTools } from './harness.js';
+import { tempDir } from '../support/scratch.js';
 import { requireRoot } from '../support/loop-disk.js';
 
 // `npm run demo` (scripts/demo.sh): boots the test VM with four empty sparse disks and
@@ -10,7 +11,7 @@ const DONE = 'BV_GUEST_DONE';
 
 requireRoot();
 requireVmTools();
-const dir = vmTempDir();
+const dir = tempDir('vm');
 const started = Date.now();
 const out = process.stdout;
 const size = out.isTTY && out.columns > 0 ? `${out.columns}x${out.rows}` : 'plain';

@@ -2,8 +2,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertScenarios, bootVm, makeDisk, requireVmTools, vmTempDir, type VmDisk, type VmRun } from './harness.js';
+import { assertScenarios, bootVm, makeDisk, requireVmTools, type VmDisk, type VmRun } from './harness.js';
 import { requireRoot } from '../support/loop-disk.js';
+import { tempDir } from '../support/scratch.js';
 
 // The VM fault suite: disks pulled out while a backup streams (guest/faults.ts) and
 // power cuts during setup (guest/power-cut.ts). Each injected fault counts as
@@ -15,7 +16,7 @@ const faults: { name: string; survived: boolean }[] = [];
 before(() => {
   requireRoot();
   requireVmTools();
-  dir = vmTempDir();
+  dir = tempDir('vm');
 });
 after(() => {
   rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { Qmp } from './qmp.js';
@@ -122,6 +121,11 @@ export async function bootVm(opts: {
   share?: string;
   /** called with the console output so far, each time more arrives (the demo streams it) */
   onConsole?: (text: string) => void;
+  /**
+   * 'systemd': systemd is PID 1 (the machine's own, from the shared root) and runs the
+   * guest's job as a service, so timers, udev rules and units behave as on a real host
+   */
+  init?: 'shell' | 'systemd';
 }): Promise<VmRun> {
   const project = resolve(opts.project ?? process.cwd());
   if (/\s/.test(project)) throw new Error(`the VM tier needs a project path without spaces: ${project}`);
@@ -137,33 +141,63 @@ export async function bootVm(opts: {
   for (const d of opts.disks) assertImageFile(d, opts.dir);
   const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
   const qmpSocket = join(opts.dir, `qmp-${process.pid}-${Date.now()}.sock`);
+  // the guest's job: its script, its exit code and log back through the share
+  writeFileSync(
+    join(out, 'guest-job.sh'),
+    `cd ${project}\nnode dist/test/vm/guest/${opts.script}.js ${args} > /bv-out/guest.log 2>&1\necho $? > /bv-out/exit-code\nsync\necho BV_GUEST_DONE > /dev/console\n`,
+  );
+  const env = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root BV_VM=1 BV_OUT=/bv-out';
+  // systemd: only what a backup needs (basic.target: udev, journald, timers), not the
+  // machine's own services; the job powers the VM off when it is done
+  const systemdStart = `mkdir -p /etc/systemd/system /etc/systemd/system.conf.d
+printf '[Manager]\\nShowStatus=no\\n' > /etc/systemd/system.conf.d/bv-quiet.conf
+# masked: tmpfiles would walk (and in the overlay empty) the machine's /tmp, where the
+# project may be checked out, for minutes; the machine's own timers (apt, btrbk) are not this test's
+for u in systemd-tmpfiles-setup.service systemd-tmpfiles-clean.timer $(ls /etc/systemd/system/timers.target.wants 2>/dev/null); do ln -sf /dev/null /etc/systemd/system/$u; done
+cat > /etc/systemd/system/bv-guest.service <<'UNIT'
+[Unit]
+Description=btrfs-vault VM test job
+Requires=basic.target systemd-udevd.service
+After=basic.target systemd-udev-trigger.service
+[Service]
+Type=oneshot
+Environment=${env}
+ExecStart=/bin/bash /bv-out/guest-job.sh
+ExecStartPost=/bin/systemctl poweroff --force --force
+UNIT
+cat > /etc/systemd/system/bv.target <<'UNIT'
+[Unit]
+Description=btrfs-vault VM test
+Requires=basic.target bv-guest.service
+After=basic.target
+UNIT
+echo BV_GUEST_READY
+exec /lib/systemd/systemd --unit=bv.target
+`;
+  const shellStart = `/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
+# only block devices matter to the tests (the modules are loaded above): a third of the time of all
+udevadm trigger --action=add --subsystem-match=block; udevadm settle
+echo BV_GUEST_READY
+bash /bv-out/guest-job.sh
+poweroff -f
+`;
   writeFileSync(
     join(out, 'guest-init.sh'),
     `#!/bin/bash
 # PID 1 of the guest, after switch_root onto the shared root.
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root BV_VM=1 BV_OUT=/bv-out
+export ${env}
 # no tmpfs over /tmp: the project may be checked out there (the overlay is writable RAM anyway)
 mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/udev /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
-/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
-# only block devices matter to the tests (the modules are loaded above): a third of the time of all
-udevadm trigger --action=add --subsystem-match=block; udevadm settle
-echo BV_GUEST_READY
-cd ${project}
-node dist/test/vm/guest/${opts.script}.js ${args} > /bv-out/guest.log 2>&1
-echo $? > /bv-out/exit-code
-sync
-echo BV_GUEST_DONE
-poweroff -f
-`,
+${opts.init === 'systemd' ? systemdStart : shellStart}`,
     { mode: 0o755 },
   );
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
     '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
-    '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1',
+    '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
     '-virtfs', `local,path=${out},mount_tag=out,security_model=none`,
     ...opts.disks.flatMap((d) => ['-drive', `file=${d.file},if=none,id=drv-${d.serial},format=raw`, '-device', `virtio-blk-pci,drive=drv-${d.serial},serial=${d.serial},id=dev-${d.serial}`]),
@@ -280,12 +314,6 @@ export function requireVmTools(): void {
   }
   kernelVersion();
   if (!statSync('/bin/busybox', { throwIfNoEntry: false })) throw new Error('the VM tier needs busybox-static');
-}
-
-export function vmTempDir(): string {
-  const base = join(tmpdir(), `btrfs-vault-vm-${process.pid}-${Date.now()}`);
-  mkdirSync(base, { recursive: true });
-  return base;
 }
 
 /** Every scenario the guest ran passed, all of them ran, and the guest ended cleanly; failures carry the guest's log. */

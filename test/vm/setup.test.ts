@@ -1,8 +1,9 @@
 import { test, before, after } from 'node:test';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertScenarios, bootVm, makeDisk, requireVmTools, vmTempDir, type VmRun } from './harness.js';
+import { assertScenarios, bootVm, makeDisk, requireVmTools, type VmRun } from './harness.js';
 import { requireRoot } from '../support/loop-disk.js';
+import { tempDir } from '../support/scratch.js';
 
 // setup and add-mirror, unattended, on fresh virtual disks: one boot per situation.
 
@@ -11,7 +12,7 @@ let dir: string;
 before(() => {
   requireRoot();
   requireVmTools();
-  dir = vmTempDir();
+  dir = tempDir('vm');
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

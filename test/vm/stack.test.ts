@@ -1,8 +1,9 @@
 import { test, before, after } from 'node:test';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertScenarios, bootVm, makeDisk, requireVmTools, vmTempDir, type VmDisk, type VmRun } from './harness.js';
+import { assertScenarios, bootVm, makeDisk, requireVmTools, type VmDisk, type VmRun } from './harness.js';
 import { requireRoot } from '../support/loop-disk.js';
+import { tempDir } from '../support/scratch.js';
 
 // The whole disk stack in a throw-away VM (this machine's kernel has no md and no
 // device-mapper). Three boots share disk images: a -> b is a reboot ("unplug").
@@ -14,7 +15,7 @@ let share: string;
 before(() => {
   requireRoot();
   requireVmTools();
-  dir = vmTempDir();
+  dir = tempDir('vm');
   share = join(dir, 'share');
   mkdirSync(share);
   disks = { a: makeDisk(dir, 'bv-a'), src: makeDisk(dir, 'bv-src'), f: makeDisk(dir, 'bv-f'), r: makeDisk(dir, 'bv-r', 512) };

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { unitNames } from '../../../src/flows/schedule.js';
+import { stackWithConfig } from './create-stack.js';
+import { assertInVm, cli, OUT, plugDisk, runScenarios, sh, unplugDisk, vmDisk } from './support.js';
+
+// Unattended operation with systemd as PID 1 (harness init 'systemd'): the timer that
+// `schedule install` writes fires and backs up; plugging the backup disk in starts a
+// backup through the udev rule and ends with the disk closed, both mirrors appearing
+// start one run; a disk pulled out while idle leaves nothing behind.
+
+assertInVm();
+const ETC = join(OUT, 'etc-unattended');
+const MP = '/media/backup';
+const SRC = '/srv/src';
+const ARRAY = '/dev/md/backup';
+const MIRRORS = ['bv-a', 'bv-b'];
+
+const units = () => unitNames(join(ETC, 'config.toml'));
+
+function show(unit: string): Record<string, string> {
+  const text = sh('systemctl', ['show', unit, '--property=ActiveState,Result,ExecMainStatus,ExecMainExitTimestampMonotonic,NRestarts']);
+  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** Waits until the oneshot unit has ended a run other than the one that ended at `since` (its exit timestamp). */
+async function waitForRun(unit: string, since: string, ms: number): Promise<Record<string, string>> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const s = show(unit);
+    if (s.ExecMainExitTimestampMonotonic !== since && s.ExecMainExitTimestampMonotonic !== '0' && ['inactive', 'failed'].includes(s.ActiveState!)) return s;
+    if (Date.now() > end) throw new Error(`${unit} did not run within ${ms} ms: ${JSON.stringify(s)}\n${journal(unit)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function journal(unit: string): string {
+  return sh('journalctl', ['--no-pager', '-o', 'cat', '-u', unit]);
+}
+
+function stackIsDown(): void {
+  sh('udevadm', ['settle']);
+  const why = () => `\n${readFileSync('/proc/mdstat', 'utf8')}\n${sh('journalctl', ['--no-pager', '-o', 'short-monotonic', '-n', '60'])}`;
+  assert.ok(!existsSync(ARRAY), `${ARRAY} is stopped${existsSync(ARRAY) ? why() : ''}`);
+  assert.ok(!existsSync('/dev/mapper/enc-backup'), 'LUKS is closed');
+  assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `), `${MP} is unmounted`);
+}
+
+const snapshots = () => (existsSync(join(SRC, 'snapshots', 'data')) ? readdirSync(join(SRC, 'snapshots', 'data')).filter((n) => /^\d{4}-/.test(n)).sort() : []);
+
+await runScenarios([
+  ['systemd is PID 1 and the stack, a source and a config are there', async (notes) => {
+    assert.equal(readFileSync('/proc/1/comm', 'utf8').trim(), 'systemd');
+    sh('udevadm', ['settle']);
+    notes.push(`the job started ${readFileSync('/proc/uptime', 'utf8').split(' ')[0]} s after the kernel`);
+    mkdirSync(SRC, { recursive: true });
+    sh('mkfs.btrfs', ['-q', '-f', vmDisk('bv-src')]);
+    sh('mount', [vmDisk('bv-src'), SRC]);
+    sh('btrfs', ['-q', 'subvolume', 'create', join(SRC, 'data')]);
+    writeFileSync(join(SRC, 'data', 'notes.txt'), 'first\n');
+    await stackWithConfig(ETC, { serials: MIRRORS, label: 'backup', array: ARRAY, luksName: 'enc-backup', volumeGroup: 'backup', host: 'vmhost', mountpoint: MP }, [{ path: join(SRC, 'data'), name: 'data' }], join(SRC, 'snapshots'));
+    stackIsDown();
+    notes.push(`systemd ${sh('systemctl', ['--version']).split('\n')[0]}`);
+  }],
+  ['the timer schedule install writes fires and backs up; the journal reads as plain lines', async (notes) => {
+    const config = join(ETC, 'config.toml');
+    const r = cli(['schedule', 'install', '--every', '*:*:0/20', '--config', config]);
+    assert.equal(r.code, 0, r.stderr);
+    const n = units();
+    assert.equal(sh('systemctl', ['is-enabled', n.timer]).trim(), 'enabled');
+    assert.equal(sh('systemctl', ['is-active', n.timer]).trim(), 'active');
+    // test-only: the unit's random delay of up to 5 minutes, taken out
+    mkdirSync(`/etc/systemd/system/${n.timer}.d`, { recursive: true });
+    writeFileSync(`/etc/systemd/system/${n.timer}.d/test.conf`, '[Timer]\nRandomizedDelaySec=0\nAccuracySec=1s\n');
+    sh('systemctl', ['daemon-reload']);
+    sh('systemctl', ['restart', n.timer]);
+    const t = Date.now();
+    while (snapshots().length === 0) {
+      if (Date.now() - t > 150_000) throw new Error(`the timer made no backup within 150 s: ${JSON.stringify(show(n.service))}\n${journal(n.service)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    sh('systemctl', ['stop', n.timer]);
+    const s = await waitForRun(n.service, '0', 120_000);
+    notes.push(`the timer's backup ended ${((Date.now() - t) / 1000).toFixed(0)} s after the timer started`);
+    assert.equal(s.Result, 'success', journal(n.service));
+    assert.equal(snapshots().length, 1, 'one snapshot made by the timer');
+    stackIsDown();
+    const log = journal(n.service);
+    assert.doesNotMatch(log, /\x1b\[/, 'no terminal codes in the journal');
+    assert.match(log, /data/, `the journal names the source:\n${log}`);
+    const status = JSON.parse(cli(['status', '--json', '--config', config]).stdout);
+    assert.ok(status.sources[0].lastSuccess, `status knows the timer's backup: ${JSON.stringify(status.sources[0])}`);
+    const sched = JSON.parse(cli(['schedule', 'status', '--json', '--config', config]).stdout);
+    assert.equal(sched.lastResult, 'success', JSON.stringify(sched));
+  }],
+  ['plugging the backup disk in starts one backup for both mirrors, which ends with the disk closed', async (notes) => {
+    const config = join(ETC, 'config.toml');
+    const n = units();
+    sh('systemctl', ['disable', '--now', n.timer]);
+    const r = cli(['schedule', 'install', '--on-plug', '--config', config]);
+    assert.equal(r.code, 0, r.stderr);
+    sh('systemctl', ['disable', '--now', n.timer]);
+    assert.ok(existsSync(`/etc/udev/rules.d/${n.rule}`));
+    writeFileSync(join(SRC, 'data', 'notes.txt'), 'second\n');
+    for (const s of MIRRORS) await unplugDisk(s);
+    const before = show(n.plugService).ExecMainExitTimestampMonotonic!;
+    const t = Date.now();
+    for (const s of MIRRORS) await plugDisk(s);
+    const s = await waitForRun(n.plugService, before, 180_000);
+    notes.push(`plugged in to closed again: ${((Date.now() - t) / 1000).toFixed(0)} s (15 s of it the wait for the second mirror)`);
+    assert.equal(s.Result, 'success', journal(n.plugService));
+    assert.equal(snapshots().length, 2, 'a second snapshot, made by the plug-in run');
+    stackIsDown();
+    const log = journal(n.plugService);
+    assert.match(log, /the backup disk is closed: you may unplug it/, `the run says when the disk may go:\n${log}`);
+    // both mirrors appeared; the unit ran once (a second start would show a second run)
+    await new Promise((r) => setTimeout(r, 3000));
+    const runs = (log.match(/Starting btrfs-vault backup when the backup disk/g) ?? []).length;
+    assert.equal(runs, 1, `one run for both mirrors:\n${log}`);
+    assert.equal(show(n.plugService).ActiveState, 'inactive');
+    const list = JSON.parse(cli(['list', '--json', '--config', config]).stdout);
+    notes.push(`list after: ${JSON.stringify(list).slice(0, 200)}`);
+    stackIsDown();
+  }],
+  ['the disk pulled out while idle leaves no stale mount, array or mapping, and starts nothing', async () => {
+    const n = units();
+    const before = show(n.plugService).ExecMainExitTimestampMonotonic;
+    for (const s of MIRRORS) await unplugDisk(s);
+    await new Promise((r) => setTimeout(r, 2000));
+    stackIsDown();
+    assert.doesNotMatch(readFileSync('/proc/mdstat', 'utf8'), /^md\d+ :/m, 'no array left, not even an inactive one');
+    assert.equal(sh('dmsetup', ['ls']).includes('enc-backup'), false);
+    assert.equal(show(n.plugService).ExecMainExitTimestampMonotonic, before, 'pulling the disk out started no run');
+    assert.equal(sh('systemctl', ['--failed', '--no-legend', '--plain']).trim(), '', 'no unit failed');
+  }],
+]);
