@@ -324,7 +324,8 @@ export function assertScenarios(run: VmRun, expected: number): void {
   for (const s of result.scenarios) {
     process.stdout.write(`# vm: ${s.ok ? 'ok' : 'FAILED'} ${s.name} (${s.seconds} s)${s.notes.length ? ` — ${s.notes.join('; ')}` : ''}\n`);
   }
-  for (const s of result.scenarios) assert.ok(s.ok, `${s.name}: ${s.error}${context}`);
+  const failed = result.scenarios.filter((s) => !s.ok);
+  assert.equal(failed.length, 0, `${failed.map((s) => `${s.name}: ${s.error}`).join('\n\n')}${context}`);
   assert.equal(result.scenarios.length, expected, `all scenarios ran${context}`);
   assert.equal(run.exitCode, 0, `guest exit code${context}`);
 }

@@ -116,7 +116,7 @@ await runScenarios([
     assert.match(log, /the backup disk is closed: you may unplug it/, `the run says when the disk may go:\n${log}`);
     // both mirrors appeared; the unit ran once (a second start would show a second run)
     await new Promise((r) => setTimeout(r, 3000));
-    const runs = (log.match(/Starting btrfs-vault backup when the backup disk/g) ?? []).length;
+    const runs = (log.match(/Starting btrfs-vault-\S+-plug\.service/g) ?? []).length;
     assert.equal(runs, 1, `one run for both mirrors:\n${log}`);
     assert.equal(show(n.plugService).ActiveState, 'inactive');
     const list = JSON.parse(cli(['list', '--json', '--config', config]).stdout);
@@ -125,13 +125,16 @@ await runScenarios([
   }],
   ['the disk pulled out while idle leaves no stale mount, array or mapping, and starts nothing', async () => {
     const n = units();
-    const before = show(n.plugService).ExecMainExitTimestampMonotonic;
+    const starts = () => (journal(n.plugService).match(/Starting btrfs-vault-\S+-plug\.service/g) ?? []).length;
+    const before = starts();
     for (const s of MIRRORS) await unplugDisk(s);
     await new Promise((r) => setTimeout(r, 2000));
     stackIsDown();
     assert.doesNotMatch(readFileSync('/proc/mdstat', 'utf8'), /^md\d+ :/m, 'no array left, not even an inactive one');
     assert.equal(sh('dmsetup', ['ls']).includes('enc-backup'), false);
-    assert.equal(show(n.plugService).ExecMainExitTimestampMonotonic, before, 'pulling the disk out started no run');
+    // (systemd unloads the inactive unit with its device, so its properties read 0: the journal tells)
+    assert.equal(starts(), before, 'pulling the disk out started no run');
+    assert.ok(!['active', 'activating'].includes(show(n.plugService).ActiveState!));
     assert.equal(sh('systemctl', ['--failed', '--no-legend', '--plain']).trim(), '', 'no unit failed');
   }],
 ]);
