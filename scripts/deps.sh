@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# host tier: btrfs on loop devices; VM tier: qemu with Debian's kernel and the stack tools
-need=(btrfs-progs util-linux procps strace psmisc python3-minimal rsync acl time \
+# host tier: btrfs on loop devices; VM tier: qemu with Debian's kernel and the stack tools (systemd: the VM boot with systemd as PID 1, systemd-analyze)
+need=(btrfs-progs util-linux procps strace psmisc python3-minimal rsync acl attr time systemd \
   qemu-system-x86 linux-image-amd64 busybox-static udev mdadm cryptsetup-bin lvm2 gdisk cpio kmod "$@")
 missing=()
 for pkg in "${need[@]}"; do
