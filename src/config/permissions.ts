@@ -24,8 +24,8 @@ export async function assertPrivateFile(file: string, what: string): Promise<voi
     throw new UserError(`${what} ${file} does not exist`, `create it, or point to it in the config`);
   }
   const fixes: string[] = [];
-  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${file}`);
-  if ((st.mode & 0o077) !== 0) fixes.push(`chmod 600 ${file}`);
+  if (!trustedOwner(st.uid)) fixes.push(`chown root:root ${quote(file)}`);
+  if ((st.mode & 0o077) !== 0) fixes.push(`chmod 600 ${quote(file)}`);
   if (fixes.length > 0) {
     const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
     throw new UserError(
