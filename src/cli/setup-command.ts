@@ -15,6 +15,9 @@ import { planSummary } from '../ui/summary.js';
 import { reportError } from './exit.js';
 import { makeRunner } from './context.js';
 import { exists } from '../stack/devices.js';
+import { MDADM_CONF } from '../stack/array-state.js';
+import { otherArrayByName } from '../stack/raid.js';
+import { setupStack } from '../flows/setup-steps.js';
 
 export interface SetupOptions {
   config?: string;
@@ -99,6 +102,13 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
     const where = { mountpoint: spec.mountpoint, device: filesystemDevice(spec) };
     const problem = mountPointProblem(await mountPointUse(runner, where), where);
     if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
+    const taken = mode === 'new-disk' && layers.includes('raid') ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
+    if (taken) {
+      throw new UserError(
+        `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,
+        `to mirror that disk, use: btrfs-vault add-mirror. If it is gone for good, stop it (mdadm --stop ${ARRAY}) and delete its ARRAY line from ${MDADM_CONF}, then run setup again`,
+      );
+    }
     const steps = planSetup(spec);
     process.stdout.write(`${planSummary(spec, disk, steps)}\n`);
     if (resuming) process.stdout.write(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);

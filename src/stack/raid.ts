@@ -2,7 +2,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
-import { appendFileDurably, makeDirDurably } from '../system/durable-files.js';
+import { appendFileDurably, makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
@@ -202,19 +202,42 @@ export const raidLayer: LayerHandler & RaidVerbs = {
   },
 };
 
-/** The ARRAY line goes into mdadm.conf once; other lines stay as they are. */
+/**
+ * Before a new array is made under the name: does this host know another array by it?
+ * An ARRAY line of another backup disk (lost, or in a drawer) would win at every open,
+ * and a running one keeps the name taken. The line of the array on the disk being wiped
+ * (`wiped`: its member partition) is no obstacle: recording the new array replaces it.
+ * Reads only; the reason, or undefined.
+ */
+export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'config'>, wiped?: string): Promise<string | undefined> {
+  const { array } = ctx.config.target;
+  const wipedUuid = wiped ? /^\s*Array UUID : (\S+)/m.exec((await ctx.runner.query(raidCommands.examine(wiped), { allowFailure: true })).stdout)?.[1] : undefined;
+  const ours = (uuid: string | undefined) => uuid !== undefined && wipedUuid !== undefined && uuid.toLowerCase() === wipedUuid.toLowerCase();
+  const stat = await arrayStat(array);
+  if (stat && !wiped) return `the array ${array} is assembled from another disk (${stat.members.map((m) => parseMember(m).device).join(', ') || 'no member left'})`;
+  const line = await configuredArray(array);
+  if (line && !ours(line.uuid)) return `${MDADM_CONF} records another array as ${array} (UUID ${line.uuid ?? 'none'}), another backup disk of this host`;
+  return undefined;
+}
+
+/** The ARRAY line goes into mdadm.conf once (a wiped array's line under the name is replaced); other lines stay as they are. */
 async function recordArray(ctx: StepContext, array: string): Promise<void> {
   const { stdout } = await ctx.runner.query(raidCommands.detailBrief(array));
   const line = stdout.split('\n').find((l) => l.startsWith('ARRAY '));
   if (!line) throw new TargetError(`mdadm --detail --brief ${array} printed no ARRAY line`, `check the array with: mdadm --detail ${array}`);
   const [mine] = parseArrayLines(line);
   const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
-  const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid || a.device === array);
-  if (!present) {
+  const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid);
+  // setup checked before it wiped anything that a line under this name was the wiped array's
+  const stale = !present && parseArrayLines(conf).some((a) => a.device === array);
+  if (stale) {
+    const kept = conf.split('\n').filter((l) => parseArrayLines(l)[0]?.device !== array).join('\n').replace(/\n*$/, '');
+    writeFileDurably(MDADM_CONF, `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`, { mode: 0o644, replace: true });
+  } else if (!present) {
     makeDirDurably(dirname(MDADM_CONF), 0o755);
     appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
   }
-  ctx.say(`${present ? 'already in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
+  ctx.say(`${present ? 'already in' : stale ? 'replaced the wiped array\'s line in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
 }
 

@@ -35,6 +35,6 @@ test('vm setup: a setup killed half-way is resumed', async () => {
   assertScenarios(await boot('f', ['bv-r', 'bv-src']), 1);
 });
 
-test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk and one with LUKS alone, each with a backup', async () => {
-  assertScenarios(await boot('g', ['bv-p', 'bv-src', 'bv-q', 'bv-u']), 4);
+test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk, one with LUKS alone, a mirror without LVM (refused first: the name is the whole stack\'s), each with a backup', async () => {
+  assertScenarios(await boot('g', ['bv-p', 'bv-src', 'bv-q', 'bv-u', 'bv-w']), 5);
 });

@@ -297,11 +297,18 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
   e: [
     ['a disk with leftovers of an earlier stack is refused, then wiped properly and set up', async () => {
       const oldUuid = await oldStack('bv-o');
+      // this host knew the old array: its ARRAY line is replaced by the new one's, not kept beside it
+      const conf = () => (existsSync('/etc/mdadm/mdadm.conf') ? readFileSync('/etc/mdadm/mdadm.conf', 'utf8') : '');
+      mkdirSync('/etc/mdadm', { recursive: true });
+      writeFileSync('/etc/mdadm/mdadm.conf', `${conf()}${sh('mdadm', ['--examine', '--scan'])}`);
+      assert.match(conf(), new RegExp(`^ARRAY /dev/md/backup .*UUID=${oldUuid}`, 'm'));
       const refused = cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o'), '--config', CONFIG, '--host', 'vmhost']);
       assert.equal(refused.code, 2, refused.stderr);
       assert.match(refused.stderr, /not empty.*an mdadm RAID member.*wipe_existing = true/s);
       ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o', 'wipe_existing = true\n'), '--config', CONFIG, '--host', 'vmhost']));
-      const newUuid = /UUID=(\S+)/.exec(readFileSync('/etc/mdadm/mdadm.conf', 'utf8'))![1];
+      const lines = conf().split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup '));
+      assert.equal(lines.length, 1, `one line for the name:\n${conf()}`);
+      const newUuid = /UUID=(\S+)/.exec(lines[0]!)![1];
       assert.notEqual(newUuid, oldUuid, 'a new array');
       ok(cli(['open', '--config', CONFIG]));
       assert.notEqual(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'oldhost');
@@ -386,6 +393,23 @@ phases.g = [
   ['a disk with LUKS alone (no RAID, no LVM); then a backup onto it', (notes) => {
     plainDisk(notes, 'bv-u', ['luks'], '/media/crypt');
   }],
+  ['a mirror without LVM: refused while the host records the whole stack\'s array under the name; once that line is gone, set up and backed up', (notes) => {
+    const etc = '/bv-out/etc-bv-w';
+    const conf = () => readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
+    const before = conf();
+    assert.match(before, /^ARRAY \/dev\/md\/backup /m, 'the whole stack of this boot is recorded');
+    const refused = cli(['setup', '--answers', answers('/tmp/a-bv-w.toml', 'bv-w', 'layers = ["raid", "luks"]\nmountpoint = "/media/mirror"\n'), '--config', join(etc, 'config.toml'), '--host', 'vmhost']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /a new array cannot be named \/dev\/md\/backup: \/etc\/mdadm\/mdadm.conf records another array/);
+    assert.match(refused.stderr, /add-mirror.*delete its ARRAY line/s);
+    assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-w')]).trim().split('\n').length, 1, 'no partition was made');
+    assert.ok(!existsSync(etc), 'no config');
+    assert.equal(conf(), before, 'mdadm.conf unchanged');
+    // the user retires the whole-stack disk, as the message says
+    writeFileSync('/etc/mdadm/mdadm.conf', before.split('\n').filter((l) => !l.startsWith('ARRAY /dev/md/backup ')).join('\n'));
+    plainDisk(notes, 'bv-w', ['raid', 'luks'], '/media/mirror');
+    assert.equal(conf().split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup ')).length, 1, 'the new array recorded once');
+  }],
 ];
 
 /**
@@ -399,9 +423,12 @@ function plainDisk(notes: string[], serial: string, layers: string[], mp: string
   // without LUKS no passphrase is read: its file is not even there
   if (!layers.includes('luks')) rmSync(PASS);
   const out = ok(cli(['setup', '--answers', file, '--config', config, '--host', 'vmhost']));
+  const raid = layers.includes('raid');
   assert.match(out, new RegExp(`layers +${['partition', ...layers, 'btrfs'].join(' -> ')}`));
-  assert.match(out, new RegExp(`--typecode=1:8300 --change-name=1:backup-${serial.replace('-', '')}`));
-  assert.doesNotMatch(out, /mdadm|pvcreate|lvcreate|add-mirror/, 'no array, no volume');
+  assert.match(out, new RegExp(`--typecode=1:${raid ? 'fd00' : '8300'} --change-name=1:backup-${serial.replace('-', '')}`));
+  assert.doesNotMatch(out, /pvcreate|lvcreate/, 'no volume');
+  if (raid) assert.match(out, /mdadm --create \/dev\/md\/backup .*missing[\s\S]*btrfs-vault add-mirror/);
+  else assert.doesNotMatch(out, /mdadm|add-mirror/, 'no array');
   if (!layers.includes('luks')) assert.doesNotMatch(out, /cryptsetup/);
   const written = readFileSync(config, 'utf8');
   assert.deepEqual(/^layers = (.*)$/m.exec(written)?.[1]?.replace(/\s/g, ''), JSON.stringify(layers), 'the layers it was asked for');
@@ -416,6 +443,8 @@ function plainDisk(notes: string[], serial: string, layers: string[], mp: string
   ok(cli(['open', '--config', config]));
   try {
     assert.equal(sh('findmnt', ['-n', '-o', 'FSTYPE', mp]).trim(), 'btrfs');
+    const types = sh('lsblk', ['-n', '-o', 'TYPE', vmDisk(serial)]).trim().split('\n').map((t) => t.trim());
+    assert.deepEqual(types.sort(), ['crypt', 'disk', 'part', 'raid1'].filter((t) => ({ crypt: layers.includes('luks'), raid1: raid } as Record<string, boolean>)[t] ?? true), 'open: the layers it was made with');
     assert.deepEqual(tree(join(mp, 'data', 'latest')), tree(DATA));
   } finally {
     ok(cli(['close', '--config', config]));
