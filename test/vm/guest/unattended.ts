@@ -65,7 +65,7 @@ await runScenarios([
   }],
   ['the timer schedule install writes fires and backs up; the journal reads as plain lines', async (notes) => {
     const config = join(ETC, 'config.toml');
-    const r = cli(['schedule', 'install', '--every', '*:*:0/20', '--config', config]);
+    const r = cli(['schedule', 'install', '--every', '*:*:0/10', '--config', config]);
     assert.equal(r.code, 0, r.stderr);
     const n = units();
     assert.equal(sh('systemctl', ['is-enabled', n.timer]).trim(), 'enabled');
@@ -102,13 +102,18 @@ await runScenarios([
     assert.equal(r.code, 0, r.stderr);
     sh('systemctl', ['disable', '--now', n.timer]);
     assert.ok(existsSync(`/etc/udev/rules.d/${n.rule}`));
+    assert.match(readFileSync(`/etc/systemd/system/${n.plugService}`, 'utf8'), /^ExecStartPre=\/bin\/sleep 15$/m, 'the unit waits for the second mirror');
+    // test-only: the wait for the second mirror shortened (the two plug in here within ~2 s)
+    mkdirSync(`/etc/systemd/system/${n.plugService}.d`, { recursive: true });
+    writeFileSync(`/etc/systemd/system/${n.plugService}.d/test.conf`, '[Service]\nExecStartPre=\nExecStartPre=/bin/sleep 5\n');
+    sh('systemctl', ['daemon-reload']);
     writeFileSync(join(SRC, 'data', 'notes.txt'), 'second\n');
     for (const s of MIRRORS) await unplugDisk(s);
     const before = show(n.plugService).ExecMainExitTimestampMonotonic!;
     const t = Date.now();
     for (const s of MIRRORS) await plugDisk(s);
     const s = await waitForRun(n.plugService, before, 180_000);
-    notes.push(`plugged in to closed again: ${((Date.now() - t) / 1000).toFixed(0)} s (15 s of it the wait for the second mirror)`);
+    notes.push(`plugged in to closed again: ${((Date.now() - t) / 1000).toFixed(0)} s (5 s of it the wait for the second mirror)`);
     assert.equal(s.Result, 'success', journal(n.plugService));
     assert.equal(snapshots().length, 2, 'a second snapshot, made by the plug-in run');
     stackIsDown();
