@@ -38,9 +38,8 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
     await checkCalendar(runner, every);
     let plug;
     if (opts.onPlug) {
-      const fsUuid = config.target.layers.length === 0 ? (await runner.query(['findmnt', ['-no', 'UUID', '--target', config.target.mountpoint]], { allowFailure: true })).stdout.trim() || undefined : undefined;
-      plug = plugMatch(config.target.layers, fsUuid);
-      if (!plug) throw new UserError(`--on-plug needs to know the backup disk: ${config.target.mountpoint} is not mounted, so its filesystem's UUID is not known`, 'mount the backup disk (btrfs-vault open), then run this again');
+      plug = await plugMatch(runner, config.target);
+      if (!plug) throw new UserError(`--on-plug needs to know the backup disk, and ${config.target.partition} is not attached`, 'plug in the backup disk, then run this again');
     }
     const spec = { configFile: config.file, every, plug, program: thisProgram(), root };
     // shown before anything is written

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
+import type { TargetConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
+import { configuredArray } from '../stack/array-state.js';
 import { quote, type Argv, type Runner } from '../system/runner.js';
 import { writeFileNoFollow } from '../system/no-follow.js';
 
@@ -32,7 +34,7 @@ export interface ScheduleSpec {
   /** OnCalendar= of the timer: hourly, daily or any calendar expression */
   every: string;
   /** udev properties that tell the backup disk: its array member UUID or filesystem UUID, or its partition label pattern */
-  plug?: { key: 'ID_FS_UUID' | 'ID_PART_ENTRY_NAME'; value: string };
+  plug?: { key: 'ID_FS_UUID'; value: string };
   /** the command that runs btrfs-vault: node and the installed bin file */
   program: string[];
   /** where /etc is (a root for staging, as systemctl --root) */
@@ -173,11 +175,25 @@ export function thisProgram(): string[] {
 }
 
 /**
- * What tells the backup disk to udev: setup labels each disk's partition backup-<serial>,
- * so one pattern matches both mirrors and a rotated disk; a plain btrfs disk is known
- * by its filesystem's UUID.
+ * What tells the backup disk to udev, exactly: the UUID blkid reads at the bottom of its
+ * stack (ID_FS_UUID) — the array's, which both mirrors carry; LUKS's; a plain disk's
+ * filesystem's. (A partition-label pattern such as backup* would also start runs for a
+ * user's own "backup-photos" partition.) The array's is in this host's ARRAY line; the
+ * others are read from the partition, which must then be attached.
  */
-export function plugMatch(layers: readonly string[], fsUuid: string | undefined): ScheduleSpec['plug'] {
-  if (layers.length > 0) return { key: 'ID_PART_ENTRY_NAME', value: 'backup*' };
-  return fsUuid ? { key: 'ID_FS_UUID', value: fsUuid } : undefined;
+export async function plugMatch(runner: Runner, target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>): Promise<ScheduleSpec['plug']> {
+  const read = async (argv: Argv) => (await runner.query(argv, { allowFailure: true })).stdout.trim().split('\n')[0] || undefined;
+  const recorded = target.layers[0] === 'raid' ? (await configuredArray(target.array))?.uuid : undefined;
+  const uuid =
+    (recorded && blkidUuid(recorded)) ??
+    (await read(['lsblk', ['-dno', 'UUID', target.partition]])) ??
+    (target.layers.length === 0 ? await read(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]]) : undefined);
+  return uuid ? { key: 'ID_FS_UUID', value: uuid } : undefined;
+}
+
+/** mdadm writes an array's UUID as four words (a:b:c:d); blkid and udev as 8-4-4-4-12. */
+export function blkidUuid(mdadmUuid: string): string | undefined {
+  const hex = mdadmUuid.replaceAll(':', '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }

@@ -262,9 +262,26 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
         // (Debian's 99-systemd.rules tags every block device too; SYSTEMD_WANTS is ours alone)
         assert.match(ours.props.TAGS ?? '', /:systemd:/);
         notes.push(`${member}: SYSTEMD_WANTS=${ours.props.SYSTEMD_WANTS} TAGS=${ours.props.TAGS}`);
+        // the rule names the array's UUID (both mirrors carry it), as blkid writes it
+        const md = /UUID : (\S+)/.exec(sh('mdadm', ['--examine', `/dev/${member}`]))![1]!.replaceAll(':', '');
+        assert.equal(ours.props.ID_FS_UUID, `${md.slice(0, 8)}-${md.slice(8, 12)}-${md.slice(12, 16)}-${md.slice(16, 20)}-${md.slice(20)}`);
+        assert.match(readFileSync(join(rules, rule!), 'utf8'), new RegExp(`ENV\\{ID_FS_UUID\\}=="${ours.props.ID_FS_UUID}"`));
         const other = test(vmDisk('bv-src').replace('/dev/', ''));
         assert.equal(other.props.SUBSYSTEM, 'block');
         assert.ok(!(other.props.SYSTEMD_WANTS ?? '').includes(service), `an unrelated disk: SYSTEMD_WANTS=${other.props.SYSTEMD_WANTS}`);
+        // a user's own partition named like ours ("backup-photos") starts nothing
+        const img = '/tmp/photos.img';
+        sh('truncate', ['-s', '64M', img]);
+        sh('sgdisk', ['--new=1:0:0', '--change-name=1:backup-photos', img]);
+        const loop = sh('losetup', ['--show', '-f', '-P', img]).trim();
+        try {
+          sh('udevadm', ['settle']);
+          const photos = test(`${loop.replace('/dev/', '')}p1`);
+          assert.equal(photos.props.ID_PART_ENTRY_NAME, 'backup-photos');
+          assert.ok(!(photos.props.SYSTEMD_WANTS ?? '').includes(service), `a "backup-photos" partition: SYSTEMD_WANTS=${photos.props.SYSTEMD_WANTS}`);
+        } finally {
+          sh('losetup', ['-d', loop]);
+        }
       } finally {
         rmSync(join('/etc/udev/rules.d', rule!), { force: true });
         sh('udevadm', ['control', '--reload']);
