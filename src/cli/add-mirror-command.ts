@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load.js';
 import { confirmationWords } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { findDisk, ownStackDevices, surveyDisks } from '../flows/disk-survey.js';
-import { checkMirrorDisk, describeSync, planMirror, runAddMirror } from '../flows/add-mirror.js';
+import { checkMirrorDisk, describeSync, mirrorCommands, planMirror, runAddMirror } from '../flows/add-mirror.js';
 import { raidLayer } from '../stack/raid.js';
 import { readMounts } from '../system/mounts.js';
 import { formatArgv } from '../system/runner.js';
@@ -43,7 +43,7 @@ export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> 
       if (!wipe) throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, 'if all of that may be destroyed, add --wipe-existing');
     }
     const plan = planMirror(stack, disk, partitions, disk.signatures.length > 0, failed);
-    process.stdout.write(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${config.target.array}:\n${plan.commands.map((c) => `  ${formatArgv(c)}`).join('\n')}\n`);
+    process.stdout.write(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${config.target.array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
     if (opts.dryRun) return 0;
     const words = confirmationWords(disk);
     const typed = unattended ? opts.confirm ?? '' : await prompts!.askConfirmation(words);

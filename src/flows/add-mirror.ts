@@ -6,17 +6,25 @@ import type { Runner } from '../system/runner.js';
 import { waitForDevice } from '../stack/devices.js';
 import { arraySync, type SyncStatus } from '../stack/array-state.js';
 import { raidLayer } from '../stack/raid.js';
-import type { StackContext } from '../stack/layer.js';
+import { runCommand, type StackContext, type StepCommand } from '../stack/layer.js';
 import { formatDuration } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
 import type { Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
 import { partitionDisk } from '../stack/partition.js';
-import type { Argv } from '../system/runner.js';
+import { formatArgv } from '../system/runner.js';
 
 export interface MirrorPlan {
   label: string;
-  commands: Argv[];
+  /** the wipe (if the disk carries something) and the one partition */
+  partition: StepCommand[];
+  /** the raid handler's: the partition joins the array */
+  add: StepCommand[];
+}
+
+/** Every command of the plan, in order, as printed before the confirmation. */
+export function mirrorCommands(plan: MirrorPlan): StepCommand[] {
+  return [...plan.partition, ...plan.add];
 }
 
 /** The second disk: checks that need the array's own members (size, sector size). */
@@ -43,11 +51,8 @@ export function planMirror(ctx: Pick<StackContext, 'config'>, disk: DiskAssessme
   const label = labelFor(disk.serial, disk.byId, disk.path);
   return {
     label,
-    commands: [
-      ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
-      ...partitionDisk(disk.path, label),
-      ...raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
-    ],
+    partition: [...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []), ...partitionDisk(disk.path, label)],
+    add: raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
   };
 }
 
@@ -68,14 +73,17 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
       {
         title: `Partition the new disk and add it as a mirror of ${array}`,
         task: async (_c, task) => {
-          for (const argv of plan.commands) {
-            const allowFailure = (argv[0] === 'mdadm' && argv[1][0] === '--zero-superblock') || argv[0] === 'partx';
-            task.output = argv.flat().join(' ');
-            await runner.run(argv, { allowFailure });
-            if (argv[0] === 'udevadm' && !runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
-              throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
+          const run = async (commands: StepCommand[]) => {
+            for (const command of commands) {
+              task.output = formatArgv(command.argv);
+              await runCommand(runner, command);
             }
+          };
+          await run(plan.partition);
+          if (!runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
+            throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
           }
+          await run(plan.add);
         },
       },
       {

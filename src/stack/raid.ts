@@ -7,7 +7,7 @@ import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type StackContext, type StepContext } from './layer.js';
+import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
 
 
 export const raidCommands = {
@@ -105,7 +105,7 @@ export interface RaidVerbs {
    */
   members(ctx: StackContext): Promise<{ partitions: string[]; failed: boolean }>;
   /** the commands that make a partition a mirror, after taking out a failed member */
-  addMember(ctx: Pick<StackContext, 'config'>, partition: string, replaceFailed: boolean): Argv[];
+  addMember(ctx: Pick<StackContext, 'config'>, partition: string, replaceFailed: boolean): StepCommand[];
 }
 
 /** The mdadm RAID1 mirror. */
@@ -127,7 +127,7 @@ export const raidLayer: LayerHandler & RaidVerbs = {
 
   addMember(ctx, partition, replaceFailed) {
     const { array } = ctx.config.target;
-    return [...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition)];
+    return plainCommands(...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition));
   },
 
   create(ctx, o) {
@@ -137,14 +137,14 @@ export const raidLayer: LayerHandler & RaidVerbs = {
         ? {
             id: 'raid',
             title: `Create the RAID1 mirror ${array} (degraded until add-mirror)`,
-            commands: [raidCommands.create({ array, partition })],
+            commands: plainCommands(raidCommands.create({ array, partition })),
             appears: array,
             // made: the partition carries the array's superblock
             done: async (c) => (await exists(partition)) && succeeds(c, raidCommands.examine(partition)),
             bringUp: (c) => raidLayer.open(c),
           }
-        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
-      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
+        : { id: 'assemble', title: `Assemble ${array}`, commands: plainCommands(raidCommands.assembleByDevice(array, partition)), appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: plainCommands(raidCommands.detailBrief(array)), writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
     ];
   },
 
