@@ -1,22 +1,85 @@
 import { Listr } from 'listr2';
 import type { VaultConfig } from '../config/config.js';
-import { gib, type DiskAssessment } from '../core/eligibility.js';
+import { confirmationWords, gib, type DiskAssessment } from '../core/eligibility.js';
 import { TargetError, UserError } from '../core/errors.js';
-import type { Runner } from '../system/runner.js';
 import { waitForDevice } from '../stack/devices.js';
 import { arraySync, type SyncStatus } from '../stack/array-state.js';
 import { raidLayer } from '../stack/raid.js';
-import type { StackContext } from '../stack/layer.js';
+import { runCommand, type StackContext, type StepCommand } from '../stack/layer.js';
 import { formatDuration } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
-import type { Survey } from './disk-survey.js';
+import { readMounts } from '../system/mounts.js';
+import { ownStackDevices, surveyDisks, type Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
 import { partitionDisk } from '../stack/partition.js';
-import type { Argv } from '../system/runner.js';
+import { formatArgv, type Runner } from '../system/runner.js';
 
 export interface MirrorPlan {
   label: string;
-  commands: Argv[];
+  /** what starts the array, when it is not running (after the confirmation) */
+  assemble?: StepCommand;
+  /** the wipe (if the disk carries something) and the one partition */
+  partition: StepCommand[];
+  /** the raid handler's: the partition joins the array (taking out a failed member first, decided again once the array runs) */
+  add: StepCommand[];
+}
+
+/** Every command of the plan, in order, as printed before the confirmation. */
+export function mirrorCommands(plan: MirrorPlan): StepCommand[] {
+  return [...(plan.assemble ? [plan.assemble] : []), ...plan.partition, ...plan.add];
+}
+
+/** What add-mirror asks: answered by the command line's options (unattended) or by the wizard. */
+export interface MirrorQuestions {
+  /** the new disk, out of the candidates (every disk that is not the array's) */
+  disk(survey: Survey, candidates: DiskAssessment[]): Promise<DiskAssessment>;
+  /** may what the disk carries be destroyed? */
+  wipe(disk: DiskAssessment): Promise<boolean>;
+  /** what the user typed to confirm (the disk's serial or name) */
+  confirm(words: string[]): Promise<string>;
+}
+
+export interface AddMirrorRun {
+  runner: Runner;
+  config: VaultConfig;
+  questions: MirrorQuestions;
+  wait: boolean;
+  mode: OutputMode;
+  /** where the plan and the outcome are written (stdout) */
+  print: (text: string) => void;
+}
+
+/**
+ * add-mirror: everything before the confirmation only reads (the array's members
+ * from the kernel or the superblocks, the disks); the array is assembled, if it was
+ * stopped, as the first task after it. A refusal or a dry-run leaves it as it was.
+ */
+export async function addMirror(run: AddMirrorRun): Promise<void> {
+  const { runner, config, questions, print } = run;
+  if (!config.target.layers.includes('raid')) throw new UserError(`${config.file} has no raid layer, so there is no mirror to add to`, 'add-mirror is for the RAID1 backup stack');
+  const stack: StackContext = { runner, config, mounts: readMounts };
+  const { array } = config.target;
+  const assemble = await raidLayer.assembly(stack);
+  const members = await raidLayer.members(stack);
+  const ours = await ownStackDevices(array, config.target.luksName, config.target.volumeGroup, config.host, config.target.mountpoint);
+  const survey = await surveyDisks(runner, config.dir, ours);
+  const memberDisks = survey.devices.filter((d) => (d.children ?? []).some((c) => members.partitions.includes(c.path))).map((d) => d.path);
+  const disk = await questions.disk(survey, survey.disks.filter((d) => !memberDisks.includes(d.path)));
+  checkMirrorDisk(survey, disk, memberDisks);
+  const partitions = (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
+  const wipe = disk.signatures.length > 0;
+  if (wipe && !(await questions.wipe(disk))) {
+    throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, 'if all of that may be destroyed, add --wipe-existing');
+  }
+  const plan = { ...planMirror(stack, disk, partitions, wipe, members.failed), ...(assemble ? { assemble: { argv: assemble } } : {}) };
+  print(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
+  if (runner.dryRun) return;
+  const words = confirmationWords(disk);
+  const typed = await questions.confirm(words);
+  if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
+  const s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode });
+  print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
+  if (!run.wait) print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
 }
 
 /** The second disk: checks that need the array's own members (size, sector size). */
@@ -43,11 +106,8 @@ export function planMirror(ctx: Pick<StackContext, 'config'>, disk: DiskAssessme
   const label = labelFor(disk.serial, disk.byId, disk.path);
   return {
     label,
-    commands: [
-      ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
-      ...partitionDisk(disk.path, label),
-      ...raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
-    ],
+    partition: [...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []), ...partitionDisk(disk.path, label)],
+    add: raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
   };
 }
 
@@ -64,18 +124,22 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
   let final: SyncStatus | undefined;
   await new Listr(
     [
-      { title: `Assemble ${array}`, task: async () => void (await raidLayer.open(ctx)) },
+      { title: `Assemble ${array}`, task: async (_c, task) => ((await raidLayer.open(ctx)) === 'already-open' ? task.skip(`${array} is running`) : undefined) },
       {
         title: `Partition the new disk and add it as a mirror of ${array}`,
         task: async (_c, task) => {
-          for (const argv of plan.commands) {
-            const allowFailure = (argv[0] === 'mdadm' && argv[1][0] === '--zero-superblock') || argv[0] === 'partx';
-            task.output = argv.flat().join(' ');
-            await runner.run(argv, { allowFailure });
-            if (argv[0] === 'udevadm' && !runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
-              throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
+          const run = async (commands: StepCommand[]) => {
+            for (const command of commands) {
+              task.output = formatArgv(command.argv);
+              await runCommand(runner, command);
             }
+          };
+          await run(plan.partition);
+          if (!runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
+            throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
           }
+          // a member that failed is known for sure only now that the array runs
+          await run(raidLayer.addMember(ctx, partitionPath(plan.label), (await raidLayer.members(ctx)).failed));
         },
       },
       {

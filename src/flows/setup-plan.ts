@@ -4,13 +4,12 @@ import { configText } from '../config/config-text.js';
 import type { LayerName } from '../config/defaults.js';
 import { writeFileDurably } from '../system/durable-files.js';
 import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
-import type { CreateMode, CreateOptions, CreateStep } from '../stack/layer.js';
+import { plainCommands, type CreateMode, type CreateOptions, type CreateStep, type StepCommand } from '../stack/layer.js';
 import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
 import { exists } from '../stack/devices.js';
 import { partitionPath } from '../stack/partition.js';
 import { raidCommands } from '../stack/raid.js';
 import { createLayers } from '../stack/stack.js';
-import type { Argv } from '../system/runner.js';
 import type { HostVolume } from './existing-volume.js';
 
 // The setup plan: which steps, with exactly which commands. Pure, so the summary, the
@@ -75,11 +74,15 @@ export function fstabLine(spec: SetupSpec): string {
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
-export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'>): Argv[] {
+export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'>): StepCommand[] {
   const parts = spec.wipe.filter((d) => d !== spec.disk);
   const lastMiB = Math.floor(spec.diskBytes / 1024 / 1024) - WIPE_MIB;
   return [
-    ...parts.flatMap((p): Argv[] => [['mdadm', ['--zero-superblock', '--force', p]], ['wipefs', ['--all', '--force', p]]]),
+    ...parts.flatMap((p): StepCommand[] => [
+      { argv: ['mdadm', ['--zero-superblock', '--force', p]], mayFail: 'a partition without an md superblock has none to zero' },
+      { argv: ['wipefs', ['--all', '--force', p]] },
+    ]),
+    ...plainCommands(
     ['wipefs', ['--all', '--force', spec.disk]],
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, 'conv=fsync', 'status=none']],
     // btrfs keeps a second superblock 64 MiB into its device (disk or first partition)
@@ -87,6 +90,7 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
     // GPT's backup table and an md 0.90/1.0 superblock live at the end
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, `seek=${Math.max(lastMiB, 0)}`, 'conv=fsync', 'status=none']],
     ['sgdisk', ['--zap-all', spec.disk]],
+    ),
   ];
 }
 
@@ -128,7 +132,7 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
   };
   const wipe: PlanStep[] =
     spec.mode === 'new-disk' && spec.wipe.length > 0
-      ? [{ id: 'wipe', title: `Wipe the old signatures on ${spec.diskName}`, commands: [...(spec.stopArray ? [raidCommands.stop(spec.array)] : []), ...wipeCommands(spec)] }]
+      ? [{ id: 'wipe', title: `Wipe the old signatures on ${spec.diskName}`, commands: [...plainCommands(...(spec.stopArray ? [raidCommands.stop(spec.array)] : [])), ...wipeCommands(spec)] }]
       : [];
   return [
     ...wipe,

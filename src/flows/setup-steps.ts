@@ -2,7 +2,7 @@ import { TargetError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
 import { closeStack, stackLayers } from '../stack/stack.js';
 import { waitForDevice } from '../stack/devices.js';
-import type { StackContext, StepContext } from '../stack/layer.js';
+import { runCommand, type StackContext, type StepContext } from '../stack/layer.js';
 import { readMounts } from '../system/mounts.js';
 import { setupConfig, type PlanStep, type SetupSpec } from './setup-plan.js';
 
@@ -18,12 +18,7 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
   if (step.run) {
     if (!runner.dryRun) await step.run(ctx);
   } else {
-    for (const argv of step.commands) {
-      const secret = argv[0] === 'cryptsetup' && (argv[1][0] === 'luksFormat' || argv[1][0] === 'luksAddKey');
-      // --zero-superblock fails on a partition without one, partx on a table the kernel has: both fine
-      const allowFailure = (argv[0] === 'mdadm' && argv[1][0] === '--zero-superblock') || argv[0] === 'partx';
-      await runner.run(argv, { ...(secret ? { input: ctx.passphrase } : {}), allowFailure });
-    }
+    for (const command of step.commands) await runCommand(runner, command, ctx.passphrase);
   }
   if (runner.dryRun) return;
   // udev makes the node of what the step made a moment later

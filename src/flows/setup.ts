@@ -1,12 +1,16 @@
 import { rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Listr } from 'listr2';
+import { confirmationWords } from '../core/eligibility.js';
+import { UserError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
+import { planSummary } from '../ui/summary.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
 import { planSetup, type SetupSpec } from './setup-plan.js';
 import { closeAfterSetup, runStep, setupStack } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
+import { decideSetup, type SetupQuestions } from './setup-spec.js';
 import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 
 export interface SetupRun {
@@ -62,6 +66,43 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
   ).run();
   if (!runner.dryRun) await rm(run.stateFile, { force: true });
   return lines;
+}
+
+export interface SetupCommandRun {
+  runner: Runner;
+  configFile: string;
+  host: string;
+  questions: SetupQuestions;
+  mode: OutputMode;
+  /** where the summary and what follows are written (stdout) */
+  print: (text: string) => void;
+}
+
+/**
+ * setup: decides (reading only), shows the summary, and after the confirmation makes
+ * the stack. A dry-run stops after the summary; a wrong confirmation changes nothing.
+ */
+export async function setup(run: SetupCommandRun): Promise<void> {
+  const { runner, print } = run;
+  const stateFile = join(dirname(run.configFile), 'setup-state.json');
+  const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, { configFile: run.configFile, host: run.host, stateFile, questions: run.questions });
+  print(`${planSummary(spec, disk, planSetup(spec))}\n`);
+  if (resuming) print(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
+  if (runner.dryRun) {
+    if (member && !resuming) {
+      print(`a dry run does not open the disk, so it cannot see whether it already holds a volume ${spec.volumeGroup}/${spec.host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`);
+    }
+    print('dry run: nothing was changed\n');
+    return;
+  }
+  const words = confirmationWords(disk);
+  const typed = await run.questions.confirm(words);
+  if (!words.includes(typed.trim())) {
+    throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'type the serial shown in the summary');
+  }
+  const lines = await runSetup({ spec, passphrase, runner, mode: run.mode, stateFile, state });
+  for (const l of lines) print(`${l}\n`);
+  print(setupDoneText(spec));
 }
 
 /** What a person reads when setup is through: what to do next. */

@@ -6,7 +6,7 @@ import { escapeFstabField } from '../core/fstab.js';
 import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import type { Argv } from '../system/runner.js';
-import type { CreateOptions, LayerHandler, LayerState, StackContext } from './layer.js';
+import { plainCommands, type CreateOptions, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 import { ownMountPoint } from './mount-point.js';
 
 export const mountCommands = {
@@ -42,7 +42,7 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
         : [{
             id: 'mkfs' as const,
             title: `Make the btrfs filesystem on ${device}`,
-            commands: [mountCommands.mkfs(device, `backup-${ctx.config.host}`)],
+            commands: plainCommands(mountCommands.mkfs(device, `backup-${ctx.config.host}`)),
             done: async (c: StackContext) => (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
           }]),
       // done only if the line names this host's device; a line for another device is refused
@@ -57,7 +57,7 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
       {
         id: 'mount',
         title: `Mount it at ${mountpoint}`,
-        commands: [mountCommands.mount(mountpoint)],
+        commands: plainCommands(mountCommands.mount(mountpoint)),
         // done only if what is mounted there is this host's device (by block device)
         done: async (c) => (await ownMountPoint(c)).mountedIsOurs,
         bringUp: async (c) => {

@@ -1,6 +1,7 @@
 import type { VaultConfig } from '../config/config.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import type { Argv, Runner } from '../system/runner.js';
+import { InternalError } from '../core/errors.js';
+import { formatArgv, type Argv, type Runner } from '../system/runner.js';
 import type { PbkdfOptions } from './luks.js';
 
 export interface StackContext {
@@ -55,11 +56,34 @@ export interface StepContext extends MakeContext {
   say(line: string): void;
 }
 
+/**
+ * A command of a plan, as data: what it runs (what the summary and a dry-run print)
+ * and how, both said by the handler that makes it, so a flow only runs it.
+ */
+export interface StepCommand {
+  argv: Argv;
+  /** the passphrase goes on its stdin (never on argv) */
+  input?: 'passphrase';
+  /** why a non-zero exit is fine (then it is not an error) */
+  mayFail?: string;
+}
+
+/** Runs a planned command; the passphrase only for one that takes it on stdin. */
+export async function runCommand(runner: Runner, command: StepCommand, passphrase?: string): Promise<void> {
+  if (command.input === 'passphrase' && passphrase === undefined) throw new InternalError(`${formatArgv(command.argv)} needs the passphrase, and there is none`);
+  await runner.run(command.argv, { ...(command.input === 'passphrase' ? { input: passphrase } : {}), ...(command.mayFail ? { allowFailure: true } : {}) });
+}
+
+/** Commands that need nothing but to be run. */
+export function plainCommands(...argvs: Argv[]): StepCommand[] {
+  return argvs.map((argv) => ({ argv }));
+}
+
 /** One step of making a layer: the exact commands (what a dry-run prints) and the files it writes. */
 export interface CreateStep {
   id: StepId;
   title: string;
-  commands: Argv[];
+  commands: StepCommand[];
   writes?: string[];
   /** the device the step makes: setup waits for udev to show it before going on */
   appears?: string;

@@ -5,7 +5,7 @@ import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext, type StepContext } from './layer.js';
+import { plainCommands, succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext, type StepContext } from './layer.js';
 
 /** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
 export interface PbkdfOptions {
@@ -72,7 +72,7 @@ export const luksLayer: LayerHandler = {
         ? [{
             id: 'luks-format' as const,
             title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`,
-            commands: [luksCommands.format(device, o.pbkdf)],
+            commands: [{ argv: luksCommands.format(device, o.pbkdf), input: 'passphrase' as const }],
             // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
             done: async (c: MakeContext) => (await succeeds(c, luksCommands.isLuks(device))) && succeeds(c, luksCommands.testPassphrase(device), c.passphrase),
           }]
@@ -80,12 +80,12 @@ export const luksLayer: LayerHandler = {
       {
         id: 'keyfile',
         title: `Add a random keyfile ${keyfile} as a second key`,
-        commands: [luksCommands.addKeyfile(device, keyfile, o.pbkdf)],
+        commands: [{ argv: luksCommands.addKeyfile(device, keyfile, o.pbkdf), input: 'passphrase' }],
         writes: [`${keyfile}: 1 KiB random, mode 0600`],
         done: async (c) => (await exists(keyfile)) && succeeds(c, luksCommands.testKeyfile(device, keyfile)),
         prepare: (c) => writeKeyfile(c, keyfile),
       },
-      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: [openCommand(ctx)], done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
+      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: plainCommands(openCommand(ctx)), done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
     ];
   },
 

@@ -1,7 +1,7 @@
 import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 
 export const lvmCommands = {
   pvcreate: (device: string): Argv => ['pvcreate', ['--yes', device]],
@@ -63,16 +63,16 @@ export const lvmLayer: LayerHandler = {
     const device = `/dev/${vg}/${lv}`;
     const bringUp = (c: StackContext) => lvmLayer.open(c);
     if (o.mode === 'reconnect') {
-      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: [lvmCommands.activate(vg, lv)], appears: device, done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
+      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: plainCommands(lvmCommands.activate(vg, lv)), appears: device, done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
     }
     return [
       ...(o.mode === 'new-disk'
-        ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: [lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)], done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)) }]
+        ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: plainCommands(lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)), done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)) }]
         : []),
       {
         id: 'logical-volume',
         title: `Create the logical volume ${vg}/${lv} (${o.size === 'all' ? 'all free space' : o.size})`,
-        commands: [lvmCommands.lvcreate(vg, lv, o.size)],
+        commands: plainCommands(lvmCommands.lvcreate(vg, lv, o.size)),
         appears: device,
         done: (c) => succeeds(c, lvmCommands.volume(vg, lv)),
         bringUp,

@@ -1,7 +1,7 @@
 import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext } from './layer.js';
+import type { LayerHandler, LayerState, StackContext, StepCommand } from './layer.js';
 
 export const PARTITION_LABEL = 'backup';
 
@@ -23,8 +23,13 @@ export function partitionPath(label: string): string {
 }
 
 /** The commands that give a disk its one labelled partition (setup, add-mirror). */
-export function partitionDisk(disk: string, label: string, type = RAID_TYPE): Argv[] {
-  return [partitionCommands.zap(disk), partitionCommands.create(disk, label, type), partitionCommands.reread(disk), partitionCommands.settle()];
+export function partitionDisk(disk: string, label: string, type = RAID_TYPE): StepCommand[] {
+  return [
+    { argv: partitionCommands.zap(disk) },
+    { argv: partitionCommands.create(disk, label, type) },
+    { argv: partitionCommands.reread(disk), mayFail: 'partx fails on a table the kernel has already' },
+    { argv: partitionCommands.settle() },
+  ];
 }
 
 /**

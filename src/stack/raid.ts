@@ -7,7 +7,7 @@ import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
-import { succeeds, type LayerHandler, type LayerState, type StackContext, type StepContext } from './layer.js';
+import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
 
 
 export const raidCommands = {
@@ -99,13 +99,19 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
 /** What only a mirror can do: list its members, take a new one (add-mirror). */
 export interface RaidVerbs {
   /**
-   * The member partitions: from the kernel when the array runs; else (a dry-run opened
-   * it only on paper) from the superblocks on the attached disks, so a member disk is
-   * still recognised and never offered as the new one.
+   * The member partitions, read without assembling anything: from the kernel when the
+   * array runs; else from the superblocks on the attached disks (matched to this host's
+   * ARRAY line, else to the array's name), so a member disk is still recognised and
+   * never offered as the new one. A stopped array has no failed member to report.
    */
   members(ctx: StackContext): Promise<{ partitions: string[]; failed: boolean }>;
+  /**
+   * What open would run to start the array (undefined: it runs already), decided by
+   * reading only: add-mirror shows it before the confirmation and assembles after it.
+   */
+  assembly(ctx: StackContext): Promise<Argv | undefined>;
   /** the commands that make a partition a mirror, after taking out a failed member */
-  addMember(ctx: Pick<StackContext, 'config'>, partition: string, replaceFailed: boolean): Argv[];
+  addMember(ctx: Pick<StackContext, 'config'>, partition: string, replaceFailed: boolean): StepCommand[];
 }
 
 /** The mdadm RAID1 mirror. */
@@ -120,14 +126,35 @@ export const raidLayer: LayerHandler & RaidVerbs = {
       return { partitions: members.map((m) => `/dev/${m.device}`), failed: members.some((m) => m.failed) };
     }
     const { stdout } = await ctx.runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
+    // this host's ARRAY line names the very array; without one, its name does
+    const uuid = (await configuredArray(array))?.uuid;
     const wanted = basename(array);
-    const found = parseExamineVerbose(stdout).filter((a) => a.name?.split(':').at(-1) === wanted);
+    const found = parseExamineVerbose(stdout).filter((a) => (uuid ? a.uuid !== undefined && sameArrayUuid(uuid, a.uuid) : a.name?.split(':').at(-1) === wanted));
     return { partitions: found.flatMap((a) => a.devices), failed: false };
+  },
+
+  async assembly(ctx) {
+    const { array } = ctx.config.target;
+    const stat = await arrayStat(array);
+    if (stat?.active) return undefined;
+    if (stat) return raidCommands.run(array);
+    if (await configuredArray(array)) return raidCommands.assembleFromConfig(array);
+    // no ARRAY line on this host: find the array by its name in the superblocks
+    const { stdout } = await ctx.runner.query(raidCommands.examineScan(), { allowFailure: true });
+    const wanted = basename(array);
+    const found = parseArrayLines(stdout).find((a) => basename(a.device) === wanted || a.name?.split(':').at(-1) === wanted);
+    if (!found?.uuid) {
+      throw new TargetError(
+        `no member of the RAID array ${array} was found on any disk`,
+        'plug in the backup disk (check with: lsblk), then run again',
+      );
+    }
+    return raidCommands.assembleByUuid(array, found.uuid);
   },
 
   addMember(ctx, partition, replaceFailed) {
     const { array } = ctx.config.target;
-    return [...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition)];
+    return plainCommands(...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition));
   },
 
   create(ctx, o) {
@@ -137,14 +164,14 @@ export const raidLayer: LayerHandler & RaidVerbs = {
         ? {
             id: 'raid',
             title: `Create the RAID1 mirror ${array} (degraded until add-mirror)`,
-            commands: [raidCommands.create({ array, partition })],
+            commands: plainCommands(raidCommands.create({ array, partition })),
             appears: array,
             // made: the partition carries the array's superblock
             done: async (c) => (await exists(partition)) && succeeds(c, raidCommands.examine(partition)),
             bringUp: (c) => raidLayer.open(c),
           }
-        : { id: 'assemble', title: `Assemble ${array}`, commands: [raidCommands.assembleByDevice(array, partition)], appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
-      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: [raidCommands.detailBrief(array)], writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
+        : { id: 'assemble', title: `Assemble ${array}`, commands: plainCommands(raidCommands.assembleByDevice(array, partition)), appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
+      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: plainCommands(raidCommands.detailBrief(array)), writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
     ];
   },
 
@@ -157,28 +184,9 @@ export const raidLayer: LayerHandler & RaidVerbs = {
   },
 
   async open(ctx) {
-    const { array } = ctx.config.target;
-    const stat = await arrayStat(array);
-    if (stat?.active) return 'already-open';
-    if (stat && !stat.active) {
-      await ctx.runner.run(raidCommands.run(array));
-      return 'opened';
-    }
-    if (await configuredArray(array)) {
-      await ctx.runner.run(raidCommands.assembleFromConfig(array));
-      return 'opened';
-    }
-    // no ARRAY line on this host: find the array by its name in the superblocks
-    const { stdout } = await ctx.runner.query(raidCommands.examineScan(), { allowFailure: true });
-    const wanted = basename(array);
-    const found = parseArrayLines(stdout).find((a) => basename(a.device) === wanted || a.name?.split(':').at(-1) === wanted);
-    if (!found?.uuid) {
-      throw new TargetError(
-        `no member of the RAID array ${array} was found on any disk`,
-        'plug in the backup disk (check with: lsblk), then run again',
-      );
-    }
-    await ctx.runner.run(raidCommands.assembleByUuid(array, found.uuid));
+    const command = await raidLayer.assembly(ctx);
+    if (!command) return 'already-open';
+    await ctx.runner.run(command);
     return 'opened';
   },
 

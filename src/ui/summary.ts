@@ -34,7 +34,7 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
     `destroys     ${destroyed.join('\n             ')}`,
   ].join('\n');
   const box = boxen(body, { title: 'btrfs-vault setup', padding: { left: 1, right: 1, top: 0, bottom: 0 }, borderStyle: 'round' });
-  const commands = steps.flatMap((s) => [`# ${s.title}`, ...s.commands.map((c) => `  ${formatArgv(c)}${isSecretInput(c) ? '   (passphrase on stdin)' : ''}`), ...(s.writes ?? []).map((w) => `  write ${w}`)]);
+  const commands = steps.flatMap((s) => [`# ${s.title}`, ...s.commands.map((c) => `  ${formatArgv(c.argv)}${c.input === 'passphrase' ? '   (passphrase on stdin)' : ''}`), ...(s.writes ?? []).map((w) => `  write ${w}`)]);
   return `${box}\n${commands.join('\n')}`;
 }
 
@@ -46,8 +46,4 @@ const MODES: Record<SetupSpec['mode'], string> = {
 
 function folderLine(f: FoundFolder): string {
   return `${f.name}${f.source ? ` (${f.source})` : ''}${f.latest ? `, latest ${f.latest}` : ', no complete backup'}`;
-}
-
-function isSecretInput([file, args]: PlanStep['commands'][number]): boolean {
-  return file === 'cryptsetup' && (args[0] === 'luksFormat' || args[0] === 'luksAddKey');
 }

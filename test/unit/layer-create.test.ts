@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig, VaultConfig } from '../../src/config/config.js';
 import { TargetError } from '../../src/core/errors.js';
-import type { CreateOptions, StackContext } from '../../src/stack/layer.js';
+import type { CreateOptions, CreateStep, StackContext } from '../../src/stack/layer.js';
 import { luksLayer } from '../../src/stack/luks.js';
 import { lvmLayer } from '../../src/stack/lvm.js';
 import { partitionLayer } from '../../src/stack/partition.js';
@@ -22,7 +22,7 @@ const config = (t: Partial<TargetConfig> = {}): { config: VaultConfig } => ({
   config: { file: '/etc/bv/config.toml', dir: '/etc/bv', host: 'deimos', snapshotDir: '', sources: [], sourcesFromFile: [], target: { ...target, ...t } },
 });
 const opts: CreateOptions = { mode: 'new-disk', disk: '/dev/sdz', diskName: 'usb-X', label: 'backup-x1', size: 'all', compression: 'zstd', pbkdf: { pbkdf: 'pbkdf2', iterations: 1000 } };
-const commands = (steps: { commands: readonly (readonly [string, readonly string[]])[] }[]) => steps.flatMap((s) => s.commands.map(formatArgv));
+const commands = (steps: CreateStep[]) => steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
 
 test('partition: a new disk gets its one labelled partition; a disk that is in use already gets none', () => {
   const steps = partitionLayer.create(config(), opts);
@@ -141,8 +141,8 @@ test('raid verbs for add-mirror: a closed array\'s members from the superblocks 
   const runner = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], { stdout: scan });
   assert.deepEqual(await raidLayer.members({ ...closed, runner, mounts: async () => [] }), { partitions: ['/dev/vdb1', '/dev/vda1'], failed: false });
   assert.deepEqual(runner.changes, [], 'nothing assembled to look');
-  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', false).map(formatArgv), ['mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-new']);
-  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', true).map(formatArgv), [
+  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', false).map((c) => formatArgv(c.argv)), ['mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-new']);
+  assert.deepEqual(raidLayer.addMember(config(), '/dev/disk/by-partlabel/backup-new', true).map((c) => formatArgv(c.argv)), [
     'mdadm --manage /dev/md/backup --remove failed',
     'mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-new',
   ]);

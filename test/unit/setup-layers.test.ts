@@ -35,7 +35,7 @@ const disk = { path: '/dev/sdb', byId: '/dev/disk/by-id/usb-WD_X_WD-123456', mod
 test('a plain btrfs disk: one partition of type Linux filesystem, btrfs on it, mounted by its label; no array, LUKS or LVM', () => {
   const steps = planSetup(specFor([]));
   assert.deepEqual(steps.map((s) => s.id), ['partition', 'mkfs', 'fstab', 'mount', 'token', 'config']);
-  assert.deepEqual(steps.flatMap((s) => s.commands.map(formatArgv)), [
+  assert.deepEqual(steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv))), [
     'sgdisk --zap-all /dev/sdb',
     'sgdisk --new=1:0:0 --typecode=1:8300 --change-name=1:backup-wd123456 /dev/sdb',
     'partx --update /dev/sdb',
@@ -60,7 +60,7 @@ test('each layer set: the plan has exactly its layers\' steps, on the right devi
     const k = layers.join();
     const steps = planSetup(specFor(layers));
     assert.deepEqual(steps.map((s) => s.id), expected[k], k);
-    const lines = steps.flatMap((s) => s.commands.map(formatArgv));
+    const lines = steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
     assert.ok(lines.includes(`mkfs.btrfs -q -L backup-deimos ${mkfsOn[k]}`), `${k}: ${lines.join('\n')}`);
     assert.ok(lines.some((l) => l.includes(`--typecode=1:${layers.includes('raid') ? 'fd00' : '8300'}`)), k);
     // LUKS sits on the array when there is one, else on the partition
@@ -94,7 +94,7 @@ test('each layer set: the summary names the layers, and a host volume only with 
     const text = planSummary(spec, disk, steps);
     assert.match(text, new RegExp(`layers +${['partition', ...layers, 'btrfs'].join(' -> ')}`), layers.join());
     assert.equal(/host volume/.test(text), layers.includes('lvm'), layers.join());
-    for (const line of steps.flatMap((s) => s.commands.map(formatArgv))) assert.ok(text.includes(line), `${layers.join()}: ${line}`);
+    for (const line of steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)))) assert.ok(text.includes(line), `${layers.join()}: ${line}`);
     if (layers.length === 0) assert.match(text, /a plain disk: not encrypted, no mirror/);
   }
 });
@@ -112,7 +112,7 @@ test('each layer set: a dry-run of every step prints its commands and what it wo
       ...(s.id === 'keyfile' ? [`write ${spec.keyfile} (1 KiB random, mode 0600)`] : []),
       ...(s.id === 'mount' ? [`mkdir -p ${spec.mountpoint}`] : []),
       // the ARRAY line is read from the array, which a dry-run did not make
-      ...(s.run ? [] : s.commands.map(formatArgv)),
+      ...(s.run ? [] : s.commands.map((c) => formatArgv(c.argv))),
     ]);
     assert.deepEqual(printed, expected.map((l) => `would run: ${l}`), layers.join());
     assert.deepEqual(fake.changes, [], 'nothing changed');

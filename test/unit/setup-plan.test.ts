@@ -16,7 +16,7 @@ const spec: SetupSpec = {
 };
 
 test('new disk: the plan as exact commands, in order', () => {
-  const lines = planSetup(spec).flatMap((s) => s.commands.map(formatArgv));
+  const lines = planSetup(spec).flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
   assert.deepEqual(lines, [
     'mdadm --zero-superblock --force /dev/sdb1',
     'wipefs --all --force /dev/sdb1',
@@ -51,7 +51,7 @@ test('second host: nothing of the disk is recreated, only this host\'s volume', 
 test('reconnect (a rebuilt host): nothing on the disk is made; only the keyslot, the host\'s files and the existing token\'s hash', () => {
   const steps = planSetup({ ...spec, mode: 'reconnect', wipe: [] });
   assert.deepEqual(steps.map((s) => s.id), ['assemble', 'mdadm-conf', 'keyfile', 'luks-open', 'activate', 'fstab', 'mount', 'token', 'config']);
-  const lines = steps.flatMap((s) => s.commands.map(formatArgv));
+  const lines = steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
   assert.ok(!lines.some((l) => /^(sgdisk|wipefs|dd|mdadm --create|cryptsetup luksFormat|pvcreate|vgcreate|lvcreate|mkfs)/.test(l)), lines.join('\n'));
   assert.ok(lines.includes('lvchange --activate y backup/deimos'));
   assert.ok(lines.includes('cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- /dev/md/backup /etc/btrfs-vault/key'));
