@@ -89,7 +89,7 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
     // GPT's backup table and an md 0.90/1.0 superblock live at the end
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, `seek=${Math.max(lastMiB, 0)}`, 'conv=fsync', 'status=none']],
-    ['sgdisk', ['--zap-all', spec.disk]],
+    // (the partition table: the partition step's own sgdisk --zap-all, which always follows)
     ),
   ];
 }

@@ -25,7 +25,6 @@ test('new disk: the plan as exact commands, in order', () => {
     'dd if=/dev/zero of=/dev/sdb bs=1M count=2 seek=64 conv=fsync status=none',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=16 seek=511984 conv=fsync status=none',
     'sgdisk --zap-all /dev/sdb',
-    'sgdisk --zap-all /dev/sdb',
     'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-wd123456 /dev/sdb',
     'partx --update /dev/sdb',
     'udevadm settle',
