@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
-import { readFileNoFollow, writeFileNoFollow } from './no-follow.js';
+import { readFileNoFollow } from './no-follow.js';
 import type { Argv, Runner } from './runner.js';
 
 // Locks on what runs share (the backup target, each source), with flock(2) semantics:
@@ -45,14 +45,15 @@ export function lockFile(key: string, dir = LOCK_DIR): string {
 /** Takes every lock at once, or none: LockedError names who holds which. */
 export async function acquireLocks(runner: Runner, keys: readonly LockKey[], owner: string, dir = LOCK_DIR): Promise<Lock> {
   privateDir(dir);
-  const files = [...new Set(keys.map((k) => lockFile(k.key, dir)))];
+  const named = keys.map((k) => ({ ...k, file: lockFile(k.key, dir) }));
+  const files = [...new Set(named.map((k) => k.file))];
   const held = await runner.hold(holdArgv(files));
   if (held.held) {
-    for (const k of keys) writeFileNoFollow(`${lockFile(k.key, dir)}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
+    for (const k of named) writeOwner(`${k.file}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
     return { release: () => held.release() };
   }
   const taken = held.stderr.split('\n').at(-1) ?? '';
-  const k = held.exitCode === CONFLICT ? keys.find((x) => lockFile(x.key, dir) === taken) : undefined;
+  const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
   if (!k) throw new CommandFailedError(`perl (the lock program) ${files.join(' ')}`, held.exitCode, held.stderr);
   const [pid, who] = (readFileNoFollow(`${taken}.owner`) ?? '').split('\n');
   throw new LockedError(
@@ -64,6 +65,20 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
 /** The one program that takes and holds every lock (see HOLD_ALL). */
 export function holdArgv(files: readonly string[]): Argv {
   return ['perl', ['-e', HOLD_ALL, ...files]];
+}
+
+/**
+ * Who holds a lock, for another run's message: written in place, not through a
+ * temporary file and a rename (that cost ~0.6 ms a lock, 30 ms with 50 sources); a
+ * torn read only blurs a message. Never through a symlink, though the folder is private.
+ */
+function writeOwner(path: string, text: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function privateDir(dir: string): void {
