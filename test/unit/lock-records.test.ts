@@ -66,7 +66,8 @@ test('locks, real: one of 50 held by someone else: LockedError naming it, none o
   const files = fifty.map((k) => lockFile(k.key, dir));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(`${files[31]}.owner`, '777\nconfig /other.toml\nthe source /data/s31\n');
-  const other = spawn('flock', ['-n', files[31]!, 'sleep', '30'], { stdio: 'ignore' });
+  // blocking (no -n): a probe below may hold the file for a moment; -o: only flock holds it, so killing it frees it (and its sleep dies with it)
+  const other = spawn('flock', ['-o', files[31]!, 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', '30'], { stdio: 'ignore' });
   try {
     for (let i = 0; i < 100 && !isHeld(files[31]!); i++) await new Promise((done) => setTimeout(done, 20));
     assert.ok(isHeld(files[31]!), 'the other holder took its lock');
