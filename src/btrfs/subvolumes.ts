@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { listedIds, parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
@@ -127,12 +126,14 @@ export async function showSubvolume(runner: Runner, path: string): Promise<Subvo
   return parseSubvolumeShow(stdout);
 }
 
-// A path relative to the filesystem's top level, seen through a mount of `root`.
+// A path relative to the filesystem's top level, seen through a mount of `root`. Both
+// parts are normal already (btrfs's path, the kernel's mount point), so they are joined
+// as strings: path.join's normalising was a third of a listing's parse.
 function toMountPath(fsPath: string, root: string, mountPoint: string): string | undefined {
   let rest: string;
   if (root === '') rest = fsPath;
   else if (fsPath === root) rest = '';
   else if (fsPath.startsWith(`${root}/`)) rest = fsPath.slice(root.length + 1);
   else return undefined;
-  return rest === '' ? mountPoint : join(mountPoint, rest);
+  return rest === '' ? mountPoint : mountPoint === '/' ? `/${rest}` : `${mountPoint}/${rest}`;
 }
