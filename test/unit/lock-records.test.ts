@@ -12,6 +12,7 @@ import { readReceiveRecord, RECEIVE_RECORD, writeReceiveRecord } from '../../src
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../../src/stack/open-record.js';
 import { LATEST, moveLinks, PREVIOUS, removeStaleLinks } from '../../src/btrfs/links.js';
 import { scratchDir } from '../support/scratch.js';
+import { lexists } from '../../src/system/no-follow.js';
 
 const keys = [
   { what: 'the backup target /media/backup', key: 'target /media/backup' },
@@ -141,6 +142,8 @@ test('links: previous only takes a valid latest; stale temporaries that are link
   moveLinks(r, dir, 'c', new Set(['a', 'b']));
   assert.deepEqual([readlinkSync(join(dir, LATEST)), readlinkSync(join(dir, PREVIOUS))], ['c', 'a'], 'a garbage latest is not copied to previous');
   symlinkSync('x', join(dir, '.btrfs-vault-link-latest'));
-  mkdirSync(join(dir, '.btrfs-vault-link-mine'));
+  mkdirSync(join(dir, '.btrfs-vault-link-previous'));
   assert.deepEqual(removeStaleLinks(r, dir), ['.btrfs-vault-link-latest']);
+  assert.ok(lexists(join(dir, '.btrfs-vault-link-previous')), 'a folder under a temporary link name stays');
+  assert.equal(lexists(join(dir, '.btrfs-vault-link-latest')), false);
 });
