@@ -20,6 +20,8 @@ const RUNS = Number(process.env.SCALE_RUNS ?? 5);
 const JOBS = Number(process.env.SCALE_JOBS ?? 4);
 /** another build to interleave with this one in the no-change runs (before/after a change) */
 const OTHER = process.env.SCALE_COMPARE;
+/** SCALE_FORCED=0: no forced rounds (btrfs-vault --force, btrbk always: most of the bench's time at large sizes) */
+const FORCED = process.env.SCALE_FORCED !== '0';
 const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 const run = promisify(execFile);
 
@@ -230,7 +232,7 @@ function noChange(vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeo
     }
   };
   rounds(['vault', 'btrbk onchange', ...(OTHER ? ['vault (other build)' as const] : [])]);
-  rounds(['vault --force', 'btrbk always']);
+  if (FORCED) rounds(['vault --force', 'btrbk always']);
   return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])) as Record<Variant, number>;
 }
 
@@ -366,10 +368,11 @@ const at = (size: number) => (flat[size] as { times: Record<Variant, number> }).
 console.log(`\nbtrfs-vault scale benchmark: ${N} sources, no-change runs, warm, medians of ${RUNS} (seconds); ratios > 1: btrfs-vault faster`);
 console.log(`| run | vault, ${BASE} pairs | vault, ${S} pairs | ${S} / ${BASE} | btrbk, ${S} pairs | btrbk / vault at ${S} |`);
 console.log('|---|---|---|---|---|---|');
-for (const [v, b] of [['vault', 'btrbk onchange'], ['vault --force', 'btrbk always']] as const) {
+for (const [v, b] of [['vault', 'btrbk onchange'], ...(FORCED ? [['vault --force', 'btrbk always'] as const] : [])] as const) {
   console.log(`| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${(at(S)[v] / at(BASE)[v]).toFixed(2)} | ${f(at(S)[b])} | ${(at(S)[b] / at(S)[v]).toFixed(2)} |`);
 }
-console.log(`(btrbk at ${BASE} pairs: onchange ${f(at(BASE)['btrbk onchange'])} s, always ${f(at(BASE)['btrbk always'])} s)`);
+console.log(`(btrbk at ${BASE} pairs: onchange ${f(at(BASE)['btrbk onchange'])} s${FORCED ? `, always ${f(at(BASE)['btrbk always'])} s` : ''})`);
+if (OTHER) console.log(`the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`);
 const fab = [...vault.fabricated, ...btrbk.fabricated];
 const rate = fab.reduce((a, x) => a + x.pairs, 0) / fab.reduce((a, x) => a + x.seconds, 0);
 console.log(`fabrication: ${rate.toFixed(1)} pairs/s over ${fab.reduce((a, x) => a + x.pairs, 0)} pairs; the issue's 50 × 2,000 for both tools (200,000 pairs) would take ~${(200000 / rate / 60).toFixed(0)} min`);

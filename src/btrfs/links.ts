@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
 import { quote } from '../system/runner.js';
@@ -6,6 +6,7 @@ import { fsyncDir } from '../system/no-follow.js';
 
 export const LATEST = 'latest';
 export const PREVIOUS = 'previous';
+const LINKS = [LATEST, PREVIOUS] as const;
 const TMP_PREFIX = '.btrfs-vault-link-';
 
 export function readLink(dir: string, name: string): string | undefined {
@@ -28,7 +29,7 @@ export function moveLinks(runner: Runner, dir: string, snapshot: string, valid: 
   if (!runner.dryRun) fsyncDir(dir);
 }
 
-export function replaceLink(runner: Runner, dir: string, name: string, target: string): void {
+export function replaceLink(runner: Runner, dir: string, name: (typeof LINKS)[number], target: string): void {
   const tmp = join(dir, `${TMP_PREFIX}${name}`);
   const final = join(dir, name);
   runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
@@ -45,15 +46,13 @@ export function removeLink(runner: Runner, dir: string, name: string): void {
   if (!runner.dryRun) unlinkIfLink(join(dir, name));
 }
 
-/** Temporary links left by a run that died between creating and renaming them (only links). */
+/**
+ * Temporary links left by a run that died between creating and renaming them (only
+ * links). Their names are known, one per link: looked up, not found by reading a
+ * folder that holds every backup (which grew with the history).
+ */
 export function removeStaleLinks(runner: Runner, dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const stale = names.filter((n) => n.startsWith(TMP_PREFIX) && isLink(join(dir, n)));
+  const stale = LINKS.map((n) => `${TMP_PREFIX}${n}`).filter((n) => isLink(join(dir, n)));
   for (const n of stale) removeLink(runner, dir, n);
   return stale;
 }

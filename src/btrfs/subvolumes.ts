@@ -1,7 +1,6 @@
-import { join } from 'node:path';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
-import { parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
+import { listedIds, parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 
@@ -36,8 +35,7 @@ export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise
  */
 export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
   const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint)), runner.query(btrfs.listReadonly(mount.mountPoint))]);
-  const readonly = new Set(parseSubvolumeList(ro.stdout).map((r) => r.id));
-  return Object.freeze(fromListing(all.stdout, mount).map((s) => ({ ...s, readonly: readonly.has(s.id) })));
+  return Object.freeze(fromListing(all.stdout, mount, listedIds(ro.stdout)));
 }
 
 /** The complete backups btrfs-vault made in a backup folder, oldest first. */
@@ -52,13 +50,16 @@ export function isCompleteCopy(s: Pick<Subvolume, 'receivedUuid' | 'readonly'>):
   return s.receivedUuid !== undefined && s.readonly === true;
 }
 
-function fromListing(text: string, mount: MountEntry): Subvolume[] {
+/** With `readonly` (the IDs of the read-only listing), each subvolume's flag is set. */
+function fromListing(text: string, mount: MountEntry, readonly?: ReadonlySet<number>): Subvolume[] {
   const root = mount.root.replace(/^\/+/, '');
   const out: Subvolume[] = [];
   for (const row of parseSubvolumeList(text)) {
     const path = toMountPath(row.path, root, mount.mountPoint);
     if (path === undefined) continue;
-    out.push({ path, name: path.slice(path.lastIndexOf('/') + 1), id: row.id, uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen });
+    const s: Subvolume = { path, name: path.slice(path.lastIndexOf('/') + 1), id: row.id, uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen };
+    if (readonly) s.readonly = readonly.has(row.id);
+    out.push(s);
   }
   return out;
 }
@@ -125,12 +126,14 @@ export async function showSubvolume(runner: Runner, path: string): Promise<Subvo
   return parseSubvolumeShow(stdout);
 }
 
-// A path relative to the filesystem's top level, seen through a mount of `root`.
+// A path relative to the filesystem's top level, seen through a mount of `root`. Both
+// parts are normal already (btrfs's path, the kernel's mount point), so they are joined
+// as strings: path.join's normalising was a third of a listing's parse.
 function toMountPath(fsPath: string, root: string, mountPoint: string): string | undefined {
   let rest: string;
   if (root === '') rest = fsPath;
   else if (fsPath === root) rest = '';
   else if (fsPath.startsWith(`${root}/`)) rest = fsPath.slice(root.length + 1);
   else return undefined;
-  return rest === '' ? mountPoint : join(mountPoint, rest);
+  return rest === '' ? mountPoint : mountPoint === '/' ? `/${rest}` : `${mountPoint}/${rest}`;
 }

@@ -34,6 +34,13 @@ export function parseSubvolumeList(text: string): SubvolumeRow[] {
   return rows;
 }
 
+/** Only the IDs of a `btrfs subvolume list` (the read-only listing's: a flag, nothing more to parse). */
+export function listedIds(text: string): Set<number> {
+  const ids = new Set<number>();
+  for (const m of text.matchAll(/^ID (\d+) /gm)) ids.add(Number(m[1]));
+  return ids;
+}
+
 export interface SubvolumeShow {
   path: string;
   uuid: string;

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
 import { snapshotName } from '../core/naming.js';
 import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
-import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { TargetSession, type SourceResult } from './target-session.js';
 
 
@@ -60,7 +59,6 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, closeIdleBelow: opts.closeIdleBelow, verb: 'backed up' });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
-  let targetListing: Promise<readonly Subvolume[]> | undefined;
   const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
 
   await session.run(
@@ -76,7 +74,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             signal: opts.signal,
             step: (text) => (task.output = text),
             sourceListing: session.listings.get(source.mount.mountPoint),
-            targetListing: (targetListing ??= listTargetSubvolumes(runner, session.targetMount!)),
+            targetListing: session.targetListing(),
             knownSources: [...config.sources, ...opts.sources],
             force: opts.force,
             minFree: config.target.minFree,

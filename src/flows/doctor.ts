@@ -39,7 +39,7 @@ interface Program {
 const PROGRAMS: Program[] = [
   { name: 'btrfs', argv: ['btrfs', ['--version']], pkg: 'btrfs-progs' },
   { name: 'setpriv', argv: ['setpriv', ['--version']], pkg: 'util-linux' },
-  { name: 'flock', argv: ['flock', ['--version']], pkg: 'util-linux' },
+  { name: 'perl', argv: ['perl', ['-e', 'print $^V']], pkg: 'perl-base' },
   { name: 'fuser', argv: ['fuser', ['--version']], pkg: 'psmisc' },
   { name: 'rsync', argv: ['rsync', ['--version']], pkg: 'rsync', verify: true },
   { name: 'mdadm', argv: ['mdadm', ['--version']], pkg: 'mdadm', stack: true },

@@ -3,7 +3,6 @@ import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode } from '../core/errors.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { claimFolder, ownFolder } from '../btrfs/folders.js';
-import { listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Runner } from '../system/runner.js';
 import { lexists } from '../system/no-follow.js';
 import type { OutputMode } from '../ui/renderer.js';
@@ -33,7 +32,6 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
   const reports: PruneSourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], deleted: { source: [], target: [] } }));
   const report: PruneRunReport = { ok: false, dryRun: runner.dryRun, retention: config.retention !== undefined, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
-  let targetListing: Promise<readonly Subvolume[]> | undefined;
 
   await session.run(
     [
@@ -52,13 +50,12 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
           const owner = { host: config.host, source: source.real };
           claimFolder(runner, dst, 'target', owner);
           claimFolder(runner, snap, 'source', owner);
-          targetListing ??= listTargetSubvolumes(runner, targetMount);
           const out = await pruneSource({
             runner,
             snapDir: snap,
             targetDir: dst,
             sourceListing: await session.listings.get(source.mount.mountPoint)!,
-            targetListing: await targetListing,
+            targetListing: await session.targetListing(),
             rules: config.retention ?? {},
             progress: (text) => (task.output = text),
           });

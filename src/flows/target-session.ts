@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import { listSourceSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { listSourceSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -53,6 +53,9 @@ export class TargetSession<R extends SourceResult> {
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
+  /** the backup filesystem's listing, started with the sources' when it was mounted already */
+  private earlyTarget?: { mount: MountEntry; listing: Promise<readonly Subvolume[]> };
+  private target?: Promise<readonly Subvolume[]>;
 
   constructor(
     readonly config: VaultConfig,
@@ -98,10 +101,10 @@ export class TargetSession<R extends SourceResult> {
         task.title = this.sources.length > 0 ? `Check sources: ${this.checked.size} of ${this.sources.length} ready` : 'Lock the backup target';
         if (this.checked.size === 0 && this.sources.length > 0) throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
         const mp = this.config.target.mountpoint;
+        // what other runs share with this one: the target (its filesystem too, when it
+        // is mounted already: one lock process instead of two), and each source
+        const mounted = mounts.filter((m) => m.mountPoint === mp).at(-1);
         try {
-          // what other runs share with this one: the target (its filesystem too, when it
-          // is mounted already: one lock process instead of two), and each source
-          const mounted = mounts.filter((m) => m.mountPoint === mp).at(-1);
           if (mounted) this.lockedFs = mounted.device;
           await this.lock([
             targetLockKey(mp),
@@ -113,7 +116,14 @@ export class TargetSession<R extends SourceResult> {
           this.fatal = err;
           throw err;
         }
-        // each source filesystem's listing starts now, while the target opens: it only reads
+        // the listings start now, while the target opens: they only read. The target's
+        // too, when it is mounted already (the longest: with read-only flags, and
+        // every source's backups); openTask checks it is the mount the run works on
+        if (mounted) {
+          const listing = listTargetSubvolumes(this.runner, mounted);
+          listing.catch(() => {}); // awaited through targetListing(); unused if the target fails
+          this.earlyTarget = { mount: mounted, listing };
+        }
         for (const c of this.checked.values()) {
           if (this.listings.has(c.mount.mountPoint)) continue;
           const listing = listSourceSubvolumes(this.runner, c.mount);
@@ -170,7 +180,18 @@ export class TargetSession<R extends SourceResult> {
     };
   }
 
-  /** One source's work, run only with the target open; its failure is the source's. */
+  /**
+   * The backup filesystem's subvolumes, listed once a run (each source looks at its own
+   * folder only): the listing started right after the locks when it is of the mount the
+   * run opened, else one now.
+   */
+  targetListing(): Promise<readonly Subvolume[]> {
+    const m = this.targetMount!;
+    const early = this.earlyTarget;
+    this.target ??= early && sameMount(early.mount, m) ? early.listing : listTargetSubvolumes(this.runner, m);
+    return this.target;
+  }
+
   /**
    * One source's work, run only with the target open; its failure is the source's. In a
    * dry-run on a closed stack (opened only on paper), `onPaper` says what would happen
@@ -313,6 +334,10 @@ export function targetLockKey(mountpoint: string): LockKey {
 /** The backup filesystem, whatever mount point or config reaches it. */
 function targetFsKey(m: MountEntry): LockKey {
   return { what: `the backup filesystem ${m.source}`, key: `target-fs ${m.device}` };
+}
+
+function sameMount(a: MountEntry, b: MountEntry): boolean {
+  return a.mountPoint === b.mountPoint && a.device === b.device && a.root === b.root;
 }
 
 /** A mount point as the mount table will show it (symlinks resolved when it exists). */

@@ -5,7 +5,7 @@ import { ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
-import { childrenOf, isCompleteCopy, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy } from '../btrfs/subvolumes.js';
 import { arrayKernelName, mdAttribute } from '../stack/array-state.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
@@ -63,20 +63,18 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   const reports: VerifySourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], differences: [] }));
   const report: VerifyReport = { ok: false, full: opts.full, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
-  let targetListing: Promise<readonly Subvolume[]> | undefined;
 
   await session.run(
     [
       ...reports.map((r) =>
         session.sourceTask(r, `Compare the newest backup of ${r.source}`, async (source, task) => {
           const mount = session.targetMount!;
-          targetListing ??= listTargetSubvolumes(runner, mount);
           const snapDir = source.snapshotDir;
           const targetDir = join(mount.mountPoint, source.name);
           const snaps = childrenOf(await session.listings.get(source.mount.mountPoint)!, snapDir)
             .filter((s) => isSnapshotName(s.name))
             .sort((a, b) => compareSnapshotNames(a.name, b.name));
-          const pair = chooseParent({ source: snaps, target: childrenOf(await targetListing, targetDir).filter(isCompleteCopy) });
+          const pair = chooseParent({ source: snaps, target: childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy) });
           if (pair.kind !== 'incremental') throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
           r.snapshot = pair.parent;
           const from = join(snapDir, pair.parent);

@@ -271,6 +271,6 @@ function readWritten(pid: number | undefined): number | undefined {
 
 function missingProgramFix(file: string, code: string | undefined): string | undefined {
   if (code !== 'ENOENT') return undefined;
-  const pkg: Record<string, string> = { btrfs: 'btrfs-progs', mdadm: 'mdadm', cryptsetup: 'cryptsetup-bin', lvm: 'lvm2', sgdisk: 'gdisk', setpriv: 'util-linux', flock: 'util-linux' };
+  const pkg: Record<string, string> = { btrfs: 'btrfs-progs', mdadm: 'mdadm', cryptsetup: 'cryptsetup-bin', lvm: 'lvm2', sgdisk: 'gdisk', setpriv: 'util-linux', perl: 'perl-base' };
   return `install ${file}${pkg[file] ? ` (Debian: apt-get install ${pkg[file]})` : ''}`;
 }

@@ -45,9 +45,9 @@ export interface Runner {
   /** Print a change that is made without a program (a symlink); dry-run shows it. */
   note(description: string): void;
   /**
-   * Starts a program that holds something for as long as it runs (flock(1) holding a
-   * lock, then `cat` waiting on its stdin); it dies with this process at the latest.
-   * Resolves once it echoed a line back, or when it ended at once.
+   * Starts a program that holds something for as long as it runs (perl holding locks,
+   * waiting for the end of its stdin); it dies with this process at the latest.
+   * Resolves once it wrote a line, or when it ended at once.
    */
   hold(argv: Argv): Promise<HoldResult>;
 }

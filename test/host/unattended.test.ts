@@ -101,7 +101,7 @@ test('doctor: every check with its fix; warnings exit 1, a broken config exits 2
   const out = json(r);
   assert.equal(r.code, 1, r.stdout);
   const names = out.checks.map((c: { name: string }) => c.name);
-  for (const n of ['btrfs', 'setpriv', 'flock', 'root', 'config', 'token hash', 'timer', 'retention-disabled']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
+  for (const n of ['btrfs', 'setpriv', 'perl', 'root', 'config', 'token hash', 'timer', 'retention-disabled']) assert.ok(names.includes(n), `${n} in ${names.join(', ')}`);
   assert.ok(out.checks.filter((c: { level: string }) => c.level !== 'ok').every((c: { fix?: string; level: string; name: string }) => c.fix || c.name === 'retention-disabled' || c.name === 'no-backup'));
   writeFileSync(s.config, 'this is not toml = = =\n');
   const broken = s.cli(['doctor', '--config', s.config]);

@@ -2,45 +2,101 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireLocks, lockFile } from '../../src/system/lock.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { acquireLocks, holdArgv, lockFile } from '../../src/system/lock.js';
+import { ExecRunner } from '../../src/system/exec-runner.js';
+import { formatArgv } from '../../src/system/runner.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
 import { readReceiveRecord, RECEIVE_RECORD, writeReceiveRecord } from '../../src/btrfs/receive-record.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../../src/stack/open-record.js';
 import { LATEST, moveLinks, PREVIOUS, removeStaleLinks } from '../../src/btrfs/links.js';
 import { scratchDir } from '../support/scratch.js';
+import { lexists } from '../../src/system/no-follow.js';
 
 const keys = [
   { what: 'the backup target /media/backup', key: 'target /media/backup' },
   { what: 'the source /home', key: 'source 0:42 /home' },
 ];
 
-test('locks: every key in one flock chain ending in cat; released on request', async () => {
+test('locks: every key in one program call; released on request', async () => {
   const dir = join(scratchDir('lock'), 'locks');
-  const [a, b] = keys.map((k) => lockFile(k.key, dir));
-  const chain = ['flock', ['-nFE', '75', a!, 'flock', '-nFE', '75', b!, 'cat']] as const;
-  const r = new FakeRunner().on(chain);
+  const files = keys.map((k) => lockFile(k.key, dir));
+  const r = new FakeRunner().on(holdArgv(files));
   const lock = await acquireLocks(r, keys, 'config /etc/btrfs-vault/config.toml', dir);
-  assert.deepEqual([...r.holding], [`flock -nFE 75 ${a} flock -nFE 75 ${b} cat`]);
-  assert.match(readFileSync(`${a}.owner`, 'utf8'), new RegExp(`^${process.pid}\\nconfig /etc/btrfs-vault/config.toml\\nthe backup target`));
+  assert.deepEqual([...r.holding], [formatArgv(holdArgv(files))]);
+  assert.match(readFileSync(`${files[0]}.owner`, 'utf8'), new RegExp(`^${process.pid}\\nconfig /etc/btrfs-vault/config.toml\\nthe backup target`));
   await lock.release();
   assert.equal(r.holding.size, 0);
 });
 
 test('locks: a conflict names the holder and what it holds; nothing else is held', async () => {
   const dir = join(scratchDir('lock'), 'locks');
-  const [a, b] = keys.map((k) => lockFile(k.key, dir));
+  const files = keys.map((k) => lockFile(k.key, dir));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(`${b}.owner`, '4242\nconfig /other.toml\nthe source /home\n');
-  const r = new FakeRunner()
-    .on(['flock', ['-nFE', '75', a!, 'flock', '-nFE', '75', b!, 'cat']], { exitCode: 75 })
-    .on(['flock', ['-nE', '75', a!, 'true']], { exitCode: 0 })
-    .on(['flock', ['-nE', '75', b!, 'true']], { exitCode: 75 });
+  writeFileSync(`${files[1]}.owner`, '4242\nconfig /other.toml\nthe source /home\n');
+  const r = new FakeRunner().on(holdArgv(files), { exitCode: 75, stderr: files[1] });
   await assert.rejects(acquireLocks(r, keys, 'config /etc/x.toml', dir), (err: Error & { exitCode?: number }) => {
     assert.equal(err.exitCode, 4);
     assert.match(err.message, /another btrfs-vault run \(pid 4242, config \/other\.toml\) is working with the source \/home/);
     return true;
   });
   assert.equal(r.holding.size, 0);
+  // the lock program failing otherwise is no conflict: its own error, with its stderr
+  const broken = new FakeRunner().on(holdArgv(files), { exitCode: 2, stderr: `${files[0]}: Read-only file system` });
+  await assert.rejects(acquireLocks(broken, keys, 'x', dir), /command failed \(exit 2\): perl .*\n.*Read-only file system/);
+});
+
+// The real lock program (perl) against util-linux flock(1), the way another run (or an
+// older btrfs-vault) takes the same files: one call for 50 keys, all or none.
+const fifty = Array.from({ length: 50 }, (_, i) => ({ what: `the source /data/s${i}`, key: `source 0:42 /data/s${i}` }));
+const isHeld = (file: string) => spawnSync('flock', ['-n', '-E', '75', file, 'true']).status === 75;
+
+test('locks, real: 50 keys taken in one perl process, each held until release, then all free', async () => {
+  const dir = join(scratchDir('lock'), 'locks');
+  const files = fifty.map((k) => lockFile(k.key, dir));
+  const lock = await acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir);
+  assert.deepEqual(files.filter((f) => !isHeld(f)), [], 'every lock is held');
+  await assert.rejects(acquireLocks(new ExecRunner(), fifty.slice(49), 'config /etc/y.toml', dir), /another btrfs-vault run \(pid \d+, config \/etc\/x\.toml\) is working with the source \/data\/s49/);
+  await lock.release();
+  assert.deepEqual(files.filter(isHeld), [], 'every lock is free after release');
+});
+
+test('locks, real: one of 50 held by someone else: LockedError naming it, none of the others kept', async () => {
+  const dir = join(scratchDir('lock'), 'locks');
+  const files = fifty.map((k) => lockFile(k.key, dir));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  writeFileSync(`${files[31]}.owner`, '777\nconfig /other.toml\nthe source /data/s31\n');
+  // blocking (no -n): a probe below may hold the file for a moment; -o: only flock holds it, so killing it frees it (and its sleep dies with it)
+  const other = spawn('flock', ['-o', files[31]!, 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !isHeld(files[31]!); i++) await new Promise((done) => setTimeout(done, 20));
+    assert.ok(isHeld(files[31]!), 'the other holder took its lock');
+    await assert.rejects(acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir), (err: Error & { exitCode?: number; fix?: string }) => {
+      assert.equal(err.exitCode, 4);
+      assert.match(err.message, /another btrfs-vault run \(pid 777, config \/other\.toml\) is working with the source \/data\/s31$/);
+      assert.match(err.fix ?? '', new RegExp(`nothing was done by this run \\(lock file ${files[31]}\\)`));
+      return true;
+    });
+    assert.deepEqual(files.filter(isHeld), [files[31]], 'only the other holder\'s lock is held');
+  } finally {
+    other.kill('SIGKILL');
+  }
+});
+
+test('locks, real: a run killed with SIGKILL frees its locks at once', async () => {
+  const dir = join(scratchDir('lock'), 'locks');
+  const files = fifty.slice(0, 3).map((k) => lockFile(k.key, dir));
+  const code = `import { acquireLocks } from ${JSON.stringify(fileURLToPath(new URL('../../src/system/lock.js', import.meta.url)))};
+import { ExecRunner } from ${JSON.stringify(fileURLToPath(new URL('../../src/system/exec-runner.js', import.meta.url)))};
+await acquireLocks(new ExecRunner(), ${JSON.stringify(fifty.slice(0, 3))}, 'x', ${JSON.stringify(dir)});
+console.log('locked'); setInterval(() => {}, 1000);`;
+  const run = spawn('node', ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((done) => run.stdout.once('data', done));
+  assert.equal(files.filter(isHeld).length, 3);
+  run.kill('SIGKILL');
+  for (let i = 0; i < 100 && files.some(isHeld); i++) await new Promise((done) => setTimeout(done, 20));
+  assert.deepEqual(files.filter(isHeld), []);
 });
 
 test('locks: a lock folder someone else could write is refused', async () => {
@@ -86,6 +142,8 @@ test('links: previous only takes a valid latest; stale temporaries that are link
   moveLinks(r, dir, 'c', new Set(['a', 'b']));
   assert.deepEqual([readlinkSync(join(dir, LATEST)), readlinkSync(join(dir, PREVIOUS))], ['c', 'a'], 'a garbage latest is not copied to previous');
   symlinkSync('x', join(dir, '.btrfs-vault-link-latest'));
-  mkdirSync(join(dir, '.btrfs-vault-link-mine'));
+  mkdirSync(join(dir, '.btrfs-vault-link-previous'));
   assert.deepEqual(removeStaleLinks(r, dir), ['.btrfs-vault-link-latest']);
+  assert.ok(lexists(join(dir, '.btrfs-vault-link-previous')), 'a folder under a temporary link name stays');
+  assert.equal(lexists(join(dir, '.btrfs-vault-link-latest')), false);
 });

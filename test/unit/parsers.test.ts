@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSubvolumeList, parseSubvolumeShow } from '../../src/core/subvolumes.js';
+import { listedIds, parseSubvolumeList, parseSubvolumeShow } from '../../src/core/subvolumes.js';
 import { findMount, parseMountinfo } from '../../src/core/mountinfo.js';
 
 // Fixtures are recorded output of btrfs-progs 6.2 (Debian 12) on loop devices.
@@ -17,6 +17,14 @@ test('subvolume list: top-level and <FS_TREE>-prefixed paths, uuids, received uu
   assert.equal(rows[3]!.parentUuid, '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32');
   const target = parseSubvolumeList(fixture('subvolume-list-target.txt'));
   assert.equal(target[1]!.receivedUuid, rows[3]!.uuid, 'received uuid of the copy is the source snapshot uuid');
+});
+
+test('subvolume list: the IDs alone (the read-only listing) are those of the whole parse', () => {
+  for (const f of ['subvolume-list-source.txt', 'subvolume-list-target.txt', 'subvolume-list-cgen.txt']) {
+    const text = fixture(f);
+    assert.deepEqual([...listedIds(text)], parseSubvolumeList(text).map((r) => r.id), f);
+  }
+  assert.deepEqual([...listedIds('ID 7 gen 1 top level 5 parent_uuid - received_uuid - uuid x path a/ID 9 b\nID 12 gen 1 top level 5 path b\n')], [7, 12]);
 });
 
 test('subvolume list -c: generations tell a changed source from its snapshot', () => {
