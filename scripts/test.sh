@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 bash scripts/deps.sh
-for tool in btrfs mkfs.btrfs losetup strace pkill fuser setpriv flock python3 qemu-system-x86_64 cpio; do
+for tool in btrfs mkfs.btrfs losetup strace pkill fuser setpriv flock perl python3 qemu-system-x86_64 cpio; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
 done
 modprobe btrfs 2>/dev/null || true
