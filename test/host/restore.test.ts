@@ -52,6 +52,10 @@ test('restore to a new btrfs filesystem: a full send equal to the backup in ever
     const again = s.cli(['restore', sourceName(s.data), '--to', other.mountPoint, '--config', s.config]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /exists already; nothing is ever overwritten/);
+    // the backup named: refused before the disk is opened
+    const named = s.cli(['restore', sourceName(s.data), b.snapshot, '--to', other.mountPoint, '--config', s.config]);
+    assert.equal(named.code, 2, named.stderr);
+    assert.match(named.stderr, new RegExp(`${b.snapshot} exists already; nothing is ever overwritten, and the backup disk was not opened`));
   } finally {
     other.dispose();
   }
