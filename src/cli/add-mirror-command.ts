@@ -3,7 +3,6 @@ import { UserError } from '../core/errors.js';
 import { findDisk } from '../flows/disk-survey.js';
 import { addMirror, type MirrorQuestions } from '../flows/add-mirror.js';
 import { outputMode } from '../ui/renderer.js';
-import { reportError } from './exit.js';
 import { makeRunner } from './context.js';
 
 export interface AddMirrorOptions {
@@ -16,14 +15,10 @@ export interface AddMirrorOptions {
 }
 
 export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> {
-  try {
-    const config = await loadConfig(opts.config);
-    const runner = makeRunner(opts);
-    await addMirror({ runner, config, questions: questionsFor(opts), wait: opts.wait, mode: outputMode({}), print: (t) => process.stdout.write(t) });
-    return 0;
-  } catch (err) {
-    return reportError(err);
-  }
+  const config = await loadConfig(opts.config);
+  const runner = makeRunner(opts);
+  await addMirror({ runner, config, questions: questionsFor(opts), wait: opts.wait, mode: outputMode({}), print: (t) => process.stdout.write(t) });
+  return 0;
 }
 
 /** --disk makes it unattended: the options answer; otherwise the wizard asks (on a terminal). */

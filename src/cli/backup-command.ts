@@ -8,7 +8,6 @@ import type { Runner } from '../system/runner.js';
 import type { VaultConfig } from '../config/config.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner, pickSources } from './context.js';
-import { reportError } from './exit.js';
 
 export interface BackupCommandOptions {
   config: string;
@@ -24,28 +23,24 @@ export interface BackupCommandOptions {
 }
 
 export async function backupCommand(paths: string[], opts: BackupCommandOptions, signal: AbortSignal): Promise<number> {
-  try {
-    const config = await loadFor(opts);
-    const sources = pickSources(config, paths, Boolean(opts.sourcesFile));
-    const mode = outputMode(opts);
-    const runner = makeRunner(opts);
-    const unattended = Boolean(opts.scheduled || opts.onPlug);
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    if (unattended && !targetAttached(config, readMountsSync())) {
-      log(`the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`);
-      for (const p of await staleNotice(runner, config)) log(`! ${p}`);
-      return 0;
-    }
-    const report = await runBackup({ config, sources, runner, mode, keepOpen: Boolean(opts.keepOpen), closeIdleBelow: unattended, force: Boolean(opts.force), signal });
-    if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else for (const line of summaryLines(report)) log(line);
-    for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
-    if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);
-    if (opts.onPlug && report.ok && !opts.keepOpen) log(`the backup disk is closed: you may unplug it`);
-    return report.exitCode;
-  } catch (err) {
-    return reportError(err, opts);
+  const config = await loadFor(opts);
+  const sources = pickSources(config, paths, Boolean(opts.sourcesFile));
+  const mode = outputMode(opts);
+  const runner = makeRunner(opts);
+  const unattended = Boolean(opts.scheduled || opts.onPlug);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  if (unattended && !targetAttached(config, readMountsSync())) {
+    log(`the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`);
+    for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+    return 0;
   }
+  const report = await runBackup({ config, sources, runner, mode, keepOpen: Boolean(opts.keepOpen), closeIdleBelow: unattended, force: Boolean(opts.force), signal });
+  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else for (const line of summaryLines(report)) log(line);
+  for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
+  if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+  if (opts.onPlug && report.ok && !opts.keepOpen) log(`the backup disk is closed: you may unplug it`);
+  return report.exitCode;
 }
 
 /** Stale backups (or a disk not seen for long) are told at most once a day. */

@@ -1,14 +1,9 @@
 import { listBackups, listingLines } from '../flows/list.js';
-import { reportError } from './exit.js';
 import { loadFor, makeRunner } from './context.js';
 
 export async function listCommand(opts: { config: string; json?: boolean }): Promise<number> {
-  try {
-    const config = await loadFor(opts);
-    const listing = await listBackups(makeRunner({}), config, config.sources);
-    process.stdout.write(opts.json ? `${JSON.stringify(listing, null, 2)}\n` : `${listingLines(listing).join('\n')}\n`);
-    return 0;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  const config = await loadFor(opts);
+  const listing = await listBackups(makeRunner({}), config, config.sources);
+  process.stdout.write(opts.json ? `${JSON.stringify(listing, null, 2)}\n` : `${listingLines(listing).join('\n')}\n`);
+  return 0;
 }

@@ -1,18 +1,13 @@
 import { pruneLines, runPrune } from '../flows/prune.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner, pickSources } from './context.js';
-import { reportError } from './exit.js';
 
 export async function pruneCommand(paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
-  try {
-    const config = await loadFor(opts);
-    const sources = pickSources(config, paths, false);
-    const mode = outputMode(opts);
-    const report = await runPrune({ config, sources, runner: makeRunner(opts), mode, signal });
-    if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${pruneLines(report).join('\n')}\n`);
-    return report.exitCode;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  const config = await loadFor(opts);
+  const sources = pickSources(config, paths, false);
+  const mode = outputMode(opts);
+  const report = await runPrune({ config, sources, runner: makeRunner(opts), mode, signal });
+  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${pruneLines(report).join('\n')}\n`);
+  return report.exitCode;
 }

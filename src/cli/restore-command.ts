@@ -4,7 +4,6 @@ import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner, restoreSource } from './context.js';
 import { filesLines, runFiles } from '../flows/files.js';
 import { pickRestore, type Picked } from '../flows/restore-pick.js';
-import { reportError } from './exit.js';
 
 export interface RestoreCommandOptions {
   config: string;
@@ -43,8 +42,6 @@ export async function restoreCommand(sourceArg: string | undefined, backupArg: s
     const report = await runRestore({ config, source: restoreSource(config, source), backup, before, to: opts.to, writable: Boolean(opts.writable), runner: makeRunner(opts), mode, signal });
     process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
     return report.exitCode ?? 0;
-  } catch (err) {
-    return reportError(err, opts);
   } finally {
     await picked?.close();
   }

@@ -6,7 +6,6 @@ import { UserError } from '../core/errors.js';
 import { setup } from '../flows/setup.js';
 import { answeredQuestions, type SetupQuestions } from '../flows/setup-spec.js';
 import { outputMode } from '../ui/renderer.js';
-import { reportError } from './exit.js';
 import { makeRunner } from './context.js';
 
 export interface SetupOptions {
@@ -17,16 +16,12 @@ export interface SetupOptions {
 }
 
 export async function setupCommand(opts: SetupOptions): Promise<number> {
-  try {
-    const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
-    const host = opts.host ?? hostname().split('.')[0]!;
-    const runner = makeRunner(opts);
-    const questions = opts.answers ? answeredQuestions(await loadAnswers(opts.answers)) : await wizardQuestions();
-    await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
-    return 0;
-  } catch (err) {
-    return reportError(err);
-  }
+  const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
+  const host = opts.host ?? hostname().split('.')[0]!;
+  const runner = makeRunner(opts);
+  const questions = opts.answers ? answeredQuestions(await loadAnswers(opts.answers)) : await wizardQuestions();
+  await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
+  return 0;
 }
 
 /** The wizard's prompts, on a terminal. */

@@ -1,6 +1,5 @@
 import { closeReport, openReport, runClose, runOpen } from '../flows/open-close.js';
 import { outputMode } from '../ui/renderer.js';
-import { reportError } from './exit.js';
 import { loadFor, makeRunner } from './context.js';
 
 type Opts = { config: string; dryRun?: boolean; json?: boolean };
@@ -8,20 +7,12 @@ type Opts = { config: string; dryRun?: boolean; json?: boolean };
 const print = (lines: string[]) => process.stdout.write(lines.map((l) => `${l}\n`).join(''));
 
 export async function openCommand(opts: Opts): Promise<number> {
-  try {
-    const runner = makeRunner(opts);
-    print(openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json), dryRun: runner.dryRun }));
-    return 0;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  const runner = makeRunner(opts);
+  print(openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json), dryRun: runner.dryRun }));
+  return 0;
 }
 
 export async function closeCommand(opts: Opts): Promise<number> {
-  try {
-    print(closeReport(await runClose(makeRunner(opts), await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json) }));
-    return 0;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  print(closeReport(await runClose(makeRunner(opts), await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json) }));
+  return 0;
 }

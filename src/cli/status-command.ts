@@ -1,16 +1,11 @@
 import { collectStatus, statusLines } from '../flows/status.js';
 import { loadFor, makeRunner } from './context.js';
-import { reportError } from './exit.js';
 
 /** status [--json] [--check]: --check exits 1 while any warning stands (for monitoring). */
 export async function statusCommand(opts: { config: string; json?: boolean; check?: boolean }): Promise<number> {
-  try {
-    const config = await loadFor(opts);
-    const status = await collectStatus(makeRunner({}), config);
-    status.exitCode = opts.check && !status.ok ? 1 : 0;
-    process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${statusLines(status).join('\n')}\n`);
-    return status.exitCode;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  const config = await loadFor(opts);
+  const status = await collectStatus(makeRunner({}), config);
+  status.exitCode = opts.check && !status.ok ? 1 : 0;
+  process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${statusLines(status).join('\n')}\n`);
+  return status.exitCode;
 }

@@ -1,18 +1,13 @@
 import { runVerify, verifyLines } from '../flows/verify.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner, pickSources } from './context.js';
-import { reportError } from './exit.js';
 
 export async function verifyCommand(paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
-  try {
-    const config = await loadFor(opts);
-    const sources = pickSources(config, paths, false);
-    const mode = outputMode(opts);
-    const report = await runVerify({ config, sources, runner: makeRunner({}), mode, full: Boolean(opts.full), scrub: opts.scrub, signal });
-    if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else process.stdout.write(`${verifyLines(report).join('\n')}\n`);
-    return report.exitCode;
-  } catch (err) {
-    return reportError(err, opts);
-  }
+  const config = await loadFor(opts);
+  const sources = pickSources(config, paths, false);
+  const mode = outputMode(opts);
+  const report = await runVerify({ config, sources, runner: makeRunner({}), mode, full: Boolean(opts.full), scrub: opts.scrub, signal });
+  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(`${verifyLines(report).join('\n')}\n`);
+  return report.exitCode;
 }
