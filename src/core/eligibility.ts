@@ -2,6 +2,8 @@
 // the input is `lsblk -J -b` output (plus by-id names), the output reasons are shown
 // to the user as they are.
 
+import { formatBytes } from '../ui/format.js';
+
 export interface BlockDevice {
   name: string;
   path: string;
@@ -66,7 +68,7 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
   const reasons: string[] = [];
   const all = [disk, ...descendants(disk)];
   if (disk.ro) reasons.push('read-only device');
-  if (disk.size < ctx.minBytes) reasons.push(`too small: ${gib(disk.size)}, a backup disk needs at least ${gib(ctx.minBytes)}`);
+  if (disk.size < ctx.minBytes) reasons.push(`too small: ${formatBytes(disk.size)}, a backup disk needs at least ${formatBytes(ctx.minBytes)}`);
   for (const d of all) {
     if (ctx.ours?.devices.includes(d.path)) continue;
     for (const mp of d.mountpoints.filter((m): m is string => Boolean(m) && !ctx.ours?.mounts.includes(m!))) {
@@ -96,7 +98,7 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
     eligible: reasons.length === 0,
     reasons: [...new Set(reasons)],
     signatures,
-    partitions: partitions.map((p) => `${p.path} ${gib(p.size)}${p.fstype ? ` ${p.fstype}` : ''}${p.partlabel ? ` "${p.partlabel}"` : ''}`),
+    partitions: partitions.map((p) => `${p.path} ${formatBytes(p.size)}${p.fstype ? ` ${p.fstype}` : ''}${p.partlabel ? ` "${p.partlabel}"` : ''}`),
   };
 }
 
@@ -107,10 +109,6 @@ function describeFs(d: BlockDevice): string {
     LVM2_member: 'an LVM physical volume',
   };
   return `${what[d.fstype!] ?? `a ${d.fstype} filesystem`}${d.label ? ` labelled "${d.label}"` : ''}`;
-}
-
-export function gib(bytes: number): string {
-  return bytes >= 1024 ** 4 ? `${(bytes / 1024 ** 4).toFixed(1)} TiB` : `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 }
 
 /** What a person types to confirm: the serial, or the last part of the by-id name. */

@@ -1,6 +1,7 @@
 import { Listr } from 'listr2';
 import type { VaultConfig } from '../config/config.js';
-import { confirmationWords, gib, type DiskAssessment } from '../core/eligibility.js';
+import { confirmationWords, type DiskAssessment } from '../core/eligibility.js';
+import { formatBytes } from '../ui/format.js';
 import { TargetError, UserError } from '../core/errors.js';
 import { waitForDevice } from '../stack/devices.js';
 import { arraySync, type SyncStatus } from '../stack/array-state.js';
@@ -90,7 +91,7 @@ export function checkMirrorDisk(survey: Survey, disk: DiskAssessment, memberDisk
     const member = survey.disks.find((d) => d.path === m);
     if (!member) continue;
     if (disk.size < member.size) {
-      throw new UserError(`${disk.byId ?? disk.path} (${gib(disk.size)}) is smaller than the array's disk ${member.byId ?? member.path} (${gib(member.size)})`, 'use a disk at least as large');
+      throw new UserError(`${disk.byId ?? disk.path} (${formatBytes(disk.size)}) is smaller than the array's disk ${member.byId ?? member.path} (${formatBytes(member.size)})`, 'use a disk at least as large');
     }
     if (disk.logicalSectorSize !== member.logicalSectorSize) {
       throw new UserError(

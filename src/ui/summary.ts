@@ -1,11 +1,12 @@
 import boxen from 'boxen';
-import { gib, type DiskAssessment } from '../core/eligibility.js';
+import type { DiskAssessment } from '../core/eligibility.js';
+import { formatBytes } from './format.js';
 import type { PlanStep, SetupSpec } from '../flows/setup-plan.js';
 import type { FoundFolder } from '../flows/existing-volume.js';
 import { formatArgv } from '../system/runner.js';
 
 export function diskLine(d: DiskAssessment): string {
-  return `${d.byId ?? d.path}  ${d.model}  ${d.serial || '-'}  ${gib(d.size)}  ${d.transport}${d.removable ? ' removable' : ''}`;
+  return `${d.byId ?? d.path}  ${d.model}  ${d.serial || '-'}  ${formatBytes(d.size)}  ${d.transport}${d.removable ? ' removable' : ''}`;
 }
 
 /** The plan as a person reads it before typing the serial: a box, then every command. */
@@ -18,7 +19,7 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
   const folders = spec.existing?.folders ?? [];
   const body = [
     `disk         ${disk.byId ?? disk.path} (${disk.path})`,
-    `             ${disk.model}, serial ${disk.serial || '-'}, ${gib(disk.size)}, ${disk.transport}`,
+    `             ${disk.model}, serial ${disk.serial || '-'}, ${formatBytes(disk.size)}, ${disk.transport}`,
     `mode         ${MODES[spec.mode]}`,
     `layers       ${['partition', ...spec.layers, 'btrfs'].join(' -> ')}${spec.layers.length === 0 ? ' (a plain disk: not encrypted, no mirror)' : ''}`,
     ...(spec.layers.includes('lvm') ? [`host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`] : []),
