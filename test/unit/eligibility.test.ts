@@ -22,7 +22,7 @@ const table: [string, BlockDevice, string | null][] = [
   ['an open LUKS mapping', disk({}, [part('/dev/sdb1', { fstype: 'crypto_LUKS' }, [disk({ name: 'x', path: '/dev/mapper/x', type: 'crypt' })])]), 'holds the open LUKS mapping /dev/mapper/x'],
   ['an active LVM volume', disk({}, [part('/dev/sdb1', { fstype: 'LVM2_member' }, [disk({ name: 'l', path: '/dev/mapper/vg-l', type: 'lvm' })])]), 'holds the active LVM volume /dev/mapper/vg-l'],
   ['a read-only device', disk({ ro: true }), 'read-only device'],
-  ['a disk too small', disk({ size: 512 * 1024 ** 2 }), 'too small: 0.5 GiB, a backup disk needs at least 1.0 GiB'],
+  ['a disk too small', disk({ size: 512 * 1024 ** 2 }), 'too small: 512.0 MiB, a backup disk needs at least 1.00 GiB'],
 ];
 
 for (const [name, dev, reason] of table) {
