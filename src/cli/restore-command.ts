@@ -43,6 +43,7 @@ export async function restoreCommand(sourceArg: string | undefined, backupArg: s
     process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
     return report.exitCode ?? 0;
   } finally {
-    await picked?.close();
+    // a failed close is told, and never hides why the restore stopped
+    await picked?.close().catch((err: unknown) => process.stderr.write(`btrfs-vault: warning: closing the backup disk failed: ${err instanceof Error ? err.message : String(err)}\n`));
   }
 }

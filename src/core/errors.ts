@@ -1,4 +1,4 @@
-// Typed errors, caught once at the top (src/cli/exit.ts). Each carries its exit code
+// Typed errors, caught once at the top (runCli in src/cli/program.ts, formatted by src/cli/exit.ts). Each carries its exit code
 // and the fix, so the top-level handler only formats.
 
 export const ExitCode = {

@@ -63,7 +63,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const report: RestoreReport = { ok: false, dryRun: runner.dryRun, source: source.path, name: source.name, status: 'not-run', warnings: [], nextSteps: [], exitCode: ExitCode.ok };
   const dest = destination(opts.to);
   // a backup named: a path that is taken is refused before the disk is opened (~7 s through the whole stack)
-  if (opts.backup !== undefined && lexists(join(dest.dir, opts.backup))) {
+  if (opts.backup !== undefined && /^[^/]+$/.test(opts.backup) && opts.backup !== '.' && opts.backup !== '..' && lexists(join(dest.dir, opts.backup))) {
     throw new UserError(`${join(dest.dir, opts.backup)} exists already; nothing is ever overwritten, and the backup disk was not opened`, `restore into another folder (--to), or move ${join(dest.dir, opts.backup)} away first`);
   }
   const session = new TargetSession(config, runner, [], [] as SourceResult[], {

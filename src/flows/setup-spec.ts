@@ -125,7 +125,7 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
   const problem = mountPointProblem(await mountPointUse(runner, where), where);
   if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
   // (a resumed setup was checked by its first run, and the array under the name may be the one it made)
-  const taken = mode === 'new-disk' && !resumed && layers.includes('raid') ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
+  const taken = !resumed && layers.includes('raid') ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
   if (taken) {
     throw new UserError(
       `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,

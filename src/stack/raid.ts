@@ -213,16 +213,19 @@ export const raidLayer: LayerHandler & RaidVerbs = {
 /**
  * Before a new array is made under the name: does this host know another array by it?
  * An ARRAY line of another backup disk (lost, or in a drawer) would win at every open,
- * and a running one keeps the name taken. The line of the array on the disk being wiped
- * (`wiped`: its member partition) is no obstacle: recording the new array replaces it.
- * Reads only; the reason, or undefined.
+ * and a running one keeps the name taken. The array on the chosen disk (`onDisk`: its
+ * member partition; wiped, or joined by a second host) is no obstacle: its line is the
+ * one recorded, and a wiped array's is replaced. Reads only; the reason, or undefined.
  */
-export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'config'>, wiped?: string): Promise<string | undefined> {
+export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'config'>, onDisk?: string): Promise<string | undefined> {
   const { array } = ctx.config.target;
-  const wipedUuid = wiped ? /^\s*Array UUID : (\S+)/m.exec((await ctx.runner.query(raidCommands.examine(wiped), { allowFailure: true })).stdout)?.[1] : undefined;
-  const ours = (uuid: string | undefined) => uuid !== undefined && wipedUuid !== undefined && uuid.toLowerCase() === wipedUuid.toLowerCase();
+  const diskUuid = onDisk ? /^\s*Array UUID : (\S+)/m.exec((await ctx.runner.query(raidCommands.examine(onDisk), { allowFailure: true })).stdout)?.[1] : undefined;
+  const ours = (uuid: string | undefined) => uuid !== undefined && diskUuid !== undefined && uuid.toLowerCase() === diskUuid.toLowerCase();
   const stat = await arrayStat(array);
-  if (stat && !wiped) return `the array ${array} is assembled from another disk (${stat.members.map((m) => parseMember(m).device).join(', ') || 'no member left'})`;
+  const member = onDisk ? basename(await realpath(onDisk).catch(() => onDisk)) : undefined;
+  const members = stat?.members.map((m) => parseMember(m).device) ?? [];
+  // running: only from the chosen disk's own partition (udev assembled it as the disk appeared)
+  if (stat && !(members.length > 0 && members.every((d) => d === member))) return `the array ${array} is assembled from another disk (${members.join(', ') || 'no member left'})`;
   const line = await configuredArray(array);
   if (line && !ours(line.uuid)) return `${MDADM_CONF} records another array as ${array} (UUID ${line.uuid ?? 'none'}), another backup disk of this host`;
   return undefined;
@@ -236,10 +239,16 @@ async function recordArray(ctx: StepContext, array: string): Promise<void> {
   const [mine] = parseArrayLines(line);
   const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
   const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid);
-  // setup checked before it wiped anything that a line under this name was the wiped array's
+  // setup checked before it changed anything that a line under this name can only be the wiped array's
   const stale = !present && parseArrayLines(conf).some((a) => a.device === array);
   if (stale) {
-    const kept = conf.split('\n').filter((l) => parseArrayLines(l)[0]?.device !== array).join('\n').replace(/\n*$/, '');
+    // the wiped array's line goes with its continuation lines (indented)
+    let dropping = false;
+    const kept = conf
+      .split('\n')
+      .filter((l) => (dropping = l.startsWith('ARRAY ') ? parseArrayLines(l)[0]?.device === array : dropping && /^\s/.test(l)) === false)
+      .join('\n')
+      .replace(/\n*$/, '');
     writeFileDurably(MDADM_CONF, `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`, { mode: 0o644, replace: true });
   } else if (!present) {
     makeDirDurably(dirname(MDADM_CONF), 0o755);

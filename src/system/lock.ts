@@ -49,7 +49,13 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
   const files = [...new Set(named.map((k) => k.file))];
   const held = await runner.hold(holdArgv(files));
   if (held.held) {
-    for (const k of named) writeOwner(`${k.file}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
+    try {
+      for (const k of named) writeOwner(`${k.file}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
+    } catch (err) {
+      // never a lock held by nobody's record: the lock process would wait for ever
+      await held.release();
+      throw err;
+    }
     return { release: () => held.release() };
   }
   const taken = held.stderr.split('\n').at(-1) ?? '';
@@ -64,7 +70,7 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
 
 /** The one program that takes and holds every lock (see HOLD_ALL). */
 export function holdArgv(files: readonly string[]): Argv {
-  return ['perl', ['-e', HOLD_ALL, ...files]];
+  return ['perl', ['-e', HOLD_ALL, '--', ...files]];
 }
 
 /**

@@ -147,3 +147,11 @@ test('links: previous only takes a valid latest; stale temporaries that are link
   assert.ok(lexists(join(dir, '.btrfs-vault-link-previous')), 'a folder under a temporary link name stays');
   assert.equal(lexists(join(dir, '.btrfs-vault-link-latest')), false);
 });
+
+test('locks, real: when an owner record cannot be written, the locks are let go and the error is told (never a run hung on its own lock)', async () => {
+  const dir = join(scratchDir('lock'), 'locks');
+  const files = fifty.map((k) => lockFile(k.key, dir));
+  mkdirSync(`${files[7]}.owner`, { recursive: true }); // a folder where the record goes
+  await assert.rejects(acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir), /EISDIR|illegal operation on a directory/);
+  assert.deepEqual(files.filter(isHeld), [], 'no lock is left held');
+});
