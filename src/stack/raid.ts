@@ -224,8 +224,8 @@ export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'confi
   const stat = await arrayStat(array);
   const member = onDisk ? basename(await realpath(onDisk).catch(() => onDisk)) : undefined;
   const members = stat?.members.map((m) => parseMember(m).device) ?? [];
-  // running: only from the chosen disk's own partition (udev assembled it as the disk appeared)
-  if (stat && !(members.length > 0 && members.every((d) => d === member))) return `the array ${array} is assembled from another disk (${members.join(', ') || 'no member left'})`;
+  // running: only with the chosen disk's own partition in it (udev assembled it as the disk appeared; a joined mirror runs from both)
+  if (stat && !(member !== undefined && members.includes(member))) return `the array ${array} is assembled from another disk (${members.join(', ') || 'no member left'})`;
   const line = await configuredArray(array);
   if (line && !ours(line.uuid)) return `${MDADM_CONF} records another array as ${array} (UUID ${line.uuid ?? 'none'}), another backup disk of this host`;
   return undefined;
