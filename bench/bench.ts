@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeLoopBtrfs, requireRoot, sh } from '../test/support/loop-disk.js';
+import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../test/support/loop-disk.js';
 import { tempDir } from '../test/support/scratch.js';
 import { COMPILE_CACHE_DIR } from '../src/cli/launch.js';
 
@@ -26,7 +26,11 @@ rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
 const dir = tempDir('bench');
 const src = makeLoopBtrfs(dir, 'src', 8192);
 const dst = makeLoopBtrfs(dir, 'dst', 24576);
+/** filesystems made later on, still mounted when the bench stops half-way */
+const later: LoopFs[] = [];
 const cleanup = () => {
+  // before the folder goes: a mounted one would be emptied through its mount, then leaked
+  for (const f of later.splice(0).reverse()) f.dispose();
   dst.dispose();
   src.dispose();
   rmSync(dir, { recursive: true, force: true });
@@ -184,6 +188,7 @@ for (let rep = 0; rep < REPS; rep++) {
 // filesystem of their own (full, then incremental from the first), against raw
 // btrfs send | btrfs receive of the same backups
 const restoreFs = makeLoopBtrfs(dir, 'restore', 8192);
+later.push(restoreFs);
 // each round started every tool from nothing: make the two backups to restore
 resetTool('btrfs-vault');
 runTool('btrfs-vault');
@@ -211,6 +216,7 @@ for (let rep = 0; rep < REPS; rep++) {
     restoreTimes.incremental.raw.push(timed(() => raw(lastBackup, firstBackup)));
   }
 }
+later.splice(later.indexOf(restoreFs), 1);
 restoreFs.dispose();
 
 // Listing costs grow with the subvolumes on a filesystem: the same no-change run once
