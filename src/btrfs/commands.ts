@@ -7,7 +7,6 @@ export const btrfs = {
   list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', path]],
   /** the same, read-only subvolumes only */
   listReadonly: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', path]],
-  show: (path: string): Argv => ['btrfs', ['subvolume', 'show', path]],
   createSubvolume: (path: string): Argv => ['btrfs', ['subvolume', 'create', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', source, dest]],
   writableSnapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', source, dest]],

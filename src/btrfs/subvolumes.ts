@@ -1,6 +1,6 @@
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
-import { listedIds, parseSubvolumeList, parseSubvolumeShow, type SubvolumeShow } from '../core/subvolumes.js';
+import { listedIds, parseSubvolumeList } from '../core/subvolumes.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 
@@ -119,11 +119,6 @@ export function nestedIn(all: readonly Subvolume[], path: string): Subvolume[] {
     .filter(([folder]) => folder === '' || isUnder(folder, path))
     .flatMap(([, list]) => list.filter(below))
     .sort((a, b) => a.id - b.id);
-}
-
-export async function showSubvolume(runner: Runner, path: string): Promise<SubvolumeShow> {
-  const { stdout } = await runner.query(btrfs.show(path));
-  return parseSubvolumeShow(stdout);
 }
 
 // A path relative to the filesystem's top level, seen through a mount of `root`. Both

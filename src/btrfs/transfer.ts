@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { CommandFailedError, InternalError, TargetError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
-import { showSubvolume } from './subvolumes.js';
+import { subvolumeInfo } from './subvolume-info.js';
 
 export interface TransferSpec {
   snapshot: string;
@@ -32,7 +32,7 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
       onProgress: spec.onProgress,
     });
     if (!runner.dryRun) {
-      const [info, expected] = await Promise.all([showSubvolume(runner, received), spec.snapshotUuid]);
+      const [info, expected] = await Promise.all([subvolumeInfo(runner, received), spec.snapshotUuid]);
       if (!info.readonly || !expected || info.receivedUuid !== expected) {
         throw new InternalError(
           `received ${received} is not a complete copy of ${spec.snapshot} (received UUID ${info.receivedUuid ?? '-'}, expected ${expected}; ${info.readonly ? 'read-only' : 'writable'})`,

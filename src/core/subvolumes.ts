@@ -1,4 +1,4 @@
-// Parsers for btrfs-progs 6.2 output (`subvolume list -a -u -q -R`, `subvolume show`). Pure.
+// Parsers for btrfs-progs 6.2 output (`subvolume list -a -u -q -R`). Pure.
 
 export interface SubvolumeRow {
   id: number;
@@ -39,37 +39,6 @@ export function listedIds(text: string): Set<number> {
   const ids = new Set<number>();
   for (const m of text.matchAll(/^ID (\d+) /gm)) ids.add(Number(m[1]));
   return ids;
-}
-
-export interface SubvolumeShow {
-  path: string;
-  uuid: string;
-  parentUuid?: string;
-  receivedUuid?: string;
-  readonly: boolean;
-  id: number;
-}
-
-export function parseSubvolumeShow(text: string): SubvolumeShow {
-  const lines = text.split('\n');
-  const field = (name: string): string | undefined => {
-    const re = new RegExp(`^\\s*${name}:\\s*(.*)$`);
-    for (const l of lines) {
-      const m = re.exec(l);
-      if (m) return m[1]!.trim();
-    }
-    return undefined;
-  };
-  const uuid = field('UUID');
-  if (!uuid) throw new Error('unrecognised `btrfs subvolume show` output: no UUID line');
-  return {
-    path: (lines[0] ?? '').trim(),
-    uuid,
-    parentUuid: uuidOrUndefined(field('Parent UUID') ?? '-'),
-    receivedUuid: uuidOrUndefined(field('Received UUID') ?? '-'),
-    readonly: /\breadonly\b/.test(field('Flags') ?? ''),
-    id: Number(field('Subvolume ID') ?? NaN),
-  };
 }
 
 function uuidOrUndefined(value: string): string | undefined {

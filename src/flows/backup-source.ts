@@ -5,7 +5,8 @@ import { btrfs } from '../btrfs/commands.js';
 import { claimFolder, ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
-import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, type Subvolume } from '../btrfs/subvolumes.js';
+import { subvolumeInfo, subvolumeInfos } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
@@ -158,7 +159,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   runner.preparePipe?.(); // the FIFO for the transfer is made while the snapshot is taken
   await taking;
   // its UUID is needed only to verify the copy, so it is read while the stream runs
-  const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : showSubvolume(runner, snapshot).then((s) => s.uuid);
+  const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : subvolumeInfo(runner, snapshot).then((s) => s.uuid);
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   checkAbort();
 
@@ -250,8 +251,7 @@ async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], comp
   const candidates = srcAll
     .filter((s) => s.receivedUuid !== undefined && byReceived.has(s.receivedUuid) && !s.path.startsWith(`${snapDir}/`))
     .sort((a, b) => compareSnapshotNames(byReceived.get(b.receivedUuid!)!, byReceived.get(a.receivedUuid!)!));
-  for (const c of candidates) {
-    if ((await showSubvolume(runner, c.path)).readonly) return { path: c.path, backup: byReceived.get(c.receivedUuid!)! };
-  }
-  return undefined;
+  const readonly = (await subvolumeInfos(runner, candidates.map((c) => c.path))).find((i) => i.readonly);
+  const c = candidates.find((x) => x.path === readonly?.path);
+  return c && { path: c.path, backup: byReceived.get(c.receivedUuid!)! };
 }

@@ -6,7 +6,8 @@ import { compareSnapshotNames } from '../core/naming.js';
 import { snapshotTime } from '../core/retention.js';
 import { btrfs } from '../btrfs/commands.js';
 import { LATEST, readLink } from '../btrfs/links.js';
-import { backupsIn, listSubvolumes, listTargetSubvolumes, showSubvolume, type Subvolume } from '../btrfs/subvolumes.js';
+import { backupsIn, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { subvolumeInfo } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
 import { readMounts, readMountsSync } from '../system/mounts.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
@@ -132,7 +133,7 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   const sameData = (b: Subvolume) => there.find((x) => x.uuid === b.receivedUuid || x.receivedUuid === b.receivedUuid);
   const same = sameData(chosen);
   const started = Date.now();
-  if (same && (await showSubvolume(runner, same.path)).readonly) {
+  if (same && (await subvolumeInfo(runner, same.path)).readonly) {
     task.output = `the same data is on that filesystem already (${same.path}): a snapshot of it`;
     await runner.run(btrfs.snapshot(same.path, restored));
     Object.assign(report, { how: 'local', parent: same.path, bytes: 0 });

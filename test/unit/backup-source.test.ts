@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, symlinkSy
 import { OWNER_FILE } from '../../src/btrfs/folders.js';
 import { join } from 'node:path';
 import { backupSource, type BackupSourceDeps } from '../../src/flows/backup-source.js';
+import { subvolumeInfoArgv } from '../../src/btrfs/subvolume-info.js';
 import { runExitCode } from '../../src/flows/target-session.js';
 import { InterruptedError, TargetError } from '../../src/core/errors.js';
 import type { CheckedSource } from '../../src/flows/source-check.js';
@@ -52,8 +53,8 @@ const listing = (rows: Row[]) =>
     })
     .join('\n');
 
-const show = (path: string, uuid: string, received = '-', ro = true) =>
-  `${path}\n\tName: \t\t\tx\n\tUUID: \t\t\t${uuid}\n\tParent UUID: \t\t-\n\tReceived UUID: \t\t${received}\n\tSubvolume ID: \t\t300\n\tFlags: \t\t\t${ro ? 'readonly' : '-'}\n`;
+/** what the subvolume-info program says of one subvolume: ID, read-only, UUID, parent, received UUID */
+const info = (uuid: string, received = '-', ro = true) => `300 ${ro ? 1 : 0} ${uuid} - ${received}\n`;
 
 function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = { path: 'data', uuid: 'u-data' }): FakeRunner {
   const snap = join(w.snapDir, NEW);
@@ -63,12 +64,12 @@ function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = {
     .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
     .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst.filter((d) => d.received && d.ro !== false)) })
     .on(['btrfs', ['subvolume', 'snapshot', '-r', w.source.real, snap]])
-    .on(['btrfs', ['subvolume', 'show', snap]], { stdout: show(snap, 'u-new') })
+    .on(subvolumeInfoArgv([snap]), { stdout: info('u-new') })
     .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), snap]], ['btrfs', ['receive', w.targetDir]]], () => {
       mkdirSync(join(w.targetDir, NEW));
       return { bytes: 4321 };
     })
-    .on(['btrfs', ['subvolume', 'show', join(w.targetDir, NEW)]], { stdout: show(join(w.targetDir, NEW), 'u-copy', 'u-new') })
+    .on(subvolumeInfoArgv([join(w.targetDir, NEW)]), { stdout: info('u-copy', 'u-new') })
     .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
     .on(['btrfs', ['subvolume', 'create', w.snapDir]], () => {
       mkdirSync(w.snapDir);

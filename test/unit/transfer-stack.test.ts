@@ -2,22 +2,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { transfer } from '../../src/btrfs/transfer.js';
+import { subvolumeInfoArgv } from '../../src/btrfs/subvolume-info.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
 import { closeStack, openStack } from '../../src/stack/stack.js';
 import type { LayerHandler, StackContext } from '../../src/stack/layer.js';
-import { readFileSync } from 'node:fs';
 import { scratchDir } from '../support/scratch.js';
 
-const show = (received: string, ro = true) =>
-  readFileSync(join(process.cwd(), 'test/fixtures/subvolume-show-received.txt'), 'utf8')
-    .replace(/Received UUID:.*$/m, `Received UUID: \t\t${received}`)
-    .replace(/Flags:.*$/m, `Flags: \t\t\t${ro ? 'readonly' : '-'}`);
+/** what the subvolume-info program says of a received copy: ID, read-only, UUID, parent, received UUID */
+const info = (received: string, ro = true) => ({ stdout: `258 ${ro ? 1 : 0} 9e694791-add3-3749-a805-5d978d2a2386 - ${received}\n` });
 
 test('transfer: incremental send into receive, then proof of completeness', async () => {
   const dir = scratchDir('t');
   const r = new FakeRunner()
     .on([['btrfs', ['send', '-q', '-p', '/s/a', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1234 })
-    .on(['btrfs', ['subvolume', 'show', `${dir}/b`]], { stdout: show('u-b') });
+    .on(subvolumeInfoArgv([`${dir}/b`]), info('u-b'));
   const seen: number[] = [];
   const out = await transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', parent: '/s/a', targetDir: dir, onProgress: (b) => seen.push(b) });
   assert.equal(out.bytes, 1234);
@@ -30,9 +28,21 @@ test('transfer: a copy whose received uuid is wrong is deleted and reported', as
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
     .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
-    .on(['btrfs', ['subvolume', 'show', `${dir}/b`]], { stdout: show('-', false) })
+    .on(subvolumeInfoArgv([`${dir}/b`]), info('-', false))
     .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), /not a complete copy/);
+  assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
+});
+
+test('transfer: a received path the kernel does not call a subvolume is an error naming it, and is deleted', async () => {
+  const dir = scratchDir('t');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'b'));
+  const r = new FakeRunner()
+    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
+    .on(subvolumeInfoArgv([`${dir}/b`]), { stdout: '! not a btrfs subvolume\n' })
+    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), (err: Error) => err.message.includes(`${dir}/b: not a btrfs subvolume`));
   assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
 });
 

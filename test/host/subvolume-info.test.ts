@@ -1,0 +1,55 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { subvolumeInfo, subvolumeInfos } from '../../src/btrfs/subvolume-info.js';
+import { ExecRunner } from '../../src/system/exec-runner.js';
+import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
+import { scratchDir } from '../support/scratch.js';
+
+// The one ioctl that replaced `btrfs subvolume show`: what it reads must be what show
+// prints, on a real filesystem, and anything that is not a subvolume itself is refused.
+before(() => requireRoot());
+
+/** UUIDs, ID and flag as `btrfs subvolume show` prints them */
+function shown(path: string) {
+  const text = sh('btrfs', ['subvolume', 'show', path]);
+  const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.*)$`, 'm').exec(text)![1]!.trim();
+  const uuid = (v: string) => (v === '-' ? undefined : v);
+  return { path, id: Number(field('Subvolume ID')), uuid: field('UUID'), parentUuid: uuid(field('Parent UUID')), receivedUuid: uuid(field('Received UUID')), readonly: /readonly/.test(field('Flags')) };
+}
+
+test('subvolume info reads what `btrfs subvolume show` prints: a writable subvolume, its read-only snapshot, a received copy (in one call); refuses a folder, a symlink, a missing path, another filesystem', async () => {
+  const dir = scratchDir('info');
+  const fs = makeLoopBtrfs(dir, 'fs', 256);
+  try {
+    const m = fs.mountPoint;
+    sh('btrfs', ['subvolume', 'create', join(m, 'live')]);
+    sh('btrfs', ['subvolume', 'snapshot', '-r', join(m, 'live'), join(m, 'snap')]);
+    mkdirSync(join(m, 'copies'));
+    sh('bash', ['-c', `btrfs send -q ${join(m, 'snap')} | btrfs receive -q ${join(m, 'copies')}`]);
+    const paths = [join(m, 'live'), join(m, 'snap'), join(m, 'copies', 'snap')];
+    const runner = new ExecRunner();
+    const infos = await subvolumeInfos(runner, paths);
+    assert.deepEqual(infos, paths.map(shown));
+    const [live, snap, copy] = infos;
+    assert.deepEqual([live!.readonly, snap!.readonly, copy!.readonly], [false, true, true]);
+    assert.equal(snap!.parentUuid, live!.uuid);
+    assert.equal(copy!.receivedUuid, snap!.uuid, 'the proof of a complete copy');
+
+    mkdirSync(join(m, 'live', 'folder'));
+    symlinkSync(join(m, 'snap'), join(m, 'link'));
+    for (const [path, why] of [
+      [join(m, 'live', 'folder'), /not a btrfs subvolume/],
+      [join(m, 'link'), /not the subvolume itself/],
+      [join(m, 'gone'), /No such file/],
+      [dir, /not a btrfs subvolume/],
+    ] as const) {
+      await assert.rejects(subvolumeInfo(runner, path), (err: Error) => why.test(err.message) && err.message.includes(path), path);
+    }
+    // one bad path fails the call, named, whatever comes before it
+    await assert.rejects(subvolumeInfos(runner, [join(m, 'snap'), join(m, 'link')]), /link: not the subvolume itself/);
+  } finally {
+    fs.dispose();
+  }
+});
