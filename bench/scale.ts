@@ -18,7 +18,7 @@ const LIST_PAIRS = Number(process.env.SCALE_LIST_PAIRS ?? 3000);
 const RUNS = Number(process.env.SCALE_RUNS ?? 5);
 /** fabrication pipelines at once: concurrent snapshots and receives share transaction commits */
 const JOBS = Number(process.env.SCALE_JOBS ?? 4);
-/** another build to interleave with this one in the no-change runs (before/after a change) */
+/** another build to interleave with this one in the runs, no-change and forced (before/after a change) */
 const OTHER = process.env.SCALE_COMPARE;
 /** SCALE_FORCED=0: no forced rounds (btrfs-vault --force, btrbk always: most of the bench's time at large sizes) */
 const FORCED = process.env.SCALE_FORCED !== '0';
@@ -215,11 +215,12 @@ function listingCost(fs: LoopFs, readonly: boolean): number {
   return median(Array.from({ length: 3 }, () => timed(() => execFileSync('btrfs', args, { stdio: ['ignore', 'ignore', 'ignore'] }))));
 }
 
-type Variant = 'vault' | 'vault --force' | 'vault (other build)' | 'btrbk onchange' | 'btrbk always';
+type Variant = 'vault' | 'vault --force' | 'vault (other build)' | 'vault --force (other build)' | 'btrbk onchange' | 'btrbk always';
 function runVariant(v: Variant, vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeof btrbkLayout>, config = vault.config): void {
   if (v === 'vault') quiet('node', [BIN, 'backup', '--config', config]);
   else if (v === 'vault --force') quiet('node', [BIN, 'backup', '--force', '--config', config]);
   else if (v === 'vault (other build)') quiet('node', [OTHER!, 'backup', '--config', config]);
+  else if (v === 'vault --force (other build)') quiet('node', [OTHER!, 'backup', '--force', '--config', config]);
   else quiet('btrbk', ['-c', v === 'btrbk onchange' ? btrbk.onchange : btrbk.always, '-q', 'run']);
 }
 
@@ -232,7 +233,7 @@ function noChange(vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeo
     }
   };
   rounds(['vault', 'btrbk onchange', ...(OTHER ? ['vault (other build)' as const] : [])]);
-  if (FORCED) rounds(['vault --force', 'btrbk always']);
+  if (FORCED) rounds(['vault --force', 'btrbk always', ...(OTHER ? ['vault --force (other build)' as const] : [])]);
   return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])) as Record<Variant, number>;
 }
 
@@ -372,7 +373,10 @@ for (const [v, b] of [['vault', 'btrbk onchange'], ...(FORCED ? [['vault --force
   console.log(`| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${(at(S)[v] / at(BASE)[v]).toFixed(2)} | ${f(at(S)[b])} | ${(at(S)[b] / at(S)[v]).toFixed(2)} |`);
 }
 console.log(`(btrbk at ${BASE} pairs: onchange ${f(at(BASE)['btrbk onchange'])} s${FORCED ? `, always ${f(at(BASE)['btrbk always'])} s` : ''})`);
-if (OTHER) console.log(`the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`);
+if (OTHER) {
+  console.log(`the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`);
+  if (FORCED) console.log(`the other build, --force: ${f(at(BASE)['vault --force (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault --force (other build)'])} s at ${S} pairs`);
+}
 const fab = [...vault.fabricated, ...btrbk.fabricated];
 const rate = fab.reduce((a, x) => a + x.pairs, 0) / fab.reduce((a, x) => a + x.seconds, 0);
 console.log(`fabrication: ${rate.toFixed(1)} pairs/s over ${fab.reduce((a, x) => a + x.pairs, 0)} pairs; the issue's 50 × 2,000 for both tools (200,000 pairs) would take ~${(200000 / rate / 60).toFixed(0)} min`);
