@@ -14,6 +14,8 @@ import { ownStackDevices, surveyDisks, type Survey } from './disk-survey.js';
 import { partitionPath, wipeCommands, labelFor } from './setup-plan.js';
 import { partitionDisk } from '../stack/partition.js';
 import { formatArgv, type Runner } from '../system/runner.js';
+import { acquireLocks } from '../system/lock.js';
+import { targetLockKey } from './target-session.js';
 
 export interface MirrorPlan {
   label: string;
@@ -48,6 +50,8 @@ export interface AddMirrorRun {
   mode: OutputMode;
   /** where the plan and the outcome are written (stdout) */
   print: (text: string) => void;
+  /** where the locks are (tests) */
+  lockDir?: string;
 }
 
 /**
@@ -75,10 +79,18 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
   const plan = { ...planMirror(stack, disk, partitions, wipe, members.failed), ...(assemble ? { assemble: { argv: assemble } } : {}) };
   print(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
   if (runner.dryRun) return;
-  const words = confirmationWords(disk);
-  const typed = await questions.confirm(words);
-  if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
-  const s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode });
+  // the target's lock, as every run takes it: a timer's backup meanwhile would close
+  // the array it finds idle, from under the add and the resync
+  const lock = await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `add-mirror, config ${config.file}`, run.lockDir);
+  let s: SyncStatus | undefined;
+  try {
+    const words = confirmationWords(disk);
+    const typed = await questions.confirm(words);
+    if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
+    s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode });
+  } finally {
+    await lock.release();
+  }
   print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
   if (!run.wait) print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
 }

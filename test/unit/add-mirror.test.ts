@@ -2,11 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TargetConfig, VaultConfig } from '../../src/config/config.js';
 import { LSBLK_COLUMNS, type BlockDevice, type DiskAssessment } from '../../src/core/eligibility.js';
-import { CommandFailedError, UserError } from '../../src/core/errors.js';
+import { CommandFailedError, LockedError, UserError } from '../../src/core/errors.js';
 import { addMirror, type MirrorQuestions } from '../../src/flows/add-mirror.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
-import type { Runner } from '../../src/system/runner.js';
+import type { Argv, Runner } from '../../src/system/runner.js';
+import { join } from 'node:path';
+import { ExecRunner } from '../../src/system/exec-runner.js';
+import { acquireLocks } from '../../src/system/lock.js';
+import { targetLockKey } from '../../src/flows/target-session.js';
+import { scratchDir } from '../support/scratch.js';
 
 // add-mirror with the fake runner: everything before the confirmation only reads; the
 // stopped array is assembled as the first change after it.
@@ -27,8 +32,12 @@ const part = (name: string, fstype: string): BlockDevice => ({ name, path: `/dev
 // the array's member on sdy; the new disk sdz carries an old ext4 partition
 const LSBLK = JSON.stringify({ blockdevices: [dev('sdy', 'M1', [part('sdy1', 'linux_raid_member')]), dev('sdz', 'NEW42', [part('sdz1', 'ext4')])] });
 
+// the locks are real (perl, flock, in a scratch folder); the disks and the array fake
+const real = new ExecRunner();
+const hold = (argv: Argv) => real.hold(argv);
+
 function fake(): FakeRunner {
-  return new FakeRunner()
+  return Object.assign(new FakeRunner(), { hold })
     .on(['lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS]], { stdout: LSBLK })
     .on(['mdadm', ['--examine', '--scan']], { stdout: `ARRAY ${ARRAY}  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n` })
     .on(['mdadm', ['--examine', '--scan', '--verbose']], { stdout: `ARRAY ${ARRAY}  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n   devices=/dev/sdy1\n` });
@@ -51,10 +60,19 @@ function answers(o: { disk?: string; wipe?: boolean; confirm?: string }) {
   return { questions, asked, offered: () => offered };
 }
 
-const run = (runner: Runner, questions: MirrorQuestions, cfg = config()) => {
+const run = (runner: Runner, questions: MirrorQuestions, cfg = config(), lockDir = join(scratchDir('add'), 'locks')) => {
   const printed: string[] = [];
-  return { printed, done: addMirror({ runner, config: cfg, questions, wait: false, mode: { json: true, tty: false, dryRun: runner.dryRun }, print: (t) => void printed.push(t) }) };
+  return { printed, done: addMirror({ runner, config: cfg, questions, wait: false, mode: { json: true, tty: false, dryRun: runner.dryRun }, print: (t) => void printed.push(t), lockDir }) };
 };
+
+/** what the confirmed add runs on sdz before the partition appears: the wipe, then the one partition */
+const WIPE_AND_PARTITION = [
+  ['mdadm', ['--zero-superblock', '--force', '/dev/sdz1']], ['wipefs', ['--all', '--force', '/dev/sdz1']],
+  ['wipefs', ['--all', '--force', '/dev/sdz']], ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'conv=fsync', 'status=none']],
+  ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
+  ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'seek=1048560', 'conv=fsync', 'status=none']], ['sgdisk', ['--zap-all', '/dev/sdz']],
+  ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup-new42', '/dev/sdz']], ['partx', ['--update', '/dev/sdz']],
+] as const;
 
 test('add-mirror: a refused confirmation runs nothing, the stopped array is not assembled; the plan showed the assembly first', async () => {
   const runner = fake();
@@ -98,17 +116,45 @@ test('add-mirror --dry-run: the plan is printed, no confirmation is asked, nothi
 
 test('add-mirror, confirmed: the assembly is the first change, then the wipe and the partition', async () => {
   const runner = fake();
-  for (const argv of [
-    ['mdadm', ['--assemble', '--run', ARRAY, `--uuid=${UUID}`]], ['mdadm', ['--zero-superblock', '--force', '/dev/sdz1']], ['wipefs', ['--all', '--force', '/dev/sdz1']],
-    ['wipefs', ['--all', '--force', '/dev/sdz']], ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'conv=fsync', 'status=none']],
-    ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
-    ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'seek=1048560', 'conv=fsync', 'status=none']], ['sgdisk', ['--zap-all', '/dev/sdz']],
-    ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup-new42', '/dev/sdz']], ['partx', ['--update', '/dev/sdz']],
-  ] as const) runner.on(argv);
+  for (const argv of [['mdadm', ['--assemble', '--run', ARRAY, `--uuid=${UUID}`]] as const, ...WIPE_AND_PARTITION]) runner.on(argv);
   // the settle fails, so the run stops before waiting for a partition that a fake cannot make
   runner.on(['udevadm', ['settle']], { exitCode: 1, stderr: 'timeout' });
   await assert.rejects(run(runner, answers({}).questions).done, (e) => e instanceof CommandFailedError && /udevadm settle/.test(e.message));
   assert.equal(runner.changes[0], `mdadm --assemble --run ${ARRAY} --uuid=${UUID}`);
   assert.deepEqual(runner.changes.slice(-3), ['sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-new42 /dev/sdz', 'partx --update /dev/sdz', 'udevadm settle']);
   assert.ok(!runner.changes.some((c) => c.includes('--add')), 'nothing added when the partition did not come');
+});
+
+test('add-mirror takes the target lock like every run: while a backup holds it, nothing is asked past the plan and nothing runs; held until the end', async () => {
+  const dir = join(scratchDir('add'), 'locks');
+  const other = await acquireLocks(real, [targetLockKey(target.mountpoint)], 'a backup', dir);
+  const runner = fake();
+  const a = answers({});
+  try {
+    await assert.rejects(run(runner, a.questions, config(), dir).done, (e) => e instanceof LockedError && /the backup target \/media\/bv-unit-none/.test(e.message));
+  } finally {
+    await other.release();
+  }
+  assert.deepEqual(a.asked, ['disk', 'wipe'], 'no confirmation asked');
+  assert.deepEqual(runner.changes, []);
+  // free: taken before the confirmation, held through the add, released after a failure too (the settle fails)
+  const free = fake();
+  for (const argv of [['mdadm', ['--assemble', '--run', ARRAY, `--uuid=${UUID}`]] as const, ...WIPE_AND_PARTITION]) free.on(argv);
+  free.on(['udevadm', ['settle']], { exitCode: 1, stderr: 'timeout' });
+  const b = answers({});
+  let heldWhileAsking = false;
+  const questions: MirrorQuestions = {
+    ...b.questions,
+    confirm: async (words) => {
+      heldWhileAsking = await acquireLocks(real, [targetLockKey(target.mountpoint)], 'a timer run', dir).then(
+        async (l) => (await l.release(), false),
+        (e) => e instanceof LockedError,
+      );
+      return b.questions.confirm(words);
+    },
+  };
+  await assert.rejects(run(free, questions, config(), dir).done, CommandFailedError);
+  assert.ok(heldWhileAsking, 'a backup started during add-mirror is refused');
+  const after = await acquireLocks(real, [targetLockKey(target.mountpoint)], 'the next run', dir);
+  await after.release();
 });
