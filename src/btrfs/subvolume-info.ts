@@ -19,18 +19,21 @@ export interface SubvolumeInfo {
 
 /**
  * For each path in @ARGV, a line "ID RO UUID PARENT RECEIVED" ("-" for no UUID) or
- * "! why". The path must be the subvolume itself: not a folder inside one (inode 256 is
- * a subvolume's root), not a symbolic link (the open handle and the name agree). The
+ * "! why". The path must be the subvolume itself: a folder (never opened otherwise: a
+ * FIFO would block), not a folder inside one (inode 256 is a subvolume's root), not a
+ * symbolic link (the name is checked, then the open handle against it). The
  * numbers are the kernel's, the same on every Linux: the ioctl is _IOR(0x94, 60) of a
  * 504-byte struct; flags at 288 (bit 0: read-only), the three UUIDs from 296.
  */
 const SUBVOL_INFO =
   'sub u { $_[0] =~ /[^\\0]/ ? join("-", unpack("H8 H4 H4 H4 H12", $_[0])) : "-" } ' +
-  'for my $p (@ARGV) { my $b = "\\0" x 504; my $h; ' +
+  'for my $p (@ARGV) { my $b = "\\0" x 504; my $h; my @l = lstat $p; ' +
+  'if (!@l) { print "! $!\\n"; next } ' +
+  'if (-l _) { print "! not the subvolume itself (a symbolic link)\\n"; next } ' +
+  'if (!-d _ || $l[1] != 256) { print "! not a btrfs subvolume\\n"; next } ' +
   'if (!open($h, "<", $p)) { print "! $!\\n"; next } ' +
-  'my @s = stat $h; my @l = lstat $p; ' +
-  'if (!@l || $s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (a symbolic link, or replaced)\\n"; next } ' +
-  'if ($s[1] != 256) { print "! not a btrfs subvolume\\n"; next } ' +
+  'my @s = stat $h; ' +
+  'if ($s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (replaced while read)\\n"; next } ' +
   'if (!ioctl($h, 0x81f8943c, $b)) { print "! not a btrfs subvolume ($!)\\n"; next } ' +
   'my ($id, $fl, $u, $pu, $ru) = unpack("Q x256 x24 Q a16 a16 a16", $b); ' +
   'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru)), "\\n" }';

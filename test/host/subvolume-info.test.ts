@@ -1,6 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subvolumeInfo, subvolumeInfos } from '../../src/btrfs/subvolume-info.js';
 import { ExecRunner } from '../../src/system/exec-runner.js';
@@ -19,7 +19,7 @@ function shown(path: string) {
   return { path, id: Number(field('Subvolume ID')), uuid: field('UUID'), parentUuid: uuid(field('Parent UUID')), receivedUuid: uuid(field('Received UUID')), readonly: /readonly/.test(field('Flags')) };
 }
 
-test('subvolume info reads what `btrfs subvolume show` prints: a writable subvolume, its read-only snapshot, a received copy (in one call); refuses a folder, a symlink, a missing path, another filesystem', async () => {
+test('subvolume info reads what `btrfs subvolume show` prints: a writable subvolume, its read-only snapshot, a received copy (in one call); refuses a folder inside one, a symlink, a missing path, a FIFO, a file, another filesystem', async () => {
   const dir = scratchDir('info');
   const fs = makeLoopBtrfs(dir, 'fs', 256);
   try {
@@ -39,10 +39,14 @@ test('subvolume info reads what `btrfs subvolume show` prints: a writable subvol
 
     mkdirSync(join(m, 'live', 'folder'));
     symlinkSync(join(m, 'snap'), join(m, 'link'));
+    sh('mkfifo', [join(m, 'fifo')]); // opened, it would block the call for ever
+    writeFileSync(join(m, 'file'), 'x');
     for (const [path, why] of [
       [join(m, 'live', 'folder'), /not a btrfs subvolume/],
       [join(m, 'link'), /not the subvolume itself/],
       [join(m, 'gone'), /No such file/],
+      [join(m, 'fifo'), /not a btrfs subvolume/],
+      [join(m, 'file'), /not a btrfs subvolume/],
       [dir, /not a btrfs subvolume/],
     ] as const) {
       await assert.rejects(subvolumeInfo(runner, path), (err: Error) => why.test(err.message) && err.message.includes(path), path);
