@@ -1,4 +1,4 @@
-import { CommandFailedError } from '../core/errors.js';
+import { ExitCode, VaultError } from '../core/errors.js';
 import type { Argv, Runner } from '../system/runner.js';
 
 // What a run needs to know of one subvolume it just made or is about to trust (its UUID,
@@ -34,7 +34,7 @@ const SUBVOL_INFO =
   'if (!open($h, "<", $p)) { print "! $!\\n"; next } ' +
   'my @s = stat $h; ' +
   'if ($s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (replaced while read)\\n"; next } ' +
-  'if (!ioctl($h, 0x81f8943c, $b)) { print "! not a btrfs subvolume ($!)\\n"; next } ' +
+  'if (!ioctl($h, 0x81f8943c, $b)) { print "! BTRFS_IOC_GET_SUBVOL_INFO failed: $! (not btrfs, or a kernel before 4.18)\\n"; next } ' +
   'my ($id, $fl, $u, $pu, $ru) = unpack("Q x256 x24 Q a16 a16 a16", $b); ' +
   'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru)), "\\n" }';
 
@@ -48,16 +48,27 @@ export async function subvolumeInfo(runner: Runner, path: string): Promise<Subvo
 
 /** One call for all of `paths`; the first that is not a subvolume fails it, named. */
 export async function subvolumeInfos(runner: Runner, paths: readonly string[]): Promise<SubvolumeInfo[]> {
+  return (await readInfos(runner, paths)).map((r, i) => {
+    if (typeof r !== 'string') return r;
+    // the run made or listed it as a subvolume a moment ago: something changed it since
+    throw new VaultError(`${paths[i]} is not the subvolume btrfs-vault expected: ${r}`, ExitCode.failed, `see what is there now: ls -la ${paths[i]}; btrfs subvolume show ${paths[i]}`);
+  });
+}
+
+/** The same, each path's answer on its own: why it is not one, for a path that is not. */
+export async function subvolumeInfosOrWhy(runner: Runner, paths: readonly string[]): Promise<(SubvolumeInfo | string)[]> {
+  return readInfos(runner, paths);
+}
+
+async function readInfos(runner: Runner, paths: readonly string[]): Promise<(SubvolumeInfo | string)[]> {
   if (paths.length === 0) return [];
   const { stdout } = await runner.query(subvolumeInfoArgv(paths));
   const lines = stdout.split('\n');
   return paths.map((path, i) => {
-    const line = lines[i] ?? '! no answer';
+    const line = lines[i] ?? '! no answer from the subvolume-info program';
     const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)$/.exec(line);
-    if (!m || m[3] === '-') {
-      throw new CommandFailedError(`perl (BTRFS_IOC_GET_SUBVOL_INFO) ${path}`, 0, line.startsWith('! ') ? `${path}: ${line.slice(2)}` : `unrecognised answer: ${line}`);
-    }
-    return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!) };
+    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!) };
+    return line.startsWith('! ') ? line.slice(2) : `unrecognised answer: ${line}`;
   });
 }
 

@@ -6,7 +6,7 @@ import { claimFolder, ownFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
 import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, type Subvolume } from '../btrfs/subvolumes.js';
-import { subvolumeInfo, subvolumeInfos } from '../btrfs/subvolume-info.js';
+import { subvolumeInfo, subvolumeInfosOrWhy } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
@@ -251,7 +251,8 @@ async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], comp
   const candidates = srcAll
     .filter((s) => s.receivedUuid !== undefined && byReceived.has(s.receivedUuid) && !s.path.startsWith(`${snapDir}/`))
     .sort((a, b) => compareSnapshotNames(byReceived.get(b.receivedUuid!)!, byReceived.get(a.receivedUuid!)!));
-  const readonly = (await subvolumeInfos(runner, candidates.map((c) => c.path))).find((i) => i.readonly);
-  const c = candidates.find((x) => x.path === readonly?.path);
-  return c && { path: c.path, backup: byReceived.get(c.receivedUuid!)! };
+  // one that is gone since the listing, or was changed, is passed over: a full send does instead
+  const infos = await subvolumeInfosOrWhy(runner, candidates.map((c) => c.path));
+  const i = infos.findIndex((info, k) => typeof info !== 'string' && info.readonly && info.receivedUuid === candidates[k]!.receivedUuid);
+  return i < 0 ? undefined : { path: candidates[i]!.path, backup: byReceived.get(candidates[i]!.receivedUuid!)! };
 }

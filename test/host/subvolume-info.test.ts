@@ -2,7 +2,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { subvolumeInfo, subvolumeInfos } from '../../src/btrfs/subvolume-info.js';
+import { subvolumeInfo, subvolumeInfos, subvolumeInfosOrWhy } from '../../src/btrfs/subvolume-info.js';
 import { ExecRunner } from '../../src/system/exec-runner.js';
 import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
 import { scratchDir } from '../support/scratch.js';
@@ -52,7 +52,11 @@ test('subvolume info reads what `btrfs subvolume show` prints: a writable subvol
       await assert.rejects(subvolumeInfo(runner, path), (err: Error) => why.test(err.message) && err.message.includes(path), path);
     }
     // one bad path fails the call, named, whatever comes before it
-    await assert.rejects(subvolumeInfos(runner, [join(m, 'snap'), join(m, 'link')]), /link: not the subvolume itself/);
+    await assert.rejects(subvolumeInfos(runner, [join(m, 'snap'), join(m, 'link')]), /link is not the subvolume btrfs-vault expected: not the subvolume itself/);
+    // or each answered on its own
+    const each = await subvolumeInfosOrWhy(runner, [join(m, 'gone'), join(m, 'snap')]);
+    assert.match(String(each[0]), /No such file/);
+    assert.deepEqual(each[1], shown(join(m, 'snap')));
   } finally {
     fs.dispose();
   }

@@ -211,6 +211,22 @@ test("a run's exit code: the whole run's failure first; a source's code only if 
   assert.equal(runExitCode([ok], new Error('bug')), 70);
 });
 
+test('after a restore, the newest restored subvolume still read-only with the same data is the parent; one gone or replaced since the listing is passed over', async () => {
+  const w = world();
+  const days = ['2026-11-01_00-00-00', '2026-11-02_00-00-00', '2026-11-03_00-00-00'];
+  const dst = days.map((d, i) => ({ path: `data/${d}`, uuid: `c${i}`, received: `u${i}` }));
+  // restored from each backup: no snapshot pairs with the target, so without them a full send
+  const src = days.map((d, i) => ({ path: `restored/${d}`, uuid: `r${i}`, received: `u${i}` }));
+  const [a, b, c] = days.map((d) => join(w.root, 'src', 'restored', d));
+  const r = runner(w, src, dst, `../../restored/${days[0]}`)
+    // newest first: c is gone, b is another subvolume now, a is the one
+    .on(subvolumeInfoArgv([c!, b!, a!]), { stdout: `! No such file or directory\n302 1 r9 - u9\n300 1 r0 - u0\n` });
+  const out = await backupSource(w.source, deps(w, r));
+  assert.equal(out.parent, a);
+  assert.ok(r.changes.includes(`btrfs send -q -p ${a} ${w.snapDir}/${NEW} | btrfs receive ${w.targetDir}`), r.changes.join('\n'));
+  assert.match(out.warnings.join('\n'), new RegExp(`sent incrementally from the restored ${a} \\(the data of backup ${days[0]}\\)`));
+});
+
 test('a copy made writable (received UUID kept) is never a parent: it may have been changed', async () => {
   const w = world();
   const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];

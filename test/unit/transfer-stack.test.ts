@@ -42,7 +42,7 @@ test('transfer: a received path the kernel does not call a subvolume is an error
     .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
     .on(subvolumeInfoArgv([`${dir}/b`]), { stdout: '! not a btrfs subvolume\n' })
     .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
-  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), (err: Error) => err.message.includes(`${dir}/b: not a btrfs subvolume`));
+  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), (err: Error & { fix?: string }) => err.message.includes(`${dir}/b is not the subvolume btrfs-vault expected: not a btrfs subvolume`) && /btrfs subvolume show/.test(err.fix ?? ''));
   assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
 });
 
