@@ -2,11 +2,12 @@
 // the same loop devices, interleaved, with medians and ratios. Not a test: it prints.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../test/support/loop-disk.js';
 import { tempDir } from '../test/support/scratch.js';
 import { COMPILE_CACHE_DIR } from '../src/cli/launch.js';
+import { memoryPhase } from './memory.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 900);
@@ -19,16 +20,33 @@ const WARM_RUNS = Number(process.env.BENCH_WARM_RUNS ?? 5);
 /** snapshots each tool keeps before the last phase, as an hourly schedule would after four days */
 const KEPT = Number(process.env.BENCH_KEPT ?? 100);
 const TOOLS: Tool[] = ['btrfs-vault', 'raw', 'btrbk'];
+/** the memory phase's large transfer, GiB (0 skips the phase) */
+const MEMORY_GIB = Number(process.env.BENCH_MEMORY_GIB ?? 10);
+const RESULT_FILE = join(process.cwd(), 'dist', 'bench-result.json');
 
 requireRoot();
+if (!Number.isInteger(MEMORY_GIB) || MEMORY_GIB < 0) throw new Error(`BENCH_MEMORY_GIB=${process.env.BENCH_MEMORY_GIB}: a whole number of GiB (0 skips the memory phase)`);
+const ONLY = process.env.BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'memory') throw new Error(`BENCH_ONLY=${ONLY}: the one phase that runs alone is memory (BENCH_ONLY=memory)`);
 // the first run compiles btrfs-vault's code (and on Node >= 22.1 caches it), as the first run after an install does
 rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
+if (ONLY === 'memory') {
+  if (MEMORY_GIB === 0) throw new Error('BENCH_ONLY=memory with BENCH_MEMORY_GIB=0: nothing to run');
+  const memory = memoryPhase(MEMORY_GIB, BIN);
+  // an earlier full run's figures stay; this phase's replace its own
+  const earlier = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, 'utf8')) : {};
+  writeFileSync(RESULT_FILE, JSON.stringify({ ...earlier, result: { ...earlier.result, memory } }, null, 2));
+  process.exit(0);
+}
 const dir = tempDir('bench');
 const src = makeLoopBtrfs(dir, 'src', 8192);
 const dst = makeLoopBtrfs(dir, 'dst', 24576);
 /** filesystems made later on, still mounted when the bench stops half-way */
 const later: LoopFs[] = [];
+let cleaned = false;
 const cleanup = () => {
+  if (cleaned) return;
+  cleaned = true;
   // before the folder goes: a mounted one would be emptied through its mount, then leaked
   for (const f of later.splice(0).reverse()) f.dispose();
   dst.dispose();
@@ -366,4 +384,8 @@ console.log(`| bytes sent | ${mib(cv.bytes)} MiB | ${mib(c1.bytes)} MiB | ${mib(
 console.log(`| seconds | ${cv.seconds.toFixed(2)} | ${c1.seconds.toFixed(2)} | ${c2.seconds.toFixed(2)} | ${(c1.seconds / cv.seconds).toFixed(2)}× faster |`);
 result.compressed = { vault: cv, raw1: c1, raw2: c2 };
 
-writeFileSync(join(process.cwd(), 'dist', 'bench-result.json'), JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));
+// Memory: its own filesystems, made once these are gone (the disk holds the large copies)
+cleanup();
+if (MEMORY_GIB > 0) result.memory = memoryPhase(MEMORY_GIB, BIN);
+
+writeFileSync(RESULT_FILE, JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));
