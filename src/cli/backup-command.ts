@@ -39,7 +39,7 @@ export async function backupCommand(paths: string[], opts: BackupCommandOptions,
   else for (const line of summaryLines(report)) log(line);
   for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
   if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);
-  if (opts.onPlug && report.ok && !opts.keepOpen) log(`the backup disk is closed: you may unplug it`);
+  if (opts.onPlug && report.ok && !opts.keepOpen) log(report.leftRunning ? `the backup disk is not closed: ${report.leftRunning}; unplug it once that is done` : `the backup disk is closed: you may unplug it`);
   return report.exitCode;
 }
 

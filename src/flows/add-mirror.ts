@@ -79,17 +79,24 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
   const plan = { ...planMirror(stack, disk, partitions, wipe, members.failed), ...(assemble ? { assemble: { argv: assemble } } : {}) };
   print(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
   if (runner.dryRun) return;
-  // the target's lock, as every run takes it: a timer's backup meanwhile would close
-  // the array it finds idle, from under the add and the resync
+  // the target's lock, as every run takes it, until the member is added: a timer's
+  // backup meanwhile would stop the array it found idle, from under the assembly and the
+  // add. The resync may take hours: backups go on meanwhile (runs leave a resyncing
+  // array running, see raidLayer.busy).
   const lock = await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `add-mirror, config ${config.file}`, run.lockDir);
+  let released = false;
+  const release = async () => {
+    if (!released) await lock.release();
+    released = true;
+  };
   let s: SyncStatus | undefined;
   try {
     const words = confirmationWords(disk);
     const typed = await questions.confirm(words);
     if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
-    s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode });
+    s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode, added: release });
   } finally {
-    await lock.release();
+    await release();
   }
   print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
   if (!run.wait) print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
@@ -130,7 +137,7 @@ export function describeSync(s: SyncStatus): string {
   return `${s.action} ${pct.toFixed(1)}%, ${(s.speed / 1024).toFixed(1)} MiB/s${etaMs !== undefined ? `, ${formatDuration(etaMs)} left` : ''}`;
 }
 
-export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; plan: MirrorPlan; wait: boolean; mode: OutputMode }): Promise<SyncStatus | undefined> {
+export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; plan: MirrorPlan; wait: boolean; mode: OutputMode; added?: () => Promise<void> }): Promise<SyncStatus | undefined> {
   const { runner, config, plan } = opts;
   const array = config.target.array;
   const ctx: StackContext = { runner, config, mounts: async () => [] };
@@ -153,6 +160,7 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
           }
           // a member that failed is known for sure only now that the array runs
           await run(raidLayer.addMember(ctx, partitionPath(plan.label), (await raidLayer.members(ctx)).failed));
+          await opts.added?.();
         },
       },
       {

@@ -48,6 +48,8 @@ export interface BackupReport {
   fix?: string;
   /** about the run, not one source (e.g. the host's record could not be written) */
   warnings: string[];
+  /** what the close left up on purpose, and why (an array's resync): the disk is not ready to unplug */
+  leftRunning?: string;
   exitCode: number;
 }
 
@@ -119,6 +121,10 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
       // written while the locks are held; a run refused at the lock did nothing and writes nothing
       whileLocked: () => {
         if (session.arrayWarning) report.warnings.push(session.arrayWarning);
+        if (session.leftRunning) {
+          report.leftRunning = session.leftRunning;
+          report.warnings.push(session.leftRunning);
+        }
         if (runner.dryRun || !session.locked) return;
         try {
           remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);

@@ -50,6 +50,8 @@ export class TargetSession<R extends SourceResult> {
   mirrored = false;
   /** the mirror lost a member: said in the run's report */
   arrayWarning?: string;
+  /** a layer the close left up, and why (an array's resync): said in the run's report */
+  leftRunning?: string;
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
@@ -249,12 +251,20 @@ export class TargetSession<R extends SourceResult> {
           if (!this.runner.dryRun) clearOpenRecord(mp); // kept open on purpose: nobody owes a close
           return task.skip('kept open (-b)');
         }
-        const left = await closeStack(this.ctx, this.stack!);
+        let kept: string | undefined;
+        const left = await closeStack(this.ctx, this.stack!, (layer, why) => {
+          kept = layer;
+          this.leftRunning = why;
+        });
         if (left.length > 0) {
           this.closeError = new TargetError(`the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
           throw this.closeError;
         }
-        if (!this.runner.dryRun) clearOpenRecord(mp);
+        if (this.runner.dryRun) return;
+        // the next run closes what was left running, once its work is done
+        if (kept) writeOpenRecord(mp, { from: kept, pid: process.pid });
+        else clearOpenRecord(mp);
+        if (this.leftRunning) task.title = `Close backup target: ${kept} left running`;
       },
     };
   }

@@ -126,4 +126,9 @@ export interface LayerHandler {
   openOnPaper(ctx: StackContext): Promise<void>;
   /** Dry-run: prints what close would run for a layer that was opened only on paper. */
   closeOnPaper(ctx: StackContext): Promise<void>;
+  /**
+   * Work in progress that closing would stop (an array's resync): why, or undefined.
+   * A run leaves such a layer up; an explicit close still closes it.
+   */
+  busy?(ctx: StackContext): Promise<string | undefined>;
 }

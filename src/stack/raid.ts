@@ -5,7 +5,7 @@ import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sa
 import { appendFileDurably, makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
 import type { Argv } from '../system/runner.js';
-import { arrayKernelName, arrayStat, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
+import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
 
@@ -197,6 +197,15 @@ export const raidLayer: LayerHandler & RaidVerbs = {
     // after its disks were pulled out only the kernel's name is left
     await ctx.runner.run(raidCommands.stop((await exists(array)) ? array : `/dev/${name}`));
     return 'closed';
+  },
+
+  // the mirror being made whole (a new member, a resync after an unclean stop): only a
+  // running array makes progress, so a run that stopped it would leave it degraded for
+  // as long as the runs are short (a scrub's "check" is not such work)
+  async busy(ctx) {
+    const s = await arraySync(ctx.config.target.array);
+    if (!s || !['resync', 'recover', 'reshape'].includes(s.action)) return undefined;
+    return `${ctx.config.target.array} is in ${s.action}, ${s.total > 0 ? ((s.done / s.total) * 100).toFixed(1) : '0.0'}% done; left running so it can finish (cat /proc/mdstat shows it)`;
   },
 
   // the array is the bottom of the stack: its members are real disks, inspected as

@@ -83,12 +83,19 @@ export async function openStack(
 /**
  * Closes top-down what `openStack` opened (on paper: prints the close commands).
  * Stops at the first layer that will not close (everything below it is still in
- * use) and returns what is still open.
+ * use) and returns what is still open. With `keepBusy` (a run's close), a layer with
+ * work in progress (an array's resync: stopped, it would only go on during runs) is
+ * left up with what is below it, and told to `keepBusy`.
  */
-export async function closeStack(ctx: StackContext, stack: OpenedStack): Promise<string[]> {
+export async function closeStack(ctx: StackContext, stack: OpenedStack, keepBusy?: (layer: string, why: string) => void): Promise<string[]> {
   const order = [...stack.opened].reverse();
   for (const [i, layer] of order.entries()) {
     try {
+      const busy = keepBusy && !stack.onPaper ? await layer.busy?.(ctx) : undefined;
+      if (busy !== undefined) {
+        keepBusy!(layer.name, busy);
+        return [];
+      }
       if (stack.onPaper) await layer.closeOnPaper(ctx);
       else await layer.close(ctx);
     } catch (err) {

@@ -125,7 +125,7 @@ test('add-mirror, confirmed: the assembly is the first change, then the wipe and
   assert.ok(!runner.changes.some((c) => c.includes('--add')), 'nothing added when the partition did not come');
 });
 
-test('add-mirror takes the target lock like every run: while a backup holds it, nothing is asked past the plan and nothing runs; held until the end', async () => {
+test('add-mirror takes the target lock like every run: while a backup holds it, nothing is asked past the plan and nothing runs; free: held from the confirmation through the add', async () => {
   const dir = join(scratchDir('add'), 'locks');
   const other = await acquireLocks(real, [targetLockKey(target.mountpoint)], 'a backup', dir);
   const runner = fake();
@@ -139,6 +139,11 @@ test('add-mirror takes the target lock like every run: while a backup holds it, 
   assert.deepEqual(runner.changes, []);
   // free: taken before the confirmation, held through the add, released after a failure too (the settle fails)
   const free = fake();
+  let callsAtRelease = -1;
+  free.hold = async (argv) => {
+    const h = await hold(argv);
+    return h.held ? { ...h, release: async () => ((callsAtRelease = free.calls.length), await h.release()) } : h;
+  };
   for (const argv of [['mdadm', ['--assemble', '--run', ARRAY, `--uuid=${UUID}`]] as const, ...WIPE_AND_PARTITION]) free.on(argv);
   free.on(['udevadm', ['settle']], { exitCode: 1, stderr: 'timeout' });
   const b = answers({});
@@ -155,6 +160,7 @@ test('add-mirror takes the target lock like every run: while a backup holds it, 
   };
   await assert.rejects(run(free, questions, config(), dir).done, CommandFailedError);
   assert.ok(heldWhileAsking, 'a backup started during add-mirror is refused');
+  assert.equal(callsAtRelease, free.calls.indexOf('udevadm settle') + 1, 'released only after the last step run');
   const after = await acquireLocks(real, [targetLockKey(target.mountpoint)], 'the next run', dir);
   await after.release();
 });

@@ -139,3 +139,31 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const up = await openStack(dry, undefined, [layer('raid', [], { up: true }), layer('fs', [], { up: true })]);
   assert.deepEqual(up, { opened: [], onPaper: false });
 });
+
+test("stack: a run's close leaves an array in resync running (stopped, it would only go on during runs), with what is below it; an explicit close stops it", async () => {
+  const ctx = { runner: { dryRun: false } } as StackContext;
+  const make = (log: string[], busy: { why?: string }) => {
+    const raid = layer('raid', log, { up: true });
+    return [{ ...raid, busy: async () => busy.why }, layer('luks', log, { up: false }), layer('fs', log, { up: false })];
+  };
+  // unattended: the array found up and idle below is adopted, then found resyncing at the close
+  const log: string[] = [];
+  const busy = { why: undefined as string | undefined };
+  const stack = await openStack(ctx, undefined, make(log, busy), undefined, true);
+  busy.why = 'resync 12.5%';
+  const kept: string[] = [];
+  assert.deepEqual(await closeStack(ctx, stack, (l, why) => kept.push(`${l}: ${why}`)), []);
+  assert.deepEqual(log, ['open luks', 'open fs', 'close fs', 'close luks']);
+  assert.deepEqual(kept, ['raid: resync 12.5%']);
+  // once the resync is done, the next close stops it
+  const again = await closeStack(ctx, { opened: stack.opened.slice(0, 1), onPaper: false }, (l) => kept.push(l));
+  busy.why = undefined;
+  assert.deepEqual([again, kept.length], [[], 2], 'still busy: kept again');
+  await closeStack(ctx, { opened: stack.opened.slice(0, 1), onPaper: false }, (l) => kept.push(l));
+  assert.equal(log.at(-1), 'close raid');
+  // `btrfs-vault close` (no keepBusy): closed whatever it is doing
+  const log2: string[] = [];
+  const explicit = await openStack(ctx, undefined, make(log2, { why: 'resync 50.0%' }), undefined, true);
+  await closeStack(ctx, explicit);
+  assert.deepEqual(log2, ['open luks', 'open fs', 'close fs', 'close luks', 'close raid']);
+});
