@@ -355,6 +355,12 @@ const resume: [string, (notes: string[]) => Promise<void> | void][] = [
     const config = join(ETC_RESUME, 'config.toml');
     source();
     const file = answers('/tmp/a.toml', 'bv-r');
+    // where the time goes (argon2 under emulation): seconds of each part, in the notes
+    let t = Date.now();
+    const lap = (what: string): void => {
+      notes.push(`${what} ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      t = Date.now();
+    };
     // its own process group, killed whole: cryptsetup dies with it, as at a power cut
     const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', config, '--host', 'vmhost'], { stdio: 'ignore', detached: true, env: { ...process.env, ...PRODUCTION_KDF } });
     const end = Date.now() + 120_000;
@@ -365,6 +371,7 @@ const resume: [string, (notes: string[]) => Promise<void> | void][] = [
     }
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => child.on('close', r));
+    lap('killed after');
     notes.push(`killed with state: ${readFileSync(join(ETC_RESUME, 'setup-state.json'), 'utf8').replace(/\s+/g, ' ')}`);
     // meanwhile a foreign filesystem was mounted where the backup disk goes: the resume refuses
     mkdirSync(MP, { recursive: true });
@@ -373,11 +380,14 @@ const resume: [string, (notes: string[]) => Promise<void> | void][] = [
     sh('umount', [MP]);
     assert.equal(refused.code, 2, refused.stderr);
     assert.match(refused.stderr, /already has .* mounted on it, not this host's backup volume/);
+    lap('refused');
     const out = ok(cli(['setup', '--answers', file, '--config', config, '--host', 'vmhost'], PRODUCTION_KDF));
+    lap('resumed setup');
     assert.match(out, /resuming the setup/);
     assert.ok(!existsSync(join(ETC_RESUME, 'setup-state.json')), 'the state file is gone when setup is through');
     withSources(config, 'snapshots-resume');
     backupWorks(config);
+    lap('backup');
     ok(cli(['open', '--config', config]));
     assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
     ok(cli(['close', '--config', config]));
