@@ -285,7 +285,11 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       } finally {
         rmSync(join('/etc/udev/rules.d', rule!), { force: true });
         sh('udevadm', ['control', '--reload']);
+        // udevadm test runs the rules' IMPORT programs: Debian's md rule (mdadm --incremental)
+        // assembled the array from the member it was shown, inactive; stopped, as it was
+        if (existsSync(ARRAY)) sh('mdadm', ['--stop', ARRAY]);
       }
+      stackIsDown();
     }],
     ['a disk with the same layout but another token, plugged in instead of ours: refused, nothing written, stack closed again', async () => {
       // ours is pulled out (the stack is closed), the foreign one is the only backup disk there
