@@ -3,6 +3,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { createHash } from 'node:crypto';
 import { Qmp } from './qmp.js';
 
 // Boots a throw-away qemu VM (Debian's kernel, TCG) whose root is this machine's root
@@ -66,11 +67,36 @@ function assertImageFile(disk: VmDisk, dir: string): void {
   }
 }
 
+/**
+ * The initramfs' /init. The machine's root is read-only and does not change during a
+ * boot: the guest may keep what it read of it (cache=loose), and node, the project and
+ * the tools are read over 9p once a boot, not at every start of a program.
+ */
+const INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in ${GUEST_MODULES.join(' ')}; do insmod /modules/$m.ko || echo "insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /lower || { echo BV_INIT_FAILED 9p; poweroff -f; }
+mount -t tmpfs -o size=1536m tmpfs /upper
+mkdir -p /upper/up /upper/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot || { echo BV_INIT_FAILED overlay; poweroff -f; }
+mkdir -p /newroot/bv-out
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /newroot/bv-out || { echo BV_INIT_FAILED out; poweroff -f; }
+mount --move /proc /newroot/proc
+mount --move /sys /newroot/sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /bin/bash /bv-out/guest-init.sh
+`;
+
 /** initramfs: busybox, the modules for virtio + 9p + overlay, and an /init that switches to the shared root. */
 export function buildInitramfs(kver: string, cacheDir: string): string {
-  const out = join(cacheDir, `initrd-${kver}.img`);
+  // named for what is in it: a changed /init is a new image, never an old one from the cache
+  const id = createHash('sha256').update(`${kver}\n${INIT}`).digest('hex').slice(0, 12);
+  const out = join(cacheDir, `initrd-${kver}-${id}.img`);
   if (existsSync(out)) return out;
-  const root = join(cacheDir, `initrd-${kver}`);
+  const root = join(cacheDir, `initrd-${kver}-${id}`);
   rmSync(root, { recursive: true, force: true });
   for (const d of ['bin', 'dev', 'proc', 'sys', 'modules', 'lower', 'upper', 'newroot']) mkdirSync(join(root, d), { recursive: true });
   if (!existsSync('/bin/busybox')) throw new Error('the VM tier needs busybox-static: apt-get install busybox-static');
@@ -81,27 +107,7 @@ export function buildInitramfs(kver: string, cacheDir: string): string {
     if (!path.endsWith('.ko')) throw new Error(`module ${m} of ${kver} is not an uncompressed .ko: ${path}`);
     copyFileSync(path, join(root, 'modules', `${m}.ko`));
   }
-  writeFileSync(
-    join(root, 'init'),
-    `#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-for m in ${GUEST_MODULES.join(' ')}; do insmod /modules/$m.ko || echo "insmod $m failed"; done
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /lower || { echo BV_INIT_FAILED 9p; poweroff -f; }
-mount -t tmpfs -o size=1536m tmpfs /upper
-mkdir -p /upper/up /upper/work
-mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/up,workdir=/upper/work /newroot || { echo BV_INIT_FAILED overlay; poweroff -f; }
-mkdir -p /newroot/bv-out
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /newroot/bv-out || { echo BV_INIT_FAILED out; poweroff -f; }
-mount --move /proc /newroot/proc
-mount --move /sys /newroot/sys
-mount --move /dev /newroot/dev
-exec switch_root /newroot /bin/bash /bv-out/guest-init.sh
-`,
-    { mode: 0o755 },
-  );
+  writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
   execFileSync('bash', ['-c', 'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"', 'bash', root, out]);
   return out;
 }

@@ -9,6 +9,8 @@ import { raidCommands } from '../../../src/stack/raid.js';
 import { luksCommands } from '../../../src/stack/luks.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
+import { MDADM_CONF } from '../../../src/stack/array-state.js';
+import { FSTAB } from '../../../src/system/fstab-file.js';
 import { metaTree } from '../../support/meta-tree.js';
 import { assertInVm, cli, drivePty, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
 
@@ -17,9 +19,9 @@ import { assertInVm, cli, drivePty, runScenarios, sh, tree, vmDisk, waitFor } fr
 assertInVm();
 const phase = process.argv[2];
 // test-only fast keyslots (src/flows/setup-test-hooks.ts); the production key derivation
-// is checked where it is decided, in the printed plan. Not in f: its kill has to land
-// while argon2 is still making the first keyslot
-if (phase !== 'f') process.env.BTRFS_VAULT_TEST_PBKDF2_ITERATIONS = '1000';
+// is checked where it is decided, in the printed plan. Not for the setup killed half-way:
+// its kill has to land while argon2 is still making the first keyslot
+process.env.BTRFS_VAULT_TEST_PBKDF2_ITERATIONS = '1000';
 const PRODUCTION_KDF = { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '' };
 const MP = '/media/backup';
 const SRC = '/srv/src';
@@ -40,6 +42,8 @@ function withSources(config: string, snapshots = 'snapshots'): void {
 }
 
 function source(): void {
+  // once a boot: a later scenario of the boot backs up the same data
+  if (readFileSync('/proc/self/mounts', 'utf8').includes(` ${SRC} `)) return;
   sh('mkfs.btrfs', ['-q', '-f', vmDisk('bv-src')]);
   mkdirSync(SRC, { recursive: true });
   sh('mount', [vmDisk('bv-src'), SRC]);
@@ -110,6 +114,22 @@ const ETC = '/bv-out/etc-setup';
 const CONFIG = join(ETC, 'config.toml');
 /** md's resync speed limit, KiB/s (the kernel's default 200000) */
 const SPEED_MAX = '/proc/sys/dev/raid/speed_limit_max';
+
+/** The host files setup writes, as this boot found them. */
+const PRISTINE = new Map([FSTAB, MDADM_CONF].map((f) => [f, existsSync(f) ? readFileSync(f, 'utf8') : undefined]));
+
+/**
+ * A scenario on a disk of its own, later in a boot: the host as it was when the boot
+ * began (fstab, mdadm.conf), a host that never knew the other disks of the boot, which
+ * are closed. Its config goes into a folder of its own.
+ */
+function freshHost(): void {
+  stackIsDown();
+  for (const [file, text] of PRISTINE) {
+    if (text === undefined) rmSync(file, { force: true });
+    else writeFileSync(file, text);
+  }
+}
 
 const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
   d: [
@@ -318,62 +338,85 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       sh('umount', ['/mnt/new']);
     }],
   ],
-  e: [
-    ['a disk with leftovers of an earlier stack is refused, then wiped properly and set up', async () => {
-      const oldUuid = await oldStack('bv-o');
-      // this host knew the old array: its ARRAY line is replaced by the new one's, not kept beside it
-      const conf = () => (existsSync('/etc/mdadm/mdadm.conf') ? readFileSync('/etc/mdadm/mdadm.conf', 'utf8') : '');
-      mkdirSync('/etc/mdadm', { recursive: true });
-      writeFileSync('/etc/mdadm/mdadm.conf', `${conf()}${sh('mdadm', ['--examine', '--scan'])}`);
-      assert.match(conf(), new RegExp(`^ARRAY /dev/md/backup .*UUID=${oldUuid}`, 'm'));
-      const refused = cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o'), '--config', CONFIG, '--host', 'vmhost']);
-      assert.equal(refused.code, 2, refused.stderr);
-      assert.match(refused.stderr, /not empty.*an mdadm RAID member.*wipe_existing = true/s);
-      ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o', 'wipe_existing = true\n'), '--config', CONFIG, '--host', 'vmhost']));
-      const lines = conf().split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup '));
-      assert.equal(lines.length, 1, `one line for the name:\n${conf()}`);
-      const newUuid = /UUID=(\S+)/.exec(lines[0]!)![1];
-      assert.notEqual(newUuid, oldUuid, 'a new array');
-      ok(cli(['open', '--config', CONFIG]));
-      assert.notEqual(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'oldhost');
-      assert.equal(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'vmhost');
-      assert.equal(sh('ls', ['-A', MP]).trim(), '.token');
-      ok(cli(['close', '--config', CONFIG]));
-    }],
-  ],
-  f: [
-    ['a setup killed half-way is resumed', async (notes) => {
-      source();
-      const file = answers('/tmp/a.toml', 'bv-r');
-      // its own process group, killed whole: cryptsetup dies with it, as at a power cut
-      const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost'], { stdio: 'ignore', detached: true });
-      const end = Date.now() + 120_000;
-      // stop it right after LUKS is formatted, before the keyfile is added
-      while (!(existsSync('/dev/md/backup') && spawnSync('cryptsetup', ['isLuks', '/dev/md/backup']).status === 0)) {
-        if (Date.now() > end) throw new Error('setup never got as far as LUKS');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      process.kill(-child.pid!, 'SIGKILL');
-      await new Promise((r) => child.on('close', r));
-      notes.push(`killed with state: ${readFileSync(join(ETC, 'setup-state.json'), 'utf8').replace(/\s+/g, ' ')}`);
-      // meanwhile a foreign filesystem was mounted where the backup disk goes: the resume refuses
-      mkdirSync(MP, { recursive: true });
-      sh('mount', [vmDisk('bv-src'), MP]);
-      const refused = cli(['setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost']);
-      sh('umount', [MP]);
-      assert.equal(refused.code, 2, refused.stderr);
-      assert.match(refused.stderr, /already has .* mounted on it, not this host's backup volume/);
-      const out = ok(cli(['setup', '--answers', file, '--config', CONFIG, '--host', 'vmhost']));
-      assert.match(out, /resuming the setup/);
-      assert.ok(!existsSync(join(ETC, 'setup-state.json')), 'the state file is gone when setup is through');
-      withSources(CONFIG);
-      backupWorks(CONFIG);
-      ok(cli(['open', '--config', CONFIG]));
-      assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
-      ok(cli(['close', '--config', CONFIG]));
-    }],
-  ],
 };
+
+/** A disk with leftovers of an earlier stack (bv-o), on a fresh host. */
+const ETC_LEFTOVERS = '/bv-out/etc-leftovers';
+const leftovers: [string, (notes: string[]) => Promise<void> | void][] = [
+  ['a disk with leftovers of an earlier stack is refused, then wiped properly and set up', async () => {
+    freshHost();
+    const config = join(ETC_LEFTOVERS, 'config.toml');
+    const oldUuid = await oldStack('bv-o');
+    // this host knew the old array: its ARRAY line is replaced by the new one's, not kept beside it
+    const conf = () => (existsSync(MDADM_CONF) ? readFileSync(MDADM_CONF, 'utf8') : '');
+    mkdirSync('/etc/mdadm', { recursive: true });
+    // the old array's line only: the other disks of this boot carry arrays of the same name
+    const oldLine = sh('mdadm', ['--examine', '--scan']).split('\n').filter((l) => l.includes(`UUID=${oldUuid}`));
+    assert.equal(oldLine.length, 1, 'the old array is found on its disk');
+    writeFileSync(MDADM_CONF, `${conf()}${oldLine[0]}\n`);
+    assert.match(conf(), new RegExp(`^ARRAY /dev/md/backup .*UUID=${oldUuid}`, 'm'));
+    const refused = cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o'), '--config', config, '--host', 'vmhost']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /not empty.*an mdadm RAID member.*wipe_existing = true/s);
+    ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-o', 'wipe_existing = true\n'), '--config', config, '--host', 'vmhost']));
+    const lines = conf().split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup '));
+    assert.equal(lines.length, 1, `one line for the name:\n${conf()}`);
+    const newUuid = /UUID=(\S+)/.exec(lines[0]!)![1];
+    assert.notEqual(newUuid, oldUuid, 'a new array');
+    ok(cli(['open', '--config', config]));
+    assert.notEqual(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'oldhost');
+    assert.equal(sh('lvs', ['--noheadings', '-o', 'lv_name', 'backup']).trim(), 'vmhost');
+    assert.equal(sh('ls', ['-A', MP]).trim(), '.token');
+    ok(cli(['close', '--config', config]));
+  }],
+];
+
+/** A setup killed half-way (bv-r), on a fresh host, with the production key derivation. */
+const ETC_RESUME = '/bv-out/etc-resume';
+const resume: [string, (notes: string[]) => Promise<void> | void][] = [
+  ['a setup killed half-way is resumed', async (notes) => {
+    freshHost();
+    const config = join(ETC_RESUME, 'config.toml');
+    source();
+    const file = answers('/tmp/a.toml', 'bv-r');
+    // where the time goes (argon2 under emulation): seconds of each part, in the notes
+    let t = Date.now();
+    const lap = (what: string): void => {
+      notes.push(`${what} ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      t = Date.now();
+    };
+    // its own process group, killed whole: cryptsetup dies with it, as at a power cut
+    const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', config, '--host', 'vmhost'], { stdio: 'ignore', detached: true, env: { ...process.env, ...PRODUCTION_KDF } });
+    const end = Date.now() + 120_000;
+    // stop it right after LUKS is formatted, before the keyfile is added
+    while (!(existsSync('/dev/md/backup') && spawnSync('cryptsetup', ['isLuks', '/dev/md/backup']).status === 0)) {
+      if (Date.now() > end) throw new Error('setup never got as far as LUKS');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    process.kill(-child.pid!, 'SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    lap('killed after');
+    notes.push(`killed with state: ${readFileSync(join(ETC_RESUME, 'setup-state.json'), 'utf8').replace(/\s+/g, ' ')}`);
+    // meanwhile a foreign filesystem was mounted where the backup disk goes: the resume refuses
+    mkdirSync(MP, { recursive: true });
+    sh('mount', [vmDisk('bv-src'), MP]);
+    const refused = cli(['setup', '--answers', file, '--config', config, '--host', 'vmhost'], PRODUCTION_KDF);
+    sh('umount', [MP]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /already has .* mounted on it, not this host's backup volume/);
+    lap('refused');
+    const out = ok(cli(['setup', '--answers', file, '--config', config, '--host', 'vmhost'], PRODUCTION_KDF));
+    lap('resumed setup');
+    assert.match(out, /resuming the setup/);
+    assert.ok(!existsSync(join(ETC_RESUME, 'setup-state.json')), 'the state file is gone when setup is through');
+    withSources(config, 'snapshots-resume');
+    backupWorks(config);
+    lap('backup');
+    ok(cli(['open', '--config', config]));
+    assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
+    ok(cli(['close', '--config', config]));
+  }],
+];
 
 const DOWN = '\x1b[B';
 const PASSPHRASE = 'correct horse battery staple';
@@ -434,6 +477,9 @@ phases.g = [
     plainDisk(notes, 'bv-w', ['raid', 'luks'], '/media/mirror');
     assert.equal(conf().split('\n').filter((l) => l.startsWith('ARRAY /dev/md/backup ')).length, 1, 'the new array recorded once');
   }],
+  // on disks of their own in the same boot, each on the host as the boot found it
+  ...leftovers,
+  ...resume,
 ];
 
 /**

@@ -9,12 +9,12 @@ import { luksCommands } from '../../../src/stack/luks.js';
 import { createStack as createStackOn } from './create-stack.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
-import { assertInVm, cli, OUT, runScenarios, sh, tree, vmDisk, waitFor } from './support.js';
+import { assertInVm, cli, OUT, runScenarios, sh, tree, unplugDisk, vmDisk, waitFor } from './support.js';
 import { metaTree } from '../../support/meta-tree.js';
 
 // The whole stack on the VM's virtual disks: GPT -> RAID1 -> LUKS -> LVM -> btrfs -> token.
 // Phases are boots: a (create, round trip, idempotence, then "unplug"), b (after the
-// reboot), c (a foreign disk with the same layout).
+// reboot; at its end ours pulled out and a foreign disk with the same layout in its place).
 
 assertInVm();
 const phase = process.argv[2];
@@ -285,12 +285,16 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       } finally {
         rmSync(join('/etc/udev/rules.d', rule!), { force: true });
         sh('udevadm', ['control', '--reload']);
+        // udevadm test runs the rules' IMPORT programs: Debian's md rule (mdadm --incremental)
+        // assembled the array from the member it was shown, inactive; stopped, as it was
+        if (existsSync(ARRAY)) sh('mdadm', ['--stop', ARRAY]);
       }
+      stackIsDown();
     }],
-  ],
-  c: [
-    ['a disk with the same layout but another token: refused, nothing written, stack closed again', async () => {
-      mountSource();
+    ['a disk with the same layout but another token, plugged in instead of ours: refused, nothing written, stack closed again', async () => {
+      // ours is pulled out (the stack is closed), the foreign one is the only backup disk there
+      stackIsDown();
+      await unplugDisk('bv-a');
       // the same keyfile opens it, so the token is what tells the disks apart
       await createStack('bv-f', randomBytes(64), join(ETC, 'key'));
       const r = cli(['backup', '--config', CONFIG]);
