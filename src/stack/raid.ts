@@ -30,7 +30,6 @@ export const raidCommands = {
   /** start an array that udev's incremental assembly left inactive (degraded by design) */
   run: (array: string): Argv => ['mdadm', ['--run', array]],
   stop: (array: string): Argv => ['mdadm', ['--stop', array]],
-  examineScan: (): Argv => ['mdadm', ['--examine', '--scan']],
   /** every array's members as found in the superblocks of the attached disks */
   examineScanDevices: (): Argv => ['mdadm', ['--examine', '--scan', '--verbose']],
   /** the RAID members udev has seen, with their array's UUID (no disk is read) */
@@ -139,17 +138,27 @@ export const raidLayer: LayerHandler & RaidVerbs = {
     if (stat?.active) return undefined;
     if (stat) return raidCommands.run(array);
     if (await configuredArray(array)) return raidCommands.assembleFromConfig(array);
-    // no ARRAY line on this host: find the array by its name in the superblocks
-    const { stdout } = await ctx.runner.query(raidCommands.examineScan(), { allowFailure: true });
+    // no ARRAY line on this host: find the array by its name in the superblocks; of
+    // several so named (another backup disk attached), only the one holding the
+    // configured partition, never a guess
+    const { stdout } = await ctx.runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
     const wanted = basename(array);
-    const found = parseArrayLines(stdout).find((a) => basename(a.device) === wanted || a.name?.split(':').at(-1) === wanted);
-    if (!found?.uuid) {
+    const named = parseExamineVerbose(stdout).filter((a) => a.uuid !== undefined && a.name?.split(':').at(-1) === wanted);
+    const uuids = [...new Set(named.map((a) => a.uuid!))];
+    if (uuids.length === 0) {
       throw new TargetError(
         `no member of the RAID array ${array} was found on any disk`,
         'plug in the backup disk (check with: lsblk), then run again',
       );
     }
-    return raidCommands.assembleByUuid(array, found.uuid);
+    if (uuids.length === 1) return raidCommands.assembleByUuid(array, uuids[0]!);
+    const partition = await realpath(ctx.config.target.partition).catch(() => undefined);
+    const ours = named.find((a) => partition !== undefined && a.devices.includes(partition));
+    if (ours) return raidCommands.assembleByUuid(array, ours.uuid!);
+    throw new TargetError(
+      `this host records no ARRAY line for ${array} in ${MDADM_CONF}, and the attached disks carry ${uuids.length} arrays of that name:\n  ${named.map((a) => `UUID=${a.uuid} on ${a.devices.join(', ') || '?'}`).join('\n  ')}\nnone holds ${ctx.config.target.partition}; nothing was assembled`,
+      `unplug the disks that are not this host's backup disk and run again, or record yours: mdadm --examine --scan | grep UUID=<yours> >> ${MDADM_CONF}`,
+    );
   },
 
   addMember(ctx, partition, replaceFailed) {

@@ -39,7 +39,6 @@ const hold = (argv: Argv) => real.hold(argv);
 function fake(): FakeRunner {
   return Object.assign(new FakeRunner(), { hold })
     .on(['lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS]], { stdout: LSBLK })
-    .on(['mdadm', ['--examine', '--scan']], { stdout: `ARRAY ${ARRAY}  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n` })
     .on(['mdadm', ['--examine', '--scan', '--verbose']], { stdout: `ARRAY ${ARRAY}  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n   devices=/dev/sdy1\n` });
 }
 

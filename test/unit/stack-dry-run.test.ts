@@ -11,7 +11,7 @@ import { UserError } from '../../src/core/errors.js';
 import { scratchDir } from '../support/scratch.js';
 
 // Dry-run of a closed raid -> luks -> lvm stack with the real layer handlers. The fake
-// runner answers only `mdadm --examine --scan`: any inspection of a layer above the
+// runner answers only `mdadm --examine --scan --verbose`: any inspection of a layer above the
 // array (lvs, blkid, ...) would throw, so the test also proves none happens.
 
 const UUID = '0a1b2c3d:4e5f6071:8293a4b5:c6d7e8f9';
@@ -46,8 +46,8 @@ function setup(hash = 'a'.repeat(128)) {
       partition: '/dev/disk/by-partlabel/bv-unit-none',
     },
   } satisfies VaultConfig;
-  const fake = new FakeRunner().on(['mdadm', ['--examine', '--scan']], {
-    stdout: `ARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n`,
+  const fake = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], {
+    stdout: `ARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=${UUID} name=any:bv-unit-none\n   devices=/dev/sdy1\n`,
   });
   const printed: string[] = [];
   const runner = new DryRunRunner(fake, (l) => printed.push(l));
@@ -69,7 +69,7 @@ test('dry-run on a closed stack: every layer plans its open, prints its command,
     'would run: mount -t btrfs /dev/bv-unit-vg/unit /media/bv-unit-none',
     `would run: check the token: the SHA-512 of /media/bv-unit-none/.token must match ${ctx.config.target.tokenHashFile}, else the disk is refused`,
   ]);
-  assert.deepEqual(fake.calls, ['mdadm --examine --scan'], 'nothing above the array was inspected');
+  assert.deepEqual(fake.calls, ['mdadm --examine --scan --verbose'], 'nothing above the array was inspected');
   printed.length = 0;
   assert.deepEqual(await closeStack(ctx, stack), []);
   assert.deepEqual(printed, [
@@ -93,4 +93,22 @@ test('dry-run on paper still checks the host\'s own files: a keyfile others can 
 test('dry-run on paper: a token hash file without a hash is refused', async () => {
   const { ctx } = setup('not a hash');
   await assert.rejects(openStack(ctx), /holds no SHA-512 hash/);
+});
+
+test('without an ARRAY line, of several arrays named like ours only the one holding the configured partition is assembled; none of them: refused, naming each, nothing assembled', async () => {
+  const { ctx } = setup();
+  const other = 'ffffffff:00000000:11111111:22222222';
+  const partition = join(scratchDir('part'), 'backup-m1'); // a path realpath can resolve, as /dev/disk/by-partlabel/… is
+  writeFileSync(partition, '');
+  const scan = (ours: string) => ({
+    stdout: `ARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=${other} name=any:bv-unit-none\n   devices=/dev/sdz1\nARRAY /dev/md/bv-unit-none  metadata=1.2 UUID=${UUID} name=otherhost:bv-unit-none\n   devices=${ours}\n`,
+  });
+  const { raidLayer } = await import('../../src/stack/raid.js');
+  const found = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], scan(partition));
+  const withPartition = { ...ctx, runner: found, config: { ...ctx.config, target: { ...ctx.config.target, partition } } };
+  assert.deepEqual(await raidLayer.assembly(withPartition), ['mdadm', ['--assemble', '--run', '/dev/md/bv-unit-none', `--uuid=${UUID}`]]);
+  const neither = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], scan('/dev/sdy1'));
+  await assert.rejects(raidLayer.open({ ...withPartition, runner: neither }), (e: Error & { fix?: string }) =>
+    e.message.includes(`carry 2 arrays of that name:\n  UUID=${other} on /dev/sdz1\n  UUID=${UUID} on /dev/sdy1\nnone holds ${partition}; nothing was assembled`) && /unplug the disks that are not/.test(e.fix ?? ''));
+  assert.deepEqual(neither.changes, []);
 });
