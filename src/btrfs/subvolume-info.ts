@@ -48,7 +48,7 @@ export async function subvolumeInfo(runner: Runner, path: string): Promise<Subvo
 
 /** One call for all of `paths`; the first that is not a subvolume fails it, named. */
 export async function subvolumeInfos(runner: Runner, paths: readonly string[]): Promise<SubvolumeInfo[]> {
-  return (await readInfos(runner, paths)).map((r, i) => {
+  return (await subvolumeInfosOrWhy(runner, paths)).map((r, i) => {
     if (typeof r !== 'string') return r;
     // the run made or listed it as a subvolume a moment ago: something changed it since
     throw new VaultError(`${paths[i]} is not the subvolume btrfs-vault expected: ${r}`, ExitCode.failed, `see what is there now: ls -la ${paths[i]}; btrfs subvolume show ${paths[i]}`);
@@ -57,10 +57,6 @@ export async function subvolumeInfos(runner: Runner, paths: readonly string[]): 
 
 /** The same, each path's answer on its own: why it is not one, for a path that is not. */
 export async function subvolumeInfosOrWhy(runner: Runner, paths: readonly string[]): Promise<(SubvolumeInfo | string)[]> {
-  return readInfos(runner, paths);
-}
-
-async function readInfos(runner: Runner, paths: readonly string[]): Promise<(SubvolumeInfo | string)[]> {
   if (paths.length === 0) return [];
   const { stdout } = await runner.query(subvolumeInfoArgv(paths));
   const lines = stdout.split('\n');

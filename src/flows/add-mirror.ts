@@ -84,19 +84,14 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
   // add. The resync may take hours: backups go on meanwhile (runs leave a resyncing
   // array running, see raidLayer.busy).
   const lock = await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `add-mirror, config ${config.file}`, run.lockDir);
-  let released = false;
-  const release = async () => {
-    if (!released) await lock.release();
-    released = true;
-  };
   let s: SyncStatus | undefined;
   try {
     const words = confirmationWords(disk);
     const typed = await questions.confirm(words);
     if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
-    s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode, added: release });
+    s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode, added: () => lock.release() });
   } finally {
-    await release();
+    await lock.release();
   }
   print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
   if (!run.wait) print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');

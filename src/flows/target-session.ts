@@ -264,7 +264,7 @@ export class TargetSession<R extends SourceResult> {
         // the next run closes what was left running, once its work is done
         if (kept) writeOpenRecord(mp, { from: kept, pid: process.pid });
         else clearOpenRecord(mp);
-        if (this.leftRunning) task.title = `Close backup target: ${kept} left running`;
+        if (kept) task.title = `Close backup target: ${kept} left running`;
       },
     };
   }

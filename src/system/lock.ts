@@ -35,6 +35,7 @@ export interface LockKey {
 }
 
 export interface Lock {
+  /** frees every lock taken; a second call does nothing more */
   release(): Promise<void>;
 }
 
@@ -56,7 +57,8 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
       await held.release();
       throw err;
     }
-    return { release: () => held.release() };
+    let released: Promise<void> | undefined;
+    return { release: () => (released ??= held.release()) };
   }
   const taken = held.stderr.split('\n').at(-1) ?? '';
   const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
