@@ -59,7 +59,7 @@ test('full then incremental: contents equal, incremental stream is a small fract
   assert.ok(rows[1].latestSource && rows[1].latestTarget);
 }));
 
-test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest unchanged, next run is incremental', withScenario(async (s) => {
+test('[signals and power] receive killed with SIGKILL mid-stream: nothing half-done stays, latest unchanged, next run is incremental', withScenario(async (s) => {
   writeFileSync(join(s.data, 'seed'), 'seed');
   assert.equal(s.cli(['--config', s.config]).code, 0);
   const name = sourceName(s.data);
@@ -87,7 +87,7 @@ test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest un
   assert.deepEqual(tree(join(dstDir, 'latest')), tree(s.data));
 }));
 
-test('SIGINT and SIGTERM during a transfer: partial copy deleted, source snapshot kept, latest unchanged, exit 130/143', withScenario(async (s) => {
+test('[signals and power] SIGINT and SIGTERM during a transfer: partial copy deleted, source snapshot kept, latest unchanged, exit 130/143', withScenario(async (s) => {
   writeFileSync(join(s.data, 'seed'), 'seed');
   assert.equal(s.cli(['--config', s.config]).code, 0);
   const name = sourceName(s.data);
@@ -126,7 +126,7 @@ test('a wrong or missing token writes nothing and exits 3', withScenario((s) => 
   assert.deepEqual(readdirSync(s.dst.mountPoint), [], 'nothing written to the target');
 }));
 
-test('a second run on the same config exits 4 at once; the first is not disturbed', withScenario(async (s) => {
+test('[two of us at once] a second run on the same config exits 4 at once; the first is not disturbed', withScenario(async (s) => {
   execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=300', 'status=none']);
   const first = s.spawnCli(['--config', s.config]);
   const dstDir = join(s.dst.mountPoint, sourceName(s.data));
@@ -202,7 +202,7 @@ test('token hash readable by others is refused with the chmod that fixes it', wi
   assert.deepEqual(readdirSync(s.dst.mountPoint), ['.token']);
 }));
 
-test('path names with spaces and non-ASCII work; a line break is refused', withScenario((s) => {
+test('[paths we are given] path names with spaces and non-ASCII work; a line break is refused', withScenario((s) => {
   writeFileSync(join(s.data, 'datei mit ä.txt'), 'ü');
   const r = s.cli(['--json', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);

@@ -95,7 +95,7 @@ const CASES: { point: KillPoint; bytes: number; expect: 'old-pair' | 'killed-run
   { point: 'between-links', bytes: 1, expect: 'killed-run-pair', cleans: false },
 ];
 
-test('kill -9 at five points of a run, each followed by a normal run: nothing lost, no orphan, incremental from the newest common pair', withScenario(async (s) => {
+test('[signals and power] kill -9 at five points of a run, each followed by a normal run: nothing lost, no orphan, incremental from the newest common pair', withScenario(async (s) => {
   writeFileSync(join(s.data, 'seed'), 'seed');
   assert.equal(s.cli(['--config', s.config]).code, 0);
   const { src, dst } = dirsOf(s);
@@ -125,7 +125,7 @@ test('kill -9 at five points of a run, each followed by a normal run: nothing lo
   }
 }));
 
-test('SIGHUP mid-transfer is handled like SIGTERM: exit 129, the partial copy deleted, the lock free', withScenario(async (s) => {
+test('[signals and power] SIGHUP mid-transfer is handled like SIGTERM: exit 129, the partial copy deleted, the lock free', withScenario(async (s) => {
   injected++;
   writeFileSync(join(s.data, 'seed'), 'seed');
   assert.equal(s.cli(['--config', s.config]).code, 0);
@@ -145,7 +145,7 @@ test('SIGHUP mid-transfer is handled like SIGTERM: exit 129, the partial copy de
   survived++;
 }));
 
-test('kill -9 of a run that opened the target itself: the next run closes what it left open', withScenario(async (s) => {
+test('[signals and power] kill -9 of a run that opened the target itself: the next run closes what it left open', withScenario(async (s) => {
   injected++;
   sh('umount', [s.dst.mountPoint]);
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
@@ -161,7 +161,7 @@ test('kill -9 of a run that opened the target itself: the next run closes what i
   survived++;
 }));
 
-test('SIGTERM while the target is being opened: exit 143, not a success; nothing written, the disk not left mounted', withScenario(async (s) => {
+test('[signals and power] SIGTERM while the target is being opened: exit 143, not a success; nothing written, the disk not left mounted', withScenario(async (s) => {
   injected++;
   sh('umount', [s.dst.mountPoint]);
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));

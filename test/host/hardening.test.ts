@@ -18,7 +18,7 @@ const big = (s: Scenario, mib: number, name = 'big.bin') => execFileSync('dd', [
 const exited = (child: ReturnType<Scenario['spawnCli']>) => new Promise<number | null>((r) => child.on('close', r));
 const mounted = (mp: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === mp);
 
-test("only a receive btrfs-vault recorded is deleted: a user's writable snapshot and a backup once made writable are left alone and reported", withScenario((s) => {
+test("[what we delete] only a receive btrfs-vault recorded is deleted: a user's writable snapshot and a backup once made writable are left alone and reported", withScenario((s) => {
   writeFileSync(join(s.data, 'f'), '1');
   const a = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
   writeFileSync(join(s.data, 'f'), '2');
@@ -62,7 +62,7 @@ test('a backup made writable behind btrfs-progs\' back (received UUID kept) is n
   assert.ok(json(s.cli(['list', '--json', '--config', s.config])).sources[0].foreign.includes(first));
 }));
 
-test('a backup folder that is a symlink is refused, not followed: nothing lands on the source disk', withScenario((s) => {
+test('[paths we are given] a backup folder that is a symlink is refused, not followed: nothing lands on the source disk', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), 'x');
   const elsewhere = join(s.src.mountPoint, 'elsewhere');
   mkdirSync(elsewhere);
@@ -89,7 +89,7 @@ test('a backup folder that is a symlink is refused, not followed: nothing lands 
   assert.equal(allSubvolumes(s), before);
 }));
 
-test('locks are on what is shared: a config through a symlinked folder, or a second config for the same target, waits its turn; a stale owner file does not block', withScenario(async (s) => {
+test('[two of us at once] locks are on what is shared: a config through a symlinked folder, or a second config for the same target, waits its turn; a stale owner file does not block', withScenario(async (s) => {
   big(s, 300);
   const linked = join(s.dir, 'etc-link');
   symlinkSync(s.configDir, linked);
@@ -113,7 +113,7 @@ test('locks are on what is shared: a config through a symlinked folder, or a sec
   assert.equal(r.code, 0, r.stderr);
 }));
 
-test('durable before reported: the target is synced after the receive and before latest moves; the folders after', withScenario((s) => {
+test('[signals and power] durable before reported: the target is synced after the receive and before latest moves; the folders after', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), 'x');
   const trace = join(s.dir, 'trace');
   execFileSync('strace', ['-f', '-qq', '-s', '512', '-e', 'trace=execve,rename,renameat,renameat2,fsync', '-o', trace, 'node', BIN, '--config', s.config], { stdio: 'ignore' });
@@ -131,7 +131,7 @@ test('durable before reported: the target is synced after the receive and before
   assert.ok(fsyncs >= 2, `both folders synced after their links moved (${fsyncs} fsyncs)`);
 }));
 
-test('honest reports: a killed receive is named with its signal; a full disk says so with the fix, leaving nothing half-written', withScenario(async (s) => {
+test('[programs we run] honest reports: a killed receive is named with its signal; a full disk says so with the fix, leaving nothing half-written', withScenario(async (s) => {
   big(s, 300);
   const { dst } = dirsOf(s);
   const child = s.spawnCli(['--config', s.config]);
@@ -145,7 +145,7 @@ test('honest reports: a killed receive is named with its signal; a full disk say
   assert.deepEqual(readdirSync(dst).filter((n) => /^\d{4}-/.test(n)), [], 'the partial copy is gone');
 }, { sizeMiB: 1024 }));
 
-test('a full backup disk: exit 3 with the fix, the incomplete copy deleted, latest untouched', withScenario((s) => {
+test('[space] a full backup disk: exit 3 with the fix, the incomplete copy deleted, latest untouched', withScenario((s) => {
   writeFileSync(join(s.data, 'small'), 'x');
   assert.equal(s.cli(['--config', s.config]).code, 0);
   const { dst } = dirsOf(s);
@@ -188,7 +188,7 @@ test('a close that fails after the backup reaches the report and the exit code',
   assert.ok(!mounted(s.dst.mountPoint), 'closed by the next run');
 }));
 
-test('stdout closed early (EPIPE) mid-backup: the run still finishes, cleans up and frees its locks', withScenario(async (s) => {
+test('[signals and power] stdout closed early (EPIPE) mid-backup: the run still finishes, cleans up and frees its locks', withScenario(async (s) => {
   big(s, 100);
   const child = spawn('node', [BIN, '--config', s.config], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   child.stdout.destroy(); // the reader of our output goes away at once
@@ -201,7 +201,7 @@ test('stdout closed early (EPIPE) mid-backup: the run still finishes, cleans up 
   assert.equal(json(again).sources[0].mode, 'incremental');
 }));
 
-test('every --json error has one shape: ok, error, fix, exitCode', withScenario((s) => {
+test('[what we write into other formats] every --json error has one shape: ok, error, fix, exitCode', withScenario((s) => {
   const missing = join(s.dir, 'nope.toml');
   for (const command of [['backup'], ['list'], ['open'], ['close']]) {
     const r = s.cli([...command, '--json', '--config', missing]);
@@ -243,7 +243,7 @@ test('a read-only backup filesystem is refused before any snapshot, also in a dr
   }
 }));
 
-test('list pairs by UUID as backup does, never shows a latest that is gone; previous never copies a garbage latest', withScenario((s) => {
+test('[ordering and agreement] list pairs by UUID as backup does, never shows a latest that is gone; previous never copies a garbage latest', withScenario((s) => {
   writeFileSync(join(s.data, 'f'), '1');
   const a = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
   writeFileSync(join(s.data, 'f'), '2');
@@ -268,7 +268,7 @@ test('list pairs by UUID as backup does, never shows a latest that is gone; prev
   assert.equal(readlinkSync(join(dst, 'latest')), c.snapshot);
 }));
 
-test('two configs giving two sources one folder name: the second is refused, neither chain is mixed', withScenario((s) => {
+test('[two of us at once] two configs giving two sources one folder name: the second is refused, neither chain is mixed', withScenario((s) => {
   const other = join(s.src.mountPoint, 'other');
   sh('btrfs', ['subvolume', 'create', other]);
   writeFileSync(join(s.data, 'f'), '1');
@@ -286,7 +286,7 @@ test('two configs giving two sources one folder name: the second is refused, nei
   assert.equal(allSubvolumes(s), before, 'nothing written');
 }));
 
-test('open and close take the target lock: a close during a backup is refused (exit 4); open after a killed run keeps the disk open for the user', withScenario(async (s) => {
+test('[two of us at once] open and close take the target lock: a close during a backup is refused (exit 4); open after a killed run keeps the disk open for the user', withScenario(async (s) => {
   sh('umount', [s.dst.mountPoint]);
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
   big(s, 200);
@@ -310,7 +310,7 @@ test('open and close take the target lock: a close during a backup is refused (e
   assert.ok(!mounted(s.dst.mountPoint));
 }));
 
-test('dry-run on a closed disk: every command it would run, the open and the backup, exit 0, nothing mounted or made', withScenario((s) => {
+test('[ordering and agreement] dry-run on a closed disk: every command it would run, the open and the backup, exit 0, nothing mounted or made', withScenario((s) => {
   sh('umount', [s.dst.mountPoint]);
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`));
   writeFileSync(join(s.data, 'f'), 'x');

@@ -34,7 +34,7 @@ function scenarioOk(run: VmRun, index: number): boolean {
   return result?.scenarios[index]?.ok === true;
 }
 
-test('vm faults: a mirror member and then the whole backup disk pulled out mid-transfer, and put back', async () => {
+test('[signals and power] vm faults: a mirror member and then the whole backup disk pulled out mid-transfer, and put back', async () => {
   const share = join(dir, 'share-unplug');
   mkdirSync(share);
   const run = await boot('faults', share, [makeDisk(dir, 'bv-m1', 512), makeDisk(dir, 'bv-m2', 512), makeDisk(dir, 'bv-src')], ['unplug']);
@@ -52,7 +52,7 @@ test('vm faults: a mirror member and then the whole backup disk pulled out mid-t
 // Five boots, not one per step: the VM tier must stay within npm test's 20 minutes.
 const CUTS = ['raid', 'luks-format', 'keyfile', 'volume-group', 'token'];
 
-test('vm faults: the power cut after each of several setup steps in turn; setup resumes, nothing exists twice', async () => {
+test('[signals and power] vm faults: the power cut after each of several setup steps in turn; setup resumes, nothing exists twice', async () => {
   const share = join(dir, 'share-power');
   mkdirSync(share);
   const disks = [makeDisk(dir, 'bv-cut'), makeDisk(dir, 'bv-sys', 64)];
