@@ -18,8 +18,12 @@ const LIST_LINE =
 
 export function parseSubvolumeList(text: string): SubvolumeRow[] {
   const rows: SubvolumeRow[] = [];
-  for (const line of text.split('\n')) {
+  // a name may hold newlines: btrfs-progs prints them as they are, so a line that is
+  // not a row continues the path of the row before it ("weird\nname", not "weird")
+  for (const line of text.replace(/\n$/, '').split('\n')) {
     const m = LIST_LINE.exec(line);
+    const last = rows.at(-1);
+    if (!m && last) last.path += `\n${line}`;
     if (!m) continue;
     rows.push({
       id: Number(m[1]),

@@ -36,11 +36,11 @@ export interface VerifyReport {
 }
 
 const commands = {
-  /** compare without copying: -a times, modes, owners; -H hard links; -A ACLs; -X xattrs */
+  /** compare without copying: -a times, modes, owners; -H hard links; -A ACLs; -X xattrs; names escaped as \#ooo (core/itemize.ts) */
   compare: (from: string, to: string, checksum: boolean, listOnStdin = false): Argv => [
     'rsync',
     [
-      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes', '--8-bit-output',
+      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes',
       ...(checksum ? ['--checksum'] : []),
       ...(listOnStdin ? ['--from0', '--files-from=-'] : []),
       `${from}/`,
@@ -88,7 +88,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
               task.output = `checksums of ${sample.length} files chosen at random`;
               const known = new Set(r.differences.map((d) => d.path));
               // the list goes on stdin: names may hold any byte but NUL, so NUL ends each
-              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: `${sample.join('\0')}\0` })).stdout);
+              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: Buffer.concat(sample.flatMap((p) => [p, Buffer.of(0)])) })).stdout);
               r.differences.push(...found.filter((d) => !known.has(d.path)));
             }
           }
@@ -134,7 +134,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   return report;
 }
 
-function sizeOf(path: string): number {
+function sizeOf(path: Buffer): number {
   try {
     return lstatSync(path).size;
   } catch {
@@ -142,22 +142,28 @@ function sizeOf(path: string): number {
   }
 }
 
-/** Regular files of a tree, a random sample up to SAMPLE_FILES and SAMPLE_BYTES, relative paths. */
-function sampleFiles(root: string): string[] {
-  const files: { path: string }[] = [];
-  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) files.push({ path: join(e.parentPath, e.name).slice(root.length + 1) });
+/** Regular files of a tree, a random sample up to SAMPLE_FILES and SAMPLE_BYTES, relative paths as bytes (names are bytes, not UTF-8). */
+function sampleFiles(root: string): Buffer[] {
+  const files: { path: Buffer }[] = [];
+  const slash = Buffer.from('/');
+  const folders: Buffer[] = [Buffer.alloc(0)];
+  for (let rel = folders.pop(); rel !== undefined; rel = folders.pop()) {
+    for (const e of readdirSync(Buffer.concat([Buffer.from(root), slash, rel]), { withFileTypes: true, encoding: 'buffer' })) {
+      const path = rel.length === 0 ? e.name : Buffer.concat([rel, slash, e.name]);
+      if (e.isDirectory()) folders.push(path);
+      else if (e.isFile()) files.push({ path });
+    }
   }
   // Fisher-Yates: each verify looks at other files
   for (let i = files.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [files[i], files[j]] = [files[j]!, files[i]!];
   }
-  const out: string[] = [];
+  const out: Buffer[] = [];
   let bytes = 0;
   for (const f of files) {
     if (out.length >= SAMPLE_FILES) break;
-    const size = sizeOf(join(root, f.path));
+    const size = sizeOf(Buffer.concat([Buffer.from(`${root}/`), f.path]));
     if (bytes + size > SAMPLE_BYTES && out.length > 0) continue;
     bytes += size;
     out.push(f.path);
