@@ -5,11 +5,13 @@ import { ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
-import { childrenOf, isCompleteCopy } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
+import type { MountEntry } from '../core/mountinfo.js';
 import { arrayKernelName, mdAttribute } from '../stack/array-state.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
 import type { OutputMode } from '../ui/renderer.js';
+import { scrubDamage, type ScrubDamage } from './scrub-damage.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 /** Without --full, the contents of this many files (at most this many bytes) are compared, chosen at random. */
@@ -28,7 +30,8 @@ export interface VerifyReport {
   ok: boolean;
   full: boolean;
   sources: VerifySourceReport[];
-  scrub?: { bytes: number; csumErrors: number; readErrors: number; uncorrectable: number; files: string[] };
+  /** files: those a damaged block belongs to; oneOf: one of these is damaged (btrfs cannot tell which); stripes: the damaged places the kernel logged */
+  scrub?: { bytes: number; csumErrors: number; readErrors: number; uncorrectable: number } & ScrubDamage;
   mdCheck?: { array: string; mismatches: number };
   error?: string;
   fix?: string;
@@ -106,7 +109,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
         title: 'Scrub the backup filesystem',
         enabled: () => opts.scrub && session.targetMount !== undefined && session.fatal === undefined,
         task: async (_c: unknown, task: Task) => {
-          report.scrub = await scrub(runner, session.targetMount!.mountPoint, (t) => (task.output = t));
+          report.scrub = await scrub(runner, session.targetMount!, () => session.targetListing(), (t) => (task.output = t));
           const s = report.scrub;
           task.title = `Scrub: ${formatBytes(s.bytes)} read, ${s.csumErrors + s.readErrors + s.uncorrectable === 0 ? 'no errors' : `${s.csumErrors} checksum, ${s.readErrors} read, ${s.uncorrectable} uncorrectable error(s)`}`;
         },
@@ -171,7 +174,8 @@ function sampleFiles(root: string): Buffer[] {
   return out;
 }
 
-async function scrub(runner: Runner, mp: string, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+async function scrub(runner: Runner, mount: MountEntry, listing: () => Promise<readonly Subvolume[]>, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+  const mp = mount.mountPoint;
   // the kernel's clock at the start (a full ring buffer drops old lines, so counting lines would not do)
   const stamp = (line: string) => Number(/^\[\s*(\d+\.\d+)\]/.exec(line)?.[1] ?? -1);
   const before = Math.max(...(await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').map(stamp));
@@ -185,11 +189,12 @@ async function scrub(runner: Runner, mp: string, progress: (t: string) => void):
     progress(`${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`);
     await new Promise((r) => setTimeout(r, 1000));
   }
-  // the kernel names the files a checksum error hit
-  const log = (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
-  const files = [...new Set(log.flatMap((l) => /checksum error at .*\(path: (.*)\)/.exec(l)?.[1] ?? []))];
   const n = (k: string) => Number(stats[k] ?? 0);
-  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), files };
+  const errors = n('csum_errors') + n('read_errors') + n('uncorrectable_errors');
+  // the kernel's lines say where (this filesystem's only); the files there are resolved
+  const log = errors === 0 ? [] : (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
+  const damage = errors === 0 ? { files: [], oneOf: [], stripes: 0, unresolved: 0 } : await scrubDamage(runner, mount, log, await listing());
+  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), ...damage };
 }
 
 /** md's own check: reads both mirrors and counts the sectors that differ. */
@@ -219,7 +224,8 @@ export function verifyLines(report: VerifyReport): string[] {
   }
   const s = report.scrub;
   if (s && s.csumErrors + s.readErrors + s.uncorrectable > 0) {
-    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${s.files.length ? ` in: ${s.files.join(', ')}` : ''}`);
+    const where = [s.files.length ? ` in: ${s.files.join(', ')}` : '', s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '', s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : ''].join('');
+    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${where}`);
     lines.push('  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups');
   }
   if (report.mdCheck?.mismatches) lines.push(`✖ the two mirrors differ in ${report.mdCheck.mismatches} sector(s) of ${report.mdCheck.array}\n  fix: run: mdadm --action=repair ${report.mdCheck.array}, then verify again`);

@@ -199,6 +199,8 @@ test('[what the kernel tells us] a corrupted block of marker.txt is named as mar
     assert.ok(Math.floor(logicalOf(join(copy, 'marker.txt')) / 65536) === Math.floor(logicalOf(join(copy, 'sparse')) / 65536), 'precondition: one stripe');
     corrupt(d.dst, join(copy, 'marker.txt'));
     corrupt(d.dst, cat(copy, '/', XFF));
+    // the other filesystem's damage lies where this one keeps filler: read as ours, it would name filler
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(other.mountPoint, 'pad')}`, 'bs=4096', 'count=64', 'status=none']);
     execFileSync('dd', ['if=/dev/urandom', `of=${join(other.mountPoint, 'elsewhere.bin')}`, 'bs=4096', 'count=2', 'status=none']);
     sh('sync', []);
     corrupt(other, join(other.mountPoint, 'elsewhere.bin'));
@@ -212,7 +214,10 @@ test('[what the kernel tells us] a corrupted block of marker.txt is named as mar
     const done = new Promise<number | null>((res) => child.on('close', res));
     // once our scrub runs, the other filesystem's damage goes into the same kernel log
     // btrfs-progs 6.2 prints no Status line while a scrub runs
-    const running = () => /Scrub started/.test(spawnSync('btrfs', ['scrub', 'status', d.dst.mountPoint], { encoding: 'utf8' }).stdout) && !/Status:\s+(finished|aborted)/.test(spawnSync('btrfs', ['scrub', 'status', d.dst.mountPoint], { encoding: 'utf8' }).stdout);
+    const running = () => {
+      const out = spawnSync('btrfs', ['scrub', 'status', d.dst.mountPoint], { encoding: 'utf8' }).stdout;
+      return /Bytes scrubbed/.test(out) && !/Status:\s+(finished|aborted)/.test(out);
+    };
     let seen = false;
     for (let i = 0; i < 600 && !(seen = running()); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(seen, 'precondition: our scrub was seen running');
@@ -225,7 +230,9 @@ test('[what the kernel tells us] a corrupted block of marker.txt is named as mar
     assert.ok(files.includes(join(copy, 'marker.txt')), JSON.stringify(out.scrub));
     assert.ok(files.includes(`${copy}/x\\xff\\xfe`), JSON.stringify(out.scrub));
     assert.ok(!files.some((f) => f.endsWith('/sparse')), `the neighbour is not named: ${JSON.stringify(out.scrub)}`);
-    assert.ok(!files.some((f) => f.includes('elsewhere')), `the other filesystem is not named: ${JSON.stringify(out.scrub)}`);
+    assert.equal(out.scrub.stripes, 1, `only this filesystem's damaged stripe: ${JSON.stringify(out.scrub)}`);
+    assert.deepEqual(out.scrub.oneOf, [], 'every damaged block was found: no guesses');
+    assert.ok(![...files, ...out.scrub.oneOf].some((f: string) => /elsewhere|filler/.test(f)), `the other filesystem's damage is not reported: ${JSON.stringify(out.scrub)}`);
     assert.match(execFileSync('dmesg', { encoding: 'utf8' }), new RegExp(`\\(device ${other.device.split('/').at(-1)}\\): .*checksum error`), 'precondition: the kernel logged the other filesystem');
     const text = d.cli(['verify', '--config', d.config]).stdout;
     assert.match(text, /checksum.* in: .*marker\.txt/);
