@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, json, makeScenario, type Scenario } from '../support/scenario.js';
 import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../support/loop-disk.js';
@@ -151,6 +151,25 @@ test('[what we write into other formats] a subvolume name holding a terminal esc
   assert.match(r.stdout, /red\\x1b\[31mtext/);
 });
 
+test('[what we write into other formats] files of a name with a newline: one line of text, the name shown as new\\nline.txt', () => {
+  const r = s.cli(['files', '--config', s.config, s.data, 'new\nline.txt']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^new\\nline\.txt in the backups of /m);
+  assert.doesNotMatch(r.stdout, /^line\.txt/m);
+});
+
+test('[paths we are given] an absolute path with bytes in it, under the source, is the same file as the relative one', () => {
+  const r = json(cli(['files', '--json', '--config', s.config, s.data, cat(s.data, '/', DIRFF, '/inner')]));
+  assert.equal(r.path, 'dir\\xff/inner');
+  assert.equal(r.versions.length, 1);
+});
+
+test('[paths we are given] verify --full on names of bytes, a newline and a backslash: every file compared whole, all well', () => {
+  const r = s.cli(['verify', '--full', '--json', '--no-scrub', '--config', s.config]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(json(r).sources[0].differences, []);
+});
+
 test('[what we write into other formats] verify names a changed file with a newline or bytes in its name on one line, escaped', () => {
   const nl = join(backup, 'new\nline.txt');
   const ff = cat(backup, '/', XFF);
@@ -170,6 +189,15 @@ test('[what we write into other formats] verify names a changed file with a newl
   assert.match(text, /^ {2}x\\xff\\xfe: file differs in content$/m);
 });
 
+test('[what we write into other formats] a file of bytes found only in the backup is named escaped, as only in the backup', () => {
+  tamper(backup, () => writeFileSync(cat(backup, '/only', raw('\xff')), 'planted'));
+  const r = s.cli(['verify', '--json', '--no-scrub', '--config', s.config]);
+  assert.equal(r.code, 1, r.stderr);
+  const d = json(r).sources[0].differences.find((x: { path: string }) => x.path === 'only\\xff');
+  assert.ok(d, r.stdout);
+  assert.equal(d.what, 'only in the backup');
+});
+
 // A damaged block, and where the kernel's log line points instead: the scrub reports a
 // 64 KiB stripe's start (here: the file before), so verify must find the file itself.
 
@@ -182,21 +210,44 @@ function corrupt(fs: LoopFs, file: string | Buffer): void {
   execFileSync('dd', ['if=/dev/urandom', `of=${fs.file}`, 'bs=4096', 'count=1', `seek=${physical / 4096}`, 'conv=notrunc', 'status=none']);
 }
 
-test('[what the kernel tells us] a corrupted block of marker.txt is named as marker.txt in the backup, not its neighbour in the same stripe; another filesystem\'s damage in the same kernel log is not reported', { timeout: 120_000 }, async () => {
-  const d = makeScenario({ sizeMiB: 256 });
-  const other = makeLoopBtrfs(d.dir, 'other', 256);
-  try {
+interface Damaged {
+  d: Scenario;
+  other: LoopFs;
+  /** the two backups: marker.txt's block is shared by both */
+  copies: string[];
+  scrub: { csumErrors: number; files: string[]; oneOf: string[]; stripes: number };
+  code: number | null;
+  text: string;
+}
+let damagedRun: Promise<Damaged> | undefined;
+after(async () => {
+  const x = await damagedRun?.catch(() => undefined);
+  x?.other.dispose();
+  x?.d.dispose();
+});
+
+/** A target with marker.txt and a byte-named file damaged next to `sparse`, verified while another filesystem's damage is scrubbed. */
+function damaged(): Promise<Damaged> {
+  return (damagedRun ??= (async () => {
+    const d = makeScenario({ sizeMiB: 256 });
+    const other = makeLoopBtrfs(d.dir, 'other', 256);
+    const x: Damaged = { d, other, copies: [], scrub: { csumErrors: 0, files: [], oneOf: [], stripes: 0 }, code: null, text: '' };
     // three small files laid one after another: one 64 KiB stripe holds them all
     execFileSync('dd', ['if=/dev/urandom', `of=${join(d.data, 'sparse')}`, 'bs=4096', 'count=3', 'status=none']);
     execFileSync('dd', ['if=/dev/urandom', `of=${join(d.data, 'marker.txt')}`, 'bs=4096', 'count=1', 'status=none']);
     writeFileSync(cat(d.data, '/', XFF), Buffer.alloc(4096, 7));
     // enough data that the scrub runs a while (speed limited below): the other filesystem's errors land inside it
     execFileSync('dd', ['if=/dev/urandom', `of=${join(d.data, 'filler')}`, 'bs=1M', 'count=16', 'status=none']);
-    const r0 = d.cli(['--json', '--config', d.config]);
-    assert.equal(r0.code, 0, r0.stderr);
-    const copy = join(d.dst.mountPoint, sourceName(d.data), json(r0).sources[0].snapshot);
+    for (const round of [1, 2]) {
+      writeFileSync(join(d.data, 'round'), String(round));
+      const r = d.cli(['--json', '--config', d.config]);
+      assert.equal(r.code, 0, r.stderr);
+      x.copies.push(join(d.dst.mountPoint, sourceName(d.data), json(r).sources[0].snapshot));
+    }
+    const copy = x.copies[1]!;
     sh('sync', []);
     assert.ok(Math.floor(logicalOf(join(copy, 'marker.txt')) / 65536) === Math.floor(logicalOf(join(copy, 'sparse')) / 65536), 'precondition: one stripe');
+    assert.equal(logicalOf(join(copy, 'marker.txt')), logicalOf(join(x.copies[0]!, 'marker.txt')), 'precondition: one block for both backups');
     corrupt(d.dst, join(copy, 'marker.txt'));
     corrupt(d.dst, cat(copy, '/', XFF));
     // the other filesystem's damage lies where this one keeps filler: read as ours, it would name filler
@@ -212,7 +263,6 @@ test('[what the kernel tells us] a corrupted block of marker.txt is named as mar
     let stdout = '';
     child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
     const done = new Promise<number | null>((res) => child.on('close', res));
-    // once our scrub runs, the other filesystem's damage goes into the same kernel log
     // btrfs-progs 6.2 prints no Status line while a scrub runs
     const running = () => {
       const out = spawnSync('btrfs', ['scrub', 'status', d.dst.mountPoint], { encoding: 'utf8' }).stdout;
@@ -221,32 +271,42 @@ test('[what the kernel tells us] a corrupted block of marker.txt is named as mar
     let seen = false;
     for (let i = 0; i < 600 && !(seen = running()); i++) await new Promise((res) => setTimeout(res, 50));
     assert.ok(seen, 'precondition: our scrub was seen running');
+    // once our scrub runs, the other filesystem's damage goes into the same kernel log
     spawnSync('btrfs', ['scrub', 'start', '-B', other.mountPoint]);
     assert.ok(running(), 'precondition: the other filesystem was scrubbed while ours ran');
-    assert.equal(await done, 1, stdout);
-    const out = json({ stdout });
-    assert.ok(out.scrub.csumErrors >= 2, JSON.stringify(out.scrub));
-    const files: string[] = out.scrub.files;
-    assert.ok(files.includes(join(copy, 'marker.txt')), JSON.stringify(out.scrub));
-    assert.ok(files.includes(`${copy}/x\\xff\\xfe`), JSON.stringify(out.scrub));
-    assert.ok(!files.some((f) => f.endsWith('/sparse')), `the neighbour is not named: ${JSON.stringify(out.scrub)}`);
-    assert.equal(out.scrub.stripes, 1, `only this filesystem's damaged stripe: ${JSON.stringify(out.scrub)}`);
-    assert.deepEqual(out.scrub.oneOf, [], 'every damaged block was found: no guesses');
-    assert.ok(![...files, ...out.scrub.oneOf].some((f: string) => /elsewhere|filler/.test(f)), `the other filesystem's damage is not reported: ${JSON.stringify(out.scrub)}`);
+    x.code = await done;
     assert.match(execFileSync('dmesg', { encoding: 'utf8' }), new RegExp(`\\(device ${other.device.split('/').at(-1)}\\): .*checksum error`), 'precondition: the kernel logged the other filesystem');
-    const text = d.cli(['verify', '--config', d.config]).stdout;
-    assert.match(text, /checksum.* in: .*marker\.txt/);
-    assert.doesNotMatch(text, /sparse|elsewhere/);
-  } finally {
-    other.dispose();
-    d.dispose();
-  }
+    x.scrub = json({ stdout }).scrub;
+    writeFileSync(`/sys/fs/btrfs/${uuid}/devinfo/1/scrub_speed_max`, '0');
+    x.text = d.cli(['verify', '--config', d.config]).stdout;
+    return x;
+  })());
+}
+
+test('[what the kernel tells us] a corrupted block of marker.txt is named as marker.txt, not as its neighbour at the stripe\'s start that the kernel names', { timeout: 120_000 }, async () => {
+  const { scrub, code, copies } = await damaged();
+  assert.equal(code, 1);
+  assert.ok(scrub.csumErrors >= 2, JSON.stringify(scrub));
+  assert.ok(scrub.files.includes(join(copies[1]!, 'marker.txt')), JSON.stringify(scrub));
+  assert.ok(!scrub.files.some((f) => f.endsWith('/sparse')), `the neighbour is not named: ${JSON.stringify(scrub)}`);
 });
 
-test('[what the kernel tells us] verify reads only: the damaged backup, its files and the kernel log lines of others are left as they were', () => {
-  // the scenario's target after every case above: nothing of it was changed by verify
-  const before = readdirSync(folder).sort();
-  const r = s.cli(['verify', '--json', '--config', s.config]);
-  assert.ok(r.code === 0 || r.code === 1, r.stderr);
-  assert.deepEqual(readdirSync(folder).sort(), before);
+test('[what the kernel tells us] another filesystem\'s damage in the same kernel log, at an address this one uses too, is not reported', { timeout: 120_000 }, async () => {
+  const { scrub } = await damaged();
+  assert.equal(scrub.stripes, 1, `only this filesystem's damaged stripe: ${JSON.stringify(scrub)}`);
+  assert.deepEqual(scrub.oneOf, [], 'every damaged block was found: no guesses');
+  assert.ok(![...scrub.files, ...scrub.oneOf].some((f) => /elsewhere|filler/.test(f)), `the other filesystem's damage is not reported: ${JSON.stringify(scrub)}`);
+});
+
+test('[what the kernel tells us] one damaged block shared by two backups is named in both, and a damaged file of bytes by its escaped name', { timeout: 120_000 }, async () => {
+  const { scrub, copies } = await damaged();
+  for (const c of copies) assert.ok(scrub.files.includes(join(c, 'marker.txt')), `${c}: ${JSON.stringify(scrub)}`);
+  assert.ok(scrub.files.includes(`${copies[1]}/x\\xff\\xfe`), JSON.stringify(scrub));
+});
+
+test('[what the kernel tells us] the text report names the damaged files, and neither the neighbour nor the other filesystem', { timeout: 120_000 }, async () => {
+  const { text } = await damaged();
+  assert.match(text, /checksum.* in: .*marker\.txt/);
+  assert.match(text, /x\\xff\\xfe/);
+  assert.doesNotMatch(text, /sparse|elsewhere|filler|one of/);
 });
