@@ -117,7 +117,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const nested = nestedIn(srcAll, source.real).filter((s) => !backedUpAnyway(s.path));
   if (nested.length > 0) {
     warnings.push(
-      `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => s.path).join(', ')} (list them as sources of their own)`,
+      `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => escapeName(s.path)).join(', ')} (list them as sources of their own)`,
     );
   }
   checkAbort();

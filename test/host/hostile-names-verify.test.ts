@@ -198,6 +198,21 @@ test('[what we write into other formats] a file of bytes found only in the backu
   assert.equal(d.what, 'only in the backup');
 });
 
+// last of the shared scenario's cases: its backup run makes a second backup
+test('[what we write into other formats] a subvolume a user made inside the source, named with a newline and a terminal escape: the backup\'s warning names it escaped, on one line', () => {
+  sh('btrfs', ['subvolume', 'create', join(s.data, 'user\nID 999 gen 1 \x1b[2J')]);
+  try {
+    const r = s.cli(['--config', s.config]);
+    assert.equal(r.code, 0, r.stderr);
+    const line = (r.stdout + r.stderr).split('\n').find((l) => l.includes('nested subvolumes are not part'));
+    assert.ok(line, r.stdout + r.stderr);
+    assert.match(line, /user\\nID 999 gen 1 \\x1b\[2J/);
+    assert.doesNotMatch(r.stdout + r.stderr, /\x1b/);
+  } finally {
+    sh('btrfs', ['subvolume', 'delete', join(s.data, 'user\nID 999 gen 1 \x1b[2J')]);
+  }
+});
+
 // A damaged block, and where the kernel's log line points instead: the scrub reports a
 // 64 KiB stripe's start (here: the file before), so verify must find the file itself.
 
