@@ -46,7 +46,7 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
     if (!paths.has(key)) {
       const sub = root === 5 && mount.root === '/' ? mount.mountPoint : listing.find((s) => s.id === root)?.path;
       const out = sub === undefined ? undefined : await runner.query(commands.inodePaths(inode, sub), { allowFailure: true, bytes: true });
-      paths.set(key, out && out.exitCode === 0 ? out.stdout.replace(/\n$/, '').split('\n').filter(Boolean) : []);
+      paths.set(key, out && out.exitCode === 0 ? pathLines(out.stdout, sub!) : []);
     }
     return paths.get(key)!;
   };
@@ -73,6 +73,16 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
   }
   const shown = (set: Set<string>) => [...set].slice(0, MAX_FILES).map(escapeName);
   return { files: shown(files), oneOf: shown(oneOf), stripes: stripes.length, unresolved: Math.max(0, stripes.length - MAX_STRIPES) };
+}
+
+/** inode-resolve's paths, one a line, each under `sub`: a line that is not continues the name before it (a newline in a name) */
+function pathLines(text: string, sub: string): string[] {
+  const out: string[] = [];
+  for (const line of text.replace(/\n$/, '').split('\n')) {
+    if (line.startsWith(`${sub}/`) || out.length === 0) out.push(line);
+    else out[out.length - 1] += `\n${line}`;
+  }
+  return out.filter(Boolean);
 }
 
 /** The name the kernel gives the device in its log lines: /dev/mapper/vg-lv is "dm-3". */
