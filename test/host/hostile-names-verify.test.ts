@@ -213,6 +213,22 @@ test('[what we write into other formats] a subvolume a user made inside the sour
   }
 });
 
+test('[what we write into other formats] a user\'s subvolume whose name holds a copy of the source\'s own listing row (another generation): not taken for the source; named whole in the warning', () => {
+  const row = sh('btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', s.src.mountPoint]).split('\n').find((l) => / path (<FS_TREE>\/)?data$/.test(l))!;
+  const name = `u\n${row.replace(/ gen \d+/, ' gen 1')}`;
+  sh('btrfs', ['subvolume', 'create', join(s.data, name)]);
+  try {
+    writeFileSync(join(s.data, 'ok.txt'), 'changed');
+    const r = s.cli(['--json', '--config', s.config]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = json(r).sources[0];
+    assert.equal(out.status, 'ok');
+    assert.match(out.warnings.join('\n'), /data\/u\\nID \d+ gen 1 /, 'the whole name, escaped');
+  } finally {
+    sh('btrfs', ['subvolume', 'delete', join(s.data, name)]);
+  }
+});
+
 // A damaged block, and where the kernel's log line points instead: the scrub reports a
 // 64 KiB stripe's start (here: the file before), so verify must find the file itself.
 

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { damagedStripes, parseLogicalResolve } from '../../src/core/scrub-log.js';
-import { parseSubvolumeList } from '../../src/core/subvolumes.js';
 
 // Recorded on Linux 6.18 (btrfs-progs 6.2): a scrub of loop0 with one damaged block,
 // interleaved with another filesystem's (loop3), and the older kernels' form.
@@ -29,12 +28,6 @@ test('logical-resolve -P: inode, offset and subvolume of each block', () => {
     { inode: 258, offset: 0, root: 256 },
   ]);
   assert.deepEqual(parseLogicalResolve('ERROR: logical ino ioctl: No such file or directory\n'), []);
-});
-
-test('subvolume list: a name with newlines is one row, also one ending in a newline', () => {
-  const row = (id: number, path: string) => `ID ${id} gen 7 top level 5 parent_uuid -                                    received_uuid -                                    uuid 6b3a3e2c-0000-4000-8000-00000000000${id % 10} path ${path}`;
-  const rows = parseSubvolumeList(`${row(256, 'd/weird\nname')}\n${row(257, 'd/2026-01-01_00-00-00\nx')}\n${row(258, 'd/end\n')}\n`);
-  assert.deepEqual(rows.map((r) => r.path), ['d/weird\nname', 'd/2026-01-01_00-00-00\nx', 'd/end\n']);
 });
 
 test('scrub damage: a block that reads back failing names its files exactly; a stripe whose blocks all read back well names its files as "one of"', async () => {
