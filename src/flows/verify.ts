@@ -224,7 +224,7 @@ export function verifyLines(report: VerifyReport): string[] {
   }
   const s = report.scrub;
   if (s && s.csumErrors + s.readErrors + s.uncorrectable > 0) {
-    const where = [s.files.length ? ` in: ${s.files.join(', ')}` : '', s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '', s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : ''].join('');
+    const where = [s.files.length ? ` in: ${s.files.join(', ')}` : '', s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '', s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : '', s.stripes > 0 && s.files.length + s.oneOf.length === 0 ? ' (no file holds the damaged places: btrfs\'s own metadata, or space no longer in use)' : ''].join('');
     lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${where}`);
     lines.push('  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups');
   }
