@@ -20,7 +20,8 @@ export function damagedStripes(lines: readonly string[], device: { kernelName: s
   const out = new Set<number>();
   for (const line of lines) {
     const m = LINE.exec(line);
-    if (!m) continue;
+    // "fixed up error at logical …": repaired from another copy, nothing is damaged
+    if (!m || /fixed up error/.test(line)) continue;
     const [, sid, logical, dev] = m as unknown as [string, string, string, string];
     if (sid !== device.kernelName && !device.paths.includes(dev)) continue;
     out.add(Number(logical));

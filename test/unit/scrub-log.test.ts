@@ -11,6 +11,7 @@ const LOG = [
   '[  367.219138] BTRFS warning (device loop3): scrub: checksum error at logical 13893632 on dev /dev/loop3, physical 13893632 root 5 inode 258 offset 0 length 4096 links 1 (path: elsewhere.bin)',
   '[  367.219141] BTRFS error (device loop0): bdev /dev/loop0 errs: wr 0, rd 0, flush 0, corrupt 1, gen 0',
   '[  368.100000] BTRFS warning (device dm-3 state EA): checksum error at logical 30539776 on dev /dev/mapper/backup-host, physical 38928384, root 256, inode 257, offset 0, length 4096, links 1 (path: big.bin)',
+  '[  368.150000] BTRFS error (device loop0): scrub: fixed up error at logical 20971520 on dev /dev/loop0 physical 20971520',
   '[  368.200000] BTRFS warning (device loop0): csum failed root 257 ino 258 off 0 csum 0x2d3768fd expected csum 0xfefa705f mirror 1',
 ];
 
