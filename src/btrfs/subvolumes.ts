@@ -24,7 +24,7 @@ export interface Subvolume {
  * with UUIDs: one `btrfs subvolume list` instead of one `show` per entry.
  */
 export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
-  const { stdout } = await runner.query(btrfs.list(mount.mountPoint));
+  const { stdout } = await runner.query(btrfs.list(mount.mountPoint), { bytes: true }); // names are bytes
   return Object.freeze(fromListing(stdout, mount));
 }
 
@@ -34,7 +34,7 @@ export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise
  * changed, so only a read-only one with a received UUID counts as a complete backup.
  */
 export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
-  const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint)), runner.query(btrfs.listReadonly(mount.mountPoint))]);
+  const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint), { bytes: true }), runner.query(btrfs.listReadonly(mount.mountPoint))]);
   return Object.freeze(fromListing(all.stdout, mount, listedIds(ro.stdout)));
 }
 

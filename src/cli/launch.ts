@@ -5,13 +5,15 @@ import { lstatSync, mkdirSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { join } from 'node:path';
 import type { CommandsModule, runCli } from './program.js';
+import { exactArgs } from './exact-argv.js';
 
 /** Node's compiled code of btrfs-vault, root's alone: root runs what is in it. */
 export const COMPILE_CACHE_DIR = '/var/cache/btrfs-vault';
 
 export async function launch(bundleDir: string): Promise<void> {
   try {
-    const args = process.argv.slice(2);
+    // names are bytes: an argument that is not UTF-8 keeps its bytes
+    const args = exactArgs(process.argv);
     enableCompileCache(args);
     const load = nodeModule.createRequire(join(bundleDir, 'launch.cjs'));
     const cli = load('./cli.cjs') as { runCli: typeof runCli };

@@ -18,9 +18,18 @@ const LIST_LINE =
 
 export function parseSubvolumeList(text: string): SubvolumeRow[] {
   const rows: SubvolumeRow[] = [];
-  for (const line of text.split('\n')) {
+  const seen = new Set<number>();
+  // a name may hold newlines: btrfs-progs prints them as they are, so a line that is
+  // not a row continues the path of the row before it ("weird\nname", not "weird"); so
+  // does a line that imitates a row of a subvolume listed already (IDs are unique: a
+  // name made to pass for another subvolume, as any user who may make one can)
+  for (const line of text.replace(/\n$/, '').split('\n')) {
     const m = LIST_LINE.exec(line);
-    if (!m) continue;
+    const last = rows.at(-1);
+    const imitation = m !== null && seen.has(Number(m[1]));
+    if ((!m || imitation) && last) last.path += `\n${line}`;
+    if (!m || imitation) continue;
+    seen.add(Number(m[1]));
     rows.push({
       id: Number(m[1]),
       gen: Number(m[2]),

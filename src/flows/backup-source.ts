@@ -8,6 +8,7 @@ import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } fro
 import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, type Subvolume } from '../btrfs/subvolumes.js';
 import { subvolumeInfo, subvolumeInfosOrWhy } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
+import { escapeName } from '../core/byte-names.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/naming.js';
@@ -96,7 +97,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     clearReceiveRecord(runner, targetDir);
   }
   for (const other of dst.filter((s) => !isCompleteCopy(s))) {
-    warnings.push(`${other.path} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup made writable since); left alone`);
+    warnings.push(`${escapeName(other.path)} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup made writable since); left alone`);
   }
   removeStaleLinks(runner, targetDir);
   removeStaleLinks(runner, snapDir);
@@ -116,7 +117,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const nested = nestedIn(srcAll, source.real).filter((s) => !backedUpAnyway(s.path));
   if (nested.length > 0) {
     warnings.push(
-      `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => s.path).join(', ')} (list them as sources of their own)`,
+      `nested subvolumes are not part of a snapshot of ${source.path} and are not backed up with it: ${nested.map((s) => escapeName(s.path)).join(', ')} (list them as sources of their own)`,
     );
   }
   checkAbort();

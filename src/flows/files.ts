@@ -1,6 +1,7 @@
 import { lstatSync, type Stats } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { escapeName, fsPath } from '../core/byte-names.js';
 import { ExitCode, TargetError, UserError } from '../core/errors.js';
 import { backupsIn, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { Argv, Runner } from '../system/runner.js';
@@ -11,7 +12,8 @@ import { TargetSession, type SourceResult } from './target-session.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
 // bringing one version back. Inside a backup nothing is followed: a path whose folders
-// include a symlink is refused (it could lead out of the backup).
+// include a symlink is refused (it could lead out of the backup). Names are bytes
+// (core/byte-names.ts): fs calls get their exact bytes, people their escaped form.
 
 export interface FileVersion {
   backup: string;
@@ -24,6 +26,7 @@ export interface FileVersion {
 
 export interface FilesReport extends SourceResult {
   ok: boolean;
+  /** the path inside the source, escaped (escapeName) */
   path: string;
   versions: FileVersion[];
   restored?: { from: string; to: string; kept?: string };
@@ -34,7 +37,7 @@ export interface FilesReport extends SourceResult {
 export function pathInSource(source: SourceConfig, path: string): string {
   const rel = normalize(isAbsolute(path) ? relative(source.path, path) : path);
   if (rel === '' || rel === '.' || rel.startsWith('..') || isAbsolute(rel)) {
-    throw new UserError(`${path} is not inside the source ${source.path}`, `give a path under ${source.path}, or one relative to it`);
+    throw new UserError(`${escapeName(path)} is not inside the source ${source.path}`, `give a path under ${source.path}, or one relative to it`);
   }
   return rel;
 }
@@ -47,12 +50,12 @@ export function statInside(root: string, rel: string): Stats | undefined {
     p = join(p, part);
     let st: Stats;
     try {
-      st = lstatSync(p);
+      st = lstatSync(fsPath(p));
     } catch {
       return undefined;
     }
     if (i < parts.length - 1 && !st.isDirectory()) {
-      if (st.isSymbolicLink()) throw new UserError(`${join(...parts.slice(0, i + 1))} is a symlink in the backup: btrfs-vault does not follow it (it could lead out of the backup)`, 'ask for the path the link points to');
+      if (st.isSymbolicLink()) throw new UserError(`${escapeName(join(...parts.slice(0, i + 1)))} is a symlink in the backup: btrfs-vault does not follow it (it could lead out of the backup)`, 'ask for the path the link points to');
       return undefined;
     }
     if (i === parts.length - 1) return st;
@@ -82,15 +85,15 @@ export async function runFiles(opts: {
 }): Promise<FilesReport> {
   const { config, source, runner } = opts;
   const rel = pathInSource(source, opts.path);
-  const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: rel, versions: [], exitCode: ExitCode.ok };
+  const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
   await session.run(
     [
-      session.ownTask(report, opts.restore ? `Restore ${rel}` : `Look for ${rel}`, async (task) => {
+      session.ownTask(report, opts.restore ? `Restore ${report.path}` : `Look for ${report.path}`, async (task) => {
         const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
         const backups = backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name));
         report.versions = versions(backups, rel);
-        task.title = `${rel}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
+        task.title = `${report.path}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
         if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
       }),
     ],
@@ -122,18 +125,18 @@ function versions(backups: readonly Subvolume[], rel: string): FileVersion[] {
 async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }): Promise<void> {
   const from = r.from ?? report.versions.at(-1)?.backup;
   const backup = backups.find((b) => b.name === from);
-  if (!backup) throw new TargetError(r.from ? `there is no backup named ${r.from}` : `${rel} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
-  if (!statInside(backup.path, rel)) throw new UserError(`${rel} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
+  if (!backup) throw new TargetError(r.from ? `there is no backup named ${r.from}` : `${escapeName(rel)} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
+  if (!statInside(backup.path, rel)) throw new UserError(`${escapeName(rel)} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
   const to = r.to;
   let kept: string | undefined;
   if (lexists(to)) {
-    if (!r.overwrite) throw new UserError(`${to} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${to}.before-restore)`);
+    if (!r.overwrite) throw new UserError(`${escapeName(to)} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${escapeName(to)}.before-restore)`);
     kept = `${to}.before-restore`;
-    if (lexists(kept)) throw new UserError(`${kept} exists already, from an earlier restore`, `move it away first`);
+    if (lexists(kept)) throw new UserError(`${escapeName(kept)} exists already, from an earlier restore`, `move it away first`);
     await runner.run(['mv', ['--no-target-directory', to, kept]]);
   }
   await runner.run(cp(join(backup.path, rel), to));
-  report.restored = { from: backup.name, to, ...(kept ? { kept } : {}) };
+  report.restored = { from: backup.name, to: escapeName(to), ...(kept ? { kept: escapeName(kept) } : {}) };
 }
 
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
+import { escapeName } from '../core/byte-names.js';
 import { planPrune } from '../core/prune-plan.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { mountOfNearest } from '../btrfs/paths.js';
@@ -111,7 +112,7 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       }
       entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
-      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => d.name);
+      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
       if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
       if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest)) entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
     } catch (err) {
@@ -130,13 +131,13 @@ export function listingLines(listing: Listing): string[] {
     if (s.snapshots.length === 0 && !s.error) lines.push('  no snapshots yet');
     for (const r of s.snapshots) {
       const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
-      const renamed = r.targetName ? ` (on target: ${r.targetName})` : '';
+      const renamed = r.targetName ? ` (on target: ${escapeName(r.targetName)})` : '';
       const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
-      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
+      lines.push(`  ${escapeName(r.name)}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
     }
-    for (const i of s.incomplete) lines.push(`  ${i}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
+    for (const i of s.incomplete) lines.push(`  ${escapeName(i)}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
     for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);
-    for (const d of s.dangling) lines.push(`  ! ${d}, which does not exist (the next backup points it at the new backup)`);
+    for (const d of s.dangling) lines.push(`  ! ${escapeName(d)}, which does not exist (the next backup points it at the new backup)`);
   }
   return lines;
 }

@@ -5,11 +5,13 @@ import { ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
-import { childrenOf, isCompleteCopy } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
+import type { MountEntry } from '../core/mountinfo.js';
 import { arrayKernelName, mdAttribute } from '../stack/array-state.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
 import type { OutputMode } from '../ui/renderer.js';
+import { scrubDamage, type ScrubDamage } from './scrub-damage.js';
 import { TargetSession, type SourceResult, type Task } from './target-session.js';
 
 /** Without --full, the contents of this many files (at most this many bytes) are compared, chosen at random. */
@@ -28,7 +30,8 @@ export interface VerifyReport {
   ok: boolean;
   full: boolean;
   sources: VerifySourceReport[];
-  scrub?: { bytes: number; csumErrors: number; readErrors: number; uncorrectable: number; files: string[] };
+  /** files: those a damaged block belongs to; oneOf: one of these is damaged (btrfs cannot tell which); stripes: the damaged places the kernel logged */
+  scrub?: { bytes: number; csumErrors: number; readErrors: number; uncorrectable: number } & ScrubDamage;
   mdCheck?: { array: string; mismatches: number };
   error?: string;
   fix?: string;
@@ -36,11 +39,11 @@ export interface VerifyReport {
 }
 
 const commands = {
-  /** compare without copying: -a times, modes, owners; -H hard links; -A ACLs; -X xattrs */
+  /** compare without copying: -a times, modes, owners; -H hard links; -A ACLs; -X xattrs; names escaped as \#ooo (core/itemize.ts) */
   compare: (from: string, to: string, checksum: boolean, listOnStdin = false): Argv => [
     'rsync',
     [
-      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes', '--8-bit-output',
+      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes',
       ...(checksum ? ['--checksum'] : []),
       ...(listOnStdin ? ['--from0', '--files-from=-'] : []),
       `${from}/`,
@@ -88,7 +91,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
               task.output = `checksums of ${sample.length} files chosen at random`;
               const known = new Set(r.differences.map((d) => d.path));
               // the list goes on stdin: names may hold any byte but NUL, so NUL ends each
-              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: `${sample.join('\0')}\0` })).stdout);
+              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: Buffer.concat(sample.flatMap((p) => [p, Buffer.of(0)])) })).stdout);
               r.differences.push(...found.filter((d) => !known.has(d.path)));
             }
           }
@@ -106,7 +109,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
         title: 'Scrub the backup filesystem',
         enabled: () => opts.scrub && session.targetMount !== undefined && session.fatal === undefined,
         task: async (_c: unknown, task: Task) => {
-          report.scrub = await scrub(runner, session.targetMount!.mountPoint, (t) => (task.output = t));
+          report.scrub = await scrub(runner, session.targetMount!, () => session.targetListing(), (t) => (task.output = t));
           const s = report.scrub;
           task.title = `Scrub: ${formatBytes(s.bytes)} read, ${s.csumErrors + s.readErrors + s.uncorrectable === 0 ? 'no errors' : `${s.csumErrors} checksum, ${s.readErrors} read, ${s.uncorrectable} uncorrectable error(s)`}`;
         },
@@ -134,7 +137,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
   return report;
 }
 
-function sizeOf(path: string): number {
+function sizeOf(path: Buffer): number {
   try {
     return lstatSync(path).size;
   } catch {
@@ -142,22 +145,28 @@ function sizeOf(path: string): number {
   }
 }
 
-/** Regular files of a tree, a random sample up to SAMPLE_FILES and SAMPLE_BYTES, relative paths. */
-function sampleFiles(root: string): string[] {
-  const files: { path: string }[] = [];
-  for (const e of readdirSync(root, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) files.push({ path: join(e.parentPath, e.name).slice(root.length + 1) });
+/** Regular files of a tree, a random sample up to SAMPLE_FILES and SAMPLE_BYTES, relative paths as bytes (names are bytes, not UTF-8). */
+function sampleFiles(root: string): Buffer[] {
+  const files: { path: Buffer }[] = [];
+  const slash = Buffer.from('/');
+  const folders: Buffer[] = [Buffer.alloc(0)];
+  for (let rel = folders.pop(); rel !== undefined; rel = folders.pop()) {
+    for (const e of readdirSync(Buffer.concat([Buffer.from(root), slash, rel]), { withFileTypes: true, encoding: 'buffer' })) {
+      const path = rel.length === 0 ? e.name : Buffer.concat([rel, slash, e.name]);
+      if (e.isDirectory()) folders.push(path);
+      else if (e.isFile()) files.push({ path });
+    }
   }
   // Fisher-Yates: each verify looks at other files
   for (let i = files.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [files[i], files[j]] = [files[j]!, files[i]!];
   }
-  const out: string[] = [];
+  const out: Buffer[] = [];
   let bytes = 0;
   for (const f of files) {
     if (out.length >= SAMPLE_FILES) break;
-    const size = sizeOf(join(root, f.path));
+    const size = sizeOf(Buffer.concat([Buffer.from(`${root}/`), f.path]));
     if (bytes + size > SAMPLE_BYTES && out.length > 0) continue;
     bytes += size;
     out.push(f.path);
@@ -165,7 +174,8 @@ function sampleFiles(root: string): string[] {
   return out;
 }
 
-async function scrub(runner: Runner, mp: string, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+async function scrub(runner: Runner, mount: MountEntry, listing: () => Promise<readonly Subvolume[]>, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+  const mp = mount.mountPoint;
   // the kernel's clock at the start (a full ring buffer drops old lines, so counting lines would not do)
   const stamp = (line: string) => Number(/^\[\s*(\d+\.\d+)\]/.exec(line)?.[1] ?? -1);
   const before = Math.max(...(await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').map(stamp));
@@ -179,11 +189,12 @@ async function scrub(runner: Runner, mp: string, progress: (t: string) => void):
     progress(`${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`);
     await new Promise((r) => setTimeout(r, 1000));
   }
-  // the kernel names the files a checksum error hit
-  const log = (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
-  const files = [...new Set(log.flatMap((l) => /checksum error at .*\(path: (.*)\)/.exec(l)?.[1] ?? []))];
   const n = (k: string) => Number(stats[k] ?? 0);
-  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), files };
+  const errors = n('csum_errors') + n('read_errors') + n('uncorrectable_errors');
+  // the kernel's lines say where (this filesystem's only); the files there are resolved
+  const log = errors === 0 ? [] : (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
+  const damage = errors === 0 ? { files: [], oneOf: [], stripes: 0, unresolved: 0 } : await scrubDamage(runner, mount, log, await listing());
+  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), ...damage };
 }
 
 /** md's own check: reads both mirrors and counts the sectors that differ. */
@@ -213,7 +224,8 @@ export function verifyLines(report: VerifyReport): string[] {
   }
   const s = report.scrub;
   if (s && s.csumErrors + s.readErrors + s.uncorrectable > 0) {
-    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${s.files.length ? ` in: ${s.files.join(', ')}` : ''}`);
+    const where = [s.files.length ? ` in: ${s.files.join(', ')}` : '', s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '', s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : '', s.stripes > 0 && s.files.length + s.oneOf.length === 0 ? ' (no file holds the damaged places: btrfs\'s own metadata, or space no longer in use)' : ''].join('');
+    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${where}`);
     lines.push('  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups');
   }
   if (report.mdCheck?.mismatches) lines.push(`✖ the two mirrors differ in ${report.mdCheck.mismatches} sector(s) of ${report.mdCheck.array}\n  fix: run: mdadm --action=repair ${report.mdCheck.array}, then verify again`);

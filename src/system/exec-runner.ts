@@ -3,6 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
 import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
@@ -30,10 +31,11 @@ export class ExecRunner implements Runner {
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
     // every program dies with this process, even on SIGKILL: none outlives a killed run
-    const result = await execa('setpriv', [...DIE_WITH_US, file, ...args], {
+    const result = await execa('setpriv', [...DIE_WITH_US, ...withExactBytes([file, args])], {
       env: { ...ENV, ...options.env },
       reject: false,
       stripFinalNewline: false,
+      ...(options.bytes ? { encoding: 'buffer' as const } : {}),
       ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     });
     const exitCode = result.exitCode ?? -1;
@@ -42,14 +44,15 @@ export class ExecRunner implements Runner {
       // setpriv itself could not be started (ENOENT and the like)
       throw new CommandFailedError(formatArgv([file, args]), undefined, result.shortMessage ?? String(result.cause), missingProgramFix('setpriv', result.code));
     }
-    const stderr = String(result.stderr);
+    const text = (out: unknown) => (out instanceof Uint8Array ? fromBytes(out) : String(out));
+    const stderr = text(result.stderr);
     if (exitCode === 127 && new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(stderr)) {
       throw new CommandFailedError(formatArgv([file, args]), undefined, stderr, missingProgramFix(file, 'ENOENT'));
     }
     if ((exitCode !== 0 || signal) && !options.allowFailure) {
       throw new CommandFailedError(formatArgv([file, args]), signal ? undefined : exitCode, stderr, undefined, signal);
     }
-    return { stdout: String(result.stdout), stderr, exitCode };
+    return { stdout: text(result.stdout), stderr, exitCode };
   }
 
   private prepared?: Promise<PipeEnds>;
@@ -200,6 +203,19 @@ interface Ending {
 
 /** Children die with this process, even when it is killed with SIGKILL (util-linux setpriv). */
 const DIE_WITH_US = ['--pdeathsig', 'KILL', '--'];
+
+/**
+ * Node hands a program its arguments as UTF-8, so a name with other bytes (see
+ * core/byte-names.ts) cannot reach it as a string: such a command goes as hex
+ * through perl (Essential on Debian), which execs it with the exact bytes, no shell.
+ */
+export function withExactBytes([file, args]: Argv): string[] {
+  if (!hasRawBytes(file) && !args.some(hasRawBytes)) return [file, ...args];
+  const hex = (word: string) => toBytes(word).toString('hex');
+  return ['perl', '-e', EXEC_BYTES, hex(file), ...args.map(hex)];
+}
+
+const EXEC_BYTES = 'my @a = map { pack "H*", $_ } @ARGV; exec { $a[0] } @a or do { print STDERR "setpriv: failed to execute $a[0]: $!\\n"; exit 127 }';
 
 /**
  * Runs the writer ("$@") and then reports its exact write count on fd 3: a process's

@@ -1,4 +1,5 @@
 import { closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { fsPath } from '../core/byte-names.js';
 
 // Files btrfs-vault writes into folders others may also write (a backup folder on the
 // target, /run): opened with O_NOFOLLOW, so a symlink planted under the name is
@@ -66,7 +67,7 @@ export function fsyncDir(dir: string): void {
 /** Is there anything at `path` (a dangling link counts: nothing is overwritten through it)? */
 export function lexists(path: string): boolean {
   try {
-    lstatSync(path);
+    lstatSync(fsPath(path)); // a name of bytes, exactly
     return true;
   } catch {
     return false;

@@ -1,3 +1,5 @@
+import { escapeName } from '../core/byte-names.js';
+
 // The one port through which every external program runs. A command is data:
 // [file, args], never a shell string, so dry-run can print it and tests can match it.
 
@@ -16,6 +18,8 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** More environment for the program (never secrets: they go on stdin) */
   env?: Record<string, string>;
+  /** Output holds names (bytes): decoded exactly (core/byte-names.ts), not as UTF-8. */
+  bytes?: boolean;
 }
 
 export interface PipeOptions {
@@ -61,5 +65,7 @@ export function formatArgv([file, args]: Argv): string {
 
 export function quote(word: string): string {
   if (word !== '' && SAFE.test(word)) return word;
+  // bytes that are not text, newlines, control characters: bash's $'…', which gives them back
+  if (escapeName(word) !== word.replaceAll('\\', '\\\\')) return `$'${escapeName(word).replaceAll("'", "\\'")}'`;
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }

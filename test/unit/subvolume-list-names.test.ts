@@ -1,0 +1,17 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSubvolumeList } from '../../src/core/subvolumes.js';
+
+// btrfs-progs prints a subvolume's name as it is: newlines included.
+
+test('subvolume list: a name with newlines is one row, also one ending in a newline', () => {
+  const row = (id: number, path: string) => `ID ${id} gen 7 top level 5 parent_uuid -                                    received_uuid -                                    uuid 6b3a3e2c-0000-4000-8000-00000000000${id % 10} path ${path}`;
+  const rows = parseSubvolumeList(`${row(256, 'd/weird\nname')}\n${row(257, 'd/2026-01-01_00-00-00\nx')}\n${row(258, 'd/end\n')}\n`);
+  assert.deepEqual(rows.map((r) => r.path), ['d/weird\nname', 'd/2026-01-01_00-00-00\nx', 'd/end\n']);
+});
+
+test('subvolume list: a line in a name that imitates the row of a subvolume listed already is part of that name', () => {
+  const line = (id: number, gen: number, path: string) => `ID ${id} gen ${gen} cgen 7 top level 5 parent_uuid -                                    received_uuid -                                    uuid cd1483a7-f200-bb4d-a0cc-543fcb3c818${id % 10} path ${path}`;
+  const rows = parseSubvolumeList(`${line(256, 8, 'data')}\n${line(259, 9, '<FS_TREE>/data/u')}\n${line(256, 1, 'data')}\n${line(260, 9, 'data/v')}\n`);
+  assert.deepEqual(rows.map((r) => [r.id, r.gen, r.path]), [[256, 8, 'data'], [259, 9, `data/u\n${line(256, 1, 'data')}`], [260, 9, 'data/v']]);
+});
