@@ -1,16 +1,17 @@
 import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
-import { planPrune } from '../core/prune-plan.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { isSnapshotName } from '../core/naming.js';
+import { byCreation } from '../core/snapshot-order.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
+import { planSource } from './retention-plan.js';
 
 export interface SnapshotRow {
   name: string;
@@ -76,9 +77,9 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
       const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
       // paired as backup pairs: a read-only copy whose received UUID is the snapshot's, whatever its name
-      const complete = dst.filter(isCompleteCopy);
+      const complete = byCreation(dst.filter(isCompleteCopy));
       const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
-      const snaps = src.filter((x) => isSnapshotName(x.name));
+      const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
       const paired = new Set<string>();
       const rows: SnapshotRow[] = snaps.map((a) => {
         const pair = byReceived.get(a.uuid);
@@ -94,22 +95,25 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
           latestTarget: t !== undefined && dstLatest === t.name,
         };
       });
-      for (const d of complete.filter((x) => !paired.has(x.name) && isSnapshotName(x.name))) {
-        rows.push({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name });
-      }
-      if (config.retention && usable) {
-        const plan = planPrune({
-          source: snaps.map((x) => ({ name: x.name, uuid: x.uuid })),
-          target: complete.filter((d) => isSnapshotName(d.name)).map((d) => ({ name: d.name, uuid: d.receivedUuid! })),
-          sourceLatest: srcLatest,
-          targetLatest: dstLatest,
-          sourceRules: config.retention.source,
-          targetRules: config.retention.target,
+      // backups whose snapshot is gone from the source are the older ones: listed first
+      rows.unshift(
+        ...complete
+          .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
+          .map((d) => ({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name })),
+      );
+      if (config.retention && entry.targetDir) {
+        // the plan prune applies, from the same listings in the same order
+        const { plan } = planSource({
+          sourceListing: src,
+          targetListing: dst,
+          snapDir: s.snapshotDir,
+          targetDir: entry.targetDir,
+          rules: config.retention,
         });
         const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
         for (const row of rows) row.retention = { source: row.source ? why(plan.source, row.name) : undefined, target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined };
       }
-      entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
+      entry.snapshots = rows; // oldest first by creation, as backup and prune order them
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
       entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => d.name);
       if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
