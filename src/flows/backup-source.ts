@@ -217,8 +217,12 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       },
     }));
   } catch (err) {
-    // the partial copy is gone (transfer deletes it): so is the need for the record
-    if (!runner.dryRun && !existsSync(join(targetDir, name))) clearReceiveRecord(runner, targetDir);
+    // the partial copy is gone (transfer deletes it): so is the need for the record, and
+    // its space comes back in the background: the next source, or the next run, needs it
+    if (!runner.dryRun && !existsSync(join(targetDir, name))) {
+      clearReceiveRecord(runner, targetDir);
+      await waitForFreedSpace(runner, targetDir, []).catch(() => {}); // the transfer's error is the one to report
+    }
     throw err;
   }
   const seconds = (Date.now() - started) / 1000;

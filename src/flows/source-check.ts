@@ -34,8 +34,8 @@ export async function checkSource(source: SourceConfig, mounts: readonly MountEn
   const target = targetMountpoint === undefined ? undefined : mounts.filter((m) => m.mountPoint === targetMountpoint).at(-1);
   if (target && target.device === probe.mount.device) {
     throw new UserError(
-      `source ${source.path} is on the backup filesystem mounted at ${targetMountpoint}: the backup disk cannot be backed up onto itself`,
-      `remove ${source.path} from the sources (config, sources file or command line); back up the subvolumes of this machine's own disks`,
+      `source ${source.path} is on the same filesystem as the backup target ${targetMountpoint} (${target.source}): a backup must live on another disk`,
+      `remove ${source.path} from the sources (config, sources file or command line), or set target.mountpoint to where the backup disk is mounted`,
     );
   }
   const snapMount = await mountOfNearest(source.snapshotDir, mounts);

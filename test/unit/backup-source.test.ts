@@ -190,7 +190,9 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
     .on(['btrfs', ['subvolume', 'delete', partial]], () => {
       rmdirSync(partial);
       return {};
-    });
+    })
+    .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
+    .on(['btrfs', ['subvolume', 'sync', w.targetDir]]);
   await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number; fix?: string }) => {
     assert.equal(err.exitCode, 3);
     assert.match(err.message, /backup filesystem is full/);
@@ -200,6 +202,7 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
   assert.ok(!existsSync(partial));
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
   assert.ok(!existsSync(join(w.targetDir, 'latest')));
+  assert.ok(r.changes.includes(`btrfs subvolume sync ${w.targetDir}`), 'the freed space waited for');
 });
 
 test("a run's exit code: the whole run's failure first; a source's code only if nothing was written", () => {
