@@ -122,6 +122,23 @@ test('[what we delete] min_free and keep_last: a wish only deleting into keep_la
   assert.equal(readlinkSync(join(dst, 'latest')), out.snapshot);
 }, { sizeMiB: 512 }));
 
+test('[what we delete] min_free with keep_last = "all": no backup may go, so a shortfall is refused before anything is deleted', withScenario((s) => {
+  for (let i = 0; i < 3; i++) {
+    sh('rm', ['-f', join(s.data, `f${i - 1}`)]);
+    random(join(s.data, `f${i}`), 20);
+    backup(s);
+  }
+  const { dst } = dirsOf(s);
+  const had = backups(dst);
+  const want = Math.floor((freeBytes(dst) + 10 * 2 ** 20) / 2 ** 20);
+  withToml(s, `min_free = "${want}M"\n`, '[retention.target]\nkeep_last = "all"\n');
+  writeFileSync(join(s.data, 'small'), 'x');
+  const r = s.cli(['--json', '--config', s.config]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(json(r).sources[0].error, /deleting all 0 backup\(s\) that may go \(kept: .*keep_last = "all"\).*nothing was deleted/);
+  assert.deepEqual(backups(dst), had);
+}, { sizeMiB: 256 }));
+
 test('[ordering and agreement] min_free without [retention]: status does not say "everything is kept"', withScenario((s) => {
   withToml(s, 'min_free = "10%"\n');
   backup(s);
@@ -303,6 +320,17 @@ test('[two of us at once] two configs, same host and source, other snapshot fold
   // the first chain goes on as before
   writeFileSync(join(s.data, 'f'), '2');
   assert.equal(backup(s).mode, 'incremental');
+}, { sizeMiB: 256 }));
+
+test('[two of us at once] one config whose snapshot folder moved (the old one gone): not a second chain; the record follows, the chain starts again', withScenario((s) => {
+  writeFileSync(join(s.data, 'f'), '1');
+  backup(s);
+  sh('mv', [join(s.src.mountPoint, 'snapshots'), join(s.src.mountPoint, 'old-snapshots')]);
+  writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/^snapshot_dir = .*$/m, `snapshot_dir = ${JSON.stringify(join(s.src.mountPoint, 'moved'))}`));
+  const out = backup(s);
+  assert.equal(out.mode, 'full', 'no snapshot pairs with a backup any more');
+  const owner = JSON.parse(readFileSync(join(dirsOf(s).dst, '.btrfs-vault-source'), 'utf8'));
+  assert.equal(owner.snapshots, join(s.src.mountPoint, 'moved', sourceName(s.data)));
 }, { sizeMiB: 256 }));
 
 test('[two of us at once] the lock refusal names a live holder, never a long-finished run from a stale owner note', withScenario(async (s) => {
