@@ -119,9 +119,11 @@ export async function makeRoom(input: {
 async function freeable(runner: Runner, dir: string, candidates: readonly Subvolume[], newestKept: Subvolume | undefined, compressed = false): Promise<number> {
   if (candidates.length === 0) return 0;
   const [df, du] = await Promise.all([
-    runner.query(btrfs.df(dir)),
-    runner.query(btrfs.du([...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])])),
+    runner.query(btrfs.df(dir), { allowFailure: true }),
+    runner.query(btrfs.du([...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])]), { allowFailure: true }),
   ]);
+  // no measure, no bound: deleting oldest first still stops at what must stay
+  if (df.exitCode !== 0 || du.exitCode !== 0) return Infinity;
   const usage = parseDf(df.stdout);
   const held = parseDu(du.stdout);
   const candidatesHold = candidates.reduce((sum, c) => sum + (held.get(c.path) ?? 0), 0) + usage.metadata;

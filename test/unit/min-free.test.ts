@@ -86,3 +86,20 @@ test('min_free deletion can meet: oldest first, each waited for, keep_last kept,
   const waits = r.changes.filter((c) => c.startsWith('btrfs subvolume sync'));
   assert.deepEqual(waits, [`btrfs subvolume sync ${w.dir} 300`, `btrfs subvolume sync ${w.dir} 301`]);
 });
+
+test('min_free: when btrfs cannot measure the backups, the bound is lifted (deleting still stops at what must stay)', async () => {
+  const w = world([1, 2]);
+  const [a, b] = w.backups.map((s) => s.path) as [string, string];
+  let free = 10;
+  const r = new FakeRunner()
+    .on(['btrfs', ['filesystem', 'df', '-b', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b]], { exitCode: 1, stderr: 'ERROR: cannot check space of something' })
+    .on(['btrfs', ['subvolume', 'delete', '--commit-after', a]], () => {
+      free += 60;
+      return {};
+    })
+    .on(['btrfs', ['filesystem', 'sync', w.dir]])
+    .on(['btrfs', ['subvolume', 'sync', w.dir, '300']]);
+  const room = await makeRoom({ runner: r, targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 50 * MiB }, backups: w.backups, keep: new Set([name(2)]), keepLast: 1, step: () => {}, measure: () => ({ free: free * MiB, size: 1024 * MiB }) });
+  assert.deepEqual(room.deleted, [name(1)]);
+});
