@@ -6,6 +6,7 @@ import { mountOfNearest } from '../btrfs/paths.js';
 import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { isSnapshotName } from '../core/naming.js';
+import { isFutureName } from '../core/retention.js';
 import { byCreation } from '../core/snapshot-order.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { readMounts } from '../system/mounts.js';
@@ -23,6 +24,8 @@ export interface SnapshotRow {
   paired: boolean;
   latestSource: boolean;
   latestTarget: boolean;
+  /** named later than now: made while the clock was set forward (ordered by creation all the same) */
+  future?: boolean;
   /** with [retention]: why each side keeps it, or [] when the next prune deletes it (undefined: not on that side) */
   retention?: { source?: string[]; target?: string[] };
 }
@@ -113,6 +116,8 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
         const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
         for (const row of rows) row.retention = { source: row.source ? why(plan.source, row.name) : undefined, target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined };
       }
+      const now = new Date();
+      for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
       entry.snapshots = rows; // oldest first by creation, as backup and prune order them
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
       entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => d.name);
@@ -136,7 +141,8 @@ export function listingLines(listing: Listing): string[] {
       const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
       const renamed = r.targetName ? ` (on target: ${r.targetName})` : '';
       const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
-      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
+      const future = r.future ? '  (named in the future: the clock was set forward; ordered by when it was made)' : '';
+      lines.push(`  ${r.name}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${future}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
     }
     for (const i of s.incomplete) lines.push(`  ${i}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
     for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);

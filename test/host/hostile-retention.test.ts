@@ -194,6 +194,7 @@ test('[time] status and doctor name the backup from the future, with the fix', (
   const d = future.cli(['doctor', '--config', future.config]);
   assert.match(d.stdout, new RegExp(`snapshots named in the future \\(${FUTURE}`));
   assert.match(d.stdout, /fix: check the clock/);
+  assert.match(future.cli(['list', '--config', future.config]).stdout, new RegExp(`${FUTURE}  .*named in the future`));
 });
 
 after(() => future?.dispose());
