@@ -24,6 +24,10 @@ export const btrfs = {
   ],
   sendHelp: (): Argv => ['btrfs', ['send', '--help']],
   receive: (dir: string): Argv => ['btrfs', ['receive', dir]],
+  /** bytes used by data and metadata (`-b`: in bytes) */
+  df: (path: string): Argv => ['btrfs', ['filesystem', 'df', '-b', path]],
+  /** each path's data, exclusive and shared within it, in bytes */
+  du: (paths: readonly string[]): Argv => ['btrfs', ['filesystem', 'du', '-s', '--raw', '--', ...paths]],
   /** commit the filesystem's transaction (syncfs): what was received is on the disk */
   sync: (path: string): Argv => ['btrfs', ['filesystem', 'sync', path]],
 };

@@ -1,6 +1,6 @@
 import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { readFileNoFollow, writeFileNoFollow } from '../system/no-follow.js';
+import { lexists, readFileNoFollow, writeFileNoFollow } from '../system/no-follow.js';
 import { TargetError, UserError } from '../core/errors.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import { quote, type Runner } from '../system/runner.js';
@@ -31,7 +31,7 @@ export interface FolderCheck {
 export async function ownFolder(runner: Runner, dir: string, check: FolderCheck, parents = false): Promise<string> {
   const parent = dirname(dir);
   let realParent = parent;
-  if (parents) {
+  if (parents && !lexists(parent)) {
     runner.note(`mkdir -p ${quote(parent)}`);
     if (!runner.dryRun) mkdirSync(parent, { recursive: true, mode: 0o700 });
   }
@@ -89,29 +89,68 @@ function lstatOrUndefined(path: string) {
 
 export const OWNER_FILE = '.btrfs-vault-source';
 
+export interface FolderOwner {
+  host: string;
+  /** the source (resolved) */
+  source: string;
+  /** target side: the source's snapshot folder (resolved) the chain in it comes from */
+  snapshots?: string;
+}
+
 /**
  * A per-source folder belongs to one source of one host: its first run writes who,
  * and a run for another source (another config with the same folder name, another
  * host on a shared disk) is refused instead of mixing chains or pruning the other's
- * snapshots. A folder from before this check is claimed by the first run that uses it.
+ * snapshots. A backup folder also belongs to one chain: the snapshot folder its
+ * backups were sent from. A second config for the same source with its own snapshot
+ * folder would otherwise send into it, and `latest` would flip between two chains; it
+ * is refused while the recorded snapshot folder exists (one that is gone: the chain
+ * moved, and the record follows it). A folder from before these checks is claimed by
+ * the first run that uses it.
  */
-export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side'], owner: { host: string; source: string }): void {
+export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side'], owner: FolderOwner): void {
   const file = join(dir, OWNER_FILE);
   const text = readFileNoFollow(file);
-  const want = `${JSON.stringify(owner)}\n`;
-  if (text === undefined) {
-    runner.note(`write ${quote(file)}: ${owner.host} ${owner.source}`);
-    if (!runner.dryRun) writeFileNoFollow(file, want);
-    return;
-  }
-  let found: Partial<typeof owner> = {};
+  const write = (why: string) => {
+    runner.note(`write ${quote(file)}: ${owner.host} ${owner.source}${owner.snapshots ? ` from ${owner.snapshots}` : ''}${why}`);
+    if (!runner.dryRun) writeFileNoFollow(file, `${JSON.stringify(owner)}\n`);
+  };
+  if (text === undefined) return write('');
+  let found: Partial<FolderOwner> = {};
   try {
-    found = JSON.parse(text) as Partial<typeof owner>;
+    found = JSON.parse(text) as Partial<FolderOwner>;
   } catch {
     /* unreadable: treated as someone else's */
   }
-  if (found.host === owner.host && found.source === owner.source) return;
-  const message = `${dir} holds the ${side === 'target' ? 'backups' : 'snapshots'} of ${found.source ?? 'another source'} on host ${found.host ?? '?'}, not of ${owner.source} on ${owner.host}; mixing them would break both chains`;
-  const fix = `give this source a folder of its own (sources = [{ path = "${owner.source}", name = "..." }]); if ${found.source ?? 'that source'} only moved to ${owner.source}, delete ${file}`;
-  throw side === 'target' ? new TargetError(message, fix) : new UserError(message, fix);
+  const refuse = (message: string, fix: string) => (side === 'target' ? new TargetError(message, fix) : new UserError(message, fix));
+  const ownFolderFix = `give this source a folder of its own (sources = [{ path = "${owner.source}", name = "${basename(dir)}-2" }])`;
+  if (found.host !== owner.host || found.source !== owner.source) {
+    const message = `${dir} holds the ${side === 'target' ? 'backups' : 'snapshots'} of ${found.source ?? 'another source'} on host ${found.host ?? '?'}, not of ${owner.source} on ${owner.host}; mixing them would break both chains`;
+    const moved =
+      found.source !== undefined && found.source !== owner.source
+        ? `if ${found.source} only moved to ${owner.source}, delete ${file}`
+        : `if host ${found.host ?? '?'} is this machine under its old name, set host = "${found.host ?? '?'}" in the config, or delete ${file}`;
+    throw refuse(message, `${ownFolderFix}; ${moved}`);
+  }
+  if (owner.snapshots === undefined || found.snapshots === owner.snapshots) return;
+  if (found.snapshots !== undefined && lexists(found.snapshots)) {
+    throw refuse(
+      `${dir} holds the backups of ${owner.source} sent from the snapshot folder ${found.snapshots}, and this config takes its snapshots in ${owner.snapshots}; two chains in one folder would make latest flip between them, and neither would stay incremental; nothing was written`,
+      `${ownFolderFix} in this config; or use one config (one snapshot_dir) for this source`,
+    );
+  }
+  write(found.snapshots === undefined ? ' (the snapshot folder recorded)' : ` (the recorded snapshot folder ${found.snapshots} is gone)`);
+}
+
+/** A folder's path with the symlinks of what exists of it resolved (it may not exist yet). */
+export function resolvedFolder(dir: string): string {
+  try {
+    return realpathSync.native(dir);
+  } catch {
+    try {
+      return join(realpathSync.native(dirname(dir)), basename(dir));
+    } catch {
+      return dir;
+    }
+  }
 }

@@ -38,6 +38,14 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
   try {
     data = parseToml(text);
   } catch (err) {
+    if (err instanceof TomlError && /cannot be represented losslessly/.test(err.message)) {
+      // valid TOML, but a number no count or size here can be (beyond 2^53)
+      const key = /^\s*([\w.-]+)\s*=/.exec(text.split('\n')[err.line - 1] ?? '')?.[1] ?? 'the value';
+      throw new UserError(
+        `${abs}:${err.line}:${err.column}: ${key} is out of range (a number must be at most ${Number.MAX_SAFE_INTEGER})`,
+        `use a smaller number${/^(keep_last|hourly|daily|weekly|monthly|yearly)$/.test(key) ? `; to keep them all, write ${key} = "all"` : ''}`,
+      );
+    }
     if (err instanceof TomlError) {
       throw new UserError(`${abs}:${err.line}:${err.column}: TOML syntax error: ${firstLine(err.message)}`, `fix the syntax at line ${err.line} (TOML: key = "value", one per line; [target] starts the target's table)`);
     }

@@ -19,6 +19,8 @@ export interface PrunePlanInput {
   sourceRules?: RetentionRules;
   targetRules?: RetentionRules;
   timeZone?: string;
+  /** names later than this are in the future (a clock set forward): no period rule keeps them */
+  now?: Date;
 }
 
 export interface PrunePlan {
@@ -30,7 +32,7 @@ export interface PrunePlan {
  * Hard rules, before any retention rule: `latest` on each side; the newest pair (the
  * next incremental's parent) on both sides; on the source, every snapshot newer than
  * that pair that has no copy on the target (never sent: the disk may be away for weeks).
- * `source` is ordered oldest first.
+ * Both sides are ordered oldest first by creation (`byCreation`), never by name alone.
  */
 export function planPrune(input: PrunePlanInput): PrunePlan {
   const pins = { source: new Map<string, string[]>(), target: new Map<string, string[]>() };
@@ -53,7 +55,7 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
 
   const side = (list: readonly SideSnapshot[], rules: RetentionRules | undefined, p: Map<string, string[]>): RetentionDecision[] =>
     rules
-      ? planRetention({ names: list.map((s) => s.name), rules, pins: p, timeZone: input.timeZone })
+      ? planRetention({ names: list.map((s) => s.name), rules, pins: p, timeZone: input.timeZone, byCreation: true, now: input.now })
       : list.map((s) => ({ name: s.name, keep: true, reasons: [...(p.get(s.name) ?? []), 'no retention configured'] }));
   return { source: side(input.source, input.sourceRules, pins.source), target: side(input.target, input.targetRules, pins.target) };
 }

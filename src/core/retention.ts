@@ -37,6 +37,15 @@ export function snapshotTime(name: string): Date | undefined {
   return t.toISOString().slice(0, 19) === `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}` ? t : undefined;
 }
 
+/** How far past the clock a name may be before it is "in the future" (a clock stepped back by seconds is not news). */
+const FUTURE_SLACK_MS = 10 * 60_000;
+
+/** A name later than `now`: made while the clock was set forward; its name says nothing of when it was made. */
+export function isFutureName(name: string, now: Date): boolean {
+  const t = snapshotTime(name);
+  return t !== undefined && t.getTime() > now.getTime() + FUTURE_SLACK_MS;
+}
+
 /** The source keeps what the next incremental needs (a hard rule) plus a few. */
 export const DEFAULT_SOURCE_RULES: RetentionRules = { keepLast: 3, hourly: 0, daily: 3, weekly: 0, monthly: 0, yearly: 0 };
 /** In the spirit of Time Machine: the last 24 hours, a day for a month, a week for six months, a month beyond. */
@@ -54,6 +63,13 @@ export function planRetention(input: {
   rules: RetentionRules;
   pins?: ReadonlyMap<string, readonly string[]>;
   timeZone?: string;
+  /**
+   * `names` are oldest first by creation (what the filesystem says): keep_last counts
+   * in that order, not by name, so a name from a clock set forward is not "newest".
+   */
+  byCreation?: boolean;
+  /** names later than this are in the future: no period rule keeps them (their name is not their time) */
+  now?: Date;
 }): RetentionDecision[] {
   const period = periodFormat(input.timeZone);
   const dated = input.names.flatMap((name) => {
@@ -62,15 +78,17 @@ export function planRetention(input: {
   });
   // newest first; within one second the _N suffix orders
   const newest = [...dated].sort((a, b) => b.time.getTime() - a.time.getTime() || b.seq - a.seq);
+  const created = input.byCreation ? [...dated].reverse() : newest;
   const reasons = new Map<string, string[]>(input.names.map((n) => [n, [...(input.pins?.get(n) ?? [])]]));
 
   const last = input.rules.keepLast;
-  newest.slice(0, last === Infinity ? undefined : Math.max(0, last)).forEach((s) => reasons.get(s.name)!.push(`last ${Number.isFinite(last) ? last : 'all'}`));
+  created.slice(0, last === Infinity ? undefined : Math.max(0, last)).forEach((s) => reasons.get(s.name)!.push(`last ${Number.isFinite(last) ? last : 'all'}`));
+  const timely = input.now ? newest.filter((s) => !isFutureName(s.name, input.now!)) : newest;
   for (const rule of RULES) {
     const count = input.rules[rule];
     if (!(count > 0)) continue;
     const seen = new Set<string>();
-    for (const s of newest) {
+    for (const s of timely) {
       const key = period(rule, s.time);
       if (seen.has(key)) continue;
       if (seen.size >= count) break;

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
-import { claimFolder, ownFolder } from '../btrfs/folders.js';
+import { claimFolder, ownFolder, resolvedFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
 import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, type Subvolume } from '../btrfs/subvolumes.js';
@@ -17,6 +17,9 @@ import { killPoint } from '../system/kill-point.js';
 import type { Runner } from '../system/runner.js';
 import type { SourceConfig, TargetConfig } from '../config/config.js';
 import { makeRoom } from './min-free.js';
+import { waitForFreedSpace } from '../btrfs/freed-space.js';
+import { compressedTarget } from '../btrfs/send-features.js';
+import { byCreation } from '../core/snapshot-order.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -57,6 +60,8 @@ export interface BackupSourceDeps {
   force?: boolean;
   /** free space to keep on the backup disk (target.min_free) */
   minFree?: TargetConfig['minFree'];
+  /** min_free never leaves fewer backups than this (retention's target keep_last; default 1) */
+  keepLast?: number;
   /** compressed extents travel as they are (send protocol 2, a compressed target) */
   compressedSend?: boolean;
 }
@@ -69,16 +74,18 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   };
   assertNotOnTarget(source, targetMount);
   const targetDir = await ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
-  const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
   const owner = { host: deps.host, source: source.real };
-  claimFolder(runner, targetDir, 'target', owner);
+  // the backup folder's chain first: another chain's run must not even make its snapshot folder
+  claimFolder(runner, targetDir, 'target', { ...owner, snapshots: resolvedFolder(source.snapshotDir) });
+  const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
   claimFolder(runner, snapDir, 'source', owner);
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
   const [dstAll, srcAll] = await Promise.all([deps.targetListing ?? listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
   let dst = childrenOf(dstAll, targetDir);
-  const snaps = sortByName(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
+  // oldest first by when btrfs made them: a name from a clock set forward is not "newest"
+  const snaps = byCreation(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
 
   // a receive an earlier run recorded is ours: deleted when incomplete, or when it was
   // never synced and the machine rebooted since (its data may not have reached the disk);
@@ -93,6 +100,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       await runner.run(btrfs.delete(left.path));
       cleaned.push(left.path);
       dst = dst.filter((s) => s !== left);
+      // its space comes back in the background: this run's transfer needs it now
+      deps.step(`waiting until btrfs has freed the space of ${left.path}`);
+      await waitForFreedSpace(runner, targetMount.mountPoint, [left.id]);
     }
     clearReceiveRecord(runner, targetDir);
   }
@@ -142,9 +152,20 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   let stillThere = complete;
   if (deps.minFree) {
     const keep = new Set([dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter((n): n is string => n !== undefined));
-    const gone = await makeRoom({ runner, targetDir, mountPoint: targetMount.mountPoint, minFree: deps.minFree, backups: complete, keep, step: (t) => deps.step(t) });
+    const room = await makeRoom({
+      runner,
+      targetDir,
+      mountPoint: targetMount.mountPoint,
+      minFree: deps.minFree,
+      backups: complete,
+      keep,
+      keepLast: deps.keepLast ?? 1,
+      compressed: compressedTarget(targetMount),
+      step: (t) => deps.step(t),
+    });
+    const gone = room.deleted;
     if (gone.length > 0) {
-      warnings.push(`deleted the oldest backup(s) ${gone.join(', ')} to keep target.min_free free`);
+      warnings.push(`deleted the oldest backup(s) ${gone.join(', ')} to keep target.min_free free (${room.why})`);
       dst = dst.filter((s) => !gone.includes(s.name));
       stillThere = complete.filter((s) => !gone.includes(s.name));
     }
@@ -197,8 +218,12 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       },
     }));
   } catch (err) {
-    // the partial copy is gone (transfer deletes it): so is the need for the record
-    if (!runner.dryRun && !existsSync(join(targetDir, name))) clearReceiveRecord(runner, targetDir);
+    // the partial copy is gone (transfer deletes it): so is the need for the record, and
+    // its space comes back in the background: the next source, or the next run, needs it
+    if (!runner.dryRun && !existsSync(join(targetDir, name))) {
+      clearReceiveRecord(runner, targetDir);
+      await waitForFreedSpace(runner, targetDir, []).catch(() => {}); // the transfer's error is the one to report
+    }
     throw err;
   }
   const seconds = (Date.now() - started) / 1000;
@@ -213,7 +238,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   moveLinks(runner, snapDir, name, new Set(snaps.map((s) => s.name)));
   clearReceiveRecord(runner, targetDir);
   const uuid = (await snapshotUuid) ?? '';
-  const made = { id: 0, gen: 0, uuid };
+  // made just now: newer than anything listed
+  const made = { id: 0, gen: 0, cgen: Number.MAX_SAFE_INTEGER, uuid };
   return {
     snapshot: name,
     mode: parent ? 'incremental' : 'full',
@@ -229,10 +255,6 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
       target: [...dst, { ...made, path: join(targetDir, name), name, receivedUuid: uuid, readonly: true }],
     },
   };
-}
-
-function sortByName<T extends Pick<Subvolume, 'name'>>(list: T[]): T[] {
-  return [...list].sort((a, b) => compareSnapshotNames(a.name, b.name));
 }
 
 function entries(dir: string): string[] {

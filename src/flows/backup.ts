@@ -11,6 +11,7 @@ import { btrfs } from '../btrfs/commands.js';
 import { snapshotName } from '../core/naming.js';
 import { compressedSendSupported, compressedTarget } from '../btrfs/send-features.js';
 import { TargetSession, type SourceResult } from './target-session.js';
+import { fullDiskError } from '../btrfs/full-disk.js';
 
 
 export interface BackupOptions {
@@ -80,8 +81,12 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
             knownSources: [...config.sources, ...opts.sources],
             force: opts.force,
             minFree: config.target.minFree,
+            keepLast: config.retention?.target.keepLast,
             compressedSend,
             progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`)),
+          }).catch((err: unknown) => {
+            // a write of ours on a full backup disk: the full-disk message and its fix
+            throw fullDiskError(err, session.targetMount!.mountPoint, join(session.targetMount!.mountPoint, source.name));
           });
           whole.done += outcome.bytes;
           Object.assign(r, outcomeFields(outcome));

@@ -128,7 +128,7 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
 
   try {
     const status = await collectStatus(runner, config);
-    for (const w of status.warnings) add({ area: 'backups', name: w.code, level: 'warn', detail: w.message });
+    for (const w of status.warnings) add({ area: 'backups', name: w.code, level: 'warn', detail: w.message, fix: w.fix });
     if (status.warnings.length === 0) add({ area: 'backups', name: 'backups', level: 'ok', detail: 'status: all well' });
     const space = status.target.space;
     if (space && space.free < space.size * 0.05) add({ area: 'backups', name: 'free space', level: 'warn', detail: `only ${Math.round((space.free / space.size) * 100)}% of the backup disk is free`, fix: 'btrfs-vault prune, or set [retention]' });

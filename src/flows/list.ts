@@ -2,16 +2,18 @@ import { join } from 'node:path';
 import { LATEST, readLink } from '../btrfs/links.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
 import { escapeName } from '../core/byte-names.js';
-import { planPrune } from '../core/prune-plan.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { isSnapshotName } from '../core/naming.js';
+import { isFutureName } from '../core/retention.js';
+import { byCreation } from '../core/snapshot-order.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
+import { planSource } from './retention-plan.js';
 
 export interface SnapshotRow {
   name: string;
@@ -23,6 +25,8 @@ export interface SnapshotRow {
   paired: boolean;
   latestSource: boolean;
   latestTarget: boolean;
+  /** named later than now: made while the clock was set forward (ordered by creation all the same) */
+  future?: boolean;
   /** with [retention]: why each side keeps it, or [] when the next prune deletes it (undefined: not on that side) */
   retention?: { source?: string[]; target?: string[] };
 }
@@ -77,9 +81,9 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
       const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
       // paired as backup pairs: a read-only copy whose received UUID is the snapshot's, whatever its name
-      const complete = dst.filter(isCompleteCopy);
+      const complete = byCreation(dst.filter(isCompleteCopy));
       const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
-      const snaps = src.filter((x) => isSnapshotName(x.name));
+      const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
       const paired = new Set<string>();
       const rows: SnapshotRow[] = snaps.map((a) => {
         const pair = byReceived.get(a.uuid);
@@ -95,22 +99,27 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
           latestTarget: t !== undefined && dstLatest === t.name,
         };
       });
-      for (const d of complete.filter((x) => !paired.has(x.name) && isSnapshotName(x.name))) {
-        rows.push({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name });
-      }
-      if (config.retention && usable) {
-        const plan = planPrune({
-          source: snaps.map((x) => ({ name: x.name, uuid: x.uuid })),
-          target: complete.filter((d) => isSnapshotName(d.name)).map((d) => ({ name: d.name, uuid: d.receivedUuid! })),
-          sourceLatest: srcLatest,
-          targetLatest: dstLatest,
-          sourceRules: config.retention.source,
-          targetRules: config.retention.target,
+      // backups whose snapshot is gone from the source are the older ones: listed first
+      rows.unshift(
+        ...complete
+          .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
+          .map((d) => ({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name })),
+      );
+      if (config.retention && entry.targetDir) {
+        // the plan prune applies, from the same listings in the same order
+        const { plan } = planSource({
+          sourceListing: src,
+          targetListing: dst,
+          snapDir: s.snapshotDir,
+          targetDir: entry.targetDir,
+          rules: config.retention,
         });
         const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
         for (const row of rows) row.retention = { source: row.source ? why(plan.source, row.name) : undefined, target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined };
       }
-      entry.snapshots = rows.sort((a, b) => compareSnapshotNames(a.name, b.name));
+      const now = new Date();
+      for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
+      entry.snapshots = rows; // oldest first by creation, as backup and prune order them
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
       entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
       if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
@@ -133,7 +142,8 @@ export function listingLines(listing: Listing): string[] {
       const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
       const renamed = r.targetName ? ` (on target: ${escapeName(r.targetName)})` : '';
       const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
-      lines.push(`  ${escapeName(r.name)}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
+      const future = r.future ? '  (named in the future: the clock was set forward; ordered by when it was made)' : '';
+      lines.push(`  ${escapeName(r.name)}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${future}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
     }
     for (const i of s.incomplete) lines.push(`  ${escapeName(i)}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
     for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);

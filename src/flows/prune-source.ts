@@ -1,18 +1,18 @@
 import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { btrfs } from '../btrfs/commands.js';
+import { waitForFreedSpace } from '../btrfs/freed-space.js';
 import { LATEST, PREVIOUS, readLink, replaceLink, removeLink } from '../btrfs/links.js';
-import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
-import { planPrune } from '../core/prune-plan.js';
+import type { Subvolume } from '../btrfs/subvolumes.js';
 import type { RetentionDecision, RetentionRules } from '../core/retention.js';
 import type { Runner } from '../system/runner.js';
+import { planSource } from './retention-plan.js';
 
 /** How many subvolumes one `btrfs subvolume delete` gets: progress between batches, argv stays small. */
 const BATCH = 100;
 
 export interface PruneSideReport {
-  /** every snapshot of btrfs-vault's on this side, oldest first, with why it stays (empty: deleted) */
+  /** every snapshot of btrfs-vault's on this side, oldest first by creation, with why it stays (empty: deleted) */
   decisions: RetentionDecision[];
   deleted: string[];
 }
@@ -32,6 +32,7 @@ export interface PruneSourceInput {
   targetListing: readonly Subvolume[];
   rules: { source?: RetentionRules; target?: RetentionRules };
   timeZone?: string;
+  now?: Date;
   progress?(text: string): void;
 }
 
@@ -42,27 +43,13 @@ export interface PruneSourceInput {
  * a snapshot that still exists (or removed), so no link dangles.
  */
 export async function pruneSource(input: PruneSourceInput): Promise<PruneReport> {
-  const ours = (list: readonly Subvolume[], dir: string, complete: boolean) =>
-    childrenOf(list, dir)
-      .filter((s) => isSnapshotName(s.name) && (!complete || isCompleteCopy(s)))
-      .sort((a, b) => compareSnapshotNames(a.name, b.name));
-  const src = ours(input.sourceListing, input.snapDir, false);
-  const dst = ours(input.targetListing, input.targetDir, true);
-  const plan = planPrune({
-    source: src.map((s) => ({ name: s.name, uuid: s.uuid })),
-    target: dst.map((s) => ({ name: s.name, uuid: s.receivedUuid! })),
-    sourceLatest: readLink(input.snapDir, LATEST),
-    targetLatest: readLink(input.targetDir, LATEST),
-    sourceRules: input.rules.source,
-    targetRules: input.rules.target,
-    timeZone: input.timeZone,
-  });
-  const target = await apply(input, input.targetDir, plan.target, 'backups');
-  const source = await apply(input, input.snapDir, plan.source, 'snapshots');
+  const { source: src, target: dst, plan } = planSource(input);
+  const target = await apply(input, input.targetDir, plan.target, dst, 'backups');
+  const source = await apply(input, input.snapDir, plan.source, src, 'snapshots');
   return { source, target };
 }
 
-async function apply(input: PruneSourceInput, dir: string, decisions: RetentionDecision[], what: string): Promise<PruneSideReport> {
+async function apply(input: PruneSourceInput, dir: string, decisions: RetentionDecision[], listed: readonly Subvolume[], what: string): Promise<PruneSideReport> {
   const doomed = decisions.filter((d) => !d.keep).map((d) => d.name);
   const deleted: string[] = [];
   try {
@@ -76,15 +63,26 @@ async function apply(input: PruneSourceInput, dir: string, decisions: RetentionD
     // also after a failed batch (part of it may be gone): no link may dangle
     if (doomed.length > 0) repairPrevious(input.runner, dir, decisions.filter((d) => d.keep).map((d) => d.name));
   }
+  // btrfs frees a deleted subvolume's space in the background: what comes next (the
+  // next source's transfer, min_free, status) must see the room, not a full disk
+  const ids = listed.filter((s) => deleted.includes(s.name)).map((s) => s.id);
+  if (ids.length > 0 && !input.runner.dryRun) {
+    input.progress?.(`waiting until btrfs has freed the space of ${ids.length} deleted ${what}`);
+    await waitForFreedSpace(input.runner, dir, ids);
+  }
   return { decisions, deleted };
 }
 
-/** `previous` names the newest kept snapshot before `latest`; with none, there is no `previous`. */
-function repairPrevious(runner: Runner, dir: string, kept: string[]): void {
+/**
+ * `previous` names the newest kept snapshot made before `latest` (`kept`: oldest first
+ * by creation); with none, there is no `previous`.
+ */
+export function repairPrevious(runner: Runner, dir: string, kept: readonly string[]): void {
   const previous = readLink(dir, PREVIOUS);
   if (previous !== undefined && kept.includes(previous) && exists(join(dir, previous))) return;
   const latest = readLink(dir, LATEST);
-  const before = kept.filter((n) => latest !== undefined && compareSnapshotNames(n, latest) < 0).sort(compareSnapshotNames).at(-1);
+  const at = latest === undefined ? -1 : kept.indexOf(latest);
+  const before = at > 0 ? kept[at - 1] : undefined;
   if (before) replaceLink(runner, dir, PREVIOUS, before);
   else removeLink(runner, dir, PREVIOUS);
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode } from '../core/errors.js';
 import type { RetentionDecision } from '../core/retention.js';
-import { claimFolder, ownFolder } from '../btrfs/folders.js';
+import { claimFolder, ownFolder, resolvedFolder } from '../btrfs/folders.js';
 import type { Runner } from '../system/runner.js';
 import { lexists } from '../system/no-follow.js';
 import type { OutputMode } from '../ui/renderer.js';
@@ -46,9 +46,9 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
           }
           const folders = { mounts: session.mounts };
           const dst = await ownFolder(runner, targetDir, { side: 'target', mount: targetMount, exactMount: true, ...folders });
-          const snap = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, ...folders }, true);
           const owner = { host: config.host, source: source.real };
-          claimFolder(runner, dst, 'target', owner);
+          claimFolder(runner, dst, 'target', { ...owner, snapshots: resolvedFolder(source.snapshotDir) });
+          const snap = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, ...folders }, true);
           claimFolder(runner, snap, 'source', owner);
           const out = await pruneSource({
             runner,

@@ -11,7 +11,7 @@ export interface CheckedSource extends SourceConfig {
 }
 
 /** Everything about a source that can be checked without writing anything. */
-export async function checkSource(source: SourceConfig, mounts: readonly MountEntry[]): Promise<CheckedSource> {
+export async function checkSource(source: SourceConfig, mounts: readonly MountEntry[], targetMountpoint?: string): Promise<CheckedSource> {
   const bad = badPathReason(source.path);
   if (bad) throw new UserError(`source ${JSON.stringify(source.path)} ${bad}`);
   const probe = await probePath(source.path, mounts);
@@ -28,6 +28,14 @@ export async function checkSource(source: SourceConfig, mounts: readonly MountEn
     throw new UserError(
       `source ${source.path} is a folder, not a btrfs subvolume`,
       `back up the subvolume it lives in (find it with: btrfs subvolume show ${probe.mount.mountPoint}), or make this folder a subvolume of its own`,
+    );
+  }
+  // before the snapshot folder's check: its fix (a snapshot folder on that filesystem) would only lead here again
+  const target = targetMountpoint === undefined ? undefined : mounts.filter((m) => m.mountPoint === targetMountpoint).at(-1);
+  if (target && target.device === probe.mount.device) {
+    throw new UserError(
+      `source ${source.path} is on the same filesystem as the backup target ${targetMountpoint} (${target.source}): a backup must live on another disk`,
+      `remove ${source.path} from the sources (config, sources file or command line), or set target.mountpoint to where the backup disk is mounted`,
     );
   }
   const snapMount = await mountOfNearest(source.snapshotDir, mounts);

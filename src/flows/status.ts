@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import type { VaultConfig } from '../config/config.js';
-import { LATEST, readLink } from '../btrfs/links.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
 import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { MdArrayStat } from '../core/mdstat.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
-import { planPrune } from '../core/prune-plan.js';
+import { isFutureName } from '../core/retention.js';
+import { byCreation } from '../core/snapshot-order.js';
 import { readHostRecord, type HostRecord } from '../system/host-record.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -16,16 +16,18 @@ import { filesystemLayer } from '../stack/filesystem.js';
 import { stackLayers } from '../stack/stack.js';
 import { formatBytes, formatDuration } from '../ui/format.js';
 import { freeSpace } from './min-free.js';
+import { planSource } from './retention-plan.js';
 
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
 
-export type WarningCode = 'no-backup' | 'stale-backup' | 'last-run-failed' | 'degraded' | 'incomplete-copy' | 'retention-disabled' | 'target-not-seen';
+export type WarningCode = 'no-backup' | 'stale-backup' | 'last-run-failed' | 'degraded' | 'incomplete-copy' | 'retention-disabled' | 'target-not-seen' | 'future-name';
 
 export interface StatusWarning {
   code: WarningCode;
   message: string;
   source?: string;
+  fix?: string;
 }
 
 export interface SourceStatus {
@@ -43,6 +45,8 @@ export interface SourceStatus {
   incomplete: string[];
   /** what the next prune deletes; null: disk not mounted or no [retention] */
   retentionWouldDelete: { source: number; target: number } | null;
+  /** snapshots and backups named later than now (made with the clock set forward) */
+  futureNames: string[];
 }
 
 export interface Status {
@@ -58,7 +62,8 @@ export interface Status {
     array: { map?: string; degraded: boolean; sync?: MdArrayStat['sync']; failed: string[]; leftOut: string[]; missing: number } | null;
     space: { free: number; size: number } | null;
   };
-  retention: { configured: boolean };
+  /** minFree: target.min_free as written (it deletes the oldest backups when space is short, with or without [retention]) */
+  retention: { configured: boolean; minFree: string | null };
   sources: SourceStatus[];
   warnings: StatusWarning[];
   exitCode: number;
@@ -101,7 +106,7 @@ export async function collectStatus(runner: Runner, config: VaultConfig, now = n
       array,
       space: usable ? freeSpace(usable.mountPoint) : null,
     },
-    retention: { configured: config.retention !== undefined },
+    retention: { configured: config.retention !== undefined, minFree: minFreeText(config) },
     sources,
     warnings: [],
     exitCode: 0,
@@ -125,9 +130,7 @@ async function sourceStatus(
   const near = await mountOfNearest(s.snapshotDir, mounts);
   const snaps =
     near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir
-      ? childrenOf(await listSubvolumes(runner, near.mount).catch(() => []), s.snapshotDir)
-          .filter((x) => isSnapshotName(x.name))
-          .sort((a, b) => compareSnapshotNames(a.name, b.name))
+      ? byCreation(childrenOf(await listSubvolumes(runner, near.mount).catch(() => []), s.snapshotDir).filter((x) => isSnapshotName(x.name)))
       : [];
   const targetDir = target ? join(target.mountPoint, s.name) : undefined;
   const dst = targetDir && targetListing ? childrenOf(targetListing, targetDir) : undefined;
@@ -135,15 +138,8 @@ async function sourceStatus(
   const parent = complete ? chooseParent({ source: snaps, target: complete }) : undefined;
   const recorded = targetDir ? readReceiveRecord(targetDir)?.name : undefined;
   let wouldDelete: SourceStatus['retentionWouldDelete'] = null;
-  if (config.retention && complete) {
-    const plan = planPrune({
-      source: snaps.map((x) => ({ name: x.name, uuid: x.uuid })),
-      target: complete.filter((d) => isSnapshotName(d.name)).map((d) => ({ name: d.name, uuid: d.receivedUuid! })),
-      sourceLatest: readLink(s.snapshotDir, LATEST),
-      targetLatest: targetDir ? readLink(targetDir, LATEST) : undefined,
-      sourceRules: config.retention.source,
-      targetRules: config.retention.target,
-    });
+  if (config.retention && complete && targetDir && dst) {
+    const { plan } = planSource({ sourceListing: snaps, targetListing: dst, snapDir: s.snapshotDir, targetDir, rules: config.retention, now });
     wouldDelete = { source: plan.source.filter((d) => !d.keep).length, target: plan.target.filter((d) => !d.keep).length };
   }
   const last = r?.lastSuccess ?? null;
@@ -157,7 +153,13 @@ async function sourceStatus(
     nextParent: parent?.kind === 'incremental' ? parent.parent : null,
     incomplete: dst?.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name) ?? [],
     retentionWouldDelete: wouldDelete,
+    futureNames: [...new Set([...snaps, ...(complete ?? [])].map((x) => x.name).filter((n) => isFutureName(n, now)))],
   };
+}
+
+function minFreeText(config: VaultConfig): string | null {
+  const m = config.target.minFree;
+  return m === undefined ? null : 'percent' in m ? `${m.percent}%` : formatBytes(m.bytes);
 }
 
 function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now: Date): StatusWarning[] {
@@ -168,6 +170,14 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
     if (s.lastSuccess === null) out.push({ code: 'no-backup', source: s.source, message: `${s.source} has never been backed up` });
     else if (s.ageSeconds! > maxAge) out.push({ code: 'stale-backup', source: s.source, message: `the last backup of ${s.source} is ${formatDuration(s.ageSeconds! * 1000)} old (status.max_age: ${age})` });
     if (s.lastError) out.push({ code: 'last-run-failed', source: s.source, message: `the last run for ${s.source} failed: ${s.lastError.split('\n')[0]}` });
+    if (s.futureNames.length) {
+      out.push({
+        code: 'future-name',
+        source: s.source,
+        message: `${s.source} has snapshots named in the future (${s.futureNames.join(', ')}): they were made while the clock was set forward; btrfs-vault orders backups by when btrfs made them, not by name`,
+        fix: `check the clock (timedatectl; NTP); nothing else is needed: retention counts ${s.futureNames.length > 1 ? 'them' : 'it'} by ${s.futureNames.length > 1 ? 'their' : 'its'} creation and deletes ${s.futureNames.length > 1 ? 'them' : 'it'} in turn (btrfs-vault list shows why each is kept)`,
+      });
+    }
     if (s.incomplete.length) out.push({ code: 'incomplete-copy', source: s.source, message: `${s.source} has an incomplete copy on the disk (${s.incomplete.join(', ')}); the next backup deletes it` });
   }
   const a = status.target.array;
@@ -175,7 +185,12 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
   if (a?.degraded && (a.failed.length > 0 || a.leftOut.length > 0 || record.mirrored)) {
     out.push({ code: 'degraded', message: `the mirror ${config.target.array} is degraded ${a.map ?? ''}: ${[...a.failed.map((f) => `${f} failed`), ...a.leftOut.map((f) => `${f} left out`), ...(a.missing ? [`${a.missing} member(s) not attached`] : [])].join(', ')}; see: btrfs-vault open` });
   }
-  if (!status.retention.configured) out.push({ code: 'retention-disabled', message: 'no [retention] in the config: nothing is ever deleted, and the disks fill up (see README, "Configuration")' });
+  if (!status.retention.configured) {
+    const message = status.retention.minFree
+      ? `no [retention] in the config: snapshots on the source are never deleted, and backups only when the disk has less than min_free = ${status.retention.minFree} free (see README, "Configuration")`
+      : 'no [retention] in the config: nothing is ever deleted, and the disks fill up (see README, "Configuration")';
+    out.push({ code: 'retention-disabled', message });
+  }
   const seen = status.target.lastSeen ? Date.parse(status.target.lastSeen) : undefined;
   if (!status.target.mounted && seen !== undefined && now.getTime() - seen > maxAge * 1000) {
     out.push({ code: 'target-not-seen', message: `the backup disk was last seen ${formatDuration(now.getTime() - seen)} ago: plug it in` });
@@ -190,7 +205,8 @@ export function statusLines(s: Status): string[] {
   lines.push(`backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`);
   for (const l of s.target.layers) lines.push(`  ${l.layer.padEnd(10)} ${l.up ? 'up  ' : 'down'}  ${l.detail}`);
   if (s.target.space) lines.push(`  space      ${formatBytes(s.target.space.free)} free of ${formatBytes(s.target.space.size)}`);
-  lines.push(`retention: ${s.retention.configured ? 'on' : 'off (everything is kept)'}`);
+  const minFree = s.retention.minFree ? `min_free ${s.retention.minFree} deletes the oldest backups when the disk is short of space` : undefined;
+  lines.push(`retention: ${s.retention.configured ? 'on' : minFree ? 'off (snapshots are kept)' : 'off (everything is kept)'}${minFree ? `; ${minFree}` : ''}`);
   for (const src of s.sources) {
     lines.push('', `${src.source}`);
     lines.push(`  last backup  ${src.lastSuccess ?? 'never'} (${ago(src.ageSeconds)})`);
@@ -199,6 +215,6 @@ export function statusLines(s: Status): string[] {
   }
   lines.push('');
   if (s.warnings.length === 0) lines.push('all well');
-  for (const w of s.warnings) lines.push(`! ${w.message}`);
+  for (const w of s.warnings) lines.push(`! ${w.message}${w.fix ? `\n  fix: ${w.fix}` : ''}`);
   return lines;
 }

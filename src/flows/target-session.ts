@@ -95,7 +95,7 @@ export class TargetSession<R extends SourceResult> {
         const mounts = await readMounts();
         for (const [i, s] of this.sources.entries()) {
           try {
-            this.checked.set(this.results[i]!, await checkSource(s, mounts));
+            this.checked.set(this.results[i]!, await checkSource(s, mounts, this.config.target.mountpoint));
           } catch (err) {
             this.fail(this.results[i]!, err);
           }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
 import { readFileNoFollow } from './no-follow.js';
@@ -64,10 +64,54 @@ export async function acquireLocks(runner: Runner, keys: readonly LockKey[], own
   const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
   if (!k) throw new CommandFailedError(`perl (the lock program) ${files.join(' ')}`, held.exitCode, held.stderr);
   const [pid, who] = (readFileNoFollow(`${taken}.owner`) ?? '').split('\n');
+  const holder = lockHolder(taken);
+  // the note is the holder's when the holder is that run's lock process (its child)
+  if (holder === undefined || parentOf(holder) === Number(pid)) {
+    throw new LockedError(
+      `another btrfs-vault run (pid ${pid || '?'}${who ? `, ${who}` : ''}) is working with ${k.what}`,
+      `wait for it to finish and run again; nothing was done by this run (lock file ${taken})`,
+    );
+  }
   throw new LockedError(
-    `another btrfs-vault run (pid ${pid || '?'}${who ? `, ${who}` : ''}) is working with ${k.what}`,
-    `wait for it to finish and run again; nothing was done by this run (lock file ${taken})`,
+    `${k.what} is locked by pid ${holder} (${commandOf(holder)}), not by a btrfs-vault run that left a note (the lock's note names pid ${pid || '?'}${who ? `, ${who}` : ''}, which has ended)`,
+    `wait for pid ${holder} to finish, or end it if it should not hold the lock (ps -o pid,args -p ${holder}); nothing was done by this run (lock file ${taken})`,
   );
+}
+
+/** The process holding the flock on `file`, from /proc/locks (its device and inode). */
+function lockHolder(file: string): number | undefined {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return undefined;
+  }
+  // the kernel writes major:minor in hex; Linux's dev_t: minor in bits 0-7 and 20-31, major in 8-19
+  const major = (st.dev >> 8) & 0xfff;
+  const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+  const id = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+  for (const line of readProc('/proc/locks').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === 'FLOCK' && f[5] === id) return Number(f[4]);
+  }
+  return undefined;
+}
+
+function parentOf(pid: number): number | undefined {
+  const m = /^PPid:\s+(\d+)$/m.exec(readProc(`/proc/${pid}/status`));
+  return m ? Number(m[1]) : undefined;
+}
+
+function commandOf(pid: number): string {
+  return readProc(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ').slice(0, 200) || 'command unknown';
+}
+
+function readProc(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** The one program that takes and holds every lock (see HOLD_ALL). */

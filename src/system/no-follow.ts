@@ -17,12 +17,24 @@ export function writeFileNoFollow(path: string, data: string, opts: { mode?: num
   }
   const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, opts.mode ?? 0o600);
   try {
-    writeSync(fd, data);
-    if (opts.durable) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, data);
+      if (opts.durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path); // replaces a symlink of that name rather than following it
+  } catch (err) {
+    // a full disk, say: the temporary file is ours, and must not stay behind
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* gone already */
+    }
+    // write(2) errors carry no path: name the file, so a caller can tell which disk is full
+    if (err instanceof Error && (err as NodeJS.ErrnoException).path === undefined) Object.assign(err, { path });
+    throw err;
   }
-  renameSync(tmp, path); // replaces a symlink of that name rather than following it
   if (opts.durable) fsyncDir(path.slice(0, path.lastIndexOf('/')) || '/');
 }
 

@@ -136,14 +136,15 @@ test('min_free: before a transfer, the oldest backups go until there is room, ne
   assert.deepEqual(gone, names.slice(0, gone.length), 'oldest first');
   assert.ok(free() >= want * 1024 * 1024 - 16 * 1024 * 1024, 'about as much room as asked for');
 
-  // more than the disk can ever have: all it may delete goes, then it fails before sending
+  // more than deleting everything it may delete could free: refused before anything is deleted (issue 19)
   writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/min_free = .*/, 'min_free = "99%"'));
   writeFileSync(join(s.data, 'small'), 'y');
   const before = readdirSync(dst).filter(isSnapshotName);
   const refused = s.cli(['--json', '--config', s.config]);
   assert.equal(refused.code, 3, refused.stderr);
-  assert.match(json(refused).sources[0].error, /min_free asks for .*; nothing was sent/);
+  assert.match(json(refused).sources[0].error, /min_free asks for .* would free at most .*: nothing was deleted and nothing was sent/);
   const after = readdirSync(dst).filter(isSnapshotName);
+  assert.deepEqual(after, before, 'nothing deleted');
   assert.ok(after.includes(out.snapshot), 'latest, the next parent, stayed');
   assert.ok(after.every((n) => before.includes(n)), 'no new backup');
 }, { targetMiB: 400 }));

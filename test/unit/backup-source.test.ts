@@ -53,6 +53,10 @@ const listing = (rows: Row[]) =>
     })
     .join('\n');
 
+/** after deleting a partial copy: a commit, the wait for btrfs's cleaner on its ID, a commit (the space is back before the transfer) */
+const freed = (w: World, r: FakeRunner, path: string) =>
+  r.on(['btrfs', ['filesystem', 'sync', w.dstMount.mountPoint]]).on(['btrfs', ['subvolume', 'sync', w.dstMount.mountPoint, String(ids.get(path))]]);
+
 /** what the subvolume-info program says of one subvolume: ID, read-only, UUID, parent, received UUID */
 const info = (uuid: string, received = '-', ro = true) => `300 ${ro ? 1 : 0} ${uuid} - ${received}\n`;
 
@@ -129,7 +133,7 @@ test('only the recorded receive is deleted; an unrecorded writable subvolume is 
     { path: 'data/2026-11-02_00-00-00', uuid: 'c2' },
     { path: 'data/restore-test', uuid: 'c3' },
   ];
-  const r = runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]);
+  const r = freed(w, runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
   const steps: string[] = [];
   const out = await backupSource(w.source, deps(w, r, steps));
   assert.deepEqual(out.cleaned, [join(w.targetDir, '2026-11-02_00-00-00')]);
@@ -186,7 +190,9 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
     .on(['btrfs', ['subvolume', 'delete', partial]], () => {
       rmdirSync(partial);
       return {};
-    });
+    })
+    .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
+    .on(['btrfs', ['subvolume', 'sync', w.targetDir]]);
   await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number; fix?: string }) => {
     assert.equal(err.exitCode, 3);
     assert.match(err.message, /backup filesystem is full/);
@@ -196,6 +202,7 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
   assert.ok(!existsSync(partial));
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
   assert.ok(!existsSync(join(w.targetDir, 'latest')));
+  assert.ok(r.changes.includes(`btrfs subvolume sync ${w.targetDir}`), 'the freed space waited for');
 });
 
 test("a run's exit code: the whole run's failure first; a source's code only if nothing was written", () => {
@@ -243,7 +250,7 @@ test('a recorded copy that was never synced, from before a reboot, is deleted an
     writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'x', started: 'then', boot, synced }));
     const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];
     const dst = [{ path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2' }];
-    const r = runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]);
+    const r = freed(w, runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
     const out = await backupSource(w.source, deps(w, r));
     return [out.mode, out.cleaned.length];
   };
@@ -261,7 +268,7 @@ test('a per-source folder is claimed for one source of one host: another is refu
   await assert.rejects(backupSource({ ...w.source, real: join(w.root, 'src', 'other') }, deps(w, other)), (err: Error & { exitCode?: number; fix?: string }) => {
     assert.equal(err.exitCode, 3);
     assert.match(err.message, /holds the backups of .*\/src\/data on host testhost, not of .*\/src\/other/);
-    assert.match(err.fix ?? '', /name = "\.\.\."/);
+    assert.match(err.fix ?? '', /name = "data-2"/);
     return true;
   });
   assert.deepEqual(other.changes, []);

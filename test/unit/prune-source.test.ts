@@ -16,9 +16,10 @@ function world(days: number[], sentUpTo: number) {
   const snapDir = join(root, 'snaps');
   const targetDir = join(root, 'backups');
   for (const dir of [snapDir, targetDir]) mkdirSync(dir);
+  let id = 256;
   const sub = (dir: string, name: string, uuid: string, receivedUuid?: string): Subvolume => {
     mkdirSync(join(dir, name));
-    return { path: join(dir, name), name, id: 0, uuid, receivedUuid, gen: 1, readonly: true };
+    return { path: join(dir, name), name, id: id++, uuid, receivedUuid, gen: 1, readonly: true };
   };
   const sourceListing = days.map((d) => sub(snapDir, day(d), `u${d}`));
   const targetListing = days.filter((d) => d <= sentUpTo).map((d) => sub(targetDir, day(d), `c${d}`, `u${d}`));
@@ -30,16 +31,27 @@ function world(days: number[], sentUpTo: number) {
   return { snapDir, targetDir, sourceListing, targetListing };
 }
 
+/** after deleting: a commit, btrfs's wait for the cleaner on exactly the deleted IDs, a commit (the space is back) */
+function waitsFor(r: FakeRunner, dir: string, deleted: Subvolume[]): FakeRunner {
+  return r
+    .on(['btrfs', ['filesystem', 'sync', dir]])
+    .on(['btrfs', ['subvolume', 'sync', dir, ...deleted.map((s) => String(s.id))]]);
+}
+const named = (list: Subvolume[], days: number[]) => days.map((d) => list.find((s) => s.name === day(d))!);
+
 test('prune: one delete per batch of paths; hard rules keep theirs; what is not ours stays; previous points at a snapshot that exists', async () => {
   const w = world([1, 2, 3, 4, 5, 6], 5);
   const r = new FakeRunner()
     .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3].map((d) => join(w.targetDir, day(d)))]])
     .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3, 4].map((d) => join(w.snapDir, day(d)))]]);
+  waitsFor(r, w.targetDir, named(w.targetListing, [1, 2, 3]));
+  waitsFor(r, w.snapDir, named(w.sourceListing, [1, 2, 3, 4]));
   const progress: string[] = [];
   const out = await pruneSource({ runner: r, ...w, rules: { source: keepLast(1), target: keepLast(2) }, timeZone: 'UTC', progress: (t) => progress.push(t) });
   assert.deepEqual(out.target.deleted, [1, 2, 3].map(day));
   assert.deepEqual(out.source.deleted, [1, 2, 3, 4].map(day));
-  assert.equal(r.changes.length, 2, 'one command per side');
+  assert.equal(r.changes.filter((c) => c.startsWith('btrfs subvolume delete')).length, 2, 'one delete per side');
+  assert.equal(r.changes.filter((c) => c.startsWith('btrfs subvolume sync')).length, 2, 'and one wait for the space per side');
   // day 5: newest pair (next parent) and target latest; day 6: never sent and source latest
   assert.deepEqual(out.target.decisions.find((d) => d.name === day(5))!.reasons, ['latest', 'next parent', 'last 2']);
   assert.deepEqual(out.source.decisions.find((d) => d.name === day(6))!.reasons, ['latest', 'never sent', 'last 1']);
@@ -58,7 +70,7 @@ test('prune: without retention rules nothing is deleted', async () => {
 
 test('prune: previous is removed when no kept snapshot is older than latest', async () => {
   const w = world([1, 2, 3], 3);
-  const r = new FakeRunner().on(['btrfs', ['subvolume', 'delete', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]);
+  const r = waitsFor(new FakeRunner().on(['btrfs', ['subvolume', 'delete', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]), w.targetDir, named(w.targetListing, [1, 2]));
   await pruneSource({ runner: r, ...w, rules: { target: keepLast(1) }, timeZone: 'UTC' });
   assert.throws(() => readlinkSync(join(w.targetDir, 'previous')), /ENOENT/);
 });

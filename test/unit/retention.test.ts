@@ -117,3 +117,31 @@ test('prune plan: latest, the next parent and never-sent snapshots survive any r
   const all = planPrune({ source, target, timeZone: 'UTC' });
   assert.ok([...all.source, ...all.target].every((d) => d.keep && d.reasons.includes('no retention configured')));
 });
+
+test('creation order: keep_last counts by when btrfs made them, a name from a clock set forward is not newest and no period keeps it', async () => {
+  const { byCreation } = await import('../../src/core/snapshot-order.js');
+  const { isFutureName } = await import('../../src/core/retention.js');
+  const now = new Date('2026-12-06T12:00:00Z');
+  // made in this order: a, then one named 2099 (clock forward), then b and c (clock back)
+  const made = [
+    { name: at('2026-12-01T10:00:00'), cgen: 10 },
+    { name: at('2099-01-01T00:00:00'), cgen: 11 },
+    { name: at('2026-12-05T10:00:00'), cgen: 12 },
+    { name: at('2026-12-06T10:00:00'), cgen: 13 },
+  ];
+  const shuffled = [made[2]!, made[0]!, made[3]!, made[1]!];
+  assert.deepEqual(byCreation(shuffled), made);
+  // without a generation for each, names order them
+  assert.deepEqual(byCreation(shuffled.map(({ name }) => ({ name }))).map((s) => s.name), [made[0], made[2], made[3], made[1]].map((s) => s!.name));
+  assert.equal(isFutureName(made[1]!.name, now), true);
+  assert.equal(isFutureName(made[3]!.name, now), false);
+  assert.equal(isFutureName(at('2026-12-06T12:05:00'), now), false, 'a clock stepped back by minutes is not news');
+
+  const names = made.map((s) => s.name);
+  const d = planRetention({ names, rules: rules({ keepLast: 2, daily: 2 }), timeZone: 'UTC', byCreation: true, now });
+  assert.deepEqual(kept(d), [made[2]!.name, made[3]!.name]);
+  assert.deepEqual(why(d, made[1]!.name), [], 'the 2099 one takes neither a keep_last slot nor a day');
+  // by name alone (the old way) it took both
+  const byName = planRetention({ names, rules: rules({ keepLast: 2, daily: 2 }), timeZone: 'UTC' });
+  assert.deepEqual(why(byName, made[1]!.name), ['last 2', 'daily 2099-01-01']);
+});
