@@ -1,5 +1,6 @@
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { isSnapshotName } from '../core/naming.js';
+import { byCreation } from '../core/snapshot-order.js';
 import { listedIds, parseSubvolumeList } from '../core/subvolumes.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
@@ -38,11 +39,9 @@ export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): P
   return Object.freeze(fromListing(all.stdout, mount, listedIds(ro.stdout)));
 }
 
-/** The complete backups btrfs-vault made in a backup folder, oldest first. */
+/** The complete backups btrfs-vault made in a backup folder, oldest first (by creation: a clock set forward names one in the future). */
 export function backupsIn(listing: readonly Subvolume[], dir: string): Subvolume[] {
-  return childrenOf(listing, dir)
-    .filter((s) => isCompleteCopy(s) && isSnapshotName(s.name))
-    .sort((a, b) => compareSnapshotNames(a.name, b.name));
+  return byCreation(childrenOf(listing, dir).filter((s) => isCompleteCopy(s) && isSnapshotName(s.name)));
 }
 
 /** A complete backup: received whole (received UUID set) and never made writable since. */

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode, TargetError, VaultError } from '../core/errors.js';
 import { parseItemize, type Difference } from '../core/itemize.js';
-import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { isSnapshotName } from '../core/naming.js';
+import { byCreation } from '../core/snapshot-order.js';
 import { chooseParent } from '../core/parent.js';
 import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
 import type { MountEntry } from '../core/mountinfo.js';
@@ -74,9 +75,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
           const mount = session.targetMount!;
           const snapDir = source.snapshotDir;
           const targetDir = join(mount.mountPoint, source.name);
-          const snaps = childrenOf(await session.listings.get(source.mount.mountPoint)!, snapDir)
-            .filter((s) => isSnapshotName(s.name))
-            .sort((a, b) => compareSnapshotNames(a.name, b.name));
+          const snaps = byCreation(childrenOf(await session.listings.get(source.mount.mountPoint)!, snapDir).filter((s) => isSnapshotName(s.name)));
           const pair = chooseParent({ source: snaps, target: childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy) });
           if (pair.kind !== 'incremental') throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
           r.snapshot = pair.parent;
