@@ -1,5 +1,5 @@
 import type { NotifyEvent, VaultConfig } from '../config/config.js';
-import { errorMessage } from '../core/errors.js';
+import { CommandFailedError, errorMessage } from '../core/errors.js';
 import { fetchFailure, urlForLog } from '../core/secret-url.js';
 import type { Runner } from '../system/runner.js';
 
@@ -26,7 +26,8 @@ export async function notify(runner: Runner, config: VaultConfig, event: NotifyE
     const env = { BTRFS_VAULT_EVENT: event, BTRFS_VAULT_HOST: config.host, BTRFS_VAULT_CONFIG: config.file, BTRFS_VAULT_EXIT_CODE: String(report.exitCode) };
     const r = await runner
       .run([n.command[0]!, n.command.slice(1)], { input: body, env, allowFailure: true, timeoutMs: n.timeoutSeconds * 1000, outputLimit: OUTPUT_LIMIT })
-      .catch((err: unknown) => ({ exitCode: -1, stderr: errorMessage(err), timedOut: false, outputCut: 0 }));
+      // (not started at all: what the program runner said, without the command line)
+      .catch((err: unknown) => ({ exitCode: -1, stderr: err instanceof CommandFailedError ? err.stderr : errorMessage(err), timedOut: false, outputCut: 0 }));
     // its arguments may carry what its author considers private: the program is named, not its argv
     const what = `notify.command ${n.command[0]}`;
     if (r.timedOut) problems.push(`${what} was still running after ${n.timeoutSeconds} s (notify.timeout): it and its children were ended${logTail(r.stderr, r.outputCut)}`);
