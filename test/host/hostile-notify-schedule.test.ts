@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, makeScenario, RELEASE_BIN, type Scenario } from '../support/scenario.js';
 import { requireRoot, sh } from '../support/loop-disk.js';
@@ -220,6 +220,35 @@ test('[programs we run] a notify command that does not exist: one line naming it
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /notify\.command \/nonexistent\/tell-me failed/);
   assert.doesNotMatch(r.stderr, /ARG-SECRET/, 'the program is named, not its arguments');
+});
+
+test('[programs we run] doctor on a host whose target is LUKS alone: cryptsetup is required, mdadm and lvm are not asked for, sgdisk only for setup', async () => {
+  writeFileSync(s.config, `${baseConfig}layers = ["luks"]\n`);
+  const r = await cliAsync(['doctor', '--json', '--config', s.config]);
+  const checks: { name: string; level: string; detail: string }[] = JSON.parse(r.stdout).checks;
+  const programs = checks.filter((c) => ['mdadm', 'cryptsetup', 'lvm', 'sgdisk'].includes(c.name)).map((c) => c.name);
+  assert.deepEqual(programs.sort(), ['cryptsetup', 'sgdisk'], r.stdout);
+  writeFileSync(s.config, `${baseConfig}layers = []\n`);
+  const plain = JSON.parse((await cliAsync(['doctor', '--json', '--config', s.config])).stdout).checks.map((c: { name: string }) => c.name);
+  assert.ok(!plain.includes('cryptsetup') && !plain.includes('mdadm') && plain.includes('sgdisk'), plain.join(', '));
+});
+
+test('[programs we run] doctor without mdadm, lvm and sgdisk on the PATH, target LUKS alone: no error for a program the layers do not use', async () => {
+  // a PATH of every program but mdadm, lvm and sgdisk
+  const bin = join(s.dir, 'path-without-mdadm');
+  mkdirSync(bin, { recursive: true });
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d)) if (!['mdadm', 'lvm', 'sgdisk'].includes(f) && !existsSync(join(bin, f))) symlinkSync(join(d, f), join(bin, f));
+  }
+  writeFileSync(s.config, `${baseConfig}layers = ["luks"]\n`);
+  const r = spawnSync('node', [BIN, 'doctor', '--json', '--config', s.config], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: bin } });
+  const checks: { name: string; level: string; detail: string }[] = JSON.parse(r.stdout).checks;
+  const errors = checks.filter((c) => c.level === 'error').map((c) => `${c.name}: ${c.detail}`);
+  assert.deepEqual(errors.filter((e) => /mdadm|lvm|sgdisk/.test(e)), [], errors.join('\n'));
+  assert.equal(checks.find((c) => c.name === 'sgdisk')?.level, 'warn', 'setup would need it: a warning');
+  assert.match(checks.find((c) => c.name === 'sgdisk')!.detail, /setup and add-mirror need it/);
+  writeFileSync(s.config, baseConfig);
 });
 
 // ---------------------------------------------------------------- what we write into other formats
