@@ -48,6 +48,8 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
   const dir = join(spec.root, 'etc/systemd/system');
   refuseControl('the config path', spec.configFile, 'move the config to a path without control characters (newline, tab) and pass that with --config');
   refuseControl('--every', spec.every, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  // no calendar expression has a %; whether OnCalendar= expands specifiers differs between systemd versions
+  if (spec.every.includes('%')) throw new UserError(`--every ${spec.every} holds a %, which no calendar expression has`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
   for (const w of spec.program) refuseControl('the program path', w, 'install btrfs-vault (and node) under a path without control characters');
   const run = (args: string[]) => unitCommandLine([...spec.program, ...args, '--config', spec.configFile]);
   const config = unitText(spec.configFile);
@@ -72,7 +74,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
     },
     {
       path: join(dir, n.timer),
-      text: ['[Unit]', `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`, '', '[Timer]', `OnCalendar=${unitText(spec.every)}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+      text: ['[Unit]', `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
     },
   ];
   if (spec.plug) {

@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -40,6 +40,11 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
+});
+
+// each case starts from the plain config
+beforeEach(() => {
+  if (s && baseConfig) writeFileSync(s.config, baseConfig);
 });
 
 after(() => {
@@ -119,6 +124,10 @@ test('[secrets] a ping key in the path and a token in the query, answered 500: e
       const all = r.stdout + r.stderr;
       assert.match(r.stderr, new RegExp(`notify\\.url http://127\\.0\\.0\\.1:${port}/… answered 500`));
       assert.doesNotMatch(all, /KEY-2b7f|TOK-99|\/ping/, all);
+    }
+    for (const args of [['status', '--json'], ['doctor', '--json'], ['status'], ['doctor']]) {
+      const r = await cliAsync([...args, '--config', s.config]);
+      assert.doesNotMatch(r.stdout + r.stderr, /KEY-2b7f|TOK-99|\/ping/, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     }
     assert.equal(posts.at(-1)?.url, '/ping/KEY-2b7f?token=TOK-99', 'the whole URL is what is sent');
   } finally {
@@ -353,11 +362,13 @@ test('[what we write into other formats] a config path with % $ " \\ ; and space
   assert.deepEqual(rules[0]!.map((p) => p.key), ['ACTION', 'SUBSYSTEM', 'ENV{ID_FS_UUID}', 'TAG', 'ENV{SYSTEMD_WANTS}']);
 });
 
-test('[what we write into other formats] --every with a newline or a % specifier: refused, or written as systemd reads it back', () => {
+test('[what we write into other formats] --every with a newline or a % specifier: refused before anything is written', () => {
   const root = join(s.dir, 'root-every');
-  const nl = s.cli(['schedule', 'install', '--root', root, '--every', 'daily\nExecStartPre=/bin/touch /tmp/bv-pwned', '--config', s.config]);
-  assert.equal(nl.code, 2, nl.stdout);
-  assert.ok(!existsSync(root));
+  for (const every of ['daily\nExecStartPre=/bin/touch /tmp/bv-pwned', 'daily %n']) {
+    const r = s.cli(['schedule', 'install', '--root', root, '--every', every, '--config', s.config]);
+    assert.equal(r.code, 2, r.stdout);
+    assert.ok(!existsSync(root));
+  }
   const r = s.cli(['schedule', 'install', '--root', root, '--every', 'daily', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   const timer = readFileSync(join(root, 'etc/systemd/system', unitNames(s.config).timer), 'utf8');
