@@ -200,14 +200,17 @@ test('[programs we run] a notify command that ignores SIGTERM, and so does its c
   assert.ok(!alive(pidFrom(pidFile)));
 });
 
-test('[programs we run] 150 MB on a notify command\'s stdout: read and dropped, the run stays small', () => {
-  withNotify('command = ["/bin/sh", "-c", "head -c 150000000 /dev/zero"]\non = ["success"]');
+test('[programs we run] 150 MB on a notify command\'s stdout: read and dropped, the run stays small', (t) => {
+  const done = join(s.dir, 'wrote-150MB');
+  withNotify(`command = ["/bin/sh", "-c", "head -c 150000000 /dev/zero && touch ${done}"]\non = ["success"]`);
   const rss = join(s.dir, 'rss');
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'node', BIN, 'backup', '--config', s.config], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
   assert.equal(r.status, 0, r.stderr);
   const kib = Number(readFileSync(rss, 'utf8').trim().split('\n').at(-1));
+  t.diagnostic(`max RSS of the run: ${Math.round(kib / 1024)} MiB`);
   assert.ok(kib < 200 * 1024, `max RSS ${Math.round(kib / 1024)} MiB`);
   assert.doesNotMatch(r.stderr, /notify/, 'a command that succeeded is not news');
+  assert.ok(existsSync(done), 'all 150 MB were read: head ended well');
 });
 
 test("[programs we run] 5 MB of a failing notify command's stderr: a few short lines in the log, not 5 MB", async () => {
