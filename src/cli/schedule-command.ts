@@ -28,8 +28,9 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
     return 0;
   }
   if (action === 'remove') {
-    const gone = await remove(runner, config.file, root);
-    out(gone.length ? `removed:\n  ${gone.join('\n  ')}` : 'nothing was installed');
+    const { removed, notOurs } = await remove(runner, config.file, root);
+    out(removed.length ? `removed:\n  ${removed.join('\n  ')}` : 'nothing was installed');
+    if (notOurs.length) out(`left alone (not written by btrfs-vault):\n  ${notOurs.join('\n  ')}`);
     return 0;
   }
   const every = opts.every ?? 'hourly';

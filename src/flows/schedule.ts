@@ -136,25 +136,40 @@ export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ wri
   return { written: files, removed };
 }
 
-/** The on-plug rule and service of this config, only where they carry the header we write. */
-export function plugLeftovers(root: string, n: UnitNames): string[] {
-  const ours: [string, RegExp][] = [
-    [join(root, 'etc/systemd/system', n.plugService), /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /],
-    [join(root, 'etc/udev/rules.d', n.rule), /^# btrfs-vault: back up when the backup disk /],
+/** This config's files, each with the header scheduleFiles writes: a file of the name without it is not ours. */
+function ourFiles(root: string, n: UnitNames): { path: string; header: RegExp; plug: boolean }[] {
+  const units = join(root, 'etc/systemd/system');
+  return [
+    { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
+    { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
+    { path: join(units, n.plugService), header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /, plug: true },
+    { path: join(root, 'etc/udev/rules.d', n.rule), header: /^# btrfs-vault: back up when the backup disk /, plug: true },
   ];
-  return ours.filter(([p, header]) => {
-    try {
-      return lstatSync(p).isFile() && header.test(readFileSync(p, 'utf8'));
-    } catch {
-      return false;
-    }
-  }).map(([p]) => p);
 }
 
-export async function remove(runner: Runner, configFile: string, root: string): Promise<string[]> {
+/** A regular file (not a link) that starts with our header. */
+function isOurs(f: { path: string; header: RegExp }): boolean {
+  try {
+    return lstatSync(f.path).isFile() && f.header.test(readFileSync(f.path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The on-plug rule and service of this config, only where they carry the header we write. */
+export function plugLeftovers(root: string, n: UnitNames): string[] {
+  return ourFiles(root, n)
+    .filter((f) => f.plug && isOurs(f))
+    .map((f) => f.path);
+}
+
+/** Takes away this config's units and rule: only files that carry our header; others of the name are left and named. */
+export async function remove(runner: Runner, configFile: string, root: string): Promise<{ removed: string[]; notOurs: string[] }> {
   const n = unitNames(configFile);
-  const there = [join(root, 'etc/systemd/system', n.service), join(root, 'etc/systemd/system', n.timer), join(root, 'etc/systemd/system', n.plugService), join(root, 'etc/udev/rules.d', n.rule)].filter((p) => existsSync(p));
-  if (there.length === 0) return [];
+  const files = ourFiles(root, n).filter((f) => lstatOrUndefined(f.path));
+  const there = files.filter(isOurs).map((f) => f.path);
+  const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
+  if (there.length === 0) return { removed: [], notOurs };
   await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
   for (const p of there) {
     runner.note(`rm ${quote(p)}`);
@@ -164,7 +179,11 @@ export async function remove(runner: Runner, configFile: string, root: string): 
     await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
     await runner.run(['udevadm', ['control', '--reload']], { allowFailure: true });
   }
-  return there;
+  return { removed: there, notOurs };
+}
+
+function lstatOrUndefined(path: string) {
+  return lstatSync(path, { throwIfNoEntry: false });
 }
 
 /** Enable the timer; on the running system also start it and reload systemd and udev. */

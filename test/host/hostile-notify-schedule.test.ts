@@ -409,6 +409,19 @@ test('[what we delete] a file under our rule\'s name that we did not write: left
   assert.match(readFileSync(rule, 'utf8'), /the admin's own rule/);
 });
 
+test('[what we delete] schedule remove: a unit under our name that we did not write is left alone and named; ours go', () => {
+  const root = join(s.dir, 'root-remove');
+  const n = unitNames(s.config);
+  assert.equal(s.cli(['schedule', 'install', '--root', root, '--on-plug', '--config', s.config]).code, 0);
+  const service = join(root, 'etc/systemd/system', n.service);
+  writeFileSync(service, '[Unit]\nDescription=the admin\'s own service\n[Service]\nExecStart=/bin/true\n');
+  const r = s.cli(['schedule', 'remove', '--root', root, '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`left alone \\(not written by btrfs-vault\\):\\n  \\S+${n.service}`));
+  assert.match(readFileSync(service, 'utf8'), /the admin's own service/);
+  for (const f of [join(root, 'etc/systemd/system', n.timer), join(root, 'etc/systemd/system', n.plugService), join(root, 'etc/udev/rules.d', n.rule)]) assert.ok(!existsSync(f), f);
+});
+
 // ---------------------------------------------------------------- the release build
 
 test('[the release build] npm pack: no file of the tarball holds a BTRFS_VAULT_TEST switch (the test build does)', () => {
