@@ -3,18 +3,44 @@
 // CommonJS bundles: cli.cjs, the parser (all --help reads), and commands.cjs,
 // everything else, each command's code initialised only when it runs. inquirer
 // (half the code) is prompts.cjs, read only when setup or add-mirror asks a question.
+//
+// Two builds of the same code: dist/bundle, the release (what npm pack ships), in which
+// each test hook module (fast LUKS key derivation, a pause after a setup step, kill
+// points) is replaced by its *.release.ts twin without any hook, so no environment
+// variable can reach them; and dist/test-bundle with the hooks, run by the host and VM
+// tests and the demo through dist/test-bundle/btrfs-vault.cjs.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
-rmSync('dist/bundle', { recursive: true, force: true });
-const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning' };
+const HOOKS = ['src/flows/setup-test-hooks.ts', 'src/system/kill-point.ts'].map((f) => resolve(f));
+const withoutTestHooks = {
+  name: 'without-test-hooks',
+  setup(b) {
+    b.onResolve({ filter: /(setup-test-hooks|kill-point)\.js$/ }, (args) => {
+      const file = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+      if (!HOOKS.includes(file)) return undefined;
+      return { path: file.replace(/\.ts$/, '.release.ts') };
+    });
+  },
+};
 const promptsApart = {
   name: 'prompts-apart',
   setup(b) {
     b.onResolve({ filter: /^@inquirer\/prompts$/ }, () => ({ path: './prompts.cjs', external: true }));
   },
 };
-await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: 'dist/bundle/launch.cjs', format: 'cjs' });
-await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: 'dist/bundle/cli.cjs', format: 'cjs' });
-await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: 'dist/bundle/commands.cjs', format: 'cjs', plugins: [promptsApart] });
-await build({ ...common, entryPoints: ['@inquirer/prompts'], outfile: 'dist/bundle/prompts.cjs', format: 'cjs' });
+
+async function bundle(outdir, plugins) {
+  rmSync(outdir, { recursive: true, force: true });
+  const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', format: 'cjs', plugins };
+  await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(outdir, 'launch.cjs') });
+  await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: join(outdir, 'cli.cjs') });
+  await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: join(outdir, 'commands.cjs'), plugins: [...plugins, promptsApart] });
+  await build({ ...common, entryPoints: ['@inquirer/prompts'], outfile: join(outdir, 'prompts.cjs') });
+}
+
+await bundle('dist/bundle', [withoutTestHooks]);
+await bundle('dist/test-bundle', []);
+// the test build's own bin file (bin/btrfs-vault.js runs the release)
+writeFileSync(join('dist/test-bundle', 'btrfs-vault.cjs'), "#!/usr/bin/env node\n// the test build: bin/btrfs-vault.js with the test hooks (scripts/bundle.mjs)\nrequire('./launch.cjs').launch(__dirname);\n", { mode: 0o755 });

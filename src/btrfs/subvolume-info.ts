@@ -22,10 +22,11 @@ export interface SubvolumeInfo {
  * "! why". The path must be the subvolume itself: a folder (never opened otherwise: a
  * FIFO would block), not a folder inside one (inode 256 is a subvolume's root), not a
  * symbolic link (the name is checked, then the open handle against it). The
- * numbers are the kernel's, the same on every Linux: the ioctl is _IOR(0x94, 60) of a
- * 504-byte struct; flags at 288 (bit 0: read-only), the three UUIDs from 296.
+ * offsets are the kernel's, the same on every Linux: a 504-byte struct; flags at 288
+ * (bit 0: read-only), the three UUIDs from 296 (perl's Q reads in the machine's byte
+ * order). The ioctl's number, _IOR(0x94, 60, 504 bytes), is per architecture (IOCTL).
  */
-const SUBVOL_INFO =
+const subvolInfoProgram = (ioctl: number) =>
   'sub u { $_[0] =~ /[^\\0]/ ? join("-", unpack("H8 H4 H4 H4 H12", $_[0])) : "-" } ' +
   'for my $p (@ARGV) { my $b = "\\0" x 504; my $h; my @l = lstat $p; ' +
   'if (!@l) { print "! $!\\n"; next } ' +
@@ -34,12 +35,35 @@ const SUBVOL_INFO =
   'if (!open($h, "<", $p)) { print "! $!\\n"; next } ' +
   'my @s = stat $h; ' +
   'if ($s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (replaced while read)\\n"; next } ' +
-  'if (!ioctl($h, 0x81f8943c, $b)) { print "! BTRFS_IOC_GET_SUBVOL_INFO failed: $! (not btrfs, or a kernel before 4.18)\\n"; next } ' +
+  `if (!ioctl($h, 0x${ioctl.toString(16)}, $b)) { print "! BTRFS_IOC_GET_SUBVOL_INFO failed: $! (not btrfs, or a kernel before 4.18)\\n"; next } ` +
   'my ($id, $fl, $u, $pu, $ru) = unpack("Q x256 x24 Q a16 a16 a16", $b); ' +
   'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru)), "\\n" }';
 
-export function subvolumeInfoArgv(paths: readonly string[]): Argv {
-  return ['perl', ['-e', SUBVOL_INFO, '--', ...paths]];
+/**
+ * BTRFS_IOC_GET_SUBVOL_INFO, _IOR(0x94, 60, 504 bytes): the read direction and the size
+ * are encoded differently on powerpc and mips (3 direction bits, read = 2, from bit 29)
+ * than on the generic layout (2 bits, read = 2, from bit 30) of x86, arm, riscv, s390
+ * and loongarch. Any other architecture is refused rather than guessed.
+ */
+const IOCTL: Record<string, number> = {
+  ...Object.fromEntries(['x64', 'ia32', 'arm', 'arm64', 'riscv64', 's390', 's390x', 'loong64'].map((a) => [a, 0x81f8943c])),
+  ...Object.fromEntries(['ppc', 'ppc64', 'mips', 'mipsel', 'mips64el'].map((a) => [a, 0x41f8943c])),
+};
+
+export function subvolInfoIoctl(arch: string = process.arch): number {
+  const n = IOCTL[arch];
+  if (n === undefined) {
+    throw new VaultError(
+      `btrfs-vault does not know the number of the BTRFS_IOC_GET_SUBVOL_INFO ioctl on this architecture (${arch})`,
+      ExitCode.internal,
+      `report it at https://github.com/btrfs-vault/btrfs-vault/issues with the output of: uname -m (known: ${Object.keys(IOCTL).join(', ')})`,
+    );
+  }
+  return n;
+}
+
+export function subvolumeInfoArgv(paths: readonly string[], arch: string = process.arch): Argv {
+  return ['perl', ['-e', subvolInfoProgram(subvolInfoIoctl(arch)), '--', ...paths]];
 }
 
 export async function subvolumeInfo(runner: Runner, path: string): Promise<SubvolumeInfo> {

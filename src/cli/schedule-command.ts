@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
-import { checkCalendar, install, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram } from '../flows/schedule.js';
+import { checkCalendar, install, plugLeftovers, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram, unitNames } from '../flows/schedule.js';
 import { loadFor, makeRunner } from './context.js';
 
 interface Opts {
@@ -28,8 +28,9 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
     return 0;
   }
   if (action === 'remove') {
-    const gone = await remove(runner, config.file, root);
-    out(gone.length ? `removed:\n  ${gone.join('\n  ')}` : 'nothing was installed');
+    const { removed, notOurs } = await remove(runner, config.file, root);
+    out(removed.length ? `removed:\n  ${removed.join('\n  ')}` : 'nothing was installed');
+    if (notOurs.length) out(`left alone (not written by btrfs-vault):\n  ${notOurs.join('\n  ')}`);
     return 0;
   }
   const every = opts.every ?? 'hourly';
@@ -43,10 +44,13 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
   // shown before anything is written
   for (const f of scheduleFiles(spec)) out(`# ${f.path}\n${f.text}`);
   if (opts.dryRun) {
+    const leftovers = plug ? [] : plugLeftovers(root, unitNames(config.file));
+    if (leftovers.length) out(`would remove (on plug-in not asked for):\n  ${leftovers.join('\n  ')}`);
     out('dry run: nothing was written');
     return 0;
   }
-  await install(runner, spec);
+  const { removed } = await install(runner, spec);
+  if (removed.length) out(`removed (on plug-in was not asked for this time):\n  ${removed.join('\n  ')}`);
   out(`installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`);
   return 0;
 }

@@ -7,6 +7,8 @@ export interface KeyInfo {
   expects: string;
   /** how the key is written, e.g. 'layers = ["raid", "luks", "lvm"]' */
   example: string;
+  /** its value is never shown (a URL with a key) */
+  secret?: boolean;
 }
 
 /** Keys by their place: `target.layers`, `sources[].name` (array items are `[]`). */
@@ -102,7 +104,7 @@ export const CONFIG_KEYS: KeyTable = {
   ...retentionKeys('source', 'keep_last = 3'),
   ...retentionKeys('target', 'daily = 31'),
   notify: {
-    expects: 'a table: [notify] with command, url, on',
+    expects: 'a table: [notify] with command, url, timeout, on',
     example: '[notify]\ncommand = ["/usr/local/bin/tell-me"]\non = ["failure", "stale"]',
   },
   'notify.command': {
@@ -112,6 +114,11 @@ export const CONFIG_KEYS: KeyTable = {
   'notify.url': {
     expects: 'a string: an http or https URL; the report is POSTed to it, to <url>/fail for a failure or stale backups',
     example: 'url = "https://hc-ping.com/your-uuid"',
+    secret: true,
+  },
+  'notify.timeout': {
+    expects: 'a whole number of seconds (1 to 3600, default 60): how long the command may run before it and its children are ended',
+    example: 'timeout = 60',
   },
   'notify.on': {
     expects: 'an array of events: "failure", "stale", "success"',

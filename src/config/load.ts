@@ -158,6 +158,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     notify: raw.notify && {
       command: typeof raw.notify.command === 'string' ? [raw.notify.command] : raw.notify.command,
       url: raw.notify.url,
+      timeoutSeconds: raw.notify.timeout ?? 60,
       on: raw.notify.on ?? ['failure', 'stale'],
     },
   };

@@ -31,6 +31,8 @@ function issueProblems(file: string, data: unknown, issue: z.core.$ZodIssue, bas
   const key = keyOf(path);
   const info = docs.keys[key];
   const value = valueAt(data, path);
+  // a secret (a URL with a key) is named, never shown
+  const shown = info?.secret ? '(not shown: a secret)' : show(value);
   const howTo = (k: string) => {
     const i = docs.keys[k];
     if (!i) return `see ${docs.section}`;
@@ -55,18 +57,18 @@ function issueProblems(file: string, data: unknown, issue: z.core.$ZodIssue, bas
       // a table in `sources` that is wrong inside: report its own problems, not "not a string"
       const branch = issue.errors.find((errs) => !errs.some((e) => e.code === 'invalid_type' && e.path.length === 0));
       if (branch) return branch.flatMap((e) => issueProblems(file, data, e, path, docs));
-      return [problem(file, `${label} = ${show(value)} is ${typeName(value)}; expected ${info?.expects ?? 'another type'}`, howTo(key))];
+      return [problem(file, `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? 'another type'}`, howTo(key))];
     }
     case 'invalid_type':
       if (value === undefined) {
         return [problem(file, `${label} is missing; expected ${info?.expects ?? 'a value'}`, howTo(key))];
       }
-      return [problem(file, `${label} = ${show(value)} is ${typeName(value)}; expected ${info?.expects ?? issue.expected}`, howTo(key))];
+      return [problem(file, `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? issue.expected}`, howTo(key))];
     case 'invalid_value':
-      return [problem(file, `${label} = ${show(value)} is not allowed; expected ${info?.expects ?? issue.values.map((v) => JSON.stringify(v)).join(', ')}`, howTo(key))];
+      return [problem(file, `${label} = ${shown} is not allowed; expected ${info?.expects ?? issue.values.map((v) => JSON.stringify(v)).join(', ')}`, howTo(key))];
     default:
       // the schema's own checks: their messages say what is wrong ("must not be empty")
-      return [problem(file, `${label} = ${show(value)} ${issue.message}; expected ${info?.expects ?? 'another value'}`, howTo(key))];
+      return [problem(file, `${label} = ${shown} ${issue.message}; expected ${info?.expects ?? 'another value'}`, howTo(key))];
   }
 }
 

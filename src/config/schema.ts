@@ -83,7 +83,15 @@ export const notifySchema = z.strictObject({
   /** a program (or argv) run with the run's JSON report on stdin */
   command: z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])),
   /** POSTed the report: the URL on success, <url>/fail on a failure or stale backups */
-  url: z.optional(z.string().check(z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'))),
+  url: z.optional(
+    z.string().check(
+      z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'),
+      // fetch refuses such a URL: it could never be sent
+      z.regex(/^[a-z]+:\/\/[^/?#@]*$|^[a-z]+:\/\/[^/?#@]*[/?#]/i, 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
+    ),
+  ),
+  /** seconds the command may run (then its process group is ended) */
+  timeout: z.optional(z.number().check(z.int(), z.minimum(1, 'is less than 1 second'), z.maximum(3600, 'is more than an hour'))),
   on: z.optional(z.array(z.enum(['failure', 'stale', 'success']))),
 });
 

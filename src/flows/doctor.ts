@@ -3,6 +3,11 @@ import type { VaultConfig } from '../config/config.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { errorMessage } from '../core/errors.js';
 import { configuredArray } from '../stack/array-state.js';
+import { luksLayer } from '../stack/luks.js';
+import { lvmLayer } from '../stack/lvm.js';
+import { partitionLayer } from '../stack/partition.js';
+import { raidLayer } from '../stack/raid.js';
+import { createLayers } from '../stack/stack.js';
 import { fstabEntriesFor } from '../system/fstab-file.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { collectStatus } from './status.js';
@@ -30,8 +35,8 @@ interface Program {
   name: string;
   argv: Argv;
   pkg: string;
-  /** needed for the disk stack only */
-  stack?: boolean;
+  /** needed by setup and add-mirror only */
+  setup?: boolean;
   /** needed by verify only */
   verify?: boolean;
 }
@@ -42,11 +47,13 @@ const PROGRAMS: Program[] = [
   { name: 'perl', argv: ['perl', ['-e', 'print $^V']], pkg: 'perl-base' },
   { name: 'fuser', argv: ['fuser', ['--version']], pkg: 'psmisc' },
   { name: 'rsync', argv: ['rsync', ['--version']], pkg: 'rsync', verify: true },
-  { name: 'mdadm', argv: ['mdadm', ['--version']], pkg: 'mdadm', stack: true },
-  { name: 'cryptsetup', argv: ['cryptsetup', ['--version']], pkg: 'cryptsetup-bin', stack: true },
-  { name: 'lvm', argv: ['lvm', ['version']], pkg: 'lvm2', stack: true },
-  { name: 'sgdisk', argv: ['sgdisk', ['--version']], pkg: 'gdisk', stack: true },
 ];
+
+/** What the layers need, from their handlers: of the configured layers (all of them without a config). */
+function layerPrograms(config: VaultConfig | undefined): Program[] {
+  const handlers = config ? createLayers({ config }) : [partitionLayer, raidLayer, luksLayer, lvmLayer];
+  return handlers.flatMap((h) => h.requires ?? []).map((r) => ({ name: r.program, argv: r.argv, pkg: r.pkg, setup: r.use === 'setup' }));
+}
 
 /**
  * doctor: what btrfs-vault needs, checked and explained, each with its fix. Reads only.
@@ -55,15 +62,13 @@ const PROGRAMS: Program[] = [
 export async function runDoctor(runner: Runner, config: VaultConfig | undefined, configError?: unknown): Promise<DoctorReport> {
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
-  const stack = config ? config.target.layers.length > 0 : true;
-
-  for (const p of PROGRAMS) {
-    if (p.stack && !stack) continue;
+  for (const p of [...PROGRAMS, ...layerPrograms(config)]) {
     const r = await runner.query(p.argv, { allowFailure: true }).catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(err) }));
     const text = `${r.stdout}\n${r.stderr}`;
     const version = /(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
     if (r.exitCode !== 0 && !version) {
-      add({ area: 'programs', name: p.name, level: p.verify ? 'warn' : 'error', detail: `${p.name} is not installed${p.verify ? ' (verify needs it)' : ''}`, fix: `apt-get install ${p.pkg}` });
+      const only = p.verify ? ' (verify needs it)' : p.setup ? ' (setup and add-mirror need it)' : '';
+      add({ area: 'programs', name: p.name, level: only ? 'warn' : 'error', detail: `${p.name} is not installed${only}`, fix: `apt-get install ${p.pkg}` });
     } else add({ area: 'programs', name: p.name, level: 'ok', detail: `${p.name} ${version ?? '(version unknown)'}` });
   }
 

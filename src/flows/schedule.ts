@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { TargetConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
+import { refuseControl, udevMatchValue, unitCommandLine, unitText } from '../core/unit-escape.js';
 import { configuredArray } from '../stack/array-state.js';
 import { quote, type Argv, type Runner } from '../system/runner.js';
 import { writeFileNoFollow } from '../system/no-follow.js';
@@ -41,20 +42,24 @@ export interface ScheduleSpec {
   root: string;
 }
 
-const quoteUnit = (words: string[]) => words.map((w) => (/[\s"\\']/.test(w) ? `"${w.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"` : w)).join(' ');
-
-/** The files, as they will be written: shown before they are. */
+/** The files, as they will be written: shown before they are. Every value from outside is escaped for its format or refused. */
 export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
   const n = unitNames(spec.configFile);
   const dir = join(spec.root, 'etc/systemd/system');
-  const run = (args: string[]) => quoteUnit([...spec.program, ...args, '--config', spec.configFile]);
+  refuseControl('the config path', spec.configFile, 'move the config to a path without control characters (newline, tab) and pass that with --config');
+  refuseControl('--every', spec.every, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  // no calendar expression has a %; whether OnCalendar= expands specifiers differs between systemd versions
+  if (spec.every.includes('%')) throw new UserError(`--every ${spec.every} holds a %, which no calendar expression has`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  for (const w of spec.program) refuseControl('the program path', w, 'install btrfs-vault (and node) under a path without control characters');
+  const run = (args: string[]) => unitCommandLine([...spec.program, ...args, '--config', spec.configFile]);
+  const config = unitText(spec.configFile);
   const gentle = ['Nice=19', 'IOSchedulingClass=idle', 'CPUSchedulingPolicy=batch'];
   const files: UnitFile[] = [
     {
       path: join(dir, n.service),
       text: [
         '[Unit]',
-        `Description=btrfs-vault backup (${spec.configFile})`,
+        `Description=btrfs-vault backup (${config})`,
         'Documentation=https://github.com/btrfs-vault/btrfs-vault#readme',
         'After=local-fs.target',
         '',
@@ -69,7 +74,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
     },
     {
       path: join(dir, n.timer),
-      text: ['[Unit]', `Description=btrfs-vault backup, ${spec.every} (${spec.configFile})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+      text: ['[Unit]', `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
     },
   ];
   if (spec.plug) {
@@ -78,7 +83,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
         path: join(dir, n.plugService),
         text: [
           '[Unit]',
-          `Description=btrfs-vault backup when the backup disk is plugged in (${spec.configFile})`,
+          `Description=btrfs-vault backup when the backup disk is plugged in (${config})`,
           'After=local-fs.target',
           '',
           '[Service]',
@@ -94,9 +99,10 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
       {
         path: join(spec.root, 'etc/udev/rules.d', n.rule),
         text: [
+          // a comment ends at the line's end only: control characters were refused above
           `# btrfs-vault: back up when the backup disk (${spec.configFile}) appears.`,
           '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
-          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${spec.plug.value}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
+          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${udevMatchValue('the backup disk\'s UUID', spec.plug.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
           '',
         ].join('\n'),
       },
@@ -111,7 +117,7 @@ export async function checkCalendar(runner: Runner, every: string): Promise<void
   if (r.exitCode !== 0) throw new UserError(`--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
 }
 
-export async function install(runner: Runner, spec: ScheduleSpec): Promise<UnitFile[]> {
+export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ written: UnitFile[]; removed: string[] }> {
   const files = scheduleFiles(spec);
   for (const f of files) {
     runner.note(`write ${quote(f.path)}`);
@@ -120,14 +126,50 @@ export async function install(runner: Runner, spec: ScheduleSpec): Promise<UnitF
     writeFileNoFollow(f.path, f.text, { mode: 0o644, durable: true });
   }
   const n = unitNames(spec.configFile);
-  for (const argv of activate(spec.root, n, Boolean(spec.plug))) await runner.run(argv);
-  return files;
+  // installed again without --on-plug: the earlier rule and plug service are no longer asked for
+  const removed = spec.plug ? [] : plugLeftovers(spec.root, n);
+  for (const p of removed) {
+    runner.note(`rm ${quote(p)}`);
+    if (!runner.dryRun) rmSync(p, { force: true });
+  }
+  for (const argv of activate(spec.root, n, Boolean(spec.plug) || removed.length > 0)) await runner.run(argv);
+  return { written: files, removed };
 }
 
-export async function remove(runner: Runner, configFile: string, root: string): Promise<string[]> {
+/** This config's files, each with the header scheduleFiles writes: a file of the name without it is not ours. */
+function ourFiles(root: string, n: UnitNames): { path: string; header: RegExp; plug: boolean }[] {
+  const units = join(root, 'etc/systemd/system');
+  return [
+    { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
+    { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
+    { path: join(units, n.plugService), header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /, plug: true },
+    { path: join(root, 'etc/udev/rules.d', n.rule), header: /^# btrfs-vault: back up when the backup disk /, plug: true },
+  ];
+}
+
+/** A regular file (not a link) that starts with our header. */
+function isOurs(f: { path: string; header: RegExp }): boolean {
+  try {
+    return lstatSync(f.path).isFile() && f.header.test(readFileSync(f.path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The on-plug rule and service of this config, only where they carry the header we write. */
+export function plugLeftovers(root: string, n: UnitNames): string[] {
+  return ourFiles(root, n)
+    .filter((f) => f.plug && isOurs(f))
+    .map((f) => f.path);
+}
+
+/** Takes away this config's units and rule: only files that carry our header; others of the name are left and named. */
+export async function remove(runner: Runner, configFile: string, root: string): Promise<{ removed: string[]; notOurs: string[] }> {
   const n = unitNames(configFile);
-  const there = [join(root, 'etc/systemd/system', n.service), join(root, 'etc/systemd/system', n.timer), join(root, 'etc/systemd/system', n.plugService), join(root, 'etc/udev/rules.d', n.rule)].filter((p) => existsSync(p));
-  if (there.length === 0) return [];
+  const files = ourFiles(root, n).filter((f) => lstatOrUndefined(f.path));
+  const there = files.filter(isOurs).map((f) => f.path);
+  const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
+  if (there.length === 0) return { removed: [], notOurs };
   await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
   for (const p of there) {
     runner.note(`rm ${quote(p)}`);
@@ -137,7 +179,11 @@ export async function remove(runner: Runner, configFile: string, root: string): 
     await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
     await runner.run(['udevadm', ['control', '--reload']], { allowFailure: true });
   }
-  return there;
+  return { removed: there, notOurs };
+}
+
+function lstatOrUndefined(path: string) {
+  return lstatSync(path, { throwIfNoEntry: false });
 }
 
 /** Enable the timer; on the running system also start it and reload systemd and udev. */

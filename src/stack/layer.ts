@@ -111,8 +111,20 @@ export async function succeeds(ctx: Pick<StackContext, 'runner'>, argv: Argv, in
  * One layer of the backup disk's stack (see docs/ARCHITECTURE.md). open and close
  * inspect first and leave a layer that is already in the wanted state alone.
  */
+/** A program a layer's handler runs, for doctor: `run` by open and close (an error when missing), `setup` only by setup and add-mirror (a warning). */
+export interface Requirement {
+  program: string;
+  /** how doctor asks it for its version */
+  argv: Argv;
+  /** the Debian package that has it */
+  pkg: string;
+  use: 'run' | 'setup';
+}
+
 export interface LayerHandler {
   readonly name: string;
+  /** the programs this layer needs; doctor checks those of the configured layers only */
+  readonly requires?: readonly Requirement[];
   /** the steps that make this layer (or, when it exists already, bring it up), as data; pure */
   create(ctx: Pick<StackContext, 'config'>, o: CreateOptions): CreateStep[];
   inspect(ctx: StackContext): Promise<LayerState>;

@@ -63,6 +63,7 @@ async function writeKeyfile(ctx: StepContext, keyfile: string): Promise<void> {
 
 export const luksLayer: LayerHandler = {
   name: 'luks',
+  requires: [{ program: 'cryptsetup', argv: ['cryptsetup', ['--version']], pkg: 'cryptsetup-bin', use: 'run' }],
 
   create(ctx, o) {
     const { keyfile, luksName } = ctx.config.target;

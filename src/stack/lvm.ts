@@ -56,6 +56,7 @@ async function assertRoomForVolume(ctx: StackContext): Promise<void> {
 
 export const lvmLayer: LayerHandler = {
   name: 'lvm',
+  requires: [{ program: 'lvm', argv: ['lvm', ['version']], pkg: 'lvm2', use: 'run' }],
 
   create(ctx, o) {
     const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;

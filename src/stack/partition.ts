@@ -38,6 +38,7 @@ export function partitionDisk(disk: string, label: string, type = RAID_TYPE): St
  */
 export const partitionLayer: LayerHandler = {
   name: 'partition',
+  requires: [{ program: 'sgdisk', argv: ['sgdisk', ['--version']], pkg: 'gdisk', use: 'setup' }],
 
   create(ctx, o) {
     if (o.mode !== 'new-disk') return [];

@@ -116,6 +116,7 @@ export interface RaidVerbs {
 /** The mdadm RAID1 mirror. */
 export const raidLayer: LayerHandler & RaidVerbs = {
   name: 'raid',
+  requires: [{ program: 'mdadm', argv: ['mdadm', ['--version']], pkg: 'mdadm', use: 'run' }],
 
   async members(ctx) {
     const { array } = ctx.config.target;

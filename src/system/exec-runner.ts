@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
+import { runBounded } from './bounded-exec.js';
 import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 const osSignals = constants.signals as Record<string, number>;
@@ -30,6 +31,7 @@ export class ExecRunner implements Runner {
   note(): void {}
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
+    if (options.timeoutMs !== undefined || options.outputLimit !== undefined) return this.bounded([file, args], options);
     // every program dies with this process, even on SIGKILL: none outlives a killed run
     const result = await execa('setpriv', [...DIE_WITH_US, ...withExactBytes([file, args])], {
       env: { ...ENV, ...options.env },
@@ -53,6 +55,19 @@ export class ExecRunner implements Runner {
       throw new CommandFailedError(formatArgv([file, args]), signal ? undefined : exitCode, stderr, undefined, signal);
     }
     return { stdout: text(result.stdout), stderr, exitCode };
+  }
+
+  /** A program we do not know: time-limited, its process group ended, its output bounded (system/bounded-exec.ts). */
+  private async bounded([file, args]: Argv, options: RunOptions): Promise<RunResult> {
+    const r = await runBounded(['setpriv', ...DIE_WITH_US, file, ...args], { input: options.input, env: { ...process.env, ...ENV, ...options.env }, timeoutMs: options.timeoutMs, outputLimit: options.outputLimit ?? STDERR_KEEP });
+    if (r.spawnError) throw new CommandFailedError(formatArgv([file, args]), undefined, r.spawnError.message, missingProgramFix('setpriv', (r.spawnError as NodeJS.ErrnoException).code));
+    if (r.exitCode === 127 && new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(r.stderr)) {
+      throw new CommandFailedError(formatArgv([file, args]), undefined, r.stderr, missingProgramFix(file, 'ENOENT'));
+    }
+    if ((r.exitCode !== 0 || r.signal || r.timedOut) && !options.allowFailure) {
+      throw new CommandFailedError(formatArgv([file, args]), r.signal ? undefined : r.exitCode, r.stderr, r.timedOut ? `it ran longer than ${options.timeoutMs} ms` : undefined, r.signal);
+    }
+    return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, timedOut: r.timedOut, outputCut: r.outputCut };
   }
 
   private prepared?: Promise<PipeEnds>;

@@ -9,6 +9,10 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   exitCode: number;
+  /** a bounded run (timeoutMs) that ran out of time: its process group was ended */
+  timedOut?: boolean;
+  /** a bounded run (outputLimit): bytes of output read and dropped, the first ones */
+  outputCut?: number;
 }
 
 export interface RunOptions {
@@ -20,6 +24,14 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Output holds names (bytes): decoded exactly (core/byte-names.ts), not as UTF-8. */
   bytes?: boolean;
+  /**
+   * For a program we do not know (the notify command): it runs in a process group of its
+   * own, which is sent SIGTERM after this many ms, SIGKILL a few seconds later; the run
+   * does not wait for children it leaves holding its output.
+   */
+  timeoutMs?: number;
+  /** keep only the last this many bytes of each output (the rest is read and dropped) */
+  outputLimit?: number;
 }
 
 export interface PipeOptions {

@@ -25,7 +25,7 @@ test('schedule install writes a timer, a service and the on-plug rule that syste
   const n = unitNames(s.config);
   const unit = (f: string) => join(root, 'etc/systemd/system', f);
   const service = readFileSync(unit(n.service), 'utf8');
-  assert.match(service, new RegExp(`ExecStart=${process.execPath} \\S+btrfs-vault\\.js backup --scheduled --config ${s.config}`));
+  assert.match(service, new RegExp(`ExecStart=${process.execPath} \\S+btrfs-vault\\.c?js backup --scheduled --config ${s.config}`));
   assert.match(service, /IOSchedulingClass=idle/);
   assert.match(readFileSync(unit(n.timer), 'utf8'), /OnCalendar=daily\nPersistent=true/);
   const uuid = sh('findmnt', ['-no', 'UUID', '--target', s.dst.mountPoint]).trim();

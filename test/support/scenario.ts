@@ -6,7 +6,10 @@ import { makeLoopBtrfs, sh, type LoopFs } from './loop-disk.js';
 import { tempDir } from './scratch.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 
-export const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
+/** The test build (scripts/bundle.mjs): the release's code with the test hooks (kill points). */
+export const BIN = join(process.cwd(), 'dist', 'test-bundle', 'btrfs-vault.cjs');
+/** What npm pack ships: no test hook in it. */
+export const RELEASE_BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 
 export interface Scenario {
   dir: string;

@@ -19,6 +19,7 @@ const CLASSES: Record<string, string> = {
   'two of us at once': 'two runs, two configs on one source or target, a timer run during an interactive verb',
   'signals and power': 'kill -9 at each step, SIGHUP, a disk pulled out, a power cut',
   'remote input': 'every byte from the other side is hostile',
+  'the release build': 'test-only switches (weak LUKS keys, kill points) absent from what users install',
   'what the kernel tells us': 'log lines of other filesystems, addresses that are a stripe, not a block',
 };
 const BAD_INPUT = 'bad input';

@@ -41,7 +41,7 @@ function show(file: string, args: string[], env: Record<string, string> = {}): v
 }
 
 function vault(...args: string[]): void {
-  show('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args]);
+  show('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...args]);
 }
 
 function seconds(since: number): string {
@@ -71,7 +71,7 @@ writeFileSync('/root/answers.toml', `disk = "/dev/disk/by-id/virtio-bv-demo-a"\n
 show('cat', ['/root/answers.toml']);
 say('(the demo uses fast pbkdf2 keyslots as the tests do: argon2 would take minutes under emulation; a real setup keeps cryptsetup\'s defaults)');
 let t = Date.now();
-show('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000' });
+show('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000' });
 figures.push(`setup of ${diskA}: ${seconds(t)}`);
 
 chapter('The source goes into the config');

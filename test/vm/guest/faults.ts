@@ -72,7 +72,7 @@ async function backupWithFault(config: string, fault: () => Promise<void>): Prom
 }
 
 async function faultDuringBackup(config: string, fault: () => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), 'backup', '--json', '--config', config], { cwd: PROJECT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), 'backup', '--json', '--config', config], { cwd: PROJECT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -47,7 +47,7 @@ const ENV = { ...process.env, NO_COLOR: '1', ...FAST_KDF };
 
 /** Setup until the hook says the step is done, then the power goes. */
 async function setupUntil(id: string): Promise<never> {
-  const child = spawn('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...SETUP], { cwd: PROJECT, env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...SETUP], { cwd: PROJECT, env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const seen = new Promise<void>((resolve) => {
     const watch = (c: Buffer) => {

@@ -386,7 +386,7 @@ const resume: [string, (notes: string[]) => Promise<void> | void][] = [
       t = Date.now();
     };
     // its own process group, killed whole: cryptsetup dies with it, as at a power cut
-    const child = spawn('node', ['bin/btrfs-vault.js', 'setup', '--answers', file, '--config', config, '--host', 'vmhost'], { stdio: 'ignore', detached: true, env: { ...process.env, ...PRODUCTION_KDF } });
+    const child = spawn('node', ['dist/test-bundle/btrfs-vault.cjs', 'setup', '--answers', file, '--config', config, '--host', 'vmhost'], { stdio: 'ignore', detached: true, env: { ...process.env, ...PRODUCTION_KDF } });
     const end = Date.now() + 120_000;
     // stop it right after LUKS is formatted, before the keyfile is added
     while (!(existsSync('/dev/md/backup') && spawnSync('cryptsetup', ['isLuks', '/dev/md/backup']).status === 0)) {
@@ -435,7 +435,7 @@ const wizard = (serial: string): [RegExp, string][] => [
 phases.g = [
   ['the interactive wizard in a terminal: a refused disk is shown with its reason, a wrong serial stops it', async () => {
     source();
-    const r = await drivePty(['node', 'bin/btrfs-vault.js', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('not-the-serial'));
+    const r = await drivePty(['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('not-the-serial'));
     assert.equal(r.code, 2, r.screen.slice(-2000));
     // the screen without colours, wrapped lines joined
     const text = r.screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\s+/g, ' ');
@@ -446,7 +446,7 @@ phases.g = [
     assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-p')]).trim().split('\n').length, 1, 'no partition was made');
   }],
   ['the interactive wizard in a terminal: the happy path, then a backup', async () => {
-    const r = await drivePty(['node', 'bin/btrfs-vault.js', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('bv-p'));
+    const r = await drivePty(['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('bv-p'));
     assert.equal(r.code, 0, r.screen.slice(-3000));
     assert.match(r.screen, /btrfs-vault setup/);
     assert.match(r.screen, /The backup disk is ready/);

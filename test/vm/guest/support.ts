@@ -35,7 +35,7 @@ export function sh(file: string, args: string[], input?: string): string {
 }
 
 export function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('node', [join(PROJECT, 'bin', 'btrfs-vault.js'), ...args], { encoding: 'utf8', cwd: PROJECT, env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...args], { encoding: 'utf8', cwd: PROJECT, env: { ...process.env, NO_COLOR: '1', ...env } });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
