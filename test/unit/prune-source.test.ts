@@ -33,8 +33,8 @@ function world(days: number[], sentUpTo: number) {
 test('prune: one delete per batch of paths; hard rules keep theirs; what is not ours stays; previous points at a snapshot that exists', async () => {
   const w = world([1, 2, 3, 4, 5, 6], 5);
   const r = new FakeRunner()
-    .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3].map((d) => join(w.targetDir, day(d)))]])
-    .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3, 4].map((d) => join(w.snapDir, day(d)))]]);
+    .on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2, 3].map((d) => join(w.targetDir, day(d)))]])
+    .on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2, 3, 4].map((d) => join(w.snapDir, day(d)))]]);
   const progress: string[] = [];
   const out = await pruneSource({ runner: r, ...w, rules: { source: keepLast(1), target: keepLast(2) }, timeZone: 'UTC', progress: (t) => progress.push(t) });
   assert.deepEqual(out.target.deleted, [1, 2, 3].map(day));
@@ -58,7 +58,7 @@ test('prune: without retention rules nothing is deleted', async () => {
 
 test('prune: previous is removed when no kept snapshot is older than latest', async () => {
   const w = world([1, 2, 3], 3);
-  const r = new FakeRunner().on(['btrfs', ['subvolume', 'delete', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]);
+  const r = new FakeRunner().on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]);
   await pruneSource({ runner: r, ...w, rules: { target: keepLast(1) }, timeZone: 'UTC' });
   assert.throws(() => readlinkSync(join(w.targetDir, 'previous')), /ENOENT/);
 });
