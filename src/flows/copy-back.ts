@@ -74,8 +74,8 @@ function checkFolder(dir: string): void {
   try {
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is on a filesystem mounted read-only' : 'cannot be written to (read-only or immutable)';
-    throw new UserError(`the folder ${dir} ${why}; nothing was copied`, `give --to a path in a writable folder, or make it writable (mount -o remount,rw, chattr -i)`);
+    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
+    throw new UserError(`the folder ${dir} ${why}; nothing was copied`, `give --to a path in a writable folder, or make that one writable (mount -o remount,rw; btrfs property set SUBVOLUME ro false; chattr -i)`);
   }
 }
 

@@ -115,7 +115,7 @@ function destination(to: string): Destination {
   try {
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is on a filesystem mounted read-only' : 'cannot be written to (a read-only subvolume, or immutable)';
+    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
     throw new UserError(`the restore folder ${dir} ${why}; nothing was written, and the backup disk was not opened`, 'give --to a writable folder on a btrfs filesystem');
   }
   return { dir, mount };
