@@ -70,7 +70,7 @@ test('receive killed with SIGKILL mid-stream: nothing half-done stays, latest un
   // kill both the receiver and btrfs-vault itself, as a crash would
   const child = s.spawnCli(['--config', s.config]);
   const partial = await waitFor(() => readdirSync(dstDir).find((n) => n !== latestBefore && !['latest', 'previous'].includes(n) && !n.startsWith('.')));
-  execFileSync('pkill', ['-KILL', '-f', `btrfs receive ${dstDir}`]);
+  execFileSync('pkill', ['-KILL', '-f', `btrfs receive -- ${dstDir}`]);
   child.kill('SIGKILL');
   await new Promise((r) => child.on('close', r));
   assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore, 'latest still points at the complete backup');

@@ -138,7 +138,7 @@ test('honest reports: a killed receive is named with its signal; a full disk say
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   await waitFor(() => existsSync(dst) && readdirSync(dst).some((n) => /^\d{4}-/.test(n)));
-  execFileSync('pkill', ['-KILL', '-f', `btrfs receive ${dst}`]);
+  execFileSync('pkill', ['-KILL', '-f', `btrfs receive -- ${dst}`]);
   assert.equal(await exited(child), 1);
   assert.match(stderr, /command killed by SIGKILL: btrfs receive/);
   assert.doesNotMatch(stderr, /command (failed|killed)[^:]*: btrfs send/);
@@ -318,7 +318,7 @@ test('dry-run on a closed disk: every command it would run, the open and the bac
   const before = sh('btrfs', ['subvolume', 'list', s.src.mountPoint]);
   const r = s.cli(['backup', '--dry-run', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, new RegExp(`would run: mount -t btrfs ${s.dst.device} ${s.dst.mountPoint}`));
+  assert.match(r.stdout, new RegExp(`would run: mount -t btrfs -- ${s.dst.device} ${s.dst.mountPoint}`));
   assert.match(r.stdout, /would run: btrfs subvolume snapshot -r /);
   assert.match(r.stdout, /would run: btrfs send -q .* \| btrfs receive /);
   assert.match(r.stdout, /would back up as \S+ \(full or incremental is decided once the disk is open\)/);
