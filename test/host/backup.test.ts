@@ -320,7 +320,7 @@ test('a run lists each filesystem once (the target: all, and the read-only ones)
     return { btrfs, modes: JSON.parse(out).sources.map((r: { mode: string }) => r.mode) };
   };
   const flags = '-a -c -u -q -R';
-  const once = [`subvolume list -r ${flags} ${s.dst.mountPoint}`, `subvolume list ${flags} ${s.dst.mountPoint}`, `subvolume list ${flags} ${s.src.mountPoint}`].sort();
+  const once = [`subvolume list -r ${flags} -- ${s.dst.mountPoint}`, `subvolume list ${flags} -- ${s.dst.mountPoint}`, `subvolume list ${flags} -- ${s.src.mountPoint}`].sort();
   const same = traced('unchanged', []);
   assert.deepEqual(same.modes, ['unchanged', 'unchanged']);
   assert.deepEqual(same.btrfs.filter((a) => a.startsWith('subvolume list')).sort(), once);

@@ -121,7 +121,7 @@ test('durable before reported: the target is synced after the receive and before
   const { dst, src } = dirsOf(s);
   const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
   const receive = at(/execve\("[^"]*setpriv", \[.*"btrfs", "receive"/);
-  const sync = at(new RegExp(`execve\\(.*"btrfs", "filesystem", "sync", "${dst}"`));
+  const sync = at(new RegExp(`execve\\(.*"btrfs", "filesystem", "sync", "--", "${dst}"`));
   const latestTarget = at(new RegExp(`rename(at2?)?\\(.*"${dst}/latest"`));
   const latestSource = at(new RegExp(`rename(at2?)?\\(.*"${src}/latest"`));
   assert.ok(receive >= 0 && sync > receive, `sync (${sync}) after receive (${receive})`);
