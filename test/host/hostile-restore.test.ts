@@ -252,8 +252,8 @@ test('[ordering and agreement] --writable with an existing .writable is refused 
 });
 
 // last: following the printed steps replaces the source subvolume
-test('[what we write into other formats] the steps printed after a restore onto another filesystem than the source send it there and work as printed', () => {
-  const to = folder('steps');
+test('[what we write into other formats] the steps printed after a restore onto another filesystem than the source send it there, quoted, and work as printed', () => {
+  const to = folder("steps it's $HOME");
   const r = s.cli(['restore', s.data, '--to', to, '--json', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   const steps: string[] = json(r).nextSteps;
