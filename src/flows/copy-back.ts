@@ -59,6 +59,8 @@ export async function copyBack(runner: Runner, from: string, to: string, overwri
     await runner.run(copyBackCommands.remove(tmp), { allowFailure: true });
     throw err;
   }
+  // the renames on the disk too, before the restore is reported
+  await runner.run(copyBackCommands.sync(to));
   return exists ? kept : undefined;
 }
 
