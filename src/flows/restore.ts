@@ -86,7 +86,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
       own: report,
       ...(pickBackup && {
         between: async () => {
-          opts.backup = await pickBackup((await backupsOf(runner, session.targetMount!.mountPoint, source)).map((b) => b.name));
+          const names = (await backupsOf(runner, session.targetMount!.mountPoint, source)).map((b) => b.name);
+          // none: the restore itself says so, naming the backup folders there are
+          if (names.length > 0) opts.backup = await pickBackup(names);
         },
       }),
     },

@@ -105,6 +105,14 @@ test('[paths we are given] a name starting with two dots (..hidden) is inside th
   assert.match(out.stderr, /not inside the source/);
 });
 
+test('[paths we are given] restore --path to a path whose folder does not exist: exit 2 with the fix, not a raw cp error', () => {
+  const to = join(other.mountPoint, 'no-such-folder', 'f.txt');
+  const r = s.cli(['restore', s.data, '--path', 'f.txt', '--to', to, '--config', s.config]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stdout, /✖ .*no-such-folder is not an existing folder: --to must name a path in one\nfix: create it first/);
+  assert.ok(!existsSync(join(other.mountPoint, 'no-such-folder')));
+});
+
 test('[paths we are given] restore --path into a read-only folder: exit 2 with the fix, nothing written', () => {
   const ro = join(other.mountPoint, 'ro-path');
   sh('btrfs', ['subvolume', 'create', ro]);
@@ -231,6 +239,12 @@ test('[ordering and agreement] restore --dry-run says "would restore", never "re
   assert.match(one.stdout, /would restore f\.txt/);
   assert.doesNotMatch(one.stdout, /^restored /m);
   assert.deepEqual(readdirSync(to), []);
+  writeFileSync(join(to, 'mine'), 'mine');
+  const over = s.cli(['restore', s.data, '--path', 'f.txt', '--to', join(to, 'mine'), '--overwrite', '--dry-run', '--config', s.config]);
+  assert.equal(over.code, 0, over.stderr);
+  assert.match(over.stdout, /would restore f\.txt .* \(keeping the one there as .*mine\.before-restore\); dry run: nothing was changed/);
+  assert.deepEqual(readdirSync(to), ['mine']);
+  assert.equal(readFileSync(join(to, 'mine'), 'utf8'), 'mine');
 });
 
 test('[ordering and agreement] a missing backup is bad input both ways: with --from and positionally, exit 2', () => {
