@@ -26,9 +26,10 @@ export function temporaryFor(to: string): string {
 
 /**
  * Copies `from` to `to` (resolved: no trailing `/`). With `overwrite`, what is at `to`
- * is kept as `to.before-restore`. Returns that name when something was kept.
+ * is kept as `to.before-restore`. Returns that name when something was kept. A signal
+ * (SIGTERM, SIGINT) before the renames leaves `to` as it was and no temporary.
  */
-export async function copyBack(runner: Runner, from: string, to: string, overwrite: boolean): Promise<string | undefined> {
+export async function copyBack(runner: Runner, from: string, to: string, overwrite: boolean, signal?: AbortSignal): Promise<string | undefined> {
   const exists = lexists(to);
   const kept = `${to}.before-restore`;
   if (exists) {
@@ -39,9 +40,12 @@ export async function copyBack(runner: Runner, from: string, to: string, overwri
   checkFolder(dir);
   const tmp = temporaryFor(to);
   if (lexists(tmp)) throw new UserError(`${tmp} exists: an interrupted restore left it (btrfs-vault never deletes what it did not just make)`, `look at it, then remove it: rm -r ${tmp}`);
+  signal?.throwIfAborted();
   try {
     await runner.run(copyBackCommands.copy(from, tmp));
     await runner.run(copyBackCommands.sync(tmp));
+    // stopped while copying: nothing is put in place
+    signal?.throwIfAborted();
   } catch (err) {
     await runner.run(copyBackCommands.remove(tmp), { allowFailure: true });
     throw explain(err, dir, to, exists);

@@ -101,7 +101,7 @@ export async function runFiles(opts: {
         const backups = await backupsOf();
         report.versions = versions(backups, rel);
         task.title = `${rel}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
-        if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
+        if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore, opts.signal);
       }),
     ],
     opts.mode,
@@ -129,7 +129,7 @@ function versions(backups: readonly Subvolume[], rel: string): FileVersion[] {
   return out;
 }
 
-async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }): Promise<void> {
+async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }, signal?: AbortSignal): Promise<void> {
   const from = r.from ?? report.versions.at(-1)?.backup;
   const backup = backups.find((b) => b.name === from);
   // bad input, as a backup named positionally is (exit 2)
@@ -137,7 +137,7 @@ async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: st
   if (!statInside(backup.path, rel)) throw new UserError(`${rel} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
   // resolved: `DIR/` is DIR, and `--help` is a path in the current folder, not an option
   const to = resolve(r.to);
-  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite);
+  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal);
   report.restored = { from: backup.name, to, ...(kept ? { kept } : {}) };
 }
 

@@ -185,6 +185,20 @@ test('[space] a whole restore onto a full filesystem: the restore side is named 
   }
 });
 
+test('[signals and power] SIGTERM during restore --path --overwrite: exit 143, the original where it was, no copy, no temporary', async () => {
+  const dir = folder('signalled');
+  const to = join(dir, 'bigdir');
+  mkdirSync(to);
+  writeFileSync(join(to, 'mine'), 'mine');
+  const child = s.spawnCli(['restore', s.data, '--path', 'bigdir', '--to', to, '--overwrite', '--config', s.config]);
+  // at its first line of output (checking the sources), long before the copy is done
+  child.stdout!.once('data', () => child.kill('SIGTERM'));
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  assert.equal(code, 143);
+  assert.deepEqual(readdirSync(dir), ['bigdir']);
+  assert.deepEqual(readdirSync(to), ['mine']);
+});
+
 test('[time] --before: a bare date and time is UTC whatever TZ says; Z, offsets and backup names are taken as written', () => {
   const pick = (before: string, tz: string) => {
     const r = s.cli(['restore', s.data, '--before', before, '--to', other.mountPoint, '--dry-run', '--json', '--config', s.config], { TZ: tz });

@@ -58,6 +58,29 @@ test('[space] the last rename fails: the original goes back where it was, the co
   }
 });
 
+test('[signals and power] a signal while copying: nothing is renamed into place, the temporary is removed', async () => {
+  const p = place();
+  try {
+    writeFileSync(p.to, 'mine');
+    const stop = new AbortController();
+    const r = new FakeRunner()
+      .on(c.copy('/b/x', p.tmp), () => {
+        stop.abort(new Error('interrupted by SIGTERM'));
+        return {};
+      })
+      .on(c.sync(p.tmp))
+      .on(c.remove(p.tmp));
+    await assert.rejects(copyBack(r, '/b/x', p.to, true, stop.signal), /interrupted by SIGTERM/);
+    assert.deepEqual(r.changes, [c.copy('/b/x', p.tmp), c.sync(p.tmp), c.remove(p.tmp)].map(([f, a]) => [f, ...a].join(' ')));
+    // stopped before it began: nothing runs at all
+    const none = new FakeRunner();
+    await assert.rejects(copyBack(none, '/b/x', p.to, true, stop.signal), /interrupted by SIGTERM/);
+    assert.deepEqual(none.changes, []);
+  } finally {
+    p.done();
+  }
+});
+
 test('[paths we are given] an existing destination without --overwrite, or a missing folder, is refused before anything runs', async () => {
   const p = place();
   try {
