@@ -1,6 +1,6 @@
 import { accessSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandFailedError, InternalError, TargetError } from '../core/errors.js';
+import { CommandFailedError, ExitCode, InternalError, TargetError, VaultError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 import { subvolumeInfo } from './subvolume-info.js';
@@ -13,6 +13,8 @@ export interface TransferSpec {
   /** send compressed extents as they are */
   compressed?: boolean;
   targetDir: string;
+  /** what receives: the backup disk, or a restore's destination (named when it is full) */
+  into?: 'backup' | 'restore';
   signal?: AbortSignal;
   onProgress?: (bytes: number) => void;
 }
@@ -42,12 +44,20 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
     return { bytes };
   } catch (err) {
     const gone = await deletePartial(runner, received);
-    throw explain(err, spec.targetDir, gone ? 'the incomplete copy was deleted' : `the incomplete copy ${received} could not be deleted now; the next run deletes it`);
+    throw explain(err, spec.targetDir, spec.into ?? 'backup', gone ? 'the incomplete copy was deleted' : `the incomplete copy ${received} could not be deleted now; the next run deletes it`);
   }
 }
 
 /** A full disk is the user's to fix, and says how. */
-function explain(err: unknown, targetDir: string, partial: string): unknown {
+function explain(err: unknown, targetDir: string, into: 'backup' | 'restore', partial: string): unknown {
+  if (into === 'restore' && err instanceof CommandFailedError && /No space left on device/i.test(err.stderr)) {
+    // the restore's side: a live filesystem, where nothing may be deleted on our say-so
+    return new VaultError(
+      `the filesystem restored to (${targetDir}) is full: ${err.message}\n${partial}; nothing else there was changed`,
+      ExitCode.failed,
+      `free space on that filesystem (see: btrfs filesystem usage ${targetDir}), or restore into a folder on another btrfs filesystem (--to); the backup disk is not the one that is full`,
+    );
+  }
   if (err instanceof CommandFailedError && /No space left on device/i.test(err.stderr)) {
     return new TargetError(
       `the backup filesystem is full: ${err.message}\n${partial}; latest still points at the last complete backup`,

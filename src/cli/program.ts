@@ -96,7 +96,7 @@ missing or refused, 4 another run holds the lock, 70 internal error,
     .argument('[backup]', "the backup's name (default: the newest)")
     .addOption(configOption())
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
-    .option('--before <datetime>', 'the newest backup older than this (e.g. 2026-11-20 or 2026-11-20T14:00)')
+    .option('--before <datetime>', 'the newest backup older than this; UTC like the backup names, unless it ends in Z or an offset (2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00)')
     .option('--writable', 'also make a writable snapshot beside it, ready to become the live subvolume')
     .option('--path <path>', 'only this file or folder (its path in the source): copied to --to with owner, mode, times, xattrs and ACLs')
     .option('--from <backup>', 'with --path: the backup to take it from (default: the newest that has it)')

@@ -1,14 +1,14 @@
 import { lstatSync, type Stats } from 'node:fs';
-import { isAbsolute, join, normalize, relative } from 'node:path';
+import { isAbsolute, join, normalize, relative, resolve } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { escapeName, fsPath } from '../core/byte-names.js';
-import { ExitCode, TargetError, UserError } from '../core/errors.js';
+import { ExitCode, UserError } from '../core/errors.js';
 import { backupsIn, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
-import type { Argv, Runner } from '../system/runner.js';
-import { lexists } from '../system/no-follow.js';
+import type { Runner } from '../system/runner.js';
 import { readMounts } from '../system/mounts.js';
 import type { OutputMode } from '../ui/renderer.js';
 import { TargetSession, type SourceResult } from './target-session.js';
+import { copyBack } from './copy-back.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
 // bringing one version back. Inside a backup nothing is followed: a path whose folders
@@ -30,13 +30,15 @@ export interface FilesReport extends SourceResult {
   path: string;
   versions: FileVersion[];
   restored?: { from: string; to: string; kept?: string };
+  dryRun: boolean;
   exitCode: number;
 }
 
 /** The path inside the source: absolute paths under the source, or relative to it; never leaving it. */
 export function pathInSource(source: SourceConfig, path: string): string {
   const rel = normalize(isAbsolute(path) ? relative(source.path, path) : path);
-  if (rel === '' || rel === '.' || rel.startsWith('..') || isAbsolute(rel)) {
+  // `..hidden` is a name inside the source; only `..` itself or `../` leaves it
+  if (rel === '' || rel === '.' || rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
     throw new UserError(`${escapeName(path)} is not inside the source ${source.path}`, `give a path under ${source.path}, or one relative to it`);
   }
   return rel;
@@ -63,12 +65,6 @@ export function statInside(root: string, rel: string): Stats | undefined {
   return undefined;
 }
 
-const cp = (from: string, to: string): Argv => [
-  'cp',
-  // -a: mode, owner, times, links as links; xattrs and ACLs; a copy shares data where it can
-  ['--archive', '--no-dereference', '--preserve=all', '--reflink=auto', '--no-target-directory', from, to],
-];
-
 /**
  * files: every backup holding PATH, with size and time, marking where it changed; with
  * `restore`, copies the version of one backup to `restore.to` (refusing to overwrite
@@ -81,25 +77,39 @@ export async function runFiles(opts: {
   runner: Runner;
   mode: OutputMode;
   restore?: { from?: string; to: string; overwrite: boolean };
+  /** the restore picker: the backup chosen by a person among those holding the path, with the disk open and locked */
+  pickBackup?: (names: string[]) => Promise<string>;
   signal?: AbortSignal;
 }): Promise<FilesReport> {
   const { config, source, runner } = opts;
   const rel = pathInSource(source, opts.path);
-  const report: FilesReport = { ok: false, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
+  const report: FilesReport = { ok: false, dryRun: runner.dryRun, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
+  const backupsOf = async () => {
+    const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
+    return backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name));
+  };
+  const { pickBackup, restore } = opts;
+  const between =
+    pickBackup && restore
+      ? async () => {
+          const holding = versions(await backupsOf(), rel).map((v) => v.backup);
+          if (holding.length === 0) throw new UserError(`${escapeName(rel)} is in none of the backups of ${source.path}`, 'see where it is: btrfs-vault files SOURCE PATH');
+          restore.from = await pickBackup(holding);
+        }
+      : undefined;
   await session.run(
     [
       session.ownTask(report, opts.restore ? `Restore ${report.path}` : `Look for ${report.path}`, async (task) => {
-        const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
-        const backups = backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name));
+        const backups = await backupsOf();
         report.versions = versions(backups, rel);
         task.title = `${report.path}: in ${report.versions.length} of ${backups.length} backups, ${report.versions.filter((v) => v.changed).length} version(s)`;
-        if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore);
+        if (opts.restore) await restoreOne(runner, backups, rel, report, opts.restore, opts.signal);
       }),
     ],
     opts.mode,
     report,
-    { own: report },
+    { own: report, ...(between && { between }) },
   );
   return report;
 }
@@ -122,20 +132,15 @@ function versions(backups: readonly Subvolume[], rel: string): FileVersion[] {
   return out;
 }
 
-async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }): Promise<void> {
+async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }, signal?: AbortSignal): Promise<void> {
   const from = r.from ?? report.versions.at(-1)?.backup;
   const backup = backups.find((b) => b.name === from);
-  if (!backup) throw new TargetError(r.from ? `there is no backup named ${r.from}` : `${escapeName(rel)} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
+  // bad input, as a backup named positionally is (exit 2)
+  if (!backup) throw new UserError(r.from ? `there is no complete backup named ${escapeName(r.from)} of ${report.source}` : `${escapeName(rel)} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
   if (!statInside(backup.path, rel)) throw new UserError(`${escapeName(rel)} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
-  const to = r.to;
-  let kept: string | undefined;
-  if (lexists(to)) {
-    if (!r.overwrite) throw new UserError(`${escapeName(to)} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${escapeName(to)}.before-restore)`);
-    kept = `${to}.before-restore`;
-    if (lexists(kept)) throw new UserError(`${escapeName(kept)} exists already, from an earlier restore`, `move it away first`);
-    await runner.run(['mv', ['--no-target-directory', to, kept]]);
-  }
-  await runner.run(cp(join(backup.path, rel), to));
+  // resolved: `DIR/` is DIR, and `--help` is a path in the current folder, not an option
+  const to = resolve(r.to);
+  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal);
   report.restored = { from: backup.name, to: escapeName(to), ...(kept ? { kept: escapeName(kept) } : {}) };
 }
 
@@ -145,6 +150,7 @@ export function filesLines(r: FilesReport): string[] {
   if (!r.ok) return [`✖ ${r.error}${r.fix ? `\nfix: ${r.fix}` : ''}`];
   const lines = r.versions.length === 0 ? [`${r.path} is in none of the backups of ${r.source}`] : [`${r.path} in the backups of ${r.source} (* = changed):`];
   for (const v of r.versions) lines.push(`  ${v.changed ? '*' : ' '} ${v.backup}  ${v.type.padEnd(7)} ${String(v.size).padStart(12)}  ${v.mtime}`);
-  if (r.restored) lines.push('', `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`);
+  if (r.restored && r.dryRun) lines.push('', `would restore ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (keeping the one there as ${r.restored.kept})` : ''}; dry run: nothing was changed`);
+  else if (r.restored) lines.push('', `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`);
   return lines;
 }

@@ -1,5 +1,5 @@
-import { lstatSync, readdirSync, realpathSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode, TargetError, UserError } from '../core/errors.js';
 import { compareSnapshotNames } from '../core/naming.js';
@@ -11,7 +11,7 @@ import { subvolumeInfo } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
 import { readMounts, readMountsSync } from '../system/mounts.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
-import type { Runner } from '../system/runner.js';
+import { quote, type Runner } from '../system/runner.js';
 import { lexists, readFileNoFollow } from '../system/no-follow.js';
 import { OWNER_FILE } from '../btrfs/folders.js';
 import { formatBytes, formatDuration, formatProgress } from '../ui/format.js';
@@ -32,6 +32,8 @@ export interface RestoreOptions {
   /** a folder on a local btrfs filesystem; the backup becomes a new subvolume in it */
   to: string;
   writable: boolean;
+  /** the restore picker: the backup chosen by a person, with the disk open and locked */
+  pickBackup?: (names: string[]) => Promise<string>;
   runner: Runner;
   mode: OutputMode;
   signal?: AbortSignal;
@@ -73,13 +75,23 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     extraLocks: [{ what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` }],
   });
 
+  const pickBackup = opts.pickBackup;
   await session.run(
     [
       session.ownTask(report, `Restore ${source.path}`, (task) => restore(opts, session.targetMount!.mountPoint, dest, report, task)),
     ],
     opts.mode,
     report,
-    { own: report },
+    {
+      own: report,
+      ...(pickBackup && {
+        between: async () => {
+          const names = (await backupsOf(runner, session.targetMount!.mountPoint, source)).map((b) => b.name);
+          // none: the restore itself says so, naming the backup folders there are
+          if (names.length > 0) opts.backup = await pickBackup(names);
+        },
+      }),
+    },
   );
   return report;
 }
@@ -102,15 +114,19 @@ function destination(to: string): Destination {
   if (!mount || mount.fsType !== 'btrfs') {
     throw new UserError(`${to} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`, 'give --to a folder on a btrfs filesystem');
   }
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
+    throw new UserError(`the restore folder ${dir} ${why}; nothing was written, and the backup disk was not opened`, 'give --to a writable folder on a btrfs filesystem');
+  }
   return { dir, mount };
 }
 
 async function restore(opts: RestoreOptions, mountPoint: string, dest: Destination, report: RestoreReport, task: Task): Promise<void> {
   const { runner, source } = opts;
   const targetDir = join(mountPoint, source.name);
-  const mounts = await readMounts();
-  const targetMount = mounts.filter((m) => m.mountPoint === mountPoint).at(-1)!;
-  const backups = backupsIn(await listTargetSubvolumes(runner, targetMount), targetDir);
+  const backups = await backupsOf(runner, mountPoint, source);
   if (backups.length === 0) {
     const there = backupFolders(mountPoint);
     throw new TargetError(
@@ -127,6 +143,8 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
   if (lexists(restored)) throw new UserError(`${restored} exists already; nothing is ever overwritten`, `restore into another folder (--to), or move ${restored} away first`);
+  // refused before anything is sent: a refusal writes nothing
+  if (opts.writable && lexists(`${restored}.writable`)) throw new UserError(`${restored}.writable exists already; nothing is ever overwritten, and nothing was restored`, `move ${restored}.writable away first`);
 
   // the same data, or an older backup's, may be on the receiving filesystem already
   const there = await listSubvolumes(runner, dest.mount);
@@ -149,6 +167,7 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
       snapshotUuid: chosen.receivedUuid,
       parent: base?.path,
       targetDir: dest.dir,
+      into: 'restore',
       signal: opts.signal,
       onProgress: (b) => {
         if (Date.now() - last < every) return;
@@ -162,12 +181,24 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   report.restored = restored;
   if (opts.writable) {
     report.writable = `${restored}.writable`;
-    if (lexists(report.writable)) throw new UserError(`${report.writable} exists already; nothing is ever overwritten`, `move ${report.writable} away first`);
     // a writable snapshot beside it; the restored subvolume itself stays read-only (the next backup's parent)
     await runner.run(btrfs.writableSnapshot(restored, report.writable));
   }
-  report.nextSteps = nextSteps(report.source, restored, report.writable);
-  task.title = `${report.source}: ${chosen.name} restored as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+  report.nextSteps = nextSteps(report.source, restored, report.writable, sameFilesystem(report.source, dest.mount));
+  task.title = `${report.source}: ${runner.dryRun ? `would restore ${chosen.name}` : `${chosen.name} restored`} as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+}
+
+/** The complete backups of a source on the backup filesystem, oldest first. */
+async function backupsOf(runner: Runner, mountPoint: string, source: SourceConfig): Promise<Subvolume[]> {
+  const mount = (await readMounts()).filter((m) => m.mountPoint === mountPoint).at(-1)!;
+  return backupsIn(await listTargetSubvolumes(runner, mount), join(mountPoint, source.name));
+}
+
+/** Is the source's path (or, gone, the nearest folder above it) on the filesystem restored to? */
+function sameFilesystem(sourcePath: string, restoredTo: MountEntry): boolean {
+  let p = sourcePath;
+  while (!lexists(p) && p !== dirname(p)) p = dirname(p);
+  return findMount(readMountsSync(), p)?.device === restoredTo.device;
 }
 
 /** The per-source folders on the backup filesystem (btrfs-vault's own files start with a dot). */
@@ -201,23 +232,36 @@ function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undef
   return backups.find((x) => x.name === latest) ?? backups.at(-1)!;
 }
 
-/** The exact commands that make the writable copy the live subvolume; printed, never run. */
-function nextSteps(sourcePath: string, restored: string, writable: string | undefined): string[] {
-  const use = writable ?? `${restored}.writable`;
-  const make = writable ? [] : [`btrfs subvolume snapshot ${restored} ${use}`];
+/**
+ * The exact commands that make the writable copy the live subvolume; printed, never
+ * run, each path quoted for the shell. On another filesystem than the source, `mv`
+ * would copy file by file into a plain folder: the restored subvolume is sent over first.
+ */
+function nextSteps(sourcePath: string, restoredAt: string, writable: string | undefined, sameFs: boolean): string[] {
+  const q = quote;
+  const name = basename(restoredAt);
+  // the restored subvolume where the source lives: itself, or sent next to the source
+  const restored = sameFs ? restoredAt : join(dirname(sourcePath), name);
+  const send = sameFs
+    ? []
+    : [`btrfs send ${q(restoredAt)} | btrfs receive ${q(dirname(sourcePath))}    # ${restoredAt} is on another filesystem than ${sourcePath}: mv would copy it file by file, so send it there`];
+  const use = sameFs && writable ? writable : `${restored}.writable`;
+  const make = sameFs && writable ? [] : [`btrfs subvolume snapshot ${q(restored)} ${q(use)}`];
   if (sourcePath === '/') {
     return [
+      ...send,
       ...make,
-      `btrfs subvolume list / | grep ${use.split('/').at(-1)}    # note its ID`,
+      `btrfs subvolume list / | grep ${q(basename(use))}    # note its ID`,
       `btrfs subvolume set-default <ID> /    # or: subvol=${use} in the / line of /etc/fstab`,
       'reboot',
       `keep ${restored} (read-only) until the next backup has run: it is that backup's parent`,
     ];
   }
   return [
+    ...send,
     ...make,
-    `mv ${sourcePath} ${sourcePath}.before-restore    # the live subvolume, kept until you are sure`,
-    `mv ${use} ${sourcePath}                          # mv works for subvolumes on one filesystem`,
+    `mv ${q(sourcePath)} ${q(`${sourcePath}.before-restore`)}    # the live subvolume, kept until you are sure`,
+    `mv ${q(use)} ${q(sourcePath)}    # both on one filesystem: a rename`,
     `keep ${restored} (read-only) until the next backup has run: it is that backup's parent`,
   ];
 }

@@ -232,7 +232,7 @@ export async function plugMatch(runner: Runner, target: Pick<TargetConfig, 'laye
   const recorded = target.layers[0] === 'raid' ? (await configuredArray(target.array))?.uuid : undefined;
   const uuid =
     (recorded ? blkidUuid(recorded) : undefined) ||
-    (await read(['lsblk', ['-dno', 'UUID', target.partition]])) ||
+    (await read(['lsblk', ['-dno', 'UUID', '--', target.partition]])) ||
     (target.layers.length === 0 ? await read(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]]) : undefined);
   return uuid ? { key: 'ID_FS_UUID', value: uuid } : undefined;
 }

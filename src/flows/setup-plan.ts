@@ -3,6 +3,7 @@ import type { VaultConfig } from '../config/config.js';
 import { configText } from '../config/config-text.js';
 import type { LayerName } from '../config/defaults.js';
 import { writeFileDurably } from '../system/durable-files.js';
+import { operand } from '../system/runner.js';
 import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
 import { plainCommands, type CreateMode, type CreateOptions, type CreateStep, type StepCommand } from '../stack/layer.js';
 import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
@@ -79,11 +80,11 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
   const lastMiB = Math.floor(spec.diskBytes / 1024 / 1024) - WIPE_MIB;
   return [
     ...parts.flatMap((p): StepCommand[] => [
-      { argv: ['mdadm', ['--zero-superblock', '--force', p]], mayFail: 'a partition without an md superblock has none to zero' },
-      { argv: ['wipefs', ['--all', '--force', p]] },
+      { argv: ['mdadm', ['--zero-superblock', '--force', operand(p)]], mayFail: 'a partition without an md superblock has none to zero' },
+      { argv: ['wipefs', ['--all', '--force', '--', p]] },
     ]),
     ...plainCommands(
-    ['wipefs', ['--all', '--force', spec.disk]],
+    ['wipefs', ['--all', '--force', '--', spec.disk]],
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, 'conv=fsync', 'status=none']],
     // btrfs keeps a second superblock 64 MiB into its device (disk or first partition)
     ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],

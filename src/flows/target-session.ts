@@ -287,16 +287,22 @@ export class TargetSession<R extends SourceResult> {
    * Runs the flow's own tasks inside the frame (check, lock, open … close) and fills the
    * run's report: error, fix, exit code. `own`: the flow's single result (restore, files),
    * whose failure is the run's; `adjust`: a flow's last word on the exit code (verify's
-   * damage); `whileLocked`: what must happen before the locks go (backup's record).
+   * damage); `whileLocked`: what must happen before the locks go (backup's record);
+   * `between`: questions to a person (the restore picker), asked with the locks held and
+   * the disk open, outside the task list's drawing: no other run closes the disk under them.
    */
   async run(
     tasks: ListrTask[],
     mode: OutputMode,
     report: { error?: string; fix?: string; exitCode?: number; ok: boolean },
-    opts: { own?: SourceResult; adjust?: (exitCode: number) => number; whileLocked?: () => void } = {},
+    opts: { own?: SourceResult; adjust?: (exitCode: number) => number; whileLocked?: () => void; between?: () => Promise<void> } = {},
   ): Promise<void> {
     try {
-      await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
+      if (opts.between) {
+        await runTasks([this.checkTask(), this.openTask()], mode);
+        if (this.targetMount && this.fatal === undefined) await opts.between().catch((err: unknown) => void (this.fatal = err));
+        await runTasks([...tasks, this.closeTask()], mode);
+      } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
       const outcome = this.outcome();
       const own = opts.own?.status === 'failed' ? new VaultError(opts.own.error ?? 'failed', opts.own.exitCode ?? ExitCode.failed, opts.own.fix) : undefined;
       const err = outcome.whole ?? own;

@@ -47,14 +47,16 @@ const commands = {
       '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes',
       ...(checksum ? ['--checksum'] : []),
       ...(listOnStdin ? ['--from0', '--files-from=-'] : []),
+      '--',
       `${from}/`,
       `${to}/`,
     ],
   ],
-  scrubStart: (mp: string): Argv => ['btrfs', ['scrub', 'start', mp]],
-  scrubStatus: (mp: string): Argv => ['btrfs', ['scrub', 'status', '-R', mp]],
+  scrubStart: (mp: string): Argv => ['btrfs', ['scrub', 'start', '--', mp]],
+  scrubStatus: (mp: string): Argv => ['btrfs', ['scrub', 'status', '-R', '--', mp]],
   kernelLog: (): Argv => ['dmesg', []],
 };
+export { commands as verifyCommands };
 
 /**
  * verify: per source, the newest pair compared (tree, types, sizes, modes, owners,

@@ -5,22 +5,22 @@ import { InternalError, TargetError } from '../core/errors.js';
 import { escapeFstabField } from '../core/fstab.js';
 import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
-import type { Argv } from '../system/runner.js';
+import { operand, type Argv } from '../system/runner.js';
 import { plainCommands, type CreateOptions, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 import { ownMountPoint } from './mount-point.js';
 
 export const mountCommands = {
   /** by the fstab entry */
-  mount: (mountpoint: string): Argv => ['mount', [mountpoint]],
-  mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', device, mountpoint]],
+  mount: (mountpoint: string): Argv => ['mount', ['--', mountpoint]],
+  mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', '--', device, mountpoint]],
   /** a look that writes nothing: read-only, no log replay */
-  mountReadOnly: (device: string, dir: string): Argv => ['mount', ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', device, dir]],
-  umount: (mountpoint: string): Argv => ['umount', [mountpoint]],
-  mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, device]],
+  mountReadOnly: (device: string, dir: string): Argv => ['mount', ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', '--', device, dir]],
+  umount: (mountpoint: string): Argv => ['umount', ['--', mountpoint]],
+  mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, '--', device]],
   /** the filesystem type on a device ("btrfs"), empty when none */
-  fsType: (device: string): Argv => ['blkid', ['-o', 'value', '-s', 'TYPE', device]],
-  /** who holds a mount point (psmisc) */
-  holders: (mountpoint: string): Argv => ['fuser', ['-vm', mountpoint]],
+  fsType: (device: string): Argv => ['blkid', ['-o', 'value', '-s', 'TYPE', '--', device]],
+  /** who holds a mount point (psmisc; fuser takes no `--`) */
+  holders: (mountpoint: string): Argv => ['fuser', ['-vm', operand(mountpoint)]],
 };
 
 /** The line setup adds: mounted by hand or by btrfs-vault only (noauto), with the compression. */

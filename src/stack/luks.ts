@@ -31,17 +31,17 @@ function pbkdfArgs(o: PbkdfOptions = {}): string[] {
 
 // The passphrase always travels on stdin (`--key-file=-`), never on argv or in the environment.
 export const luksCommands = {
-  format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', device]],
-  addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', device, keyfile]],
-  open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, device, name]],
+  format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', '--', device]],
+  addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', '--', device, keyfile]],
+  open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, '--', device, name]],
   /** opens with the passphrase on stdin (setup's look into an existing disk, before this host has a keyfile) */
-  openWithPassphrase: (device: string, name: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file=-', device, name]],
-  close: (name: string): Argv => ['cryptsetup', ['close', name]],
-  isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', device]],
+  openWithPassphrase: (device: string, name: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file=-', '--', device, name]],
+  close: (name: string): Argv => ['cryptsetup', ['close', '--', name]],
+  isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', '--', device]],
   /** does the passphrase on stdin open the device? (changes nothing) */
-  testPassphrase: (device: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', device]],
+  testPassphrase: (device: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '--', device]],
   /** does this keyfile open the device? (changes nothing) */
-  testKeyfile: (device: string, keyfile: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file', keyfile, device]],
+  testKeyfile: (device: string, keyfile: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file', keyfile, '--', device]],
 };
 
 /** What LUKS sits on: the array, or the partition when there is no RAID layer. */

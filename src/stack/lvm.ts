@@ -4,24 +4,24 @@ import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
 
 export const lvmCommands = {
-  pvcreate: (device: string): Argv => ['pvcreate', ['--yes', device]],
-  vgcreate: (vg: string, device: string): Argv => ['vgcreate', ['--yes', vg, device]],
+  pvcreate: (device: string): Argv => ['pvcreate', ['--yes', '--', device]],
+  vgcreate: (vg: string, device: string): Argv => ['vgcreate', ['--yes', '--', vg, device]],
   /** size "all" = the rest of the group */
-  lvcreate: (vg: string, lv: string, size: string): Argv => ['lvcreate', ['--yes', '-W', 'y', '-n', lv, ...(size === 'all' ? ['-l', '100%FREE'] : ['-L', size]), vg]],
-  activate: (vg: string, lv: string): Argv => ['lvchange', ['--activate', 'y', `${vg}/${lv}`]],
-  deactivateGroup: (vg: string): Argv => ['vgchange', ['--activate', 'n', vg]],
+  lvcreate: (vg: string, lv: string, size: string): Argv => ['lvcreate', ['--yes', '-W', 'y', '-n', lv, ...(size === 'all' ? ['-l', '100%FREE'] : ['-L', size]), '--', vg]],
+  activate: (vg: string, lv: string): Argv => ['lvchange', ['--activate', 'y', '--', `${vg}/${lv}`]],
+  deactivateGroup: (vg: string): Argv => ['vgchange', ['--activate', 'n', '--', vg]],
   /** attributes of one LV: the fifth character is "a" when active */
-  attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', `${vg}/${lv}`]],
-  groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', vg]],
+  attributes: (vg: string, lv: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', '--', `${vg}/${lv}`]],
+  groupActive: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_attr', '--', vg]],
   /** the names of the group's volumes, one a line */
-  names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', vg]],
+  names: (vg: string): Argv => ['lvs', ['--noheadings', '-o', 'lv_name', '--', vg]],
   /** the group's free bytes */
-  free: (vg: string): Argv => ['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', vg]],
+  free: (vg: string): Argv => ['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', '--', vg]],
   /** does the group, the volume exist? (exit status) */
-  group: (vg: string): Argv => ['vgs', [vg]],
-  volume: (vg: string, lv: string): Argv => ['lvs', [`${vg}/${lv}`]],
+  group: (vg: string): Argv => ['vgs', ['--', vg]],
+  volume: (vg: string, lv: string): Argv => ['lvs', ['--', `${vg}/${lv}`]],
   /** the kernel's mapping of a volume, for when LVM cannot read its group any more */
-  removeMapping: (name: string): Argv => ['dmsetup', ['remove', name]],
+  removeMapping: (name: string): Argv => ['dmsetup', ['remove', '--', name]],
 };
 
 /** device-mapper's name of a volume: LVM doubles the dashes inside each name */

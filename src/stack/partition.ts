@@ -11,10 +11,10 @@ export const FILESYSTEM_TYPE = '8300';
 
 // One GPT partition over the whole disk, labelled for /dev/disk/by-partlabel.
 export const partitionCommands = {
-  zap: (disk: string): Argv => ['sgdisk', ['--zap-all', disk]],
-  create: (disk: string, label = PARTITION_LABEL, type = RAID_TYPE): Argv => ['sgdisk', ['--new=1:0:0', `--typecode=1:${type}`, `--change-name=1:${label}`, disk]],
+  zap: (disk: string): Argv => ['sgdisk', ['--zap-all', '--', disk]],
+  create: (disk: string, label = PARTITION_LABEL, type = RAID_TYPE): Argv => ['sgdisk', ['--new=1:0:0', `--typecode=1:${type}`, `--change-name=1:${label}`, '--', disk]],
   /** make the kernel re-read the table, then wait for udev's links */
-  reread: (disk: string): Argv => ['partx', ['--update', disk]],
+  reread: (disk: string): Argv => ['partx', ['--update', '--', disk]],
   settle: (): Argv => ['udevadm', ['settle']],
 };
 

@@ -4,12 +4,13 @@ import { TargetError } from '../core/errors.js';
 import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
 import { appendFileDurably, makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
-import type { Argv } from '../system/runner.js';
+import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
 
 
+// mdadm takes no `--`: a device path that starts with `-` goes as ./-x (operand)
 export const raidCommands = {
   /**
    * A mirror started degraded, with one member; the second is added later.
@@ -18,18 +19,18 @@ export const raidCommands = {
    */
   create: (spec: { array: string; partition: string }): Argv => [
     'mdadm',
-    ['--create', spec.array, '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', `--name=${basename(spec.array)}`, spec.partition, 'missing'],
+    ['--create', operand(spec.array), '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', `--name=${basename(spec.array)}`, operand(spec.partition), 'missing'],
   ],
-  assembleByDevice: (array: string, partition: string): Argv => ['mdadm', ['--assemble', '--run', array, partition]],
-  detailBrief: (array: string): Argv => ['mdadm', ['--detail', '--brief', array]],
-  add: (array: string, partition: string): Argv => ['mdadm', ['--manage', array, '--add', partition]],
-  removeFailed: (array: string): Argv => ['mdadm', ['--manage', array, '--remove', 'failed']],
-  examine: (partition: string): Argv => ['mdadm', ['--examine', partition]],
-  assembleFromConfig: (array: string): Argv => ['mdadm', ['--assemble', '--run', array]],
-  assembleByUuid: (array: string, uuid: string): Argv => ['mdadm', ['--assemble', '--run', array, `--uuid=${uuid}`]],
+  assembleByDevice: (array: string, partition: string): Argv => ['mdadm', ['--assemble', '--run', operand(array), operand(partition)]],
+  detailBrief: (array: string): Argv => ['mdadm', ['--detail', '--brief', operand(array)]],
+  add: (array: string, partition: string): Argv => ['mdadm', ['--manage', operand(array), '--add', operand(partition)]],
+  removeFailed: (array: string): Argv => ['mdadm', ['--manage', operand(array), '--remove', 'failed']],
+  examine: (partition: string): Argv => ['mdadm', ['--examine', operand(partition)]],
+  assembleFromConfig: (array: string): Argv => ['mdadm', ['--assemble', '--run', operand(array)]],
+  assembleByUuid: (array: string, uuid: string): Argv => ['mdadm', ['--assemble', '--run', operand(array), `--uuid=${uuid}`]],
   /** start an array that udev's incremental assembly left inactive (degraded by design) */
-  run: (array: string): Argv => ['mdadm', ['--run', array]],
-  stop: (array: string): Argv => ['mdadm', ['--stop', array]],
+  run: (array: string): Argv => ['mdadm', ['--run', operand(array)]],
+  stop: (array: string): Argv => ['mdadm', ['--stop', operand(array)]],
   /** every array's members as found in the superblocks of the attached disks */
   examineScanDevices: (): Argv => ['mdadm', ['--examine', '--scan', '--verbose']],
   /** the RAID members udev has seen, with their array's UUID (no disk is read) */

@@ -192,7 +192,7 @@ export class ExecRunner implements Runner {
     const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-pipe-'));
     const fifo = join(dir, 'pipe');
     try {
-      await this.exec(['mkfifo', ['-m', '600', fifo]]);
+      await this.exec(['mkfifo', ['-m', '600', '--', fifo]]);
       // O_RDWR never blocks on Linux; with it open, neither single-ended open below blocks
       const helper = openSync(fifo, 'r+');
       const read = openSync(fifo, 'r');

@@ -68,6 +68,14 @@ export interface Runner {
   hold(argv: Argv): Promise<HoldResult>;
 }
 
+/**
+ * A path for a program that takes no `--` (mdadm, fuser): `./-x` is the same file and
+ * no option. Every other program gets its paths after `--`.
+ */
+export function operand(path: string): string {
+  return path.startsWith('-') ? `./${path}` : path;
+}
+
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
 
 /** Shell-quoted display form of a command, for logs, dry-run and error messages. */

@@ -70,7 +70,7 @@ test('[signals and power] receive killed with SIGKILL mid-stream: nothing half-d
   // kill both the receiver and btrfs-vault itself, as a crash would
   const child = s.spawnCli(['--config', s.config]);
   const partial = await waitFor(() => readdirSync(dstDir).find((n) => n !== latestBefore && !['latest', 'previous'].includes(n) && !n.startsWith('.')));
-  execFileSync('pkill', ['-KILL', '-f', `btrfs receive ${dstDir}`]);
+  execFileSync('pkill', ['-KILL', '-f', `btrfs receive -- ${dstDir}`]);
   child.kill('SIGKILL');
   await new Promise((r) => child.on('close', r));
   assert.equal(readlinkSync(join(dstDir, 'latest')), latestBefore, 'latest still points at the complete backup');
@@ -320,7 +320,7 @@ test('a run lists each filesystem once (the target: all, and the read-only ones)
     return { btrfs, modes: JSON.parse(out).sources.map((r: { mode: string }) => r.mode) };
   };
   const flags = '-a -c -u -q -R';
-  const once = [`subvolume list -r ${flags} ${s.dst.mountPoint}`, `subvolume list ${flags} ${s.dst.mountPoint}`, `subvolume list ${flags} ${s.src.mountPoint}`].sort();
+  const once = [`subvolume list -r ${flags} -- ${s.dst.mountPoint}`, `subvolume list ${flags} -- ${s.dst.mountPoint}`, `subvolume list ${flags} -- ${s.src.mountPoint}`].sort();
   const same = traced('unchanged', []);
   assert.deepEqual(same.modes, ['unchanged', 'unchanged']);
   assert.deepEqual(same.btrfs.filter((a) => a.startsWith('subvolume list')).sort(), once);

@@ -122,7 +122,7 @@ test('[signals and power] durable before reported: the target is synced after th
   const { dst, src } = dirsOf(s);
   const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
   const receive = at(/execve\("[^"]*setpriv", \[.*"btrfs", "receive"/);
-  const sync = at(new RegExp(`execve\\(.*"btrfs", "filesystem", "sync", "${dst}"`));
+  const sync = at(new RegExp(`execve\\(.*"btrfs", "filesystem", "sync", "--", "${dst}"`));
   const latestTarget = at(new RegExp(`rename(at2?)?\\(.*"${dst}/latest"`));
   const latestSource = at(new RegExp(`rename(at2?)?\\(.*"${src}/latest"`));
   assert.ok(receive >= 0 && sync > receive, `sync (${sync}) after receive (${receive})`);
@@ -139,7 +139,7 @@ test('[programs we run] honest reports: a killed receive is named with its signa
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   await waitFor(() => existsSync(dst) && readdirSync(dst).some((n) => /^\d{4}-/.test(n)));
-  execFileSync('pkill', ['-KILL', '-f', `btrfs receive ${dst}`]);
+  execFileSync('pkill', ['-KILL', '-f', `btrfs receive -- ${dst}`]);
   assert.equal(await exited(child), 1);
   assert.match(stderr, /command killed by SIGKILL: btrfs receive/);
   assert.doesNotMatch(stderr, /command (failed|killed)[^:]*: btrfs send/);
@@ -319,7 +319,7 @@ test('[ordering and agreement] dry-run on a closed disk: every command it would 
   const before = sh('btrfs', ['subvolume', 'list', s.src.mountPoint]);
   const r = s.cli(['backup', '--dry-run', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr + r.stdout);
-  assert.match(r.stdout, new RegExp(`would run: mount -t btrfs ${s.dst.device} ${s.dst.mountPoint}`));
+  assert.match(r.stdout, new RegExp(`would run: mount -t btrfs -- ${s.dst.device} ${s.dst.mountPoint}`));
   assert.match(r.stdout, /would run: btrfs subvolume snapshot -r /);
   assert.match(r.stdout, /would run: btrfs send -q .* \| btrfs receive /);
   assert.match(r.stdout, /would back up as \S+ \(full or incremental is decided once the disk is open\)/);

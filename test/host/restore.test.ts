@@ -187,7 +187,7 @@ function metaTreeOf(path: string): string {
   return metaTree(dir)[name]!;
 }
 
-test('restore without arguments on a terminal: choose the source, the backup (newest first, with its age) and a file, then where it goes', withScenario(async (s) => {
+test('restore without arguments on a terminal: choose the source, a file and where it goes, then (the disk open) the backup, newest first with its age', withScenario(async (s) => {
   writeFileSync(join(s.data, 'f'), 'old');
   json(s.cli(['--json', '--config', s.config]));
   execFileSync('sleep', ['1.1']);
@@ -198,9 +198,9 @@ test('restore without arguments on a terminal: choose the source, the backup (ne
     ['node', BIN, 'restore', '--config', s.config],
     [
       [/Which source\?/, '\r'],
-      [new RegExp(`Which backup\\?[\\s\\S]*${newest}  \\(\\d`), '\x1b[B\r'], // the second: the older one
       [/Which file or folder/, 'f\r'],
       [/Copy it to which path/, `${out}\r`],
+      [new RegExp(`Which backup\\?[\\s\\S]*${newest}  \\(\\d`), '\x1b[B\r'], // the second: the older one
     ],
     120_000,
   );

@@ -66,11 +66,11 @@ const run = (runner: Runner, questions: MirrorQuestions, cfg = config(), lockDir
 
 /** what the confirmed add runs on sdz before the partition appears: the wipe, then the one partition */
 const WIPE_AND_PARTITION = [
-  ['mdadm', ['--zero-superblock', '--force', '/dev/sdz1']], ['wipefs', ['--all', '--force', '/dev/sdz1']],
-  ['wipefs', ['--all', '--force', '/dev/sdz']], ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'conv=fsync', 'status=none']],
+  ['mdadm', ['--zero-superblock', '--force', '/dev/sdz1']], ['wipefs', ['--all', '--force', '--', '/dev/sdz1']],
+  ['wipefs', ['--all', '--force', '--', '/dev/sdz']], ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'conv=fsync', 'status=none']],
   ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
-  ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'seek=1048560', 'conv=fsync', 'status=none']], ['sgdisk', ['--zap-all', '/dev/sdz']],
-  ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup-new42', '/dev/sdz']], ['partx', ['--update', '/dev/sdz']],
+  ['dd', ['if=/dev/zero', 'of=/dev/sdz', 'bs=1M', 'count=16', 'seek=1048560', 'conv=fsync', 'status=none']], ['sgdisk', ['--zap-all', '--', '/dev/sdz']],
+  ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup-new42', '--', '/dev/sdz']], ['partx', ['--update', '--', '/dev/sdz']],
 ] as const;
 
 test('add-mirror: a refused confirmation runs nothing, the stopped array is not assembled; the plan showed the assembly first', async () => {
@@ -120,7 +120,7 @@ test('add-mirror, confirmed: the assembly is the first change, then the wipe and
   runner.on(['udevadm', ['settle']], { exitCode: 1, stderr: 'timeout' });
   await assert.rejects(run(runner, answers({}).questions).done, (e) => e instanceof CommandFailedError && /udevadm settle/.test(e.message));
   assert.equal(runner.changes[0], `mdadm --assemble --run ${ARRAY} --uuid=${UUID}`);
-  assert.deepEqual(runner.changes.slice(-3), ['sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-new42 /dev/sdz', 'partx --update /dev/sdz', 'udevadm settle']);
+  assert.deepEqual(runner.changes.slice(-3), ['sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-new42 -- /dev/sdz', 'partx --update -- /dev/sdz', 'udevadm settle']);
   assert.ok(!runner.changes.some((c) => c.includes('--add')), 'nothing added when the partition did not come');
 });
 

@@ -55,7 +55,7 @@ const listing = (rows: Row[]) =>
 
 /** after deleting a partial copy: a commit, the wait for btrfs's cleaner on its ID, a commit (the space is back before the transfer) */
 const freed = (w: World, r: FakeRunner, path: string) =>
-  r.on(['btrfs', ['filesystem', 'sync', w.dstMount.mountPoint]]).on(['btrfs', ['subvolume', 'sync', w.dstMount.mountPoint, String(ids.get(path))]]);
+  r.on(['btrfs', ['filesystem', 'sync', '--', w.dstMount.mountPoint]]).on(['btrfs', ['subvolume', 'sync', '--', w.dstMount.mountPoint, String(ids.get(path))]]);
 
 /** what the subvolume-info program says of one subvolume: ID, read-only, UUID, parent, received UUID */
 const info = (uuid: string, received = '-', ro = true) => `300 ${ro ? 1 : 0} ${uuid} - ${received}\n`;
@@ -63,19 +63,19 @@ const info = (uuid: string, received = '-', ro = true) => `300 ${ro ? 1 : 0} ${u
 function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = { path: 'data', uuid: 'u-data' }): FakeRunner {
   const snap = join(w.snapDir, NEW);
   return new FakeRunner()
-    .on(['btrfs', ['filesystem', 'sync', w.srcMount.mountPoint]])
-    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.srcMount.mountPoint]], { stdout: listing([live, ...src]) })
-    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst) })
-    .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', w.dstMount.mountPoint]], { stdout: listing(dst.filter((d) => d.received && d.ro !== false)) })
-    .on(['btrfs', ['subvolume', 'snapshot', '-r', w.source.real, snap]])
+    .on(['btrfs', ['filesystem', 'sync', '--', w.srcMount.mountPoint]])
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.srcMount.mountPoint]], { stdout: listing([live, ...src]) })
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], { stdout: listing(dst) })
+    .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], { stdout: listing(dst.filter((d) => d.received && d.ro !== false)) })
+    .on(['btrfs', ['subvolume', 'snapshot', '-r', '--', w.source.real, snap]])
     .on(subvolumeInfoArgv([snap]), { stdout: info('u-new') })
-    .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), snap]], ['btrfs', ['receive', w.targetDir]]], () => {
+    .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), '--', snap]], ['btrfs', ['receive', '--', w.targetDir]]], () => {
       mkdirSync(join(w.targetDir, NEW));
       return { bytes: 4321 };
     })
     .on(subvolumeInfoArgv([join(w.targetDir, NEW)]), { stdout: info('u-copy', 'u-new') })
-    .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
-    .on(['btrfs', ['subvolume', 'create', w.snapDir]], () => {
+    .on(['btrfs', ['filesystem', 'sync', '--', w.targetDir]])
+    .on(['btrfs', ['subvolume', 'create', '--', w.snapDir]], () => {
       mkdirSync(w.snapDir);
       return {};
     });
@@ -91,17 +91,17 @@ test('first backup: snapshot, full send, sync, then the links; the receive recor
   const out = await backupSource(w.source, deps(w, r));
   assert.deepEqual({ snapshot: out.snapshot, mode: out.mode, bytes: out.bytes }, { snapshot: NEW, mode: 'full', bytes: 4321 });
   assert.deepEqual(r.changes, [
-    `btrfs subvolume create ${w.snapDir}`,
-    `btrfs subvolume snapshot -r ${w.source.real} ${w.snapDir}/${NEW}`,
-    `btrfs send -q ${w.snapDir}/${NEW} | btrfs receive ${w.targetDir}`,
-    `btrfs filesystem sync ${w.targetDir}`,
+    `btrfs subvolume create -- ${w.snapDir}`,
+    `btrfs subvolume snapshot -r -- ${w.source.real} ${w.snapDir}/${NEW}`,
+    `btrfs send -q -- ${w.snapDir}/${NEW} | btrfs receive -- ${w.targetDir}`,
+    `btrfs filesystem sync -- ${w.targetDir}`,
   ]);
   for (const dir of [w.snapDir, w.targetDir]) assert.equal(readlinkSync(join(dir, 'latest')), NEW);
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
   // generations move at a commit: the source is synced before it is listed, or fresh writes would look like no change
   const at = (c: string) => r.calls.indexOf(c);
-  assert.ok(at(`btrfs filesystem sync ${w.srcMount.mountPoint}`) >= 0);
-  assert.ok(at(`btrfs filesystem sync ${w.srcMount.mountPoint}`) < at(`btrfs subvolume list -a -c -u -q -R ${w.srcMount.mountPoint}`));
+  assert.ok(at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) >= 0);
+  assert.ok(at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) < at(`btrfs subvolume list -a -c -u -q -R -- ${w.srcMount.mountPoint}`));
 });
 
 test('the parent is the newest pair by UUID, whatever the links say; disagreeing links are repaired and reported', async () => {
@@ -133,11 +133,11 @@ test('only the recorded receive is deleted; an unrecorded writable subvolume is 
     { path: 'data/2026-11-02_00-00-00', uuid: 'c2' },
     { path: 'data/restore-test', uuid: 'c3' },
   ];
-  const r = freed(w, runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
+  const r = freed(w, runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
   const steps: string[] = [];
   const out = await backupSource(w.source, deps(w, r, steps));
   assert.deepEqual(out.cleaned, [join(w.targetDir, '2026-11-02_00-00-00')]);
-  assert.equal(r.changes.find((c) => c.includes('delete')), `btrfs subvolume delete ${w.targetDir}/2026-11-02_00-00-00`);
+  assert.equal(r.changes.find((c) => c.includes('delete')), `btrfs subvolume delete -- ${w.targetDir}/2026-11-02_00-00-00`);
   assert.equal(r.changes.filter((c) => c.includes('delete')).length, 1, 'nothing else is deleted');
   assert.match(out.warnings.join('\n'), /restore-test is not a complete backup made by btrfs-vault.*left alone/);
   assert.match(steps.join('\n'), /left incomplete by an interrupted run \(host pid 9\)/);
@@ -174,7 +174,7 @@ test('dry-run: the snapshot and the transfer are printed, nothing is made', asyn
   const out = await backupSource(w.source, deps(w, new DryRunRunner(inner, (l) => printed.push(l))));
   assert.equal(out.mode, 'full');
   assert.deepEqual(inner.changes, []);
-  assert.ok(printed.some((l) => l === `would run: btrfs subvolume snapshot -r ${w.source.real} ${w.snapDir}/${NEW}`), printed.join('\n'));
+  assert.ok(printed.some((l) => l === `would run: btrfs subvolume snapshot -r -- ${w.source.real} ${w.snapDir}/${NEW}`), printed.join('\n'));
   assert.ok(printed.some((l) => l.startsWith('would run: btrfs send -q')));
   assert.ok(!existsSync(w.targetDir) && !existsSync(w.snapDir), 'not even the folders');
 });
@@ -183,16 +183,16 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
   const w = world();
   const partial = join(w.targetDir, NEW);
   const r = runner(w, [], [])
-    .on([['btrfs', ['send', '-q', join(w.snapDir, NEW)]], ['btrfs', ['receive', w.targetDir]]], () => {
+    .on([['btrfs', ['send', '-q', '--', join(w.snapDir, NEW)]], ['btrfs', ['receive', '--', w.targetDir]]], () => {
       mkdirSync(partial);
       return { exitCode: 1, stderr: `ERROR: write ${NEW}/big.bin failed: No space left on device` };
     })
-    .on(['btrfs', ['subvolume', 'delete', partial]], () => {
+    .on(['btrfs', ['subvolume', 'delete', '--', partial]], () => {
       rmdirSync(partial);
       return {};
     })
-    .on(['btrfs', ['filesystem', 'sync', w.targetDir]])
-    .on(['btrfs', ['subvolume', 'sync', w.targetDir]]);
+    .on(['btrfs', ['filesystem', 'sync', '--', w.targetDir]])
+    .on(['btrfs', ['subvolume', 'sync', '--', w.targetDir]]);
   await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number; fix?: string }) => {
     assert.equal(err.exitCode, 3);
     assert.match(err.message, /backup filesystem is full/);
@@ -202,7 +202,7 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
   assert.ok(!existsSync(partial));
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
   assert.ok(!existsSync(join(w.targetDir, 'latest')));
-  assert.ok(r.changes.includes(`btrfs subvolume sync ${w.targetDir}`), 'the freed space waited for');
+  assert.ok(r.changes.includes(`btrfs subvolume sync -- ${w.targetDir}`), 'the freed space waited for');
 });
 
 test("a run's exit code: the whole run's failure first; a source's code only if nothing was written", () => {
@@ -230,7 +230,7 @@ test('after a restore, the newest restored subvolume still read-only with the sa
     .on(subvolumeInfoArgv([c!, b!, a!]), { stdout: `! No such file or directory\n302 1 r9 - u9\n300 1 r0 - u0\n` });
   const out = await backupSource(w.source, deps(w, r));
   assert.equal(out.parent, a);
-  assert.ok(r.changes.includes(`btrfs send -q -p ${a} ${w.snapDir}/${NEW} | btrfs receive ${w.targetDir}`), r.changes.join('\n'));
+  assert.ok(r.changes.includes(`btrfs send -q -p ${a} -- ${w.snapDir}/${NEW} | btrfs receive -- ${w.targetDir}`), r.changes.join('\n'));
   assert.match(out.warnings.join('\n'), new RegExp(`sent incrementally from the restored ${a} \\(the data of backup ${days[0]}\\)`));
 });
 
@@ -250,7 +250,7 @@ test('a recorded copy that was never synced, from before a reboot, is deleted an
     writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'x', started: 'then', boot, synced }));
     const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];
     const dst = [{ path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2' }];
-    const r = freed(w, runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
+    const r = freed(w, runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
     const out = await backupSource(w.source, deps(w, r));
     return [out.mode, out.cleaned.length];
   };

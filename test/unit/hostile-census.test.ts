@@ -30,7 +30,7 @@ const START = '<!-- hostile-census:start -->';
 const END = '<!-- hostile-census:end -->';
 
 function sources(): { file: string; text: string }[] {
-  return ['test/host', 'test/vm'].flatMap((dir) =>
+  return ['test/unit', 'test/host', 'test/vm'].flatMap((dir) =>
     readdirSync(join(root, dir))
       .filter((f) => f.endsWith('.test.ts'))
       .map((f) => ({ file: `${dir}/${f}`, text: readFileSync(join(root, dir, f), 'utf8') })),

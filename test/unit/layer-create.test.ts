@@ -27,7 +27,7 @@ const commands = (steps: CreateStep[]) => steps.flatMap((s) => s.commands.map((c
 test('partition: a new disk gets its one labelled partition; a disk that is in use already gets none', () => {
   const steps = partitionLayer.create(config(), opts);
   assert.deepEqual(steps.map((s) => s.id), ['partition']);
-  assert.deepEqual(commands(steps), ['sgdisk --zap-all /dev/sdz', 'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-x1 /dev/sdz', 'partx --update /dev/sdz', 'udevadm settle']);
+  assert.deepEqual(commands(steps), ['sgdisk --zap-all -- /dev/sdz', 'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-x1 -- /dev/sdz', 'partx --update -- /dev/sdz', 'udevadm settle']);
   assert.deepEqual(partitionLayer.create(config(), { ...opts, mode: 'second-host' }), []);
   assert.deepEqual(partitionLayer.create(config(), { ...opts, mode: 'reconnect' }), []);
 });
@@ -50,9 +50,9 @@ test('raid: a new mirror on the partition, else the existing one assembled; reco
 
 test('luks sits on what is below it in the config: the array, or the partition without a raid layer', () => {
   assert.deepEqual(commands(luksLayer.create(config(), opts)), [
-    'cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- /dev/md/backup',
-    'cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- /dev/md/backup /etc/bv/key',
-    'cryptsetup open --type luks --key-file /etc/bv/key /dev/md/backup enc-backup',
+    'cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- -- /dev/md/backup',
+    'cryptsetup luksAddKey --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- -- /dev/md/backup /etc/bv/key',
+    'cryptsetup open --type luks --key-file /etc/bv/key -- /dev/md/backup enc-backup',
   ]);
   const noRaid = config({ layers: ['luks', 'lvm'] });
   assert.match(commands(luksLayer.create(noRaid, opts))[0]!, /luksFormat .* \/dev\/disk\/by-partlabel\/backup-x1$/);
@@ -62,13 +62,13 @@ test('luks sits on what is below it in the config: the array, or the partition w
 
 test('lvm: the group on the layer below, this host\'s volume; a rebuilt host\'s existing volume is only activated', () => {
   assert.deepEqual(commands(lvmLayer.create(config(), { ...opts, size: '250G' })), [
-    'pvcreate --yes /dev/mapper/enc-backup',
-    'vgcreate --yes backup /dev/mapper/enc-backup',
-    'lvcreate --yes -W y -n deimos -L 250G backup',
+    'pvcreate --yes -- /dev/mapper/enc-backup',
+    'vgcreate --yes -- backup /dev/mapper/enc-backup',
+    'lvcreate --yes -W y -n deimos -L 250G -- backup',
   ]);
-  assert.deepEqual(commands(lvmLayer.create(config({ layers: ['raid', 'lvm'] }), opts)).slice(0, 1), ['pvcreate --yes /dev/md/backup']);
-  assert.deepEqual(commands(lvmLayer.create(config(), { ...opts, mode: 'second-host' })), ['lvcreate --yes -W y -n deimos -l 100%FREE backup']);
-  assert.deepEqual(commands(lvmLayer.create(config(), { ...opts, mode: 'reconnect' })), ['lvchange --activate y backup/deimos']);
+  assert.deepEqual(commands(lvmLayer.create(config({ layers: ['raid', 'lvm'] }), opts)).slice(0, 1), ['pvcreate --yes -- /dev/md/backup']);
+  assert.deepEqual(commands(lvmLayer.create(config(), { ...opts, mode: 'second-host' })), ['lvcreate --yes -W y -n deimos -l 100%FREE -- backup']);
+  assert.deepEqual(commands(lvmLayer.create(config(), { ...opts, mode: 'reconnect' })), ['lvchange --activate y -- backup/deimos']);
 });
 
 test('the layers to make come from the config: the partition, then the configured stack, the filesystem and the token', () => {
@@ -96,17 +96,17 @@ class InputRecorder extends FakeRunner {
 test('resume: a step is done by its handler\'s read-only check; a format is done only if the passphrase opens it', async () => {
   const make = (runner: FakeRunner) => ({ runner, mounts: async () => [], passphrase: 'correct horse', ...config({ keyfile: '/nonexistent/bv-unit-key' }) });
   const format = luksLayer.create(config(), opts).find((s) => s.id === 'luks-format')!;
-  const cut = new InputRecorder().on(['cryptsetup', ['isLuks', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup']], { exitCode: 2 });
+  const cut = new InputRecorder().on(['cryptsetup', ['isLuks', '--', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '--', '/dev/md/backup']], { exitCode: 2 });
   assert.equal(await format.done!(make(cut)), false, 'a header without a usable keyslot is not done');
   assert.deepEqual(cut.inputs, [undefined, 'correct horse'], 'the passphrase only on stdin');
-  const whole = new FakeRunner().on(['cryptsetup', ['isLuks', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup']]);
+  const whole = new FakeRunner().on(['cryptsetup', ['isLuks', '--', '/dev/md/backup']]).on(['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '--', '/dev/md/backup']]);
   assert.equal(await format.done!(make(whole)), true);
   // a keyfile that is not there is not done, and nothing is asked
   const none = new FakeRunner();
   assert.equal(await luksLayer.create(make(none), opts).find((s) => s.id === 'keyfile')!.done!(make(none)), false);
   const vg = lvmLayer.create(config(), opts)[0]!;
-  assert.equal(await vg.done!(make(new FakeRunner().on(['vgs', ['backup']], { exitCode: 5 }))), false);
-  const found = new FakeRunner().on(['vgs', ['backup']]);
+  assert.equal(await vg.done!(make(new FakeRunner().on(['vgs', ['--', 'backup']], { exitCode: 5 }))), false);
+  const found = new FakeRunner().on(['vgs', ['--', 'backup']]);
   assert.equal(await vg.done!(make(found)), true);
   for (const r of [cut, whole, none, found]) assert.deepEqual(r.changes, [], 'a check changes nothing');
 });

@@ -34,7 +34,7 @@ test('a keyfile that does not open the disk is a target error that says so', asy
   const key = join(dir, 'key');
   writeFileSync(key, 'k', { mode: 0o600 });
   chmodSync(key, 0o600);
-  const runner = new FakeRunner().on(['cryptsetup', ['open', '--type', 'luks', '--key-file', key, key, 'bv-unit-test-none']], {
+  const runner = new FakeRunner().on(['cryptsetup', ['open', '--type', 'luks', '--key-file', key, '--', key, 'bv-unit-test-none']], {
     exitCode: 2,
     stderr: 'No key available with this passphrase.',
   });

@@ -48,7 +48,7 @@ test('min_free no deletion can meet (the kept newest backup holds the data): ref
   const [a, b, c, d] = w.backups.map((s) => s.path) as [string, string, string, string];
   // keep_last 2: 3 and 4 stay; 1 and 2 could go, but the data is 4's too
   const r = new FakeRunner()
-    .on(['btrfs', ['filesystem', 'df', '-b', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
     .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b, d]], { stdout: du([[a, 1, 299], [b, 1, 299], [d, 1, 299]]) });
   await assert.rejects(
     makeRoom({ runner: r, targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 200 * MiB }, backups: w.backups, keep: new Set([name(4)]), keepLast: 2, step: () => {}, measure: () => ({ free: 100 * MiB, size: 1024 * MiB }) }),
@@ -63,19 +63,19 @@ test('min_free deletion can meet: oldest first, each waited for, keep_last kept,
   const [a, b, , d] = w.backups.map((s) => s.path) as [string, string, string, string];
   let free = 100;
   const r = new FakeRunner()
-    .on(['btrfs', ['filesystem', 'df', '-b', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
     .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b, d]], { stdout: du([[a, 60, 0], [b, 60, 0], [d, 60, 0]]) })
-    .on(['btrfs', ['subvolume', 'delete', '--commit-after', a]], () => {
+    .on(['btrfs', ['subvolume', 'delete', '--commit-after', '--', a]], () => {
       free += 60;
       return {};
     })
-    .on(['btrfs', ['subvolume', 'delete', '--commit-after', b]], () => {
+    .on(['btrfs', ['subvolume', 'delete', '--commit-after', '--', b]], () => {
       free += 60;
       return {};
     })
-    .on(['btrfs', ['filesystem', 'sync', w.dir]])
-    .on(['btrfs', ['subvolume', 'sync', w.dir, '300']])
-    .on(['btrfs', ['subvolume', 'sync', w.dir, '301']]);
+    .on(['btrfs', ['filesystem', 'sync', '--', w.dir]])
+    .on(['btrfs', ['subvolume', 'sync', '--', w.dir, '300']])
+    .on(['btrfs', ['subvolume', 'sync', '--', w.dir, '301']]);
   // previous points at 1, which goes
   unlinkSync(join(w.dir, 'previous'));
   symlinkSync(name(1), join(w.dir, 'previous'));
@@ -84,7 +84,7 @@ test('min_free deletion can meet: oldest first, each waited for, keep_last kept,
   assert.match(room.why ?? '', /only 100\.0 MiB was free and min_free asks for 200\.0 MiB; kept: latest and the next parent, the 2 newest \(keep_last\)/);
   assert.equal(readlinkSync(join(w.dir, 'previous')), name(3), 'previous names the newest kept one before latest');
   const waits = r.changes.filter((c) => c.startsWith('btrfs subvolume sync'));
-  assert.deepEqual(waits, [`btrfs subvolume sync ${w.dir} 300`, `btrfs subvolume sync ${w.dir} 301`]);
+  assert.deepEqual(waits, [`btrfs subvolume sync -- ${w.dir} 300`, `btrfs subvolume sync -- ${w.dir} 301`]);
 });
 
 test('min_free: when btrfs cannot measure the backups, the bound is lifted (deleting still stops at what must stay)', async () => {
@@ -92,14 +92,14 @@ test('min_free: when btrfs cannot measure the backups, the bound is lifted (dele
   const [a, b] = w.backups.map((s) => s.path) as [string, string];
   let free = 10;
   const r = new FakeRunner()
-    .on(['btrfs', ['filesystem', 'df', '-b', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
     .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b]], { exitCode: 1, stderr: 'ERROR: cannot check space of something' })
-    .on(['btrfs', ['subvolume', 'delete', '--commit-after', a]], () => {
+    .on(['btrfs', ['subvolume', 'delete', '--commit-after', '--', a]], () => {
       free += 60;
       return {};
     })
-    .on(['btrfs', ['filesystem', 'sync', w.dir]])
-    .on(['btrfs', ['subvolume', 'sync', w.dir, '300']]);
+    .on(['btrfs', ['filesystem', 'sync', '--', w.dir]])
+    .on(['btrfs', ['subvolume', 'sync', '--', w.dir, '300']]);
   const room = await makeRoom({ runner: r, targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 50 * MiB }, backups: w.backups, keep: new Set([name(2)]), keepLast: 1, step: () => {}, measure: () => ({ free: free * MiB, size: 1024 * MiB }) });
   assert.deepEqual(room.deleted, [name(1)]);
 });

@@ -14,7 +14,7 @@ test("mdadm's four-word array UUID in udev's 8-4-4-4-12 form; anything else is n
 });
 
 test('LUKS on the partition: its UUID read from the attached partition, and the rule matches it exactly', async () => {
-  const runner = new FakeRunner().on(['lsblk', ['-dno', 'UUID', target.partition]], { stdout: 'c0ffee00-1111-2222-3333-444455556666\n' });
+  const runner = new FakeRunner().on(['lsblk', ['-dno', 'UUID', '--', target.partition]], { stdout: 'c0ffee00-1111-2222-3333-444455556666\n' });
   const plug = await plugMatch(runner, { ...target, layers: ['luks'] });
   assert.deepEqual(plug, { key: 'ID_FS_UUID', value: 'c0ffee00-1111-2222-3333-444455556666' });
   const rule = scheduleFiles({ configFile: '/etc/bv/c.toml', every: 'daily', plug, program: ['/usr/bin/node', '/bv.js'], root: '/' }).find((f) => f.path.endsWith('.rules'))!;
@@ -25,12 +25,12 @@ test('LUKS on the partition: its UUID read from the attached partition, and the 
 
 test('a plain disk not attached: the UUID of what is mounted at the mount point, never the filesystem around it', async () => {
   const runner = new FakeRunner()
-    .on(['lsblk', ['-dno', 'UUID', target.partition]], { exitCode: 32 })
+    .on(['lsblk', ['-dno', 'UUID', '--', target.partition]], { exitCode: 32 })
     .on(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]], { stdout: 'abcd-plain\n' });
   assert.deepEqual(await plugMatch(runner, { ...target, layers: [] }), { key: 'ID_FS_UUID', value: 'abcd-plain' });
-  const none = new FakeRunner().on(['lsblk', ['-dno', 'UUID', target.partition]], { exitCode: 32 }).on(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]], { exitCode: 1 });
+  const none = new FakeRunner().on(['lsblk', ['-dno', 'UUID', '--', target.partition]], { exitCode: 32 }).on(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]], { exitCode: 1 });
   assert.equal(await plugMatch(none, { ...target, layers: [] }), undefined);
   // with LUKS the mount point says nothing about the partition: not asked
-  const luks = new FakeRunner().on(['lsblk', ['-dno', 'UUID', target.partition]], { exitCode: 32 });
+  const luks = new FakeRunner().on(['lsblk', ['-dno', 'UUID', '--', target.partition]], { exitCode: 32 });
   assert.equal(await plugMatch(luks, { ...target, layers: ['luks'] }), undefined);
 });

@@ -34,16 +34,16 @@ function world(days: number[], sentUpTo: number) {
 /** after deleting: a commit, btrfs's wait for the cleaner on exactly the deleted IDs, a commit (the space is back) */
 function waitsFor(r: FakeRunner, dir: string, deleted: Subvolume[]): FakeRunner {
   return r
-    .on(['btrfs', ['filesystem', 'sync', dir]])
-    .on(['btrfs', ['subvolume', 'sync', dir, ...deleted.map((s) => String(s.id))]]);
+    .on(['btrfs', ['filesystem', 'sync', '--', dir]])
+    .on(['btrfs', ['subvolume', 'sync', '--', dir, ...deleted.map((s) => String(s.id))]]);
 }
 const named = (list: Subvolume[], days: number[]) => days.map((d) => list.find((s) => s.name === day(d))!);
 
 test('prune: one delete per batch of paths; hard rules keep theirs; what is not ours stays; previous points at a snapshot that exists', async () => {
   const w = world([1, 2, 3, 4, 5, 6], 5);
   const r = new FakeRunner()
-    .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3].map((d) => join(w.targetDir, day(d)))]])
-    .on(['btrfs', ['subvolume', 'delete', ...[1, 2, 3, 4].map((d) => join(w.snapDir, day(d)))]]);
+    .on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2, 3].map((d) => join(w.targetDir, day(d)))]])
+    .on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2, 3, 4].map((d) => join(w.snapDir, day(d)))]]);
   waitsFor(r, w.targetDir, named(w.targetListing, [1, 2, 3]));
   waitsFor(r, w.snapDir, named(w.sourceListing, [1, 2, 3, 4]));
   const progress: string[] = [];
@@ -70,7 +70,7 @@ test('prune: without retention rules nothing is deleted', async () => {
 
 test('prune: previous is removed when no kept snapshot is older than latest', async () => {
   const w = world([1, 2, 3], 3);
-  const r = waitsFor(new FakeRunner().on(['btrfs', ['subvolume', 'delete', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]), w.targetDir, named(w.targetListing, [1, 2]));
+  const r = waitsFor(new FakeRunner().on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]), w.targetDir, named(w.targetListing, [1, 2]));
   await pruneSource({ runner: r, ...w, rules: { target: keepLast(1) }, timeZone: 'UTC' });
   assert.throws(() => readlinkSync(join(w.targetDir, 'previous')), /ENOENT/);
 });

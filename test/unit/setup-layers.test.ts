@@ -36,12 +36,12 @@ test('a plain btrfs disk: one partition of type Linux filesystem, btrfs on it, m
   const steps = planSetup(specFor([]));
   assert.deepEqual(steps.map((s) => s.id), ['partition', 'mkfs', 'fstab', 'mount', 'token', 'config']);
   assert.deepEqual(steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv))), [
-    'sgdisk --zap-all /dev/sdb',
-    'sgdisk --new=1:0:0 --typecode=1:8300 --change-name=1:backup-wd123456 /dev/sdb',
-    'partx --update /dev/sdb',
+    'sgdisk --zap-all -- /dev/sdb',
+    'sgdisk --new=1:0:0 --typecode=1:8300 --change-name=1:backup-wd123456 -- /dev/sdb',
+    'partx --update -- /dev/sdb',
     'udevadm settle',
-    `mkfs.btrfs -q -L backup-deimos ${PART}`,
-    'mount /media/backup',
+    `mkfs.btrfs -q -L backup-deimos -- ${PART}`,
+    'mount -- /media/backup',
   ]);
   assert.deepEqual(steps.find((s) => s.id === 'fstab')!.writes, [`/etc/fstab: ${PART} /media/backup btrfs noauto,compress=zstd 0 0`]);
 });
@@ -61,11 +61,11 @@ test('each layer set: the plan has exactly its layers\' steps, on the right devi
     const steps = planSetup(specFor(layers));
     assert.deepEqual(steps.map((s) => s.id), expected[k], k);
     const lines = steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
-    assert.ok(lines.includes(`mkfs.btrfs -q -L backup-deimos ${mkfsOn[k]}`), `${k}: ${lines.join('\n')}`);
+    assert.ok(lines.includes(`mkfs.btrfs -q -L backup-deimos -- ${mkfsOn[k]}`), `${k}: ${lines.join('\n')}`);
     assert.ok(lines.some((l) => l.includes(`--typecode=1:${layers.includes('raid') ? 'fd00' : '8300'}`)), k);
     // LUKS sits on the array when there is one, else on the partition
-    if (layers.includes('luks')) assert.ok(lines.includes(`cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- ${layers.includes('raid') ? '/dev/md/backup' : PART}`), k);
-    if (layers.includes('lvm')) assert.ok(lines.includes(`pvcreate --yes ${layers.includes('luks') ? '/dev/mapper/enc-backup' : '/dev/md/backup'}`), k);
+    if (layers.includes('luks')) assert.ok(lines.includes(`cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- -- ${layers.includes('raid') ? '/dev/md/backup' : PART}`), k);
+    if (layers.includes('lvm')) assert.ok(lines.includes(`pvcreate --yes -- ${layers.includes('luks') ? '/dev/mapper/enc-backup' : '/dev/md/backup'}`), k);
     for (const [layer, re] of [['raid', /^mdadm/], ['luks', /^cryptsetup/], ['lvm', /^(pvcreate|vgcreate|lvcreate)/]] as const) {
       if (!layers.includes(layer)) assert.ok(!lines.some((l) => re.test(l)), `${k}: nothing of ${layer}`);
     }
@@ -103,7 +103,7 @@ test('each layer set: a dry-run of every step prints its commands and what it wo
   for (const layers of SETS) {
     const dir = scratchDir('setup-layers');
     const spec = specFor(layers, dir, join(dir, 'mnt'));
-    const fake = new FakeRunner().on(['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', 'backup']], { stdout: '  1000\n' });
+    const fake = new FakeRunner().on(['vgs', ['--noheadings', '--units', 'b', '--nosuffix', '-o', 'vg_free', '--', 'backup']], { stdout: '  1000\n' });
     const printed: string[] = [];
     const runner = new DryRunRunner(fake, (l) => printed.push(l));
     const config = setupConfig(spec);

@@ -13,7 +13,7 @@ const survey = (d: BlockDevice) => ({ devices: [d], disks: [assessDisk(d, { minB
 // the array "exists" (so nothing is assembled; its superblocks name it "null"), and the probe's mapping does not
 const names = { array: '/dev/null', luksName: 'bv-unit-test-none', volumeGroup: 'backup', tokenName: '.token' };
 const examine: Argv = ['mdadm', ['--examine', '/dev/sdz1']];
-const testPass: Argv = ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/null']];
+const testPass: Argv = ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '--', '/dev/null']];
 
 class InputRecorder extends FakeRunner {
   readonly inputs: string[] = [];
@@ -76,20 +76,20 @@ test('opened, without a volume for this host: a second host; the look inside is 
   const runner = new InputRecorder()
     .on(examine, { stdout: '           Name : any:null\n' })
     .on(testPass)
-    .on(['cryptsetup', ['open', '--type', 'luks', '--key-file=-', '/dev/null', 'bv-unit-test-none']])
+    .on(['cryptsetup', ['open', '--type', 'luks', '--key-file=-', '--', '/dev/null', 'bv-unit-test-none']])
     .on(['udevadm', ['settle']])
-    .on(['lvs', ['--noheadings', '-o', 'lv_name', 'backup']], { stdout: '  phobos\n' })
-    .on(['vgchange', ['--activate', 'n', 'backup']])
-    .on(['cryptsetup', ['close', 'bv-unit-test-none']]);
+    .on(['lvs', ['--noheadings', '-o', 'lv_name', '--', 'backup']], { stdout: '  phobos\n' })
+    .on(['vgchange', ['--activate', 'n', '--', 'backup']])
+    .on(['cryptsetup', ['close', '--', 'bv-unit-test-none']]);
   const d = await decide(runner, disk(part('linux_raid_member')));
   assert.equal(d.mode, 'second-host');
   assert.equal(d.member?.path, '/dev/sdz1');
   assert.equal(d.existing, undefined);
   assert.deepEqual(runner.changes, [
-    'cryptsetup open --type luks --key-file=- /dev/null bv-unit-test-none',
+    'cryptsetup open --type luks --key-file=- -- /dev/null bv-unit-test-none',
     'udevadm settle',
-    'vgchange --activate n backup',
-    'cryptsetup close bv-unit-test-none',
+    'vgchange --activate n -- backup',
+    'cryptsetup close -- bv-unit-test-none',
   ]);
   assert.deepEqual(runner.inputs, ['correct horse', 'correct horse']);
 });

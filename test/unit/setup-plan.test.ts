@@ -19,25 +19,25 @@ test('new disk: the plan as exact commands, in order', () => {
   const lines = planSetup(spec).flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
   assert.deepEqual(lines, [
     'mdadm --zero-superblock --force /dev/sdb1',
-    'wipefs --all --force /dev/sdb1',
-    'wipefs --all --force /dev/sdb',
+    'wipefs --all --force -- /dev/sdb1',
+    'wipefs --all --force -- /dev/sdb',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=16 conv=fsync status=none',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=2 seek=64 conv=fsync status=none',
     'dd if=/dev/zero of=/dev/sdb bs=1M count=16 seek=511984 conv=fsync status=none',
-    'sgdisk --zap-all /dev/sdb',
-    'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-wd123456 /dev/sdb',
-    'partx --update /dev/sdb',
+    'sgdisk --zap-all -- /dev/sdb',
+    'sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-wd123456 -- /dev/sdb',
+    'partx --update -- /dev/sdb',
     'udevadm settle',
     'mdadm --create /dev/md/backup --run --level=1 --raid-devices=2 --metadata=1.2 --bitmap=internal --homehost=any --name=backup /dev/disk/by-partlabel/backup-wd123456 missing',
     'mdadm --detail --brief /dev/md/backup',
-    'cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- /dev/md/backup',
-    'cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- /dev/md/backup /etc/btrfs-vault/key',
-    'cryptsetup open --type luks --key-file /etc/btrfs-vault/key /dev/md/backup enc-backup',
-    'pvcreate --yes /dev/mapper/enc-backup',
-    'vgcreate --yes backup /dev/mapper/enc-backup',
-    'lvcreate --yes -W y -n deimos -l 100%FREE backup',
-    'mkfs.btrfs -q -L backup-deimos /dev/backup/deimos',
-    'mount /media/backup',
+    'cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- -- /dev/md/backup',
+    'cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- -- /dev/md/backup /etc/btrfs-vault/key',
+    'cryptsetup open --type luks --key-file /etc/btrfs-vault/key -- /dev/md/backup enc-backup',
+    'pvcreate --yes -- /dev/mapper/enc-backup',
+    'vgcreate --yes -- backup /dev/mapper/enc-backup',
+    'lvcreate --yes -W y -n deimos -l 100%FREE -- backup',
+    'mkfs.btrfs -q -L backup-deimos -- /dev/backup/deimos',
+    'mount -- /media/backup',
   ]);
   assert.ok(!lines.some((l) => /passphrase|correct horse/.test(l)), 'no secret on any command line');
 });
@@ -52,8 +52,8 @@ test('reconnect (a rebuilt host): nothing on the disk is made; only the keyslot,
   assert.deepEqual(steps.map((s) => s.id), ['assemble', 'mdadm-conf', 'keyfile', 'luks-open', 'activate', 'fstab', 'mount', 'token', 'config']);
   const lines = steps.flatMap((s) => s.commands.map((c) => formatArgv(c.argv)));
   assert.ok(!lines.some((l) => /^(sgdisk|wipefs|dd|mdadm --create|cryptsetup luksFormat|pvcreate|vgcreate|lvcreate|mkfs)/.test(l)), lines.join('\n'));
-  assert.ok(lines.includes('lvchange --activate y backup/deimos'));
-  assert.ok(lines.includes('cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- /dev/md/backup /etc/btrfs-vault/key'));
+  assert.ok(lines.includes('lvchange --activate y -- backup/deimos'));
+  assert.ok(lines.includes('cryptsetup luksAddKey --batch-mode --pbkdf-memory 262144 --key-file=- -- /dev/md/backup /etc/btrfs-vault/key'));
   const token = steps.find((s) => s.id === 'token')!;
   assert.deepEqual(token.writes, ['/etc/btrfs-vault/token.sha512: the sha512sum line of /media/backup/.token, mode 0600 (the token itself is not changed)']);
 });

@@ -85,7 +85,7 @@ test('setup: a wrong confirmation changes nothing, and a dry-run asks none', asy
   await assert.rejects(setup({ ...run, questions: wrong.q }), (e) => e instanceof UserError && /does not match the disk \(Z42\); nothing was changed/.test(e.message));
   assert.deepEqual(runner.changes, []);
   assert.equal(wrong.asked.at(-1), 'confirm');
-  assert.match(printed.join(''), /sgdisk --zap-all \/dev\/sdz/, 'the summary was shown first');
+  assert.match(printed.join(''), /sgdisk --zap-all -- \/dev\/sdz/, 'the summary was shown first');
   const dry = questions(dir, { layers: [] });
   const onPaper: string[] = [];
   const dryPrinted: string[] = [];

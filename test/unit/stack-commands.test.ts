@@ -9,17 +9,17 @@ import { normalize } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 
 test('create commands are exact argv: degraded mirror, LUKS with the passphrase on stdin, LVM per host', () => {
-  assert.deepEqual(partitionCommands.create('/dev/sdz'), ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup', '/dev/sdz']]);
+  assert.deepEqual(partitionCommands.create('/dev/sdz'), ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup', '--', '/dev/sdz']]);
   assert.deepEqual(raidCommands.create({ array: '/dev/md/backup', partition: '/dev/sdz1' }), [
     'mdadm',
     ['--create', '/dev/md/backup', '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', '--name=backup', '/dev/sdz1', 'missing'],
   ]);
-  assert.deepEqual(luksCommands.format('/dev/md/backup'), ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--key-file=-', '/dev/md/backup']]);
-  assert.deepEqual(luksCommands.addKeyfile('/dev/md/backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['luksAddKey', '--batch-mode', '--key-file=-', '/dev/md/backup', '/etc/btrfs-vault/key']]);
-  assert.deepEqual(luksCommands.open('/dev/md/backup', 'enc-backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['open', '--type', 'luks', '--key-file', '/etc/btrfs-vault/key', '/dev/md/backup', 'enc-backup']]);
-  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', 'all'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-l', '100%FREE', 'backup']]);
-  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', '250G'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-L', '250G', 'backup']]);
-  assert.deepEqual(mountCommands.mountDevice('/dev/backup/deimos', '/media/backup'), ['mount', ['-t', 'btrfs', '/dev/backup/deimos', '/media/backup']]);
+  assert.deepEqual(luksCommands.format('/dev/md/backup'), ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--key-file=-', '--', '/dev/md/backup']]);
+  assert.deepEqual(luksCommands.addKeyfile('/dev/md/backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['luksAddKey', '--batch-mode', '--key-file=-', '--', '/dev/md/backup', '/etc/btrfs-vault/key']]);
+  assert.deepEqual(luksCommands.open('/dev/md/backup', 'enc-backup', '/etc/btrfs-vault/key'), ['cryptsetup', ['open', '--type', 'luks', '--key-file', '/etc/btrfs-vault/key', '--', '/dev/md/backup', 'enc-backup']]);
+  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', 'all'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-l', '100%FREE', '--', 'backup']]);
+  assert.deepEqual(lvmCommands.lvcreate('backup', 'deimos', '250G'), ['lvcreate', ['--yes', '-W', 'y', '-n', 'deimos', '-L', '250G', '--', 'backup']]);
+  assert.deepEqual(mountCommands.mountDevice('/dev/backup/deimos', '/media/backup'), ['mount', ['-t', 'btrfs', '--', '/dev/backup/deimos', '/media/backup']]);
 });
 
 test('the test-only key derivation flags appear only when asked for', () => {

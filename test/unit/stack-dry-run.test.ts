@@ -63,19 +63,19 @@ test('dry-run on a closed stack: every layer plans its open, prints its command,
   assert.deepEqual(steps, ['raid: would-open', 'luks: would-open', 'lvm: would-open', 'filesystem: would-open', 'token: would-open']);
   assert.deepEqual(printed, [
     `would run: mdadm --assemble --run /dev/md/bv-unit-none --uuid=${UUID}`,
-    `would run: cryptsetup open --type luks --key-file ${keyfile} /dev/md/bv-unit-none bv-unit-none`,
-    'would run: lvchange --activate y bv-unit-vg/unit',
+    `would run: cryptsetup open --type luks --key-file ${keyfile} -- /dev/md/bv-unit-none bv-unit-none`,
+    'would run: lvchange --activate y -- bv-unit-vg/unit',
     'would run: mkdir -p /media/bv-unit-none',
-    'would run: mount -t btrfs /dev/bv-unit-vg/unit /media/bv-unit-none',
+    'would run: mount -t btrfs -- /dev/bv-unit-vg/unit /media/bv-unit-none',
     `would run: check the token: the SHA-512 of /media/bv-unit-none/.token must match ${ctx.config.target.tokenHashFile}, else the disk is refused`,
   ]);
   assert.deepEqual(fake.calls, ['mdadm --examine --scan --verbose'], 'nothing above the array was inspected');
   printed.length = 0;
   assert.deepEqual(await closeStack(ctx, stack), []);
   assert.deepEqual(printed, [
-    'would run: umount /media/bv-unit-none',
-    'would run: vgchange --activate n bv-unit-vg',
-    'would run: cryptsetup close bv-unit-none',
+    'would run: umount -- /media/bv-unit-none',
+    'would run: vgchange --activate n -- bv-unit-vg',
+    'would run: cryptsetup close -- bv-unit-none',
     'would run: mdadm --stop /dev/md/bv-unit-none',
   ]);
 });

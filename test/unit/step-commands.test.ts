@@ -35,7 +35,7 @@ test('the plan says which commands take the passphrase (only luksFormat and luks
   const steps = planSetup(specIn('/etc/bv'));
   const commands = steps.flatMap((s) => s.commands);
   assert.deepEqual(commands.filter((c) => c.input === 'passphrase').map((c) => c.argv[1][0]), ['luksFormat', 'luksAddKey']);
-  assert.deepEqual(commands.filter((c) => c.mayFail).map((c) => formatArgv(c.argv)), ['mdadm --zero-superblock --force /dev/sdb1', 'partx --update /dev/sdb']);
+  assert.deepEqual(commands.filter((c) => c.mayFail).map((c) => formatArgv(c.argv)), ['mdadm --zero-superblock --force /dev/sdb1', 'partx --update -- /dev/sdb']);
   // the summary marks exactly those that read the passphrase
   const summary = planSummary(specIn('/etc/bv'), { path: '/dev/sdb', model: 'WD X', serial: 'WD-123456', size: 500 * 1024 ** 3, transport: 'usb', removable: false, logicalSectorSize: 512, eligible: true, reasons: [], signatures: [], partitions: [] }, steps);
   assert.deepEqual(summary.split('\n').filter((l) => l.endsWith('(passphrase on stdin)')).map((l) => l.trim().split(' ').slice(0, 2).join(' ')), ['cryptsetup luksFormat', 'cryptsetup luksAddKey']);
@@ -53,7 +53,7 @@ test('runStep: the passphrase goes on stdin of the commands that take it and of 
   assert.deepEqual(runner.runs.filter((r) => r.allowFailure).map((r) => r.line), ['mdadm --zero-superblock --force /dev/sdb1']);
   assert.equal(runner.runs.length, 8, runner.runs.map((r) => r.line).join('\n'));
   // any other failure is an error
-  const failing = new OptionsRecorder().on(['wipefs', ['--all', '--force', '/dev/sdb1']], { exitCode: 1, stderr: 'probing failed' }).on(['mdadm', ['--zero-superblock', '--force', '/dev/sdb1']]);
+  const failing = new OptionsRecorder().on(['wipefs', ['--all', '--force', '--', '/dev/sdb1']], { exitCode: 1, stderr: 'probing failed' }).on(['mdadm', ['--zero-superblock', '--force', '/dev/sdb1']]);
   await assert.rejects(runStep(steps.find((s) => s.id === 'wipe')!, { ...ctx, runner: failing }), (e) => e instanceof CommandFailedError && /wipefs/.test(e.message));
 });
 
@@ -62,7 +62,7 @@ test('add-mirror: its plan carries the same options (partx may fail; no passphra
   const disk = { path: '/dev/sdc', byId: '/dev/disk/by-id/usb-N', model: 'N', serial: 'N-42', size: 2 ** 40, transport: 'usb', removable: false, logicalSectorSize: 512, eligible: true, reasons: [], signatures: ['ext4'], partitions: ['/dev/sdc1'] };
   const plan = planMirror({ config }, disk, ['/dev/sdc1'], true, false);
   const commands = [...plan.partition, ...plan.add];
-  assert.deepEqual(commands.filter((c) => c.mayFail).map((c) => formatArgv(c.argv)), ['mdadm --zero-superblock --force /dev/sdc1', 'partx --update /dev/sdc']);
+  assert.deepEqual(commands.filter((c) => c.mayFail).map((c) => formatArgv(c.argv)), ['mdadm --zero-superblock --force /dev/sdc1', 'partx --update -- /dev/sdc']);
   assert.ok(!commands.some((c) => c.input), 'no command of add-mirror reads a passphrase');
   assert.equal(formatArgv(commands.at(-1)!.argv), 'mdadm --manage /dev/md/backup --add /dev/disk/by-partlabel/backup-n42');
 });

@@ -14,7 +14,7 @@ const info = (received: string, ro = true) => ({ stdout: `258 ${ro ? 1 : 0} 9e69
 test('transfer: incremental send into receive, then proof of completeness', async () => {
   const dir = scratchDir('t');
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '-p', '/s/a', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1234 })
+    .on([['btrfs', ['send', '-q', '-p', '/s/a', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1234 })
     .on(subvolumeInfoArgv([`${dir}/b`]), info('u-b'));
   const seen: number[] = [];
   const out = await transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', parent: '/s/a', targetDir: dir, onProgress: (b) => seen.push(b) });
@@ -27,11 +27,11 @@ test('transfer: a copy whose received uuid is wrong is deleted and reported', as
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
+    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1 })
     .on(subvolumeInfoArgv([`${dir}/b`]), info('-', false))
-    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+    .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), /not a complete copy/);
-  assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
+  assert.equal(r.calls.at(-1), `btrfs subvolume delete -- ${dir}/b`);
 });
 
 test('transfer: a received path the kernel does not call a subvolume is an error naming it, and is deleted', async () => {
@@ -39,11 +39,11 @@ test('transfer: a received path the kernel does not call a subvolume is an error
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { bytes: 1 })
+    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1 })
     .on(subvolumeInfoArgv([`${dir}/b`]), { stdout: '! not a btrfs subvolume\n' })
-    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+    .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), (err: Error & { fix?: string }) => err.message.includes(`${dir}/b is not the subvolume btrfs-vault expected: not a btrfs subvolume`) && /btrfs subvolume show/.test(err.fix ?? ''));
-  assert.equal(r.calls.at(-1), `btrfs subvolume delete ${dir}/b`);
+  assert.equal(r.calls.at(-1), `btrfs subvolume delete -- ${dir}/b`);
 });
 
 test('transfer: a failed receive leaves no partial copy behind', async () => {
@@ -51,10 +51,10 @@ test('transfer: a failed receive leaves no partial copy behind', async () => {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '/s/b']], ['btrfs', ['receive', dir]]], { exitCode: 1, stderr: 'ERROR: boom' })
-    .on(['btrfs', ['subvolume', 'delete', `${dir}/b`]]);
+    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { exitCode: 1, stderr: 'ERROR: boom' })
+    .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u', targetDir: dir }), /boom/);
-  assert.deepEqual(r.calls.slice(1), [`btrfs subvolume delete ${dir}/b`]);
+  assert.deepEqual(r.calls.slice(1), [`btrfs subvolume delete -- ${dir}/b`]);
 });
 
 function layer(name: string, log: string[], state: { up: boolean }, fail = false): LayerHandler {

@@ -140,9 +140,9 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       assert.equal(o.code, 0, `${o.stderr}\n${o.stdout}`);
       const opens = [
         /would run: mdadm --assemble --run \/dev\/md\/backup --uuid=\S+/,
-        /would run: cryptsetup open --type luks --key-file \S+\/key \/dev\/md\/backup enc-backup/,
-        /would run: lvchange --activate y backup\/vmhost/,
-        /would run: mount -t btrfs \/dev\/backup\/vmhost \/media\/backup/,
+        /would run: cryptsetup open --type luks --key-file \S+\/key -- \/dev\/md\/backup enc-backup/,
+        /would run: lvchange --activate y -- backup\/vmhost/,
+        /would run: mount -t btrfs -- \/dev\/backup\/vmhost \/media\/backup/,
         /would run: check the token/,
       ];
       for (const re of opens) assert.match(o.stdout, re);
@@ -150,7 +150,7 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       stackIsDown();
       const b = cli(['backup', '--dry-run', '--config', CONFIG]);
       assert.equal(b.code, 0, `${b.stderr}\n${b.stdout}`);
-      for (const re of [...opens, /would run: umount \/media\/backup/, /would run: vgchange --activate n backup/, /would run: cryptsetup close enc-backup/, /would run: mdadm --stop \/dev\/md\/backup/]) assert.match(b.stdout, re);
+      for (const re of [...opens, /would run: umount -- \/media\/backup/, /would run: vgchange --activate n -- backup/, /would run: cryptsetup close -- enc-backup/, /would run: mdadm --stop \/dev\/md\/backup/]) assert.match(b.stdout, re);
       stackIsDown();
     }],
     ['a busy mount point is refused with the processes holding it', () => {
