@@ -17,6 +17,11 @@ export function reportError(err: unknown, out: ErrorOutput = {}): number {
   if (isVaultError(err)) {
     ({ message, fix, exitCode } = err);
     stderr(`btrfs-vault: ${message}\n${fix ? `fix: ${fix}\n` : ''}`);
+  } else if ((err as Error)?.name === 'ExitPromptError') {
+    // Ctrl-C at a question (inquirer reads keys in raw mode, so no SIGINT arrives): a person's stop, not a bug
+    message = 'stopped at a question (Ctrl-C): nothing more was done';
+    exitCode = ExitCode.sigint;
+    stderr(`btrfs-vault: ${message}\n`);
   } else {
     const e = err as Error;
     message = `internal error: ${e?.message ?? String(err)}`;

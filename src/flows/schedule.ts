@@ -113,7 +113,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
 
 /** hourly, daily, or an OnCalendar expression systemd accepts (checked with systemd-analyze). */
 export async function checkCalendar(runner: Runner, every: string): Promise<void> {
-  const r = await runner.query(['systemd-analyze', ['calendar', every]], { allowFailure: true });
+  const r = await runner.query(['systemd-analyze', ['calendar', '--', every]], { allowFailure: true });
   if (r.exitCode !== 0) throw new UserError(`--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
 }
 

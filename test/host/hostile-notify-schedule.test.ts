@@ -378,6 +378,14 @@ test('[what we write into other formats] --every with a newline or a % specifier
   assert.deepEqual(timer.split('\n').filter((l) => /^(OnCalendar|ExecStart)/.test(l)), ['OnCalendar=daily']);
 });
 
+test('[paths we are given] --every=--help (an option to systemd-analyze, which would print its help and exit 0): refused as no calendar expression, nothing written', () => {
+  const root = join(s.dir, 'root-every-option');
+  const r = s.cli(['schedule', 'install', '--root', root, '--every=--help', '--config', s.config]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /--every --help is not a calendar expression systemd understands/);
+  assert.ok(!existsSync(root), 'nothing written');
+});
+
 // ---------------------------------------------------------------- what we delete
 
 test('[what we delete] schedule install again without --on-plug: our rule and plug service go, and the output says so', () => {

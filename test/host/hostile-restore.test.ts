@@ -1,10 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, json, makeScenario, type Scenario } from '../support/scenario.js';
 import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../support/loop-disk.js';
+import { drivePty } from '../vm/guest/support.js';
 
 // Issue 19, the way back: restore and restore --path tried the hostile way (HOSTILE.md).
 // One scenario for all: a source with two backups, a second filesystem to restore to,
@@ -294,35 +295,18 @@ test('[what we write into other formats] the steps printed after a restore onto 
   assert.equal(readFileSync(join(`${s.data}.before-restore`, 'f.txt'), 'utf8'), 'v2');
 });
 
-/** Drives a command on a pseudo-terminal: each prompt seen is answered (an answer may first act). */
-async function drivePty(args: string[], steps: [RegExp, string | (() => string)][], timeoutMs = 120_000): Promise<{ code: number | null; screen: string }> {
-  const cmd = args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '50' }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let screen = '';
-  child.stdout.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-  const closed = new Promise<number | null>((r) => child.on('close', r));
-  const end = Date.now() + timeoutMs;
-  let seen = 0;
-  for (const [pattern, answer] of steps) {
-    for (;;) {
-      const m = pattern.exec(screen.slice(seen));
-      if (m) {
-        seen += m.index + m[0].length;
-        break;
-      }
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`pty: never saw ${pattern}\n--- screen ---\n${screen.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const keys = typeof answer === 'function' ? answer() : answer;
-    for (const ch of keys.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
-      child.stdin.write(ch);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-  }
-  const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(end - Date.now(), 1000));
-  const code = await closed;
-  clearTimeout(timer);
-  return { code, screen };
-}
+test('[signals and power] Ctrl-C at the restore picker while the disk is open: exit 130 and a plain message (not an internal error), the lock free, nothing restored (last: its check runs a backup)', async () => {
+  const out = join(folder('interrupted'), 'f.txt');
+  const { code, screen } = await drivePty(['node', BIN, 'restore', '--config', s.config], [
+    [/Which source\?/, '\r'],
+    [/Which file or folder/, 'f.txt\r'],
+    [/Copy it to which path/, `${out}\r`],
+    [new RegExp(`Which backup\\?[\\s\\S]*${b2}`), '\x03'],
+  ]);
+  assert.equal(code, 130, screen.slice(-2000));
+  assert.match(screen, /stopped at a question \(Ctrl-C\): nothing more was done/);
+  assert.doesNotMatch(screen, /internal error/);
+  assert.ok(!existsSync(out), 'nothing restored');
+  const next = s.cli(['--json', '--config', s.config]);
+  assert.equal(next.code, 0, `the lock is free: ${next.stderr}`);
+});

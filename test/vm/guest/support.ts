@@ -76,9 +76,10 @@ export async function runScenarios(list: [string, (notes: string[]) => Promise<v
 
 /**
  * Runs a command in a real pseudo-terminal (util-linux `script`) and answers its
- * prompts: each step waits for a pattern on the screen, then types keys.
+ * prompts: each step waits for a pattern on the screen, then types keys (an answer
+ * given as a function may first act, e.g. start another run while the prompt waits).
  */
-export async function drivePty(args: string[], steps: [RegExp, string][], timeoutMs = 300_000): Promise<{ code: number | null; screen: string }> {
+export async function drivePty(args: string[], steps: [RegExp, string | (() => string)][], timeoutMs = 300_000): Promise<{ code: number | null; screen: string }> {
   const { spawn } = await import('node:child_process');
   const cmd = args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: PROJECT, env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '50' }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -88,7 +89,7 @@ export async function drivePty(args: string[], steps: [RegExp, string][], timeou
   const closed = new Promise<number | null>((r) => child.on('close', r));
   const end = Date.now() + timeoutMs;
   let seen = 0;
-  for (const [pattern, keys] of steps) {
+  for (const [pattern, answer] of steps) {
     for (;;) {
       const rest = screen.slice(seen);
       const m = pattern.exec(rest);
@@ -100,6 +101,7 @@ export async function drivePty(args: string[], steps: [RegExp, string][], timeou
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 200));
+    const keys = typeof answer === 'function' ? answer() : answer;
     for (const ch of keys.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
       child.stdin.write(ch);
       await new Promise((r) => setTimeout(r, 15));
