@@ -15,15 +15,19 @@ export interface SubvolumeInfo {
   parentUuid?: string;
   receivedUuid?: string;
   readonly: boolean;
+  /** the last transaction that changed it, and the one that created it */
+  gen?: number;
+  cgen?: number;
 }
 
 /**
- * For each path in @ARGV, a line "ID RO UUID PARENT RECEIVED" ("-" for no UUID) or
- * "! why". The path must be the subvolume itself: a folder (never opened otherwise: a
- * FIFO would block), not a folder inside one (inode 256 is a subvolume's root), not a
+ * For each path in @ARGV, a line "ID RO UUID PARENT RECEIVED GEN CGEN" ("-" for no
+ * UUID) or "! why". The path must be the subvolume itself: a folder (never opened
+ * otherwise: a FIFO would block), not a folder inside one (inode 256 is a subvolume's root), not a
  * symbolic link (the name is checked, then the open handle against it). The
- * offsets are the kernel's, the same on every Linux: a 504-byte struct; flags at 288
- * (bit 0: read-only), the three UUIDs from 296 (perl's Q reads in the machine's byte
+ * offsets are the kernel's, the same on every Linux: a 504-byte struct; generation at
+ * 280, flags at 288 (bit 0: read-only), the three UUIDs from 296, otransid (the
+ * creation generation) at 352 (perl's Q reads in the machine's byte
  * order). The ioctl's number, _IOR(0x94, 60, 504 bytes), is per architecture (IOCTL).
  */
 const subvolInfoProgram = (ioctl: number) =>
@@ -36,8 +40,8 @@ const subvolInfoProgram = (ioctl: number) =>
   'my @s = stat $h; ' +
   'if ($s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (replaced while read)\\n"; next } ' +
   `if (!ioctl($h, 0x${ioctl.toString(16)}, $b)) { print "! BTRFS_IOC_GET_SUBVOL_INFO failed: $! (not btrfs, or a kernel before 4.18)\\n"; next } ` +
-  'my ($id, $fl, $u, $pu, $ru) = unpack("Q x256 x24 Q a16 a16 a16", $b); ' +
-  'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru)), "\\n" }';
+  'my ($id, $gen, $fl, $u, $pu, $ru, $ot) = unpack("Q x256 x16 Q Q a16 a16 a16 x8 Q", $b); ' +
+  'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru), $gen, $ot), "\\n" }';
 
 /**
  * BTRFS_IOC_GET_SUBVOL_INFO, _IOR(0x94, 60, 504 bytes): the read direction and the size
@@ -86,8 +90,8 @@ export async function subvolumeInfosOrWhy(runner: Runner, paths: readonly string
   const lines = stdout.split('\n');
   return paths.map((path, i) => {
     const line = lines[i] ?? '! no answer from the subvolume-info program';
-    const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)$/.exec(line);
-    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!) };
+    const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)(?: (\d+) (\d+))?$/.exec(line);
+    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!), ...(m[6] ? { gen: Number(m[6]), cgen: Number(m[7]) } : {}) };
     return line.startsWith('! ') ? line.slice(2) : `unrecognised answer: ${line}`;
   });
 }
