@@ -52,7 +52,7 @@ function logTail(stderr: string | undefined, cut = 0): string {
   if (lines.length === 0) return '';
   const shown = lines.slice(-LOG_LINES).map((l) => (l.length > LOG_LINE_CHARS ? `${l.slice(0, LOG_LINE_CHARS)}… (${l.length - LOG_LINE_CHARS} more characters)` : l));
   const more = lines.length - shown.length;
-  const before = more > 0 || cut > 0 ? `(${more > 0 ? `${more} earlier lines` : ''}${more > 0 && cut > 0 ? ' and ' : ''}${cut > 0 ? `${cut} earlier bytes` : ''} not shown)\n  ` : '';
+  const before = more > 0 || cut > 0 ? `(${more > 0 ? `${more} earlier lines` : ''}${more > 0 && cut > 0 ? ' and ' : ''}${cut > 0 ? `${cut} earlier bytes of its output` : ''} not shown)\n  ` : '';
   return `:\n  ${before}${shown.join('\n  ')}`;
 }
 
