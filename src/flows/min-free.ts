@@ -92,7 +92,7 @@ export async function makeRoom(input: {
       input.step(`only ${formatBytes(space.free)} free on the backup disk, ${asks}: deleting the oldest backup ${b.name}`);
       await runner.run(btrfs.deleteNow(b.path));
       deleted.push(b.name);
-      if (runner.dryRun) continue;
+      if (!runner.changesTakeEffect) continue; // nothing was deleted: no space to wait for
       await waitForFreedSpace(runner, input.mountPoint, [b.id]);
       space = measure(input.targetDir);
     }
@@ -101,7 +101,7 @@ export async function makeRoom(input: {
     if (deleted.length > 0) repairPrevious(runner, input.targetDir, ours.filter((b) => !deleted.includes(b.name)).map((b) => b.name));
   }
   const why = `only ${formatBytes(before)} was free and ${asks}; ${keptWhy}`;
-  if (space.free < wanted && !runner.dryRun) {
+  if (space.free < wanted && runner.changesTakeEffect) {
     throw new TargetError(
       `only ${formatBytes(space.free)} of ${formatBytes(space.size)} is free on the backup disk, and ${asks}${deleted.length ? ` (after deleting the old backup(s) ${deleted.join(', ')})` : ''}; nothing was sent`,
       fixLower,
