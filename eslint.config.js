@@ -3,6 +3,26 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const noDefaultExport = { selector: 'ExportDefaultDeclaration', message: 'no default exports: name what a file holds' };
+
+// Dry-run by construction: below the cli, a file is changed only through the runner port
+// (Runner.change, made in src/system/file-change.ts), so a dry-run prints every change and
+// the code has no other way to make one. Reading (stat, readFile, readdir, lstat, open to
+// read) stays where it is. Nor does any of it ask whether this is a dry-run.
+const FS = '/^(node:)?fs(.promises)?$/'; // (a selector's regex cannot hold a slash)
+const WRITING_FS =
+  '/^(writeFile|appendFile|rename|symlink|unlink|mkdir|mkdtemp|chmod|fchmod|lchmod|chown|fchown|lchown|fsync|fdatasync|rm|rmdir|write|writev|copyFile|cp|link|truncate|ftruncate|utimes|futimes|lutimes|createWriteStream)(Sync)?$/';
+const changesThroughThePort = [
+  { selector: `ImportDeclaration[source.value=${FS}] > ImportSpecifier[imported.name=${WRITING_FS}]`, message: 'a file change goes through the runner port: runner.change({ op: ... }) (src/system/file-change.ts), which a dry-run prints' },
+  { selector: `ImportDeclaration[source.value=${FS}] > :matches(ImportNamespaceSpecifier, ImportDefaultSpecifier)`, message: 'import the reading fs functions by name; a file change goes through runner.change' },
+  { selector: `ImportExpression[source.value=${FS}]`, message: 'import the reading fs functions by name; a file change goes through runner.change' },
+  {
+    selector: "ImportDeclaration[source.value=/system.(durable-files|no-follow|file-change)\\.js$/] > ImportSpecifier[imported.name=/^(writeFileDurably|appendFileDurably|makeDirDurably|writeFileNoFollow|removeFile|fsyncDir|applyChange)$/]",
+    message: 'the system writers are the exec runner\'s: a file change goes through runner.change, which a dry-run prints',
+  },
+  { selector: "MemberExpression[property.name='dryRun']:matches([object.name=/[Rr]unner$/], [object.property.name=/[Rr]unner$/])", message: 'do not ask whether this is a dry-run: make the change through the runner port' },
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'scripts/**', 'eslint.config.js'] },
   js.configs.recommended,
@@ -16,8 +36,12 @@ export default tseslint.config(
       // async methods that do no awaiting are how an interface that returns promises is met
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'no default exports: name what a file holds' }],
+      'no-restricted-syntax': ['error', noDefaultExport],
     },
+  },
+  {
+    files: ['src/flows/**', 'src/btrfs/**', 'src/stack/**', 'src/config/**', 'src/ui/**'],
+    rules: { 'no-restricted-syntax': ['error', noDefaultExport, ...changesThroughThePort] },
   },
   {
     // tests read the CLI's JSON output, which is untyped by nature; node:test's test() is awaited by the runner

@@ -1,6 +1,6 @@
-import { lstatSync, mkdirSync, realpathSync } from 'node:fs';
+import { lstatSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { lexists, readFileNoFollow, writeFileNoFollow } from '../system/no-follow.js';
+import { lexists, readFileNoFollow } from '../system/no-follow.js';
 import { TargetError, UserError } from '../core/errors.js';
 import { findMount, type MountEntry } from '../core/mountinfo.js';
 import { quote, type Runner } from '../system/runner.js';
@@ -31,30 +31,20 @@ export interface FolderCheck {
 export async function ownFolder(runner: Runner, dir: string, check: FolderCheck, parents = false): Promise<string> {
   const parent = dirname(dir);
   let realParent = parent;
-  if (parents && !lexists(parent)) {
-    runner.note(`mkdir -p ${quote(parent)}`);
-    if (!runner.dryRun) mkdirSync(parent, { recursive: true, mode: 0o700 });
-  }
+  if (parents && !lexists(parent)) runner.change({ op: 'mkdir', path: parent, parents: true, mode: 0o700 });
   try {
     realParent = realpathSync.native(parent);
   } catch {
-    if (!runner.dryRun) throw refuse(check, `the folder ${parent} does not exist`, `create it, or check the configured path`);
+    // a dry-run did not make it
+    if (runner.changesTakeEffect) throw refuse(check, `the folder ${parent} does not exist`, `create it, or check the configured path`);
   }
   const real = join(realParent, basename(dir));
   let st = lstatOrUndefined(real);
   if (!st) {
-    if (check.side === 'source') {
-      await runner.run(btrfs.createSubvolume(real));
-      if (runner.dryRun) return real;
-    } else {
-      runner.note(`mkdir ${quote(real)}`);
-      if (runner.dryRun) return real;
-      try {
-        mkdirSync(real, { mode: 0o700 });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
+    if (check.side === 'source') await runner.run(btrfs.createSubvolume(real));
+    else runner.change({ op: 'mkdir', path: real, mode: 0o700 });
+    // a dry-run made no folder there to look at
+    if (!runner.changesTakeEffect) return real;
     st = lstatSync(real);
   }
   if (st.isSymbolicLink()) {
@@ -112,8 +102,8 @@ export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side
   const file = join(dir, OWNER_FILE);
   const text = readFileNoFollow(file);
   const write = (why: string) => {
-    runner.note(`write ${quote(file)}: ${owner.host} ${owner.source}${owner.snapshots ? ` from ${owner.snapshots}` : ''}${why}`);
-    if (!runner.dryRun) writeFileNoFollow(file, `${JSON.stringify(owner)}\n`);
+    const about = `${owner.host} ${owner.source}${owner.snapshots ? ` from ${owner.snapshots}` : ''}${why}`;
+    runner.change({ op: 'write', path: file, text: `${JSON.stringify(owner)}\n`, about });
   };
   if (text === undefined) return write('');
   let found: Partial<FolderOwner> = {};
@@ -139,7 +129,7 @@ export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side
       `${ownFolderFix} in this config; or use one config (one snapshot_dir) for this source`,
     );
   }
-  write(found.snapshots === undefined ? ' (the snapshot folder recorded)' : ` (the recorded snapshot folder ${found.snapshots} is gone)`);
+  write(found.snapshots === undefined ? '; the snapshot folder recorded' : `; the recorded snapshot folder ${found.snapshots} is gone`);
 }
 
 /** A folder's path with the symlinks of what exists of it resolved (it may not exist yet). */

@@ -8,7 +8,7 @@ import { btrfs } from './commands.js';
  * `ids`: the deleted subvolumes (empty: every deletion pending on the filesystem).
  */
 export async function waitForFreedSpace(runner: Runner, path: string, ids: readonly number[]): Promise<void> {
-  if (runner.dryRun) return;
+  if (!runner.changesTakeEffect) return; // nothing was deleted
   await runner.run(btrfs.sync(path));
   await runner.run(btrfs.waitDeleted(path, ids));
   await runner.run(btrfs.sync(path));

@@ -1,8 +1,6 @@
-import { lstatSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
-import { quote } from '../system/runner.js';
-import { fsyncDir } from '../system/no-follow.js';
 
 export const LATEST = 'latest';
 export const PREVIOUS = 'previous';
@@ -25,25 +23,18 @@ export function readLink(dir: string, name: string): string | undefined {
 export function moveLinks(runner: Runner, dir: string, snapshot: string, valid: ReadonlySet<string>): void {
   const old = readLink(dir, LATEST);
   if (old !== undefined && old !== snapshot && valid.has(old)) replaceLink(runner, dir, PREVIOUS, old);
-  replaceLink(runner, dir, LATEST, snapshot);
-  if (!runner.dryRun) fsyncDir(dir);
+  replaceLink(runner, dir, LATEST, snapshot, { durable: true });
 }
 
-export function replaceLink(runner: Runner, dir: string, name: (typeof LINKS)[number], target: string): void {
-  const tmp = join(dir, `${TMP_PREFIX}${name}`);
-  const final = join(dir, name);
-  runner.note(`ln -sfT ${quote(target)} ${quote(tmp)} && mv -T ${quote(tmp)} ${quote(final)}`);
-  if (runner.dryRun) return;
-  unlinkIfLink(tmp);
-  symlinkSync(target, tmp);
-  renameSync(tmp, final);
+/** `durable`: the folder is synced after the rename. */
+export function replaceLink(runner: Runner, dir: string, name: (typeof LINKS)[number], target: string, o: { durable?: boolean } = {}): void {
+  runner.change({ op: 'symlink', target, tmp: join(dir, `${TMP_PREFIX}${name}`), path: join(dir, name), durable: o.durable });
 }
 
 /** Removes the link `name` (only a link: never a file or folder that carries the name). */
 export function removeLink(runner: Runner, dir: string, name: string): void {
   if (!isLink(join(dir, name))) return;
-  runner.note(`rm ${quote(join(dir, name))}`);
-  if (!runner.dryRun) unlinkIfLink(join(dir, name));
+  runner.change({ op: 'remove', path: join(dir, name), onlyLink: true });
 }
 
 /**
@@ -63,8 +54,4 @@ function isLink(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function unlinkIfLink(path: string): void {
-  if (isLink(path)) unlinkSync(path);
 }

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../system/runner.js';
-import { quote } from '../system/runner.js';
-import { readFileNoFollow, removeFile, writeFileNoFollow } from '../system/no-follow.js';
+import { readFileNoFollow } from '../system/no-follow.js';
 
 // The proof that btrfs-vault made a subvolume in a backup folder: before a receive
 // starts, its name and the run are recorded beside it (durably). Only a recorded
@@ -48,11 +47,10 @@ export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
 }
 
 export function writeReceiveRecord(runner: Runner, dir: string, record: ReceiveRecord): void {
-  runner.note(`record ${quote(join(dir, RECEIVE_RECORD))}: receiving ${record.name}${record.synced ? ', synced' : ''}`);
-  if (!runner.dryRun) writeFileNoFollow(join(dir, RECEIVE_RECORD), `${JSON.stringify(record)}\n`, { durable: true });
+  const about = `receiving ${record.name}${record.synced ? ', synced' : ''}`;
+  runner.change({ op: 'write', path: join(dir, RECEIVE_RECORD), text: `${JSON.stringify(record)}\n`, durable: true, about });
 }
 
 export function clearReceiveRecord(runner: Runner, dir: string): void {
-  runner.note(`rm ${quote(join(dir, RECEIVE_RECORD))}`);
-  if (!runner.dryRun) removeFile(join(dir, RECEIVE_RECORD));
+  runner.change({ op: 'remove', path: join(dir, RECEIVE_RECORD) });
 }

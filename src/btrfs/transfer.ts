@@ -33,7 +33,8 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
       signal: spec.signal,
       onProgress: spec.onProgress,
     });
-    if (!runner.dryRun) {
+    // a dry-run received nothing to prove
+    if (runner.changesTakeEffect) {
       const [info, expected] = await Promise.all([subvolumeInfo(runner, received), spec.snapshotUuid]);
       if (!info.readonly || !expected || info.receivedUuid !== expected) {
         throw new InternalError(
@@ -75,7 +76,7 @@ function explain(err: unknown, targetDir: string, into: 'backup' | 'restore', pa
 
 /** True when no partial copy is left. */
 async function deletePartial(runner: Runner, path: string): Promise<boolean> {
-  if (runner.dryRun) return true;
+  if (!runner.changesTakeEffect) return true; // a dry-run received nothing
   try {
     accessSync(path);
   } catch {

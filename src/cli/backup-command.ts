@@ -45,7 +45,8 @@ export async function backupCommand(paths: string[], opts: BackupCommandOptions,
 
 /** Stale backups (or a disk not seen for long) are told at most once a day. */
 async function staleNotice(runner: Runner, config: VaultConfig): Promise<string[]> {
-  if (!config.notify?.on.includes('stale') || runner.dryRun) return [];
+  // a dry-run sends nothing (notify), so it has nothing to remember
+  if (!config.notify?.on.includes('stale') || !runner.changesTakeEffect) return [];
   const status = await collectStatus(runner, config);
   const stale = status.warnings.filter((w) => ['stale-backup', 'no-backup', 'target-not-seen'].includes(w.code));
   if (stale.length === 0) return [];
@@ -53,6 +54,6 @@ async function staleNotice(runner: Runner, config: VaultConfig): Promise<string[
   if (record.lastStaleNotice && Date.now() - Date.parse(record.lastStaleNotice) < 86_400_000) return [];
   const problems = await notify(runner, config, 'stale', { exitCode: 0, warnings: stale });
   record.lastStaleNotice = new Date().toISOString();
-  writeHostRecord(record);
+  writeHostRecord(runner, record);
   return problems;
 }

@@ -8,7 +8,7 @@ const print = (lines: string[]) => process.stdout.write(lines.map((l) => `${l}\n
 
 export async function openCommand(opts: Opts): Promise<number> {
   const runner = makeRunner(opts);
-  print(openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json), dryRun: runner.dryRun }));
+  print(openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json), dryRun: !runner.changesTakeEffect }));
   return 0;
 }
 

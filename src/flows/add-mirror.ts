@@ -78,7 +78,8 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
   }
   const plan = { ...planMirror(stack, disk, partitions, wipe, members.failed), ...(assemble ? { assemble: { argv: assemble } } : {}) };
   print(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
-  if (runner.dryRun) return;
+  // a dry-run ends with the plan: nothing after the confirmation would take effect
+  if (!runner.changesTakeEffect) return;
   // the target's lock, as every run takes it, until the member is added: a timer's
   // backup meanwhile would stop the array it found idle, from under the assembly and the
   // add. The resync may take hours: backups go on meanwhile (runs leave a resyncing
@@ -150,7 +151,7 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
             }
           };
           await run(plan.partition);
-          if (!runner.dryRun && !(await waitForDevice(partitionPath(plan.label)))) {
+          if (runner.changesTakeEffect && !(await waitForDevice(partitionPath(plan.label)))) {
             throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
           }
           // a member that failed is known for sure only now that the array runs
@@ -160,7 +161,7 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
       },
       {
         title: 'Resync the mirror',
-        enabled: () => opts.wait && !runner.dryRun,
+        enabled: () => opts.wait && runner.changesTakeEffect, // a dry-run started no resync
         task: async (_c, task) => {
           const every = Math.min(progressInterval(opts.mode), 2000);
           for (;;) {

@@ -180,8 +180,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const taking = runner.run(btrfs.snapshot(source.real, snapshot));
   runner.preparePipe?.(); // the FIFO for the transfer is made while the snapshot is taken
   await taking;
-  // its UUID is needed only to verify the copy, so it is read while the stream runs
-  const snapshotUuid = runner.dryRun ? Promise.resolve(undefined) : subvolumeInfo(runner, snapshot).then((s) => s.uuid);
+  // its UUID is needed only to verify the copy, so it is read while the stream runs (a dry-run made none)
+  const snapshotUuid = runner.changesTakeEffect ? subvolumeInfo(runner, snapshot).then((s) => s.uuid) : Promise.resolve(undefined);
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   checkAbort();
 
@@ -220,7 +220,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   } catch (err) {
     // the partial copy is gone (transfer deletes it): so is the need for the record, and
     // its space comes back in the background: the next source, or the next run, needs it
-    if (!runner.dryRun && !existsSync(join(targetDir, name))) {
+    // (a dry-run's transfer fails before anything was received: nothing to clear)
+    if (runner.changesTakeEffect && !existsSync(join(targetDir, name))) {
       clearReceiveRecord(runner, targetDir);
       await waitForFreedSpace(runner, targetDir, []).catch(() => {}); // the transfer's error is the one to report
     }

@@ -58,7 +58,7 @@ export interface BackupReport {
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
   const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
-  const report: BackupReport = { ok: false, dryRun: runner.dryRun, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
+  const report: BackupReport = { ok: false, dryRun: !runner.changesTakeEffect, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, closeIdleBelow: opts.closeIdleBelow, verb: 'backed up' });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
@@ -91,7 +91,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           whole.done += outcome.bytes;
           Object.assign(r, outcomeFields(outcome));
           for (const w of outcome.warnings) task.output = `warning: ${w}`;
-          task.title = `${r.source}: ${describe(outcome, runner.dryRun)}`;
+          task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
           // only after a backup that worked, with the target open: retention
           if (config.retention) {
             try {
@@ -130,9 +130,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
           report.leftRunning = session.leftRunning;
           report.warnings.push(session.leftRunning);
         }
-        if (runner.dryRun || !session.locked) return;
+        if (!session.locked) return; // a dry-run holds no locks either
         try {
-          remember(config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
+          remember(runner, config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
         } catch (err) {
           report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
         }
@@ -143,7 +143,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
 }
 
 /** The host's record (for status, with the disk away): each source's last success or failure. */
-function remember(configFile: string, report: BackupReport, targetSeen: boolean, mirrored: boolean): void {
+function remember(runner: Runner, configFile: string, report: BackupReport, targetSeen: boolean, mirrored: boolean): void {
   const record = readHostRecord(configFile);
   const now = new Date().toISOString();
   if (targetSeen) record.targetSeen = now;
@@ -157,7 +157,7 @@ function remember(configFile: string, report: BackupReport, targetSeen: boolean,
       record.sources[r.name] = { ...prev, path: r.source, lastFailure: now, lastError: r.error };
     }
   }
-  writeHostRecord(record);
+  writeHostRecord(runner, record);
 }
 
 function outcomeFields(o: SourceOutcome): Partial<SourceReport> {

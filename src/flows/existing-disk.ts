@@ -1,10 +1,9 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { exists, waitForDevice } from '../stack/devices.js';
 import { luksCommands } from '../stack/luks.js';
 import { raidCommands } from '../stack/raid.js';
 import type { Runner } from '../system/runner.js';
+import { withScratchCopy } from '../system/scratch.js';
 
 // Does the passphrase open the backup disk found on the chosen disk? Then setup adds
 // this host to it; otherwise it is someone else's old disk, and only a wipe may reuse it.
@@ -15,7 +14,8 @@ import type { Runner } from '../system/runner.js';
  */
 export async function opensExisting(runner: Runner, array: string, partition: string, passphrase: string): Promise<boolean> {
   const running = await exists(array);
-  if (!running && runner.dryRun) return opensMemberHeader(runner, partition, passphrase);
+  // an array a dry-run assembles does not come up: the passphrase is tested without one
+  if (!running && !runner.changesTakeEffect) return opensMemberHeader(runner, partition, passphrase);
   if (!running) {
     // by the array's UUID, so that every attached member joins (by the device alone, the
     // other half of a whole mirror would be left out and go stale)
@@ -70,7 +70,6 @@ async function opensMemberHeader(runner: Runner, partition: string, passphrase: 
   const offset = dataOffsetBytes(examine.stdout);
   if (offset === undefined) return false;
   const fd = openSync(partition, 'r');
-  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-header-'));
   try {
     const read = (at: number, length: number) => {
       const buf = Buffer.alloc(length);
@@ -78,12 +77,11 @@ async function opensMemberHeader(runner: Runner, partition: string, passphrase: 
     };
     const length = luks2HeaderBytes(read);
     if (length === undefined) return false;
-    const copy = join(dir, 'header');
-    writeFileSync(copy, read(0, length), { mode: 0o600 });
-    const r = await runner.query(luksCommands.testPassphrase(copy), { input: passphrase, allowFailure: true });
-    return r.exitCode === 0;
+    return await withScratchCopy('header', read(0, length), async (copy) => {
+      const r = await runner.query(luksCommands.testPassphrase(copy), { input: passphrase, allowFailure: true });
+      return r.exitCode === 0;
+    });
   } finally {
     closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readlinkSync, rmdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { makeScratchDir, removeScratchMountPoint } from '../system/scratch.js';
 import { join } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { OWNER_FILE } from '../btrfs/folders.js';
@@ -65,7 +66,7 @@ export async function findHostVolume(runner: Runner, p: VolumeProbe, passphrase:
 }
 
 async function readVolume(runner: Runner, device: string, p: VolumeProbe): Promise<HostVolume> {
-  const dir = mkdtempSync('/run/btrfs-vault-probe-');
+  const dir = makeScratchDir('/run/btrfs-vault-probe-');
   await runner.run(mountCommands.mountReadOnly(device, dir));
   try {
     const token = readBytesNoFollow(join(dir, p.tokenName));
@@ -82,7 +83,7 @@ async function readVolume(runner: Runner, device: string, p: VolumeProbe): Promi
     return { tokenSha512: sha512(token), folders };
   } finally {
     await runner.run(mountCommands.umount(dir));
-    rmdirSync(dir);
+    removeScratchMountPoint(dir);
   }
 }
 

@@ -83,7 +83,7 @@ export async function runFiles(opts: {
 }): Promise<FilesReport> {
   const { config, source, runner } = opts;
   const rel = pathInSource(source, opts.path);
-  const report: FilesReport = { ok: false, dryRun: runner.dryRun, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
+  const report: FilesReport = { ok: false, dryRun: !runner.changesTakeEffect, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
   const backupsOf = async () => {
     const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;

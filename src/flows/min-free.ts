@@ -93,7 +93,7 @@ export async function makeRoom(input: {
       await runner.run(btrfs.deleteNow(b.path));
       deleted.push(b.name);
       // a dry-run frees nothing to measure: it names the first; a run measures again after each
-      if (runner.dryRun) {
+      if (!runner.changesTakeEffect) {
         if (b !== candidates.at(-1)) input.step(`then, if that is not enough room, the next oldest (a run measures the free space again after each deletion)`);
         break;
       }
@@ -105,7 +105,7 @@ export async function makeRoom(input: {
     if (deleted.length > 0) repairPrevious(runner, input.targetDir, ours.filter((b) => !deleted.includes(b.name)).map((b) => b.name));
   }
   const why = `only ${formatBytes(before)} was free and ${asks}; ${keptWhy}`;
-  if (space.free < wanted && !runner.dryRun) {
+  if (space.free < wanted && runner.changesTakeEffect) {
     throw new TargetError(
       `only ${formatBytes(space.free)} of ${formatBytes(space.size)} is free on the backup disk, and ${asks}${deleted.length ? ` (after deleting the old backup(s) ${deleted.join(', ')})` : ''}; nothing was sent`,
       fixLower,

@@ -19,7 +19,8 @@ const LOG_LINE_CHARS = 300;
  */
 export async function notify(runner: Runner, config: VaultConfig, event: NotifyEvent, report: { exitCode: number } & Record<string, unknown>): Promise<string[]> {
   const n = config.notify;
-  if (!n || !n.on.includes(event) || runner.dryRun) return [];
+  // a dry-run tells nobody, and prints no notification either (its command or URL may hold a secret)
+  if (!n || !n.on.includes(event) || !runner.changesTakeEffect) return [];
   const body = JSON.stringify({ event, host: config.host, config: config.file, ...report });
   const problems: string[] = [];
   if (n.command) {

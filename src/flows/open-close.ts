@@ -31,10 +31,11 @@ export interface StackState {
  * of a backup would pull the disk from under it) and settle who owes a close: after
  * either, no run does (src/stack/open-record.ts).
  */
-async function locked<T>(runner: Runner, config: VaultConfig, work: () => Promise<T>): Promise<T> {
-  const lock = runner.dryRun ? undefined : await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `config ${config.file}`);
+async function locked<T>(runner: Runner, config: VaultConfig, work: (held: boolean) => Promise<T>): Promise<T> {
+  // a run whose changes do not take effect excludes nobody, and settles no open record
+  const lock = runner.changesTakeEffect ? await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `config ${config.file}`) : undefined;
   try {
-    return await work();
+    return await work(lock !== undefined);
   } finally {
     await lock?.release();
   }
@@ -44,7 +45,7 @@ async function locked<T>(runner: Runner, config: VaultConfig, work: () => Promis
 export async function runOpen(runner: Runner, config: VaultConfig, mode: OutputMode): Promise<StackState> {
   const ctx: StackContext = { runner, config, mounts: readMounts };
   const steps: Step[] = [];
-  await locked(runner, config, async () => {
+  await locked(runner, config, async (held) => {
     await runTasks(
       [
         {
@@ -61,7 +62,7 @@ export async function runOpen(runner: Runner, config: VaultConfig, mode: OutputM
       { exitOnError: true },
     );
     // opened by hand: it stays open, and no run owes a close any more
-    if (!runner.dryRun) clearOpenRecord(config.target.mountpoint);
+    if (held) clearOpenRecord(runner, config.target.mountpoint);
   });
   return { steps, ...(await state(ctx, steps)) };
 }
@@ -70,7 +71,7 @@ export async function runOpen(runner: Runner, config: VaultConfig, mode: OutputM
 export async function runClose(runner: Runner, config: VaultConfig, mode: OutputMode): Promise<Step[]> {
   const ctx: StackContext = { runner, config, mounts: readMounts };
   const steps: Step[] = [];
-  await locked(runner, config, async () => {
+  await locked(runner, config, async (held) => {
     const layers: LayerHandler[] = stackLayers(ctx).map((l) => ({
       ...l,
       close: async (c: StackContext) => {
@@ -92,7 +93,7 @@ export async function runClose(runner: Runner, config: VaultConfig, mode: Output
       mode,
       { exitOnError: true },
     );
-    if (!runner.dryRun) clearOpenRecord(config.target.mountpoint);
+    if (held) clearOpenRecord(runner, config.target.mountpoint);
   });
   return steps;
 }

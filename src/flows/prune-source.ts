@@ -66,7 +66,7 @@ async function apply(input: PruneSourceInput, dir: string, decisions: RetentionD
   // btrfs frees a deleted subvolume's space in the background: what comes next (the
   // next source's transfer, min_free, status) must see the room, not a full disk
   const ids = listed.filter((s) => deleted.includes(s.name)).map((s) => s.id);
-  if (ids.length > 0 && !input.runner.dryRun) {
+  if (ids.length > 0 && input.runner.changesTakeEffect) {
     input.progress?.(`waiting until btrfs has freed the space of ${ids.length} deleted ${what}`);
     await waitForFreedSpace(input.runner, dir, ids);
   }

@@ -30,7 +30,7 @@ export interface PruneRunReport {
 export async function runPrune(opts: { config: VaultConfig; sources: SourceConfig[]; runner: Runner; mode: OutputMode; signal?: AbortSignal }): Promise<PruneRunReport> {
   const { config, runner } = opts;
   const reports: PruneSourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], deleted: { source: [], target: [] } }));
-  const report: PruneRunReport = { ok: false, dryRun: runner.dryRun, retention: config.retention !== undefined, sources: reports, exitCode: ExitCode.ok };
+  const report: PruneRunReport = { ok: false, dryRun: !runner.changesTakeEffect, retention: config.retention !== undefined, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
 
   await session.run(
@@ -62,7 +62,7 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
           r.snapshots = { source: out.source.decisions, target: out.target.decisions };
           r.deleted = { source: out.source.deleted, target: out.target.deleted };
           const n = r.deleted.source.length + r.deleted.target.length;
-          task.title = `${r.source}: ${runner.dryRun ? 'would delete' : 'deleted'} ${r.deleted.source.length} snapshot(s) and ${r.deleted.target.length} backup(s)${n === 0 ? ' (nothing to delete)' : ''}`;
+          task.title = `${r.source}: ${runner.changesTakeEffect ? 'deleted' : 'would delete'} ${r.deleted.source.length} snapshot(s) and ${r.deleted.target.length} backup(s)${n === 0 ? ' (nothing to delete)' : ''}`;
         }),
       ),
     ],

@@ -63,7 +63,7 @@ export interface RestoreReport extends SourceResult {
  */
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const { config, runner, source } = opts;
-  const report: RestoreReport = { ok: false, dryRun: runner.dryRun, source: source.path, name: source.name, status: 'not-run', warnings: [], nextSteps: [], exitCode: ExitCode.ok };
+  const report: RestoreReport = { ok: false, dryRun: !runner.changesTakeEffect, source: source.path, name: source.name, status: 'not-run', warnings: [], nextSteps: [], exitCode: ExitCode.ok };
   const dest = destination(opts.to);
   // a backup named: a path that is taken is refused before the disk is opened (~7 s through the whole stack)
   if (opts.backup !== undefined && /^[^/]+$/.test(opts.backup) && opts.backup !== '.' && opts.backup !== '..' && lexists(join(dest.dir, opts.backup))) {
@@ -186,7 +186,7 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
     await runner.run(btrfs.writableSnapshot(restored, report.writable));
   }
   report.nextSteps = nextSteps(report.source, restored, report.writable, sameFilesystem(report.source, dest.mount));
-  task.title = `${report.source}: ${runner.dryRun ? `would restore ${chosen.name}` : `${chosen.name} restored`} as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+  task.title = `${report.source}: ${runner.changesTakeEffect ? `${chosen.name} restored` : `would restore ${chosen.name}`} as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
 }
 
 /** The complete backups of a source on the backup filesystem, oldest first. */

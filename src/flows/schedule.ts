@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { TargetConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
 import { refuseControl, udevMatchValue, unitCommandLine, unitText } from '../core/unit-escape.js';
 import { configuredArray } from '../stack/array-state.js';
-import { quote, type Argv, type Runner } from '../system/runner.js';
-import { writeFileNoFollow } from '../system/no-follow.js';
+import type { Argv, Runner } from '../system/runner.js';
 
 // The systemd units and the udev rule that make backups happen without a person:
 // a timer (missed runs happen at boot), and a run when the backup disk is plugged in.
@@ -119,19 +118,12 @@ export async function checkCalendar(runner: Runner, every: string): Promise<void
 
 export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ written: UnitFile[]; removed: string[] }> {
   const files = scheduleFiles(spec);
-  for (const f of files) {
-    runner.note(`write ${quote(f.path)}`);
-    if (runner.dryRun) continue;
-    mkdirSync(dirname(f.path), { recursive: true });
-    writeFileNoFollow(f.path, f.text, { mode: 0o644, durable: true });
-  }
+  // the folders as mkdir -p makes them (0777 less the umask), as systemd's own are
+  for (const f of files) runner.change({ op: 'write', path: f.path, text: f.text, mode: 0o644, durable: true, folder: 0o777 });
   const n = unitNames(spec.configFile);
   // installed again without --on-plug: the earlier rule and plug service are no longer asked for
   const removed = spec.plug ? [] : plugLeftovers(spec.root, n);
-  for (const p of removed) {
-    runner.note(`rm ${quote(p)}`);
-    if (!runner.dryRun) rmSync(p, { force: true });
-  }
+  for (const p of removed) runner.change({ op: 'remove', path: p });
   for (const argv of activate(spec.root, n, Boolean(spec.plug) || removed.length > 0)) await runner.run(argv);
   return { written: files, removed };
 }
@@ -171,10 +163,7 @@ export async function remove(runner: Runner, configFile: string, root: string): 
   const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
   if (there.length === 0) return { removed: [], notOurs };
   await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
-  for (const p of there) {
-    runner.note(`rm ${quote(p)}`);
-    if (!runner.dryRun) rmSync(p, { force: true });
-  }
+  for (const p of there) runner.change({ op: 'remove', path: p });
   if (root === '/') {
     await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
     await runner.run(['udevadm', ['control', '--reload']], { allowFailure: true });

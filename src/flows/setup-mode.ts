@@ -49,6 +49,7 @@ export async function decideMode(
   if (!FULL_STACK.every((l) => input.layers.includes(l))) return { mode: 'new-disk', found, needsWipe: disk.signatures.length > 0 };
   const passphrase = await input.askPassphrase();
   if (!(await opensExisting(runner, names.array, found.path, passphrase))) return { mode: 'new-disk', found, passphrase, needsWipe: disk.signatures.length > 0 };
-  const existing = runner.dryRun ? undefined : await findHostVolume(runner, { ...names, host: input.host }, passphrase);
+  // looking needs the volume opened and mounted, which a dry-run does not do
+  const existing = runner.changesTakeEffect ? await findHostVolume(runner, { ...names, host: input.host }, passphrase) : undefined;
   return existing ? { mode: 'reconnect', found, member: found, existing, passphrase, needsWipe: false } : { mode: 'second-host', found, member: found, passphrase, needsWipe: false };
 }

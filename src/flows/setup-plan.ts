@@ -2,7 +2,6 @@ import { dirname } from 'node:path';
 import type { VaultConfig } from '../config/config.js';
 import { configText } from '../config/config-text.js';
 import type { LayerName } from '../config/defaults.js';
-import { writeFileDurably } from '../system/durable-files.js';
 import { operand } from '../system/runner.js';
 import { fstabLine as fstabLineFor } from '../stack/filesystem.js';
 import { plainCommands, type CreateMode, type CreateOptions, type CreateStep, type StepCommand } from '../stack/layer.js';
@@ -144,7 +143,7 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
       commands: [],
       writes: [`${spec.configFile} (kept if it exists)`],
       done: () => exists(spec.configFile),
-      finish: async () => writeFileDurably(spec.configFile, configText(config), { mode: 0o600, replace: false }),
+      finish: async (c) => c.runner.change({ op: 'write-durably', path: spec.configFile, data: configText(config), mode: 0o600, replace: false }),
     },
   ];
 }

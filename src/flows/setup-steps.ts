@@ -16,11 +16,14 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
   const { runner } = ctx;
   await step.prepare?.(ctx);
   if (step.run) {
-    if (!runner.dryRun) await step.run(ctx);
+    // a step that does its commands itself reads what the earlier steps made (the ARRAY
+    // line from the array), which a dry-run did not make
+    if (runner.changesTakeEffect) await step.run(ctx);
   } else {
     for (const command of step.commands) await runCommand(runner, command, ctx.passphrase);
   }
-  if (runner.dryRun) return;
+  // a dry-run made no device to wait for, and nothing for the step's own files to go on
+  if (!runner.changesTakeEffect) return;
   // udev makes the node of what the step made a moment later
   if (step.appears && !(await waitForDevice(step.appears))) throw new TargetError(`${step.appears} did not appear`, 'run setup again (it resumes)');
   await step.finish?.(ctx);

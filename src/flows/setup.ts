@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Listr } from 'listr2';
 import { confirmationWords } from '../core/eligibility.js';
@@ -11,7 +10,6 @@ import { planSetup, type SetupSpec } from './setup-plan.js';
 import { closeAfterSetup, runStep, setupStack } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
 import { decideSetup, type SetupQuestions } from './setup-spec.js';
-import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 
 export interface SetupRun {
   spec: SetupSpec;
@@ -23,20 +21,17 @@ export interface SetupRun {
 }
 
 /**
- * Carries out the plan as a task list. Each step first checks whether it is already
- * done (a setup that died half-way is simply run again), and the steps finished so
- * far are kept in a state file beside the config until the whole setup is through.
+ * Carries out the plan as a task list, after the confirmation (a dry-run ends before
+ * it). Each step first checks whether it is already done (a setup that died half-way
+ * is simply run again), and the steps finished so far are kept in a state file beside
+ * the config until the whole setup is through.
  */
 export async function runSetup(run: SetupRun): Promise<string[]> {
   const { spec, runner } = run;
   const lines: string[] = [];
   const state: SetupState = run.state ?? { disk: spec.diskName, serial: '', label: spec.label, host: spec.host, mode: spec.mode, done: [] };
   // whole or not at all, so a power cut never leaves a state file that reads as no setup
-  const save = async () => {
-    if (runner.dryRun) return;
-    makeDirDurably(dirname(run.stateFile), 0o700);
-    writeFileDurably(run.stateFile, JSON.stringify(state, null, 2), { mode: 0o600, replace: true });
-  };
+  const save = async () => runner.change({ op: 'write-durably', path: run.stateFile, data: JSON.stringify(state, null, 2), mode: 0o600, replace: true, folder: 0o700, about: 'the steps done' });
   // what each step's handler checks, brings up and writes: the stack of the config about to be written
   const stack = { ...setupStack(runner, spec), passphrase: run.passphrase };
   await save();
@@ -48,11 +43,11 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
         task: async (_c: unknown, task: { skip: (m: string) => void; output: string }) => {
           if (state.done.includes(step.id) || (step.done && (await step.done(stack)))) {
             if (!state.done.includes(step.id)) state.done.push(step.id);
-            if (!runner.dryRun) await step.bringUp?.(stack);
+            await step.bringUp?.(stack);
             return task.skip(`${step.title}: already done`);
           }
           await runStep(step, { ...stack, say: (l) => ((task.output = l), lines.push(l)) });
-          if (!runner.dryRun) await pauseAfter(step.id);
+          await pauseAfter(step.id);
           state.done.push(step.id);
           await save();
         },
@@ -64,7 +59,7 @@ export async function runSetup(run: SetupRun): Promise<string[]> {
     ],
     { ...listrOptions(run.mode), exitOnError: true, collectErrors: false },
   ).run();
-  if (!runner.dryRun) await rm(run.stateFile, { force: true });
+  runner.change({ op: 'remove', path: run.stateFile });
   return lines;
 }
 
@@ -88,7 +83,8 @@ export async function setup(run: SetupCommandRun): Promise<void> {
   const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, { configFile: run.configFile, host: run.host, stateFile, questions: run.questions });
   print(`${planSummary(spec, disk, planSetup(spec))}\n`);
   if (resuming) print(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
-  if (runner.dryRun) {
+  // a dry-run ends with the plan: nothing after the confirmation would take effect
+  if (!runner.changesTakeEffect) {
     if (member && !resuming) {
       print(`a dry run does not open the disk, so it cannot see whether it already holds a volume ${spec.volumeGroup}/${spec.host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`);
     }

@@ -146,12 +146,13 @@ export class TargetSession<R extends SourceResult> {
         const { runner } = this;
         try {
           // a run killed before it closed what it opened left this; we hold the lock, so it is dead
-          const leftover = runner.dryRun ? undefined : readOpenRecord(mp);
+          // (a dry-run holds none: the record may be a live run's, and is left alone)
+          const leftover = this.locked ? readOpenRecord(mp) : undefined;
           this.stack = await openStack(
             this.ctx,
             (layer, outcome) => {
               task.output = `${layer}: ${outcome}`;
-              if (outcome === 'opened' && !runner.dryRun && !readOpenRecord(mp)) writeOpenRecord(mp, { from: layer, pid: process.pid });
+              if (outcome === 'opened' && this.locked && !readOpenRecord(mp)) writeOpenRecord(runner, mp, { from: layer, pid: process.pid });
             },
             undefined,
             leftover?.from,
@@ -159,7 +160,7 @@ export class TargetSession<R extends SourceResult> {
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
-          if (this.config.target.layers.includes('raid') && !runner.dryRun && !this.onPaper) {
+          if (this.config.target.layers.includes('raid') && this.locked && !this.onPaper) {
             const raid = (await raidLayer.inspect(this.ctx)) as RaidState;
             this.mirrored = raid.stat?.map === '[UU]';
             const degraded = raid.stat?.present !== undefined && raid.stat.wanted !== undefined && raid.stat.present < raid.stat.wanted;
@@ -248,7 +249,7 @@ export class TargetSession<R extends SourceResult> {
       enabled: () => this.stack !== undefined && this.stack.opened.length > 0,
       task: async (_c: unknown, task: Task) => {
         if (this.opts.keepOpen) {
-          if (!this.runner.dryRun) clearOpenRecord(mp); // kept open on purpose: nobody owes a close
+          if (this.locked) clearOpenRecord(this.runner, mp); // kept open on purpose: nobody owes a close
           return task.skip('kept open (-b)');
         }
         let kept: string | undefined;
@@ -260,10 +261,11 @@ export class TargetSession<R extends SourceResult> {
           this.closeError = new TargetError(`the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
           throw this.closeError;
         }
-        if (this.runner.dryRun) return;
+        // the open record is kept by a run that holds the lock (a dry-run holds none)
+        if (!this.locked) return;
         // the next run closes what was left running, once its work is done
-        if (kept) writeOpenRecord(mp, { from: kept, pid: process.pid });
-        else clearOpenRecord(mp);
+        if (kept) writeOpenRecord(this.runner, mp, { from: kept, pid: process.pid });
+        else clearOpenRecord(this.runner, mp);
         if (kept) task.title = `Close backup target: ${kept} left running`;
       },
     };
@@ -275,7 +277,8 @@ export class TargetSession<R extends SourceResult> {
    */
   outcome(): { whole: unknown; exitCode: number } {
     const whole: unknown = this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined);
-    if (!this.runner.dryRun && whole === undefined) {
+    // a dry-run may leave its sources unrun: a disk opened on paper cannot be read
+    if (this.runner.changesTakeEffect && whole === undefined) {
       for (const r of this.results.filter((x) => x.status === 'not-run' && this.checked.has(x))) {
         this.fail(r, new TargetError(`${r.source}: not ${this.opts.verb}: the backup target was not open`, 'run: btrfs-vault open, and see what it says'));
       }
@@ -324,7 +327,8 @@ export class TargetSession<R extends SourceResult> {
   }
 
   private async lock(keys: LockKey[]): Promise<void> {
-    if (!this.runner.dryRun) this.locks.push(await acquireLocks(this.runner, keys, `config ${this.config.file}`, this.opts.lockDir));
+    // a run whose changes do not take effect excludes nobody
+    if (this.runner.changesTakeEffect) this.locks.push(await acquireLocks(this.runner, keys, `config ${this.config.file}`, this.opts.lockDir));
   }
 }
 

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { ExitCode, TargetError, VaultError } from '../core/errors.js';
@@ -184,7 +184,8 @@ async function scrub(runner: Runner, mount: MountEntry, listing: () => Promise<r
     const out = (await runner.query(commands.scrubStatus(mp))).stdout;
     stats = Object.fromEntries([...out.matchAll(/^\s*([a-z_]+): (\d+)$/gm)].map((m) => [m[1]!, m[2]!]));
     const total = /Total to scrub:\s+(\S+)/.exec(out)?.[1];
-    if (/Status:\s+(finished|aborted)/.test(out) || runner.dryRun) break;
+    // a dry-run started no scrub to wait for
+    if (/Status:\s+(finished|aborted)/.test(out) || !runner.changesTakeEffect) break;
     progress(`${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`);
     await new Promise((r) => setTimeout(r, 1000));
   }
@@ -201,9 +202,8 @@ async function mdCheck(runner: Runner, array: string, progress: (t: string) => v
   const md = await arrayKernelName(array);
   if (!md) throw new TargetError(`${array} is not running`, 'run: btrfs-vault open');
   const sys = `/sys/block/${md}/md`;
-  runner.note(`echo check > ${sys}/sync_action`);
-  if (runner.dryRun) return 0;
-  writeFileSync(`${sys}/sync_action`, 'check');
+  runner.change({ op: 'set', path: `${sys}/sync_action`, text: 'check' });
+  if (!runner.changesTakeEffect) return 0; // a dry-run started no check to wait for
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
     if ((await mdAttribute(md, 'sync_action')) === 'idle') break;

@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { appendFileDurably } from '../system/durable-files.js';
+import { existsSync } from 'node:fs';
 import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
 import { escapeFstabField } from '../core/fstab.js';
@@ -52,7 +51,7 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
         commands: [],
         writes: [`${FSTAB}: ${fstabLine(device, mountpoint, o.compression)}`],
         done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours),
-        finish: async () => appendFileDurably(FSTAB, `${fstabLine(device, mountpoint, o.compression)}\n`),
+        finish: async (ctx) => ctx.runner.change({ op: 'append', path: FSTAB, text: `${fstabLine(device, mountpoint, o.compression)}\n` }),
       },
       {
         id: 'mount',
@@ -93,14 +92,14 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
     const how = howToMount(ctx);
     if (how.device) {
       // udev makes the node shortly after the layer below opened; a dry-run opened nothing
-      const present = ctx.runner.dryRun ? await exists(how.device) : await waitForDevice(how.device);
+      const present = ctx.runner.changesTakeEffect ? await waitForDevice(how.device) : await exists(how.device);
       // with an fstab entry, mount's own message says what is wrong
       if (!present && !how.fstab) {
         throw new TargetError(`the backup filesystem's device ${how.device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
       }
     }
     await mount(ctx, how);
-    if (ctx.runner.dryRun) return 'opened';
+    if (!ctx.runner.changesTakeEffect) return 'opened'; // a dry-run mounted nothing to look at
     m = await this.mountOf(ctx);
     if (!m) throw new TargetError(`mount ${mp} succeeded but nothing is mounted there`, 'check the fstab entry');
     assertBtrfs(m, mp);
@@ -159,8 +158,7 @@ function howToMount(ctx: StackContext): HowToMount {
 function makeMountPoint(ctx: StackContext): void {
   const mp = ctx.config.target.mountpoint;
   if (existsSync(mp)) return;
-  ctx.runner.note(`mkdir -p ${mp}`);
-  if (!ctx.runner.dryRun) mkdirSync(mp, { recursive: true });
+  ctx.runner.change({ op: 'mkdir', path: mp, parents: true });
 }
 
 async function mount(ctx: StackContext, how: HowToMount): Promise<void> {

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { dirname } from 'node:path';
 import { assertPrivateFile } from '../config/permissions.js';
-import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
@@ -55,10 +53,7 @@ export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
  */
 async function writeKeyfile(ctx: StepContext, keyfile: string): Promise<void> {
   if (await exists(keyfile)) return;
-  ctx.runner.note(`write ${keyfile} (1 KiB random, mode 0600)`);
-  if (ctx.runner.dryRun) return;
-  makeDirDurably(dirname(keyfile), 0o700);
-  writeFileDurably(keyfile, randomBytes(1024), { mode: 0o600, replace: false });
+  ctx.runner.change({ op: 'write-durably', path: keyfile, data: randomBytes(1024), mode: 0o600, replace: false, about: '1 KiB random', folder: 0o700 });
 }
 
 export const luksLayer: LayerHandler = {

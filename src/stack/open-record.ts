@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileNoFollow, removeFile, writeFileNoFollow } from '../system/no-follow.js';
+import { readFileNoFollow } from '../system/no-follow.js';
+import type { Runner } from '../system/runner.js';
 
 // What a run opened of the disk stack and means to close again, kept in /run (gone
 // after a reboot, when nothing is open anyway). A run killed before it closed leaves
@@ -30,12 +30,11 @@ export function readOpenRecord(mountpoint: string, dir = OPEN_RECORD_DIR): OpenR
   }
 }
 
-export function writeOpenRecord(mountpoint: string, record: OpenRecord, dir = OPEN_RECORD_DIR): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileNoFollow(recordFile(mountpoint, dir), `${JSON.stringify(record)}\n`);
+export function writeOpenRecord(runner: Runner, mountpoint: string, record: OpenRecord, dir = OPEN_RECORD_DIR): void {
+  runner.change({ op: 'write', path: recordFile(mountpoint, dir), text: `${JSON.stringify(record)}\n`, folder: 0o700, about: `opened from ${record.from}` });
 }
 
 /** The stack is closed, or someone (open, -b) decided to keep it open: no run owes a close. */
-export function clearOpenRecord(mountpoint: string, dir = OPEN_RECORD_DIR): void {
-  removeFile(recordFile(mountpoint, dir));
+export function clearOpenRecord(runner: Runner, mountpoint: string, dir = OPEN_RECORD_DIR): void {
+  runner.change({ op: 'remove', path: recordFile(mountpoint, dir) });
 }

@@ -2,7 +2,6 @@ import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
 import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
-import { appendFileDurably, makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { byIdNames } from '../system/inventory.js';
 import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
@@ -269,10 +268,9 @@ async function recordArray(ctx: StepContext, array: string): Promise<void> {
       .filter((l) => (dropping = l.startsWith('ARRAY ') ? parseArrayLines(l)[0]?.device === array : dropping && /^\s/.test(l)) === false)
       .join('\n')
       .replace(/\n*$/, '');
-    writeFileDurably(MDADM_CONF, `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`, { mode: 0o644, replace: true });
+    ctx.runner.change({ op: 'write-durably', path: MDADM_CONF, data: `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`, mode: 0o644, replace: true });
   } else if (!present) {
-    makeDirDurably(dirname(MDADM_CONF), 0o755);
-    appendFileDurably(MDADM_CONF, `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`);
+    ctx.runner.change({ op: 'append', path: MDADM_CONF, text: `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`, folder: 0o755 });
   }
   ctx.say(`${present ? 'already in' : stale ? 'replaced the wiped array\'s line in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');

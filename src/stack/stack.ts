@@ -69,7 +69,7 @@ export async function openStack(
       // LVM volumes on an opened LUKS mapping), so it is this run's to close as well
       if (outcome === 'opened' || opened.length > 0 || layer.name === adoptFrom) opened.push(layer);
       else idle.push(layer);
-      onPaper = ctx.runner.dryRun && outcome === 'opened';
+      onPaper = !ctx.runner.changesTakeEffect && outcome === 'opened';
       onStep?.(layer.name, onPaper ? 'would-open' : outcome);
     }
   } catch (err) {

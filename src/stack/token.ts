@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { makeDirDurably, writeFileDurably } from '../system/durable-files.js';
 import { readBytesNoFollow } from '../system/no-follow.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
@@ -67,9 +65,8 @@ async function writeToken(ctx: StepContext, o: CreateOptions): Promise<void> {
   }
   const token = o.mode === 'reconnect' ? existingToken(ctx, o.existingTokenSha512) : randomBytes(64);
   // the token before its hash: after a power cut between them, they differ and the step runs again
-  if (o.mode !== 'reconnect') writeFileDurably(tokenFile, token, { mode: 0o600, replace: true });
-  makeDirDurably(dirname(tokenHashFile), 0o700);
-  writeFileDurably(tokenHashFile, `${sha512(token)}  ${tokenFile}\n`, { mode: 0o600, replace: true });
+  if (o.mode !== 'reconnect') ctx.runner.change({ op: 'write-durably', path: tokenFile, data: token, mode: 0o600, replace: true });
+  ctx.runner.change({ op: 'write-durably', path: tokenHashFile, data: `${sha512(token)}  ${tokenFile}\n`, mode: 0o600, replace: true, folder: 0o700 });
 }
 
 /**

@@ -1,11 +1,12 @@
+import { describeChange, type FileChange } from './file-change.js';
 import { formatArgv, type Argv, type HoldResult, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 /**
  * Dry-run adapter: inspections (query) run for real so the plan is exact; every
- * command that would change something is printed and not run.
+ * command and file change that would change something is printed and not made.
  */
 export class DryRunRunner implements Runner {
-  readonly dryRun = true;
+  readonly changesTakeEffect = false;
 
   constructor(
     private readonly inner: Runner,
@@ -24,6 +25,10 @@ export class DryRunRunner implements Runner {
   async pipe(from: Argv, to: Argv): Promise<PipeResult> {
     this.emit(`${formatArgv(from)} | ${formatArgv(to)}`);
     return { bytes: 0 };
+  }
+
+  change(change: FileChange): void {
+    this.emit(describeChange(change));
   }
 
   note(description: string): void {

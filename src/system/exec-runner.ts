@@ -7,6 +7,7 @@ import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
 import { runBounded } from './bounded-exec.js';
 import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { applyChange, type FileChange } from './file-change.js';
 
 const osSignals = constants.signals as Record<string, number>;
 
@@ -17,7 +18,7 @@ const STDERR_KEEP = 64 * 1024;
 
 /** The real adapter: runs programs with execa. */
 export class ExecRunner implements Runner {
-  readonly dryRun = false;
+  readonly changesTakeEffect = true;
 
   query(argv: Argv, options?: RunOptions): Promise<RunResult> {
     return this.exec(argv, options);
@@ -27,7 +28,11 @@ export class ExecRunner implements Runner {
     return this.exec(argv, options);
   }
 
-  /** a change made without a program: done by the caller, nothing to print for real */
+  change(change: FileChange): void {
+    applyChange(change);
+  }
+
+  /** what a dry-run shows of a check: nothing to print for real */
   note(): void {}
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {

@@ -1,4 +1,5 @@
 import { InternalError, CommandFailedError } from '../core/errors.js';
+import { applyChange, describeChange, type FileChange } from './file-change.js';
 import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 
 export interface FakeAnswer {
@@ -16,12 +17,14 @@ type Answer = FakeAnswer | ((argv: Argv) => FakeAnswer);
  * command it does not know, so a test can never fall through to a real program.
  */
 export class FakeRunner implements Runner {
-  readonly dryRun = false;
+  readonly changesTakeEffect = true;
   /** every command, in order */
   readonly calls: string[] = [];
   /** only the commands that change something (run, pipe): a refusal must leave this empty */
   readonly changes: string[] = [];
   readonly notes: string[] = [];
+  /** every file change, as a dry-run shows it; each is made too (tests point them at their scratch folders) */
+  readonly fileChanges: string[] = [];
   private readonly table = new Map<string, Answer>();
 
   on(argv: Argv | readonly [Argv, Argv], answer: Answer = {}): this {
@@ -48,6 +51,11 @@ export class FakeRunner implements Runner {
     if ((a.exitCode ?? 0) !== 0) throw new CommandFailedError(formatArgv(to), a.exitCode, a.stderr ?? '');
     options?.onProgress?.(a.bytes ?? 0);
     return { bytes: a.bytes ?? 0 };
+  }
+
+  change(change: FileChange): void {
+    this.fileChanges.push(describeChange(change));
+    applyChange(change);
   }
 
   note(description: string): void {

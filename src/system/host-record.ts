@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileNoFollow, writeFileNoFollow } from './no-follow.js';
+import { readFileNoFollow } from './no-follow.js';
+import type { Runner } from './runner.js';
 
 // What the host remembers of its backups, so `status` can answer with the backup disk
 // closed or away: per source the last successful backup, and when the disk was last
@@ -50,7 +50,6 @@ export function readHostRecord(configFile: string, dir = HOST_RECORD_DIR): HostR
 }
 
 /** Replaces the record whole (write, fsync, rename): a crash leaves the old one or the new one. */
-export function writeHostRecord(record: HostRecord, dir = HOST_RECORD_DIR): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileNoFollow(hostRecordFile(record.config, dir), `${JSON.stringify(record, null, 2)}\n`, { durable: true });
+export function writeHostRecord(runner: Runner, record: HostRecord, dir = HOST_RECORD_DIR): void {
+  runner.change({ op: 'write', path: hostRecordFile(record.config, dir), text: `${JSON.stringify(record, null, 2)}\n`, durable: true, folder: 0o700, about: "the host's record" });
 }

@@ -1,7 +1,10 @@
 import { escapeName } from '../core/byte-names.js';
+import type { FileChange } from './file-change.js';
 
-// The one port through which every external program runs. A command is data:
-// [file, args], never a shell string, so dry-run can print it and tests can match it.
+// The one port through which every external program runs and every file is changed. A
+// command is data: [file, args], never a shell string; a file change is data too
+// (`FileChange`). So a dry-run prints them, the test fake records them, and no caller
+// can change anything another way.
 
 export type Argv = readonly [file: string, args: readonly string[]];
 
@@ -49,7 +52,12 @@ export interface PipeResult {
 export type HoldResult = { held: true; release(): Promise<void> } | { held: false; exitCode: number; stderr: string };
 
 export interface Runner {
-  readonly dryRun: boolean;
+  /**
+   * Whether the changes asked of this runner (run, pipe, change) really happen: false in
+   * a dry-run. What a change would make (a device, a snapshot, a mount, freed space) then
+   * never exists, so a caller must not wait for it or read it; that is all this is for.
+   */
+  readonly changesTakeEffect: boolean;
   /** A command that changes nothing (inspection); it runs even in dry-run. */
   query(argv: Argv, options?: RunOptions): Promise<RunResult>;
   /** A command that changes something; in dry-run it is printed, not run. */
@@ -58,7 +66,9 @@ export interface Runner {
   pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult>;
   /** A pipe() is coming: an adapter may get ready for it now, while other work runs. */
   preparePipe?(): void;
-  /** Print a change that is made without a program (a symlink); dry-run shows it. */
+  /** A change to files, made without a program (a symlink, a record); in dry-run it is printed. */
+  change(change: FileChange): void;
+  /** Shows what a dry-run cannot show as a change (a check it would make); the others say nothing. */
   note(description: string): void;
   /**
    * Starts a program that holds something for as long as it runs (perl holding locks,

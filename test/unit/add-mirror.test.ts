@@ -61,7 +61,7 @@ function answers(o: { disk?: string; wipe?: boolean; confirm?: string }) {
 
 const run = (runner: Runner, questions: MirrorQuestions, cfg = config(), lockDir = join(scratchDir('add'), 'locks')) => {
   const printed: string[] = [];
-  return { printed, done: addMirror({ runner, config: cfg, questions, wait: false, mode: { json: true, tty: false, dryRun: runner.dryRun }, print: (t) => void printed.push(t), lockDir }) };
+  return { printed, done: addMirror({ runner, config: cfg, questions, wait: false, mode: { json: true, tty: false, dryRun: !runner.changesTakeEffect }, print: (t) => void printed.push(t), lockDir }) };
 };
 
 /** what the confirmed add runs on sdz before the partition appears: the wipe, then the one partition */

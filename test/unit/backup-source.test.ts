@@ -98,6 +98,15 @@ test('first backup: snapshot, full send, sync, then the links; the receive recor
   ]);
   for (const dir of [w.snapDir, w.targetDir]) assert.equal(readlinkSync(join(dir, 'latest')), NEW);
   assert.ok(!existsSync(join(w.targetDir, RECEIVE_RECORD)));
+  // the file changes, in the order each crash point is recovered from: record, synced record, target links, source links, record cleared
+  const made = [
+    `write ${w.targetDir}/${RECEIVE_RECORD} (receiving ${NEW}, mode`,
+    `write ${w.targetDir}/${RECEIVE_RECORD} (receiving ${NEW}, synced, mode`,
+    `ln -sfT ${NEW} ${w.targetDir}/`,
+    `ln -sfT ${NEW} ${w.snapDir}/`,
+    `rm -f ${w.targetDir}/${RECEIVE_RECORD}`,
+  ].map((c) => r.fileChanges.findIndex((f) => f.startsWith(c)));
+  assert.ok(made.every((i, k) => i >= 0 && (k === 0 || i > made[k - 1]!)), r.fileChanges.join('\n'));
   // generations move at a commit: the source is synced before it is listed, or fresh writes would look like no change
   const at = (c: string) => r.calls.indexOf(c);
   assert.ok(at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) >= 0);

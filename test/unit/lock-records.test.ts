@@ -125,10 +125,10 @@ test('receive record: written without following a planted link, read back; a rec
 test('open record: what a run opened, kept until someone closes or keeps it open', () => {
   const dir = scratchDir('open');
   assert.equal(readOpenRecord('/media/backup', dir), undefined);
-  writeOpenRecord('/media/backup', { from: 'raid', pid: 7 }, dir);
+  writeOpenRecord(new FakeRunner(), '/media/backup', { from: 'raid', pid: 7 }, dir);
   assert.deepEqual(readOpenRecord('/media/backup', dir), { from: 'raid', pid: 7 });
   assert.equal(readOpenRecord('/media/other', dir), undefined);
-  clearOpenRecord('/media/backup', dir);
+  clearOpenRecord(new FakeRunner(), '/media/backup', dir);
   assert.equal(readOpenRecord('/media/backup', dir), undefined);
 });
 

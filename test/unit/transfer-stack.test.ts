@@ -88,7 +88,7 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const log: string[] = [];
   const layers = [layer('raid', log, { up: true }), layer('luks', log, { up: false }), layer('fs', log, { up: false })];
   // raid was up before: it stays up; luks and fs were opened here: closed again
-  const ctx = { runner: { dryRun: false } } as StackContext;
+  const ctx = { runner: { changesTakeEffect: true } } as StackContext;
   const opened = await openStack(ctx, undefined, layers);
   assert.deepEqual(log, ['open luks', 'open fs']);
   await closeStack(ctx, opened);
@@ -123,7 +123,7 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   // dry-run: the first layer that would open (its open printed a command) puts every
   // layer above it on paper; none of them inspects, and closing prints as well
   const log4: string[] = [];
-  const dry = { runner: { dryRun: true } } as StackContext;
+  const dry = { runner: { changesTakeEffect: false } } as StackContext;
   const noInspect = (l: LayerHandler): LayerHandler => ({ ...l, inspect: () => assert.fail(`${l.name} inspected`), open: l.name === 'raid' ? (c) => l.open(c) : () => assert.fail(`${l.name} opened for real`) });
   const steps: string[] = [];
   const paper = await openStack(dry, (layer, outcome) => steps.push(`${layer} ${outcome}`), [
@@ -141,7 +141,7 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
 });
 
 test("stack: a run's close leaves an array in resync running (stopped, it would only go on during runs), with what is below it; an explicit close stops it", async () => {
-  const ctx = { runner: { dryRun: false } } as StackContext;
+  const ctx = { runner: { changesTakeEffect: true } } as StackContext;
   const make = (log: string[], busy: { why?: string }) => {
     const raid = layer('raid', log, { up: true });
     return [{ ...raid, busy: async () => busy.why }, layer('luks', log, { up: false }), layer('fs', log, { up: false })];
