@@ -28,6 +28,7 @@ export function layersInOrder(layers: readonly string[]): boolean {
   return new Set(layers).size === layers.length && layers.every((l, i) => i === 0 || order.indexOf(l) > order.indexOf(layers[i - 1]!));
 }
 
-/** What load.ts fills in for [notify] and [status] keys left out. */
+/** What load.ts fills in for keys left out that the schema does not fill in. */
+export const SNAPSHOT_DIR = 'snapshots';
 export const NOTIFY_DEFAULTS = { timeout: 60, on: ['failure', 'stale'] } as const;
 export const STATUS_DEFAULTS = { max_age: '7d' } as const;

@@ -4,7 +4,7 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, layersInOrder, NOTIFY_DEFAULTS, STATUS_DEFAULTS } from './defaults.js';
+import { DEFAULT_CONFIG, layersInOrder, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems, show } from './problems.js';
@@ -76,7 +76,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const dir = dirname(file);
   const problems: string[] = [];
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
-  const snapshotDir = at(raw.snapshot_dir ?? 'snapshots');
+  const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
   const t = raw.target;
   const { sources, fromFile } = resolveSources({ file, sourcesFile: join(dir, SOURCES_FILE), raw: raw.sources ?? [], fileText: sourcesFileText, at, snapshotDir, token: t.token }, problems);
 

@@ -7,7 +7,7 @@
 // a sentence "<key> = <value> ..."; the type expected and an example follow.
 import * as z from 'zod/mini';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { NOTIFY_DEFAULTS, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
+import { NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
 import { documented } from './key-docs.js';
 
 // a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
@@ -256,7 +256,7 @@ export const configSchema = z.strictObject({
     expects: pathString('a folder for the snapshots (relative: beside the config)'),
     example: 'snapshot_dir = "/snapshots"',
     does: 'where snapshots go: `<snapshot_dir>/<name>/<UTC time>` (relative: beside the config)',
-    default: '`snapshots` beside the config',
+    default: `\`${SNAPSHOT_DIR}\` beside the config`,
   }),
   // required: without it, backups would silently go to wherever /media/backup is
   target: targetSchema,
