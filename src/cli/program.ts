@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { normalizeArgv } from './argv.js';
 import type * as Commands from './commands.js';
@@ -28,13 +28,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       throw err;
     })
     .showHelpAfterError()
-    .addHelpText(
-      'after',
-      `
-Exit codes: 0 ok, 1 a source failed, 2 bad input (nothing written), 3 backup target
-missing or refused, 4 another run holds the lock, 70 internal error,
-129/130/143 stopped by SIGHUP/SIGINT/SIGTERM.`,
-    );
+    .addHelpText('after', `\n${exitCodesHelp()}`);
 
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
 

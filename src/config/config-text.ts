@@ -1,13 +1,14 @@
-import { stringify } from 'smol-toml';
 import { InternalError } from '../core/errors.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
 import type { VaultConfig } from './config.js';
+import { describedToml } from './described-toml.js';
 import { configSchema } from './schema.js';
 
 /**
  * The config setup writes: built as data, checked with the very schema that loads it,
  * then written by smol-toml (a host name that would not load is a bug here, not a
- * config to find broken later). Retention is on, with the defaults. Made from the
+ * config to find broken later); each key under a comment from the schema's description.
+ * Retention is on, with the defaults. Made from the
  * same description of the target that the plan's layers came from: the keys of the
  * layers it has, the partition of this disk, and the device of a plain disk
  * (which the loader cannot derive from layers = []).
@@ -42,7 +43,7 @@ export function configText(config: VaultConfig): string {
   return [
     '# written by btrfs-vault setup; see README, "Configuration"',
     '# sources = ["/", "/home"]   # add yours, or one path a line in the file `sources` beside this one',
-    stringify(raw),
+    describedToml(configSchema, raw),
     '',
   ].join('\n');
 }

@@ -27,3 +27,8 @@ export function layersInOrder(layers: readonly string[]): boolean {
   const order: readonly string[] = FULL_STACK;
   return new Set(layers).size === layers.length && layers.every((l, i) => i === 0 || order.indexOf(l) > order.indexOf(layers[i - 1]!));
 }
+
+/** What load.ts fills in for keys left out that the schema does not fill in. */
+export const SNAPSHOT_DIR = 'snapshots';
+export const NOTIFY_DEFAULTS = { timeout: 60, on: ['failure', 'stale'] } as const;
+export const STATUS_DEFAULTS = { max_age: '7d' } as const;

@@ -4,14 +4,11 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, layersInOrder } from './defaults.js';
+import { DEFAULT_CONFIG, layersInOrder, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems, show } from './problems.js';
-import { configSchema, hostSchema, type RawConfig, type retentionSideSchema } from './schema.js';
-import type * as z from 'zod/mini';
-
-type RetentionSide = z.infer<typeof retentionSideSchema>;
+import { configSchema, hostSchema, type RawConfig, type RetentionSide } from './schema.js';
 import { assertDistinctSubvolumes, badPathReason, resolveSources } from './sources.js';
 
 export { DEFAULT_CONFIG };
@@ -79,7 +76,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const dir = dirname(file);
   const problems: string[] = [];
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
-  const snapshotDir = at(raw.snapshot_dir ?? 'snapshots');
+  const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
   const t = raw.target;
   const { sources, fromFile } = resolveSources({ file, sourcesFile: join(dir, SOURCES_FILE), raw: raw.sources ?? [], fileText: sourcesFileText, at, snapshotDir, token: t.token }, problems);
 
@@ -154,12 +151,12 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       source: rules(raw.retention.source, DEFAULT_SOURCE_RULES),
       target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
     },
-    maxAgeSeconds: parseAge(raw.status?.max_age ?? '7d'),
+    maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
     notify: raw.notify && {
       command: typeof raw.notify.command === 'string' ? [raw.notify.command] : raw.notify.command,
       url: raw.notify.url,
-      timeoutSeconds: raw.notify.timeout ?? 60,
-      on: raw.notify.on ?? ['failure', 'stale'],
+      timeoutSeconds: raw.notify.timeout ?? NOTIFY_DEFAULTS.timeout,
+      on: raw.notify.on ?? [...NOTIFY_DEFAULTS.on],
     },
   };
 }

@@ -1,16 +1,21 @@
-// The user-facing keys of config.toml. Unknown keys are errors (a typo must not
-// silently fall back to a default). zod/mini: the same validation as classic zod,
-// at a twentieth of the code to load at every start (a backup is mostly start-up).
-// The messages here finish a sentence "<key> = <value> ..."; the type expected and
-// an example come from keys.ts.
+// The user-facing keys of config.toml, each described once where it is defined
+// (`documented`, key-docs.ts): the messages and "did you mean" hints (keys.ts), the
+// comments of the config setup writes (described-toml.ts) and docs/CONFIG.md are made
+// from these descriptions. Unknown keys are errors (a typo must not silently fall back
+// to a default). zod/mini: the same validation as classic zod, at a twentieth of the
+// code to load at every start (a backup is mostly start-up). The messages here finish
+// a sentence "<key> = <value> ..."; the type expected and an example follow.
 import * as z from 'zod/mini';
-import { TARGET_DEFAULTS as D } from './defaults.js';
+import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
+import { NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
+import { documented } from './key-docs.js';
 import { hasUserinfo } from '../core/secret-url.js';
 
 // a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
 const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
 const text = z.string().check(z.minLength(1, 'is empty'), oneLine);
 const path = text;
+const pathString = (what: string) => `a string: ${what}`;
 
 // device-mapper and LVM names: at most 127 characters, "." and ".." are not names
 const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name');
@@ -18,87 +23,211 @@ const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name'
 export const sourceEntrySchema = z.union([
   path,
   z.strictObject({
-    path,
-    name: z.optional(z.string()), // checked with the derived names (sourceNameProblem)
-    snapshot_dir: z.optional(path),
+    // a schema of its own (not `path`), as it carries its own description
+    path: documented(z.string().check(z.minLength(1, 'is empty'), oneLine), {
+      expects: pathString('the absolute path of a btrfs subvolume'),
+      example: 'sources = [{ path = "/srv/www" }]',
+      does: 'the absolute path of a btrfs subvolume; the only key a source table needs',
+      default: 'none: required',
+    }),
+    // checked with the derived names (sourceNameProblem)
+    name: documented(z.optional(z.string()), {
+      expects: pathString('one folder name, used for this source on both sides'),
+      example: 'sources = [{ path = "/srv/www", name = "www" }]',
+      does: 'the folder name of this source on both sides (`<snapshot_dir>/<name>`, `<mountpoint>/<name>`)',
+      default: 'derived from the path: `/` → `-`, and `/` is `root` (`/srv/www` → `srv-www`)',
+    }),
+    snapshot_dir: documented(z.optional(path), {
+      expects: pathString('a folder on the same btrfs filesystem as the source (relative: beside the config)'),
+      example: 'sources = [{ path = "/home", snapshot_dir = "/home/.snapshots" }]',
+      does: "where this source's snapshots go; it must be on the source's filesystem",
+      default: 'the top-level `snapshot_dir`',
+    }),
   }),
 ]);
 
 export const layerSchema = z.enum(['raid', 'luks', 'lvm']);
 
-export const targetSchema = z.strictObject({
-  mountpoint: z._default(path, D.mountpoint),
-  layers: z._default(z.array(layerSchema), []),
-  token: z._default(path, D.token),
-  token_sha512: z._default(path, D.token_sha512),
-  array: z._default(path, D.array),
-  luks_name: z._default(
-    z.string().check(
-      z.minLength(1, 'is empty'),
-      z.maxLength(127, 'is too long'),
-      z.regex(/^[A-Za-z0-9._-]*$/, 'is not a device-mapper name'),
-      notDots,
-      // /dev/mapper/control is device-mapper's own device
-      z.refine<string>((v) => v !== 'control', 'is the name of device-mapper\'s own device'),
+export const targetSchema = documented(
+  z.strictObject({
+    mountpoint: documented(z._default(path, D.mountpoint), {
+      expects: pathString('the absolute path where the backup filesystem is mounted'),
+      example: 'mountpoint = "/media/backup"',
+      does: 'where the backup filesystem is mounted (an absolute path, not `/`)',
+    }),
+    layers: documented(z._default(z.array(layerSchema), []), {
+      expects: 'an array of layer names, bottom-up: some of "raid", "luks", "lvm" in that order ([] for a plain btrfs disk)',
+      example: 'layers = ["raid", "luks", "lvm"]',
+      does: 'the layers below btrfs, bottom-up: some of `"raid"`, `"luks"`, `"lvm"`, each at most once and in that order; `[]` for a plain btrfs disk',
+      item: { expects: 'one of "raid", "luks", "lvm"', example: 'layers = ["raid", "luks", "lvm"]' },
+    }),
+    token: documented(z._default(path, D.token), {
+      expects: pathString('the token file, relative to the mount point (on the backup filesystem)'),
+      example: 'token = ".token"',
+      does: 'the token file that tells this backup disk from any other, relative to the mount point and on the backup filesystem (no `/…`, no `../`)',
+    }),
+    token_sha512: documented(z._default(path, D.token_sha512), {
+      expects: pathString("the file with the token's SHA-512 (relative: beside the config)"),
+      example: 'token_sha512 = "token.sha512"',
+      does: "the token's `sha512sum` line (relative: beside the config); root's, mode 0600",
+    }),
+    array: documented(z._default(path, D.array), {
+      expects: pathString('the device of the md RAID1 array'),
+      example: 'array = "/dev/md/backup"',
+      does: 'the md RAID1 array (an absolute path); with the raid layer',
+    }),
+    luks_name: documented(
+      z._default(
+        z.string().check(
+          z.minLength(1, 'is empty'),
+          z.maxLength(127, 'is too long'),
+          z.regex(/^[A-Za-z0-9._-]*$/, 'is not a device-mapper name'),
+          notDots,
+          // /dev/mapper/control is device-mapper's own device
+          z.refine<string>((v) => v !== 'control', 'is the name of device-mapper\'s own device'),
+        ),
+        D.luks_name,
+      ),
+      {
+        expects: 'a string: a device-mapper name of letters, digits, ".", "_", "-" (at most 127 characters)',
+        example: 'luks_name = "enc-backup"',
+        does: 'the device-mapper name of the opened LUKS container (not `control`); with the luks layer',
+      },
     ),
-    D.luks_name,
-  ),
-  keyfile: z._default(path, D.keyfile),
-  volume_group: z._default(
-    z.string().check(
-      z.minLength(1, 'is empty'),
-      z.maxLength(127, 'is too long'),
-      z.regex(/^[A-Za-z0-9+_.-]*$/, 'is not an LVM volume group name'),
-      z.regex(/^[^-]/, 'starts with "-"'),
-      notDots,
-      // the device would be /dev/<group>/<host>: these folders of /dev are taken
-      z.refine<string>((v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v), 'is the name of a folder of /dev'),
+    keyfile: documented(z._default(path, D.keyfile), {
+      expects: pathString('the LUKS keyfile (relative: beside the config)'),
+      example: 'keyfile = "key"',
+      does: "the LUKS keyfile (relative: beside the config); root's, mode 0600; with the luks layer",
+    }),
+    volume_group: documented(
+      z._default(
+        z.string().check(
+          z.minLength(1, 'is empty'),
+          z.maxLength(127, 'is too long'),
+          z.regex(/^[A-Za-z0-9+_.-]*$/, 'is not an LVM volume group name'),
+          z.regex(/^[^-]/, 'starts with "-"'),
+          notDots,
+          // the device would be /dev/<group>/<host>: these folders of /dev are taken
+          z.refine<string>((v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v), 'is the name of a folder of /dev'),
+        ),
+        D.volume_group,
+      ),
+      {
+        expects: 'a string: an LVM volume group name of letters, digits, "+", ".", "_", "-" (at most 127 characters, not starting with "-")',
+        example: 'volume_group = "backup"',
+        does: 'the LVM volume group, not a folder of `/dev` such as `mapper` or `md`; with the lvm layer (the logical volume is named after the host)',
+      },
     ),
-    D.volume_group,
-  ),
-  /** the device that holds the btrfs filesystem; derived from the layers when absent */
-  device: z.optional(path),
-  /** the partition at the bottom of the stack when there is no RAID layer */
-  partition: z._default(path, D.partition),
-  /** free space to keep on the backup disk before a transfer: "10%" or "50G" */
-  min_free: z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))),
-});
+    device: documented(z.optional(path), {
+      expects: pathString('the absolute path of the device holding the backup filesystem'),
+      example: 'device = "/dev/backup/deimos"',
+      does: 'what the backup filesystem is mounted from',
+      default:
+        'derived from the layers: `/dev/<volume_group>/<host>` with lvm, else `/dev/mapper/<luks_name>` with luks, else the array with raid; without layers none, and then the filesystem is mounted from its fstab line or must be mounted already',
+    }),
+    partition: documented(z._default(path, D.partition), {
+      expects: pathString('the absolute path of the partition at the bottom of the stack'),
+      example: 'partition = "/dev/disk/by-partlabel/backup"',
+      does: 'the partition at the bottom of the stack when there is no raid layer',
+    }),
+    min_free: documented(z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))), {
+      expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
+      example: 'min_free = "10%"',
+      does:
+        "free space to keep on the backup disk: `\"10%\"` of it or a size with `K`, `M`, `G`, `T`. Before a transfer, the source's oldest backups are deleted (never `latest`, the next parent or the `retention.target.keep_last` newest), each waited for until btrfs has freed its space, until there is room; a wish no deletion can meet is refused before anything is deleted, and the source fails before anything is sent. The run says what it deleted and why",
+      default: 'none: nothing is deleted for space',
+    }),
+  }),
+  {
+    expects: 'a table: [target] with the keys of the backup disk',
+    example: '[target]\nmountpoint = "/media/backup"\nlayers = []',
+    does: 'where the backups go; required: a config without it is refused (there is no guessed target)',
+    default: 'none: required',
+  },
+);
 
 // a count of snapshots to keep, or all of them
-const count = z.union([z.int().check(z.minimum(0, 'is negative')), z.literal('all')]);
-export const retentionSideSchema = z.strictObject({
-  keep_last: z.optional(count),
-  hourly: z.optional(count),
-  daily: z.optional(count),
-  weekly: z.optional(count),
-  monthly: z.optional(count),
-  yearly: z.optional(count),
-});
+const count = () => z.union([z.int().check(z.minimum(0, 'is negative')), z.literal('all')]);
+const shown = (n: number) => (n === Infinity ? '"all"' : String(n));
+
+/** One side's counts; each side is a schema of its own, as its keys are described apart. */
+function retentionSide(side: 'source' | 'target', defaults: RetentionRules, example: string) {
+  const doc = (key: string, what: string, does: string, n: number) =>
+    documented(z.optional(count()), { expects: `a whole number of ${what} to keep (0: none), or "all"`, example: `[retention.${side}]\n${key} = ${shown(n)}`, does, default: `\`${shown(n)}\`` });
+  const period = (unit: string) =>
+    `the newest snapshot of each of the N most recent ${unit} that have one, in local time (a gap while the disk was away does not use up the count)`;
+  return documented(
+    z.optional(
+      z.strictObject({
+        keep_last: doc('keep_last', 'newest snapshots', 'the newest N', defaults.keepLast),
+        hourly: doc('hourly', 'hours (the newest snapshot of each)', period('hours'), defaults.hourly),
+        daily: doc('daily', 'days (the newest snapshot of each)', period('days'), defaults.daily),
+        weekly: doc('weekly', 'weeks (the newest snapshot of each)', period('ISO weeks'), defaults.weekly),
+        monthly: doc('monthly', 'months (the newest snapshot of each)', period('months'), defaults.monthly),
+        yearly: doc('yearly', 'years (the newest snapshot of each)', period('years'), defaults.yearly),
+      }),
+    ),
+    {
+      expects: 'a table of counts: keep_last, hourly, daily, weekly, monthly, yearly',
+      example: `[retention.${side}]\n${example}`,
+      does: `how many snapshots ${side === 'source' ? 'the source' : 'the backup disk'} keeps; a key left out takes its default`,
+      default: 'the defaults of its keys',
+    },
+  );
+}
 
 export const retentionSchema = z.strictObject({
-  source: z.optional(retentionSideSchema),
-  target: z.optional(retentionSideSchema),
+  source: retentionSide('source', DEFAULT_SOURCE_RULES, 'keep_last = 3'),
+  target: retentionSide('target', DEFAULT_TARGET_RULES, 'daily = 31'),
 });
 
+export type RetentionSide = NonNullable<z.infer<typeof retentionSchema>['source']>;
+
 export const notifySchema = z.strictObject({
-  /** a program (or argv) run with the run's JSON report on stdin */
-  command: z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])),
-  /** POSTed the report: the URL on success, <url>/fail on a failure or stale backups */
-  url: z.optional(
-    z.string().check(
-      z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'),
-      // fetch refuses such a URL: it could never be sent
-      z.refine((u: string) => !hasUserinfo(u), 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
+  command: documented(z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])), {
+    expects: "a string (a program) or an array of strings (a program and its arguments); it gets the run's JSON report on stdin",
+    example: 'command = ["/usr/bin/logger", "-t", "btrfs-vault"]',
+    does: "a program (or a program and its arguments, run without a shell) that gets the run's JSON report on stdin",
+    default: 'none',
+  }),
+  url: documented(
+    z.optional(
+      z.string().check(
+        z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'),
+        // fetch refuses such a URL: it could never be sent
+        z.refine((u: string) => !hasUserinfo(u), 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
+      ),
     ),
+    {
+      expects: 'a string: an http or https URL; the report is POSTed to it, to <url>/fail for a failure or stale backups',
+      example: 'url = "https://hc-ping.com/your-uuid"',
+      does: 'the report is POSTed to it on success, to `<url>/fail` on a failure or stale backups. A secret: only its scheme and host are ever shown; a URL with `user:password@` is refused',
+      default: 'none',
+      secret: true,
+    },
   ),
-  /** seconds the command may run (then its process group is ended) */
-  timeout: z.optional(z.number().check(z.int(), z.minimum(1, 'is less than 1 second'), z.maximum(3600, 'is more than an hour'))),
-  on: z.optional(z.array(z.enum(['failure', 'stale', 'success']))),
+  timeout: documented(z.optional(z.number().check(z.int(), z.minimum(1, 'is less than 1 second'), z.maximum(3600, 'is more than an hour'))), {
+    expects: `a whole number of seconds (1 to 3600, default ${NOTIFY_DEFAULTS.timeout}): how long the command may run before it and its children are ended`,
+    example: `timeout = ${NOTIFY_DEFAULTS.timeout}`,
+    does: 'seconds the command may run; then it and its children (its process group) are ended',
+    default: `\`${NOTIFY_DEFAULTS.timeout}\``,
+  }),
+  on: documented(z.optional(z.array(z.enum(['failure', 'stale', 'success']))), {
+    expects: 'an array of events: "failure", "stale", "success"',
+    example: 'on = ["failure", "stale"]',
+    does: 'the runs that are told: a failure, stale backups (older than `status.max_age`), success',
+    default: `\`${JSON.stringify(NOTIFY_DEFAULTS.on).replaceAll(',', ', ')}\``,
+    item: { expects: 'one of "failure", "stale", "success"', example: 'on = ["failure", "stale"]' },
+  }),
 });
 
 export const statusSchema = z.strictObject({
-  /** a backup older than this is a warning: "7d", "36h" */
-  max_age: z.optional(z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'))),
+  max_age: documented(z.optional(z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'))), {
+    expects: 'a string: a number of hours, days or weeks, e.g. "36h", "7d", "2w"',
+    example: 'max_age = "7d"',
+    does: 'a source whose last successful backup is older is a warning in `status` (and a stale notice)',
+    default: `\`${JSON.stringify(STATUS_DEFAULTS.max_age)}\``,
+  }),
 });
 
 export const hostSchema = z.string().check(
@@ -108,15 +237,49 @@ export const hostSchema = z.string().check(
 );
 
 export const configSchema = z.strictObject({
-  host: z.optional(hostSchema),
-  sources: z.optional(z.array(sourceEntrySchema)),
-  snapshot_dir: z.optional(path),
+  host: documented(z.optional(hostSchema), {
+    expects: 'a string: a host name of letters, digits, ".", "_", "-" (at most 63 characters, starting with a letter or digit)',
+    example: 'host = "deimos"',
+    does: "names this host's logical volume (and its backups); with the lvm layer not a name LVM keeps for itself (`snapshot…`, `pvmove…`, or containing `_tmeta`, `_rimage` and the like)",
+    default: 'this machine\'s host name, up to the first "."',
+  }),
+  sources: documented(z.optional(z.array(sourceEntrySchema)), {
+    expects: 'an array of paths or tables',
+    example: 'sources = ["/", "/home", { path = "/srv/www", name = "www" }]',
+    does: 'the subvolumes to back up; each item is a path (`"/home"`) or a table `{ path = "...", name = "...", snapshot_dir = "..." }` where only `path` is required',
+    default: 'none (then only the `sources` file beside the config)',
+    item: {
+      expects: 'a path (a string starting with /) or a table { path = "...", name = "...", snapshot_dir = "..." }',
+      example: 'sources = ["/home", { path = "/srv/www", name = "www" }]',
+    },
+  }),
+  snapshot_dir: documented(z.optional(path), {
+    expects: pathString('a folder for the snapshots (relative: beside the config)'),
+    example: 'snapshot_dir = "/snapshots"',
+    does: 'where snapshots go: `<snapshot_dir>/<name>/<UTC time>` (relative: beside the config)',
+    default: `\`${SNAPSHOT_DIR}\` beside the config`,
+  }),
   // required: without it, backups would silently go to wherever /media/backup is
   target: targetSchema,
   // absent: nothing is ever deleted (configs from before retention existed)
-  retention: z.optional(retentionSchema),
-  status: z.optional(statusSchema),
-  notify: z.optional(notifySchema),
+  retention: documented(z.optional(retentionSchema), {
+    expects: 'a table: [retention.source] and [retention.target], each with counts of snapshots to keep',
+    example: '[retention.target]\ndaily = 31',
+    does: 'how many snapshots each side keeps; each count is a whole number or `"all"`',
+    default: 'none: nothing is ever deleted',
+  }),
+  status: documented(z.optional(statusSchema), {
+    expects: 'a table: [status] with max_age',
+    example: '[status]\nmax_age = "7d"',
+    does: 'what `status` warns about',
+    default: 'the defaults of its keys',
+  }),
+  notify: documented(z.optional(notifySchema), {
+    expects: 'a table: [notify] with command, url, timeout, on',
+    example: '[notify]\ncommand = ["/usr/local/bin/tell-me"]\non = ["failure", "stale"]',
+    does: 'who is told how a run went: a program, a URL, or both',
+    default: 'none: nobody is told',
+  }),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

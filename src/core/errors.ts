@@ -1,21 +1,9 @@
 // Typed errors, caught once at the top (runCli in src/cli/program.ts, formatted by src/cli/exit.ts). Each carries its exit code
 // and the fix, so the top-level handler only formats.
 
-export const ExitCode = {
-  ok: 0,
-  /** at least one source failed to back up */
-  failed: 1,
-  /** bad input: command line, config, source paths; nothing was written */
-  usage: 2,
-  /** the backup target is missing, not btrfs, or refused (token) */
-  target: 3,
-  /** another run holds the lock for this config */
-  locked: 4,
-  internal: 70,
-  sighup: 129,
-  sigint: 130,
-  sigterm: 143,
-} as const;
+import { ExitCode } from './exit-codes.js';
+
+export { ExitCode };
 
 // The CLI is two bundles (parser, commands), each with its own copy of this file: an
 // error thrown in one is no `instanceof` of the other's class, so it carries a brand.
