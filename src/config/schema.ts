@@ -4,7 +4,7 @@
 // The messages here finish a sentence "<key> = <value> ..."; the type expected and
 // an example come from keys.ts.
 import * as z from 'zod/mini';
-import { TARGET_DEFAULTS as D } from './defaults.js';
+import { LAYER_NAMES, TARGET_DEFAULTS as D } from './defaults.js';
 
 // a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
 const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
@@ -23,7 +23,7 @@ export const sourceEntrySchema = z.union([
   }),
 ]);
 
-export const layerSchema = z.enum(['raid', 'luks', 'lvm']);
+export const layerSchema = z.enum(LAYER_NAMES);
 
 export const targetSchema = z.strictObject({
   mountpoint: z._default(path, D.mountpoint),

@@ -11,7 +11,7 @@ import { raidLayer, type RaidState } from '../stack/raid.js';
 import { readHostRecord } from '../system/host-record.js';
 import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
-import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
+import { closeStack, hasLayer, openStack, type OpenedStack } from '../stack/stack.js';
 import { checkSource, type CheckedSource } from './source-check.js';
 import { runTasks, type OutputMode, type Task, type TaskSpec as ListrTask } from '../ui/renderer.js';
 
@@ -159,7 +159,7 @@ export class TargetSession<R extends SourceResult> {
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
-          if (this.config.target.layers.includes('raid') && !runner.dryRun && !this.onPaper) {
+          if (hasLayer(this.config, raidLayer) && !runner.dryRun && !this.onPaper) {
             const raid = (await raidLayer.inspect(this.ctx)) as RaidState;
             this.mirrored = raid.stat?.map === '[UU]';
             const degraded = raid.stat?.present !== undefined && raid.stat.wanted !== undefined && raid.stat.present < raid.stat.wanted;
