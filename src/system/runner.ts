@@ -1,4 +1,6 @@
-import { escapeName } from '../core/byte-names.js';
+import { quote } from '../core/shell-quote.js';
+
+export { quote };
 
 // The one port through which every external program runs. A command is data:
 // [file, args], never a shell string, so dry-run can print it and tests can match it.
@@ -76,16 +78,8 @@ export function operand(path: string): string {
   return path.startsWith('-') ? `./${path}` : path;
 }
 
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
 /** Shell-quoted display form of a command, for logs, dry-run and error messages. */
 export function formatArgv([file, args]: Argv): string {
   return [file, ...args].map(quote).join(' ');
 }
 
-export function quote(word: string): string {
-  if (word !== '' && SAFE.test(word)) return word;
-  // bytes that are not text, newlines, control characters: bash's $'…', which gives them back
-  if (escapeName(word) !== word.replaceAll('\\', '\\\\')) return `$'${escapeName(word).replaceAll("'", "\\'")}'`;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
