@@ -157,6 +157,8 @@ export interface LayerHandler {
   readonly requires?: readonly Requirement[];
   /** the kernel modules this layer needs; doctor checks those of the configured layers */
   readonly modules?: readonly KernelModule[];
+  /** as the bottom of the stack: the GPT type of the partition it is made on (none: a filesystem's) */
+  readonly partitionType?: string;
   /** the setup questions only this layer needs answered */
   readonly asks?: readonly SetupQuestion[];
   /** the device this layer gives the one above it; the filesystem is made on the topmost one */

@@ -7,11 +7,28 @@ import { raidLayer } from './raid.js';
 
 // The handlers of the layers a config may name (its names: LAYER_NAMES). A new layer
 // is its handler file and its line here; the compiler refuses a name without one.
-const HANDLERS = { raid: raidLayer, luks: luksLayer, lvm: lvmLayer } as const satisfies Record<LayerName, LayerHandler>;
+// Made when asked, not when this module loads: the handlers ask this module in turn
+// (what they sit on), and a module cycle is safe only for what is used later.
+function handlers(): Record<LayerName, LayerHandler> {
+  return { raid: raidLayer, luks: luksLayer, lvm: lvmLayer };
+}
 
 /** The handlers of these layers, in their order. */
 export function layerHandlers(names: readonly LayerName[]): LayerHandler[] {
-  return names.map((n) => HANDLERS[n]);
+  const all = handlers();
+  return names.map((n) => all[n]);
+}
+
+/** What a layer sits on: the device of the target's nearest layer below it (in the order of LAYER_NAMES), else the partition. */
+export function deviceBelow(target: TargetConfig, layer: LayerHandler): string {
+  const order: readonly string[] = LAYER_NAMES;
+  const below = target.layers.filter((n) => order.indexOf(n) < order.indexOf(layer.name));
+  return layerHandlers(below).map((h) => h.device?.(target)).filter((d) => d !== undefined).at(-1) ?? target.partition;
+}
+
+/** The GPT partition type the bottom layer wants (a RAID member's), else a filesystem's. */
+export function partitionType(target: Pick<TargetConfig, 'layers'>): string | undefined {
+  return layerHandlers(target.layers)[0]?.partitionType;
 }
 
 /** Every layer a target may have, bottom-up (doctor without a config checks them all). */

@@ -2,6 +2,7 @@ import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { deviceBelow } from './layers.js';
 import { partitionAttached, partitionUdevMatch } from './partition.js';
 
 export const lvmCommands = {
@@ -30,10 +31,9 @@ export function mappingName(vg: string, lv: string): string {
   return `${vg.replaceAll('-', '--')}-${lv.replaceAll('-', '--')}`;
 }
 
-/** What LVM sits on. */
+/** What LVM sits on: the layer below it (LUKS's mapping, the array), or the partition. */
 export function lvmDevice(ctx: Pick<StackContext, 'config'>): string {
-  const t = ctx.config.target;
-  return t.layers.includes('luks') ? `/dev/mapper/${t.luksName}` : t.layers.includes('raid') ? t.array : t.partition;
+  return deviceBelow(ctx.config.target, lvmLayer);
 }
 
 async function lvActive(ctx: StackContext): Promise<boolean | undefined> {

@@ -4,6 +4,7 @@ import { TargetError } from '../core/errors.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { exists } from './devices.js';
 import type { LayerHandler, LayerState, PlugTarget, StackContext, StepCommand, UdevMatch } from './layer.js';
+import { partitionType } from './layers.js';
 
 export const PARTITION_LABEL = 'backup';
 
@@ -44,7 +45,7 @@ export const partitionLayer: LayerHandler = {
 
   create(ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, ctx.config.target.layers.includes('raid') ? RAID_TYPE : FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, partitionType(ctx.config.target) ?? FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
   },
 
   async inspect(ctx): Promise<LayerState> {

@@ -9,7 +9,7 @@ import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
-import { partitionUdevMatch } from './partition.js';
+import { partitionUdevMatch, RAID_TYPE } from './partition.js';
 
 
 // mdadm takes no `--`: a device path that starts with `-` goes as ./-x (operand)
@@ -121,6 +121,7 @@ export const raidLayer: LayerHandler & RaidVerbs = {
   name: 'raid',
   requires: [{ program: 'mdadm', argv: ['mdadm', ['--version']], pkg: 'mdadm', use: 'run' }],
   modules: [{ module: 'raid1', what: 'raid1' }],
+  partitionType: RAID_TYPE,
   afterSetup: 'A second disk for the mirror: btrfs-vault add-mirror',
   device: (t) => t.array,
   configKeys: (t) => ({ array: t.array }),
