@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { LAYER_NAMES } from '../../src/config/defaults.js';
+import { layerHandlers } from '../../src/stack/layers.js';
 
 // A layer's handler (src/stack/, one file per layer) is the one place that knows its
 // layer: its device, the programs and modules it needs, how it is seen attached, how
@@ -53,4 +54,8 @@ test('no code outside src/stack names a layer: the flows, the config and the ui 
 
 test('each exception to that is still there (an exception no longer needed is taken out)', () => {
   for (const a of ALLOWED) assert.ok(layerLiterals(a.file).some(({ line }) => a.line.test(line)), `${a.file}: ${a.why}`);
+});
+
+test('each name of LAYER_NAMES has its handler, which goes by that name', () => {
+  for (const name of LAYER_NAMES) assert.equal(layerHandlers([name])[0]?.name, name);
 });
