@@ -23,6 +23,35 @@ const changesThroughThePort = [
   { selector: "MemberExpression[property.name='dryRun']:matches([object.name=/[Rr]unner$/], [object.property.name=/[Rr]unner$/])", message: 'do not ask whether this is a dry-run: make the change through the runner port' },
 ];
 
+// The folders of src/ and which of them each may import (docs/ARCHITECTURE.md, "Which
+// folder imports which"): the arrows point down only, so a folder never depends on one above it.
+const MAY_IMPORT = {
+  core: [],
+  system: ['core'],
+  config: ['core'],
+  btrfs: ['core', 'system', 'config'],
+  stack: ['core', 'system', 'config'],
+  ui: ['core', 'system', 'config', 'stack'],
+  flows: ['core', 'system', 'config', 'btrfs', 'stack', 'ui'],
+  cli: ['core', 'system', 'config', 'btrfs', 'stack', 'ui', 'flows'],
+};
+const layering = Object.entries(MAY_IMPORT).map(([folder, allowed]) => ({
+  files: [`src/${folder}/**`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: Object.keys(MAY_IMPORT)
+          .filter((other) => other !== folder && !allowed.includes(other))
+          .map((other) => ({
+            group: [`../${other}/*`, `../../${other}/*`],
+            message: `src/${folder} may import ${allowed.length > 0 ? `only ${allowed.join(', ')}` : 'nothing of ours'} (docs/ARCHITECTURE.md, "Which folder imports which")`,
+          })),
+      },
+    ],
+  },
+}));
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', 'scripts/**', 'eslint.config.js'] },
   js.configs.recommended,
@@ -39,6 +68,7 @@ export default tseslint.config(
       'no-restricted-syntax': ['error', noDefaultExport],
     },
   },
+  ...layering,
   {
     files: ['src/flows/**', 'src/btrfs/**', 'src/stack/**', 'src/config/**', 'src/ui/**'],
     rules: { 'no-restricted-syntax': ['error', noDefaultExport, ...changesThroughThePort] },

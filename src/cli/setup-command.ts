@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG, TARGET_DEFAULTS } from '../config/defaults.js';
 import { UserError } from '../core/errors.js';
 import { setup } from '../flows/setup.js';
 import { answeredQuestions, type SetupQuestions } from '../flows/setup-spec.js';
+import { layersAsk } from '../stack/layers.js';
 import { outputMode } from '../ui/renderer.js';
 import { makeRunner } from './context.js';
 
@@ -19,7 +20,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
   const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
   const host = opts.host ?? hostname().split('.')[0]!;
   const runner = makeRunner(opts);
-  const questions = opts.answers ? answeredQuestions(await loadAnswers(opts.answers)) : await wizardQuestions();
+  const questions = opts.answers ? answeredQuestions(await loadAnswers(opts.answers, (layers) => layersAsk(layers, 'passphrase'))) : await wizardQuestions();
   await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
   return 0;
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as z from 'zod/mini';
 import { InternalError, ProblemsError, UserError } from '../core/errors.js';
-import { FULL_STACK, layersInOrder, TARGET_DEFAULTS } from './defaults.js';
+import { FULL_STACK, LAYER_NAMES, layersInOrder, TARGET_DEFAULTS, type LayerName } from './defaults.js';
 import type { KeyTable } from './keys.js';
 import { layerSchema } from './schema.js';
 import { schemaProblems } from './problems.js';
@@ -37,7 +37,11 @@ const ANSWERS_KEYS: KeyTable = {
 
 export type Answers = z.infer<typeof answersSchema>;
 
-export async function loadAnswers(file: string): Promise<Answers> {
+/**
+ * Loads and checks the answers; `needsPassphrase` says whether layers ask for the
+ * passphrase (their handlers know: src/stack/layers.ts, layersAsk).
+ */
+export async function loadAnswers(file: string, needsPassphrase: (layers: readonly LayerName[]) => boolean): Promise<Answers> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -54,8 +58,8 @@ export async function loadAnswers(file: string): Promise<Answers> {
   const parsed = answersSchema.safeParse(data);
   // the passphrase is needed only with LUKS, which the layers have unless told otherwise
   const raw = (data ?? {}) as { layers?: unknown; passphrase_file?: unknown };
-  const luks = !Array.isArray(raw.layers) || raw.layers.includes('luks');
-  const noPass: z.core.$ZodIssue[] = luks && raw.passphrase_file === undefined ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }] : [];
+  const named = Array.isArray(raw.layers) ? LAYER_NAMES.filter((l) => (raw.layers as unknown[]).includes(l)) : FULL_STACK;
+  const noPass: z.core.$ZodIssue[] = needsPassphrase(named) && raw.passphrase_file === undefined ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }] : [];
   if (!parsed.success || noPass.length > 0) {
     const issues = [...(parsed.success ? [] : parsed.error.issues), ...noPass];
     throw new ProblemsError(schemaProblems(file, data, issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }), `${file} has problems:`);

@@ -8,14 +8,12 @@ import { configSchema } from './schema.js';
  * The config setup writes: built as data, checked with the very schema that loads it,
  * then written by smol-toml (a host name that would not load is a bug here, not a
  * config to find broken later); each key under a comment from the schema's description.
- * Retention is on, with the defaults. Made from the
- * same description of the target that the plan's layers came from: the keys of the
- * layers it has, the partition of this disk, and the device of a plain disk
- * (which the loader cannot derive from layers = []).
+ * Retention is on, with the defaults. Made from the same description of the target
+ * that the plan's layers came from: the partition of this disk, and `layerKeys`, the
+ * [target] keys each of its layers' handlers writes.
  */
-export function configText(config: VaultConfig): string {
+export function configText(config: VaultConfig, layerKeys: Readonly<Record<string, string>>): string {
   const t = config.target;
-  const has = (l: 'raid' | 'luks' | 'lvm') => t.layers.includes(l);
   const counts = (r: RetentionRules) => ({
     keep_last: r.keepLast,
     hourly: r.hourly,
@@ -30,10 +28,7 @@ export function configText(config: VaultConfig): string {
       mountpoint: t.mountpoint,
       layers: [...t.layers],
       partition: t.partition,
-      ...(has('raid') ? { array: t.array } : {}),
-      ...(has('luks') ? { luks_name: t.luksName, keyfile: t.keyfile } : {}),
-      ...(has('lvm') ? { volume_group: t.volumeGroup } : {}),
-      ...(t.layers.length === 0 && t.device ? { device: t.device } : {}),
+      ...layerKeys,
       token_sha512: t.tokenHashFile,
     },
     retention: { source: counts(DEFAULT_SOURCE_RULES), target: counts(DEFAULT_TARGET_RULES) },

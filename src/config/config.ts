@@ -1,4 +1,5 @@
 import type { RetentionRules } from '../core/retention.js';
+import type { LayerName } from './defaults.js';
 
 export type NotifyEvent = 'failure' | 'stale' | 'success';
 
@@ -15,7 +16,7 @@ export interface SourceConfig {
 
 export interface TargetConfig {
   mountpoint: string;
-  layers: readonly ('raid' | 'luks' | 'lvm')[];
+  layers: readonly LayerName[];
   /** absolute path of the token file on the mounted backup filesystem */
   tokenFile: string;
   /** absolute path of the token's sha512 beside the config */
@@ -29,7 +30,10 @@ export interface TargetConfig {
   volumeGroup: string;
   /** the host's logical volume (named after the host) */
   logicalVolume: string;
-  /** what the filesystem is mounted from; undefined: only an fstab entry can mount it */
+  /**
+   * target.device as written: what the filesystem is mounted from; undefined: the top
+   * of the layers (src/stack/layers.ts, filesystemDevice), or for a plain disk only an fstab entry
+   */
   device?: string;
   /** the bottom of the stack when there is no RAID layer */
   partition: string;

@@ -17,10 +17,17 @@ export const TARGET_DEFAULTS = {
   partition: '/dev/disk/by-partlabel/backup',
 } as const;
 
-export type LayerName = 'raid' | 'luks' | 'lvm';
+/**
+ * The layers a target may have between its partition and btrfs, bottom-up: the one
+ * list of their names (the schema reads it; each has its handler in src/stack/layers.ts,
+ * which knows everything else about it).
+ */
+export const LAYER_NAMES = ['raid', 'luks', 'lvm'] as const;
+
+export type LayerName = (typeof LAYER_NAMES)[number];
 
 /** What setup makes unless told otherwise: the whole stack (a config without `layers` has none). */
-export const FULL_STACK: readonly LayerName[] = ['raid', 'luks', 'lvm'];
+export const FULL_STACK: readonly LayerName[] = LAYER_NAMES;
 
 /** Each layer at most once, bottom-up in the order raid, luks, lvm. */
 export function layersInOrder(layers: readonly string[]): boolean {

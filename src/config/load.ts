@@ -119,13 +119,6 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
   const mountpoint = resolve(t.mountpoint);
-  const derived = t.layers.includes('lvm')
-    ? `/dev/${t.volume_group}/${host}`
-    : t.layers.includes('luks')
-      ? `/dev/mapper/${t.luks_name}`
-      : t.layers.includes('raid')
-        ? t.array
-        : undefined;
   return {
     file,
     dir,
@@ -143,7 +136,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       keyfile: at(t.keyfile),
       volumeGroup: t.volume_group,
       logicalVolume: host,
-      device: t.device ?? derived,
+      device: t.device,
       partition: t.partition,
       minFree: parseMinFree(t.min_free),
     },

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
-import { quote } from '../system/runner.js';
+import { quote } from '../core/shell-quote.js';
 
 /**
  * Root is trusted, and so is whoever runs this: a file of the user running it can be

@@ -7,7 +7,7 @@
 // a sentence "<key> = <value> ..."; the type expected and an example follow.
 import * as z from 'zod/mini';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
+import { LAYER_NAMES, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
 import { documented } from './key-docs.js';
 import { hasUserinfo } from '../core/secret-url.js';
 
@@ -46,7 +46,7 @@ export const sourceEntrySchema = z.union([
   }),
 ]);
 
-export const layerSchema = z.enum(['raid', 'luks', 'lvm']);
+export const layerSchema = z.enum(LAYER_NAMES);
 
 export const targetSchema = documented(
   z.strictObject({

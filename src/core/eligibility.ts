@@ -2,7 +2,7 @@
 // the input is `lsblk -J -b` output (plus by-id names), the output reasons are shown
 // to the user as they are.
 
-import { formatBytes } from '../ui/format.js';
+import { formatBytes } from './byte-size.js';
 
 export interface BlockDevice {
   name: string;

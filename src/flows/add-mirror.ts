@@ -6,6 +6,7 @@ import { TargetError, UserError } from '../core/errors.js';
 import { waitForDevice } from '../stack/devices.js';
 import { arraySync, type SyncStatus } from '../stack/array-state.js';
 import { raidLayer } from '../stack/raid.js';
+import { hasLayer } from '../stack/stack.js';
 import { runCommand, type StackContext, type StepCommand } from '../stack/layer.js';
 import { formatDuration } from '../ui/format.js';
 import { listrOptions, progressInterval, type OutputMode } from '../ui/renderer.js';
@@ -61,7 +62,7 @@ export interface AddMirrorRun {
  */
 export async function addMirror(run: AddMirrorRun): Promise<void> {
   const { runner, config, questions, print } = run;
-  if (!config.target.layers.includes('raid')) throw new UserError(`${config.file} has no raid layer, so there is no mirror to add to`, 'add-mirror is for the RAID1 backup stack');
+  if (!hasLayer(config, raidLayer)) throw new UserError(`${config.file} has no raid layer, so there is no mirror to add to`, 'add-mirror is for the RAID1 backup stack');
   const stack: StackContext = { runner, config, mounts: readMounts };
   const { array } = config.target;
   const assemble = await raidLayer.assembly(stack);

@@ -2,27 +2,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { VaultConfig } from '../config/config.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { errorMessage } from '../core/errors.js';
-import { configuredArray } from '../stack/array-state.js';
-import { luksLayer } from '../stack/luks.js';
-import { lvmLayer } from '../stack/lvm.js';
+import type { HealthCheck, KernelModule } from '../stack/layer.js';
+import { allLayerHandlers } from '../stack/layers.js';
 import { partitionLayer } from '../stack/partition.js';
-import { raidLayer } from '../stack/raid.js';
-import { createLayers } from '../stack/stack.js';
+import { createLayers, stackLayers } from '../stack/stack.js';
 import { fstabEntriesFor } from '../system/fstab-file.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { collectStatus } from './status.js';
 import { unitNames } from './schedule.js';
 import { compressedSendSupported } from '../btrfs/send-features.js';
 
-export type CheckLevel = 'ok' | 'warn' | 'error';
+export type CheckLevel = HealthCheck['level'];
 
-export interface Check {
-  area: string;
-  name: string;
-  level: CheckLevel;
-  detail: string;
-  fix?: string;
-}
+export type Check = HealthCheck;
 
 export interface DoctorReport {
   ok: boolean;
@@ -51,7 +43,7 @@ const PROGRAMS: Program[] = [
 
 /** What the layers need, from their handlers: of the configured layers (all of them without a config). */
 function layerPrograms(config: VaultConfig | undefined): Program[] {
-  const handlers = config ? createLayers({ config }) : [partitionLayer, raidLayer, luksLayer, lvmLayer];
+  const handlers = config ? createLayers({ config }) : [partitionLayer, ...allLayerHandlers()];
   return handlers.flatMap((h) => h.requires ?? []).map((r) => ({ name: r.program, argv: r.argv, pkg: r.pkg, setup: r.use === 'setup' }));
 }
 
@@ -83,8 +75,7 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
       ? 'send protocol 2: to a compressed backup filesystem, compressed data travels as it is (--compressed-data)'
       : 'no compressed send (a kernel from 6.0 on and btrfs-progs from 5.19 on have it): compressed data is sent uncompressed and compressed again on the disk',
   });
-  if (config?.target.layers.includes('raid')) add(moduleCheck('raid1', 'raid1'));
-  if (config?.target.layers.includes('luks')) add(moduleCheck('dm_crypt', 'dm-crypt'));
+  for (const m of config ? stackLayers({ config }).flatMap((h) => h.modules ?? []) : []) add(moduleCheck(m));
 
   add(process.geteuid?.() === 0 ? { area: 'system', name: 'root', level: 'ok', detail: 'running as root' } : { area: 'system', name: 'root', level: 'error', detail: 'not running as root: snapshots, mounts and the disk stack need root', fix: 'run it with sudo' });
 
@@ -93,8 +84,7 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
     return finish(checks);
   }
   add({ area: 'config', name: 'config', level: 'ok', detail: `${config.file}: ${config.sources.length} source(s), target ${config.target.mountpoint} (${config.target.layers.join(' + ') || 'plain btrfs'})` });
-  const secrets: [string, string][] = [[config.target.tokenHashFile, 'token hash']];
-  if (config.target.layers.includes('luks')) secrets.push([config.target.keyfile, 'keyfile']);
+  const secrets: [string, string][] = [[config.target.tokenHashFile, 'token hash'], ...stackLayers({ config }).flatMap((h) => h.secrets?.(config.target) ?? [])];
   for (const [file, what] of secrets) {
     try {
       await assertPrivateFile(file, what);
@@ -104,14 +94,7 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
     }
   }
 
-  if (config.target.layers.includes('raid')) {
-    const line = await configuredArray(config.target.array);
-    add(
-      line
-        ? { area: 'disk', name: 'mdadm.conf', level: 'ok', detail: `${config.target.array} is in /etc/mdadm/mdadm.conf (UUID ${line.uuid ?? '?'}); if the array should be known at boot, run update-initramfs -u after changing it` }
-        : { area: 'disk', name: 'mdadm.conf', level: 'warn', detail: `${config.target.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`, fix: `with the disk attached: mdadm --detail --brief ${config.target.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u` },
-    );
-  }
+  for (const h of stackLayers({ config })) for (const c of (await h.checks?.(config.target)) ?? []) add(c);
   const [fstab] = fstabEntriesFor(config.target.mountpoint);
   if (fstab) {
     const line = `${fstab.device} ${fstab.mountPoint} ${fstab.fsType} ${fstab.options}`;
@@ -143,7 +126,7 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
   return finish(checks);
 }
 
-function moduleCheck(module: string, what: string): Check {
+function moduleCheck({ module, what }: KernelModule): Check {
   const loaded = existsSync(`/sys/module/${module}`);
   return loaded ? { area: 'kernel', name: what, level: 'ok', detail: `${what} is loaded` } : { area: 'kernel', name: what, level: 'warn', detail: `${what} is not loaded now (it loads when the disk is opened)`, fix: `modprobe ${module}` };
 }

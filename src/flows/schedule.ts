@@ -5,7 +5,10 @@ import { DEFAULT_CONFIG } from '../config/defaults.js';
 import type { TargetConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
 import { refuseControl, udevMatchValue, unitCommandLine, unitText } from '../core/unit-escape.js';
-import { configuredArray } from '../stack/array-state.js';
+import type { UdevMatch } from '../stack/layer.js';
+import { bottomLayer } from '../stack/stack.js';
+
+export { blkidUuid } from '../stack/raid.js';
 import type { Argv, Runner } from '../system/runner.js';
 
 // The systemd units and the udev rule that make backups happen without a person:
@@ -34,7 +37,7 @@ export interface ScheduleSpec {
   /** OnCalendar= of the timer: hourly, daily or any calendar expression */
   every: string;
   /** udev properties that tell the backup disk: its array member UUID or filesystem UUID, or its partition label pattern */
-  plug?: { key: 'ID_FS_UUID'; value: string };
+  plug?: UdevMatch;
   /** the command that runs btrfs-vault: node and the installed bin file */
   program: string[];
   /** where /etc is (a root for staging, as systemctl --root) */
@@ -211,24 +214,9 @@ export function thisProgram(): string[] {
 
 /**
  * What tells the backup disk to udev, exactly: the UUID blkid reads at the bottom of its
- * stack (ID_FS_UUID) — the array's, which both mirrors carry; LUKS's; a plain disk's
- * filesystem's. (A partition-label pattern such as backup* would also start runs for a
- * user's own "backup-photos" partition.) The array's is in this host's ARRAY line; the
- * others are read from the partition, which must then be attached.
+ * stack (ID_FS_UUID), as the bottom layer's handler says. (A partition-label pattern
+ * such as backup* would also start runs for a user's own "backup-photos" partition.)
  */
 export async function plugMatch(runner: Runner, target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>): Promise<ScheduleSpec['plug']> {
-  const read = async (argv: Argv) => (await runner.query(argv, { allowFailure: true })).stdout.trim().split('\n')[0] || undefined;
-  const recorded = target.layers[0] === 'raid' ? (await configuredArray(target.array))?.uuid : undefined;
-  const uuid =
-    (recorded ? blkidUuid(recorded) : undefined) ||
-    (await read(['lsblk', ['-dno', 'UUID', '--', target.partition]])) ||
-    (target.layers.length === 0 ? await read(['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]]) : undefined);
-  return uuid ? { key: 'ID_FS_UUID', value: uuid } : undefined;
-}
-
-/** mdadm writes an array's UUID as four words (a:b:c:d); blkid and udev as 8-4-4-4-12. */
-export function blkidUuid(mdadmUuid: string): string | undefined {
-  const hex = mdadmUuid.replaceAll(':', '').toLowerCase();
-  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return bottomLayer(target).udevMatch?.(runner, target);
 }

@@ -9,7 +9,8 @@ import { SETUP_PBKDF, type PbkdfOptions } from '../stack/luks.js';
 import { exists } from '../stack/devices.js';
 import { partitionPath } from '../stack/partition.js';
 import { raidCommands } from '../stack/raid.js';
-import { createLayers } from '../stack/stack.js';
+import { filesystemDevice } from '../stack/layers.js';
+import { createLayers, stackLayers } from '../stack/stack.js';
 import type { HostVolume } from './existing-volume.js';
 
 // The setup plan: which steps, with exactly which commands. Pure, so the summary, the
@@ -63,14 +64,18 @@ export function labelFor(serial: string, byId: string | undefined, path: string)
   return `backup-${tail}`;
 }
 
-/** What the filesystem is made on: the top of the layers (the partition of a plain disk). */
-export function filesystemDevice(spec: Pick<SetupSpec, 'layers' | 'volumeGroup' | 'host' | 'luksName' | 'array' | 'label'>): string {
-  const has = (l: LayerName) => spec.layers.includes(l);
-  return has('lvm') ? `/dev/${spec.volumeGroup}/${spec.host}` : has('luks') ? `/dev/mapper/${spec.luksName}` : has('raid') ? spec.array : partitionPath(spec.label);
+/** What the filesystem is made on: the top of the layers, as their handlers say (the partition of a plain disk). */
+export function setupDevice(spec: SetupSpec): string {
+  return filesystemDevice(setupConfig(spec).target)!;
 }
 
 export function fstabLine(spec: SetupSpec): string {
-  return fstabLineFor(filesystemDevice(spec), spec.mountpoint, spec.compression);
+  return fstabLineFor(setupDevice(spec), spec.mountpoint, spec.compression);
+}
+
+/** The config file setup writes for this config: each layer's handler gives its keys. */
+export function setupConfigText(config: VaultConfig): string {
+  return configText(config, Object.assign({}, ...stackLayers({ config }).map((h) => h.configKeys?.(config.target) ?? {})) as Record<string, string>);
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
@@ -116,7 +121,8 @@ export function setupConfig(spec: SetupSpec): VaultConfig {
       keyfile: spec.keyfile,
       volumeGroup: spec.volumeGroup,
       logicalVolume: spec.host,
-      device: filesystemDevice(spec),
+      // a plain disk's device is written (the loader cannot derive it); a stack's is its top layer's
+      device: spec.layers.length === 0 ? partitionPath(spec.label) : undefined,
       partition: partitionPath(spec.label),
     },
   };
@@ -143,7 +149,7 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
       commands: [],
       writes: [`${spec.configFile} (kept if it exists)`],
       done: () => exists(spec.configFile),
-      finish: async (c) => c.runner.change({ op: 'write-durably', path: spec.configFile, data: configText(config), mode: 0o600, replace: false }),
+      finish: async (c) => c.runner.change({ op: 'write-durably', path: spec.configFile, data: setupConfigText(config), mode: 0o600, replace: false }),
     },
   ];
 }

@@ -5,13 +5,14 @@ import type { BlockDevice, DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import { MDADM_CONF } from '../stack/array-state.js';
 import { exists } from '../stack/devices.js';
-import { otherArrayByName } from '../stack/raid.js';
+import { layerHandlers, layersAsk } from '../stack/layers.js';
+import { otherArrayByName, raidLayer } from '../stack/raid.js';
 import { setupStack } from './setup-steps.js';
 import { mountPointProblem, mountPointUse } from '../stack/mount-point.js';
 import type { Runner } from '../system/runner.js';
 import { findDisk, ownStackDevices, readState, surveyDisks, type SetupState, type Survey } from './disk-survey.js';
 import { decideMode } from './setup-mode.js';
-import { filesystemDevice, labelFor, type SetupSpec } from './setup-plan.js';
+import { labelFor, setupDevice, type SetupSpec } from './setup-plan.js';
 import { testPbkdf } from './setup-test-hooks.js';
 
 // What setup decides before its summary: the disk, the layers, the mode, the wipe, the
@@ -94,9 +95,9 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
     throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, ask.wipeFix);
   }
   // without LUKS there is no passphrase to ask for
-  const passphrase = decided.passphrase ?? (layers.includes('luks') ? await ask.passphrase() : '');
+  const passphrase = decided.passphrase ?? (layersAsk(layers, 'passphrase') ? await ask.passphrase() : '');
   // a volume's size only with LVM, and not for one that exists already
-  const details = await ask.details({ mountpoint: ask.mountpoint, askSize: mode !== 'reconnect' && layers.includes('lvm') });
+  const details = await ask.details({ mountpoint: ask.mountpoint, askSize: mode !== 'reconnect' && layersAsk(layers, 'size') });
   const spec: SetupSpec = {
     mode,
     disk: disk.path,
@@ -121,11 +122,11 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
     ...(existing ? { existing } : {}),
   };
   // something else mounted at (or in fstab for) the mount point: refused before anything is written
-  const where = { mountpoint: spec.mountpoint, device: filesystemDevice(spec) };
+  const where = { mountpoint: spec.mountpoint, device: setupDevice(spec) };
   const problem = mountPointProblem(await mountPointUse(runner, where), where);
   if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
   // (a resumed setup was checked by its first run, and the array under the name may be the one it made)
-  const taken = !resumed && layers.includes('raid') ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
+  const taken = !resumed && layerHandlers(layers).includes(raidLayer) ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
   if (taken) {
     throw new UserError(
       `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,

@@ -3,6 +3,7 @@ import { Listr } from 'listr2';
 import { confirmationWords } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import type { Runner } from '../system/runner.js';
+import { layerHandlers } from '../stack/layers.js';
 import { planSummary } from '../ui/summary.js';
 import { listrOptions, type OutputMode } from '../ui/renderer.js';
 import type { SetupState } from './disk-survey.js';
@@ -104,7 +105,7 @@ export async function setup(run: SetupCommandRun): Promise<void> {
 /** What a person reads when setup is through: what to do next. */
 export function setupDoneText(spec: SetupSpec): string {
   if (spec.mode === 'reconnect') return reconnectedText(spec);
-  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${spec.layers.includes('raid') ? 'A second disk for the mirror: btrfs-vault add-mirror\n' : ''}`;
+  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${layerHandlers(spec.layers).flatMap((h) => (h.afterSetup ? [`${h.afterSetup}\n`] : [])).join('')}`;
 }
 
 /** After reconnecting a rebuilt host: how to get its data back, then carry on. */

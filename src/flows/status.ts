@@ -12,6 +12,7 @@ import { readHostRecord, type HostRecord } from '../system/host-record.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { filesystemLayer } from '../stack/filesystem.js';
+import { raidLayer } from '../stack/raid.js';
 import { stackLayers } from '../stack/stack.js';
 import { formatBytes, formatDuration } from '../ui/format.js';
 import { freeSpace } from './min-free.js';
@@ -83,7 +84,7 @@ export async function collectStatus(runner: Runner, config: VaultConfig, now = n
       absent?: { failed: string[]; leftOut: string[]; missing: number };
     };
     layers.push({ layer: layer.name, up: state.up, detail: state.detail });
-    if (layer.name === 'raid' && state.stat) {
+    if (layer === raidLayer && state.stat) {
       const s = state.stat;
       const degraded = s.present !== undefined && s.wanted !== undefined && s.present < s.wanted;
       array = { map: s.map, degraded, sync: s.sync, failed: state.absent?.failed ?? [], leftOut: state.absent?.leftOut ?? [], missing: state.absent?.missing ?? 0 };

@@ -11,7 +11,7 @@ import { raidLayer, type RaidState } from '../stack/raid.js';
 import { readHostRecord } from '../system/host-record.js';
 import type { StackContext } from '../stack/layer.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../stack/open-record.js';
-import { closeStack, openStack, type OpenedStack } from '../stack/stack.js';
+import { closeStack, hasLayer, openStack, type OpenedStack } from '../stack/stack.js';
 import { checkSource, type CheckedSource } from './source-check.js';
 import { runTasks, type OutputMode, type Task, type TaskSpec as ListrTask } from '../ui/renderer.js';
 
@@ -160,7 +160,7 @@ export class TargetSession<R extends SourceResult> {
           );
           this.mounts = await readMounts();
           this.targetMount = await filesystemLayer.mountOf({ ...this.ctx, mounts: async () => this.mounts });
-          if (this.config.target.layers.includes('raid') && this.locked && !this.onPaper) {
+          if (hasLayer(this.config, raidLayer) && this.locked && !this.onPaper) {
             const raid = (await raidLayer.inspect(this.ctx)) as RaidState;
             this.mirrored = raid.stat?.map === '[UU]';
             const degraded = raid.stat?.present !== undefined && raid.stat.wanted !== undefined && raid.stat.present < raid.stat.wanted;

@@ -7,6 +7,8 @@ import { chooseParent } from '../core/parent.js';
 import { childrenOf, isCompleteCopy, snapshotsIn, type Subvolume } from '../btrfs/subvolumes.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { arrayKernelName, mdAttribute } from '../stack/array-state.js';
+import { raidLayer } from '../stack/raid.js';
+import { hasLayer } from '../stack/stack.js';
 import type { Argv, Runner } from '../system/runner.js';
 import { formatBytes } from '../ui/format.js';
 import type { OutputMode } from '../ui/renderer.js';
@@ -115,7 +117,7 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
       },
       {
         title: `Check the mirror ${config.target.array}`,
-        enabled: () => opts.scrub && config.target.layers.includes('raid') && session.targetMount !== undefined && session.fatal === undefined,
+        enabled: () => opts.scrub && hasLayer(config, raidLayer) && session.targetMount !== undefined && session.fatal === undefined,
         task: async (_c: unknown, task: Task) => {
           const mismatches = await mdCheck(runner, config.target.array, (t) => (task.output = t));
           report.mdCheck = { array: config.target.array, mismatches };

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { VaultConfig } from '../config/config.js';
 import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
 import { escapeFstabField } from '../core/fstab.js';
@@ -6,7 +7,9 @@ import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { operand, type Argv } from '../system/runner.js';
 import { plainCommands, type CreateOptions, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { filesystemDevice } from './layers.js';
 import { ownMountPoint } from './mount-point.js';
+import { firstLine, partitionUdevMatch } from './partition.js';
 
 export const mountCommands = {
   /** by the fstab entry */
@@ -31,9 +34,21 @@ export function fstabLine(device: string, mountpoint: string, compression: Creat
 /** The backup btrfs filesystem, mounted at target.mountpoint. */
 export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promise<MountEntry | undefined> } = {
   name: 'filesystem',
+  // a plain disk's device is written in the config: the loader cannot derive it from layers = []
+  configKeys: (t): Record<string, string> => (t.device ? { device: t.device } : {}),
+  attached: plainDiskAttached,
+
+  // a plain disk: the UUID of its partition, or of the filesystem mounted now
+  async udevMatch(runner, target) {
+    const onPartition = await partitionUdevMatch(runner, target);
+    if (onPartition) return onPartition;
+    const uuid = await firstLine(runner, ['findmnt', ['-no', 'UUID', '--mountpoint', target.mountpoint]]);
+    return uuid ? { key: 'ID_FS_UUID', value: uuid } : undefined;
+  },
 
   create(ctx, o) {
-    const { device, mountpoint } = ctx.config.target;
+    const { mountpoint } = ctx.config.target;
+    const device = filesystemDevice(ctx.config.target);
     if (!device) throw new InternalError('the backup filesystem is made on target.device, and there is none');
     return [
       ...(o.mode === 'reconnect'
@@ -143,7 +158,7 @@ interface HowToMount {
 /** By the fstab entry when there is one (the user's options), else from target.device. */
 function howToMount(ctx: StackContext): HowToMount {
   const mp = ctx.config.target.mountpoint;
-  const device = ctx.config.target.device;
+  const device = filesystemDevice(ctx.config.target);
   const fstab = fstabEntriesFor(mp).length > 0;
   if (!fstab && !device) {
     throw new TargetError(
@@ -176,3 +191,18 @@ function assertBtrfs(m: MountEntry, mp: string): void {
   }
 }
 
+
+/** A plain disk (no layers): its device when the config names one, else the device its fstab line names. */
+function plainDiskAttached(config: VaultConfig): boolean {
+  const t = config.target;
+  if (t.device !== undefined) return existsSync(t.device);
+  const [line] = fstabEntriesFor(t.mountpoint);
+  return line !== undefined && existsSync(fstabDevice(line.device));
+}
+
+/** UUID=…, LABEL=…, PARTUUID=…, PARTLABEL=… as the udev links that name them. */
+function fstabDevice(spec: string): string {
+  const m = /^(UUID|LABEL|PARTUUID|PARTLABEL)=(.+)$/.exec(spec);
+  if (!m) return spec;
+  return `/dev/disk/by-${m[1]!.toLowerCase()}/${m[2]!.replace(/^"|"$/g, '')}`;
+}

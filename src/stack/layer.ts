@@ -1,4 +1,4 @@
-import type { VaultConfig } from '../config/config.js';
+import type { TargetConfig, VaultConfig } from '../config/config.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { InternalError } from '../core/errors.js';
 import { formatArgv, type Argv, type Runner } from '../system/runner.js';
@@ -107,10 +107,6 @@ export async function succeeds(ctx: Pick<StackContext, 'runner'>, argv: Argv, in
   return (await ctx.runner.query(argv, { allowFailure: true, ...(input === undefined ? {} : { input }) })).exitCode === 0;
 }
 
-/**
- * One layer of the backup disk's stack (see docs/ARCHITECTURE.md). open and close
- * inspect first and leave a layer that is already in the wanted state alone.
- */
 /** A program a layer's handler runs, for doctor: `run` by open and close (an error when missing), `setup` only by setup and add-mirror (a warning). */
 export interface Requirement {
   program: string;
@@ -121,10 +117,69 @@ export interface Requirement {
   use: 'run' | 'setup';
 }
 
+/** A kernel module a layer needs, for doctor (a warning when not loaded: opening loads it). */
+export interface KernelModule {
+  /** its name under /sys/module */
+  module: string;
+  /** how a person calls it */
+  what: string;
+}
+
+/** One finding of doctor: what is checked, how it stands, and the fix. */
+export interface HealthCheck {
+  area: string;
+  name: string;
+  level: 'ok' | 'warn' | 'error';
+  detail: string;
+  fix?: string;
+}
+
+/** A udev property and the value that tells the backup disk (for the on-plug rule). */
+export interface UdevMatch {
+  key: 'ID_FS_UUID';
+  value: string;
+}
+
+/** What setup asks a person only for some layers: the LUKS passphrase, the size of the host's volume. */
+export type SetupQuestion = 'passphrase' | 'size';
+
+/** The target as the on-plug rule's match reads it. */
+export type PlugTarget = Pick<TargetConfig, 'array' | 'partition' | 'mountpoint'>;
+
+/**
+ * One layer of the backup disk's stack (see docs/ARCHITECTURE.md): the one place that
+ * knows everything about its layer, so no other code switches on a layer's name.
+ * open and close inspect first and leave a layer that is already in the wanted state alone.
+ */
 export interface LayerHandler {
   readonly name: string;
   /** the programs this layer needs; doctor checks those of the configured layers only */
   readonly requires?: readonly Requirement[];
+  /** the kernel modules this layer needs; doctor checks those of the configured layers */
+  readonly modules?: readonly KernelModule[];
+  /** as the bottom of the stack: the GPT type of the partition it is made on (none: a filesystem's) */
+  readonly partitionType?: string;
+  /** the setup questions only this layer needs answered */
+  readonly asks?: readonly SetupQuestion[];
+  /** the device this layer gives the one above it; the filesystem is made on the topmost one */
+  device?(target: TargetConfig): string;
+  /** the [target] keys of this layer, as setup writes them into the config */
+  configKeys?(target: TargetConfig): Record<string, string>;
+  /** host files doctor checks are private: [file, what it is] */
+  secrets?(target: TargetConfig): [string, string][];
+  /** doctor's checks of what the host keeps for this layer */
+  checks?(target: TargetConfig): Promise<HealthCheck[]>;
+  /**
+   * As the bottom of the stack: is the backup disk attached? `fsDevice` is the device the
+   * filesystem is on. Reads only, synchronous (an unattended run's first question).
+   */
+  attached?(config: VaultConfig, fsDevice: string | undefined): boolean;
+  /** as the bottom of the stack: what tells the backup disk to udev (undefined: it cannot be told now) */
+  udevMatch?(runner: Runner, target: PlugTarget): Promise<UdevMatch | undefined>;
+  /** setup's summary lines about this layer */
+  summary?(spec: { mode: CreateMode; volumeGroup: string; host: string; size: string }): string[];
+  /** what a person reads after setup made this layer: a next step */
+  readonly afterSetup?: string;
   /** the steps that make this layer (or, when it exists already, bring it up), as data; pure */
   create(ctx: Pick<StackContext, 'config'>, o: CreateOptions): CreateStep[];
   inspect(ctx: StackContext): Promise<LayerState>;

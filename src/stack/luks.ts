@@ -4,6 +4,8 @@ import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext, type StepContext } from './layer.js';
+import { deviceBelow } from './layers.js';
+import { partitionAttached, partitionUdevMatch } from './partition.js';
 
 /** Test-only key derivation settings (argon2 is very slow under emulation); production uses cryptsetup's defaults. */
 export interface PbkdfOptions {
@@ -42,9 +44,9 @@ export const luksCommands = {
   testKeyfile: (device: string, keyfile: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file', keyfile, '--', device]],
 };
 
-/** What LUKS sits on: the array, or the partition when there is no RAID layer. */
+/** What LUKS sits on: the layer below it (the array), or the partition. */
 export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
-  return ctx.config.target.layers.includes('raid') ? ctx.config.target.array : ctx.config.target.partition;
+  return deviceBelow(ctx.config.target, luksLayer);
 }
 
 /**
@@ -59,6 +61,13 @@ async function writeKeyfile(ctx: StepContext, keyfile: string): Promise<void> {
 export const luksLayer: LayerHandler = {
   name: 'luks',
   requires: [{ program: 'cryptsetup', argv: ['cryptsetup', ['--version']], pkg: 'cryptsetup-bin', use: 'run' }],
+  modules: [{ module: 'dm_crypt', what: 'dm-crypt' }],
+  asks: ['passphrase'],
+  device: (t) => `/dev/mapper/${t.luksName}`,
+  configKeys: (t) => ({ luks_name: t.luksName, keyfile: t.keyfile }),
+  secrets: (t) => [[t.keyfile, 'keyfile']],
+  attached: partitionAttached,
+  udevMatch: partitionUdevMatch,
 
   create(ctx, o) {
     const { keyfile, luksName } = ctx.config.target;

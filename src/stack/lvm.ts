@@ -2,6 +2,8 @@ import { TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext } from './layer.js';
+import { deviceBelow } from './layers.js';
+import { partitionAttached, partitionUdevMatch } from './partition.js';
 
 export const lvmCommands = {
   pvcreate: (device: string): Argv => ['pvcreate', ['--yes', '--', device]],
@@ -29,10 +31,9 @@ export function mappingName(vg: string, lv: string): string {
   return `${vg.replaceAll('-', '--')}-${lv.replaceAll('-', '--')}`;
 }
 
-/** What LVM sits on. */
+/** What LVM sits on: the layer below it (LUKS's mapping, the array), or the partition. */
 export function lvmDevice(ctx: Pick<StackContext, 'config'>): string {
-  const t = ctx.config.target;
-  return t.layers.includes('luks') ? `/dev/mapper/${t.luksName}` : t.layers.includes('raid') ? t.array : t.partition;
+  return deviceBelow(ctx.config.target, lvmLayer);
 }
 
 async function lvActive(ctx: StackContext): Promise<boolean | undefined> {
@@ -57,6 +58,12 @@ async function assertRoomForVolume(ctx: StackContext): Promise<void> {
 export const lvmLayer: LayerHandler = {
   name: 'lvm',
   requires: [{ program: 'lvm', argv: ['lvm', ['version']], pkg: 'lvm2', use: 'run' }],
+  asks: ['size'],
+  device: (t) => `/dev/${t.volumeGroup}/${t.logicalVolume}`,
+  configKeys: (t) => ({ volume_group: t.volumeGroup }),
+  attached: partitionAttached,
+  udevMatch: partitionUdevMatch,
+  summary: (spec) => [`host volume  ${spec.volumeGroup}/${spec.host}, ${spec.mode === 'reconnect' ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`],
 
   create(ctx, o) {
     const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;

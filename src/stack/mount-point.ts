@@ -6,6 +6,7 @@ import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
 import { InternalError, TargetError } from '../core/errors.js';
 import type { StackContext } from './layer.js';
+import { filesystemDevice } from './layers.js';
 // Whether setup's mount point is this host's: what is mounted there and what fstab
 // says for it are compared with the host's backup device (its logical volume) by
 // block device, not by path, so a foreign filesystem mounted there never gets the token.
@@ -79,7 +80,8 @@ export function mountPointProblem(use: MountPointUse, spec: MountPointSpec): { m
 
 /** How the target's mount point is used; something foreign there (mounted, or in fstab) is refused. */
 export async function ownMountPoint(ctx: Pick<StackContext, 'runner' | 'config'>): Promise<MountPointUse> {
-  const { mountpoint, device } = ctx.config.target;
+  const { mountpoint } = ctx.config.target;
+  const device = filesystemDevice(ctx.config.target);
   if (!device) throw new InternalError('the mount point is checked against target.device, and there is none');
   const where = { mountpoint, device };
   const use = await mountPointUse(ctx.runner, where);

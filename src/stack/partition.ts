@@ -1,7 +1,10 @@
+import { existsSync } from 'node:fs';
+import type { VaultConfig } from '../config/config.js';
 import { TargetError } from '../core/errors.js';
-import type { Argv } from '../system/runner.js';
+import type { Argv, Runner } from '../system/runner.js';
 import { exists } from './devices.js';
-import type { LayerHandler, LayerState, StackContext, StepCommand } from './layer.js';
+import type { LayerHandler, LayerState, PlugTarget, StackContext, StepCommand, UdevMatch } from './layer.js';
+import { partitionType } from './layers.js';
 
 export const PARTITION_LABEL = 'backup';
 
@@ -42,7 +45,7 @@ export const partitionLayer: LayerHandler = {
 
   create(ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, ctx.config.target.layers.includes('raid') ? RAID_TYPE : FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
+    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, partitionType(ctx.config.target) ?? FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
   },
 
   async inspect(ctx): Promise<LayerState> {
@@ -67,3 +70,19 @@ export const partitionLayer: LayerHandler = {
 
   async closeOnPaper() {},
 };
+
+/** A stack on the partition (LUKS or LVM at the bottom): attached when the partition, or the device on top, is there. */
+export function partitionAttached(config: VaultConfig, fsDevice: string | undefined): boolean {
+  return existsSync(config.target.partition) || existsSync(fsDevice ?? '/nonexistent');
+}
+
+/** The UUID blkid reads on the partition (LUKS's, LVM's, a plain filesystem's), which must be attached now. */
+export async function partitionUdevMatch(runner: Runner, target: PlugTarget): Promise<UdevMatch | undefined> {
+  const uuid = await firstLine(runner, ['lsblk', ['-dno', 'UUID', '--', target.partition]]);
+  return uuid ? { key: 'ID_FS_UUID', value: uuid } : undefined;
+}
+
+/** The first line a query prints, if it prints one. */
+export async function firstLine(runner: Runner, argv: Argv): Promise<string | undefined> {
+  return (await runner.query(argv, { allowFailure: true })).stdout.trim().split('\n')[0] || undefined;
+}

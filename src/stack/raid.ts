@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
@@ -7,6 +8,7 @@ import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
+import { partitionUdevMatch, RAID_TYPE } from './partition.js';
 
 
 // mdadm takes no `--`: a device path that starts with `-` goes as ./-x (operand)
@@ -117,6 +119,33 @@ export interface RaidVerbs {
 export const raidLayer: LayerHandler & RaidVerbs = {
   name: 'raid',
   requires: [{ program: 'mdadm', argv: ['mdadm', ['--version']], pkg: 'mdadm', use: 'run' }],
+  modules: [{ module: 'raid1', what: 'raid1' }],
+  partitionType: RAID_TYPE,
+  afterSetup: 'A second disk for the mirror: btrfs-vault add-mirror',
+  device: (t) => t.array,
+  configKeys: (t) => ({ array: t.array }),
+
+  async checks(t) {
+    const line = await configuredArray(t.array);
+    return [
+      line
+        ? { area: 'disk', name: 'mdadm.conf', level: 'ok', detail: `${t.array} is in /etc/mdadm/mdadm.conf (UUID ${line.uuid ?? '?'}); if the array should be known at boot, run update-initramfs -u after changing it` }
+        : { area: 'disk', name: 'mdadm.conf', level: 'warn', detail: `${t.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`, fix: `with the disk attached: mdadm --detail --brief ${t.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u` },
+    ];
+  },
+
+  attached(config) {
+    // every disk setup made carries a partition labelled backup-<serial>
+    const labels = listDir('/dev/disk/by-partlabel');
+    return existsSync(config.target.array) || labels.some((l) => l === 'backup' || l.startsWith('backup-'));
+  },
+
+  // the array's UUID, which both mirrors carry, from this host's ARRAY line; else the partition's
+  async udevMatch(runner, target) {
+    const recorded = (await configuredArray(target.array))?.uuid;
+    const uuid = recorded ? blkidUuid(recorded) : undefined;
+    return uuid ? { key: 'ID_FS_UUID', value: uuid } : partitionUdevMatch(runner, target);
+  },
 
   async members(ctx) {
     const { array } = ctx.config.target;
@@ -276,3 +305,18 @@ async function recordArray(ctx: StepContext, array: string): Promise<void> {
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
 }
 
+
+/** mdadm writes an array's UUID as four words (a:b:c:d); blkid and udev as 8-4-4-4-12. */
+export function blkidUuid(mdadmUuid: string): string | undefined {
+  const hex = mdadmUuid.replaceAll(':', '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(hex)) return undefined;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

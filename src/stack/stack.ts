@@ -1,17 +1,24 @@
+import type { TargetConfig, VaultConfig } from '../config/config.js';
 import { errorMessage } from '../core/errors.js';
 import { filesystemLayer } from './filesystem.js';
 import type { LayerHandler, StackContext } from './layer.js';
-import { luksLayer } from './luks.js';
-import { lvmLayer } from './lvm.js';
+import { layerHandlers } from './layers.js';
 import { partitionLayer } from './partition.js';
-import { raidLayer } from './raid.js';
 import { tokenLayer } from './token.js';
-
-const HANDLERS = { raid: raidLayer, luks: luksLayer, lvm: lvmLayer } as const;
 
 /** The layers of the configured target, bottom-up. */
 export function stackLayers(ctx: Pick<StackContext, 'config'>): LayerHandler[] {
-  return [...ctx.config.target.layers.map((l) => HANDLERS[l]), filesystemLayer, tokenLayer];
+  return [...layerHandlers(ctx.config.target.layers), filesystemLayer, tokenLayer];
+}
+
+/** The bottom of the configured stack above the partition (the filesystem on a plain disk): it tells whether the disk is there, and how udev knows it. */
+export function bottomLayer(target: Pick<TargetConfig, 'layers'>): LayerHandler {
+  return layerHandlers(target.layers)[0] ?? filesystemLayer;
+}
+
+/** Does the configured stack have this layer? (for what only that layer has: the mirror's checks) */
+export function hasLayer(config: Pick<VaultConfig, 'target'>, layer: LayerHandler): boolean {
+  return layerHandlers(config.target.layers).includes(layer);
 }
 
 /** The layers setup makes, bottom-up: the partition below the configured stack. */

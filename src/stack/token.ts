@@ -4,6 +4,7 @@ import { readBytesNoFollow } from '../system/no-follow.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
 import type { CreateOptions, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
+import { filesystemDevice } from './layers.js';
 import { ownMountPoint } from './mount-point.js';
 
 /** `sha512sum` format: "<hex>  <file>"; the first field is the hash. */
@@ -59,9 +60,9 @@ async function tokenKept(ctx: StackContext): Promise<boolean> {
  * run, so what is mounted is looked at again right before writing.
  */
 async function writeToken(ctx: StepContext, o: CreateOptions): Promise<void> {
-  const { mountpoint, device, tokenFile, tokenHashFile } = ctx.config.target;
+  const { mountpoint, tokenFile, tokenHashFile } = ctx.config.target;
   if (!(await ownMountPoint(ctx)).mountedIsOurs) {
-    throw new TargetError(`${mountpoint} is not mounted from this host's backup volume ${device}, so the token was not written`, 'run setup again (it resumes and mounts it)');
+    throw new TargetError(`${mountpoint} is not mounted from this host's backup volume ${filesystemDevice(ctx.config.target)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
   }
   const token = o.mode === 'reconnect' ? existingToken(ctx, o.existingTokenSha512) : randomBytes(64);
   // the token before its hash: after a power cut between them, they differ and the step runs again

@@ -1,5 +1,7 @@
-import { escapeName } from '../core/byte-names.js';
+import { quote } from '../core/shell-quote.js';
 import type { FileChange } from './file-change.js';
+
+export { quote };
 
 // The one port through which every external program runs and every file is changed. A
 // command is data: [file, args], never a shell string; a file change is data too
@@ -86,16 +88,8 @@ export function operand(path: string): string {
   return path.startsWith('-') ? `./${path}` : path;
 }
 
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-
 /** Shell-quoted display form of a command, for logs, dry-run and error messages. */
 export function formatArgv([file, args]: Argv): string {
   return [file, ...args].map(quote).join(' ');
 }
 
-export function quote(word: string): string {
-  if (word !== '' && SAFE.test(word)) return word;
-  // bytes that are not text, newlines, control characters: bash's $'…', which gives them back
-  if (escapeName(word) !== word.replaceAll('\\', '\\\\')) return `$'${escapeName(word).replaceAll("'", "\\'")}'`;
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}

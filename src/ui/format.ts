@@ -1,15 +1,7 @@
 // Human-readable numbers. Pure.
+import { formatBytes } from '../core/byte-size.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
+export { formatBytes };
 
 export function formatDuration(ms: number): string {
   const s = ms / 1000;

@@ -3,6 +3,7 @@ import { diskLine } from './summary.js';
 import type { DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import type { LayerName } from '../config/defaults.js';
+import { LAYER_SETS } from '../stack/layers.js';
 
 // The wizard's questions. Imported only by the setup and add-mirror commands.
 
@@ -33,17 +34,9 @@ export async function askWipe(disk: DiskAssessment): Promise<boolean> {
 
 /** What sits between the disk and btrfs; the whole stack first, so Enter takes it. */
 export async function askLayers(): Promise<LayerName[]> {
-  const choice = (layers: LayerName[], what: string) => ({ name: `${layers.length > 0 ? layers.join(' + ') : 'plain btrfs'}: ${what}`, value: layers });
   return select({
     message: 'Layers of the backup disk',
-    choices: [
-      choice(['raid', 'luks', 'lvm'], 'mirror, encrypted, a volume per host (recommended)'),
-      choice(['raid', 'luks'], 'mirror, encrypted, one host'),
-      choice(['luks', 'lvm'], 'encrypted, a volume per host, no mirror'),
-      choice(['luks'], 'encrypted, one host, no mirror'),
-      choice(['raid'], 'mirror, not encrypted, one host'),
-      choice([], 'not encrypted, no mirror, one host'),
-    ],
+    choices: LAYER_SETS.map(({ layers, what }) => ({ name: `${layers.length > 0 ? layers.join(' + ') : 'plain btrfs'}: ${what}`, value: layers })),
   });
 }
 

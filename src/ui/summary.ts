@@ -1,16 +1,38 @@
 import boxen from 'boxen';
 import type { DiskAssessment } from '../core/eligibility.js';
 import { formatBytes } from './format.js';
-import type { PlanStep, SetupSpec } from '../flows/setup-plan.js';
-import type { FoundFolder } from '../flows/existing-volume.js';
+import type { LayerName } from '../config/defaults.js';
 import { formatArgv } from '../system/runner.js';
+import type { CreateMode, CreateStep } from '../stack/layer.js';
+import { layerHandlers } from '../stack/layers.js';
+
+/** What the summary shows of setup's spec (flows' SetupSpec has it all). */
+export interface SummarySpec {
+  mode: CreateMode;
+  layers: readonly LayerName[];
+  host: string;
+  size: string;
+  volumeGroup: string;
+  keyfile: string;
+  mountpoint: string;
+  compression: string;
+  configFile: string;
+  /** reconnect: the backup folders found on the host's volume */
+  existing?: { folders: readonly FoundFolder[] };
+}
+
+interface FoundFolder {
+  name: string;
+  source?: string;
+  latest?: string;
+}
 
 export function diskLine(d: DiskAssessment): string {
   return `${d.byId ?? d.path}  ${d.model}  ${d.serial || '-'}  ${formatBytes(d.size)}  ${d.transport}${d.removable ? ' removable' : ''}`;
 }
 
 /** The plan as a person reads it before typing the serial: a box, then every command. */
-export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanStep[]): string {
+export function planSummary(spec: SummarySpec, disk: DiskAssessment, steps: readonly CreateStep[]): string {
   const destroyed =
     spec.mode === 'new-disk' ? (disk.signatures.length > 0 ? disk.signatures : ['nothing (the disk looks empty)'])
     : spec.mode === 'second-host' ? ['nothing: this host is added to the existing backup disk']
@@ -22,7 +44,7 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
     `             ${disk.model}, serial ${disk.serial || '-'}, ${formatBytes(disk.size)}, ${disk.transport}`,
     `mode         ${MODES[spec.mode]}`,
     `layers       ${['partition', ...spec.layers, 'btrfs'].join(' -> ')}${spec.layers.length === 0 ? ' (a plain disk: not encrypted, no mirror)' : ''}`,
-    ...(spec.layers.includes('lvm') ? [`host volume  ${spec.volumeGroup}/${spec.host}, ${reconnect ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`] : []),
+    ...layerHandlers(spec.layers).flatMap((h) => h.summary?.(spec) ?? []),
     ...(reconnect
       ? [
           `backups      ${!spec.existing ? 'not looked at again (a resumed setup; btrfs-vault list shows them after it)' : folders.length === 0 ? 'none yet (the volume holds no backup folder)' : folders.map(folderLine).join('\n             ')}`,
@@ -39,7 +61,7 @@ export function planSummary(spec: SetupSpec, disk: DiskAssessment, steps: PlanSt
   return `${box}\n${commands.join('\n')}`;
 }
 
-const MODES: Record<SetupSpec['mode'], string> = {
+const MODES: Record<CreateMode, string> = {
   'new-disk': 'new backup disk',
   'second-host': 'second host on an existing backup disk',
   reconnect: 'reconnect: this host\'s volume is on the disk already (the machine was rebuilt)',

@@ -3,13 +3,18 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAnswers } from '../../src/config/answers.js';
+import type { LayerName } from '../../src/config/defaults.js';
 import { ProblemsError } from '../../src/core/errors.js';
+import { layersAsk } from '../../src/stack/layers.js';
 import { scratchDir } from '../support/scratch.js';
+
+// as setup loads them: the layers' handlers say which need the passphrase
+const needsPassphrase = (layers: readonly LayerName[]) => layersAsk(layers, 'passphrase');
 
 async function problemsOf(toml: string): Promise<string[]> {
   const file = join(scratchDir('answers'), 'answers.toml');
   writeFileSync(file, toml);
-  const err = await loadAnswers(file).catch((e) => e);
+  const err = await loadAnswers(file, needsPassphrase).catch((e) => e);
   assert.ok(err instanceof ProblemsError, String(err));
   return [...err.problems];
 }
@@ -33,11 +38,11 @@ test('answers: layers, bottom-up, the whole stack by default; a passphrase file 
   const file = join(scratchDir('answers'), 'answers.toml');
   const base = 'disk = "/dev/sdz"\nconfirm = "X1"\n';
   writeFileSync(file, `${base}passphrase_file = "/root/pass"\n`);
-  assert.deepEqual((await loadAnswers(file)).layers, ['raid', 'luks', 'lvm']);
+  assert.deepEqual((await loadAnswers(file, needsPassphrase)).layers, ['raid', 'luks', 'lvm']);
   writeFileSync(file, `${base}layers = []\n`);
-  assert.deepEqual((await loadAnswers(file)).layers, [], 'a plain disk needs no passphrase');
+  assert.deepEqual((await loadAnswers(file, needsPassphrase)).layers, [], 'a plain disk needs no passphrase');
   writeFileSync(file, `${base}layers = ["raid"]\n`);
-  assert.deepEqual((await loadAnswers(file)).layers, ['raid']);
+  assert.deepEqual((await loadAnswers(file, needsPassphrase)).layers, ['raid']);
   const [noPass] = await problemsOf(`${base}layers = ["raid", "luks"]\n`);
   assert.match(noPass!, /passphrase_file is missing; expected a string: the file holding the LUKS passphrase \(when the layers include luks\)/);
   const [order] = await problemsOf(`${base}layers = ["lvm", "raid"]\n`);

@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { parse } from 'smol-toml';
-import { configText } from '../../src/config/config-text.js';
 import type { LayerName } from '../../src/config/defaults.js';
 import { normalize } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
-import { planSetup, setupConfig, type SetupSpec } from '../../src/flows/setup-plan.js';
+import { planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup-plan.js';
 import { runStep } from '../../src/flows/setup-steps.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../../src/system/fake-runner.js';
@@ -76,10 +75,10 @@ test('each layer set: the config written loads with the same schema into the ver
   for (const layers of SETS) {
     const spec = specFor(layers);
     const planned = setupConfig(spec);
-    const loaded = normalize(spec.configFile, configSchema.parse(parse(configText(planned))), undefined);
+    const loaded = normalize(spec.configFile, configSchema.parse(parse(setupConfigText(planned))), undefined);
     assert.deepEqual({ ...loaded.target, minFree: undefined }, { ...planned.target, minFree: undefined }, layers.join());
     assert.equal(loaded.host, 'deimos');
-    const text = configText(planned);
+    const text = setupConfigText(planned);
     // only the keys of the layers it has
     assert.equal(/^array = /m.test(text), layers.includes('raid'), `${layers.join()}: ${text}`);
     assert.equal(/^luks_name = /m.test(text), layers.includes('luks'));

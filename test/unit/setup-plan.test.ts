@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fstabLine, labelFor, planSetup, setupConfig, type SetupSpec } from '../../src/flows/setup-plan.js';
-import { configText } from '../../src/config/config-text.js';
+import { fstabLine, labelFor, planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup-plan.js';
+import { filesystemDevice } from '../../src/stack/layers.js';
 import { planSummary } from '../../src/ui/summary.js';
 import { formatArgv } from '../../src/system/runner.js';
 import { normalize } from '../../src/config/load.js';
@@ -84,13 +84,13 @@ test('an empty disk is not wiped; labels differ per disk', () => {
 test('fstab line is noauto with the compression; the config written is valid and points at the stack', () => {
   assert.equal(fstabLine(spec), '/dev/backup/deimos /media/backup btrfs noauto,compress=zstd 0 0');
   assert.equal(fstabLine({ ...spec, compression: 'none', mountpoint: '/media/my backup' }), '/dev/backup/deimos /media/my\\040backup btrfs noauto 0 0');
-  const cfg = normalize(spec.configFile, configSchema.parse(parse(configText(setupConfig(spec)))), undefined);
+  const cfg = normalize(spec.configFile, configSchema.parse(parse(setupConfigText(setupConfig(spec)))), undefined);
   assert.deepEqual(cfg.target.layers, ['raid', 'luks', 'lvm']);
-  assert.equal(cfg.target.device, '/dev/backup/deimos');
+  assert.equal(filesystemDevice(cfg.target), '/dev/backup/deimos');
   assert.equal(cfg.target.keyfile, spec.keyfile);
   assert.equal(cfg.target.tokenHashFile, spec.tokenHashFile);
   assert.deepEqual(cfg.retention?.target, { keepLast: 1, hourly: 24, daily: 31, weekly: 26, monthly: Infinity, yearly: 0 }, 'retention on, with the defaults');
-  assert.throws(() => configText(setupConfig({ ...spec, host: 'not a host name!' })), /its own schema refuses: host/);
+  assert.throws(() => setupConfigText(setupConfig({ ...spec, host: 'not a host name!' })), /its own schema refuses: host/);
   // the config written describes the very target the plan was made for
   const planned = setupConfig(spec).target;
   for (const key of ['mountpoint', 'layers', 'tokenFile', 'tokenHashFile', 'array', 'luksName', 'keyfile', 'volumeGroup', 'logicalVolume', 'device'] as const) {

@@ -7,6 +7,7 @@ import { partitionCommands } from '../../src/stack/partition.js';
 import { mountCommands } from '../../src/stack/filesystem.js';
 import { normalize } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
+import { filesystemDevice } from '../../src/stack/layers.js';
 
 test('create commands are exact argv: degraded mirror, LUKS with the passphrase on stdin, LVM per host', () => {
   assert.deepEqual(partitionCommands.create('/dev/sdz'), ['sgdisk', ['--new=1:0:0', '--typecode=1:fd00', '--change-name=1:backup', '--', '/dev/sdz']]);
@@ -29,14 +30,14 @@ test('the test-only key derivation flags appear only when asked for', () => {
 test('config: stack keys and the device derived from the layers', () => {
   const cfg = (toml: Record<string, unknown>) => normalize('/etc/btrfs-vault/config.toml', configSchema.parse(toml), undefined);
   const full = cfg({ host: 'deimos', target: { layers: ['raid', 'luks', 'lvm'] } });
-  assert.equal(full.target.device, '/dev/backup/deimos');
+  assert.equal(filesystemDevice(full.target), '/dev/backup/deimos');
   assert.equal(full.target.keyfile, '/etc/btrfs-vault/key');
   assert.equal(full.target.array, '/dev/md/backup');
   assert.equal(full.target.luksName, 'enc-backup');
-  assert.equal(cfg({ target: { layers: ['raid', 'luks'] } }).target.device, '/dev/mapper/enc-backup');
-  assert.equal(cfg({ target: { layers: ['raid'] } }).target.device, '/dev/md/backup');
-  assert.equal(cfg({ target: { layers: [] } }).target.device, undefined);
-  assert.equal(cfg({ host: 'h', target: { layers: ['lvm'], device: '/dev/x' } }).target.device, '/dev/x');
+  assert.equal(filesystemDevice(cfg({ target: { layers: ['raid', 'luks'] } }).target), '/dev/mapper/enc-backup');
+  assert.equal(filesystemDevice(cfg({ target: { layers: ['raid'] } }).target), '/dev/md/backup');
+  assert.equal(filesystemDevice(cfg({ target: { layers: [] } }).target), undefined);
+  assert.equal(filesystemDevice(cfg({ host: 'h', target: { layers: ['lvm'], device: '/dev/x' } }).target), '/dev/x');
   assert.throws(() => cfg({ target: { layers: ['lvm', 'raid'] } }), /bottom-up in the order raid, luks, lvm/);
   assert.throws(() => cfg({ target: { layers: ['luks', 'luks'] } }), /each layer at most once/);
 });
