@@ -1,5 +1,5 @@
-import { InternalError, CommandFailedError } from '../core/errors.js';
-import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import { InternalError, CommandFailedError } from '../../src/core/errors.js';
+import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from '../../src/system/runner.js';
 
 export interface FakeAnswer {
   stdout?: string;
