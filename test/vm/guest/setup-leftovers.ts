@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { MDADM_CONF } from '../../../src/stack/array-state.js';
 import { cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
-import { type Scenario } from './support.js';
+import type { Scenario } from './support.js';
 import { answers, freshHost, MP, oldStack, ok } from './setup-fixture.js';
 
 /** A disk with leftovers of an earlier stack (bv-o), on a fresh host. */

@@ -5,7 +5,7 @@ import { MDADM_CONF } from '../../../src/stack/array-state.js';
 import { cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
 import { tree } from '../../support/tree.js';
-import { type Scenario } from './support.js';
+import type { Scenario } from './support.js';
 import { ETC_RESUME } from './setup-resume.js';
 import { DATA, freshHost, MP, ok, stackIsDown } from './setup-fixture.js';
 
