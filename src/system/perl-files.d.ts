@@ -1,0 +1,8 @@
+// A perl program file (NAME.pl beside its module) imported as its text, as
+// `import program from './NAME.pl.js'`: esbuild's text loader in the bundles
+// (scripts/bundle.mjs), a module made from the file for tsc's output
+// (scripts/perl-modules.mjs).
+declare module '*.pl.js' {
+  const program: string;
+  export default program;
+}
