@@ -4,5 +4,6 @@
 // (scripts/perl-modules.mjs).
 declare module '*.pl.js' {
   const program: string;
+  // eslint-disable-next-line no-restricted-syntax -- a text module's one export is its default (esbuild's loader)
   export default program;
 }

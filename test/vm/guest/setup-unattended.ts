@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { metaTree } from '../../support/meta-tree.js';
 import { cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
-import { tree } from '../../support/tree.js';
 import { vmDisk, type Scenario } from './support.js';
 import { answers, backupWorks, CONFIG, DATA, diskContents, ETC, mode, MP, ok, PRODUCTION_KDF, source, SPEED_MAX, SRC, stackIsDown, withSources } from './setup-fixture.js';
 

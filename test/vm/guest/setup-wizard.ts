@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { drivePty } from '../../support/pty.js';
 import { sh } from '../../support/sh.js';
 import { vmDisk, type Scenario } from './support.js';
-import { backupWorks, CONFIG, ok, source, SRC, withSources } from './setup-fixture.js';
+import { backupWorks, CONFIG, source, SRC, withSources } from './setup-fixture.js';
 
 // The interactive wizard in a real terminal (util-linux `script`), answered key by key.
 
