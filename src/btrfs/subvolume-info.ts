@@ -17,13 +17,16 @@ export interface SubvolumeInfo {
   parentUuid?: string;
   receivedUuid?: string;
   readonly: boolean;
+  /** the last transaction that changed it, and the one that created it */
+  gen?: number;
+  cgen?: number;
 }
 
 /** The program's ioctl call, with the generic layout's number (the .pl file). */
 const GENERIC_CALL = 'ioctl($h, 0x81f8943c, $b)';
 const PROGRAM = perlOneLine(subvolumeInfoPl);
 
-/** For each path, its ID, read-only flag and UUIDs, or why not (the .pl file says how), with this architecture's ioctl number. */
+/** For each path, its ID, read-only flag, UUIDs and generations, or why not (the .pl file says how), with this architecture's ioctl number. */
 function subvolInfoProgram(ioctl: number): string {
   if (!PROGRAM.includes(GENERIC_CALL)) throw new VaultError(`subvolume-info.pl has no ${GENERIC_CALL}`, ExitCode.internal);
   return PROGRAM.replace(GENERIC_CALL, `ioctl($h, 0x${ioctl.toString(16)}, $b)`);
@@ -76,8 +79,8 @@ export async function subvolumeInfosOrWhy(runner: Runner, paths: readonly string
   const lines = stdout.split('\n');
   return paths.map((path, i) => {
     const line = lines[i] ?? '! no answer from the subvolume-info program';
-    const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)$/.exec(line);
-    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!) };
+    const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)(?: (\d+) (\d+))?$/.exec(line);
+    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!), ...(m[6] ? { gen: Number(m[6]), cgen: Number(m[7]) } : {}) };
     return line.startsWith('! ') ? line.slice(2) : `unrecognised answer: ${line}`;
   });
 }

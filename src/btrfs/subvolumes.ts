@@ -1,7 +1,8 @@
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
 import { isSnapshotName } from '../core/naming.js';
 import { byCreation } from '../core/snapshot-order.js';
-import { listedIds, parseSubvolumeList } from '../core/subvolumes.js';
+import { forgedListingCandidates, listedIds, parseSubvolumeList, type SubvolumeRow } from '../core/subvolumes.js';
+import { subvolumeInfosOrWhy } from './subvolume-info.js';
 import type { Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 
@@ -26,7 +27,8 @@ export interface Subvolume {
  */
 export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
   const { stdout } = await runner.query(btrfs.list(mount.mountPoint), { bytes: true }); // names are bytes
-  return Object.freeze(fromListing(stdout, mount));
+  const forged = forgedListingCandidates(stdout);
+  return Object.freeze(forged ? await confirmed(runner, fromRows(forged, mount), false) : fromRows(parseSubvolumeList(stdout), mount));
 }
 
 /**
@@ -36,7 +38,29 @@ export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise
  */
 export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
   const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint), { bytes: true }), runner.query(btrfs.listReadonly(mount.mountPoint))]);
-  return Object.freeze(fromListing(all.stdout, mount, listedIds(ro.stdout)));
+  const forged = forgedListingCandidates(all.stdout) ?? (forgedListingCandidates(ro.stdout) ? parseSubvolumeList(all.stdout) : undefined);
+  return Object.freeze(forged ? await confirmed(runner, fromRows(forged, mount), true) : fromRows(parseSubvolumeList(all.stdout), mount, listedIds(ro.stdout)));
+}
+
+/**
+ * Of a forged listing's candidates, those the filesystem confirms: the subvolume at the
+ * row's path has the row's ID. Its UUIDs, generations and read-only flag are then the
+ * kernel's, not the text's (a forged row may copy a real one with another generation).
+ */
+async function confirmed(runner: Runner, candidates: readonly Subvolume[], withFlag: boolean): Promise<Subvolume[]> {
+  const infos = await subvolumeInfosOrWhy(runner, candidates.map((c) => c.path));
+  const byId = new Map<number, Subvolume>();
+  candidates.forEach((c, i) => {
+    const info = infos[i]!;
+    if (typeof info === 'string' || info.id !== c.id || byId.has(c.id)) return;
+    byId.set(c.id, { ...c, uuid: info.uuid, receivedUuid: info.receivedUuid, gen: info.gen ?? c.gen, cgen: info.cgen ?? c.cgen, ...(withFlag ? { readonly: info.readonly } : {}) });
+  });
+  return [...byId.values()].sort((a, b) => a.id - b.id);
+}
+
+/** The snapshots btrfs-vault made in a snapshot folder, oldest first (by creation: a clock set forward names one in the future). */
+export function snapshotsIn(listing: readonly Subvolume[], dir: string): Subvolume[] {
+  return byCreation(childrenOf(listing, dir).filter((s) => isSnapshotName(s.name)));
 }
 
 /** The complete backups btrfs-vault made in a backup folder, oldest first (by creation: a clock set forward names one in the future). */
@@ -50,10 +74,10 @@ export function isCompleteCopy(s: Pick<Subvolume, 'receivedUuid' | 'readonly'>):
 }
 
 /** With `readonly` (the IDs of the read-only listing), each subvolume's flag is set. */
-function fromListing(text: string, mount: MountEntry, readonly?: ReadonlySet<number>): Subvolume[] {
+function fromRows(rows: readonly SubvolumeRow[], mount: MountEntry, readonly?: ReadonlySet<number>): Subvolume[] {
   const root = mount.root.replace(/^\/+/, '');
   const out: Subvolume[] = [];
-  for (const row of parseSubvolumeList(text)) {
+  for (const row of rows) {
     const path = toMountPath(row.path, root, mount.mountPoint);
     if (path === undefined) continue;
     const s: Subvolume = { path, name: path.slice(path.lastIndexOf('/') + 1), id: row.id, uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen };

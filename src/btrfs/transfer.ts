@@ -1,7 +1,7 @@
 import { accessSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandFailedError, ExitCode, InternalError, TargetError, VaultError } from '../core/errors.js';
-import type { Runner } from '../system/runner.js';
+import { quote, type Runner } from '../system/runner.js';
 import { btrfs } from './commands.js';
 import { subvolumeInfo } from './subvolume-info.js';
 
@@ -55,13 +55,13 @@ function explain(err: unknown, targetDir: string, into: 'backup' | 'restore', pa
     return new VaultError(
       `the filesystem restored to (${targetDir}) is full: ${err.message}\n${partial}; nothing else there was changed`,
       ExitCode.failed,
-      `free space on that filesystem (see: btrfs filesystem usage ${targetDir}), or restore into a folder on another btrfs filesystem (--to); the backup disk is not the one that is full`,
+      `free space on that filesystem (see: btrfs filesystem usage -- ${quote(targetDir)}), or restore into a folder on another btrfs filesystem (--to); the backup disk is not the one that is full`,
     );
   }
   if (err instanceof CommandFailedError && /No space left on device/i.test(err.stderr)) {
     return new TargetError(
       `the backup filesystem is full: ${err.message}\n${partial}; latest still points at the last complete backup`,
-      `free space on the backup disk (see: btrfs filesystem usage ${targetDir}); delete old backups there, oldest first, never the one latest points at: btrfs subvolume delete ${targetDir}/<name>`,
+      `free space on the backup disk (see: btrfs filesystem usage -- ${quote(targetDir)}); delete old backups there, oldest first, never the one latest points at: btrfs subvolume delete -- ${quote(targetDir)}/<name>`,
     );
   }
   if (err instanceof CommandFailedError && /Input\/output error/i.test(err.stderr)) {

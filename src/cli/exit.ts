@@ -1,4 +1,4 @@
-import { ExitCode, isVaultError } from '../core/errors.js';
+import { ExitCode, fromPrompt, isVaultError } from '../core/errors.js';
 
 export interface ErrorOutput {
   /** --json: the error also goes to stdout as { ok, error, fix, exitCode }, the shape of every command's JSON */
@@ -8,7 +8,8 @@ export interface ErrorOutput {
 }
 
 /** The one place errors become a message and an exit code. */
-export function reportError(err: unknown, out: ErrorOutput = {}): number {
+export function reportError(thrown: unknown, out: ErrorOutput = {}): number {
+  const err = fromPrompt(thrown);
   const stderr = out.stderr ?? ((t: string) => process.stderr.write(t));
   const stdout = out.stdout ?? ((t: string) => process.stdout.write(t));
   let message: string;
@@ -17,11 +18,6 @@ export function reportError(err: unknown, out: ErrorOutput = {}): number {
   if (isVaultError(err)) {
     ({ message, fix, exitCode } = err);
     stderr(`btrfs-vault: ${message}\n${fix ? `fix: ${fix}\n` : ''}`);
-  } else if ((err as Error)?.name === 'ExitPromptError') {
-    // Ctrl-C at a question (inquirer reads keys in raw mode, so no SIGINT arrives): a person's stop, not a bug
-    message = 'stopped at a question (Ctrl-C): nothing more was done';
-    exitCode = ExitCode.sigint;
-    stderr(`btrfs-vault: ${message}\n`);
   } else {
     const e = err as Error;
     message = `internal error: ${e?.message ?? String(err)}`;

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
-import { checkCalendar, install, plugLeftovers, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram, unitNames } from '../flows/schedule.js';
+import { checkCalendar, install, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram } from '../flows/schedule.js';
 import { loadFor, makeRunner } from './context.js';
 
 interface Opts {
@@ -43,14 +43,9 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
   const spec = { configFile: config.file, every, plug, program: thisProgram(), root };
   // shown before anything is written
   for (const f of scheduleFiles(spec)) out(`# ${f.path}\n${f.text}`);
-  if (opts.dryRun) {
-    const leftovers = plug ? [] : plugLeftovers(root, unitNames(config.file));
-    if (leftovers.length) out(`would remove (on plug-in not asked for):\n  ${leftovers.join('\n  ')}`);
-    out('dry run: nothing was written');
-    return 0;
-  }
+  // a dry-run is the same install through the dry-run runner: what it would write and remove, printed
   const { removed } = await install(runner, spec);
-  if (removed.length) out(`removed (on plug-in was not asked for this time):\n  ${removed.join('\n  ')}`);
-  out(`installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`);
+  if (removed.length) out(`${opts.dryRun ? 'would remove (on plug-in not asked for)' : 'removed (on plug-in was not asked for this time)'}:\n  ${removed.join('\n  ')}`);
+  out(opts.dryRun ? 'dry run: nothing was written' : `installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`);
   return 0;
 }

@@ -5,6 +5,7 @@
 // an example come from keys.ts.
 import * as z from 'zod/mini';
 import { TARGET_DEFAULTS as D } from './defaults.js';
+import { hasUserinfo } from '../core/secret-url.js';
 
 // a line break would corrupt the parse of btrfs-progs' output; a NUL ends a C string
 const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
@@ -87,7 +88,7 @@ export const notifySchema = z.strictObject({
     z.string().check(
       z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'),
       // fetch refuses such a URL: it could never be sent
-      z.regex(/^[a-z]+:\/\/[^/?#@]*$|^[a-z]+:\/\/[^/?#@]*[/?#]/i, 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
+      z.refine((u: string) => !hasUserinfo(u), 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
     ),
   ),
   /** seconds the command may run (then its process group is ended) */

@@ -67,6 +67,14 @@ export class InterruptedError extends VaultError {
   }
 }
 
+/**
+ * Ctrl-C at a question: inquirer reads keys in raw mode, so no SIGINT arrives, and it
+ * rejects with its ExitPromptError. A person's stop, not a bug: exit 130 like SIGINT.
+ */
+export function fromPrompt(err: unknown): unknown {
+  return (err as Error | undefined)?.name === 'ExitPromptError' ? new VaultError('stopped at a question (Ctrl-C): nothing more was done', ExitCode.sigint) : err;
+}
+
 /** An external program failed; keeps the exact command, how it ended and its stderr. */
 export class CommandFailedError extends VaultError {
   constructor(

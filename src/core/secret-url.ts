@@ -60,7 +60,8 @@ export function scrub(text: string, url: string): string {
     /* unparseable: the whole URL is taken out below */
   }
   for (const whole of [url, u?.href]) if (whole) out = out.split(whole).join(urlForLog(url));
-  const parts = [u && `${u.pathname}${u.search}${u.hash}`, u?.password, u?.username, u?.search, u && u.pathname.length > 1 ? u.pathname : undefined];
-  for (const s of parts) if (s) out = out.split(s).join('…');
+  const parts = [u && `${u.pathname}${u.search}${u.hash}`, u?.password, u?.username, u?.search, u?.pathname];
+  // a bare `/` (a URL without a path) is no secret, and hiding it would hide every slash
+  for (const s of parts) if (s && s !== '/') out = out.split(s).join('…');
   return out.split('\n')[0]!.slice(0, 200);
 }

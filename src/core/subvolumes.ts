@@ -30,17 +30,52 @@ export function parseSubvolumeList(text: string): SubvolumeRow[] {
     if ((!m || imitation) && last) last.path += `\n${line}`;
     if (!m || imitation) continue;
     seen.add(Number(m[1]));
-    rows.push({
-      id: Number(m[1]),
-      gen: Number(m[2]),
-      cgen: m[3] === undefined ? undefined : Number(m[3]),
-      parentUuid: uuidOrUndefined(m[4]!),
-      receivedUuid: uuidOrUndefined(m[5]!),
-      uuid: m[6]!,
-      path: m[7]!.replace(/^<FS_TREE>\//, ''),
-    });
+    rows.push(rowOf(line)!);
   }
   return rows;
+}
+
+/**
+ * btrfs lists subvolumes by ID, each once. A listing that repeats an ID or goes back
+ * is one no filesystem printed: a subvolume's name held line breaks and rows of its
+ * own making (any user who may make a subvolume can name one so). Then every reading
+ * of it is a candidate, each line taken as a row and as part of a name, and only the
+ * filesystem can tell which are real (btrfs/subvolumes.ts asks it); undefined: the
+ * listing is as btrfs prints it.
+ */
+export function forgedListingCandidates(text: string): SubvolumeRow[] | undefined {
+  const ids = [...text.matchAll(/^ID (\d+) /gm)].map((m) => Number(m[1]));
+  if (ids.every((id, i) => i === 0 || id > ids[i - 1]!)) return undefined;
+  const seen = new Set<string>();
+  return [...parseSubvolumeList(text), ...rowsOfEveryLine(text)].filter((r) => {
+    const key = `${r.id}\0${r.path}`;
+    return !seen.has(key) && seen.add(key);
+  });
+}
+
+/** Each line that reads as a row is one; another line continues the name before it. */
+function rowsOfEveryLine(text: string): SubvolumeRow[] {
+  const rows: SubvolumeRow[] = [];
+  for (const line of text.replace(/\n$/, '').split('\n')) {
+    const row = rowOf(line);
+    if (row) rows.push(row);
+    else if (rows.length > 0) rows.at(-1)!.path += `\n${line}`;
+  }
+  return rows;
+}
+
+function rowOf(line: string): SubvolumeRow | undefined {
+  const m = LIST_LINE.exec(line);
+  if (!m) return undefined;
+  return {
+    id: Number(m[1]),
+    gen: Number(m[2]),
+    cgen: m[3] === undefined ? undefined : Number(m[3]),
+    parentUuid: uuidOrUndefined(m[4]!),
+    receivedUuid: uuidOrUndefined(m[5]!),
+    uuid: m[6]!,
+    path: m[7]!.replace(/^<FS_TREE>\//, ''),
+  };
 }
 
 /** Only the IDs of a `btrfs subvolume list` (the read-only listing's: a flag, nothing more to parse). */

@@ -5,13 +5,13 @@ import { btrfs } from '../btrfs/commands.js';
 import { claimFolder, ownFolder, resolvedFolder } from '../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../btrfs/receive-record.js';
-import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, snapshotsIn, type Subvolume } from '../btrfs/subvolumes.js';
 import { subvolumeInfo, subvolumeInfosOrWhy } from '../btrfs/subvolume-info.js';
 import { transfer } from '../btrfs/transfer.js';
 import { escapeName } from '../core/byte-names.js';
 import { InterruptedError } from '../core/errors.js';
 import { isUnder, type MountEntry } from '../core/mountinfo.js';
-import { compareSnapshotNames, isSnapshotName, snapshotName } from '../core/naming.js';
+import { snapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
 import { killPoint } from '../system/kill-point.js';
 import type { Runner } from '../system/runner.js';
@@ -85,7 +85,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const [dstAll, srcAll] = await Promise.all([deps.targetListing ?? listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
   let dst = childrenOf(dstAll, targetDir);
   // oldest first by when btrfs made them: a name from a clock set forward is not "newest"
-  const snaps = byCreation(childrenOf(srcAll, snapDir).filter((s) => isSnapshotName(s.name)));
+  const snaps = snapshotsIn(srcAll, snapDir);
 
   // a receive an earlier run recorded is ours: deleted when incomplete, or when it was
   // never synced and the machine rebooted since (its data may not have reached the disk);
@@ -271,9 +271,11 @@ function entries(dir: string): string[] {
  */
 async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], complete: readonly Subvolume[], snapDir: string): Promise<{ path: string; backup: string } | undefined> {
   const byReceived = new Map(complete.map((c) => [c.receivedUuid!, c.name]));
+  // newest by when the backup was made (a clock set forward names one in the future)
+  const rank = new Map(byCreation(complete).map((c, i) => [c.receivedUuid!, i]));
   const candidates = srcAll
     .filter((s) => s.receivedUuid !== undefined && byReceived.has(s.receivedUuid) && !s.path.startsWith(`${snapDir}/`))
-    .sort((a, b) => compareSnapshotNames(byReceived.get(b.receivedUuid!)!, byReceived.get(a.receivedUuid!)!));
+    .sort((a, b) => rank.get(b.receivedUuid!)! - rank.get(a.receivedUuid!)!);
   // one that is gone since the listing, or was changed, is passed over: a full send does instead
   const infos = await subvolumeInfosOrWhy(runner, candidates.map((c) => c.path));
   const i = infos.findIndex((info, k) => typeof info !== 'string' && info.readonly && info.receivedUuid === candidates[k]!.receivedUuid);

@@ -1,8 +1,9 @@
 import { accessSync, constants, lstatSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { escapeName, fsPath } from '../core/byte-names.js';
 import { CommandFailedError, ExitCode, UserError, VaultError } from '../core/errors.js';
 import { lexists } from '../system/no-follow.js';
-import type { Argv, Runner } from '../system/runner.js';
+import { quote, type Argv, type Runner } from '../system/runner.js';
 
 // One file or folder brought back (restore --path): copied beside its destination under
 // a temporary name, made durable, then renamed into place. A failure removes the
@@ -33,13 +34,13 @@ export async function copyBack(runner: Runner, from: string, to: string, overwri
   const exists = lexists(to);
   const kept = `${to}.before-restore`;
   if (exists) {
-    if (!overwrite) throw new UserError(`${to} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${basename(kept)})`);
-    if (lexists(kept)) throw new UserError(`${kept} exists already, from an earlier restore`, 'move it away first');
+    if (!overwrite) throw new UserError(`${escapeName(to)} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${escapeName(basename(kept))})`);
+    if (lexists(kept)) throw new UserError(`${escapeName(kept)} exists already, from an earlier restore`, 'move it away first');
   }
   const dir = dirname(to);
   checkFolder(dir);
   const tmp = temporaryFor(to);
-  if (lexists(tmp)) throw new UserError(`${tmp} exists: an interrupted restore left it (btrfs-vault never deletes what it did not just make)`, `look at it, then remove it: rm -r ${tmp}`);
+  if (lexists(tmp)) throw new UserError(`${escapeName(tmp)} exists: an interrupted restore left it (btrfs-vault never deletes what it did not just make)`, `look at it, then remove it: rm -r -- ${quote(tmp)}`);
   signal?.throwIfAborted();
   try {
     await runner.run(copyBackCommands.copy(from, tmp));
@@ -72,16 +73,16 @@ export async function copyBack(runner: Runner, from: string, to: string, overwri
 function checkFolder(dir: string): void {
   let isDir = false;
   try {
-    isDir = lstatSync(dir).isDirectory();
+    isDir = lstatSync(fsPath(dir)).isDirectory();
   } catch {
     /* missing */
   }
-  if (!isDir) throw new UserError(`${dir} is not an existing folder: --to must name a path in one`, `create it first (mkdir -p ${dir}), or give another --to`);
+  if (!isDir) throw new UserError(`${escapeName(dir)} is not an existing folder: --to must name a path in one`, `create it first (mkdir -p -- ${quote(dir)}), or give another --to`);
   try {
-    accessSync(dir, constants.W_OK);
+    accessSync(fsPath(dir), constants.W_OK);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
-    throw new UserError(`the folder ${dir} ${why}; nothing was copied`, `give --to a path in a writable folder, or make that one writable (mount -o remount,rw; btrfs property set SUBVOLUME ro false; chattr -i)`);
+    throw new UserError(`the folder ${escapeName(dir)} ${why}; nothing was copied`, `give --to a path in a writable folder, or make that one writable (mount -o remount,rw; btrfs property set SUBVOLUME ro false; chattr -i)`);
   }
 }
 
@@ -89,9 +90,9 @@ function checkFolder(dir: string): void {
 function explain(err: unknown, dir: string, to: string, exists: boolean): unknown {
   if (err instanceof CommandFailedError && /No space left on device|Disk quota exceeded/i.test(err.stderr)) {
     return new VaultError(
-      `the filesystem the file is restored to (${dir}) is full: ${err.message}\nthe partial copy was removed; ${exists ? `${to} is as it was` : `nothing was written at ${to}`}`,
+      `the filesystem the file is restored to (${escapeName(dir)}) is full: ${err.message}\nthe partial copy was removed; ${exists ? `${escapeName(to)} is as it was` : `nothing was written at ${escapeName(to)}`}`,
       ExitCode.failed,
-      `free space on that filesystem (see: df -h ${dir}), or restore to a folder on another filesystem (--to); the backup disk is not the one that is full`,
+      `free space on that filesystem (see: df -h -- ${quote(dir)}), or restore to a folder on another filesystem (--to); the backup disk is not the one that is full`,
     );
   }
   return err;

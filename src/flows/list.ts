@@ -85,11 +85,12 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
       const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
       const paired = new Set<string>();
-      const rows: SnapshotRow[] = snaps.map((a) => {
+      const targetRank = new Map(complete.map((d, i) => [d.name, i]));
+      const sourceRows: { row: SnapshotRow; rank?: number }[] = snaps.map((a) => {
         const pair = byReceived.get(a.uuid);
         const t = pair ?? complete.find((d) => d.name === a.name);
         if (t) paired.add(t.name);
-        return {
+        const row: SnapshotRow = {
           name: a.name,
           source: true,
           target: Boolean(t),
@@ -98,13 +99,19 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
           latestSource: srcLatest === a.name,
           latestTarget: t !== undefined && dstLatest === t.name,
         };
+        return { row, rank: t ? targetRank.get(t.name) : undefined };
       });
-      // backups whose snapshot is gone from the source are the older ones: listed first
-      rows.unshift(
-        ...complete
-          .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
-          .map((d) => ({ name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name })),
-      );
+      // backups whose snapshot is gone from the source, each where the target made it
+      // (the two filesystems' generations do not compare: the target's order places them)
+      const targetOnly = complete
+        .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
+        .map((d) => ({ row: { name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name }, rank: targetRank.get(d.name)! }));
+      const rows: SnapshotRow[] = [];
+      for (const r of sourceRows) {
+        while (r.rank !== undefined && targetOnly.length > 0 && targetOnly[0]!.rank < r.rank) rows.push(targetOnly.shift()!.row);
+        rows.push(r.row);
+      }
+      rows.push(...targetOnly.map((t) => t.row));
       if (config.retention && entry.targetDir) {
         // the plan prune applies, from the same listings in the same order
         const { plan } = planSource({

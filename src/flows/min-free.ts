@@ -92,7 +92,11 @@ export async function makeRoom(input: {
       input.step(`only ${formatBytes(space.free)} free on the backup disk, ${asks}: deleting the oldest backup ${b.name}`);
       await runner.run(btrfs.deleteNow(b.path));
       deleted.push(b.name);
-      if (runner.dryRun) continue;
+      // a dry-run frees nothing to measure: it names the first; a run measures again after each
+      if (runner.dryRun) {
+        if (b !== candidates.at(-1)) input.step(`then, if that is not enough room, the next oldest (a run measures the free space again after each deletion)`);
+        break;
+      }
       await waitForFreedSpace(runner, input.mountPoint, [b.id]);
       space = measure(input.targetDir);
     }
@@ -111,16 +115,18 @@ export async function makeRoom(input: {
 }
 
 /**
- * At most how much deleting `candidates` frees: the data on the disk less the data the
- * newest kept backup holds (it stays), but never more than the candidates hold.
- * `btrfs filesystem du` counts data as files see it: on a compressed disk that is more
- * than it takes, so there only the candidates' own count bounds it.
+ * At most how much deleting `candidates` frees: the data of this source's backup folder
+ * (counted once, however many backups share it) less the data the newest kept backup
+ * holds (it stays), but never more than the candidates hold. Not the whole disk's data:
+ * other sources' backups stay whatever this source deletes. `btrfs filesystem du`
+ * counts data as files see it: on a compressed disk that is more than it takes, so
+ * there only the candidates' own count bounds it.
  */
 async function freeable(runner: Runner, dir: string, candidates: readonly Subvolume[], newestKept: Subvolume | undefined, compressed = false): Promise<number> {
   if (candidates.length === 0) return 0;
   const [df, du] = await Promise.all([
     runner.query(btrfs.df(dir), { allowFailure: true }),
-    runner.query(btrfs.du([...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])]), { allowFailure: true }),
+    runner.query(btrfs.du([dir, ...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])]), { allowFailure: true }),
   ]);
   // no measure, no bound: deleting oldest first still stops at what must stay
   if (df.exitCode !== 0 || du.exitCode !== 0) return Infinity;
@@ -128,7 +134,8 @@ async function freeable(runner: Runner, dir: string, candidates: readonly Subvol
   const held = parseDu(du.stdout);
   const candidatesHold = candidates.reduce((sum, c) => sum + (held.get(c.path) ?? 0), 0) + usage.metadata;
   if (compressed || !newestKept) return candidatesHold;
-  return Math.min(candidatesHold, Math.max(0, usage.data - (held.get(newestKept.path) ?? 0)) + usage.metadata);
+  const folder = held.get(dir) ?? usage.data;
+  return Math.min(candidatesHold, Math.max(0, folder - (held.get(newestKept.path) ?? 0)) + usage.metadata);
 }
 
 /** `btrfs filesystem df -b`: bytes used by data, and by metadata (counting its copies). */

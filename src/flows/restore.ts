@@ -1,8 +1,8 @@
 import { accessSync, constants, lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
+import { escapeName } from '../core/byte-names.js';
 import { ExitCode, TargetError, UserError } from '../core/errors.js';
-import { compareSnapshotNames } from '../core/naming.js';
 import { snapshotTime } from '../core/retention.js';
 import { btrfs } from '../btrfs/commands.js';
 import { LATEST, readLink } from '../btrfs/links.js';
@@ -108,17 +108,17 @@ function destination(to: string): Destination {
     dir = realpathSync.native(to);
     if (!lstatSync(dir).isDirectory()) throw new Error('not a folder');
   } catch {
-    throw new UserError(`${to} is not an existing folder`, `create it first (mkdir -p ${to}) on the btrfs filesystem the backup should go to`);
+    throw new UserError(`${escapeName(to)} is not an existing folder`, `create it first (mkdir -p -- ${quote(to)}) on the btrfs filesystem the backup should go to`);
   }
   const mount = findMount(readMountsSync(), dir);
   if (!mount || mount.fsType !== 'btrfs') {
-    throw new UserError(`${to} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`, 'give --to a folder on a btrfs filesystem');
+    throw new UserError(`${escapeName(to)} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`, 'give --to a folder on a btrfs filesystem');
   }
   try {
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
-    throw new UserError(`the restore folder ${dir} ${why}; nothing was written, and the backup disk was not opened`, 'give --to a writable folder on a btrfs filesystem');
+    throw new UserError(`the restore folder ${escapeName(dir)} ${why}; nothing was written, and the backup disk was not opened`, 'give --to a writable folder on a btrfs filesystem');
   }
   return { dir, mount };
 }
@@ -157,7 +157,8 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
     Object.assign(report, { how: 'local', parent: same.path, bytes: 0 });
   } else {
     // the nearest older (else newer) backup whose data is there: the smallest stream
-    const order = [...backups.filter((b) => compareSnapshotNames(b.name, chosen.name) < 0).reverse(), ...backups.filter((b) => compareSnapshotNames(b.name, chosen.name) > 0)];
+    const at = backups.indexOf(chosen); // backups: oldest first by creation
+    const order = [...backups.slice(0, at).reverse(), ...backups.slice(at + 1)];
     const base = order.find((b) => sameData(b) !== undefined);
     task.output = base ? `incremental from ${base.name} (its data is ${sameData(base)!.path})` : 'full send: nothing of this source is on that filesystem';
     const every = progressInterval(opts.mode);
@@ -221,7 +222,7 @@ function folderOwner(dir: string): { host?: string; source?: string } | undefine
 function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undefined): Subvolume {
   if (opts.backup !== undefined) {
     const b = backups.find((x) => x.name === opts.backup);
-    if (!b) throw new UserError(`there is no complete backup named ${opts.backup} of ${opts.source.path}`, `pick one of: ${backups.slice(-5).map((x) => x.name).join(', ')} (btrfs-vault list shows all)`);
+    if (!b) throw new UserError(`there is no complete backup named ${escapeName(opts.backup)} of ${opts.source.path}`, `pick one of: ${backups.slice(-5).map((x) => x.name).join(', ')} (btrfs-vault list shows all)`);
     return b;
   }
   if (opts.before !== undefined) {

@@ -1,17 +1,10 @@
 import { LATEST, readLink } from '../btrfs/links.js';
-import { childrenOf, isCompleteCopy, type Subvolume } from '../btrfs/subvolumes.js';
-import { isSnapshotName } from '../core/naming.js';
+import { backupsIn, snapshotsIn, type Subvolume } from '../btrfs/subvolumes.js';
 import { planPrune, type PrunePlan } from '../core/prune-plan.js';
 import type { RetentionRules } from '../core/retention.js';
-import { byCreation } from '../core/snapshot-order.js';
 
 // One source's snapshots and backups, in the one order, and the one retention plan:
 // backup, prune, list and status all ask here, so they cannot disagree.
-
-/** btrfs-vault's snapshots in `dir` (on the target: complete copies only), oldest first by creation. */
-export function ourSnapshots(listing: readonly Subvolume[], dir: string, completeOnly: boolean): Subvolume[] {
-  return byCreation(childrenOf(listing, dir).filter((s) => isSnapshotName(s.name) && (!completeOnly || isCompleteCopy(s))));
-}
 
 export interface SourcePlan {
   source: Subvolume[];
@@ -29,8 +22,8 @@ export function planSource(input: {
   timeZone?: string;
   now?: Date;
 }): SourcePlan {
-  const source = ourSnapshots(input.sourceListing, input.snapDir, false);
-  const target = ourSnapshots(input.targetListing, input.targetDir, true);
+  const source = snapshotsIn(input.sourceListing, input.snapDir);
+  const target = backupsIn(input.targetListing, input.targetDir);
   const plan = planPrune({
     source: source.map((s) => ({ name: s.name, uuid: s.uuid })),
     target: target.map((s) => ({ name: s.name, uuid: s.receivedUuid! })),

@@ -2,13 +2,12 @@ import { join } from 'node:path';
 import type { VaultConfig } from '../config/config.js';
 import { mountOfNearest } from '../btrfs/paths.js';
 import { readReceiveRecord } from '../btrfs/receive-record.js';
-import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, snapshotsIn, type Subvolume } from '../btrfs/subvolumes.js';
 import type { MdArrayStat } from '../core/mdstat.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { isSnapshotName } from '../core/naming.js';
 import { chooseParent } from '../core/parent.js';
 import { isFutureName } from '../core/retention.js';
-import { byCreation } from '../core/snapshot-order.js';
 import { readHostRecord, type HostRecord } from '../system/host-record.js';
 import { readMounts } from '../system/mounts.js';
 import type { Runner } from '../system/runner.js';
@@ -130,7 +129,7 @@ async function sourceStatus(
   const near = await mountOfNearest(s.snapshotDir, mounts);
   const snaps =
     near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir
-      ? byCreation(childrenOf(await listSubvolumes(runner, near.mount).catch(() => []), s.snapshotDir).filter((x) => isSnapshotName(x.name)))
+      ? snapshotsIn(await listSubvolumes(runner, near.mount).catch(() => []), s.snapshotDir)
       : [];
   const targetDir = target ? join(target.mountPoint, s.name) : undefined;
   const dst = targetDir && targetListing ? childrenOf(targetListing, targetDir) : undefined;

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
-import { errorMessage, ExitCode, InterruptedError, TargetError, VaultError } from '../core/errors.js';
+import { errorMessage, ExitCode, fromPrompt, InterruptedError, TargetError, VaultError } from '../core/errors.js';
 import type { MountEntry } from '../core/mountinfo.js';
 import { listSourceSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../system/lock.js';
@@ -300,7 +300,7 @@ export class TargetSession<R extends SourceResult> {
     try {
       if (opts.between) {
         await runTasks([this.checkTask(), this.openTask()], mode);
-        if (this.targetMount && this.fatal === undefined) await opts.between().catch((err: unknown) => void (this.fatal = err));
+        if (this.targetMount && this.fatal === undefined) await opts.between().catch((err: unknown) => void (this.fatal = fromPrompt(err)));
         await runTasks([...tasks, this.closeTask()], mode);
       } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
       const outcome = this.outcome();

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { escapeName } from '../core/byte-names.js';
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
@@ -95,8 +96,9 @@ function parentOf(pid: number): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** The holder's program name only: its arguments are its own business (they may carry what its author keeps private). */
 function commandOf(pid: number): string {
-  return readProc(`/proc/${pid}/cmdline`).split('\0').filter(Boolean).join(' ').slice(0, 200) || 'command unknown';
+  return escapeName(readProc(`/proc/${pid}/comm`).trim()) || 'program unknown';
 }
 
 function readProc(file: string): string {

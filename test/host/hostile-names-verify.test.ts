@@ -343,3 +343,29 @@ test('[what the kernel tells us] the text report names the damaged files, and ne
   assert.match(text, /x\\xff\\xfe/);
   assert.doesNotMatch(text, /sparse|elsewhere|filler|one of/);
 });
+
+// A user who may make a subvolume on the source's filesystem can name it with line
+// breaks and rows of their own: btrfs prints names as they are. A row that claims the
+// ID the next snapshot will get made that snapshot part of the user's name.
+test('[paths we are given] a user subvolume whose name forges the row of the next snapshot: the snapshot is still seen, the chain goes on from it', async () => {
+  const d = makeScenario({ sizeMiB: 256 });
+  try {
+    writeFileSync(join(d.data, 'f'), '1');
+    const first = json(d.cli(['--json', '--config', d.config])).sources[0];
+    assert.equal(first.status, 'ok');
+    const ids = [...sh('btrfs', ['subvolume', 'list', d.src.mountPoint]).matchAll(/^ID (\d+) /gm)].map((m) => Number(m[1]));
+    const next = Math.max(...ids) + 1; // the user's subvolume; the run's snapshot comes after it
+    const forged = `u\nID ${next + 1} gen 1 cgen 1 top level 5 parent_uuid -                                    received_uuid -                                    uuid 00000000-0000-4000-8000-000000000001 path nowhere`; // a name cannot hold "/": a forged row can only claim a top-level path
+    sh('btrfs', ['subvolume', 'create', join(d.data, forged)]);
+    writeFileSync(join(d.data, 'f'), '2');
+    const second = json(d.cli(['--json', '--config', d.config])).sources[0];
+    assert.equal(second.status, 'ok', JSON.stringify(second));
+    writeFileSync(join(d.data, 'f'), '3');
+    const third = json(d.cli(['--json', '--config', d.config])).sources[0];
+    assert.deepEqual([third.status, third.mode, third.parent], ['ok', 'incremental', second.snapshot], 'incremental from the newest pair, not from an older one');
+    const listed = json(d.cli(['list', '--json', '--config', d.config])).sources[0].snapshots;
+    assert.deepEqual(listed.map((r: { name: string; paired: boolean }) => [r.name, r.paired]), [first, second, third].map((b) => [b.snapshot, true]));
+  } finally {
+    d.dispose();
+  }
+});

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allSubvolumes, json, makeScenario, withScenario, type Scenario } from '../support/scenario.js';
@@ -9,6 +9,7 @@ import { isSnapshotName, sourceName } from '../../src/core/naming.js';
 import { lockFile } from '../../src/system/lock.js';
 import { targetLockKey } from '../../src/flows/target-session.js';
 import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
 
 // Issue 19, the target side: retention, min_free, ordering, space and chains tried the
 // hostile way. Each case failed before the change it guards.
@@ -218,6 +219,15 @@ test('[ordering and agreement] on a shuffled history, list --json says kept or d
   assert.deepEqual(listed.map((r: { name: string }) => r.name), names, 'list shows them in the order they were made');
 }, { sizeMiB: 256 }));
 
+test('[ordering and agreement] a backup whose source snapshot is gone is listed where it was made, not first', withScenario((s) => {
+  const day = 86_400_000;
+  const names = [3, 2, 1].map((d) => stamp(new Date(Date.now() - d * day)));
+  handMade(s, names);
+  sh('btrfs', ['subvolume', 'delete', join(dirsOf(s).src, names[1]!)]);
+  const listed = json(s.cli(['list', '--json', '--config', s.config])).sources[0].snapshots;
+  assert.deepEqual(listed.map((r: { name: string; source: boolean }) => [r.name, r.source]), [[names[0], true], [names[1], false], [names[2], true]]);
+}, { sizeMiB: 256 }));
+
 test('[ordering and agreement] prune --dry-run prints no mkdir for a snapshot folder that exists', withScenario((s) => {
   writeFileSync(s.config, readFileSync(s.config, 'utf8') + '\n[retention.source]\nkeep_last = 1\n');
   backup(s);
@@ -343,7 +353,8 @@ test('[two of us at once] the lock refusal names a live holder, never a long-fin
   writeFileSync(`${file}.owner`, '999999\nconfig /etc/old/config.toml\nthe backup target\n');
   const holder = spawn('flock', ['-x', file, 'sleep', '60'], { stdio: 'ignore' });
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // held once a non-blocking try fails (not after a guessed wait)
+    await waitFor(() => spawnSync('flock', ['-n', '-E', '75', file, 'true']).status === 75);
     const r = s.cli(['--json', '--config', s.config]);
     assert.equal(r.code, 4, r.stderr);
     const err = json(r).error as string;

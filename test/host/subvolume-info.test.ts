@@ -17,7 +17,7 @@ function shown(path: string) {
   const text = sh('btrfs', ['subvolume', 'show', path]);
   const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.*)$`, 'm').exec(text)![1]!.trim();
   const uuid = (v: string) => (v === '-' ? undefined : v);
-  return { path, id: Number(field('Subvolume ID')), uuid: field('UUID'), parentUuid: uuid(field('Parent UUID')), receivedUuid: uuid(field('Received UUID')), readonly: /readonly/.test(field('Flags')) };
+  return { path, id: Number(field('Subvolume ID')), uuid: field('UUID'), parentUuid: uuid(field('Parent UUID')), receivedUuid: uuid(field('Received UUID')), readonly: /readonly/.test(field('Flags')), gen: Number(field('Generation')), cgen: Number(field('Gen at creation')) };
 }
 
 test('subvolume info reads what `btrfs subvolume show` prints: a writable subvolume, its read-only snapshot, a received copy (in one call); refuses a folder inside one, a symlink, a missing path, a FIFO, a file, another filesystem', async () => {

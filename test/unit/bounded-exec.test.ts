@@ -30,7 +30,8 @@ test('bounded run: past the time limit the whole group is ended (SIGKILL after S
   const r = await new ExecRunner().run(['sh', ['-c', 'sleep 30 & echo $!; sleep 30']], { timeoutMs: 300, allowFailure: true });
   assert.equal(r.timedOut, true);
   const child = Number(r.stdout.trim());
-  await new Promise((res) => setTimeout(res, 100));
+  // the signal is delivered at once, the exit a moment later: polled, not a guessed wait
+  for (let end = Date.now() + 5000; !gone(child) && Date.now() < end; ) await new Promise((res) => setTimeout(res, 20));
   assert.ok(gone(child), 'the background child went with the group');
   await assert.rejects(new ExecRunner().run(['sleep', ['30']], { timeoutMs: 200 }), /command killed by SIGTERM: sleep 30/);
 });

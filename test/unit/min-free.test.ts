@@ -4,6 +4,7 @@ import { mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Subvolume } from '../../src/btrfs/subvolumes.js';
 import { makeRoom, parseDf, parseDu } from '../../src/flows/min-free.js';
+import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
@@ -49,7 +50,7 @@ test('min_free no deletion can meet (the kept newest backup holds the data): ref
   // keep_last 2: 3 and 4 stay; 1 and 2 could go, but the data is 4's too
   const r = new FakeRunner()
     .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
-    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b, d]], { stdout: du([[a, 1, 299], [b, 1, 299], [d, 1, 299]]) });
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', w.dir, a, b, d]], { stdout: du([[w.dir, 0, 300], [a, 1, 299], [b, 1, 299], [d, 1, 299]]) });
   await assert.rejects(
     makeRoom({ runner: r, targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 200 * MiB }, backups: w.backups, keep: new Set([name(4)]), keepLast: 2, step: () => {}, measure: () => ({ free: 100 * MiB, size: 1024 * MiB }) }),
     /deleting all 2 backup\(s\) that may go \(kept: latest and the next parent, the 2 newest \(keep_last\)\) would free at most 2\.00 MiB: nothing was deleted/,
@@ -58,13 +59,42 @@ test('min_free no deletion can meet (the kept newest backup holds the data): ref
   assert.ok(!r.calls.some((x) => x.includes(c)), 'the third newest is kept by keep_last: not even measured');
 });
 
+test('min_free on a disk shared with other sources: the bound is what this source\'s folder holds, not the whole disk\'s data; refused before deleting', async () => {
+  const w = world([1, 2, 3]);
+  const [a, b, c] = w.backups.map((s) => s.path) as [string, string, string];
+  // 300 MiB of data on the disk, but this source's folder holds 40 MiB, 30 of them the newest's
+  const r = new FakeRunner()
+    .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', w.dir, a, b, c]], { stdout: du([[w.dir, 10, 30], [a, 5, 25], [b, 5, 25], [c, 0, 30]]) });
+  await assert.rejects(
+    makeRoom({ runner: r, targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 150 * MiB }, backups: w.backups, keep: new Set([name(3)]), keepLast: 1, step: () => {}, measure: () => ({ free: 100 * MiB, size: 1024 * MiB }) }),
+    /would free at most 12\.0 MiB: nothing was deleted/,
+  );
+  assert.deepEqual(r.changes, [], 'nothing deleted');
+});
+
+test('min_free in a dry-run names the first backup that would go, not every one: a run measures again after each', async () => {
+  const w = world([1, 2, 3, 4]);
+  const [a, b, , d] = w.backups.map((s) => s.path) as [string, string, string, string];
+  const inner = new FakeRunner()
+    .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', w.dir, a, b, d]], { stdout: du([[w.dir, 240, 0], [a, 60, 0], [b, 60, 0], [d, 60, 0]]) });
+  const printed: string[] = [];
+  const steps: string[] = [];
+  const room = await makeRoom({ runner: new DryRunRunner(inner, (l) => printed.push(l)), targetDir: w.dir, mountPoint: w.dir, minFree: { bytes: 110 * MiB }, backups: w.backups, keep: new Set([name(4)]), keepLast: 2, step: (t) => steps.push(t), measure: () => ({ free: 100 * MiB, size: 1024 * MiB }) });
+  assert.deepEqual(room.deleted, [name(1)]);
+  assert.deepEqual(printed.filter((l) => l.includes('subvolume delete')), [`would run: btrfs subvolume delete --commit-after -- ${a}`]);
+  assert.match(steps.join('\n'), /the next oldest \(a run measures the free space again after each deletion\)/);
+  assert.deepEqual(inner.changes, []);
+});
+
 test('min_free deletion can meet: oldest first, each waited for, keep_last kept, previous repaired, and why', async () => {
   const w = world([1, 2, 3, 4]);
   const [a, b, , d] = w.backups.map((s) => s.path) as [string, string, string, string];
   let free = 100;
   const r = new FakeRunner()
     .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
-    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b, d]], { stdout: du([[a, 60, 0], [b, 60, 0], [d, 60, 0]]) })
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', w.dir, a, b, d]], { stdout: du([[w.dir, 240, 0], [a, 60, 0], [b, 60, 0], [d, 60, 0]]) })
     .on(['btrfs', ['subvolume', 'delete', '--commit-after', '--', a]], () => {
       free += 60;
       return {};
@@ -93,7 +123,7 @@ test('min_free: when btrfs cannot measure the backups, the bound is lifted (dele
   let free = 10;
   const r = new FakeRunner()
     .on(['btrfs', ['filesystem', 'df', '-b', '--', w.dir]], { stdout: df(300) })
-    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', a, b]], { exitCode: 1, stderr: 'ERROR: cannot check space of something' })
+    .on(['btrfs', ['filesystem', 'du', '-s', '--raw', '--', w.dir, a, b]], { exitCode: 1, stderr: 'ERROR: cannot check space of something' })
     .on(['btrfs', ['subvolume', 'delete', '--commit-after', '--', a]], () => {
       free += 60;
       return {};

@@ -13,6 +13,8 @@ test('a notify URL is shown as scheme and host only, whatever secret it carries'
   const url = 'http://127.0.0.1:9/ping/KEY?token=TOK';
   assert.equal(scrub(`Failed to parse URL from ${url}`, url), 'Failed to parse URL from http://127.0.0.1:9/…');
   assert.doesNotMatch(scrub('at /ping/KEY and ?token=TOK', url), /KEY|TOK/);
+  // a URL without a path hides nothing but itself: the slashes of the message stay
+  assert.equal(scrub('connect to /run/x failed', 'https://example.org'), 'connect to /run/x failed');
 });
 
 test('"fetch failed" becomes its cause: refused, DNS, TLS, time-out, each with its code and no secret', () => {

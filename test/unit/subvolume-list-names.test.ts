@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSubvolumeList } from '../../src/core/subvolumes.js';
+import { forgedListingCandidates, parseSubvolumeList } from '../../src/core/subvolumes.js';
 
 // btrfs-progs prints a subvolume's name as it is: newlines included.
 
@@ -14,4 +14,15 @@ test('subvolume list: a line in a name that imitates the row of a subvolume list
   const line = (id: number, gen: number, path: string) => `ID ${id} gen ${gen} cgen 7 top level 5 parent_uuid -                                    received_uuid -                                    uuid cd1483a7-f200-bb4d-a0cc-543fcb3c818${id % 10} path ${path}`;
   const rows = parseSubvolumeList(`${line(256, 8, 'data')}\n${line(259, 9, '<FS_TREE>/data/u')}\n${line(256, 1, 'data')}\n${line(260, 9, 'data/v')}\n`);
   assert.deepEqual(rows.map((r) => [r.id, r.gen, r.path]), [[256, 8, 'data'], [259, 9, `data/u\n${line(256, 1, 'data')}`], [260, 9, 'data/v']]);
+});
+
+test('subvolume list: a listing as btrfs prints it (IDs rising, each once) is not forged; one that repeats an ID or goes back gives every reading as a candidate', () => {
+  const line = (id: number, path: string) => `ID ${id} gen 9 cgen 7 top level 5 parent_uuid -                                    received_uuid -                                    uuid cd1483a7-f200-bb4d-a0cc-543fcb3c818${id % 10} path ${path}`;
+  assert.equal(forgedListingCandidates(`${line(256, 'data')}\n${line(257, 'data/weird\nname')}\n${line(300, 'snaps/a')}\n`), undefined);
+  // the user's 258 names a row 259, the ID of the snapshot made next
+  const forged = `${line(256, 'data')}\n${line(258, `data/u\n${line(259, 'nowhere')}`)}\n${line(259, 'snaps/b')}\n`;
+  const candidates = forgedListingCandidates(forged)!;
+  assert.ok(candidates, 'forged');
+  const readings = candidates.map((r) => `${r.id} ${r.path}`);
+  for (const r of ['256 data', '258 data/u', '259 nowhere', '259 snaps/b']) assert.ok(readings.includes(r), `${r} is among ${JSON.stringify(readings)}`);
 });

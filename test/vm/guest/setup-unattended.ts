@@ -32,7 +32,7 @@ export const unattendedSetup: Scenario[] = [
     const out = ok(cli(['setup', '--dry-run', '--answers', answers('/tmp/a.toml', 'bv-n'), '--config', CONFIG, '--host', 'vmhost'], PRODUCTION_KDF));
     assert.match(out, /mdadm --create \/dev\/md\/backup/);
     // cryptsetup's argon2id, capped at 256 MiB so that a small machine can open the disk
-    assert.match(out, /cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- \/dev\/md\/backup {3}\(passphrase on stdin\)/);
+    assert.match(out, /cryptsetup luksFormat --batch-mode --type luks2 --pbkdf-memory 262144 --key-file=- -- \/dev\/md\/backup {3}\(passphrase on stdin\)/);
     assert.match(out, /dry run: nothing was changed/);
     assert.ok(!existsSync(CONFIG) && !existsSync('/dev/md/backup'));
     assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-n')]).trim().split('\n').length, 1, 'no partition was made');
@@ -56,7 +56,7 @@ export const unattendedSetup: Scenario[] = [
     // half of the disk, so that a second host fits beside it
     const out = ok(cli(['setup', '--answers', answers('/tmp/a.toml', 'bv-n', 'size = "480M"\n'), '--config', CONFIG, '--host', 'vmhost']));
     assert.match(out, /sgdisk --new=1:0:0 --typecode=1:fd00 --change-name=1:backup-bvn/);
-    assert.match(out, /cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- \/dev\/md\/backup {3}\(passphrase on stdin\)/);
+    assert.match(out, /cryptsetup luksFormat --batch-mode --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file=- -- \/dev\/md\/backup {3}\(passphrase on stdin\)/);
     assert.doesNotMatch(out, /correct horse/, 'the passphrase is never printed');
     stackIsDown();
     for (const f of ['key', 'token.sha512', 'config.toml']) assert.equal(mode(join(ETC, f)), 0o600, `${f} is 0600`);
