@@ -207,7 +207,8 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   );
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
-    '-m', '2048', '-smp', process.env.BV_VM_CPUS ?? '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    // one vCPU: the VM test files run two at a time (scripts/test.sh), a VM on each core
+    '-m', '2048', '-smp', '1', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
     '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
