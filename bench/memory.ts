@@ -8,7 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeLoopBtrfs, sh, type LoopFs } from '../test/support/loop-disk.js';
+import { makeLoopBtrfs, type LoopFs } from '../test/support/loop-disk.js';
+import { sh } from '../test/support/sh.js';
 import { tempDir } from '../test/support/scratch.js';
 import { hostRecordFile } from '../src/system/host-record.js';
 

@@ -8,7 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../test/support/loop-disk.js';
+import { makeLoopBtrfs, requireRoot, type LoopFs } from '../test/support/loop-disk.js';
+import { sh } from '../test/support/sh.js';
 import { tempDir } from '../test/support/scratch.js';
 
 const N = Number(process.env.SCALE_SOURCES ?? 50);

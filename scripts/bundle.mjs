@@ -24,6 +24,13 @@ const withoutTestHooks = {
     });
   },
 };
+// a perl program is imported as './NAME.pl.js' (src/system/perl-files.d.ts): its file's text
+const perlPrograms = {
+  name: 'perl-programs',
+  setup(b) {
+    b.onResolve({ filter: /\.pl\.js$/ }, (args) => ({ path: resolve(args.resolveDir, args.path.replace(/\.js$/, '')) }));
+  },
+};
 const promptsApart = {
   name: 'prompts-apart',
   setup(b) {
@@ -33,10 +40,10 @@ const promptsApart = {
 
 async function bundle(outdir, plugins) {
   rmSync(outdir, { recursive: true, force: true });
-  const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', format: 'cjs', plugins };
+  const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', format: 'cjs', loader: { '.pl': 'text' }, plugins: [...plugins, perlPrograms] };
   await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(outdir, 'launch.cjs') });
   await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: join(outdir, 'cli.cjs') });
-  await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: join(outdir, 'commands.cjs'), plugins: [...plugins, promptsApart] });
+  await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: join(outdir, 'commands.cjs'), plugins: [...common.plugins, promptsApart] });
   await build({ ...common, entryPoints: ['@inquirer/prompts'], outfile: join(outdir, 'prompts.cjs') });
 }
 

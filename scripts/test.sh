@@ -1,19 +1,47 @@
 #!/usr/bin/env bash
-# The whole test suite: unit, host (real btrfs on loop devices) and vm (the whole
-# RAID/LUKS/LVM stack in a throw-away qemu VM). Needs root.
+# The test suite: unit, host (real btrfs on loop devices) and vm (the whole RAID/LUKS/LVM
+# stack in a throw-away qemu VM). Needs root.
+#   scripts/test.sh          the whole suite, the linter first (npm test)
+#   scripts/test.sh host     the host tier alone (npm run test:host); vm likewise (test:vm)
+# The unit tier alone needs no root: npm run test:unit.
 # A missing tool or missing root fails the run; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+tier=${1:-all}
+case "$tier" in
+  all | host | vm) ;;
+  *) echo "usage: scripts/test.sh [host|vm] (no argument: the whole suite; the unit tier alone: npm run test:unit)" >&2; exit 2 ;;
+esac
 if [ "$(id -u)" -ne 0 ]; then
-  echo "npm test needs root: the host tier creates loop devices and btrfs filesystems (sudo npm test)" >&2
+  echo "npm test needs root: the host tier creates loop devices and btrfs filesystems, the VM tier hands image files to qemu (sudo npm test)" >&2
   exit 1
 fi
 bash scripts/deps.sh
-for tool in btrfs mkfs.btrfs losetup strace pkill fuser setpriv flock perl python3 qemu-system-x86_64 cpio; do
+tools=(perl setpriv)
+case "$tier" in
+  all) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 qemu-system-x86_64 cpio) ;;
+  host) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3) ;;
+  vm) tools+=(qemu-system-x86_64 cpio) ;;
+esac
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
 done
-modprobe btrfs 2>/dev/null || true
-grep -qw btrfs /proc/filesystems || { echo "this kernel has no btrfs: the host tier cannot run" >&2; exit 1; }
-# the linter first: dead code, a forgotten await, an unused import fail the run
-npx eslint .
-node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/host/*.test.js dist/test/vm/*.test.js
+if [ "$tier" = all ] || [ "$tier" = host ]; then
+  modprobe btrfs 2>/dev/null || true
+  grep -qw btrfs /proc/filesystems || { echo "this kernel has no btrfs: the host tier cannot run" >&2; exit 1; }
+fi
+# The host tier's files one at a time (loop devices, /run/btrfs-vault). The VM tier's two
+# at a time, each VM with one vCPU (test/vm/harness.ts): its guests mostly run one
+# program at a time, so two boots side by side finish sooner than one after the other.
+vm_tier() { node --test --test-concurrency=2 dist/test/vm/*.test.js; }
+case "$tier" in
+  # the linter first: dead code, a forgotten await, an unused import fail the run
+  all) npx eslint .
+    status=0
+    node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/host/*.test.js || status=$?
+    # the VM tier runs even when an earlier tier failed: one run reports every failure
+    vm_tier || status=$?
+    exit "$status" ;;
+  host) node --test --test-concurrency=1 dist/test/host/*.test.js ;;
+  vm) vm_tier ;;
+esac

@@ -1,5 +1,7 @@
 import { ExitCode, VaultError } from '../core/errors.js';
+import { perlOneLine } from '../system/perl-program.js';
 import type { Argv, Runner } from '../system/runner.js';
+import subvolumeInfoPl from './subvolume-info.pl.js';
 
 // What a run needs to know of one subvolume it just made or is about to trust (its UUID,
 // received UUID, read-only flag), read with the kernel's BTRFS_IOC_GET_SUBVOL_INFO: one
@@ -20,28 +22,15 @@ export interface SubvolumeInfo {
   cgen?: number;
 }
 
-/**
- * For each path in @ARGV, a line "ID RO UUID PARENT RECEIVED GEN CGEN" ("-" for no
- * UUID) or "! why". The path must be the subvolume itself: a folder (never opened
- * otherwise: a FIFO would block), not a folder inside one (inode 256 is a subvolume's root), not a
- * symbolic link (the name is checked, then the open handle against it). The
- * offsets are the kernel's, the same on every Linux: a 504-byte struct; generation at
- * 280, flags at 288 (bit 0: read-only), the three UUIDs from 296, otransid (the
- * creation generation) at 352 (perl's Q reads in the machine's byte
- * order). The ioctl's number, _IOR(0x94, 60, 504 bytes), is per architecture (IOCTL).
- */
-const subvolInfoProgram = (ioctl: number) =>
-  'sub u { $_[0] =~ /[^\\0]/ ? join("-", unpack("H8 H4 H4 H4 H12", $_[0])) : "-" } ' +
-  'for my $p (@ARGV) { my $b = "\\0" x 504; my $h; my @l = lstat $p; ' +
-  'if (!@l) { print "! $!\\n"; next } ' +
-  'if (-l _) { print "! not the subvolume itself (a symbolic link)\\n"; next } ' +
-  'if (!-d _ || $l[1] != 256) { print "! not a btrfs subvolume\\n"; next } ' +
-  'if (!open($h, "<", $p)) { print "! $!\\n"; next } ' +
-  'my @s = stat $h; ' +
-  'if ($s[0] != $l[0] || $s[1] != $l[1]) { print "! not the subvolume itself (replaced while read)\\n"; next } ' +
-  `if (!ioctl($h, 0x${ioctl.toString(16)}, $b)) { print "! BTRFS_IOC_GET_SUBVOL_INFO failed: $! (not btrfs, or a kernel before 4.18)\\n"; next } ` +
-  'my ($id, $gen, $fl, $u, $pu, $ru, $ot) = unpack("Q x256 x16 Q Q a16 a16 a16 x8 Q", $b); ' +
-  'print join(" ", $id, $fl & 1, u($u), u($pu), u($ru), $gen, $ot), "\\n" }';
+/** The program's ioctl call, with the generic layout's number (the .pl file). */
+const GENERIC_CALL = 'ioctl($h, 0x81f8943c, $b)';
+const PROGRAM = perlOneLine(subvolumeInfoPl);
+
+/** For each path, its ID, read-only flag, UUIDs and generations, or why not (the .pl file says how), with this architecture's ioctl number. */
+function subvolInfoProgram(ioctl: number): string {
+  if (!PROGRAM.includes(GENERIC_CALL)) throw new VaultError(`subvolume-info.pl has no ${GENERIC_CALL}`, ExitCode.internal);
+  return PROGRAM.replace(GENERIC_CALL, `ioctl($h, 0x${ioctl.toString(16)}, $b)`);
+}
 
 /**
  * BTRFS_IOC_GET_SUBVOL_INFO, _IOR(0x94, 60, 504 bytes): the read direction and the size

@@ -27,7 +27,9 @@ export interface BoundedResult extends RunResult {
 
 export function runBounded(command: readonly string[], o: BoundedOptions): Promise<BoundedResult> {
   return new Promise((resolve) => {
-    // detached: a session and process group of its own, so the whole group can be ended
+    // child_process, not execa: the program's group is ended as a whole and only the
+    // last bytes of its output are kept while it writes on (execa's maxBuffer ends the
+    // program instead). detached: a session and process group of its own.
     const child = spawn(command[0]!, command.slice(1), { detached: true, env: o.env, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const stdout = keepLast(child.stdout!, o.outputLimit);
     const stderr = keepLast(child.stderr!, o.outputLimit);

@@ -2,10 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
 import { runBounded } from './bounded-exec.js';
+import execBytes from './exec-bytes.pl.js';
+import { perlOneLine } from './perl-program.js';
 import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
 import { applyChange, type FileChange } from './file-change.js';
 
@@ -89,7 +92,6 @@ export class ExecRunner implements Runner {
    * throughput of raw send|receive on this 2-core machine (npm run bench). Progress
    * is the writer's write counter in /proc/PID/io, sampled; the total is exact (see
    * COUNTING_WRAPPER). Both die with this process (pdeathsig), even on SIGKILL.
-   * execa's .pipe() copies through JS streams, hence child_process for this method.
    */
   async pipe(from: Argv, to: Argv, options: PipeOptions = {}): Promise<PipeResult> {
     if (options.signal?.aborted) throw abortReason(options.signal);
@@ -103,6 +105,10 @@ export class ExecRunner implements Runner {
     }
     return new Promise<PipeResult>((resolve, reject) => {
       const env = { ...process.env, ...ENV };
+      // child_process, not execa (the one other place is bounded-exec.ts): the two
+      // programs get the kernel pipe's ends as their stdout and stdin, so no byte of the
+      // stream passes through Node; execa's piping (.pipe(), its stdio transforms) reads
+      // and writes the stream through Node streams.
       const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], { stdio: ['ignore', ends.write, 'pipe', 'pipe'], env });
       const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
       // our copies of the ends must go, or the reader would never see EOF
@@ -170,22 +176,29 @@ export class ExecRunner implements Runner {
     });
   }
 
+  /**
+   * A program that runs on after this call returns, until `release` ends it (the lock
+   * holder: "held" on stdout once every lock is taken). Through execa like any other
+   * program; only its first line is read, its stderr kept for a refusal.
+   */
   async hold([file, args]: Argv): Promise<HoldResult> {
-    const child = spawn('setpriv', [...DIE_WITH_US, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...ENV } });
+    const child = execa('setpriv', [...DIE_WITH_US, file, ...args], { env: ENV, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
     const stderr = keepTail(child);
-    const release = () =>
-      new Promise<void>((done) => {
-        if (child.exitCode !== null || child.signalCode !== null) return done();
-        child.once('close', () => done());
-        child.kill('SIGKILL');
-      });
-    return new Promise<HoldResult>((resolve, reject) => {
-      child.stdout.once('data', () => resolve({ held: true, release }));
-      child.once('close', (code, signal) => resolve({ held: false, exitCode: code ?? 128 + ((signal && osSignals[signal]) || 0), stderr: stderr() }));
-      child.once('error', (err: NodeJS.ErrnoException) => reject(new CommandFailedError(formatArgv([file, args]), undefined, err.message, missingProgramFix('setpriv', err.code))));
-      child.stdin.on('error', () => {}); // it may be gone already (the lock was taken)
-      child.stdin.write('\n');
-    });
+    const ended = child.then((r) => r); // never rejects: reject is false
+    const release = async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await ended;
+    };
+    child.stdin.on('error', () => {}); // it may be gone already (the lock was taken)
+    child.stdin.write('\n');
+    const saidHeld = new Promise<true>((resolve) => child.stdout.once('data', () => resolve(true)));
+    const first = await Promise.race([saidHeld, ended]);
+    if (first === true) return { held: true, release };
+    if (first.exitCode === undefined && !first.signal) {
+      // setpriv itself could not be started (ENOENT and the like)
+      throw new CommandFailedError(formatArgv([file, args]), undefined, first.shortMessage ?? String(first.cause), missingProgramFix('setpriv', first.code));
+    }
+    return { held: false, exitCode: first.exitCode ?? 128 + ((first.signal && osSignals[first.signal]) || 0), stderr: stderr() };
   }
 
   /**
@@ -235,7 +248,7 @@ export function withExactBytes([file, args]: Argv): string[] {
   return ['perl', '-e', EXEC_BYTES, hex(file), ...args.map(hex)];
 }
 
-const EXEC_BYTES = 'my @a = map { pack "H*", $_ } @ARGV; exec { $a[0] } @a or do { print STDERR "setpriv: failed to execute $a[0]: $!\\n"; exit 127 }';
+const EXEC_BYTES = perlOneLine(execBytes);
 
 /**
  * Runs the writer ("$@") and then reports its exact write count on fd 3: a process's
@@ -286,7 +299,7 @@ function terminate(child: ChildProcess): void {
   }, 2000).unref();
 }
 
-function keepTail(child: ChildProcess): () => string {
+function keepTail(child: { stderr: Readable | null }): () => string {
   let text = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {

@@ -4,6 +4,8 @@ import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, sta
 import { join } from 'node:path';
 import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
 import { readFileNoFollow } from './no-follow.js';
+import { perlOneLine } from './perl-program.js';
+import holdLocks from './hold-locks.pl.js';
 import type { Argv, Runner } from './runner.js';
 
 // Locks on what runs share (the backup target, each source), with flock(2) semantics:
@@ -16,17 +18,8 @@ import type { Argv, Runner } from './runner.js';
 export const LOCK_DIR = '/run/btrfs-vault/locks';
 const CONFLICT = 75;
 
-/**
- * Opens (creating) and locks each file named in @ARGV with flock(LOCK_EX | LOCK_NB)
- * (6: the kernel's numbers, the same on every Linux; Fcntl would cost perl 4 ms to
- * load), keeping every handle open; says "held" and waits for the end of stdin. The
- * first lock someone else holds: its file on stderr, exit 75, and the exit drops the
- * ones taken before it (all or none).
- */
-const HOLD_ALL =
-  'my @held; for my $f (@ARGV) { open(my $h, ">>", $f) or die "$f: $!\\n"; ' +
-  'flock($h, 6) or do { print STDERR "$f\\n"; exit 75 }; push @held, $h } ' +
-  '$| = 1; print "held\\n"; 1 while <STDIN>;';
+/** Takes every lock or none and holds them until stdin ends (the program's file says how). */
+const HOLD_ALL = perlOneLine(holdLocks);
 
 export interface LockKey {
   /** what is locked, for a person: "the backup target /media/backup" */

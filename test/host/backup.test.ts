@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { allSubvolumes, BIN, json, streamSize, waitFor, withScenario } from '../support/scenario.js';
+import { allSubvolumes, json, streamSize, withScenario } from '../support/scenario.js';
 import { tree } from '../support/tree.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { scratchDir } from '../support/scratch.js';
 import { sourceName } from '../../src/core/naming.js';
+import { BIN } from '../support/cli.js';
+import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
 
 // Real btrfs on loop devices this test creates. Needs root; without it the run fails.
 before(() => requireRoot());

@@ -5,8 +5,9 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync,
 import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { tree } from '../support/tree.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { sourceName } from '../../src/core/naming.js';
+import { sh } from '../support/sh.js';
 
 // The bad-input corpus: configs, sources files and command lines that must each be
 // refused with a message naming what is wrong and the fix, exit 2 (bad input), and

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { json, waitFor, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { json, withScenario, type Scenario } from '../support/scenario.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { tree } from '../support/tree.js';
 import { compareSnapshotNames, isSnapshotName, sourceName } from '../../src/core/naming.js';
 import type { KillPoint } from '../../src/system/kill-point.js';
 import { LOCK_DIR } from '../../src/system/lock.js';
+import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
 
 // The fault suite of issue 8 on real btrfs: btrfs-vault killed with SIGKILL at every
 // point of a run where it matters, then a normal run. Nothing may be lost, no child

@@ -3,11 +3,14 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allSubvolumes, BIN, json, waitFor, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { allSubvolumes, json, withScenario, type Scenario } from '../support/scenario.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { tree } from '../support/tree.js';
 import { sourceName } from '../../src/core/naming.js';
 import { lockFile } from '../../src/system/lock.js';
+import { BIN } from '../support/cli.js';
+import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
 
 // Issue 8: a run must never destroy or misplace what it did not make. Each test here
 // failed before the change it guards.

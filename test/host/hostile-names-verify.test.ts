@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, json, makeScenario, type Scenario } from '../support/scenario.js';
-import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../support/loop-disk.js';
+import { json, makeScenario, type Scenario } from '../support/scenario.js';
+import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
 import { sourceName } from '../../src/core/naming.js';
+import { BIN } from '../support/cli.js';
+import { sh } from '../support/sh.js';
 
 // Issue 19, items 6, 11 and the "weird\nname" line: file names are bytes, and every
 // name a person or a log sees is escaped; verify names the file a damaged block

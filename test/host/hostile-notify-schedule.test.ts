@@ -4,10 +4,12 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, makeScenario, RELEASE_BIN, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { makeScenario, type Scenario } from '../support/scenario.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { scratchDir } from '../support/scratch.js';
 import { unitNames } from '../../src/flows/schedule.js';
+import { BIN, RELEASE_BIN } from '../support/cli.js';
+import { sh } from '../support/sh.js';
 
 // Issue 19, the hostile way: notify (its URL is a secret, its command a program we do
 // not know), schedule (what we write into systemd units and udev rules), and the release

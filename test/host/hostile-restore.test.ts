@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, json, makeScenario, type Scenario } from '../support/scenario.js';
-import { makeLoopBtrfs, requireRoot, sh, type LoopFs } from '../support/loop-disk.js';
-import { drivePty } from '../vm/guest/support.js';
+import { json, makeScenario, type Scenario } from '../support/scenario.js';
+import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
+import { BIN } from '../support/cli.js';
+import { drivePty } from '../support/pty.js';
+import { sh } from '../support/sh.js';
 
 // Issue 19, the way back: restore and restore --path tried the hostile way (HOSTILE.md).
 // One scenario for all: a source with two backups, a second filesystem to restore to,

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allSubvolumes, json, makeScenario, waitFor, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { allSubvolumes, json, makeScenario, withScenario, type Scenario } from '../support/scenario.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { isSnapshotName, sourceName } from '../../src/core/naming.js';
 import { lockFile } from '../../src/system/lock.js';
 import { targetLockKey } from '../../src/flows/target-session.js';
+import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
 
 // Issue 19, the target side: retention, min_free, ordering, space and chains tried the
 // hostile way. Each case failed before the change it guards.

@@ -3,11 +3,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, json, withScenario, type Scenario } from '../support/scenario.js';
-import { drivePty } from '../vm/guest/support.js';
-import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
+import { json, withScenario, type Scenario } from '../support/scenario.js';
+import { makeLoopBtrfs, requireRoot } from '../support/loop-disk.js';
 import { metaTree } from '../support/meta-tree.js';
 import { sourceName } from '../../src/core/naming.js';
+import { BIN } from '../support/cli.js';
+import { drivePty } from '../support/pty.js';
+import { sh } from '../support/sh.js';
 
 // Whole backups back, on real btrfs: to a new filesystem (full), next to older data
 // (incremental), where the same data is (a snapshot); the chain survives a restore.

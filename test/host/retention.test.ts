@@ -4,8 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { isSnapshotName, sourceName } from '../../src/core/naming.js';
+import { sh } from '../support/sh.js';
 
 // Retention on real btrfs: a history of backups made with plain btrfs commands (names
 // spread over two years), then prune and backup as a user runs them.

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { json, withScenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { join } from 'node:path';
+import { sh } from '../support/sh.js';
 
 before(() => requireRoot());
 

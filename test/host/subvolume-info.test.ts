@@ -4,8 +4,9 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { subvolumeInfo, subvolumeInfos, subvolumeInfosOrWhy } from '../../src/btrfs/subvolume-info.js';
 import { ExecRunner } from '../../src/system/exec-runner.js';
-import { makeLoopBtrfs, requireRoot, sh } from '../support/loop-disk.js';
+import { makeLoopBtrfs, requireRoot } from '../support/loop-disk.js';
 import { scratchDir } from '../support/scratch.js';
+import { sh } from '../support/sh.js';
 
 // The one ioctl that replaced `btrfs subvolume show`: what it reads must be what show
 // prints, on a real filesystem, and anything that is not a subvolume itself is refused.

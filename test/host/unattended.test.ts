@@ -5,9 +5,10 @@ import { createServer } from 'node:http';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { unitNames } from '../../src/flows/schedule.js';
+import { sh } from '../support/sh.js';
 
 // Unattended operation on the host: the units schedule writes (checked by systemd
 // itself), a timer run without the disk, notifications, doctor.

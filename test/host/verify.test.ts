@@ -4,8 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
-import { requireRoot, sh } from '../support/loop-disk.js';
+import { requireRoot } from '../support/loop-disk.js';
 import { sourceName } from '../../src/core/naming.js';
+import { sh } from '../support/sh.js';
 
 // verify must catch damage it did not make: a file changed inside a backup, a file
 // missing from it, a corrupted block on the backup disk.

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { sh } from './sh.js';
 
 // Host-tier tests touch only loop devices they created themselves, backed by sparse
 // files in a temporary folder. Every destructive command goes through `guarded`,
@@ -15,10 +15,6 @@ export function assertOwnLoop(device: string): void {
   if (!file) throw new Error(`test harness guard: refusing ${device}: not created by this test run`);
   const backing = readFileSync(`/sys/block/loop${m[1]}/loop/backing_file`, 'utf8').trim();
   if (backing !== file) throw new Error(`test harness guard: refusing ${device}: backed by ${backing}, not ${file}`);
-}
-
-export function sh(file: string, args: string[], input?: string): string {
-  return execFileSync(file, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
 }
 
 export interface LoopFs {

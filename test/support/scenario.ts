@@ -1,15 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
-import { makeLoopBtrfs, sh, type LoopFs } from './loop-disk.js';
+import { execFileSync } from 'node:child_process';
+import { cli, spawnCli } from './cli.js';
+import { makeLoopBtrfs, type LoopFs } from './loop-disk.js';
+import { sh } from './sh.js';
 import { tempDir } from './scratch.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
-
-/** The test build (scripts/bundle.mjs): the release's code with the test hooks (kill points). */
-export const BIN = join(process.cwd(), 'dist', 'test-bundle', 'btrfs-vault.cjs');
-/** What npm pack ships: no test hook in it. */
-export const RELEASE_BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 
 export interface Scenario {
   dir: string;
@@ -20,8 +17,8 @@ export interface Scenario {
   configDir: string;
   config: string;
   token: Buffer;
-  cli(args: string[], env?: Record<string, string>): { code: number; stdout: string; stderr: string };
-  spawnCli(args: string[], env?: Record<string, string>): ChildProcess;
+  cli: typeof cli;
+  spawnCli: typeof spawnCli;
   dispose(): void;
 }
 
@@ -56,13 +53,8 @@ export function makeScenario(opts: { sizeMiB?: number; targetMiB?: number; extra
     configDir,
     config,
     token,
-    cli(args, env = {}) {
-      const r = spawnSync('node', [BIN, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
-      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-    },
-    spawnCli(args, env = {}) {
-      return spawn('node', [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
-    },
+    cli,
+    spawnCli,
     dispose() {
       // snapshots and received subvolumes go with the file systems
       dst.dispose();
@@ -94,16 +86,6 @@ export function allSubvolumes(s: Scenario): string {
 
 export function json(r: { stdout: string }) {
   return JSON.parse(r.stdout);
-}
-
-export async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** `btrfs send` output size, measured on its own */

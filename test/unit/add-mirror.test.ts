@@ -5,7 +5,7 @@ import { LSBLK_COLUMNS, type BlockDevice, type DiskAssessment } from '../../src/
 import { CommandFailedError, LockedError, UserError } from '../../src/core/errors.js';
 import { addMirror, type MirrorQuestions } from '../../src/flows/add-mirror.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import type { Argv, Runner } from '../../src/system/runner.js';
 import { join } from 'node:path';
 import { ExecRunner } from '../../src/system/exec-runner.js';

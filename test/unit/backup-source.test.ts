@@ -9,7 +9,7 @@ import { runExitCode } from '../../src/flows/target-session.js';
 import { InterruptedError, TargetError } from '../../src/core/errors.js';
 import type { CheckedSource } from '../../src/flows/source-check.js';
 import type { MountEntry } from '../../src/core/mountinfo.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { bootId, RECEIVE_RECORD } from '../../src/btrfs/receive-record.js';
 import { scratchDir } from '../support/scratch.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { normalizeArgv } from '../../src/cli/argv.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { formatArgv } from '../../src/system/runner.js';
 import { reportError } from '../../src/cli/exit.js';
 import { CommandFailedError, TargetError } from '../../src/core/errors.js';

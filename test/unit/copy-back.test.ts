@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { copyBack, copyBackCommands as c, temporaryFor } from '../../src/flows/copy-back.js';
 
 // restore --path: the destination never holds a partial copy, and what was there is

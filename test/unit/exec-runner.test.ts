@@ -1,8 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExecRunner } from '../../src/system/exec-runner.js';
+import { holdArgv } from '../../src/system/lock.js';
 
 // The real adapter with harmless programs: exit codes, signals, a missing program, and
 // children that die with the process that started them.
@@ -39,4 +43,27 @@ setInterval(() => {}, 1000);`;
   parent.kill('SIGKILL');
   await until(() => alive().length === 0);
   assert.deepEqual(alive(), [], 'none outlived the killed parent');
+});
+
+test('hold: a program that says it holds runs on until released; one that ends first gives its exit and stderr', async () => {
+  const r = new ExecRunner();
+  const dir = mkdtempSync(join(tmpdir(), 'btrfs-vault-hold-'));
+  try {
+    const file = join(dir, 'a.lock');
+    const first = await r.hold(holdArgv([file]));
+    assert.equal(first.held, true);
+    const second = await r.hold(holdArgv([join(dir, 'b.lock'), file]));
+    assert.deepEqual(second, { held: false, exitCode: 75, stderr: file }, 'the lock someone holds, named; exit 75');
+    if (first.held) await first.release();
+    const third = await r.hold(holdArgv([file]));
+    assert.equal(third.held, true, 'free once released');
+    if (third.held) {
+      await third.release();
+      await third.release();
+    }
+    assert.deepEqual(await r.hold(['sh', ['-c', 'echo no >&2; exit 3']]), { held: false, exitCode: 3, stderr: 'no' });
+    assert.deepEqual(await r.hold(['sh', ['-c', 'kill -KILL $$']]), { held: false, exitCode: 137, stderr: '' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,7 @@ import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSy
 import { join } from 'node:path';
 import type { FileChange } from '../../src/system/file-change.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
 /** One change of every kind, in a scratch folder; `victim` is what a planted link points at. */

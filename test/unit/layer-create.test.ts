@@ -8,7 +8,7 @@ import { lvmLayer } from '../../src/stack/lvm.js';
 import { partitionLayer } from '../../src/stack/partition.js';
 import { raidLayer } from '../../src/stack/raid.js';
 import { createLayers } from '../../src/stack/stack.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { formatArgv } from '../../src/system/runner.js';
 
 // Each layer's handler says how it is made (commands as data), from the config it is made for.

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { acquireLocks, holdArgv, lockFile } from '../../src/system/lock.js';
 import { ExecRunner } from '../../src/system/exec-runner.js';
 import { formatArgv } from '../../src/system/runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { readReceiveRecord, RECEIVE_RECORD, writeReceiveRecord } from '../../src/btrfs/receive-record.js';
 import { clearOpenRecord, readOpenRecord, writeOpenRecord } from '../../src/stack/open-record.js';
 import { LATEST, moveLinks, PREVIOUS, removeStaleLinks } from '../../src/btrfs/links.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { luksLayer } from '../../src/stack/luks.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import type { StackContext } from '../../src/stack/layer.js';
 import { TargetError, UserError } from '../../src/core/errors.js';
 import { scratchDir } from '../support/scratch.js';

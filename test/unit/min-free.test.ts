@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Subvolume } from '../../src/btrfs/subvolumes.js';
 import { makeRoom, parseDf, parseDu } from '../../src/flows/min-free.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
 // min_free's decisions with the fake runner: what it refuses before deleting, what it keeps.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { blkidUuid, plugMatch, scheduleFiles } from '../../src/flows/schedule.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 
 // The on-plug rule names the backup disk by the UUID at the bottom of its stack, never a label pattern.
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pruneSource } from '../../src/flows/prune-source.js';
 import type { Subvolume } from '../../src/btrfs/subvolumes.js';
 import type { RetentionRules } from '../../src/core/retention.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
 const keepLast = (n: number): RetentionRules => ({ keepLast: n, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 });

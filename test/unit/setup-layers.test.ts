@@ -8,7 +8,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup-plan.js';
 import { runStep } from '../../src/flows/setup-steps.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { formatArgv } from '../../src/system/runner.js';
 import { planSummary } from '../../src/ui/summary.js';
 import { scratchDir } from '../support/scratch.js';

@@ -7,7 +7,7 @@ import { UserError } from '../../src/core/errors.js';
 import { decideSetup, type SetupQuestions } from '../../src/flows/setup-spec.js';
 import { setup } from '../../src/flows/setup.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
 // What setup decides before its summary, in flows with the questions as an interface:

@@ -6,7 +6,7 @@ import type { VaultConfig } from '../../src/config/config.js';
 import { closeStack, openStack } from '../../src/stack/stack.js';
 import type { StackContext } from '../../src/stack/layer.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { UserError } from '../../src/core/errors.js';
 import { scratchDir } from '../support/scratch.js';
 

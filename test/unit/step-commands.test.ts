@@ -5,7 +5,7 @@ import { CommandFailedError } from '../../src/core/errors.js';
 import { planSetup, setupConfig, type SetupSpec } from '../../src/flows/setup-plan.js';
 import { runStep } from '../../src/flows/setup-steps.js';
 import { planMirror } from '../../src/flows/add-mirror.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { formatArgv, type Argv, type RunOptions } from '../../src/system/runner.js';
 import { planSummary } from '../../src/ui/summary.js';
 import { scratchDir } from '../support/scratch.js';

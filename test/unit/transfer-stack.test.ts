@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { transfer } from '../../src/btrfs/transfer.js';
 import { subvolumeInfoArgv } from '../../src/btrfs/subvolume-info.js';
-import { FakeRunner } from '../../src/system/fake-runner.js';
+import { FakeRunner } from '../support/fake-runner.js';
 import { closeStack, openStack } from '../../src/stack/stack.js';
 import type { LayerHandler, StackContext } from '../../src/stack/layer.js';
 import { scratchDir } from '../support/scratch.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { createHash } from 'node:crypto';
@@ -96,7 +96,8 @@ export function buildInitramfs(kver: string, cacheDir: string): string {
   const id = createHash('sha256').update(`${kver}\n${INIT}`).digest('hex').slice(0, 12);
   const out = join(cacheDir, `initrd-${kver}-${id}.img`);
   if (existsSync(out)) return out;
-  const root = join(cacheDir, `initrd-${kver}-${id}`);
+  // two VM test files may build it at once: each in a folder of its own, renamed into place
+  const root = join(cacheDir, `initrd-${kver}-${id}-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
   for (const d of ['bin', 'dev', 'proc', 'sys', 'modules', 'lower', 'upper', 'newroot']) mkdirSync(join(root, d), { recursive: true });
   if (!existsSync('/bin/busybox')) throw new Error('the VM tier needs busybox-static: apt-get install busybox-static');
@@ -108,7 +109,9 @@ export function buildInitramfs(kver: string, cacheDir: string): string {
     copyFileSync(path, join(root, 'modules', `${m}.ko`));
   }
   writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
-  execFileSync('bash', ['-c', 'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"', 'bash', root, out]);
+  execFileSync('bash', ['-c', 'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"', 'bash', root, `${out}.${process.pid}`]);
+  renameSync(`${out}.${process.pid}`, out);
+  rmSync(root, { recursive: true, force: true });
   return out;
 }
 
@@ -183,6 +186,7 @@ exec /lib/systemd/systemd --unit=bv.target
   const shellStart = `/lib/systemd/systemd-udevd --daemon >/dev/null 2>&1
 # only block devices matter to the tests (the modules are loaded above): a third of the time of all
 udevadm trigger --action=add --subsystem-match=block; udevadm settle
+${stamp('udev')}
 echo BV_GUEST_READY
 bash /bv-out/guest-job.sh
 poweroff -f
@@ -195,13 +199,16 @@ export ${env}
 # no tmpfs over /tmp: the project may be checked out there (the overlay is writable RAM anyway)
 mount -t tmpfs tmpfs /run; mkdir -p /run/lock /run/udev /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts; [ -e /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+${stamp('init')}
 for m in virtio_blk md-mod raid1 dm-mod dm-crypt btrfs loop; do modprobe $m || echo "modprobe $m failed"; done
+${stamp('modules')}
 ${opts.init === 'systemd' ? systemdStart : shellStart}`,
     { mode: 0o755 },
   );
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
-    '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    // one vCPU: the VM test files run two at a time (scripts/test.sh), a VM on each core
+    '-m', '2048', '-smp', '1', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
     '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
@@ -247,12 +254,14 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
     },
   };
   let consoleText = '';
+  let readyAt: number | undefined;
   let scanned = 0;
   let handling = Promise.resolve();
   // a character may be split between two reads
   const decoder = new StringDecoder('utf8');
   const onOutput = (c: Buffer) => {
     consoleText += decoder.write(c);
+    if (readyAt === undefined && consoleText.includes('BV_GUEST_READY')) readyAt = Date.now();
     opts.onConsole?.(consoleText);
     // requests arrive as whole lines: BV_HOST <n> <action> <args...>
     for (let nl = consoleText.indexOf('\n', scanned); nl >= 0; nl = consoleText.indexOf('\n', scanned)) {
@@ -290,7 +299,28 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   } catch {
     result = undefined;
   }
-  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds: (Date.now() - started) / 1000, requests, powerCut };
+  const seconds = (Date.now() - started) / 1000;
+  // where a boot's time goes, for the test output (not the demo's terminal)
+  if (!opts.onConsole) process.stdout.write(`# vm: ${[opts.script, ...(opts.args ?? [])].join(' ')}: ${seconds.toFixed(1)} s, ready after ${readyAt === undefined ? '-' : ((readyAt - started) / 1000).toFixed(1)} s (${bootStages(consoleText)})\n`);
+  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds, requests, powerCut };
+}
+
+/** A line on the console with the guest's clock (seconds since its kernel started) at a stage of the boot. */
+function stamp(stage: string): string {
+  return `echo "BV_STAGE ${stage} $(cut -d' ' -f1 /proc/uptime)" > /dev/console`;
+}
+
+/** Where a boot's time went before the job, by the guest's clock: up to the first stamp, then from each to the next. */
+function bootStages(consoleText: string): string {
+  let last = 0;
+  return [...consoleText.matchAll(/BV_STAGE (\w+) ([\d.]+)/g)]
+    .map((m) => {
+      const at = Number(m[2]);
+      const part = `${m[1]} ${(at - last).toFixed(1)}`;
+      last = at;
+      return part;
+    })
+    .join(', ');
 }
 
 async function handle(actions: HostActions, action: string, args: string[]): Promise<void> {

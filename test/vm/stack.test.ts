@@ -6,7 +6,7 @@ import { requireRoot } from '../support/loop-disk.js';
 import { tempDir } from '../support/scratch.js';
 
 // The whole disk stack in a throw-away VM (this machine's kernel has no md and no
-// device-mapper). Two boots share disk images: a -> b is a reboot ("unplug").
+// device-mapper). Two boots share disk images: the second is a reboot after an "unplug".
 
 let dir: string;
 let disks: Record<string, VmDisk>;
@@ -29,10 +29,10 @@ async function boot(phase: string, ds: VmDisk[]): Promise<VmRun> {
   return run;
 }
 
-test('vm boot a: create the stack, open/backup/close round trip, idempotent open and close, dry-run on the closed stack, busy mount', async () => {
-  assertScenarios(await boot('a', [disks.a!, disks.src!]), 5);
+test('vm stack, first boot: create the stack, open/backup/close round trip, idempotent open and close, dry-run on the closed stack, busy mount', async () => {
+  assertScenarios(await boot('first-boot', [disks.a!, disks.src!]), 5);
 });
 
-test('vm boot b: after the reboot, open assembles the degraded array and backups continue; restore through the whole stack closes it again; the on-plug udev rule matches; a foreign disk with the same layout in its place is refused and closed again', async () => {
-  assertScenarios(await boot('b', [disks.a!, disks.src!, disks.r!, disks.f!]), 4);
+test('vm stack, after a reboot, open assembles the degraded array and backups continue; restore through the whole stack closes it again; the on-plug udev rule matches; a foreign disk with the same layout in its place is refused and closed again', async () => {
+  assertScenarios(await boot('after-reboot', [disks.a!, disks.src!, disks.r!, disks.f!]), 4);
 });

@@ -7,7 +7,9 @@ import { raidCommands } from '../../../src/stack/raid.js';
 import { luksCommands, type PbkdfOptions } from '../../../src/stack/luks.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
-import { sh, vmDisk, waitFor } from './support.js';
+import { sh } from '../../support/sh.js';
+import { waitForDevice } from '../../support/wait.js';
+import { vmDisk } from './support.js';
 
 // A whole stack made with the layer handlers' create commands, bottom-up, as setup
 // makes it, then closed again; and the config that names it.
@@ -40,7 +42,7 @@ export async function createStack(spec: StackSpec): Promise<void> {
     await runner.run(partitionCommands.create(disk, label));
     await runner.run(partitionCommands.reread(disk), { allowFailure: true });
     await runner.run(partitionCommands.settle());
-    waitFor(`/dev/disk/by-partlabel/${label}`);
+    waitForDevice(`/dev/disk/by-partlabel/${label}`);
     parts.push(`/dev/disk/by-partlabel/${label}`);
   }
   if (parts.length === 1) await runner.run(raidCommands.create({ array: spec.array, partition: parts[0]! }));
@@ -49,7 +51,7 @@ export async function createStack(spec: StackSpec): Promise<void> {
     const [, args] = raidCommands.create({ array: spec.array, partition: parts[0]! });
     sh('mdadm', [...args.slice(0, -2), '--assume-clean', ...parts]);
   }
-  waitFor(spec.array);
+  waitForDevice(spec.array);
   const mapped = `/dev/mapper/${spec.luksName}`;
   const lv = `/dev/${spec.volumeGroup}/${spec.host}`;
   await runner.run(luksCommands.format(spec.array, TEST_PBKDF), { input: PASSPHRASE });
@@ -58,7 +60,7 @@ export async function createStack(spec: StackSpec): Promise<void> {
   await runner.run(lvmCommands.pvcreate(mapped));
   await runner.run(lvmCommands.vgcreate(spec.volumeGroup, mapped));
   await runner.run(lvmCommands.lvcreate(spec.volumeGroup, spec.host, 'all'));
-  waitFor(lv);
+  waitForDevice(lv);
   await runner.run(mountCommands.mkfs(lv, `backup-${spec.host}`));
   mkdirSync(spec.mountpoint, { recursive: true });
   await runner.run(mountCommands.mountDevice(lv, spec.mountpoint));

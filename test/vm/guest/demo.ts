@@ -2,7 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertInVm, OUT, PROJECT, sh, tree, vmDisk } from './support.js';
+import { BIN } from '../../support/cli.js';
+import { sh } from '../../support/sh.js';
+import { tree } from '../../support/tree.js';
+import { assertInVm, OUT, PROJECT, vmDisk } from './support.js';
 
 // `npm run demo` inside the VM (test/vm/demo.ts boots it): the disk stack on two empty
 // virtual disks, from setup to restore, printed on the console that the host streams
@@ -41,7 +44,7 @@ function show(file: string, args: string[], env: Record<string, string> = {}): v
 }
 
 function vault(...args: string[]): void {
-  show('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...args]);
+  show('node', [BIN, ...args]);
 }
 
 function seconds(since: number): string {
@@ -71,7 +74,7 @@ writeFileSync('/root/answers.toml', `disk = "/dev/disk/by-id/virtio-bv-demo-a"\n
 show('cat', ['/root/answers.toml']);
 say('(the demo uses fast pbkdf2 keyslots as the tests do: argon2 would take minutes under emulation; a real setup keeps cryptsetup\'s defaults)');
 let t = Date.now();
-show('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000' });
+show('node', [BIN, 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000' });
 figures.push(`setup of ${diskA}: ${seconds(t)}`);
 
 chapter('The source goes into the config');

@@ -4,7 +4,10 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, readlinkSync, wr
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { stackWithConfig } from './create-stack.js';
-import { assertInVm, cli, hostRequest, OUT, PROJECT, plugDisk, runScenarios, sh, tree, unplugDisk, vmDisk } from './support.js';
+import { BIN, cli } from '../../support/cli.js';
+import { sh } from '../../support/sh.js';
+import { tree } from '../../support/tree.js';
+import { assertInVm, hostRequest, OUT, PROJECT, plugDisk, runScenarios, unplugDisk, vmDisk, type Scenario } from './support.js';
 
 // Faults of the disk stack while a backup runs: the backup disk pulled out (PCI
 // hot-unplug through qemu's machine protocol) and put back; one member of a full
@@ -72,7 +75,7 @@ async function backupWithFault(config: string, fault: () => Promise<void>): Prom
 }
 
 async function faultDuringBackup(config: string, fault: () => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), 'backup', '--json', '--config', config], { cwd: PROJECT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [BIN, 'backup', '--json', '--config', config], { cwd: PROJECT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -101,7 +104,7 @@ function lap(notes: string[], what: string): void {
   clock = Date.now();
 }
 
-const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
+const phases: Record<string, Scenario[]> = {
   unplug: [
     ['one member of a full mirror pulled out mid-backup: the backup completes, open says the array is degraded', async (notes) => {
       clock = Date.now();

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertInVm, cli, cutPower, PROJECT, runScenarios, sh, vmDisk } from './support.js';
+import { BIN, cli } from '../../support/cli.js';
+import { sh } from '../../support/sh.js';
+import { assertInVm, cutPower, PROJECT, runScenarios, vmDisk, type Scenario } from './support.js';
 
 // Power cuts during setup. Each boot resumes the setup and lets it run until it has
 // done one more step, where the test-only hook pauses it (done, not yet recorded);
@@ -47,7 +49,7 @@ const ENV = { ...process.env, NO_COLOR: '1', ...FAST_KDF };
 
 /** Setup until the hook says the step is done, then the power goes. */
 async function setupUntil(id: string): Promise<never> {
-  const child = spawn('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...SETUP], { cwd: PROJECT, env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [BIN, ...SETUP], { cwd: PROJECT, env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const seen = new Promise<void>((resolve) => {
     const watch = (c: Buffer) => {
@@ -68,7 +70,7 @@ function lines(text: string, pattern: RegExp): string[] {
   return text.split('\n').filter((l) => pattern.test(l));
 }
 
-const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
+const phases: Record<string, Scenario[]> = {
   cut: [[`setup runs until step ${step} is done, then the power is cut`, async () => {
     systemDisk();
     await setupUntil(step!);

@@ -9,7 +9,11 @@ import { luksCommands } from '../../../src/stack/luks.js';
 import { createStack as createStackOn } from './create-stack.js';
 import { lvmCommands } from '../../../src/stack/lvm.js';
 import { mountCommands } from '../../../src/stack/filesystem.js';
-import { assertInVm, cli, OUT, runScenarios, sh, tree, unplugDisk, vmDisk, waitFor } from './support.js';
+import { cli } from '../../support/cli.js';
+import { sh } from '../../support/sh.js';
+import { tree } from '../../support/tree.js';
+import { waitForDevice } from '../../support/wait.js';
+import { assertInVm, OUT, runScenarios, unplugDisk, vmDisk, type Scenario } from './support.js';
 import { metaTree } from '../../support/meta-tree.js';
 
 // The whole stack on the VM's virtual disks: GPT -> RAID1 -> LUKS -> LVM -> btrfs -> token.
@@ -71,8 +75,8 @@ function contentsEqual(): void {
   assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(join(SRC, 'snapshots', 'data', 'latest')));
 }
 
-const phases: Record<string, [string, (notes: string[]) => Promise<void> | void][]> = {
-  a: [
+const phases: Record<string, Scenario[]> = {
+  'first-boot': [
     ['create the stack with the handlers\' create commands', async () => {
       mkdirSync(ETC, { recursive: true, mode: 0o700 });
       const keyfile = join(ETC, 'key');
@@ -90,7 +94,7 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       sh('btrfs', ['subvolume', 'create', DATA]);
       writeFileSync(join(DATA, 'big.bin'), randomBytes(8 * 1024 * 1024));
       for (let i = 0; i < 100; i++) writeFileSync(join(DATA, `note-${i}.txt`), `note ${i}\n`);
-      // modes, owners and symlinks, for boot b's restore
+      // modes, owners and symlinks, for the restore after the reboot
       chmodSync(join(DATA, 'note-5.txt'), 0o640);
       chownSync(join(DATA, 'note-5.txt'), 1234, 5678);
       symlinkSync('note-5.txt', join(DATA, 'link'));
@@ -173,7 +177,7 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       json(cli(['open', '--json', '--config', CONFIG]));
     }],
   ],
-  b: [
+  'after-reboot': [
     ['after a reboot with the same disks, open assembles the degraded array and all works again', (notes) => {
       notes.push(`before open: ${readFileSync('/proc/mdstat', 'utf8').replace(/\n/g, ' | ')}`);
       mountSource();
@@ -308,7 +312,7 @@ const phases: Record<string, [string, (notes: string[]) => Promise<void> | void]
       await runner.run(raidCommands.assembleByUuid(ARRAY, uuidOf()));
       await runner.run(luksCommands.open(ARRAY, 'enc-backup', join(ETC, 'key')));
       await runner.run(lvmCommands.activate('backup', HOST));
-      waitFor(`/dev/backup/${HOST}`);
+      waitForDevice(`/dev/backup/${HOST}`);
       await runner.run(mountCommands.mountDevice(`/dev/backup/${HOST}`, MP));
       assert.deepEqual(sh('ls', ['-A', MP]).split('\n').filter(Boolean), ['.token']);
       await runner.run(mountCommands.umount(MP));

@@ -1,6 +1,6 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitForDevice } from '../../support/wait.js';
 
 // Runs inside the test VM only. Every disk is found by its "bv-" serial and checked
 // before anything destructive touches it.
@@ -25,30 +25,8 @@ export function vmDisk(serial: string): string {
   return dev;
 }
 
-export function sh(file: string, args: string[], input?: string): string {
-  try {
-    return execFileSync(file, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${file} ${args.join(' ')}: ${e.stderr || e.message}`);
-  }
-}
-
-export function cli(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('node', [join(PROJECT, 'dist', 'test-bundle', 'btrfs-vault.cjs'), ...args], { encoding: 'utf8', cwd: PROJECT, env: { ...process.env, NO_COLOR: '1', ...env } });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-export { tree } from '../../support/tree.js';
-
-export function waitFor(path: string, ms = 15_000): void {
-  const end = Date.now() + ms;
-  while (!existsSync(path)) {
-    if (Date.now() > end) throw new Error(`${path} did not appear`);
-    sh('udevadm', ['settle']);
-    spawnSync('sleep', ['0.1']);
-  }
-}
+/** A scenario of a boot: its name, and its body, which may add notes to the result. */
+export type Scenario = [string, (notes: string[]) => Promise<void> | void];
 
 export interface ScenarioResult {
   name: string;
@@ -59,7 +37,7 @@ export interface ScenarioResult {
 }
 
 /** Runs named scenarios in order; a failure is recorded and the rest still run. */
-export async function runScenarios(list: [string, (notes: string[]) => Promise<void> | void][]): Promise<void> {
+export async function runScenarios(list: Scenario[]): Promise<void> {
   const results: ScenarioResult[] = [];
   for (const [name, fn] of list) {
     const t = Date.now();
@@ -72,45 +50,6 @@ export async function runScenarios(list: [string, (notes: string[]) => Promise<v
     }
     writeFileSync(join(OUT, 'result.json'), JSON.stringify({ scenarios: results }, null, 2));
   }
-}
-
-/**
- * Runs a command in a real pseudo-terminal (util-linux `script`) and answers its
- * prompts: each step waits for a pattern on the screen, then types keys (an answer
- * given as a function may first act, e.g. start another run while the prompt waits).
- */
-export async function drivePty(args: string[], steps: [RegExp, string | (() => string)][], timeoutMs = 300_000): Promise<{ code: number | null; screen: string }> {
-  const { spawn } = await import('node:child_process');
-  const cmd = args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: PROJECT, env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '50' }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let screen = '';
-  child.stdout.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
-  const closed = new Promise<number | null>((r) => child.on('close', r));
-  const end = Date.now() + timeoutMs;
-  let seen = 0;
-  for (const [pattern, answer] of steps) {
-    for (;;) {
-      const rest = screen.slice(seen);
-      const m = pattern.exec(rest);
-      if (m) {
-        seen += m.index + m[0].length;
-        break;
-      }
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`pty: never saw ${pattern}\n--- screen ---\n${screen.slice(-3000)}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    const keys = typeof answer === 'function' ? answer() : answer;
-    for (const ch of keys.match(/\x1b\[[A-D]|[\s\S]/g) ?? []) {
-      child.stdin.write(ch);
-      await new Promise((r) => setTimeout(r, 15));
-    }
-  }
-  const timer = setTimeout(() => child.kill('SIGKILL'), Math.max(end - Date.now(), 1000));
-  const code = await closed;
-  clearTimeout(timer);
-  return { code, screen };
 }
 
 let requests = 0;
@@ -147,7 +86,7 @@ export async function unplugDisk(serial: string): Promise<void> {
 /** Puts the disk back and waits for udev to name it again. */
 export async function plugDisk(serial: string): Promise<string> {
   await hostRequest(`plug ${serial}`);
-  waitFor(`/dev/disk/by-id/virtio-${serial}`, 30_000);
+  waitForDevice(`/dev/disk/by-id/virtio-${serial}`, 30_000);
   return vmDisk(serial);
 }
 

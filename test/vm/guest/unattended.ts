@@ -3,7 +3,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { unitNames } from '../../../src/flows/schedule.js';
 import { stackWithConfig } from './create-stack.js';
-import { assertInVm, cli, OUT, plugDisk, runScenarios, sh, unplugDisk, vmDisk } from './support.js';
+import { cli } from '../../support/cli.js';
+import { sh } from '../../support/sh.js';
+import { assertInVm, OUT, plugDisk, runScenarios, unplugDisk, vmDisk } from './support.js';
 
 // Unattended operation with systemd as PID 1 (harness init 'systemd'): the timer that
 // `schedule install` writes fires and backs up; plugging the backup disk in starts a

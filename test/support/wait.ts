@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { sh } from './sh.js';
+
+/** Polls `probe` (every 20 ms, without blocking the event loop) until it gives a truthy value, which it returns. */
+export async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Blocks until the device node `path` exists, letting udev settle between looks (it makes the links). */
+export function waitForDevice(path: string, ms = 15_000): void {
+  const end = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (Date.now() > end) throw new Error(`${path} did not appear`);
+    sh('udevadm', ['settle']);
+    spawnSync('sleep', ['0.1']);
+  }
+}
