@@ -30,11 +30,13 @@ test('exec and pipe: exact byte count of the writer; the reader named when it fa
 });
 
 test('children die with the run: kill -9 of the parent ends them', async () => {
+  // durations of this run's own (another run's sleeps, at the same time, are not ours to count)
+  const secs = 90_000 + (process.pid % 9_000);
   const code = `import { ExecRunner } from ${JSON.stringify(MODULE)};
-new ExecRunner().run(['sleep', ['987']]); new ExecRunner().pipe(['sleep', ['986']], ['sleep', ['985']]);
+new ExecRunner().run(['sleep', ['${secs}7']]); new ExecRunner().pipe(['sleep', ['${secs}6']], ['sleep', ['${secs}5']]);
 setInterval(() => {}, 1000);`;
   const parent = spawn('node', ['--input-type=module', '-e', code], { stdio: 'ignore' });
-  const alive = () => spawnSync('pgrep', ['-f', '^sleep 98[567]$']).stdout.toString().trim().split('\n').filter(Boolean);
+  const alive = () => spawnSync('pgrep', ['-f', `^sleep ${secs}[567]$`]).stdout.toString().trim().split('\n').filter(Boolean);
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
   };
