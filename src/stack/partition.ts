@@ -5,12 +5,10 @@ import type { Argv, Runner } from '../system/runner.js';
 import { exists } from './devices.js';
 import type { LayerHandler, LayerState, PlugTarget, StackContext, StepCommand, UdevMatch } from './layer.js';
 import { partitionType } from './layers.js';
+import { FILESYSTEM_TYPE, RAID_TYPE } from './partition-types.js';
 
 export const PARTITION_LABEL = 'backup';
 
-/** GPT type codes: Linux RAID under an array, else Linux filesystem */
-export const RAID_TYPE = 'fd00';
-export const FILESYSTEM_TYPE = '8300';
 
 // One GPT partition over the whole disk, labelled for /dev/disk/by-partlabel.
 export const partitionCommands = {

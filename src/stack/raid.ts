@@ -8,7 +8,8 @@ import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
 import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
-import { partitionUdevMatch, RAID_TYPE } from './partition.js';
+import { partitionUdevMatch } from './partition.js';
+import { RAID_TYPE } from './partition-types.js';
 
 
 // mdadm takes no `--`: a device path that starts with `-` goes as ./-x (operand)
