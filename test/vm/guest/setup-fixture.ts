@@ -103,6 +103,8 @@ export async function oldStack(serial: string): Promise<string> {
   await runner.run(lvmCommands.deactivateGroup('backup'));
   await runner.run(luksCommands.close('old-enc'));
   await runner.run(raidCommands.stop('/dev/md/backup'));
+  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until it is there
+  sh('udevadm', ['settle']);
   return uuid;
 }
 
