@@ -8,7 +8,7 @@ import type { RunResult } from './runner.js';
 // last `outputLimit` bytes of each output are kept; the rest is read and dropped.
 
 /** after SIGTERM, the group has this long before SIGKILL */
-export const KILL_GRACE_MS = 5_000;
+const KILL_GRACE_MS = 5_000;
 /** after the program ended, what is still in its pipes is read for this long at most (a child it left may hold them open) */
 const DRAIN_MS = 200;
 

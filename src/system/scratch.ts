@@ -13,7 +13,7 @@ export function makeScratchDir(prefix: string): string {
 }
 
 /** Takes a scratch folder away again, with what is in it. */
-export function removeScratchDir(dir: string): void {
+function removeScratchDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
