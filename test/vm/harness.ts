@@ -207,8 +207,8 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   );
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
-    // one vCPU: the VM test files run two at a time (scripts/test.sh), a VM on each core
-    '-m', '2048', '-smp', '1', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+    // two vCPUs, one boot at a time: with two boots side by side (one vCPU each) the setup boot's leftovers scenario failed twice
+    '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
     '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
     '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
