@@ -13,7 +13,7 @@ import { build } from 'esbuild';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-const HOOKS = ['src/flows/setup-test-hooks.ts', 'src/system/kill-point.ts'].map((f) => resolve(f));
+const HOOKS = ['src/flows/setup/setup-test-hooks.ts', 'src/system/kill-point.ts'].map((f) => resolve(f));
 const withoutTestHooks = {
   name: 'without-test-hooks',
   setup(b) {

@@ -34,8 +34,8 @@ fi
 # faster, but the setup boot's leftovers scenario failed in two of three such runs.)
 vm_tier() { node --test --test-concurrency=1 dist/test/vm/*.test.js; }
 case "$tier" in
-  # the linter first: dead code, a forgotten await, an unused import fail the run
-  all) npx eslint .
+  # the linter and the formatter first: dead code, a forgotten await, an unused import fail the run
+  all) npm run lint --silent
     status=0
     node --test --test-concurrency=1 dist/test/unit/*.test.js dist/test/host/*.test.js || status=$?
     # the VM tier runs even when an earlier tier failed: one run reports every failure

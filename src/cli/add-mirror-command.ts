@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import { UserError } from '../core/errors.js';
-import { findDisk } from '../flows/disk-survey.js';
-import { addMirror, type MirrorQuestions } from '../flows/add-mirror.js';
+import { findDisk } from '../flows/setup/disk-survey.js';
+import { addMirror, type MirrorQuestions } from '../flows/setup/add-mirror.js';
 import { outputMode } from '../ui/renderer.js';
 import { makeRunner } from './context.js';
 

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config/load.js';
-import { doctorLines, runDoctor } from '../flows/doctor.js';
+import { doctorLines, runDoctor } from '../flows/inspect/doctor.js';
 import { makeRunner } from './context.js';
 
 /** doctor [--json]: exit 0 all well, 1 warnings, 2 errors. */

@@ -1,6 +1,7 @@
-import { filesLines, runFiles } from '../flows/files.js';
+import { filesLines, runFiles } from '../flows/restore/files.js';
 import { outputMode } from '../ui/renderer.js';
-import { loadFor, makeRunner, restoreSource } from './context.js';
+import { restoreSource } from '../flows/session/source-pick.js';
+import { loadFor, makeRunner } from './context.js';
 
 export async function filesCommand(sourceArg: string, path: string, opts: { config: string; json?: boolean }, signal: AbortSignal): Promise<number> {
   const config = await loadFor(opts);

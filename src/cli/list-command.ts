@@ -1,4 +1,4 @@
-import { listBackups, listingLines } from '../flows/list.js';
+import { listBackups, listingLines } from '../flows/inspect/list.js';
 import { loadFor, makeRunner } from './context.js';
 
 export async function listCommand(opts: { config: string; json?: boolean }): Promise<number> {

@@ -1,6 +1,7 @@
-import { pruneLines, runPrune } from '../flows/prune.js';
+import { pruneLines, runPrune } from '../flows/retention/prune.js';
 import { outputMode } from '../ui/renderer.js';
-import { loadFor, makeRunner, pickSources } from './context.js';
+import { pickSources } from '../flows/session/source-pick.js';
+import { loadFor, makeRunner } from './context.js';
 
 export async function pruneCommand(paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
   const config = await loadFor(opts);

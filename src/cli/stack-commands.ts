@@ -1,4 +1,4 @@
-import { closeReport, openReport, runClose, runOpen } from '../flows/open-close.js';
+import { closeReport, openReport, runClose, runOpen } from '../flows/session/open-close.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner } from './context.js';
 

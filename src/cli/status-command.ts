@@ -1,4 +1,4 @@
-import { collectStatus, statusLines } from '../flows/status.js';
+import { collectStatus, statusLines } from '../flows/inspect/status.js';
 import { loadFor, makeRunner } from './context.js';
 
 /** status [--json] [--check]: --check exits 1 while any warning stands (for monitoring). */

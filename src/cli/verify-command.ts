@@ -1,6 +1,7 @@
-import { runVerify, verifyLines } from '../flows/verify.js';
+import { runVerify, verifyLines } from '../flows/inspect/verify.js';
 import { outputMode } from '../ui/renderer.js';
-import { loadFor, makeRunner, pickSources } from './context.js';
+import { pickSources } from '../flows/session/source-pick.js';
+import { loadFor, makeRunner } from './context.js';
 
 export async function verifyCommand(paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
   const config = await loadFor(opts);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot } from '../support/loop-disk.js';
 import { scratchDir } from '../support/scratch.js';
-import { unitNames } from '../../src/flows/schedule.js';
+import { unitNames } from '../../src/flows/schedule/schedule.js';
 import { BIN, RELEASE_BIN } from '../support/cli.js';
 import { sh } from '../support/sh.js';
 

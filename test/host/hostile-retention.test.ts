@@ -7,7 +7,7 @@ import { allSubvolumes, json, makeScenario, withScenario, type Scenario } from '
 import { requireRoot } from '../support/loop-disk.js';
 import { isSnapshotName, sourceName } from '../../src/core/naming.js';
 import { lockFile } from '../../src/system/lock.js';
-import { targetLockKey } from '../../src/flows/target-session.js';
+import { targetLockKey } from '../../src/flows/session/target-session.js';
 import { sh } from '../support/sh.js';
 import { waitFor } from '../support/wait.js';
 

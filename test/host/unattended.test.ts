@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { json, withScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot } from '../support/loop-disk.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
-import { unitNames } from '../../src/flows/schedule.js';
+import { unitNames } from '../../src/flows/schedule/schedule.js';
 import { sh } from '../support/sh.js';
 
 // Unattended operation on the host: the units schedule writes (checked by systemd

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import type { TargetConfig, VaultConfig } from '../../src/config/config.js';
 import { LSBLK_COLUMNS, type BlockDevice, type DiskAssessment } from '../../src/core/eligibility.js';
 import { CommandFailedError, LockedError, UserError } from '../../src/core/errors.js';
-import { addMirror, type MirrorQuestions } from '../../src/flows/add-mirror.js';
+import { addMirror, type MirrorQuestions } from '../../src/flows/setup/add-mirror.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import type { Argv, Runner } from '../../src/system/runner.js';
 import { join } from 'node:path';
 import { ExecRunner } from '../../src/system/exec-runner.js';
 import { acquireLocks } from '../../src/system/lock.js';
-import { targetLockKey } from '../../src/flows/target-session.js';
+import { targetLockKey } from '../../src/flows/session/target-session.js';
 import { scratchDir } from '../support/scratch.js';
 
 // add-mirror with the fake runner: everything before the confirmation only reads; the

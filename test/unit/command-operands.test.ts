@@ -9,9 +9,9 @@ import { luksCommands } from '../../src/stack/luks.js';
 import { lvmCommands } from '../../src/stack/lvm.js';
 import { partitionCommands } from '../../src/stack/partition.js';
 import { mountCommands } from '../../src/stack/filesystem.js';
-import { wipeCommands } from '../../src/flows/setup-plan.js';
-import { copyBackCommands } from '../../src/flows/copy-back.js';
-import { verifyCommands } from '../../src/flows/verify.js';
+import { wipeCommands } from '../../src/flows/setup/setup-plan.js';
+import { copyBackCommands } from '../../src/flows/restore/copy-back.js';
+import { verifyCommands } from '../../src/flows/inspect/verify.js';
 
 // Every path or name we hand a program must never be read as one of its options
 // (`--to=--help` once reached cp as `--help`). Each builder is called with option-like

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeRunner } from '../support/fake-runner.js';
-import { copyBack, copyBackCommands as c, temporaryFor } from '../../src/flows/copy-back.js';
+import { copyBack, copyBackCommands as c, temporaryFor } from '../../src/flows/restore/copy-back.js';
 
 // restore --path: the destination never holds a partial copy, and what was there is
 // either kept beside it (--overwrite) or left where it was.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { dataOffsetBytes, luks2HeaderBytes } from '../../src/flows/existing-disk.js';
+import { dataOffsetBytes, luks2HeaderBytes } from '../../src/flows/setup/existing-disk.js';
 import { scratchDir } from '../support/scratch.js';
 
 test('a member\'s data offset from mdadm --examine (mdadm 4.2)', () => {

@@ -112,7 +112,7 @@ test('resume: a step is done by its handler\'s read-only check; a format is done
 });
 
 test('resume: every step that makes something can tell it is done; the layers a later step needs are brought up by their handlers', async () => {
-  const { planSetup } = await import('../../src/flows/setup-plan.js');
+  const { planSetup } = await import('../../src/flows/setup/setup-plan.js');
   const spec = {
     mode: 'new-disk' as const, disk: '/dev/sdz', diskName: 'usb-X', label: 'backup-x1', wipe: [], diskBytes: 2 ** 30, host: 'deimos', layers: ['raid', 'luks', 'lvm'] as const, size: 'all', mountpoint: '/media/backup', compression: 'zstd' as const,
     array: '/dev/md/backup', luksName: 'enc-backup', keyfile: '/etc/bv/key', volumeGroup: 'backup', configFile: '/etc/bv/config.toml', tokenFile: '/media/backup/.token', tokenHashFile: '/etc/bv/token.sha512',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Subvolume } from '../../src/btrfs/subvolumes.js';
-import { makeRoom, parseDf, parseDu } from '../../src/flows/min-free.js';
+import { makeRoom, parseDf, parseDu } from '../../src/flows/retention/min-free.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';

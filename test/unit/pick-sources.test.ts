@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { pickSources, restoreSource } from '../../src/cli/context.js';
+import { pickSources, restoreSource } from '../../src/flows/session/source-pick.js';
 import type { SourceConfig, VaultConfig } from '../../src/config/config.js';
 import { UserError } from '../../src/core/errors.js';
 import { sourceName, sourceNameProblem } from '../../src/core/naming.js';

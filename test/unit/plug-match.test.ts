@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blkidUuid, plugMatch, scheduleFiles } from '../../src/flows/schedule.js';
+import { blkidUuid, plugMatch, scheduleFiles } from '../../src/flows/schedule/schedule.js';
 import { FakeRunner } from '../support/fake-runner.js';
 
 // The on-plug rule names the backup disk by the UUID at the bottom of its stack, never a label pattern.

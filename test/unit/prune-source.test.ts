@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { pruneSource } from '../../src/flows/prune-source.js';
+import { pruneSource } from '../../src/flows/retention/prune-source.js';
 import type { Subvolume } from '../../src/btrfs/subvolumes.js';
 import type { RetentionRules } from '../../src/core/retention.js';
 import { FakeRunner } from '../support/fake-runner.js';

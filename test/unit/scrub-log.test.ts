@@ -33,7 +33,7 @@ test('logical-resolve -P: inode, offset and subvolume of each block', () => {
 
 test('scrub damage: a block that reads back failing names its files exactly; a stripe whose blocks all read back well names its files as "one of"', async () => {
   const { FakeRunner } = await import('../support/fake-runner.js');
-  const { scrubDamage } = await import('../../src/flows/scrub-damage.js');
+  const { scrubDamage } = await import('../../src/flows/inspect/scrub-damage.js');
   const mount = { device: '0:50', root: '/', mountPoint: '/mnt/b', fsType: 'btrfs', source: '/dev/loop7', options: 'rw', readOnly: false };
   const listing = [{ path: '/mnt/b/src/2026-01-01_00-00-00', name: '2026-01-01_00-00-00', id: 257, uuid: 'u', gen: 1 }];
   const log = [

@@ -5,8 +5,8 @@ import { parse } from 'smol-toml';
 import type { LayerName } from '../../src/config/defaults.js';
 import { normalize } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
-import { planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup-plan.js';
-import { runStep } from '../../src/flows/setup-steps.js';
+import { planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup/setup-plan.js';
+import { runStep } from '../../src/flows/setup/setup-steps.js';
 import { DryRunRunner } from '../../src/system/dry-run-runner.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import { formatArgv } from '../../src/system/runner.js';
@@ -136,7 +136,7 @@ test('each layer set: resume asks every step that makes something whether it is 
 });
 
 test('when setup is through, add-mirror is pointed out only for a disk with a mirror', async () => {
-  const { setupDoneText } = await import('../../src/flows/setup.js');
+  const { setupDoneText } = await import('../../src/flows/setup/setup.js');
   for (const layers of SETS) {
     const text = setupDoneText(specFor(layers));
     assert.match(text, /The backup disk is ready and closed again\. Add sources to \/etc\/btrfs-vault\/config\.toml, then: btrfs-vault backup/);

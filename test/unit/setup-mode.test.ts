@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assessDisk, type BlockDevice } from '../../src/core/eligibility.js';
-import { decideMode } from '../../src/flows/setup-mode.js';
+import { decideMode } from '../../src/flows/setup/setup-mode.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import type { Argv, RunOptions } from '../../src/system/runner.js';
 

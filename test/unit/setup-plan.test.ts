@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fstabLine, labelFor, planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup-plan.js';
+import { fstabLine, labelFor, planSetup, setupConfig, setupConfigText, type SetupSpec } from '../../src/flows/setup/setup-plan.js';
 import { filesystemDevice } from '../../src/stack/layers.js';
 import { planSummary } from '../../src/ui/summary.js';
 import { formatArgv } from '../../src/system/runner.js';
@@ -99,7 +99,7 @@ test('fstab line is noauto with the compression; the config written is valid and
 });
 
 test('add-mirror refuses a smaller disk, another sector size, and a disk already in the array', async () => {
-  const { checkMirrorDisk } = await import('../../src/flows/add-mirror.js');
+  const { checkMirrorDisk } = await import('../../src/flows/setup/add-mirror.js');
   const { assessDisk } = await import('../../src/core/eligibility.js');
   const dev = (path: string, size: number, logSec = 512) => ({ name: path.slice(5), path, type: 'disk', size, ro: false, rm: false, tran: 'usb', model: 'M', serial: path.slice(5), fstype: null, mountpoints: [null], 'log-sec': logSec });
   const ctx = { minBytes: 1024 ** 3, protectedMounts: ['/'], byId: {} };

@@ -43,7 +43,7 @@ test('config: stack keys and the device derived from the layers', () => {
 });
 
 test('open and close reports: a line per layer, the space and last backups, the dry-run note; or one JSON document', async () => {
-  const { openReport, closeReport } = await import('../../src/flows/open-close.js');
+  const { openReport, closeReport } = await import('../../src/flows/session/open-close.js');
   const state = {
     steps: [{ layer: 'filesystem', outcome: 'opened' }],
     layers: [{ layer: 'filesystem', up: true, detail: '/dev/sdb1 on /media/backup (btrfs)' }, { layer: 'token', up: false, detail: 'there is no token file' }],

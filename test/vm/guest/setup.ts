@@ -11,7 +11,7 @@ import { wizardSetup } from './setup-wizard.js';
 // earlier ones left (the disks of the boot, the host's files).
 
 assertInVm();
-// test-only fast keyslots (src/flows/setup-test-hooks.ts); the production key derivation
+// test-only fast keyslots (src/flows/setup/setup-test-hooks.ts); the production key derivation
 // is checked where it is decided, in the printed plan. Not for the setup killed half-way:
 // its kill has to land while argon2 is still making the first keyslot
 process.env.BTRFS_VAULT_TEST_PBKDF2_ITERATIONS = '1000';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { unitNames } from '../../../src/flows/schedule.js';
+import { unitNames } from '../../../src/flows/schedule/schedule.js';
 import { stackWithConfig } from './create-stack.js';
 import { cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';

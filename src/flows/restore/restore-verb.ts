@@ -1,0 +1,55 @@
+import type { VaultConfig } from '../../config/config.js';
+import { BEFORE_RULE, parseBefore } from '../../core/before-time.js';
+import { UserError } from '../../core/errors.js';
+import type { Runner } from '../../system/runner.js';
+import type { OutputMode } from '../../ui/renderer.js';
+import { restoreSource } from '../session/source-pick.js';
+import { filesLines, runFiles } from './files.js';
+import { restoreLines, runRestore } from './restore.js';
+import { pickRestore, type Picked } from './restore-pick.js';
+
+export interface RestoreVerbInput {
+  config: VaultConfig;
+  /** not given: asked on the terminal (with the path and where it goes) */
+  source?: string;
+  backup?: string;
+  to?: string;
+  /** one file or folder instead of the whole backup */
+  path?: string;
+  from?: string;
+  overwrite: boolean;
+  before?: string;
+  writable: boolean;
+  runner: Runner;
+  mode: OutputMode;
+  interactive: boolean;
+  signal: AbortSignal;
+  print: (text: string) => void;
+}
+
+/** restore: a whole backup as a new subvolume, or one path copied back (--path). */
+export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
+  const { config, runner, mode, signal } = input;
+  let { to, path } = input;
+  let picked: Picked | undefined;
+  if (input.source === undefined) {
+    if (!input.interactive) throw new UserError('restore needs a SOURCE, or a terminal to choose one on', 'btrfs-vault restore /home --to /srv/restore');
+    picked = await pickRestore(config, to);
+    to = picked.to;
+    if (picked.path) path = picked.path;
+  }
+  const source = picked?.source.path ?? input.source!;
+  const pickBackup = picked?.pickBackup;
+  if (!to) throw new UserError('restore needs --to DIR: the folder the backup is restored into (it must be on a btrfs filesystem)', `btrfs-vault restore ${source} --to /srv/restore`);
+  const before = input.before === undefined ? undefined : parseBefore(input.before);
+  if (input.before !== undefined && before === undefined) throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
+  if (path !== undefined) {
+    if (input.backup !== undefined) throw new UserError('with --path, name the backup with --from', `btrfs-vault restore ${source} --path ${path} --from ${input.backup} --to ${to}`);
+    const files = await runFiles({ config, source: restoreSource(config, source), path, runner, mode, restore: { from: input.from, to, overwrite: input.overwrite }, pickBackup, signal });
+    input.print(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
+    return files.exitCode;
+  }
+  const report = await runRestore({ config, source: restoreSource(config, source), backup: input.backup, before, to, writable: input.writable, pickBackup, runner, mode, signal });
+  input.print(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
+  return report.exitCode ?? 0;
+}

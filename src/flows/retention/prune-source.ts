@@ -1,0 +1,96 @@
+import { lstatSync } from 'node:fs';
+import { join } from 'node:path';
+import { btrfs } from '../../btrfs/commands.js';
+import { waitForFreedSpace } from '../../btrfs/freed-space.js';
+import { LATEST, PREVIOUS, readLink, replaceLink, removeLink } from '../../btrfs/links.js';
+import type { Subvolume } from '../../btrfs/subvolumes.js';
+import type { RetentionDecision, RetentionRules } from '../../core/retention.js';
+import type { Runner } from '../../system/runner.js';
+import { planSource } from './retention-plan.js';
+
+/** How many subvolumes one `btrfs subvolume delete` gets: progress between batches, argv stays small. */
+const BATCH = 100;
+
+export interface PruneSideReport {
+  /** every snapshot of btrfs-vault's on this side, oldest first by creation, with why it stays (empty: deleted) */
+  decisions: RetentionDecision[];
+  deleted: string[];
+}
+
+export interface PruneReport {
+  source: PruneSideReport;
+  target: PruneSideReport;
+}
+
+export interface PruneSourceInput {
+  runner: Runner;
+  /** the source's snapshot folder and its backup folder, both already checked to be real folders */
+  snapDir: string;
+  targetDir: string;
+  /** the two filesystems' listings (the target's with read-only flags: listTargetSubvolumes) */
+  sourceListing: readonly Subvolume[];
+  targetListing: readonly Subvolume[];
+  rules: { source?: RetentionRules; target?: RetentionRules };
+  timeZone?: string;
+  now?: Date;
+  progress?(text: string): void;
+}
+
+/**
+ * Applies retention to one source on both sides. Only btrfs-vault's own snapshots are
+ * candidates (its names; on the target only complete received copies), and the hard
+ * rules (latest, next parent, never sent) always keep theirs. `previous` is pointed at
+ * a snapshot that still exists (or removed), so no link dangles.
+ */
+export async function pruneSource(input: PruneSourceInput): Promise<PruneReport> {
+  const { source: src, target: dst, plan } = planSource(input);
+  const target = await apply(input, input.targetDir, plan.target, dst, 'backups');
+  const source = await apply(input, input.snapDir, plan.source, src, 'snapshots');
+  return { source, target };
+}
+
+async function apply(input: PruneSourceInput, dir: string, decisions: RetentionDecision[], listed: readonly Subvolume[], what: string): Promise<PruneSideReport> {
+  const doomed = decisions.filter((d) => !d.keep).map((d) => d.name);
+  const deleted: string[] = [];
+  try {
+    for (let i = 0; i < doomed.length; i += BATCH) {
+      const batch = doomed.slice(i, i + BATCH);
+      input.progress?.(`deleting ${what} ${i + 1}-${i + batch.length} of ${doomed.length} in ${dir}`);
+      await input.runner.run(btrfs.deleteMany(batch.map((n) => join(dir, n))));
+      deleted.push(...batch);
+    }
+  } finally {
+    // also after a failed batch (part of it may be gone): no link may dangle
+    if (doomed.length > 0) repairPrevious(input.runner, dir, decisions.filter((d) => d.keep).map((d) => d.name));
+  }
+  // btrfs frees a deleted subvolume's space in the background: what comes next (the
+  // next source's transfer, min_free, status) must see the room, not a full disk
+  const ids = listed.filter((s) => deleted.includes(s.name)).map((s) => s.id);
+  if (ids.length > 0 && input.runner.changesTakeEffect) {
+    input.progress?.(`waiting until btrfs has freed the space of ${ids.length} deleted ${what}`);
+    await waitForFreedSpace(input.runner, dir, ids);
+  }
+  return { decisions, deleted };
+}
+
+/**
+ * `previous` names the newest kept snapshot made before `latest` (`kept`: oldest first
+ * by creation); with none, there is no `previous`.
+ */
+export function repairPrevious(runner: Runner, dir: string, kept: readonly string[]): void {
+  const previous = readLink(dir, PREVIOUS);
+  if (previous !== undefined && kept.includes(previous) && exists(join(dir, previous))) return;
+  const latest = readLink(dir, LATEST);
+  const at = latest === undefined ? -1 : kept.indexOf(latest);
+  const before = at > 0 ? kept[at - 1] : undefined;
+  if (before) replaceLink(runner, dir, PREVIOUS, before);
+  else removeLink(runner, dir, PREVIOUS);
+}
+
+function exists(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_CONFIG } from '../../config/defaults.js';
+import type { TargetConfig } from '../../config/config.js';
+import { UserError } from '../../core/errors.js';
+import { refuseControl, udevMatchValue, unitCommandLine, unitText } from '../../core/unit-escape.js';
+import type { UdevMatch } from '../../stack/layer.js';
+import { bottomLayer } from '../../stack/stack.js';
+
+export { blkidUuid } from '../../stack/raid.js';
+import type { Argv, Runner } from '../../system/runner.js';
+
+// The systemd units and the udev rule that make backups happen without a person:
+// a timer (missed runs happen at boot), and a run when the backup disk is plugged in.
+
+export interface UnitNames {
+  service: string;
+  timer: string;
+  plugService: string;
+  rule: string;
+}
+
+/** One set of units per config; the default config's are plainly named. */
+export function unitNames(configFile: string): UnitNames {
+  const base = configFile === DEFAULT_CONFIG ? 'btrfs-vault' : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+  return { service: `${base}.service`, timer: `${base}.timer`, plugService: `${base}-plug.service`, rule: `90-${base}.rules` };
+}
+
+export interface UnitFile {
+  path: string;
+  text: string;
+}
+
+export interface ScheduleSpec {
+  configFile: string;
+  /** OnCalendar= of the timer: hourly, daily or any calendar expression */
+  every: string;
+  /** udev properties that tell the backup disk: its array member UUID or filesystem UUID, or its partition label pattern */
+  plug?: UdevMatch;
+  /** the command that runs btrfs-vault: node and the installed bin file */
+  program: string[];
+  /** where /etc is (a root for staging, as systemctl --root) */
+  root: string;
+}
+
+/** The files, as they will be written: shown before they are. Every value from outside is escaped for its format or refused. */
+export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
+  const n = unitNames(spec.configFile);
+  const dir = join(spec.root, 'etc/systemd/system');
+  refuseControl('the config path', spec.configFile, 'move the config to a path without control characters (newline, tab) and pass that with --config');
+  refuseControl('--every', spec.every, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  // no calendar expression has a %; whether OnCalendar= expands specifiers differs between systemd versions
+  if (spec.every.includes('%')) throw new UserError(`--every ${spec.every} holds a %, which no calendar expression has`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  for (const w of spec.program) refuseControl('the program path', w, 'install btrfs-vault (and node) under a path without control characters');
+  const run = (args: string[]) => unitCommandLine([...spec.program, ...args, '--config', spec.configFile]);
+  const config = unitText(spec.configFile);
+  const gentle = ['Nice=19', 'IOSchedulingClass=idle', 'CPUSchedulingPolicy=batch'];
+  const files: UnitFile[] = [
+    {
+      path: join(dir, n.service),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault backup (${config})`,
+        'Documentation=https://github.com/btrfs-vault/btrfs-vault#readme',
+        'After=local-fs.target',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        // an absent disk is a soft skip (exit 0); stale backups are reported by the same run
+        `ExecStart=${run(['backup', '--scheduled'])}`,
+        ...gentle,
+        'TimeoutStartSec=12h',
+        '',
+      ].join('\n'),
+    },
+    {
+      path: join(dir, n.timer),
+      text: ['[Unit]', `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+    },
+  ];
+  if (spec.plug) {
+    files.push(
+      {
+        path: join(dir, n.plugService),
+        text: [
+          '[Unit]',
+          `Description=btrfs-vault backup when the backup disk is plugged in (${config})`,
+          'After=local-fs.target',
+          '',
+          '[Service]',
+          'Type=oneshot',
+          // both mirrors appear within seconds: one start, after they are all there
+          'ExecStartPre=/bin/sleep 15',
+          `ExecStart=${run(['backup', '--on-plug'])}`,
+          ...gentle,
+          'TimeoutStartSec=12h',
+          '',
+        ].join('\n'),
+      },
+      {
+        path: join(spec.root, 'etc/udev/rules.d', n.rule),
+        text: [
+          // a comment ends at the line's end only: control characters were refused above
+          `# btrfs-vault: back up when the backup disk (${spec.configFile}) appears.`,
+          '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
+          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${udevMatchValue('the backup disk\'s UUID', spec.plug.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
+          '',
+        ].join('\n'),
+      },
+    );
+  }
+  return files;
+}
+
+/** hourly, daily, or an OnCalendar expression systemd accepts (checked with systemd-analyze). */
+export async function checkCalendar(runner: Runner, every: string): Promise<void> {
+  const r = await runner.query(['systemd-analyze', ['calendar', '--', every]], { allowFailure: true });
+  if (r.exitCode !== 0) throw new UserError(`--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+}
+
+export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ written: UnitFile[]; removed: string[] }> {
+  const files = scheduleFiles(spec);
+  // the folders as mkdir -p makes them (0777 less the umask), as systemd's own are
+  for (const f of files) runner.change({ op: 'write', path: f.path, text: f.text, mode: 0o644, durable: true, folder: 0o777 });
+  const n = unitNames(spec.configFile);
+  // installed again without --on-plug: the earlier rule and plug service are no longer asked for
+  const removed = spec.plug ? [] : plugLeftovers(spec.root, n);
+  for (const p of removed) runner.change({ op: 'remove', path: p });
+  for (const argv of activate(spec.root, n, Boolean(spec.plug) || removed.length > 0)) await runner.run(argv);
+  return { written: files, removed };
+}
+
+/** This config's files, each with the header scheduleFiles writes: a file of the name without it is not ours. */
+function ourFiles(root: string, n: UnitNames): { path: string; header: RegExp; plug: boolean }[] {
+  const units = join(root, 'etc/systemd/system');
+  return [
+    { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
+    { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
+    { path: join(units, n.plugService), header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /, plug: true },
+    { path: join(root, 'etc/udev/rules.d', n.rule), header: /^# btrfs-vault: back up when the backup disk /, plug: true },
+  ];
+}
+
+/** A regular file (not a link) that starts with our header. */
+function isOurs(f: { path: string; header: RegExp }): boolean {
+  try {
+    return lstatSync(f.path).isFile() && f.header.test(readFileSync(f.path, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The on-plug rule and service of this config, only where they carry the header we write. */
+export function plugLeftovers(root: string, n: UnitNames): string[] {
+  return ourFiles(root, n)
+    .filter((f) => f.plug && isOurs(f))
+    .map((f) => f.path);
+}
+
+/** Takes away this config's units and rule: only files that carry our header; others of the name are left and named. */
+export async function remove(runner: Runner, configFile: string, root: string): Promise<{ removed: string[]; notOurs: string[] }> {
+  const n = unitNames(configFile);
+  const files = ourFiles(root, n).filter((f) => lstatOrUndefined(f.path));
+  const there = files.filter(isOurs).map((f) => f.path);
+  const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
+  if (there.length === 0) return { removed: [], notOurs };
+  await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
+  for (const p of there) runner.change({ op: 'remove', path: p });
+  if (root === '/') {
+    await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
+    await runner.run(['udevadm', ['control', '--reload']], { allowFailure: true });
+  }
+  return { removed: there, notOurs };
+}
+
+function lstatOrUndefined(path: string) {
+  return lstatSync(path, { throwIfNoEntry: false });
+}
+
+/** Enable the timer; on the running system also start it and reload systemd and udev. */
+function activate(root: string, n: UnitNames, plug: boolean): Argv[] {
+  if (root !== '/') return [['systemctl', [`--root=${root}`, 'enable', n.timer]]];
+  return [['systemctl', ['daemon-reload']], ['systemctl', ['enable', '--now', n.timer]], ...(plug ? [['udevadm', ['control', '--reload']] as Argv] : [])];
+}
+
+export interface ScheduleStatus {
+  installed: { timer: boolean; onPlug: boolean };
+  nextRun?: string;
+  lastRun?: string;
+  lastResult?: string;
+  systemd: boolean;
+}
+
+export async function scheduleStatus(runner: Runner, configFile: string): Promise<ScheduleStatus> {
+  const n = unitNames(configFile);
+  const installed = { timer: existsSync(`/etc/systemd/system/${n.timer}`), onPlug: existsSync(`/etc/udev/rules.d/${n.rule}`) };
+  const timer = await runner.query(['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']], { allowFailure: true });
+  const service = await runner.query(['systemctl', ['show', n.service, '--property=Result']], { allowFailure: true });
+  const prop = (text: string, key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(text)?.[1];
+  return {
+    installed,
+    systemd: timer.exitCode === 0,
+    nextRun: prop(timer.stdout, 'NextElapseUSecRealtime'),
+    lastRun: prop(timer.stdout, 'LastTriggerUSec'),
+    lastResult: prop(service.stdout, 'Result'),
+  };
+}
+
+/** The command a unit runs: this very node and this installation's bin file. */
+export function thisProgram(): string[] {
+  return [process.execPath, realpathSync(process.argv[1]!)];
+}
+
+/**
+ * What tells the backup disk to udev, exactly: the UUID blkid reads at the bottom of its
+ * stack (ID_FS_UUID), as the bottom layer's handler says. (A partition-label pattern
+ * such as backup* would also start runs for a user's own "backup-photos" partition.)
+ */
+export async function plugMatch(runner: Runner, target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>): Promise<ScheduleSpec['plug']> {
+  return bottomLayer(target).udevMatch?.(runner, target);
+}

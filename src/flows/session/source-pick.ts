@@ -1,0 +1,88 @@
+import { join, resolve } from 'node:path';
+import type { SourceConfig, VaultConfig } from '../../config/config.js';
+import { pathIdentity, realPathOr } from '../../config/identity.js';
+import { badPathReason } from '../../config/sources.js';
+import { UserError } from '../../core/errors.js';
+import { sourceName, sourceNameProblem } from '../../core/naming.js';
+
+/**
+ * Sources for this run: paths given on the command line, the sources file with -S,
+ * or every configured source. A path that is a configured source's subvolume (also
+ * through a symlink or bind mount) is that source, with its name and snapshot
+ * folder, so it never starts a second chain; any other path gets the folder name
+ * of its real path, which must not be taken.
+ */
+export function pickSources(config: VaultConfig, paths: readonly string[], fromFile: boolean): SourceConfig[] {
+  if (fromFile) {
+    if (paths.length > 0) {
+      throw new UserError(`-S backs up the paths of the sources file, and paths were given too: ${paths.join(' ')}`, 'give either -S or the paths, not both');
+    }
+    if (config.sourcesFromFile.length === 0) {
+      throw new UserError(`-S: there is no sources file with paths in it at ${join(config.dir, 'sources')}`, 'write one path a line into it');
+    }
+    return config.sourcesFromFile;
+  }
+  if (paths.length === 0) {
+    if (config.sources.length === 0) {
+      throw new UserError(`nothing to back up: ${config.file} names no sources and there is no sources file beside it`, 'add sources = ["/", "/home"] to the config, or name the paths: btrfs-vault backup /home');
+    }
+    return config.sources;
+  }
+  const identities = new Map<SourceConfig, string | undefined>();
+  const identityOf = (s: SourceConfig) => {
+    if (!identities.has(s)) identities.set(s, pathIdentity(s.path));
+    return identities.get(s);
+  };
+  const picked: { given: string; source: SourceConfig; id: string | undefined }[] = [];
+  for (const given of paths) {
+    const bad = badPathReason(given);
+    if (bad) throw new UserError(`the path ${JSON.stringify(given)} ${bad}`, 'rename the subvolume, or leave it out');
+    const abs = resolve(given);
+    const id = pathIdentity(abs);
+    const source = config.sources.find((s) => s.path === abs || (id !== undefined && identityOf(s) === id)) ?? unconfigured(config, given, realPathOr(abs));
+    const same = picked.find((o) => o.source.path === source.path || (id !== undefined && o.id === id));
+    if (same) throw new UserError(`${same.given} and ${given} are the same subvolume`, 'name each subvolume once');
+    const clash = picked.find((o) => o.source.name === source.name);
+    if (clash) {
+      throw new UserError(
+        `${clash.source.path} and ${source.path} would both be stored as "${source.name}": their backups would mix`,
+        `back up one of them in another run, or give it its own name in ${config.file}: sources = [{ path = "${source.path}", name = "..." }]`,
+      );
+    }
+    picked.push({ given, source, id });
+  }
+  return picked.map((p) => p.source);
+}
+
+function unconfigured(config: VaultConfig, given: string, path: string): SourceConfig {
+  const name = sourceName(path);
+  const bad = sourceNameProblem(name);
+  if (bad) {
+    throw new UserError(`${given}: its folder name "${name}" ${bad}`, `add it to ${config.file} with a name: sources = [{ path = "${path}", name = "..." }]`);
+  }
+  const taken = config.sources.find((s) => s.name === name);
+  if (taken) {
+    throw new UserError(
+      `${given} would be stored as "${name}", the folder of the configured source ${taken.path}: their backups would mix`,
+      `add it to ${config.file} with its own name: sources = [{ path = "${path}", name = "..." }]`,
+    );
+  }
+  return { path, name, snapshotDir: join(config.snapshotDir, name) };
+}
+
+/**
+ * What restore takes: a configured source (by path or folder name), else a backup
+ * folder on the disk by its name (or the path it was named after). A rebuilt machine
+ * has no sources configured yet; its backups are on the disk under their folder names.
+ */
+export function restoreSource(config: VaultConfig, arg: string): SourceConfig & { fromDisk?: true } {
+  const found = config.sources.find((s) => s.name === arg || s.path === resolve(arg));
+  if (found) return found;
+  const isPath = arg.includes('/');
+  const name = isPath ? sourceName(resolve(arg)) : arg;
+  const bad = sourceNameProblem(name);
+  if (bad) {
+    throw new UserError(`${arg} is not a configured source of ${config.file}, and "${name}" ${bad}`, `name a source or a backup folder on the disk (btrfs-vault list shows them): ${config.sources.map((s) => s.name).join(', ') || 'none are configured'}`);
+  }
+  return { path: isPath ? resolve(arg) : name, name, snapshotDir: join(config.snapshotDir, name), fromDisk: true };
+}
