@@ -13,14 +13,30 @@ const FS = '/^(node:)?fs(.promises)?$/'; // (a selector's regex cannot hold a sl
 const WRITING_FS =
   '/^(writeFile|appendFile|rename|symlink|unlink|mkdir|mkdtemp|chmod|fchmod|lchmod|chown|fchown|lchown|fsync|fdatasync|rm|rmdir|write|writev|copyFile|cp|link|truncate|ftruncate|utimes|futimes|lutimes|createWriteStream)(Sync)?$/';
 const changesThroughThePort = [
-  { selector: `ImportDeclaration[source.value=${FS}] > ImportSpecifier[imported.name=${WRITING_FS}]`, message: 'a file change goes through the runner port: runner.change({ op: ... }) (src/system/file-change.ts), which a dry-run prints' },
-  { selector: `ImportDeclaration[source.value=${FS}] > :matches(ImportNamespaceSpecifier, ImportDefaultSpecifier)`, message: 'import the reading fs functions by name; a file change goes through runner.change' },
-  { selector: `ImportExpression[source.value=${FS}]`, message: 'import the reading fs functions by name; a file change goes through runner.change' },
   {
-    selector: "ImportDeclaration[source.value=/system.(durable-files|no-follow|file-change)\\.js$/] > ImportSpecifier[imported.name=/^(writeFileDurably|appendFileDurably|makeDirDurably|writeFileNoFollow|removeFile|fsyncDir|applyChange)$/]",
-    message: 'the system writers are the exec runner\'s: a file change goes through runner.change, which a dry-run prints',
+    selector: `ImportDeclaration[source.value=${FS}] > ImportSpecifier[imported.name=${WRITING_FS}]`,
+    message:
+      'a file change goes through the runner port: runner.change({ op: ... }) (src/system/file-change.ts), which a dry-run prints',
   },
-  { selector: "MemberExpression[property.name='dryRun']:matches([object.name=/[Rr]unner$/], [object.property.name=/[Rr]unner$/])", message: 'do not ask whether this is a dry-run: make the change through the runner port' },
+  {
+    selector: `ImportDeclaration[source.value=${FS}] > :matches(ImportNamespaceSpecifier, ImportDefaultSpecifier)`,
+    message: 'import the reading fs functions by name; a file change goes through runner.change',
+  },
+  {
+    selector: `ImportExpression[source.value=${FS}]`,
+    message: 'import the reading fs functions by name; a file change goes through runner.change',
+  },
+  {
+    selector:
+      'ImportDeclaration[source.value=/system.(durable-files|no-follow|file-change)\\.js$/] > ImportSpecifier[imported.name=/^(writeFileDurably|appendFileDurably|makeDirDurably|writeFileNoFollow|removeFile|fsyncDir|applyChange)$/]',
+    message:
+      "the system writers are the exec runner's: a file change goes through runner.change, which a dry-run prints",
+  },
+  {
+    selector:
+      "MemberExpression[property.name='dryRun']:matches([object.name=/[Rr]unner$/], [object.property.name=/[Rr]unner$/])",
+    message: 'do not ask whether this is a dry-run: make the change through the runner port',
+  },
 ];
 
 // The folders of src/ and which of them each may import (docs/ARCHITECTURE.md, "Which
@@ -82,7 +98,10 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe'], package: 'node:test' }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe'], package: 'node:test' }] },
+      ],
       'no-control-regex': 'off',
     },
   },

@@ -26,9 +26,11 @@ const MEMORY_GIB = Number(process.env.BENCH_MEMORY_GIB ?? 10);
 const RESULT_FILE = join(process.cwd(), 'dist', 'bench-result.json');
 
 requireRoot();
-if (!Number.isInteger(MEMORY_GIB) || MEMORY_GIB < 0) throw new Error(`BENCH_MEMORY_GIB=${process.env.BENCH_MEMORY_GIB}: a whole number of GiB (0 skips the memory phase)`);
+if (!Number.isInteger(MEMORY_GIB) || MEMORY_GIB < 0)
+  throw new Error(`BENCH_MEMORY_GIB=${process.env.BENCH_MEMORY_GIB}: a whole number of GiB (0 skips the memory phase)`);
 const ONLY = process.env.BENCH_ONLY;
-if (ONLY !== undefined && ONLY !== 'memory') throw new Error(`BENCH_ONLY=${ONLY}: the one phase that runs alone is memory (BENCH_ONLY=memory)`);
+if (ONLY !== undefined && ONLY !== 'memory')
+  throw new Error(`BENCH_ONLY=${ONLY}: the one phase that runs alone is memory (BENCH_ONLY=memory)`);
 // the first run compiles btrfs-vault's code (and on Node >= 22.1 caches it), as the first run after an install does
 rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
 if (ONLY === 'memory') {
@@ -78,7 +80,11 @@ const etc = join(dir, 'etc');
 mkdirSync(etc, { mode: 0o700 });
 const token = randomBytes(64);
 writeFileSync(join(dst.mountPoint, '.token'), token);
-writeFileSync(join(etc, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, { mode: 0o600 });
+writeFileSync(
+  join(etc, 'token.sha512'),
+  `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`,
+  { mode: 0o600 },
+);
 writeFileSync(
   join(etc, 'config.toml'),
   `host = "bench"\nsources = [{ path = "${data}", name = "data" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`,
@@ -108,20 +114,44 @@ function runTool(tool: Tool, force = false): void {
   if (tool === 'btrfs-vault') {
     // progress on: the plain-line renderer a cron job gets; its last line has the transfer time
     const rss = join(dir, 'rss');
-    const out = execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'node', BIN, 'backup', ...(force ? ['--force'] : []), '--config', join(etc, 'config.toml')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync(
+      '/usr/bin/time',
+      [
+        '-f',
+        '%M',
+        '-o',
+        rss,
+        'node',
+        BIN,
+        'backup',
+        ...(force ? ['--force'] : []),
+        '--config',
+        join(etc, 'config.toml'),
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     peakRss['btrfs-vault'] = Math.max(peakRss['btrfs-vault'], Number(readFileSync(rss, 'utf8').trim()));
-    const m = / ([\d.]+) s\n?$/m.exec(out.split('\n').filter((l) => l.includes('✔')).at(-1) ?? '');
+    const m = / ([\d.]+) s\n?$/m.exec(
+      out
+        .split('\n')
+        .filter((l) => l.includes('✔'))
+        .at(-1) ?? '',
+    );
     lastTransfer = m ? Number(m[1]) : NaN;
   } else if (tool === 'btrbk') {
     const rss = join(dir, 'rss');
-    execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'btrbk', '-c', join(etc, 'btrbk.conf'), '-q', 'run'], { stdio: 'ignore' });
+    execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'btrbk', '-c', join(etc, 'btrbk.conf'), '-q', 'run'], {
+      stdio: 'ignore',
+    });
     peakRss.btrbk = Math.max(peakRss.btrbk, Number(readFileSync(rss, 'utf8').trim()));
   } else {
     const snap = join(dirs.raw.snaps, `s${++rawSeq}`);
     sh('btrfs', ['subvolume', 'snapshot', '-r', data, snap]);
     const parent = rawParent ? `-p ${rawParent} ` : '';
     const t = process.hrtime.bigint();
-    execFileSync('bash', ['-c', `btrfs send -q ${parent}${snap} | btrfs receive ${dirs.raw.target}`], { stdio: 'ignore' });
+    execFileSync('bash', ['-c', `btrfs send -q ${parent}${snap} | btrfs receive ${dirs.raw.target}`], {
+      stdio: 'ignore',
+    });
     lastTransfer = Number(process.hrtime.bigint() - t) / 1e9;
     rawParent = snap;
   }
@@ -151,7 +181,8 @@ function change10(): void {
   const start = Math.floor(Math.random() * BIG_MIB * 0.9);
   for (let i = 0; i < BIG_MIB / 10; i++) writeSync(fd, chunk, 0, chunk.length, (start + i) * 1024 * 1024);
   closeSync(fd);
-  for (let d = 0; d < SMALL_FILES / 1000; d++) for (let i = 0; i < 100; i++) writeFileSync(join(data, `d${d}`, `f${(i * 10 + d) % 1000}`), randomBytes(4096));
+  for (let d = 0; d < SMALL_FILES / 1000; d++)
+    for (let i = 0; i < 100; i++) writeFileSync(join(data, `d${d}`, `f${(i * 10 + d) % 1000}`), randomBytes(4096));
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -165,7 +196,10 @@ function timed(fn: () => void, cold = true): number {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-const transfers: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = { full: { vault: [], raw: [] }, incremental: { vault: [], raw: [] } };
+const transfers: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = {
+  full: { vault: [], raw: [] },
+  incremental: { vault: [], raw: [] },
+};
 const record = (phase: Phase, tool: Tool) => {
   if ((phase !== 'full' && phase !== 'incremental') || tool === 'btrbk') return;
   transfers[phase][tool === 'raw' ? 'raw' : 'vault'].push(lastTransfer);
@@ -195,7 +229,8 @@ for (let rep = 0; rep < REPS; rep++) {
     // for a run an hour after the last; several, as each is short
     for (let w = 0; w < WARM_RUNS; w++) times['no-change-warm'][tool].push(timed(() => runTool(tool), false));
     // btrfs-vault sees that nothing changed and makes no snapshot; forced, it works as the others do
-    if (tool === 'btrfs-vault') for (let w = 0; w < WARM_RUNS; w++) forcedWarm.push(timed(() => runTool(tool, true), false));
+    if (tool === 'btrfs-vault')
+      for (let w = 0; w < WARM_RUNS; w++) forcedWarm.push(timed(() => runTool(tool, true), false));
     process.stdout.write(
       `round ${rep + 1}/${REPS} ${tool}: full ${times.full[tool].at(-1)!.toFixed(2)} s, incremental ${times.incremental[tool].at(-1)!.toFixed(2)} s, ` +
         `no-change ${times['no-change'][tool].at(-1)!.toFixed(3)} s, warm ${median(times['no-change-warm'][tool].slice(-WARM_RUNS)).toFixed(3)} s\n`,
@@ -213,20 +248,39 @@ resetTool('btrfs-vault');
 runTool('btrfs-vault');
 change10();
 runTool('btrfs-vault');
-const vaultBackups = sh('ls', [dirs['btrfs-vault'].target]).split('\n').filter((n) => /^\d{4}-/.test(n)).sort();
+const vaultBackups = sh('ls', [dirs['btrfs-vault'].target])
+  .split('\n')
+  .filter((n) => /^\d{4}-/.test(n))
+  .sort();
 const [firstBackup, lastBackup] = [vaultBackups[0]!, vaultBackups.at(-1)!];
-const restoreTimes: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = { full: { vault: [], raw: [] }, incremental: { vault: [], raw: [] } };
+const restoreTimes: Record<'full' | 'incremental', { vault: number[]; raw: number[] }> = {
+  full: { vault: [], raw: [] },
+  incremental: { vault: [], raw: [] },
+};
 for (let rep = 0; rep < REPS; rep++) {
   for (const d of ['vault', 'raw']) {
     const folder = join(restoreFs.mountPoint, d);
     mkdirSync(folder, { recursive: true });
-    for (const n of sh('ls', ['-A', folder]).split('\n').filter(Boolean)) sh('btrfs', ['subvolume', 'delete', join(folder, n)]);
+    for (const n of sh('ls', ['-A', folder]).split('\n').filter(Boolean))
+      sh('btrfs', ['subvolume', 'delete', join(folder, n)]);
   }
   sh('btrfs', ['subvolume', 'sync', restoreFs.mountPoint]);
-  const vault = (name: string) => execFileSync('node', [BIN, 'restore', 'data', name, '--to', join(restoreFs.mountPoint, 'vault'), '--config', join(etc, 'config.toml')], { stdio: 'ignore' });
+  const vault = (name: string) =>
+    execFileSync(
+      'node',
+      [BIN, 'restore', 'data', name, '--to', join(restoreFs.mountPoint, 'vault'), '--config', join(etc, 'config.toml')],
+      { stdio: 'ignore' },
+    );
   const raw = (name: string, parent?: string) => {
     const p = parent ? `-p ${join(dirs['btrfs-vault'].target, parent)} ` : '';
-    execFileSync('bash', ['-c', `set -o pipefail; btrfs send -q ${p}${join(dirs['btrfs-vault'].target, name)} | btrfs receive -q ${join(restoreFs.mountPoint, 'raw')}`], { stdio: 'ignore' });
+    execFileSync(
+      'bash',
+      [
+        '-c',
+        `set -o pipefail; btrfs send -q ${p}${join(dirs['btrfs-vault'].target, name)} | btrfs receive -q ${join(restoreFs.mountPoint, 'raw')}`,
+      ],
+      { stdio: 'ignore' },
+    );
   };
   restoreTimes.full.vault.push(timed(() => vault(firstBackup)));
   restoreTimes.full.raw.push(timed(() => raw(firstBackup)));
@@ -242,10 +296,13 @@ restoreFs.dispose();
 // every tool keeps KEPT snapshot pairs (the last round's state plus KEPT untimed runs each)
 for (const tool of TOOLS) for (let i = 0; i < KEPT; i++) runTool(tool, true);
 for (let w = 0; w < WARM_RUNS * REPS; w++) {
-  for (const tool of TOOLS.map((_, i) => TOOLS[(i + w) % TOOLS.length]!)) times['no-change-kept'][tool].push(timed(() => runTool(tool), false));
+  for (const tool of TOOLS.map((_, i) => TOOLS[(i + w) % TOOLS.length]!))
+    times['no-change-kept'][tool].push(timed(() => runTool(tool), false));
 }
 const subvolumes = (m: string) => sh('btrfs', ['subvolume', 'list', m]).split('\n').filter(Boolean).length;
-console.log(`with ${KEPT} more snapshots each (${subvolumes(src.mountPoint)} subvolumes on the source, ${subvolumes(dst.mountPoint)} on the target): no-change ${TOOLS.map((t) => `${t} ${median(times['no-change-kept'][t]).toFixed(3)} s`).join(', ')}`);
+console.log(
+  `with ${KEPT} more snapshots each (${subvolumes(src.mountPoint)} subvolumes on the source, ${subvolumes(dst.mountPoint)} on the target): no-change ${TOOLS.map((t) => `${t} ${median(times['no-change-kept'][t]).toFixed(3)} s`).join(', ')}`,
+);
 
 const mib = (b: number) => (b / 1024 / 1024).toFixed(0);
 console.log(
@@ -260,10 +317,14 @@ for (const phase of ['full', 'incremental', 'no-change', 'no-change-warm', 'no-c
   const r = median(times[phase].raw);
   const b = median(times[phase].btrbk);
   const digits = phase.startsWith('no-change') ? 3 : 2;
-  console.log(`| ${phase} | ${v.toFixed(digits)} | ${r.toFixed(digits)} | ${b.toFixed(digits)} | ${(r / v).toFixed(3)} | ${(b / v).toFixed(3)} |`);
+  console.log(
+    `| ${phase} | ${v.toFixed(digits)} | ${r.toFixed(digits)} | ${b.toFixed(digits)} | ${(r / v).toFixed(3)} | ${(b / v).toFixed(3)} |`,
+  );
   result[phase] = { vault: v, raw: r, btrbk: b, ratioToRaw: r / v, ratioToBtrbk: b / v };
 }
-console.log('\nthe send|receive alone (btrfs-vault: its own transfer time, with progress and the check of the received copy; raw: the pipeline):');
+console.log(
+  '\nthe send|receive alone (btrfs-vault: its own transfer time, with progress and the check of the received copy; raw: the pipeline):',
+);
 console.log('| phase | btrfs-vault | raw | vault throughput / raw |');
 console.log('|---|---|---|---|');
 for (const phase of ['full', 'incremental'] as const) {
@@ -282,9 +343,13 @@ for (const phase of ['full', 'incremental'] as const) {
   console.log(`| ${phase} | ${v.toFixed(2)} | ${r.toFixed(2)} | ${(r / v).toFixed(3)} |`);
   result[`restore-${phase}`] = { vault: v, raw: r, ratioToRaw: r / v };
 }
-console.log(`\npeak memory (largest resident set of the process over all runs, the ${mib(total)} MiB full transfers included): btrfs-vault ${(peakRss['btrfs-vault'] / 1024).toFixed(0)} MiB, btrbk ${(peakRss.btrbk / 1024).toFixed(0)} MiB (the stream never passes through either)`);
+console.log(
+  `\npeak memory (largest resident set of the process over all runs, the ${mib(total)} MiB full transfers included): btrfs-vault ${(peakRss['btrfs-vault'] / 1024).toFixed(0)} MiB, btrbk ${(peakRss.btrbk / 1024).toFixed(0)} MiB (the stream never passes through either)`,
+);
 result.peakRssKiB = peakRss;
-console.log(`\nno change, warm, btrfs-vault --force (a snapshot and a transfer, as raw and btrbk make): ${median(forcedWarm).toFixed(3)} s`);
+console.log(
+  `\nno change, warm, btrfs-vault --force (a snapshot and a transfer, as raw and btrbk make): ${median(forcedWarm).toFixed(3)} s`,
+);
 result['no-change-warm-forced'] = { vault: median(forcedWarm) };
 
 // Retention at scale: PAIRS snapshot pairs (made with plain btrfs commands, names an hour
@@ -300,34 +365,69 @@ const fabricate = (tool: 'btrfs-vault' | 'raw') => {
     const name = new Date(start + i * 3_600_000).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
     const snap = join(dirs[tool].snaps, name);
     sh('btrfs', ['-q', 'subvolume', 'snapshot', '-r', data, snap]);
-    execFileSync('bash', ['-c', 'btrfs send -q ${2:+-p "$2"} "$1" | btrfs receive -q "$3"', 'bash', snap, parent ?? '', dirs[tool].target]);
+    execFileSync('bash', [
+      '-c',
+      'btrfs send -q ${2:+-p "$2"} "$1" | btrfs receive -q "$3"',
+      'bash',
+      snap,
+      parent ?? '',
+      dirs[tool].target,
+    ]);
     parent = snap;
     names.push(name);
   }
   return names;
 };
 const vaultNames = fabricate('btrfs-vault');
-for (const d of [dirs['btrfs-vault'].snaps, dirs['btrfs-vault'].target]) sh('ln', ['-sfn', vaultNames.at(-1)!, join(d, 'latest')]);
+for (const d of [dirs['btrfs-vault'].snaps, dirs['btrfs-vault'].target])
+  sh('ln', ['-sfn', vaultNames.at(-1)!, join(d, 'latest')]);
 const keptRun: number[] = [];
 for (let w = 0; w < WARM_RUNS; w++) keptRun.push(timed(() => runTool('btrfs-vault'), false));
 const keptForced: number[] = [];
 for (let w = 0; w < WARM_RUNS; w++) keptForced.push(timed(() => runTool('btrfs-vault', true), false));
-console.log(`\nwith ${PAIRS} snapshot pairs kept: a no-change run ${median(keptRun).toFixed(3)} s, forced (snapshot and transfer) ${median(keptForced).toFixed(3)} s`);
+console.log(
+  `\nwith ${PAIRS} snapshot pairs kept: a no-change run ${median(keptRun).toFixed(3)} s, forced (snapshot and transfer) ${median(keptForced).toFixed(3)} s`,
+);
 // files: one path through all PAIRS backups (one lstat each)
 const filesTimes: number[] = [];
 for (let w = 0; w < WARM_RUNS; w++) {
-  filesTimes.push(timed(() => execFileSync('node', [BIN, 'files', 'data', 'd0/f1', '--json', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }), false));
+  filesTimes.push(
+    timed(
+      () =>
+        execFileSync('node', [BIN, 'files', 'data', 'd0/f1', '--json', '--config', join(etc, 'config.toml')], {
+          stdio: 'ignore',
+        }),
+      false,
+    ),
+  );
 }
 console.log(`files: one path through ${PAIRS} backups: ${median(filesTimes).toFixed(3)} s (target: under 2 s)`);
 result.files = { backups: PAIRS, seconds: median(filesTimes) };
-writeFileSync(join(etc, 'config.toml'), `${readFileSync(join(etc, 'config.toml'), 'utf8')}\n[retention.source]\nkeep_last = 2\ndaily = 0\n[retention.target]\nkeep_last = 2\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\n`);
-const pruneTime = timed(() => execFileSync('node', [BIN, 'prune', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }), false);
+writeFileSync(
+  join(etc, 'config.toml'),
+  `${readFileSync(join(etc, 'config.toml'), 'utf8')}\n[retention.source]\nkeep_last = 2\ndaily = 0\n[retention.target]\nkeep_last = 2\nhourly = 0\ndaily = 0\nweekly = 0\nmonthly = 0\n`,
+);
+const pruneTime = timed(
+  () => execFileSync('node', [BIN, 'prune', '--config', join(etc, 'config.toml')], { stdio: 'ignore' }),
+  false,
+);
 const rawNames = fabricate('raw');
 const rawPrune = timed(() => {
-  for (const side of [dirs.raw.target, dirs.raw.snaps]) execFileSync('btrfs', ['subvolume', 'delete', ...rawNames.slice(0, -2).map((n) => join(side, n))], { stdio: 'ignore' });
+  for (const side of [dirs.raw.target, dirs.raw.snaps])
+    execFileSync('btrfs', ['subvolume', 'delete', ...rawNames.slice(0, -2).map((n) => join(side, n))], {
+      stdio: 'ignore',
+    });
 }, false);
-console.log(`prune of ${PAIRS} pairs down to 2: btrfs-vault ${pruneTime.toFixed(2)} s, plain btrfs subvolume delete of the same ${2 * (PAIRS - 2)} subvolumes ${rawPrune.toFixed(2)} s (ratio ${(rawPrune / pruneTime).toFixed(3)})`);
-result.kept1000 = { pairs: PAIRS, noChange: median(keptRun), forced: median(keptForced), prune: pruneTime, rawDelete: rawPrune };
+console.log(
+  `prune of ${PAIRS} pairs down to 2: btrfs-vault ${pruneTime.toFixed(2)} s, plain btrfs subvolume delete of the same ${2 * (PAIRS - 2)} subvolumes ${rawPrune.toFixed(2)} s (ratio ${(rawPrune / pruneTime).toFixed(3)})`,
+);
+result.kept1000 = {
+  pairs: PAIRS,
+  noChange: median(keptRun),
+  forced: median(keptForced),
+  prune: pruneTime,
+  rawDelete: rawPrune,
+};
 
 // Compressed send: compressible data (logs) on filesystems mounted with compress=zstd;
 // btrfs-vault (which sends compressed extents as they are) against raw send with
@@ -337,7 +437,8 @@ for (const m of [src.mountPoint, dst.mountPoint]) sh('mount', ['-o', 'remount,co
 const logs = join(src.mountPoint, 'logs');
 sh('btrfs', ['subvolume', 'create', logs]);
 {
-  const line = (i: number) => `2026-11-27T12:00:${String(i % 60).padStart(2, '0')} host app[${i % 977}]: request ${i} served in ${i % 311} ms, status 200, bytes ${i * 7 % 65536}\n`;
+  const line = (i: number) =>
+    `2026-11-27T12:00:${String(i % 60).padStart(2, '0')} host app[${i % 977}]: request ${i} served in ${i % 311} ms, status 200, bytes ${(i * 7) % 65536}\n`;
   const chunk = Array.from({ length: 20000 }, (_, i) => line(i)).join('');
   const fd = openSync(join(logs, 'app.log'), 'w');
   for (let written = 0; written < LOG_MIB * 1024 * 1024; written += chunk.length) writeSync(fd, chunk);
@@ -345,12 +446,23 @@ sh('btrfs', ['subvolume', 'create', logs]);
 }
 sh('sync', []);
 const logsConfig = join(etc, 'logs.toml');
-writeFileSync(logsConfig, `host = "bench"\nsources = [{ path = "${logs}", name = "logs" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`);
+writeFileSync(
+  logsConfig,
+  `host = "bench"\nsources = [{ path = "${logs}", name = "logs" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`,
+);
 const rawLogs = join(src.mountPoint, 'raw-logs-snap');
 sh('btrfs', ['-q', 'subvolume', 'snapshot', '-r', logs, rawLogs]);
-const compressedRuns: Record<'vault' | 'raw1' | 'raw2', { seconds: number; bytes: number }[]> = { vault: [], raw1: [], raw2: [] };
+const compressedRuns: Record<'vault' | 'raw1' | 'raw2', { seconds: number; bytes: number }[]> = {
+  vault: [],
+  raw1: [],
+  raw2: [],
+};
 for (let rep = 0; rep < REPS; rep++) {
-  for (const d of [join(dst.mountPoint, 'logs'), join(src.mountPoint, 'vault-snaps', 'logs'), join(dst.mountPoint, 'raw-logs')]) {
+  for (const d of [
+    join(dst.mountPoint, 'logs'),
+    join(src.mountPoint, 'vault-snaps', 'logs'),
+    join(dst.mountPoint, 'raw-logs'),
+  ]) {
     mkdirSync(d, { recursive: true });
     for (const n of sh('ls', ['-A', d]).split('\n').filter(Boolean)) {
       try {
@@ -362,27 +474,49 @@ for (let rep = 0; rep < REPS; rep++) {
   }
   sh('btrfs', ['subvolume', 'sync', dst.mountPoint]);
   let out = '';
-  const tv = timed(() => (out = execFileSync('node', [BIN, 'backup', '--json', '--config', logsConfig], { encoding: 'utf8' })));
+  const tv = timed(
+    () => (out = execFileSync('node', [BIN, 'backup', '--json', '--config', logsConfig], { encoding: 'utf8' })),
+  );
   compressedRuns.vault.push({ seconds: tv, bytes: JSON.parse(out).sources[0].bytes });
-  for (const [key, flags] of [['raw1', ['--proto', '1']], ['raw2', ['--compressed-data']]] as const) {
+  for (const [key, flags] of [
+    ['raw1', ['--proto', '1']],
+    ['raw2', ['--compressed-data']],
+  ] as const) {
     const target = join(dst.mountPoint, 'raw-logs');
-    for (const n of sh('ls', ['-A', target]).split('\n').filter(Boolean)) sh('btrfs', ['subvolume', 'delete', join(target, n)]);
+    for (const n of sh('ls', ['-A', target]).split('\n').filter(Boolean))
+      sh('btrfs', ['subvolume', 'delete', join(target, n)]);
     let bytes = 0;
     const t = timed(() => {
-      bytes = Number(execFileSync('bash', ['-c', `set -o pipefail; btrfs send -q ${flags.join(' ')} ${rawLogs} | tee >(btrfs receive -q ${target}) | wc -c`], { encoding: 'utf8' }).trim());
+      bytes = Number(
+        execFileSync(
+          'bash',
+          [
+            '-c',
+            `set -o pipefail; btrfs send -q ${flags.join(' ')} ${rawLogs} | tee >(btrfs receive -q ${target}) | wc -c`,
+          ],
+          { encoding: 'utf8' },
+        ).trim(),
+      );
     });
     compressedRuns[key].push({ seconds: t, bytes });
   }
 }
-const med = (xs: { seconds: number; bytes: number }[]) => ({ seconds: median(xs.map((x) => x.seconds)), bytes: median(xs.map((x) => x.bytes)) });
+const med = (xs: { seconds: number; bytes: number }[]) => ({
+  seconds: median(xs.map((x) => x.seconds)),
+  bytes: median(xs.map((x) => x.bytes)),
+});
 const cv = med(compressedRuns.vault);
 const c1 = med(compressedRuns.raw1);
 const c2 = med(compressedRuns.raw2);
 console.log(`\ncompressed send: ${LOG_MIB} MiB of logs, compress=zstd on both sides, full backup, medians of ${REPS}:`);
 console.log('| | btrfs-vault | raw, protocol 1 | raw, --compressed-data | vault vs protocol 1 |');
 console.log('|---|---|---|---|---|');
-console.log(`| bytes sent | ${mib(cv.bytes)} MiB | ${mib(c1.bytes)} MiB | ${mib(c2.bytes)} MiB | ${(c1.bytes / cv.bytes).toFixed(1)}× smaller |`);
-console.log(`| seconds | ${cv.seconds.toFixed(2)} | ${c1.seconds.toFixed(2)} | ${c2.seconds.toFixed(2)} | ${(c1.seconds / cv.seconds).toFixed(2)}× faster |`);
+console.log(
+  `| bytes sent | ${mib(cv.bytes)} MiB | ${mib(c1.bytes)} MiB | ${mib(c2.bytes)} MiB | ${(c1.bytes / cv.bytes).toFixed(1)}× smaller |`,
+);
+console.log(
+  `| seconds | ${cv.seconds.toFixed(2)} | ${c1.seconds.toFixed(2)} | ${c2.seconds.toFixed(2)} | ${(c1.seconds / cv.seconds).toFixed(2)}× faster |`,
+);
 result.compressed = { vault: cv, raw1: c1, raw2: c2 };
 
 // Memory: its own filesystems, made once these are gone (the disk holds the large copies)

@@ -42,7 +42,10 @@ export function memoryPhase(gib: number, bin: string): MemoryResult {
   const needGiB = 2 * gib + 4;
   const st = statfsSync(tmpdir());
   const freeGiB = (st.bavail * st.bsize) / 2 ** 30;
-  if (freeGiB < needGiB) throw new Error(`memory phase: needs ~${needGiB} GiB free under ${tmpdir()}, has ${freeGiB.toFixed(1)}; set BENCH_MEMORY_GIB lower (0 skips it)`);
+  if (freeGiB < needGiB)
+    throw new Error(
+      `memory phase: needs ~${needGiB} GiB free under ${tmpdir()}, has ${freeGiB.toFixed(1)}; set BENCH_MEMORY_GIB lower (0 skips it)`,
+    );
 
   const dir = tempDir('bench-memory');
   const fsSize = (gib + 2) * 1024;
@@ -79,8 +82,15 @@ export function memoryPhase(gib: number, bin: string): MemoryResult {
     mkdirSync(etc, { mode: 0o700 });
     const token = randomBytes(64);
     const dstMount = join(dir, 'dst');
-    writeFileSync(join(etc, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${join(dstMount, '.token')}\n`, { mode: 0o600 });
-    writeFileSync(config, `host = "bench"\nsources = [{ path = "${data}", name = "data" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dstMount}"\n`);
+    writeFileSync(
+      join(etc, 'token.sha512'),
+      `${createHash('sha512').update(token).digest('hex')}  ${join(dstMount, '.token')}\n`,
+      { mode: 0o600 },
+    );
+    writeFileSync(
+      config,
+      `host = "bench"\nsources = [{ path = "${data}", name = "data" }]\nsnapshot_dir = "${join(src.mountPoint, 'vault-snaps')}"\n[target]\nmountpoint = "${dstMount}"\n`,
+    );
     writeFileSync(
       join(etc, 'btrbk.conf'),
       `timestamp_format long-iso\nsnapshot_preserve_min all\ntarget_preserve_min all\nlockfile ${join(dir, 'btrbk.lock')}\n` +
@@ -121,16 +131,28 @@ export function memoryPhase(gib: number, bin: string): MemoryResult {
     const result: MemoryResult = { 'btrfs-vault': [], btrbk: [], raw: [] };
     let files = 1;
     for (const size of sizes) {
-      for (; files < size; files++) execFileSync('cp', ['--reflink=never', join(data, 'f1.bin'), join(data, `f${files + 1}.bin`)]);
+      for (; files < size; files++)
+        execFileSync('cp', ['--reflink=never', join(data, 'f1.bin'), join(data, `f${files + 1}.bin`)]);
       sh('sync', []);
       const bytes = Number(sh('du', ['-sb', data]).split('\t')[0]);
       console.log(`memory phase: ${(bytes / 2 ** 30).toFixed(2)} GiB of random data, one full backup by each tool`);
       for (const tool of TOOLS) {
         withTarget(tool, (mountPoint) => {
-          const run = fullBackup(tool, size, { dir, config, bin, data, dst: mountPoint, btrbkConf: join(etc, 'btrbk.conf'), rawSnaps: snapDirs.raw });
+          const run = fullBackup(tool, size, {
+            dir,
+            config,
+            bin,
+            data,
+            dst: mountPoint,
+            btrbkConf: join(etc, 'btrbk.conf'),
+            rawSnaps: snapDirs.raw,
+          });
           // the copy arrived whole: the largest subvolume on the target holds the source's bytes
-          const received = Number(sh('bash', ['-c', 'du -sb "$1"/*/* | sort -n | tail -1', 'bash', mountPoint]).split('\t')[0]);
-          if (received < bytes - 2 ** 20) throw new Error(`memory phase: ${tool} received ${received} bytes of ${bytes}`);
+          const received = Number(
+            sh('bash', ['-c', 'du -sb "$1"/*/* | sort -n | tail -1', 'bash', mountPoint]).split('\t')[0],
+          );
+          if (received < bytes - 2 ** 20)
+            throw new Error(`memory phase: ${tool} received ${received} bytes of ${bytes}`);
           result[tool].push(run);
           const hwm = run.nodeHwmKiB === undefined ? '' : `, its Node's VmHWM ${mib(run.nodeHwmKiB)} MiB`;
           console.log(`  ${tool}: ${run.seconds.toFixed(1)} s, tree peak ${mib(run.treePeakKiB)} MiB${hwm}`);
@@ -172,19 +194,30 @@ function fullBackup(tool: Tool, gib: number, p: Paths): MemoryRun {
   } else {
     const snap = join(p.rawSnaps, 's');
     sh('btrfs', ['-q', 'subvolume', 'snapshot', '-r', p.data, snap]);
-    argv = ['bash', '-c', 'set -o pipefail; btrfs send -q "$1" | btrfs receive -q "$2"', 'bash', snap, join(p.dst, 'raw')];
+    argv = [
+      'bash',
+      '-c',
+      'set -o pipefail; btrfs send -q "$1" | btrfs receive -q "$2"',
+      'bash',
+      snap,
+      join(p.dst, 'raw'),
+    ];
   }
   sh('sync', []);
   writeFileSync('/proc/sys/vm/drop_caches', '3');
   const t = process.hrtime.bigint();
   // progress on (stdout a pipe): the plain-line renderer a cron job gets, over the whole transfer
-  execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BENCH_HWM_FILE: hwm }, maxBuffer: 64 * 2 ** 20 });
+  execFileSync('/usr/bin/time', ['-f', '%M', '-o', rss, ...argv], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, BENCH_HWM_FILE: hwm },
+    maxBuffer: 64 * 2 ** 20,
+  });
   sh('sync', []);
   const seconds = Number(process.hrtime.bigint() - t) / 1e9;
   const run: MemoryRun = { gib, seconds, treePeakKiB: Number(readFileSync(rss, 'utf8').trim()) };
   if (tool === 'btrfs-vault') {
     const v = existsSync(hwm) ? Number(readFileSync(hwm, 'utf8')) : NaN;
-    if (!Number.isFinite(v)) throw new Error('memory phase: btrfs-vault\'s Node wrote no VmHWM at exit');
+    if (!Number.isFinite(v)) throw new Error("memory phase: btrfs-vault's Node wrote no VmHWM at exit");
     run.nodeHwmKiB = v;
   }
   return run;
@@ -193,16 +226,45 @@ function fullBackup(tool: Tool, gib: number, p: Paths): MemoryRun {
 function printTable(result: MemoryResult, sizes: number[]): void {
   const [small, big] = [sizes[0]!, sizes.at(-1)!];
   const two = sizes.length > 1;
-  console.log(`\nmemory: one full backup of ${sizes.map((s) => `${s} GiB`).join(' and of ')} of random data each, page cache dropped before; peak resident set in MiB`);
-  console.log(two ? `| tool | measure | ${small} GiB | ${big} GiB | ${big} GiB / ${small} GiB |` : `| tool | measure | ${small} GiB |`);
+  console.log(
+    `\nmemory: one full backup of ${sizes.map((s) => `${s} GiB`).join(' and of ')} of random data each, page cache dropped before; peak resident set in MiB`,
+  );
+  console.log(
+    two
+      ? `| tool | measure | ${small} GiB | ${big} GiB | ${big} GiB / ${small} GiB |`
+      : `| tool | measure | ${small} GiB |`,
+  );
   console.log(two ? '|---|---|---|---|---|' : '|---|---|---|');
   const row = (tool: Tool, measure: string, xs: number[], fmt: (x: number) => string) =>
-    console.log(`| ${tool} | ${measure} | ${xs.map(fmt).join(' | ')}${two ? ` | ${(xs.at(-1)! / xs[0]!).toFixed(2)}` : ''} |`);
+    console.log(
+      `| ${tool} | ${measure} | ${xs.map(fmt).join(' | ')}${two ? ` | ${(xs.at(-1)! / xs[0]!).toFixed(2)}` : ''} |`,
+    );
   for (const tool of TOOLS) {
     const runs = result[tool];
-    row(tool, 'seconds', runs.map((r) => r.seconds), (x) => x.toFixed(1));
-    row(tool, 'MiB/s', runs.map((r) => (r.gib * 1024) / r.seconds), (x) => x.toFixed(0));
-    if (tool === 'btrfs-vault') row(tool, "its Node process's VmHWM", runs.map((r) => r.nodeHwmKiB!), (x) => mib(x));
-    row(tool, 'largest process of the tree (GNU time %M)', runs.map((r) => r.treePeakKiB), (x) => mib(x));
+    row(
+      tool,
+      'seconds',
+      runs.map((r) => r.seconds),
+      (x) => x.toFixed(1),
+    );
+    row(
+      tool,
+      'MiB/s',
+      runs.map((r) => (r.gib * 1024) / r.seconds),
+      (x) => x.toFixed(0),
+    );
+    if (tool === 'btrfs-vault')
+      row(
+        tool,
+        "its Node process's VmHWM",
+        runs.map((r) => r.nodeHwmKiB!),
+        (x) => mib(x),
+      );
+    row(
+      tool,
+      'largest process of the tree (GNU time %M)',
+      runs.map((r) => r.treePeakKiB),
+      (x) => mib(x),
+    );
   }
 }

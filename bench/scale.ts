@@ -61,7 +61,8 @@ const quiet = (file: string, args: string[]) => execFileSync(file, args, { stdio
 const t0 = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000;
 const hoursAgo = (k: number) => new Date(t0 - k * 3_600_000);
 const vaultName = (d: Date) => d.toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
-const btrbkName = (sub: string, d: Date) => `${sub}.${d.toISOString().slice(0, 19).replaceAll('-', '').replaceAll(':', '')}+0000`;
+const btrbkName = (sub: string, d: Date) =>
+  `${sub}.${d.toISOString().slice(0, 19).replaceAll('-', '').replaceAll(':', '')}+0000`;
 
 type Tool = 'vault' | 'btrbk';
 interface Layout {
@@ -108,14 +109,18 @@ async function fabricate(l: Layout, upTo: number): Promise<void> {
     const names = Array.from({ length: count }, (_, k) => l.name(i, hoursAgo(l.pairs + k)));
     const file = join(dir, `names-${l.tool}-${i}`);
     writeFileSync(file, `${names.join('\n')}\n`);
-    await run('bash', ['-c', FABRICATE, 'bash', sub, l.snapDir(i), l.targetDir(i), newestOf(l, i), file], { maxBuffer: 1 << 26 });
+    await run('bash', ['-c', FABRICATE, 'bash', sub, l.snapDir(i), l.targetDir(i), newestOf(l, i), file], {
+      maxBuffer: 1 << 26,
+    });
   });
   await pool(queue, JOBS);
   sh('sync', []);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   barrier(true);
   l.fabricated.push({ seconds, pairs: count * l.subs.length });
-  console.log(`${l.tool}: fabricated ${count * l.subs.length} pairs (${count} per source) in ${seconds.toFixed(1)} s, ${((count * l.subs.length) / seconds).toFixed(1)} pairs/s`);
+  console.log(
+    `${l.tool}: fabricated ${count * l.subs.length} pairs (${count} per source) in ${seconds.toFixed(1)} s, ${((count * l.subs.length) / seconds).toFixed(1)} pairs/s`,
+  );
   // a snapshot moves its source's generation, so each source now looks changed since its
   // newest snapshot: one real run makes a last pair, and the next runs have nothing to do
   l.settle();
@@ -124,15 +129,19 @@ async function fabricate(l: Layout, upTo: number): Promise<void> {
 
 async function pool(jobs: (() => Promise<void>)[], width: number): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(width, jobs.length) }, async () => {
+      while (next < jobs.length) await jobs[next++]!();
+    }),
+  );
 }
 
 /** The newest snapshot of source i that the real runs made (the parent of every fabricated send). */
 function newestOf(l: Layout, i: number): string {
   if (l.tool === 'vault') return join(l.snapDir(i), readlinkSync(join(l.snapDir(i), 'latest')));
-  const mine = readdirSync(l.snapDir(i)).filter((n) => n.startsWith(`${l.subs[i]!.split('/').at(-1)}.`)).sort();
+  const mine = readdirSync(l.snapDir(i))
+    .filter((n) => n.startsWith(`${l.subs[i]!.split('/').at(-1)}.`))
+    .sort();
   return join(l.snapDir(i), mine.at(-1)!);
 }
 
@@ -153,7 +162,11 @@ function vaultLayout(tag: string, count: number): Layout & { config: string; con
   mkdirSync(etc, { mode: 0o700 });
   const token = randomBytes(64);
   writeFileSync(join(dst.mountPoint, '.token'), token);
-  writeFileSync(join(etc, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, { mode: 0o600 });
+  writeFileSync(
+    join(etc, 'token.sha512'),
+    `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`,
+    { mode: 0o600 },
+  );
   const conf = (list: string[]) =>
     `host = "bench"\nsources = [\n${list.map((p) => `  { path = "${p}", name = "${p.split('/').at(-1)}" },`).join('\n')}\n]\n` +
     `snapshot_dir = "${join(src.mountPoint, 'snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`;
@@ -208,16 +221,29 @@ function btrbkLayout(tag: string, count: number): Layout & { onchange: string; a
   return l;
 }
 
-const subvolumeCount = (m: string) => execFileSync('btrfs', ['subvolume', 'list', m], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n').filter(Boolean).length;
+const subvolumeCount = (m: string) =>
+  execFileSync('btrfs', ['subvolume', 'list', m], { encoding: 'utf8', maxBuffer: 1 << 28 })
+    .split('\n')
+    .filter(Boolean).length;
 
 /** What one listing of a filesystem costs: btrfs-vault's own listing commands, medians. */
 function listingCost(fs: LoopFs, readonly: boolean): number {
   const args = ['subvolume', 'list', ...(readonly ? ['-r'] : []), '-a', '-c', '-u', '-q', '-R', fs.mountPoint];
-  return median(Array.from({ length: 3 }, () => timed(() => execFileSync('btrfs', args, { stdio: ['ignore', 'ignore', 'ignore'] }))));
+  return median(
+    Array.from({ length: 3 }, () =>
+      timed(() => execFileSync('btrfs', args, { stdio: ['ignore', 'ignore', 'ignore'] })),
+    ),
+  );
 }
 
-type Variant = 'vault' | 'vault --force' | 'vault (other build)' | 'vault --force (other build)' | 'btrbk onchange' | 'btrbk always';
-function runVariant(v: Variant, vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeof btrbkLayout>, config = vault.config): void {
+type Variant =
+  'vault' | 'vault --force' | 'vault (other build)' | 'vault --force (other build)' | 'btrbk onchange' | 'btrbk always';
+function runVariant(
+  v: Variant,
+  vault: ReturnType<typeof vaultLayout>,
+  btrbk: ReturnType<typeof btrbkLayout>,
+  config = vault.config,
+): void {
   if (v === 'vault') quiet('node', [BIN, 'backup', '--config', config]);
   else if (v === 'vault --force') quiet('node', [BIN, 'backup', '--force', '--config', config]);
   else if (v === 'vault (other build)') quiet('node', [OTHER!, 'backup', '--config', config]);
@@ -226,11 +252,15 @@ function runVariant(v: Variant, vault: ReturnType<typeof vaultLayout>, btrbk: Re
 }
 
 /** No-change runs, interleaved: the default ones first, then those that make a snapshot each. */
-function noChange(vault: ReturnType<typeof vaultLayout>, btrbk: ReturnType<typeof btrbkLayout>): Record<Variant, number> {
+function noChange(
+  vault: ReturnType<typeof vaultLayout>,
+  btrbk: ReturnType<typeof btrbkLayout>,
+): Record<Variant, number> {
   const times: Partial<Record<Variant, number[]>> = {};
   const rounds = (variants: Variant[]) => {
     for (let r = 0; r < RUNS; r++) {
-      for (const v of variants.map((_, i) => variants[(i + r) % variants.length]!)) (times[v] ??= []).push(timed(() => runVariant(v, vault, btrbk)));
+      for (const v of variants.map((_, i) => variants[(i + r) % variants.length]!))
+        (times[v] ??= []).push(timed(() => runVariant(v, vault, btrbk)));
     }
   };
   rounds(['vault', 'btrbk onchange', ...(OTHER ? ['vault (other build)' as const] : [])]);
@@ -243,18 +273,32 @@ function programsOf(file: string, args: string[]): Map<string, number> {
   // one trace file per process (-ff): the lines of programs running at once never interleave
   const traces = join(dir, `strace-${Date.now()}`);
   mkdirSync(traces);
-  execFileSync('strace', ['-ff', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(traces, 't'), file, ...args], { stdio: 'ignore' });
+  execFileSync(
+    'strace',
+    ['-ff', '-qq', '-e', 'trace=execve', '-e', 'signal=none', '-o', join(traces, 't'), file, ...args],
+    { stdio: 'ignore' },
+  );
   const counts = new Map<string, number>();
   for (const line of readdirSync(traces).flatMap((f) => readFileSync(join(traces, f), 'utf8').split('\n'))) {
     const m = /execve\("[^"]*", \[(.*?)\]/.exec(line);
     if (!m || !/= 0$/.test(line)) continue;
     const argv = [...m[1]!.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => x[1]!);
-    const key = argv[0]!.endsWith('btrfs') ? `btrfs ${argv.slice(1).filter((a) => !a.startsWith('-') && !a.startsWith('/')).slice(0, 2).join(' ')}${argv.includes('-r') ? ' -r' : ''}` : argv[0]!.split('/').at(-1)!;
+    const key = argv[0]!.endsWith('btrfs')
+      ? `btrfs ${argv
+          .slice(1)
+          .filter((a) => !a.startsWith('-') && !a.startsWith('/'))
+          .slice(0, 2)
+          .join(' ')}${argv.includes('-r') ? ' -r' : ''}`
+      : argv[0]!.split('/').at(-1)!;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;
 }
-const countsText = (c: Map<string, number>) => [...c].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ×${v}`).join(', ');
+const countsText = (c: Map<string, number>) =>
+  [...c]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ×${v}`)
+    .join(', ');
 
 /**
  * One run's programs on a time line (strace -ttt), ms from the start of node. A process
@@ -263,7 +307,25 @@ const countsText = (c: Map<string, number>) => [...c].sort((a, b) => b[1] - a[1]
  */
 function timeline(args: string[]): { program: string; start: number; last: number; end: number }[] {
   const out = join(dir, 'timeline.out');
-  execFileSync('strace', ['-f', '-q', '-ttt', '--seccomp-bpf', '-e', 'trace=execve,exit_group', '-e', 'signal=none', '-o', out, 'node', BIN, ...args], { stdio: 'ignore' });
+  execFileSync(
+    'strace',
+    [
+      '-f',
+      '-q',
+      '-ttt',
+      '--seccomp-bpf',
+      '-e',
+      'trace=execve,exit_group',
+      '-e',
+      'signal=none',
+      '-o',
+      out,
+      'node',
+      BIN,
+      ...args,
+    ],
+    { stdio: 'ignore' },
+  );
   const procs = new Map<string, { chain: string[]; program: string; start: number; last: number; end: number }>();
   let zero = NaN;
   for (const line of readFileSync(out, 'utf8').split('\n')) {
@@ -277,20 +339,32 @@ function timeline(args: string[]): { program: string; start: number; last: numbe
       const p = procs.get(pid) ?? { chain: [], program: '', start: t - zero, last: t - zero, end: NaN };
       p.chain.push(argv[0]!.split('/').at(-1)!);
       p.last = t - zero;
-      p.program = argv.map((a) => (a.startsWith(dir) ? '…' : a)).join(' ').slice(0, 60);
+      p.program = argv
+        .map((a) => (a.startsWith(dir) ? '…' : a))
+        .join(' ')
+        .slice(0, 60);
       procs.set(pid, p);
     } else if (/^\+\+\+ (exited|killed)/.test(rest) && procs.has(pid)) procs.get(pid)!.end = t - zero;
   }
   return [...procs.values()]
     .sort((a, b) => a.start - b.start)
     .map(({ chain, program, start, last, end }) => {
-      const counts = [...new Set(chain)].map((c) => `${c}${chain.filter((x) => x === c).length > 1 ? ` ×${chain.filter((x) => x === c).length}` : ''}`);
-      return { program: chain.length > 1 ? `${counts.join(' → ')} (the last from ${last.toFixed(0)} ms)` : program, start, last, end };
+      const counts = [...new Set(chain)].map(
+        (c) => `${c}${chain.filter((x) => x === c).length > 1 ? ` ×${chain.filter((x) => x === c).length}` : ''}`,
+      );
+      return {
+        program: chain.length > 1 ? `${counts.join(' → ')} (the last from ${last.toFixed(0)} ms)` : program,
+        start,
+        last,
+        end,
+      };
     });
 }
 
 // ---------------------------------------------------------------------------------------
-console.log(`scale: ${N} sources, ${BASE} then ${S} snapshot pairs each, per tool on filesystems of its own; ${RUNS} warm runs each, interleaved, medians`);
+console.log(
+  `scale: ${N} sources, ${BASE} then ${S} snapshot pairs each, per tool on filesystems of its own; ${RUNS} warm runs each, interleaved, medians`,
+);
 const vault = vaultLayout('vault', N);
 const btrbk = btrbkLayout('btrbk', N);
 const result: Record<string, unknown> = { sources: N, base: BASE, snapshots: S };
@@ -304,7 +378,10 @@ const startup = {
 };
 console.log(`\nfixed cost: node -e 0 ${ms(startup.nodeStart)}, btrfs-vault --version ${ms(startup.help)}`);
 const fixed: Record<string, unknown> = { ...startup };
-for (const [label, config] of [['1 source', vault.config1], [`${N} sources`, vault.config]] as const) {
+for (const [label, config] of [
+  ['1 source', vault.config1],
+  [`${N} sources`, vault.config],
+] as const) {
   const runs: number[] = [];
   const other: number[] = [];
   for (let r = 0; r < 2 * RUNS + 1; r++) {
@@ -314,8 +391,13 @@ for (const [label, config] of [['1 source', vault.config1], [`${N} sources`, vau
   const line = timeline(['backup', '--config', config]);
   const end = line[0]!.end; // node's own
   const vs = OTHER ? `, the other build ${ms(median(other))} (interleaved)` : '';
-  console.log(`\n${label}: no-change run ${ms(median(runs))} (median of ${runs.length})${vs}; one run under strace, ms from node's start:`);
-  for (const p of line) console.log(`  ${p.start.toFixed(0).padStart(5)} → ${p.end.toFixed(0).padStart(5)}  (${(p.end - p.start).toFixed(0).padStart(4)} ms)  ${p.program}`);
+  console.log(
+    `\n${label}: no-change run ${ms(median(runs))} (median of ${runs.length})${vs}; one run under strace, ms from node's start:`,
+  );
+  for (const p of line)
+    console.log(
+      `  ${p.start.toFixed(0).padStart(5)} → ${p.end.toFixed(0).padStart(5)}  (${(p.end - p.start).toFixed(0).padStart(4)} ms)  ${p.program}`,
+    );
   console.log(`  (node exits at ${end.toFixed(0)} ms)`);
   fixed[label] = { seconds: median(runs), other: OTHER ? median(other) : undefined, timeline: line };
 }
@@ -325,8 +407,15 @@ result.fixed = fixed;
 const flat: Record<string, unknown> = {};
 for (const size of [BASE, S]) {
   for (const l of [vault, btrbk]) await fabricate(l, size);
-  const subvolumes = { vault: [subvolumeCount(vault.src.mountPoint), subvolumeCount(vault.dst.mountPoint)], btrbk: [subvolumeCount(btrbk.src.mountPoint), subvolumeCount(btrbk.dst.mountPoint)] };
-  const listing = { source: listingCost(vault.src, false), target: listingCost(vault.dst, false), targetReadonly: listingCost(vault.dst, true) };
+  const subvolumes = {
+    vault: [subvolumeCount(vault.src.mountPoint), subvolumeCount(vault.dst.mountPoint)],
+    btrbk: [subvolumeCount(btrbk.src.mountPoint), subvolumeCount(btrbk.dst.mountPoint)],
+  };
+  const listing = {
+    source: listingCost(vault.src, false),
+    target: listingCost(vault.dst, false),
+    targetReadonly: listingCost(vault.dst, true),
+  };
   const t = noChange(vault, btrbk);
   flat[size] = { subvolumes, listing, times: t };
   console.log(
@@ -343,7 +432,9 @@ const programs = {
   vaultForce: countsText(programsOf('node', [BIN, 'backup', '--force', '--config', vault.config])),
   btrbkOnchange: countsText(programsOf('btrbk', ['-c', btrbk.onchange, '-q', 'run'])),
 };
-console.log(`\nprograms of one run (${S} pairs per source, ${N} sources):\n  btrfs-vault: ${programs.vault}\n  btrfs-vault --force: ${programs.vaultForce}\n  btrbk onchange: ${programs.btrbkOnchange}`);
+console.log(
+  `\nprograms of one run (${S} pairs per source, ${N} sources):\n  btrfs-vault: ${programs.vault}\n  btrfs-vault --force: ${programs.vaultForce}\n  btrbk onchange: ${programs.btrbkOnchange}`,
+);
 result.programs = programs;
 
 // 2. list with LIST_PAIRS pairs of one source
@@ -351,36 +442,70 @@ for (const d of disks.splice(0)) d.dispose();
 const vaultList = vaultLayout('list-vault', 1);
 const btrbkList = btrbkLayout('list-btrbk', 1);
 for (const l of [vaultList, btrbkList]) await fabricate(l, LIST_PAIRS);
-const listTimes: Record<'list' | 'list --json' | 'btrbk list all', number[]> = { list: [], 'list --json': [], 'btrbk list all': [] };
+const listTimes: Record<'list' | 'list --json' | 'btrbk list all', number[]> = {
+  list: [],
+  'list --json': [],
+  'btrbk list all': [],
+};
 for (let r = 0; r < RUNS; r++) {
   listTimes.list.push(timed(() => quiet('node', [BIN, 'list', '--config', vaultList.config])));
   listTimes['list --json'].push(timed(() => quiet('node', [BIN, 'list', '--json', '--config', vaultList.config])));
   listTimes['btrbk list all'].push(timed(() => quiet('btrbk', ['-c', btrbkList.always, 'list', 'all'])));
 }
-const listed = JSON.parse(execFileSync('node', [BIN, 'list', '--json', '--config', vaultList.config], { encoding: 'utf8', maxBuffer: 1 << 28 })) as { sources: { snapshots: { paired: boolean }[] }[] };
+const listed = JSON.parse(
+  execFileSync('node', [BIN, 'list', '--json', '--config', vaultList.config], { encoding: 'utf8', maxBuffer: 1 << 28 }),
+) as { sources: { snapshots: { paired: boolean }[] }[] };
 const pairsListed = listed.sources[0]!.snapshots.filter((s) => s.paired).length;
 const listPrograms = countsText(programsOf('node', [BIN, 'list', '--config', vaultList.config]));
 console.log(`\nlist, ${pairsListed} pairs of one source listed (programs: ${listPrograms}):`);
 for (const [k, xs] of Object.entries(listTimes)) console.log(`  ${k}: ${median(xs).toFixed(3)} s`);
-result.list = { pairs: pairsListed, programs: listPrograms, times: Object.fromEntries(Object.entries(listTimes).map(([k, xs]) => [k, median(xs)])) };
+result.list = {
+  pairs: pairsListed,
+  programs: listPrograms,
+  times: Object.fromEntries(Object.entries(listTimes).map(([k, xs]) => [k, median(xs)])),
+};
 
 // the tables
 const f = (x: number) => x.toFixed(3);
 const at = (size: number) => (flat[size] as { times: Record<Variant, number> }).times;
-console.log(`\nbtrfs-vault scale benchmark: ${N} sources, no-change runs, warm, medians of ${RUNS} (seconds); ratios > 1: btrfs-vault faster`);
-console.log(`| run | vault, ${BASE} pairs | vault, ${S} pairs | ${S} / ${BASE} | btrbk, ${S} pairs | btrbk / vault at ${S} |`);
+console.log(
+  `\nbtrfs-vault scale benchmark: ${N} sources, no-change runs, warm, medians of ${RUNS} (seconds); ratios > 1: btrfs-vault faster`,
+);
+console.log(
+  `| run | vault, ${BASE} pairs | vault, ${S} pairs | ${S} / ${BASE} | btrbk, ${S} pairs | btrbk / vault at ${S} |`,
+);
 console.log('|---|---|---|---|---|---|');
-for (const [v, b] of [['vault', 'btrbk onchange'], ...(FORCED ? [['vault --force', 'btrbk always'] as const] : [])] as const) {
-  console.log(`| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${(at(S)[v] / at(BASE)[v]).toFixed(2)} | ${f(at(S)[b])} | ${(at(S)[b] / at(S)[v]).toFixed(2)} |`);
+for (const [v, b] of [
+  ['vault', 'btrbk onchange'],
+  ...(FORCED ? [['vault --force', 'btrbk always'] as const] : []),
+] as const) {
+  console.log(
+    `| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${(at(S)[v] / at(BASE)[v]).toFixed(2)} | ${f(at(S)[b])} | ${(at(S)[b] / at(S)[v]).toFixed(2)} |`,
+  );
 }
-console.log(`(btrbk at ${BASE} pairs: onchange ${f(at(BASE)['btrbk onchange'])} s${FORCED ? `, always ${f(at(BASE)['btrbk always'])} s` : ''})`);
+console.log(
+  `(btrbk at ${BASE} pairs: onchange ${f(at(BASE)['btrbk onchange'])} s${FORCED ? `, always ${f(at(BASE)['btrbk always'])} s` : ''})`,
+);
 if (OTHER) {
-  console.log(`the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`);
-  if (FORCED) console.log(`the other build, --force: ${f(at(BASE)['vault --force (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault --force (other build)'])} s at ${S} pairs`);
+  console.log(
+    `the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`,
+  );
+  if (FORCED)
+    console.log(
+      `the other build, --force: ${f(at(BASE)['vault --force (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault --force (other build)'])} s at ${S} pairs`,
+    );
 }
 const fab = [...vault.fabricated, ...btrbk.fabricated];
 const rate = fab.reduce((a, x) => a + x.pairs, 0) / fab.reduce((a, x) => a + x.seconds, 0);
-console.log(`fabrication: ${rate.toFixed(1)} pairs/s over ${fab.reduce((a, x) => a + x.pairs, 0)} pairs; the issue's 50 × 2,000 for both tools (200,000 pairs) would take ~${(200000 / rate / 60).toFixed(0)} min`);
+console.log(
+  `fabrication: ${rate.toFixed(1)} pairs/s over ${fab.reduce((a, x) => a + x.pairs, 0)} pairs; the issue's 50 × 2,000 for both tools (200,000 pairs) would take ~${(200000 / rate / 60).toFixed(0)} min`,
+);
 result.fabricationPairsPerSecond = rate;
-console.log(`list of ${pairsListed} pairs: ${Object.entries(listTimes).map(([k, xs]) => `${k} ${f(median(xs))} s`).join(', ')}; btrbk list all / list --json: ${(median(listTimes['btrbk list all']) / median(listTimes['list --json'])).toFixed(1)}`);
+console.log(
+  `list of ${pairsListed} pairs: ${Object.entries(listTimes)
+    .map(([k, xs]) => `${k} ${f(median(xs))} s`)
+    .join(
+      ', ',
+    )}; btrbk list all / list --json: ${(median(listTimes['btrbk list all']) / median(listTimes['list --json'])).toFixed(1)}`,
+);
 writeFileSync(join(process.cwd(), 'dist', 'scale-result.json'), JSON.stringify(result, null, 2));

@@ -28,7 +28,9 @@ const withoutTestHooks = {
 const perlPrograms = {
   name: 'perl-programs',
   setup(b) {
-    b.onResolve({ filter: /\.pl\.js$/ }, (args) => ({ path: resolve(args.resolveDir, args.path.replace(/\.js$/, '')) }));
+    b.onResolve({ filter: /\.pl\.js$/ }, (args) => ({
+      path: resolve(args.resolveDir, args.path.replace(/\.js$/, '')),
+    }));
   },
 };
 const promptsApart = {
@@ -40,14 +42,32 @@ const promptsApart = {
 
 async function bundle(outdir, plugins) {
   rmSync(outdir, { recursive: true, force: true });
-  const common = { bundle: true, platform: 'node', target: 'node20', sourcemap: true, logLevel: 'warning', format: 'cjs', loader: { '.pl': 'text' }, plugins: [...plugins, perlPrograms] };
+  const common = {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    sourcemap: true,
+    logLevel: 'warning',
+    format: 'cjs',
+    loader: { '.pl': 'text' },
+    plugins: [...plugins, perlPrograms],
+  };
   await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(outdir, 'launch.cjs') });
   await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: join(outdir, 'cli.cjs') });
-  await build({ ...common, entryPoints: ['src/cli/commands.ts'], outfile: join(outdir, 'commands.cjs'), plugins: [...common.plugins, promptsApart] });
+  await build({
+    ...common,
+    entryPoints: ['src/cli/commands.ts'],
+    outfile: join(outdir, 'commands.cjs'),
+    plugins: [...common.plugins, promptsApart],
+  });
   await build({ ...common, entryPoints: ['@inquirer/prompts'], outfile: join(outdir, 'prompts.cjs') });
 }
 
 await bundle('dist/bundle', [withoutTestHooks]);
 await bundle('dist/test-bundle', []);
 // the test build's own bin file (bin/btrfs-vault.js runs the release)
-writeFileSync(join('dist/test-bundle', 'btrfs-vault.cjs'), "#!/usr/bin/env node\n// the test build: bin/btrfs-vault.js with the test hooks (scripts/bundle.mjs)\nrequire('./launch.cjs').launch(__dirname);\n", { mode: 0o755 });
+writeFileSync(
+  join('dist/test-bundle', 'btrfs-vault.cjs'),
+  "#!/usr/bin/env node\n// the test build: bin/btrfs-vault.js with the test hooks (scripts/bundle.mjs)\nrequire('./launch.cjs').launch(__dirname);\n",
+  { mode: 0o755 },
+);

@@ -7,7 +7,10 @@ export const btrfs = {
   /** every subvolume with its UUIDs and generations (-c: the one it was created in) */
   list: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', path]],
   /** the same, read-only subvolumes only */
-  listReadonly: (path: string): Argv => ['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', '--', path]],
+  listReadonly: (path: string): Argv => [
+    'btrfs',
+    ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', '--', path],
+  ],
   createSubvolume: (path: string): Argv => ['btrfs', ['subvolume', 'create', '--', path]],
   snapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '-r', '--', source, dest]],
   writableSnapshot: (source: string, dest: string): Argv => ['btrfs', ['subvolume', 'snapshot', '--', source, dest]],
@@ -15,7 +18,10 @@ export const btrfs = {
   /** deleted and committed: the cleaner starts on it now, not at the next periodic commit (up to 30 s) */
   deleteNow: (path: string): Argv => ['btrfs', ['subvolume', 'delete', '--commit-after', '--', path]],
   /** wait until btrfs has freed the space of these deleted subvolumes */
-  waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => ['btrfs', ['subvolume', 'sync', '--', mountPoint, ...ids.map(String)]],
+  waitDeleted: (mountPoint: string, ids: readonly number[]): Argv => [
+    'btrfs',
+    ['subvolume', 'sync', '--', mountPoint, ...ids.map(String)],
+  ],
   /** one command for many (prune deletes in batches) */
   deleteMany: (paths: readonly string[]): Argv => ['btrfs', ['subvolume', 'delete', '--', ...paths]],
   /** compressed: compressed extents travel as they are (send protocol 2) */

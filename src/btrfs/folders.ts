@@ -36,7 +36,8 @@ export async function ownFolder(runner: Runner, dir: string, check: FolderCheck,
     realParent = realpathSync.native(parent);
   } catch {
     // a dry-run did not make it
-    if (runner.changesTakeEffect) throw refuse(check, `the folder ${parent} does not exist`, `create it, or check the configured path`);
+    if (runner.changesTakeEffect)
+      throw refuse(check, `the folder ${parent} does not exist`, `create it, or check the configured path`);
   }
   const real = join(realParent, basename(dir));
   let st = lstatOrUndefined(real);
@@ -48,13 +49,20 @@ export async function ownFolder(runner: Runner, dir: string, check: FolderCheck,
     st = lstatSync(real);
   }
   if (st.isSymbolicLink()) {
-    throw refuse(check, `${real} is a symlink, not a folder: btrfs-vault writes only into real folders on the ${check.side === 'target' ? 'backup' : 'source'} filesystem, never through a link`, `remove the link (rm ${quote(real)}); btrfs-vault then makes the folder itself`);
+    throw refuse(
+      check,
+      `${real} is a symlink, not a folder: btrfs-vault writes only into real folders on the ${check.side === 'target' ? 'backup' : 'source'} filesystem, never through a link`,
+      `remove the link (rm ${quote(real)}); btrfs-vault then makes the folder itself`,
+    );
   }
   if (!st.isDirectory()) {
     throw refuse(check, `${real} is not a folder`, `move it away; btrfs-vault makes the folder itself`);
   }
   const where = findMount(check.mounts, real);
-  const onIt = where !== undefined && where.device === check.mount.device && (!check.exactMount || where.mountPoint === check.mount.mountPoint);
+  const onIt =
+    where !== undefined &&
+    where.device === check.mount.device &&
+    (!check.exactMount || where.mountPoint === check.mount.mountPoint);
   if (!onIt) {
     throw refuse(
       check,
@@ -112,7 +120,8 @@ export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side
   } catch {
     /* unreadable: treated as someone else's */
   }
-  const refuse = (message: string, fix: string) => (side === 'target' ? new TargetError(message, fix) : new UserError(message, fix));
+  const refuse = (message: string, fix: string) =>
+    side === 'target' ? new TargetError(message, fix) : new UserError(message, fix);
   const ownFolderFix = `give this source a folder of its own (sources = [{ path = "${owner.source}", name = "${basename(dir)}-2" }])`;
   if (found.host !== owner.host || found.source !== owner.source) {
     const message = `${dir} holds the ${side === 'target' ? 'backups' : 'snapshots'} of ${found.source ?? 'another source'} on host ${found.host ?? '?'}, not of ${owner.source} on ${owner.host}; mixing them would break both chains`;
@@ -129,7 +138,11 @@ export function claimFolder(runner: Runner, dir: string, side: FolderCheck['side
       `${ownFolderFix} in this config; or use one config (one snapshot_dir) for this source`,
     );
   }
-  write(found.snapshots === undefined ? '; the snapshot folder recorded' : `; the recorded snapshot folder ${found.snapshots} is gone`);
+  write(
+    found.snapshots === undefined
+      ? '; the snapshot folder recorded'
+      : `; the recorded snapshot folder ${found.snapshots} is gone`,
+  );
 }
 
 /** A folder's path with the symlinks of what exists of it resolved (it may not exist yet). */

@@ -27,8 +27,20 @@ export function moveLinks(runner: Runner, dir: string, snapshot: string, valid: 
 }
 
 /** `durable`: the folder is synced after the rename. */
-export function replaceLink(runner: Runner, dir: string, name: (typeof LINKS)[number], target: string, o: { durable?: boolean } = {}): void {
-  runner.change({ op: 'symlink', target, tmp: join(dir, `${TMP_PREFIX}${name}`), path: join(dir, name), durable: o.durable });
+export function replaceLink(
+  runner: Runner,
+  dir: string,
+  name: (typeof LINKS)[number],
+  target: string,
+  o: { durable?: boolean } = {},
+): void {
+  runner.change({
+    op: 'symlink',
+    target,
+    tmp: join(dir, `${TMP_PREFIX}${name}`),
+    path: join(dir, name),
+    durable: o.durable,
+  });
 }
 
 /** Removes the link `name` (only a link: never a file or folder that carries the name). */

@@ -28,11 +28,21 @@ export async function probePath(path: string, mounts: readonly MountEntry[]): Pr
   const mount = findMount(mounts, real);
   if (!mount) return { exists: false, path };
   const isBtrfs = mount.fsType === 'btrfs';
-  return { exists: true, path, real, mount, isBtrfs, isSubvolume: isBtrfs && st.isDirectory() && st.ino === SUBVOLUME_INODE };
+  return {
+    exists: true,
+    path,
+    real,
+    mount,
+    isBtrfs,
+    isSubvolume: isBtrfs && st.isDirectory() && st.ino === SUBVOLUME_INODE,
+  };
 }
 
 /** The mount of the nearest existing folder at or above `path` (for folders yet to be created). */
-export async function mountOfNearest(path: string, mounts: readonly MountEntry[]): Promise<{ real: string; mount: MountEntry } | undefined> {
+export async function mountOfNearest(
+  path: string,
+  mounts: readonly MountEntry[],
+): Promise<{ real: string; mount: MountEntry } | undefined> {
   let p = path;
   for (;;) {
     try {

@@ -38,7 +38,13 @@ export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
     const r = JSON.parse(text) as Partial<ReceiveRecord>;
     // a name with a slash could point out of the folder: such a record is not ours
     if (typeof r.name === 'string' && r.name !== '' && !r.name.includes('/') && r.name !== '.' && r.name !== '..') {
-      return { name: r.name, run: String(r.run ?? '?'), started: String(r.started ?? '?'), boot: typeof r.boot === 'string' ? r.boot : undefined, synced: r.synced === true };
+      return {
+        name: r.name,
+        run: String(r.run ?? '?'),
+        started: String(r.started ?? '?'),
+        boot: typeof r.boot === 'string' ? r.boot : undefined,
+        synced: r.synced === true,
+      };
     }
   } catch {
     /* torn or foreign: treated as no record */
@@ -48,7 +54,13 @@ export function readReceiveRecord(dir: string): ReceiveRecord | undefined {
 
 export function writeReceiveRecord(runner: Runner, dir: string, record: ReceiveRecord): void {
   const about = `receiving ${record.name}${record.synced ? ', synced' : ''}`;
-  runner.change({ op: 'write', path: join(dir, RECEIVE_RECORD), text: `${JSON.stringify(record)}\n`, durable: true, about });
+  runner.change({
+    op: 'write',
+    path: join(dir, RECEIVE_RECORD),
+    text: `${JSON.stringify(record)}\n`,
+    durable: true,
+    about,
+  });
 }
 
 export function clearReceiveRecord(runner: Runner, dir: string): void {

@@ -28,7 +28,8 @@ const PROGRAM = perlOneLine(subvolumeInfoPl);
 
 /** For each path, its ID, read-only flag, UUIDs and generations, or why not (the .pl file says how), with this architecture's ioctl number. */
 function subvolInfoProgram(ioctl: number): string {
-  if (!PROGRAM.includes(GENERIC_CALL)) throw new VaultError(`subvolume-info.pl has no ${GENERIC_CALL}`, ExitCode.internal);
+  if (!PROGRAM.includes(GENERIC_CALL))
+    throw new VaultError(`subvolume-info.pl has no ${GENERIC_CALL}`, ExitCode.internal);
   return PROGRAM.replace(GENERIC_CALL, `ioctl($h, 0x${ioctl.toString(16)}, $b)`);
 }
 
@@ -39,7 +40,9 @@ function subvolInfoProgram(ioctl: number): string {
  * and loongarch. Any other architecture is refused rather than guessed.
  */
 const IOCTL: Record<string, number> = {
-  ...Object.fromEntries(['x64', 'ia32', 'arm', 'arm64', 'riscv64', 's390', 's390x', 'loong64'].map((a) => [a, 0x81f8943c])),
+  ...Object.fromEntries(
+    ['x64', 'ia32', 'arm', 'arm64', 'riscv64', 's390', 's390x', 'loong64'].map((a) => [a, 0x81f8943c]),
+  ),
   ...Object.fromEntries(['ppc', 'ppc64', 'mips', 'mipsel', 'mips64el'].map((a) => [a, 0x41f8943c])),
 };
 
@@ -68,19 +71,35 @@ export async function subvolumeInfos(runner: Runner, paths: readonly string[]): 
   return (await subvolumeInfosOrWhy(runner, paths)).map((r, i) => {
     if (typeof r !== 'string') return r;
     // the run made or listed it as a subvolume a moment ago: something changed it since
-    throw new VaultError(`${paths[i]} is not the subvolume btrfs-vault expected: ${r}`, ExitCode.failed, `see what is there now: ls -la ${paths[i]}; btrfs subvolume show ${paths[i]}`);
+    throw new VaultError(
+      `${paths[i]} is not the subvolume btrfs-vault expected: ${r}`,
+      ExitCode.failed,
+      `see what is there now: ls -la ${paths[i]}; btrfs subvolume show ${paths[i]}`,
+    );
   });
 }
 
 /** The same, each path's answer on its own: why it is not one, for a path that is not. */
-export async function subvolumeInfosOrWhy(runner: Runner, paths: readonly string[]): Promise<(SubvolumeInfo | string)[]> {
+export async function subvolumeInfosOrWhy(
+  runner: Runner,
+  paths: readonly string[],
+): Promise<(SubvolumeInfo | string)[]> {
   if (paths.length === 0) return [];
   const { stdout } = await runner.query(subvolumeInfoArgv(paths));
   const lines = stdout.split('\n');
   return paths.map((path, i) => {
     const line = lines[i] ?? '! no answer from the subvolume-info program';
     const m = /^(\d+) ([01]) (\S+) (\S+) (\S+)(?: (\d+) (\d+))?$/.exec(line);
-    if (m) return { path, id: Number(m[1]), readonly: m[2] === '1', uuid: m[3]!, parentUuid: orNone(m[4]!), receivedUuid: orNone(m[5]!), ...(m[6] ? { gen: Number(m[6]), cgen: Number(m[7]) } : {}) };
+    if (m)
+      return {
+        path,
+        id: Number(m[1]),
+        readonly: m[2] === '1',
+        uuid: m[3]!,
+        parentUuid: orNone(m[4]!),
+        receivedUuid: orNone(m[5]!),
+        ...(m[6] ? { gen: Number(m[6]), cgen: Number(m[7]) } : {}),
+      };
     return line.startsWith('! ') ? line.slice(2) : `unrecognised answer: ${line}`;
   });
 }

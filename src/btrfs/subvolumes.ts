@@ -28,7 +28,9 @@ export interface Subvolume {
 export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
   const { stdout } = await runner.query(btrfs.list(mount.mountPoint), { bytes: true }); // names are bytes
   const forged = forgedListingCandidates(stdout);
-  return Object.freeze(forged ? await confirmed(runner, fromRows(forged, mount), false) : fromRows(parseSubvolumeList(stdout), mount));
+  return Object.freeze(
+    forged ? await confirmed(runner, fromRows(forged, mount), false) : fromRows(parseSubvolumeList(stdout), mount),
+  );
 }
 
 /**
@@ -37,9 +39,18 @@ export async function listSubvolumes(runner: Runner, mount: MountEntry): Promise
  * changed, so only a read-only one with a received UUID counts as a complete backup.
  */
 export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
-  const [all, ro] = await Promise.all([runner.query(btrfs.list(mount.mountPoint), { bytes: true }), runner.query(btrfs.listReadonly(mount.mountPoint))]);
-  const forged = forgedListingCandidates(all.stdout) ?? (forgedListingCandidates(ro.stdout) ? parseSubvolumeList(all.stdout) : undefined);
-  return Object.freeze(forged ? await confirmed(runner, fromRows(forged, mount), true) : fromRows(parseSubvolumeList(all.stdout), mount, listedIds(ro.stdout)));
+  const [all, ro] = await Promise.all([
+    runner.query(btrfs.list(mount.mountPoint), { bytes: true }),
+    runner.query(btrfs.listReadonly(mount.mountPoint)),
+  ]);
+  const forged =
+    forgedListingCandidates(all.stdout) ??
+    (forgedListingCandidates(ro.stdout) ? parseSubvolumeList(all.stdout) : undefined);
+  return Object.freeze(
+    forged
+      ? await confirmed(runner, fromRows(forged, mount), true)
+      : fromRows(parseSubvolumeList(all.stdout), mount, listedIds(ro.stdout)),
+  );
 }
 
 /**
@@ -48,12 +59,22 @@ export async function listTargetSubvolumes(runner: Runner, mount: MountEntry): P
  * kernel's, not the text's (a forged row may copy a real one with another generation).
  */
 async function confirmed(runner: Runner, candidates: readonly Subvolume[], withFlag: boolean): Promise<Subvolume[]> {
-  const infos = await subvolumeInfosOrWhy(runner, candidates.map((c) => c.path));
+  const infos = await subvolumeInfosOrWhy(
+    runner,
+    candidates.map((c) => c.path),
+  );
   const byId = new Map<number, Subvolume>();
   candidates.forEach((c, i) => {
     const info = infos[i]!;
     if (typeof info === 'string' || info.id !== c.id || byId.has(c.id)) return;
-    byId.set(c.id, { ...c, uuid: info.uuid, receivedUuid: info.receivedUuid, gen: info.gen ?? c.gen, cgen: info.cgen ?? c.cgen, ...(withFlag ? { readonly: info.readonly } : {}) });
+    byId.set(c.id, {
+      ...c,
+      uuid: info.uuid,
+      receivedUuid: info.receivedUuid,
+      gen: info.gen ?? c.gen,
+      cgen: info.cgen ?? c.cgen,
+      ...(withFlag ? { readonly: info.readonly } : {}),
+    });
   });
   return [...byId.values()].sort((a, b) => a.id - b.id);
 }
@@ -80,7 +101,15 @@ function fromRows(rows: readonly SubvolumeRow[], mount: MountEntry, readonly?: R
   for (const row of rows) {
     const path = toMountPath(row.path, root, mount.mountPoint);
     if (path === undefined) continue;
-    const s: Subvolume = { path, name: path.slice(path.lastIndexOf('/') + 1), id: row.id, uuid: row.uuid, receivedUuid: row.receivedUuid, gen: row.gen, cgen: row.cgen };
+    const s: Subvolume = {
+      path,
+      name: path.slice(path.lastIndexOf('/') + 1),
+      id: row.id,
+      uuid: row.uuid,
+      receivedUuid: row.receivedUuid,
+      gen: row.gen,
+      cgen: row.cgen,
+    };
     if (readonly) s.readonly = readonly.has(row.id);
     out.push(s);
   }

@@ -29,10 +29,14 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
   const name = spec.snapshot.slice(spec.snapshot.lastIndexOf('/') + 1);
   const received = join(spec.targetDir, name);
   try {
-    const { bytes } = await runner.pipe(btrfs.send(spec.snapshot, spec.parent, spec.compressed), btrfs.receive(spec.targetDir), {
-      signal: spec.signal,
-      onProgress: spec.onProgress,
-    });
+    const { bytes } = await runner.pipe(
+      btrfs.send(spec.snapshot, spec.parent, spec.compressed),
+      btrfs.receive(spec.targetDir),
+      {
+        signal: spec.signal,
+        onProgress: spec.onProgress,
+      },
+    );
     // a dry-run received nothing to prove
     if (runner.changesTakeEffect) {
       const [info, expected] = await Promise.all([subvolumeInfo(runner, received), spec.snapshotUuid]);
@@ -45,7 +49,14 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
     return { bytes };
   } catch (err) {
     const gone = await deletePartial(runner, received);
-    throw explain(err, spec.targetDir, spec.into ?? 'backup', gone ? 'the incomplete copy was deleted' : `the incomplete copy ${received} could not be deleted now; the next run deletes it`);
+    throw explain(
+      err,
+      spec.targetDir,
+      spec.into ?? 'backup',
+      gone
+        ? 'the incomplete copy was deleted'
+        : `the incomplete copy ${received} could not be deleted now; the next run deletes it`,
+    );
   }
 }
 

@@ -17,7 +17,14 @@ export interface AddMirrorOptions {
 export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> {
   const config = await loadConfig(opts.config);
   const runner = makeRunner(opts);
-  await addMirror({ runner, config, questions: questionsFor(opts), wait: opts.wait, mode: outputMode({}), print: (t) => process.stdout.write(t) });
+  await addMirror({
+    runner,
+    config,
+    questions: questionsFor(opts),
+    wait: opts.wait,
+    mode: outputMode({}),
+    print: (t) => process.stdout.write(t),
+  });
   return 0;
 }
 
@@ -25,10 +32,15 @@ export async function addMirrorCommand(opts: AddMirrorOptions): Promise<number> 
 function questionsFor(opts: AddMirrorOptions): MirrorQuestions {
   if (opts.disk !== undefined) {
     const wanted = opts.disk;
-    return { disk: (survey) => findDisk(survey, wanted), wipe: async () => Boolean(opts.wipeExisting), confirm: async () => opts.confirm ?? '' };
+    return {
+      disk: (survey) => findDisk(survey, wanted),
+      wipe: async () => Boolean(opts.wipeExisting),
+      confirm: async () => opts.confirm ?? '',
+    };
   }
   const prompts = async () => {
-    if (!process.stdin.isTTY) throw new UserError('add-mirror asks questions, and there is no terminal', 'give --disk DEV --confirm SERIAL');
+    if (!process.stdin.isTTY)
+      throw new UserError('add-mirror asks questions, and there is no terminal', 'give --disk DEV --confirm SERIAL');
     return import('../ui/prompts.js');
   };
   return {

@@ -1,11 +1,38 @@
 // The original script's habits: backup is the default command, `-o` opens, `-c`
 // closes. Rewritten to the subcommand form before commander sees them. Pure.
 
-export const COMMANDS = ['backup', 'list', 'status', 'verify', 'restore', 'files', 'schedule', 'doctor', 'prune', 'open', 'close', 'setup', 'add-mirror', 'help'] as const;
+export const COMMANDS = [
+  'backup',
+  'list',
+  'status',
+  'verify',
+  'restore',
+  'files',
+  'schedule',
+  'doctor',
+  'prune',
+  'open',
+  'close',
+  'setup',
+  'add-mirror',
+  'help',
+] as const;
 const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
 const PROGRAM_FLAGS = new Set(['-h', '--help', '-V', '--version']);
 // options that take a value, so their value is not mistaken for the command
-const WITH_VALUE = new Set(['--config', '--answers', '--disk', '--confirm', '--host', '--to', '--before', '--path', '--from', '--every', '--root']);
+const WITH_VALUE = new Set([
+  '--config',
+  '--answers',
+  '--disk',
+  '--confirm',
+  '--host',
+  '--to',
+  '--before',
+  '--path',
+  '--from',
+  '--every',
+  '--root',
+]);
 
 export function normalizeArgv(args: readonly string[]): string[] {
   const out = [...args];

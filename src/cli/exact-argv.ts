@@ -8,7 +8,10 @@ import { fromBytes } from '../core/byte-names.js';
  * come before the script, so the arguments are its last entries). Read only when an
  * argument holds U+FFFD; when the two do not line up, argv is kept as Node gave it.
  */
-export function exactArgs(argv: readonly string[], cmdline: () => Buffer = () => readFileSync('/proc/self/cmdline')): string[] {
+export function exactArgs(
+  argv: readonly string[],
+  cmdline: () => Buffer = () => readFileSync('/proc/self/cmdline'),
+): string[] {
   const args = argv.slice(2);
   if (!args.some((a) => a.includes('\uFFFD'))) return args;
   let raw: Buffer[];
@@ -17,7 +20,8 @@ export function exactArgs(argv: readonly string[], cmdline: () => Buffer = () =>
   } catch {
     return args;
   }
-  if (args.length === 0 || raw.length !== args.length || raw.some((r, i) => r.toString('utf8') !== args[i])) return args;
+  if (args.length === 0 || raw.length !== args.length || raw.some((r, i) => r.toString('utf8') !== args[i]))
+    return args;
   return raw.map((r) => fromBytes(r));
 }
 

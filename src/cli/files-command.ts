@@ -3,10 +3,22 @@ import { outputMode } from '../ui/renderer.js';
 import { restoreSource } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
 
-export async function filesCommand(sourceArg: string, path: string, opts: { config: string; json?: boolean }, signal: AbortSignal): Promise<number> {
+export async function filesCommand(
+  sourceArg: string,
+  path: string,
+  opts: { config: string; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   const config = await loadFor(opts);
   const mode = outputMode(opts);
-  const report = await runFiles({ config, source: restoreSource(config, sourceArg), path, runner: makeRunner({}), mode, signal });
+  const report = await runFiles({
+    config,
+    source: restoreSource(config, sourceArg),
+    path,
+    runner: makeRunner({}),
+    mode,
+    signal,
+  });
   process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${filesLines(report).join('\n')}\n`);
   return report.exitCode;
 }

@@ -20,7 +20,9 @@ export async function launch(bundleDir: string): Promise<void> {
     process.exitCode = await cli.runCli(args, () => load('./commands.cjs') as CommandsModule);
   } catch (err) {
     // only a broken installation gets here: runCli reports every error of a command
-    process.stderr.write(`btrfs-vault: cannot start: ${(err as Error)?.stack ?? String(err)}\nreinstall btrfs-vault (npm run build in its folder)\n`);
+    process.stderr.write(
+      `btrfs-vault: cannot start: ${(err as Error)?.stack ?? String(err)}\nreinstall btrfs-vault (npm run build in its folder)\n`,
+    );
     process.exitCode = 70;
   }
 }

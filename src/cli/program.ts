@@ -21,7 +21,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   let code: number = ExitCode.ok;
   const program = new Command()
     .name('btrfs-vault')
-    .description('Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.')
+    .description(
+      'Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.',
+    )
     .version('0.1.0')
     // before the commands are added: each copies it, so its usage errors exit 2 too, not 1
     .exitOverride((err) => {
@@ -44,11 +46,25 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .option('--on-plug', 'run because the backup disk was plugged in: as --scheduled, and say when it may be unplugged')
     .option('-n, --dry-run', 'print every command that would change something; change nothing')
     .option('--json', 'print a machine-readable summary on stdout')
-    .action(async (paths: string[], opts: { config: string; keepOpen?: boolean; sourcesFile?: boolean; dryRun?: boolean; json?: boolean; force?: boolean; scheduled?: boolean; onPlug?: boolean }) => {
-      const c = load();
-      const { backupCommand } = await c.commands.backup();
-      code = await c.withSignals((signal) => backupCommand(paths, opts, signal));
-    });
+    .action(
+      async (
+        paths: string[],
+        opts: {
+          config: string;
+          keepOpen?: boolean;
+          sourcesFile?: boolean;
+          dryRun?: boolean;
+          json?: boolean;
+          force?: boolean;
+          scheduled?: boolean;
+          onPlug?: boolean;
+        },
+      ) => {
+        const c = load();
+        const { backupCommand } = await c.commands.backup();
+        code = await c.withSignals((signal) => backupCommand(paths, opts, signal));
+      },
+    );
 
   program
     .command('list')
@@ -61,7 +77,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
 
   program
     .command('status')
-    .description('one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away')
+    .description(
+      'one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away',
+    )
     .addOption(configOption())
     .option('--json', 'machine-readable output (the shape is documented in the README)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
@@ -71,7 +89,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
 
   program
     .command('verify')
-    .description("compare each source's newest backup with its snapshot (tree, metadata, contents of a sample), scrub the backup disk, check the mirror")
+    .description(
+      "compare each source's newest backup with its snapshot (tree, metadata, contents of a sample), scrub the backup disk, check the mirror",
+    )
     .argument('[paths...]', 'sources to verify (default: every configured source)')
     .addOption(configOption())
     .option('--full', 'compare the contents of every file, not a sample')
@@ -85,23 +105,47 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
 
   program
     .command('restore')
-    .description('bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be')
+    .description(
+      'bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be',
+    )
     .argument('[source]', 'a configured source, by its path or name (none, on a terminal: choose)')
     .argument('[backup]', "the backup's name (default: the newest)")
     .addOption(configOption())
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
-    .option('--before <datetime>', 'the newest backup older than this; UTC like the backup names, unless it ends in Z or an offset (2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00)')
+    .option(
+      '--before <datetime>',
+      'the newest backup older than this; UTC like the backup names, unless it ends in Z or an offset (2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00)',
+    )
     .option('--writable', 'also make a writable snapshot beside it, ready to become the live subvolume')
-    .option('--path <path>', 'only this file or folder (its path in the source): copied to --to with owner, mode, times, xattrs and ACLs')
+    .option(
+      '--path <path>',
+      'only this file or folder (its path in the source): copied to --to with owner, mode, times, xattrs and ACLs',
+    )
     .option('--from <backup>', 'with --path: the backup to take it from (default: the newest that has it)')
     .option('--overwrite', 'with --path: replace what is at --to, keeping it as NAME.before-restore')
     .option('-n, --dry-run', 'print every command; change nothing')
     .option('--json', 'machine-readable output')
-    .action(async (sourceArg: string | undefined, backup: string | undefined, opts: { config: string; to?: string; before?: string; writable?: boolean; path?: string; from?: string; overwrite?: boolean; dryRun?: boolean; json?: boolean }) => {
-      const c = load();
-      const { restoreCommand } = await c.commands.restore();
-      code = await c.withSignals((signal) => restoreCommand(sourceArg, backup, opts, signal));
-    });
+    .action(
+      async (
+        sourceArg: string | undefined,
+        backup: string | undefined,
+        opts: {
+          config: string;
+          to?: string;
+          before?: string;
+          writable?: boolean;
+          path?: string;
+          from?: string;
+          overwrite?: boolean;
+          dryRun?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const c = load();
+        const { restoreCommand } = await c.commands.restore();
+        code = await c.withSignals((signal) => restoreCommand(sourceArg, backup, opts, signal));
+      },
+    );
 
   program
     .command('files')
@@ -116,10 +160,21 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       code = await c.withSignals((signal) => filesCommand(sourceArg, path, opts, signal));
     });
 
-  const schedule = program.command('schedule').description('backups without a person: a systemd timer, and a run when the backup disk is plugged in');
-  const scheduleAction = (action: 'install' | 'remove' | 'status') => async (opts: { config: string; every?: string; onPlug?: boolean; root?: string; dryRun?: boolean; json?: boolean }) => {
-    code = await (await load().commands.schedule()).scheduleCommand(action, opts);
-  };
+  const schedule = program
+    .command('schedule')
+    .description('backups without a person: a systemd timer, and a run when the backup disk is plugged in');
+  const scheduleAction =
+    (action: 'install' | 'remove' | 'status') =>
+    async (opts: {
+      config: string;
+      every?: string;
+      onPlug?: boolean;
+      root?: string;
+      dryRun?: boolean;
+      json?: boolean;
+    }) => {
+      code = await (await load().commands.schedule()).scheduleCommand(action, opts);
+    };
   schedule
     .command('install')
     .description('write and enable the units (shown before they are written)')
@@ -129,12 +184,25 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .option('--root <dir>', 'write under this folder instead of / (staging, like systemctl --root)')
     .option('-n, --dry-run', 'only show the units')
     .action(scheduleAction('install'));
-  schedule.command('remove').description('disable and delete the units').addOption(configOption()).option('--root <dir>', 'under this folder instead of /').option('-n, --dry-run', 'only show').action(scheduleAction('remove'));
-  schedule.command('status').description('installed units, next run, last result').addOption(configOption()).option('--json', 'machine-readable output').action(scheduleAction('status'));
+  schedule
+    .command('remove')
+    .description('disable and delete the units')
+    .addOption(configOption())
+    .option('--root <dir>', 'under this folder instead of /')
+    .option('-n, --dry-run', 'only show')
+    .action(scheduleAction('remove'));
+  schedule
+    .command('status')
+    .description('installed units, next run, last result')
+    .addOption(configOption())
+    .option('--json', 'machine-readable output')
+    .action(scheduleAction('status'));
 
   program
     .command('doctor')
-    .description('check what btrfs-vault needs (programs, kernel, root, files and their modes, mdadm.conf, fstab, units, backups), each with its fix; exit 0 all well, 1 warnings, 2 errors')
+    .description(
+      'check what btrfs-vault needs (programs, kernel, root, files and their modes, mdadm.conf, fstab, units, backups), each with its fix; exit 0 all well, 1 warnings, 2 errors',
+    )
     .addOption(configOption())
     .option('--json', 'machine-readable output')
     .action(async (opts: { config: string; json?: boolean }) => {
@@ -143,7 +211,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
 
   program
     .command('prune')
-    .description('delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup')
+    .description(
+      'delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup',
+    )
     .argument('[paths...]', 'sources to prune (default: every configured source)')
     .addOption(configOption())
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
@@ -176,7 +246,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
 
   program
     .command('setup')
-    .description('prepare a backup disk: partition, RAID1, LUKS, LVM, btrfs, token, config (destroys what is on the disk)')
+    .description(
+      'prepare a backup disk: partition, RAID1, LUKS, LVM, btrfs, token, config (destroys what is on the disk)',
+    )
     .option('--config <file>', 'where the config (and key, token hash) is written', DEFAULT_CONFIG)
     .option('--answers <file>', 'answer the questions from this TOML file (unattended)')
     .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
@@ -194,9 +266,18 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .option('--wipe-existing', 'destroy what the disk carries')
     .option('--no-wait', 'return after adding; the resync goes on in the background')
     .option('-n, --dry-run', 'show the commands; change nothing')
-    .action(async (opts: { config: string; disk?: string; confirm?: string; wipeExisting?: boolean; wait: boolean; dryRun?: boolean }) => {
-      code = await (await load().commands.addMirror()).addMirrorCommand(opts);
-    });
+    .action(
+      async (opts: {
+        config: string;
+        disk?: string;
+        confirm?: string;
+        wipeExisting?: boolean;
+        wait: boolean;
+        dryRun?: boolean;
+      }) => {
+        code = await (await load().commands.addMirror()).addMirrorCommand(opts);
+      },
+    );
 
   try {
     await program.parseAsync(normalizeArgv(args), { from: 'user' });
@@ -208,7 +289,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       const command = program.commands.find((c) => args.includes(c.name()))?.name();
       const fix = `see: btrfs-vault ${command ? `${command} ` : ''}--help`;
       process.stderr.write(`fix: ${fix}\n`);
-      if (args.includes('--json')) process.stdout.write(`${JSON.stringify({ ok: false, error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }, null, 2)}\n`);
+      if (args.includes('--json'))
+        process.stdout.write(
+          `${JSON.stringify({ ok: false, error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }, null, 2)}\n`,
+        );
       return ExitCode.usage;
     }
     return load().reportError(err, { json: args.includes('--json') });

@@ -3,7 +3,11 @@ import { outputMode } from '../ui/renderer.js';
 import { pickSources } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
 
-export async function pruneCommand(paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
+export async function pruneCommand(
+  paths: string[],
+  opts: { config: string; dryRun?: boolean; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   const config = await loadFor(opts);
   const sources = pickSources(config, paths, false);
   const mode = outputMode(opts);

@@ -14,7 +14,12 @@ export interface RestoreCommandOptions {
   json?: boolean;
 }
 
-export async function restoreCommand(source: string | undefined, backup: string | undefined, opts: RestoreCommandOptions, signal: AbortSignal): Promise<number> {
+export async function restoreCommand(
+  source: string | undefined,
+  backup: string | undefined,
+  opts: RestoreCommandOptions,
+  signal: AbortSignal,
+): Promise<number> {
   const config = await loadFor(opts);
   return restoreVerb({
     config,

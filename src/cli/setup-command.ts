@@ -20,7 +20,9 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
   const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
   const host = opts.host ?? hostname().split('.')[0]!;
   const runner = makeRunner(opts);
-  const questions = opts.answers ? answeredQuestions(await loadAnswers(opts.answers, (layers) => layersAsk(layers, 'passphrase'))) : await wizardQuestions();
+  const questions = opts.answers
+    ? answeredQuestions(await loadAnswers(opts.answers, (layers) => layersAsk(layers, 'passphrase')))
+    : await wizardQuestions();
   await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
   return 0;
 }
@@ -28,7 +30,10 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
 /** The wizard's prompts, on a terminal. */
 async function wizardQuestions(): Promise<SetupQuestions> {
   if (!process.stdin.isTTY) {
-    throw new UserError('setup asks questions, and there is no terminal to ask them on', 'run it in a terminal, or answer in advance: btrfs-vault setup --answers FILE');
+    throw new UserError(
+      'setup asks questions, and there is no terminal to ask them on',
+      'run it in a terminal, or answer in advance: btrfs-vault setup --answers FILE',
+    );
   }
   const prompts = await import('../ui/prompts.js');
   return {

@@ -1,6 +1,10 @@
 import { ExitCode, InterruptedError, type StopSignal } from '../core/errors.js';
 
-const CODES: Record<StopSignal, number> = { SIGHUP: ExitCode.sighup, SIGINT: ExitCode.sigint, SIGTERM: ExitCode.sigterm };
+const CODES: Record<StopSignal, number> = {
+  SIGHUP: ExitCode.sighup,
+  SIGINT: ExitCode.sigint,
+  SIGTERM: ExitCode.sigterm,
+};
 
 /**
  * SIGHUP (a closed terminal, an ssh session gone), SIGINT and SIGTERM abort the run,

@@ -8,11 +8,18 @@ const print = (lines: string[]) => process.stdout.write(lines.map((l) => `${l}\n
 
 export async function openCommand(opts: Opts): Promise<number> {
   const runner = makeRunner(opts);
-  print(openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json), dryRun: !runner.changesTakeEffect }));
+  print(
+    openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), {
+      json: Boolean(opts.json),
+      dryRun: !runner.changesTakeEffect,
+    }),
+  );
   return 0;
 }
 
 export async function closeCommand(opts: Opts): Promise<number> {
-  print(closeReport(await runClose(makeRunner(opts), await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json) }));
+  print(
+    closeReport(await runClose(makeRunner(opts), await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json) }),
+  );
   return 0;
 }

@@ -3,11 +3,23 @@ import { outputMode } from '../ui/renderer.js';
 import { pickSources } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
 
-export async function verifyCommand(paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }, signal: AbortSignal): Promise<number> {
+export async function verifyCommand(
+  paths: string[],
+  opts: { config: string; full?: boolean; scrub: boolean; json?: boolean },
+  signal: AbortSignal,
+): Promise<number> {
   const config = await loadFor(opts);
   const sources = pickSources(config, paths, false);
   const mode = outputMode(opts);
-  const report = await runVerify({ config, sources, runner: makeRunner({}), mode, full: Boolean(opts.full), scrub: opts.scrub, signal });
+  const report = await runVerify({
+    config,
+    sources,
+    runner: makeRunner({}),
+    mode,
+    full: Boolean(opts.full),
+    scrub: opts.scrub,
+    signal,
+  });
   if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(`${verifyLines(report).join('\n')}\n`);
   return report.exitCode;

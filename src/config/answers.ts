@@ -16,7 +16,12 @@ export const answersSchema = z.strictObject({
   confirm: line,
   /** required when the layers have LUKS (checked where the layers are known) */
   passphrase_file: z.optional(line),
-  layers: z._default(z.array(layerSchema).check(z.refine(layersInOrder, 'is not each layer at most once, bottom-up in the order raid, luks, lvm')), [...FULL_STACK]),
+  layers: z._default(
+    z
+      .array(layerSchema)
+      .check(z.refine(layersInOrder, 'is not each layer at most once, bottom-up in the order raid, luks, lvm')),
+    [...FULL_STACK],
+  ),
   size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'is not a size')), 'all'),
   wipe_existing: z._default(z.boolean(), false),
   mountpoint: z._default(line.check(z.regex(/^\//, 'is not an absolute path')), TARGET_DEFAULTS.mountpoint),
@@ -25,10 +30,19 @@ export const answersSchema = z.strictObject({
 
 const ANSWERS_DOCS = 'README, "Walk-through: a new backup disk"';
 const ANSWERS_KEYS: KeyTable = {
-  disk: { expects: 'a string: the disk\'s device path', example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"' },
-  confirm: { expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it", example: 'confirm = "WX12345"' },
-  passphrase_file: { expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)', example: 'passphrase_file = "/root/pass"' },
-  layers: { expects: 'an array of "raid", "luks", "lvm", bottom-up: the layers below btrfs ([] for a plain btrfs disk)', example: 'layers = ["raid", "luks", "lvm"]' },
+  disk: { expects: "a string: the disk's device path", example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"' },
+  confirm: {
+    expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it",
+    example: 'confirm = "WX12345"',
+  },
+  passphrase_file: {
+    expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)',
+    example: 'passphrase_file = "/root/pass"',
+  },
+  layers: {
+    expects: 'an array of "raid", "luks", "lvm", bottom-up: the layers below btrfs ([] for a plain btrfs disk)',
+    example: 'layers = ["raid", "luks", "lvm"]',
+  },
   size: { expects: 'a string: "all" or a size like "250G"', example: 'size = "all"' },
   wipe_existing: { expects: 'a boolean: true to destroy what the disk carries', example: 'wipe_existing = false' },
   mountpoint: { expects: 'a string: an absolute path', example: 'mountpoint = "/media/backup"' },
@@ -41,7 +55,10 @@ export type Answers = z.infer<typeof answersSchema>;
  * Loads and checks the answers; `needsPassphrase` says whether layers ask for the
  * passphrase (their handlers know: src/stack/layers.ts, layersAsk).
  */
-export async function loadAnswers(file: string, needsPassphrase: (layers: readonly LayerName[]) => boolean): Promise<Answers> {
+export async function loadAnswers(
+  file: string,
+  needsPassphrase: (layers: readonly LayerName[]) => boolean,
+): Promise<Answers> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -52,17 +69,29 @@ export async function loadAnswers(file: string, needsPassphrase: (layers: readon
   try {
     data = parseToml(text);
   } catch (err) {
-    if (err instanceof TomlError) throw new UserError(`${file}:${err.line}:${err.column}: TOML syntax error: ${err.message.split('\n')[0]}`, `fix the syntax at line ${err.line}`);
+    if (err instanceof TomlError)
+      throw new UserError(
+        `${file}:${err.line}:${err.column}: TOML syntax error: ${err.message.split('\n')[0]}`,
+        `fix the syntax at line ${err.line}`,
+      );
     throw err;
   }
   const parsed = answersSchema.safeParse(data);
   // the passphrase is needed only with LUKS, which the layers have unless told otherwise
   const raw = (data ?? {}) as { layers?: unknown; passphrase_file?: unknown };
-  const named = Array.isArray(raw.layers) ? LAYER_NAMES.filter((l) => (raw.layers as unknown[]).includes(l)) : FULL_STACK;
-  const noPass: z.core.$ZodIssue[] = needsPassphrase(named) && raw.passphrase_file === undefined ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }] : [];
+  const named = Array.isArray(raw.layers)
+    ? LAYER_NAMES.filter((l) => (raw.layers as unknown[]).includes(l))
+    : FULL_STACK;
+  const noPass: z.core.$ZodIssue[] =
+    needsPassphrase(named) && raw.passphrase_file === undefined
+      ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }]
+      : [];
   if (!parsed.success || noPass.length > 0) {
     const issues = [...(parsed.success ? [] : parsed.error.issues), ...noPass];
-    throw new ProblemsError(schemaProblems(file, data, issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }), `${file} has problems:`);
+    throw new ProblemsError(
+      schemaProblems(file, data, issues, { keys: ANSWERS_KEYS, section: ANSWERS_DOCS }),
+      `${file} has problems:`,
+    );
   }
   return parsed.data;
 }
@@ -75,6 +104,7 @@ export async function readPassphrase(file: string | undefined): Promise<string> 
     throw new UserError(`passphrase file ${file} cannot be read`, 'check passphrase_file in the answers');
   });
   const pass = text.split('\n')[0] ?? '';
-  if (pass.length < 8) throw new UserError(`the passphrase in ${file} is shorter than 8 characters`, 'use a longer passphrase');
+  if (pass.length < 8)
+    throw new UserError(`the passphrase in ${file} is shorter than 8 characters`, 'use a longer passphrase');
   return pass;
 }

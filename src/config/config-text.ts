@@ -34,7 +34,10 @@ export function configText(config: VaultConfig, layerKeys: Readonly<Record<strin
     retention: { source: counts(DEFAULT_SOURCE_RULES), target: counts(DEFAULT_TARGET_RULES) },
   };
   const checked = configSchema.safeParse(raw);
-  if (!checked.success) throw new InternalError(`setup made a config its own schema refuses: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!checked.success)
+    throw new InternalError(
+      `setup made a config its own schema refuses: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return [
     '# written by btrfs-vault setup; see README, "Configuration"',
     '# sources = ["/", "/home"]   # add yours, or one path a line in the file `sources` beside this one',

@@ -57,5 +57,10 @@ export interface VaultConfig {
   /** a source whose last successful backup is older is a warning in status (default 7 days) */
   maxAgeSeconds?: number;
   /** who is told, and when ([notify]) */
-  notify?: { command?: readonly string[]; url?: string; /** how long the command may run (default 60) */ timeoutSeconds: number; on: readonly NotifyEvent[] };
+  notify?: {
+    command?: readonly string[];
+    url?: string;
+    /** how long the command may run (default 60) */ timeoutSeconds: number;
+    on: readonly NotifyEvent[];
+  };
 }

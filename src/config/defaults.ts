@@ -32,7 +32,10 @@ export const FULL_STACK: readonly LayerName[] = LAYER_NAMES;
 /** Each layer at most once, bottom-up in the order raid, luks, lvm. */
 export function layersInOrder(layers: readonly string[]): boolean {
   const order: readonly string[] = FULL_STACK;
-  return new Set(layers).size === layers.length && layers.every((l, i) => i === 0 || order.indexOf(l) > order.indexOf(layers[i - 1]!));
+  return (
+    new Set(layers).size === layers.length &&
+    layers.every((l, i) => i === 0 || order.indexOf(l) > order.indexOf(layers[i - 1]!))
+  );
 }
 
 /** What load.ts fills in for keys left out that the schema does not fill in. */

@@ -14,12 +14,15 @@ export function describedToml(schema: Parameters<typeof schemaKeys>[0], value: R
   return tableLines(does, value, '').join('\n');
 }
 
-const isTable = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
+const isTable = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
 function tableLines(does: ReadonlyMap<string, string>, table: Record<string, unknown>, prefix: string): string[] {
   const entries = Object.entries(table).filter(([, v]) => v !== undefined);
   // TOML: a table's own keys come before the tables inside it
-  const keys = entries.filter(([, v]) => !isTable(v)).flatMap(([k, v]) => [...comment(does.get(`${prefix}${k}`)), stringify({ [k]: v }).trim()]);
+  const keys = entries
+    .filter(([, v]) => !isTable(v))
+    .flatMap(([k, v]) => [...comment(does.get(`${prefix}${k}`)), stringify({ [k]: v }).trim()]);
   const tables = entries
     .filter((e): e is [string, Record<string, unknown>] => isTable(e[1]))
     .flatMap(([k, v]) => {

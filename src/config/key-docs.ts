@@ -39,7 +39,18 @@ export interface KeyEntry {
   schemaDefault?: unknown;
 }
 
-type Def = { type: string; shape?: Record<string, z.core.$ZodType>; innerType?: z.core.$ZodType; element?: z.core.$ZodType; options?: z.core.$ZodType[]; entries?: Record<string, unknown>; values?: unknown[]; defaultValue?: unknown; format?: string; checks?: z.core.$ZodCheck[] };
+type Def = {
+  type: string;
+  shape?: Record<string, z.core.$ZodType>;
+  innerType?: z.core.$ZodType;
+  element?: z.core.$ZodType;
+  options?: z.core.$ZodType[];
+  entries?: Record<string, unknown>;
+  values?: unknown[];
+  defaultValue?: unknown;
+  format?: string;
+  checks?: z.core.$ZodCheck[];
+};
 const defOf = (s: z.core.$ZodType) => s._zod.def as unknown as Def;
 
 /** Every key of an object schema, depth first in the schema's order; tables before their keys. */
@@ -89,12 +100,18 @@ function typeOf(s: z.core.$ZodType): string {
     case 'union':
       return [...new Set(d.options!.map(typeOf))].join(' or ');
     case 'enum':
-      return Object.values(d.entries!).map((v) => JSON.stringify(v)).join(' | ');
+      return Object.values(d.entries!)
+        .map((v) => JSON.stringify(v))
+        .join(' | ');
     case 'literal':
       return d.values!.map((v) => JSON.stringify(v)).join(' | ');
     case 'number':
       // z.int() is a number of format safeint; z.number().check(z.int()) carries it as a check
-      return [d, ...(d.checks ?? []).map((c) => c._zod.def as { format?: string })].some((x) => x.format?.includes('int')) ? 'integer' : 'number';
+      return [d, ...(d.checks ?? []).map((c) => c._zod.def as { format?: string })].some((x) =>
+        x.format?.includes('int'),
+      )
+        ? 'integer'
+        : 'number';
     default:
       return d.type;
   }

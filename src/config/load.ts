@@ -44,7 +44,10 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
       );
     }
     if (err instanceof TomlError) {
-      throw new UserError(`${abs}:${err.line}:${err.column}: TOML syntax error: ${firstLine(err.message)}`, `fix the syntax at line ${err.line} (TOML: key = "value", one per line; [target] starts the target's table)`);
+      throw new UserError(
+        `${abs}:${err.line}:${err.column}: TOML syntax error: ${firstLine(err.message)}`,
+        `fix the syntax at line ${err.line} (TOML: key = "value", one per line; [target] starts the target's table)`,
+      );
     }
     throw err;
   }
@@ -78,24 +81,63 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
   const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
   const t = raw.target;
-  const { sources, fromFile } = resolveSources({ file, sourcesFile: join(dir, SOURCES_FILE), raw: raw.sources ?? [], fileText: sourcesFileText, at, snapshotDir, token: t.token }, problems);
+  const { sources, fromFile } = resolveSources(
+    {
+      file,
+      sourcesFile: join(dir, SOURCES_FILE),
+      raw: raw.sources ?? [],
+      fileText: sourcesFileText,
+      at,
+      snapshotDir,
+      token: t.token,
+    },
+    problems,
+  );
 
-  for (const [key, value] of [['snapshot_dir', snapshotDir], ['target.mountpoint', t.mountpoint]] as const) {
+  for (const [key, value] of [
+    ['snapshot_dir', snapshotDir],
+    ['target.mountpoint', t.mountpoint],
+  ] as const) {
     const bad = badPathReason(value);
-    if (bad) problems.push(problem(`${file}: ${key}`, `${show(value)} ${bad}`, `choose another folder (${CONFIG_DOCS})`));
+    if (bad)
+      problems.push(problem(`${file}: ${key}`, `${show(value)} ${bad}`, `choose another folder (${CONFIG_DOCS})`));
   }
   if (!isAbsolute(t.mountpoint)) {
-    problems.push(problem(`${file}: target.mountpoint`, `${show(t.mountpoint)} is not an absolute path`, `under [target], write it from /, e.g. mountpoint = "/media/backup"`));
+    problems.push(
+      problem(
+        `${file}: target.mountpoint`,
+        `${show(t.mountpoint)} is not an absolute path`,
+        `under [target], write it from /, e.g. mountpoint = "/media/backup"`,
+      ),
+    );
   } else if (resolve(t.mountpoint) === '/') {
-    problems.push(problem(`${file}: target.mountpoint`, '"/" is the root filesystem, not a backup disk', 'under [target], name where the backup disk is mounted, e.g. mountpoint = "/media/backup"'));
+    problems.push(
+      problem(
+        `${file}: target.mountpoint`,
+        '"/" is the root filesystem, not a backup disk',
+        'under [target], name where the backup disk is mounted, e.g. mountpoint = "/media/backup"',
+      ),
+    );
   }
   if (isAbsolute(t.token) || normalizePath(t.token).split('/')[0] === '..') {
-    problems.push(problem(`${file}: target.token`, `${show(t.token)} is not on the backup filesystem`, 'under [target], give it relative to the mount point, e.g. token = ".token"'));
+    problems.push(
+      problem(
+        `${file}: target.token`,
+        `${show(t.token)} is not on the backup filesystem`,
+        'under [target], give it relative to the mount point, e.g. token = ".token"',
+      ),
+    );
   }
   for (const key of ['array', 'partition', 'device'] as const) {
     const value = t[key];
     if (value !== undefined && !isAbsolute(value)) {
-      problems.push(problem(`${file}: target.${key}`, `${show(value)} is not an absolute path`, `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`));
+      problems.push(
+        problem(
+          `${file}: target.${key}`,
+          `${show(value)} is not an absolute path`,
+          `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`,
+        ),
+      );
     }
   }
   const layers = t.layers;
@@ -111,10 +153,22 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
 
   const host = raw.host ?? hostname().split('.')[0]!;
   if (raw.host === undefined && !hostSchema.safeParse(host).success) {
-    problems.push(problem(`${file}: host`, `this machine's host name ${show(host)} cannot name its volume`, 'set one: host = "deimos" (letters, digits, ".", "_", "-")'));
+    problems.push(
+      problem(
+        `${file}: host`,
+        `this machine's host name ${show(host)} cannot name its volume`,
+        'set one: host = "deimos" (letters, digits, ".", "_", "-")',
+      ),
+    );
   }
   if (layers.includes('lvm') && lvmReserved(host)) {
-    problems.push(problem(`${file}: host`, `${show(host)} names this host's logical volume, and LVM keeps that name for itself`, 'set another: host = "deimos"'));
+    problems.push(
+      problem(
+        `${file}: host`,
+        `${show(host)} names this host's logical volume, and LVM keeps that name for itself`,
+        'set another: host = "deimos"',
+      ),
+    );
   }
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
@@ -183,7 +237,22 @@ function parseAge(text: string): number {
 function lvmReserved(name: string): boolean {
   return (
     ['snapshot', 'pvmove'].some((p) => name.startsWith(p)) ||
-    ['_cdata', '_cmeta', '_corig', '_iorig', '_mimage', '_mlog', '_pmspare', '_rimage', '_rmeta', '_tdata', '_tmeta', '_vdata', '_vorigin', '_wcorig'].some((p) => name.includes(p))
+    [
+      '_cdata',
+      '_cmeta',
+      '_corig',
+      '_iorig',
+      '_mimage',
+      '_mlog',
+      '_pmspare',
+      '_rimage',
+      '_rmeta',
+      '_tdata',
+      '_tmeta',
+      '_vdata',
+      '_vorigin',
+      '_wcorig',
+    ].some((p) => name.includes(p))
   );
 }
 

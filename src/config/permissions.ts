@@ -10,7 +10,8 @@ function trustedOwner(uid: number): boolean {
   return uid === 0 || uid === process.geteuid?.();
 }
 
-const trustedWho = (joiner: 'and' | 'or'): string => (process.geteuid?.() === 0 ? 'root' : `root ${joiner} you (uid ${process.geteuid?.()})`);
+const trustedWho = (joiner: 'and' | 'or'): string =>
+  process.geteuid?.() === 0 ? 'root' : `root ${joiner} you (uid ${process.geteuid?.()})`;
 
 /**
  * Secrets (keyfile, token hash) must be root's alone: owned by root, no bits for

@@ -25,7 +25,13 @@ export function schemaProblems(file: string, data: unknown, issues: readonly z.c
 
 type Segment = PropertyKey;
 
-function issueProblems(file: string, data: unknown, issue: z.core.$ZodIssue, base: readonly Segment[], docs: Docs): string[] {
+function issueProblems(
+  file: string,
+  data: unknown,
+  issue: z.core.$ZodIssue,
+  base: readonly Segment[],
+  docs: Docs,
+): string[] {
   const path = [...base, ...issue.path];
   const label = labelOf(path);
   const key = keyOf(path);
@@ -57,24 +63,47 @@ function issueProblems(file: string, data: unknown, issue: z.core.$ZodIssue, bas
       // a table in `sources` that is wrong inside: report its own problems, not "not a string"
       const branch = issue.errors.find((errs) => !errs.some((e) => e.code === 'invalid_type' && e.path.length === 0));
       if (branch) return branch.flatMap((e) => issueProblems(file, data, e, path, docs));
-      return [problem(file, `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? 'another type'}`, howTo(key))];
+      return [
+        problem(
+          file,
+          `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? 'another type'}`,
+          howTo(key),
+        ),
+      ];
     }
     case 'invalid_type':
       if (value === undefined) {
         return [problem(file, `${label} is missing; expected ${info?.expects ?? 'a value'}`, howTo(key))];
       }
-      return [problem(file, `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? issue.expected}`, howTo(key))];
+      return [
+        problem(
+          file,
+          `${label} = ${shown} is ${typeName(value)}; expected ${info?.expects ?? issue.expected}`,
+          howTo(key),
+        ),
+      ];
     case 'invalid_value':
-      return [problem(file, `${label} = ${shown} is not allowed; expected ${info?.expects ?? issue.values.map((v) => JSON.stringify(v)).join(', ')}`, howTo(key))];
+      return [
+        problem(
+          file,
+          `${label} = ${shown} is not allowed; expected ${info?.expects ?? issue.values.map((v) => JSON.stringify(v)).join(', ')}`,
+          howTo(key),
+        ),
+      ];
     default:
       // the schema's own checks: their messages say what is wrong ("must not be empty")
-      return [problem(file, `${label} = ${shown} ${issue.message}; expected ${info?.expects ?? 'another value'}`, howTo(key))];
+      return [
+        problem(file, `${label} = ${shown} ${issue.message}; expected ${info?.expects ?? 'another value'}`, howTo(key)),
+      ];
   }
 }
 
 /** `target.layers`, `sources[2].name` */
 export function labelOf(path: readonly Segment[]): string {
-  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? String(seg) : `${acc}.${String(seg)}`), '');
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? String(seg) : `${acc}.${String(seg)}`),
+    '',
+  );
 }
 
 function keyOf(path: readonly Segment[]): string {
@@ -108,7 +137,10 @@ export function show(v: unknown): string {
   if (v instanceof Date) text = v.toISOString();
   else if (Array.isArray(v)) text = `[${v.map(show).join(', ')}]`;
   else if (typeof v === 'bigint') text = String(v);
-  else if (v !== null && typeof v === 'object') text = `{ ${Object.entries(v).map(([k, x]) => `${k} = ${show(x)}`).join(', ')} }`;
+  else if (v !== null && typeof v === 'object')
+    text = `{ ${Object.entries(v)
+      .map(([k, x]) => `${k} = ${show(x)}`)
+      .join(', ')} }`;
   else text = JSON.stringify(v) ?? String(v);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
@@ -130,12 +162,15 @@ function closest(word: string, known: readonly string[]): string | undefined {
 
 /** Optimal string alignment distance: a swap of two neighbours is one slip, as typing makes it. */
 function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
     }
   }
   return d[a.length]![b.length]!;

@@ -56,7 +56,8 @@ export const targetSchema = documented(
       does: 'where the backup filesystem is mounted (an absolute path, not `/`)',
     }),
     layers: documented(z._default(z.array(layerSchema), []), {
-      expects: 'an array of layer names, bottom-up: some of "raid", "luks", "lvm" in that order ([] for a plain btrfs disk)',
+      expects:
+        'an array of layer names, bottom-up: some of "raid", "luks", "lvm" in that order ([] for a plain btrfs disk)',
       example: 'layers = ["raid", "luks", "lvm"]',
       does: 'the layers below btrfs, bottom-up: some of `"raid"`, `"luks"`, `"lvm"`, each at most once and in that order; `[]` for a plain btrfs disk',
       item: { expects: 'one of "raid", "luks", "lvm"', example: 'layers = ["raid", "luks", "lvm"]' },
@@ -84,7 +85,7 @@ export const targetSchema = documented(
           z.regex(/^[A-Za-z0-9._-]*$/, 'is not a device-mapper name'),
           notDots,
           // /dev/mapper/control is device-mapper's own device
-          z.refine<string>((v) => v !== 'control', 'is the name of device-mapper\'s own device'),
+          z.refine<string>((v) => v !== 'control', "is the name of device-mapper's own device"),
         ),
         D.luks_name,
       ),
@@ -108,12 +109,16 @@ export const targetSchema = documented(
           z.regex(/^[^-]/, 'starts with "-"'),
           notDots,
           // the device would be /dev/<group>/<host>: these folders of /dev are taken
-          z.refine<string>((v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v), 'is the name of a folder of /dev'),
+          z.refine<string>(
+            (v) => !['mapper', 'md', 'disk', 'block', 'char', 'pts', 'shm', 'net', 'bus'].includes(v),
+            'is the name of a folder of /dev',
+          ),
         ),
         D.volume_group,
       ),
       {
-        expects: 'a string: an LVM volume group name of letters, digits, "+", ".", "_", "-" (at most 127 characters, not starting with "-")',
+        expects:
+          'a string: an LVM volume group name of letters, digits, "+", ".", "_", "-" (at most 127 characters, not starting with "-")',
         example: 'volume_group = "backup"',
         does: 'the LVM volume group, not a folder of `/dev` such as `mapper` or `md`; with the lvm layer (the logical volume is named after the host)',
       },
@@ -130,13 +135,15 @@ export const targetSchema = documented(
       example: 'partition = "/dev/disk/by-partlabel/backup"',
       does: 'the partition at the bottom of the stack when there is no raid layer',
     }),
-    min_free: documented(z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))), {
-      expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
-      example: 'min_free = "10%"',
-      does:
-        "free space to keep on the backup disk: `\"10%\"` of it or a size with `K`, `M`, `G`, `T`. Before a transfer, the source's oldest backups are deleted (never `latest`, the next parent or the `retention.target.keep_last` newest), each waited for until btrfs has freed its space, until there is room; a wish no deletion can meet is refused before anything is deleted, and the source fails before anything is sent. The run says what it deleted and why",
-      default: 'none: nothing is deleted for space',
-    }),
+    min_free: documented(
+      z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))),
+      {
+        expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
+        example: 'min_free = "10%"',
+        does: 'free space to keep on the backup disk: `"10%"` of it or a size with `K`, `M`, `G`, `T`. Before a transfer, the source\'s oldest backups are deleted (never `latest`, the next parent or the `retention.target.keep_last` newest), each waited for until btrfs has freed its space, until there is room; a wish no deletion can meet is refused before anything is deleted, and the source fails before anything is sent. The run says what it deleted and why',
+        default: 'none: nothing is deleted for space',
+      },
+    ),
   }),
   {
     expects: 'a table: [target] with the keys of the backup disk',
@@ -153,7 +160,12 @@ const shown = (n: number) => (n === Infinity ? '"all"' : String(n));
 /** One side's counts; each side is a schema of its own, as its keys are described apart. */
 function retentionSide(side: 'source' | 'target', defaults: RetentionRules, example: string) {
   const doc = (key: string, what: string, does: string, n: number) =>
-    documented(z.optional(count()), { expects: `a whole number of ${what} to keep (0: none), or "all"`, example: `[retention.${side}]\n${key} = ${shown(n)}`, does, default: `\`${shown(n)}\`` });
+    documented(z.optional(count()), {
+      expects: `a whole number of ${what} to keep (0: none), or "all"`,
+      example: `[retention.${side}]\n${key} = ${shown(n)}`,
+      does,
+      default: `\`${shown(n)}\``,
+    });
   const period = (unit: string) =>
     `the newest snapshot of each of the N most recent ${unit} that have one, in local time (a gap while the disk was away does not use up the count)`;
   return documented(
@@ -185,7 +197,8 @@ export type RetentionSide = NonNullable<z.infer<typeof retentionSchema>['source'
 
 export const notifySchema = z.strictObject({
   command: documented(z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])), {
-    expects: "a string (a program) or an array of strings (a program and its arguments); it gets the run's JSON report on stdin",
+    expects:
+      "a string (a program) or an array of strings (a program and its arguments); it gets the run's JSON report on stdin",
     example: 'command = ["/usr/bin/logger", "-t", "btrfs-vault"]',
     does: "a program (or a program and its arguments, run without a shell) that gets the run's JSON report on stdin",
     default: 'none',
@@ -195,23 +208,32 @@ export const notifySchema = z.strictObject({
       z.string().check(
         z.regex(/^https?:\/\/\S+$/, 'is not an http(s) URL'),
         // fetch refuses such a URL: it could never be sent
-        z.refine((u: string) => !hasUserinfo(u), 'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)'),
+        z.refine(
+          (u: string) => !hasUserinfo(u),
+          'holds a user name or password (user:password@), which is never sent: use a URL whose key is its path (https://hc-ping.com/<uuid>) or a notify.command that authenticates from a file of its own (curl -K FILE)',
+        ),
       ),
     ),
     {
-      expects: 'a string: an http or https URL; the report is POSTed to it, to <url>/fail for a failure or stale backups',
+      expects:
+        'a string: an http or https URL; the report is POSTed to it, to <url>/fail for a failure or stale backups',
       example: 'url = "https://hc-ping.com/your-uuid"',
       does: 'the report is POSTed to it on success, to `<url>/fail` on a failure or stale backups. A secret: only its scheme and host are ever shown; a URL with `user:password@` is refused',
       default: 'none',
       secret: true,
     },
   ),
-  timeout: documented(z.optional(z.number().check(z.int(), z.minimum(1, 'is less than 1 second'), z.maximum(3600, 'is more than an hour'))), {
-    expects: `a whole number of seconds (1 to 3600, default ${NOTIFY_DEFAULTS.timeout}): how long the command may run before it and its children are ended`,
-    example: `timeout = ${NOTIFY_DEFAULTS.timeout}`,
-    does: 'seconds the command may run; then it and its children (its process group) are ended',
-    default: `\`${NOTIFY_DEFAULTS.timeout}\``,
-  }),
+  timeout: documented(
+    z.optional(
+      z.number().check(z.int(), z.minimum(1, 'is less than 1 second'), z.maximum(3600, 'is more than an hour')),
+    ),
+    {
+      expects: `a whole number of seconds (1 to 3600, default ${NOTIFY_DEFAULTS.timeout}): how long the command may run before it and its children are ended`,
+      example: `timeout = ${NOTIFY_DEFAULTS.timeout}`,
+      does: 'seconds the command may run; then it and its children (its process group) are ended',
+      default: `\`${NOTIFY_DEFAULTS.timeout}\``,
+    },
+  ),
   on: documented(z.optional(z.array(z.enum(['failure', 'stale', 'success']))), {
     expects: 'an array of events: "failure", "stale", "success"',
     example: 'on = ["failure", "stale"]',
@@ -230,15 +252,18 @@ export const statusSchema = z.strictObject({
   }),
 });
 
-export const hostSchema = z.string().check(
-  z.minLength(1, 'is empty'),
-  z.maxLength(63, 'is too long'),
-  z.regex(/^([A-Za-z0-9][A-Za-z0-9._-]*)?$/, 'is not a host name'),
-);
+export const hostSchema = z
+  .string()
+  .check(
+    z.minLength(1, 'is empty'),
+    z.maxLength(63, 'is too long'),
+    z.regex(/^([A-Za-z0-9][A-Za-z0-9._-]*)?$/, 'is not a host name'),
+  );
 
 export const configSchema = z.strictObject({
   host: documented(z.optional(hostSchema), {
-    expects: 'a string: a host name of letters, digits, ".", "_", "-" (at most 63 characters, starting with a letter or digit)',
+    expects:
+      'a string: a host name of letters, digits, ".", "_", "-" (at most 63 characters, starting with a letter or digit)',
     example: 'host = "deimos"',
     does: "names this host's logical volume (and its backups); with the lvm layer not a name LVM keeps for itself (`snapshot…`, `pvmove…`, or containing `_tmeta`, `_rimage` and the like)",
     default: 'this machine\'s host name, up to the first "."',

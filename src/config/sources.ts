@@ -29,7 +29,10 @@ export interface SourceInputs {
 }
 
 /** Every source, config first; problems are added to `problems`. */
-export function resolveSources(input: SourceInputs, problems: string[]): { sources: SourceConfig[]; fromFile: SourceConfig[] } {
+export function resolveSources(
+  input: SourceInputs,
+  problems: string[],
+): { sources: SourceConfig[]; fromFile: SourceConfig[] } {
   const tokenTop = normalizePath(input.token).split('/')[0]!;
   const sourceFrom = (entry: RawSource, where: string, origin: 'config' | 'file'): Entry | undefined => {
     const spec = typeof entry === 'string' ? { path: entry } : entry;
@@ -39,7 +42,10 @@ export function resolveSources(input: SourceInputs, problems: string[]): { sourc
       return undefined;
     }
     if (!isAbsolute(spec.path)) {
-      const fix = origin === 'file' ? `write it from /, e.g. /${spec.path.replace(/^(\.\/)+/, '')}` : `write it from /, e.g. "/home" (${DOCS})`;
+      const fix =
+        origin === 'file'
+          ? `write it from /, e.g. /${spec.path.replace(/^(\.\/)+/, '')}`
+          : `write it from /, e.g. "/home" (${DOCS})`;
       problems.push(problem(where, `source ${show(spec.path)} is not an absolute path`, fix));
       return undefined;
     }
@@ -59,7 +65,13 @@ export function resolveSources(input: SourceInputs, problems: string[]): { sourc
       return undefined;
     }
     if (name === tokenTop) {
-      problems.push(problem(where, `source ${path} would be stored as "${name}", where target.token = ${show(input.token)} lives`, `give the source another name: sources = [{ path = "${path}", name = "..." }]`));
+      problems.push(
+        problem(
+          where,
+          `source ${path} would be stored as "${name}", where target.token = ${show(input.token)} lives`,
+          `give the source another name: sources = [{ path = "${path}", name = "..." }]`,
+        ),
+      );
       return undefined;
     }
     const base = 'snapshot_dir' in spec && spec.snapshot_dir ? input.at(spec.snapshot_dir) : input.snapshotDir;
@@ -67,18 +79,29 @@ export function resolveSources(input: SourceInputs, problems: string[]): { sourc
   };
 
   const fromConfig = input.raw.flatMap((e, i) => sourceFrom(e, `${input.file}: sources[${i}]`, 'config') ?? []);
-  const fromFile = parseSourcesFile(input.fileText ?? '').flatMap(({ line, path }) => sourceFrom(path, `${input.sourcesFile}:${line}`, 'file') ?? []);
+  const fromFile = parseSourcesFile(input.fileText ?? '').flatMap(
+    ({ line, path }) => sourceFrom(path, `${input.sourcesFile}:${line}`, 'file') ?? [],
+  );
 
   // Within one list, a path twice is a mistake to show; the sources file may repeat a
   // configured path (then the config's settings hold). Two paths with one folder name
   // would mix two sources' backups in one chain.
   const sources: Entry[] = [];
-  for (const [list, entries] of [['config', fromConfig], ['file', fromFile]] as const) {
+  for (const [list, entries] of [
+    ['config', fromConfig],
+    ['file', fromFile],
+  ] as const) {
     for (const s of entries) {
       const same = sources.find((o) => o.path === s.path);
       if (same) {
         if (entries.includes(same)) {
-          problems.push(problem(s.where, `source ${s.path} is listed twice (also at ${same.where})`, `remove one of them${list === 'config' ? ` from sources in ${input.file}` : ` from ${input.sourcesFile}`}`));
+          problems.push(
+            problem(
+              s.where,
+              `source ${s.path} is listed twice (also at ${same.where})`,
+              `remove one of them${list === 'config' ? ` from sources in ${input.file}` : ` from ${input.sourcesFile}`}`,
+            ),
+          );
         }
         continue;
       }
@@ -97,7 +120,10 @@ export function resolveSources(input: SourceInputs, problems: string[]): { sourc
     }
   }
   const plain = (s: Entry): SourceConfig => ({ path: s.path, name: s.name, snapshotDir: s.snapshotDir });
-  return { sources: sources.map(plain), fromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)).map(plain) };
+  return {
+    sources: sources.map(plain),
+    fromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)).map(plain),
+  };
 }
 
 /** Two configured paths that are one subvolume (a symlink, a bind mount) would start two chains of it. */
@@ -109,7 +135,13 @@ export function assertDistinctSubvolumes(config: VaultConfig): void {
     if (id === undefined) continue; // the check before the backup reports a missing path
     const first = seen.get(id);
     if (first) {
-      problems.push(problem(`${config.file}: sources`, `${first.path} and ${s.path} are the same subvolume (through a symlink or bind mount)`, 'list it once, as one path (in the config or the sources file)'));
+      problems.push(
+        problem(
+          `${config.file}: sources`,
+          `${first.path} and ${s.path} are the same subvolume (through a symlink or bind mount)`,
+          'list it once, as one path (in the config or the sources file)',
+        ),
+      );
     } else seen.set(id, s);
   }
   if (problems.length > 0) throw new ProblemsError(problems, `${config.file} has problems:`);
@@ -132,7 +164,8 @@ export function parseSourcesFile(text: string): { line: number; path: string }[]
 
 /** Paths btrfs-progs prints unescaped; a newline would corrupt the parse of its output. */
 export function badPathReason(path: string): string | undefined {
-  if (/[\n\r]/.test(path)) return 'contains a line break; rename it (line breaks cannot be handled safely in btrfs-progs output)';
+  if (/[\n\r]/.test(path))
+    return 'contains a line break; rename it (line breaks cannot be handled safely in btrfs-progs output)';
   if (path.includes('\0')) return 'contains a NUL byte';
   return undefined;
 }

@@ -7,11 +7,26 @@ const FORM = /^(\d{4})-(\d{2})-(\d{2})(?:[T _](\d{2})[:-](\d{2})(?:[:-](\d{2}))?
 export function parseBefore(text: string): Date | undefined {
   const m = FORM.exec(text.trim());
   if (!m) return undefined;
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number];
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map((v) => Number(v ?? 0)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const utc = Date.UTC(y, mo - 1, d, h, mi, s);
   const back = new Date(utc);
   // 2026-02-30 or 25:00 would roll over into another instant
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || back.getUTCHours() !== h || back.getUTCMinutes() !== mi || back.getUTCSeconds() !== s) return undefined;
+  if (
+    back.getUTCFullYear() !== y ||
+    back.getUTCMonth() !== mo - 1 ||
+    back.getUTCDate() !== d ||
+    back.getUTCHours() !== h ||
+    back.getUTCMinutes() !== mi ||
+    back.getUTCSeconds() !== s
+  )
+    return undefined;
   const zone = m[7];
   if (zone === undefined || zone.toUpperCase() === 'Z') return back;
   const z = /^([+-])(\d{2}):?(\d{2})$/.exec(zone)!;
@@ -22,4 +37,5 @@ export function parseBefore(text: string): Date | undefined {
 }
 
 /** Said in `--help`, the README and the error: which zone a bare time means. */
-export const BEFORE_RULE = 'UTC like the backup names, unless it ends in Z or an offset: 2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00, or a backup name';
+export const BEFORE_RULE =
+  'UTC like the backup names, unless it ends in Z or an offset: 2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00, or a backup name';

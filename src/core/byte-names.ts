@@ -41,7 +41,10 @@ export function toBytes(name: string): Buffer {
 
 /** Whether the name holds bytes that are not UTF-8 (and so cannot go to a program or fs call as a string). */
 export function hasRawBytes(name: string): boolean {
-  return RAW.test(name) && [...name].some((ch) => ch.length === 1 && ch.charCodeAt(0) >= 0xdc80 && ch.charCodeAt(0) <= 0xdcff);
+  return (
+    RAW.test(name) &&
+    [...name].some((ch) => ch.length === 1 && ch.charCodeAt(0) >= 0xdc80 && ch.charCodeAt(0) <= 0xdcff)
+  );
 }
 
 /** For fs calls: the string itself, or its exact bytes where a string would not do. */
@@ -74,7 +77,15 @@ const hex = (b: number) => `\\x${b.toString(16).padStart(2, '0')}`;
 
 /** control characters, line and paragraph separators, bidirectional overrides, lone surrogates */
 function hidden(c: number): boolean {
-  return c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029 || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || (c >= 0xd800 && c <= 0xdfff);
+  return (
+    c < 0x20 ||
+    (c >= 0x7f && c <= 0x9f) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    (c >= 0x202a && c <= 0x202e) ||
+    (c >= 0x2066 && c <= 0x2069) ||
+    (c >= 0xd800 && c <= 0xdfff)
+  );
 }
 
 /** Length of the valid UTF-8 sequence at `i`, 0 if there is none (RFC 3629: no overlong forms, no surrogates, ≤ U+10FFFF). */

@@ -68,7 +68,8 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
   const reasons: string[] = [];
   const all = [disk, ...descendants(disk)];
   if (disk.ro) reasons.push('read-only device');
-  if (disk.size < ctx.minBytes) reasons.push(`too small: ${formatBytes(disk.size)}, a backup disk needs at least ${formatBytes(ctx.minBytes)}`);
+  if (disk.size < ctx.minBytes)
+    reasons.push(`too small: ${formatBytes(disk.size)}, a backup disk needs at least ${formatBytes(ctx.minBytes)}`);
   for (const d of all) {
     if (ctx.ours?.devices.includes(d.path)) continue;
     for (const mp of d.mountpoints.filter((m): m is string => Boolean(m) && !ctx.ours?.mounts.includes(m!))) {
@@ -82,7 +83,8 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
   }
   const signatures: string[] = [];
   const partitions = (disk.children ?? []).filter((c) => c.type === 'part');
-  if (partitions.length > 0) signatures.push(`a partition table with ${partitions.length} partition${partitions.length > 1 ? 's' : ''}`);
+  if (partitions.length > 0)
+    signatures.push(`a partition table with ${partitions.length} partition${partitions.length > 1 ? 's' : ''}`);
   for (const d of [disk, ...partitions]) {
     if (d.fstype) signatures.push(`${d.path}: ${describeFs(d)}`);
   }
@@ -98,7 +100,10 @@ export function assessDisk(disk: BlockDevice, ctx: AssessContext): DiskAssessmen
     eligible: reasons.length === 0,
     reasons: [...new Set(reasons)],
     signatures,
-    partitions: partitions.map((p) => `${p.path} ${formatBytes(p.size)}${p.fstype ? ` ${p.fstype}` : ''}${p.partlabel ? ` "${p.partlabel}"` : ''}`),
+    partitions: partitions.map(
+      (p) =>
+        `${p.path} ${formatBytes(p.size)}${p.fstype ? ` ${p.fstype}` : ''}${p.partlabel ? ` "${p.partlabel}"` : ''}`,
+    ),
   };
 }
 

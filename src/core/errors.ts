@@ -51,7 +51,10 @@ export type StopSignal = 'SIGHUP' | 'SIGINT' | 'SIGTERM';
 /** A run was stopped by SIGHUP, SIGINT or SIGTERM. */
 export class InterruptedError extends VaultError {
   constructor(readonly signal: StopSignal) {
-    super(`interrupted by ${signal}`, signal === 'SIGINT' ? ExitCode.sigint : signal === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm);
+    super(
+      `interrupted by ${signal}`,
+      signal === 'SIGINT' ? ExitCode.sigint : signal === 'SIGHUP' ? ExitCode.sighup : ExitCode.sigterm,
+    );
   }
 }
 
@@ -60,7 +63,9 @@ export class InterruptedError extends VaultError {
  * rejects with its ExitPromptError. A person's stop, not a bug: exit 130 like SIGINT.
  */
 export function fromPrompt(err: unknown): unknown {
-  return (err as Error | undefined)?.name === 'ExitPromptError' ? new VaultError('stopped at a question (Ctrl-C): nothing more was done', ExitCode.sigint) : err;
+  return (err as Error | undefined)?.name === 'ExitPromptError'
+    ? new VaultError('stopped at a question (Ctrl-C): nothing more was done', ExitCode.sigint)
+    : err;
 }
 
 /** An external program failed; keeps the exact command, how it ended and its stderr. */
@@ -73,7 +78,9 @@ export class CommandFailedError extends VaultError {
     /** the signal that killed it, e.g. SIGKILL */
     readonly signal?: string,
   ) {
-    const how = signal ? `killed by ${signal}` : `failed${programExitCode === undefined ? '' : ` (exit ${programExitCode})`}`;
+    const how = signal
+      ? `killed by ${signal}`
+      : `failed${programExitCode === undefined ? '' : ` (exit ${programExitCode})`}`;
     super(`command ${how}: ${command}` + (stderr.trim() ? `\n${indent(stderr.trim())}` : ''), ExitCode.failed, fix);
   }
 }
@@ -91,7 +98,10 @@ export class ProblemsError extends UserError {
     readonly problems: readonly string[],
     headline: string,
   ) {
-    super(`${headline}\n${problems.map((p) => `  - ${p}`).join('\n')}`, 'fix each problem listed (each line says how), then run again');
+    super(
+      `${headline}\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      'fix each problem listed (each line says how), then run again',
+    );
   }
 }
 

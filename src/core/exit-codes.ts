@@ -33,20 +33,36 @@ export const EXIT_CODES = [
     meaning: 'backup target missing or refused',
     when: 'the backup target is missing, not btrfs, read-only, full or refused (token), or could not be closed after the backup',
   },
-  { name: 'locked', code: 4, meaning: 'another run holds the lock', when: 'another run holds the lock of the backup target or of a source' },
-  { name: 'internal', code: 70, meaning: 'internal error', when: 'internal error (a bug), or an installation whose bundle is missing (`npm run build`)' },
+  {
+    name: 'locked',
+    code: 4,
+    meaning: 'another run holds the lock',
+    when: 'another run holds the lock of the backup target or of a source',
+  },
+  {
+    name: 'internal',
+    code: 70,
+    meaning: 'internal error',
+    when: 'internal error (a bug), or an installation whose bundle is missing (`npm run build`)',
+  },
   { name: 'sighup', code: 129, meaning: 'stopped by SIGHUP', when: 'stopped by SIGHUP (cleaned up)' },
-  { name: 'sigint', code: 130, meaning: 'stopped by SIGINT (Ctrl-C)', when: 'stopped by SIGINT, or Ctrl-C at a question (cleaned up)' },
+  {
+    name: 'sigint',
+    code: 130,
+    meaning: 'stopped by SIGINT (Ctrl-C)',
+    when: 'stopped by SIGINT, or Ctrl-C at a question (cleaned up)',
+  },
   { name: 'sigterm', code: 143, meaning: 'stopped by SIGTERM', when: 'stopped by SIGTERM (cleaned up)' },
 ] as const satisfies readonly ExitCodeRow[];
 
 type Row = (typeof EXIT_CODES)[number];
 
 /** ExitCode.usage === 2 */
-export const ExitCode = Object.fromEntries(EXIT_CODES.map((r) => [r.name, r.code])) as { readonly [R in Row as R['name']]: R['code'] };
+export const ExitCode = Object.fromEntries(EXIT_CODES.map((r) => [r.name, r.code])) as {
+  readonly [R in Row as R['name']]: R['code'];
+};
 
 /** The lines --help ends with: one code a line. */
 export function exitCodesHelp(): string {
   return ['Exit codes:', ...EXIT_CODES.map((r) => `  ${String(r.code).padEnd(4)}${r.meaning}`)].join('\n');
 }
-

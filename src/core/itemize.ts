@@ -41,7 +41,13 @@ export function parseItemize(text: string): Difference[] {
     const path = rsyncName(shown);
     const kind = TYPES[type] ?? 'entry';
     if (flags === '+++++++++') {
-      out.push({ path, what: update === 'h' ? `hard link missing from the backup (${rsyncName(rest.slice(shown.length + 4))})` : `${kind} missing from the backup` });
+      out.push({
+        path,
+        what:
+          update === 'h'
+            ? `hard link missing from the backup (${rsyncName(rest.slice(shown.length + 4))})`
+            : `${kind} missing from the backup`,
+      });
       continue;
     }
     if (update === 'c' && type === 'L') {

@@ -22,7 +22,12 @@ export function parseMdstat(text: string): MdArrayStat[] {
   for (const line of text.split('\n')) {
     const head = /^(md\S+)\s*:\s*(active|inactive)(?:\s+\(\S+\))?\s*(raid\d+|linear)?\s*(.*)$/.exec(line);
     if (head) {
-      current = { name: head[1]!, active: head[2] === 'active', level: head[3], members: (head[4] ?? '').split(/\s+/).filter(Boolean) };
+      current = {
+        name: head[1]!,
+        active: head[2] === 'active',
+        level: head[3],
+        members: (head[4] ?? '').split(/\s+/).filter(Boolean),
+      };
       arrays.push(current);
       continue;
     }
@@ -90,7 +95,11 @@ export function parseMdadmMap(text: string): { kernelName: string; uuid: string;
  */
 export function sameArrayUuid(sysfs: string, mdadm: string): boolean {
   const hex = (u: string) => u.toLowerCase().replace(/[^0-9a-f]/g, '');
-  const words = (h: string) => h.match(/.{8}/g)?.map((w) => w.match(/../g)!.reverse().join('')).join('') ?? '';
+  const words = (h: string) =>
+    h
+      .match(/.{8}/g)
+      ?.map((w) => w.match(/../g)!.reverse().join(''))
+      .join('') ?? '';
   const a = hex(sysfs);
   return a.length === 32 && (a === hex(mdadm) || a === words(hex(mdadm)));
 }
@@ -98,8 +107,12 @@ export function sameArrayUuid(sysfs: string, mdadm: string): boolean {
 /** `lsblk -J -l -o PATH,FSTYPE,UUID`: the RAID members udev knows, with their array's UUID */
 export function parseRaidMembers(json: string): { path: string; uuid: string }[] {
   try {
-    const parsed = JSON.parse(json) as { blockdevices?: { path?: string; fstype?: string | null; uuid?: string | null }[] };
-    return (parsed.blockdevices ?? []).filter((d) => d.fstype === 'linux_raid_member' && d.path && d.uuid).map((d) => ({ path: d.path!, uuid: d.uuid! }));
+    const parsed = JSON.parse(json) as {
+      blockdevices?: { path?: string; fstype?: string | null; uuid?: string | null }[];
+    };
+    return (parsed.blockdevices ?? [])
+      .filter((d) => d.fstype === 'linux_raid_member' && d.path && d.uuid)
+      .map((d) => ({ path: d.path!, uuid: d.uuid! }));
   } catch {
     return [];
   }

@@ -12,8 +12,7 @@ export interface TargetSubvolume {
 }
 
 export type ParentChoice =
-  | { kind: 'incremental'; parent: string; targetName: string }
-  | { kind: 'full'; reason: string };
+  { kind: 'incremental'; parent: string; targetName: string } | { kind: 'full'; reason: string };
 
 /**
  * The parent is the newest source snapshot present on the target as the same data
@@ -22,7 +21,10 @@ export type ParentChoice =
  * newer complete pair, and the UUIDs are the proof either way. `source` is ordered
  * oldest first.
  */
-export function chooseParent(input: { source: readonly SourceSnapshot[]; target: readonly TargetSubvolume[] }): ParentChoice {
+export function chooseParent(input: {
+  source: readonly SourceSnapshot[];
+  target: readonly TargetSubvolume[];
+}): ParentChoice {
   const received = new Map<string, string>();
   for (const t of input.target) if (t.receivedUuid) received.set(t.receivedUuid, t.name);
   for (let i = input.source.length - 1; i >= 0; i--) {

@@ -42,7 +42,10 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
   };
   pin('source', input.source.some((s) => s.name === input.sourceLatest) ? input.sourceLatest : undefined, 'latest');
   pin('target', input.target.some((s) => s.name === input.targetLatest) ? input.targetLatest : undefined, 'latest');
-  const parent = chooseParent({ source: input.source, target: input.target.map((t) => ({ name: t.name, receivedUuid: t.uuid })) });
+  const parent = chooseParent({
+    source: input.source,
+    target: input.target.map((t) => ({ name: t.name, receivedUuid: t.uuid })),
+  });
   if (parent.kind === 'incremental') {
     pin('source', parent.parent, 'next parent');
     pin('target', parent.targetName, 'next parent');
@@ -53,9 +56,23 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
   const after = parent.kind === 'incremental' ? input.source.findIndex((s) => s.name === parent.parent) : -1;
   for (const s of input.source.slice(after + 1)) if (!sent.has(s.uuid)) pin('source', s.name, 'never sent');
 
-  const side = (list: readonly SideSnapshot[], rules: RetentionRules | undefined, p: Map<string, string[]>): RetentionDecision[] =>
+  const side = (
+    list: readonly SideSnapshot[],
+    rules: RetentionRules | undefined,
+    p: Map<string, string[]>,
+  ): RetentionDecision[] =>
     rules
-      ? planRetention({ names: list.map((s) => s.name), rules, pins: p, timeZone: input.timeZone, byCreation: true, now: input.now })
+      ? planRetention({
+          names: list.map((s) => s.name),
+          rules,
+          pins: p,
+          timeZone: input.timeZone,
+          byCreation: true,
+          now: input.now,
+        })
       : list.map((s) => ({ name: s.name, keep: true, reasons: [...(p.get(s.name) ?? []), 'no retention configured'] }));
-  return { source: side(input.source, input.sourceRules, pins.source), target: side(input.target, input.targetRules, pins.target) };
+  return {
+    source: side(input.source, input.sourceRules, pins.source),
+    target: side(input.target, input.targetRules, pins.target),
+  };
 }

@@ -47,9 +47,23 @@ export function isFutureName(name: string, now: Date): boolean {
 }
 
 /** The source keeps what the next incremental needs (a hard rule) plus a few. */
-export const DEFAULT_SOURCE_RULES: RetentionRules = { keepLast: 3, hourly: 0, daily: 3, weekly: 0, monthly: 0, yearly: 0 };
+export const DEFAULT_SOURCE_RULES: RetentionRules = {
+  keepLast: 3,
+  hourly: 0,
+  daily: 3,
+  weekly: 0,
+  monthly: 0,
+  yearly: 0,
+};
 /** In the spirit of Time Machine: the last 24 hours, a day for a month, a week for six months, a month beyond. */
-export const DEFAULT_TARGET_RULES: RetentionRules = { keepLast: 1, hourly: 24, daily: 31, weekly: 26, monthly: Infinity, yearly: 0 };
+export const DEFAULT_TARGET_RULES: RetentionRules = {
+  keepLast: 1,
+  hourly: 24,
+  daily: 31,
+  weekly: 26,
+  monthly: Infinity,
+  yearly: 0,
+};
 
 type Rule = Exclude<keyof RetentionRules, 'keepLast'>;
 const RULES: Rule[] = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'];
@@ -82,7 +96,9 @@ export function planRetention(input: {
   const reasons = new Map<string, string[]>(input.names.map((n) => [n, [...(input.pins?.get(n) ?? [])]]));
 
   const last = input.rules.keepLast;
-  created.slice(0, last === Infinity ? undefined : Math.max(0, last)).forEach((s) => reasons.get(s.name)!.push(`last ${Number.isFinite(last) ? last : 'all'}`));
+  created
+    .slice(0, last === Infinity ? undefined : Math.max(0, last))
+    .forEach((s) => reasons.get(s.name)!.push(`last ${Number.isFinite(last) ? last : 'all'}`));
   const timely = input.now ? newest.filter((s) => !isFutureName(s.name, input.now!)) : newest;
   for (const rule of RULES) {
     const count = input.rules[rule];
@@ -106,7 +122,14 @@ export function planRetention(input: {
 
 /** "hourly" -> "2026-11-27 14h", "daily" -> "2026-11-27", "weekly" -> "2026-W48", ... in the given zone. */
 function periodFormat(timeZone?: string): (rule: Rule, t: Date) => string {
-  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', hourCycle: 'h23' });
+  const fmt = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    hourCycle: 'h23',
+  });
   const offset = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'shortOffset' });
   const parts = (t: Date) => Object.fromEntries(fmt.formatToParts(t).map((x) => [x.type, x.value]));
   const hour = (t: Date) => {

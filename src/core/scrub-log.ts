@@ -16,7 +16,10 @@ const LINE = /BTRFS \w+ \(device ([^\s)]+)(?: state \w+)?\): (?:scrub: )?[^:]*?e
  * `kernelName`: the device as the kernel names it in "(device …)" (dm-3, loop0, md127);
  * `paths`: the device's paths, any of which "on dev …" may give.
  */
-export function damagedStripes(lines: readonly string[], device: { kernelName: string; paths: readonly string[] }): number[] {
+export function damagedStripes(
+  lines: readonly string[],
+  device: { kernelName: string; paths: readonly string[] },
+): number[] {
   const out = new Set<number>();
   for (const line of lines) {
     const m = LINE.exec(line);
@@ -31,5 +34,9 @@ export function damagedStripes(lines: readonly string[], device: { kernelName: s
 
 /** `btrfs inspect-internal logical-resolve -P`: each file block at the address (inode, its offset, its subvolume). */
 export function parseLogicalResolve(text: string): { inode: number; offset: number; root: number }[] {
-  return [...text.matchAll(/^inode (\d+) offset (\d+) root (\d+)$/gm)].map((m) => ({ inode: Number(m[1]), offset: Number(m[2]), root: Number(m[3]) }));
+  return [...text.matchAll(/^inode (\d+) offset (\d+) root (\d+)$/gm)].map((m) => ({
+    inode: Number(m[1]),
+    offset: Number(m[2]),
+    root: Number(m[3]),
+  }));
 }

@@ -44,7 +44,8 @@ export function fetchFailure(err: unknown, url: string): string {
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'no answer in time';
   const code = e?.cause?.code;
-  const tls = code && /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_CERT)/.test(code);
+  const tls =
+    code && /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_CERT)/.test(code);
   const what = code ? (CAUSES[code] ?? (tls ? 'TLS failed' : 'failed')) : 'failed';
   const detail = scrub(e?.cause?.message ?? e?.message ?? String(err), url);
   return `${what}${code ? ` (${code})` : ''}${detail && !detail.includes(code ?? '\0') ? `: ${detail}` : ''}`;

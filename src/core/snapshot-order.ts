@@ -11,5 +11,7 @@ import { compareSnapshotNames } from './naming.js';
 /** Oldest first by creation generation; by name when any of them has none. */
 export function byCreation<T extends { name: string; cgen?: number }>(list: readonly T[]): T[] {
   const generations = list.every((s) => s.cgen !== undefined);
-  return [...list].sort((a, b) => (generations && a.cgen !== b.cgen ? a.cgen! - b.cgen! : compareSnapshotNames(a.name, b.name)));
+  return [...list].sort((a, b) =>
+    generations && a.cgen !== b.cgen ? a.cgen! - b.cgen! : compareSnapshotNames(a.name, b.name),
+  );
 }

@@ -13,7 +13,10 @@ export function refuseControl(what: string, value: string, fix: string): void {
   const m = CONTROL.exec(value);
   if (!m) return;
   const code = `\\x${m[0].charCodeAt(0).toString(16).padStart(2, '0')}`;
-  throw new UserError(`${what} ${JSON.stringify(value)} holds a control character (${code}): it cannot be written into a systemd unit or a udev rule`, fix);
+  throw new UserError(
+    `${what} ${JSON.stringify(value)} holds a control character (${code}): it cannot be written into a systemd unit or a udev rule`,
+    fix,
+  );
 }
 
 /** systemd expands `%` specifiers in almost every setting: `%%` is a plain `%`. */
@@ -44,5 +47,8 @@ export function unitCommandLine(words: readonly string[]): string {
  */
 export function udevMatchValue(what: string, value: string): string {
   if (/^[A-Za-z0-9_.:-]+$/.test(value)) return value;
-  throw new UserError(`${what} ${JSON.stringify(value)} cannot be matched by a udev rule: only letters, digits and - _ . : are written there`, 'give the backup filesystem a plain UUID (btrfstune -u, or mkfs again) and install again');
+  throw new UserError(
+    `${what} ${JSON.stringify(value)} cannot be matched by a udev rule: only letters, digits and - _ . : are written there`,
+    'give the backup filesystem a plain UUID (btrfstune -u, or mkfs again) and install again',
+  );
 }

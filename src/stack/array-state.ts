@@ -49,9 +49,17 @@ export interface SyncStatus {
 export async function arraySync(array: string): Promise<SyncStatus | undefined> {
   const md = await arrayKernelName(array);
   if (!md) return undefined;
-  const [action, completed, speed, degraded] = await Promise.all(['sync_action', 'sync_completed', 'sync_speed', 'degraded'].map((n) => mdAttribute(md, n)));
+  const [action, completed, speed, degraded] = await Promise.all(
+    ['sync_action', 'sync_completed', 'sync_speed', 'degraded'].map((n) => mdAttribute(md, n)),
+  );
   const m = /^(\d+)\s*\/\s*(\d+)$/.exec(completed!);
-  return { action: action!, done: m ? Number(m[1]) : 0, total: m ? Number(m[2]) : 0, speed: Number(speed) || 0, degraded: Number(degraded) || 0 };
+  return {
+    action: action!,
+    done: m ? Number(m[1]) : 0,
+    total: m ? Number(m[2]) : 0,
+    speed: Number(speed) || 0,
+    degraded: Number(degraded) || 0,
+  };
 }
 
 /** This host's ARRAY line for the array in mdadm.conf, if any. */

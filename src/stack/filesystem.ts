@@ -16,7 +16,10 @@ export const mountCommands = {
   mount: (mountpoint: string): Argv => ['mount', ['--', mountpoint]],
   mountDevice: (device: string, mountpoint: string): Argv => ['mount', ['-t', 'btrfs', '--', device, mountpoint]],
   /** a look that writes nothing: read-only, no log replay */
-  mountReadOnly: (device: string, dir: string): Argv => ['mount', ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', '--', device, dir]],
+  mountReadOnly: (device: string, dir: string): Argv => [
+    'mount',
+    ['-t', 'btrfs', '-o', 'ro,rescue=nologreplay', '--', device, dir],
+  ],
   umount: (mountpoint: string): Argv => ['umount', ['--', mountpoint]],
   mkfs: (device: string, label: string): Argv => ['mkfs.btrfs', ['-q', '-L', label, '--', device]],
   /** the filesystem type on a device ("btrfs"), empty when none */
@@ -53,12 +56,15 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
     return [
       ...(o.mode === 'reconnect'
         ? []
-        : [{
-            id: 'mkfs' as const,
-            title: `Make the btrfs filesystem on ${device}`,
-            commands: plainCommands(mountCommands.mkfs(device, `backup-${ctx.config.host}`)),
-            done: async (c: StackContext) => (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
-          }]),
+        : [
+            {
+              id: 'mkfs' as const,
+              title: `Make the btrfs filesystem on ${device}`,
+              commands: plainCommands(mountCommands.mkfs(device, `backup-${ctx.config.host}`)),
+              done: async (c: StackContext) =>
+                (await c.runner.query(mountCommands.fsType(device), { allowFailure: true })).stdout.trim() === 'btrfs',
+            },
+          ]),
       // done only if the line names this host's device; a line for another device is refused
       {
         id: 'fstab',
@@ -66,7 +72,8 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
         commands: [],
         writes: [`${FSTAB}: ${fstabLine(device, mountpoint, o.compression)}`],
         done: async (c) => (await ownMountPoint(c)).fstab.some((l) => l.ours),
-        finish: async (ctx) => ctx.runner.change({ op: 'append', path: FSTAB, text: `${fstabLine(device, mountpoint, o.compression)}\n` }),
+        finish: async (ctx) =>
+          ctx.runner.change({ op: 'append', path: FSTAB, text: `${fstabLine(device, mountpoint, o.compression)}\n` }),
       },
       {
         id: 'mount',
@@ -110,7 +117,10 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
       const present = ctx.runner.changesTakeEffect ? await waitForDevice(how.device) : await exists(how.device);
       // with an fstab entry, mount's own message says what is wrong
       if (!present && !how.fstab) {
-        throw new TargetError(`the backup filesystem's device ${how.device} does not exist`, 'plug in the backup disk (or check target.device), then run again');
+        throw new TargetError(
+          `the backup filesystem's device ${how.device} does not exist`,
+          'plug in the backup disk (or check target.device), then run again',
+        );
       }
     }
     await mount(ctx, how);
@@ -190,7 +200,6 @@ function assertBtrfs(m: MountEntry, mp: string): void {
     );
   }
 }
-
 
 /** A plain disk (no layers): its device when the config names one, else the device its fstab line names. */
 function plainDiskAttached(config: VaultConfig): boolean {

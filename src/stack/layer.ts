@@ -43,8 +43,22 @@ export interface CreateOptions {
 }
 
 export type StepId =
-  | 'wipe' | 'partition' | 'raid' | 'assemble' | 'mdadm-conf' | 'luks-format' | 'keyfile' | 'luks-open'
-  | 'volume-group' | 'logical-volume' | 'activate' | 'mkfs' | 'fstab' | 'mount' | 'token' | 'config';
+  | 'wipe'
+  | 'partition'
+  | 'raid'
+  | 'assemble'
+  | 'mdadm-conf'
+  | 'luks-format'
+  | 'keyfile'
+  | 'luks-open'
+  | 'volume-group'
+  | 'logical-volume'
+  | 'activate'
+  | 'mkfs'
+  | 'fstab'
+  | 'mount'
+  | 'token'
+  | 'config';
 
 /** What a step's "already done?" check may use: the stack, and the passphrase (in memory; only ever on stdin). */
 export interface MakeContext extends StackContext {
@@ -70,8 +84,12 @@ export interface StepCommand {
 
 /** Runs a planned command; the passphrase only for one that takes it on stdin. */
 export async function runCommand(runner: Runner, command: StepCommand, passphrase?: string): Promise<void> {
-  if (command.input === 'passphrase' && passphrase === undefined) throw new InternalError(`${formatArgv(command.argv)} needs the passphrase, and there is none`);
-  await runner.run(command.argv, { ...(command.input === 'passphrase' ? { input: passphrase } : {}), ...(command.mayFail ? { allowFailure: true } : {}) });
+  if (command.input === 'passphrase' && passphrase === undefined)
+    throw new InternalError(`${formatArgv(command.argv)} needs the passphrase, and there is none`);
+  await runner.run(command.argv, {
+    ...(command.input === 'passphrase' ? { input: passphrase } : {}),
+    ...(command.mayFail ? { allowFailure: true } : {}),
+  });
 }
 
 /** Commands that need nothing but to be run. */
@@ -104,7 +122,9 @@ export interface CreateStep {
 
 /** A query that changes nothing: did it succeed? */
 export async function succeeds(ctx: Pick<StackContext, 'runner'>, argv: Argv, input?: string): Promise<boolean> {
-  return (await ctx.runner.query(argv, { allowFailure: true, ...(input === undefined ? {} : { input }) })).exitCode === 0;
+  return (
+    (await ctx.runner.query(argv, { allowFailure: true, ...(input === undefined ? {} : { input }) })).exitCode === 0
+  );
 }
 
 /** A program a layer's handler runs, for doctor: `run` by open and close (an error when missing), `setup` only by setup and add-mirror (a warning). */

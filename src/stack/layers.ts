@@ -23,7 +23,12 @@ export function layerHandlers(names: readonly LayerName[]): LayerHandler[] {
 export function deviceBelow(target: TargetConfig, layer: LayerHandler): string {
   const order: readonly string[] = LAYER_NAMES;
   const below = target.layers.filter((n) => order.indexOf(n) < order.indexOf(layer.name));
-  return layerHandlers(below).map((h) => h.device?.(target)).filter((d) => d !== undefined).at(-1) ?? target.partition;
+  return (
+    layerHandlers(below)
+      .map((h) => h.device?.(target))
+      .filter((d) => d !== undefined)
+      .at(-1) ?? target.partition
+  );
 }
 
 /** The GPT partition type the bottom layer wants (a RAID member's), else a filesystem's. */
@@ -43,7 +48,13 @@ export function layersAsk(names: readonly LayerName[], question: SetupQuestion):
 
 /** The device the filesystem is on: target.device as written, else what the topmost layer gives (none for a plain disk). */
 export function filesystemDevice(target: TargetConfig): string | undefined {
-  return target.device ?? layerHandlers(target.layers).map((h) => h.device?.(target)).filter((d) => d !== undefined).at(-1);
+  return (
+    target.device ??
+    layerHandlers(target.layers)
+      .map((h) => h.device?.(target))
+      .filter((d) => d !== undefined)
+      .at(-1)
+  );
 }
 
 /** The layer sets the wizard offers, the whole stack first (so Enter takes it). */

@@ -3,7 +3,15 @@ import { assertPrivateFile } from '../config/permissions.js';
 import { CommandFailedError, TargetError } from '../core/errors.js';
 import type { Argv } from '../system/runner.js';
 import { exists } from './devices.js';
-import { plainCommands, succeeds, type LayerHandler, type LayerState, type MakeContext, type StackContext, type StepContext } from './layer.js';
+import {
+  plainCommands,
+  succeeds,
+  type LayerHandler,
+  type LayerState,
+  type MakeContext,
+  type StackContext,
+  type StepContext,
+} from './layer.js';
 import { deviceBelow } from './layers.js';
 import { partitionAttached, partitionUdevMatch } from './partition.js';
 
@@ -31,17 +39,32 @@ function pbkdfArgs(o: PbkdfOptions = {}): string[] {
 
 // The passphrase always travels on stdin (`--key-file=-`), never on argv or in the environment.
 export const luksCommands = {
-  format: (device: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', '--', device]],
-  addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => ['cryptsetup', ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', '--', device, keyfile]],
-  open: (device: string, name: string, keyfile: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file', keyfile, '--', device, name]],
+  format: (device: string, o?: PbkdfOptions): Argv => [
+    'cryptsetup',
+    ['luksFormat', '--batch-mode', '--type', 'luks2', ...pbkdfArgs(o), '--key-file=-', '--', device],
+  ],
+  addKeyfile: (device: string, keyfile: string, o?: PbkdfOptions): Argv => [
+    'cryptsetup',
+    ['luksAddKey', '--batch-mode', ...pbkdfArgs(o), '--key-file=-', '--', device, keyfile],
+  ],
+  open: (device: string, name: string, keyfile: string): Argv => [
+    'cryptsetup',
+    ['open', '--type', 'luks', '--key-file', keyfile, '--', device, name],
+  ],
   /** opens with the passphrase on stdin (setup's look into an existing disk, before this host has a keyfile) */
-  openWithPassphrase: (device: string, name: string): Argv => ['cryptsetup', ['open', '--type', 'luks', '--key-file=-', '--', device, name]],
+  openWithPassphrase: (device: string, name: string): Argv => [
+    'cryptsetup',
+    ['open', '--type', 'luks', '--key-file=-', '--', device, name],
+  ],
   close: (name: string): Argv => ['cryptsetup', ['close', '--', name]],
   isLuks: (device: string): Argv => ['cryptsetup', ['isLuks', '--', device]],
   /** does the passphrase on stdin open the device? (changes nothing) */
   testPassphrase: (device: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file=-', '--', device]],
   /** does this keyfile open the device? (changes nothing) */
-  testKeyfile: (device: string, keyfile: string): Argv => ['cryptsetup', ['open', '--test-passphrase', '--key-file', keyfile, '--', device]],
+  testKeyfile: (device: string, keyfile: string): Argv => [
+    'cryptsetup',
+    ['open', '--test-passphrase', '--key-file', keyfile, '--', device],
+  ],
 };
 
 /** What LUKS sits on: the layer below it (the array), or the partition. */
@@ -55,7 +78,15 @@ export function luksDevice(ctx: Pick<StackContext, 'config'>): string {
  */
 async function writeKeyfile(ctx: StepContext, keyfile: string): Promise<void> {
   if (await exists(keyfile)) return;
-  ctx.runner.change({ op: 'write-durably', path: keyfile, data: randomBytes(1024), mode: 0o600, replace: false, about: '1 KiB random', folder: 0o700 });
+  ctx.runner.change({
+    op: 'write-durably',
+    path: keyfile,
+    data: randomBytes(1024),
+    mode: 0o600,
+    replace: false,
+    about: '1 KiB random',
+    folder: 0o700,
+  });
 }
 
 export const luksLayer: LayerHandler = {
@@ -74,13 +105,17 @@ export const luksLayer: LayerHandler = {
     const device = luksDevice(ctx);
     return [
       ...(o.mode === 'new-disk'
-        ? [{
-            id: 'luks-format' as const,
-            title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`,
-            commands: [{ argv: luksCommands.format(device, o.pbkdf), input: 'passphrase' as const }],
-            // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
-            done: async (c: MakeContext) => (await succeeds(c, luksCommands.isLuks(device))) && succeeds(c, luksCommands.testPassphrase(device), c.passphrase),
-          }]
+        ? [
+            {
+              id: 'luks-format' as const,
+              title: `Encrypt ${device} with LUKS2 (the passphrase is the first key)`,
+              commands: [{ argv: luksCommands.format(device, o.pbkdf), input: 'passphrase' as const }],
+              // a format cut short leaves a header without a usable keyslot: done only if the passphrase opens it
+              done: async (c: MakeContext) =>
+                (await succeeds(c, luksCommands.isLuks(device))) &&
+                succeeds(c, luksCommands.testPassphrase(device), c.passphrase),
+            },
+          ]
         : []),
       {
         id: 'keyfile',
@@ -90,7 +125,13 @@ export const luksLayer: LayerHandler = {
         done: async (c) => (await exists(keyfile)) && succeeds(c, luksCommands.testKeyfile(device, keyfile)),
         prepare: (c) => writeKeyfile(c, keyfile),
       },
-      { id: 'luks-open', title: `Open LUKS as ${luksName}`, commands: plainCommands(openCommand(ctx)), done: async (c) => (await luksLayer.inspect(c)).up, bringUp: (c) => luksLayer.open(c) },
+      {
+        id: 'luks-open',
+        title: `Open LUKS as ${luksName}`,
+        commands: plainCommands(openCommand(ctx)),
+        done: async (c) => (await luksLayer.inspect(c)).up,
+        bringUp: (c) => luksLayer.open(c),
+      },
     ];
   },
 
@@ -105,14 +146,21 @@ export const luksLayer: LayerHandler = {
     if (await exists(`/dev/mapper/${luksName}`)) return 'already-open';
     await assertPrivateFile(keyfile, 'keyfile');
     const device = luksDevice(ctx);
-    if (!(await exists(device))) throw new TargetError(`${device} does not exist, so LUKS cannot be opened`, 'plug in the backup disk, then run again');
+    if (!(await exists(device)))
+      throw new TargetError(
+        `${device} does not exist, so LUKS cannot be opened`,
+        'plug in the backup disk, then run again',
+      );
     try {
       await ctx.runner.run(openCommand(ctx));
     } catch (err) {
       if (err instanceof CommandFailedError && /No key available/i.test(err.stderr)) {
         throw new TargetError(
           `the keyfile ${keyfile} does not open ${device}: this is not the backup disk set up for this host, or the key was changed`,
-          'attach the right disk; with its passphrase you can add this keyfile again: cryptsetup luksAddKey ' + device + ' ' + keyfile,
+          'attach the right disk; with its passphrase you can add this keyfile again: cryptsetup luksAddKey ' +
+            device +
+            ' ' +
+            keyfile,
         );
       }
       throw err;

@@ -9,7 +9,10 @@ export const lvmCommands = {
   pvcreate: (device: string): Argv => ['pvcreate', ['--yes', '--', device]],
   vgcreate: (vg: string, device: string): Argv => ['vgcreate', ['--yes', '--', vg, device]],
   /** size "all" = the rest of the group */
-  lvcreate: (vg: string, lv: string, size: string): Argv => ['lvcreate', ['--yes', '-W', 'y', '-n', lv, ...(size === 'all' ? ['-l', '100%FREE'] : ['-L', size]), '--', vg]],
+  lvcreate: (vg: string, lv: string, size: string): Argv => [
+    'lvcreate',
+    ['--yes', '-W', 'y', '-n', lv, ...(size === 'all' ? ['-l', '100%FREE'] : ['-L', size]), '--', vg],
+  ],
   activate: (vg: string, lv: string): Argv => ['lvchange', ['--activate', 'y', '--', `${vg}/${lv}`]],
   deactivateGroup: (vg: string): Argv => ['vgchange', ['--activate', 'n', '--', vg]],
   /** attributes of one LV: the fifth character is "a" when active */
@@ -63,7 +66,9 @@ export const lvmLayer: LayerHandler = {
   configKeys: (t) => ({ volume_group: t.volumeGroup }),
   attached: partitionAttached,
   udevMatch: partitionUdevMatch,
-  summary: (spec) => [`host volume  ${spec.volumeGroup}/${spec.host}, ${spec.mode === 'reconnect' ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`],
+  summary: (spec) => [
+    `host volume  ${spec.volumeGroup}/${spec.host}, ${spec.mode === 'reconnect' ? 'exists already: its backups are kept as they are' : spec.size === 'all' ? 'all free space' : spec.size}`,
+  ],
 
   create(ctx, o) {
     const { volumeGroup: vg, logicalVolume: lv } = ctx.config.target;
@@ -71,11 +76,27 @@ export const lvmLayer: LayerHandler = {
     const device = `/dev/${vg}/${lv}`;
     const bringUp = (c: StackContext) => lvmLayer.open(c);
     if (o.mode === 'reconnect') {
-      return [{ id: 'activate', title: `Activate this host's existing volume ${vg}/${lv}`, commands: plainCommands(lvmCommands.activate(vg, lv)), appears: device, done: async (c) => (await lvmLayer.inspect(c)).up, bringUp }];
+      return [
+        {
+          id: 'activate',
+          title: `Activate this host's existing volume ${vg}/${lv}`,
+          commands: plainCommands(lvmCommands.activate(vg, lv)),
+          appears: device,
+          done: async (c) => (await lvmLayer.inspect(c)).up,
+          bringUp,
+        },
+      ];
     }
     return [
       ...(o.mode === 'new-disk'
-        ? [{ id: 'volume-group' as const, title: `Create the LVM volume group ${vg}`, commands: plainCommands(lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)), done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)) }]
+        ? [
+            {
+              id: 'volume-group' as const,
+              title: `Create the LVM volume group ${vg}`,
+              commands: plainCommands(lvmCommands.pvcreate(below), lvmCommands.vgcreate(vg, below)),
+              done: (c: StackContext) => succeeds(c, lvmCommands.group(vg)),
+            },
+          ]
         : []),
       {
         id: 'logical-volume',
@@ -93,7 +114,10 @@ export const lvmLayer: LayerHandler = {
     const { volumeGroup, logicalVolume } = ctx.config.target;
     const active = await lvActive(ctx);
     const lv = `${volumeGroup}/${logicalVolume}`;
-    return { up: active === true, detail: active === undefined ? `logical volume ${lv} not found` : `${lv} ${active ? 'active' : 'inactive'}` };
+    return {
+      up: active === true,
+      detail: active === undefined ? `logical volume ${lv} not found` : `${lv} ${active ? 'active' : 'inactive'}`,
+    };
   },
 
   async open(ctx) {

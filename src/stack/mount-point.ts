@@ -58,7 +58,10 @@ export async function mountPointUse(runner: Runner, spec: MountPointSpec): Promi
 }
 
 /** Why the mount point cannot be this host's (with the fix), or undefined when it can. */
-export function mountPointProblem(use: MountPointUse, spec: MountPointSpec): { message: string; fix: string } | undefined {
+export function mountPointProblem(
+  use: MountPointUse,
+  spec: MountPointSpec,
+): { message: string; fix: string } | undefined {
   const mp = spec.mountpoint;
   const lv = spec.device;
   const other = 'or choose another mount point for the backup disk';

@@ -31,7 +31,13 @@ export function readOpenRecord(mountpoint: string, dir = OPEN_RECORD_DIR): OpenR
 }
 
 export function writeOpenRecord(runner: Runner, mountpoint: string, record: OpenRecord, dir = OPEN_RECORD_DIR): void {
-  runner.change({ op: 'write', path: recordFile(mountpoint, dir), text: `${JSON.stringify(record)}\n`, folder: 0o700, about: `opened from ${record.from}` });
+  runner.change({
+    op: 'write',
+    path: recordFile(mountpoint, dir),
+    text: `${JSON.stringify(record)}\n`,
+    folder: 0o700,
+    about: `opened from ${record.from}`,
+  });
 }
 
 /** The stack is closed, or someone (open, -b) decided to keep it open: no run owes a close. */

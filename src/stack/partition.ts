@@ -9,11 +9,13 @@ import { FILESYSTEM_TYPE, RAID_TYPE } from './partition-types.js';
 
 export const PARTITION_LABEL = 'backup';
 
-
 // One GPT partition over the whole disk, labelled for /dev/disk/by-partlabel.
 export const partitionCommands = {
   zap: (disk: string): Argv => ['sgdisk', ['--zap-all', '--', disk]],
-  create: (disk: string, label = PARTITION_LABEL, type = RAID_TYPE): Argv => ['sgdisk', ['--new=1:0:0', `--typecode=1:${type}`, `--change-name=1:${label}`, '--', disk]],
+  create: (disk: string, label = PARTITION_LABEL, type = RAID_TYPE): Argv => [
+    'sgdisk',
+    ['--new=1:0:0', `--typecode=1:${type}`, `--change-name=1:${label}`, '--', disk],
+  ],
   /** make the kernel re-read the table, then wait for udev's links */
   reread: (disk: string): Argv => ['partx', ['--update', '--', disk]],
   settle: (): Argv => ['udevadm', ['settle']],
@@ -43,7 +45,15 @@ export const partitionLayer: LayerHandler = {
 
   create(ctx, o) {
     if (o.mode !== 'new-disk') return [];
-    return [{ id: 'partition', title: `Partition ${o.diskName}: one GPT partition "${o.label}"`, commands: partitionDisk(o.disk, o.label, partitionType(ctx.config.target) ?? FILESYSTEM_TYPE), appears: ctx.config.target.partition, done: async (c) => (await partitionLayer.inspect(c)).up }];
+    return [
+      {
+        id: 'partition',
+        title: `Partition ${o.diskName}: one GPT partition "${o.label}"`,
+        commands: partitionDisk(o.disk, o.label, partitionType(ctx.config.target) ?? FILESYSTEM_TYPE),
+        appears: ctx.config.target.partition,
+        done: async (c) => (await partitionLayer.inspect(c)).up,
+      },
+    ];
   },
 
   async inspect(ctx): Promise<LayerState> {
@@ -55,7 +65,10 @@ export const partitionLayer: LayerHandler = {
   async open(ctx) {
     const { partition } = ctx.config.target;
     if (await exists(partition)) return 'already-open';
-    throw new TargetError(`the backup partition ${partition} is not there`, 'plug in the backup disk (check with: lsblk -o NAME,PARTLABEL), then run again');
+    throw new TargetError(
+      `the backup partition ${partition} is not there`,
+      'plug in the backup disk (check with: lsblk -o NAME,PARTLABEL), then run again',
+    );
   },
 
   async close() {

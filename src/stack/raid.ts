@@ -2,15 +2,29 @@ import { existsSync, readdirSync } from 'node:fs';
 import { readFile, realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { TargetError } from '../core/errors.js';
-import { parseArrayLines, parseExamineVerbose, parseMember, parseRaidMembers, sameArrayUuid, type MdArrayStat } from '../core/mdstat.js';
+import {
+  parseArrayLines,
+  parseExamineVerbose,
+  parseMember,
+  parseRaidMembers,
+  sameArrayUuid,
+  type MdArrayStat,
+} from '../core/mdstat.js';
 import { byIdNames } from '../system/inventory.js';
 import { operand, type Argv } from '../system/runner.js';
 import { arrayKernelName, arrayStat, arraySync, configuredArray, mdAttribute, MDADM_CONF } from './array-state.js';
 import { exists } from './devices.js';
-import { plainCommands, succeeds, type LayerHandler, type LayerState, type StackContext, type StepCommand, type StepContext } from './layer.js';
+import {
+  plainCommands,
+  succeeds,
+  type LayerHandler,
+  type LayerState,
+  type StackContext,
+  type StepCommand,
+  type StepContext,
+} from './layer.js';
 import { partitionUdevMatch } from './partition.js';
 import { RAID_TYPE } from './partition-types.js';
-
 
 // mdadm takes no `--`: a device path that starts with `-` goes as ./-x (operand)
 export const raidCommands = {
@@ -21,15 +35,33 @@ export const raidCommands = {
    */
   create: (spec: { array: string; partition: string }): Argv => [
     'mdadm',
-    ['--create', operand(spec.array), '--run', '--level=1', '--raid-devices=2', '--metadata=1.2', '--bitmap=internal', '--homehost=any', `--name=${basename(spec.array)}`, operand(spec.partition), 'missing'],
+    [
+      '--create',
+      operand(spec.array),
+      '--run',
+      '--level=1',
+      '--raid-devices=2',
+      '--metadata=1.2',
+      '--bitmap=internal',
+      '--homehost=any',
+      `--name=${basename(spec.array)}`,
+      operand(spec.partition),
+      'missing',
+    ],
   ],
-  assembleByDevice: (array: string, partition: string): Argv => ['mdadm', ['--assemble', '--run', operand(array), operand(partition)]],
+  assembleByDevice: (array: string, partition: string): Argv => [
+    'mdadm',
+    ['--assemble', '--run', operand(array), operand(partition)],
+  ],
   detailBrief: (array: string): Argv => ['mdadm', ['--detail', '--brief', operand(array)]],
   add: (array: string, partition: string): Argv => ['mdadm', ['--manage', operand(array), '--add', operand(partition)]],
   removeFailed: (array: string): Argv => ['mdadm', ['--manage', operand(array), '--remove', 'failed']],
   examine: (partition: string): Argv => ['mdadm', ['--examine', operand(partition)]],
   assembleFromConfig: (array: string): Argv => ['mdadm', ['--assemble', '--run', operand(array)]],
-  assembleByUuid: (array: string, uuid: string): Argv => ['mdadm', ['--assemble', '--run', operand(array), `--uuid=${uuid}`]],
+  assembleByUuid: (array: string, uuid: string): Argv => [
+    'mdadm',
+    ['--assemble', '--run', operand(array), `--uuid=${uuid}`],
+  ],
   /** start an array that udev's incremental assembly left inactive (degraded by design) */
   run: (array: string): Argv => ['mdadm', ['--run', operand(array)]],
   stop: (array: string): Argv => ['mdadm', ['--stop', operand(array)]],
@@ -54,7 +86,6 @@ export interface MemberReport {
   missing: number;
 }
 
-
 /** /dev/vdd1 -> "vdd1 (/dev/disk/by-id/virtio-bv-m2)": which physical disk to look at */
 async function named(partition: string, byId: Record<string, string>): Promise<string> {
   const name = basename(partition);
@@ -75,7 +106,11 @@ async function absentMembers(ctx: StackContext, stat: MdArrayStat): Promise<Memb
   const uuid = await mdAttribute(stat.name, 'uuid');
   const { stdout } = await ctx.runner.query(raidCommands.memberCandidates(), { allowFailure: true });
   const inArray = new Set(members.map((m) => m.device));
-  const ours = uuid ? parseRaidMembers(stdout).filter((d) => sameArrayUuid(uuid, d.uuid)).map((d) => d.path) : [];
+  const ours = uuid
+    ? parseRaidMembers(stdout)
+        .filter((d) => sameArrayUuid(uuid, d.uuid))
+        .map((d) => d.path)
+    : [];
   const leftOut = await Promise.all(ours.filter((d) => !inArray.has(basename(d))).map((d) => named(d, byId)));
   const working = members.length - failed.length;
   return { failed, leftOut, missing: Math.max((stat.wanted ?? 0) - working - failed.length - leftOut.length, 0) };
@@ -88,13 +123,19 @@ export function describeArray(array: string, stat: MdArrayStat | undefined, abse
     const degraded = stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
     parts.push(`${stat.map}${degraded ? ` degraded: ${stat.present} of ${stat.wanted} mirrors` : ''}`);
   }
-  if (stat.sync) parts.push(`${stat.sync.action} ${stat.sync.percent}%${stat.sync.finish ? `, ${stat.sync.finish} left` : ''}`);
+  if (stat.sync)
+    parts.push(`${stat.sync.action} ${stat.sync.percent}%${stat.sync.finish ? `, ${stat.sync.finish} left` : ''}`);
   parts.push(`members: ${stat.members.join(' ') || '-'}`);
   if (absent?.failed.length) parts.push(`failed: ${absent.failed.join(', ')} (replace it: btrfs-vault add-mirror)`);
   if (absent?.leftOut.length) {
-    parts.push(`left out: ${absent.leftOut.join(', ')} (a stale copy; put it back: mdadm --manage ${array} --re-add /dev/${absent.leftOut[0]!.split(' ')[0]}, or replace it: btrfs-vault add-mirror)`);
+    parts.push(
+      `left out: ${absent.leftOut.join(', ')} (a stale copy; put it back: mdadm --manage ${array} --re-add /dev/${absent.leftOut[0]!.split(' ')[0]}, or replace it: btrfs-vault add-mirror)`,
+    );
   }
-  if (absent?.missing) parts.push(`missing: ${absent.missing} member${absent.missing > 1 ? 's' : ''}, not attached (attach it, or add a new disk: btrfs-vault add-mirror)`);
+  if (absent?.missing)
+    parts.push(
+      `missing: ${absent.missing} member${absent.missing > 1 ? 's' : ''}, not attached (attach it, or add a new disk: btrfs-vault add-mirror)`,
+    );
   return parts.join(', ');
 }
 
@@ -130,8 +171,19 @@ export const raidLayer: LayerHandler & RaidVerbs = {
     const line = await configuredArray(t.array);
     return [
       line
-        ? { area: 'disk', name: 'mdadm.conf', level: 'ok', detail: `${t.array} is in /etc/mdadm/mdadm.conf (UUID ${line.uuid ?? '?'}); if the array should be known at boot, run update-initramfs -u after changing it` }
-        : { area: 'disk', name: 'mdadm.conf', level: 'warn', detail: `${t.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`, fix: `with the disk attached: mdadm --detail --brief ${t.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u` },
+        ? {
+            area: 'disk',
+            name: 'mdadm.conf',
+            level: 'ok',
+            detail: `${t.array} is in /etc/mdadm/mdadm.conf (UUID ${line.uuid ?? '?'}); if the array should be known at boot, run update-initramfs -u after changing it`,
+          }
+        : {
+            area: 'disk',
+            name: 'mdadm.conf',
+            level: 'warn',
+            detail: `${t.array} has no ARRAY line in /etc/mdadm/mdadm.conf: btrfs-vault finds it by its superblocks, but the system does not know it`,
+            fix: `with the disk attached: mdadm --detail --brief ${t.array} >> /etc/mdadm/mdadm.conf && update-initramfs -u`,
+          },
     ];
   },
 
@@ -159,7 +211,9 @@ export const raidLayer: LayerHandler & RaidVerbs = {
     // this host's ARRAY line names the very array; without one, its name does
     const uuid = (await configuredArray(array))?.uuid;
     const wanted = basename(array);
-    const found = parseExamineVerbose(stdout).filter((a) => (uuid ? a.uuid !== undefined && sameArrayUuid(uuid, a.uuid) : a.name?.split(':').at(-1) === wanted));
+    const found = parseExamineVerbose(stdout).filter((a) =>
+      uuid ? a.uuid !== undefined && sameArrayUuid(uuid, a.uuid) : a.name?.split(':').at(-1) === wanted,
+    );
     return { partitions: found.flatMap((a) => a.devices), failed: false };
   },
 
@@ -174,7 +228,9 @@ export const raidLayer: LayerHandler & RaidVerbs = {
     // configured partition, never a guess
     const { stdout } = await ctx.runner.query(raidCommands.examineScanDevices(), { allowFailure: true });
     const wanted = basename(array);
-    const named = parseExamineVerbose(stdout).filter((a) => a.uuid !== undefined && a.name?.split(':').at(-1) === wanted);
+    const named = parseExamineVerbose(stdout).filter(
+      (a) => a.uuid !== undefined && a.name?.split(':').at(-1) === wanted,
+    );
     const uuids = [...new Set(named.map((a) => a.uuid!))];
     if (uuids.length === 0) {
       throw new TargetError(
@@ -194,7 +250,10 @@ export const raidLayer: LayerHandler & RaidVerbs = {
 
   addMember(ctx, partition, replaceFailed) {
     const { array } = ctx.config.target;
-    return plainCommands(...(replaceFailed ? [raidCommands.removeFailed(array)] : []), raidCommands.add(array, partition));
+    return plainCommands(
+      ...(replaceFailed ? [raidCommands.removeFailed(array)] : []),
+      raidCommands.add(array, partition),
+    );
   },
 
   create(ctx, o) {
@@ -210,17 +269,36 @@ export const raidLayer: LayerHandler & RaidVerbs = {
             done: async (c) => (await exists(partition)) && succeeds(c, raidCommands.examine(partition)),
             bringUp: (c) => raidLayer.open(c),
           }
-        : { id: 'assemble', title: `Assemble ${array}`, commands: plainCommands(raidCommands.assembleByDevice(array, partition)), appears: array, done: () => exists(array), bringUp: (c) => raidLayer.open(c) },
-      { id: 'mdadm-conf', title: `Record the array in ${MDADM_CONF}`, commands: plainCommands(raidCommands.detailBrief(array)), writes: [`${MDADM_CONF}: the ARRAY line, added once`], run: (c) => recordArray(c, array) },
+        : {
+            id: 'assemble',
+            title: `Assemble ${array}`,
+            commands: plainCommands(raidCommands.assembleByDevice(array, partition)),
+            appears: array,
+            done: () => exists(array),
+            bringUp: (c) => raidLayer.open(c),
+          },
+      {
+        id: 'mdadm-conf',
+        title: `Record the array in ${MDADM_CONF}`,
+        commands: plainCommands(raidCommands.detailBrief(array)),
+        writes: [`${MDADM_CONF}: the ARRAY line, added once`],
+        run: (c) => recordArray(c, array),
+      },
     ];
   },
 
   async inspect(ctx): Promise<RaidState> {
     const { array } = ctx.config.target;
     const stat = await arrayStat(array);
-    const degraded = stat?.active && stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
+    const degraded =
+      stat?.active && stat.present !== undefined && stat.wanted !== undefined && stat.present < stat.wanted;
     const absent = degraded ? await absentMembers(ctx, stat) : undefined;
-    return { up: Boolean(stat?.active), detail: describeArray(array, stat, absent), stat, ...(absent ? { absent } : {}) };
+    return {
+      up: Boolean(stat?.active),
+      detail: describeArray(array, stat, absent),
+      stat,
+      ...(absent ? { absent } : {}),
+    };
   },
 
   async open(ctx) {
@@ -266,17 +344,27 @@ export const raidLayer: LayerHandler & RaidVerbs = {
  * member partition; wiped, or joined by a second host) is no obstacle: its line is the
  * one recorded, and a wiped array's is replaced. Reads only; the reason, or undefined.
  */
-export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'config'>, onDisk?: string): Promise<string | undefined> {
+export async function otherArrayByName(
+  ctx: Pick<StackContext, 'runner' | 'config'>,
+  onDisk?: string,
+): Promise<string | undefined> {
   const { array } = ctx.config.target;
-  const diskUuid = onDisk ? /^\s*Array UUID : (\S+)/m.exec((await ctx.runner.query(raidCommands.examine(onDisk), { allowFailure: true })).stdout)?.[1] : undefined;
-  const ours = (uuid: string | undefined) => uuid !== undefined && diskUuid !== undefined && uuid.toLowerCase() === diskUuid.toLowerCase();
+  const diskUuid = onDisk
+    ? /^\s*Array UUID : (\S+)/m.exec(
+        (await ctx.runner.query(raidCommands.examine(onDisk), { allowFailure: true })).stdout,
+      )?.[1]
+    : undefined;
+  const ours = (uuid: string | undefined) =>
+    uuid !== undefined && diskUuid !== undefined && uuid.toLowerCase() === diskUuid.toLowerCase();
   const stat = await arrayStat(array);
   const member = onDisk ? basename(await realpath(onDisk).catch(() => onDisk)) : undefined;
   const members = stat?.members.map((m) => parseMember(m).device) ?? [];
   // running: only with the chosen disk's own partition in it (udev assembled it as the disk appeared; a joined mirror runs from both)
-  if (stat && !(member !== undefined && members.includes(member))) return `the array ${array} is assembled from another disk (${members.join(', ') || 'no member left'})`;
+  if (stat && !(member !== undefined && members.includes(member)))
+    return `the array ${array} is assembled from another disk (${members.join(', ') || 'no member left'})`;
   const line = await configuredArray(array);
-  if (line && !ours(line.uuid)) return `${MDADM_CONF} records another array as ${array} (UUID ${line.uuid ?? 'none'}), another backup disk of this host`;
+  if (line && !ours(line.uuid))
+    return `${MDADM_CONF} records another array as ${array} (UUID ${line.uuid ?? 'none'}), another backup disk of this host`;
   return undefined;
 }
 
@@ -284,7 +372,11 @@ export async function otherArrayByName(ctx: Pick<StackContext, 'runner' | 'confi
 async function recordArray(ctx: StepContext, array: string): Promise<void> {
   const { stdout } = await ctx.runner.query(raidCommands.detailBrief(array));
   const line = stdout.split('\n').find((l) => l.startsWith('ARRAY '));
-  if (!line) throw new TargetError(`mdadm --detail --brief ${array} printed no ARRAY line`, `check the array with: mdadm --detail ${array}`);
+  if (!line)
+    throw new TargetError(
+      `mdadm --detail --brief ${array} printed no ARRAY line`,
+      `check the array with: mdadm --detail ${array}`,
+    );
   const [mine] = parseArrayLines(line);
   const conf = await readFile(MDADM_CONF, 'utf8').catch(() => '');
   const present = parseArrayLines(conf).some((a) => a.uuid === mine?.uuid);
@@ -295,17 +387,33 @@ async function recordArray(ctx: StepContext, array: string): Promise<void> {
     let dropping = false;
     const kept = conf
       .split('\n')
-      .filter((l) => (dropping = l.startsWith('ARRAY ') ? parseArrayLines(l)[0]?.device === array : dropping && /^\s/.test(l)) === false)
+      .filter(
+        (l) =>
+          (dropping = l.startsWith('ARRAY ') ? parseArrayLines(l)[0]?.device === array : dropping && /^\s/.test(l)) ===
+          false,
+      )
       .join('\n')
       .replace(/\n*$/, '');
-    ctx.runner.change({ op: 'write-durably', path: MDADM_CONF, data: `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`, mode: 0o644, replace: true });
+    ctx.runner.change({
+      op: 'write-durably',
+      path: MDADM_CONF,
+      data: `${kept === '' ? '' : `${kept}\n`}${line.trim()}\n`,
+      mode: 0o644,
+      replace: true,
+    });
   } else if (!present) {
-    ctx.runner.change({ op: 'append', path: MDADM_CONF, text: `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`, folder: 0o755 });
+    ctx.runner.change({
+      op: 'append',
+      path: MDADM_CONF,
+      text: `${conf === '' || conf.endsWith('\n') ? '' : '\n'}${line.trim()}\n`,
+      folder: 0o755,
+    });
   }
-  ctx.say(`${present ? 'already in' : stale ? 'replaced the wiped array\'s line in' : 'added to'} ${MDADM_CONF}: ${line.trim()}`);
+  ctx.say(
+    `${present ? 'already in' : stale ? "replaced the wiped array's line in" : 'added to'} ${MDADM_CONF}: ${line.trim()}`,
+  );
   ctx.say('hint: run update-initramfs -u if the array should also be known while booting');
 }
-
 
 /** mdadm writes an array's UUID as four words (a:b:c:d); blkid and udev as 8-4-4-4-12. */
 export function blkidUuid(mdadmUuid: string): string | undefined {

@@ -94,7 +94,11 @@ export async function openStack(
  * work in progress (an array's resync: stopped, it would only go on during runs) is
  * left up with what is below it, and told to `keepBusy`.
  */
-export async function closeStack(ctx: StackContext, stack: OpenedStack, keepBusy?: (layer: string, why: string) => void): Promise<string[]> {
+export async function closeStack(
+  ctx: StackContext,
+  stack: OpenedStack,
+  keepBusy?: (layer: string, why: string) => void,
+): Promise<string[]> {
   const order = [...stack.opened].reverse();
   for (const [i, layer] of order.entries()) {
     try {

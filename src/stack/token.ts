@@ -39,7 +39,8 @@ async function checkToken(ctx: StackContext): Promise<TokenCheck> {
   } catch {
     return { ok: false, reason: `there is no token file ${tokenFile} on it` };
   }
-  if (sha512(token) !== expected) return { ok: false, reason: `its token ${tokenFile} does not match ${tokenHashFile}` };
+  if (sha512(token) !== expected)
+    return { ok: false, reason: `its token ${tokenFile} does not match ${tokenHashFile}` };
   return { ok: true };
 }
 
@@ -62,12 +63,23 @@ async function tokenKept(ctx: StackContext): Promise<boolean> {
 async function writeToken(ctx: StepContext, o: CreateOptions): Promise<void> {
   const { mountpoint, tokenFile, tokenHashFile } = ctx.config.target;
   if (!(await ownMountPoint(ctx)).mountedIsOurs) {
-    throw new TargetError(`${mountpoint} is not mounted from this host's backup volume ${filesystemDevice(ctx.config.target)}, so the token was not written`, 'run setup again (it resumes and mounts it)');
+    throw new TargetError(
+      `${mountpoint} is not mounted from this host's backup volume ${filesystemDevice(ctx.config.target)}, so the token was not written`,
+      'run setup again (it resumes and mounts it)',
+    );
   }
   const token = o.mode === 'reconnect' ? existingToken(ctx, o.existingTokenSha512) : randomBytes(64);
   // the token before its hash: after a power cut between them, they differ and the step runs again
-  if (o.mode !== 'reconnect') ctx.runner.change({ op: 'write-durably', path: tokenFile, data: token, mode: 0o600, replace: true });
-  ctx.runner.change({ op: 'write-durably', path: tokenHashFile, data: `${sha512(token)}  ${tokenFile}\n`, mode: 0o600, replace: true, folder: 0o700 });
+  if (o.mode !== 'reconnect')
+    ctx.runner.change({ op: 'write-durably', path: tokenFile, data: token, mode: 0o600, replace: true });
+  ctx.runner.change({
+    op: 'write-durably',
+    path: tokenHashFile,
+    data: `${sha512(token)}  ${tokenFile}\n`,
+    mode: 0o600,
+    replace: true,
+    folder: 0o700,
+  });
 }
 
 /**
@@ -78,8 +90,13 @@ async function writeToken(ctx: StepContext, o: CreateOptions): Promise<void> {
 function existingToken(ctx: StackContext, seen: string | undefined): Buffer {
   const { tokenFile, mountpoint } = ctx.config.target;
   const token = readBytesNoFollow(tokenFile);
-  if (!token) throw new TargetError(`there is no token file ${tokenFile} on this host's volume`, `check the volume (ls -la ${mountpoint}); setup writes a token only on a volume it makes`);
-  if (seen !== undefined && sha512(token) !== seen) throw new TargetError(`the token ${tokenFile} changed since setup looked at the disk`, 'run setup again');
+  if (!token)
+    throw new TargetError(
+      `there is no token file ${tokenFile} on this host's volume`,
+      `check the volume (ls -la ${mountpoint}); setup writes a token only on a volume it makes`,
+    );
+  if (seen !== undefined && sha512(token) !== seen)
+    throw new TargetError(`the token ${tokenFile} changed since setup looked at the disk`, 'run setup again');
   return token;
 }
 
@@ -93,16 +110,27 @@ export const tokenLayer: LayerHandler = {
   create(ctx, o) {
     const { tokenFile, tokenHashFile } = ctx.config.target;
     if (o.mode === 'reconnect') {
-      return [{
+      return [
+        {
+          id: 'token',
+          title: 'Keep the SHA-512 of the token already on the volume (the passphrase proved the disk is yours)',
+          commands: [],
+          writes: [`${tokenHashFile}: the sha512sum line of ${tokenFile}, mode 0600 (the token itself is not changed)`],
+          done: tokenKept,
+          finish: (c) => writeToken(c, o),
+        },
+      ];
+    }
+    return [
+      {
         id: 'token',
-        title: 'Keep the SHA-512 of the token already on the volume (the passphrase proved the disk is yours)',
+        title: 'Write the token and keep its SHA-512 on this host',
         commands: [],
-        writes: [`${tokenHashFile}: the sha512sum line of ${tokenFile}, mode 0600 (the token itself is not changed)`],
+        writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`],
         done: tokenKept,
         finish: (c) => writeToken(c, o),
-      }];
-    }
-    return [{ id: 'token', title: 'Write the token and keep its SHA-512 on this host', commands: [], writes: [`${tokenFile}: 64 random bytes`, `${tokenHashFile}: its sha512sum line, mode 0600`], done: tokenKept, finish: (c) => writeToken(c, o) }];
+      },
+    ];
   },
 
   async inspect(ctx): Promise<LayerState> {
@@ -129,7 +157,9 @@ export const tokenLayer: LayerHandler = {
   async openOnPaper(ctx) {
     const { tokenFile, tokenHashFile } = ctx.config.target;
     await expectedHash(ctx);
-    ctx.runner.note(`check the token: the SHA-512 of ${tokenFile} must match ${tokenHashFile}, else the disk is refused`);
+    ctx.runner.note(
+      `check the token: the SHA-512 of ${tokenFile} must match ${tokenHashFile}, else the disk is refused`,
+    );
   },
 
   async closeOnPaper() {},

@@ -30,7 +30,11 @@ export function runBounded(command: readonly string[], o: BoundedOptions): Promi
     // child_process, not execa: the program's group is ended as a whole and only the
     // last bytes of its output are kept while it writes on (execa's maxBuffer ends the
     // program instead). detached: a session and process group of its own.
-    const child = spawn(command[0]!, command.slice(1), { detached: true, env: o.env, stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(command[0]!, command.slice(1), {
+      detached: true,
+      env: o.env,
+      stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
     const stdout = keepLast(child.stdout!, o.outputLimit);
     const stderr = keepLast(child.stderr!, o.outputLimit);
     if (o.input !== undefined) {
@@ -63,7 +67,13 @@ export function runBounded(command: readonly string[], o: BoundedOptions): Promi
       if (timedOut) group('SIGKILL'); // what is left of a group that ran out of time
       child.stdout!.destroy();
       child.stderr!.destroy();
-      resolve({ ...r, stdout: stdout.text(), stderr: stderr.text(), timedOut, outputCut: stdout.dropped() + stderr.dropped() });
+      resolve({
+        ...r,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        timedOut,
+        outputCut: stdout.dropped() + stderr.dropped(),
+      });
     };
     child.on('error', (err) => finish({ stdout: '', stderr: '', exitCode: -1, spawnError: err }));
     child.on('exit', (code, signal) => {

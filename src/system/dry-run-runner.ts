@@ -1,5 +1,13 @@
 import { describeChange, type FileChange } from './file-change.js';
-import { formatArgv, type Argv, type HoldResult, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import {
+  formatArgv,
+  type Argv,
+  type HoldResult,
+  type PipeResult,
+  type RunOptions,
+  type RunResult,
+  type Runner,
+} from './runner.js';
 
 /**
  * Dry-run adapter: inspections (query) run for real so the plan is exact; every

@@ -9,7 +9,16 @@ import { CommandFailedError, InterruptedError } from '../core/errors.js';
 import { runBounded } from './bounded-exec.js';
 import execBytes from './exec-bytes.pl.js';
 import { perlOneLine } from './perl-program.js';
-import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from './runner.js';
+import {
+  formatArgv,
+  type Argv,
+  type HoldResult,
+  type PipeOptions,
+  type PipeResult,
+  type RunOptions,
+  type RunResult,
+  type Runner,
+} from './runner.js';
 import { applyChange, type FileChange } from './file-change.js';
 
 const osSignals = constants.signals as Record<string, number>;
@@ -39,7 +48,8 @@ export class ExecRunner implements Runner {
   note(): void {}
 
   private async exec([file, args]: Argv, options: RunOptions = {}): Promise<RunResult> {
-    if (options.timeoutMs !== undefined || options.outputLimit !== undefined) return this.bounded([file, args], options);
+    if (options.timeoutMs !== undefined || options.outputLimit !== undefined)
+      return this.bounded([file, args], options);
     // every program dies with this process, even on SIGKILL: none outlives a killed run
     const result = await execa('setpriv', [...DIE_WITH_US, ...withExactBytes([file, args])], {
       env: { ...ENV, ...options.env },
@@ -52,11 +62,19 @@ export class ExecRunner implements Runner {
     const signal = result.signal ?? undefined;
     if (result.failed && result.exitCode === undefined && !signal) {
       // setpriv itself could not be started (ENOENT and the like)
-      throw new CommandFailedError(formatArgv([file, args]), undefined, result.shortMessage ?? String(result.cause), missingProgramFix('setpriv', result.code));
+      throw new CommandFailedError(
+        formatArgv([file, args]),
+        undefined,
+        result.shortMessage ?? String(result.cause),
+        missingProgramFix('setpriv', result.code),
+      );
     }
     const text = (out: unknown) => (out instanceof Uint8Array ? fromBytes(out) : String(out));
     const stderr = text(result.stderr);
-    if (exitCode === 127 && new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(stderr)) {
+    if (
+      exitCode === 127 &&
+      new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(stderr)
+    ) {
       throw new CommandFailedError(formatArgv([file, args]), undefined, stderr, missingProgramFix(file, 'ENOENT'));
     }
     if ((exitCode !== 0 || signal) && !options.allowFailure) {
@@ -67,13 +85,33 @@ export class ExecRunner implements Runner {
 
   /** A program we do not know: time-limited, its process group ended, its output bounded (system/bounded-exec.ts). */
   private async bounded([file, args]: Argv, options: RunOptions): Promise<RunResult> {
-    const r = await runBounded(['setpriv', ...DIE_WITH_US, file, ...args], { input: options.input, env: { ...process.env, ...ENV, ...options.env }, timeoutMs: options.timeoutMs, outputLimit: options.outputLimit ?? STDERR_KEEP });
-    if (r.spawnError) throw new CommandFailedError(formatArgv([file, args]), undefined, r.spawnError.message, missingProgramFix('setpriv', (r.spawnError as NodeJS.ErrnoException).code));
-    if (r.exitCode === 127 && new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(r.stderr)) {
+    const r = await runBounded(['setpriv', ...DIE_WITH_US, file, ...args], {
+      input: options.input,
+      env: { ...process.env, ...ENV, ...options.env },
+      timeoutMs: options.timeoutMs,
+      outputLimit: options.outputLimit ?? STDERR_KEEP,
+    });
+    if (r.spawnError)
+      throw new CommandFailedError(
+        formatArgv([file, args]),
+        undefined,
+        r.spawnError.message,
+        missingProgramFix('setpriv', (r.spawnError as NodeJS.ErrnoException).code),
+      );
+    if (
+      r.exitCode === 127 &&
+      new RegExp(`^setpriv: failed to execute ${escapeRe(file)}: No such file`, 'm').test(r.stderr)
+    ) {
       throw new CommandFailedError(formatArgv([file, args]), undefined, r.stderr, missingProgramFix(file, 'ENOENT'));
     }
     if ((r.exitCode !== 0 || r.signal || r.timedOut) && !options.allowFailure) {
-      throw new CommandFailedError(formatArgv([file, args]), r.signal ? undefined : r.exitCode, r.stderr, r.timedOut ? `it ran longer than ${options.timeoutMs} ms` : undefined, r.signal);
+      throw new CommandFailedError(
+        formatArgv([file, args]),
+        r.signal ? undefined : r.exitCode,
+        r.stderr,
+        r.timedOut ? `it ran longer than ${options.timeoutMs} ms` : undefined,
+        r.signal,
+      );
     }
     return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, timedOut: r.timedOut, outputCut: r.outputCut };
   }
@@ -109,7 +147,10 @@ export class ExecRunner implements Runner {
       // programs get the kernel pipe's ends as their stdout and stdin, so no byte of the
       // stream passes through Node; execa's piping (.pipe(), its stdio transforms) reads
       // and writes the stream through Node streams.
-      const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], { stdio: ['ignore', ends.write, 'pipe', 'pipe'], env });
+      const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], {
+        stdio: ['ignore', ends.write, 'pipe', 'pipe'],
+        env,
+      });
       const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
       // our copies of the ends must go, or the reader would never see EOF
       closeSync(ends.write);
@@ -144,12 +185,19 @@ export class ExecRunner implements Runner {
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
         // the side that failed first is the cause; the other one only lost its partner
-        const culprit = firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed) ? 'reader' : ended.writer?.failed ? 'writer' : undefined;
+        const culprit =
+          firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)
+            ? 'reader'
+            : ended.writer?.failed
+              ? 'writer'
+              : undefined;
         if (culprit) {
           const e = ended[culprit]!;
           const argv = culprit === 'writer' ? from : to;
           const other = culprit === 'writer' ? errs.reader() : errs.writer();
-          const text = [errs[culprit](), other && `(${formatArgv(culprit === 'writer' ? to : from)}: ${other})`].filter(Boolean).join('\n');
+          const text = [errs[culprit](), other && `(${formatArgv(culprit === 'writer' ? to : from)}: ${other})`]
+            .filter(Boolean)
+            .join('\n');
           return reject(new CommandFailedError(formatArgv(argv), e.code, text, undefined, e.signal));
         }
         bytes = writtenBy(total) ?? bytes;
@@ -159,7 +207,11 @@ export class ExecRunner implements Runner {
       const onClose = (which: 'writer' | 'reader') => (code: number | null, signal: NodeJS.Signals | null) => {
         // the writer's code comes through the wrapper: 128+N is "killed by signal N"
         const viaWrapper = which === 'writer' && code !== null && code > 128 && code < 160;
-        const e: Ending = { code: viaWrapper ? undefined : code ?? undefined, signal: signal ?? (viaWrapper ? signalName(code - 128) : undefined), failed: code !== 0 };
+        const e: Ending = {
+          code: viaWrapper ? undefined : (code ?? undefined),
+          signal: signal ?? (viaWrapper ? signalName(code - 128) : undefined),
+          failed: code !== 0,
+        };
         ended[which] = e;
         if (e.failed) firstFailed ??= which;
         // a dead reader must not leave the writer blocked on a full pipe
@@ -167,7 +219,12 @@ export class ExecRunner implements Runner {
         if (ended.writer && ended.reader) finish();
       };
       const onError = (argv: Argv) => (err: NodeJS.ErrnoException) => {
-        startError ??= new CommandFailedError(formatArgv(argv), undefined, err.message, missingProgramFix('setpriv', err.code));
+        startError ??= new CommandFailedError(
+          formatArgv(argv),
+          undefined,
+          err.message,
+          missingProgramFix('setpriv', err.code),
+        );
       };
       writer.on('error', onError(from));
       reader.on('error', onError(to));
@@ -182,7 +239,14 @@ export class ExecRunner implements Runner {
    * program; only its first line is read, its stderr kept for a refusal.
    */
   async hold([file, args]: Argv): Promise<HoldResult> {
-    const child = execa('setpriv', [...DIE_WITH_US, file, ...args], { env: ENV, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+    const child = execa('setpriv', [...DIE_WITH_US, file, ...args], {
+      env: ENV,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+    });
     const stderr = keepTail(child);
     const ended = child.then((r) => r); // never rejects: reject is false
     const release = async () => {
@@ -196,9 +260,18 @@ export class ExecRunner implements Runner {
     if (first === true) return { held: true, release };
     if (first.exitCode === undefined && !first.signal) {
       // setpriv itself could not be started (ENOENT and the like)
-      throw new CommandFailedError(formatArgv([file, args]), undefined, first.shortMessage ?? String(first.cause), missingProgramFix('setpriv', first.code));
+      throw new CommandFailedError(
+        formatArgv([file, args]),
+        undefined,
+        first.shortMessage ?? String(first.cause),
+        missingProgramFix('setpriv', first.code),
+      );
     }
-    return { held: false, exitCode: first.exitCode ?? 128 + ((first.signal && osSignals[first.signal]) || 0), stderr: stderr() };
+    return {
+      held: false,
+      exitCode: first.exitCode ?? 128 + ((first.signal && osSignals[first.signal]) || 0),
+      stderr: stderr(),
+    };
   }
 
   /**
@@ -320,6 +393,14 @@ function readWritten(pid: number | undefined): number | undefined {
 
 function missingProgramFix(file: string, code: string | undefined): string | undefined {
   if (code !== 'ENOENT') return undefined;
-  const pkg: Record<string, string> = { btrfs: 'btrfs-progs', mdadm: 'mdadm', cryptsetup: 'cryptsetup-bin', lvm: 'lvm2', sgdisk: 'gdisk', setpriv: 'util-linux', perl: 'perl-base' };
+  const pkg: Record<string, string> = {
+    btrfs: 'btrfs-progs',
+    mdadm: 'mdadm',
+    cryptsetup: 'cryptsetup-bin',
+    lvm: 'lvm2',
+    sgdisk: 'gdisk',
+    setpriv: 'util-linux',
+    perl: 'perl-base',
+  };
   return `install ${file}${pkg[file] ? ` (Debian: apt-get install ${pkg[file]})` : ''}`;
 }

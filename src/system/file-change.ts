@@ -20,7 +20,15 @@ export type FileChange =
    * A file setup makes: whole or not at all (temporary file, fsync, rename or link, folder
    * fsync); `replace: false` never overwrites one that exists (EEXIST).
    */
-  | { op: 'write-durably'; path: string; data: string | Buffer; mode: number; replace: boolean; about?: string; folder?: number }
+  | {
+      op: 'write-durably';
+      path: string;
+      data: string | Buffer;
+      mode: number;
+      replace: boolean;
+      about?: string;
+      folder?: number;
+    }
   /** a line added to a system file in place (it may be a bind mount or a symlink's target), synced */
   | { op: 'append'; path: string; text: string; folder?: number }
   /** a kernel file (sysfs) written in place: it has no folder to rename in */

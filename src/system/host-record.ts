@@ -51,5 +51,12 @@ export function readHostRecord(configFile: string, dir = HOST_RECORD_DIR): HostR
 
 /** Replaces the record whole (write, fsync, rename): a crash leaves the old one or the new one. */
 export function writeHostRecord(runner: Runner, record: HostRecord, dir = HOST_RECORD_DIR): void {
-  runner.change({ op: 'write', path: hostRecordFile(record.config, dir), text: `${JSON.stringify(record, null, 2)}\n`, durable: true, folder: 0o700, about: "the host's record" });
+  runner.change({
+    op: 'write',
+    path: hostRecordFile(record.config, dir),
+    text: `${JSON.stringify(record, null, 2)}\n`,
+    durable: true,
+    folder: 0o700,
+    about: "the host's record",
+  });
 }

@@ -38,7 +38,12 @@ export function lockFile(key: string, dir = LOCK_DIR): string {
 }
 
 /** Takes every lock at once, or none: LockedError names who holds which. */
-export async function acquireLocks(runner: Runner, keys: readonly LockKey[], owner: string, dir = LOCK_DIR): Promise<Lock> {
+export async function acquireLocks(
+  runner: Runner,
+  keys: readonly LockKey[],
+  owner: string,
+  dir = LOCK_DIR,
+): Promise<Lock> {
   privateDir(dir);
   const named = keys.map((k) => ({ ...k, file: lockFile(k.key, dir) }));
   const files = [...new Set(named.map((k) => k.file))];
@@ -134,7 +139,10 @@ function privateDir(dir: string): void {
     const st = lstatSync(d);
     const euid = process.geteuid?.() ?? 0;
     if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0) {
-      throw new UserError(`the lock folder ${d} is not this user's alone (a link, another owner, or writable by others)`, `remove it (rm -r ${d}); btrfs-vault makes it again`);
+      throw new UserError(
+        `the lock folder ${d} is not this user's alone (a link, another owner, or writable by others)`,
+        `remove it (rm -r ${d}); btrfs-vault makes it again`,
+      );
     }
   }
 }

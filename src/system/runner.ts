@@ -92,4 +92,3 @@ export function operand(path: string): string {
 export function formatArgv([file, args]: Argv): string {
   return [file, ...args].map(quote).join(' ');
 }
-

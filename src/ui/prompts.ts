@@ -29,21 +29,31 @@ export async function askDisk(disks: DiskAssessment[], purpose: string): Promise
 }
 
 export async function askWipe(disk: DiskAssessment): Promise<boolean> {
-  return confirm({ message: `${disk.byId ?? disk.path} carries:\n  ${disk.signatures.join('\n  ')}\nDestroy all of it?`, default: false });
+  return confirm({
+    message: `${disk.byId ?? disk.path} carries:\n  ${disk.signatures.join('\n  ')}\nDestroy all of it?`,
+    default: false,
+  });
 }
 
 /** What sits between the disk and btrfs; the whole stack first, so Enter takes it. */
 export async function askLayers(): Promise<LayerName[]> {
   return select({
     message: 'Layers of the backup disk',
-    choices: LAYER_SETS.map(({ layers, what }) => ({ name: `${layers.length > 0 ? layers.join(' + ') : 'plain btrfs'}: ${what}`, value: layers })),
+    choices: LAYER_SETS.map(({ layers, what }) => ({
+      name: `${layers.length > 0 ? layers.join(' + ') : 'plain btrfs'}: ${what}`,
+      value: layers,
+    })),
   });
 }
 
 export async function askPassphrase(existing?: string): Promise<string> {
   if (existing) return password({ message: `Passphrase of ${existing}`, mask: true });
   for (;;) {
-    const a = await password({ message: 'LUKS passphrase (at least 8 characters; stored nowhere)', mask: true, validate: (v) => v.length >= 8 || 'at least 8 characters' });
+    const a = await password({
+      message: 'LUKS passphrase (at least 8 characters; stored nowhere)',
+      mask: true,
+      validate: (v) => v.length >= 8 || 'at least 8 characters',
+    });
     const b = await password({ message: 'The same passphrase again', mask: true });
     if (a === b) return a;
     process.stderr.write('The two passphrases differ; once more.\n');
@@ -51,14 +61,27 @@ export async function askPassphrase(existing?: string): Promise<string> {
 }
 
 /** `askSize: false` when the volume exists already (reconnecting a rebuilt host) */
-export async function askSetupDetails(defaults: { mountpoint: string; askSize: boolean }): Promise<{ size: string; mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+export async function askSetupDetails(defaults: {
+  mountpoint: string;
+  askSize: boolean;
+}): Promise<{ size: string; mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
   if (!defaults.askSize) return { size: 'all', ...(await askMount(defaults.mountpoint)) };
-  const size = await input({ message: 'Size of this host\'s volume ("all" or e.g. 250G)', default: 'all', validate: (v) => /^(all|\d+(\.\d+)?[KMGTP])$/.test(v) || 'write "all" or a size like 250G' });
+  const size = await input({
+    message: 'Size of this host\'s volume ("all" or e.g. 250G)',
+    default: 'all',
+    validate: (v) => /^(all|\d+(\.\d+)?[KMGTP])$/.test(v) || 'write "all" or a size like 250G',
+  });
   return { size, ...(await askMount(defaults.mountpoint)) };
 }
 
-async function askMount(mountpointDefault: string): Promise<{ mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
-  const mountpoint = await input({ message: 'Mount point', default: mountpointDefault, validate: (v) => v.startsWith('/') || 'an absolute path' });
+async function askMount(
+  mountpointDefault: string,
+): Promise<{ mountpoint: string; compression: 'zstd' | 'lzo' | 'zlib' | 'none' }> {
+  const mountpoint = await input({
+    message: 'Mount point',
+    default: mountpointDefault,
+    validate: (v) => v.startsWith('/') || 'an absolute path',
+  });
   const compression = await select({
     message: 'Compression',
     choices: [
@@ -72,5 +95,7 @@ async function askMount(mountpointDefault: string): Promise<{ mountpoint: string
 }
 
 export async function askConfirmation(words: string[]): Promise<string> {
-  return input({ message: `Type the disk's serial (${words.length > 1 ? 'or the last part of its by-id name' : 'as shown above'}) to go ahead` });
+  return input({
+    message: `Type the disk's serial (${words.length > 1 ? 'or the last part of its by-id name' : 'as shown above'}) to go ahead`,
+  });
 }

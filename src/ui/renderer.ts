@@ -34,7 +34,11 @@ export function listrOptions(mode: OutputMode): ListrBaseClassOptions<any, any, 
 }
 
 /** The one task engine: runs the tasks with the renderer for this output. */
-export async function runTasks(tasks: TaskSpec[], mode: OutputMode, options: { exitOnError?: boolean } = {}): Promise<void> {
+export async function runTasks(
+  tasks: TaskSpec[],
+  mode: OutputMode,
+  options: { exitOnError?: boolean } = {},
+): Promise<void> {
   await new Listr<any, any, any>(tasks, { ...listrOptions(mode), ...options }).run();
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */

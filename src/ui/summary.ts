@@ -34,9 +34,17 @@ export function diskLine(d: DiskAssessment): string {
 /** The plan as a person reads it before typing the serial: a box, then every command. */
 export function planSummary(spec: SummarySpec, disk: DiskAssessment, steps: readonly CreateStep[]): string {
   const destroyed =
-    spec.mode === 'new-disk' ? (disk.signatures.length > 0 ? disk.signatures : ['nothing (the disk looks empty)'])
-    : spec.mode === 'second-host' ? ['nothing: this host is added to the existing backup disk']
-    : ['nothing. Nothing on the disk is changed: no volume, filesystem or', 'backup is made or touched; only a LUKS keyslot for this host\'s', `new keyfile ${spec.keyfile} is added`];
+    spec.mode === 'new-disk'
+      ? disk.signatures.length > 0
+        ? disk.signatures
+        : ['nothing (the disk looks empty)']
+      : spec.mode === 'second-host'
+        ? ['nothing: this host is added to the existing backup disk']
+        : [
+            'nothing. Nothing on the disk is changed: no volume, filesystem or',
+            "backup is made or touched; only a LUKS keyslot for this host's",
+            `new keyfile ${spec.keyfile} is added`,
+          ];
   const reconnect = spec.mode === 'reconnect';
   const folders = spec.existing?.folders ?? [];
   const body = [
@@ -56,15 +64,23 @@ export function planSummary(spec: SummarySpec, disk: DiskAssessment, steps: read
     `config       ${spec.configFile}`,
     `destroys     ${destroyed.join('\n             ')}`,
   ].join('\n');
-  const box = boxen(body, { title: 'btrfs-vault setup', padding: { left: 1, right: 1, top: 0, bottom: 0 }, borderStyle: 'round' });
-  const commands = steps.flatMap((s) => [`# ${s.title}`, ...s.commands.map((c) => `  ${formatArgv(c.argv)}${c.input === 'passphrase' ? '   (passphrase on stdin)' : ''}`), ...(s.writes ?? []).map((w) => `  write ${w}`)]);
+  const box = boxen(body, {
+    title: 'btrfs-vault setup',
+    padding: { left: 1, right: 1, top: 0, bottom: 0 },
+    borderStyle: 'round',
+  });
+  const commands = steps.flatMap((s) => [
+    `# ${s.title}`,
+    ...s.commands.map((c) => `  ${formatArgv(c.argv)}${c.input === 'passphrase' ? '   (passphrase on stdin)' : ''}`),
+    ...(s.writes ?? []).map((w) => `  write ${w}`),
+  ]);
   return `${box}\n${commands.join('\n')}`;
 }
 
 const MODES: Record<CreateMode, string> = {
   'new-disk': 'new backup disk',
   'second-host': 'second host on an existing backup disk',
-  reconnect: 'reconnect: this host\'s volume is on the disk already (the machine was rebuilt)',
+  reconnect: "reconnect: this host's volume is on the disk already (the machine was rebuilt)",
 };
 
 function folderLine(f: FoundFolder): string {

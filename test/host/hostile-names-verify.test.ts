@@ -14,19 +14,24 @@ import { sh } from '../support/sh.js';
 // belongs to, on this filesystem only. Each case failed before its change.
 
 const raw = (latin1: string) => Buffer.from(latin1, 'latin1');
-const cat = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+const cat = (...parts: (string | Buffer)[]) =>
+  Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
 
 /** runs a program with arguments given as exact bytes (Node would send a string as UTF-8), through perl */
 function runBytes(file: string, args: (string | Buffer)[], env: Record<string, string> = {}) {
   const hex = [file, ...args].map((a) => (typeof a === 'string' ? Buffer.from(a) : a).toString('hex'));
-  const r = spawnSync('perl', ['-e', 'my @a = map { pack "H*", $_ } @ARGV; exec { $a[0] } @a or die "$!"', ...hex], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync('perl', ['-e', 'my @a = map { pack "H*", $_ } @ARGV; exec { $a[0] } @a or die "$!"', ...hex], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 const cli = (args: (string | Buffer)[]) => runBytes('node', [BIN, ...args]);
 
 /** the backup made writable behind btrfs-progs' back (received UUID kept), changed, then read-only again */
 function tamper(backup: string, fn: () => void): void {
-  const flags = (v: number) => `import fcntl, os, struct; fd = os.open(${JSON.stringify(backup)}, os.O_RDONLY); fcntl.ioctl(fd, 0x4008941a, struct.pack('Q', ${v}))`;
+  const flags = (v: number) =>
+    `import fcntl, os, struct; fd = os.open(${JSON.stringify(backup)}, os.O_RDONLY); fcntl.ioctl(fd, 0x4008941a, struct.pack('Q', ${v}))`;
   execFileSync('python3', ['-c', flags(0)]);
   fn();
   execFileSync('python3', ['-c', flags(2)]);
@@ -56,7 +61,7 @@ before(() => {
 });
 after(() => s?.dispose());
 
-test('[paths we are given] files with a name of bytes \\xff\\xfe (bash $\'x\\xff\\xfe\'): found in the backup, shown escaped in text and --json', () => {
+test("[paths we are given] files with a name of bytes \\xff\\xfe (bash $'x\\xff\\xfe'): found in the backup, shown escaped in text and --json", () => {
   const r = cli(['files', '--json', '--config', s.config, s.data, XFF]);
   assert.equal(r.code, 0, r.stderr);
   const out = json(r);
@@ -96,7 +101,7 @@ test('[paths we are given] a file inside a folder with a byte name: files and re
   assert.equal(readFileSync(to, 'utf8'), 'inside a byte-named folder');
 });
 
-test('[paths we are given] a backslash is a name\'s own byte, not an escape: back\\slash is found and shown as back\\\\slash; the typed escape x\\xff is another name', () => {
+test("[paths we are given] a backslash is a name's own byte, not an escape: back\\slash is found and shown as back\\\\slash; the typed escape x\\xff is another name", () => {
   const r = json(cli(['files', '--json', '--config', s.config, s.data, 'back\\slash']));
   assert.equal(r.versions.length, 1);
   assert.equal(r.path, 'back\\\\slash');
@@ -104,7 +109,7 @@ test('[paths we are given] a backslash is a name\'s own byte, not an escape: bac
   assert.equal(typed.versions.length, 0, 'the four characters \\xff are not the byte');
 });
 
-test('[what we write into other formats] a dry-run restore of a byte name prints the copy command with $\'…\' quoting, which gives the bytes back', () => {
+test("[what we write into other formats] a dry-run restore of a byte name prints the copy command with $'…' quoting, which gives the bytes back", () => {
   const to = join(s.dir, 'dry-target');
   const r = cli(['restore', '--dry-run', '--config', s.config, s.data, '--path', XFF, '--to', to]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -184,7 +189,9 @@ test('[what we write into other formats] verify names a changed file with a newl
   });
   const r = s.cli(['verify', '--json', '--no-scrub', '--config', s.config]);
   assert.equal(r.code, 1, r.stderr);
-  const paths = json(r).sources[0].differences.map((d: { path: string }) => d.path).sort();
+  const paths = json(r)
+    .sources[0].differences.map((d: { path: string }) => d.path)
+    .sort();
   assert.deepEqual(paths, ['new\\nline.txt', 'x\\xff\\xfe']);
   const text = s.cli(['verify', '--no-scrub', '--config', s.config]).stdout;
   assert.match(text, /^ {2}new\\nline\.txt: file differs in content$/m);
@@ -201,7 +208,7 @@ test('[what we write into other formats] a file of bytes found only in the backu
 });
 
 // last of the shared scenario's cases: its backup run makes a second backup
-test('[what we write into other formats] a subvolume a user made inside the source, named with a newline and a terminal escape: the backup\'s warning names it escaped, on one line', () => {
+test("[what we write into other formats] a subvolume a user made inside the source, named with a newline and a terminal escape: the backup's warning names it escaped, on one line", () => {
   sh('btrfs', ['subvolume', 'create', join(s.data, 'user\nID 999 gen 1 \x1b[2J')]);
   try {
     const r = s.cli(['--config', s.config]);
@@ -215,8 +222,10 @@ test('[what we write into other formats] a subvolume a user made inside the sour
   }
 });
 
-test('[what we write into other formats] a user\'s subvolume whose name holds a copy of the source\'s own listing row (another generation): not taken for the source; named whole in the warning', () => {
-  const row = sh('btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', s.src.mountPoint]).split('\n').find((l) => / path (<FS_TREE>\/)?data$/.test(l))!;
+test("[what we write into other formats] a user's subvolume whose name holds a copy of the source's own listing row (another generation): not taken for the source; named whole in the warning", () => {
+  const row = sh('btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', s.src.mountPoint])
+    .split('\n')
+    .find((l) => / path (<FS_TREE>\/)?data$/.test(l))!;
   const name = `u\n${row.replace(/ gen \d+/, ' gen 1')}`;
   sh('btrfs', ['subvolume', 'create', join(s.data, name)]);
   try {
@@ -235,12 +244,21 @@ test('[what we write into other formats] a user\'s subvolume whose name holds a 
 // 64 KiB stripe's start (here: the file before), so verify must find the file itself.
 
 /** logical address of a file's first block, from FIEMAP */
-const logicalOf = (file: string | Buffer) => Number(/^\s*0:\s+0\.\.\s+\d+:\s+(\d+)\.\./m.exec(runBytes('filefrag', ['-v', '-b4096', file]).stdout)![1]) * 4096;
+const logicalOf = (file: string | Buffer) =>
+  Number(/^\s*0:\s+0\.\.\s+\d+:\s+(\d+)\.\./m.exec(runBytes('filefrag', ['-v', '-b4096', file]).stdout)![1]) * 4096;
 function corrupt(fs: LoopFs, file: string | Buffer): void {
   // btrfs-map-logical may exit 1 after printing the mapping
   const map = spawnSync('btrfs-map-logical', ['-l', String(logicalOf(file)), fs.device], { encoding: 'utf8' });
   const physical = Number(/physical (\d+)/.exec(map.stdout)![1]);
-  execFileSync('dd', ['if=/dev/urandom', `of=${fs.file}`, 'bs=4096', 'count=1', `seek=${physical / 4096}`, 'conv=notrunc', 'status=none']);
+  execFileSync('dd', [
+    'if=/dev/urandom',
+    `of=${fs.file}`,
+    'bs=4096',
+    'count=1',
+    `seek=${physical / 4096}`,
+    'conv=notrunc',
+    'status=none',
+  ]);
 }
 
 interface Damaged {
@@ -264,7 +282,14 @@ function damaged(): Promise<Damaged> {
   return (damagedRun ??= (async () => {
     const d = makeScenario({ sizeMiB: 256 });
     const other = makeLoopBtrfs(d.dir, 'other', 256);
-    const x: Damaged = { d, other, copies: [], scrub: { csumErrors: 0, files: [], oneOf: [], stripes: 0 }, code: null, text: '' };
+    const x: Damaged = {
+      d,
+      other,
+      copies: [],
+      scrub: { csumErrors: 0, files: [], oneOf: [], stripes: 0 },
+      code: null,
+      text: '',
+    };
     // three small files laid one after another: one 64 KiB stripe holds them all
     execFileSync('dd', ['if=/dev/urandom', `of=${join(d.data, 'sparse')}`, 'bs=4096', 'count=3', 'status=none']);
     execFileSync('dd', ['if=/dev/urandom', `of=${join(d.data, 'marker.txt')}`, 'bs=4096', 'count=1', 'status=none']);
@@ -279,13 +304,32 @@ function damaged(): Promise<Damaged> {
     }
     const copy = x.copies[1]!;
     sh('sync', []);
-    assert.ok(Math.floor(logicalOf(join(copy, 'marker.txt')) / 65536) === Math.floor(logicalOf(join(copy, 'sparse')) / 65536), 'precondition: one stripe');
-    assert.equal(logicalOf(join(copy, 'marker.txt')), logicalOf(join(x.copies[0]!, 'marker.txt')), 'precondition: one block for both backups');
+    assert.ok(
+      Math.floor(logicalOf(join(copy, 'marker.txt')) / 65536) === Math.floor(logicalOf(join(copy, 'sparse')) / 65536),
+      'precondition: one stripe',
+    );
+    assert.equal(
+      logicalOf(join(copy, 'marker.txt')),
+      logicalOf(join(x.copies[0]!, 'marker.txt')),
+      'precondition: one block for both backups',
+    );
     corrupt(d.dst, join(copy, 'marker.txt'));
     corrupt(d.dst, cat(copy, '/', XFF));
     // the other filesystem's damage lies where this one keeps filler: read as ours, it would name filler
-    execFileSync('dd', ['if=/dev/urandom', `of=${join(other.mountPoint, 'pad')}`, 'bs=4096', 'count=64', 'status=none']);
-    execFileSync('dd', ['if=/dev/urandom', `of=${join(other.mountPoint, 'elsewhere.bin')}`, 'bs=4096', 'count=2', 'status=none']);
+    execFileSync('dd', [
+      'if=/dev/urandom',
+      `of=${join(other.mountPoint, 'pad')}`,
+      'bs=4096',
+      'count=64',
+      'status=none',
+    ]);
+    execFileSync('dd', [
+      'if=/dev/urandom',
+      `of=${join(other.mountPoint, 'elsewhere.bin')}`,
+      'bs=4096',
+      'count=2',
+      'status=none',
+    ]);
     sh('sync', []);
     corrupt(other, join(other.mountPoint, 'elsewhere.bin'));
     writeFileSync('/proc/sys/vm/drop_caches', '3');
@@ -308,7 +352,11 @@ function damaged(): Promise<Damaged> {
     spawnSync('btrfs', ['scrub', 'start', '-B', other.mountPoint]);
     assert.ok(running(), 'precondition: the other filesystem was scrubbed while ours ran');
     x.code = await done;
-    assert.match(execFileSync('dmesg', { encoding: 'utf8' }), new RegExp(`\\(device ${other.device.split('/').at(-1)}\\): .*checksum error`), 'precondition: the kernel logged the other filesystem');
+    assert.match(
+      execFileSync('dmesg', { encoding: 'utf8' }),
+      new RegExp(`\\(device ${other.device.split('/').at(-1)}\\): .*checksum error`),
+      'precondition: the kernel logged the other filesystem',
+    );
     x.scrub = json({ stdout }).scrub;
     writeFileSync(`/sys/fs/btrfs/${uuid}/devinfo/1/scrub_speed_max`, '0');
     x.text = d.cli(['verify', '--config', d.config]).stdout;
@@ -316,33 +364,52 @@ function damaged(): Promise<Damaged> {
   })());
 }
 
-test('[what the kernel tells us] a corrupted block of marker.txt is named as marker.txt, not as its neighbour at the stripe\'s start that the kernel names', { timeout: 120_000 }, async () => {
-  const { scrub, code, copies } = await damaged();
-  assert.equal(code, 1);
-  assert.ok(scrub.csumErrors >= 2, JSON.stringify(scrub));
-  assert.ok(scrub.files.includes(join(copies[1]!, 'marker.txt')), JSON.stringify(scrub));
-  assert.ok(!scrub.files.some((f) => f.endsWith('/sparse')), `the neighbour is not named: ${JSON.stringify(scrub)}`);
-});
+test(
+  "[what the kernel tells us] a corrupted block of marker.txt is named as marker.txt, not as its neighbour at the stripe's start that the kernel names",
+  { timeout: 120_000 },
+  async () => {
+    const { scrub, code, copies } = await damaged();
+    assert.equal(code, 1);
+    assert.ok(scrub.csumErrors >= 2, JSON.stringify(scrub));
+    assert.ok(scrub.files.includes(join(copies[1]!, 'marker.txt')), JSON.stringify(scrub));
+    assert.ok(!scrub.files.some((f) => f.endsWith('/sparse')), `the neighbour is not named: ${JSON.stringify(scrub)}`);
+  },
+);
 
-test('[what the kernel tells us] another filesystem\'s damage in the same kernel log, at an address this one uses too, is not reported', { timeout: 120_000 }, async () => {
-  const { scrub } = await damaged();
-  assert.equal(scrub.stripes, 1, `only this filesystem's damaged stripe: ${JSON.stringify(scrub)}`);
-  assert.deepEqual(scrub.oneOf, [], 'every damaged block was found: no guesses');
-  assert.ok(![...scrub.files, ...scrub.oneOf].some((f) => /elsewhere|filler/.test(f)), `the other filesystem's damage is not reported: ${JSON.stringify(scrub)}`);
-});
+test(
+  "[what the kernel tells us] another filesystem's damage in the same kernel log, at an address this one uses too, is not reported",
+  { timeout: 120_000 },
+  async () => {
+    const { scrub } = await damaged();
+    assert.equal(scrub.stripes, 1, `only this filesystem's damaged stripe: ${JSON.stringify(scrub)}`);
+    assert.deepEqual(scrub.oneOf, [], 'every damaged block was found: no guesses');
+    assert.ok(
+      ![...scrub.files, ...scrub.oneOf].some((f) => /elsewhere|filler/.test(f)),
+      `the other filesystem's damage is not reported: ${JSON.stringify(scrub)}`,
+    );
+  },
+);
 
-test('[what the kernel tells us] one damaged block shared by two backups is named in both, and a damaged file of bytes by its escaped name', { timeout: 120_000 }, async () => {
-  const { scrub, copies } = await damaged();
-  for (const c of copies) assert.ok(scrub.files.includes(join(c, 'marker.txt')), `${c}: ${JSON.stringify(scrub)}`);
-  assert.ok(scrub.files.includes(`${copies[1]}/x\\xff\\xfe`), JSON.stringify(scrub));
-});
+test(
+  '[what the kernel tells us] one damaged block shared by two backups is named in both, and a damaged file of bytes by its escaped name',
+  { timeout: 120_000 },
+  async () => {
+    const { scrub, copies } = await damaged();
+    for (const c of copies) assert.ok(scrub.files.includes(join(c, 'marker.txt')), `${c}: ${JSON.stringify(scrub)}`);
+    assert.ok(scrub.files.includes(`${copies[1]}/x\\xff\\xfe`), JSON.stringify(scrub));
+  },
+);
 
-test('[what the kernel tells us] the text report names the damaged files, and neither the neighbour nor the other filesystem', { timeout: 120_000 }, async () => {
-  const { text } = await damaged();
-  assert.match(text, /checksum.* in: .*marker\.txt/);
-  assert.match(text, /x\\xff\\xfe/);
-  assert.doesNotMatch(text, /sparse|elsewhere|filler|one of/);
-});
+test(
+  '[what the kernel tells us] the text report names the damaged files, and neither the neighbour nor the other filesystem',
+  { timeout: 120_000 },
+  async () => {
+    const { text } = await damaged();
+    assert.match(text, /checksum.* in: .*marker\.txt/);
+    assert.match(text, /x\\xff\\xfe/);
+    assert.doesNotMatch(text, /sparse|elsewhere|filler|one of/);
+  },
+);
 
 // A user who may make a subvolume on the source's filesystem can name it with line
 // breaks and rows of their own: btrfs prints names as they are. A row that claims the
@@ -353,7 +420,9 @@ test('[paths we are given] a user subvolume whose name forges the row of the nex
     writeFileSync(join(d.data, 'f'), '1');
     const first = json(d.cli(['--json', '--config', d.config])).sources[0];
     assert.equal(first.status, 'ok');
-    const ids = [...sh('btrfs', ['subvolume', 'list', d.src.mountPoint]).matchAll(/^ID (\d+) /gm)].map((m) => Number(m[1]));
+    const ids = [...sh('btrfs', ['subvolume', 'list', d.src.mountPoint]).matchAll(/^ID (\d+) /gm)].map((m) =>
+      Number(m[1]),
+    );
     const next = Math.max(...ids) + 1; // the user's subvolume; the run's snapshot comes after it
     const forged = `u\nID ${next + 1} gen 1 cgen 1 top level 5 parent_uuid -                                    received_uuid -                                    uuid 00000000-0000-4000-8000-000000000001 path nowhere`; // a name cannot hold "/": a forged row can only claim a top-level path
     sh('btrfs', ['subvolume', 'create', join(d.data, forged)]);
@@ -362,9 +431,16 @@ test('[paths we are given] a user subvolume whose name forges the row of the nex
     assert.equal(second.status, 'ok', JSON.stringify(second));
     writeFileSync(join(d.data, 'f'), '3');
     const third = json(d.cli(['--json', '--config', d.config])).sources[0];
-    assert.deepEqual([third.status, third.mode, third.parent], ['ok', 'incremental', second.snapshot], 'incremental from the newest pair, not from an older one');
+    assert.deepEqual(
+      [third.status, third.mode, third.parent],
+      ['ok', 'incremental', second.snapshot],
+      'incremental from the newest pair, not from an older one',
+    );
     const listed = json(d.cli(['list', '--json', '--config', d.config])).sources[0].snapshots;
-    assert.deepEqual(listed.map((r: { name: string; paired: boolean }) => [r.name, r.paired]), [first, second, third].map((b) => [b.snapshot, true]));
+    assert.deepEqual(
+      listed.map((r: { name: string; paired: boolean }) => [r.name, r.paired]),
+      [first, second, third].map((b) => [b.snapshot, true]),
+    );
   } finally {
     d.dispose();
   }

@@ -68,12 +68,19 @@ function withNotify(toml: string): void {
 }
 
 /** The CLI without blocking this process (the notify server runs here), killed after `ms`. */
-function cliAsync(args: string[], ms = 60_000, bin = BIN): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
+function cliAsync(
+  args: string[],
+  ms = 60_000,
+  bin = BIN,
+): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
   return new Promise((resolve) => {
     const t = Date.now();
     let stdout = '';
     let stderr = '';
-    const child = spawn('node', [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    const child = spawn('node', [bin, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
@@ -145,7 +152,12 @@ test('[secrets] the notify host refuses the connection: the cause is named (conn
   withNotify(`url = "http://127.0.0.1:${dead}/KEY-refused"\non = ["success"]`);
   const r = await cliAsync(['backup', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`notify\\.url http://127\\.0\\.0\\.1:${dead}/… could not be reached: connection refused \\(ECONNREFUSED\\)`));
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `notify\\.url http://127\\.0\\.0\\.1:${dead}/… could not be reached: connection refused \\(ECONNREFUSED\\)`,
+    ),
+  );
   assert.doesNotMatch(r.stderr, /KEY-refused|fetch failed$/m);
 });
 
@@ -153,7 +165,10 @@ test('[secrets] https to a server that speaks plain HTTP: named as a TLS failure
   withNotify(`url = "https://127.0.0.1:${port}/KEY-tls"\non = ["success"]`);
   const r = await cliAsync(['backup', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, new RegExp(`notify\\.url https://127\\.0\\.0\\.1:${port}/… could not be reached: (TLS failed|.*SSL|.*TLS)`));
+  assert.match(
+    r.stderr,
+    new RegExp(`notify\\.url https://127\\.0\\.0\\.1:${port}/… could not be reached: (TLS failed|.*SSL|.*TLS)`),
+  );
   assert.match(r.stderr, /\((ERR_SSL_|EPROTO|ERR_TLS)\w*\)/, 'the code of the cause');
   assert.doesNotMatch(r.stderr, /KEY-tls/);
 });
@@ -184,17 +199,24 @@ test('[programs we run] a notify command leaves a child holding its output (slee
 
 test('[programs we run] a notify command that never ends: ended after notify.timeout with its whole process group, and the log says so', async () => {
   const pidFile = join(s.dir, 'child-2.pid');
-  withNotify(`command = ["/bin/sh", "-c", "sleep 1000 & echo $! > ${pidFile}; sleep 1000"]\ntimeout = 2\non = ["success"]`);
+  withNotify(
+    `command = ["/bin/sh", "-c", "sleep 1000 & echo $! > ${pidFile}; sleep 1000"]\ntimeout = 2\non = ["success"]`,
+  );
   const r = await cliAsync(['backup', '--config', s.config], 40_000);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.ms < 15_000, `${r.ms} ms`);
-  assert.match(r.stderr, /notify\.command \/bin\/sh was still running after 2 s \(notify\.timeout\): it and its children were ended/);
+  assert.match(
+    r.stderr,
+    /notify\.command \/bin\/sh was still running after 2 s \(notify\.timeout\): it and its children were ended/,
+  );
   assert.ok(!alive(pidFrom(pidFile)), 'its background child went with it');
 });
 
 test('[programs we run] a notify command that ignores SIGTERM, and so does its child: SIGKILL of the group after the grace', async () => {
   const pidFile = join(s.dir, 'child-3.pid');
-  withNotify(`command = ["/bin/sh", "-c", "trap '' TERM; sleep 1000 & echo $! > ${pidFile}; sleep 1000"]\ntimeout = 1\non = ["success"]`);
+  withNotify(
+    `command = ["/bin/sh", "-c", "trap '' TERM; sleep 1000 & echo $! > ${pidFile}; sleep 1000"]\ntimeout = 1\non = ["success"]`,
+  );
   const r = await cliAsync(['backup', '--config', s.config], 40_000);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.ms >= 5_000 && r.ms < 20_000, `TERM ignored, KILL after the 5 s grace: ${r.ms} ms`);
@@ -202,11 +224,15 @@ test('[programs we run] a notify command that ignores SIGTERM, and so does its c
   assert.ok(!alive(pidFrom(pidFile)));
 });
 
-test('[programs we run] 150 MB on a notify command\'s stdout: read and dropped, the run stays small', (t) => {
+test("[programs we run] 150 MB on a notify command's stdout: read and dropped, the run stays small", (t) => {
   const done = join(s.dir, 'wrote-150MB');
   withNotify(`command = ["/bin/sh", "-c", "head -c 150000000 /dev/zero && touch ${done}"]\non = ["success"]`);
   const rss = join(s.dir, 'rss');
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'node', BIN, 'backup', '--config', s.config], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, 'node', BIN, 'backup', '--config', s.config], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const kib = Number(readFileSync(rss, 'utf8').trim().split('\n').at(-1));
   t.diagnostic(`max RSS of the run: ${Math.round(kib / 1024)} MiB`);
@@ -216,7 +242,9 @@ test('[programs we run] 150 MB on a notify command\'s stdout: read and dropped, 
 });
 
 test("[programs we run] 5 MB of a failing notify command's stderr: a few short lines in the log, not 5 MB", async () => {
-  withNotify('command = ["/bin/sh", "-c", "yes this-is-a-complaint | head -c 5000000 >&2; echo LAST-WORDS >&2; exit 3"]\non = ["success"]');
+  withNotify(
+    'command = ["/bin/sh", "-c", "yes this-is-a-complaint | head -c 5000000 >&2; echo LAST-WORDS >&2; exit 3"]\non = ["success"]',
+  );
   const r = await cliAsync(['backup', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   const from = r.stderr.indexOf('notify.command');
@@ -225,7 +253,10 @@ test("[programs we run] 5 MB of a failing notify command's stderr: a few short l
   assert.match(told, /^notify\.command \/bin\/sh failed \(exit 3\)/);
   assert.match(told, /LAST-WORDS/, 'the end of what it said');
   assert.match(told, /earlier (lines|bytes).* not shown/);
-  assert.ok(told.split('\n').length <= 10 && told.length < 4096, `${told.split('\n').length} lines, ${told.length} characters`);
+  assert.ok(
+    told.split('\n').length <= 10 && told.length < 4096,
+    `${told.split('\n').length} lines, ${told.length} characters`,
+  );
 });
 
 test('[programs we run] a notify command that does not exist: one line naming it, the run still succeeds', async () => {
@@ -243,7 +274,9 @@ test('[programs we run] doctor on a host whose target is LUKS alone: cryptsetup 
   const programs = checks.filter((c) => ['mdadm', 'cryptsetup', 'lvm', 'sgdisk'].includes(c.name)).map((c) => c.name);
   assert.deepEqual(programs.sort(), ['cryptsetup', 'sgdisk'], r.stdout);
   writeFileSync(s.config, `${baseConfig}layers = []\n`);
-  const plain = JSON.parse((await cliAsync(['doctor', '--json', '--config', s.config])).stdout).checks.map((c: { name: string }) => c.name);
+  const plain = JSON.parse((await cliAsync(['doctor', '--json', '--config', s.config])).stdout).checks.map(
+    (c: { name: string }) => c.name,
+  );
   assert.ok(!plain.includes('cryptsetup') && !plain.includes('mdadm') && plain.includes('sgdisk'), plain.join(', '));
 });
 
@@ -253,13 +286,21 @@ test('[programs we run] doctor without mdadm, lvm and sgdisk on the PATH, target
   mkdirSync(bin, { recursive: true });
   for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
     if (!existsSync(d)) continue;
-    for (const f of readdirSync(d)) if (!['mdadm', 'lvm', 'sgdisk'].includes(f) && !existsSync(join(bin, f))) symlinkSync(join(d, f), join(bin, f));
+    for (const f of readdirSync(d))
+      if (!['mdadm', 'lvm', 'sgdisk'].includes(f) && !existsSync(join(bin, f))) symlinkSync(join(d, f), join(bin, f));
   }
   writeFileSync(s.config, `${baseConfig}layers = ["luks"]\n`);
-  const r = spawnSync('node', [BIN, 'doctor', '--json', '--config', s.config], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: bin } });
+  const r = spawnSync('node', [BIN, 'doctor', '--json', '--config', s.config], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', PATH: bin },
+  });
   const checks: { name: string; level: string; detail: string }[] = JSON.parse(r.stdout).checks;
   const errors = checks.filter((c) => c.level === 'error').map((c) => `${c.name}: ${c.detail}`);
-  assert.deepEqual(errors.filter((e) => /mdadm|lvm|sgdisk/.test(e)), [], errors.join('\n'));
+  assert.deepEqual(
+    errors.filter((e) => /mdadm|lvm|sgdisk/.test(e)),
+    [],
+    errors.join('\n'),
+  );
   assert.equal(checks.find((c) => c.name === 'sgdisk')?.level, 'warn', 'setup would need it: a warning');
   assert.match(checks.find((c) => c.name === 'sgdisk')!.detail, /setup and add-mirror need it/);
   writeFileSync(s.config, baseConfig);
@@ -340,7 +381,10 @@ test('[what we write into other formats] a config path with newlines that would 
   for (const dry of [['--dry-run'], []]) {
     const r = s.cli(['schedule', 'install', '--root', root, '--on-plug', ...dry, '--config', config]);
     assert.equal(r.code, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, /the config path .* holds a control character \(\\x0a\).*\n.*fix: move the config to a path without control characters/);
+    assert.match(
+      r.stderr,
+      /the config path .* holds a control character \(\\x0a\).*\n.*fix: move the config to a path without control characters/,
+    );
     assert.doesNotMatch(r.stdout, /RUN\+=/, 'not even shown as a unit to copy');
     assert.ok(!existsSync(root), 'nothing written');
   }
@@ -354,17 +398,24 @@ test('[what we write into other formats] a config path with % $ " \\ ; and space
   const n = unitNames(config);
   const unit = (f: string) => join(root, 'etc/systemd/system', f);
   for (const f of [n.service, n.plugService]) {
-    const line = readFileSync(unit(f), 'utf8').split('\n').find((l) => l.startsWith('ExecStart='))!;
+    const line = readFileSync(unit(f), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('ExecStart='))!;
     const words = execWords(line.slice('ExecStart='.length));
     assert.equal(words.at(-1), config, line);
     assert.equal(words.at(-2), '--config');
   }
-  const verify = spawnSync('systemd-analyze', ['verify', unit(n.service), unit(n.timer), unit(n.plugService)], { encoding: 'utf8' });
+  const verify = spawnSync('systemd-analyze', ['verify', unit(n.service), unit(n.timer), unit(n.plugService)], {
+    encoding: 'utf8',
+  });
   assert.equal(verify.status, 0, verify.stderr);
   assert.equal(verify.stderr.trim(), '', 'no complaint at all');
   const rules = udevRules(readFileSync(join(root, 'etc/udev/rules.d', n.rule), 'utf8'));
   assert.equal(rules.length, 1, JSON.stringify(rules));
-  assert.deepEqual(rules[0]!.map((p) => p.key), ['ACTION', 'SUBSYSTEM', 'ENV{ID_FS_UUID}', 'TAG', 'ENV{SYSTEMD_WANTS}']);
+  assert.deepEqual(
+    rules[0]!.map((p) => p.key),
+    ['ACTION', 'SUBSYSTEM', 'ENV{ID_FS_UUID}', 'TAG', 'ENV{SYSTEMD_WANTS}'],
+  );
 });
 
 test('[what we write into other formats] --every with a newline or a % specifier: refused before anything is written', () => {
@@ -377,7 +428,10 @@ test('[what we write into other formats] --every with a newline or a % specifier
   const r = s.cli(['schedule', 'install', '--root', root, '--every', 'daily', '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   const timer = readFileSync(join(root, 'etc/systemd/system', unitNames(s.config).timer), 'utf8');
-  assert.deepEqual(timer.split('\n').filter((l) => /^(OnCalendar|ExecStart)/.test(l)), ['OnCalendar=daily']);
+  assert.deepEqual(
+    timer.split('\n').filter((l) => /^(OnCalendar|ExecStart)/.test(l)),
+    ['OnCalendar=daily'],
+  );
 });
 
 test('[paths we are given] --every=--help (an option to systemd-analyze, which would print its help and exit 0): refused as no calendar expression, nothing written', () => {
@@ -402,17 +456,23 @@ test('[what we delete] schedule install again without --on-plug: our rule and pl
   assert.ok(existsSync(rule), 'a dry-run removes nothing');
   const r = s.cli(['schedule', 'install', '--root', root, '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`removed \\(on plug-in was not asked for this time\\):\\n  \\S+${n.plugService}\\n  \\S+${n.rule}`));
+  assert.match(
+    r.stdout,
+    new RegExp(`removed \\(on plug-in was not asked for this time\\):\\n  \\S+${n.plugService}\\n  \\S+${n.rule}`),
+  );
   assert.ok(!existsSync(rule) && !existsSync(plug));
   assert.ok(existsSync(join(root, 'etc/systemd/system', n.timer)), 'the timer stays');
 });
 
-test('[what we delete] a file under our rule\'s name that we did not write: left alone by a reinstall', () => {
+test("[what we delete] a file under our rule's name that we did not write: left alone by a reinstall", () => {
   const root = join(s.dir, 'root-foreign');
   const n = unitNames(s.config);
   const rule = join(root, 'etc/udev/rules.d', n.rule);
   mkdirSync(join(root, 'etc/udev/rules.d'), { recursive: true });
-  writeFileSync(rule, '# the admin\'s own rule\nACTION=="add", SUBSYSTEM=="block", ENV{ID_FS_UUID}=="x", RUN+="/bin/true"\n');
+  writeFileSync(
+    rule,
+    '# the admin\'s own rule\nACTION=="add", SUBSYSTEM=="block", ENV{ID_FS_UUID}=="x", RUN+="/bin/true"\n',
+  );
   const r = s.cli(['schedule', 'install', '--root', root, '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /removed/);
@@ -424,34 +484,59 @@ test('[what we delete] schedule remove: a unit under our name that we did not wr
   const n = unitNames(s.config);
   assert.equal(s.cli(['schedule', 'install', '--root', root, '--on-plug', '--config', s.config]).code, 0);
   const service = join(root, 'etc/systemd/system', n.service);
-  writeFileSync(service, '[Unit]\nDescription=the admin\'s own service\n[Service]\nExecStart=/bin/true\n');
+  writeFileSync(service, "[Unit]\nDescription=the admin's own service\n[Service]\nExecStart=/bin/true\n");
   const r = s.cli(['schedule', 'remove', '--root', root, '--config', s.config]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, new RegExp(`left alone \\(not written by btrfs-vault\\):\\n  \\S+${n.service}`));
   assert.match(readFileSync(service, 'utf8'), /the admin's own service/);
-  for (const f of [join(root, 'etc/systemd/system', n.timer), join(root, 'etc/systemd/system', n.plugService), join(root, 'etc/udev/rules.d', n.rule)]) assert.ok(!existsSync(f), f);
+  for (const f of [
+    join(root, 'etc/systemd/system', n.timer),
+    join(root, 'etc/systemd/system', n.plugService),
+    join(root, 'etc/udev/rules.d', n.rule),
+  ])
+    assert.ok(!existsSync(f), f);
 });
 
 // ---------------------------------------------------------------- the release build
 
 test('[the release build] npm pack: no file of the tarball holds a BTRFS_VAULT_TEST switch (the test build does)', () => {
   const dir = scratchDir('pack-hooks');
-  const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
+  const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], {
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .at(-1)!;
   sh('tar', ['-xzf', join(dir, tarball), '-C', dir]);
-  const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
+  const files = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)],
+    );
   const packed = files(join(dir, 'package'));
-  assert.ok(packed.some((f) => f.endsWith('commands.cjs')), packed.join('\n'));
-  assert.deepEqual(packed.filter((f) => readFileSync(f, 'latin1').includes('BTRFS_VAULT_TEST')), []);
-  assert.ok(readFileSync(join(process.cwd(), 'dist/test-bundle/commands.cjs'), 'utf8').includes('BTRFS_VAULT_TEST_KILL_AT'), 'the test build has the hooks');
+  assert.ok(
+    packed.some((f) => f.endsWith('commands.cjs')),
+    packed.join('\n'),
+  );
+  assert.deepEqual(
+    packed.filter((f) => readFileSync(f, 'latin1').includes('BTRFS_VAULT_TEST')),
+    [],
+  );
+  assert.ok(
+    readFileSync(join(process.cwd(), 'dist/test-bundle/commands.cjs'), 'utf8').includes('BTRFS_VAULT_TEST_KILL_AT'),
+    'the test build has the hooks',
+  );
 });
 
-test('[the release build] a stale BTRFS_VAULT_TEST_KILL_AT in root\'s environment: the test build obeys it, the released program ignores it', () => {
+test("[the release build] a stale BTRFS_VAULT_TEST_KILL_AT in root's environment: the test build obeys it, the released program ignores it", () => {
   writeFileSync(s.config, baseConfig);
   writeFileSync(join(s.data, 'g'), String(Date.now()));
   const env = { ...process.env, NO_COLOR: '1', BTRFS_VAULT_TEST_KILL_AT: 'before-snapshot' };
   const killed = spawnSync('node', [BIN, 'backup', '--config', s.config], { encoding: 'utf8', env });
   assert.equal(killed.signal, 'SIGKILL', 'the switch is real in the test build');
-  const released = spawnSync('node', [RELEASE_BIN, 'backup', '--json', '--config', s.config], { encoding: 'utf8', env });
+  const released = spawnSync('node', [RELEASE_BIN, 'backup', '--json', '--config', s.config], {
+    encoding: 'utf8',
+    env,
+  });
   assert.equal(released.status, 0, released.stderr);
   assert.equal(JSON.parse(released.stdout).sources[0].mode, 'incremental');
 });

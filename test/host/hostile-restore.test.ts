@@ -31,7 +31,13 @@ before(() => {
   writeFileSync(join(s.data, '..hidden'), 'hidden');
   execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=40', 'status=none']);
   mkdirSync(join(s.data, 'bigdir'));
-  execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'bigdir', 'inside.bin')}`, 'bs=1M', 'count=40', 'status=none']);
+  execFileSync('dd', [
+    'if=/dev/urandom',
+    `of=${join(s.data, 'bigdir', 'inside.bin')}`,
+    'bs=1M',
+    'count=40',
+    'status=none',
+  ]);
   b1 = json(s.cli(['--json', '--config', s.config])).sources[0].snapshot;
   execFileSync('sleep', ['1.1']); // the second backup gets a later second in its name
   writeFileSync(join(s.data, 'f.txt'), 'v2');
@@ -46,7 +52,11 @@ after(() => {
 
 /** the CLI run in a folder of our own (a relative --to lands there) */
 function cliIn(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync('node', [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync('node', [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -88,7 +98,18 @@ test('[paths we are given] restore --path with --to=--help: a file named --help 
 test('[paths we are given] --to DIR/ --overwrite of a folder: replaced, the old one kept as DIR.before-restore, no raw mv error', () => {
   const to = folder('dir-copy');
   writeFileSync(join(to, 'marker'), 'the one that was there');
-  const r = s.cli(['restore', s.data, '--path', 'dir', '--to', `${to}/`, '--overwrite', '--json', '--config', s.config]);
+  const r = s.cli([
+    'restore',
+    s.data,
+    '--path',
+    'dir',
+    '--to',
+    `${to}/`,
+    '--overwrite',
+    '--json',
+    '--config',
+    s.config,
+  ]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(readFileSync(join(to, 'a'), 'utf8'), 'in dir');
   assert.equal(readFileSync(join(`${to}.before-restore`, 'marker'), 'utf8'), 'the one that was there');
@@ -112,7 +133,10 @@ test('[paths we are given] restore --path to a path whose folder does not exist:
   const to = join(other.mountPoint, 'no-such-folder', 'f.txt');
   const r = s.cli(['restore', s.data, '--path', 'f.txt', '--to', to, '--config', s.config]);
   assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stdout, /✖ .*no-such-folder is not an existing folder: --to must name a path in one\nfix: create it first/);
+  assert.match(
+    r.stdout,
+    /✖ .*no-such-folder is not an existing folder: --to must name a path in one\nfix: create it first/,
+  );
   assert.ok(!existsSync(join(other.mountPoint, 'no-such-folder')));
 });
 
@@ -122,7 +146,10 @@ test('[paths we are given] restore --path into a read-only folder: exit 2 with t
   sh('btrfs', ['property', 'set', '-ts', ro, 'ro', 'true']);
   const r = s.cli(['restore', s.data, '--path', 'f.txt', '--to', join(ro, 'f.txt'), '--config', s.config]);
   assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stdout, /✖ the folder .*ro-path is read-only \(a read-only mount or subvolume\); nothing was copied\nfix: /);
+  assert.match(
+    r.stdout,
+    /✖ the folder .*ro-path is read-only \(a read-only mount or subvolume\); nothing was copied\nfix: /,
+  );
   assert.deepEqual(readdirSync(ro), []);
 });
 
@@ -204,7 +231,10 @@ test('[signals and power] SIGTERM during restore --path --overwrite: exit 143, t
 
 test('[time] --before: a bare date and time is UTC whatever TZ says; Z, offsets and backup names are taken as written', () => {
   const pick = (before: string, tz: string) => {
-    const r = s.cli(['restore', s.data, '--before', before, '--to', other.mountPoint, '--dry-run', '--json', '--config', s.config], { TZ: tz });
+    const r = s.cli(
+      ['restore', s.data, '--before', before, '--to', other.mountPoint, '--dry-run', '--json', '--config', s.config],
+      { TZ: tz },
+    );
     assert.equal(r.code, 0, `${before} (${tz}): ${r.stdout} ${r.stderr}`);
     return json(r).backup as string;
   };
@@ -225,21 +255,30 @@ test('[time] --before: a bare date and time is UTC whatever TZ says; Z, offsets 
 test('[time] restore --help says which zone a bare --before means', () => {
   const r = s.cli(['restore', '--help']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout.replace(/\s+/g, ' '), /--before <datetime> .*UTC like the backup names, unless it ends in Z or an offset/);
+  assert.match(
+    r.stdout.replace(/\s+/g, ' '),
+    /--before <datetime> .*UTC like the backup names, unless it ends in Z or an offset/,
+  );
 });
 
 test('[two of us at once] the restore picker holds the lock while a person chooses: a backup started then is refused (exit 4), and the restore goes on', async () => {
   const out = join(folder('picked'), 'f.txt');
   let during: { code: number; stdout: string; stderr: string } | undefined;
-  const { code, screen } = await drivePty(['node', BIN, 'restore', '--config', s.config], [
-    [/Which source\?/, '\r'],
-    [/Which file or folder/, 'f.txt\r'],
-    [/Copy it to which path/, `${out}\r`],
-    [new RegExp(`Which backup\\?[\\s\\S]*${b2}`), () => {
-      during = s.cli(['--json', '--config', s.config]);
-      return '\r'; // the newest
-    }],
-  ]);
+  const { code, screen } = await drivePty(
+    ['node', BIN, 'restore', '--config', s.config],
+    [
+      [/Which source\?/, '\r'],
+      [/Which file or folder/, 'f.txt\r'],
+      [/Copy it to which path/, `${out}\r`],
+      [
+        new RegExp(`Which backup\\?[\\s\\S]*${b2}`),
+        () => {
+          during = s.cli(['--json', '--config', s.config]);
+          return '\r'; // the newest
+        },
+      ],
+    ],
+  );
   assert.equal(code, 0, screen.slice(-2000));
   assert.equal(during?.code, 4, `${during?.stdout} ${during?.stderr}`);
   assert.equal(readFileSync(out, 'utf8'), 'v2');
@@ -251,22 +290,57 @@ test('[ordering and agreement] restore --dry-run says "would restore", never "re
   assert.equal(whole.code, 0, whole.stderr);
   assert.match(whole.stdout, /would restore/);
   assert.doesNotMatch(whole.stdout, /restored as/);
-  const one = s.cli(['restore', s.data, '--path', 'f.txt', '--to', join(to, 'f.txt'), '--dry-run', '--config', s.config]);
+  const one = s.cli([
+    'restore',
+    s.data,
+    '--path',
+    'f.txt',
+    '--to',
+    join(to, 'f.txt'),
+    '--dry-run',
+    '--config',
+    s.config,
+  ]);
   assert.equal(one.code, 0, one.stderr);
   assert.match(one.stdout, /would restore f\.txt/);
   assert.doesNotMatch(one.stdout, /^restored /m);
   assert.deepEqual(readdirSync(to), []);
   writeFileSync(join(to, 'mine'), 'mine');
-  const over = s.cli(['restore', s.data, '--path', 'f.txt', '--to', join(to, 'mine'), '--overwrite', '--dry-run', '--config', s.config]);
+  const over = s.cli([
+    'restore',
+    s.data,
+    '--path',
+    'f.txt',
+    '--to',
+    join(to, 'mine'),
+    '--overwrite',
+    '--dry-run',
+    '--config',
+    s.config,
+  ]);
   assert.equal(over.code, 0, over.stderr);
-  assert.match(over.stdout, /would restore f\.txt .* \(keeping the one there as .*mine\.before-restore\); dry run: nothing was changed/);
+  assert.match(
+    over.stdout,
+    /would restore f\.txt .* \(keeping the one there as .*mine\.before-restore\); dry run: nothing was changed/,
+  );
   assert.deepEqual(readdirSync(to), ['mine']);
   assert.equal(readFileSync(join(to, 'mine'), 'utf8'), 'mine');
 });
 
 test('[ordering and agreement] a missing backup is bad input both ways: with --from and positionally, exit 2', () => {
   const to = folder('missing');
-  const from = s.cli(['restore', s.data, '--path', 'f.txt', '--from', '2000-01-01_00-00-00', '--to', join(to, 'f'), '--config', s.config]);
+  const from = s.cli([
+    'restore',
+    s.data,
+    '--path',
+    'f.txt',
+    '--from',
+    '2000-01-01_00-00-00',
+    '--to',
+    join(to, 'f'),
+    '--config',
+    s.config,
+  ]);
   const named = s.cli(['restore', s.data, '2000-01-01_00-00-00', '--to', to, '--config', s.config]);
   assert.deepEqual([from.code, named.code], [2, 2], from.stderr + named.stderr);
   assert.match(from.stderr, /no complete backup named 2000-01-01_00-00-00/);
@@ -291,7 +365,8 @@ test('[what we write into other formats] the steps printed after a restore onto 
   assert.match(steps.join('\n'), /btrfs send .* \| btrfs receive /);
   assert.doesNotMatch(steps.join('\n'), /mv works for subvolumes/);
   // what the person does: every line but the last advice, through a shell
-  for (const line of steps.filter((l) => !l.startsWith('keep '))) execFileSync('bash', ['-ec', line], { stdio: 'pipe' });
+  for (const line of steps.filter((l) => !l.startsWith('keep ')))
+    execFileSync('bash', ['-ec', line], { stdio: 'pipe' });
   assert.equal(readFileSync(join(s.data, 'f.txt'), 'utf8'), 'v2');
   assert.equal(statSync(s.data).ino, 256, 'the live source is a subvolume again, not a copied folder');
   assert.equal(readFileSync(join(`${s.data}.before-restore`, 'f.txt'), 'utf8'), 'v2');
@@ -299,12 +374,15 @@ test('[what we write into other formats] the steps printed after a restore onto 
 
 test('[signals and power] Ctrl-C at the restore picker while the disk is open: exit 130 and a plain message (not an internal error), the lock free, nothing restored (last: its check runs a backup)', async () => {
   const out = join(folder('interrupted'), 'f.txt');
-  const { code, screen } = await drivePty(['node', BIN, 'restore', '--config', s.config], [
-    [/Which source\?/, '\r'],
-    [/Which file or folder/, 'f.txt\r'],
-    [/Copy it to which path/, `${out}\r`],
-    [new RegExp(`Which backup\\?[\\s\\S]*${b2}`), '\x03'],
-  ]);
+  const { code, screen } = await drivePty(
+    ['node', BIN, 'restore', '--config', s.config],
+    [
+      [/Which source\?/, '\r'],
+      [/Which file or folder/, 'f.txt\r'],
+      [/Copy it to which path/, `${out}\r`],
+      [new RegExp(`Which backup\\?[\\s\\S]*${b2}`), '\x03'],
+    ],
+  );
   assert.equal(code, 130, screen.slice(-2000));
   assert.match(screen, /stopped at a question \(Ctrl-C\): nothing more was done/);
   assert.doesNotMatch(screen, /internal error/);

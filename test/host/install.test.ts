@@ -12,17 +12,33 @@ import { scratchDir } from '../support/scratch.js';
 // into an empty prefix. The package carries its bundled code and needs nothing else.
 before(() => requireRoot());
 
-test('npm pack, then npm install -g of the tarball: a working btrfs-vault with no dependencies to fetch', withScenario((s) => {
-  const dir = scratchDir('pack');
-  const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { encoding: 'utf8' }).trim().split('\n').at(-1)!;
-  const prefix = join(dir, 'prefix');
-  execFileSync('npm', ['install', '--global', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, join(dir, tarball)], { stdio: 'ignore' });
-  const installed = join(prefix, 'lib/node_modules/btrfs-vault');
-  assert.deepEqual(readdirSync(installed).sort(), ['LICENSE', 'README.md', 'bin', 'dist', 'package.json'], 'the code, and nothing else');
-  const bin = join(prefix, 'bin', 'btrfs-vault');
-  assert.equal(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim(), '0.1.0');
-  writeFileSync(join(s.data, 'f'), 'installed');
-  const r = spawnSync(bin, ['backup', '--json', '--config', s.config], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).sources[0].mode, 'full');
-}));
+test(
+  'npm pack, then npm install -g of the tarball: a working btrfs-vault with no dependencies to fetch',
+  withScenario((s) => {
+    const dir = scratchDir('pack');
+    const tarball = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], {
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .at(-1)!;
+    const prefix = join(dir, 'prefix');
+    execFileSync(
+      'npm',
+      ['install', '--global', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, join(dir, tarball)],
+      { stdio: 'ignore' },
+    );
+    const installed = join(prefix, 'lib/node_modules/btrfs-vault');
+    assert.deepEqual(
+      readdirSync(installed).sort(),
+      ['LICENSE', 'README.md', 'bin', 'dist', 'package.json'],
+      'the code, and nothing else',
+    );
+    const bin = join(prefix, 'bin', 'btrfs-vault');
+    assert.equal(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim(), '0.1.0');
+    writeFileSync(join(s.data, 'f'), 'installed');
+    const r = spawnSync(bin, ['backup', '--json', '--config', s.config], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).sources[0].mode, 'full');
+  }),
+);

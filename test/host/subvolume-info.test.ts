@@ -17,7 +17,16 @@ function shown(path: string) {
   const text = sh('btrfs', ['subvolume', 'show', path]);
   const field = (name: string) => new RegExp(`^\\s*${name}:\\s*(.*)$`, 'm').exec(text)![1]!.trim();
   const uuid = (v: string) => (v === '-' ? undefined : v);
-  return { path, id: Number(field('Subvolume ID')), uuid: field('UUID'), parentUuid: uuid(field('Parent UUID')), receivedUuid: uuid(field('Received UUID')), readonly: /readonly/.test(field('Flags')), gen: Number(field('Generation')), cgen: Number(field('Gen at creation')) };
+  return {
+    path,
+    id: Number(field('Subvolume ID')),
+    uuid: field('UUID'),
+    parentUuid: uuid(field('Parent UUID')),
+    receivedUuid: uuid(field('Received UUID')),
+    readonly: /readonly/.test(field('Flags')),
+    gen: Number(field('Generation')),
+    cgen: Number(field('Gen at creation')),
+  };
 }
 
 test('subvolume info reads what `btrfs subvolume show` prints: a writable subvolume, its read-only snapshot, a received copy (in one call); refuses a folder inside one, a symlink, a missing path, a FIFO, a file, another filesystem', async () => {
@@ -50,10 +59,17 @@ test('subvolume info reads what `btrfs subvolume show` prints: a writable subvol
       [join(m, 'file'), /not a btrfs subvolume/],
       [dir, /not a btrfs subvolume/],
     ] as const) {
-      await assert.rejects(subvolumeInfo(runner, path), (err: Error) => why.test(err.message) && err.message.includes(path), path);
+      await assert.rejects(
+        subvolumeInfo(runner, path),
+        (err: Error) => why.test(err.message) && err.message.includes(path),
+        path,
+      );
     }
     // one bad path fails the call, named, whatever comes before it
-    await assert.rejects(subvolumeInfos(runner, [join(m, 'snap'), join(m, 'link')]), /link is not the subvolume btrfs-vault expected: not the subvolume itself/);
+    await assert.rejects(
+      subvolumeInfos(runner, [join(m, 'snap'), join(m, 'link')]),
+      /link is not the subvolume btrfs-vault expected: not the subvolume itself/,
+    );
     // or each answered on its own
     const each = await subvolumeInfosOrWhy(runner, [join(m, 'gone'), join(m, 'snap')]);
     assert.ok(typeof each[0] === 'string' && /No such file/.test(each[0]), JSON.stringify(each[0]));

@@ -24,5 +24,8 @@ export function cli(args: string[], env: Record<string, string> = {}): CliResult
 
 /** Starts the test build and returns at once (a run to interrupt, or to race another). */
 export function spawnCli(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn('node', [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', ...env } });
+  return spawn('node', [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
 }

@@ -48,7 +48,8 @@ export function configReference(): string {
 function keyRow(k: KeyEntry): string {
   const doc = k.doc;
   const name = k.type === 'table' ? `[${k.key}]` : k.key;
-  const dflt = k.schemaDefault !== undefined ? code(JSON.stringify(k.schemaDefault).replaceAll(',', ', ')) : (doc?.default ?? '');
+  const dflt =
+    k.schemaDefault !== undefined ? code(JSON.stringify(k.schemaDefault).replaceAll(',', ', ')) : (doc?.default ?? '');
   const example = (doc?.example ?? '').split('\n').map(code).join('<br>');
   // an array's item is described by what it expects
   const does = k.key.endsWith('[]') ? `each item: ${doc?.expects ?? ''}` : (doc?.does ?? '');
@@ -57,7 +58,11 @@ function keyRow(k: KeyEntry): string {
 
 /** The README's table of exit codes. */
 export function exitCodesMarkdown(): string {
-  return ['| code | meaning | when |', '|---|---|---|', ...EXIT_CODES.map((r) => `| ${r.code} | ${r.meaning} | ${cell(r.when)} |`)].join('\n');
+  return [
+    '| code | meaning | when |',
+    '|---|---|---|',
+    ...EXIT_CODES.map((r) => `| ${r.code} | ${r.meaning} | ${cell(r.when)} |`),
+  ].join('\n');
 }
 
 const code = (s: string) => (s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``);

@@ -1,6 +1,15 @@
 import { InternalError, CommandFailedError } from '../../src/core/errors.js';
 import { applyChange, describeChange, type FileChange } from '../../src/system/file-change.js';
-import { formatArgv, type Argv, type HoldResult, type PipeOptions, type PipeResult, type RunOptions, type RunResult, type Runner } from '../../src/system/runner.js';
+import {
+  formatArgv,
+  type Argv,
+  type HoldResult,
+  type PipeOptions,
+  type PipeResult,
+  type RunOptions,
+  type RunResult,
+  type Runner,
+} from '../../src/system/runner.js';
 
 export interface FakeAnswer {
   stdout?: string;

@@ -53,10 +53,10 @@ export function makeLoopBtrfs(dir: string, name: string, sizeMiB = 1024): LoopFs
   };
 }
 
-
 /** Tests of this tier need root and btrfs tools; in CI their absence is a failure, never a skip. */
 export function requireRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('host-tier tests must run as root (they create loop devices); run: sudo npm test');
+  if (process.getuid?.() !== 0)
+    throw new Error('host-tier tests must run as root (they create loop devices); run: sudo npm test');
   for (const tool of ['btrfs', 'mkfs.btrfs', 'losetup']) {
     try {
       sh('which', [tool]);

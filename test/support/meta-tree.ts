@@ -20,8 +20,22 @@ export function metaTree(dir: string): Record<string, string> {
       const link = st.nlink > 1 && !st.isDirectory() ? inodes.get(st.ino) : undefined;
       if (st.nlink > 1 && !st.isDirectory() && !link) inodes.set(st.ino, r);
       const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : 'o';
-      const content = st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16) : st.isSymbolicLink() ? readlinkSync(p) : '';
-      out[r] = [kind, (st.mode & 0o7777).toString(8), `${st.uid}:${st.gid}`, kind === 'd' ? '' : st.size, kind === 'f' ? st.blocks : '', Math.trunc(st.mtimeMs), content, attrs.get(normalize(p)) ?? '', link ? `hardlink ${link}` : ''].join(' ');
+      const content = st.isFile()
+        ? createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)
+        : st.isSymbolicLink()
+          ? readlinkSync(p)
+          : '';
+      out[r] = [
+        kind,
+        (st.mode & 0o7777).toString(8),
+        `${st.uid}:${st.gid}`,
+        kind === 'd' ? '' : st.size,
+        kind === 'f' ? st.blocks : '',
+        Math.trunc(st.mtimeMs),
+        content,
+        attrs.get(normalize(p)) ?? '',
+        link ? `hardlink ${link}` : '',
+      ].join(' ');
       if (st.isDirectory()) walk(p, r);
     }
   };
@@ -32,7 +46,10 @@ export function metaTree(dir: string): Record<string, string> {
 /** path -> its extended attributes, sorted: one getfattr for the whole tree (a call per file is slow under the VM's emulation). */
 function xattrs(dir: string): Map<string, string> {
   const out = new Map<string, string>();
-  const text = execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '--absolute-names', dir], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+  const text = execFileSync('getfattr', ['-R', '-h', '-d', '-m', '-', '--absolute-names', dir], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
   for (const block of text.split('\n\n')) {
     const [head, ...lines] = block.split('\n').filter(Boolean);
     if (!head?.startsWith('# file: ')) continue;

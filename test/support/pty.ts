@@ -5,9 +5,16 @@ import { spawn } from 'node:child_process';
  * prompts: each step waits for a pattern on the screen, then types keys (an answer
  * given as a function may first act, e.g. start another run while the prompt waits).
  */
-export async function drivePty(args: string[], steps: [RegExp, string | (() => string)][], timeoutMs = 300_000): Promise<{ code: number | null; screen: string }> {
+export async function drivePty(
+  args: string[],
+  steps: [RegExp, string | (() => string)][],
+  timeoutMs = 300_000,
+): Promise<{ code: number | null; screen: string }> {
   const cmd = args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '50' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+    env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '160', LINES: '50' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let screen = '';
   child.stdout.on('data', (c: Buffer) => (screen += c.toString('utf8')));
   child.stderr.on('data', (c: Buffer) => (screen += c.toString('utf8')));
@@ -22,7 +29,8 @@ export async function drivePty(args: string[], steps: [RegExp, string | (() => s
         seen += m.index + m[0].length;
         break;
       }
-      if (Date.now() > end || child.exitCode !== null) throw new Error(`pty: never saw ${pattern}\n--- screen ---\n${screen.slice(-3000)}`);
+      if (Date.now() > end || child.exitCode !== null)
+        throw new Error(`pty: never saw ${pattern}\n--- screen ---\n${screen.slice(-3000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 200));

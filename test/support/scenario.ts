@@ -26,7 +26,9 @@ export interface Scenario {
  * A source btrfs with subvolume `data`, a target btrfs with a token, and a config
  * that ties them together, all on fresh loop devices.
  */
-export function makeScenario(opts: { sizeMiB?: number; targetMiB?: number; extraToml?: string; sourceName?: string } = {}): Scenario {
+export function makeScenario(
+  opts: { sizeMiB?: number; targetMiB?: number; extraToml?: string; sourceName?: string } = {},
+): Scenario {
   const dir = tempDir('scn');
   const src = makeLoopBtrfs(dir, 'src', opts.sizeMiB);
   const dst = makeLoopBtrfs(dir, 'dst', opts.targetMiB ?? opts.sizeMiB);
@@ -37,7 +39,9 @@ export function makeScenario(opts: { sizeMiB?: number; targetMiB?: number; extra
   const token = randomBytes(64);
   writeFileSync(join(dst.mountPoint, '.token'), token, { mode: 0o600 });
   const hashFile = join(configDir, 'token.sha512');
-  writeFileSync(hashFile, `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, { mode: 0o600 });
+  writeFileSync(hashFile, `${createHash('sha512').update(token).digest('hex')}  ${join(dst.mountPoint, '.token')}\n`, {
+    mode: 0o600,
+  });
   chmodSync(hashFile, 0o600);
   const config = join(configDir, 'config.toml');
   writeFileSync(

@@ -13,7 +13,11 @@ export interface ShError extends Error {
  */
 export function sh(file: string, args: string[], input?: string): string {
   try {
-    return execFileSync(file, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    return execFileSync(file, args, {
+      encoding: 'utf8',
+      input,
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
   } catch (err) {
     const e = err as { status?: number | null; stdout?: string; stderr?: string; message: string };
     const failed = new Error(`${file} ${args.join(' ')}: ${e.stderr || e.message}`) as ShError;

@@ -22,15 +22,24 @@ async function problemsOf(toml: string): Promise<string[]> {
 test('answers: each problem names the key, what was found, what is expected and the fix', async () => {
   const base = 'disk = "/dev/sdz"\nconfirm = "X1"\npassphrase_file = "/root/pass"\n';
   const [typo] = await problemsOf(`${base}wipe = true\n`);
-  assert.match(typo!, /unknown key wipe\n {4}fix: did you mean wipe_existing\? .*README, "Walk-through: a new backup disk"/);
+  assert.match(
+    typo!,
+    /unknown key wipe\n {4}fix: did you mean wipe_existing\? .*README, "Walk-through: a new backup disk"/,
+  );
   const [type] = await problemsOf(`${base}wipe_existing = "yes"\n`);
-  assert.match(type!, /wipe_existing = "yes" is a string; expected a boolean: true to destroy what the disk carries\n {4}fix: write it like this: wipe_existing = false/);
+  assert.match(
+    type!,
+    /wipe_existing = "yes" is a string; expected a boolean: true to destroy what the disk carries\n {4}fix: write it like this: wipe_existing = false/,
+  );
   const [size] = await problemsOf(`${base}size = "lots"\n`);
   assert.match(size!, /size = "lots" is not a size; expected a string: "all" or a size like "250G"/);
   const [disk] = await problemsOf(base.replace('/dev/sdz', 'sdz'));
   assert.match(disk!, /disk = "sdz" is not a device path/);
   const missing = await problemsOf('disk = "/dev/sdz"\n');
-  assert.deepEqual(missing.map((p) => p.split(':')[1]!.trim().split(' ')[0]), ['confirm', 'passphrase_file']);
+  assert.deepEqual(
+    missing.map((p) => p.split(':')[1]!.trim().split(' ')[0]),
+    ['confirm', 'passphrase_file'],
+  );
   assert.match(missing[0]!, /confirm is missing; expected a string: the disk's serial/);
 });
 
@@ -44,9 +53,15 @@ test('answers: layers, bottom-up, the whole stack by default; a passphrase file 
   writeFileSync(file, `${base}layers = ["raid"]\n`);
   assert.deepEqual((await loadAnswers(file, needsPassphrase)).layers, ['raid']);
   const [noPass] = await problemsOf(`${base}layers = ["raid", "luks"]\n`);
-  assert.match(noPass!, /passphrase_file is missing; expected a string: the file holding the LUKS passphrase \(when the layers include luks\)/);
+  assert.match(
+    noPass!,
+    /passphrase_file is missing; expected a string: the file holding the LUKS passphrase \(when the layers include luks\)/,
+  );
   const [order] = await problemsOf(`${base}layers = ["lvm", "raid"]\n`);
-  assert.match(order!, /layers = \["lvm", "raid"\] is not each layer at most once, bottom-up in the order raid, luks, lvm/);
+  assert.match(
+    order!,
+    /layers = \["lvm", "raid"\] is not each layer at most once, bottom-up in the order raid, luks, lvm/,
+  );
   const [unknown] = await problemsOf(`${base}layers = ["zfs"]\n`);
   assert.match(unknown!, /layers/);
 });

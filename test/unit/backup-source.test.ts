@@ -33,13 +33,34 @@ function world(): World {
   const root = scratchDir('bsrc');
   const mount = (name: string, device: string): MountEntry => {
     mkdirSync(join(root, name));
-    return { device, root: '/', mountPoint: join(root, name), fsType: 'btrfs', source: `/dev/${name}`, options: 'rw', readOnly: false };
+    return {
+      device,
+      root: '/',
+      mountPoint: join(root, name),
+      fsType: 'btrfs',
+      source: `/dev/${name}`,
+      options: 'rw',
+      readOnly: false,
+    };
   };
   const srcMount = mount('src', '0:50');
   const dstMount = mount('dst', '0:51');
   mkdirSync(join(root, 'src', 'data'));
-  const source: CheckedSource = { path: join(root, 'src', 'data'), name: 'data', snapshotDir: join(root, 'src', 'snapshots', 'data'), real: join(root, 'src', 'data'), mount: srcMount };
-  return { root, source, srcMount, dstMount, snapDir: source.snapshotDir, targetDir: join(dstMount.mountPoint, 'data') };
+  const source: CheckedSource = {
+    path: join(root, 'src', 'data'),
+    name: 'data',
+    snapshotDir: join(root, 'src', 'snapshots', 'data'),
+    real: join(root, 'src', 'data'),
+    mount: srcMount,
+  };
+  return {
+    root,
+    source,
+    srcMount,
+    dstMount,
+    snapDir: source.snapshotDir,
+    targetDir: join(dstMount.mountPoint, 'data'),
+  };
 }
 
 type Row = { path: string; uuid: string; received?: string; gen?: number; cgen?: number; ro?: boolean };
@@ -55,24 +76,44 @@ const listing = (rows: Row[]) =>
 
 /** after deleting a partial copy: a commit, the wait for btrfs's cleaner on its ID, a commit (the space is back before the transfer) */
 const freed = (w: World, r: FakeRunner, path: string) =>
-  r.on(['btrfs', ['filesystem', 'sync', '--', w.dstMount.mountPoint]]).on(['btrfs', ['subvolume', 'sync', '--', w.dstMount.mountPoint, String(ids.get(path))]]);
+  r
+    .on(['btrfs', ['filesystem', 'sync', '--', w.dstMount.mountPoint]])
+    .on(['btrfs', ['subvolume', 'sync', '--', w.dstMount.mountPoint, String(ids.get(path))]]);
 
 /** what the subvolume-info program says of one subvolume: ID, read-only, UUID, parent, received UUID */
 const info = (uuid: string, received = '-', ro = true) => `300 ${ro ? 1 : 0} ${uuid} - ${received}\n`;
 
-function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = { path: 'data', uuid: 'u-data' }): FakeRunner {
+function runner(
+  w: World,
+  src: Row[],
+  dst: Row[],
+  parent?: string,
+  live: Row = { path: 'data', uuid: 'u-data' },
+): FakeRunner {
   const snap = join(w.snapDir, NEW);
   return new FakeRunner()
     .on(['btrfs', ['filesystem', 'sync', '--', w.srcMount.mountPoint]])
-    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.srcMount.mountPoint]], { stdout: listing([live, ...src]) })
-    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], { stdout: listing(dst) })
-    .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], { stdout: listing(dst.filter((d) => d.received && d.ro !== false)) })
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.srcMount.mountPoint]], {
+      stdout: listing([live, ...src]),
+    })
+    .on(['btrfs', ['subvolume', 'list', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], {
+      stdout: listing(dst),
+    })
+    .on(['btrfs', ['subvolume', 'list', '-r', '-a', '-c', '-u', '-q', '-R', '--', w.dstMount.mountPoint]], {
+      stdout: listing(dst.filter((d) => d.received && d.ro !== false)),
+    })
     .on(['btrfs', ['subvolume', 'snapshot', '-r', '--', w.source.real, snap]])
     .on(subvolumeInfoArgv([snap]), { stdout: info('u-new') })
-    .on([['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), '--', snap]], ['btrfs', ['receive', '--', w.targetDir]]], () => {
-      mkdirSync(join(w.targetDir, NEW));
-      return { bytes: 4321 };
-    })
+    .on(
+      [
+        ['btrfs', ['send', '-q', ...(parent ? ['-p', join(w.snapDir, parent)] : []), '--', snap]],
+        ['btrfs', ['receive', '--', w.targetDir]],
+      ],
+      () => {
+        mkdirSync(join(w.targetDir, NEW));
+        return { bytes: 4321 };
+      },
+    )
     .on(subvolumeInfoArgv([join(w.targetDir, NEW)]), { stdout: info('u-copy', 'u-new') })
     .on(['btrfs', ['filesystem', 'sync', '--', w.targetDir]])
     .on(['btrfs', ['subvolume', 'create', '--', w.snapDir]], () => {
@@ -82,14 +123,25 @@ function runner(w: World, src: Row[], dst: Row[], parent?: string, live: Row = {
 }
 
 function deps(w: World, r: FakeRunner | DryRunRunner, steps: string[] = []): BackupSourceDeps {
-  return { runner: r, host: 'testhost', targetMount: w.dstMount, mounts: [w.srcMount, w.dstMount], now: () => NOW, step: (t) => steps.push(t), progress: () => {} };
+  return {
+    runner: r,
+    host: 'testhost',
+    targetMount: w.dstMount,
+    mounts: [w.srcMount, w.dstMount],
+    now: () => NOW,
+    step: (t) => steps.push(t),
+    progress: () => {},
+  };
 }
 
 test('first backup: snapshot, full send, sync, then the links; the receive record is gone at the end', async () => {
   const w = world();
   const r = runner(w, [], []);
   const out = await backupSource(w.source, deps(w, r));
-  assert.deepEqual({ snapshot: out.snapshot, mode: out.mode, bytes: out.bytes }, { snapshot: NEW, mode: 'full', bytes: 4321 });
+  assert.deepEqual(
+    { snapshot: out.snapshot, mode: out.mode, bytes: out.bytes },
+    { snapshot: NEW, mode: 'full', bytes: 4321 },
+  );
   assert.deepEqual(r.changes, [
     `btrfs subvolume create -- ${w.snapDir}`,
     `btrfs subvolume snapshot -r -- ${w.source.real} ${w.snapDir}/${NEW}`,
@@ -106,11 +158,17 @@ test('first backup: snapshot, full send, sync, then the links; the receive recor
     `ln -sfT ${NEW} ${w.snapDir}/`,
     `rm -f ${w.targetDir}/${RECEIVE_RECORD}`,
   ].map((c) => r.fileChanges.findIndex((f) => f.startsWith(c)));
-  assert.ok(made.every((i, k) => i >= 0 && (k === 0 || i > made[k - 1]!)), r.fileChanges.join('\n'));
+  assert.ok(
+    made.every((i, k) => i >= 0 && (k === 0 || i > made[k - 1]!)),
+    r.fileChanges.join('\n'),
+  );
   // generations move at a commit: the source is synced before it is listed, or fresh writes would look like no change
   const at = (c: string) => r.calls.indexOf(c);
   assert.ok(at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) >= 0);
-  assert.ok(at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) < at(`btrfs subvolume list -a -c -u -q -R -- ${w.srcMount.mountPoint}`));
+  assert.ok(
+    at(`btrfs filesystem sync -- ${w.srcMount.mountPoint}`) <
+      at(`btrfs subvolume list -a -c -u -q -R -- ${w.srcMount.mountPoint}`),
+  );
 });
 
 test('the parent is the newest pair by UUID, whatever the links say; disagreeing links are repaired and reported', async () => {
@@ -137,16 +195,26 @@ test('the parent is the newest pair by UUID, whatever the links say; disagreeing
 test('only the recorded receive is deleted; an unrecorded writable subvolume is reported and left alone', async () => {
   const w = world();
   mkdirSync(w.targetDir, { recursive: true });
-  writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'host pid 9', started: 'then' }));
+  writeFileSync(
+    join(w.targetDir, RECEIVE_RECORD),
+    JSON.stringify({ name: '2026-11-02_00-00-00', run: 'host pid 9', started: 'then' }),
+  );
   const dst = [
     { path: 'data/2026-11-02_00-00-00', uuid: 'c2' },
     { path: 'data/restore-test', uuid: 'c3' },
   ];
-  const r = freed(w, runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
+  const r = freed(
+    w,
+    runner(w, [], dst).on(['btrfs', ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')]]),
+    'data/2026-11-02_00-00-00',
+  );
   const steps: string[] = [];
   const out = await backupSource(w.source, deps(w, r, steps));
   assert.deepEqual(out.cleaned, [join(w.targetDir, '2026-11-02_00-00-00')]);
-  assert.equal(r.changes.find((c) => c.includes('delete')), `btrfs subvolume delete -- ${w.targetDir}/2026-11-02_00-00-00`);
+  assert.equal(
+    r.changes.find((c) => c.includes('delete')),
+    `btrfs subvolume delete -- ${w.targetDir}/2026-11-02_00-00-00`,
+  );
   assert.equal(r.changes.filter((c) => c.includes('delete')).length, 1, 'nothing else is deleted');
   assert.match(out.warnings.join('\n'), /restore-test is not a complete backup made by btrfs-vault.*left alone/);
   assert.match(steps.join('\n'), /left incomplete by an interrupted run \(host pid 9\)/);
@@ -159,7 +227,13 @@ test('unchanged since the newest snapshot, which the target has: nothing is made
     mkdirSync(w.targetDir, { recursive: true });
     mkdirSync(w.snapDir, { recursive: true });
     for (const dir of [w.targetDir, w.snapDir]) symlinkSync(last, join(dir, 'latest'));
-    const r = runner(w, [{ path: `snapshots/data/${last}`, uuid: 'u2', gen: 40, cgen: 40 }], [{ path: `data/${last}`, uuid: 'c2', received: 'u2' }], last, { path: 'data', uuid: 'u-data', gen: liveGen, cgen: 5 });
+    const r = runner(
+      w,
+      [{ path: `snapshots/data/${last}`, uuid: 'u2', gen: 40, cgen: 40 }],
+      [{ path: `data/${last}`, uuid: 'c2', received: 'u2' }],
+      last,
+      { path: 'data', uuid: 'u-data', gen: liveGen, cgen: 5 },
+    );
     const out = await backupSource(w.source, { ...deps(w, r), force });
     return { mode: out.mode, snapshot: out.snapshot, changes: r.changes.length };
   };
@@ -172,7 +246,10 @@ test('a backup folder that is a symlink: refused with nothing changed', async ()
   const w = world();
   symlinkSync(w.srcMount.mountPoint, w.targetDir);
   const r = runner(w, [], []);
-  await assert.rejects(backupSource(w.source, deps(w, r)), (err: Error & { exitCode?: number }) => err.exitCode === 3 && /is a symlink/.test(err.message));
+  await assert.rejects(
+    backupSource(w.source, deps(w, r)),
+    (err: Error & { exitCode?: number }) => err.exitCode === 3 && /is a symlink/.test(err.message),
+  );
   assert.deepEqual(r.changes, []);
 });
 
@@ -183,7 +260,10 @@ test('dry-run: the snapshot and the transfer are printed, nothing is made', asyn
   const out = await backupSource(w.source, deps(w, new DryRunRunner(inner, (l) => printed.push(l))));
   assert.equal(out.mode, 'full');
   assert.deepEqual(inner.changes, []);
-  assert.ok(printed.some((l) => l === `would run: btrfs subvolume snapshot -r -- ${w.source.real} ${w.snapDir}/${NEW}`), printed.join('\n'));
+  assert.ok(
+    printed.some((l) => l === `would run: btrfs subvolume snapshot -r -- ${w.source.real} ${w.snapDir}/${NEW}`),
+    printed.join('\n'),
+  );
   assert.ok(printed.some((l) => l.startsWith('would run: btrfs send -q')));
   assert.ok(!existsSync(w.targetDir) && !existsSync(w.snapDir), 'not even the folders');
 });
@@ -192,10 +272,16 @@ test('a full disk: the partial copy deleted, the record cleared, latest untouche
   const w = world();
   const partial = join(w.targetDir, NEW);
   const r = runner(w, [], [])
-    .on([['btrfs', ['send', '-q', '--', join(w.snapDir, NEW)]], ['btrfs', ['receive', '--', w.targetDir]]], () => {
-      mkdirSync(partial);
-      return { exitCode: 1, stderr: `ERROR: write ${NEW}/big.bin failed: No space left on device` };
-    })
+    .on(
+      [
+        ['btrfs', ['send', '-q', '--', join(w.snapDir, NEW)]],
+        ['btrfs', ['receive', '--', w.targetDir]],
+      ],
+      () => {
+        mkdirSync(partial);
+        return { exitCode: 1, stderr: `ERROR: write ${NEW}/big.bin failed: No space left on device` };
+      },
+    )
     .on(['btrfs', ['subvolume', 'delete', '--', partial]], () => {
       rmdirSync(partial);
       return {};
@@ -239,8 +325,14 @@ test('after a restore, the newest restored subvolume still read-only with the sa
     .on(subvolumeInfoArgv([c!, b!, a!]), { stdout: `! No such file or directory\n302 1 r9 - u9\n300 1 r0 - u0\n` });
   const out = await backupSource(w.source, deps(w, r));
   assert.equal(out.parent, a);
-  assert.ok(r.changes.includes(`btrfs send -q -p ${a} -- ${w.snapDir}/${NEW} | btrfs receive -- ${w.targetDir}`), r.changes.join('\n'));
-  assert.match(out.warnings.join('\n'), new RegExp(`sent incrementally from the restored ${a} \\(the data of backup ${days[0]}\\)`));
+  assert.ok(
+    r.changes.includes(`btrfs send -q -p ${a} -- ${w.snapDir}/${NEW} | btrfs receive -- ${w.targetDir}`),
+    r.changes.join('\n'),
+  );
+  assert.match(
+    out.warnings.join('\n'),
+    new RegExp(`sent incrementally from the restored ${a} \\(the data of backup ${days[0]}\\)`),
+  );
 });
 
 test('a copy made writable (received UUID kept) is never a parent: it may have been changed', async () => {
@@ -256,10 +348,20 @@ test('a recorded copy that was never synced, from before a reboot, is deleted an
   const attempt = async (boot: string, synced: boolean) => {
     const w = world();
     mkdirSync(w.targetDir, { recursive: true });
-    writeFileSync(join(w.targetDir, RECEIVE_RECORD), JSON.stringify({ name: '2026-11-02_00-00-00', run: 'x', started: 'then', boot, synced }));
+    writeFileSync(
+      join(w.targetDir, RECEIVE_RECORD),
+      JSON.stringify({ name: '2026-11-02_00-00-00', run: 'x', started: 'then', boot, synced }),
+    );
     const src = [{ path: 'snapshots/data/2026-11-02_00-00-00', uuid: 'u2' }];
     const dst = [{ path: 'data/2026-11-02_00-00-00', uuid: 'c2', received: 'u2' }];
-    const r = freed(w, runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on(['btrfs', ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')]]), 'data/2026-11-02_00-00-00');
+    const r = freed(
+      w,
+      runner(w, src, dst, synced || boot === bootId() ? '2026-11-02_00-00-00' : undefined).on([
+        'btrfs',
+        ['subvolume', 'delete', '--', join(w.targetDir, '2026-11-02_00-00-00')],
+      ]),
+      'data/2026-11-02_00-00-00',
+    );
     const out = await backupSource(w.source, deps(w, r));
     return [out.mode, out.cleaned.length];
   };
@@ -274,11 +376,14 @@ test('a per-source folder is claimed for one source of one host: another is refu
   await backupSource(w.source, deps(w, first));
   assert.equal(JSON.parse(readFileSync(join(w.targetDir, OWNER_FILE), 'utf8')).source, w.source.real);
   const other = runner(w, [], []);
-  await assert.rejects(backupSource({ ...w.source, real: join(w.root, 'src', 'other') }, deps(w, other)), (err: Error & { exitCode?: number; fix?: string }) => {
-    assert.equal(err.exitCode, 3);
-    assert.match(err.message, /holds the backups of .*\/src\/data on host testhost, not of .*\/src\/other/);
-    assert.match(err.fix ?? '', /name = "data-2"/);
-    return true;
-  });
+  await assert.rejects(
+    backupSource({ ...w.source, real: join(w.root, 'src', 'other') }, deps(w, other)),
+    (err: Error & { exitCode?: number; fix?: string }) => {
+      assert.equal(err.exitCode, 3);
+      assert.match(err.message, /holds the backups of .*\/src\/data on host testhost, not of .*\/src\/other/);
+      assert.match(err.fix ?? '', /name = "data-2"/);
+      return true;
+    },
+  );
   assert.deepEqual(other.changes, []);
 });

@@ -15,7 +15,15 @@ test('[time] --before: bare is UTC, Z and offsets as written, backup names taken
   assert.equal(iso('2026-11-20T14:00-0530'), '2026-11-20T19:30:00.000Z');
   assert.equal(iso('2026-11-20_14-00-05'), '2026-11-20T14:00:05.000Z', 'a backup name');
   assert.equal(iso('2026-11-20_14-00-05_2'), '2026-11-20T14:00:05.000Z', 'a second backup of that second');
-  for (const bad of ['2026-02-30', '2026-11-20T25:00', '2026-11-20T14:00+25:00', 'yesterday', '20 Nov 2026', '2026-11-20T14', '']) {
+  for (const bad of [
+    '2026-02-30',
+    '2026-11-20T25:00',
+    '2026-11-20T14:00+25:00',
+    'yesterday',
+    '20 Nov 2026',
+    '2026-11-20T14',
+    '',
+  ]) {
     assert.equal(parseBefore(bad), undefined, bad);
   }
 });

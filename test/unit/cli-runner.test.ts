@@ -20,7 +20,10 @@ test("the original script's command lines", () => {
 });
 
 test('commands are shell-quoted for display', () => {
-  assert.equal(formatArgv(['btrfs', ['receive', '/media/my backup', "it's"]]), `btrfs receive '/media/my backup' 'it'\\''s'`);
+  assert.equal(
+    formatArgv(['btrfs', ['receive', '/media/my backup', "it's"]]),
+    `btrfs receive '/media/my backup' 'it'\\''s'`,
+  );
 });
 
 test('fake runner answers exact argv and throws on anything else', async () => {
@@ -43,7 +46,9 @@ test('dry-run runs inspections, prints changes and runs none of them', async () 
 
 test('errors: message, failing command with stderr, fix, exit code', () => {
   let out = '';
-  const code = reportError(new CommandFailedError('btrfs receive /t', 1, 'ERROR: no space left'), { stderr: (t) => (out += t) });
+  const code = reportError(new CommandFailedError('btrfs receive /t', 1, 'ERROR: no space left'), {
+    stderr: (t) => (out += t),
+  });
   assert.equal(code, 1);
   assert.match(out, /command failed \(exit 1\): btrfs receive \/t\n {4}ERROR: no space left/);
   out = '';

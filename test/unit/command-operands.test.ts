@@ -59,7 +59,11 @@ function walk(name: string, builders: Record<string, (...a: never[]) => unknown>
 test('[paths we are given] every command we build keeps option-like paths and names out of the options', () => {
   const s = sentinel;
   const built: [string, Argv][] = [
-    ...walk('btrfs', { ...btrfs, waitDeleted: () => btrfs.waitDeleted(s(0), [256, 257]), deleteMany: () => btrfs.deleteMany([s(0), s(1)]) }),
+    ...walk('btrfs', {
+      ...btrfs,
+      waitDeleted: () => btrfs.waitDeleted(s(0), [256, 257]),
+      deleteMany: () => btrfs.deleteMany([s(0), s(1)]),
+    }),
     ['btrfs.send (parent, compressed)', btrfs.send(s(0), s(1), true)],
     ...walk('mount', mountCommands),
     ...walk('lvm', lvmCommands),
@@ -70,7 +74,10 @@ test('[paths we are given] every command we build keeps option-like paths and na
     ...walk('raid', { ...raidCommands, create: () => raidCommands.create({ array: s(0), partition: s(1) }) }),
     ...walk('partition', partitionCommands),
     ['partition.create (label, type)', partitionCommands.create(s(0), s(1), s(2))],
-    ...wipeCommands({ disk: s(0), wipe: [s(0), s(1)], diskBytes: 2 ** 34 }).map((c, i): [string, Argv] => [`wipe ${i}`, c.argv]),
+    ...wipeCommands({ disk: s(0), wipe: [s(0), s(1)], diskBytes: 2 ** 34 }).map((c, i): [string, Argv] => [
+      `wipe ${i}`,
+      c.argv,
+    ]),
     ['subvolumeInfo', subvolumeInfoArgv([s(0), s(1)])],
     ['hold', holdArgv([s(0), s(1)])],
     ...walk('copyBack', copyBackCommands),

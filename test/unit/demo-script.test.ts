@@ -12,7 +12,8 @@ test('the demo scripts parse, and what they start is built', () => {
     assert.equal(r.status, 0, `${script}: ${r.stderr}`);
   }
   const demo = readFileSync('scripts/demo.sh', 'utf8');
-  for (const started of [...demo.matchAll(/exec (?:node|bash) (\S+)/g)].map((m) => m[1]!)) assert.ok(existsSync(started), `demo.sh starts ${started}`);
+  for (const started of [...demo.matchAll(/exec (?:node|bash) (\S+)/g)].map((m) => m[1]!))
+    assert.ok(existsSync(started), `demo.sh starts ${started}`);
   assert.match(demo, /--quick\) exec bash scripts\/demo-quick\.sh/);
   const driver = readFileSync('dist/test/vm/demo.js', 'utf8');
   const guest = /script: '([a-z-]+)'/.exec(driver)?.[1];

@@ -16,7 +16,10 @@ import { blockIn, generatedBlocks } from '../support/doc-blocks.js';
 for (const block of generatedBlocks()) {
   test(`${block.file}: the ${block.marker} block is made from the code`, () => {
     const shown = blockIn(readFileSync(block.file, 'utf8'), block.marker);
-    assert.ok(shown !== undefined, `${block.file} has no <!-- ${block.marker}:start --> … <!-- ${block.marker}:end --> block`);
+    assert.ok(
+      shown !== undefined,
+      `${block.file} has no <!-- ${block.marker}:start --> … <!-- ${block.marker}:end --> block`,
+    );
     assert.equal(shown, block.text(), `${block.file} is stale: run npm run docs`);
   });
 }
@@ -32,10 +35,17 @@ test('every key of config.toml is described: what it expects, an example, what i
     assert.ok(k.schemaDefault !== undefined || k.doc.default, `${k.key}: its default (or "none")`);
     // the example writes the key itself (an item: its array)
     const name = /([^.[\]]+)(\[\])?$/.exec(k.key)![1]!;
-    assert.match(k.doc.example, new RegExp(`(^|[\\s{\\[.])${name}( =|\\]|\\.)`, 'm'), `${k.key}: its example writes it`);
+    assert.match(
+      k.doc.example,
+      new RegExp(`(^|[\\s{\\[.])${name}( =|\\]|\\.)`, 'm'),
+      `${k.key}: its example writes it`,
+    );
   }
   // the messages' table is the same keys
-  assert.deepEqual(Object.keys(CONFIG_KEYS), keys.map((k) => k.key));
+  assert.deepEqual(
+    Object.keys(CONFIG_KEYS),
+    keys.map((k) => k.key),
+  );
 });
 
 test('the exit codes: one row each, ExitCode made from them, and --help ends with every one', async () => {
@@ -53,7 +63,8 @@ test('the exit codes: one row each, ExitCode made from them, and --help ends wit
     process.stdout.write = write;
   }
   const epilog = out.slice(out.indexOf('Exit codes:'));
-  for (const r of EXIT_CODES) assert.match(epilog, new RegExp(`^ +${r.code} +${r.meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
+  for (const r of EXIT_CODES)
+    assert.match(epilog, new RegExp(`^ +${r.code} +${r.meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
 });
 
 test('a config written with describedToml reads back the same, each key and table under what it does', () => {
@@ -66,7 +77,10 @@ test('a config written with describedToml reads back the same, each key and tabl
   };
   const text = describedToml(configSchema, raw);
   const { target, ...rest } = raw;
-  assert.deepEqual(JSON.parse(JSON.stringify(parse(text))), { ...rest, target: { mountpoint: target.mountpoint, layers: target.layers, luks_name: target.luks_name } });
+  assert.deepEqual(JSON.parse(JSON.stringify(parse(text))), {
+    ...rest,
+    target: { mountpoint: target.mountpoint, layers: target.layers, luks_name: target.luks_name },
+  });
   const lines = text.split('\n');
   for (const [i, line] of lines.entries()) {
     if (/^(\w+ =|\[)/.test(line)) assert.match(lines[i - 1] ?? '', /^# \S/, `a comment above: ${line}`);

@@ -17,16 +17,24 @@ test('exec: output and exit codes; a failure names the command, how it ended and
   const r = new ExecRunner();
   assert.equal((await r.query(['echo', ['hi']])).stdout, 'hi\n');
   assert.equal((await r.query(['sh', ['-c', 'exit 3']], { allowFailure: true })).exitCode, 3);
-  await assert.rejects(r.run(['sh', ['-c', 'echo oops >&2; exit 4']]), /command failed \(exit 4\): sh -c 'echo oops >&2; exit 4'\n {4}oops/);
+  await assert.rejects(
+    r.run(['sh', ['-c', 'echo oops >&2; exit 4']]),
+    /command failed \(exit 4\): sh -c 'echo oops >&2; exit 4'\n {4}oops/,
+  );
   await assert.rejects(r.run(['sh', ['-c', 'kill -KILL $$']]), /command killed by SIGKILL: sh/);
-  await assert.rejects(r.run(['btrfs-vault-no-such-program', []]), (err: Error & { fix?: string }) => /install btrfs-vault-no-such-program/.test(err.fix ?? ''));
+  await assert.rejects(r.run(['btrfs-vault-no-such-program', []]), (err: Error & { fix?: string }) =>
+    /install btrfs-vault-no-such-program/.test(err.fix ?? ''),
+  );
 });
 
 test('exec and pipe: exact byte count of the writer; the reader named when it fails first', async () => {
   const r = new ExecRunner();
   const { bytes } = await r.pipe(['head', ['-c', '123457', '/dev/zero']], ['wc', ['-c']]);
   assert.equal(bytes, 123457);
-  await assert.rejects(r.pipe(['head', ['-c', '100000000', '/dev/zero']], ['sh', ['-c', 'head -c 10 >/dev/null; kill -KILL $$']]), /command killed by SIGKILL: sh -c/);
+  await assert.rejects(
+    r.pipe(['head', ['-c', '100000000', '/dev/zero']], ['sh', ['-c', 'head -c 10 >/dev/null; kill -KILL $$']]),
+    /command killed by SIGKILL: sh -c/,
+  );
 });
 
 test('children die with the run: kill -9 of the parent ends them', async () => {
@@ -36,7 +44,12 @@ test('children die with the run: kill -9 of the parent ends them', async () => {
 new ExecRunner().run(['sleep', ['${secs}7']]); new ExecRunner().pipe(['sleep', ['${secs}6']], ['sleep', ['${secs}5']]);
 setInterval(() => {}, 1000);`;
   const parent = spawn('node', ['--input-type=module', '-e', code], { stdio: 'ignore' });
-  const alive = () => spawnSync('pgrep', ['-f', `^sleep ${secs}[567]$`]).stdout.toString().trim().split('\n').filter(Boolean);
+  const alive = () =>
+    spawnSync('pgrep', ['-f', `^sleep ${secs}[567]$`])
+      .stdout.toString()
+      .trim()
+      .split('\n')
+      .filter(Boolean);
   const until = async (ok: () => boolean) => {
     for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
   };

@@ -6,15 +6,35 @@ import { join } from 'node:path';
 import { dataOffsetBytes, luks2HeaderBytes } from '../../src/flows/setup/existing-disk.js';
 import { scratchDir } from '../support/scratch.js';
 
-test('a member\'s data offset from mdadm --examine (mdadm 4.2)', () => {
-  assert.equal(dataOffsetBytes('          Avail Dev Size : 2091008 sectors (1021.00 MiB 1070.60 MB)\n     Data Offset : 4096 sectors\n    Super Offset : 8 sectors\n'), 4096 * 512);
+test("a member's data offset from mdadm --examine (mdadm 4.2)", () => {
+  assert.equal(
+    dataOffsetBytes(
+      '          Avail Dev Size : 2091008 sectors (1021.00 MiB 1070.60 MB)\n     Data Offset : 4096 sectors\n    Super Offset : 8 sectors\n',
+    ),
+    4096 * 512,
+  );
   assert.equal(dataOffsetBytes('mdadm: No md superblock detected on /dev/sdz1.'), undefined);
 });
 
 test('the length of a real LUKS2 header (made by cryptsetup on a file), and no length for anything else', () => {
   const file = join(scratchDir('luks'), 'disk.img');
   execFileSync('truncate', ['-s', '20M', file]);
-  execFileSync('cryptsetup', ['luksFormat', '--batch-mode', '--type', 'luks2', '--pbkdf', 'pbkdf2', '--pbkdf-force-iterations', '1000', '--key-file=-', file], { input: 'correct horse battery staple' });
+  execFileSync(
+    'cryptsetup',
+    [
+      'luksFormat',
+      '--batch-mode',
+      '--type',
+      'luks2',
+      '--pbkdf',
+      'pbkdf2',
+      '--pbkdf-force-iterations',
+      '1000',
+      '--key-file=-',
+      file,
+    ],
+    { input: 'correct horse battery staple' },
+  );
   const fd = openSync(file, 'r');
   const read = (at: number) => (offset: number, length: number) => {
     const buf = Buffer.alloc(length);

@@ -19,7 +19,15 @@ function world() {
   const changes: FileChange[] = [
     { op: 'write', path: join(dir, 'record'), text: 'ours\n', durable: true, about: 'receiving a' },
     { op: 'write', path: join(dir, 'run', 'opened.json'), text: '{}\n', folder: 0o700 },
-    { op: 'write-durably', path: join(dir, 'etc', 'key'), data: Buffer.alloc(16), mode: 0o600, replace: false, about: '16 B random', folder: 0o700 },
+    {
+      op: 'write-durably',
+      path: join(dir, 'etc', 'key'),
+      data: Buffer.alloc(16),
+      mode: 0o600,
+      replace: false,
+      about: '16 B random',
+      folder: 0o700,
+    },
     { op: 'append', path: join(dir, 'fstab'), text: '/dev/x /media/x btrfs noauto 0 0\n' },
     { op: 'set', path: join(dir, 'sync_action'), text: 'check' },
     { op: 'mkdir', path: join(dir, 'a', 'b'), parents: true, mode: 0o700 },
@@ -69,10 +77,17 @@ test('file changes through the fake: recorded as a dry-run shows them, and made 
   assert.equal(statSync(join(dir, 'etc')).mode & 0o777, 0o700);
   assert.equal(statSync(join(dir, 'etc', 'key')).mode & 0o777, 0o600);
   assert.throws(() => fake.change(changes[2]!), /EEXIST/, 'replace: false never overwrites');
-  assert.equal(readFileSync(join(dir, 'fstab'), 'utf8'), '# fstab\n/dev/x /media/x btrfs noauto 0 0\n', 'appended; a file under onlyLink stays');
+  assert.equal(
+    readFileSync(join(dir, 'fstab'), 'utf8'),
+    '# fstab\n/dev/x /media/x btrfs noauto 0 0\n',
+    'appended; a file under onlyLink stays',
+  );
   assert.equal(readFileSync(join(dir, 'sync_action'), 'utf8'), 'check');
   assert.ok(lstatSync(join(dir, 'a', 'b')).isDirectory());
   assert.equal(readlinkSync(join(dir, 'latest')), 'snap-1');
-  assert.deepEqual(readdirSync(dir).filter((n) => ['old', '.tmp-latest'].includes(n)), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => ['old', '.tmp-latest'].includes(n)),
+    [],
+  );
   assert.deepEqual(fake.changes, [], 'file changes are not commands');
 });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 const CLASSES: Record<string, string> = {
   'what we delete': 'is every deletion backed by a record that we made the thing?',
   'paths we are given': 'option-like, relative, `..`, symlinks on the way, non-UTF-8 bytes, newlines',
-  'what we write into other formats': 'systemd units, udev rules, fstab, TOML, JSON, log lines: newline, `%`, `$`, quotes',
+  'what we write into other formats':
+    'systemd units, udev rules, fstab, TOML, JSON, log lines: newline, `%`, `$`, quotes',
   secrets: 'passphrase, keyfile, token, URLs with keys: never on argv, in the environment or a log',
   'programs we run': 'hangs, huge output, non-zero exit, killed, children that outlive them',
   space: 'target full, restore destination full, space freed but not yet reclaimed',
@@ -56,7 +57,11 @@ function table(counts: Map<string, number>): string {
 
 test('every hostile case names a known class', () => {
   const unknown = [...census().keys()].filter((c) => c !== BAD_INPUT && !(c in CLASSES));
-  assert.deepEqual(unknown, [], 'a test names a class that is not in the list: add it to CLASSES (and shared/HOSTILE.md) or fix its spelling');
+  assert.deepEqual(
+    unknown,
+    [],
+    'a test names a class that is not in the list: add it to CLASSES (and shared/HOSTILE.md) or fix its spelling',
+  );
 });
 
 test("the README's Reliability table is the census of the hostile cases npm test runs", () => {

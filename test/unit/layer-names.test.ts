@@ -17,9 +17,17 @@ const root = process.cwd();
 
 // each with why it may name a layer
 const ALLOWED: { file: string; line: RegExp; why: string }[] = [
-  { file: 'src/config/defaults.ts', line: /^export const LAYER_NAMES = /, why: 'the one list of the names, which the schema reads' },
+  {
+    file: 'src/config/defaults.ts',
+    line: /^export const LAYER_NAMES = /,
+    why: 'the one list of the names, which the schema reads',
+  },
   { file: 'src/core/eligibility.ts', line: /\.type === 'lvm'/, why: "lsblk's device type, not our layer" },
-  { file: 'src/config/load.ts', line: /layers\.includes\('lvm'\) && lvmReserved\(host\)/, why: 'config is below stack and cannot ask the lvm handler; the names LVM keeps are refused when the config loads' },
+  {
+    file: 'src/config/load.ts',
+    line: /layers\.includes\('lvm'\) && lvmReserved\(host\)/,
+    why: 'config is below stack and cannot ask the lvm handler; the names LVM keeps are refused when the config loads',
+  },
 ];
 
 function sourceFiles(dir: string): string[] {
@@ -48,12 +56,18 @@ function layerLiterals(file: string): { at: string; line: string }[] {
 test('no code outside src/stack names a layer: the flows, the config and the ui ask the layer handlers', () => {
   const outside = sourceFiles('src').filter((f) => !f.startsWith('src/stack/'));
   assert.ok(outside.length > 50, `the sources are found (${relative(root, join(root, 'src'))}): ${outside.length}`);
-  const named = outside.flatMap(layerLiterals).filter(({ at, line }) => !ALLOWED.some((a) => at.startsWith(`${a.file}:`) && a.line.test(line)));
+  const named = outside
+    .flatMap(layerLiterals)
+    .filter(({ at, line }) => !ALLOWED.some((a) => at.startsWith(`${a.file}:`) && a.line.test(line)));
   assert.deepEqual(named, [], 'ask the layer handlers (src/stack/layer.ts, LayerHandler) instead of naming a layer');
 });
 
 test('each exception to that is still there (an exception no longer needed is taken out)', () => {
-  for (const a of ALLOWED) assert.ok(layerLiterals(a.file).some(({ line }) => a.line.test(line)), `${a.file}: ${a.why}`);
+  for (const a of ALLOWED)
+    assert.ok(
+      layerLiterals(a.file).some(({ line }) => a.line.test(line)),
+      `${a.file}: ${a.why}`,
+    );
 });
 
 test('each name of LAYER_NAMES has its handler, which goes by that name', () => {

@@ -25,7 +25,10 @@ test('locks: every key in one program call; released on request', async () => {
   const r = new FakeRunner().on(holdArgv(files));
   const lock = await acquireLocks(r, keys, 'config /etc/btrfs-vault/config.toml', dir);
   assert.deepEqual([...r.holding], [formatArgv(holdArgv(files))]);
-  assert.match(readFileSync(`${files[0]}.owner`, 'utf8'), new RegExp(`^${process.pid}\\nconfig /etc/btrfs-vault/config.toml\\nthe backup target`));
+  assert.match(
+    readFileSync(`${files[0]}.owner`, 'utf8'),
+    new RegExp(`^${process.pid}\\nconfig /etc/btrfs-vault/config.toml\\nthe backup target`),
+  );
   await lock.release();
   assert.equal(r.holding.size, 0);
 });
@@ -38,26 +41,42 @@ test('locks: a conflict names the holder and what it holds; nothing else is held
   const r = new FakeRunner().on(holdArgv(files), { exitCode: 75, stderr: files[1] });
   await assert.rejects(acquireLocks(r, keys, 'config /etc/x.toml', dir), (err: Error & { exitCode?: number }) => {
     assert.equal(err.exitCode, 4);
-    assert.match(err.message, /another btrfs-vault run \(pid 4242, config \/other\.toml\) is working with the source \/home/);
+    assert.match(
+      err.message,
+      /another btrfs-vault run \(pid 4242, config \/other\.toml\) is working with the source \/home/,
+    );
     return true;
   });
   assert.equal(r.holding.size, 0);
   // the lock program failing otherwise is no conflict: its own error, with its stderr
   const broken = new FakeRunner().on(holdArgv(files), { exitCode: 2, stderr: `${files[0]}: Read-only file system` });
-  await assert.rejects(acquireLocks(broken, keys, 'x', dir), /command failed \(exit 2\): perl .*\n.*Read-only file system/);
+  await assert.rejects(
+    acquireLocks(broken, keys, 'x', dir),
+    /command failed \(exit 2\): perl .*\n.*Read-only file system/,
+  );
 });
 
 // The real lock program (perl) against util-linux flock(1), the way another run (or an
 // older btrfs-vault) takes the same files: one call for 50 keys, all or none.
-const fifty = Array.from({ length: 50 }, (_, i) => ({ what: `the source /data/s${i}`, key: `source 0:42 /data/s${i}` }));
+const fifty = Array.from({ length: 50 }, (_, i) => ({
+  what: `the source /data/s${i}`,
+  key: `source 0:42 /data/s${i}`,
+}));
 const isHeld = (file: string) => spawnSync('flock', ['-n', '-E', '75', file, 'true']).status === 75;
 
 test('locks, real: 50 keys taken in one perl process, each held until release, then all free', async () => {
   const dir = join(scratchDir('lock'), 'locks');
   const files = fifty.map((k) => lockFile(k.key, dir));
   const lock = await acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir);
-  assert.deepEqual(files.filter((f) => !isHeld(f)), [], 'every lock is held');
-  await assert.rejects(acquireLocks(new ExecRunner(), fifty.slice(49), 'config /etc/y.toml', dir), /another btrfs-vault run \(pid \d+, config \/etc\/x\.toml\) is working with the source \/data\/s49/);
+  assert.deepEqual(
+    files.filter((f) => !isHeld(f)),
+    [],
+    'every lock is held',
+  );
+  await assert.rejects(
+    acquireLocks(new ExecRunner(), fifty.slice(49), 'config /etc/y.toml', dir),
+    /another btrfs-vault run \(pid \d+, config \/etc\/x\.toml\) is working with the source \/data\/s49/,
+  );
   await lock.release();
   assert.deepEqual(files.filter(isHeld), [], 'every lock is free after release');
 });
@@ -68,18 +87,28 @@ test('locks, real: one of 50 held by someone else: LockedError naming it, none o
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   writeFileSync(`${files[31]}.owner`, '777\nconfig /other.toml\nthe source /data/s31\n');
   // blocking (no -n): a probe below may hold the file for a moment; -o: only flock holds it, so killing it frees it (and its sleep dies with it)
-  const other = spawn('flock', ['-o', files[31]!, 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', '30'], { stdio: 'ignore' });
+  const other = spawn('flock', ['-o', files[31]!, 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', '30'], {
+    stdio: 'ignore',
+  });
   try {
     for (let i = 0; i < 100 && !isHeld(files[31]!); i++) await new Promise((done) => setTimeout(done, 20));
     assert.ok(isHeld(files[31]!), 'the other holder took its lock');
-    await assert.rejects(acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir), (err: Error & { exitCode?: number; fix?: string }) => {
-      assert.equal(err.exitCode, 4);
-      // the note names pid 777, but flock holds it: the live holder is named, the note as what it is
-      assert.match(err.message, new RegExp(`^the source /data/s31 is locked by pid ${other.pid} \\(flock\\), not by a btrfs-vault run that left a note \\(the lock's note names pid 777, config /other\\.toml, which has ended\\)$`));
-      assert.match(err.fix ?? '', new RegExp(`nothing was done by this run \\(lock file ${files[31]}\\)`));
-      return true;
-    });
-    assert.deepEqual(files.filter(isHeld), [files[31]], 'only the other holder\'s lock is held');
+    await assert.rejects(
+      acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir),
+      (err: Error & { exitCode?: number; fix?: string }) => {
+        assert.equal(err.exitCode, 4);
+        // the note names pid 777, but flock holds it: the live holder is named, the note as what it is
+        assert.match(
+          err.message,
+          new RegExp(
+            `^the source /data/s31 is locked by pid ${other.pid} \\(flock\\), not by a btrfs-vault run that left a note \\(the lock's note names pid 777, config /other\\.toml, which has ended\\)$`,
+          ),
+        );
+        assert.match(err.fix ?? '', new RegExp(`nothing was done by this run \\(lock file ${files[31]}\\)`));
+        return true;
+      },
+    );
+    assert.deepEqual(files.filter(isHeld), [files[31]], "only the other holder's lock is held");
   } finally {
     other.kill('SIGKILL');
   }
@@ -141,7 +170,11 @@ test('links: previous only takes a valid latest; stale temporaries that are link
   symlinkSync('garbage', join(dir, 'tmp'));
   renameSync(join(dir, 'tmp'), join(dir, LATEST));
   moveLinks(r, dir, 'c', new Set(['a', 'b']));
-  assert.deepEqual([readlinkSync(join(dir, LATEST)), readlinkSync(join(dir, PREVIOUS))], ['c', 'a'], 'a garbage latest is not copied to previous');
+  assert.deepEqual(
+    [readlinkSync(join(dir, LATEST)), readlinkSync(join(dir, PREVIOUS))],
+    ['c', 'a'],
+    'a garbage latest is not copied to previous',
+  );
   symlinkSync('x', join(dir, '.btrfs-vault-link-latest'));
   mkdirSync(join(dir, '.btrfs-vault-link-previous'));
   assert.deepEqual(removeStaleLinks(r, dir), ['.btrfs-vault-link-latest']);
@@ -153,6 +186,9 @@ test('locks, real: when an owner record cannot be written, the locks are let go 
   const dir = join(scratchDir('lock'), 'locks');
   const files = fifty.map((k) => lockFile(k.key, dir));
   mkdirSync(`${files[7]}.owner`, { recursive: true }); // a folder where the record goes
-  await assert.rejects(acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir), /EISDIR|illegal operation on a directory/);
+  await assert.rejects(
+    acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir),
+    /EISDIR|illegal operation on a directory/,
+  );
   assert.deepEqual(files.filter(isHeld), [], 'no lock is left held');
 });

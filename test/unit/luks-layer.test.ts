@@ -12,7 +12,9 @@ function ctx(keyfile: string, runner = new FakeRunner()): StackContext {
   return {
     runner,
     mounts: async () => [],
-    config: { target: { layers: ['luks'], luksName: 'bv-unit-test-none', keyfile, partition: keyfile, array: '/dev/md/none' } },
+    config: {
+      target: { layers: ['luks'], luksName: 'bv-unit-test-none', keyfile, partition: keyfile, array: '/dev/md/none' },
+    },
   } as unknown as StackContext;
 }
 
@@ -34,10 +36,13 @@ test('a keyfile that does not open the disk is a target error that says so', asy
   const key = join(dir, 'key');
   writeFileSync(key, 'k', { mode: 0o600 });
   chmodSync(key, 0o600);
-  const runner = new FakeRunner().on(['cryptsetup', ['open', '--type', 'luks', '--key-file', key, '--', key, 'bv-unit-test-none']], {
-    exitCode: 2,
-    stderr: 'No key available with this passphrase.',
-  });
+  const runner = new FakeRunner().on(
+    ['cryptsetup', ['open', '--type', 'luks', '--key-file', key, '--', key, 'bv-unit-test-none']],
+    {
+      exitCode: 2,
+      stderr: 'No key available with this passphrase.',
+    },
+  );
   const err = await luksLayer.open(ctx(key, runner)).catch((e) => e);
   assert.ok(err instanceof TargetError, String(err));
   assert.match(err.message, /does not open/);

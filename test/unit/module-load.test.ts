@@ -11,15 +11,27 @@ import { join } from 'node:path';
 
 const SRC = join(process.cwd(), 'dist', 'src');
 const modules = (dir: string): string[] =>
-  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? modules(join(dir, e.name)) : e.name.endsWith('.js') && !e.name.endsWith('.pl.js') ? [join(dir, e.name)] : []));
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory()
+      ? modules(join(dir, e.name))
+      : e.name.endsWith('.js') && !e.name.endsWith('.pl.js')
+        ? [join(dir, e.name)]
+        : [],
+  );
 
 test('every module of src loads when it is the first one imported (no import cycle reads a constant before it is set)', () => {
   const all = modules(SRC);
   assert.ok(all.length > 50, `${all.length} modules found under ${SRC}`);
   // one Node per module, a few modules a process at a time would hide an order: each alone
   const failed = all.flatMap((file) => {
-    const r = spawnSync('node', ['--input-type=module', '-e', `await import(${JSON.stringify(file)})`], { encoding: 'utf8' });
-    return r.status === 0 ? [] : [`${file.slice(SRC.length + 1)}: ${r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.slice(0, 200)}`];
+    const r = spawnSync('node', ['--input-type=module', '-e', `await import(${JSON.stringify(file)})`], {
+      encoding: 'utf8',
+    });
+    return r.status === 0
+      ? []
+      : [
+          `${file.slice(SRC.length + 1)}: ${r.stderr.split('\n').find((l) => /Error/.test(l)) ?? r.stderr.slice(0, 200)}`,
+        ];
   });
   assert.deepEqual(failed, []);
 });

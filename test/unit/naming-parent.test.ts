@@ -9,7 +9,12 @@ test('snapshot names: UTC time, a suffix on collision, numeric order', () => {
   assert.equal(snapshotName(t, ['2026-11-26_09-05-07']), '2026-11-26_09-05-07_2');
   assert.equal(snapshotName(t, ['2026-11-26_09-05-07', '2026-11-26_09-05-07_2']), '2026-11-26_09-05-07_3');
   const names = ['2026-11-26_09-05-07_10', '2026-11-26_09-05-07', '2026-11-25_23-00-00', '2026-11-26_09-05-07_2'];
-  assert.deepEqual([...names].sort(compareSnapshotNames), ['2026-11-25_23-00-00', '2026-11-26_09-05-07', '2026-11-26_09-05-07_2', '2026-11-26_09-05-07_10']);
+  assert.deepEqual([...names].sort(compareSnapshotNames), [
+    '2026-11-25_23-00-00',
+    '2026-11-26_09-05-07',
+    '2026-11-26_09-05-07_2',
+    '2026-11-26_09-05-07_10',
+  ]);
   assert.ok(isSnapshotName('2026-11-26_09-05-07_2'));
   assert.ok(!isSnapshotName('latest'));
 });
@@ -42,5 +47,8 @@ test('parent: a same-named target copy of other data does not count; incomplete 
 
 test('parent: first backup is full; no common snapshot is full with the reason', () => {
   assert.deepEqual(chooseParent({ source: [], target: [] }), { kind: 'full', reason: 'first backup of this source' });
-  assert.deepEqual(chooseParent({ source: [S('a', 'u1')], target: [T('x', 'u9')] }), { kind: 'full', reason: 'no snapshot is present on both sides' });
+  assert.deepEqual(chooseParent({ source: [S('a', 'u1')], target: [T('x', 'u9')] }), {
+    kind: 'full',
+    reason: 'no snapshot is present on both sides',
+  });
 });

@@ -11,7 +11,15 @@ const fixture = (name: string) => readFileSync(join(process.cwd(), 'test', 'fixt
 test('subvolume list: top-level and <FS_TREE>-prefixed paths, uuids, received uuids', () => {
   const rows = parseSubvolumeList(fixture('subvolume-list-source.txt'));
   assert.equal(rows.length, 4);
-  assert.deepEqual(rows[0], { id: 256, gen: 8, cgen: undefined, parentUuid: undefined, receivedUuid: undefined, uuid: '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32', path: 'data' });
+  assert.deepEqual(rows[0], {
+    id: 256,
+    gen: 8,
+    cgen: undefined,
+    parentUuid: undefined,
+    receivedUuid: undefined,
+    uuid: '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32',
+    path: 'data',
+  });
   assert.equal(rows[1]!.path, 'data/nested');
   assert.equal(rows[3]!.path, 'snapshots/tmp-btrfs-vault-scn-TzsweI-src-data/2026-11-26_12-18-05_2');
   assert.equal(rows[3]!.parentUuid, '1f2426ea-bfcd-4b42-ac18-2619c1ce9c32');
@@ -22,9 +30,20 @@ test('subvolume list: top-level and <FS_TREE>-prefixed paths, uuids, received uu
 test('subvolume list: the IDs alone (the read-only listing) are those of the whole parse', () => {
   for (const f of ['subvolume-list-source.txt', 'subvolume-list-target.txt', 'subvolume-list-cgen.txt']) {
     const text = fixture(f);
-    assert.deepEqual([...listedIds(text)], parseSubvolumeList(text).map((r) => r.id), f);
+    assert.deepEqual(
+      [...listedIds(text)],
+      parseSubvolumeList(text).map((r) => r.id),
+      f,
+    );
   }
-  assert.deepEqual([...listedIds('ID 7 gen 1 top level 5 parent_uuid - received_uuid - uuid x path a/ID 9 b\nID 12 gen 1 top level 5 path b\n')], [7, 12]);
+  assert.deepEqual(
+    [
+      ...listedIds(
+        'ID 7 gen 1 top level 5 parent_uuid - received_uuid - uuid x path a/ID 9 b\nID 12 gen 1 top level 5 path b\n',
+      ),
+    ],
+    [7, 12],
+  );
 });
 
 test('subvolume list -c: generations tell a changed source from its snapshot', () => {
@@ -34,7 +53,8 @@ test('subvolume list -c: generations tell a changed source from its snapshot', (
 });
 
 test('subvolume list: a path with spaces and non-ASCII survives', () => {
-  const line = 'ID 300 gen 9 top level 5 parent_uuid -                                    received_uuid -                                    uuid 566c9212-ca67-764c-b6ed-b32c0aafbd64 path <FS_TREE>/my data ü/x';
+  const line =
+    'ID 300 gen 9 top level 5 parent_uuid -                                    received_uuid -                                    uuid 566c9212-ca67-764c-b6ed-b32c0aafbd64 path <FS_TREE>/my data ü/x';
   assert.equal(parseSubvolumeList(line)[0]!.path, 'my data ü/x');
 });
 

@@ -9,8 +9,20 @@ import { sourceName, sourceNameProblem } from '../../src/core/naming.js';
 import { scratchDir } from '../support/scratch.js';
 
 function configWith(sources: { path: string; name?: string }[], snapshotDir = '/snaps'): VaultConfig {
-  const list: SourceConfig[] = sources.map((s) => ({ path: s.path, name: s.name ?? sourceName(s.path), snapshotDir: join(snapshotDir, s.name ?? sourceName(s.path)) }));
-  return { file: '/etc/btrfs-vault/config.toml', dir: '/etc/btrfs-vault', host: 'h', snapshotDir, sources: list, sourcesFromFile: [], target: {} as VaultConfig['target'] };
+  const list: SourceConfig[] = sources.map((s) => ({
+    path: s.path,
+    name: s.name ?? sourceName(s.path),
+    snapshotDir: join(snapshotDir, s.name ?? sourceName(s.path)),
+  }));
+  return {
+    file: '/etc/btrfs-vault/config.toml',
+    dir: '/etc/btrfs-vault',
+    host: 'h',
+    snapshotDir,
+    sources: list,
+    sourcesFromFile: [],
+    target: {} as VaultConfig['target'],
+  };
 }
 
 function refusal(fn: () => unknown): UserError {
@@ -66,7 +78,11 @@ test('command line: a configured path, written another way or through a symlink,
   mkdirSync(other);
   symlinkSync(other, join(dir, 'other-link'));
   const [viaLink] = pickSources(config, [join(dir, 'other-link')], false);
-  assert.deepEqual(viaLink, { path: other, name: sourceName(other), snapshotDir: join(dir, 'snaps', sourceName(other)) });
+  assert.deepEqual(viaLink, {
+    path: other,
+    name: sourceName(other),
+    snapshotDir: join(dir, 'snaps', sourceName(other)),
+  });
   const twice = refusal(() => pickSources(config, [data, join(dir, 'link')], false));
   assert.match(twice.message, /are the same subvolume/);
 });
@@ -83,7 +99,17 @@ test('restore takes a configured source, else a backup folder on the disk by its
   const config = configWith([{ path: '/home' }]);
   assert.equal(restoreSource(config, 'home'), config.sources[0]);
   assert.equal(restoreSource(config, '/home'), config.sources[0]);
-  assert.deepEqual(restoreSource(configWith([]), 'home'), { path: 'home', name: 'home', snapshotDir: '/snaps/home', fromDisk: true });
-  assert.deepEqual(restoreSource(configWith([]), '/srv/www'), { path: '/srv/www', name: 'srv-www', snapshotDir: '/snaps/srv-www', fromDisk: true });
+  assert.deepEqual(restoreSource(configWith([]), 'home'), {
+    path: 'home',
+    name: 'home',
+    snapshotDir: '/snaps/home',
+    fromDisk: true,
+  });
+  assert.deepEqual(restoreSource(configWith([]), '/srv/www'), {
+    path: '/srv/www',
+    name: 'srv-www',
+    snapshotDir: '/snaps/srv-www',
+    fromDisk: true,
+  });
   assert.match(refusal(() => restoreSource(configWith([]), '.token')).message, /not a configured source/);
 });

@@ -8,7 +8,14 @@ import type { RetentionRules } from '../../src/core/retention.js';
 import { FakeRunner } from '../support/fake-runner.js';
 import { scratchDir } from '../support/scratch.js';
 
-const keepLast = (n: number): RetentionRules => ({ keepLast: n, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
+const keepLast = (n: number): RetentionRules => ({
+  keepLast: n,
+  hourly: 0,
+  daily: 0,
+  weekly: 0,
+  monthly: 0,
+  yearly: 0,
+});
 const day = (d: number) => `2026-11-${String(d).padStart(2, '0')}_12-00-00`;
 
 function world(days: number[], sentUpTo: number) {
@@ -47,17 +54,34 @@ test('prune: one delete per batch of paths; hard rules keep theirs; what is not 
   waitsFor(r, w.targetDir, named(w.targetListing, [1, 2, 3]));
   waitsFor(r, w.snapDir, named(w.sourceListing, [1, 2, 3, 4]));
   const progress: string[] = [];
-  const out = await pruneSource({ runner: r, ...w, rules: { source: keepLast(1), target: keepLast(2) }, timeZone: 'UTC', progress: (t) => progress.push(t) });
+  const out = await pruneSource({
+    runner: r,
+    ...w,
+    rules: { source: keepLast(1), target: keepLast(2) },
+    timeZone: 'UTC',
+    progress: (t) => progress.push(t),
+  });
   assert.deepEqual(out.target.deleted, [1, 2, 3].map(day));
   assert.deepEqual(out.source.deleted, [1, 2, 3, 4].map(day));
   assert.equal(r.changes.filter((c) => c.startsWith('btrfs subvolume delete')).length, 2, 'one delete per side');
-  assert.equal(r.changes.filter((c) => c.startsWith('btrfs subvolume sync')).length, 2, 'and one wait for the space per side');
+  assert.equal(
+    r.changes.filter((c) => c.startsWith('btrfs subvolume sync')).length,
+    2,
+    'and one wait for the space per side',
+  );
   // day 5: newest pair (next parent) and target latest; day 6: never sent and source latest
   assert.deepEqual(out.target.decisions.find((d) => d.name === day(5))!.reasons, ['latest', 'next parent', 'last 2']);
   assert.deepEqual(out.source.decisions.find((d) => d.name === day(6))!.reasons, ['latest', 'never sent', 'last 1']);
   assert.deepEqual(out.source.decisions.find((d) => d.name === day(5))!.reasons, ['next parent']);
-  assert.ok(!out.target.decisions.some((d) => d.name === 'restore-test' || d.name === day(0)), 'only complete copies with our names are candidates');
-  assert.equal(readlinkSync(join(w.targetDir, 'previous')), day(4), 'previous (day 1, deleted) now names the newest kept one before latest');
+  assert.ok(
+    !out.target.decisions.some((d) => d.name === 'restore-test' || d.name === day(0)),
+    'only complete copies with our names are candidates',
+  );
+  assert.equal(
+    readlinkSync(join(w.targetDir, 'previous')),
+    day(4),
+    'previous (day 1, deleted) now names the newest kept one before latest',
+  );
   assert.match(progress.join('\n'), /deleting backups 1-3 of 3/);
 });
 
@@ -70,7 +94,11 @@ test('prune: without retention rules nothing is deleted', async () => {
 
 test('prune: previous is removed when no kept snapshot is older than latest', async () => {
   const w = world([1, 2, 3], 3);
-  const r = waitsFor(new FakeRunner().on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]), w.targetDir, named(w.targetListing, [1, 2]));
+  const r = waitsFor(
+    new FakeRunner().on(['btrfs', ['subvolume', 'delete', '--', ...[1, 2].map((d) => join(w.targetDir, day(d)))]]),
+    w.targetDir,
+    named(w.targetListing, [1, 2]),
+  );
   await pruneSource({ runner: r, ...w, rules: { target: keepLast(1) }, timeZone: 'UTC' });
   assert.throws(() => readlinkSync(join(w.targetDir, 'previous')), /ENOENT/);
 });

@@ -6,7 +6,8 @@ const none: RetentionRules = { keepLast: 0, hourly: 0, daily: 0, weekly: 0, mont
 const rules = (r: Partial<RetentionRules>): RetentionRules => ({ ...none, ...r });
 
 /** a snapshot name for a UTC time */
-const at = (iso: string, n?: number) => `${iso.slice(0, 10)}_${iso.slice(11, 13)}-${iso.slice(14, 16)}-${iso.slice(17, 19)}${n ? `_${n}` : ''}`;
+const at = (iso: string, n?: number) =>
+  `${iso.slice(0, 10)}_${iso.slice(11, 13)}-${iso.slice(14, 16)}-${iso.slice(17, 19)}${n ? `_${n}` : ''}`;
 const kept = (d: ReturnType<typeof planRetention>) => d.filter((x) => x.keep).map((x) => x.name);
 const why = (d: ReturnType<typeof planRetention>, name: string) => d.find((x) => x.name === name)!.reasons;
 
@@ -16,11 +17,22 @@ test('names: UTC stamps with an optional _N; anything else is not ours and alway
   assert.equal(snapshotTime('2026-13-45_99-99-99'), undefined, 'a date that would roll over is not ours');
   assert.equal(snapshotTime('2028-02-29_00-00-00')?.toISOString(), '2028-02-29T00:00:00.000Z');
   const d = planRetention({ names: ['restore-test', at('2026-01-01T00:00:00')], rules: none, timeZone: 'UTC' });
-  assert.deepEqual(d.map((x) => [x.name, x.keep]), [['restore-test', true], ['2026-01-01_00-00-00', false]]);
+  assert.deepEqual(
+    d.map((x) => [x.name, x.keep]),
+    [
+      ['restore-test', true],
+      ['2026-01-01_00-00-00', false],
+    ],
+  );
 });
 
 test('keep_last: the N newest, the _N suffix ordering snapshots of one second', () => {
-  const names = [at('2026-11-27T10:00:00'), at('2026-11-27T10:00:00', 2), at('2026-11-27T10:00:00', 10), at('2026-11-26T10:00:00')];
+  const names = [
+    at('2026-11-27T10:00:00'),
+    at('2026-11-27T10:00:00', 2),
+    at('2026-11-27T10:00:00', 10),
+    at('2026-11-26T10:00:00'),
+  ];
   const d = planRetention({ names, rules: rules({ keepLast: 2 }), timeZone: 'UTC' });
   assert.deepEqual(kept(d), ['2026-11-27_10-00-00_2', '2026-11-27_10-00-00_10']);
   assert.deepEqual(why(d, '2026-11-27_10-00-00_10'), ['last 2']);
@@ -28,8 +40,11 @@ test('keep_last: the N newest, the _N suffix ordering snapshots of one second', 
 
 test('daily: the newest of each of the N most recent days that have a snapshot, named by the day', () => {
   const names = [
-    at('2026-11-18T08:00:00'), at('2026-11-20T08:00:00'), at('2026-11-20T20:00:00'),
-    at('2026-11-21T09:00:00'), at('2026-11-22T23:59:59'),
+    at('2026-11-18T08:00:00'),
+    at('2026-11-20T08:00:00'),
+    at('2026-11-20T20:00:00'),
+    at('2026-11-21T09:00:00'),
+    at('2026-11-22T23:59:59'),
   ];
   const d = planRetention({ names, rules: rules({ daily: 3 }), timeZone: 'UTC' });
   assert.deepEqual(kept(d), [at('2026-11-20T20:00:00'), at('2026-11-21T09:00:00'), at('2026-11-22T23:59:59')]);
@@ -39,7 +54,9 @@ test('daily: the newest of each of the N most recent days that have a snapshot, 
 
 test('days are local days: 23:30 UTC is the next day in Berlin', () => {
   const names = [at('2026-11-20T22:30:00'), at('2026-11-20T23:30:00')];
-  assert.deepEqual(kept(planRetention({ names, rules: rules({ daily: 2 }), timeZone: 'UTC' })), [at('2026-11-20T23:30:00')]);
+  assert.deepEqual(kept(planRetention({ names, rules: rules({ daily: 2 }), timeZone: 'UTC' })), [
+    at('2026-11-20T23:30:00'),
+  ]);
   const berlin = planRetention({ names, rules: rules({ daily: 2 }), timeZone: 'Europe/Berlin' });
   assert.deepEqual(kept(berlin), names, 'two local days: 23:30 and 00:30');
   assert.deepEqual(why(berlin, at('2026-11-20T23:30:00')), ['daily 2026-11-21']);
@@ -47,7 +64,12 @@ test('days are local days: 23:30 UTC is the next day in Berlin', () => {
 
 test('DST: the hour that repeats in October is two hours, told apart by the offset; the hour skipped in March costs nothing', () => {
   // Berlin, 2026-10-25: 02:00-03:00 local happens twice (00:xx and 01:xx UTC)
-  const autumn = [at('2026-10-25T00:10:00'), at('2026-10-25T00:50:00'), at('2026-10-25T01:10:00'), at('2026-10-25T01:50:00')];
+  const autumn = [
+    at('2026-10-25T00:10:00'),
+    at('2026-10-25T00:50:00'),
+    at('2026-10-25T01:10:00'),
+    at('2026-10-25T01:50:00'),
+  ];
   const a = planRetention({ names: autumn, rules: rules({ hourly: 10 }), timeZone: 'Europe/Berlin' });
   // both UTC hours show as local "02h", but they are two real hours: one kept for each
   assert.deepEqual(kept(a), [at('2026-10-25T00:50:00'), at('2026-10-25T01:50:00')]);
@@ -58,21 +80,41 @@ test('DST: the hour that repeats in October is two hours, told apart by the offs
   // 2026-03-29: 02:00 local does not exist; 00:30 and 01:30 UTC are 01:30 and 03:30 local
   const spring = [at('2026-03-29T00:30:00'), at('2026-03-29T01:30:00')];
   const s = planRetention({ names: spring, rules: rules({ hourly: 5 }), timeZone: 'Europe/Berlin' });
-  assert.deepEqual(s.map((x) => x.reasons), [['hourly 2026-03-29 01h'], ['hourly 2026-03-29 03h']]);
+  assert.deepEqual(
+    s.map((x) => x.reasons),
+    [['hourly 2026-03-29 01h'], ['hourly 2026-03-29 03h']],
+  );
 });
 
 test('weeks are ISO weeks: New Year 2026/27 falls in 2026-W53; a leap day is a day like any other', () => {
-  const names = [at('2026-12-28T12:00:00'), at('2026-12-31T12:00:00'), at('2027-01-01T12:00:00'), at('2027-01-04T12:00:00')];
+  const names = [
+    at('2026-12-28T12:00:00'),
+    at('2026-12-31T12:00:00'),
+    at('2027-01-01T12:00:00'),
+    at('2027-01-04T12:00:00'),
+  ];
   const d = planRetention({ names, rules: rules({ weekly: 5 }), timeZone: 'UTC' });
   assert.deepEqual(kept(d), [at('2027-01-01T12:00:00'), at('2027-01-04T12:00:00')]);
   assert.deepEqual(why(d, at('2027-01-01T12:00:00')), ['weekly 2026-W53']);
   assert.deepEqual(why(d, at('2027-01-04T12:00:00')), ['weekly 2027-W01']);
-  const leap = planRetention({ names: [at('2028-02-28T12:00:00'), at('2028-02-29T12:00:00'), at('2028-03-01T12:00:00')], rules: rules({ daily: 2, monthly: 2 }), timeZone: 'UTC' });
-  assert.deepEqual(leap.map((x) => x.reasons), [[], ['daily 2028-02-29', 'monthly 2028-02'], ['daily 2028-03-01', 'monthly 2028-03']]);
+  const leap = planRetention({
+    names: [at('2028-02-28T12:00:00'), at('2028-02-29T12:00:00'), at('2028-03-01T12:00:00')],
+    rules: rules({ daily: 2, monthly: 2 }),
+    timeZone: 'UTC',
+  });
+  assert.deepEqual(
+    leap.map((x) => x.reasons),
+    [[], ['daily 2028-02-29', 'monthly 2028-02'], ['daily 2028-03-01', 'monthly 2028-03']],
+  );
 });
 
 test('a gap of months while the disk was away does not use up the counts', () => {
-  const names = [at('2026-01-10T12:00:00'), at('2026-01-11T12:00:00'), at('2026-01-12T12:00:00'), at('2026-06-01T12:00:00')];
+  const names = [
+    at('2026-01-10T12:00:00'),
+    at('2026-01-11T12:00:00'),
+    at('2026-01-12T12:00:00'),
+    at('2026-06-01T12:00:00'),
+  ];
   const d = planRetention({ names, rules: rules({ daily: 3 }), timeZone: 'UTC' });
   assert.deepEqual(kept(d), [at('2026-01-11T12:00:00'), at('2026-01-12T12:00:00'), at('2026-06-01T12:00:00')]);
 });
@@ -89,7 +131,10 @@ test('the defaults in the spirit of Time Machine over two years of hourly backup
   const k = kept(d);
   // 24 hourly + 30 more days + ~22 more weeks + ~19 more months (+1 pinned), overlaps removed
   assert.ok(k.length > 90 && k.length < 105, `${k.length} kept`);
-  assert.ok(k.slice(-24).every((n) => why(d, n).some((r) => r.startsWith('hourly'))), 'everything of the last 24 hours');
+  assert.ok(
+    k.slice(-24).every((n) => why(d, n).some((r) => r.startsWith('hourly'))),
+    'everything of the last 24 hours',
+  );
   assert.deepEqual(why(d, oldest), ['never sent'], 'only the hard rule keeps the oldest hour of its month');
   assert.ok(d.filter((x) => !x.keep).every((x) => x.reasons.length === 0));
 });
@@ -101,19 +146,40 @@ test('prune plan: latest, the next parent and never-sent snapshots survive any r
   // 4 and 5 never reached the disk; 3 is the newest pair; the target's latest is 2 (a crash)
   const target = [1, 2, 3].map((d) => ({ name: n(d), uuid: `u${d}` }));
   const zero = rules({});
-  const plan = planPrune({ source, target, sourceLatest: n(5), targetLatest: n(2), sourceRules: zero, targetRules: zero, timeZone: 'UTC' });
-  assert.deepEqual(plan.source.map((d) => [d.name, d.reasons]), [
-    [n(1), []],
-    [n(2), []],
-    [n(3), ['next parent']],
-    [n(4), ['never sent']],
-    [n(5), ['latest', 'never sent']],
-  ]);
-  assert.deepEqual(plan.target.map((d) => [d.name, d.keep]), [[n(1), false], [n(2), true], [n(3), true]]);
+  const plan = planPrune({
+    source,
+    target,
+    sourceLatest: n(5),
+    targetLatest: n(2),
+    sourceRules: zero,
+    targetRules: zero,
+    timeZone: 'UTC',
+  });
+  assert.deepEqual(
+    plan.source.map((d) => [d.name, d.reasons]),
+    [
+      [n(1), []],
+      [n(2), []],
+      [n(3), ['next parent']],
+      [n(4), ['never sent']],
+      [n(5), ['latest', 'never sent']],
+    ],
+  );
+  assert.deepEqual(
+    plan.target.map((d) => [d.name, d.keep]),
+    [
+      [n(1), false],
+      [n(2), true],
+      [n(3), true],
+    ],
+  );
   assert.deepEqual(why(plan.target, n(2)), ['latest']);
   // an old snapshot whose copy is gone (pruned on the disk, or deleted by hand) is not "never sent" forever
   const gone = planPrune({ source, target: target.slice(1), sourceRules: zero, targetRules: zero, timeZone: 'UTC' });
-  assert.deepEqual(gone.source.map((d) => d.keep), [false, false, true, true, true]);
+  assert.deepEqual(
+    gone.source.map((d) => d.keep),
+    [false, false, true, true, true],
+  );
   const all = planPrune({ source, target, timeZone: 'UTC' });
   assert.ok([...all.source, ...all.target].every((d) => d.keep && d.reasons.includes('no retention configured')));
 });
@@ -132,7 +198,10 @@ test('creation order: keep_last counts by when btrfs made them, a name from a cl
   const shuffled = [made[2]!, made[0]!, made[3]!, made[1]!];
   assert.deepEqual(byCreation(shuffled), made);
   // without a generation for each, names order them
-  assert.deepEqual(byCreation(shuffled.map(({ name }) => ({ name }))).map((s) => s.name), [made[0], made[2], made[3], made[1]].map((s) => s!.name));
+  assert.deepEqual(
+    byCreation(shuffled.map(({ name }) => ({ name }))).map((s) => s.name),
+    [made[0], made[2], made[3], made[1]].map((s) => s!.name),
+  );
   assert.equal(isFutureName(made[1]!.name, now), true);
   assert.equal(isFutureName(made[3]!.name, now), false);
   assert.equal(isFutureName(at('2026-12-06T12:05:00'), now), false, 'a clock stepped back by minutes is not news');

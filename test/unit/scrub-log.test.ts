@@ -19,7 +19,11 @@ test("scrub log: only this filesystem's lines, by the kernel's name of the devic
   assert.deepEqual(damagedStripes(LOG, { kernelName: 'loop0', paths: ['/dev/loop0'] }), [13631488]);
   assert.deepEqual(damagedStripes(LOG, { kernelName: 'loop3', paths: [] }), [13893632]);
   assert.deepEqual(damagedStripes(LOG, { kernelName: 'dm-3', paths: ['/dev/mapper/backup-host'] }), [30539776]);
-  assert.deepEqual(damagedStripes(LOG, { kernelName: 'dm-9', paths: ['/dev/mapper/backup-host'] }), [30539776], 'the path alone suffices');
+  assert.deepEqual(
+    damagedStripes(LOG, { kernelName: 'dm-9', paths: ['/dev/mapper/backup-host'] }),
+    [30539776],
+    'the path alone suffices',
+  );
   assert.deepEqual(damagedStripes(LOG, { kernelName: 'loop1', paths: ['/dev/loop1'] }), []);
 });
 
@@ -34,7 +38,15 @@ test('logical-resolve -P: inode, offset and subvolume of each block', () => {
 test('scrub damage: a block that reads back failing names its files exactly; a stripe whose blocks all read back well names its files as "one of"', async () => {
   const { FakeRunner } = await import('../support/fake-runner.js');
   const { scrubDamage } = await import('../../src/flows/inspect/scrub-damage.js');
-  const mount = { device: '0:50', root: '/', mountPoint: '/mnt/b', fsType: 'btrfs', source: '/dev/loop7', options: 'rw', readOnly: false };
+  const mount = {
+    device: '0:50',
+    root: '/',
+    mountPoint: '/mnt/b',
+    fsType: 'btrfs',
+    source: '/dev/loop7',
+    options: 'rw',
+    readOnly: false,
+  };
   const listing = [{ path: '/mnt/b/src/2026-01-01_00-00-00', name: '2026-01-01_00-00-00', id: 257, uuid: 'u', gen: 1 }];
   const log = [
     '[ 1.0] BTRFS warning (device loop7): scrub: checksum error at logical 1048576 on dev /dev/loop7, physical 1048576 root 257 inode 257 offset 0 length 4096 links 1 (path: first)',
@@ -42,26 +54,89 @@ test('scrub damage: a block that reads back failing names its files exactly; a s
     '[ 1.2] BTRFS warning (device loop8): scrub: checksum error at logical 3145728 on dev /dev/loop8, physical 3145728 root 5 inode 257 offset 0 length 4096 links 1 (path: other)',
   ];
   const r = new FakeRunner();
-  const resolve = (l: number) => ['btrfs', ['inspect-internal', 'logical-resolve', '-P', '--', String(l), '/mnt/b']] as const;
+  const resolve = (l: number) =>
+    ['btrfs', ['inspect-internal', 'logical-resolve', '-P', '--', String(l), '/mnt/b']] as const;
   for (let l = 1048576; l < 1048576 + 65536; l += 4096) r.on(resolve(l), { exitCode: 1 });
   for (let l = 2097152; l < 2097152 + 65536; l += 4096) r.on(resolve(l), { exitCode: 1 });
   // stripe 1: block 0 is "first" (reads well), block 1 is "marker" (fails)
   r.on(resolve(1048576), { stdout: 'inode 257 offset 0 root 257\n' });
   r.on(resolve(1048576 + 4096), { stdout: 'inode 258 offset 8192 root 257\n' });
-  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '257', '/mnt/b/src/2026-01-01_00-00-00']], { stdout: '/mnt/b/src/2026-01-01_00-00-00/first\n' });
-  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '258', '/mnt/b/src/2026-01-01_00-00-00']], { stdout: '/mnt/b/src/2026-01-01_00-00-00/marker\n' });
-  r.on(['dd', ['if=/mnt/b/src/2026-01-01_00-00-00/first', 'of=/dev/null', 'iflag=direct', 'bs=4096', 'skip=0', 'count=1', 'status=none']]);
-  r.on(['dd', ['if=/mnt/b/src/2026-01-01_00-00-00/marker', 'of=/dev/null', 'iflag=direct', 'bs=4096', 'skip=2', 'count=1', 'status=none']], { exitCode: 1, stderr: "dd: error reading '/mnt/b/…/marker': Input/output error\n" });
+  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '257', '/mnt/b/src/2026-01-01_00-00-00']], {
+    stdout: '/mnt/b/src/2026-01-01_00-00-00/first\n',
+  });
+  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '258', '/mnt/b/src/2026-01-01_00-00-00']], {
+    stdout: '/mnt/b/src/2026-01-01_00-00-00/marker\n',
+  });
+  r.on([
+    'dd',
+    [
+      'if=/mnt/b/src/2026-01-01_00-00-00/first',
+      'of=/dev/null',
+      'iflag=direct',
+      'bs=4096',
+      'skip=0',
+      'count=1',
+      'status=none',
+    ],
+  ]);
+  r.on(
+    [
+      'dd',
+      [
+        'if=/mnt/b/src/2026-01-01_00-00-00/marker',
+        'of=/dev/null',
+        'iflag=direct',
+        'bs=4096',
+        'skip=2',
+        'count=1',
+        'status=none',
+      ],
+    ],
+    { exitCode: 1, stderr: "dd: error reading '/mnt/b/…/marker': Input/output error\n" },
+  );
   // stripe 2: two files, both read back well (compressed, or repaired from a mirror)
   r.on(resolve(2097152), { stdout: 'inode 300 offset 0 root 257\n' });
   r.on(resolve(2097152 + 8192), { stdout: 'inode 301 offset 0 root 257\n' });
-  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '300', '/mnt/b/src/2026-01-01_00-00-00']], { stdout: '/mnt/b/src/2026-01-01_00-00-00/c\n' });
-  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '301', '/mnt/b/src/2026-01-01_00-00-00']], { stdout: '/mnt/b/src/2026-01-01_00-00-00/new\nline\n' });
-  r.on(['dd', ['if=/mnt/b/src/2026-01-01_00-00-00/c', 'of=/dev/null', 'iflag=direct', 'bs=4096', 'skip=0', 'count=1', 'status=none']]);
-  r.on(['dd', ['if=/mnt/b/src/2026-01-01_00-00-00/new\nline', 'of=/dev/null', 'iflag=direct', 'bs=4096', 'skip=0', 'count=1', 'status=none']]);
+  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '300', '/mnt/b/src/2026-01-01_00-00-00']], {
+    stdout: '/mnt/b/src/2026-01-01_00-00-00/c\n',
+  });
+  r.on(['btrfs', ['inspect-internal', 'inode-resolve', '--', '301', '/mnt/b/src/2026-01-01_00-00-00']], {
+    stdout: '/mnt/b/src/2026-01-01_00-00-00/new\nline\n',
+  });
+  r.on([
+    'dd',
+    [
+      'if=/mnt/b/src/2026-01-01_00-00-00/c',
+      'of=/dev/null',
+      'iflag=direct',
+      'bs=4096',
+      'skip=0',
+      'count=1',
+      'status=none',
+    ],
+  ]);
+  r.on([
+    'dd',
+    [
+      'if=/mnt/b/src/2026-01-01_00-00-00/new\nline',
+      'of=/dev/null',
+      'iflag=direct',
+      'bs=4096',
+      'skip=0',
+      'count=1',
+      'status=none',
+    ],
+  ]);
   const d = await scrubDamage(r, mount, log, listing);
   assert.deepEqual(d.files, ['/mnt/b/src/2026-01-01_00-00-00/marker']);
   assert.equal(d.stripes, 2, 'loop8 is another filesystem');
-  assert.deepEqual(d.oneOf, ['/mnt/b/src/2026-01-01_00-00-00/c', '/mnt/b/src/2026-01-01_00-00-00/new\\nline'], 'a name with a newline is one name, escaped');
-  assert.ok(!d.oneOf.includes('/mnt/b/src/2026-01-01_00-00-00/first'), 'a stripe with a block found damaged names no guesses');
+  assert.deepEqual(
+    d.oneOf,
+    ['/mnt/b/src/2026-01-01_00-00-00/c', '/mnt/b/src/2026-01-01_00-00-00/new\\nline'],
+    'a name with a newline is one name, escaped',
+  );
+  assert.ok(
+    !d.oneOf.includes('/mnt/b/src/2026-01-01_00-00-00/first'),
+    'a stripe with a block found damaged names no guesses',
+  );
 });

@@ -18,11 +18,21 @@ test('a notify URL is shown as scheme and host only, whatever secret it carries'
 });
 
 test('"fetch failed" becomes its cause: refused, DNS, TLS, time-out, each with its code and no secret', () => {
-  const failed = (code: string, message: string) => Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(message), { code }) });
+  const failed = (code: string, message: string) =>
+    Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error(message), { code }) });
   const url = 'https://h.example/KEY';
-  assert.equal(fetchFailure(failed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9'), url), 'connection refused (ECONNREFUSED)');
-  assert.equal(fetchFailure(failed('ENOTFOUND', 'getaddrinfo ENOTFOUND h.example'), url), 'host name not found (DNS) (ENOTFOUND)');
-  assert.match(fetchFailure(failed('CERT_HAS_EXPIRED', 'certificate has expired'), url), /^TLS failed \(CERT_HAS_EXPIRED\): certificate has expired$/);
+  assert.equal(
+    fetchFailure(failed('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9'), url),
+    'connection refused (ECONNREFUSED)',
+  );
+  assert.equal(
+    fetchFailure(failed('ENOTFOUND', 'getaddrinfo ENOTFOUND h.example'), url),
+    'host name not found (DNS) (ENOTFOUND)',
+  );
+  assert.match(
+    fetchFailure(failed('CERT_HAS_EXPIRED', 'certificate has expired'), url),
+    /^TLS failed \(CERT_HAS_EXPIRED\): certificate has expired$/,
+  );
   assert.equal(fetchFailure(Object.assign(new Error('x'), { name: 'TimeoutError' }), url), 'no answer in time');
   assert.doesNotMatch(fetchFailure(failed('EX', `bad ${url}`), url), /KEY/);
 });

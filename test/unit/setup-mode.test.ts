@@ -7,9 +7,40 @@ import type { Argv, RunOptions } from '../../src/system/runner.js';
 
 // Which setup this is: decided before anything is written, from the disk and the passphrase.
 
-const part = (fstype: string | null): BlockDevice => ({ name: 'sdz1', path: '/dev/sdz1', type: 'part', size: 2 ** 31, ro: false, rm: false, tran: null, model: null, serial: null, fstype, partlabel: 'backup-z', mountpoints: [null], 'log-sec': 512 });
-const disk = (child?: BlockDevice): BlockDevice => ({ name: 'sdz', path: '/dev/sdz', type: 'disk', size: 2 ** 31, ro: false, rm: false, tran: 'usb', model: 'M', serial: 'Z1', fstype: null, mountpoints: [null], 'log-sec': 512, ...(child ? { children: [child] } : {}) });
-const survey = (d: BlockDevice) => ({ devices: [d], disks: [assessDisk(d, { minBytes: 2 ** 30, protectedMounts: ['/'], byId: {} })] });
+const part = (fstype: string | null): BlockDevice => ({
+  name: 'sdz1',
+  path: '/dev/sdz1',
+  type: 'part',
+  size: 2 ** 31,
+  ro: false,
+  rm: false,
+  tran: null,
+  model: null,
+  serial: null,
+  fstype,
+  partlabel: 'backup-z',
+  mountpoints: [null],
+  'log-sec': 512,
+});
+const disk = (child?: BlockDevice): BlockDevice => ({
+  name: 'sdz',
+  path: '/dev/sdz',
+  type: 'disk',
+  size: 2 ** 31,
+  ro: false,
+  rm: false,
+  tran: 'usb',
+  model: 'M',
+  serial: 'Z1',
+  fstype: null,
+  mountpoints: [null],
+  'log-sec': 512,
+  ...(child ? { children: [child] } : {}),
+});
+const survey = (d: BlockDevice) => ({
+  devices: [d],
+  disks: [assessDisk(d, { minBytes: 2 ** 30, protectedMounts: ['/'], byId: {} })],
+});
 // the array "exists" (so nothing is assembled; its superblocks name it "null"), and the probe's mapping does not
 const names = { array: '/dev/null', luksName: 'bv-unit-test-none', volumeGroup: 'backup', tokenName: '.token' };
 const examine: Argv = ['mdadm', ['--examine', '/dev/sdz1']];
@@ -32,7 +63,15 @@ class InputRecorder extends FakeRunner {
 
 type Extra = Partial<Pick<Parameters<typeof decideMode>[1], 'resumed' | 'layers'>>;
 const decide = (runner: FakeRunner, d: BlockDevice, extra: Extra = {}) =>
-  decideMode(runner, { survey: survey(d), disk: survey(d).disks[0]!, host: 'deimos', layers: ['raid', 'luks', 'lvm'], names, askPassphrase: async () => 'correct horse', ...extra });
+  decideMode(runner, {
+    survey: survey(d),
+    disk: survey(d).disks[0]!,
+    host: 'deimos',
+    layers: ['raid', 'luks', 'lvm'],
+    names,
+    askPassphrase: async () => 'correct horse',
+    ...extra,
+  });
 
 test('an empty disk is a new disk; a disk with something on it needs a wipe; nothing is run or asked', async () => {
   const runner = new FakeRunner();
@@ -57,13 +96,25 @@ test('without the whole stack, a backup array found on the disk is not joined: i
 
 test('a resumed setup keeps its mode and looks at nothing', async () => {
   const runner = new FakeRunner();
-  const resumed = { disk: '/dev/sdz', serial: 'Z1', label: 'backup-z', host: 'deimos', mode: 'reconnect' as const, done: ['assemble'] };
-  assert.deepEqual(await decide(runner, disk(part('linux_raid_member')), { resumed }), { mode: 'reconnect', needsWipe: false });
+  const resumed = {
+    disk: '/dev/sdz',
+    serial: 'Z1',
+    label: 'backup-z',
+    host: 'deimos',
+    mode: 'reconnect' as const,
+    done: ['assemble'],
+  };
+  assert.deepEqual(await decide(runner, disk(part('linux_raid_member')), { resumed }), {
+    mode: 'reconnect',
+    needsWipe: false,
+  });
   assert.deepEqual(runner.calls, []);
 });
 
-test('a backup array the passphrase does not open is someone else\'s old disk: only a wipe may reuse it', async () => {
-  const runner = new InputRecorder().on(examine, { stdout: '           Name : any:null\n' }).on(testPass, { exitCode: 2 });
+test("a backup array the passphrase does not open is someone else's old disk: only a wipe may reuse it", async () => {
+  const runner = new InputRecorder()
+    .on(examine, { stdout: '           Name : any:null\n' })
+    .on(testPass, { exitCode: 2 });
   const d = await decide(runner, disk(part('linux_raid_member')));
   assert.equal(d.mode, 'new-disk');
   assert.equal(d.needsWipe, true);

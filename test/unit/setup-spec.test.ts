@@ -13,34 +13,88 @@ import { scratchDir } from '../support/scratch.js';
 // What setup decides before its summary, in flows with the questions as an interface:
 // the wipe, the passphrase, the spec and the mount point's check. Nothing is run.
 
-const part = (name: string, fstype: string): BlockDevice => ({ name, path: `/dev/${name}`, type: 'part', size: 2 ** 39, ro: false, rm: false, tran: null, model: null, serial: null, fstype, partlabel: 'old', mountpoints: [null], 'log-sec': 512 });
+const part = (name: string, fstype: string): BlockDevice => ({
+  name,
+  path: `/dev/${name}`,
+  type: 'part',
+  size: 2 ** 39,
+  ro: false,
+  rm: false,
+  tran: null,
+  model: null,
+  serial: null,
+  fstype,
+  partlabel: 'old',
+  mountpoints: [null],
+  'log-sec': 512,
+});
 const lsblk = (children: BlockDevice[] = []) =>
-  JSON.stringify({ blockdevices: [{ name: 'sdz', path: '/dev/sdz', type: 'disk', size: 2 ** 40, ro: false, rm: false, tran: 'usb', model: 'M', serial: 'Z42', fstype: null, mountpoints: [null], 'log-sec': 512, ...(children.length ? { children } : {}) }] });
-const fake = (children?: BlockDevice[]) => new FakeRunner().on(['lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS]], { stdout: lsblk(children) });
+  JSON.stringify({
+    blockdevices: [
+      {
+        name: 'sdz',
+        path: '/dev/sdz',
+        type: 'disk',
+        size: 2 ** 40,
+        ro: false,
+        rm: false,
+        tran: 'usb',
+        model: 'M',
+        serial: 'Z42',
+        fstype: null,
+        mountpoints: [null],
+        'log-sec': 512,
+        ...(children.length ? { children } : {}),
+      },
+    ],
+  });
+const fake = (children?: BlockDevice[]) =>
+  new FakeRunner().on(['lsblk', ['-J', '-b', '-o', LSBLK_COLUMNS]], { stdout: lsblk(children) });
 
 /** Answers noting which questions were asked; a question not expected throws. */
-function questions(dir: string, o: { layers?: ('raid' | 'luks' | 'lvm')[]; wipe?: boolean; mountpoint?: string; confirm?: string } = {}) {
+function questions(
+  dir: string,
+  o: { layers?: ('raid' | 'luks' | 'lvm')[]; wipe?: boolean; mountpoint?: string; confirm?: string } = {},
+) {
   const asked: string[] = [];
   const q: SetupQuestions = {
     mountpoint: join(dir, 'mnt'),
     wipeFix: 'the fix of a refused wipe',
     disk: async (survey) => (asked.push('disk'), survey.disks.find((d) => d.path === '/dev/sdz')!),
     layers: async () => (asked.push('layers'), o.layers ?? ['raid', 'luks', 'lvm']),
-    passphrase: async (existing) => (asked.push(existing ? `passphrase of ${existing}` : 'passphrase'), 'correct horse'),
+    passphrase: async (existing) => (
+      asked.push(existing ? `passphrase of ${existing}` : 'passphrase'),
+      'correct horse'
+    ),
     wipe: async () => (asked.push('wipe'), o.wipe ?? false),
-    details: async (d) => (asked.push(`details${d.askSize ? ' with size' : ''}`), { size: 'all', mountpoint: o.mountpoint ?? join(dir, 'mnt'), compression: 'zstd' }),
+    details: async (d) => (
+      asked.push(`details${d.askSize ? ' with size' : ''}`),
+      { size: 'all', mountpoint: o.mountpoint ?? join(dir, 'mnt'), compression: 'zstd' }
+    ),
     confirm: async () => (asked.push('confirm'), o.confirm ?? 'Z42'),
   };
   return { q, asked };
 }
 
-const decide = (runner: FakeRunner, dir: string, q: SetupQuestions) => decideSetup(runner, { configFile: join(dir, 'config.toml'), host: 'deimos', stateFile: join(dir, 'setup-state.json'), questions: q });
+const decide = (runner: FakeRunner, dir: string, q: SetupQuestions) =>
+  decideSetup(runner, {
+    configFile: join(dir, 'config.toml'),
+    host: 'deimos',
+    stateFile: join(dir, 'setup-state.json'),
+    questions: q,
+  });
 
 test('setup: a disk that is not empty and a refused wipe is a user error naming the fix; nothing is run, no passphrase asked', async () => {
   const dir = scratchDir('setup-spec');
   const runner = fake([part('sdz1', 'ext4')]);
   const { q, asked } = questions(dir, { wipe: false });
-  await assert.rejects(decide(runner, dir, q), (e) => e instanceof UserError && /\/dev\/sdz is not empty; it carries:/.test(e.message) && e.fix === 'the fix of a refused wipe');
+  await assert.rejects(
+    decide(runner, dir, q),
+    (e) =>
+      e instanceof UserError &&
+      /\/dev\/sdz is not empty; it carries:/.test(e.message) &&
+      e.fix === 'the fix of a refused wipe',
+  );
   assert.deepEqual(asked, ['disk', 'layers', 'wipe']);
   assert.deepEqual(runner.changes, []);
 });
@@ -49,13 +103,20 @@ test('setup: an allowed wipe destroys the partitions, then the disk; the passphr
   const dir = scratchDir('setup-spec');
   const { q, asked } = questions(dir, { wipe: true });
   const d = await decide(fake([part('sdz1', 'ext4')]), dir, q);
-  assert.deepEqual([d.spec.mode, d.spec.wipe, d.spec.stopArray, d.passphrase, d.resuming], ['new-disk', ['/dev/sdz1', '/dev/sdz'], false, 'correct horse', false]);
+  assert.deepEqual(
+    [d.spec.mode, d.spec.wipe, d.spec.stopArray, d.passphrase, d.resuming],
+    ['new-disk', ['/dev/sdz1', '/dev/sdz'], false, 'correct horse', false],
+  );
   assert.deepEqual(asked, ['disk', 'layers', 'wipe', 'passphrase', 'details with size']);
   assert.equal(d.spec.keyfile, join(dir, 'key'));
   assert.equal(d.spec.label, 'backup-z42');
   const plain = questions(dir, { layers: [] });
   const p = await decide(fake(), dir, plain.q);
-  assert.deepEqual(plain.asked, ['disk', 'layers', 'details'], 'an empty disk: no wipe; no LUKS: no passphrase; no LVM: no size');
+  assert.deepEqual(
+    plain.asked,
+    ['disk', 'layers', 'details'],
+    'an empty disk: no wipe; no LUKS: no passphrase; no LVM: no size',
+  );
   assert.deepEqual([p.spec.wipe, p.passphrase, p.spec.layers], [[], '', []]);
 });
 
@@ -63,13 +124,30 @@ test('setup: a mount point with something else mounted on it is refused before a
   const dir = scratchDir('setup-spec');
   const runner = fake();
   const { q } = questions(dir, { mountpoint: '/proc' });
-  await assert.rejects(decide(runner, dir, q), (e) => e instanceof UserError && /^\/proc already has proc \(proc\) mounted on it/.test(e.message) && /nothing was changed$/.test(e.message));
+  await assert.rejects(
+    decide(runner, dir, q),
+    (e) =>
+      e instanceof UserError &&
+      /^\/proc already has proc \(proc\) mounted on it/.test(e.message) &&
+      /nothing was changed$/.test(e.message),
+  );
   assert.deepEqual(runner.changes, []);
 });
 
 test('setup: a resumed setup keeps its layers and mode and asks for neither', async () => {
   const dir = scratchDir('setup-spec');
-  writeFileSync(join(dir, 'setup-state.json'), JSON.stringify({ disk: '/dev/sdz', serial: 'Z42', label: 'backup-z42', host: 'deimos', mode: 'new-disk', layers: ['luks'], done: ['partition'] }));
+  writeFileSync(
+    join(dir, 'setup-state.json'),
+    JSON.stringify({
+      disk: '/dev/sdz',
+      serial: 'Z42',
+      label: 'backup-z42',
+      host: 'deimos',
+      mode: 'new-disk',
+      layers: ['luks'],
+      done: ['partition'],
+    }),
+  );
   const { q, asked } = questions(dir);
   const d = await decide(fake([part('sdz1', 'crypto_LUKS')]), dir, q);
   assert.deepEqual(asked, ['disk', 'passphrase', 'details'], 'no layers asked, no wipe of its own half-made disk');
@@ -81,15 +159,29 @@ test('setup: a wrong confirmation changes nothing, and a dry-run asks none', asy
   const runner = fake();
   const wrong = questions(dir, { layers: [], confirm: 'nope' });
   const printed: string[] = [];
-  const run = { runner, configFile: join(dir, 'config.toml'), host: 'deimos', mode: { json: true, tty: false, dryRun: false }, print: (t: string) => void printed.push(t) };
-  await assert.rejects(setup({ ...run, questions: wrong.q }), (e) => e instanceof UserError && /does not match the disk \(Z42\); nothing was changed/.test(e.message));
+  const run = {
+    runner,
+    configFile: join(dir, 'config.toml'),
+    host: 'deimos',
+    mode: { json: true, tty: false, dryRun: false },
+    print: (t: string) => void printed.push(t),
+  };
+  await assert.rejects(
+    setup({ ...run, questions: wrong.q }),
+    (e) => e instanceof UserError && /does not match the disk \(Z42\); nothing was changed/.test(e.message),
+  );
   assert.deepEqual(runner.changes, []);
   assert.equal(wrong.asked.at(-1), 'confirm');
   assert.match(printed.join(''), /sgdisk --zap-all -- \/dev\/sdz/, 'the summary was shown first');
   const dry = questions(dir, { layers: [] });
   const onPaper: string[] = [];
   const dryPrinted: string[] = [];
-  await setup({ ...run, runner: new DryRunRunner(runner, (l) => onPaper.push(l)), questions: dry.q, print: (t) => void dryPrinted.push(t) });
+  await setup({
+    ...run,
+    runner: new DryRunRunner(runner, (l) => onPaper.push(l)),
+    questions: dry.q,
+    print: (t) => void dryPrinted.push(t),
+  });
   assert.ok(!dry.asked.includes('confirm'));
   assert.equal(dryPrinted.at(-1), 'dry run: nothing was changed\n');
   assert.deepEqual([runner.changes, onPaper], [[], []]);

@@ -60,7 +60,13 @@ test('dry-run on a closed stack: every layer plans its open, prints its command,
   const steps: string[] = [];
   const stack = await openStack(ctx, (layer, outcome) => steps.push(`${layer}: ${outcome}`));
   assert.equal(stack.onPaper, true);
-  assert.deepEqual(steps, ['raid: would-open', 'luks: would-open', 'lvm: would-open', 'filesystem: would-open', 'token: would-open']);
+  assert.deepEqual(steps, [
+    'raid: would-open',
+    'luks: would-open',
+    'lvm: would-open',
+    'filesystem: would-open',
+    'token: would-open',
+  ]);
   assert.deepEqual(printed, [
     `would run: mdadm --assemble --run /dev/md/bv-unit-none --uuid=${UUID}`,
     `would run: cryptsetup open --type luks --key-file ${keyfile} -- /dev/md/bv-unit-none bv-unit-none`,
@@ -80,7 +86,7 @@ test('dry-run on a closed stack: every layer plans its open, prints its command,
   ]);
 });
 
-test('dry-run on paper still checks the host\'s own files: a keyfile others can read is refused', async () => {
+test("dry-run on paper still checks the host's own files: a keyfile others can read is refused", async () => {
   const { ctx, printed, keyfile } = setup();
   chmodSync(keyfile, 0o644);
   const err = await openStack(ctx).catch((e) => e);
@@ -105,10 +111,22 @@ test('without an ARRAY line, of several arrays named like ours only the one hold
   });
   const { raidLayer } = await import('../../src/stack/raid.js');
   const found = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], scan(partition));
-  const withPartition = { ...ctx, runner: found, config: { ...ctx.config, target: { ...ctx.config.target, partition } } };
-  assert.deepEqual(await raidLayer.assembly(withPartition), ['mdadm', ['--assemble', '--run', '/dev/md/bv-unit-none', `--uuid=${UUID}`]]);
+  const withPartition = {
+    ...ctx,
+    runner: found,
+    config: { ...ctx.config, target: { ...ctx.config.target, partition } },
+  };
+  assert.deepEqual(await raidLayer.assembly(withPartition), [
+    'mdadm',
+    ['--assemble', '--run', '/dev/md/bv-unit-none', `--uuid=${UUID}`],
+  ]);
   const neither = new FakeRunner().on(['mdadm', ['--examine', '--scan', '--verbose']], scan('/dev/sdy1'));
-  await assert.rejects(raidLayer.open({ ...withPartition, runner: neither }), (e: Error & { fix?: string }) =>
-    e.message.includes(`carry 2 arrays of that name:\n  UUID=${other} on /dev/sdz1\n  UUID=${UUID} on /dev/sdy1\nnone holds ${partition}; nothing was assembled`) && /unplug the disks that are not/.test(e.fix ?? ''));
+  await assert.rejects(
+    raidLayer.open({ ...withPartition, runner: neither }),
+    (e: Error & { fix?: string }) =>
+      e.message.includes(
+        `carry 2 arrays of that name:\n  UUID=${other} on /dev/sdz1\n  UUID=${UUID} on /dev/sdy1\nnone holds ${partition}; nothing was assembled`,
+      ) && /unplug the disks that are not/.test(e.fix ?? ''),
+  );
   assert.deepEqual(neither.changes, []);
 });

@@ -2,7 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { childrenOf, nestedIn, type Subvolume } from '../../src/btrfs/subvolumes.js';
 
-const sub = (id: number, path: string): Subvolume => ({ id, path, name: path.slice(path.lastIndexOf('/') + 1), uuid: `u${id}`, gen: 1 });
+const sub = (id: number, path: string): Subvolume => ({
+  id,
+  path,
+  name: path.slice(path.lastIndexOf('/') + 1),
+  uuid: `u${id}`,
+  gen: 1,
+});
 const rows = [
   sub(256, '/m/home'),
   sub(257, '/m/snaps'),
@@ -22,9 +28,18 @@ test('a listing as read (frozen) is indexed by folder: the same answers as a pla
     assert.deepEqual(childrenOf(frozen, dir), childrenOf(plain, dir), dir);
     assert.deepEqual(nestedIn(frozen, dir), nestedIn(plain, dir), dir);
   }
-  assert.deepEqual(childrenOf(frozen, '/m/snaps/home').map((s) => s.id), [258, 260]);
-  assert.deepEqual(nestedIn(frozen, '/m/home').map((s) => s.id), [259, 261]);
-  assert.deepEqual(childrenOf(frozen, '/').map((s) => s.id), [264]);
+  assert.deepEqual(
+    childrenOf(frozen, '/m/snaps/home').map((s) => s.id),
+    [258, 260],
+  );
+  assert.deepEqual(
+    nestedIn(frozen, '/m/home').map((s) => s.id),
+    [259, 261],
+  );
+  assert.deepEqual(
+    childrenOf(frozen, '/').map((s) => s.id),
+    [264],
+  );
   assert.equal(nestedIn(frozen, '/').length, rows.length);
   // the caller gets its own array: changing it changes nothing of the next answer
   childrenOf(frozen, '/m/snaps/home').pop();

@@ -9,7 +9,8 @@ import { isVaultError } from '../../src/core/errors.js';
 const ior = (dirShift: number, read: number) => ((read << dirShift) | (504 << 16) | (0x94 << 8) | 60) >>> 0;
 
 test('the subvolume-info ioctl number by architecture: generic layout, and powerpc/mips with their own', () => {
-  for (const arch of ['x64', 'arm64', 'arm', 'ia32', 'riscv64', 's390x']) assert.equal(subvolInfoIoctl(arch), ior(30, 2), arch);
+  for (const arch of ['x64', 'arm64', 'arm', 'ia32', 'riscv64', 's390x'])
+    assert.equal(subvolInfoIoctl(arch), ior(30, 2), arch);
   for (const arch of ['ppc64', 'ppc', 'mips', 'mipsel']) assert.equal(subvolInfoIoctl(arch), ior(29, 2), arch);
   assert.equal(ior(29, 2), 0x41f8943c, 'the number the issue names for ppc64el/mips');
   assert.equal(subvolInfoIoctl(), subvolInfoIoctl(process.arch), 'this machine: its own');
@@ -21,7 +22,11 @@ test('an architecture whose number is not known is refused with a clear message,
   for (const arch of ['sparc64', 'alpha', 'hppa']) {
     assert.throws(
       () => subvolumeInfoArgv(['/x'], arch),
-      (err: unknown) => isVaultError(err) && err.message.includes(`(${arch})`) && /BTRFS_IOC_GET_SUBVOL_INFO/.test(err.message) && /uname -m/.test(err.fix ?? ''),
+      (err: unknown) =>
+        isVaultError(err) &&
+        err.message.includes(`(${arch})`) &&
+        /BTRFS_IOC_GET_SUBVOL_INFO/.test(err.message) &&
+        /uname -m/.test(err.fix ?? ''),
     );
   }
 });

@@ -9,15 +9,29 @@ import type { LayerHandler, StackContext } from '../../src/stack/layer.js';
 import { scratchDir } from '../support/scratch.js';
 
 /** what the subvolume-info program says of a received copy: ID, read-only, UUID, parent, received UUID */
-const info = (received: string, ro = true) => ({ stdout: `258 ${ro ? 1 : 0} 9e694791-add3-3749-a805-5d978d2a2386 - ${received}\n` });
+const info = (received: string, ro = true) => ({
+  stdout: `258 ${ro ? 1 : 0} 9e694791-add3-3749-a805-5d978d2a2386 - ${received}\n`,
+});
 
 test('transfer: incremental send into receive, then proof of completeness', async () => {
   const dir = scratchDir('t');
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '-p', '/s/a', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1234 })
+    .on(
+      [
+        ['btrfs', ['send', '-q', '-p', '/s/a', '--', '/s/b']],
+        ['btrfs', ['receive', '--', dir]],
+      ],
+      { bytes: 1234 },
+    )
     .on(subvolumeInfoArgv([`${dir}/b`]), info('u-b'));
   const seen: number[] = [];
-  const out = await transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', parent: '/s/a', targetDir: dir, onProgress: (b) => seen.push(b) });
+  const out = await transfer(r, {
+    snapshot: '/s/b',
+    snapshotUuid: 'u-b',
+    parent: '/s/a',
+    targetDir: dir,
+    onProgress: (b) => seen.push(b),
+  });
   assert.equal(out.bytes, 1234);
   assert.deepEqual(seen, [1234]);
 });
@@ -27,7 +41,13 @@ test('transfer: a copy whose received uuid is wrong is deleted and reported', as
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1 })
+    .on(
+      [
+        ['btrfs', ['send', '-q', '--', '/s/b']],
+        ['btrfs', ['receive', '--', dir]],
+      ],
+      { bytes: 1 },
+    )
     .on(subvolumeInfoArgv([`${dir}/b`]), info('-', false))
     .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), /not a complete copy/);
@@ -39,10 +59,21 @@ test('transfer: a received path the kernel does not call a subvolume is an error
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { bytes: 1 })
+    .on(
+      [
+        ['btrfs', ['send', '-q', '--', '/s/b']],
+        ['btrfs', ['receive', '--', dir]],
+      ],
+      { bytes: 1 },
+    )
     .on(subvolumeInfoArgv([`${dir}/b`]), { stdout: '! not a btrfs subvolume\n' })
     .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
-  await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }), (err: Error & { fix?: string }) => err.message.includes(`${dir}/b is not the subvolume btrfs-vault expected: not a btrfs subvolume`) && /btrfs subvolume show/.test(err.fix ?? ''));
+  await assert.rejects(
+    transfer(r, { snapshot: '/s/b', snapshotUuid: 'u-b', targetDir: dir }),
+    (err: Error & { fix?: string }) =>
+      err.message.includes(`${dir}/b is not the subvolume btrfs-vault expected: not a btrfs subvolume`) &&
+      /btrfs subvolume show/.test(err.fix ?? ''),
+  );
   assert.equal(r.calls.at(-1), `btrfs subvolume delete -- ${dir}/b`);
 });
 
@@ -51,7 +82,13 @@ test('transfer: a failed receive leaves no partial copy behind', async () => {
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'b'));
   const r = new FakeRunner()
-    .on([['btrfs', ['send', '-q', '--', '/s/b']], ['btrfs', ['receive', '--', dir]]], { exitCode: 1, stderr: 'ERROR: boom' })
+    .on(
+      [
+        ['btrfs', ['send', '-q', '--', '/s/b']],
+        ['btrfs', ['receive', '--', dir]],
+      ],
+      { exitCode: 1, stderr: 'ERROR: boom' },
+    )
     .on(['btrfs', ['subvolume', 'delete', '--', `${dir}/b`]]);
   await assert.rejects(transfer(r, { snapshot: '/s/b', snapshotUuid: 'u', targetDir: dir }), /boom/);
   assert.deepEqual(r.calls.slice(1), [`btrfs subvolume delete -- ${dir}/b`]);
@@ -83,8 +120,14 @@ function layer(name: string, log: string[], state: { up: boolean }, fail = false
 test('stack: opens bottom-up, closes top-down only what it opened, and closes again on failure', async () => {
   const { stackLayers } = await import('../../src/stack/stack.js');
   const cfg = (layers: string[]) => ({ config: { target: { layers } } }) as unknown as StackContext;
-  assert.deepEqual(stackLayers(cfg([])).map((l) => l.name), ['filesystem', 'token']);
-  assert.deepEqual(stackLayers(cfg(['raid', 'luks', 'lvm'])).map((l) => l.name), ['raid', 'luks', 'lvm', 'filesystem', 'token']);
+  assert.deepEqual(
+    stackLayers(cfg([])).map((l) => l.name),
+    ['filesystem', 'token'],
+  );
+  assert.deepEqual(
+    stackLayers(cfg(['raid', 'luks', 'lvm'])).map((l) => l.name),
+    ['raid', 'luks', 'lvm', 'filesystem', 'token'],
+  );
   const log: string[] = [];
   const layers = [layer('raid', log, { up: true }), layer('luks', log, { up: false }), layer('fs', log, { up: false })];
   // raid was up before: it stays up; luks and fs were opened here: closed again
@@ -98,11 +141,23 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   // under closed layers; it is closed with them, so the disk can go. A stack someone
   // left fully open is left as it is all the same.
   const logIdle: string[] = [];
-  const idle = await openStack(ctx, undefined, [layer('raid', logIdle, { up: true }), layer('luks', logIdle, { up: false }), layer('fs', logIdle, { up: false })], undefined, true);
+  const idle = await openStack(
+    ctx,
+    undefined,
+    [layer('raid', logIdle, { up: true }), layer('luks', logIdle, { up: false }), layer('fs', logIdle, { up: false })],
+    undefined,
+    true,
+  );
   await closeStack(ctx, idle);
   assert.deepEqual(logIdle, ['open luks', 'open fs', 'close fs', 'close luks', 'close raid']);
   const logUp: string[] = [];
-  const allUp = await openStack(ctx, undefined, [layer('raid', logUp, { up: true }), layer('luks', logUp, { up: true })], undefined, true);
+  const allUp = await openStack(
+    ctx,
+    undefined,
+    [layer('raid', logUp, { up: true }), layer('luks', logUp, { up: true })],
+    undefined,
+    true,
+  );
   await closeStack(ctx, allUp);
   assert.deepEqual(logUp, []);
 
@@ -115,7 +170,14 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   const log3: string[] = [];
   const lvmState = { up: false };
   const luks = layer('luks', log3, { up: false });
-  const autoLuks: LayerHandler = { ...luks, open: async (c) => { const o = await luks.open(c); lvmState.up = true; return o; } };
+  const autoLuks: LayerHandler = {
+    ...luks,
+    open: async (c) => {
+      const o = await luks.open(c);
+      lvmState.up = true;
+      return o;
+    },
+  };
   const opened3 = await openStack(ctx, undefined, [autoLuks, layer('lvm', log3, lvmState)]);
   await closeStack(ctx, opened3);
   assert.deepEqual(log3, ['open luks', 'close lvm', 'close luks']);
@@ -124,7 +186,11 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   // layer above it on paper; none of them inspects, and closing prints as well
   const log4: string[] = [];
   const dry = { runner: { changesTakeEffect: false } } as StackContext;
-  const noInspect = (l: LayerHandler): LayerHandler => ({ ...l, inspect: () => assert.fail(`${l.name} inspected`), open: l.name === 'raid' ? (c) => l.open(c) : () => assert.fail(`${l.name} opened for real`) });
+  const noInspect = (l: LayerHandler): LayerHandler => ({
+    ...l,
+    inspect: () => assert.fail(`${l.name} inspected`),
+    open: l.name === 'raid' ? (c) => l.open(c) : () => assert.fail(`${l.name} opened for real`),
+  });
   const steps: string[] = [];
   const paper = await openStack(dry, (layer, outcome) => steps.push(`${layer} ${outcome}`), [
     layer('raid', log4, { up: false }),
@@ -134,7 +200,14 @@ test('stack: opens bottom-up, closes top-down only what it opened, and closes ag
   assert.equal(paper.onPaper, true);
   assert.deepEqual(steps, ['raid would-open', 'luks would-open', 'fs would-open']);
   await closeStack(dry, paper);
-  assert.deepEqual(log4, ['open raid', 'would open luks', 'would open fs', 'would close fs', 'would close luks', 'would close raid']);
+  assert.deepEqual(log4, [
+    'open raid',
+    'would open luks',
+    'would open fs',
+    'would close fs',
+    'would close luks',
+    'would close raid',
+  ]);
   // a dry-run over a stack that is already open opens nothing on paper
   const up = await openStack(dry, undefined, [layer('raid', [], { up: true }), layer('fs', [], { up: true })]);
   assert.deepEqual(up, { opened: [], onPaper: false });
@@ -144,7 +217,11 @@ test("stack: a run's close leaves an array in resync running (stopped, it would 
   const ctx = { runner: { changesTakeEffect: true } } as StackContext;
   const make = (log: string[], busy: { why?: string }) => {
     const raid = layer('raid', log, { up: true });
-    return [{ ...raid, busy: async () => busy.why }, layer('luks', log, { up: false }), layer('fs', log, { up: false })];
+    return [
+      { ...raid, busy: async () => busy.why },
+      layer('luks', log, { up: false }),
+      layer('fs', log, { up: false }),
+    ];
   };
   // unattended: the array found up and idle below is adopted, then found resyncing at the close
   const log: string[] = [];

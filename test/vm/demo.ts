@@ -15,9 +15,16 @@ const dir = tempDir('vm');
 const started = Date.now();
 const out = process.stdout;
 const size = out.isTTY && out.columns > 0 ? `${out.columns}x${out.rows}` : 'plain';
-const disks = [makeDisk(dir, 'bv-demo-a'), makeDisk(dir, 'bv-demo-b'), makeDisk(dir, 'bv-demo-src'), makeDisk(dir, 'bv-demo-new')];
-out.write('Booting a throw-away VM (Debian\'s kernel under qemu, no KVM needed; this machine\'s root read-only underneath)\n' +
-  `with four empty sparse disk images in ${dir}: nothing here touches a disk of this machine.\n`);
+const disks = [
+  makeDisk(dir, 'bv-demo-a'),
+  makeDisk(dir, 'bv-demo-b'),
+  makeDisk(dir, 'bv-demo-src'),
+  makeDisk(dir, 'bv-demo-new'),
+];
+out.write(
+  "Booting a throw-away VM (Debian's kernel under qemu, no KVM needed; this machine's root read-only underneath)\n" +
+    `with four empty sparse disk images in ${dir}: nothing here touches a disk of this machine.\n`,
+);
 
 let printed = -1;
 /** What the guest's demo writes between the two markers, passed on as it arrives. */
@@ -54,7 +61,9 @@ try {
     out.write(`\nthe demo failed (guest exit ${run.exitCode ?? 'none'}); its log:\n${run.guestLog.slice(-3000)}\n`);
     if (printed < 0) out.write(`console:\n${run.console.slice(-3000)}\n`);
   }
-  out.write(`\nThe whole demo took ${((Date.now() - started) / 1000).toFixed(0)} s (the VM's boot included); the disk images are deleted.\n`);
+  out.write(
+    `\nThe whole demo took ${((Date.now() - started) / 1000).toFixed(0)} s (the VM's boot included); the disk images are deleted.\n`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -25,7 +25,9 @@ after(() => {
 
 async function boot(script: string, share: string, disks: VmDisk[], args: string[]): Promise<VmRun> {
   const run = await bootVm({ dir, share, disks, script, args, timeoutMs: 400_000 });
-  process.stdout.write(`# vm: ${script} ${args.join(' ')}: ${run.seconds.toFixed(1)} s${run.requests.length ? `; host: ${run.requests.join('; ')}` : ''}\n`);
+  process.stdout.write(
+    `# vm: ${script} ${args.join(' ')}: ${run.seconds.toFixed(1)} s${run.requests.length ? `; host: ${run.requests.join('; ')}` : ''}\n`,
+  );
   return run;
 }
 
@@ -37,7 +39,12 @@ function scenarioOk(run: VmRun, index: number): boolean {
 test('[signals and power] vm faults: a mirror member and then the whole backup disk pulled out mid-transfer, and put back', async () => {
   const share = join(dir, 'share-unplug');
   mkdirSync(share);
-  const run = await boot('faults', share, [makeDisk(dir, 'bv-m1', 512), makeDisk(dir, 'bv-m2', 512), makeDisk(dir, 'bv-src')], ['unplug']);
+  const run = await boot(
+    'faults',
+    share,
+    [makeDisk(dir, 'bv-m1', 512), makeDisk(dir, 'bv-m2', 512), makeDisk(dir, 'bv-src')],
+    ['unplug'],
+  );
   faults.push({ name: 'mirror member pulled out mid-backup', survived: scenarioOk(run, 0) });
   faults.push({ name: 'backup disk pulled out mid-transfer', survived: scenarioOk(run, 1) && scenarioOk(run, 2) });
   assertScenarios(run, 3);
@@ -56,12 +63,17 @@ test('[signals and power] vm faults: the power cut after each of several setup s
   const share = join(dir, 'share-power');
   mkdirSync(share);
   const disks = [makeDisk(dir, 'bv-cut'), makeDisk(dir, 'bv-sys', 64)];
-  const context = (run: VmRun) => `\n--- result ---\n${JSON.stringify(run.result, null, 1)?.slice(-3000)}\n--- guest log ---\n${run.guestLog.slice(-4000)}\n--- console ---\n${run.console.slice(-2000)}`;
+  const context = (run: VmRun) =>
+    `\n--- result ---\n${JSON.stringify(run.result, null, 1)?.slice(-3000)}\n--- guest log ---\n${run.guestLog.slice(-4000)}\n--- console ---\n${run.console.slice(-2000)}`;
   const cut: string[] = [];
   try {
     for (const step of CUTS) {
       const run = await boot('power-cut', share, disks, ['cut', step]);
-      assert.equal(run.powerCut, `after ${step}`, `setup got to ${step} (resuming after: ${cut.join(', ') || 'nothing'})${context(run)}`);
+      assert.equal(
+        run.powerCut,
+        `after ${step}`,
+        `setup got to ${step} (resuming after: ${cut.join(', ') || 'nothing'})${context(run)}`,
+      );
       cut.push(step);
     }
     const run = await boot('power-cut', share, disks, ['finish']);

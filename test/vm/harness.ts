@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { createHash } from 'node:crypto';
@@ -13,8 +25,17 @@ import { Qmp } from './qmp.js';
 // own disks are never handed to it.
 
 const GUEST_MODULES = [
-  'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci',
-  'netfs', 'fscache', '9pnet', '9pnet_virtio', '9p', 'overlay',
+  'virtio_ring',
+  'virtio',
+  'virtio_pci_modern_dev',
+  'virtio_pci_legacy_dev',
+  'virtio_pci',
+  'netfs',
+  'fscache',
+  '9pnet',
+  '9pnet_virtio',
+  '9p',
+  'overlay',
 ];
 
 export interface VmDisk {
@@ -48,8 +69,11 @@ interface HostActions {
 }
 
 export function kernelVersion(): string {
-  const versions = readdirSync('/lib/modules').filter((v) => existsSync(`/boot/vmlinuz-${v}`) && existsSync(`/lib/modules/${v}/kernel/fs/9p`));
-  if (versions.length === 0) throw new Error('the VM tier needs a Debian kernel for the guest: apt-get install linux-image-amd64');
+  const versions = readdirSync('/lib/modules').filter(
+    (v) => existsSync(`/boot/vmlinuz-${v}`) && existsSync(`/lib/modules/${v}/kernel/fs/9p`),
+  );
+  if (versions.length === 0)
+    throw new Error('the VM tier needs a Debian kernel for the guest: apt-get install linux-image-amd64');
   return versions.sort().at(-1)!;
 }
 
@@ -99,7 +123,8 @@ export function buildInitramfs(kver: string, cacheDir: string): string {
   // two VM test files may build it at once: each in a folder of its own, renamed into place
   const root = join(cacheDir, `initrd-${kver}-${id}-${process.pid}`);
   rmSync(root, { recursive: true, force: true });
-  for (const d of ['bin', 'dev', 'proc', 'sys', 'modules', 'lower', 'upper', 'newroot']) mkdirSync(join(root, d), { recursive: true });
+  for (const d of ['bin', 'dev', 'proc', 'sys', 'modules', 'lower', 'upper', 'newroot'])
+    mkdirSync(join(root, d), { recursive: true });
   if (!existsSync('/bin/busybox')) throw new Error('the VM tier needs busybox-static: apt-get install busybox-static');
   copyFileSync('/bin/busybox', join(root, 'bin', 'busybox'));
   chmodSync(join(root, 'bin', 'busybox'), 0o755);
@@ -109,7 +134,13 @@ export function buildInitramfs(kver: string, cacheDir: string): string {
     copyFileSync(path, join(root, 'modules', `${m}.ko`));
   }
   writeFileSync(join(root, 'init'), INIT, { mode: 0o755 });
-  execFileSync('bash', ['-c', 'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"', 'bash', root, `${out}.${process.pid}`]);
+  execFileSync('bash', [
+    '-c',
+    'cd "$1" && find . | cpio -o -H newc --quiet | gzip -1 > "$2"',
+    'bash',
+    root,
+    `${out}.${process.pid}`,
+  ]);
   renameSync(`${out}.${process.pid}`, out);
   rmSync(root, { recursive: true, force: true });
   return out;
@@ -145,7 +176,8 @@ export async function bootVm(opts: {
   const out = opts.share ?? join(opts.dir, `out-${Date.now()}`);
   mkdirSync(out, { recursive: true });
   for (const f of readdirSync(out)) {
-    if (['result.json', 'exit-code', 'guest.log'].includes(f) || f.startsWith('host-ack-')) rmSync(join(out, f), { force: true });
+    if (['result.json', 'exit-code', 'guest.log'].includes(f) || f.startsWith('host-ack-'))
+      rmSync(join(out, f), { force: true });
   }
   for (const d of opts.disks) assertImageFile(d, opts.dir);
   const args = (opts.args ?? []).map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
@@ -208,14 +240,35 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
     // two vCPUs, one boot at a time: with two boots side by side (one vCPU each) the setup boot's leftovers scenario failed twice
-    '-m', '2048', '-smp', '2', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-    '-kernel', `/boot/vmlinuz-${kver}`, '-initrd', initrd,
-    '-append', 'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
-    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${out},mount_tag=out,security_model=none`,
-    ...opts.disks.flatMap((d) => ['-drive', `file=${d.file},if=none,id=drv-${d.serial},format=raw`, '-device', `virtio-blk-pci,drive=drv-${d.serial},serial=${d.serial},id=dev-${d.serial}`]),
+    '-m',
+    '2048',
+    '-smp',
+    '2',
+    '-nodefaults',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-no-reboot',
+    '-kernel',
+    `/boot/vmlinuz-${kver}`,
+    '-initrd',
+    initrd,
+    '-append',
+    'console=ttyS0 panic=-1 quiet bv_vm=1 systemd.show_status=0',
+    '-virtfs',
+    'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs',
+    `local,path=${out},mount_tag=out,security_model=none`,
+    ...opts.disks.flatMap((d) => [
+      '-drive',
+      `file=${d.file},if=none,id=drv-${d.serial},format=raw`,
+      '-device',
+      `virtio-blk-pci,drive=drv-${d.serial},serial=${d.serial},id=dev-${d.serial}`,
+    ]),
     // the machine protocol, for the guest's requests (hot-unplug, throttling)
-    '-qmp', `unix:${qmpSocket},server=on,wait=off`,
+    '-qmp',
+    `unix:${qmpSocket},server=on,wait=off`,
   ];
   const started = Date.now();
   const qemu = spawn('qemu-system-x86_64', qemuArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -229,7 +282,11 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
     async unplug(serial) {
       const m = await monitor();
       const id = `dev-${serial}`;
-      const gone = m.waitForEvent((e) => e.event === 'DEVICE_DELETED' && e.data?.device === id, 30_000, `DEVICE_DELETED of ${id} (the guest did not eject it)`);
+      const gone = m.waitForEvent(
+        (e) => e.event === 'DEVICE_DELETED' && e.data?.device === id,
+        30_000,
+        `DEVICE_DELETED of ${id} (the guest did not eject it)`,
+      );
       await m.execute('device_del', { id });
       await gone;
     },
@@ -242,11 +299,25 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
       plugs.set(serial, n);
       const node = `drv-${serial}-${n}`;
       const m = await monitor();
-      await m.execute('blockdev-add', { driver: 'raw', 'node-name': node, file: { driver: 'file', filename: disk.file } });
+      await m.execute('blockdev-add', {
+        driver: 'raw',
+        'node-name': node,
+        file: { driver: 'file', filename: disk.file },
+      });
       await m.execute('device_add', { driver: 'virtio-blk-pci', drive: node, serial, id: `dev-${serial}` });
     },
     async throttleRead(serial, bps) {
-      await (await monitor()).execute('block_set_io_throttle', { device: `drv-${serial}`, bps: 0, bps_rd: bps, bps_wr: 0, iops: 0, iops_rd: 0, iops_wr: 0 });
+      await (
+        await monitor()
+      ).execute('block_set_io_throttle', {
+        device: `drv-${serial}`,
+        bps: 0,
+        bps_rd: bps,
+        bps_wr: 0,
+        iops: 0,
+        iops_rd: 0,
+        iops_wr: 0,
+      });
     },
     powerCut(reason) {
       powerCut = reason;
@@ -301,8 +372,19 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   }
   const seconds = (Date.now() - started) / 1000;
   // where a boot's time goes, for the test output (not the demo's terminal)
-  if (!opts.onConsole) process.stdout.write(`# vm: ${[opts.script, ...(opts.args ?? [])].join(' ')}: ${seconds.toFixed(1)} s, ready after ${readyAt === undefined ? '-' : ((readyAt - started) / 1000).toFixed(1)} s (${bootStages(consoleText)})\n`);
-  return { exitCode: code === '' ? undefined : Number(code), console: consoleText, guestLog: read('guest.log'), result, seconds, requests, powerCut };
+  if (!opts.onConsole)
+    process.stdout.write(
+      `# vm: ${[opts.script, ...(opts.args ?? [])].join(' ')}: ${seconds.toFixed(1)} s, ready after ${readyAt === undefined ? '-' : ((readyAt - started) / 1000).toFixed(1)} s (${bootStages(consoleText)})\n`,
+    );
+  return {
+    exitCode: code === '' ? undefined : Number(code),
+    console: consoleText,
+    guestLog: read('guest.log'),
+    result,
+    seconds,
+    requests,
+    powerCut,
+  };
 }
 
 /** A line on the console with the guest's clock (seconds since its kernel started) at a stage of the boot. */
@@ -354,11 +436,14 @@ export function requireVmTools(): void {
 
 /** Every scenario the guest ran passed, all of them ran, and the guest ended cleanly; failures carry the guest's log. */
 export function assertScenarios(run: VmRun, expected: number): void {
-  const result = run.result as { scenarios: { name: string; ok: boolean; error?: string; seconds: number; notes: string[] }[] } | undefined;
+  const result = run.result as
+    { scenarios: { name: string; ok: boolean; error?: string; seconds: number; notes: string[] }[] } | undefined;
   const context = `\n--- guest log ---\n${run.guestLog.slice(-4000)}\n--- console ---\n${run.console.slice(-3000)}`;
   assert.ok(result, `the guest brought back no result (exit ${run.exitCode}, ${run.seconds} s)${context}`);
   for (const s of result.scenarios) {
-    process.stdout.write(`# vm: ${s.ok ? 'ok' : 'FAILED'} ${s.name} (${s.seconds} s)${s.notes.length ? ` — ${s.notes.join('; ')}` : ''}\n`);
+    process.stdout.write(
+      `# vm: ${s.ok ? 'ok' : 'FAILED'} ${s.name} (${s.seconds} s)${s.notes.length ? ` — ${s.notes.join('; ')}` : ''}\n`,
+    );
   }
   const failed = result.scenarios.filter((s) => !s.ok);
   assert.equal(failed.length, 0, `${failed.map((s) => `${s.name}: ${s.error}`).join('\n\n')}${context}`);

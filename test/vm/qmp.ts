@@ -74,7 +74,13 @@ export class Qmp {
       const line = this.buffer.slice(0, nl).trim();
       this.buffer = this.buffer.slice(nl + 1);
       if (!line) continue;
-      const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc: string }; event?: string; data?: Record<string, unknown> };
+      const msg = JSON.parse(line) as {
+        QMP?: unknown;
+        return?: unknown;
+        error?: { desc: string };
+        event?: string;
+        data?: Record<string, unknown>;
+      };
       if (msg.QMP) this.greeted?.();
       else if (msg.event) this.event({ event: msg.event, data: msg.data });
       else if ('return' in msg) this.waiting.shift()?.resolve(msg.return);

@@ -17,17 +17,23 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-
 async function boot(phase: string, serials: string[]): Promise<VmRun> {
   const share = join(dir, `share-${phase}`);
   mkdirSync(share);
-  return bootVm({ dir, share, disks: serials.map((s) => makeDisk(dir, s)), script: 'setup', args: [phase], timeoutMs: 500_000 });
+  return bootVm({
+    dir,
+    share,
+    disks: serials.map((s) => makeDisk(dir, s)),
+    script: 'setup',
+    args: [phase],
+    timeoutMs: 500_000,
+  });
 }
 
 test('vm setup: refuses a mounted disk, a wrong confirmation, a foreign mount point; unattended setup; dry-run for a second host; second host; add-mirror to [UU]; a failed member replaced; a rebuilt host reconnects with only the passphrase and restores (bare metal)', async () => {
   assertScenarios(await boot('unattended', ['bv-n', 'bv-m', 'bv-src', 'bv-x', 'bv-t']), 10);
 });
 
-test('vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk, one with LUKS alone, a mirror without LVM (refused first: the name is the whole stack\'s), each with a backup; a disk with leftovers of an earlier stack is wiped properly; a setup killed half-way is resumed; without an ARRAY line, of several backup arrays only the configured partition\'s is opened', async () => {
+test("vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk, one with LUKS alone, a mirror without LVM (refused first: the name is the whole stack's), each with a backup; a disk with leftovers of an earlier stack is wiped properly; a setup killed half-way is resumed; without an ARRAY line, of several backup arrays only the configured partition's is opened", async () => {
   assertScenarios(await boot('wizard-and-other-disks', ['bv-p', 'bv-src', 'bv-q', 'bv-u', 'bv-w', 'bv-o', 'bv-r']), 8);
 });

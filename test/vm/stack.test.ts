@@ -18,10 +18,14 @@ before(() => {
   dir = tempDir('vm');
   share = join(dir, 'share');
   mkdirSync(share);
-  disks = { a: makeDisk(dir, 'bv-a'), src: makeDisk(dir, 'bv-src'), f: makeDisk(dir, 'bv-f'), r: makeDisk(dir, 'bv-r', 512) };
+  disks = {
+    a: makeDisk(dir, 'bv-a'),
+    src: makeDisk(dir, 'bv-src'),
+    f: makeDisk(dir, 'bv-f'),
+    r: makeDisk(dir, 'bv-r', 512),
+  };
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
-
 
 async function boot(phase: string, ds: VmDisk[]): Promise<VmRun> {
   const run = await bootVm({ dir, share, disks: ds, script: 'stack', args: [phase], timeoutMs: 400_000 });

@@ -5,7 +5,15 @@ import { btrfs } from '../../btrfs/commands.js';
 import { claimFolder, ownFolder, resolvedFolder } from '../../btrfs/folders.js';
 import { LATEST, moveLinks, readLink, removeStaleLinks } from '../../btrfs/links.js';
 import { bootId, clearReceiveRecord, readReceiveRecord, writeReceiveRecord } from '../../btrfs/receive-record.js';
-import { childrenOf, isCompleteCopy, listSourceSubvolumes, listTargetSubvolumes, nestedIn, snapshotsIn, type Subvolume } from '../../btrfs/subvolumes.js';
+import {
+  childrenOf,
+  isCompleteCopy,
+  listSourceSubvolumes,
+  listTargetSubvolumes,
+  nestedIn,
+  snapshotsIn,
+  type Subvolume,
+} from '../../btrfs/subvolumes.js';
 import { subvolumeInfo, subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
 import { transfer } from '../../btrfs/transfer.js';
 import { escapeName } from '../../core/byte-names.js';
@@ -73,16 +81,29 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new InterruptedError('SIGINT');
   };
   assertNotOnTarget(source, targetMount);
-  const targetDir = await ownFolder(runner, join(targetMount.mountPoint, source.name), { side: 'target', mount: targetMount, mounts: deps.mounts, exactMount: true });
+  const targetDir = await ownFolder(runner, join(targetMount.mountPoint, source.name), {
+    side: 'target',
+    mount: targetMount,
+    mounts: deps.mounts,
+    exactMount: true,
+  });
   const owner = { host: deps.host, source: source.real };
   // the backup folder's chain first: another chain's run must not even make its snapshot folder
   claimFolder(runner, targetDir, 'target', { ...owner, snapshots: resolvedFolder(source.snapshotDir) });
-  const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts: deps.mounts }, true);
+  const snapDir = await ownFolder(
+    runner,
+    source.snapshotDir,
+    { side: 'source', mount: source.mount, mounts: deps.mounts },
+    true,
+  );
   claimFolder(runner, snapDir, 'source', owner);
 
   const warnings: string[] = [];
   // both listings at once: they are independent, and each is a process start
-  const [dstAll, srcAll] = await Promise.all([deps.targetListing ?? listTargetSubvolumes(runner, targetMount), deps.sourceListing ?? listSourceSubvolumes(runner, source.mount)]);
+  const [dstAll, srcAll] = await Promise.all([
+    deps.targetListing ?? listTargetSubvolumes(runner, targetMount),
+    deps.sourceListing ?? listSourceSubvolumes(runner, source.mount),
+  ]);
   let dst = childrenOf(dstAll, targetDir);
   // oldest first by when btrfs made them: a name from a clock set forward is not "newest"
   const snaps = snapshotsIn(srcAll, snapDir);
@@ -96,7 +117,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     const left = dst.find((s) => s.name === record.name);
     const unsyncedBeforeReboot = !record.synced && record.boot !== bootId();
     if (left && (!isCompleteCopy(left) || unsyncedBeforeReboot)) {
-      deps.step(`deleting ${left.path}, left ${isCompleteCopy(left) ? 'unsynced before a reboot' : 'incomplete'} by an interrupted run (${record.run})`);
+      deps.step(
+        `deleting ${left.path}, left ${isCompleteCopy(left) ? 'unsynced before a reboot' : 'incomplete'} by an interrupted run (${record.run})`,
+      );
       await runner.run(btrfs.delete(left.path));
       cleaned.push(left.path);
       dst = dst.filter((s) => s !== left);
@@ -107,7 +130,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     clearReceiveRecord(runner, targetDir);
   }
   for (const other of dst.filter((s) => !isCompleteCopy(s))) {
-    warnings.push(`${escapeName(other.path)} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup made writable since); left alone`);
+    warnings.push(
+      `${escapeName(other.path)} is not a complete backup made by btrfs-vault (a writable snapshot, or a backup made writable since); left alone`,
+    );
   }
   removeStaleLinks(runner, targetDir);
   removeStaleLinks(runner, snapDir);
@@ -123,7 +148,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   }
 
   const backedUpAnyway = (path: string) =>
-    isUnder(path, snapDir) || [source, ...(deps.knownSources ?? [])].some((o) => path === o.path || isUnder(path, o.snapshotDir));
+    isUnder(path, snapDir) ||
+    [source, ...(deps.knownSources ?? [])].some((o) => path === o.path || isUnder(path, o.snapshotDir));
   const nested = nestedIn(srcAll, source.real).filter((s) => !backedUpAnyway(s.path));
   if (nested.length > 0) {
     warnings.push(
@@ -145,13 +171,27 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     srcLatest === newest.name &&
     dstLatest === choice.targetName
   ) {
-    return { snapshot: newest.name, mode: 'unchanged', bytes: 0, seconds: 0, cleaned, warnings, snapDir, targetDir, after: { source: snaps, target: dst } };
+    return {
+      snapshot: newest.name,
+      mode: 'unchanged',
+      bytes: 0,
+      seconds: 0,
+      cleaned,
+      warnings,
+      snapDir,
+      targetDir,
+      after: { source: snaps, target: dst },
+    };
   }
 
   // room first: a full disk must not leave a half-written backup
   let stillThere = complete;
   if (deps.minFree) {
-    const keep = new Set([dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter((n): n is string => n !== undefined));
+    const keep = new Set(
+      [dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter(
+        (n): n is string => n !== undefined,
+      ),
+    );
     const room = await makeRoom({
       runner,
       targetDir,
@@ -181,7 +221,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   runner.preparePipe?.(); // the FIFO for the transfer is made while the snapshot is taken
   await taking;
   // its UUID is needed only to verify the copy, so it is read while the stream runs (a dry-run made none)
-  const snapshotUuid = runner.changesTakeEffect ? subvolumeInfo(runner, snapshot).then((s) => s.uuid) : Promise.resolve(undefined);
+  const snapshotUuid = runner.changesTakeEffect
+    ? subvolumeInfo(runner, snapshot).then((s) => s.uuid)
+    : Promise.resolve(undefined);
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   checkAbort();
 
@@ -194,13 +236,25 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     if (restored) {
       parent = restored.path;
       parentName = restored.path;
-      warnings.push(`no snapshot of ${source.path} pairs with a backup; sent incrementally from the restored ${restored.path} (the data of backup ${restored.backup})`);
+      warnings.push(
+        `no snapshot of ${source.path} pairs with a backup; sent incrementally from the restored ${restored.path} (the data of backup ${restored.backup})`,
+      );
     } else {
-      warnings.push(`full send: none of the ${complete.length} backup(s) in ${targetDir} is on the source filesystem as the same data (snapshots deleted, or a source replaced by other data); the chain starts again`);
+      warnings.push(
+        `full send: none of the ${complete.length} backup(s) in ${targetDir} is on the source filesystem as the same data (snapshots deleted, or a source replaced by other data); the chain starts again`,
+      );
     }
   }
-  deps.step(parent ? `incremental send from ${parentName}` : `full send (${choice.kind === 'full' ? choice.reason : ''})`);
-  const receiving = { name, run: `${hostname()} pid ${process.pid}`, started: new Date().toISOString(), boot: bootId(), synced: false };
+  deps.step(
+    parent ? `incremental send from ${parentName}` : `full send (${choice.kind === 'full' ? choice.reason : ''})`,
+  );
+  const receiving = {
+    name,
+    run: `${hostname()} pid ${process.pid}`,
+    started: new Date().toISOString(),
+    boot: bootId(),
+    synced: false,
+  };
   writeReceiveRecord(runner, targetDir, receiving);
   const started = Date.now();
   let bytes: number;
@@ -270,7 +324,12 @@ function entries(dir: string): string[] {
  * A read-only subvolume on the source filesystem that was received from one of the
  * backups (a restore): the newest such, checked to be read-only still.
  */
-async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], complete: readonly Subvolume[], snapDir: string): Promise<{ path: string; backup: string } | undefined> {
+async function restoredParent(
+  runner: Runner,
+  srcAll: readonly Subvolume[],
+  complete: readonly Subvolume[],
+  snapDir: string,
+): Promise<{ path: string; backup: string } | undefined> {
   const byReceived = new Map(complete.map((c) => [c.receivedUuid!, c.name]));
   // newest by when the backup was made (a clock set forward names one in the future)
   const rank = new Map(byCreation(complete).map((c, i) => [c.receivedUuid!, i]));
@@ -278,7 +337,12 @@ async function restoredParent(runner: Runner, srcAll: readonly Subvolume[], comp
     .filter((s) => s.receivedUuid !== undefined && byReceived.has(s.receivedUuid) && !s.path.startsWith(`${snapDir}/`))
     .sort((a, b) => rank.get(b.receivedUuid!)! - rank.get(a.receivedUuid!)!);
   // one that is gone since the listing, or was changed, is passed over: a full send does instead
-  const infos = await subvolumeInfosOrWhy(runner, candidates.map((c) => c.path));
-  const i = infos.findIndex((info, k) => typeof info !== 'string' && info.readonly && info.receivedUuid === candidates[k]!.receivedUuid);
+  const infos = await subvolumeInfosOrWhy(
+    runner,
+    candidates.map((c) => c.path),
+  );
+  const i = infos.findIndex(
+    (info, k) => typeof info !== 'string' && info.readonly && info.receivedUuid === candidates[k]!.receivedUuid,
+  );
   return i < 0 ? undefined : { path: candidates[i]!.path, backup: byReceived.get(candidates[i]!.receivedUuid!)! };
 }

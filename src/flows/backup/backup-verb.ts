@@ -27,15 +27,31 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
   const unattended = input.scheduled || onPlug;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   if (unattended && !targetAttached(config, readMountsSync())) {
-    log(`the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`);
+    log(
+      `the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`,
+    );
     for (const p of await staleNotice(runner, config)) log(`! ${p}`);
     return 0;
   }
-  const report = await runBackup({ config, sources: input.sources, runner, mode, keepOpen, closeIdleBelow: unattended, force: input.force, signal: input.signal });
+  const report = await runBackup({
+    config,
+    sources: input.sources,
+    runner,
+    mode,
+    keepOpen,
+    closeIdleBelow: unattended,
+    force: input.force,
+    signal: input.signal,
+  });
   if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else for (const line of summaryLines(report)) log(line);
   for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
   if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);
-  if (onPlug && report.ok && !keepOpen) log(report.leftRunning ? `the backup disk is not closed: ${report.leftRunning}; unplug it once that is done` : `the backup disk is closed: you may unplug it`);
+  if (onPlug && report.ok && !keepOpen)
+    log(
+      report.leftRunning
+        ? `the backup disk is not closed: ${report.leftRunning}; unplug it once that is done`
+        : `the backup disk is closed: you may unplug it`,
+    );
   return report.exitCode;
 }

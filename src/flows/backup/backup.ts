@@ -13,7 +13,6 @@ import { compressedSendSupported, compressedTarget } from '../../btrfs/send-feat
 import { TargetSession, type SourceResult } from '../session/target-session.js';
 import { fullDiskError } from '../../btrfs/full-disk.js';
 
-
 export interface BackupOptions {
   config: VaultConfig;
   sources: SourceConfig[];
@@ -57,67 +56,104 @@ export interface BackupReport {
 /** backup = check sources -> lock -> open stack -> each source (then its retention) -> close what was opened. */
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
-  const reports: SourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] }));
-  const report: BackupReport = { ok: false, dryRun: !runner.changesTakeEffect, target: config.target.mountpoint, sources: reports, warnings: [], exitCode: ExitCode.ok };
-  const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, lockDir: opts.lockDir, keepOpen: opts.keepOpen, closeIdleBelow: opts.closeIdleBelow, verb: 'backed up' });
+  const reports: SourceReport[] = opts.sources.map((s) => ({
+    source: s.path,
+    name: s.name,
+    status: 'not-run',
+    cleaned: [],
+    warnings: [],
+  }));
+  const report: BackupReport = {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    target: config.target.mountpoint,
+    sources: reports,
+    warnings: [],
+    exitCode: ExitCode.ok,
+  };
+  const session = new TargetSession(config, runner, opts.sources, reports, {
+    signal: opts.signal,
+    lockDir: opts.lockDir,
+    keepOpen: opts.keepOpen,
+    closeIdleBelow: opts.closeIdleBelow,
+    verb: 'backed up',
+  });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
-  const whole = { expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0), done: 0, started: Date.now() };
+  const whole = {
+    expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0),
+    done: 0,
+    started: Date.now(),
+  };
 
   await session.run(
     [
       ...reports.map((r) =>
-        session.sourceTask(r, `Back up ${r.source}`, async (source, task) => {
-          const compressedSend = compressedTarget(session.targetMount!) && (await compressedSendSupported(runner));
-          const outcome = await backupSource(source, {
-            runner,
-            host: config.host,
-            targetMount: session.targetMount!,
-            mounts: session.mounts,
-            signal: opts.signal,
-            step: (text) => (task.output = text),
-            sourceListing: session.listings.get(source.mount.mountPoint),
-            targetListing: session.targetListing(),
-            knownSources: [...config.sources, ...opts.sources],
-            force: opts.force,
-            minFree: config.target.minFree,
-            keepLast: config.retention?.target.keepLast,
-            compressedSend,
-            progress: throttle(progressInterval(mode), (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`)),
-          }).catch((err: unknown) => {
-            // a write of ours on a full backup disk: the full-disk message and its fix
-            throw fullDiskError(err, session.targetMount!.mountPoint, join(session.targetMount!.mountPoint, source.name));
-          });
-          whole.done += outcome.bytes;
-          Object.assign(r, outcomeFields(outcome));
-          for (const w of outcome.warnings) task.output = `warning: ${w}`;
-          task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
-          // only after a backup that worked, with the target open: retention
-          if (config.retention) {
-            try {
-              const pruned = await pruneSource({
-                runner,
-                snapDir: outcome.snapDir,
-                targetDir: outcome.targetDir,
-                sourceListing: outcome.after.source,
-                targetListing: outcome.after.target,
-                rules: config.retention,
-                progress: (text) => (task.output = text),
-              });
-              r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
-            } catch (err) {
-              r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
+        session.sourceTask(
+          r,
+          `Back up ${r.source}`,
+          async (source, task) => {
+            const compressedSend = compressedTarget(session.targetMount!) && (await compressedSendSupported(runner));
+            const outcome = await backupSource(source, {
+              runner,
+              host: config.host,
+              targetMount: session.targetMount!,
+              mounts: session.mounts,
+              signal: opts.signal,
+              step: (text) => (task.output = text),
+              sourceListing: session.listings.get(source.mount.mountPoint),
+              targetListing: session.targetListing(),
+              knownSources: [...config.sources, ...opts.sources],
+              force: opts.force,
+              minFree: config.target.minFree,
+              keepLast: config.retention?.target.keepLast,
+              compressedSend,
+              progress: throttle(
+                progressInterval(mode),
+                (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`),
+              ),
+            }).catch((err: unknown) => {
+              // a write of ours on a full backup disk: the full-disk message and its fix
+              throw fullDiskError(
+                err,
+                session.targetMount!.mountPoint,
+                join(session.targetMount!.mountPoint, source.name),
+              );
+            });
+            whole.done += outcome.bytes;
+            Object.assign(r, outcomeFields(outcome));
+            for (const w of outcome.warnings) task.output = `warning: ${w}`;
+            task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
+            // only after a backup that worked, with the target open: retention
+            if (config.retention) {
+              try {
+                const pruned = await pruneSource({
+                  runner,
+                  snapDir: outcome.snapDir,
+                  targetDir: outcome.targetDir,
+                  sourceListing: outcome.after.source,
+                  targetListing: outcome.after.target,
+                  rules: config.retention,
+                  progress: (text) => (task.output = text),
+                });
+                r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
+              } catch (err) {
+                r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
+              }
             }
-          }
-        }, async (source, task) => {
-          // a dry-run on a closed disk: what would run, without a disk to look at
-          const name = snapshotName(new Date(), []);
-          const snapshot = join(source.snapshotDir, name);
-          await runner.run(btrfs.snapshot(source.real, snapshot));
-          runner.note('the parent is chosen once the disk is open: the newest snapshot on both sides, else a full send');
-          await runner.pipe(btrfs.send(snapshot), btrfs.receive(join(config.target.mountpoint, source.name)));
-          task.title = `${r.source}: would back up as ${name} (full or incremental is decided once the disk is open)`;
-        }),
+          },
+          async (source, task) => {
+            // a dry-run on a closed disk: what would run, without a disk to look at
+            const name = snapshotName(new Date(), []);
+            const snapshot = join(source.snapshotDir, name);
+            await runner.run(btrfs.snapshot(source.real, snapshot));
+            runner.note(
+              'the parent is chosen once the disk is open: the newest snapshot on both sides, else a full send',
+            );
+            await runner.pipe(btrfs.send(snapshot), btrfs.receive(join(config.target.mountpoint, source.name)));
+            task.title = `${r.source}: would back up as ${name} (full or incremental is decided once the disk is open)`;
+          },
+        ),
       ),
     ],
     mode,
@@ -132,9 +168,17 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
         }
         if (!session.locked) return; // a dry-run holds no locks either
         try {
-          remember(runner, config.file, report, session.targetMount !== undefined && session.fatal === undefined, session.mirrored);
+          remember(
+            runner,
+            config.file,
+            report,
+            session.targetMount !== undefined && session.fatal === undefined,
+            session.mirrored,
+          );
         } catch (err) {
-          report.warnings.push(`the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`);
+          report.warnings.push(
+            `the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`,
+          );
         }
       },
     },
@@ -143,7 +187,13 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
 }
 
 /** The host's record (for status, with the disk away): each source's last success or failure. */
-function remember(runner: Runner, configFile: string, report: BackupReport, targetSeen: boolean, mirrored: boolean): void {
+function remember(
+  runner: Runner,
+  configFile: string,
+  report: BackupReport,
+  targetSeen: boolean,
+  mirrored: boolean,
+): void {
   const record = readHostRecord(configFile);
   const now = new Date().toISOString();
   if (targetSeen) record.targetSeen = now;
@@ -152,7 +202,15 @@ function remember(runner: Runner, configFile: string, report: BackupReport, targ
   for (const r of report.sources) {
     const prev = record.sources[r.name] ?? { path: r.source };
     if (r.status === 'ok') {
-      record.sources[r.name] = { ...prev, path: r.source, lastSuccess: now, snapshot: r.snapshot, mode: r.mode, bytes: r.bytes, seconds: r.seconds };
+      record.sources[r.name] = {
+        ...prev,
+        path: r.source,
+        lastSuccess: now,
+        snapshot: r.snapshot,
+        mode: r.mode,
+        bytes: r.bytes,
+        seconds: r.seconds,
+      };
     } else if (r.status === 'failed') {
       record.sources[r.name] = { ...prev, path: r.source, lastFailure: now, lastError: r.error };
     }
@@ -161,7 +219,15 @@ function remember(runner: Runner, configFile: string, report: BackupReport, targ
 }
 
 function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
-  return { snapshot: o.snapshot, mode: o.mode, parent: o.parent, bytes: o.bytes, seconds: o.seconds, cleaned: o.cleaned, warnings: o.warnings };
+  return {
+    snapshot: o.snapshot,
+    mode: o.mode,
+    parent: o.parent,
+    bytes: o.bytes,
+    seconds: o.seconds,
+    cleaned: o.cleaned,
+    warnings: o.warnings,
+  };
 }
 
 function describe(o: SourceOutcome, dryRun: boolean): string {
@@ -199,7 +265,10 @@ export function summaryLines(report: BackupReport): string[] {
     for (const c of r.cleaned) lines.push(`! ${r.source}: deleted incomplete ${c} left by an interrupted run`);
     for (const w of r.warnings) lines.push(`! ${r.source}: ${w}`);
     const pruned = (r.pruned?.source.length ?? 0) + (r.pruned?.target.length ?? 0);
-    if (pruned > 0) lines.push(`  ${r.source}: retention deleted ${r.pruned!.source.length} snapshot(s) and ${r.pruned!.target.length} backup(s)`);
+    if (pruned > 0)
+      lines.push(
+        `  ${r.source}: retention deleted ${r.pruned!.source.length} snapshot(s) and ${r.pruned!.target.length} backup(s)`,
+      );
   }
   for (const w of report.warnings) lines.push(`! ${w}`);
   if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);

@@ -11,12 +11,19 @@ export interface CheckedSource extends SourceConfig {
 }
 
 /** Everything about a source that can be checked without writing anything. */
-export async function checkSource(source: SourceConfig, mounts: readonly MountEntry[], targetMountpoint?: string): Promise<CheckedSource> {
+export async function checkSource(
+  source: SourceConfig,
+  mounts: readonly MountEntry[],
+  targetMountpoint?: string,
+): Promise<CheckedSource> {
   const bad = badPathReason(source.path);
   if (bad) throw new UserError(`source ${JSON.stringify(source.path)} ${bad}`);
   const probe = await probePath(source.path, mounts);
   if (!probe.exists) {
-    throw new UserError(`source ${source.path} does not exist`, 'check the path (in the config, the sources file or on the command line)');
+    throw new UserError(
+      `source ${source.path} does not exist`,
+      'check the path (in the config, the sources file or on the command line)',
+    );
   }
   if (!probe.isBtrfs) {
     throw new UserError(
@@ -31,7 +38,8 @@ export async function checkSource(source: SourceConfig, mounts: readonly MountEn
     );
   }
   // before the snapshot folder's check: its fix (a snapshot folder on that filesystem) would only lead here again
-  const target = targetMountpoint === undefined ? undefined : mounts.filter((m) => m.mountPoint === targetMountpoint).at(-1);
+  const target =
+    targetMountpoint === undefined ? undefined : mounts.filter((m) => m.mountPoint === targetMountpoint).at(-1);
   if (target && target.device === probe.mount.device) {
     throw new UserError(
       `source ${source.path} is on the same filesystem as the backup target ${targetMountpoint} (${target.source}): a backup must live on another disk`,

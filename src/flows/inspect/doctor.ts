@@ -44,28 +44,52 @@ const PROGRAMS: Program[] = [
 /** What the layers need, from their handlers: of the configured layers (all of them without a config). */
 function layerPrograms(config: VaultConfig | undefined): Program[] {
   const handlers = config ? createLayers({ config }) : [partitionLayer, ...allLayerHandlers()];
-  return handlers.flatMap((h) => h.requires ?? []).map((r) => ({ name: r.program, argv: r.argv, pkg: r.pkg, setup: r.use === 'setup' }));
+  return handlers
+    .flatMap((h) => h.requires ?? [])
+    .map((r) => ({ name: r.program, argv: r.argv, pkg: r.pkg, setup: r.use === 'setup' }));
 }
 
 /**
  * doctor: what btrfs-vault needs, checked and explained, each with its fix. Reads only.
  * `config` is undefined when it could not be loaded (that is one of the errors).
  */
-export async function runDoctor(runner: Runner, config: VaultConfig | undefined, configError?: unknown): Promise<DoctorReport> {
+export async function runDoctor(
+  runner: Runner,
+  config: VaultConfig | undefined,
+  configError?: unknown,
+): Promise<DoctorReport> {
   const checks: Check[] = [];
   const add = (c: Check) => checks.push(c);
   for (const p of [...PROGRAMS, ...layerPrograms(config)]) {
-    const r = await runner.query(p.argv, { allowFailure: true }).catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(err) }));
+    const r = await runner
+      .query(p.argv, { allowFailure: true })
+      .catch((err: unknown) => ({ exitCode: -1, stdout: '', stderr: errorMessage(err) }));
     const text = `${r.stdout}\n${r.stderr}`;
     const version = /(\d+\.\d+(?:\.\d+)?)/.exec(text)?.[1];
     if (r.exitCode !== 0 && !version) {
       const only = p.verify ? ' (verify needs it)' : p.setup ? ' (setup and add-mirror need it)' : '';
-      add({ area: 'programs', name: p.name, level: only ? 'warn' : 'error', detail: `${p.name} is not installed${only}`, fix: `apt-get install ${p.pkg}` });
+      add({
+        area: 'programs',
+        name: p.name,
+        level: only ? 'warn' : 'error',
+        detail: `${p.name} is not installed${only}`,
+        fix: `apt-get install ${p.pkg}`,
+      });
     } else add({ area: 'programs', name: p.name, level: 'ok', detail: `${p.name} ${version ?? '(version unknown)'}` });
   }
 
   const filesystems = readOr('/proc/filesystems');
-  add(/\bbtrfs\b/.test(filesystems) ? { area: 'kernel', name: 'btrfs', level: 'ok', detail: 'btrfs is available' } : { area: 'kernel', name: 'btrfs', level: 'error', detail: 'this kernel has no btrfs loaded', fix: 'modprobe btrfs' });
+  add(
+    /\bbtrfs\b/.test(filesystems)
+      ? { area: 'kernel', name: 'btrfs', level: 'ok', detail: 'btrfs is available' }
+      : {
+          area: 'kernel',
+          name: 'btrfs',
+          level: 'error',
+          detail: 'this kernel has no btrfs loaded',
+          fix: 'modprobe btrfs',
+        },
+  );
   const compressed = await compressedSendSupported(runner);
   add({
     area: 'kernel',
@@ -77,20 +101,50 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
   });
   for (const m of config ? stackLayers({ config }).flatMap((h) => h.modules ?? []) : []) add(moduleCheck(m));
 
-  add(process.geteuid?.() === 0 ? { area: 'system', name: 'root', level: 'ok', detail: 'running as root' } : { area: 'system', name: 'root', level: 'error', detail: 'not running as root: snapshots, mounts and the disk stack need root', fix: 'run it with sudo' });
+  add(
+    process.geteuid?.() === 0
+      ? { area: 'system', name: 'root', level: 'ok', detail: 'running as root' }
+      : {
+          area: 'system',
+          name: 'root',
+          level: 'error',
+          detail: 'not running as root: snapshots, mounts and the disk stack need root',
+          fix: 'run it with sudo',
+        },
+  );
 
   if (!config) {
-    add({ area: 'config', name: 'config', level: 'error', detail: errorMessage(configError), fix: (configError as { fix?: string })?.fix });
+    add({
+      area: 'config',
+      name: 'config',
+      level: 'error',
+      detail: errorMessage(configError),
+      fix: (configError as { fix?: string })?.fix,
+    });
     return finish(checks);
   }
-  add({ area: 'config', name: 'config', level: 'ok', detail: `${config.file}: ${config.sources.length} source(s), target ${config.target.mountpoint} (${config.target.layers.join(' + ') || 'plain btrfs'})` });
-  const secrets: [string, string][] = [[config.target.tokenHashFile, 'token hash'], ...stackLayers({ config }).flatMap((h) => h.secrets?.(config.target) ?? [])];
+  add({
+    area: 'config',
+    name: 'config',
+    level: 'ok',
+    detail: `${config.file}: ${config.sources.length} source(s), target ${config.target.mountpoint} (${config.target.layers.join(' + ') || 'plain btrfs'})`,
+  });
+  const secrets: [string, string][] = [
+    [config.target.tokenHashFile, 'token hash'],
+    ...stackLayers({ config }).flatMap((h) => h.secrets?.(config.target) ?? []),
+  ];
   for (const [file, what] of secrets) {
     try {
       await assertPrivateFile(file, what);
       add({ area: 'config', name: what, level: 'ok', detail: `${file}: root's, mode 0600` });
     } catch (err) {
-      add({ area: 'config', name: what, level: 'error', detail: errorMessage(err), fix: (err as { fix?: string }).fix });
+      add({
+        area: 'config',
+        name: what,
+        level: 'error',
+        detail: errorMessage(err),
+        fix: (err as { fix?: string }).fix,
+      });
     }
   }
 
@@ -98,28 +152,82 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
   const [fstab] = fstabEntriesFor(config.target.mountpoint);
   if (fstab) {
     const line = `${fstab.device} ${fstab.mountPoint} ${fstab.fsType} ${fstab.options}`;
-    add(fstab.options.split(',').includes('noauto')
-      ? { area: 'disk', name: 'fstab', level: 'ok', detail: `fstab: ${line}` }
-      : { area: 'disk', name: 'fstab', level: 'warn', detail: `the fstab line for ${config.target.mountpoint} has no noauto: booting without the backup disk waits for it, then fails`, fix: `add noauto to its options: ${line}` });
+    add(
+      fstab.options.split(',').includes('noauto')
+        ? { area: 'disk', name: 'fstab', level: 'ok', detail: `fstab: ${line}` }
+        : {
+            area: 'disk',
+            name: 'fstab',
+            level: 'warn',
+            detail: `the fstab line for ${config.target.mountpoint} has no noauto: booting without the backup disk waits for it, then fails`,
+            fix: `add noauto to its options: ${line}`,
+          },
+    );
   } else if (!config.target.device && config.target.layers.length === 0) {
-    add({ area: 'disk', name: 'fstab', level: 'warn', detail: `${config.target.mountpoint} has no fstab line and no target.device: btrfs-vault can only use it when it is mounted already`, fix: 'set target.device, or add a noauto fstab line' });
+    add({
+      area: 'disk',
+      name: 'fstab',
+      level: 'warn',
+      detail: `${config.target.mountpoint} has no fstab line and no target.device: btrfs-vault can only use it when it is mounted already`,
+      fix: 'set target.device, or add a noauto fstab line',
+    });
   }
 
   const names = unitNames(config.file);
   const installed = existsSync(`/etc/systemd/system/${names.timer}`);
-  if (!installed) add({ area: 'schedule', name: 'timer', level: 'warn', detail: 'no timer: backups run only when someone runs btrfs-vault backup', fix: 'btrfs-vault schedule install' });
+  if (!installed)
+    add({
+      area: 'schedule',
+      name: 'timer',
+      level: 'warn',
+      detail: 'no timer: backups run only when someone runs btrfs-vault backup',
+      fix: 'btrfs-vault schedule install',
+    });
   else {
-    const r = await runner.query(['systemctl', ['show', names.service, '--property=Result,ExecMainStatus']], { allowFailure: true });
+    const r = await runner.query(['systemctl', ['show', names.service, '--property=Result,ExecMainStatus']], {
+      allowFailure: true,
+    });
     const result = /Result=(\S+)/.exec(r.stdout)?.[1];
-    add(r.exitCode !== 0 ? { area: 'schedule', name: 'timer', level: 'warn', detail: `${names.timer} is installed, but systemd does not answer: ${r.stderr.trim()}` } : result === 'success' || result === undefined ? { area: 'schedule', name: 'timer', level: 'ok', detail: `${names.timer} installed; last result ${result ?? 'none yet'}` } : { area: 'schedule', name: 'timer', level: 'warn', detail: `the last scheduled backup ended with ${result}`, fix: `journalctl -u ${names.service}` });
+    add(
+      r.exitCode !== 0
+        ? {
+            area: 'schedule',
+            name: 'timer',
+            level: 'warn',
+            detail: `${names.timer} is installed, but systemd does not answer: ${r.stderr.trim()}`,
+          }
+        : result === 'success' || result === undefined
+          ? {
+              area: 'schedule',
+              name: 'timer',
+              level: 'ok',
+              detail: `${names.timer} installed; last result ${result ?? 'none yet'}`,
+            }
+          : {
+              area: 'schedule',
+              name: 'timer',
+              level: 'warn',
+              detail: `the last scheduled backup ended with ${result}`,
+              fix: `journalctl -u ${names.service}`,
+            },
+    );
   }
 
   try {
     const status = await collectStatus(runner, config);
-    for (const w of status.warnings) add({ area: 'backups', name: w.code, level: 'warn', detail: w.message, fix: w.fix });
-    if (status.warnings.length === 0) add({ area: 'backups', name: 'backups', level: 'ok', detail: 'status: all well' });
+    for (const w of status.warnings)
+      add({ area: 'backups', name: w.code, level: 'warn', detail: w.message, fix: w.fix });
+    if (status.warnings.length === 0)
+      add({ area: 'backups', name: 'backups', level: 'ok', detail: 'status: all well' });
     const space = status.target.space;
-    if (space && space.free < space.size * 0.05) add({ area: 'backups', name: 'free space', level: 'warn', detail: `only ${Math.round((space.free / space.size) * 100)}% of the backup disk is free`, fix: 'btrfs-vault prune, or set [retention]' });
+    if (space && space.free < space.size * 0.05)
+      add({
+        area: 'backups',
+        name: 'free space',
+        level: 'warn',
+        detail: `only ${Math.round((space.free / space.size) * 100)}% of the backup disk is free`,
+        fix: 'btrfs-vault prune, or set [retention]',
+      });
   } catch (err) {
     add({ area: 'backups', name: 'status', level: 'warn', detail: `status could not be read: ${errorMessage(err)}` });
   }
@@ -128,7 +236,15 @@ export async function runDoctor(runner: Runner, config: VaultConfig | undefined,
 
 function moduleCheck({ module, what }: KernelModule): Check {
   const loaded = existsSync(`/sys/module/${module}`);
-  return loaded ? { area: 'kernel', name: what, level: 'ok', detail: `${what} is loaded` } : { area: 'kernel', name: what, level: 'warn', detail: `${what} is not loaded now (it loads when the disk is opened)`, fix: `modprobe ${module}` };
+  return loaded
+    ? { area: 'kernel', name: what, level: 'ok', detail: `${what} is loaded` }
+    : {
+        area: 'kernel',
+        name: what,
+        level: 'warn',
+        detail: `${what} is not loaded now (it loads when the disk is opened)`,
+        fix: `modprobe ${module}`,
+      };
 }
 
 function finish(checks: Check[]): DoctorReport {
@@ -146,7 +262,16 @@ function readOr(file: string): string {
 
 export function doctorLines(r: DoctorReport): string[] {
   const mark = { ok: '✔', warn: '!', error: '✖' };
-  const lines = r.checks.map((c) => `${mark[c.level]} ${c.area.padEnd(9)} ${c.detail}${c.fix ? `\n             fix: ${c.fix}` : ''}`);
-  lines.push('', r.exitCode === 0 ? 'all well' : r.exitCode === 1 ? 'warnings: see the lines marked !' : 'errors: see the lines marked ✖');
+  const lines = r.checks.map(
+    (c) => `${mark[c.level]} ${c.area.padEnd(9)} ${c.detail}${c.fix ? `\n             fix: ${c.fix}` : ''}`,
+  );
+  lines.push(
+    '',
+    r.exitCode === 0
+      ? 'all well'
+      : r.exitCode === 1
+        ? 'warnings: see the lines marked !'
+        : 'errors: see the lines marked ✖',
+  );
   return lines;
 }

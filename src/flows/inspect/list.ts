@@ -4,7 +4,13 @@ import { readReceiveRecord } from '../../btrfs/receive-record.js';
 import { escapeName } from '../../core/byte-names.js';
 import type { RetentionDecision } from '../../core/retention.js';
 import { mountOfNearest } from '../../btrfs/paths.js';
-import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
+import {
+  childrenOf,
+  isCompleteCopy,
+  listSubvolumes,
+  listTargetSubvolumes,
+  type Subvolume,
+} from '../../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { isSnapshotName } from '../../core/naming.js';
 import { isFutureName } from '../../core/retention.js';
@@ -67,11 +73,22 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
   targetListing?.catch(() => {}); // awaited per source below
   const out: SourceListing[] = [];
   for (const s of sources) {
-    const entry: SourceListing = { source: s.path, name: s.name, snapshotDir: s.snapshotDir, snapshots: [], incomplete: [], foreign: [], dangling: [] };
+    const entry: SourceListing = {
+      source: s.path,
+      name: s.name,
+      snapshotDir: s.snapshotDir,
+      snapshots: [],
+      incomplete: [],
+      foreign: [],
+      dangling: [],
+    };
     out.push(entry);
     try {
       const near = await mountOfNearest(s.snapshotDir, mounts);
-      const src = near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir ? childrenOf(await subvolumesOf(near.mount), s.snapshotDir) : [];
+      const src =
+        near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir
+          ? childrenOf(await subvolumesOf(near.mount), s.snapshotDir)
+          : [];
       let dst: Subvolume[] = [];
       if (usable && targetListing) {
         entry.targetDir = join(usable.mountPoint, s.name);
@@ -105,10 +122,21 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       // (the two filesystems' generations do not compare: the target's order places them)
       const targetOnly = complete
         .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
-        .map((d) => ({ row: { name: d.name, source: false, target: true, paired: false, latestSource: false, latestTarget: dstLatest === d.name }, rank: targetRank.get(d.name)! }));
+        .map((d) => ({
+          row: {
+            name: d.name,
+            source: false,
+            target: true,
+            paired: false,
+            latestSource: false,
+            latestTarget: dstLatest === d.name,
+          },
+          rank: targetRank.get(d.name)!,
+        }));
       const rows: SnapshotRow[] = [];
       for (const r of sourceRows) {
-        while (r.rank !== undefined && targetOnly.length > 0 && targetOnly[0]!.rank < r.rank) rows.push(targetOnly.shift()!.row);
+        while (r.rank !== undefined && targetOnly.length > 0 && targetOnly[0]!.rank < r.rank)
+          rows.push(targetOnly.shift()!.row);
         rows.push(r.row);
       }
       rows.push(...targetOnly.map((t) => t.row));
@@ -122,15 +150,27 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
           rules: config.retention,
         });
         const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
-        for (const row of rows) row.retention = { source: row.source ? why(plan.source, row.name) : undefined, target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined };
+        for (const row of rows)
+          row.retention = {
+            source: row.source ? why(plan.source, row.name) : undefined,
+            target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined,
+          };
       }
       const now = new Date();
       for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
       entry.snapshots = rows; // oldest first by creation, as backup and prune order them
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
-      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
-      if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
-      if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest)) entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
+      entry.foreign = dst
+        .filter(
+          (d) =>
+            (!isCompleteCopy(d) && d.name !== recorded) ||
+            (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name)),
+        )
+        .map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
+      if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest))
+        entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
+      if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest))
+        entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
     } catch (err) {
       entry.error = (err as Error).message;
     }
@@ -140,26 +180,43 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
 
 export function listingLines(listing: Listing): string[] {
   const lines: string[] = [];
-  if (!listing.targetMounted) lines.push(`target ${listing.target} is not mounted: showing the source side only (run: btrfs-vault open)`);
+  if (!listing.targetMounted)
+    lines.push(`target ${listing.target} is not mounted: showing the source side only (run: btrfs-vault open)`);
   for (const s of listing.sources) {
     lines.push('', `${s.source}  (snapshots in ${s.snapshotDir}${s.targetDir ? `, backups in ${s.targetDir}` : ''})`);
     if (s.error) lines.push(`  error: ${s.error}`);
     if (s.snapshots.length === 0 && !s.error) lines.push('  no snapshots yet');
     for (const r of s.snapshots) {
-      const where = r.paired ? 'both sides (pair)' : r.source && r.target ? 'both sides, DIFFERENT data' : r.source ? 'source only' : 'target only';
+      const where = r.paired
+        ? 'both sides (pair)'
+        : r.source && r.target
+          ? 'both sides, DIFFERENT data'
+          : r.source
+            ? 'source only'
+            : 'target only';
       const renamed = r.targetName ? ` (on target: ${escapeName(r.targetName)})` : '';
-      const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target'].filter(Boolean).join(', ');
+      const latest = [r.latestSource && 'latest on source', r.latestTarget && 'latest on target']
+        .filter(Boolean)
+        .join(', ');
       const future = r.future ? '  (named in the future: the clock was set forward; ordered by when it was made)' : '';
-      lines.push(`  ${escapeName(r.name)}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${future}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`);
+      lines.push(
+        `  ${escapeName(r.name)}  ${where}${renamed}${latest ? `  <- ${latest}` : ''}${future}${r.retention ? `  [${retentionText(r.retention)}]` : ''}`,
+      );
     }
-    for (const i of s.incomplete) lines.push(`  ${escapeName(i)}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
-    for (const f of s.foreign) lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);
-    for (const d of s.dangling) lines.push(`  ! ${escapeName(d)}, which does not exist (the next backup points it at the new backup)`);
+    for (const i of s.incomplete)
+      lines.push(`  ${escapeName(i)}  INCOMPLETE on target (an interrupted run; the next backup deletes it)`);
+    for (const f of s.foreign)
+      lines.push(`  ${f}  on target, not a backup made by btrfs-vault (or made writable since): left alone`);
+    for (const d of s.dangling)
+      lines.push(`  ! ${escapeName(d)}, which does not exist (the next backup points it at the new backup)`);
   }
   return lines;
 }
 
 function retentionText(r: NonNullable<SnapshotRow['retention']>): string {
-  const side = (name: string, reasons: string[] | undefined) => (reasons === undefined ? [] : [`${name}: ${reasons.length > 0 ? `kept, ${reasons.join(', ')}` : 'deleted by the next prune'}`]);
+  const side = (name: string, reasons: string[] | undefined) =>
+    reasons === undefined
+      ? []
+      : [`${name}: ${reasons.length > 0 ? `kept, ${reasons.join(', ')}` : 'deleted by the next prune'}`];
   return [...side('source', r.source), ...side('target', r.target)].join('; ');
 }

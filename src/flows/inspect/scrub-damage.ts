@@ -29,14 +29,28 @@ export interface ScrubDamage {
 }
 
 const commands = {
-  resolve: (logical: number, mp: string): Argv => ['btrfs', ['inspect-internal', 'logical-resolve', '-P', '--', String(logical), mp]],
-  inodePaths: (inode: number, subvolume: string): Argv => ['btrfs', ['inspect-internal', 'inode-resolve', '--', String(inode), subvolume]],
+  resolve: (logical: number, mp: string): Argv => [
+    'btrfs',
+    ['inspect-internal', 'logical-resolve', '-P', '--', String(logical), mp],
+  ],
+  inodePaths: (inode: number, subvolume: string): Argv => [
+    'btrfs',
+    ['inspect-internal', 'inode-resolve', '--', String(inode), subvolume],
+  ],
   /** one block past the page cache: the checksum is checked on the way */
-  readBlock: (file: string, offset: number): Argv => ['dd', [`if=${file}`, 'of=/dev/null', 'iflag=direct', `bs=${BLOCK}`, `skip=${offset / BLOCK}`, 'count=1', 'status=none']],
+  readBlock: (file: string, offset: number): Argv => [
+    'dd',
+    [`if=${file}`, 'of=/dev/null', 'iflag=direct', `bs=${BLOCK}`, `skip=${offset / BLOCK}`, 'count=1', 'status=none'],
+  ],
 };
 
 /** `log`: the kernel's lines since the scrub started; `listing`: the filesystem's subvolumes (id → path). */
-export async function scrubDamage(runner: Runner, mount: MountEntry, log: readonly string[], listing: readonly Subvolume[]): Promise<ScrubDamage> {
+export async function scrubDamage(
+  runner: Runner,
+  mount: MountEntry,
+  log: readonly string[],
+  listing: readonly Subvolume[],
+): Promise<ScrubDamage> {
   const stripes = damagedStripes(log, { kernelName: kernelName(mount.source), paths: [mount.source] });
   const files = new Set<string>();
   const oneOf = new Set<string>();
@@ -45,7 +59,10 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
     const key = `${root}/${inode}`;
     if (!paths.has(key)) {
       const sub = root === 5 && mount.root === '/' ? mount.mountPoint : listing.find((s) => s.id === root)?.path;
-      const out = sub === undefined ? undefined : await runner.query(commands.inodePaths(inode, sub), { allowFailure: true, bytes: true });
+      const out =
+        sub === undefined
+          ? undefined
+          : await runner.query(commands.inodePaths(inode, sub), { allowFailure: true, bytes: true });
       paths.set(key, out && out.exitCode === 0 ? pathLines(out.stdout, sub!) : []);
     }
     return paths.get(key)!;
@@ -54,7 +71,9 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
     const suspects: string[] = [];
     let found = false;
     for (let logical = stripe; logical < stripe + STRIPE_BYTES; logical += BLOCK) {
-      const refs = parseLogicalResolve((await runner.query(commands.resolve(logical, mount.mountPoint), { allowFailure: true })).stdout);
+      const refs = parseLogicalResolve(
+        (await runner.query(commands.resolve(logical, mount.mountPoint), { allowFailure: true })).stdout,
+      );
       if (refs.length === 0) continue;
       const named: string[] = [];
       for (const ref of refs) {
@@ -63,7 +82,11 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
       }
       // every ref is the same block on disk: one read tells for all
       const first = refs.find((r) => (paths.get(`${r.root}/${r.inode}`) ?? []).length > 0);
-      const read = first && (await runner.query(commands.readBlock(paths.get(`${first.root}/${first.inode}`)![0]!, first.offset), { allowFailure: true }));
+      const read =
+        first &&
+        (await runner.query(commands.readBlock(paths.get(`${first.root}/${first.inode}`)![0]!, first.offset), {
+          allowFailure: true,
+        }));
       if (read && read.exitCode !== 0 && /Input\/output error/.test(read.stderr)) {
         found = true;
         for (const f of named) files.add(f);
@@ -72,7 +95,12 @@ export async function scrubDamage(runner: Runner, mount: MountEntry, log: readon
     if (!found) for (const f of suspects) oneOf.add(f);
   }
   const shown = (set: Set<string>) => [...set].slice(0, MAX_FILES).map(escapeName);
-  return { files: shown(files), oneOf: shown(oneOf), stripes: stripes.length, unresolved: Math.max(0, stripes.length - MAX_STRIPES) };
+  return {
+    files: shown(files),
+    oneOf: shown(oneOf),
+    stripes: stripes.length,
+    unresolved: Math.max(0, stripes.length - MAX_STRIPES),
+  };
 }
 
 /** inode-resolve's paths, one a line, each under `sub`: a line that is not continues the name before it (a newline in a name) */

@@ -2,7 +2,14 @@ import { join } from 'node:path';
 import type { VaultConfig } from '../../config/config.js';
 import { mountOfNearest } from '../../btrfs/paths.js';
 import { readReceiveRecord } from '../../btrfs/receive-record.js';
-import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, snapshotsIn, type Subvolume } from '../../btrfs/subvolumes.js';
+import {
+  childrenOf,
+  isCompleteCopy,
+  listSubvolumes,
+  listTargetSubvolumes,
+  snapshotsIn,
+  type Subvolume,
+} from '../../btrfs/subvolumes.js';
 import type { MdArrayStat } from '../../core/mdstat.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import { isSnapshotName } from '../../core/naming.js';
@@ -21,7 +28,15 @@ import { planSource } from '../retention/retention-plan.js';
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
 
-export type WarningCode = 'no-backup' | 'stale-backup' | 'last-run-failed' | 'degraded' | 'incomplete-copy' | 'retention-disabled' | 'target-not-seen' | 'future-name';
+export type WarningCode =
+  | 'no-backup'
+  | 'stale-backup'
+  | 'last-run-failed'
+  | 'degraded'
+  | 'incomplete-copy'
+  | 'retention-disabled'
+  | 'target-not-seen'
+  | 'future-name';
 
 export interface StatusWarning {
   code: WarningCode;
@@ -59,7 +74,14 @@ export interface Status {
     /** ISO time the disk was last opened by a backup (the host's record) */
     lastSeen: string | null;
     layers: { layer: string; up: boolean; detail: string }[];
-    array: { map?: string; degraded: boolean; sync?: MdArrayStat['sync']; failed: string[]; leftOut: string[]; missing: number } | null;
+    array: {
+      map?: string;
+      degraded: boolean;
+      sync?: MdArrayStat['sync'];
+      failed: string[];
+      leftOut: string[];
+      missing: number;
+    } | null;
     space: { free: number; size: number } | null;
   };
   /** minFree: target.min_free as written (it deletes the oldest backups when space is short, with or without [retention]) */
@@ -87,13 +109,22 @@ export async function collectStatus(runner: Runner, config: VaultConfig, now = n
     if (layer === raidLayer && state.stat) {
       const s = state.stat;
       const degraded = s.present !== undefined && s.wanted !== undefined && s.present < s.wanted;
-      array = { map: s.map, degraded, sync: s.sync, failed: state.absent?.failed ?? [], leftOut: state.absent?.leftOut ?? [], missing: state.absent?.missing ?? 0 };
+      array = {
+        map: s.map,
+        degraded,
+        sync: s.sync,
+        failed: state.absent?.failed ?? [],
+        leftOut: state.absent?.leftOut ?? [],
+        missing: state.absent?.missing ?? 0,
+      };
     }
   }
   const mount = await filesystemLayer.mountOf(ctx);
   const usable = mount?.fsType === 'btrfs' ? mount : undefined;
   const targetListing = usable ? await listTargetSubvolumes(runner, usable).catch(() => undefined) : undefined;
-  const sources = await Promise.all(config.sources.map((s) => sourceStatus(runner, config, s, record, mounts, usable, targetListing, now)));
+  const sources = await Promise.all(
+    config.sources.map((s) => sourceStatus(runner, config, s, record, mounts, usable, targetListing, now)),
+  );
   const status: Status = {
     ok: true,
     at: now.toISOString(),
@@ -139,8 +170,18 @@ async function sourceStatus(
   const recorded = targetDir ? readReceiveRecord(targetDir)?.name : undefined;
   let wouldDelete: SourceStatus['retentionWouldDelete'] = null;
   if (config.retention && complete && targetDir && dst) {
-    const { plan } = planSource({ sourceListing: snaps, targetListing: dst, snapDir: s.snapshotDir, targetDir, rules: config.retention, now });
-    wouldDelete = { source: plan.source.filter((d) => !d.keep).length, target: plan.target.filter((d) => !d.keep).length };
+    const { plan } = planSource({
+      sourceListing: snaps,
+      targetListing: dst,
+      snapDir: s.snapshotDir,
+      targetDir,
+      rules: config.retention,
+      now,
+    });
+    wouldDelete = {
+      source: plan.source.filter((d) => !d.keep).length,
+      target: plan.target.filter((d) => !d.keep).length,
+    };
   }
   const last = r?.lastSuccess ?? null;
   return {
@@ -149,7 +190,10 @@ async function sourceStatus(
     lastSuccess: last,
     ageSeconds: last ? Math.round((now.getTime() - Date.parse(last)) / 1000) : null,
     lastError: r?.lastFailure && (!last || r.lastFailure > last) ? (r.lastError ?? 'failed') : null,
-    snapshots: { source: snaps.length, target: complete ? complete.filter((d) => isSnapshotName(d.name)).length : null },
+    snapshots: {
+      source: snaps.length,
+      target: complete ? complete.filter((d) => isSnapshotName(d.name)).length : null,
+    },
     nextParent: parent?.kind === 'incremental' ? parent.parent : null,
     incomplete: dst?.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name) ?? [],
     retentionWouldDelete: wouldDelete,
@@ -167,9 +211,20 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
   const age = formatDuration(maxAge * 1000);
   const out: StatusWarning[] = [];
   for (const s of status.sources) {
-    if (s.lastSuccess === null) out.push({ code: 'no-backup', source: s.source, message: `${s.source} has never been backed up` });
-    else if (s.ageSeconds! > maxAge) out.push({ code: 'stale-backup', source: s.source, message: `the last backup of ${s.source} is ${formatDuration(s.ageSeconds! * 1000)} old (status.max_age: ${age})` });
-    if (s.lastError) out.push({ code: 'last-run-failed', source: s.source, message: `the last run for ${s.source} failed: ${s.lastError.split('\n')[0]}` });
+    if (s.lastSuccess === null)
+      out.push({ code: 'no-backup', source: s.source, message: `${s.source} has never been backed up` });
+    else if (s.ageSeconds! > maxAge)
+      out.push({
+        code: 'stale-backup',
+        source: s.source,
+        message: `the last backup of ${s.source} is ${formatDuration(s.ageSeconds! * 1000)} old (status.max_age: ${age})`,
+      });
+    if (s.lastError)
+      out.push({
+        code: 'last-run-failed',
+        source: s.source,
+        message: `the last run for ${s.source} failed: ${s.lastError.split('\n')[0]}`,
+      });
     if (s.futureNames.length) {
       out.push({
         code: 'future-name',
@@ -178,12 +233,20 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
         fix: `check the clock (timedatectl; NTP); nothing else is needed: retention counts ${s.futureNames.length > 1 ? 'them' : 'it'} by ${s.futureNames.length > 1 ? 'their' : 'its'} creation and deletes ${s.futureNames.length > 1 ? 'them' : 'it'} in turn (btrfs-vault list shows why each is kept)`,
       });
     }
-    if (s.incomplete.length) out.push({ code: 'incomplete-copy', source: s.source, message: `${s.source} has an incomplete copy on the disk (${s.incomplete.join(', ')}); the next backup deletes it` });
+    if (s.incomplete.length)
+      out.push({
+        code: 'incomplete-copy',
+        source: s.source,
+        message: `${s.source} has an incomplete copy on the disk (${s.incomplete.join(', ')}); the next backup deletes it`,
+      });
   }
   const a = status.target.array;
   // degraded by design until the second disk is added; a warning once a member exists that is not mirroring
   if (a?.degraded && (a.failed.length > 0 || a.leftOut.length > 0 || record.mirrored)) {
-    out.push({ code: 'degraded', message: `the mirror ${config.target.array} is degraded ${a.map ?? ''}: ${[...a.failed.map((f) => `${f} failed`), ...a.leftOut.map((f) => `${f} left out`), ...(a.missing ? [`${a.missing} member(s) not attached`] : [])].join(', ')}; see: btrfs-vault open` });
+    out.push({
+      code: 'degraded',
+      message: `the mirror ${config.target.array} is degraded ${a.map ?? ''}: ${[...a.failed.map((f) => `${f} failed`), ...a.leftOut.map((f) => `${f} left out`), ...(a.missing ? [`${a.missing} member(s) not attached`] : [])].join(', ')}; see: btrfs-vault open`,
+    });
   }
   if (!status.retention.configured) {
     const message = status.retention.minFree
@@ -193,7 +256,10 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
   }
   const seen = status.target.lastSeen ? Date.parse(status.target.lastSeen) : undefined;
   if (!status.target.mounted && seen !== undefined && now.getTime() - seen > maxAge * 1000) {
-    out.push({ code: 'target-not-seen', message: `the backup disk was last seen ${formatDuration(now.getTime() - seen)} ago: plug it in` });
+    out.push({
+      code: 'target-not-seen',
+      message: `the backup disk was last seen ${formatDuration(now.getTime() - seen)} ago: plug it in`,
+    });
   }
   return out;
 }
@@ -202,16 +268,28 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
 export function statusLines(s: Status): string[] {
   const lines: string[] = [];
   const ago = (sec: number | null) => (sec === null ? 'never' : `${formatDuration(sec * 1000)} ago`);
-  lines.push(`backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`);
+  lines.push(
+    `backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`,
+  );
   for (const l of s.target.layers) lines.push(`  ${l.layer.padEnd(10)} ${l.up ? 'up  ' : 'down'}  ${l.detail}`);
-  if (s.target.space) lines.push(`  space      ${formatBytes(s.target.space.free)} free of ${formatBytes(s.target.space.size)}`);
-  const minFree = s.retention.minFree ? `min_free ${s.retention.minFree} deletes the oldest backups when the disk is short of space` : undefined;
-  lines.push(`retention: ${s.retention.configured ? 'on' : minFree ? 'off (snapshots are kept)' : 'off (everything is kept)'}${minFree ? `; ${minFree}` : ''}`);
+  if (s.target.space)
+    lines.push(`  space      ${formatBytes(s.target.space.free)} free of ${formatBytes(s.target.space.size)}`);
+  const minFree = s.retention.minFree
+    ? `min_free ${s.retention.minFree} deletes the oldest backups when the disk is short of space`
+    : undefined;
+  lines.push(
+    `retention: ${s.retention.configured ? 'on' : minFree ? 'off (snapshots are kept)' : 'off (everything is kept)'}${minFree ? `; ${minFree}` : ''}`,
+  );
   for (const src of s.sources) {
     lines.push('', `${src.source}`);
     lines.push(`  last backup  ${src.lastSuccess ?? 'never'} (${ago(src.ageSeconds)})`);
-    lines.push(`  snapshots    ${src.snapshots.source} on the source, ${src.snapshots.target ?? '?'} on the disk${src.nextParent ? `; next parent ${src.nextParent}` : ''}`);
-    if (src.retentionWouldDelete) lines.push(`  retention    the next prune deletes ${src.retentionWouldDelete.source} snapshot(s), ${src.retentionWouldDelete.target} backup(s)`);
+    lines.push(
+      `  snapshots    ${src.snapshots.source} on the source, ${src.snapshots.target ?? '?'} on the disk${src.nextParent ? `; next parent ${src.nextParent}` : ''}`,
+    );
+    if (src.retentionWouldDelete)
+      lines.push(
+        `  retention    the next prune deletes ${src.retentionWouldDelete.source} snapshot(s), ${src.retentionWouldDelete.target} backup(s)`,
+      );
   }
   lines.push('');
   if (s.warnings.length === 0) lines.push('all well');

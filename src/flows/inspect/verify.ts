@@ -44,7 +44,13 @@ const commands = {
   compare: (from: string, to: string, checksum: boolean, listOnStdin = false): Argv => [
     'rsync',
     [
-      '--dry-run', '--archive', '--hard-links', '--acls', '--xattrs', '--delete', '--itemize-changes',
+      '--dry-run',
+      '--archive',
+      '--hard-links',
+      '--acls',
+      '--xattrs',
+      '--delete',
+      '--itemize-changes',
       ...(checksum ? ['--checksum'] : []),
       ...(listOnStdin ? ['--from0', '--files-from=-'] : []),
       '--',
@@ -64,9 +70,23 @@ export { commands as verifyCommands };
  * --full); then a scrub of the backup filesystem (checksum errors with the files they
  * hit) and, on RAID1, md's check with its mismatch count. Reads only.
  */
-export async function runVerify(opts: { config: VaultConfig; sources: SourceConfig[]; runner: Runner; mode: OutputMode; full: boolean; scrub: boolean; signal?: AbortSignal }): Promise<VerifyReport> {
+export async function runVerify(opts: {
+  config: VaultConfig;
+  sources: SourceConfig[];
+  runner: Runner;
+  mode: OutputMode;
+  full: boolean;
+  scrub: boolean;
+  signal?: AbortSignal;
+}): Promise<VerifyReport> {
   const { config, runner } = opts;
-  const reports: VerifySourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], differences: [] }));
+  const reports: VerifySourceReport[] = opts.sources.map((s) => ({
+    source: s.path,
+    name: s.name,
+    status: 'not-run',
+    warnings: [],
+    differences: [],
+  }));
   const report: VerifyReport = { ok: false, full: opts.full, sources: reports, exitCode: ExitCode.ok };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'verified' });
 
@@ -78,8 +98,12 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
           const snapDir = source.snapshotDir;
           const targetDir = join(mount.mountPoint, source.name);
           const snaps = snapshotsIn(await session.listings.get(source.mount.mountPoint)!, snapDir);
-          const pair = chooseParent({ source: snaps, target: childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy) });
-          if (pair.kind !== 'incremental') throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
+          const pair = chooseParent({
+            source: snaps,
+            target: childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy),
+          });
+          if (pair.kind !== 'incremental')
+            throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
           r.snapshot = pair.parent;
           const from = join(snapDir, pair.parent);
           const to = join(targetDir, pair.targetName);
@@ -92,7 +116,13 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
               task.output = `checksums of ${sample.length} files chosen at random`;
               const known = new Set(r.differences.map((d) => d.path));
               // the list goes on stdin: names may hold any byte but NUL, so NUL ends each
-              const found = parseItemize((await runner.query(commands.compare(from, to, true, true), { input: Buffer.concat(sample.flatMap((p) => [p, Buffer.of(0)])) })).stdout);
+              const found = parseItemize(
+                (
+                  await runner.query(commands.compare(from, to, true, true), {
+                    input: Buffer.concat(sample.flatMap((p) => [p, Buffer.of(0)])),
+                  })
+                ).stdout,
+              );
               r.differences.push(...found.filter((d) => !known.has(d.path)));
             }
           }
@@ -110,14 +140,20 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
         title: 'Scrub the backup filesystem',
         enabled: () => opts.scrub && session.targetMount !== undefined && session.fatal === undefined,
         task: async (_c: unknown, task: Task) => {
-          report.scrub = await scrub(runner, session.targetMount!, () => session.targetListing(), (t) => (task.output = t));
+          report.scrub = await scrub(
+            runner,
+            session.targetMount!,
+            () => session.targetListing(),
+            (t) => (task.output = t),
+          );
           const s = report.scrub;
           task.title = `Scrub: ${formatBytes(s.bytes)} read, ${s.csumErrors + s.readErrors + s.uncorrectable === 0 ? 'no errors' : `${s.csumErrors} checksum, ${s.readErrors} read, ${s.uncorrectable} uncorrectable error(s)`}`;
         },
       },
       {
         title: `Check the mirror ${config.target.array}`,
-        enabled: () => opts.scrub && hasLayer(config, raidLayer) && session.targetMount !== undefined && session.fatal === undefined,
+        enabled: () =>
+          opts.scrub && hasLayer(config, raidLayer) && session.targetMount !== undefined && session.fatal === undefined,
         task: async (_c: unknown, task: Task) => {
           const mismatches = await mdCheck(runner, config.target.array, (t) => (task.output = t));
           report.mdCheck = { array: config.target.array, mismatches };
@@ -130,7 +166,9 @@ export async function runVerify(opts: { config: VaultConfig; sources: SourceConf
     {
       // a damaged disk or mirror is a failure even when every comparison was equal
       adjust: (exitCode) => {
-        const damaged = (report.scrub && report.scrub.csumErrors + report.scrub.readErrors + report.scrub.uncorrectable > 0) || (report.mdCheck?.mismatches ?? 0) > 0;
+        const damaged =
+          (report.scrub && report.scrub.csumErrors + report.scrub.readErrors + report.scrub.uncorrectable > 0) ||
+          (report.mdCheck?.mismatches ?? 0) > 0;
         return exitCode !== ExitCode.ok ? exitCode : damaged ? ExitCode.failed : ExitCode.ok;
       },
     },
@@ -152,7 +190,10 @@ function sampleFiles(root: string): Buffer[] {
   const slash = Buffer.from('/');
   const folders: Buffer[] = [Buffer.alloc(0)];
   for (let rel = folders.pop(); rel !== undefined; rel = folders.pop()) {
-    for (const e of readdirSync(Buffer.concat([Buffer.from(root), slash, rel]), { withFileTypes: true, encoding: 'buffer' })) {
+    for (const e of readdirSync(Buffer.concat([Buffer.from(root), slash, rel]), {
+      withFileTypes: true,
+      encoding: 'buffer',
+    })) {
       const path = rel.length === 0 ? e.name : Buffer.concat([rel, slash, e.name]);
       if (e.isDirectory()) folders.push(path);
       else if (e.isFile()) files.push({ path });
@@ -175,11 +216,18 @@ function sampleFiles(root: string): Buffer[] {
   return out;
 }
 
-async function scrub(runner: Runner, mount: MountEntry, listing: () => Promise<readonly Subvolume[]>, progress: (t: string) => void): Promise<NonNullable<VerifyReport['scrub']>> {
+async function scrub(
+  runner: Runner,
+  mount: MountEntry,
+  listing: () => Promise<readonly Subvolume[]>,
+  progress: (t: string) => void,
+): Promise<NonNullable<VerifyReport['scrub']>> {
   const mp = mount.mountPoint;
   // the kernel's clock at the start (a full ring buffer drops old lines, so counting lines would not do)
   const stamp = (line: string) => Number(/^\[\s*(\d+\.\d+)\]/.exec(line)?.[1] ?? -1);
-  const before = Math.max(...(await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').map(stamp));
+  const before = Math.max(
+    ...(await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').map(stamp),
+  );
   await runner.run(commands.scrubStart(mp));
   let stats: Record<string, string> = {};
   for (;;) {
@@ -188,15 +236,31 @@ async function scrub(runner: Runner, mount: MountEntry, listing: () => Promise<r
     const total = /Total to scrub:\s+(\S+)/.exec(out)?.[1];
     // a dry-run started no scrub to wait for
     if (/Status:\s+(finished|aborted)/.test(out) || !runner.changesTakeEffect) break;
-    progress(`${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`);
+    progress(
+      `${formatBytes(Number(stats.data_bytes_scrubbed ?? 0) + Number(stats.tree_bytes_scrubbed ?? 0))} of ${total ?? '?'} scrubbed`,
+    );
     await new Promise((r) => setTimeout(r, 1000));
   }
   const n = (k: string) => Number(stats[k] ?? 0);
   const errors = n('csum_errors') + n('read_errors') + n('uncorrectable_errors');
   // the kernel's lines say where (this filesystem's only); the files there are resolved
-  const log = errors === 0 ? [] : (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout.split('\n').filter((l) => stamp(l) > before);
-  const damage = errors === 0 ? { files: [], oneOf: [], stripes: 0, unresolved: 0 } : await scrubDamage(runner, mount, log, await listing());
-  return { bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'), csumErrors: n('csum_errors'), readErrors: n('read_errors'), uncorrectable: n('uncorrectable_errors'), ...damage };
+  const log =
+    errors === 0
+      ? []
+      : (await runner.query(commands.kernelLog(), { allowFailure: true })).stdout
+          .split('\n')
+          .filter((l) => stamp(l) > before);
+  const damage =
+    errors === 0
+      ? { files: [], oneOf: [], stripes: 0, unresolved: 0 }
+      : await scrubDamage(runner, mount, log, await listing());
+  return {
+    bytes: n('data_bytes_scrubbed') + n('tree_bytes_scrubbed'),
+    csumErrors: n('csum_errors'),
+    readErrors: n('read_errors'),
+    uncorrectable: n('uncorrectable_errors'),
+    ...damage,
+  };
 }
 
 /** md's own check: reads both mirrors and counts the sectors that differ. */
@@ -213,7 +277,11 @@ async function mdCheck(runner: Runner, array: string, progress: (t: string) => v
   }
   const mismatches = await mdAttribute(md, 'mismatch_cnt');
   // unreadable is not "no mismatch"
-  if (!/^\d+$/.test(mismatches)) throw new TargetError(`${array}: md's mismatch count could not be read after the check`, `look at: cat /sys/block/${md}/md/mismatch_cnt`);
+  if (!/^\d+$/.test(mismatches))
+    throw new TargetError(
+      `${array}: md's mismatch count could not be read after the check`,
+      `look at: cat /sys/block/${md}/md/mismatch_cnt`,
+    );
   return Number(mismatches);
 }
 
@@ -225,11 +293,25 @@ export function verifyLines(report: VerifyReport): string[] {
   }
   const s = report.scrub;
   if (s && s.csumErrors + s.readErrors + s.uncorrectable > 0) {
-    const where = [s.files.length ? ` in: ${s.files.join(', ')}` : '', s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '', s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : '', s.stripes > 0 && s.files.length + s.oneOf.length === 0 ? ' (no file holds the damaged places: btrfs\'s own metadata, or space no longer in use)' : ''].join('');
-    lines.push(`✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${where}`);
-    lines.push('  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups');
+    const where = [
+      s.files.length ? ` in: ${s.files.join(', ')}` : '',
+      s.oneOf.length ? `${s.files.length ? ';' : ''} in one of (btrfs cannot tell which): ${s.oneOf.join(', ')}` : '',
+      s.unresolved ? ` (and ${s.unresolved} more damaged place(s), not resolved)` : '',
+      s.stripes > 0 && s.files.length + s.oneOf.length === 0
+        ? " (no file holds the damaged places: btrfs's own metadata, or space no longer in use)"
+        : '',
+    ].join('');
+    lines.push(
+      `✖ the scrub found ${s.csumErrors} checksum, ${s.readErrors} read and ${s.uncorrectable} uncorrectable error(s)${where}`,
+    );
+    lines.push(
+      '  fix: the backup disk is damaged: check it (btrfs device stats, smartctl), replace it, and make new backups',
+    );
   }
-  if (report.mdCheck?.mismatches) lines.push(`✖ the two mirrors differ in ${report.mdCheck.mismatches} sector(s) of ${report.mdCheck.array}\n  fix: run: mdadm --action=repair ${report.mdCheck.array}, then verify again`);
+  if (report.mdCheck?.mismatches)
+    lines.push(
+      `✖ the two mirrors differ in ${report.mdCheck.mismatches} sector(s) of ${report.mdCheck.array}\n  fix: run: mdadm --action=repair ${report.mdCheck.array}, then verify again`,
+    );
   if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);
   if (report.ok) lines.push('all well');
   return lines;

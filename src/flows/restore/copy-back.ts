@@ -12,7 +12,10 @@ import { quote, type Argv, type Runner } from '../../system/runner.js';
 
 export const copyBackCommands = {
   /** -a: mode, owner, times, links as links; xattrs and ACLs; a copy shares data where it can */
-  copy: (from: string, to: string): Argv => ['cp', ['--archive', '--no-dereference', '--preserve=all', '--reflink=auto', '--no-target-directory', '--', from, to]],
+  copy: (from: string, to: string): Argv => [
+    'cp',
+    ['--archive', '--no-dereference', '--preserve=all', '--reflink=auto', '--no-target-directory', '--', from, to],
+  ],
   /** syncfs of the filesystem that holds it: the whole copied tree is on the disk before it is renamed into place */
   sync: (path: string): Argv => ['sync', ['--file-system', '--', path]],
   move: (from: string, to: string): Argv => ['mv', ['--no-target-directory', '--', from, to]],
@@ -30,17 +33,32 @@ export function temporaryFor(to: string): string {
  * is kept as `to.before-restore`. Returns that name when something was kept. A signal
  * (SIGTERM, SIGINT) before the renames leaves `to` as it was and no temporary.
  */
-export async function copyBack(runner: Runner, from: string, to: string, overwrite: boolean, signal?: AbortSignal): Promise<string | undefined> {
+export async function copyBack(
+  runner: Runner,
+  from: string,
+  to: string,
+  overwrite: boolean,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
   const exists = lexists(to);
   const kept = `${to}.before-restore`;
   if (exists) {
-    if (!overwrite) throw new UserError(`${escapeName(to)} exists; nothing is overwritten`, `give another --to, or add --overwrite (the old one is kept as ${escapeName(basename(kept))})`);
-    if (lexists(kept)) throw new UserError(`${escapeName(kept)} exists already, from an earlier restore`, 'move it away first');
+    if (!overwrite)
+      throw new UserError(
+        `${escapeName(to)} exists; nothing is overwritten`,
+        `give another --to, or add --overwrite (the old one is kept as ${escapeName(basename(kept))})`,
+      );
+    if (lexists(kept))
+      throw new UserError(`${escapeName(kept)} exists already, from an earlier restore`, 'move it away first');
   }
   const dir = dirname(to);
   checkFolder(dir);
   const tmp = temporaryFor(to);
-  if (lexists(tmp)) throw new UserError(`${escapeName(tmp)} exists: an interrupted restore left it (btrfs-vault never deletes what it did not just make)`, `look at it, then remove it: rm -r -- ${quote(tmp)}`);
+  if (lexists(tmp))
+    throw new UserError(
+      `${escapeName(tmp)} exists: an interrupted restore left it (btrfs-vault never deletes what it did not just make)`,
+      `look at it, then remove it: rm -r -- ${quote(tmp)}`,
+    );
   signal?.throwIfAborted();
   try {
     await runner.run(copyBackCommands.copy(from, tmp));
@@ -77,12 +95,22 @@ function checkFolder(dir: string): void {
   } catch {
     /* missing */
   }
-  if (!isDir) throw new UserError(`${escapeName(dir)} is not an existing folder: --to must name a path in one`, `create it first (mkdir -p -- ${quote(dir)}), or give another --to`);
+  if (!isDir)
+    throw new UserError(
+      `${escapeName(dir)} is not an existing folder: --to must name a path in one`,
+      `create it first (mkdir -p -- ${quote(dir)}), or give another --to`,
+    );
   try {
     accessSync(fsPath(dir), constants.W_OK);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
-    throw new UserError(`the folder ${escapeName(dir)} ${why}; nothing was copied`, `give --to a path in a writable folder, or make that one writable (mount -o remount,rw; btrfs property set SUBVOLUME ro false; chattr -i)`);
+    const why =
+      (err as NodeJS.ErrnoException).code === 'EROFS'
+        ? 'is read-only (a read-only mount or subvolume)'
+        : 'cannot be written to (immutable?)';
+    throw new UserError(
+      `the folder ${escapeName(dir)} ${why}; nothing was copied`,
+      `give --to a path in a writable folder, or make that one writable (mount -o remount,rw; btrfs property set SUBVOLUME ro false; chattr -i)`,
+    );
   }
 }
 

@@ -39,7 +39,10 @@ export function pathInSource(source: SourceConfig, path: string): string {
   const rel = normalize(isAbsolute(path) ? relative(source.path, path) : path);
   // `..hidden` is a name inside the source; only `..` itself or `../` leaves it
   if (rel === '' || rel === '.' || rel === '..' || rel.startsWith('../') || isAbsolute(rel)) {
-    throw new UserError(`${escapeName(path)} is not inside the source ${source.path}`, `give a path under ${source.path}, or one relative to it`);
+    throw new UserError(
+      `${escapeName(path)} is not inside the source ${source.path}`,
+      `give a path under ${source.path}, or one relative to it`,
+    );
   }
   return rel;
 }
@@ -57,7 +60,11 @@ export function statInside(root: string, rel: string): Stats | undefined {
       return undefined;
     }
     if (i < parts.length - 1 && !st.isDirectory()) {
-      if (st.isSymbolicLink()) throw new UserError(`${escapeName(join(...parts.slice(0, i + 1)))} is a symlink in the backup: btrfs-vault does not follow it (it could lead out of the backup)`, 'ask for the path the link points to');
+      if (st.isSymbolicLink())
+        throw new UserError(
+          `${escapeName(join(...parts.slice(0, i + 1)))} is a symlink in the backup: btrfs-vault does not follow it (it could lead out of the backup)`,
+          'ask for the path the link points to',
+        );
       return undefined;
     }
     if (i === parts.length - 1) return st;
@@ -83,7 +90,17 @@ export async function runFiles(opts: {
 }): Promise<FilesReport> {
   const { config, source, runner } = opts;
   const rel = pathInSource(source, opts.path);
-  const report: FilesReport = { ok: false, dryRun: !runner.changesTakeEffect, source: source.path, name: source.name, status: 'not-run', warnings: [], path: escapeName(rel), versions: [], exitCode: ExitCode.ok };
+  const report: FilesReport = {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    source: source.path,
+    name: source.name,
+    status: 'not-run',
+    warnings: [],
+    path: escapeName(rel),
+    versions: [],
+    exitCode: ExitCode.ok,
+  };
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
   const backupsOf = async () => {
     const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
@@ -94,7 +111,11 @@ export async function runFiles(opts: {
     pickBackup && restore
       ? async () => {
           const holding = versions(await backupsOf(), rel).map((v) => v.backup);
-          if (holding.length === 0) throw new UserError(`${escapeName(rel)} is in none of the backups of ${source.path}`, 'see where it is: btrfs-vault files SOURCE PATH');
+          if (holding.length === 0)
+            throw new UserError(
+              `${escapeName(rel)} is in none of the backups of ${source.path}`,
+              'see where it is: btrfs-vault files SOURCE PATH',
+            );
           restore.from = await pickBackup(holding);
         }
       : undefined;
@@ -132,25 +153,60 @@ function versions(backups: readonly Subvolume[], rel: string): FileVersion[] {
   return out;
 }
 
-async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: string, report: FilesReport, r: { from?: string; to: string; overwrite: boolean }, signal?: AbortSignal): Promise<void> {
+async function restoreOne(
+  runner: Runner,
+  backups: readonly Subvolume[],
+  rel: string,
+  report: FilesReport,
+  r: { from?: string; to: string; overwrite: boolean },
+  signal?: AbortSignal,
+): Promise<void> {
   const from = r.from ?? report.versions.at(-1)?.backup;
   const backup = backups.find((b) => b.name === from);
   // bad input, as a backup named positionally is (exit 2)
-  if (!backup) throw new UserError(r.from ? `there is no complete backup named ${escapeName(r.from)} of ${report.source}` : `${escapeName(rel)} is in none of the backups`, 'see where it is: btrfs-vault files SOURCE PATH');
-  if (!statInside(backup.path, rel)) throw new UserError(`${escapeName(rel)} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
+  if (!backup)
+    throw new UserError(
+      r.from
+        ? `there is no complete backup named ${escapeName(r.from)} of ${report.source}`
+        : `${escapeName(rel)} is in none of the backups`,
+      'see where it is: btrfs-vault files SOURCE PATH',
+    );
+  if (!statInside(backup.path, rel))
+    throw new UserError(
+      `${escapeName(rel)} is not in the backup ${backup.name}`,
+      `pick a backup that has it: ${
+        report.versions
+          .slice(-3)
+          .map((v) => v.backup)
+          .join(', ') || 'none has it'
+      }`,
+    );
   // resolved: `DIR/` is DIR, and `--help` is a path in the current folder, not an option
   const to = resolve(r.to);
   const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal);
   report.restored = { from: backup.name, to: escapeName(to), ...(kept ? { kept: escapeName(kept) } : {}) };
 }
 
-
 /** What a person reads. */
 export function filesLines(r: FilesReport): string[] {
   if (!r.ok) return [`✖ ${r.error}${r.fix ? `\nfix: ${r.fix}` : ''}`];
-  const lines = r.versions.length === 0 ? [`${r.path} is in none of the backups of ${r.source}`] : [`${r.path} in the backups of ${r.source} (* = changed):`];
-  for (const v of r.versions) lines.push(`  ${v.changed ? '*' : ' '} ${v.backup}  ${v.type.padEnd(7)} ${String(v.size).padStart(12)}  ${v.mtime}`);
-  if (r.restored && r.dryRun) lines.push('', `would restore ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (keeping the one there as ${r.restored.kept})` : ''}; dry run: nothing was changed`);
-  else if (r.restored) lines.push('', `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`);
+  const lines =
+    r.versions.length === 0
+      ? [`${r.path} is in none of the backups of ${r.source}`]
+      : [`${r.path} in the backups of ${r.source} (* = changed):`];
+  for (const v of r.versions)
+    lines.push(
+      `  ${v.changed ? '*' : ' '} ${v.backup}  ${v.type.padEnd(7)} ${String(v.size).padStart(12)}  ${v.mtime}`,
+    );
+  if (r.restored && r.dryRun)
+    lines.push(
+      '',
+      `would restore ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (keeping the one there as ${r.restored.kept})` : ''}; dry run: nothing was changed`,
+    );
+  else if (r.restored)
+    lines.push(
+      '',
+      `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`,
+    );
   return lines;
 }

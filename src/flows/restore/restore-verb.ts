@@ -33,23 +33,56 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
   let { to, path } = input;
   let picked: Picked | undefined;
   if (input.source === undefined) {
-    if (!input.interactive) throw new UserError('restore needs a SOURCE, or a terminal to choose one on', 'btrfs-vault restore /home --to /srv/restore');
+    if (!input.interactive)
+      throw new UserError(
+        'restore needs a SOURCE, or a terminal to choose one on',
+        'btrfs-vault restore /home --to /srv/restore',
+      );
     picked = await pickRestore(config, to);
     to = picked.to;
     if (picked.path) path = picked.path;
   }
   const source = picked?.source.path ?? input.source!;
   const pickBackup = picked?.pickBackup;
-  if (!to) throw new UserError('restore needs --to DIR: the folder the backup is restored into (it must be on a btrfs filesystem)', `btrfs-vault restore ${source} --to /srv/restore`);
+  if (!to)
+    throw new UserError(
+      'restore needs --to DIR: the folder the backup is restored into (it must be on a btrfs filesystem)',
+      `btrfs-vault restore ${source} --to /srv/restore`,
+    );
   const before = input.before === undefined ? undefined : parseBefore(input.before);
-  if (input.before !== undefined && before === undefined) throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
+  if (input.before !== undefined && before === undefined)
+    throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
   if (path !== undefined) {
-    if (input.backup !== undefined) throw new UserError('with --path, name the backup with --from', `btrfs-vault restore ${source} --path ${path} --from ${input.backup} --to ${to}`);
-    const files = await runFiles({ config, source: restoreSource(config, source), path, runner, mode, restore: { from: input.from, to, overwrite: input.overwrite }, pickBackup, signal });
+    if (input.backup !== undefined)
+      throw new UserError(
+        'with --path, name the backup with --from',
+        `btrfs-vault restore ${source} --path ${path} --from ${input.backup} --to ${to}`,
+      );
+    const files = await runFiles({
+      config,
+      source: restoreSource(config, source),
+      path,
+      runner,
+      mode,
+      restore: { from: input.from, to, overwrite: input.overwrite },
+      pickBackup,
+      signal,
+    });
     input.print(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
     return files.exitCode;
   }
-  const report = await runRestore({ config, source: restoreSource(config, source), backup: input.backup, before, to, writable: input.writable, pickBackup, runner, mode, signal });
+  const report = await runRestore({
+    config,
+    source: restoreSource(config, source),
+    backup: input.backup,
+    before,
+    to,
+    writable: input.writable,
+    pickBackup,
+    runner,
+    mode,
+    signal,
+  });
   input.print(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
   return report.exitCode ?? 0;
 }

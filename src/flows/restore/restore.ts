@@ -63,11 +63,29 @@ export interface RestoreReport extends SourceResult {
  */
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const { config, runner, source } = opts;
-  const report: RestoreReport = { ok: false, dryRun: !runner.changesTakeEffect, source: source.path, name: source.name, status: 'not-run', warnings: [], nextSteps: [], exitCode: ExitCode.ok };
+  const report: RestoreReport = {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    source: source.path,
+    name: source.name,
+    status: 'not-run',
+    warnings: [],
+    nextSteps: [],
+    exitCode: ExitCode.ok,
+  };
   const dest = destination(opts.to);
   // a backup named: a path that is taken is refused before the disk is opened (~7 s through the whole stack)
-  if (opts.backup !== undefined && /^[^/]+$/.test(opts.backup) && opts.backup !== '.' && opts.backup !== '..' && lexists(join(dest.dir, opts.backup))) {
-    throw new UserError(`${join(dest.dir, opts.backup)} exists already; nothing is ever overwritten, and the backup disk was not opened`, `restore into another folder (--to), or move ${join(dest.dir, opts.backup)} away first`);
+  if (
+    opts.backup !== undefined &&
+    /^[^/]+$/.test(opts.backup) &&
+    opts.backup !== '.' &&
+    opts.backup !== '..' &&
+    lexists(join(dest.dir, opts.backup))
+  ) {
+    throw new UserError(
+      `${join(dest.dir, opts.backup)} exists already; nothing is ever overwritten, and the backup disk was not opened`,
+      `restore into another folder (--to), or move ${join(dest.dir, opts.backup)} away first`,
+    );
   }
   const session = new TargetSession(config, runner, [], [] as SourceResult[], {
     signal: opts.signal,
@@ -78,7 +96,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const pickBackup = opts.pickBackup;
   await session.run(
     [
-      session.ownTask(report, `Restore ${source.path}`, (task) => restore(opts, session.targetMount!.mountPoint, dest, report, task)),
+      session.ownTask(report, `Restore ${source.path}`, (task) =>
+        restore(opts, session.targetMount!.mountPoint, dest, report, task),
+      ),
     ],
     opts.mode,
     report,
@@ -108,22 +128,40 @@ function destination(to: string): Destination {
     dir = realpathSync.native(to);
     if (!lstatSync(dir).isDirectory()) throw new Error('not a folder');
   } catch {
-    throw new UserError(`${escapeName(to)} is not an existing folder`, `create it first (mkdir -p -- ${quote(to)}) on the btrfs filesystem the backup should go to`);
+    throw new UserError(
+      `${escapeName(to)} is not an existing folder`,
+      `create it first (mkdir -p -- ${quote(to)}) on the btrfs filesystem the backup should go to`,
+    );
   }
   const mount = findMount(readMountsSync(), dir);
   if (!mount || mount.fsType !== 'btrfs') {
-    throw new UserError(`${escapeName(to)} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`, 'give --to a folder on a btrfs filesystem');
+    throw new UserError(
+      `${escapeName(to)} is on a ${mount?.fsType ?? 'unknown'} filesystem, not btrfs: a backup can only be restored onto btrfs`,
+      'give --to a folder on a btrfs filesystem',
+    );
   }
   try {
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    const why = (err as NodeJS.ErrnoException).code === 'EROFS' ? 'is read-only (a read-only mount or subvolume)' : 'cannot be written to (immutable?)';
-    throw new UserError(`the restore folder ${escapeName(dir)} ${why}; nothing was written, and the backup disk was not opened`, 'give --to a writable folder on a btrfs filesystem');
+    const why =
+      (err as NodeJS.ErrnoException).code === 'EROFS'
+        ? 'is read-only (a read-only mount or subvolume)'
+        : 'cannot be written to (immutable?)';
+    throw new UserError(
+      `the restore folder ${escapeName(dir)} ${why}; nothing was written, and the backup disk was not opened`,
+      'give --to a writable folder on a btrfs filesystem',
+    );
   }
   return { dir, mount };
 }
 
-async function restore(opts: RestoreOptions, mountPoint: string, dest: Destination, report: RestoreReport, task: Task): Promise<void> {
+async function restore(
+  opts: RestoreOptions,
+  mountPoint: string,
+  dest: Destination,
+  report: RestoreReport,
+  task: Task,
+): Promise<void> {
   const { runner, source } = opts;
   const targetDir = join(mountPoint, source.name);
   const backups = await backupsOf(runner, mountPoint, source);
@@ -131,7 +169,9 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
     const there = backupFolders(mountPoint);
     throw new TargetError(
       `there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`,
-      there.length > 0 ? `the backup folders there are: ${there.join(', ')} (btrfs-vault restore NAME --to DIR)` : 'check the source (btrfs-vault list) or attach the right disk',
+      there.length > 0
+        ? `the backup folders there are: ${there.join(', ')} (btrfs-vault restore NAME --to DIR)`
+        : 'check the source (btrfs-vault list) or attach the right disk',
     );
   }
   if (source.fromDisk) {
@@ -142,9 +182,17 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
   const chosen = pick(backups, opts, readLink(targetDir, LATEST));
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
-  if (lexists(restored)) throw new UserError(`${restored} exists already; nothing is ever overwritten`, `restore into another folder (--to), or move ${restored} away first`);
+  if (lexists(restored))
+    throw new UserError(
+      `${restored} exists already; nothing is ever overwritten`,
+      `restore into another folder (--to), or move ${restored} away first`,
+    );
   // refused before anything is sent: a refusal writes nothing
-  if (opts.writable && lexists(`${restored}.writable`)) throw new UserError(`${restored}.writable exists already; nothing is ever overwritten, and nothing was restored`, `move ${restored}.writable away first`);
+  if (opts.writable && lexists(`${restored}.writable`))
+    throw new UserError(
+      `${restored}.writable exists already; nothing is ever overwritten, and nothing was restored`,
+      `move ${restored}.writable away first`,
+    );
 
   // the same data, or an older backup's, may be on the receiving filesystem already
   const there = await listSubvolumes(runner, dest.mount);
@@ -160,7 +208,9 @@ async function restore(opts: RestoreOptions, mountPoint: string, dest: Destinati
     const at = backups.indexOf(chosen); // backups: oldest first by creation
     const order = [...backups.slice(0, at).reverse(), ...backups.slice(at + 1)];
     const base = order.find((b) => sameData(b) !== undefined);
-    task.output = base ? `incremental from ${base.name} (its data is ${sameData(base)!.path})` : 'full send: nothing of this source is on that filesystem';
+    task.output = base
+      ? `incremental from ${base.name} (its data is ${sameData(base)!.path})`
+      : 'full send: nothing of this source is on that filesystem';
     const every = progressInterval(opts.mode);
     let last = 0;
     const { bytes } = await transfer(runner, {
@@ -205,7 +255,10 @@ function sameFilesystem(sourcePath: string, restoredTo: MountEntry): boolean {
 /** The per-source folders on the backup filesystem (btrfs-vault's own files start with a dot). */
 function backupFolders(mountPoint: string): string[] {
   try {
-    return readdirSync(mountPoint, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+    return readdirSync(mountPoint, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+      .map((e) => e.name)
+      .sort();
   } catch {
     return [];
   }
@@ -222,12 +275,23 @@ function folderOwner(dir: string): { host?: string; source?: string } | undefine
 function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undefined): Subvolume {
   if (opts.backup !== undefined) {
     const b = backups.find((x) => x.name === opts.backup);
-    if (!b) throw new UserError(`there is no complete backup named ${escapeName(opts.backup)} of ${opts.source.path}`, `pick one of: ${backups.slice(-5).map((x) => x.name).join(', ')} (btrfs-vault list shows all)`);
+    if (!b)
+      throw new UserError(
+        `there is no complete backup named ${escapeName(opts.backup)} of ${opts.source.path}`,
+        `pick one of: ${backups
+          .slice(-5)
+          .map((x) => x.name)
+          .join(', ')} (btrfs-vault list shows all)`,
+      );
     return b;
   }
   if (opts.before !== undefined) {
     const older = backups.filter((x) => snapshotTime(x.name)!.getTime() < opts.before!.getTime());
-    if (older.length === 0) throw new UserError(`no backup of ${opts.source.path} is older than ${opts.before.toISOString()}; the oldest is ${backups[0]!.name}`, 'give a later --before');
+    if (older.length === 0)
+      throw new UserError(
+        `no backup of ${opts.source.path} is older than ${opts.before.toISOString()}; the oldest is ${backups[0]!.name}`,
+        'give a later --before',
+      );
     return older.at(-1)!;
   }
   return backups.find((x) => x.name === latest) ?? backups.at(-1)!;
@@ -245,7 +309,9 @@ function nextSteps(sourcePath: string, restoredAt: string, writable: string | un
   const restored = sameFs ? restoredAt : join(dirname(sourcePath), name);
   const send = sameFs
     ? []
-    : [`btrfs send ${q(restoredAt)} | btrfs receive ${q(dirname(sourcePath))}    # ${restoredAt} is on another filesystem than ${sourcePath}: mv would copy it file by file, so send it there`];
+    : [
+        `btrfs send ${q(restoredAt)} | btrfs receive ${q(dirname(sourcePath))}    # ${restoredAt} is on another filesystem than ${sourcePath}: mv would copy it file by file, so send it there`,
+      ];
   const use = sameFs && writable ? writable : `${restored}.writable`;
   const make = sameFs && writable ? [] : [`btrfs subvolume snapshot ${q(restored)} ${q(use)}`];
   if (sourcePath === '/') {
@@ -267,12 +333,13 @@ function nextSteps(sourcePath: string, restoredAt: string, writable: string | un
   ];
 }
 
-
 /** What a person reads after the task list. */
 export function restoreLines(r: RestoreReport): string[] {
   if (!r.ok) return [`✖ ${r.error}${r.fix ? `\nfix: ${r.fix}` : ''}`];
   if (r.dryRun) return ['dry run: nothing was changed'];
-  const lines = [`restored ${r.source} as it was at ${r.backup}: ${r.restored} (read-only)${r.writable ? `, and a writable copy ${r.writable}` : ''}`];
+  const lines = [
+    `restored ${r.source} as it was at ${r.backup}: ${r.restored} (read-only)${r.writable ? `, and a writable copy ${r.writable}` : ''}`,
+  ];
   lines.push('', 'to make it the live subvolume (nothing of this was done):', ...r.nextSteps.map((s) => `  ${s}`));
   return lines;
 }

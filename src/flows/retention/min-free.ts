@@ -89,12 +89,17 @@ export async function makeRoom(input: {
   try {
     for (const b of candidates) {
       if (space.free >= wanted) break;
-      input.step(`only ${formatBytes(space.free)} free on the backup disk, ${asks}: deleting the oldest backup ${b.name}`);
+      input.step(
+        `only ${formatBytes(space.free)} free on the backup disk, ${asks}: deleting the oldest backup ${b.name}`,
+      );
       await runner.run(btrfs.deleteNow(b.path));
       deleted.push(b.name);
       // a dry-run frees nothing to measure: it names the first; a run measures again after each
       if (!runner.changesTakeEffect) {
-        if (b !== candidates.at(-1)) input.step(`then, if that is not enough room, the next oldest (a run measures the free space again after each deletion)`);
+        if (b !== candidates.at(-1))
+          input.step(
+            `then, if that is not enough room, the next oldest (a run measures the free space again after each deletion)`,
+          );
         break;
       }
       await waitForFreedSpace(runner, input.mountPoint, [b.id]);
@@ -102,7 +107,12 @@ export async function makeRoom(input: {
     }
   } finally {
     // what latest and previous point at must exist, also when this run goes no further
-    if (deleted.length > 0) repairPrevious(runner, input.targetDir, ours.filter((b) => !deleted.includes(b.name)).map((b) => b.name));
+    if (deleted.length > 0)
+      repairPrevious(
+        runner,
+        input.targetDir,
+        ours.filter((b) => !deleted.includes(b.name)).map((b) => b.name),
+      );
   }
   const why = `only ${formatBytes(before)} was free and ${asks}; ${keptWhy}`;
   if (space.free < wanted && runner.changesTakeEffect) {
@@ -122,11 +132,19 @@ export async function makeRoom(input: {
  * counts data as files see it: on a compressed disk that is more than it takes, so
  * there only the candidates' own count bounds it.
  */
-async function freeable(runner: Runner, dir: string, candidates: readonly Subvolume[], newestKept: Subvolume | undefined, compressed = false): Promise<number> {
+async function freeable(
+  runner: Runner,
+  dir: string,
+  candidates: readonly Subvolume[],
+  newestKept: Subvolume | undefined,
+  compressed = false,
+): Promise<number> {
   if (candidates.length === 0) return 0;
   const [df, du] = await Promise.all([
     runner.query(btrfs.df(dir), { allowFailure: true }),
-    runner.query(btrfs.du([dir, ...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])]), { allowFailure: true }),
+    runner.query(btrfs.du([dir, ...candidates.map((c) => c.path), ...(newestKept ? [newestKept.path] : [])]), {
+      allowFailure: true,
+    }),
   ]);
   // no measure, no bound: deleting oldest first still stops at what must stay
   if (df.exitCode !== 0 || du.exitCode !== 0) return Infinity;

@@ -49,7 +49,13 @@ export async function pruneSource(input: PruneSourceInput): Promise<PruneReport>
   return { source, target };
 }
 
-async function apply(input: PruneSourceInput, dir: string, decisions: RetentionDecision[], listed: readonly Subvolume[], what: string): Promise<PruneSideReport> {
+async function apply(
+  input: PruneSourceInput,
+  dir: string,
+  decisions: RetentionDecision[],
+  listed: readonly Subvolume[],
+  what: string,
+): Promise<PruneSideReport> {
   const doomed = decisions.filter((d) => !d.keep).map((d) => d.name);
   const deleted: string[] = [];
   try {
@@ -61,7 +67,12 @@ async function apply(input: PruneSourceInput, dir: string, decisions: RetentionD
     }
   } finally {
     // also after a failed batch (part of it may be gone): no link may dangle
-    if (doomed.length > 0) repairPrevious(input.runner, dir, decisions.filter((d) => d.keep).map((d) => d.name));
+    if (doomed.length > 0)
+      repairPrevious(
+        input.runner,
+        dir,
+        decisions.filter((d) => d.keep).map((d) => d.name),
+      );
   }
   // btrfs frees a deleted subvolume's space in the background: what comes next (the
   // next source's transfer, min_free, status) must see the room, not a full disk

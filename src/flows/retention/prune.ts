@@ -27,10 +27,28 @@ export interface PruneRunReport {
 }
 
 /** prune = the backup run's frame (lock, open, close) with retention as each source's work. */
-export async function runPrune(opts: { config: VaultConfig; sources: SourceConfig[]; runner: Runner; mode: OutputMode; signal?: AbortSignal }): Promise<PruneRunReport> {
+export async function runPrune(opts: {
+  config: VaultConfig;
+  sources: SourceConfig[];
+  runner: Runner;
+  mode: OutputMode;
+  signal?: AbortSignal;
+}): Promise<PruneRunReport> {
   const { config, runner } = opts;
-  const reports: PruneSourceReport[] = opts.sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', warnings: [], deleted: { source: [], target: [] } }));
-  const report: PruneRunReport = { ok: false, dryRun: !runner.changesTakeEffect, retention: config.retention !== undefined, sources: reports, exitCode: ExitCode.ok };
+  const reports: PruneSourceReport[] = opts.sources.map((s) => ({
+    source: s.path,
+    name: s.name,
+    status: 'not-run',
+    warnings: [],
+    deleted: { source: [], target: [] },
+  }));
+  const report: PruneRunReport = {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    retention: config.retention !== undefined,
+    sources: reports,
+    exitCode: ExitCode.ok,
+  };
   const session = new TargetSession(config, runner, opts.sources, reports, { signal: opts.signal, verb: 'pruned' });
 
   await session.run(
@@ -45,10 +63,20 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
             return;
           }
           const folders = { mounts: session.mounts };
-          const dst = await ownFolder(runner, targetDir, { side: 'target', mount: targetMount, exactMount: true, ...folders });
+          const dst = await ownFolder(runner, targetDir, {
+            side: 'target',
+            mount: targetMount,
+            exactMount: true,
+            ...folders,
+          });
           const owner = { host: config.host, source: source.real };
           claimFolder(runner, dst, 'target', { ...owner, snapshots: resolvedFolder(source.snapshotDir) });
-          const snap = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, ...folders }, true);
+          const snap = await ownFolder(
+            runner,
+            source.snapshotDir,
+            { side: 'source', mount: source.mount, ...folders },
+            true,
+          );
           claimFolder(runner, snap, 'source', owner);
           const out = await pruneSource({
             runner,
@@ -75,7 +103,8 @@ export async function runPrune(opts: { config: VaultConfig; sources: SourceConfi
 /** What a person reads: per source and side, each snapshot, kept (and why) or deleted. */
 export function pruneLines(report: PruneRunReport): string[] {
   const lines: string[] = [];
-  if (!report.retention) lines.push('no [retention] in the config: every snapshot is kept (see README, "Configuration")');
+  if (!report.retention)
+    lines.push('no [retention] in the config: every snapshot is kept (see README, "Configuration")');
   const gone = report.dryRun ? 'would be deleted' : 'deleted';
   for (const r of report.sources) {
     if (r.status === 'failed') lines.push(`✖ ${r.source}: ${r.error}${r.fix ? `\n  fix: ${r.fix}` : ''}`);
@@ -88,4 +117,3 @@ export function pruneLines(report: PruneRunReport): string[] {
   if (report.error) lines.push(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}`);
   return lines;
 }
-

@@ -23,7 +23,9 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
     const st = await scheduleStatus(runner, config.file);
     if (input.json) out(JSON.stringify({ ok: true, ...st }, null, 2));
     else {
-      out(`timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}`);
+      out(
+        `timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}`,
+      );
       if (!st.systemd) out('systemd does not answer here (not running as PID 1?)');
       else out(`next run: ${st.nextRun ?? '-'}; last run: ${st.lastRun ?? '-'}; last result: ${st.lastResult ?? '-'}`);
     }
@@ -40,7 +42,11 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   let plug;
   if (input.onPlug) {
     plug = await plugMatch(runner, config.target);
-    if (!plug) throw new UserError(`--on-plug needs to know the backup disk, and ${config.target.partition} is not attached`, 'plug in the backup disk, then run this again');
+    if (!plug)
+      throw new UserError(
+        `--on-plug needs to know the backup disk, and ${config.target.partition} is not attached`,
+        'plug in the backup disk, then run this again',
+      );
   }
   const spec = { configFile: config.file, every, plug, program: thisProgram(), root };
   // shown before anything is written
@@ -48,7 +54,14 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   // a dry-run is the same install through the dry-run runner: what it would write and remove, printed
   const { removed } = await install(runner, spec);
   const dryRun = !runner.changesTakeEffect;
-  if (removed.length) out(`${dryRun ? 'would remove (on plug-in not asked for)' : 'removed (on plug-in was not asked for this time)'}:\n  ${removed.join('\n  ')}`);
-  out(dryRun ? 'dry run: nothing was written' : `installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`);
+  if (removed.length)
+    out(
+      `${dryRun ? 'would remove (on plug-in not asked for)' : 'removed (on plug-in was not asked for this time)'}:\n  ${removed.join('\n  ')}`,
+    );
+  out(
+    dryRun
+      ? 'dry run: nothing was written'
+      : `installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`,
+  );
   return 0;
 }

@@ -23,8 +23,16 @@ export interface UnitNames {
 
 /** One set of units per config; the default config's are plainly named. */
 export function unitNames(configFile: string): UnitNames {
-  const base = configFile === DEFAULT_CONFIG ? 'btrfs-vault' : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
-  return { service: `${base}.service`, timer: `${base}.timer`, plugService: `${base}-plug.service`, rule: `90-${base}.rules` };
+  const base =
+    configFile === DEFAULT_CONFIG
+      ? 'btrfs-vault'
+      : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+  return {
+    service: `${base}.service`,
+    timer: `${base}.timer`,
+    plugService: `${base}-plug.service`,
+    rule: `90-${base}.rules`,
+  };
 }
 
 export interface UnitFile {
@@ -48,11 +56,20 @@ export interface ScheduleSpec {
 export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
   const n = unitNames(spec.configFile);
   const dir = join(spec.root, 'etc/systemd/system');
-  refuseControl('the config path', spec.configFile, 'move the config to a path without control characters (newline, tab) and pass that with --config');
+  refuseControl(
+    'the config path',
+    spec.configFile,
+    'move the config to a path without control characters (newline, tab) and pass that with --config',
+  );
   refuseControl('--every', spec.every, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
   // no calendar expression has a %; whether OnCalendar= expands specifiers differs between systemd versions
-  if (spec.every.includes('%')) throw new UserError(`--every ${spec.every} holds a %, which no calendar expression has`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
-  for (const w of spec.program) refuseControl('the program path', w, 'install btrfs-vault (and node) under a path without control characters');
+  if (spec.every.includes('%'))
+    throw new UserError(
+      `--every ${spec.every} holds a %, which no calendar expression has`,
+      'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)',
+    );
+  for (const w of spec.program)
+    refuseControl('the program path', w, 'install btrfs-vault (and node) under a path without control characters');
   const run = (args: string[]) => unitCommandLine([...spec.program, ...args, '--config', spec.configFile]);
   const config = unitText(spec.configFile);
   const gentle = ['Nice=19', 'IOSchedulingClass=idle', 'CPUSchedulingPolicy=batch'];
@@ -76,7 +93,19 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
     },
     {
       path: join(dir, n.timer),
-      text: ['[Unit]', `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`, '', '[Timer]', `OnCalendar=${spec.every}`, 'Persistent=true', 'RandomizedDelaySec=5min', '', '[Install]', 'WantedBy=timers.target', ''].join('\n'),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault backup, ${unitText(spec.every)} (${config})`,
+        '',
+        '[Timer]',
+        `OnCalendar=${spec.every}`,
+        'Persistent=true',
+        'RandomizedDelaySec=5min',
+        '',
+        '[Install]',
+        'WantedBy=timers.target',
+        '',
+      ].join('\n'),
     },
   ];
   if (spec.plug) {
@@ -104,7 +133,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
           // a comment ends at the line's end only: control characters were refused above
           `# btrfs-vault: back up when the backup disk (${spec.configFile}) appears.`,
           '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
-          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${udevMatchValue('the backup disk\'s UUID', spec.plug.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
+          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${udevMatchValue("the backup disk's UUID", spec.plug.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
           '',
         ].join('\n'),
       },
@@ -116,13 +145,18 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
 /** hourly, daily, or an OnCalendar expression systemd accepts (checked with systemd-analyze). */
 export async function checkCalendar(runner: Runner, every: string): Promise<void> {
   const r = await runner.query(['systemd-analyze', ['calendar', '--', every]], { allowFailure: true });
-  if (r.exitCode !== 0) throw new UserError(`--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`, 'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)');
+  if (r.exitCode !== 0)
+    throw new UserError(
+      `--every ${every} is not a calendar expression systemd understands: ${r.stderr.trim()}`,
+      'use hourly, daily, or e.g. "*-*-* 02:30" (see: man systemd.time)',
+    );
 }
 
 export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ written: UnitFile[]; removed: string[] }> {
   const files = scheduleFiles(spec);
   // the folders as mkdir -p makes them (0777 less the umask), as systemd's own are
-  for (const f of files) runner.change({ op: 'write', path: f.path, text: f.text, mode: 0o644, durable: true, folder: 0o777 });
+  for (const f of files)
+    runner.change({ op: 'write', path: f.path, text: f.text, mode: 0o644, durable: true, folder: 0o777 });
   const n = unitNames(spec.configFile);
   // installed again without --on-plug: the earlier rule and plug service are no longer asked for
   const removed = spec.plug ? [] : plugLeftovers(spec.root, n);
@@ -137,8 +171,16 @@ function ourFiles(root: string, n: UnitNames): { path: string; header: RegExp; p
   return [
     { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
     { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
-    { path: join(units, n.plugService), header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /, plug: true },
-    { path: join(root, 'etc/udev/rules.d', n.rule), header: /^# btrfs-vault: back up when the backup disk /, plug: true },
+    {
+      path: join(units, n.plugService),
+      header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /,
+      plug: true,
+    },
+    {
+      path: join(root, 'etc/udev/rules.d', n.rule),
+      header: /^# btrfs-vault: back up when the backup disk /,
+      plug: true,
+    },
   ];
 }
 
@@ -159,13 +201,20 @@ export function plugLeftovers(root: string, n: UnitNames): string[] {
 }
 
 /** Takes away this config's units and rule: only files that carry our header; others of the name are left and named. */
-export async function remove(runner: Runner, configFile: string, root: string): Promise<{ removed: string[]; notOurs: string[] }> {
+export async function remove(
+  runner: Runner,
+  configFile: string,
+  root: string,
+): Promise<{ removed: string[]; notOurs: string[] }> {
   const n = unitNames(configFile);
   const files = ourFiles(root, n).filter((f) => lstatOrUndefined(f.path));
   const there = files.filter(isOurs).map((f) => f.path);
   const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
   if (there.length === 0) return { removed: [], notOurs };
-  await runner.run(root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]], { allowFailure: true });
+  await runner.run(
+    root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]],
+    { allowFailure: true },
+  );
   for (const p of there) runner.change({ op: 'remove', path: p });
   if (root === '/') {
     await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
@@ -181,7 +230,11 @@ function lstatOrUndefined(path: string) {
 /** Enable the timer; on the running system also start it and reload systemd and udev. */
 function activate(root: string, n: UnitNames, plug: boolean): Argv[] {
   if (root !== '/') return [['systemctl', [`--root=${root}`, 'enable', n.timer]]];
-  return [['systemctl', ['daemon-reload']], ['systemctl', ['enable', '--now', n.timer]], ...(plug ? [['udevadm', ['control', '--reload']] as Argv] : [])];
+  return [
+    ['systemctl', ['daemon-reload']],
+    ['systemctl', ['enable', '--now', n.timer]],
+    ...(plug ? [['udevadm', ['control', '--reload']] as Argv] : []),
+  ];
 }
 
 export interface ScheduleStatus {
@@ -194,8 +247,14 @@ export interface ScheduleStatus {
 
 export async function scheduleStatus(runner: Runner, configFile: string): Promise<ScheduleStatus> {
   const n = unitNames(configFile);
-  const installed = { timer: existsSync(`/etc/systemd/system/${n.timer}`), onPlug: existsSync(`/etc/udev/rules.d/${n.rule}`) };
-  const timer = await runner.query(['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']], { allowFailure: true });
+  const installed = {
+    timer: existsSync(`/etc/systemd/system/${n.timer}`),
+    onPlug: existsSync(`/etc/udev/rules.d/${n.rule}`),
+  };
+  const timer = await runner.query(
+    ['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']],
+    { allowFailure: true },
+  );
   const service = await runner.query(['systemctl', ['show', n.service, '--property=Result']], { allowFailure: true });
   const prop = (text: string, key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(text)?.[1];
   return {
@@ -217,6 +276,9 @@ export function thisProgram(): string[] {
  * stack (ID_FS_UUID), as the bottom layer's handler says. (A partition-label pattern
  * such as backup* would also start runs for a user's own "backup-photos" partition.)
  */
-export async function plugMatch(runner: Runner, target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>): Promise<ScheduleSpec['plug']> {
+export async function plugMatch(
+  runner: Runner,
+  target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>,
+): Promise<ScheduleSpec['plug']> {
   return bottomLayer(target).udevMatch?.(runner, target);
 }

@@ -33,7 +33,9 @@ export interface StackState {
  */
 async function locked<T>(runner: Runner, config: VaultConfig, work: (held: boolean) => Promise<T>): Promise<T> {
   // a run whose changes do not take effect excludes nobody, and settles no open record
-  const lock = runner.changesTakeEffect ? await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `config ${config.file}`) : undefined;
+  const lock = runner.changesTakeEffect
+    ? await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `config ${config.file}`)
+    : undefined;
   try {
     return await work(lock !== undefined);
   } finally {
@@ -86,7 +88,11 @@ export async function runClose(runner: Runner, config: VaultConfig, mode: Output
           title: `Close ${config.target.mountpoint}`,
           task: async () => {
             const left = await closeStack(ctx, { opened: layers, onPaper: false });
-            if (left.length > 0) throw new TargetError(`could not close everything; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run btrfs-vault close again');
+            if (left.length > 0)
+              throw new TargetError(
+                `could not close everything; still open:\n  ${left.join('\n  ')}`,
+                'see the first line for why, then run btrfs-vault close again',
+              );
           },
         },
       ],
@@ -103,7 +109,10 @@ async function state(ctx: StackContext, steps: Step[]): Promise<Omit<StackState,
   for (const layer of stackLayers(ctx)) {
     // a layer a dry-run opened only on paper has no state to read yet
     const paper = steps.find((s) => s.layer === layer.name)?.outcome === 'would-open';
-    layers.push({ layer: layer.name, ...(paper ? { up: false, detail: 'would be opened (dry run)' } : await layer.inspect(ctx)) });
+    layers.push({
+      layer: layer.name,
+      ...(paper ? { up: false, detail: 'would be opened (dry run)' } : await layer.inspect(ctx)),
+    });
   }
   const onPaper = steps.some((s) => s.outcome === 'would-open');
   const mount = onPaper ? undefined : await filesystemLayer.mountOf(ctx);
@@ -112,7 +121,8 @@ async function state(ctx: StackContext, steps: Step[]): Promise<Omit<StackState,
   if (mount) {
     const st = await statfs(mount.mountPoint);
     space = { free: st.bavail * st.bsize, size: st.blocks * st.bsize };
-    for (const s of ctx.config.sources) latest.push({ source: s.path, latest: readLink(join(mount.mountPoint, s.name), LATEST) });
+    for (const s of ctx.config.sources)
+      latest.push({ source: s.path, latest: readLink(join(mount.mountPoint, s.name), LATEST) });
   }
   return { layers, space, latest };
 }
@@ -130,5 +140,7 @@ export function openReport(s: StackState, o: { json: boolean; dryRun: boolean })
 
 /** What close reports: the JSON document, or a line per layer with what was done. */
 export function closeReport(steps: Step[], o: { json: boolean }): string[] {
-  return o.json ? [JSON.stringify({ ok: true, steps }, null, 2)] : steps.map((s) => `${s.layer.padEnd(11)} ${s.outcome}`);
+  return o.json
+    ? [JSON.stringify({ ok: true, steps }, null, 2)]
+    : steps.map((s) => `${s.layer.padEnd(11)} ${s.outcome}`);
 }

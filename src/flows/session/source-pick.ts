@@ -15,16 +15,25 @@ import { sourceName, sourceNameProblem } from '../../core/naming.js';
 export function pickSources(config: VaultConfig, paths: readonly string[], fromFile: boolean): SourceConfig[] {
   if (fromFile) {
     if (paths.length > 0) {
-      throw new UserError(`-S backs up the paths of the sources file, and paths were given too: ${paths.join(' ')}`, 'give either -S or the paths, not both');
+      throw new UserError(
+        `-S backs up the paths of the sources file, and paths were given too: ${paths.join(' ')}`,
+        'give either -S or the paths, not both',
+      );
     }
     if (config.sourcesFromFile.length === 0) {
-      throw new UserError(`-S: there is no sources file with paths in it at ${join(config.dir, 'sources')}`, 'write one path a line into it');
+      throw new UserError(
+        `-S: there is no sources file with paths in it at ${join(config.dir, 'sources')}`,
+        'write one path a line into it',
+      );
     }
     return config.sourcesFromFile;
   }
   if (paths.length === 0) {
     if (config.sources.length === 0) {
-      throw new UserError(`nothing to back up: ${config.file} names no sources and there is no sources file beside it`, 'add sources = ["/", "/home"] to the config, or name the paths: btrfs-vault backup /home');
+      throw new UserError(
+        `nothing to back up: ${config.file} names no sources and there is no sources file beside it`,
+        'add sources = ["/", "/home"] to the config, or name the paths: btrfs-vault backup /home',
+      );
     }
     return config.sources;
   }
@@ -39,7 +48,9 @@ export function pickSources(config: VaultConfig, paths: readonly string[], fromF
     if (bad) throw new UserError(`the path ${JSON.stringify(given)} ${bad}`, 'rename the subvolume, or leave it out');
     const abs = resolve(given);
     const id = pathIdentity(abs);
-    const source = config.sources.find((s) => s.path === abs || (id !== undefined && identityOf(s) === id)) ?? unconfigured(config, given, realPathOr(abs));
+    const source =
+      config.sources.find((s) => s.path === abs || (id !== undefined && identityOf(s) === id)) ??
+      unconfigured(config, given, realPathOr(abs));
     const same = picked.find((o) => o.source.path === source.path || (id !== undefined && o.id === id));
     if (same) throw new UserError(`${same.given} and ${given} are the same subvolume`, 'name each subvolume once');
     const clash = picked.find((o) => o.source.name === source.name);
@@ -58,7 +69,10 @@ function unconfigured(config: VaultConfig, given: string, path: string): SourceC
   const name = sourceName(path);
   const bad = sourceNameProblem(name);
   if (bad) {
-    throw new UserError(`${given}: its folder name "${name}" ${bad}`, `add it to ${config.file} with a name: sources = [{ path = "${path}", name = "..." }]`);
+    throw new UserError(
+      `${given}: its folder name "${name}" ${bad}`,
+      `add it to ${config.file} with a name: sources = [{ path = "${path}", name = "..." }]`,
+    );
   }
   const taken = config.sources.find((s) => s.name === name);
   if (taken) {
@@ -82,7 +96,10 @@ export function restoreSource(config: VaultConfig, arg: string): SourceConfig & 
   const name = isPath ? sourceName(resolve(arg)) : arg;
   const bad = sourceNameProblem(name);
   if (bad) {
-    throw new UserError(`${arg} is not a configured source of ${config.file}, and "${name}" ${bad}`, `name a source or a backup folder on the disk (btrfs-vault list shows them): ${config.sources.map((s) => s.name).join(', ') || 'none are configured'}`);
+    throw new UserError(
+      `${arg} is not a configured source of ${config.file}, and "${name}" ${bad}`,
+      `name a source or a backup folder on the disk (btrfs-vault list shows them): ${config.sources.map((s) => s.name).join(', ') || 'none are configured'}`,
+    );
   }
   return { path: isPath ? resolve(arg) : name, name, snapshotDir: join(config.snapshotDir, name), fromDisk: true };
 }

@@ -64,7 +64,14 @@ export class TargetSession<R extends SourceResult> {
     readonly runner: Runner,
     readonly sources: readonly SourceConfig[],
     readonly results: R[],
-    private readonly opts: { signal?: AbortSignal; lockDir?: string; keepOpen?: boolean; verb: string; extraLocks?: LockKey[]; closeIdleBelow?: boolean },
+    private readonly opts: {
+      signal?: AbortSignal;
+      lockDir?: string;
+      keepOpen?: boolean;
+      verb: string;
+      extraLocks?: LockKey[];
+      closeIdleBelow?: boolean;
+    },
   ) {
     this.ctx = { runner, config, mounts: readMounts };
   }
@@ -100,8 +107,12 @@ export class TargetSession<R extends SourceResult> {
             this.fail(this.results[i]!, err);
           }
         }
-        task.title = this.sources.length > 0 ? `Check sources: ${this.checked.size} of ${this.sources.length} ready` : 'Lock the backup target';
-        if (this.checked.size === 0 && this.sources.length > 0) throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
+        task.title =
+          this.sources.length > 0
+            ? `Check sources: ${this.checked.size} of ${this.sources.length} ready`
+            : 'Lock the backup target';
+        if (this.checked.size === 0 && this.sources.length > 0)
+          throw new Error(this.results.map((r) => `${r.source}: ${r.error}`).join('\n'));
         const mp = this.config.target.mountpoint;
         // what other runs share with this one: the target (its filesystem too, when it
         // is mounted already: one lock process instead of two), and each source
@@ -111,7 +122,10 @@ export class TargetSession<R extends SourceResult> {
           await this.lock([
             targetLockKey(mp),
             ...(mounted ? [targetFsKey(mounted)] : []),
-            ...[...this.checked.values()].map((c) => ({ what: `the source ${c.path}`, key: `source ${c.mount.device} ${c.real}` })),
+            ...[...this.checked.values()].map((c) => ({
+              what: `the source ${c.path}`,
+              key: `source ${c.mount.device} ${c.real}`,
+            })),
             ...(this.opts.extraLocks ?? []),
           ]);
         } catch (err) {
@@ -152,7 +166,8 @@ export class TargetSession<R extends SourceResult> {
             this.ctx,
             (layer, outcome) => {
               task.output = `${layer}: ${outcome}`;
-              if (outcome === 'opened' && this.locked && !readOpenRecord(mp)) writeOpenRecord(runner, mp, { from: layer, pid: process.pid });
+              if (outcome === 'opened' && this.locked && !readOpenRecord(mp))
+                writeOpenRecord(runner, mp, { from: layer, pid: process.pid });
             },
             undefined,
             leftover?.from,
@@ -163,16 +178,25 @@ export class TargetSession<R extends SourceResult> {
           if (hasLayer(this.config, raidLayer) && this.locked && !this.onPaper) {
             const raid = (await raidLayer.inspect(this.ctx)) as RaidState;
             this.mirrored = raid.stat?.map === '[UU]';
-            const degraded = raid.stat?.present !== undefined && raid.stat.wanted !== undefined && raid.stat.present < raid.stat.wanted;
+            const degraded =
+              raid.stat?.present !== undefined &&
+              raid.stat.wanted !== undefined &&
+              raid.stat.present < raid.stat.wanted;
             // degraded by design until the second disk is added; a warning once a member is missing or failed
-            if (degraded && (raid.absent?.failed.length || raid.absent?.leftOut.length || readHostRecord(this.config.file).mirrored)) {
+            if (
+              degraded &&
+              (raid.absent?.failed.length || raid.absent?.leftOut.length || readHostRecord(this.config.file).mirrored)
+            ) {
               this.arrayWarning = `the mirror is degraded, the backups go to one disk only: ${raid.detail}`;
             }
           }
           if (this.targetMount) {
             if (this.targetMount.device !== this.lockedFs) await this.lock([targetFsKey(this.targetMount)]);
             if (this.targetMount.readOnly) {
-              throw new TargetError(`the backup filesystem at ${mp} is mounted read-only; nothing was written`, `remount it writable (mount -o remount,rw ${mp}); if btrfs made it read-only after an error, check: dmesg | grep -i btrfs`);
+              throw new TargetError(
+                `the backup filesystem at ${mp} is mounted read-only; nothing was written`,
+                `remount it writable (mount -o remount,rw ${mp}); if btrfs made it read-only after an error, check: dmesg | grep -i btrfs`,
+              );
             }
           }
         } catch (err) {
@@ -200,11 +224,19 @@ export class TargetSession<R extends SourceResult> {
    * dry-run on a closed stack (opened only on paper), `onPaper` says what would happen
    * without looking at a disk that is not there.
    */
-  sourceTask(r: R, title: string, work: (source: CheckedSource, task: Task) => Promise<void>, onPaper?: (source: CheckedSource, task: Task) => Promise<void>): ListrTask {
+  sourceTask(
+    r: R,
+    title: string,
+    work: (source: CheckedSource, task: Task) => Promise<void>,
+    onPaper?: (source: CheckedSource, task: Task) => Promise<void>,
+  ): ListrTask {
     return {
       title,
       enabled: () => this.checked.has(r),
-      skip: () => (this.fatal !== undefined || (!this.targetMount && !(this.onPaper && onPaper)) ? 'not run: the target is not open' : false),
+      skip: () =>
+        this.fatal !== undefined || (!this.targetMount && !(this.onPaper && onPaper))
+          ? 'not run: the target is not open'
+          : false,
       task: async (_c: unknown, task: Task) => {
         if (this.opts.signal?.aborted) {
           r.status = 'not-run';
@@ -258,7 +290,10 @@ export class TargetSession<R extends SourceResult> {
           this.leftRunning = why;
         });
         if (left.length > 0) {
-          this.closeError = new TargetError(`the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`, 'see the first line for why, then run: btrfs-vault close');
+          this.closeError = new TargetError(
+            `the backup target could not be closed after the run; still open:\n  ${left.join('\n  ')}`,
+            'see the first line for why, then run: btrfs-vault close',
+          );
           throw this.closeError;
         }
         // the open record is kept by a run that holds the lock (a dry-run holds none)
@@ -276,11 +311,18 @@ export class TargetSession<R extends SourceResult> {
    * opening included), and each checked source that never ran is a failure of its own.
    */
   outcome(): { whole: unknown; exitCode: number } {
-    const whole: unknown = this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined);
+    const whole: unknown =
+      this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined);
     // a dry-run may leave its sources unrun: a disk opened on paper cannot be read
     if (this.runner.changesTakeEffect && whole === undefined) {
       for (const r of this.results.filter((x) => x.status === 'not-run' && this.checked.has(x))) {
-        this.fail(r, new TargetError(`${r.source}: not ${this.opts.verb}: the backup target was not open`, 'run: btrfs-vault open, and see what it says'));
+        this.fail(
+          r,
+          new TargetError(
+            `${r.source}: not ${this.opts.verb}: the backup target was not open`,
+            'run: btrfs-vault open, and see what it says',
+          ),
+        );
       }
     }
     return { whole, exitCode: runExitCode(this.results, whole) };
@@ -298,22 +340,32 @@ export class TargetSession<R extends SourceResult> {
     tasks: ListrTask[],
     mode: OutputMode,
     report: { error?: string; fix?: string; exitCode?: number; ok: boolean },
-    opts: { own?: SourceResult; adjust?: (exitCode: number) => number; whileLocked?: () => void; between?: () => Promise<void> } = {},
+    opts: {
+      own?: SourceResult;
+      adjust?: (exitCode: number) => number;
+      whileLocked?: () => void;
+      between?: () => Promise<void>;
+    } = {},
   ): Promise<void> {
     try {
       if (opts.between) {
         await runTasks([this.checkTask(), this.openTask()], mode);
-        if (this.targetMount && this.fatal === undefined) await opts.between().catch((err: unknown) => void (this.fatal = fromPrompt(err)));
+        if (this.targetMount && this.fatal === undefined)
+          await opts.between().catch((err: unknown) => void (this.fatal = fromPrompt(err)));
         await runTasks([...tasks, this.closeTask()], mode);
       } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
       const outcome = this.outcome();
-      const own = opts.own?.status === 'failed' ? new VaultError(opts.own.error ?? 'failed', opts.own.exitCode ?? ExitCode.failed, opts.own.fix) : undefined;
+      const own =
+        opts.own?.status === 'failed'
+          ? new VaultError(opts.own.error ?? 'failed', opts.own.exitCode ?? ExitCode.failed, opts.own.fix)
+          : undefined;
       const err = outcome.whole ?? own;
       if (err !== undefined) {
         report.error = errorMessage(err);
         report.fix = err instanceof VaultError ? err.fix : undefined;
       }
-      const exitCode = err === undefined ? outcome.exitCode : err instanceof VaultError ? err.exitCode : ExitCode.internal;
+      const exitCode =
+        err === undefined ? outcome.exitCode : err instanceof VaultError ? err.exitCode : ExitCode.internal;
       report.exitCode = opts.adjust ? opts.adjust(exitCode) : exitCode;
       report.ok = report.exitCode === ExitCode.ok;
       opts.whileLocked?.();
@@ -328,7 +380,8 @@ export class TargetSession<R extends SourceResult> {
 
   private async lock(keys: LockKey[]): Promise<void> {
     // a run whose changes do not take effect excludes nobody
-    if (this.runner.changesTakeEffect) this.locks.push(await acquireLocks(this.runner, keys, `config ${this.config.file}`, this.opts.lockDir));
+    if (this.runner.changesTakeEffect)
+      this.locks.push(await acquireLocks(this.runner, keys, `config ${this.config.file}`, this.opts.lockDir));
   }
 }
 

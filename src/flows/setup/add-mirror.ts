@@ -62,52 +62,97 @@ export interface AddMirrorRun {
  */
 export async function addMirror(run: AddMirrorRun): Promise<void> {
   const { runner, config, questions, print } = run;
-  if (!hasLayer(config, raidLayer)) throw new UserError(`${config.file} has no raid layer, so there is no mirror to add to`, 'add-mirror is for the RAID1 backup stack');
+  if (!hasLayer(config, raidLayer))
+    throw new UserError(
+      `${config.file} has no raid layer, so there is no mirror to add to`,
+      'add-mirror is for the RAID1 backup stack',
+    );
   const stack: StackContext = { runner, config, mounts: readMounts };
   const { array } = config.target;
   const assemble = await raidLayer.assembly(stack);
   const members = await raidLayer.members(stack);
-  const ours = await ownStackDevices(array, config.target.luksName, config.target.volumeGroup, config.host, config.target.mountpoint);
+  const ours = await ownStackDevices(
+    array,
+    config.target.luksName,
+    config.target.volumeGroup,
+    config.host,
+    config.target.mountpoint,
+  );
   const survey = await surveyDisks(runner, config.dir, ours);
-  const memberDisks = survey.devices.filter((d) => (d.children ?? []).some((c) => members.partitions.includes(c.path))).map((d) => d.path);
-  const disk = await questions.disk(survey, survey.disks.filter((d) => !memberDisks.includes(d.path)));
+  const memberDisks = survey.devices
+    .filter((d) => (d.children ?? []).some((c) => members.partitions.includes(c.path)))
+    .map((d) => d.path);
+  const disk = await questions.disk(
+    survey,
+    survey.disks.filter((d) => !memberDisks.includes(d.path)),
+  );
   checkMirrorDisk(survey, disk, memberDisks);
-  const partitions = (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
+  const partitions = (survey.devices.find((d) => d.path === disk.path)?.children ?? [])
+    .filter((c) => c.type === 'part')
+    .map((c) => c.path);
   const wipe = disk.signatures.length > 0;
   if (wipe && !(await questions.wipe(disk))) {
-    throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, 'if all of that may be destroyed, add --wipe-existing');
+    throw new UserError(
+      `${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`,
+      'if all of that may be destroyed, add --wipe-existing',
+    );
   }
-  const plan = { ...planMirror(stack, disk, partitions, wipe, members.failed), ...(assemble ? { assemble: { argv: assemble } } : {}) };
-  print(`Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan).map((c) => `  ${formatArgv(c.argv)}`).join('\n')}\n`);
+  const plan = {
+    ...planMirror(stack, disk, partitions, wipe, members.failed),
+    ...(assemble ? { assemble: { argv: assemble } } : {}),
+  };
+  print(
+    `Adding ${disk.byId ?? disk.path} (${disk.model}, serial ${disk.serial || '-'}) to ${array}:\n${mirrorCommands(plan)
+      .map((c) => `  ${formatArgv(c.argv)}`)
+      .join('\n')}\n`,
+  );
   // a dry-run ends with the plan: nothing after the confirmation would take effect
   if (!runner.changesTakeEffect) return;
   // the target's lock, as every run takes it, until the member is added: a timer's
   // backup meanwhile would stop the array it found idle, from under the assembly and the
   // add. The resync may take hours: backups go on meanwhile (runs leave a resyncing
   // array running, see raidLayer.busy).
-  const lock = await acquireLocks(runner, [targetLockKey(config.target.mountpoint)], `add-mirror, config ${config.file}`, run.lockDir);
+  const lock = await acquireLocks(
+    runner,
+    [targetLockKey(config.target.mountpoint)],
+    `add-mirror, config ${config.file}`,
+    run.lockDir,
+  );
   let s: SyncStatus | undefined;
   try {
     const words = confirmationWords(disk);
     const typed = await questions.confirm(words);
-    if (!words.includes(typed.trim())) throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'give --confirm with the disk\'s serial');
+    if (!words.includes(typed.trim()))
+      throw new UserError(
+        `the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`,
+        "give --confirm with the disk's serial",
+      );
     s = await runAddMirror({ runner, config, plan, wait: run.wait, mode: run.mode, added: () => lock.release() });
   } finally {
     await lock.release();
   }
   print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
-  if (!run.wait) print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
+  if (!run.wait)
+    print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
 }
 
 /** The second disk: checks that need the array's own members (size, sector size). */
 export function checkMirrorDisk(survey: Survey, disk: DiskAssessment, memberDisks: string[]): void {
-  if (!disk.eligible) throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first');
-  if (memberDisks.includes(disk.path)) throw new UserError(`${disk.byId ?? disk.path} is already a member of the array`, 'pick the new disk');
+  if (!disk.eligible)
+    throw new UserError(
+      `${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`,
+      'pick another disk, or free this one first',
+    );
+  if (memberDisks.includes(disk.path))
+    throw new UserError(`${disk.byId ?? disk.path} is already a member of the array`, 'pick the new disk');
   for (const m of memberDisks) {
     const member = survey.disks.find((d) => d.path === m);
     if (!member) continue;
     if (disk.size < member.size) {
-      throw new UserError(`${disk.byId ?? disk.path} (${formatBytes(disk.size)}) is smaller than the array's disk ${member.byId ?? member.path} (${formatBytes(member.size)})`, 'use a disk at least as large');
+      throw new UserError(
+        `${disk.byId ?? disk.path} (${formatBytes(disk.size)}) is smaller than the array's disk ${member.byId ?? member.path} (${formatBytes(member.size)})`,
+        'use a disk at least as large',
+      );
     }
     if (disk.logicalSectorSize !== member.logicalSectorSize) {
       throw new UserError(
@@ -119,11 +164,20 @@ export function checkMirrorDisk(survey: Survey, disk: DiskAssessment, memberDisk
 }
 
 /** The new disk: wiped if it carries something, its one partition, then the raid handler adds it. */
-export function planMirror(ctx: Pick<StackContext, 'config'>, disk: DiskAssessment, partitions: string[], wipe: boolean, replaceFailed: boolean): MirrorPlan {
+export function planMirror(
+  ctx: Pick<StackContext, 'config'>,
+  disk: DiskAssessment,
+  partitions: string[],
+  wipe: boolean,
+  replaceFailed: boolean,
+): MirrorPlan {
   const label = labelFor(disk.serial, disk.byId, disk.path);
   return {
     label,
-    partition: [...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []), ...partitionDisk(disk.path, label)],
+    partition: [
+      ...(wipe ? wipeCommands({ disk: disk.path, wipe: [...partitions, disk.path], diskBytes: disk.size }) : []),
+      ...partitionDisk(disk.path, label),
+    ],
     add: raidLayer.addMember(ctx, partitionPath(label), replaceFailed),
   };
 }
@@ -134,14 +188,25 @@ export function describeSync(s: SyncStatus): string {
   return `${s.action} ${pct.toFixed(1)}%, ${(s.speed / 1024).toFixed(1)} MiB/s${etaMs !== undefined ? `, ${formatDuration(etaMs)} left` : ''}`;
 }
 
-export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; plan: MirrorPlan; wait: boolean; mode: OutputMode; added?: () => Promise<void> }): Promise<SyncStatus | undefined> {
+export async function runAddMirror(opts: {
+  runner: Runner;
+  config: VaultConfig;
+  plan: MirrorPlan;
+  wait: boolean;
+  mode: OutputMode;
+  added?: () => Promise<void>;
+}): Promise<SyncStatus | undefined> {
   const { runner, config, plan } = opts;
   const array = config.target.array;
   const ctx: StackContext = { runner, config, mounts: async () => [] };
   let final: SyncStatus | undefined;
   await new Listr(
     [
-      { title: `Assemble ${array}`, task: async (_c, task) => ((await raidLayer.open(ctx)) === 'already-open' ? task.skip(`${array} is running`) : undefined) },
+      {
+        title: `Assemble ${array}`,
+        task: async (_c, task) =>
+          (await raidLayer.open(ctx)) === 'already-open' ? task.skip(`${array} is running`) : undefined,
+      },
       {
         title: `Partition the new disk and add it as a mirror of ${array}`,
         task: async (_c, task) => {
@@ -153,7 +218,10 @@ export async function runAddMirror(opts: { runner: Runner; config: VaultConfig; 
           };
           await run(plan.partition);
           if (runner.changesTakeEffect && !(await waitForDevice(partitionPath(plan.label)))) {
-            throw new TargetError(`the new partition ${partitionPath(plan.label)} did not appear`, 'run add-mirror again');
+            throw new TargetError(
+              `the new partition ${partitionPath(plan.label)} did not appear`,
+              'run add-mirror again',
+            );
           }
           // a member that failed is known for sure only now that the array runs
           await run(raidLayer.addMember(ctx, partitionPath(plan.label), (await raidLayer.members(ctx)).failed));

@@ -33,18 +33,36 @@ export async function findDisk(survey: Survey, wanted: string): Promise<DiskAsse
     throw new UserError(`${wanted} does not exist`, 'pick a disk from: lsblk -d -o PATH,MODEL,SERIAL,SIZE');
   }
   const disk = survey.disks.find((d) => d.path === dev);
-  if (!disk) throw new UserError(`${wanted} (${dev}) is not a whole disk`, 'give the disk itself (e.g. /dev/sdb or its /dev/disk/by-id name), not a partition');
+  if (!disk)
+    throw new UserError(
+      `${wanted} (${dev}) is not a whole disk`,
+      'give the disk itself (e.g. /dev/sdb or its /dev/disk/by-id name), not a partition',
+    );
   return disk;
 }
 
 /** The devices lsblk shows for this host's stack, so they do not count against its own disk. */
-export async function ownStackDevices(array: string, luksName: string, volumeGroup: string, host: string, mountpoint: string): Promise<NonNullable<AssessContext['ours']>> {
+export async function ownStackDevices(
+  array: string,
+  luksName: string,
+  volumeGroup: string,
+  host: string,
+  mountpoint: string,
+): Promise<NonNullable<AssessContext['ours']>> {
   const md = await realpath(array).catch(() => array);
-  return { devices: [md, `/dev/mapper/${luksName}`, `/dev/mapper/${mappingName(volumeGroup, host)}`], mounts: [mountpoint] };
+  return {
+    devices: [md, `/dev/mapper/${luksName}`, `/dev/mapper/${mappingName(volumeGroup, host)}`],
+    mounts: [mountpoint],
+  };
 }
 
 /** A partition of this disk that is a member of an existing `backup` array (a second host joins it). */
-export async function existingBackupMember(runner: Runner, survey: Survey, disk: DiskAssessment, arrayName: string): Promise<BlockDevice | undefined> {
+export async function existingBackupMember(
+  runner: Runner,
+  survey: Survey,
+  disk: DiskAssessment,
+  arrayName: string,
+): Promise<BlockDevice | undefined> {
   const dev = survey.devices.find((d) => d.path === disk.path);
   for (const p of dev?.children ?? []) {
     if (p.type !== 'part' || p.fstype !== 'linux_raid_member') continue;

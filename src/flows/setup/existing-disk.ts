@@ -12,7 +12,12 @@ import { withScratchCopy } from '../../system/scratch.js';
  * Assembles the array if needed and tests the passphrase; stops it again when it does
  * not open. A dry-run assembles nothing: it reads the LUKS header out of the member.
  */
-export async function opensExisting(runner: Runner, array: string, partition: string, passphrase: string): Promise<boolean> {
+export async function opensExisting(
+  runner: Runner,
+  array: string,
+  partition: string,
+  passphrase: string,
+): Promise<boolean> {
   const running = await exists(array);
   // an array a dry-run assembles does not come up: the passphrase is tested without one
   if (!running && !runner.changesTakeEffect) return opensMemberHeader(runner, partition, passphrase);
@@ -20,11 +25,15 @@ export async function opensExisting(runner: Runner, array: string, partition: st
     // by the array's UUID, so that every attached member joins (by the device alone, the
     // other half of a whole mirror would be left out and go stale)
     const uuid = arrayUuid((await runner.query(raidCommands.examine(partition), { allowFailure: true })).stdout);
-    await runner.run(uuid ? raidCommands.assembleByUuid(array, uuid) : raidCommands.assembleByDevice(array, partition), { allowFailure: true });
+    await runner.run(
+      uuid ? raidCommands.assembleByUuid(array, uuid) : raidCommands.assembleByDevice(array, partition),
+      { allowFailure: true },
+    );
     await waitForDevice(array, 5000);
   }
   const r = await runner.query(luksCommands.testPassphrase(array), { input: passphrase, allowFailure: true });
-  if (r.exitCode !== 0 && !running && (await exists(array))) await runner.run(raidCommands.stop(array), { allowFailure: true });
+  if (r.exitCode !== 0 && !running && (await exists(array)))
+    await runner.run(raidCommands.stop(array), { allowFailure: true });
   return r.exitCode === 0;
 }
 
@@ -45,11 +54,17 @@ export function dataOffsetBytes(examine: string): number | undefined {
  */
 export function luks2HeaderBytes(read: (offset: number, length: number) => Buffer): number | undefined {
   const bin = read(0, 4096);
-  if (bin.length < 4096 || bin.toString('latin1', 0, 6) !== 'LUKS\xba\xbe' || bin.readUInt16BE(6) !== 2) return undefined;
+  if (bin.length < 4096 || bin.toString('latin1', 0, 6) !== 'LUKS\xba\xbe' || bin.readUInt16BE(6) !== 2)
+    return undefined;
   const hdrSize = Number(bin.readBigUInt64BE(8));
   if (hdrSize < 4096 || hdrSize > 4 * 1024 * 1024) return undefined;
-  const jsonText = read(4096, hdrSize - 4096).toString('utf8').replace(/\0+$/, '');
-  let meta: { config?: { keyslots_size?: string }; keyslots?: Record<string, { area?: { offset?: string; size?: string } }> };
+  const jsonText = read(4096, hdrSize - 4096)
+    .toString('utf8')
+    .replace(/\0+$/, '');
+  let meta: {
+    config?: { keyslots_size?: string };
+    keyslots?: Record<string, { area?: { offset?: string; size?: string } }>;
+  };
   try {
     meta = JSON.parse(jsonText) as typeof meta;
   } catch {

@@ -45,7 +45,11 @@ export interface VolumeProbe {
  * the filesystem mounted read-only. Whatever this opened is closed again; only the
  * array is left as it was found. Not for a dry-run (it opens LUKS).
  */
-export async function findHostVolume(runner: Runner, p: VolumeProbe, passphrase: string): Promise<HostVolume | undefined> {
+export async function findHostVolume(
+  runner: Runner,
+  p: VolumeProbe,
+  passphrase: string,
+): Promise<HostVolume | undefined> {
   const mapped = `/dev/mapper/${p.luksName}`;
   const openedLuks = !(await exists(mapped));
   if (openedLuks) await runner.run(luksCommands.openWithPassphrase(p.array, p.luksName), { input: passphrase });
@@ -53,11 +57,18 @@ export async function findHostVolume(runner: Runner, p: VolumeProbe, passphrase:
   try {
     await runner.run(['udevadm', ['settle']]);
     const lvs = await runner.query(lvmCommands.names(p.volumeGroup), { allowFailure: true });
-    if (!lvs.stdout.split('\n').map((l) => l.trim()).includes(p.host)) return undefined;
+    if (
+      !lvs.stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .includes(p.host)
+    )
+      return undefined;
     const device = `/dev/${p.volumeGroup}/${p.host}`;
     activated = true;
     await runner.run(lvmCommands.activate(p.volumeGroup, p.host));
-    if (!(await waitForDevice(device))) throw new TargetError(`${device} did not appear after activating it`, 'run setup again');
+    if (!(await waitForDevice(device)))
+      throw new TargetError(`${device} did not appear after activating it`, 'run setup again');
     return await readVolume(runner, device, p);
   } finally {
     if (activated || openedLuks) await runner.run(lvmCommands.deactivateGroup(p.volumeGroup), { allowFailure: true });
@@ -78,7 +89,11 @@ async function readVolume(runner: Runner, device: string, p: VolumeProbe): Promi
     }
     const folders = readdirSync(dir, { withFileTypes: true })
       .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-      .map((e): FoundFolder => ({ name: e.name, source: ownerSource(join(dir, e.name)), latest: linkTarget(join(dir, e.name, LATEST)) }))
+      .map((e): FoundFolder => ({
+        name: e.name,
+        source: ownerSource(join(dir, e.name)),
+        latest: linkTarget(join(dir, e.name, LATEST)),
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
     return { tokenSha512: sha512(token), folders };
   } finally {

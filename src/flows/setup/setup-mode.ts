@@ -39,17 +39,31 @@ export interface ModeDecision {
  */
 export async function decideMode(
   runner: Runner,
-  input: { survey: Survey; disk: DiskAssessment; host: string; layers: readonly LayerName[]; names: StackNames; resumed?: SetupState; askPassphrase(): Promise<string> },
+  input: {
+    survey: Survey;
+    disk: DiskAssessment;
+    host: string;
+    layers: readonly LayerName[];
+    names: StackNames;
+    resumed?: SetupState;
+    askPassphrase(): Promise<string>;
+  },
 ): Promise<ModeDecision> {
   const { disk, names, resumed } = input;
   if (resumed) return { mode: resumed.mode, needsWipe: false };
   const found = await existingBackupMember(runner, input.survey, disk, basename(names.array));
   if (!found) return { mode: 'new-disk', needsWipe: disk.signatures.length > 0 };
   // only the whole stack has a volume per host on a shared array: any other is made anew
-  if (!FULL_STACK.every((l) => input.layers.includes(l))) return { mode: 'new-disk', found, needsWipe: disk.signatures.length > 0 };
+  if (!FULL_STACK.every((l) => input.layers.includes(l)))
+    return { mode: 'new-disk', found, needsWipe: disk.signatures.length > 0 };
   const passphrase = await input.askPassphrase();
-  if (!(await opensExisting(runner, names.array, found.path, passphrase))) return { mode: 'new-disk', found, passphrase, needsWipe: disk.signatures.length > 0 };
+  if (!(await opensExisting(runner, names.array, found.path, passphrase)))
+    return { mode: 'new-disk', found, passphrase, needsWipe: disk.signatures.length > 0 };
   // looking needs the volume opened and mounted, which a dry-run does not do
-  const existing = runner.changesTakeEffect ? await findHostVolume(runner, { ...names, host: input.host }, passphrase) : undefined;
-  return existing ? { mode: 'reconnect', found, member: found, existing, passphrase, needsWipe: false } : { mode: 'second-host', found, member: found, passphrase, needsWipe: false };
+  const existing = runner.changesTakeEffect
+    ? await findHostVolume(runner, { ...names, host: input.host }, passphrase)
+    : undefined;
+  return existing
+    ? { mode: 'reconnect', found, member: found, existing, passphrase, needsWipe: false }
+    : { mode: 'second-host', found, member: found, passphrase, needsWipe: false };
 }

@@ -4,7 +4,13 @@ import { configText } from '../../config/config-text.js';
 import type { LayerName } from '../../config/defaults.js';
 import { operand } from '../../system/runner.js';
 import { fstabLine as fstabLineFor } from '../../stack/filesystem.js';
-import { plainCommands, type CreateMode, type CreateOptions, type CreateStep, type StepCommand } from '../../stack/layer.js';
+import {
+  plainCommands,
+  type CreateMode,
+  type CreateOptions,
+  type CreateStep,
+  type StepCommand,
+} from '../../stack/layer.js';
 import { SETUP_PBKDF, type PbkdfOptions } from '../../stack/luks.js';
 import { exists } from '../../stack/devices.js';
 import { partitionPath } from '../../stack/partition.js';
@@ -60,7 +66,11 @@ export { partitionPath };
 
 export function labelFor(serial: string, byId: string | undefined, path: string): string {
   const raw = serial || byId?.split('/').at(-1) || path.split('/').at(-1)!;
-  const tail = raw.toLowerCase().replace(/[^a-z0-9]/g, '').slice(-8) || 'disk';
+  const tail =
+    raw
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(-8) || 'disk';
   return `backup-${tail}`;
 }
 
@@ -75,7 +85,13 @@ export function fstabLine(spec: SetupSpec): string {
 
 /** The config file setup writes for this config: each layer's handler gives its keys. */
 export function setupConfigText(config: VaultConfig): string {
-  return configText(config, Object.assign({}, ...stackLayers({ config }).map((h) => h.configKeys?.(config.target) ?? {})) as Record<string, string>);
+  return configText(
+    config,
+    Object.assign({}, ...stackLayers({ config }).map((h) => h.configKeys?.(config.target) ?? {})) as Record<
+      string,
+      string
+    >,
+  );
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
@@ -84,17 +100,31 @@ export function wipeCommands(spec: Pick<SetupSpec, 'disk' | 'wipe' | 'diskBytes'
   const lastMiB = Math.floor(spec.diskBytes / 1024 / 1024) - WIPE_MIB;
   return [
     ...parts.flatMap((p): StepCommand[] => [
-      { argv: ['mdadm', ['--zero-superblock', '--force', operand(p)]], mayFail: 'a partition without an md superblock has none to zero' },
+      {
+        argv: ['mdadm', ['--zero-superblock', '--force', operand(p)]],
+        mayFail: 'a partition without an md superblock has none to zero',
+      },
       { argv: ['wipefs', ['--all', '--force', '--', p]] },
     ]),
     ...plainCommands(
-    ['wipefs', ['--all', '--force', '--', spec.disk]],
-    ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, 'conv=fsync', 'status=none']],
-    // btrfs keeps a second superblock 64 MiB into its device (disk or first partition)
-    ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
-    // GPT's backup table and an md 0.90/1.0 superblock live at the end
-    ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, `seek=${Math.max(lastMiB, 0)}`, 'conv=fsync', 'status=none']],
-    // (the partition table: the partition step's own sgdisk --zap-all, which always follows)
+      ['wipefs', ['--all', '--force', '--', spec.disk]],
+      ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', `count=${WIPE_MIB}`, 'conv=fsync', 'status=none']],
+      // btrfs keeps a second superblock 64 MiB into its device (disk or first partition)
+      ['dd', ['if=/dev/zero', `of=${spec.disk}`, 'bs=1M', 'count=2', 'seek=64', 'conv=fsync', 'status=none']],
+      // GPT's backup table and an md 0.90/1.0 superblock live at the end
+      [
+        'dd',
+        [
+          'if=/dev/zero',
+          `of=${spec.disk}`,
+          'bs=1M',
+          `count=${WIPE_MIB}`,
+          `seek=${Math.max(lastMiB, 0)}`,
+          'conv=fsync',
+          'status=none',
+        ],
+      ],
+      // (the partition table: the partition step's own sgdisk --zap-all, which always follows)
     ),
   ];
 }
@@ -133,12 +163,27 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
   const config = setupConfig(spec);
   const ctx = { config };
   const options: CreateOptions = {
-    mode: spec.mode, disk: spec.disk, diskName: spec.diskName, label: spec.label, size: spec.size, compression: spec.compression, pbkdf: spec.pbkdf ?? SETUP_PBKDF,
+    mode: spec.mode,
+    disk: spec.disk,
+    diskName: spec.diskName,
+    label: spec.label,
+    size: spec.size,
+    compression: spec.compression,
+    pbkdf: spec.pbkdf ?? SETUP_PBKDF,
     ...(spec.existing ? { existingTokenSha512: spec.existing.tokenSha512 } : {}),
   };
   const wipe: PlanStep[] =
     spec.mode === 'new-disk' && spec.wipe.length > 0
-      ? [{ id: 'wipe', title: `Wipe the old signatures on ${spec.diskName}`, commands: [...plainCommands(...(spec.stopArray ? [raidCommands.stop(spec.array)] : [])), ...wipeCommands(spec)] }]
+      ? [
+          {
+            id: 'wipe',
+            title: `Wipe the old signatures on ${spec.diskName}`,
+            commands: [
+              ...plainCommands(...(spec.stopArray ? [raidCommands.stop(spec.array)] : [])),
+              ...wipeCommands(spec),
+            ],
+          },
+        ]
       : [];
   return [
     ...wipe,
@@ -149,7 +194,14 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
       commands: [],
       writes: [`${spec.configFile} (kept if it exists)`],
       done: () => exists(spec.configFile),
-      finish: async (c) => c.runner.change({ op: 'write-durably', path: spec.configFile, data: setupConfigText(config), mode: 0o600, replace: false }),
+      finish: async (c) =>
+        c.runner.change({
+          op: 'write-durably',
+          path: spec.configFile,
+          data: setupConfigText(config),
+          mode: 0o600,
+          replace: false,
+        }),
     },
   ];
 }

@@ -32,7 +32,10 @@ export interface SetupQuestions {
   passphrase(existing?: string): Promise<string>;
   wipe(disk: DiskAssessment): Promise<boolean>;
   /** askSize: false when the volume exists already (or there is no LVM) */
-  details(o: { mountpoint: string; askSize: boolean }): Promise<{ size: string; mountpoint: string; compression: Compression }>;
+  details(o: {
+    mountpoint: string;
+    askSize: boolean;
+  }): Promise<{ size: string; mountpoint: string; compression: Compression }>;
   /** what was typed to confirm (the serial, or the by-id name's tail) */
   confirm(words: string[]): Promise<string>;
 }
@@ -69,16 +72,25 @@ const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG, token: TOKEN } = D
  * not empty must be allowed to be wiped, and a mount point with something else on it
  * (or in fstab for it) is refused: both before anything is written.
  */
-export async function decideSetup(runner: Runner, o: { configFile: string; host: string; stateFile: string; questions: SetupQuestions }): Promise<SetupDecision> {
+export async function decideSetup(
+  runner: Runner,
+  o: { configFile: string; host: string; stateFile: string; questions: SetupQuestions },
+): Promise<SetupDecision> {
   const { questions: ask, host } = o;
   const dir = dirname(o.configFile);
   const state = await readState(o.stateFile);
   const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, ask.mountpoint);
   const survey = await surveyDisks(runner, dir, ours);
   const disk = await ask.disk(survey);
-  const resumed = state !== undefined && (state.serial === disk.serial || state.disk === (disk.byId ?? disk.path)) ? state : undefined;
+  const resumed =
+    state !== undefined && (state.serial === disk.serial || state.disk === (disk.byId ?? disk.path))
+      ? state
+      : undefined;
   if (!disk.eligible) {
-    throw new UserError(`${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`, 'pick another disk, or free this one first (unmount, swapoff, stop the array)');
+    throw new UserError(
+      `${disk.byId ?? disk.path} cannot be used: ${disk.reasons.join('; ')}`,
+      'pick another disk, or free this one first (unmount, swapoff, stop the array)',
+    );
   }
   // a resumed setup makes the layers it started with
   const layers = resumed ? (resumed.layers ?? [...FULL_STACK]) : await ask.layers();
@@ -92,17 +104,23 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
     askPassphrase: () => ask.passphrase('the existing backup disk'),
   });
   if (needsWipe && !(await ask.wipe(disk))) {
-    throw new UserError(`${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`, ask.wipeFix);
+    throw new UserError(
+      `${disk.byId ?? disk.path} is not empty; it carries:\n  ${disk.signatures.join('\n  ')}`,
+      ask.wipeFix,
+    );
   }
   // without LUKS there is no passphrase to ask for
   const passphrase = decided.passphrase ?? (layersAsk(layers, 'passphrase') ? await ask.passphrase() : '');
   // a volume's size only with LVM, and not for one that exists already
-  const details = await ask.details({ mountpoint: ask.mountpoint, askSize: mode !== 'reconnect' && layersAsk(layers, 'size') });
+  const details = await ask.details({
+    mountpoint: ask.mountpoint,
+    askSize: mode !== 'reconnect' && layersAsk(layers, 'size'),
+  });
   const spec: SetupSpec = {
     mode,
     disk: disk.path,
     diskName: disk.byId ?? disk.path,
-    label: resumed ? resumed.label : member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path),
+    label: resumed ? resumed.label : (member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path)),
     wipe: needsWipe ? [...partitionsOf(survey, disk), disk.path] : [],
     diskBytes: disk.size,
     stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
@@ -126,7 +144,10 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
   const problem = mountPointProblem(await mountPointUse(runner, where), where);
   if (problem) throw new UserError(`${problem.message}; nothing was changed`, problem.fix);
   // (a resumed setup was checked by its first run, and the array under the name may be the one it made)
-  const taken = !resumed && layerHandlers(layers).includes(raidLayer) ? await otherArrayByName(setupStack(runner, spec), found?.path) : undefined;
+  const taken =
+    !resumed && layerHandlers(layers).includes(raidLayer)
+      ? await otherArrayByName(setupStack(runner, spec), found?.path)
+      : undefined;
   if (taken) {
     throw new UserError(
       `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,
@@ -137,12 +158,22 @@ export async function decideSetup(runner: Runner, o: { configFile: string; host:
     spec,
     disk,
     passphrase,
-    state: resumed ?? { disk: spec.diskName, serial: disk.serial, label: spec.label, host, mode, layers: [...layers], done: [] },
+    state: resumed ?? {
+      disk: spec.diskName,
+      serial: disk.serial,
+      label: spec.label,
+      host,
+      mode,
+      layers: [...layers],
+      done: [],
+    },
     resuming: resumed !== undefined,
     ...(member ? { member } : {}),
   };
 }
 
 function partitionsOf(survey: Survey, disk: DiskAssessment): string[] {
-  return (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part').map((c) => c.path);
+  return (survey.devices.find((d) => d.path === disk.path)?.children ?? [])
+    .filter((c) => c.type === 'part')
+    .map((c) => c.path);
 }

@@ -25,7 +25,8 @@ export async function runStep(step: PlanStep, ctx: StepContext): Promise<void> {
   // a dry-run made no device to wait for, and nothing for the step's own files to go on
   if (!runner.changesTakeEffect) return;
   // udev makes the node of what the step made a moment later
-  if (step.appears && !(await waitForDevice(step.appears))) throw new TargetError(`${step.appears} did not appear`, 'run setup again (it resumes)');
+  if (step.appears && !(await waitForDevice(step.appears)))
+    throw new TargetError(`${step.appears} did not appear`, 'run setup again (it resumes)');
   await step.finish?.(ctx);
 }
 
@@ -37,5 +38,9 @@ export function setupStack(runner: Runner, spec: SetupSpec): StackContext {
 /** Setup leaves the disk as every backup expects it: closed, by the same layer handlers. */
 export async function closeAfterSetup(stack: StackContext): Promise<void> {
   const left = await closeStack(stack, { opened: stackLayers(stack), onPaper: false });
-  if (left.length > 0) throw new TargetError(`setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`, 'run: btrfs-vault close');
+  if (left.length > 0)
+    throw new TargetError(
+      `setup is done, but the disk could not be closed:\n  ${left.join('\n  ')}`,
+      'run: btrfs-vault close',
+    );
 }

@@ -30,9 +30,25 @@ export interface SetupRun {
 export async function runSetup(run: SetupRun): Promise<string[]> {
   const { spec, runner } = run;
   const lines: string[] = [];
-  const state: SetupState = run.state ?? { disk: spec.diskName, serial: '', label: spec.label, host: spec.host, mode: spec.mode, done: [] };
+  const state: SetupState = run.state ?? {
+    disk: spec.diskName,
+    serial: '',
+    label: spec.label,
+    host: spec.host,
+    mode: spec.mode,
+    done: [],
+  };
   // whole or not at all, so a power cut never leaves a state file that reads as no setup
-  const save = async () => runner.change({ op: 'write-durably', path: run.stateFile, data: JSON.stringify(state, null, 2), mode: 0o600, replace: true, folder: 0o700, about: 'the steps done' });
+  const save = async () =>
+    runner.change({
+      op: 'write-durably',
+      path: run.stateFile,
+      data: JSON.stringify(state, null, 2),
+      mode: 0o600,
+      replace: true,
+      folder: 0o700,
+      about: 'the steps done',
+    });
   // what each step's handler checks, brings up and writes: the stack of the config about to be written
   const stack = { ...setupStack(runner, spec), passphrase: run.passphrase };
   await save();
@@ -81,13 +97,20 @@ export interface SetupCommandRun {
 export async function setup(run: SetupCommandRun): Promise<void> {
   const { runner, print } = run;
   const stateFile = join(dirname(run.configFile), 'setup-state.json');
-  const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, { configFile: run.configFile, host: run.host, stateFile, questions: run.questions });
+  const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, {
+    configFile: run.configFile,
+    host: run.host,
+    stateFile,
+    questions: run.questions,
+  });
   print(`${planSummary(spec, disk, planSetup(spec))}\n`);
   if (resuming) print(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
   // a dry-run ends with the plan: nothing after the confirmation would take effect
   if (!runner.changesTakeEffect) {
     if (member && !resuming) {
-      print(`a dry run does not open the disk, so it cannot see whether it already holds a volume ${spec.volumeGroup}/${spec.host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`);
+      print(
+        `a dry run does not open the disk, so it cannot see whether it already holds a volume ${spec.volumeGroup}/${spec.host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`,
+      );
     }
     print('dry run: nothing was changed\n');
     return;
@@ -95,7 +118,10 @@ export async function setup(run: SetupCommandRun): Promise<void> {
   const words = confirmationWords(disk);
   const typed = await run.questions.confirm(words);
   if (!words.includes(typed.trim())) {
-    throw new UserError(`the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`, 'type the serial shown in the summary');
+    throw new UserError(
+      `the confirmation "${typed}" does not match the disk (${words.join(' or ')}); nothing was changed`,
+      'type the serial shown in the summary',
+    );
   }
   const lines = await runSetup({ spec, passphrase, runner, mode: run.mode, stateFile, state });
   for (const l of lines) print(`${l}\n`);
@@ -105,7 +131,11 @@ export async function setup(run: SetupCommandRun): Promise<void> {
 /** What a person reads when setup is through: what to do next. */
 export function setupDoneText(spec: SetupSpec): string {
   if (spec.mode === 'reconnect') return reconnectedText(spec);
-  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${layerHandlers(spec.layers).flatMap((h) => (h.afterSetup ? [`${h.afterSetup}\n`] : [])).join('')}`;
+  return `\nThe backup disk is ready and closed again. Add sources to ${spec.configFile}, then: btrfs-vault backup\n${layerHandlers(
+    spec.layers,
+  )
+    .flatMap((h) => (h.afterSetup ? [`${h.afterSetup}\n`] : []))
+    .join('')}`;
 }
 
 /** After reconnecting a rebuilt host: how to get its data back, then carry on. */

@@ -83,7 +83,11 @@ export async function stackWithConfig(
   writeFileSync(keyfile, randomBytes(1024), { mode: 0o600 });
   const token = randomBytes(64);
   await createStack({ ...spec, keyfile, token });
-  writeFileSync(join(etc, 'token.sha512'), `${createHash('sha512').update(token).digest('hex')}  ${spec.mountpoint}/.token\n`, { mode: 0o600 });
+  writeFileSync(
+    join(etc, 'token.sha512'),
+    `${createHash('sha512').update(token).digest('hex')}  ${spec.mountpoint}/.token\n`,
+    { mode: 0o600 },
+  );
   const config = join(etc, 'config.toml');
   writeFileSync(
     config,

@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
@@ -15,7 +24,9 @@ assertInVm();
 const [cols, rows] = (process.argv[2] ?? 'plain').split('x').map(Number);
 const consoleFd = openSync('/dev/console', 'w');
 // a sized console lets listr2 redraw its task list live, as on a real terminal
-const tty = Boolean(cols && rows) && spawnSync('stty', ['-F', '/dev/console', 'cols', String(cols), 'rows', String(rows)]).status === 0;
+const tty =
+  Boolean(cols && rows) &&
+  spawnSync('stty', ['-F', '/dev/console', 'cols', String(cols), 'rows', String(rows)]).status === 0;
 const CONFIG = '/etc/btrfs-vault/config.toml';
 const SRC = '/srv';
 const HOME = join(SRC, 'home');
@@ -70,15 +81,25 @@ say(`${HOME}: 32 MiB of photos, 300 notes, a symlink`);
 
 chapter('setup, unattended: partition, RAID1 (degraded), LUKS, LVM, btrfs, token');
 writeFileSync('/root/passphrase', 'correct horse battery staple\n', { mode: 0o600 });
-writeFileSync('/root/answers.toml', `disk = "/dev/disk/by-id/virtio-bv-demo-a"\nconfirm = "bv-demo-a"\npassphrase_file = "/root/passphrase"\nsize = "all"\n`);
+writeFileSync(
+  '/root/answers.toml',
+  `disk = "/dev/disk/by-id/virtio-bv-demo-a"\nconfirm = "bv-demo-a"\npassphrase_file = "/root/passphrase"\nsize = "all"\n`,
+);
 show('cat', ['/root/answers.toml']);
-say('(the demo uses fast pbkdf2 keyslots as the tests do: argon2 would take minutes under emulation; a real setup keeps cryptsetup\'s defaults)');
+say(
+  "(the demo uses fast pbkdf2 keyslots as the tests do: argon2 would take minutes under emulation; a real setup keeps cryptsetup's defaults)",
+);
 let t = Date.now();
-show('node', [BIN, 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], { BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000' });
+show('node', [BIN, 'setup', '--answers', '/root/answers.toml', '--host', 'demo'], {
+  BTRFS_VAULT_TEST_PBKDF2_ITERATIONS: '1000',
+});
 figures.push(`setup of ${diskA}: ${seconds(t)}`);
 
 chapter('The source goes into the config');
-const config = readFileSync(CONFIG, 'utf8').replace(/^host = .*$/m, (l) => `${l}\nsources = [{ path = "${HOME}", name = "home" }]\nsnapshot_dir = "${SRC}/snapshots"`);
+const config = readFileSync(CONFIG, 'utf8').replace(
+  /^host = .*$/m,
+  (l) => `${l}\nsources = [{ path = "${HOME}", name = "home" }]\nsnapshot_dir = "${SRC}/snapshots"`,
+);
 writeFileSync(CONFIG, config);
 show('cat', [CONFIG]);
 
@@ -127,9 +148,15 @@ const leftOpen = [
   ...(existsSync('/dev/backup/demo') ? ['the volume'] : []),
   ...(readFileSync('/proc/mounts', 'utf8').includes(' /media/backup ') ? ['the mount'] : []),
 ];
-say(`  ${diskA} and ${diskB}: GPT partition -> RAID1 -> LUKS2 -> LVM -> btrfs -> token, built by setup from an answers file`);
-say(`  two backups (full, then incremental), a mirror added and resynced, a restore ${equal ? 'equal to the source, file by file' : 'THAT DIFFERS from the source'}`);
-say(`  closed at the end: ${leftOpen.length ? `STILL OPEN: ${leftOpen.join(', ')}` : 'no array, no LUKS mapping, no volume, no mount left open'}`);
+say(
+  `  ${diskA} and ${diskB}: GPT partition -> RAID1 -> LUKS2 -> LVM -> btrfs -> token, built by setup from an answers file`,
+);
+say(
+  `  two backups (full, then incremental), a mirror added and resynced, a restore ${equal ? 'equal to the source, file by file' : 'THAT DIFFERS from the source'}`,
+);
+say(
+  `  closed at the end: ${leftOpen.length ? `STILL OPEN: ${leftOpen.join(', ')}` : 'no array, no LUKS mapping, no volume, no mount left open'}`,
+);
 for (const f of figures) say(`  ${f}`);
 say(`  the guest's part of the demo: ${seconds(started)}`);
 writeFileSync(join(OUT, 'result.json'), JSON.stringify({ ok: equal, figures }));

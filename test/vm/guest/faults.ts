@@ -7,7 +7,17 @@ import { stackWithConfig } from './create-stack.js';
 import { BIN, cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
 import { tree } from '../../support/tree.js';
-import { assertInVm, hostRequest, OUT, PROJECT, plugDisk, runScenarios, unplugDisk, vmDisk, type Scenario } from './support.js';
+import {
+  assertInVm,
+  hostRequest,
+  OUT,
+  PROJECT,
+  plugDisk,
+  runScenarios,
+  unplugDisk,
+  vmDisk,
+  type Scenario,
+} from './support.js';
 
 // Faults of the disk stack while a backup runs: the backup disk pulled out (PCI
 // hot-unplug through qemu's machine protocol) and put back; one member of a full
@@ -65,7 +75,10 @@ function receiving(): boolean {
  * Starts a backup with the source disk slowed down, waits until its receive runs, then
  * does `fault` while it streams.
  */
-async function backupWithFault(config: string, fault: () => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function backupWithFault(
+  config: string,
+  fault: () => Promise<void>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   await hostRequest(`throttle-read bv-src ${SLOW}`);
   try {
     return await faultDuringBackup(config, fault);
@@ -74,8 +87,15 @@ async function backupWithFault(config: string, fault: () => Promise<void>): Prom
   }
 }
 
-async function faultDuringBackup(config: string, fault: () => Promise<void>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('node', [BIN, 'backup', '--json', '--config', config], { cwd: PROJECT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function faultDuringBackup(
+  config: string,
+  fault: () => Promise<void>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn('node', [BIN, 'backup', '--json', '--config', config], {
+    cwd: PROJECT,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -83,7 +103,8 @@ async function faultDuringBackup(config: string, fault: () => Promise<void>): Pr
   const closed = new Promise<number | null>((r) => child.on('close', r));
   const end = Date.now() + 60_000;
   while (!receiving()) {
-    if (Date.now() > end || child.exitCode !== null) throw new Error(`the transfer never started\n${stderr}\n${stdout}`);
+    if (Date.now() > end || child.exitCode !== null)
+      throw new Error(`the transfer never started\n${stderr}\n${stdout}`);
     await new Promise((r) => setTimeout(r, 50));
   }
   await new Promise((r) => setTimeout(r, 1000));
@@ -106,65 +127,104 @@ function lap(notes: string[], what: string): void {
 
 const phases: Record<string, Scenario[]> = {
   unplug: [
-    ['one member of a full mirror pulled out mid-backup: the backup completes, open says the array is degraded', async (notes) => {
-      clock = Date.now();
-      source();
-      lap(notes, 'source');
-      config = await stackWithConfig(ETC, { serials: ['bv-m1', 'bv-m2'], label: 'backup', array: '/dev/md/backup', luksName: 'enc-backup', volumeGroup: 'backup', host: 'vmhost', mountpoint: MP }, [{ path: DATA, name: 'data' }], SNAPSHOTS);
-      lap(notes, 'stack');
-      bigChange('big-1.bin', 12);
-      lap(notes, 'data');
-      const r = await backupWithFault(config, async () => (lap(notes, 'receive running'), await unplugDisk('bv-m2')));
-      lap(notes, 'backup');
-      assert.equal(r.code, 0, r.stderr);
-      afterMirrorFault = JSON.parse(r.stdout).sources[0].snapshot;
-      const raid = json(cli(['open', '--json', '--config', config])).layers[0];
-      notes.push(raid.detail);
-      assert.match(raid.detail, /\[U_\] degraded: 1 of 2 mirrors/);
-      assert.match(raid.detail, /missing: 1 member, not attached/);
-      // the mirror was whole when the backup began: status warns now, for monitoring
-      const status = JSON.parse(cli(['status', '--json', '--config', config]).stdout);
-      assert.equal(status.target.array.degraded, true);
-      assert.equal(status.target.array.missing, 1);
-      assert.ok(status.warnings.some((w: { code: string }) => w.code === 'degraded'), JSON.stringify(status.warnings));
-      assert.equal(cli(['status', '--check', '--config', config]).code, 1);
-      assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA), 'the backup is complete');
-      json(cli(['close', '--json', '--config', config]));
-    }],
-    ['the backup disk (its last member) pulled out mid-transfer: the run fails with a clear message, latest stays, the stack is closed', async (notes) => {
-      bigChange('big-2.bin', 12);
-      clock = Date.now();
-      const r = await backupWithFault(config, async () => (lap(notes, 'receive running'), await unplugDisk('bv-m1')));
-      lap(notes, 'backup');
-      const report = JSON.parse(r.stdout);
-      notes.push(`exit ${r.code}: ${report.sources[0].error ?? report.error}`.replace(/\s+/g, ' '));
-      assert.equal(r.code, 3, r.stderr);
-      assert.equal(report.sources[0].status, 'failed');
-      assert.match(report.sources[0].error, /the backup disk failed to read or write during the transfer \(an I\/O error\)[\s\S]*btrfs receive[\s\S]*Input\/output error/);
-      assert.match(report.sources[0].fix, /check the disk's cable and health/);
-      assert.equal(readlinkSync(join(SNAPSHOTS, 'data', 'latest')), afterMirrorFault, 'latest on the source did not move');
-      // what the run opened it closed, although the disk is gone (else it could not come back without a reboot)
-      assert.ok(!existsSync('/dev/mapper/enc-backup') && !existsSync('/dev/mapper/backup-vmhost'), sh('dmsetup', ['ls']));
-      assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `));
-      assert.doesNotMatch(readFileSync('/proc/mdstat', 'utf8'), /^md\S+ : active/m, 'the array is stopped');
-    }],
-    ['both disks plugged back: open names the stale member, latest did not move; the next backup cleans up and continues from the newest complete pair', async (notes) => {
-      await plugDisk('bv-m1');
-      await plugDisk('bv-m2');
-      const raid = json(cli(['open', '--json', '--config', config])).layers[0];
-      notes.push(raid.detail);
-      assert.match(raid.detail, /\[U_\] degraded/);
-      assert.match(raid.detail, /left out: vd[a-z]1 \(\/dev\/disk\/by-id\/virtio-bv-m2\)/);
-      assert.equal(readlinkSync(join(MP, 'data', 'latest')), afterMirrorFault, 'latest on the backup disk did not move');
-      const r = json(cli(['backup', '--json', '--config', config])).sources[0];
-      notes.push(`${r.mode} from ${r.parent}; cleaned ${JSON.stringify(r.cleaned)}`);
-      assert.equal(r.mode, 'incremental');
-      assert.equal(r.parent, afterMirrorFault);
-      const listing = json(cli(['list', '--json', '--config', config]));
-      assert.deepEqual(listing.sources[0].incomplete, []);
-      assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
-      json(cli(['close', '--json', '--config', config]));
-    }],
+    [
+      'one member of a full mirror pulled out mid-backup: the backup completes, open says the array is degraded',
+      async (notes) => {
+        clock = Date.now();
+        source();
+        lap(notes, 'source');
+        config = await stackWithConfig(
+          ETC,
+          {
+            serials: ['bv-m1', 'bv-m2'],
+            label: 'backup',
+            array: '/dev/md/backup',
+            luksName: 'enc-backup',
+            volumeGroup: 'backup',
+            host: 'vmhost',
+            mountpoint: MP,
+          },
+          [{ path: DATA, name: 'data' }],
+          SNAPSHOTS,
+        );
+        lap(notes, 'stack');
+        bigChange('big-1.bin', 12);
+        lap(notes, 'data');
+        const r = await backupWithFault(config, async () => (lap(notes, 'receive running'), await unplugDisk('bv-m2')));
+        lap(notes, 'backup');
+        assert.equal(r.code, 0, r.stderr);
+        afterMirrorFault = JSON.parse(r.stdout).sources[0].snapshot;
+        const raid = json(cli(['open', '--json', '--config', config])).layers[0];
+        notes.push(raid.detail);
+        assert.match(raid.detail, /\[U_\] degraded: 1 of 2 mirrors/);
+        assert.match(raid.detail, /missing: 1 member, not attached/);
+        // the mirror was whole when the backup began: status warns now, for monitoring
+        const status = JSON.parse(cli(['status', '--json', '--config', config]).stdout);
+        assert.equal(status.target.array.degraded, true);
+        assert.equal(status.target.array.missing, 1);
+        assert.ok(
+          status.warnings.some((w: { code: string }) => w.code === 'degraded'),
+          JSON.stringify(status.warnings),
+        );
+        assert.equal(cli(['status', '--check', '--config', config]).code, 1);
+        assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA), 'the backup is complete');
+        json(cli(['close', '--json', '--config', config]));
+      },
+    ],
+    [
+      'the backup disk (its last member) pulled out mid-transfer: the run fails with a clear message, latest stays, the stack is closed',
+      async (notes) => {
+        bigChange('big-2.bin', 12);
+        clock = Date.now();
+        const r = await backupWithFault(config, async () => (lap(notes, 'receive running'), await unplugDisk('bv-m1')));
+        lap(notes, 'backup');
+        const report = JSON.parse(r.stdout);
+        notes.push(`exit ${r.code}: ${report.sources[0].error ?? report.error}`.replace(/\s+/g, ' '));
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal(report.sources[0].status, 'failed');
+        assert.match(
+          report.sources[0].error,
+          /the backup disk failed to read or write during the transfer \(an I\/O error\)[\s\S]*btrfs receive[\s\S]*Input\/output error/,
+        );
+        assert.match(report.sources[0].fix, /check the disk's cable and health/);
+        assert.equal(
+          readlinkSync(join(SNAPSHOTS, 'data', 'latest')),
+          afterMirrorFault,
+          'latest on the source did not move',
+        );
+        // what the run opened it closed, although the disk is gone (else it could not come back without a reboot)
+        assert.ok(
+          !existsSync('/dev/mapper/enc-backup') && !existsSync('/dev/mapper/backup-vmhost'),
+          sh('dmsetup', ['ls']),
+        );
+        assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${MP} `));
+        assert.doesNotMatch(readFileSync('/proc/mdstat', 'utf8'), /^md\S+ : active/m, 'the array is stopped');
+      },
+    ],
+    [
+      'both disks plugged back: open names the stale member, latest did not move; the next backup cleans up and continues from the newest complete pair',
+      async (notes) => {
+        await plugDisk('bv-m1');
+        await plugDisk('bv-m2');
+        const raid = json(cli(['open', '--json', '--config', config])).layers[0];
+        notes.push(raid.detail);
+        assert.match(raid.detail, /\[U_\] degraded/);
+        assert.match(raid.detail, /left out: vd[a-z]1 \(\/dev\/disk\/by-id\/virtio-bv-m2\)/);
+        assert.equal(
+          readlinkSync(join(MP, 'data', 'latest')),
+          afterMirrorFault,
+          'latest on the backup disk did not move',
+        );
+        const r = json(cli(['backup', '--json', '--config', config])).sources[0];
+        notes.push(`${r.mode} from ${r.parent}; cleaned ${JSON.stringify(r.cleaned)}`);
+        assert.equal(r.mode, 'incremental');
+        assert.equal(r.parent, afterMirrorFault);
+        const listing = json(cli(['list', '--json', '--config', config]));
+        assert.deepEqual(listing.sources[0].incomplete, []);
+        assert.deepEqual(tree(join(MP, 'data', 'latest')), tree(DATA));
+        json(cli(['close', '--json', '--config', config]));
+      },
+    ],
   ],
 };
 

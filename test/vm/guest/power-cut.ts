@@ -31,9 +31,15 @@ function systemDisk(): void {
   sh('mount', [dev, PERSIST]);
   if (fresh) {
     copyFileSync('/etc/fstab', join(PERSIST, 'fstab'));
-    writeFileSync(join(PERSIST, 'mdadm.conf'), existsSync('/etc/mdadm/mdadm.conf') ? readFileSync('/etc/mdadm/mdadm.conf') : '');
+    writeFileSync(
+      join(PERSIST, 'mdadm.conf'),
+      existsSync('/etc/mdadm/mdadm.conf') ? readFileSync('/etc/mdadm/mdadm.conf') : '',
+    );
     writeFileSync(join(PERSIST, 'passphrase'), 'correct horse battery staple\n', { mode: 0o600 });
-    writeFileSync(ANSWERS, `disk = "/dev/disk/by-id/virtio-bv-cut"\nconfirm = "bv-cut"\npassphrase_file = "${PERSIST}/passphrase"\n`);
+    writeFileSync(
+      ANSWERS,
+      `disk = "/dev/disk/by-id/virtio-bv-cut"\nconfirm = "bv-cut"\npassphrase_file = "${PERSIST}/passphrase"\n`,
+    );
     sh('sync', []);
   }
   mkdirSync('/etc/mdadm', { recursive: true });
@@ -49,7 +55,11 @@ const ENV = { ...process.env, NO_COLOR: '1', ...FAST_KDF };
 
 /** Setup until the hook says the step is done, then the power goes. */
 async function setupUntil(id: string): Promise<never> {
-  const child = spawn('node', [BIN, ...SETUP], { cwd: PROJECT, env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('node', [BIN, ...SETUP], {
+    cwd: PROJECT,
+    env: { ...ENV, BTRFS_VAULT_TEST_PAUSE_AFTER: id },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const seen = new Promise<void>((resolve) => {
     const watch = (c: Buffer) => {
@@ -71,40 +81,84 @@ function lines(text: string, pattern: RegExp): string[] {
 }
 
 const phases: Record<string, Scenario[]> = {
-  cut: [[`setup runs until step ${step} is done, then the power is cut`, async () => {
-    systemDisk();
-    await setupUntil(step!);
-  }]],
+  cut: [
+    [
+      `setup runs until step ${step} is done, then the power is cut`,
+      async () => {
+        systemDisk();
+        await setupUntil(step!);
+      },
+    ],
+  ],
   finish: [
-    ['after the last power cut, setup resumes and finishes', (notes) => {
-      systemDisk();
-      const r = cli(SETUP, FAST_KDF);
-      notes.push(r.stdout.split('\n').filter((l) => /resuming|already done/.test(l)).join(' | '));
-      assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
-      assert.match(r.stdout, /resuming the setup/);
-      assert.ok(!existsSync(join(ETC, 'setup-state.json')), 'the state file is gone once setup is through');
-    }],
-    ['nothing was created twice: one partition, array, LUKS header with two keyslots, VG, LV, filesystem, fstab and ARRAY line', (notes) => {
-      const disk = vmDisk('bv-cut');
-      assert.equal(lines(sh('lsblk', ['-n', '-o', 'TYPE', disk]), /^\s*part$/).length, 1, 'one partition');
-      assert.equal(lines(sh('mdadm', ['--examine', '--scan']), /^ARRAY /).length, 1, 'one array');
-      const conf = readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
-      assert.equal(lines(conf, /^ARRAY /).length, 1, 'one ARRAY line in mdadm.conf');
-      const fstab = lines(readFileSync('/etc/fstab', 'utf8'), new RegExp(` ${MP} `));
-      assert.deepEqual(fstab, [`/dev/backup/vmhost ${MP} btrfs noauto,compress=zstd 0 0`]);
-      const opened = JSON.parse(ok(cli(['open', '--json', '--config', CONFIG])));
-      assert.ok(opened.layers.every((l: { up: boolean }) => l.up), JSON.stringify(opened.layers));
-      const dump = sh('cryptsetup', ['luksDump', '/dev/md/backup']);
-      const slots = lines(dump.slice(dump.indexOf('Keyslots:'), dump.indexOf('Tokens:')), /^\s+\d+: luks2/);
-      notes.push(`keyslots: ${slots.map((s) => s.trim()).join(', ')}`);
-      assert.equal(slots.length, 2, 'the passphrase and the keyfile, nothing more');
-      assert.equal(sh('cryptsetup', ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup'], 'correct horse battery staple'), '');
-      assert.deepEqual(sh('pvs', ['--noheadings', '-o', 'pv_name']).split('\n').map((l) => l.trim()).filter(Boolean), ['/dev/mapper/enc-backup']);
-      assert.deepEqual(sh('vgs', ['--noheadings', '-o', 'vg_name']).split('\n').map((l) => l.trim()).filter(Boolean), ['backup']);
-      assert.deepEqual(sh('lvs', ['--noheadings', '-o', 'lv_name']).split('\n').map((l) => l.trim()).filter(Boolean), ['vmhost']);
-      assert.deepEqual(sh('ls', ['-A', MP]).split('\n').filter(Boolean), ['.token']);
-      ok(cli(['close', '--config', CONFIG]));
-    }],
+    [
+      'after the last power cut, setup resumes and finishes',
+      (notes) => {
+        systemDisk();
+        const r = cli(SETUP, FAST_KDF);
+        notes.push(
+          r.stdout
+            .split('\n')
+            .filter((l) => /resuming|already done/.test(l))
+            .join(' | '),
+        );
+        assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+        assert.match(r.stdout, /resuming the setup/);
+        assert.ok(!existsSync(join(ETC, 'setup-state.json')), 'the state file is gone once setup is through');
+      },
+    ],
+    [
+      'nothing was created twice: one partition, array, LUKS header with two keyslots, VG, LV, filesystem, fstab and ARRAY line',
+      (notes) => {
+        const disk = vmDisk('bv-cut');
+        assert.equal(lines(sh('lsblk', ['-n', '-o', 'TYPE', disk]), /^\s*part$/).length, 1, 'one partition');
+        assert.equal(lines(sh('mdadm', ['--examine', '--scan']), /^ARRAY /).length, 1, 'one array');
+        const conf = readFileSync('/etc/mdadm/mdadm.conf', 'utf8');
+        assert.equal(lines(conf, /^ARRAY /).length, 1, 'one ARRAY line in mdadm.conf');
+        const fstab = lines(readFileSync('/etc/fstab', 'utf8'), new RegExp(` ${MP} `));
+        assert.deepEqual(fstab, [`/dev/backup/vmhost ${MP} btrfs noauto,compress=zstd 0 0`]);
+        const opened = JSON.parse(ok(cli(['open', '--json', '--config', CONFIG])));
+        assert.ok(
+          opened.layers.every((l: { up: boolean }) => l.up),
+          JSON.stringify(opened.layers),
+        );
+        const dump = sh('cryptsetup', ['luksDump', '/dev/md/backup']);
+        const slots = lines(dump.slice(dump.indexOf('Keyslots:'), dump.indexOf('Tokens:')), /^\s+\d+: luks2/);
+        notes.push(`keyslots: ${slots.map((s) => s.trim()).join(', ')}`);
+        assert.equal(slots.length, 2, 'the passphrase and the keyfile, nothing more');
+        assert.equal(
+          sh(
+            'cryptsetup',
+            ['open', '--test-passphrase', '--key-file=-', '/dev/md/backup'],
+            'correct horse battery staple',
+          ),
+          '',
+        );
+        assert.deepEqual(
+          sh('pvs', ['--noheadings', '-o', 'pv_name'])
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
+          ['/dev/mapper/enc-backup'],
+        );
+        assert.deepEqual(
+          sh('vgs', ['--noheadings', '-o', 'vg_name'])
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
+          ['backup'],
+        );
+        assert.deepEqual(
+          sh('lvs', ['--noheadings', '-o', 'lv_name'])
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
+          ['vmhost'],
+        );
+        assert.deepEqual(sh('ls', ['-A', MP]).split('\n').filter(Boolean), ['.token']);
+        ok(cli(['close', '--config', CONFIG]));
+      },
+    ],
   ],
 };
 

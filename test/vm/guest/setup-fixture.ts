@@ -27,14 +27,23 @@ const runner = new ExecRunner();
 
 export function answers(file: string, disk: string, extra = ''): string {
   writeFileSync(PASS, 'correct horse battery staple\n', { mode: 0o600 });
-  writeFileSync(file, `disk = "/dev/disk/by-id/virtio-${disk}"\nconfirm = "${disk}"\npassphrase_file = "${PASS}"\n${extra}`);
+  writeFileSync(
+    file,
+    `disk = "/dev/disk/by-id/virtio-${disk}"\nconfirm = "${disk}"\npassphrase_file = "${PASS}"\n${extra}`,
+  );
   return file;
 }
 
 /** each host keeps its own snapshots (two hosts never share a source's snapshot folder) */
 export function withSources(config: string, snapshots = 'snapshots'): void {
   const text = readFileSync(config, 'utf8');
-  writeFileSync(config, text.replace(/^host = .*$/m, (l) => `${l}\nsources = [{ path = "${DATA}", name = "data" }]\nsnapshot_dir = "${SRC}/${snapshots}"`));
+  writeFileSync(
+    config,
+    text.replace(
+      /^host = .*$/m,
+      (l) => `${l}\nsources = [{ path = "${DATA}", name = "data" }]\nsnapshot_dir = "${SRC}/${snapshots}"`,
+    ),
+  );
 }
 
 export function source(): void {
@@ -57,8 +66,14 @@ export function diskContents(): { volumes: string; backups: string[]; keyslots: 
   ok(cli(['open', '--config', CONFIG]));
   try {
     const volumes = sh('lvs', ['--noheadings', '-o', 'lv_name,lv_size', 'backup']).trim();
-    const backups = sh('btrfs', ['subvolume', 'list', '-o', '-u', MP]).trim().split('\n').map((l) => l.replace(/^ID \d+ gen \d+ top level \d+ /, '')).sort();
-    const keyslots = sh('cryptsetup', ['luksDump', '/dev/md/backup']).split('\n').filter((l) => /^\s+\d+: luks2/.test(l)).length;
+    const backups = sh('btrfs', ['subvolume', 'list', '-o', '-u', MP])
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^ID \d+ gen \d+ top level \d+ /, ''))
+      .sort();
+    const keyslots = sh('cryptsetup', ['luksDump', '/dev/md/backup'])
+      .split('\n')
+      .filter((l) => /^\s+\d+: luks2/.test(l)).length;
     return { volumes, backups, keyslots };
   } finally {
     ok(cli(['close', '--config', CONFIG]));
@@ -92,8 +107,12 @@ export async function oldStack(serial: string): Promise<string> {
   waitForDevice('/dev/md/backup');
   const uuid = /UUID=(\S+)/.exec(sh('mdadm', ['--detail', '--brief', '/dev/md/backup']))![1]!;
   writeFileSync('/tmp/oldkey', randomBytes(64), { mode: 0o600 });
-  await runner.run(luksCommands.format('/dev/md/backup', { pbkdf: 'pbkdf2', iterations: 1000 }), { input: 'old passphrase' });
-  await runner.run(luksCommands.addKeyfile('/dev/md/backup', '/tmp/oldkey', { pbkdf: 'pbkdf2', iterations: 1000 }), { input: 'old passphrase' });
+  await runner.run(luksCommands.format('/dev/md/backup', { pbkdf: 'pbkdf2', iterations: 1000 }), {
+    input: 'old passphrase',
+  });
+  await runner.run(luksCommands.addKeyfile('/dev/md/backup', '/tmp/oldkey', { pbkdf: 'pbkdf2', iterations: 1000 }), {
+    input: 'old passphrase',
+  });
   await runner.run(luksCommands.open('/dev/md/backup', 'old-enc', '/tmp/oldkey'));
   await runner.run(lvmCommands.pvcreate('/dev/mapper/old-enc'));
   await runner.run(lvmCommands.vgcreate('backup', '/dev/mapper/old-enc'));

@@ -22,25 +22,43 @@ const wizard = (serial: string): [RegExp, string][] => [
 ];
 
 export const wizardSetup: Scenario[] = [
-  ['the interactive wizard in a terminal: a refused disk is shown with its reason, a wrong serial stops it', async () => {
-    source();
-    const r = await drivePty(['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('not-the-serial'));
-    assert.equal(r.code, 2, r.screen.slice(-2000));
-    // the screen without colours, wrapped lines joined
-    const text = r.screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\s+/g, ' ');
-    assert.match(text, new RegExp(`virtio-bv-src .*refused: holds the mounted filesystem ${SRC}`));
-    assert.match(r.screen, /does not match the disk/);
-    assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE), 'the passphrase is never echoed');
-    assert.ok(!existsSync(CONFIG));
-    assert.equal(sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-p')]).trim().split('\n').length, 1, 'no partition was made');
-  }],
-  ['the interactive wizard in a terminal: the happy path, then a backup', async () => {
-    const r = await drivePty(['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'], wizard('bv-p'));
-    assert.equal(r.code, 0, r.screen.slice(-3000));
-    assert.match(r.screen, /btrfs-vault setup/);
-    assert.match(r.screen, /The backup disk is ready/);
-    assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE));
-    withSources(CONFIG);
-    backupWorks(CONFIG);
-  }],
+  [
+    'the interactive wizard in a terminal: a refused disk is shown with its reason, a wrong serial stops it',
+    async () => {
+      source();
+      const r = await drivePty(
+        ['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'],
+        wizard('not-the-serial'),
+      );
+      assert.equal(r.code, 2, r.screen.slice(-2000));
+      // the screen without colours, wrapped lines joined
+      const text = r.screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\s+/g, ' ');
+      assert.match(text, new RegExp(`virtio-bv-src .*refused: holds the mounted filesystem ${SRC}`));
+      assert.match(r.screen, /does not match the disk/);
+      assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE), 'the passphrase is never echoed');
+      assert.ok(!existsSync(CONFIG));
+      assert.equal(
+        sh('lsblk', ['-n', '-o', 'NAME', vmDisk('bv-p')])
+          .trim()
+          .split('\n').length,
+        1,
+        'no partition was made',
+      );
+    },
+  ],
+  [
+    'the interactive wizard in a terminal: the happy path, then a backup',
+    async () => {
+      const r = await drivePty(
+        ['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'],
+        wizard('bv-p'),
+      );
+      assert.equal(r.code, 0, r.screen.slice(-3000));
+      assert.match(r.screen, /btrfs-vault setup/);
+      assert.match(r.screen, /The backup disk is ready/);
+      assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE));
+      withSources(CONFIG);
+      backupWorks(CONFIG);
+    },
+  ],
 ];

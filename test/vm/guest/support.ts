@@ -21,7 +21,8 @@ export function vmDisk(serial: string): string {
   const dev = realpathSync(`/dev/disk/by-id/virtio-${serial}`);
   const name = dev.replace('/dev/', '');
   const actual = readFileSync(`/sys/block/${name}/serial`, 'utf8').trim();
-  if (!/^vd[a-z]$/.test(name) || actual !== serial) throw new Error(`guard: ${dev} has serial ${actual}, not ${serial}`);
+  if (!/^vd[a-z]$/.test(name) || actual !== serial)
+    throw new Error(`guard: ${dev} has serial ${actual}, not ${serial}`);
   return dev;
 }
 
@@ -46,7 +47,13 @@ export async function runScenarios(list: Scenario[]): Promise<void> {
       await fn(notes);
       results.push({ name, ok: true, seconds: (Date.now() - t) / 1000, notes });
     } catch (err) {
-      results.push({ name, ok: false, seconds: (Date.now() - t) / 1000, error: (err as Error).stack ?? String(err), notes });
+      results.push({
+        name,
+        ok: false,
+        seconds: (Date.now() - t) / 1000,
+        error: (err as Error).stack ?? String(err),
+        notes,
+      });
     }
     writeFileSync(join(OUT, 'result.json'), JSON.stringify({ scenarios: results }, null, 2));
   }
