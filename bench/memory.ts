@@ -1,4 +1,4 @@
-// The bench's memory phase (issue 13: "a 10 GiB transfer does not grow the process's
+// The bench's memory phase ("a 10 GiB transfer does not grow the process's
 // memory"): one full backup each by btrfs-vault, btrbk and raw send|receive of 1 GiB and
 // of BENCH_MEMORY_GIB GiB (default 10; 0 skips) of incompressible data, with the peak
 // memory of each beside its seconds. Run by bench.ts at its end, or alone with

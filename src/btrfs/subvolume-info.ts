@@ -6,9 +6,9 @@ import subvolumeInfoPl from './subvolume-info.pl.js';
 // What a run needs to know of one subvolume it just made or is about to trust (its UUID,
 // received UUID, read-only flag), read with the kernel's BTRFS_IOC_GET_SUBVOL_INFO: one
 // ioctl per subvolume, whatever the filesystem holds. `btrfs subvolume show` prints the
-// same and also the subvolume's snapshots, which it finds by walking every subvolume:
-// 25 ms a call at 3,000 pairs, growing with history. perl (perl-base, Essential on
-// Debian; the locks use it already) makes the call for all paths at once.
+// same and also the subvolume's snapshots, which it finds by walking every subvolume, so
+// its cost grows with the history. perl (perl-base, Essential on Debian; the locks use it
+// already) makes the call for all paths at once.
 
 export interface SubvolumeInfo {
   path: string;

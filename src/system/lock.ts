@@ -11,8 +11,8 @@ import type { Argv, Runner } from './runner.js';
 // Locks on what runs share (the backup target, each source), with flock(2) semantics:
 // one perl process (perl-base is Essential on Debian) takes them all and holds them
 // until its stdin closes or this process dies, so a dead run's locks are free at once
-// and a reused PID can never hold anything. One program for every lock: a chain of
-// util-linux `flock -F`, one exec per lock, cost ~1.5 ms a lock (52 with 50 sources).
+// and a reused PID can never hold anything. One program for every lock, not a chain of
+// util-linux `flock -F`: that is one exec per lock, a cost that grows with the sources.
 
 /** In /run, which only root can write (not /run/lock, which anyone can). */
 export const LOCK_DIR = '/run/btrfs-vault/locks';
@@ -121,8 +121,8 @@ export function holdArgv(files: readonly string[]): Argv {
 
 /**
  * Who holds a lock, for another run's message: written in place, not through a
- * temporary file and a rename (that cost ~0.6 ms a lock, 30 ms with 50 sources); a
- * torn read only blurs a message. Never through a symlink, though the folder is private.
+ * temporary file and a rename (two more system calls and a sync per lock, per source);
+ * a torn read only blurs a message. Never through a symlink, though the folder is private.
  */
 function writeOwner(path: string, text: string): void {
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);

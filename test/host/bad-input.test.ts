@@ -704,7 +704,7 @@ test('the corpus is large enough', () => {
   assert.ok(results.length >= 40, `${results.length} bad inputs`);
 });
 
-// Not bad input, but the other half of item 5, on the same disks (last: it writes):
+// Not bad input, but on the same disks (last: it writes):
 // the subvolume of a configured source, however it is written, continues that chain.
 test('the same subvolume by another path is the configured source: one folder, one chain, incremental', () => {
   const name = sourceName(s.data);

@@ -21,7 +21,7 @@ import { LOCK_DIR } from '../../src/system/lock.js';
 import { sh } from '../support/sh.js';
 import { waitFor } from '../support/wait.js';
 
-// The fault suite of issue 8 on real btrfs: btrfs-vault killed with SIGKILL at every
+// The fault suite on real btrfs: btrfs-vault killed with SIGKILL at every
 // point of a run where it matters, then a normal run. Nothing may be lost, no child
 // may outlive the killed run, and the next run sends from the newest common pair.
 

@@ -157,7 +157,7 @@ test(
 
     // a lock whose owner file names a live process (pid 1) but that nobody holds is free
     writeFileSync(`${lockFile(`target ${s.dst.mountPoint}`)}.owner`, `1\nconfig /elsewhere\nthe backup target\n`);
-    // (through the linked folder: the other config, a second chain for this backup folder, is refused since issue 19)
+    // (through the linked folder: the other config, a second chain for this backup folder, is refused)
     const r = s.cli(['--config', join(linked, 'config.toml')]);
     assert.equal(r.code, 0, r.stderr);
   }),

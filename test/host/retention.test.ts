@@ -181,7 +181,7 @@ test(
       assert.deepEqual(gone, names.slice(0, gone.length), 'oldest first');
       assert.ok(free() >= want * 1024 * 1024 - 16 * 1024 * 1024, 'about as much room as asked for');
 
-      // more than deleting everything it may delete could free: refused before anything is deleted (issue 19)
+      // more than deleting everything it may delete could free: refused before anything is deleted
       writeFileSync(s.config, readFileSync(s.config, 'utf8').replace(/min_free = .*/, 'min_free = "99%"'));
       writeFileSync(join(s.data, 'small'), 'y');
       const before = readdirSync(dst).filter(isSnapshotName);
