@@ -3,51 +3,74 @@ import { parse as parseToml, TomlError } from 'smol-toml';
 import * as z from 'zod/mini';
 import { InternalError, ProblemsError, UserError } from '../core/errors.js';
 import { FULL_STACK, LAYER_NAMES, layersInOrder, TARGET_DEFAULTS, type LayerName } from './defaults.js';
-import type { KeyTable } from './keys.js';
+import { documented } from './key-docs.js';
+import { keyTable } from './keys.js';
 import { layerSchema } from './schema.js';
 import { schemaProblems } from './problems.js';
 
 // `setup --answers FILE`: the wizard's questions answered in advance, for scripts and tests.
 
-const line = z.string().check(z.minLength(1, 'is empty'), z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte'));
+// a fresh schema per key: each carries its own description (key-docs.ts)
+const line = () =>
+  z.string().check(z.minLength(1, 'is empty'), z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte'));
 
 export const answersSchema = z.strictObject({
-  disk: line.check(z.regex(/^\/dev\//, 'is not a device path')),
-  confirm: line,
-  /** required when the layers have LUKS (checked where the layers are known) */
-  passphrase_file: z.optional(line),
-  layers: z._default(
-    z
-      .array(layerSchema)
-      .check(z.refine(layersInOrder, 'is not each layer at most once, bottom-up in the order raid, luks, lvm')),
-    [...FULL_STACK],
+  disk: documented(line().check(z.regex(/^\/dev\//, 'is not a device path')), {
+    expects: "a string: the disk's device path",
+    example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"',
+    does: 'The disk setup makes the backup disk of.',
+  }),
+  confirm: documented(line(), {
+    expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it",
+    example: 'confirm = "WX12345"',
+    does: 'What a person would type to confirm the disk: nothing is written unless it names this disk.',
+  }),
+  passphrase_file: documented(z.optional(line()), {
+    expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)',
+    example: 'passphrase_file = "/root/pass"',
+    does: "The LUKS passphrase's file (its first line); required when the layers include luks.",
+  }),
+  layers: documented(
+    z._default(
+      z
+        .array(layerSchema)
+        .check(z.refine(layersInOrder, 'is not each layer at most once, bottom-up in the order raid, luks, lvm')),
+      [...FULL_STACK],
+    ),
+    {
+      expects: 'an array of "raid", "luks", "lvm", bottom-up: the layers below btrfs ([] for a plain btrfs disk)',
+      example: 'layers = ["raid", "luks", "lvm"]',
+      does: 'The layers below btrfs.',
+    },
   ),
-  size: z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'is not a size')), 'all'),
-  wipe_existing: z._default(z.boolean(), false),
-  mountpoint: z._default(line.check(z.regex(/^\//, 'is not an absolute path')), TARGET_DEFAULTS.mountpoint),
-  compression: z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'),
+  size: documented(z._default(z.string().check(z.regex(/^(all|\d+(\.\d+)?[KMGTP])$/, 'is not a size')), 'all'), {
+    expects: 'a string: "all" or a size like "250G"',
+    example: 'size = "all"',
+    does: "The host's logical volume size.",
+  }),
+  wipe_existing: documented(z._default(z.boolean(), false), {
+    expects: 'a boolean: true to destroy what the disk carries',
+    example: 'wipe_existing = false',
+    does: 'Whether what the disk carries may be destroyed.',
+  }),
+  mountpoint: documented(
+    z._default(line().check(z.regex(/^\//, 'is not an absolute path')), TARGET_DEFAULTS.mountpoint),
+    {
+      expects: 'a string: an absolute path',
+      example: 'mountpoint = "/media/backup"',
+      does: 'Where the backup filesystem is mounted.',
+    },
+  ),
+  compression: documented(z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'), {
+    expects: 'one of "zstd", "lzo", "zlib", "none"',
+    example: 'compression = "zstd"',
+    does: "The backup filesystem's compression.",
+  }),
 });
 
 const ANSWERS_DOCS = 'README, "Walk-through: a new backup disk"';
-const ANSWERS_KEYS: KeyTable = {
-  disk: { expects: "a string: the disk's device path", example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"' },
-  confirm: {
-    expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it",
-    example: 'confirm = "WX12345"',
-  },
-  passphrase_file: {
-    expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)',
-    example: 'passphrase_file = "/root/pass"',
-  },
-  layers: {
-    expects: 'an array of "raid", "luks", "lvm", bottom-up: the layers below btrfs ([] for a plain btrfs disk)',
-    example: 'layers = ["raid", "luks", "lvm"]',
-  },
-  size: { expects: 'a string: "all" or a size like "250G"', example: 'size = "all"' },
-  wipe_existing: { expects: 'a boolean: true to destroy what the disk carries', example: 'wipe_existing = false' },
-  mountpoint: { expects: 'a string: an absolute path', example: 'mountpoint = "/media/backup"' },
-  compression: { expects: 'one of "zstd", "lzo", "zlib", "none"', example: 'compression = "zstd"' },
-};
+// the messages and hints are made from the descriptions above, as the config's are
+const ANSWERS_KEYS = keyTable(answersSchema);
 
 export type Answers = z.infer<typeof answersSchema>;
 
