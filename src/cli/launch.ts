@@ -1,9 +1,11 @@
 // The program's entry (bin/btrfs-vault.js): turns on Node's compile cache, then runs
 // the parser bundle and, when a command runs, the commands bundle. CommonJS, like the
 // bin file, so a start needs no ES module loader.
-import { lstatSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { Script } from 'node:vm';
 import type { CommandsModule, runCli } from './program.js';
 import { exactArgs } from './exact-argv.js';
 
@@ -14,10 +16,9 @@ export async function launch(bundleDir: string): Promise<void> {
   try {
     // names are bytes: an argument that is not UTF-8 keeps its bytes
     const args = exactArgs(process.argv);
-    enableCompileCache(args);
-    const load = nodeModule.createRequire(join(bundleDir, 'launch.cjs'));
-    const cli = load('./cli.cjs') as { runCli: typeof runCli };
-    process.exitCode = await cli.runCli(args, () => load('./commands.cjs') as CommandsModule);
+    const load = bundleLoader(bundleDir, cacheDir(args));
+    const cli = load('cli.cjs') as { runCli: typeof runCli };
+    process.exitCode = await cli.runCli(args, () => load('commands.cjs') as CommandsModule);
   } catch (err) {
     // only a broken installation gets here: runCli reports every error of a command
     process.stderr.write(
@@ -28,20 +29,76 @@ export async function launch(bundleDir: string): Promise<void> {
 }
 
 /**
- * Node ≥ 22.1 keeps compiled code across starts (a no-change backup is mostly start-up);
- * Node 20 has no such cache and simply compiles. Only for root, in a folder nobody else
- * can write, and never in a dry-run, which writes nothing at all.
+ * The cache folder, when this run may use one: only for root, in a folder nobody else
+ * can write (root runs what is in it), and never in a dry-run, which writes nothing.
  */
-function enableCompileCache(args: readonly string[]): void {
-  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+function cacheDir(args: readonly string[]): string | undefined {
   // -n alone or among other short flags (-bn)
   const dryRun = args.some((a) => a === '--dry-run' || /^-[A-Za-z]*n[A-Za-z]*$/.test(a));
-  if (!enable || process.geteuid?.() !== 0 || dryRun) return;
+  if (process.geteuid?.() !== 0 || dryRun) return undefined;
   try {
     mkdirSync(COMPILE_CACHE_DIR, { recursive: true, mode: 0o700 });
     const st = lstatSync(COMPILE_CACHE_DIR);
-    if (st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0) enable(COMPILE_CACHE_DIR);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0 ? COMPILE_CACHE_DIR : undefined;
   } catch {
-    /* a cache is an optimisation */
+    return undefined; // a cache is an optimisation
   }
+}
+
+type Load = (file: string) => unknown;
+
+/**
+ * Loads the bundles keeping their compiled code across starts (a no-change backup is
+ * mostly start-up): Node ≥ 22.1 has a compile cache of its own; on Node 20 (Debian's)
+ * each bundle is compiled with V8's code cache, kept beside it.
+ */
+function bundleLoader(bundleDir: string, cache: string | undefined): Load {
+  const load = nodeModule.createRequire(join(bundleDir, 'launch.cjs'));
+  const plain: Load = (file) => load(`./${file}`);
+  if (cache === undefined) return plain;
+  const enable = (nodeModule as { enableCompileCache?: (dir: string) => unknown }).enableCompileCache;
+  if (enable) {
+    enable(cache);
+    return plain;
+  }
+  return (file) => withCodeCache(join(bundleDir, file), cache);
+}
+
+/**
+ * A CommonJS bundle run with V8's code cache. V8 checks only the source's length
+ * against its cache, so the cache is named by the source's hash (and Node's version).
+ * It is written when the run ends, holding also what the run compiled lazily.
+ */
+function withCodeCache(file: string, dir: string): unknown {
+  const source = readFileSync(file, 'utf8');
+  const key = createHash('sha256').update(process.version).update(source).digest('hex').slice(0, 32);
+  const cacheFile = join(dir, `${basename(file)}.${key}.v8`);
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    /* not made yet */
+  }
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new Script(wrapped, { filename: file, cachedData });
+  const module = { exports: {} as unknown };
+  const run = script.runInThisContext() as (...a: unknown[]) => void;
+  run.call(module.exports, module.exports, nodeModule.createRequire(file), module, file, dirname(file));
+  if (cachedData === undefined || script.cachedDataRejected) {
+    process.once('exit', () => {
+      try {
+        const temporary = `${cacheFile}.${process.pid}`;
+        writeFileSync(temporary, script.createCachedData(), { mode: 0o600, flag: 'wx' });
+        renameSync(temporary, cacheFile);
+        // the caches of earlier builds of this bundle go (only names of this form are ours)
+        const ours = new RegExp(`^${basename(file).replace('.', '\\.')}\\.[0-9a-f]{32}\\.v8$`);
+        for (const name of readdirSync(dir)) {
+          if (ours.test(name) && join(dir, name) !== cacheFile) unlinkSync(join(dir, name));
+        }
+      } catch {
+        /* a cache is an optimisation */
+      }
+    });
+  }
+  return module.exports;
 }

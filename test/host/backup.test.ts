@@ -531,19 +531,46 @@ test('an installation without its bundle says how to build it (exit 70), not a s
 });
 
 test(
-  "Node's compile cache, where Node has one, is root's alone; a dry-run writes none",
+  "the compiled code kept across starts (Node's compile cache, V8's code cache on Node 20) is root's alone; a dry-run writes none",
   withScenario((s) => {
     const dir = '/var/cache/btrfs-vault';
     rmSync(dir, { recursive: true, force: true });
     assert.equal(s.cli(['backup', '--dry-run', '--config', s.config]).code, 0);
     assert.ok(!existsSync(dir), 'a dry-run writes nothing, not even a cache');
     assert.equal(s.cli(['list', '--config', s.config]).code, 0);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    const made = readdirSync(dir, { recursive: true }) as string[];
+    assert.ok(made.length > 0, 'the run left its compiled code');
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
-    if (major > 22 || (major === 22 && minor >= 1)) {
-      assert.equal(statSync(dir).mode & 0o777, 0o700);
-      assert.ok(readdirSync(dir, { recursive: true }).length > 0, 'the run left its compiled code');
-    } else {
-      assert.ok(!existsSync(dir), `Node ${process.versions.node} has no compile cache: nothing is made for it`);
+    if (major < 22 || (major === 22 && minor < 1)) {
+      // one file per bundle the run loaded, named by the bundle's hash, root's alone
+      assert.deepEqual(made.map((f) => f.replace(/\.[0-9a-f]{32}\./, '.HASH.')).sort(), [
+        'cli.cjs.HASH.v8',
+        'commands.cjs.HASH.v8',
+      ]);
+      for (const f of made) assert.equal(statSync(join(dir, f)).mode & 0o777, 0o600);
+      // a cache of an earlier build goes when this build's is written; what is not ours stays
+      const stale = join(dir, `cli.cjs.${'0'.repeat(32)}.v8`);
+      const notOurs = join(dir, 'notes.txt');
+      writeFileSync(stale, 'old');
+      writeFileSync(notOurs, 'mine');
+      rmSync(
+        join(
+          dir,
+          made.find((f) => f.startsWith('cli.cjs'))!,
+        ),
+      );
+      assert.equal(s.cli(['list', '--config', s.config]).code, 0);
+      assert.ok(!existsSync(stale), "an earlier build's cache is removed");
+      assert.ok(existsSync(notOurs), 'a file that is not a cache of ours stays');
+      // a corrupt cache is refused by V8 and written again; the run is not disturbed
+      const cli = join(
+        dir,
+        (readdirSync(dir) as string[]).find((f) => f.startsWith('cli.cjs'))!,
+      );
+      writeFileSync(cli, Buffer.alloc(4096, 7));
+      assert.equal(s.cli(['list', '--config', s.config]).code, 0);
+      assert.notDeepEqual(readFileSync(cli), Buffer.alloc(4096, 7), 'the corrupt cache was replaced');
     }
   }),
 );
