@@ -566,7 +566,7 @@ test(
       // a corrupt cache is refused by V8 and written again; the run is not disturbed
       const cli = join(
         dir,
-        (readdirSync(dir) as string[]).find((f) => f.startsWith('cli.cjs'))!,
+        readdirSync(dir).find((f) => f.startsWith('cli.cjs'))!,
       );
       writeFileSync(cli, Buffer.alloc(4096, 7));
       assert.equal(s.cli(['list', '--config', s.config]).code, 0);
