@@ -65,7 +65,7 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
   return config;
 }
 
-/** Without [target], where the backups go is not known; nothing is assumed (it once meant /media/backup). */
+/** Without [target], where the backups go is not known; nothing is assumed. */
 function missingTarget(file: string): string {
   return problem(
     file,
