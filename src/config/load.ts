@@ -1,15 +1,16 @@
 import { hostname } from 'node:os';
-import { dirname, isAbsolute, join, normalize as normalizePath, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, layersInOrder, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
+import { DEFAULT_CONFIG, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
-import { problem, schemaProblems, show } from './problems.js';
-import { configSchema, hostSchema, type RawConfig, type RetentionSide } from './schema.js';
-import { assertDistinctSubvolumes, badPathReason, resolveSources } from './sources.js';
+import { problem, schemaProblems } from './problems.js';
+import { configSchema, type RawConfig, type RetentionSide } from './schema.js';
+import { assertDistinctSubvolumes, resolveSources } from './sources.js';
+import { folderProblems, hostProblems, targetProblems } from './config-rules.js';
 
 export { DEFAULT_CONFIG };
 export { badPathReason, parseSourcesFile } from './sources.js';
@@ -64,7 +65,7 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
   return config;
 }
 
-/** Without [target], where the backups go is not known; nothing is assumed (it once meant /media/backup). */
+/** Without [target], where the backups go is not known; nothing is assumed. */
 function missingTarget(file: string): string {
   return problem(
     file,
@@ -75,6 +76,11 @@ function missingTarget(file: string): string {
   );
 }
 
+/**
+ * The parsed config as the program uses it: paths resolved, defaults filled in, and the
+ * rules no schema can say (paths, the target's keys, the host's name) checked, every
+ * problem at once.
+ */
 export function normalize(file: string, raw: RawConfig, sourcesFileText: string | undefined): VaultConfig {
   const dir = dirname(file);
   const problems: string[] = [];
@@ -93,86 +99,11 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     },
     problems,
   );
-
-  for (const [key, value] of [
-    ['snapshot_dir', snapshotDir],
-    ['target.mountpoint', t.mountpoint],
-  ] as const) {
-    const bad = badPathReason(value);
-    if (bad)
-      problems.push(problem(`${file}: ${key}`, `${show(value)} ${bad}`, `choose another folder (${CONFIG_DOCS})`));
-  }
-  if (!isAbsolute(t.mountpoint)) {
-    problems.push(
-      problem(
-        `${file}: target.mountpoint`,
-        `${show(t.mountpoint)} is not an absolute path`,
-        `under [target], write it from /, e.g. mountpoint = "/media/backup"`,
-      ),
-    );
-  } else if (resolve(t.mountpoint) === '/') {
-    problems.push(
-      problem(
-        `${file}: target.mountpoint`,
-        '"/" is the root filesystem, not a backup disk',
-        'under [target], name where the backup disk is mounted, e.g. mountpoint = "/media/backup"',
-      ),
-    );
-  }
-  if (isAbsolute(t.token) || normalizePath(t.token).split('/')[0] === '..') {
-    problems.push(
-      problem(
-        `${file}: target.token`,
-        `${show(t.token)} is not on the backup filesystem`,
-        'under [target], give it relative to the mount point, e.g. token = ".token"',
-      ),
-    );
-  }
-  for (const key of ['array', 'partition', 'device'] as const) {
-    const value = t[key];
-    if (value !== undefined && !isAbsolute(value)) {
-      problems.push(
-        problem(
-          `${file}: target.${key}`,
-          `${show(value)} is not an absolute path`,
-          `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`,
-        ),
-      );
-    }
-  }
-  const layers = t.layers;
-  if (!layersInOrder(layers)) {
-    problems.push(
-      problem(
-        `${file}: target.layers`,
-        `${show(layers)}: each layer at most once, bottom-up in the order raid, luks, lvm`,
-        'under [target], write e.g. layers = ["raid", "luks", "lvm"], ["luks"] or [] (a plain btrfs disk)',
-      ),
-    );
-  }
-
+  problems.push(...folderProblems(file, snapshotDir, t.mountpoint), ...targetProblems(file, t));
   const host = raw.host ?? hostname().split('.')[0]!;
-  if (raw.host === undefined && !hostSchema.safeParse(host).success) {
-    problems.push(
-      problem(
-        `${file}: host`,
-        `this machine's host name ${show(host)} cannot name its volume`,
-        'set one: host = "deimos" (letters, digits, ".", "_", "-")',
-      ),
-    );
-  }
-  if (layers.includes('lvm') && lvmReserved(host)) {
-    problems.push(
-      problem(
-        `${file}: host`,
-        `${show(host)} names this host's logical volume, and LVM keeps that name for itself`,
-        'set another: host = "deimos"',
-      ),
-    );
-  }
+  problems.push(...hostProblems(file, host, raw.host === undefined, t.layers));
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
-  const mountpoint = resolve(t.mountpoint);
   return {
     file,
     dir,
@@ -180,31 +111,40 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     snapshotDir,
     sources,
     sourcesFromFile: fromFile,
-    target: {
-      mountpoint,
-      layers: t.layers,
-      tokenFile: resolve(mountpoint, t.token),
-      tokenHashFile: at(t.token_sha512),
-      array: t.array,
-      luksName: t.luks_name,
-      keyfile: at(t.keyfile),
-      volumeGroup: t.volume_group,
-      logicalVolume: host,
-      device: t.device,
-      partition: t.partition,
-      minFree: parseMinFree(t.min_free),
-    },
+    target: targetConfig(t, host, at),
     retention: raw.retention && {
       source: rules(raw.retention.source, DEFAULT_SOURCE_RULES),
       target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
     },
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
-    notify: raw.notify && {
-      command: typeof raw.notify.command === 'string' ? [raw.notify.command] : raw.notify.command,
-      url: raw.notify.url,
-      timeoutSeconds: raw.notify.timeout ?? NOTIFY_DEFAULTS.timeout,
-      on: raw.notify.on ?? [...NOTIFY_DEFAULTS.on],
-    },
+    notify: raw.notify && notifyConfig(raw.notify),
+  };
+}
+
+function targetConfig(t: RawConfig['target'], host: string, at: (path: string) => string): TargetConfig {
+  const mountpoint = resolve(t.mountpoint);
+  return {
+    mountpoint,
+    layers: t.layers,
+    tokenFile: resolve(mountpoint, t.token),
+    tokenHashFile: at(t.token_sha512),
+    array: t.array,
+    luksName: t.luks_name,
+    keyfile: at(t.keyfile),
+    volumeGroup: t.volume_group,
+    logicalVolume: host,
+    device: t.device,
+    partition: t.partition,
+    minFree: parseMinFree(t.min_free),
+  };
+}
+
+function notifyConfig(notify: NonNullable<RawConfig['notify']>): NonNullable<VaultConfig['notify']> {
+  return {
+    command: typeof notify.command === 'string' ? [notify.command] : notify.command,
+    url: notify.url,
+    timeoutSeconds: notify.timeout ?? NOTIFY_DEFAULTS.timeout,
+    on: notify.on ?? [...NOTIFY_DEFAULTS.on],
   };
 }
 
@@ -231,29 +171,6 @@ function parseMinFree(text: string | undefined): TargetConfig['minFree'] {
 function parseAge(text: string): number {
   const m = /^(\d+)([hdw])$/.exec(text)!;
   return Number(m[1]) * { h: 3600, d: 86_400, w: 604_800 }[m[2] as 'h' | 'd' | 'w'];
-}
-
-// lvcreate refuses these names and name parts (lvm(8), "Valid names")
-function lvmReserved(name: string): boolean {
-  return (
-    ['snapshot', 'pvmove'].some((p) => name.startsWith(p)) ||
-    [
-      '_cdata',
-      '_cmeta',
-      '_corig',
-      '_iorig',
-      '_mimage',
-      '_mlog',
-      '_pmspare',
-      '_rimage',
-      '_rmeta',
-      '_tdata',
-      '_tmeta',
-      '_vdata',
-      '_vorigin',
-      '_wcorig',
-    ].some((p) => name.includes(p))
-  );
 }
 
 function firstLine(text: string): string {

@@ -2,16 +2,9 @@ import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode } from '../../core/errors.js';
 import { hostRecordFile, readHostRecord, writeHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
-import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
-import { progressInterval, type OutputMode } from '../../ui/renderer.js';
-import { backupSource, type SourceOutcome } from './backup-source.js';
-import { pruneSource } from '../retention/prune-source.js';
-import { join } from 'node:path';
-import { btrfs } from '../../btrfs/commands.js';
-import { snapshotName } from '../../core/naming.js';
-import { compressedSendSupported, compressedTarget } from '../../btrfs/send-features.js';
+import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
-import { fullDiskError } from '../../btrfs/full-disk.js';
+import { backUpOnPaper, backUpSourceTask, type WholeRun } from './source-task.js';
 
 export interface BackupOptions {
   config: VaultConfig;
@@ -56,21 +49,8 @@ export interface BackupReport {
 /** backup = check sources -> lock -> open stack -> each source (then its retention) -> close what was opened. */
 export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   const { config, runner, mode } = opts;
-  const reports: SourceReport[] = opts.sources.map((s) => ({
-    source: s.path,
-    name: s.name,
-    status: 'not-run',
-    cleaned: [],
-    warnings: [],
-  }));
-  const report: BackupReport = {
-    ok: false,
-    dryRun: !runner.changesTakeEffect,
-    target: config.target.mountpoint,
-    sources: reports,
-    warnings: [],
-    exitCode: ExitCode.ok,
-  };
+  const report = newReport(opts);
+  const reports = report.sources;
   const session = new TargetSession(config, runner, opts.sources, reports, {
     signal: opts.signal,
     lockDir: opts.lockDir,
@@ -80,110 +60,62 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;
-  const whole = {
+  const whole: WholeRun = {
     expected: opts.sources.reduce((sum, s) => sum + (previous[s.name]?.bytes ?? 0), 0),
     done: 0,
     started: Date.now(),
   };
-
-  await session.run(
-    [
-      ...reports.map((r) =>
-        session.sourceTask(
-          r,
-          `Back up ${r.source}`,
-          async (source, task) => {
-            const compressedSend = compressedTarget(session.targetMount!) && (await compressedSendSupported(runner));
-            const outcome = await backupSource(source, {
-              runner,
-              host: config.host,
-              targetMount: session.targetMount!,
-              mounts: session.mounts,
-              signal: opts.signal,
-              step: (text) => (task.output = text),
-              sourceListing: session.listings.get(source.mount.mountPoint),
-              targetListing: session.targetListing(),
-              knownSources: [...config.sources, ...opts.sources],
-              force: opts.force,
-              minFree: config.target.minFree,
-              keepLast: config.retention?.target.keepLast,
-              compressedSend,
-              progress: throttle(
-                progressInterval(mode),
-                (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`),
-              ),
-            }).catch((err: unknown) => {
-              // a write of ours on a full backup disk: the full-disk message and its fix
-              throw fullDiskError(
-                err,
-                session.targetMount!.mountPoint,
-                join(session.targetMount!.mountPoint, source.name),
-              );
-            });
-            whole.done += outcome.bytes;
-            Object.assign(r, outcomeFields(outcome));
-            for (const w of outcome.warnings) task.output = `warning: ${w}`;
-            task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
-            // only after a backup that worked, with the target open: retention
-            if (config.retention) {
-              try {
-                const pruned = await pruneSource({
-                  runner,
-                  snapDir: outcome.snapDir,
-                  targetDir: outcome.targetDir,
-                  sourceListing: outcome.after.source,
-                  targetListing: outcome.after.target,
-                  rules: config.retention,
-                  progress: (text) => (task.output = text),
-                });
-                r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
-              } catch (err) {
-                r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
-              }
-            }
-          },
-          async (source, task) => {
-            // a dry-run on a closed disk: what would run, without a disk to look at
-            const name = snapshotName(new Date(), []);
-            const snapshot = join(source.snapshotDir, name);
-            await runner.run(btrfs.snapshot(source.real, snapshot));
-            runner.note(
-              'the parent is chosen once the disk is open: the newest snapshot on both sides, else a full send',
-            );
-            await runner.pipe(btrfs.send(snapshot), btrfs.receive(join(config.target.mountpoint, source.name)));
-            task.title = `${r.source}: would back up as ${name} (full or incremental is decided once the disk is open)`;
-          },
-        ),
-      ),
-    ],
-    mode,
-    report,
-    {
-      // written while the locks are held; a run refused at the lock did nothing and writes nothing
-      whileLocked: () => {
-        if (session.arrayWarning) report.warnings.push(session.arrayWarning);
-        if (session.leftRunning) {
-          report.leftRunning = session.leftRunning;
-          report.warnings.push(session.leftRunning);
-        }
-        if (!session.locked) return; // a dry-run holds no locks either
-        try {
-          remember(
-            runner,
-            config.file,
-            report,
-            session.targetMount !== undefined && session.fatal === undefined,
-            session.mirrored,
-          );
-        } catch (err) {
-          report.warnings.push(
-            `the host's record of this run (${hostRecordFile(config.file)}) could not be written: ${errorMessage(err)}; status will not show it`,
-          );
-        }
-      },
-    },
+  const tasks = reports.map((r) =>
+    session.sourceTask(
+      r,
+      `Back up ${r.source}`,
+      (source, task) => backUpSourceTask(session, opts, whole, r, source, task),
+      (source, task) => backUpOnPaper(opts, r, source, task),
+    ),
   );
+  // written while the locks are held; a run refused at the lock did nothing and writes nothing
+  await session.run(tasks, mode, report, { whileLocked: () => recordRun(session, runner, config.file, report) });
   return report;
+}
+
+/** Every source not run yet, the run not ok yet. */
+function newReport({ config, runner, sources }: BackupOptions): BackupReport {
+  return {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    target: config.target.mountpoint,
+    sources: sources.map((s) => ({ source: s.path, name: s.name, status: 'not-run', cleaned: [], warnings: [] })),
+    warnings: [],
+    exitCode: ExitCode.ok,
+  };
+}
+
+/** The session's warnings into the report, and the host's record of the run. */
+function recordRun(
+  session: TargetSession<SourceReport>,
+  runner: Runner,
+  configFile: string,
+  report: BackupReport,
+): void {
+  if (session.arrayWarning) report.warnings.push(session.arrayWarning);
+  if (session.leftRunning) {
+    report.leftRunning = session.leftRunning;
+    report.warnings.push(session.leftRunning);
+  }
+  if (!session.locked) return; // a dry-run holds no locks either
+  try {
+    remember(
+      runner,
+      configFile,
+      report,
+      session.targetMount !== undefined && session.fatal === undefined,
+      session.mirrored,
+    );
+  } catch (err) {
+    report.warnings.push(
+      `the host's record of this run (${hostRecordFile(configFile)}) could not be written: ${errorMessage(err)}; status will not show it`,
+    );
+  }
 }
 
 /** The host's record (for status, with the disk away): each source's last success or failure. */
@@ -216,45 +148,6 @@ function remember(
     }
   }
   writeHostRecord(runner, record);
-}
-
-function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
-  return {
-    snapshot: o.snapshot,
-    mode: o.mode,
-    parent: o.parent,
-    bytes: o.bytes,
-    seconds: o.seconds,
-    cleaned: o.cleaned,
-    warnings: o.warnings,
-  };
-}
-
-function describe(o: SourceOutcome, dryRun: boolean): string {
-  if (o.mode === 'unchanged') return `unchanged since ${o.snapshot}: no new snapshot (--force makes one)`;
-  if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
-  const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
-  return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;
-}
-
-/** "; the whole run: 1.2 GiB of about 3.4 GiB (35%), 4m10s left" once there is an estimate. */
-function wholeRun(whole: { expected: number; done: number; started: number }, current: number): string {
-  if (whole.expected <= 0) return '';
-  const sent = whole.done + current;
-  const share = Math.min(sent / whole.expected, 0.99);
-  const elapsed = Date.now() - whole.started;
-  const left = share > 0.02 ? formatDuration((elapsed / share) * (1 - share)) : '?';
-  return `; the whole run: ${formatBytes(sent)} of about ${formatBytes(whole.expected)} (${Math.round(share * 100)}%), ${left} left`;
-}
-
-function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): (bytes: number, ms: number) => void {
-  let last = 0;
-  return (bytes, ms) => {
-    const now = Date.now();
-    if (now - last < intervalMs) return;
-    last = now;
-    fn(bytes, ms);
-  };
 }
 
 /** The lines printed after the task list for a person. */

@@ -84,98 +84,140 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
     };
     out.push(entry);
     try {
-      const near = await mountOfNearest(s.snapshotDir, mounts);
-      const src =
-        near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir
-          ? childrenOf(await subvolumesOf(near.mount), s.snapshotDir)
-          : [];
-      let dst: Subvolume[] = [];
-      if (usable && targetListing) {
-        entry.targetDir = join(usable.mountPoint, s.name);
-        dst = childrenOf(await targetListing, entry.targetDir);
-      }
-      const srcLatest = readLink(s.snapshotDir, LATEST);
-      const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
-      const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
-      // paired as backup pairs: a read-only copy whose received UUID is the snapshot's, whatever its name
-      const complete = byCreation(dst.filter(isCompleteCopy));
-      const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
-      const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
-      const paired = new Set<string>();
-      const targetRank = new Map(complete.map((d, i) => [d.name, i]));
-      const sourceRows: { row: SnapshotRow; rank?: number }[] = snaps.map((a) => {
-        const pair = byReceived.get(a.uuid);
-        const t = pair ?? complete.find((d) => d.name === a.name);
-        if (t) paired.add(t.name);
-        const row: SnapshotRow = {
-          name: a.name,
-          source: true,
-          target: Boolean(t),
-          ...(t && t.name !== a.name ? { targetName: t.name } : {}),
-          paired: Boolean(pair),
-          latestSource: srcLatest === a.name,
-          latestTarget: t !== undefined && dstLatest === t.name,
-        };
-        return { row, rank: t ? targetRank.get(t.name) : undefined };
-      });
-      // backups whose snapshot is gone from the source, each where the target made it
-      // (the two filesystems' generations do not compare: the target's order places them)
-      const targetOnly = complete
-        .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
-        .map((d) => ({
-          row: {
-            name: d.name,
-            source: false,
-            target: true,
-            paired: false,
-            latestSource: false,
-            latestTarget: dstLatest === d.name,
-          },
-          rank: targetRank.get(d.name)!,
-        }));
-      const rows: SnapshotRow[] = [];
-      for (const r of sourceRows) {
-        while (r.rank !== undefined && targetOnly.length > 0 && targetOnly[0]!.rank < r.rank)
-          rows.push(targetOnly.shift()!.row);
-        rows.push(r.row);
-      }
-      rows.push(...targetOnly.map((t) => t.row));
-      if (config.retention && entry.targetDir) {
-        // the plan prune applies, from the same listings in the same order
-        const { plan } = planSource({
-          sourceListing: src,
-          targetListing: dst,
-          snapDir: s.snapshotDir,
-          targetDir: entry.targetDir,
-          rules: config.retention,
-        });
-        const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
-        for (const row of rows)
-          row.retention = {
-            source: row.source ? why(plan.source, row.name) : undefined,
-            target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined,
-          };
-      }
-      const now = new Date();
-      for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
-      entry.snapshots = rows; // oldest first by creation, as backup and prune order them
-      entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
-      entry.foreign = dst
-        .filter(
-          (d) =>
-            (!isCompleteCopy(d) && d.name !== recorded) ||
-            (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name)),
-        )
-        .map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
-      if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest))
-        entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
-      if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest))
-        entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
+      await listSource(entry, s, config, { mounts, usable, targetListing, subvolumesOf });
     } catch (err) {
       entry.error = (err as Error).message;
     }
   }
   return { target: config.target.mountpoint, targetMounted: Boolean(usable), sources: out };
+}
+
+/** What a run reads once, for every source. */
+interface ListingContext {
+  mounts: readonly MountEntry[];
+  /** the target's mount, when it is a mounted btrfs filesystem */
+  usable: MountEntry | undefined;
+  targetListing: Promise<readonly Subvolume[]> | undefined;
+  subvolumesOf: (m: MountEntry) => Promise<readonly Subvolume[]>;
+}
+
+/** One source's rows (oldest first by creation, as backup and prune order them), and what is left over. */
+async function listSource(
+  entry: SourceListing,
+  s: SourceConfig,
+  config: VaultConfig,
+  ctx: ListingContext,
+): Promise<void> {
+  const { src, dst } = await sidesOf(entry, s, ctx);
+  const srcLatest = readLink(s.snapshotDir, LATEST);
+  const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
+  const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
+  const complete = byCreation(dst.filter(isCompleteCopy));
+  const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
+  const { rows, paired } = snapshotRows(snaps, complete, srcLatest, dstLatest);
+  if (config.retention && entry.targetDir) {
+    // the plan prune applies, from the same listings in the same order
+    const { plan } = planSource({
+      sourceListing: src,
+      targetListing: dst,
+      snapDir: s.snapshotDir,
+      targetDir: entry.targetDir,
+      rules: config.retention,
+    });
+    const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
+    for (const row of rows)
+      row.retention = {
+        source: row.source ? why(plan.source, row.name) : undefined,
+        target: row.target ? why(plan.target, row.targetName ?? row.name) : undefined,
+      };
+  }
+  const now = new Date();
+  for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
+  entry.snapshots = rows;
+  entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
+  entry.foreign = dst
+    .filter(
+      (d) =>
+        (!isCompleteCopy(d) && d.name !== recorded) ||
+        (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name)),
+    )
+    .map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
+  if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest))
+    entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
+  if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest))
+    entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
+}
+
+/** What is in the source's snapshot folder, and (the target mounted) in its backup folder. */
+async function sidesOf(
+  entry: SourceListing,
+  s: SourceConfig,
+  { mounts, usable, targetListing, subvolumesOf }: ListingContext,
+): Promise<{ src: Subvolume[]; dst: Subvolume[] }> {
+  const near = await mountOfNearest(s.snapshotDir, mounts);
+  const src =
+    near && near.mount.fsType === 'btrfs' && near.real === s.snapshotDir
+      ? childrenOf(await subvolumesOf(near.mount), s.snapshotDir)
+      : [];
+  let dst: Subvolume[] = [];
+  if (usable && targetListing) {
+    entry.targetDir = join(usable.mountPoint, s.name);
+    dst = childrenOf(await targetListing, entry.targetDir);
+  }
+  return { src, dst };
+}
+
+/**
+ * The snapshots as rows, paired as backup pairs them (a read-only copy whose received
+ * UUID is the snapshot's, whatever its name), and the backups whose snapshot is gone
+ * from the source, each where the target made it (the two filesystems' generations do
+ * not compare: the target's order places them).
+ */
+function snapshotRows(
+  snaps: readonly Subvolume[],
+  complete: readonly Subvolume[],
+  srcLatest: string | undefined,
+  dstLatest: string | undefined,
+): { rows: SnapshotRow[]; paired: Set<string> } {
+  const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
+  const paired = new Set<string>();
+  const targetRank = new Map(complete.map((d, i) => [d.name, i]));
+  const sourceRows: { row: SnapshotRow; rank?: number }[] = snaps.map((a) => {
+    const pair = byReceived.get(a.uuid);
+    const t = pair ?? complete.find((d) => d.name === a.name);
+    if (t) paired.add(t.name);
+    const row: SnapshotRow = {
+      name: a.name,
+      source: true,
+      target: Boolean(t),
+      ...(t && t.name !== a.name ? { targetName: t.name } : {}),
+      paired: Boolean(pair),
+      latestSource: srcLatest === a.name,
+      latestTarget: t !== undefined && dstLatest === t.name,
+    };
+    return { row, rank: t ? targetRank.get(t.name) : undefined };
+  });
+  const targetOnly = complete
+    .filter((x) => !paired.has(x.name) && isSnapshotName(x.name))
+    .map((d) => ({
+      row: {
+        name: d.name,
+        source: false,
+        target: true,
+        paired: false,
+        latestSource: false,
+        latestTarget: dstLatest === d.name,
+      },
+      rank: targetRank.get(d.name)!,
+    }));
+  const rows: SnapshotRow[] = [];
+  for (const r of sourceRows) {
+    while (r.rank !== undefined && targetOnly.length > 0 && targetOnly[0]!.rank < r.rank)
+      rows.push(targetOnly.shift()!.row);
+    rows.push(r.row);
+  }
+  rows.push(...targetOnly.map((t) => t.row));
+  return { rows, paired };
 }
 
 export function listingLines(listing: Listing): string[] {

@@ -1,0 +1,144 @@
+import { join } from 'node:path';
+import { btrfs } from '../../btrfs/commands.js';
+import { fullDiskError } from '../../btrfs/full-disk.js';
+import { compressedSendSupported, compressedTarget } from '../../btrfs/send-features.js';
+import { errorMessage } from '../../core/errors.js';
+import { snapshotName } from '../../core/naming.js';
+import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
+import { progressInterval } from '../../ui/renderer.js';
+import { pruneSource } from '../retention/prune-source.js';
+import type { Task, TargetSession } from '../session/target-session.js';
+import type { BackupOptions, SourceReport } from './backup.js';
+import { backupSource, type SourceOutcome } from './backup-source.js';
+import type { CheckedSource } from './source-check.js';
+
+// One source's task in a backup run: its backup, then its retention; or, in a dry-run on
+// a closed disk, what would run.
+
+/** The whole run's progress: what the sources sent last time is the best guess of this time. */
+export interface WholeRun {
+  expected: number;
+  done: number;
+  started: number;
+}
+
+/** The source's backup into its report and the task's title, then (only after a backup that worked) its retention. */
+export async function backUpSourceTask(
+  session: TargetSession<SourceReport>,
+  opts: BackupOptions,
+  whole: WholeRun,
+  r: SourceReport,
+  source: CheckedSource,
+  task: Task,
+): Promise<void> {
+  const { config, runner } = opts;
+  const outcome = await backUpOnOpenTarget(session, opts, whole, source, task);
+  whole.done += outcome.bytes;
+  Object.assign(r, outcomeFields(outcome));
+  for (const w of outcome.warnings) task.output = `warning: ${w}`;
+  task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
+  // only after a backup that worked, with the target open: retention
+  if (config.retention) {
+    try {
+      const pruned = await pruneSource({
+        runner,
+        snapDir: outcome.snapDir,
+        targetDir: outcome.targetDir,
+        sourceListing: outcome.after.source,
+        targetListing: outcome.after.target,
+        rules: config.retention,
+        progress: (text) => (task.output = text),
+      });
+      r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
+    } catch (err) {
+      r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
+    }
+  }
+}
+
+async function backUpOnOpenTarget(
+  session: TargetSession<SourceReport>,
+  { config, runner, mode, signal, sources, force }: BackupOptions,
+  whole: WholeRun,
+  source: CheckedSource,
+  task: Task,
+): Promise<SourceOutcome> {
+  const targetMount = session.targetMount!;
+  const compressedSend = compressedTarget(targetMount) && (await compressedSendSupported(runner));
+  return backupSource(source, {
+    runner,
+    host: config.host,
+    targetMount,
+    mounts: session.mounts,
+    signal,
+    step: (text) => (task.output = text),
+    sourceListing: session.listings.get(source.mount.mountPoint),
+    targetListing: session.targetListing(),
+    knownSources: [...config.sources, ...sources],
+    force,
+    minFree: config.target.minFree,
+    keepLast: config.retention?.target.keepLast,
+    compressedSend,
+    progress: throttle(
+      progressInterval(mode),
+      (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`),
+    ),
+  }).catch((err: unknown) => {
+    // a write of ours on a full backup disk: the full-disk message and its fix
+    throw fullDiskError(err, session.targetMount!.mountPoint, join(session.targetMount!.mountPoint, source.name));
+  });
+}
+
+/** A dry-run on a closed disk: what would run, without a disk to look at. */
+export async function backUpOnPaper(
+  { config, runner }: BackupOptions,
+  r: SourceReport,
+  source: CheckedSource,
+  task: Task,
+): Promise<void> {
+  const name = snapshotName(new Date(), []);
+  const snapshot = join(source.snapshotDir, name);
+  await runner.run(btrfs.snapshot(source.real, snapshot));
+  runner.note('the parent is chosen once the disk is open: the newest snapshot on both sides, else a full send');
+  await runner.pipe(btrfs.send(snapshot), btrfs.receive(join(config.target.mountpoint, source.name)));
+  task.title = `${r.source}: would back up as ${name} (full or incremental is decided once the disk is open)`;
+}
+
+function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
+  return {
+    snapshot: o.snapshot,
+    mode: o.mode,
+    parent: o.parent,
+    bytes: o.bytes,
+    seconds: o.seconds,
+    cleaned: o.cleaned,
+    warnings: o.warnings,
+  };
+}
+
+function describe(o: SourceOutcome, dryRun: boolean): string {
+  if (o.mode === 'unchanged') return `unchanged since ${o.snapshot}: no new snapshot (--force makes one)`;
+  if (dryRun) return `would back up as ${o.snapshot} (${o.mode}${o.parent ? ` from ${o.parent}` : ''})`;
+  const kind = o.mode === 'incremental' ? `incremental from ${o.parent}` : 'full';
+  return `${o.snapshot} (${kind}), ${formatBytes(o.bytes)} in ${formatDuration(o.seconds * 1000)}`;
+}
+
+/** "; the whole run: 1.2 GiB of about 3.4 GiB (35%), 4m10s left" once there is an estimate. */
+function wholeRun(whole: WholeRun, current: number): string {
+  if (whole.expected <= 0) return '';
+  const sent = whole.done + current;
+  const share = Math.min(sent / whole.expected, 0.99);
+  const elapsed = Date.now() - whole.started;
+  const left = share > 0.02 ? formatDuration((elapsed / share) * (1 - share)) : '?';
+  return `; the whole run: ${formatBytes(sent)} of about ${formatBytes(whole.expected)} (${Math.round(share * 100)}%), ${left} left`;
+}
+
+function throttle(intervalMs: number, fn: (bytes: number, ms: number) => void): (bytes: number, ms: number) => void {
+  let last = 0;
+  return (bytes, ms) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    fn(bytes, ms);
+  };
+}
