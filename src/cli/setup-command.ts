@@ -1,11 +1,9 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { loadAnswers } from '../config/answers.js';
 import { DEFAULT_CONFIG, TARGET_DEFAULTS } from '../config/defaults.js';
 import { UserError } from '../core/errors.js';
 import { setup } from '../flows/setup/setup.js';
-import { answeredQuestions, type SetupQuestions } from '../flows/setup/setup-spec.js';
-import { layersAsk } from '../stack/layers.js';
+import { questionsFromAnswers, type SetupQuestions } from '../flows/setup/setup-spec.js';
 import { outputMode } from '../ui/renderer.js';
 import { makeRunner } from './context.js';
 
@@ -20,9 +18,7 @@ export async function setupCommand(opts: SetupOptions): Promise<number> {
   const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
   const host = opts.host ?? hostname().split('.')[0]!;
   const runner = makeRunner(opts);
-  const questions = opts.answers
-    ? answeredQuestions(await loadAnswers(opts.answers, (layers) => layersAsk(layers, 'passphrase')))
-    : await wizardQuestions();
+  const questions = opts.answers ? await questionsFromAnswers(opts.answers) : await wizardQuestions();
   await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
   return 0;
 }

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { readPassphrase, type Answers } from '../../config/answers.js';
+import { loadAnswers, readPassphrase, type Answers } from '../../config/answers.js';
 import { FULL_STACK, TARGET_DEFAULTS as D, type LayerName } from '../../config/defaults.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
 import { UserError } from '../../core/errors.js';
@@ -38,6 +38,11 @@ export interface SetupQuestions {
   }): Promise<{ size: string; mountpoint: string; compression: Compression }>;
   /** what was typed to confirm (the serial, or the by-id name's tail) */
   confirm(words: string[]): Promise<string>;
+}
+
+/** `setup --answers FILE`: its answers checked (a passphrase wherever the layers ask for one), as the questions' answers. */
+export async function questionsFromAnswers(file: string): Promise<SetupQuestions> {
+  return answeredQuestions(await loadAnswers(file, (layers) => layersAsk(layers, 'passphrase')));
 }
 
 /** The answers file (`setup --answers`) as the questions' answers. */
