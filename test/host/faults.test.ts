@@ -190,7 +190,8 @@ test(
       s.config,
       readFileSync(s.config, 'utf8').replace('[target]\n', `[target]\ndevice = ${JSON.stringify(s.dst.device)}\n`),
     );
-    execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=100', 'status=none']);
+    // large enough that the first progress sample (when the kill point fires) comes well before the end
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(s.data, 'big.bin')}`, 'bs=1M', 'count=300', 'status=none']);
     const killed = s.cli(['--config', s.config], { BTRFS_VAULT_TEST_KILL_AT: 'during-send' });
     assert.equal(killed.code, -1);
     await assertNoOrphans(s);
