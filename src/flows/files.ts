@@ -140,7 +140,7 @@ async function restoreOne(runner: Runner, backups: readonly Subvolume[], rel: st
   if (!statInside(backup.path, rel)) throw new UserError(`${escapeName(rel)} is not in the backup ${backup.name}`, `pick a backup that has it: ${report.versions.slice(-3).map((v) => v.backup).join(', ') || 'none has it'}`);
   // resolved: `DIR/` is DIR, and `--help` is a path in the current folder, not an option
   const to = resolve(r.to);
-  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal);
+  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal, (line) => report.warnings.push(line));
   report.restored = { from: backup.name, to: escapeName(to), ...(kept ? { kept: escapeName(kept) } : {}) };
 }
 
@@ -152,5 +152,6 @@ export function filesLines(r: FilesReport): string[] {
   for (const v of r.versions) lines.push(`  ${v.changed ? '*' : ' '} ${v.backup}  ${v.type.padEnd(7)} ${String(v.size).padStart(12)}  ${v.mtime}`);
   if (r.restored && r.dryRun) lines.push('', `would restore ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (keeping the one there as ${r.restored.kept})` : ''}; dry run: nothing was changed`);
   else if (r.restored) lines.push('', `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`);
+  for (const w of r.warnings) lines.push(`! ${w}`);
   return lines;
 }
