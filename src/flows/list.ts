@@ -4,7 +4,7 @@ import { readReceiveRecord } from '../btrfs/receive-record.js';
 import { escapeName } from '../core/byte-names.js';
 import type { RetentionDecision } from '../core/retention.js';
 import { mountOfNearest } from '../btrfs/paths.js';
-import { childrenOf, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
+import { childrenOf, firstOfEachCopy, isCompleteCopy, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../btrfs/subvolumes.js';
 import type { SourceConfig, VaultConfig } from '../config/config.js';
 import { isSnapshotName } from '../core/naming.js';
 import { isFutureName } from '../core/retention.js';
@@ -81,7 +81,7 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
       const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
       // paired as backup pairs: a read-only copy whose received UUID is the snapshot's, whatever its name
-      const complete = byCreation(dst.filter(isCompleteCopy));
+      const complete = firstOfEachCopy(dst.filter(isCompleteCopy)); // a snapshot someone made of a backup is not one
       const byReceived = new Map(complete.map((d) => [d.receivedUuid!, d]));
       const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
       const paired = new Set<string>();
@@ -128,7 +128,7 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
       for (const row of rows) if (isFutureName(row.name, now)) row.future = true;
       entry.snapshots = rows; // oldest first by creation, as backup and prune order them
       entry.incomplete = dst.filter((d) => !isCompleteCopy(d) && d.name === recorded).map((d) => d.name);
-      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name))).map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
+      entry.foreign = dst.filter((d) => (!isCompleteCopy(d) && d.name !== recorded) || (isCompleteCopy(d) && (!complete.includes(d) || (!isSnapshotName(d.name) && !paired.has(d.name))))).map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
       if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest)) entry.dangling.push(`${s.snapshotDir}/latest -> ${srcLatest}`);
       if (dstLatest !== undefined && !complete.some((x) => x.name === dstLatest)) entry.dangling.push(`${entry.targetDir}/latest -> ${dstLatest}`);
     } catch (err) {
