@@ -442,6 +442,11 @@ describe('a read-only snapshot a user made of a backup, in our folder', () => {
     assert.equal(readFileSync(join(dir, 'f.txt'), 'utf8'), '3');
   });
 
+  test('[ordering and agreement] a user\'s read-only snapshot of a backup: status counts the backups list and prune see (3), not 4', () => {
+    const r = f.cli(['status', '--json', '--config', f.config]);
+    assert.equal(json(r).sources[0].snapshots.target, names.length, r.stdout);
+  });
+
   test('[what we delete] a user\'s read-only snapshot of a backup: not one of keep_last\'s slots; prune keeps two real backups and never deletes the user\'s copy', () => {
     const dry = f.cli(['prune', '--dry-run', '--json', '--config', cfg]);
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
@@ -450,6 +455,20 @@ describe('a read-only snapshot a user made of a backup, in our folder', () => {
     const left = readdirSync(folderOnTarget).filter((n) => /^\d{4}-/.test(n)).sort();
     assert.deepEqual(left, [userCopy, names[1], names[2]].sort(), JSON.stringify(json(dry)));
   });
+});
+
+test('[ordering and agreement] the same config under another path (moved, or /var/lib lost): status gives the newest backup on the disk as the last one, never "has never been backed up"', () => {
+  const moved = join(s.dir, 'moved-etc');
+  mkdirSync(moved, { mode: 0o700 });
+  copyFileSync(join(s.configDir, 'token.sha512'), join(moved, 'token.sha512'));
+  writeFileSync(join(moved, 'config.toml'), readFileSync(s.config), { mode: 0o600 });
+  const listed = json(s.cli(['list', '--json', '--config', join(moved, 'config.toml')]));
+  assert.ok(listed.sources[0].snapshots.length >= 2, 'list sees the backups');
+  const r = s.cli(['status', '--json', '--config', join(moved, 'config.toml')]);
+  const st = json(r);
+  assert.ok(!st.warnings.some((w: { code: string }) => w.code === 'no-backup'), JSON.stringify(st.warnings));
+  assert.notEqual(st.sources[0].lastSuccess, null);
+  assert.ok(st.sources[0].ageSeconds >= 0);
 });
 
 describe('prune with names of ours that are not ours', () => {
