@@ -354,6 +354,25 @@ test('[ordering and agreement] --json is one valid JSON document for list, statu
   }
 });
 
+test('[time] --before with a date that does not exist (Feb 30, month 13, hour 25, offset +25:00): bad input, never rolled over into another day', () => {
+  const dir = folder('before-bad');
+  for (const v of ['2026-02-30', '2026-13-01', '2026-12-06T25:00', '2026-12-06T04:48:00+25:00']) {
+    const r = s.cli(['restore', s.data, '--before', v, '--to', dir, '--dry-run', '--config', s.config]);
+    assert.equal(r.code, 2, `${v}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /is not a date and time/, v);
+  }
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('[ordering and agreement] the newest version files --json lists is the one restore --path takes by default', () => {
+  const files = json(s.cli(['files', s.data, 'f.txt', '--json', '--config', s.config]));
+  const dir = folder('files-agree');
+  const r = s.cli(['restore', s.data, '--path', 'f.txt', '--to', join(dir, 'f.txt'), '--json', '--config', s.config]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(json(r).restored.from, files.versions.at(-1).backup);
+  assert.equal(readFileSync(join(dir, 'f.txt'), 'utf8'), 'v2');
+});
+
 // ---------------------------------------------------------------- schedule: config paths
 
 test('[what we write into other formats] a config path of bytes that are not UTF-8 (a unit file must be UTF-8): refused as such with the fix, not "does not exist"; nothing written', () => {
