@@ -86,7 +86,22 @@ export function snapshotsIn(listing: readonly Subvolume[], dir: string): Subvolu
 
 /** The complete backups btrfs-vault made in a backup folder, oldest first (by creation: a clock set forward names one in the future). */
 export function backupsIn(listing: readonly Subvolume[], dir: string): Subvolume[] {
-  return byCreation(childrenOf(listing, dir).filter((s) => isCompleteCopy(s) && isSnapshotName(s.name)));
+  return firstOfEachCopy(childrenOf(listing, dir).filter((s) => isCompleteCopy(s) && isSnapshotName(s.name)));
+}
+
+/**
+ * Complete copies oldest first by creation, each received UUID once: btrfs copies the
+ * received UUID into a read-only snapshot, so a snapshot someone made of a backup
+ * looks like one. The backup is the first made; a later one of the same UUID is not
+ * ours (not counted, not deleted, never restored from).
+ */
+export function firstOfEachCopy<T extends { name: string; cgen?: number; receivedUuid?: string }>(
+  copies: readonly T[],
+): T[] {
+  const seen = new Set<string>();
+  return byCreation(copies).filter(
+    (s) => s.receivedUuid === undefined || (!seen.has(s.receivedUuid) && Boolean(seen.add(s.receivedUuid))),
+  );
 }
 
 /** A complete backup: received whole (received UUID set) and never made writable since. */

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
+import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
@@ -24,6 +25,12 @@ const CONFIG_DOCS = 'README, "Configuration"';
  */
 export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultConfig> {
   const abs = resolve(file);
+  // its path is written into systemd units, logs and --json, all UTF-8 text
+  if (hasRawBytes(abs))
+    throw new UserError(
+      `the config path ${escapeName(abs)} holds bytes that are not UTF-8; nothing was read`,
+      'move the config to a path that is UTF-8 text (systemd units, logs and --json name it)',
+    );
   const dir = dirname(abs);
   const text = readConfigFile(abs, 'config file');
   if (text === undefined) {

@@ -6,6 +6,7 @@ import type { RetentionDecision } from '../../core/retention.js';
 import { mountOfNearest } from '../../btrfs/paths.js';
 import {
   childrenOf,
+  firstOfEachCopy,
   isCompleteCopy,
   listSubvolumes,
   listTargetSubvolumes,
@@ -112,7 +113,7 @@ async function listSource(
   const srcLatest = readLink(s.snapshotDir, LATEST);
   const dstLatest = entry.targetDir ? readLink(entry.targetDir, LATEST) : undefined;
   const recorded = entry.targetDir ? readReceiveRecord(entry.targetDir)?.name : undefined;
-  const complete = byCreation(dst.filter(isCompleteCopy));
+  const complete = firstOfEachCopy(dst.filter(isCompleteCopy)); // a snapshot someone made of a backup is not one
   const snaps = byCreation(src.filter((x) => isSnapshotName(x.name)));
   const { rows, paired } = snapshotRows(snaps, complete, srcLatest, dstLatest);
   if (config.retention && entry.targetDir) {
@@ -139,7 +140,7 @@ async function listSource(
     .filter(
       (d) =>
         (!isCompleteCopy(d) && d.name !== recorded) ||
-        (isCompleteCopy(d) && !isSnapshotName(d.name) && !paired.has(d.name)),
+        (isCompleteCopy(d) && (!complete.includes(d) || (!isSnapshotName(d.name) && !paired.has(d.name)))),
     )
     .map((d) => escapeName(d.name)); // escaped: a name may hold a newline or a terminal escape
   if (srcLatest !== undefined && !snaps.some((x) => x.name === srcLatest))

@@ -4,6 +4,7 @@ import { mountOfNearest } from '../../btrfs/paths.js';
 import { readReceiveRecord } from '../../btrfs/receive-record.js';
 import {
   childrenOf,
+  firstOfEachCopy,
   isCompleteCopy,
   listSubvolumes,
   listTargetSubvolumes,
@@ -14,7 +15,7 @@ import type { MdArrayStat } from '../../core/mdstat.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import { isSnapshotName } from '../../core/naming.js';
 import { chooseParent } from '../../core/parent.js';
-import { isFutureName } from '../../core/retention.js';
+import { isFutureName, snapshotTime } from '../../core/retention.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
 import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
@@ -165,7 +166,8 @@ async function sourceStatus(
       : [];
   const targetDir = target ? join(target.mountPoint, s.name) : undefined;
   const dst = targetDir && targetListing ? childrenOf(targetListing, targetDir) : undefined;
-  const complete = dst?.filter(isCompleteCopy);
+  // a snapshot someone made of a backup is not one
+  const complete = dst ? firstOfEachCopy(dst.filter(isCompleteCopy)) : undefined;
   const parent = complete ? chooseParent({ source: snaps, target: complete }) : undefined;
   const recorded = targetDir ? readReceiveRecord(targetDir)?.name : undefined;
   let wouldDelete: SourceStatus['retentionWouldDelete'] = null;
@@ -183,7 +185,12 @@ async function sourceStatus(
       target: plan.target.filter((d) => !d.keep).length,
     };
   }
-  const last = r?.lastSuccess ?? null;
+  // no run recorded under this config (a config moved, /var/lib lost): the newest pair on the disk says when
+  const onDisk =
+    parent?.kind === 'incremental' && !isFutureName(parent.parent, now)
+      ? snapshotTime(parent.parent)?.toISOString()
+      : undefined;
+  const last = r?.lastSuccess ?? onDisk ?? null;
   return {
     source: s.path,
     name: s.name,

@@ -1,4 +1,4 @@
-import { accessSync, constants, lstatSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { escapeName, fsPath } from '../../core/byte-names.js';
 import { CommandFailedError, ExitCode, UserError, VaultError } from '../../core/errors.js';
@@ -28,10 +28,35 @@ export function temporaryFor(to: string): string {
   return join(dirname(to), `.btrfs-vault-restoring.${process.pid}`);
 }
 
+/** a name longer than this is refused by every Linux filesystem (NAME_MAX, in bytes) */
+const NAME_MAX = 255;
+
+/**
+ * The temporaries of restores killed with SIGKILL (no handler ran): ours by their name,
+ * and left by a run that is gone (no process of that ID; a live one, whatever it is,
+ * keeps its own).
+ */
+export function deadTemporaries(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(fsPath(dir), { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => {
+      const m = /^\.btrfs-vault-restoring\.(\d+)$/.exec(n);
+      return m !== null && Number(m[1]) !== process.pid && !existsSync(`/proc/${m[1]}`);
+    })
+    .map((n) => join(dir, n));
+}
+
 /**
  * Copies `from` to `to` (resolved: no trailing `/`). With `overwrite`, what is at `to`
  * is kept as `to.before-restore`. Returns that name when something was kept. A signal
- * (SIGTERM, SIGINT) before the renames leaves `to` as it was and no temporary.
+ * (SIGTERM, SIGINT) before the renames leaves `to` as it was and no temporary; the
+ * temporary a SIGKILL left is removed by the next restore into that folder (`note`
+ * says so).
  */
 export async function copyBack(
   runner: Runner,
@@ -39,7 +64,13 @@ export async function copyBack(
   to: string,
   overwrite: boolean,
   signal?: AbortSignal,
+  note?: (line: string) => void,
 ): Promise<string | undefined> {
+  if (Buffer.byteLength(basename(to)) > NAME_MAX)
+    throw new UserError(
+      `the name ${escapeName(basename(to))} is longer than ${NAME_MAX} bytes, more than a Linux filesystem allows; nothing was copied`,
+      'give --to a shorter name',
+    );
   const exists = lexists(to);
   const kept = `${to}.before-restore`;
   if (exists) {
@@ -53,6 +84,12 @@ export async function copyBack(
   }
   const dir = dirname(to);
   checkFolder(dir);
+  for (const dead of deadTemporaries(dir)) {
+    await runner.run(copyBackCommands.remove(dead), { allowFailure: true });
+    note?.(
+      `${runner.changesTakeEffect ? 'removed' : 'would remove'} ${escapeName(dead)}, the partial copy of a restore that was killed`,
+    );
+  }
   const tmp = temporaryFor(to);
   if (lexists(tmp))
     throw new UserError(
@@ -87,11 +124,11 @@ export async function copyBack(
   return exists ? kept : undefined;
 }
 
-/** The folder the copy goes into: there, a folder, writable (not read-only, not immutable). */
+/** The folder the copy goes into: there, a folder (a symlink on the way is followed, as the shell does), writable (not read-only, not immutable). */
 function checkFolder(dir: string): void {
   let isDir = false;
   try {
-    isDir = lstatSync(fsPath(dir)).isDirectory();
+    isDir = statSync(fsPath(dir)).isDirectory();
   } catch {
     /* missing */
   }

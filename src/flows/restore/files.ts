@@ -183,7 +183,9 @@ async function restoreOne(
     );
   // resolved: `DIR/` is DIR, and `--help` is a path in the current folder, not an option
   const to = resolve(r.to);
-  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal);
+  const kept = await copyBack(runner, join(backup.path, rel), to, r.overwrite, signal, (line) =>
+    report.warnings.push(line),
+  );
   report.restored = { from: backup.name, to: escapeName(to), ...(kept ? { kept: escapeName(kept) } : {}) };
 }
 
@@ -208,5 +210,6 @@ export function filesLines(r: FilesReport): string[] {
       '',
       `restored ${r.path} from ${r.restored.from} to ${r.restored.to}${r.restored.kept ? ` (the one that was there: ${r.restored.kept})` : ''}`,
     );
+  for (const w of r.warnings) lines.push(`! ${w}`);
   return lines;
 }

@@ -82,9 +82,10 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
     opts.backup !== '..' &&
     lexists(join(dest.dir, opts.backup))
   ) {
-    throw new UserError(
-      `${join(dest.dir, opts.backup)} exists already; nothing is ever overwritten, and the backup disk was not opened`,
-      `restore into another folder (--to), or move ${join(dest.dir, opts.backup)} away first`,
+    throw await taken(
+      opts.runner,
+      join(dest.dir, opts.backup),
+      'nothing is ever overwritten, and the backup disk was not opened',
     );
   }
   const session = new TargetSession(config, runner, [], [] as SourceResult[], {
@@ -182,11 +183,7 @@ async function restore(
   const chosen = pick(backups, opts, readLink(targetDir, LATEST));
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
-  if (lexists(restored))
-    throw new UserError(
-      `${restored} exists already; nothing is ever overwritten`,
-      `restore into another folder (--to), or move ${restored} away first`,
-    );
+  if (lexists(restored)) throw await taken(runner, restored, 'nothing is ever overwritten');
   // refused before anything is sent: a refusal writes nothing
   if (opts.writable && lexists(`${restored}.writable`))
     throw new UserError(
@@ -237,6 +234,25 @@ async function restore(
   }
   report.nextSteps = nextSteps(report.source, restored, report.writable, sameFilesystem(report.source, dest.mount));
   task.title = `${report.source}: ${runner.changesTakeEffect ? `${chosen.name} restored` : `would restore ${chosen.name}`} as ${restored} (${report.how}${report.parent ? ` from ${report.parent}` : ''}, ${formatBytes(report.bytes ?? 0)} in ${formatDuration(report.seconds * 1000)})`;
+}
+
+/**
+ * The refusal for a restored name that is taken. A writable subvolume that was never
+ * received whole is what a restore killed mid-transfer leaves under that name: said
+ * so, with its delete command (not deleted here: nothing records that we made it).
+ */
+async function taken(runner: Runner, path: string, why: string): Promise<UserError> {
+  const info = await subvolumeInfo(runner, path).catch(() => undefined);
+  if (info && !info.readonly && info.receivedUuid === undefined) {
+    return new UserError(
+      `${escapeName(path)} is an incomplete copy: a restore that was stopped mid-transfer left it (a writable subvolume, never received whole); ${why}`,
+      `look at it, then delete it and restore again: btrfs subvolume delete -- ${quote(path)}`,
+    );
+  }
+  return new UserError(
+    `${escapeName(path)} exists already; ${why}`,
+    `restore into another folder (--to), or move ${quote(path)} away first`,
+  );
 }
 
 /** The complete backups of a source on the backup filesystem, oldest first. */
