@@ -600,6 +600,29 @@ describe('a read-only snapshot a user made of a backup, in our folder', () => {
   });
 });
 
+test("[ordering and agreement] a user's read-only snapshot of the newest backup: the next runs still pair with the real backup (unchanged, then incremental from it, no warning) and leave the user's copy alone", () => {
+  const g = makeScenario({ sizeMiB: 256 });
+  try {
+    const names = backups(g, 2);
+    const folder = join(g.dst.mountPoint, readdirSync(g.dst.mountPoint).find((n) => !n.startsWith('.'))!);
+    const userCopy = join(folder, 'mine');
+    sh('btrfs', ['subvolume', 'snapshot', '-r', join(folder, names[1]!), userCopy]);
+    const same = g.cli(['--json', '--config', g.config]);
+    assert.equal(same.code, 0, same.stderr);
+    assert.equal(json(same).sources[0].mode, 'unchanged', same.stdout);
+    assert.deepEqual(json(same).sources[0].warnings ?? [], [], same.stdout);
+    writeFileSync(join(g.data, 'f.txt'), 'changed');
+    const next = g.cli(['--json', '--config', g.config]);
+    assert.equal(next.code, 0, next.stderr);
+    assert.equal(json(next).sources[0].mode, 'incremental', next.stdout);
+    assert.equal(json(next).sources[0].parent, names[1]);
+    assert.deepEqual(json(next).sources[0].warnings ?? [], [], next.stdout);
+    assert.ok(existsSync(userCopy), "the user's copy is still there");
+  } finally {
+    g.dispose();
+  }
+});
+
 test('[ordering and agreement] the same config under another path (moved, or /var/lib lost): status gives the newest backup on the disk as the last one, never "has never been backed up"', () => {
   const moved = join(s.dir, 'moved-etc');
   mkdirSync(moved, { mode: 0o700 });

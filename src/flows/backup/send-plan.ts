@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { LATEST, readLink } from '../../btrfs/links.js';
 import { subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
-import { isCompleteCopy, nestedIn, type Subvolume } from '../../btrfs/subvolumes.js';
+import { firstOfEachCopy, isCompleteCopy, nestedIn, type Subvolume } from '../../btrfs/subvolumes.js';
 import { escapeName } from '../../core/byte-names.js';
 import { isUnder } from '../../core/mountinfo.js';
 import { chooseParent, type ParentChoice } from '../../core/parent.js';
@@ -30,7 +30,8 @@ export function planSend(
   deps: Pick<BackupSourceDeps, 'knownSources' | 'force'>,
   warnings: string[],
 ): SendPlan {
-  const complete = dst.filter(isCompleteCopy);
+  // a snapshot someone made of a backup carries its received UUID, and is not one
+  const complete = firstOfEachCopy(dst.filter(isCompleteCopy));
   const choice = chooseParent({ source: snaps, target: complete });
   const srcLatest = readLink(snapDir, LATEST);
   const dstLatest = readLink(targetDir, LATEST);

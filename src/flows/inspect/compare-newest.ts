@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { childrenOf, isCompleteCopy, snapshotsIn } from '../../btrfs/subvolumes.js';
+import { childrenOf, firstOfEachCopy, isCompleteCopy, snapshotsIn } from '../../btrfs/subvolumes.js';
 import { ExitCode, TargetError, VaultError } from '../../core/errors.js';
 import { parseItemize } from '../../core/itemize.js';
 import { chooseParent } from '../../core/parent.js';
@@ -33,7 +33,8 @@ export async function compareNewest(
   const snaps = snapshotsIn(await session.listings.get(source.mount.mountPoint)!, snapDir);
   const pair = chooseParent({
     source: snaps,
-    target: childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy),
+    // a snapshot someone made of a backup carries its received UUID, and is not one
+    target: firstOfEachCopy(childrenOf(await session.targetListing(), targetDir).filter(isCompleteCopy)),
   });
   if (pair.kind !== 'incremental')
     throw new TargetError(`${r.source} has no backup on this disk to verify`, 'run: btrfs-vault backup');
