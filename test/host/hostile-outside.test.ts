@@ -604,7 +604,10 @@ test("[ordering and agreement] a user's read-only snapshot of the newest backup:
   const g = makeScenario({ sizeMiB: 256 });
   try {
     const names = backups(g, 2);
-    const folder = join(g.dst.mountPoint, readdirSync(g.dst.mountPoint).find((n) => !n.startsWith('.'))!);
+    const folder = join(
+      g.dst.mountPoint,
+      readdirSync(g.dst.mountPoint).find((n) => !n.startsWith('.'))!,
+    );
     const userCopy = join(folder, 'mine');
     sh('btrfs', ['subvolume', 'snapshot', '-r', join(folder, names[1]!), userCopy]);
     const same = g.cli(['--json', '--config', g.config]);
