@@ -26,7 +26,8 @@ async function boot(phase: string, serials: string[]): Promise<VmRun> {
     disks: serials.map((s) => makeDisk(dir, s)),
     script: 'setup',
     args: [phase],
-    timeoutMs: 500_000,
+    // a guard against a hung boot, with room for a machine busy with other work (these boots take ~4 min alone)
+    timeoutMs: 900_000,
   });
 }
 
