@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
+import { errorText } from '../ui/json-output.js';
 import { normalizeArgv } from './argv.js';
 import type * as Commands from './commands.js';
 
@@ -291,7 +292,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       process.stderr.write(`fix: ${fix}\n`);
       if (args.includes('--json'))
         process.stdout.write(
-          `${JSON.stringify({ ok: false, error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }, null, 2)}\n`,
+          errorText({ error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }),
         );
       return ExitCode.usage;
     }

@@ -6,6 +6,7 @@ import type { OutputMode } from '../../ui/renderer.js';
 import { notify } from '../schedule/notify.js';
 import { staleNotice } from '../schedule/stale-notice.js';
 import { runBackup, summaryLines } from './backup.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface BackupVerbInput {
   config: VaultConfig;
@@ -43,7 +44,7 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
     force: input.force,
     signal: input.signal,
   });
-  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (mode.json) process.stdout.write(jsonText(report));
   else for (const line of summaryLines(report)) log(line);
   for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
   if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);

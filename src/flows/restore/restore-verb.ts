@@ -7,6 +7,7 @@ import { restoreSource } from '../session/source-pick.js';
 import { filesLines, runFiles } from './files.js';
 import { restoreLines, runRestore } from './restore.js';
 import { pickRestore, type Picked } from './restore-pick.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface RestoreVerbInput {
   config: VaultConfig;
@@ -68,7 +69,7 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
       pickBackup,
       signal,
     });
-    input.print(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
+    input.print(mode.json ? jsonText(files) : `${filesLines(files).join('\n')}\n`);
     return files.exitCode;
   }
   const report = await runRestore({
@@ -83,6 +84,6 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
     mode,
     signal,
   });
-  input.print(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
+  input.print(mode.json ? jsonText(report) : `${restoreLines(report).join('\n')}\n`);
   return report.exitCode ?? 0;
 }

@@ -2,6 +2,7 @@ import type { VaultConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
 import { checkCalendar, install, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram } from './schedule.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface ScheduleVerbInput {
   runner: Runner;
@@ -21,7 +22,7 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   const { runner, config, root, out } = input;
   if (input.action === 'status') {
     const st = await scheduleStatus(runner, config.file);
-    if (input.json) out(JSON.stringify({ ok: true, ...st }, null, 2));
+    if (input.json) out(jsonText({ ok: true, ...st }).trimEnd());
     else {
       out(
         `timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}`,
