@@ -123,7 +123,20 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   program
     .command('restore')
     .description(
-      'bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be',
+      'bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be; or, with --path, one file or folder of it',
+    )
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The backup is named after the source in both modes:',
+        '  btrfs-vault restore /home --to /srv/restore                         the newest backup, whole',
+        '  btrfs-vault restore home 2026-11-20_03-00-00 --to /srv/restore      that backup, whole',
+        '  btrfs-vault restore /home --before 2026-11-20 --to /srv/restore     the newest older than that',
+        '  btrfs-vault restore /home 2026-11-20_03-00-00 --path alice/thesis.tex --to /tmp/thesis.tex',
+        '                                                                      one file of that backup',
+        '--before and --writable are for a whole backup, --overwrite for --path: an option of the other mode is refused.',
+      ].join('\n'),
     )
     .argument('[source]', `${SOURCE_HELP}, or a backup folder on the disk (none, on a terminal: choose)`)
     .argument(

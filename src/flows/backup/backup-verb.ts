@@ -32,6 +32,19 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
       `the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`,
     );
     for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+    // --json keeps its promise of one object even when there is nothing to do
+    if (mode.json)
+      process.stdout.write(
+        jsonText({
+          ok: true,
+          dryRun: !runner.changesTakeEffect,
+          target: config.target.mountpoint,
+          sources: [],
+          warnings: [],
+          skipped: 'the backup disk is not attached',
+          exitCode: 0,
+        }),
+      );
     return 0;
   }
   const report = await runBackup({

@@ -94,7 +94,7 @@ export interface SetupCommandRun {
 export interface SetupReport {
   ok: true;
   dryRun: boolean;
-  /** new: a new backup disk; add-host: this host's volume added to a disk that has others; reconnect: a rebuilt host */
+  /** new-disk: a new backup disk; second-host: this host's volume added to a disk that has others; reconnect: a rebuilt host */
   mode: SetupSpec['mode'];
   disk: string;
   host: string;
