@@ -28,8 +28,8 @@ async function run(args: string[]): Promise<{ code: number; stdout: string; stde
   let stderr = '';
   const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  process.stdout.write = (chunk: string | Uint8Array) => ((stdout += String(chunk)), true);
+  process.stderr.write = (chunk: string | Uint8Array) => ((stderr += String(chunk)), true);
   try {
     const code = await runCli(args, () => {
       throw new Error(`a command was run: ${args.join(' ')}`);
