@@ -115,6 +115,11 @@ test('[paths we are given] restore: an option of the other mode is refused with 
     /name it once, after the source/,
   );
   refused(['restore', '--path', 'f.txt', '--to', file], /--path without a SOURCE/, /name the source too/);
+  refused(
+    ['restore', '--to', restoreTo, '--json'],
+    /without a SOURCE restore asks its questions there/,
+    /name the source/,
+  );
 });
 
 test('[paths we are given] add-mirror and setup: options of an unattended run without it are refused with the fix', () => {

@@ -30,6 +30,7 @@ test('restore: the options of the other mode are refused, each naming the fix', 
   refused({ path: 'a', backup: 'A', from: 'B' }, /named twice, and differently: A and --from B/, /name it once/);
   refused({ source: undefined, path: 'a' }, /--path without a SOURCE/, /name the source too/);
   refused({ source: undefined, before: 'x' }, /--before without a SOURCE/, /leave --before out/);
+  refused({ source: undefined, json: true }, /without a SOURCE restore asks its questions there/, /name the source/);
 });
 
 test('restore: a backup is named after the source in both modes; --from is the same with --path', () => {

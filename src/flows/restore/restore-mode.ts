@@ -18,6 +18,8 @@ export interface RestoreAsked {
   before?: string;
   writable: boolean;
   overwrite: boolean;
+  /** stdout carries one JSON object: no picker's questions there */
+  json?: boolean;
 }
 
 /** The backup asked for (BACKUP, or --from), once the options agree; throws when they do not. */
@@ -42,6 +44,11 @@ export function checkRestoreOptions(a: RestoreAsked): string | undefined {
       a.before !== undefined && '--before',
     ];
     const named = given.filter((g): g is string => g !== false);
+    if (a.json && named.length === 0)
+      throw new UserError(
+        '--json prints one JSON object on stdout, and without a SOURCE restore asks its questions there',
+        'name the source: btrfs-vault restore /home --to /srv/restore --json',
+      );
     if (named.length > 0)
       throw new UserError(
         `${named.join(', ')} without a SOURCE: restore without one asks for the source, the path and the backup on the terminal`,

@@ -35,7 +35,7 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
   const { config, runner, mode, signal } = input;
   let { to, path } = input;
   let picked: Picked | undefined;
-  const backup = checkRestoreOptions(input);
+  const backup = checkRestoreOptions({ ...input, json: mode.json });
   if (input.source === undefined) {
     if (!input.interactive)
       throw new UserError(
