@@ -1,4 +1,5 @@
 import { ExitCode, fromPrompt, isVaultError } from '../core/errors.js';
+import { errorText } from '../ui/json-output.js';
 
 export interface ErrorOutput {
   /** --json: the error also goes to stdout as { ok, error, fix, exitCode }, the shape of every command's JSON */
@@ -25,6 +26,6 @@ export function reportError(thrown: unknown, out: ErrorOutput = {}): number {
     exitCode = ExitCode.internal;
     stderr(`btrfs-vault: internal error: ${e?.stack ?? String(err)}\n${fix}\n`);
   }
-  if (out.json) stdout(`${JSON.stringify({ ok: false, error: message, fix, exitCode }, null, 2)}\n`);
+  if (out.json) stdout(errorText({ error: message, fix, exitCode }));
   return exitCode;
 }

@@ -2,6 +2,7 @@ import { filesLines, runFiles } from '../flows/restore/files.js';
 import { outputMode } from '../ui/renderer.js';
 import { restoreSource } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
+import { jsonText } from '../ui/json-output.js';
 
 export async function filesCommand(
   sourceArg: string,
@@ -19,6 +20,6 @@ export async function filesCommand(
     mode,
     signal,
   });
-  process.stdout.write(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${filesLines(report).join('\n')}\n`);
+  process.stdout.write(mode.json ? jsonText(report) : `${filesLines(report).join('\n')}\n`);
   return report.exitCode;
 }

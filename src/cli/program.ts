@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
+import { errorText } from '../ui/json-output.js';
 import { normalizeArgv } from './argv.js';
 import type * as Commands from './commands.js';
 
@@ -32,18 +33,33 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .showHelpAfterError()
     .addHelpText('after', `\n${exitCodesHelp()}`);
 
+  // a source is named the same way by every command (flows/session/source-pick.ts)
+  const SOURCE_HELP = 'a configured source, by its path or its name (the folder of its backups)';
+  const SOURCES_HELP = 'configured sources, by path or name (default: every configured source)';
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
 
   program
     .command('backup')
     .description('snapshot the sources and send them to the backup filesystem (the default command)')
-    .argument('[paths...]', 'subvolumes to back up (default: every configured source)')
+    .argument('[sources...]', `${SOURCES_HELP}; also a subvolume not configured, by its path`)
     .addOption(configOption())
     .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
     .option('-S, --sources-file', 'back up every path in the sources file beside the config')
     .option('-f, --force', 'a new snapshot and transfer even for a source that has not changed')
-    .option('--scheduled', 'run by a timer: without the backup disk, do nothing and exit 0; tell about stale backups')
-    .option('--on-plug', 'run because the backup disk was plugged in: as --scheduled, and say when it may be unplugged')
+    // passed by the units `schedule install` writes, not typed by a person: hidden from
+    // --help, where --on-plug would read like schedule install's "install the rule"
+    .addOption(
+      new Option(
+        '--scheduled',
+        'run by a timer: without the backup disk, do nothing and exit 0; tell about stale backups',
+      ).hideHelp(),
+    )
+    .addOption(
+      new Option(
+        '--on-plug',
+        'run because the backup disk was plugged in: as --scheduled, and say when it may be unplugged',
+      ).hideHelp(),
+    )
     .option('-n, --dry-run', 'print every command that would change something; change nothing')
     .option('--json', 'print a machine-readable summary on stdout')
     .action(
@@ -69,10 +85,11 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   program
     .command('list')
     .description('snapshots on each side, pairs, `latest`, incomplete copies')
+    .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; json?: boolean }) => {
-      code = await (await load().commands.list()).listCommand(opts);
+    .action(async (sources: string[], opts: { config: string; json?: boolean }) => {
+      code = await (await load().commands.list()).listCommand(sources, opts);
     });
 
   program
@@ -92,7 +109,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .description(
       "compare each source's newest backup with its snapshot (tree, metadata, contents of a sample), scrub the backup disk, check the mirror",
     )
-    .argument('[paths...]', 'sources to verify (default: every configured source)')
+    .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
     .option('--full', 'compare the contents of every file, not a sample')
     .option('--no-scrub', 'skip the scrub of the backup filesystem and the mirror check')
@@ -106,22 +123,39 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   program
     .command('restore')
     .description(
-      'bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be',
+      'bring a whole backup back as a new read-only subvolume in DIR (never overwriting anything), sent incrementally when it can be; or, with --path, one file or folder of it',
     )
-    .argument('[source]', 'a configured source, by its path or name (none, on a terminal: choose)')
-    .argument('[backup]', "the backup's name (default: the newest)")
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The backup is named after the source in both modes:',
+        '  btrfs-vault restore /home --to /srv/restore                         the newest backup, whole',
+        '  btrfs-vault restore home 2026-11-20_03-00-00 --to /srv/restore      that backup, whole',
+        '  btrfs-vault restore /home --before 2026-11-20 --to /srv/restore     the newest older than that',
+        '  btrfs-vault restore /home 2026-11-20_03-00-00 --path alice/thesis.tex --to /tmp/thesis.tex',
+        '                                                                      one file of that backup',
+        '--before and --writable are for a whole backup, --overwrite for --path: an option of the other mode is refused.',
+      ].join('\n'),
+    )
+    .argument('[source]', `${SOURCE_HELP}, or a backup folder on the disk (none, on a terminal: choose)`)
+    .argument(
+      '[backup]',
+      "the backup's name, for the whole backup and for --path alike (default: the newest; with --path the newest that has it)",
+    )
     .addOption(configOption())
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
     .option(
       '--before <datetime>',
-      'the newest backup older than this; UTC like the backup names, unless it ends in Z or an offset (2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00)',
+      'the whole backup: the newest older than this; UTC like the backup names, unless it ends in Z or an offset (2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00)',
     )
-    .option('--writable', 'also make a writable snapshot beside it, ready to become the live subvolume')
+    .option('--writable', 'the whole backup: also a writable snapshot beside it, ready to become the live subvolume')
     .option(
       '--path <path>',
       'only this file or folder (its path in the source): copied to --to with owner, mode, times, xattrs and ACLs',
     )
-    .option('--from <backup>', 'with --path: the backup to take it from (default: the newest that has it)')
+    // the old name of BACKUP with --path (a backup is named after the source in both modes)
+    .addOption(new Option('--from <backup>', 'with --path: the same as BACKUP (deprecated)').hideHelp())
     .option('--overwrite', 'with --path: replace what is at --to, keeping it as NAME.before-restore')
     .option('-n, --dry-run', 'print every command; change nothing')
     .option('--json', 'machine-readable output')
@@ -150,7 +184,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   program
     .command('files')
     .description('every backup in which a file or folder exists, with size and time, marking where it changed')
-    .argument('<source>', 'a configured source, by its path or name')
+    .argument('<source>', `${SOURCE_HELP}, or a backup folder on the disk`)
     .argument('<path>', 'the path in the source (absolute, or relative to the source)')
     .addOption(configOption())
     .option('--json', 'machine-readable output')
@@ -183,6 +217,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .option('--on-plug', 'also back up when the backup disk is plugged in (a udev rule)')
     .option('--root <dir>', 'write under this folder instead of / (staging, like systemctl --root)')
     .option('-n, --dry-run', 'only show the units')
+    .option('--json', 'machine-readable output (the units are shown on stderr)')
     .action(scheduleAction('install'));
   schedule
     .command('remove')
@@ -190,6 +225,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .addOption(configOption())
     .option('--root <dir>', 'under this folder instead of /')
     .option('-n, --dry-run', 'only show')
+    .option('--json', 'machine-readable output')
     .action(scheduleAction('remove'));
   schedule
     .command('status')
@@ -214,7 +250,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .description(
       'delete old snapshots and backups as [retention] says, keeping what the next backup needs; also after every backup',
     )
-    .argument('[paths...]', 'sources to prune (default: every configured source)')
+    .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
     .option('--json', 'machine-readable output')
@@ -253,7 +289,8 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .option('--answers <file>', 'answer the questions from this TOML file (unattended)')
     .option('--host <name>', "this host's name (its logical volume's name); default: the hostname")
     .option('-n, --dry-run', 'show the plan and every command; change nothing')
-    .action(async (opts: { config: string; answers?: string; host?: string; dryRun?: boolean }) => {
+    .option('--json', 'machine-readable output (with --answers: no questions; the plan goes to stderr)')
+    .action(async (opts: { config: string; answers?: string; host?: string; dryRun?: boolean; json?: boolean }) => {
       code = await (await load().commands.setup()).setupCommand(opts);
     });
 
@@ -262,10 +299,11 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .description('add the second disk of the RAID1 mirror (or replace a failed one) and wait for the resync')
     .addOption(configOption())
     .option('--disk <dev>', 'the new disk (unattended)')
-    .option('--confirm <serial>', "the disk's serial, as a person would type it")
-    .option('--wipe-existing', 'destroy what the disk carries')
+    .option('--confirm <serial>', "with --disk: the disk's serial, as a person would type it")
+    .option('--wipe-existing', 'with --disk: destroy what the disk carries')
     .option('--no-wait', 'return after adding; the resync goes on in the background')
     .option('-n, --dry-run', 'show the commands; change nothing')
+    .option('--json', 'machine-readable output (with --disk: no questions; the plan goes to stderr)')
     .action(
       async (opts: {
         config: string;
@@ -274,6 +312,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
         wipeExisting?: boolean;
         wait: boolean;
         dryRun?: boolean;
+        json?: boolean;
       }) => {
         code = await (await load().commands.addMirror()).addMirrorCommand(opts);
       },
@@ -291,7 +330,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       process.stderr.write(`fix: ${fix}\n`);
       if (args.includes('--json'))
         process.stdout.write(
-          `${JSON.stringify({ ok: false, error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }, null, 2)}\n`,
+          errorText({ error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }),
         );
       return ExitCode.usage;
     }

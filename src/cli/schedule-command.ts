@@ -22,5 +22,6 @@ export async function scheduleCommand(action: 'install' | 'remove' | 'status', o
     root: resolve(opts.root ?? '/'),
     json: Boolean(opts.json),
     out: (line) => process.stdout.write(`${line}\n`),
+    log: (line) => process.stderr.write(`${line}\n`),
   });
 }

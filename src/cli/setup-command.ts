@@ -5,6 +5,7 @@ import { UserError } from '../core/errors.js';
 import { setup } from '../flows/setup/setup.js';
 import { questionsFromAnswers, type SetupQuestions } from '../flows/setup/setup-spec.js';
 import { outputMode } from '../ui/renderer.js';
+import { jsonText } from '../ui/json-output.js';
 import { makeRunner } from './context.js';
 
 export interface SetupOptions {
@@ -12,14 +13,24 @@ export interface SetupOptions {
   answers?: string;
   dryRun?: boolean;
   host?: string;
+  json?: boolean;
 }
 
 export async function setupCommand(opts: SetupOptions): Promise<number> {
+  // stdout carries one JSON object: a wizard's questions and answers have no place there
+  if (opts.json && !opts.answers)
+    throw new UserError(
+      '--json prints one JSON object on stdout, and without --answers setup asks its questions there',
+      'answer in advance: btrfs-vault setup --answers FILE --json (or leave out --json to use the wizard)',
+    );
   const configFile = resolve(opts.config ?? DEFAULT_CONFIG);
   const host = opts.host ?? hostname().split('.')[0]!;
   const runner = makeRunner(opts);
   const questions = opts.answers ? await questionsFromAnswers(opts.answers) : await wizardQuestions();
-  await setup({ runner, configFile, host, questions, mode: outputMode({}), print: (t) => process.stdout.write(t) });
+  // with --json, what a person reads goes to stderr, the report to stdout
+  const print = (t: string) => (opts.json ? process.stderr : process.stdout).write(t);
+  const report = await setup({ runner, configFile, host, questions, mode: outputMode({ json: opts.json }), print });
+  if (opts.json) process.stdout.write(jsonText(report));
   return 0;
 }
 

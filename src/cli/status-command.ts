@@ -1,11 +1,12 @@
 import { collectStatus, statusLines } from '../flows/inspect/status.js';
 import { loadFor, makeRunner } from './context.js';
+import { jsonText } from '../ui/json-output.js';
 
 /** status [--json] [--check]: --check exits 1 while any warning stands (for monitoring). */
 export async function statusCommand(opts: { config: string; json?: boolean; check?: boolean }): Promise<number> {
   const config = await loadFor(opts);
   const status = await collectStatus(makeRunner({}), config);
   status.exitCode = opts.check && !status.ok ? 1 : 0;
-  process.stdout.write(opts.json ? `${JSON.stringify(status, null, 2)}\n` : `${statusLines(status).join('\n')}\n`);
+  process.stdout.write(opts.json ? jsonText(status) : `${statusLines(status).join('\n')}\n`);
   return status.exitCode;
 }

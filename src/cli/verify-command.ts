@@ -2,6 +2,7 @@ import { runVerify, verifyLines } from '../flows/inspect/verify.js';
 import { outputMode } from '../ui/renderer.js';
 import { pickSources } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
+import { jsonText } from '../ui/json-output.js';
 
 export async function verifyCommand(
   paths: string[],
@@ -20,7 +21,7 @@ export async function verifyCommand(
     scrub: opts.scrub,
     signal,
   });
-  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (mode.json) process.stdout.write(jsonText(report));
   else process.stdout.write(`${verifyLines(report).join('\n')}\n`);
   return report.exitCode;
 }

@@ -641,10 +641,11 @@ const commandLineCases: Case[] = [
     fix: USAGE,
   },
   {
-    name: 'arguments list does not take',
-    args: (dir) => ['list', '--config', config(dir), s.data],
-    says: /error: too many arguments for 'list'/,
-    fix: USAGE,
+    // list takes sources (issue 24): named as restore and files name them
+    name: 'list names a source that is neither configured nor a backup folder name',
+    args: (dir) => ['list', '--config', config(dir), '.token'],
+    says: /\.token is not a configured source of .*, and "\.token" starts with "\."/,
+    fix: /name a source or a backup folder on the disk \(btrfs-vault list shows them\)/,
   },
   {
     name: 'add-mirror without a raid layer',

@@ -21,6 +21,7 @@ import { lockFile } from '../../src/system/lock.js';
 import { BIN } from '../support/cli.js';
 import { sh } from '../support/sh.js';
 import { waitFor } from '../support/wait.js';
+import { VERSION } from '../../src/core/version.js';
 
 // Issue 8: a run must never destroy or misplace what it did not make. Each test here
 // failed before the change it guards.
@@ -303,16 +304,30 @@ test(
 );
 
 test(
-  '[what we write into other formats] every --json error has one shape: ok, error, fix, exitCode',
+  '[what we write into other formats] every --json error has one shape: version, ok, error, fix, exitCode',
   withScenario((s) => {
     const missing = join(s.dir, 'nope.toml');
-    for (const command of [['backup'], ['list'], ['open'], ['close']]) {
+    for (const command of [
+      ['backup'],
+      ['list'],
+      ['open'],
+      ['close'],
+      ['status'],
+      ['verify'],
+      ['prune'],
+      ['files', 'x', 'y'],
+      ['restore', 'x', '--to', s.dir],
+      ['schedule', 'install'],
+      ['schedule', 'remove'],
+      ['schedule', 'status'],
+      ['add-mirror', '--disk', '/dev/null'],
+    ]) {
       const r = s.cli([...command, '--json', '--config', missing]);
       assert.equal(r.code, 2, `${command.join(' ')}: ${r.stderr}`);
       const out = json(r);
       assert.deepEqual(
-        Object.keys(out).sort(),
-        ['error', 'exitCode', 'fix', 'ok'],
+        Object.keys(out),
+        ['version', 'ok', 'error', 'fix', 'exitCode'],
         `${command.join(' ')}: ${r.stdout}`,
       );
       assert.equal(out.ok, false);
@@ -323,6 +338,7 @@ test(
     const usage = s.cli(['backup', '--json', '--bogus', '--config', s.config]);
     assert.equal(usage.code, 2);
     assert.deepEqual(json(usage), {
+      version: VERSION,
       ok: false,
       error: "unknown option '--bogus'",
       fix: 'see: btrfs-vault backup --help',

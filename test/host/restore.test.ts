@@ -214,19 +214,7 @@ test(
 
     const out = join(s.src.mountPoint, 'todo-v1.txt');
     const r = json(
-      s.cli([
-        'restore',
-        s.data,
-        '--path',
-        'notes/todo.txt',
-        '--from',
-        runs[0]!,
-        '--to',
-        out,
-        '--json',
-        '--config',
-        s.config,
-      ]),
+      s.cli(['restore', s.data, runs[0]!, '--path', 'notes/todo.txt', '--to', out, '--json', '--config', s.config]),
     );
     assert.deepEqual(r.restored, { from: runs[0], to: out });
     const inBackup = join(s.dst.mountPoint, sourceName(s.data), runs[0]!, 'notes', 'todo.txt');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { pickSources, restoreSource } from '../../src/flows/session/source-pick.js';
+import { namedSources, pickSources, restoreSource } from '../../src/flows/session/source-pick.js';
 import type { SourceConfig, VaultConfig } from '../../src/config/config.js';
 import { UserError } from '../../src/core/errors.js';
 import { sourceName, sourceNameProblem } from '../../src/core/naming.js';
@@ -112,4 +112,58 @@ test('restore takes a configured source, else a backup folder on the disk by its
     fromDisk: true,
   });
   assert.match(refusal(() => restoreSource(configWith([]), '.token')).message, /not a configured source/);
+});
+
+test('a source is named the same way by every command: by its name or its path (also through a symlink), in pickSources, restoreSource and namedSources alike', () => {
+  const dir = scratchDir('pick-name');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  symlinkSync(data, join(dir, 'link'));
+  const config = configWith([{ path: data, name: 'mine' }, { path: '/srv/www' }], join(dir, 'snaps'));
+  const mine = config.sources[0]!;
+  for (const given of ['mine', data, join(dir, 'link'), `${data}/`]) {
+    assert.deepEqual(pickSources(config, [given], false), [mine], `pickSources ${given}`);
+    assert.equal(restoreSource(config, given), mine, `restoreSource ${given}`);
+    assert.deepEqual(namedSources(config, [given]), [mine], `namedSources ${given}`);
+  }
+  // by name and by path is one source, named once
+  assert.match(refusal(() => pickSources(config, ['mine', data], false)).message, /are the same subvolume/);
+  assert.deepEqual(namedSources(config, ['mine', data, 'srv-www']), [mine, config.sources[1]]);
+  assert.deepEqual(namedSources(config, []), config.sources);
+  // list, like restore and files, takes a backup folder on the disk by its name
+  assert.equal(namedSources(config, ['old-host'])[0]!.name, 'old-host');
+});
+
+test('[paths we are given] a word that is a source name and also another subvolume here is refused as ambiguous, naming ./WORD', () => {
+  const dir = scratchDir('pick-ambiguous');
+  const data = join(dir, 'data');
+  mkdirSync(data);
+  mkdirSync(join(dir, 'here'));
+  mkdirSync(join(dir, 'here', 'mine'));
+  const config = configWith([{ path: data, name: 'mine' }], join(dir, 'snaps'));
+  const cwd = process.cwd();
+  process.chdir(join(dir, 'here'));
+  try {
+    for (const pick of [
+      () => pickSources(config, ['mine'], false),
+      () => restoreSource(config, 'mine'),
+      () => namedSources(config, ['mine']),
+    ]) {
+      const e = refusal(pick);
+      assert.match(e.message, /both the name of the source .* and a path here/);
+      assert.match(e.fix!, /\.\/mine/);
+    }
+    // ./mine is the folder here, not the source
+    assert.notEqual(pickSources(config, ['./mine'], false)[0]!.path, data);
+  } finally {
+    process.chdir(cwd);
+  }
+  // the word as the path of the source itself (run in its parent folder) is no ambiguity
+  process.chdir(dir);
+  try {
+    const named = configWith([{ path: data, name: 'data' }], join(dir, 'snaps'));
+    assert.deepEqual(pickSources(named, ['data'], false), [named.sources[0]]);
+  } finally {
+    process.chdir(cwd);
+  }
 });

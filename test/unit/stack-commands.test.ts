@@ -8,6 +8,7 @@ import { mountCommands } from '../../src/stack/filesystem.js';
 import { normalize } from '../../src/config/load.js';
 import { configSchema } from '../../src/config/schema.js';
 import { filesystemDevice } from '../../src/stack/layers.js';
+import { VERSION } from '../../src/core/version.js';
 
 test('create commands are exact argv: degraded mirror, LUKS with the passphrase on stdin, LVM per host', () => {
   assert.deepEqual(partitionCommands.create('/dev/sdz'), [
@@ -103,10 +104,12 @@ test('open and close reports: a line per layer, the space and last backups, the 
   ]);
   assert.ok(!openReport(state, { json: false, dryRun: false }).includes('dry run: nothing was changed'));
   const [json] = openReport(state, { json: true, dryRun: true });
-  assert.deepEqual(JSON.parse(json!), { ok: true, dryRun: true, ...state });
+  assert.deepEqual(JSON.parse(json!), { version: VERSION, ok: true, dryRun: true, ...state, exitCode: 0 });
   assert.deepEqual(closeReport([{ layer: 'raid', outcome: 'closed' }], { json: false }), ['raid        closed']);
   assert.deepEqual(JSON.parse(closeReport([{ layer: 'raid', outcome: 'closed' }], { json: true })[0]!), {
+    version: VERSION,
     ok: true,
     steps: [{ layer: 'raid', outcome: 'closed' }],
+    exitCode: 0,
   });
 });

@@ -6,6 +6,7 @@ import type { OutputMode } from '../../ui/renderer.js';
 import { notify } from '../schedule/notify.js';
 import { staleNotice } from '../schedule/stale-notice.js';
 import { runBackup, summaryLines } from './backup.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface BackupVerbInput {
   config: VaultConfig;
@@ -31,6 +32,19 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
       `the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`,
     );
     for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+    // --json keeps its promise of one object even when there is nothing to do
+    if (mode.json)
+      process.stdout.write(
+        jsonText({
+          ok: true,
+          dryRun: !runner.changesTakeEffect,
+          target: config.target.mountpoint,
+          sources: [],
+          warnings: [],
+          skipped: 'the backup disk is not attached',
+          exitCode: 0,
+        }),
+      );
     return 0;
   }
   const report = await runBackup({
@@ -43,7 +57,7 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
     force: input.force,
     signal: input.signal,
   });
-  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (mode.json) process.stdout.write(jsonText(report));
   else for (const line of summaryLines(report)) log(line);
   for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
   if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);

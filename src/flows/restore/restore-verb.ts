@@ -7,6 +7,8 @@ import { restoreSource } from '../session/source-pick.js';
 import { filesLines, runFiles } from './files.js';
 import { restoreLines, runRestore } from './restore.js';
 import { pickRestore, type Picked } from './restore-pick.js';
+import { checkPathMode, checkRestoreOptions, checkWholeMode } from './restore-mode.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface RestoreVerbInput {
   config: VaultConfig;
@@ -16,6 +18,7 @@ export interface RestoreVerbInput {
   to?: string;
   /** one file or folder instead of the whole backup */
   path?: string;
+  /** the old name of `backup` with --path, kept for the command lines written before */
   from?: string;
   overwrite: boolean;
   before?: string;
@@ -32,6 +35,7 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
   const { config, runner, mode, signal } = input;
   let { to, path } = input;
   let picked: Picked | undefined;
+  const backup = checkRestoreOptions({ ...input, json: mode.json });
   if (input.source === undefined) {
     if (!input.interactive)
       throw new UserError(
@@ -41,6 +45,9 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
     picked = await pickRestore(config, to);
     to = picked.to;
     if (picked.path) path = picked.path;
+    // the person chose the mode: an option of the other one is refused as on the command line
+    if (path !== undefined) checkPathMode({ source: picked.source.path, path, writable: input.writable });
+    else checkWholeMode({ source: picked.source.path, overwrite: input.overwrite });
   }
   const source = picked?.source.path ?? input.source!;
   const pickBackup = picked?.pickBackup;
@@ -53,28 +60,23 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
   if (input.before !== undefined && before === undefined)
     throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
   if (path !== undefined) {
-    if (input.backup !== undefined)
-      throw new UserError(
-        'with --path, name the backup with --from',
-        `btrfs-vault restore ${source} --path ${path} --from ${input.backup} --to ${to}`,
-      );
     const files = await runFiles({
       config,
       source: restoreSource(config, source),
       path,
       runner,
       mode,
-      restore: { from: input.from, to, overwrite: input.overwrite },
+      restore: { from: backup, to, overwrite: input.overwrite },
       pickBackup,
       signal,
     });
-    input.print(mode.json ? `${JSON.stringify(files, null, 2)}\n` : `${filesLines(files).join('\n')}\n`);
+    input.print(mode.json ? jsonText(files) : `${filesLines(files).join('\n')}\n`);
     return files.exitCode;
   }
   const report = await runRestore({
     config,
     source: restoreSource(config, source),
-    backup: input.backup,
+    backup,
     before,
     to,
     writable: input.writable,
@@ -83,6 +85,6 @@ export async function restoreVerb(input: RestoreVerbInput): Promise<number> {
     mode,
     signal,
   });
-  input.print(mode.json ? `${JSON.stringify(report, null, 2)}\n` : `${restoreLines(report).join('\n')}\n`);
+  input.print(mode.json ? jsonText(report) : `${restoreLines(report).join('\n')}\n`);
   return report.exitCode ?? 0;
 }

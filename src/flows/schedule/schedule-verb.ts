@@ -2,6 +2,7 @@ import type { VaultConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
 import { checkCalendar, install, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram } from './schedule.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface ScheduleVerbInput {
   runner: Runner;
@@ -13,15 +14,23 @@ export interface ScheduleVerbInput {
   /** the root the units and the rule are written under (/ but in tests) */
   root: string;
   json: boolean;
+  /** stdout: the lines a person reads, or with --json the one JSON object */
   out: (line: string) => void;
+  /** stderr: with --json, the lines a person reads (the units shown before they are written) */
+  log: (line: string) => void;
 }
 
 /** schedule install / remove / status: what is installed, shown before it is written. */
 export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
-  const { runner, config, root, out } = input;
+  const { runner, config, root } = input;
+  const out = input.json ? input.log : input.out;
+  const report = (doc: object) => {
+    if (input.json) input.out(jsonText({ ok: true, ...doc, exitCode: 0 }).trimEnd());
+    return 0;
+  };
   if (input.action === 'status') {
     const st = await scheduleStatus(runner, config.file);
-    if (input.json) out(JSON.stringify({ ok: true, ...st }, null, 2));
+    if (input.json) return report(st);
     else {
       out(
         `timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}`,
@@ -35,7 +44,7 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
     const { removed, notOurs } = await remove(runner, config.file, root);
     out(removed.length ? `removed:\n  ${removed.join('\n  ')}` : 'nothing was installed');
     if (notOurs.length) out(`left alone (not written by btrfs-vault):\n  ${notOurs.join('\n  ')}`);
-    return 0;
+    return report({ dryRun: !runner.changesTakeEffect, removed, notOurs });
   }
   const every = input.every ?? 'hourly';
   await checkCalendar(runner, every);
@@ -50,7 +59,8 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   }
   const spec = { configFile: config.file, every, plug, program: thisProgram(), root };
   // shown before anything is written
-  for (const f of scheduleFiles(spec)) out(`# ${f.path}\n${f.text}`);
+  const files = scheduleFiles(spec);
+  for (const f of files) out(`# ${f.path}\n${f.text}`);
   // a dry-run is the same install through the dry-run runner: what it would write and remove, printed
   const { removed } = await install(runner, spec);
   const dryRun = !runner.changesTakeEffect;
@@ -63,5 +73,5 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
       ? 'dry run: nothing was written'
       : `installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`,
   );
-  return 0;
+  return report({ dryRun, every, onPlug: Boolean(plug), files: files.map((f) => f.path), removed });
 }

@@ -13,6 +13,7 @@ import { closeStack, openStack, stackLayers } from '../../stack/stack.js';
 import { runTasks, type OutputMode } from '../../ui/renderer.js';
 import { targetLockKey } from './target-session.js';
 import { formatBytes } from '../../ui/format.js';
+import { jsonText } from '../../ui/json-output.js';
 
 export interface Step {
   layer: string;
@@ -129,7 +130,7 @@ async function state(ctx: StackContext, steps: Step[]): Promise<Omit<StackState,
 
 /** What open reports: the JSON document, or a line per layer, the space and each source's last backup. */
 export function openReport(s: StackState, o: { json: boolean; dryRun: boolean }): string[] {
-  if (o.json) return [JSON.stringify({ ok: true, ...(o.dryRun ? { dryRun: true } : {}), ...s }, null, 2)];
+  if (o.json) return [jsonText({ ok: true, ...(o.dryRun ? { dryRun: true } : {}), ...s, exitCode: 0 }).trimEnd()];
   return [
     ...s.layers.map((l) => `${l.layer.padEnd(11)} ${l.up ? 'open  ' : 'closed'}  ${l.detail}`),
     ...(s.space ? [`space       ${formatBytes(s.space.free)} free of ${formatBytes(s.space.size)}`] : []),
@@ -141,6 +142,6 @@ export function openReport(s: StackState, o: { json: boolean; dryRun: boolean })
 /** What close reports: the JSON document, or a line per layer with what was done. */
 export function closeReport(steps: Step[], o: { json: boolean }): string[] {
   return o.json
-    ? [JSON.stringify({ ok: true, steps }, null, 2)]
+    ? [jsonText({ ok: true, steps, exitCode: 0 }).trimEnd()]
     : steps.map((s) => `${s.layer.padEnd(11)} ${s.outcome}`);
 }

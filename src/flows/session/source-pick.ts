@@ -5,12 +5,20 @@ import { badPathReason } from '../../config/sources.js';
 import { UserError } from '../../core/errors.js';
 import { sourceName, sourceNameProblem } from '../../core/naming.js';
 
+// How a command names a source, the same in backup, verify, prune, list, files and
+// restore: a configured source by its path (also through a symlink or bind mount) or
+// by its name, the folder its snapshots and backups are kept in. A name has no "/"; a
+// word that is both a source's name and a path here that is another subvolume is
+// refused as ambiguous (./WORD names the path). Beyond the configured ones, the verbs
+// that make backups (backup, verify, prune) take a subvolume by its path, and those
+// that only read the disk (list, files, restore) a backup folder by its name.
+
 /**
- * Sources for this run: paths given on the command line, the sources file with -S,
- * or every configured source. A path that is a configured source's subvolume (also
- * through a symlink or bind mount) is that source, with its name and snapshot
- * folder, so it never starts a second chain; any other path gets the folder name
- * of its real path, which must not be taken.
+ * Sources for this run: sources given on the command line (path or name), the sources
+ * file with -S, or every configured source. A path that is a configured source's
+ * subvolume (also through a symlink or bind mount) is that source, with its name and
+ * snapshot folder, so it never starts a second chain; any other path gets the folder
+ * name of its real path, which must not be taken.
  */
 export function pickSources(config: VaultConfig, paths: readonly string[], fromFile: boolean): SourceConfig[] {
   if (fromFile) {
@@ -49,6 +57,7 @@ export function pickSources(config: VaultConfig, paths: readonly string[], fromF
     const abs = resolve(given);
     const id = pathIdentity(abs);
     const source =
+      byName(config, given, id, identityOf) ??
       config.sources.find((s) => s.path === abs || (id !== undefined && identityOf(s) === id)) ??
       unconfigured(config, given, realPathOr(abs));
     const same = picked.find((o) => o.source.path === source.path || (id !== undefined && o.id === id));
@@ -63,6 +72,39 @@ export function pickSources(config: VaultConfig, paths: readonly string[], fromF
     picked.push({ given, source, id });
   }
   return picked.map((p) => p.source);
+}
+
+/**
+ * The configured source named `given`, when it has no "/". A path here by that word
+ * that is another subvolume makes it ambiguous: refused, naming both ways to say it.
+ */
+function byName(
+  config: VaultConfig,
+  given: string,
+  id: string | undefined,
+  identityOf: (s: SourceConfig) => string | undefined,
+): SourceConfig | undefined {
+  if (given.includes('/')) return undefined;
+  const named = config.sources.find((s) => s.name === given);
+  if (!named) return undefined;
+  const here = resolve(given);
+  if (id !== undefined && here !== named.path && identityOf(named) !== id)
+    throw new UserError(
+      `"${given}" is both the name of the source ${named.path} and a path here (${here})`,
+      `name the source by its path (${named.path}), or the folder here as ./${given}`,
+    );
+  return named;
+}
+
+/** Several sources named as `restoreSource` takes them (list): each once, in the order given. */
+export function namedSources(config: VaultConfig, args: readonly string[]): SourceConfig[] {
+  if (args.length === 0) return config.sources;
+  const out: SourceConfig[] = [];
+  for (const arg of args) {
+    const source = restoreSource(config, arg);
+    if (!out.some((o) => o.name === source.name)) out.push(source);
+  }
+  return out;
 }
 
 function unconfigured(config: VaultConfig, given: string, path: string): SourceConfig {
@@ -90,7 +132,11 @@ function unconfigured(config: VaultConfig, given: string, path: string): SourceC
  * has no sources configured yet; its backups are on the disk under their folder names.
  */
 export function restoreSource(config: VaultConfig, arg: string): SourceConfig & { fromDisk?: true } {
-  const found = config.sources.find((s) => s.name === arg || s.path === resolve(arg));
+  const abs = resolve(arg);
+  const id = pathIdentity(abs);
+  const found =
+    byName(config, arg, id, (s) => pathIdentity(s.path)) ??
+    config.sources.find((s) => s.path === abs || (id !== undefined && pathIdentity(s.path) === id));
   if (found) return found;
   const isPath = arg.includes('/');
   const name = isPath ? sourceName(resolve(arg)) : arg;

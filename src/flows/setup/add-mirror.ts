@@ -60,7 +60,20 @@ export interface AddMirrorRun {
  * from the kernel or the superblocks, the disks); the array is assembled, if it was
  * stopped, as the first task after it. A refusal or a dry-run leaves it as it was.
  */
-export async function addMirror(run: AddMirrorRun): Promise<void> {
+/** What add-mirror did, for --json (docs/JSON.md). */
+export interface AddMirrorReport {
+  ok: true;
+  dryRun: boolean;
+  array: string;
+  /** the disk added, by its by-id name when it has one */
+  disk: string;
+  serial: string;
+  /** the array when add-mirror returned: in sync, or the resync's progress (--no-wait); null in a dry run */
+  sync: { action: string; percent: number; degraded: number } | null;
+  exitCode: 0;
+}
+
+export async function addMirror(run: AddMirrorRun): Promise<AddMirrorReport> {
   const { runner, config, questions, print } = run;
   if (!hasLayer(config, raidLayer))
     throw new UserError(
@@ -106,8 +119,17 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
       .map((c) => `  ${formatArgv(c.argv)}`)
       .join('\n')}\n`,
   );
+  const report: AddMirrorReport = {
+    ok: true,
+    dryRun: !runner.changesTakeEffect,
+    array,
+    disk: disk.byId ?? disk.path,
+    serial: disk.serial,
+    sync: null,
+    exitCode: 0,
+  };
   // a dry-run ends with the plan: nothing after the confirmation would take effect
-  if (!runner.changesTakeEffect) return;
+  if (!runner.changesTakeEffect) return report;
   // the target's lock, as every run takes it, until the member is added: a timer's
   // backup meanwhile would stop the array it found idle, from under the assembly and the
   // add. The resync may take hours: backups go on meanwhile (runs leave a resyncing
@@ -134,6 +156,13 @@ export async function addMirror(run: AddMirrorRun): Promise<void> {
   print(s ? `${array}: ${s.action === 'idle' && s.degraded === 0 ? 'in sync [UU]' : describeSync(s)}\n` : '');
   if (!run.wait)
     print('the resync goes on in the background: btrfs-vault open (or cat /proc/mdstat) shows its progress\n');
+  if (s)
+    report.sync = {
+      action: s.action,
+      percent: s.total > 0 ? Math.round((1000 * s.done) / s.total) / 10 : 100,
+      degraded: s.degraded,
+    };
+  return report;
 }
 
 /** The second disk: checks that need the array's own members (size, sector size). */

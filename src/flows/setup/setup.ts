@@ -90,11 +90,27 @@ export interface SetupCommandRun {
   print: (text: string) => void;
 }
 
+/** What setup did, for --json (docs/JSON.md): the disk, the layers, the config written. */
+export interface SetupReport {
+  ok: true;
+  dryRun: boolean;
+  /** new-disk: a new backup disk; second-host: this host's volume added to a disk that has others; reconnect: a rebuilt host */
+  mode: SetupSpec['mode'];
+  disk: string;
+  host: string;
+  layers: readonly string[];
+  mountpoint: string;
+  config: string;
+  /** the setup went on from where an earlier one stopped */
+  resumed: boolean;
+  exitCode: 0;
+}
+
 /**
  * setup: decides (reading only), shows the summary, and after the confirmation makes
  * the stack. A dry-run stops after the summary; a wrong confirmation changes nothing.
  */
-export async function setup(run: SetupCommandRun): Promise<void> {
+export async function setup(run: SetupCommandRun): Promise<SetupReport> {
   const { runner, print } = run;
   const stateFile = join(dirname(run.configFile), 'setup-state.json');
   const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, {
@@ -103,6 +119,18 @@ export async function setup(run: SetupCommandRun): Promise<void> {
     stateFile,
     questions: run.questions,
   });
+  const report: SetupReport = {
+    ok: true,
+    dryRun: !runner.changesTakeEffect,
+    mode: spec.mode,
+    disk: spec.diskName,
+    host: spec.host,
+    layers: spec.layers,
+    mountpoint: spec.mountpoint,
+    config: spec.configFile,
+    resumed: resuming,
+    exitCode: 0,
+  };
   print(`${planSummary(spec, disk, planSetup(spec))}\n`);
   if (resuming) print(`resuming the setup that stopped after: ${state.done.join(', ') || 'nothing'}\n`);
   // a dry-run ends with the plan: nothing after the confirmation would take effect
@@ -113,7 +141,7 @@ export async function setup(run: SetupCommandRun): Promise<void> {
       );
     }
     print('dry run: nothing was changed\n');
-    return;
+    return report;
   }
   const words = confirmationWords(disk);
   const typed = await run.questions.confirm(words);
@@ -126,6 +154,7 @@ export async function setup(run: SetupCommandRun): Promise<void> {
   const lines = await runSetup({ spec, passphrase, runner, mode: run.mode, stateFile, state });
   for (const l of lines) print(`${l}\n`);
   print(setupDoneText(spec));
+  return report;
 }
 
 /** What a person reads when setup is through: what to do next. */
