@@ -10,7 +10,7 @@
 // variable can reach them; and dist/test-bundle with the hooks, run by the host and VM
 // tests and the demo through dist/test-bundle/btrfs-vault.cjs.
 import { build } from 'esbuild';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const HOOKS = ['src/flows/setup/setup-test-hooks.ts', 'src/system/kill-point.ts'].map((f) => resolve(f));
@@ -40,6 +40,9 @@ const promptsApart = {
   },
 };
 
+// the version inlined (src/cli/version.ts): an installed bundle has no package.json beside it
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
+
 async function bundle(outdir, plugins) {
   rmSync(outdir, { recursive: true, force: true });
   const common = {
@@ -50,6 +53,8 @@ async function bundle(outdir, plugins) {
     logLevel: 'warning',
     format: 'cjs',
     loader: { '.pl': 'text' },
+    // import.meta.url: read only by version.ts's fallback, which the defined version leaves out
+    define: { BTRFS_VAULT_VERSION: JSON.stringify(version), 'import.meta.url': 'undefined' },
     plugins: [...plugins, perlPrograms],
   };
   await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(outdir, 'launch.cjs') });
