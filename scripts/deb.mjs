@@ -28,7 +28,8 @@ const MAINTAINER = 'btrfs-vault developers <btrfs-vault@users.noreply.github.com
 const epoch = Number(
   process.env.SOURCE_DATE_EPOCH || execFileSync('git', ['log', '-1', '--format=%ct'], { encoding: 'utf8' }).trim(),
 );
-const out = `${NAME}_${version}_all.deb`;
+// node scripts/deb.mjs [FOLDER]: where the .deb goes (default: here, like npm pack)
+const out = join(process.argv[2] ?? '.', `${NAME}_${version}_all.deb`);
 const stage = 'dist/deb';
 const root = join(stage, 'root');
 rmSync(stage, { recursive: true, force: true });
