@@ -8,7 +8,7 @@ import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 // and zsh completions offer, one a line. A key press waits for it, so it reads only the
 // config files and, for backups, the source's snapshot folder: no disk is opened, no
 // program run. A completion has nowhere to show an error: on any problem it prints
-// nothing and exits 0.
+// nothing on stdout and exits 0.
 
 export async function completeCommand(
   what: string,
@@ -18,8 +18,9 @@ export async function completeCommand(
   try {
     const words = await wordsFor(what, source, opts.config);
     if (words.length > 0) process.stdout.write(`${words.join('\n')}\n`);
-  } catch {
-    /* nothing to offer */
+  } catch (err) {
+    // nothing to offer; why, for a person who runs it by hand (the completions drop stderr)
+    process.stderr.write(`btrfs-vault __complete: ${(err as Error).message}\n`);
   }
   return 0;
 }

@@ -42,8 +42,17 @@ _btrfs_vault_ask() {
 _btrfs_vault_offer() {
   local w
   for w in "\${@:2}"; do
-    [[ $w == "$1"* ]] && COMPREPLY+=("$w")
+    [[ -n $w && $w == "$1"* ]] && COMPREPLY+=("$w")
   done
+}
+
+# COMPREPLY: the lines of $2 that start with $1 (no process substitution: it needs
+# /dev/fd, and a reader that fails leaves the writer running on)
+_btrfs_vault_offer_lines() {
+  local line
+  while IFS= read -r line; do
+    [[ -n $line && $line == "$1"* ]] && COMPREPLY+=("$line")
+  done <<<"$2"
 }
 
 # options that take a value, and what kind of value
@@ -59,26 +68,21 @@ _btrfs_vault_values() {
   local kind=$1 cur=$2 config=$3 source=$4 w
   local -a words=()
   case $kind in
-    file) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur") ;;
-    dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur") ;;
+    file) compopt -o filenames 2>/dev/null; _btrfs_vault_offer_lines "$cur" "$(compgen -f -- "$cur")" ;;
+    dir) compopt -o filenames 2>/dev/null; _btrfs_vault_offer_lines "$cur" "$(compgen -d -- "$cur")" ;;
     disk)
       for w in /dev/disk/by-id/*; do
         [[ -e $w && $w != *-part[0-9]* ]] && words+=("$w")
       done
       _btrfs_vault_offer "$cur" "\${words[@]}" ;;
     source | source-or-dir)
-      mapfile -t words < <(_btrfs_vault_ask "$config" sources)
-      _btrfs_vault_offer "$cur" "\${words[@]}"
+      _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" sources)"
       if [[ $kind == source-or-dir && $cur == [/.]* ]]; then
         compopt -o filenames 2>/dev/null
-        mapfile -t -O "\${#COMPREPLY[@]}" COMPREPLY < <(compgen -d -- "$cur")
+        _btrfs_vault_offer_lines "$cur" "$(compgen -d -- "$cur")"
       fi ;;
-    backup)
-      [[ -n $source ]] && mapfile -t words < <(_btrfs_vault_ask "$config" backups "$source")
-      _btrfs_vault_offer "$cur" "\${words[@]}" ;;
-    target)
-      mapfile -t words < <(_btrfs_vault_ask "$config" targets)
-      _btrfs_vault_offer "$cur" "\${words[@]}" ;;
+    backup) [[ -n $source ]] && _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" backups "$source")" ;;
+    target) _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" targets)" ;;
     host) _btrfs_vault_offer "$cur" "$(uname -n)" ;;
     command) _btrfs_vault_offer "$cur" ${data.top.map((t) => t.name).join(' ')} ;;
     words:*) read -r -a words <<<"\${kind#words:}"; _btrfs_vault_offer "$cur" "\${words[@]}" ;;
