@@ -33,5 +33,11 @@ const model = programModel(program);
 const out = 'dist/man';
 mkdirSync(out, { recursive: true });
 writeFileSync(join(out, 'btrfs-vault.8'), manPage(model, pageDate()));
-writeFileSync(join(out, 'btrfs-vault.bash'), bashCompletion(model));
-writeFileSync(join(out, '_btrfs-vault'), zshCompletion(model));
+// an option without a kind of value is completed as free text meanwhile; the unit test fails on it
+let warned = false;
+const warn = (message) => {
+  if (!warned) process.stderr.write(`scripts/man.mjs: ${message}\n`);
+  warned = true;
+};
+writeFileSync(join(out, 'btrfs-vault.bash'), bashCompletion(model, warn));
+writeFileSync(join(out, '_btrfs-vault'), zshCompletion(model, warn));

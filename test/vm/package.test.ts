@@ -46,7 +46,8 @@ test("the .deb: the same bytes from two builds; root owns every file, every mtim
   assert.equal(field('Architecture'), 'all');
   assert.match(field('Depends'), /^nodejs \(>= 20\), btrfs-progs, util-linux \(>= [\d.]+\), perl-base \(>= [\d.]+\)$/);
   assert.match(field('Recommends'), /mdadm, cryptsetup-bin, lvm2, gdisk, rsync, acl/);
-  const epoch = execFileSync('git', ['log', '-1', '--format=%ct'], { encoding: 'utf8' }).trim();
+  const epoch =
+    process.env.SOURCE_DATE_EPOCH || execFileSync('git', ['log', '-1', '--format=%ct'], { encoding: 'utf8' }).trim();
   const tar = (args: string[]) =>
     execFileSync('sh', ['-c', `dpkg-deb --fsys-tarfile "$0" | tar ${args.join(' ')}`, deb], { encoding: 'utf8' });
   for (const line of tar(['-tv', '--numeric-owner', '--full-time']).trim().split('\n')) {

@@ -1,5 +1,5 @@
 import type { ProgramModel } from './command-model.js';
-import { completionData } from './completion-data.js';
+import { completionData, type OnMissing } from './completion-data.js';
 import type { ValueKind } from './value-kinds.js';
 
 // The bash completion (/usr/share/bash-completion/completions/btrfs-vault), written from
@@ -13,8 +13,8 @@ function kindName(kind: ValueKind): string {
   return typeof kind === 'string' ? kind : `words:${kind.words.join(' ')}`;
 }
 
-export function bashCompletion(model: ProgramModel): string {
-  const data = completionData(model);
+export function bashCompletion(model: ProgramModel, onMissing?: OnMissing): string {
+  const data = completionData(model, onMissing);
   const valueOptions = new Map<string, string>();
   for (const c of data.commands) {
     for (const o of c.options) if (o.kind) for (const f of o.flags) valueOptions.set(f, kindName(o.kind));

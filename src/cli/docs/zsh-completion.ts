@@ -1,5 +1,5 @@
 import type { ProgramModel } from './command-model.js';
-import { completionData, shortDescription, type CommandCompletion } from './completion-data.js';
+import { completionData, type OnMissing, shortDescription, type CommandCompletion } from './completion-data.js';
 import type { ValueKind } from './value-kinds.js';
 
 // The zsh completion (/usr/share/zsh/vendor-completions/_btrfs-vault), written from the
@@ -43,8 +43,8 @@ function specs(c: CommandCompletion, commands: string[]): string[] {
   return out;
 }
 
-export function zshCompletion(model: ProgramModel): string {
-  const data = completionData(model);
+export function zshCompletion(model: ProgramModel, onMissing?: OnMissing): string {
+  const data = completionData(model, onMissing);
   const topNames = data.top.map((t) => t.name);
   const describe = (items: { name: string; description: string }[]) =>
     items.map((t) => `    '${t.name}:${desc(t.description)}'`).join('\n');
