@@ -7,7 +7,7 @@ import { allCommands, usageOf, type CommandModel, type OptionModel, type Program
 // btrfs-vault(8): one page with every command, written from the program's own
 // definitions (command-model.ts), so it says what --help says. roff (man(7) macros).
 
-/** roff text: backslashes, leading dots, minus signs of options, `code` in bold, non-ASCII as \[uXXXX]. */
+/** roff text: backslashes, leading dots, minus signs of options, `code` in bold, non-ASCII as \[uXXXX], paths unhyphenated. */
 export function roff(text: string): string {
   return text
     .replaceAll('\\', '\\e')
@@ -17,7 +17,10 @@ export function roff(text: string): string {
     )
     .replace(/`([^`]+)`/g, '\\fB$1\\fR')
     .replace(/[^\x20-\x7e\n]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`)
-    .replace(/^([.'])/gm, '\\&$1');
+    .replace(/^([.'])/gm, '\\&$1')
+    // a path is never hyphenated at the end of a line (/etc/btrfs-|vault)
+    // (\% at a word's start: not hyphenated; inside a word it would mark where it may be)
+    .replace(/(^|\s)([("]?\/[^\s"]+)/gm, '$1\\%$2');
 }
 
 const bold = (s: string) => `\\fB${roff(s)}\\fR`;
