@@ -9,18 +9,20 @@ import { allCommands, usageOf, type CommandModel, type OptionModel, type Program
 
 /** roff text: backslashes, leading dots, minus signs of options, `code` in bold, non-ASCII as \[uXXXX], paths unhyphenated. */
 export function roff(text: string): string {
-  return text
-    .replaceAll('\\', '\\e')
-    .replace(
-      /(^|[\s([,/="'`])(--?[A-Za-z][\w-]*)/g,
-      (_m, pre: string, opt: string) => `${pre}${opt.replaceAll('-', '\\-')}`,
-    )
-    .replace(/`([^`]+)`/g, '\\fB$1\\fR')
-    .replace(/[^\x20-\x7e\n]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`)
-    .replace(/^([.'])/gm, '\\&$1')
-    // a path is never hyphenated at the end of a line (/etc/btrfs-|vault)
-    // (\% at a word's start: not hyphenated; inside a word it would mark where it may be)
-    .replace(/(^|\s)([("]?\/[^\s"]+)/gm, '$1\\%$2');
+  return (
+    text
+      .replaceAll('\\', '\\e')
+      .replace(
+        /(^|[\s([,/="'`])(--?[A-Za-z][\w-]*)/g,
+        (_m, pre: string, opt: string) => `${pre}${opt.replaceAll('-', '\\-')}`,
+      )
+      .replace(/`([^`]+)`/g, '\\fB$1\\fR')
+      .replace(/[^\x20-\x7e\n]/gu, (c) => `\\[u${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}]`)
+      .replace(/^([.'])/gm, '\\&$1')
+      // a path is never hyphenated at the end of a line (/etc/btrfs-|vault)
+      // (\% at a word's start: not hyphenated; inside a word it would mark where it may be)
+      .replace(/(^|\s)([("]?\/[^\s"]+)/gm, '$1\\%$2')
+  );
 }
 
 const bold = (s: string) => `\\fB${roff(s)}\\fR`;
