@@ -137,6 +137,7 @@ test('the man page renders without a warning (groff -ww), the completions parse 
     env: { ...process.env, MANWIDTH: '80', MAN_KEEP_FORMATTING: '' },
   });
   assert.equal(text.status, 0, text.stderr);
+  assert.equal(text.stderr, '', 'man -l warns');
   assert.match(text.stdout, /btrfs-vault restore \[options\] \[source\] \[backup\]/);
 });
 
