@@ -95,7 +95,7 @@ test("the .deb: the same bytes from two builds; root owns every file, every mtim
 
 test('vm, the .deb: dpkg -i; --version, man btrfs-vault, Tab through a restore, a backup, all by the installed program; dpkg -r leaves none of its files', async () => {
   const disks = [makeDisk(dir, 'bv-src', 256), makeDisk(dir, 'bv-dst', 256)];
-  const run = await bootVm({ dir, share, disks, script: 'package', timeoutMs: 300_000 });
+  const run = await bootVm({ dir, share, disks, script: 'package', timeoutMs: 500_000 });
   process.stdout.write(`# vm: the package boot took ${run.seconds.toFixed(1)} s\n`);
   assertScenarios(run, 4);
 });
