@@ -40,7 +40,7 @@ const promptsApart = {
   },
 };
 
-// the version inlined (src/cli/version.ts): an installed bundle has no package.json beside it
+// the version inlined (src/core/version.ts): an installed bundle has no package.json beside it
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 
 async function bundle(outdir, plugins) {

@@ -19,9 +19,9 @@ fi
 bash scripts/deps.sh
 tools=(perl setpriv)
 case "$tier" in
-  all) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 qemu-system-x86_64 cpio) ;;
+  all) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 qemu-system-x86_64 cpio dpkg-deb lintian groff zsh man) ;;
   host) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3) ;;
-  vm) tools+=(qemu-system-x86_64 cpio) ;;
+  vm) tools+=(qemu-system-x86_64 cpio dpkg-deb lintian man) ;;
 esac
 for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }

@@ -15,6 +15,7 @@ export const commands = {
   stack: () => import('./stack-commands.js'),
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),
+  complete: () => import('./complete-command.js'),
 };
 export { reportError } from './exit.js';
 export { withSignals } from './signals.js';

@@ -3,6 +3,7 @@ import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { errorText } from '../ui/json-output.js';
 import { normalizeArgv } from './argv.js';
+import { VERSION } from '../core/version.js';
 import type * as Commands from './commands.js';
 
 // The command-line parser only (dist/bundle/cli.cjs): each action asks for the
@@ -19,13 +20,40 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
   });
+  const { program, code } = buildProgram(load);
+  try {
+    await program.parseAsync(normalizeArgv(args), { from: 'user' });
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      if (e.exitCode === 0) return ExitCode.ok; // --help, --version
+      // commander printed the error and the usage; say what to do, and keep --json's promise
+      const command = program.commands.find((c) => args.includes(c.name()))?.name();
+      const fix = `see: btrfs-vault ${command ? `${command} ` : ''}--help`;
+      process.stderr.write(`fix: ${fix}\n`);
+      if (args.includes('--json'))
+        process.stdout.write(
+          errorText({ error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }),
+        );
+      return ExitCode.usage;
+    }
+    return load().reportError(err, { json: args.includes('--json') });
+  }
+  return code();
+}
+
+/**
+ * The command line, the one source of --help, the man page and the shell completions
+ * (scripts/man.mjs walks it). `code` is the exit code of the command that ran.
+ */
+export function buildProgram(load: LoadCommands): { program: Command; code: () => number } {
   let code: number = ExitCode.ok;
   const program = new Command()
     .name('btrfs-vault')
     .description(
       'Encrypted, mirrored, incremental btrfs backups.\nWith no command, `backup` runs: btrfs-vault / is btrfs-vault backup /.',
     )
-    .version('0.1.0')
+    .version(VERSION)
     // before the commands are added: each copies it, so its usage errors exit 2 too, not 1
     .exitOverride((err) => {
       throw err;
@@ -318,23 +346,15 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       },
     );
 
-  try {
-    await program.parseAsync(normalizeArgv(args), { from: 'user' });
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message?: string };
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
-      if (e.exitCode === 0) return ExitCode.ok; // --help, --version
-      // commander printed the error and the usage; say what to do, and keep --json's promise
-      const command = program.commands.find((c) => args.includes(c.name()))?.name();
-      const fix = `see: btrfs-vault ${command ? `${command} ` : ''}--help`;
-      process.stderr.write(`fix: ${fix}\n`);
-      if (args.includes('--json'))
-        process.stdout.write(
-          errorText({ error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }),
-        );
-      return ExitCode.usage;
-    }
-    return load().reportError(err, { json: args.includes('--json') });
-  }
-  return code;
+  program
+    .command('__complete', { hidden: true })
+    .description('what the shell completions offer: configured sources, their backups, targets (reads the config only)')
+    .argument('<what>', 'sources, backups or targets')
+    .argument('[source]', 'for backups: the source')
+    .addOption(configOption())
+    .action(async (what: string, source: string | undefined, opts: { config: string }) => {
+      code = await (await load().commands.complete()).completeCommand(what, source, opts);
+    });
+
+  return { program, code: () => code };
 }

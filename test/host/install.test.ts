@@ -1,7 +1,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withScenario } from '../support/scenario.js';
 import { requireRoot } from '../support/loop-disk.js';
@@ -35,7 +35,10 @@ test(
       'the code, and nothing else',
     );
     const bin = join(prefix, 'bin', 'btrfs-vault');
-    assert.equal(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim(), '0.1.0');
+    const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
+    assert.equal(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim(), version);
+    // package.json's man: npm links the man page into the prefix
+    assert.ok(existsSync(join(prefix, 'share/man/man8/btrfs-vault.8')), 'man page installed');
     writeFileSync(join(s.data, 'f'), 'installed');
     const r = spawnSync(bin, ['backup', '--json', '--config', s.config], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
