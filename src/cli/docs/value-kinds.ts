@@ -45,7 +45,8 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
 
 /** Arguments, by name ("command" is help's). */
 export const ARGUMENT_VALUES: Readonly<Record<string, ValueKind>> = {
-  paths: 'source-or-dir',
+  // backup, verify and prune also take a subvolume not configured, by its path
+  sources: 'source-or-dir',
   source: 'source',
   backup: 'backup',
   path: 'file',
