@@ -24,6 +24,7 @@ import { stackLayers } from '../../stack/stack.js';
 import { formatBytes, formatDuration } from '../../ui/format.js';
 import { freeSpace } from '../retention/min-free.js';
 import { planSource } from '../retention/retention-plan.js';
+import { rotationPins } from '../retention/rotation-pins.js';
 
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
@@ -176,6 +177,7 @@ async function sourceStatus(
       snapDir: s.snapshotDir,
       targetDir,
       rules: config.retention,
+      otherPins: rotationPins(config, s.name).pins,
       now,
     });
     wouldDelete = {
