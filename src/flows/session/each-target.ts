@@ -3,6 +3,7 @@ import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
 import { ExitCode, TargetError } from '../../core/errors.js';
 import { readHostRecord } from '../../system/host-record.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
+import { restoreSource } from './source-pick.js';
 
 // A verb over several backup disks (prune, list, verify, open, close): the flow written
 // for one disk runs on each disk's view of the config, one after the other. With one
@@ -83,7 +84,8 @@ function noneAttached(absent: readonly NamedTargetConfig[], name: string | undef
 export function diskToReadFrom(
   config: VaultConfig,
   name: string | undefined,
-  sourceName: string | undefined,
+  /** the source as the command names it: its path or name (undefined: the picker asks) */
+  sourceArg: string | undefined,
 ): { config: VaultConfig; said?: string } {
   const named = namedTargets(config, name);
   if (!rotates(config)) return { config };
@@ -91,6 +93,7 @@ export function diskToReadFrom(
   const { attached, absent } = attachedTargets(config, undefined);
   if (attached.length === 0) throw noneAttached(absent, undefined, 'read a backup');
   const record = readHostRecord(config.file);
+  const sourceName = sourceNameOf(config, sourceArg);
   const newest = (t: NamedTargetConfig) =>
     (sourceName !== undefined ? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot : undefined) ??
     record.targets?.[t.name]?.lastBackup ??
@@ -102,4 +105,14 @@ export function diskToReadFrom(
     config: viewOf(config, best),
     said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, whose newest backup of this source is ${held}` : ''}; --target NAME reads another`,
   };
+}
+
+// an unknown source is the restore's own error, said by it: here it only picks no disk by it
+function sourceNameOf(config: VaultConfig, sourceArg: string | undefined): string | undefined {
+  if (sourceArg === undefined) return undefined;
+  try {
+    return restoreSource(config, sourceArg).name;
+  } catch {
+    return undefined;
+  }
 }
