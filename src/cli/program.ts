@@ -65,12 +65,15 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
   const SOURCE_HELP = 'a configured source, by its path or its name (the folder of its backups)';
   const SOURCES_HELP = 'configured sources, by path or name (default: every configured source)';
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
+  const targetOption = (what: string) =>
+    new Option('--target <name>', `the backup disk of that name ([targets.<name>]; [target] is "backup"): ${what}`);
 
   program
     .command('backup')
     .description('snapshot the sources and send them to the backup filesystem (the default command)')
     .argument('[sources...]', `${SOURCES_HELP}; also a subvolume not configured, by its path`)
     .addOption(configOption())
+    .addOption(targetOption('back up to it alone (default: every attached one)'))
     .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
     .option('-S, --sources-file', 'back up every path in the sources file beside the config')
     .option('-f, --force', 'a new snapshot and transfer even for a source that has not changed')
@@ -95,6 +98,7 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
         paths: string[],
         opts: {
           config: string;
+          target?: string;
           keepOpen?: boolean;
           sourcesFile?: boolean;
           dryRun?: boolean;
@@ -115,8 +119,9 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .description('snapshots on each side, pairs, `latest`, incomplete copies')
     .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
+    .addOption(targetOption('list it alone (default: every attached one)'))
     .option('--json', 'machine-readable output')
-    .action(async (sources: string[], opts: { config: string; json?: boolean }) => {
+    .action(async (sources: string[], opts: { config: string; target?: string; json?: boolean }) => {
       code = await (await load().commands.list()).listCommand(sources, opts);
     });
 
@@ -126,9 +131,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
       'one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away',
     )
     .addOption(configOption())
+    .addOption(targetOption('it alone (default: every one)'))
     .option('--json', 'machine-readable output (the shape is documented in the README)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
-    .action(async (opts: { config: string; json?: boolean; check?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; json?: boolean; check?: boolean }) => {
       code = await (await load().commands.status()).statusCommand(opts);
     });
 
@@ -139,14 +145,20 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     )
     .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
+    .addOption(targetOption('verify it alone (default: every attached one)'))
     .option('--full', 'compare the contents of every file, not a sample')
     .option('--no-scrub', 'skip the scrub of the backup filesystem and the mirror check')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }) => {
-      const c = load();
-      const { verifyCommand } = await c.commands.verify();
-      code = await c.withSignals((signal) => verifyCommand(paths, opts, signal));
-    });
+    .action(
+      async (
+        paths: string[],
+        opts: { config: string; target?: string; full?: boolean; scrub: boolean; json?: boolean },
+      ) => {
+        const c = load();
+        const { verifyCommand } = await c.commands.verify();
+        code = await c.withSignals((signal) => verifyCommand(paths, opts, signal));
+      },
+    );
 
   program
     .command('restore')
@@ -172,6 +184,7 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
       "the backup's name, for the whole backup and for --path alike (default: the newest; with --path the newest that has it)",
     )
     .addOption(configOption())
+    .addOption(targetOption('restore from it (default: the attached one with the newest backup)'))
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
     .option(
       '--before <datetime>',
@@ -193,6 +206,7 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
         backup: string | undefined,
         opts: {
           config: string;
+          target?: string;
           to?: string;
           before?: string;
           writable?: boolean;
@@ -215,8 +229,9 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .argument('<source>', `${SOURCE_HELP}, or a backup folder on the disk`)
     .argument('<path>', 'the path in the source (absolute, or relative to the source)')
     .addOption(configOption())
+    .addOption(targetOption('look in it (default: the attached one with the newest backup)'))
     .option('--json', 'machine-readable output')
-    .action(async (sourceArg: string, path: string, opts: { config: string; json?: boolean }) => {
+    .action(async (sourceArg: string, path: string, opts: { config: string; target?: string; json?: boolean }) => {
       const c = load();
       const { filesCommand } = await c.commands.files();
       code = await c.withSignals((signal) => filesCommand(sourceArg, path, opts, signal));
@@ -280,9 +295,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     )
     .argument('[sources...]', SOURCES_HELP)
     .addOption(configOption())
+    .addOption(targetOption('prune it alone (default: every attached one)'))
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (paths: string[], opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       const c = load();
       const { pruneCommand } = await c.commands.prune();
       code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
@@ -292,9 +308,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .command('open')
     .description('open the backup target (mount, check the token) and leave it open; also -o')
     .addOption(configOption())
+    .addOption(targetOption('open it (default: every attached one)'))
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       code = await (await load().commands.stack()).openCommand(opts);
     });
 
@@ -302,9 +319,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .command('close')
     .description('close the backup target (unmount); also -c')
     .addOption(configOption())
+    .addOption(targetOption('close it (default: every one that is open)'))
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       code = await (await load().commands.stack()).closeCommand(opts);
     });
 

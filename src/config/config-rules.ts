@@ -1,8 +1,9 @@
 import { isAbsolute, normalize as normalizePath, resolve } from 'node:path';
-import { layersInOrder } from './defaults.js';
+import { layersInOrder, type LayerName } from './defaults.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, show } from './problems.js';
-import { hostSchema, type RawConfig } from './schema.js';
+import { hostSchema } from './schema.js';
+import type { TargetTable } from './target-tables.js';
 import { badPathReason } from './sources.js';
 
 // The rules of a config that its schema cannot say: each returns its problems, with file, key and fix.
@@ -10,11 +11,11 @@ import { badPathReason } from './sources.js';
 const CONFIG_DOCS = 'README, "Configuration"';
 
 /** The folders btrfs-vault writes under must be ones it may write. */
-export function folderProblems(file: string, snapshotDir: string, mountpoint: string): string[] {
+export function folderProblems(file: string, snapshotDir: string, targets: readonly TargetTable[]): string[] {
   const problems: string[] = [];
   for (const [key, value] of [
     ['snapshot_dir', snapshotDir],
-    ['target.mountpoint', mountpoint],
+    ...targets.map((t) => [`${t.table}.mountpoint`, t.mountpoint] as const),
   ] as const) {
     const bad = badPathReason(value);
     if (bad)
@@ -23,32 +24,33 @@ export function folderProblems(file: string, snapshotDir: string, mountpoint: st
   return problems;
 }
 
-/** [target]: an absolute mount point that is not "/", a token on the backup filesystem, device paths, the layers' order. */
-export function targetProblems(file: string, t: RawConfig['target']): string[] {
+/** A target's table: an absolute mount point that is not "/", a token on the backup filesystem, device paths, the layers' order. */
+export function targetProblems(file: string, t: TargetTable): string[] {
   const problems: string[] = [];
+  const under = `under [${t.table}]`;
   if (!isAbsolute(t.mountpoint)) {
     problems.push(
       problem(
-        `${file}: target.mountpoint`,
+        `${file}: ${t.table}.mountpoint`,
         `${show(t.mountpoint)} is not an absolute path`,
-        `under [target], write it from /, e.g. mountpoint = "/media/backup"`,
+        `${under}, write it from /, e.g. mountpoint = "/media/backup"`,
       ),
     );
   } else if (resolve(t.mountpoint) === '/') {
     problems.push(
       problem(
-        `${file}: target.mountpoint`,
+        `${file}: ${t.table}.mountpoint`,
         '"/" is the root filesystem, not a backup disk',
-        'under [target], name where the backup disk is mounted, e.g. mountpoint = "/media/backup"',
+        `${under}, name where the backup disk is mounted, e.g. mountpoint = "/media/backup"`,
       ),
     );
   }
   if (isAbsolute(t.token) || normalizePath(t.token).split('/')[0] === '..') {
     problems.push(
       problem(
-        `${file}: target.token`,
+        `${file}: ${t.table}.token`,
         `${show(t.token)} is not on the backup filesystem`,
-        'under [target], give it relative to the mount point, e.g. token = ".token"',
+        `${under}, give it relative to the mount point, e.g. token = ".token"`,
       ),
     );
   }
@@ -57,9 +59,9 @@ export function targetProblems(file: string, t: RawConfig['target']): string[] {
     if (value !== undefined && !isAbsolute(value)) {
       problems.push(
         problem(
-          `${file}: target.${key}`,
+          `${file}: ${t.table}.${key}`,
           `${show(value)} is not an absolute path`,
-          `under [target], give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`,
+          `${under}, give the device's path, e.g. ${CONFIG_KEYS[`target.${key}`]!.example}`,
         ),
       );
     }
@@ -67,9 +69,9 @@ export function targetProblems(file: string, t: RawConfig['target']): string[] {
   if (!layersInOrder(t.layers)) {
     problems.push(
       problem(
-        `${file}: target.layers`,
+        `${file}: ${t.table}.layers`,
         `${show(t.layers)}: each layer at most once, bottom-up in the order raid, luks, lvm`,
-        'under [target], write e.g. layers = ["raid", "luks", "lvm"], ["luks"] or [] (a plain btrfs disk)',
+        `${under}, write e.g. layers = ["raid", "luks", "lvm"], ["luks"] or [] (a plain btrfs disk)`,
       ),
     );
   }
@@ -77,12 +79,7 @@ export function targetProblems(file: string, t: RawConfig['target']): string[] {
 }
 
 /** The host's name names its logical volume: the machine's own, when not set, must be able to. */
-export function hostProblems(
-  file: string,
-  host: string,
-  fromMachine: boolean,
-  layers: RawConfig['target']['layers'],
-): string[] {
+export function hostProblems(file: string, host: string, fromMachine: boolean, layers: readonly LayerName[]): string[] {
   const problems: string[] = [];
   if (fromMachine && !hostSchema.safeParse(host).success) {
     problems.push(

@@ -41,6 +41,18 @@ export interface TargetConfig {
   minFree?: { percent: number } | { bytes: number };
 }
 
+/** A backup disk of the config: its keys, its name, and what rotation adds. */
+export interface NamedTargetConfig extends TargetConfig {
+  /** `backup` for [target], else the name of its [targets.<name>] table */
+  name: string;
+  /** with several targets: how long the source keeps this disk's pin while it is away */
+  keepForAbsentSeconds: number;
+  /** with several targets: a disk not seen for longer is a warning in status */
+  maxAgeSeconds: number;
+  /** [targets.<name>.retention] over [retention.target]; undefined: [retention.target] as it is */
+  retention?: RetentionRules;
+}
+
 export interface VaultConfig {
   /** absolute path of the config file (may not exist when everything is default) */
   file: string;
@@ -51,7 +63,18 @@ export interface VaultConfig {
   sources: SourceConfig[];
   /** the sources that came from the `sources` file beside the config */
   sourcesFromFile: SourceConfig[];
+  /**
+   * The one target a flow works on: the first of `targets`, or the one `forTarget`
+   * (target-view.ts) chose. Flows written for one disk read it; a run over several
+   * disks takes a view per disk.
+   */
   target: TargetConfig;
+  /**
+   * every backup disk of the config: [target] first (named `backup`), then [targets.*]
+   * as written. The loader always sets it; a config made by hand around one `target`
+   * may leave it out (`targetsOf`, target-view.ts, reads either).
+   */
+  targets?: NamedTargetConfig[];
   /** undefined: no [retention] in the config, so nothing is ever deleted */
   retention?: { source: RetentionRules; target: RetentionRules };
   /** a source whose last successful backup is older is a warning in status (default 7 days) */

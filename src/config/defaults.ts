@@ -18,6 +18,41 @@ export const TARGET_DEFAULTS = {
 } as const;
 
 /**
+ * The name of the target `[target]` describes (a config of one backup disk); a
+ * `[targets.<name>]` of this name beside it is a problem.
+ */
+export const SINGLE_TARGET_NAME = 'backup';
+
+/**
+ * A `[targets.<name>]` table's defaults: derived from its name, so two disks attached at
+ * once never share a mount point, an array, a LUKS or volume group name, or a token hash.
+ * The token is on the disk itself, so every disk may keep it under the same name.
+ */
+export function namedTargetDefaults(name: string): { [K in keyof typeof TARGET_DEFAULTS]: string } {
+  return {
+    mountpoint: `/media/backup-${name}`,
+    token: TARGET_DEFAULTS.token,
+    token_sha512: `token-${name}.sha512`,
+    array: `/dev/md/backup-${name}`,
+    luks_name: `enc-backup-${name}`,
+    keyfile: `key-${name}`,
+    volume_group: `backup-${name}`,
+    partition: `/dev/disk/by-partlabel/backup-${name}`,
+  };
+}
+
+/**
+ * A target's name: safe in a file name, a systemd unit's instance, a TOML bare key and
+ * a GPT partition label (36 characters, `backup-` before it), and never a path.
+ */
+export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,23}$/;
+export const TARGET_NAME_RULE =
+  'at most 24 characters: lower-case letters, digits, "-" and "_", starting with a letter or digit';
+
+/** How long a disk may be away before its pin goes, and before status warns that it is away. */
+export const ROTATION_DEFAULTS = { keep_for_absent: '90d', max_age: '30d' } as const;
+
+/**
  * The layers a target may have between its partition and btrfs, bottom-up: the one
  * list of their names (the schema reads it; each has its handler in src/stack/layers.ts,
  * which knows everything else about it).

@@ -1,5 +1,5 @@
 import { stringify } from 'smol-toml';
-import { schemaKeys } from './key-docs.js';
+import { RECORD_KEY, schemaKeys } from './key-docs.js';
 
 // A TOML file that explains itself: each key written with what it does, from the
 // schema's description of that key, so a file setup writes never drifts from the
@@ -8,16 +8,25 @@ import { schemaKeys } from './key-docs.js';
 
 const WIDTH = 88;
 
+type Describe = { get(key: string): string | undefined };
+
 /** `value` (already checked against `schema`) as TOML, each key and table under a comment saying what it does. */
 export function describedToml(schema: Parameters<typeof schemaKeys>[0], value: Record<string, unknown>): string {
-  const does = new Map(schemaKeys(schema).map((k) => [k.key, k.doc?.does ?? '']));
+  const known = new Map(schemaKeys(schema).map((k) => [k.key, k.doc?.does ?? '']));
+  // a named table ([targets.office]) is described as its kind ([targets.<name>])
+  const asSchemaKey = (key: string) =>
+    key
+      .split('.')
+      .reduce<string[]>((acc, part) => [...acc, known.has([...acc, RECORD_KEY].join('.')) ? RECORD_KEY : part], [])
+      .join('.');
+  const does = { get: (key: string) => known.get(key) ?? known.get(asSchemaKey(key)) };
   return tableLines(does, value, '').join('\n');
 }
 
 const isTable = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date);
 
-function tableLines(does: ReadonlyMap<string, string>, table: Record<string, unknown>, prefix: string): string[] {
+function tableLines(does: Describe, table: Record<string, unknown>, prefix: string): string[] {
   const entries = Object.entries(table).filter(([, v]) => v !== undefined);
   // TOML: a table's own keys come before the tables inside it
   const keys = entries

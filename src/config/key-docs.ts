@@ -50,7 +50,11 @@ type Def = {
   defaultValue?: unknown;
   format?: string;
   checks?: z.core.$ZodCheck[];
+  valueType?: z.core.$ZodType;
 };
+
+/** How a table of tables names its key: `targets.<name>.mountpoint`. */
+export const RECORD_KEY = '<name>';
 const defOf = (s: z.core.$ZodType) => s._zod.def as unknown as Def;
 
 /** Every key of an object schema, depth first in the schema's order; tables before their keys. */
@@ -72,6 +76,8 @@ function keyEntries(key: string, field: z.core.$ZodType): KeyEntry[] {
   const entry: KeyEntry = { key, doc, type: typeOf(s), ...(schemaDefault === undefined ? {} : { schemaDefault }) };
   const d = defOf(s);
   if (d.type === 'object') return [entry, ...schemaKeys(s, `${key}.`)];
+  // a table of named tables ([targets.<name>]): the named table and its keys
+  if (d.type === 'record') return [entry, ...keyEntries(`${key}.${RECORD_KEY}`, d.valueType!)];
   if (d.type !== 'array') return [entry];
   const item: KeyEntry = { key: `${key}[]`, doc: doc?.item && { ...doc.item, does: '' }, type: typeOf(d.element!) };
   // an item that may be a table: its keys are keys too (`sources[].path`)
@@ -94,6 +100,7 @@ function typeOf(s: z.core.$ZodType): string {
     case 'default':
       return typeOf(d.innerType!);
     case 'object':
+    case 'record':
       return 'table';
     case 'array':
       return `array of ${typeOf(d.element!)}`;

@@ -3,15 +3,16 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
-import type { TargetConfig, VaultConfig } from './config.js';
+import type { NamedTargetConfig, TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
+import { DEFAULT_CONFIG, NOTIFY_DEFAULTS, ROTATION_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems } from './problems.js';
 import { configSchema, type RawConfig, type RetentionSide } from './schema.js';
 import { assertDistinctSubvolumes, resolveSources } from './sources.js';
 import { folderProblems, hostProblems, targetProblems } from './config-rules.js';
+import { targetClashProblems, targetTables, type TargetTable } from './target-tables.js';
 
 export { DEFAULT_CONFIG };
 export { badPathReason, parseSourcesFile } from './sources.js';
@@ -60,9 +61,12 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
     throw err;
   }
   const parsed = configSchema.safeParse(data);
+  if (parsed.success && !parsed.data.target && Object.keys(parsed.data.targets ?? {}).length === 0) {
+    throw new ProblemsError([missingTarget(abs)], `${abs} has problems:`);
+  }
   if (!parsed.success) {
-    const noTarget = data !== null && typeof data === 'object' && !('target' in data);
-    const issues = parsed.error.issues.filter((i) => !(noTarget && i.path.length === 1 && i.path[0] === 'target'));
+    const noTarget = data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
+    const issues = parsed.error.issues;
     const problems = schemaProblems(abs, data, issues, { keys: CONFIG_KEYS, section: CONFIG_DOCS });
     throw new ProblemsError(noTarget ? [missingTarget(abs), ...problems] : problems, `${abs} has problems:`);
   }
@@ -76,7 +80,7 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
 function missingTarget(file: string): string {
   return problem(
     file,
-    'there is no [target] table, so it is not known where the backups go',
+    'there is no [target] table (nor any [targets.<name>]), so it is not known where the backups go',
     'add it at the end of the file, e.g. for a plain btrfs disk mounted at /media/backup:\n' +
       '[target]\nmountpoint = "/media/backup"\nlayers = []   # ["raid", "luks", "lvm"] for the disk stack that setup makes\n' +
       `(${CONFIG_DOCS})`,
@@ -93,7 +97,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const problems: string[] = [];
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
   const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
-  const t = raw.target;
+  const tables = targetTables(file, raw, problems);
   const { sources, fromFile } = resolveSources(
     {
       file,
@@ -102,15 +106,23 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
       fileText: sourcesFileText,
       at,
       snapshotDir,
-      token: t.token,
+      tokens: tables.map((t) => t.token),
     },
     problems,
   );
-  problems.push(...folderProblems(file, snapshotDir, t.mountpoint), ...targetProblems(file, t));
+  problems.push(...folderProblems(file, snapshotDir, tables), ...tables.flatMap((t) => targetProblems(file, t)));
+  problems.push(...targetClashProblems(file, tables, at));
   const host = raw.host ?? hostname().split('.')[0]!;
-  problems.push(...hostProblems(file, host, raw.host === undefined, t.layers));
+  problems.push(...hostProblems(file, host, raw.host === undefined, [...new Set(tables.flatMap((t) => t.layers))]));
   if (problems.length > 0) throw new ProblemsError(problems, `${file} has problems:`);
 
+  const retention = raw.retention && {
+    source: rules(raw.retention.source, DEFAULT_SOURCE_RULES),
+    target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
+  };
+  const targets = tables.map((t) => targetConfig(t, host, at, retention?.target ?? DEFAULT_TARGET_RULES));
+  // `target` holds the disk's keys alone, as it did before there were several
+  const target = diskConfig(tables[0]!, host, at);
   return {
     file,
     dir,
@@ -118,17 +130,30 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     snapshotDir,
     sources,
     sourcesFromFile: fromFile,
-    target: targetConfig(t, host, at),
-    retention: raw.retention && {
-      source: rules(raw.retention.source, DEFAULT_SOURCE_RULES),
-      target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
-    },
+    target,
+    targets,
+    retention,
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
     notify: raw.notify && notifyConfig(raw.notify),
   };
 }
 
-function targetConfig(t: RawConfig['target'], host: string, at: (path: string) => string): TargetConfig {
+function targetConfig(
+  t: TargetTable,
+  host: string,
+  at: (path: string) => string,
+  targetRules: RetentionRules,
+): NamedTargetConfig {
+  return {
+    ...diskConfig(t, host, at),
+    name: t.name,
+    keepForAbsentSeconds: parseAge(t.keep_for_absent ?? ROTATION_DEFAULTS.keep_for_absent),
+    maxAgeSeconds: parseAge(t.max_age ?? ROTATION_DEFAULTS.max_age),
+    retention: t.retention && rules(t.retention, targetRules),
+  };
+}
+
+function diskConfig(t: TargetTable, host: string, at: (path: string) => string): TargetConfig {
   const mountpoint = resolve(t.mountpoint);
   return {
     mountpoint,

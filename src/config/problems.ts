@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { RECORD_KEY } from './key-docs.js';
 import { keysIn, tableOf, type KeyTable } from './keys.js';
 
 // Turns schema issues into problems a person can act on: the key, the value found,
@@ -34,7 +35,7 @@ function issueProblems(
 ): string[] {
   const path = [...base, ...issue.path];
   const label = labelOf(path);
-  const key = keyOf(path);
+  const key = keyOf(path, docs.keys);
   const info = docs.keys[key];
   const value = valueAt(data, path);
   // a secret (a URL with a key) is named, never shown
@@ -106,8 +107,12 @@ export function labelOf(path: readonly Segment[]): string {
   );
 }
 
-function keyOf(path: readonly Segment[]): string {
-  return labelOf(path.map((s) => (typeof s === 'number' ? 0 : s))).replaceAll('[0]', '[]');
+function keyOf(path: readonly Segment[], keys: KeyTable): string {
+  // a named table's name is its table's `<name>` (`targets.office.mountpoint` is `targets.<name>.mountpoint`)
+  const named = path.map((s, i) =>
+    typeof s === 'string' && i > 0 && keys[`${keyOf(path.slice(0, i), keys)}.${RECORD_KEY}`] ? RECORD_KEY : s,
+  );
+  return labelOf(named.map((s) => (typeof s === 'number' ? 0 : s))).replaceAll('[0]', '[]');
 }
 
 function valueAt(data: unknown, path: readonly Segment[]): unknown {

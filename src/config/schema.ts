@@ -7,7 +7,16 @@
 // a sentence "<key> = <value> ..."; the type expected and an example follow.
 import * as z from 'zod/mini';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { LAYER_NAMES, NOTIFY_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS as D } from './defaults.js';
+import {
+  LAYER_NAMES,
+  NOTIFY_DEFAULTS,
+  ROTATION_DEFAULTS,
+  SINGLE_TARGET_NAME,
+  SNAPSHOT_DIR,
+  STATUS_DEFAULTS,
+  TARGET_DEFAULTS as D,
+  TARGET_NAME_RULE,
+} from './defaults.js';
 import { documented } from './key-docs.js';
 import { hasUserinfo } from '../core/secret-url.js';
 
@@ -16,6 +25,8 @@ const oneLine = z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte');
 const text = z.string().check(z.minLength(1, 'is empty'), oneLine);
 const path = text;
 const pathString = (what: string) => `a string: ${what}`;
+// a number of hours, days or weeks: "36h", "7d", "2w"
+const duration = z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'));
 
 // device-mapper and LVM names: at most 127 characters, "." and ".." are not names
 const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name');
@@ -48,37 +59,51 @@ export const sourceEntrySchema = z.union([
 
 export const layerSchema = z.enum(LAYER_NAMES);
 
-export const targetSchema = documented(
-  z.strictObject({
-    mountpoint: documented(z._default(path, D.mountpoint), {
+/**
+ * A target's keys: `[target]` (one disk, today's defaults) or `[targets.<name>]` (one of
+ * several, defaults derived from the name and filled in by the loader).
+ */
+function targetFields(named: boolean) {
+  // no schema default: the loader fills in today's names for [target], the name's for [targets.<name>]
+  const dflt = <T extends z.core.$ZodType>(schema: T, value: unknown, derived: string) =>
+    documentedDefault(z.optional(schema), named ? derived : `\`${JSON.stringify(value)}\``);
+  const defaults = new Map<z.core.$ZodType, string>();
+  const documentedDefault = <T extends z.core.$ZodType>(schema: T, text: string) => {
+    defaults.set(schema, text);
+    return schema;
+  };
+  const doc = <T extends z.core.$ZodType>(schema: T, d: Parameters<typeof documented>[1]) =>
+    documented(schema, defaults.has(schema) ? { ...d, default: defaults.get(schema)! } : d);
+  return {
+    mountpoint: doc(dflt(path, D.mountpoint, '`"/media/backup-<name>"`'), {
       expects: pathString('the absolute path where the backup filesystem is mounted'),
       example: 'mountpoint = "/media/backup"',
       does: 'where the backup filesystem is mounted (an absolute path, not `/`)',
     }),
-    layers: documented(z._default(z.array(layerSchema), []), {
+    layers: doc(dflt(z.array(layerSchema), [], '`[]`'), {
       expects:
         'an array of layer names, bottom-up: some of "raid", "luks", "lvm" in that order ([] for a plain btrfs disk)',
       example: 'layers = ["raid", "luks", "lvm"]',
       does: 'the layers below btrfs, bottom-up: some of `"raid"`, `"luks"`, `"lvm"`, each at most once and in that order; `[]` for a plain btrfs disk',
       item: { expects: 'one of "raid", "luks", "lvm"', example: 'layers = ["raid", "luks", "lvm"]' },
     }),
-    token: documented(z._default(path, D.token), {
+    token: doc(dflt(path, D.token, '`".token"`'), {
       expects: pathString('the token file, relative to the mount point (on the backup filesystem)'),
       example: 'token = ".token"',
       does: 'the token file that tells this backup disk from any other, relative to the mount point and on the backup filesystem (no `/…`, no `../`)',
     }),
-    token_sha512: documented(z._default(path, D.token_sha512), {
+    token_sha512: doc(dflt(path, D.token_sha512, '`"token-<name>.sha512"`'), {
       expects: pathString("the file with the token's SHA-512 (relative: beside the config)"),
       example: 'token_sha512 = "token.sha512"',
       does: "the token's `sha512sum` line (relative: beside the config); root's, mode 0600",
     }),
-    array: documented(z._default(path, D.array), {
+    array: doc(dflt(path, D.array, '`"/dev/md/backup-<name>"`'), {
       expects: pathString('the device of the md RAID1 array'),
       example: 'array = "/dev/md/backup"',
       does: 'the md RAID1 array (an absolute path); with the raid layer',
     }),
-    luks_name: documented(
-      z._default(
+    luks_name: doc(
+      dflt(
         z.string().check(
           z.minLength(1, 'is empty'),
           z.maxLength(127, 'is too long'),
@@ -88,6 +113,7 @@ export const targetSchema = documented(
           z.refine<string>((v) => v !== 'control', "is the name of device-mapper's own device"),
         ),
         D.luks_name,
+        '`"enc-backup-<name>"`',
       ),
       {
         expects: 'a string: a device-mapper name of letters, digits, ".", "_", "-" (at most 127 characters)',
@@ -95,13 +121,13 @@ export const targetSchema = documented(
         does: 'the device-mapper name of the opened LUKS container (not `control`); with the luks layer',
       },
     ),
-    keyfile: documented(z._default(path, D.keyfile), {
+    keyfile: doc(dflt(path, D.keyfile, '`"key-<name>"`'), {
       expects: pathString('the LUKS keyfile (relative: beside the config)'),
       example: 'keyfile = "key"',
       does: "the LUKS keyfile (relative: beside the config); root's, mode 0600; with the luks layer",
     }),
-    volume_group: documented(
-      z._default(
+    volume_group: doc(
+      dflt(
         z.string().check(
           z.minLength(1, 'is empty'),
           z.maxLength(127, 'is too long'),
@@ -115,6 +141,7 @@ export const targetSchema = documented(
           ),
         ),
         D.volume_group,
+        '`"backup-<name>"`',
       ),
       {
         expects:
@@ -123,48 +150,65 @@ export const targetSchema = documented(
         does: 'the LVM volume group, not a folder of `/dev` such as `mapper` or `md`; with the lvm layer (the logical volume is named after the host)',
       },
     ),
-    device: documented(z.optional(path), {
+    device: doc(z.optional(path), {
       expects: pathString('the absolute path of the device holding the backup filesystem'),
       example: 'device = "/dev/backup/deimos"',
       does: 'what the backup filesystem is mounted from',
       default:
         'derived from the layers: `/dev/<volume_group>/<host>` with lvm, else `/dev/mapper/<luks_name>` with luks, else the array with raid; without layers none, and then the filesystem is mounted from its fstab line or must be mounted already',
     }),
-    partition: documented(z._default(path, D.partition), {
+    partition: doc(dflt(path, D.partition, '`"/dev/disk/by-partlabel/backup-<name>"`'), {
       expects: pathString('the absolute path of the partition at the bottom of the stack'),
       example: 'partition = "/dev/disk/by-partlabel/backup"',
       does: 'the partition at the bottom of the stack when there is no raid layer',
     }),
-    min_free: documented(
-      z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))),
-      {
-        expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
-        example: 'min_free = "10%"',
-        does: 'free space to keep on the backup disk: `"10%"` of it or a size with `K`, `M`, `G`, `T`. Before a transfer, the source\'s oldest backups are deleted (never `latest`, the next parent or the `retention.target.keep_last` newest), each waited for until btrfs has freed its space, until there is room; a wish no deletion can meet is refused before anything is deleted, and the source fails before anything is sent. The run says what it deleted and why',
-        default: 'none: nothing is deleted for space',
-      },
-    ),
-  }),
-  {
-    expects: 'a table: [target] with the keys of the backup disk',
-    example: '[target]\nmountpoint = "/media/backup"\nlayers = []',
-    does: 'where the backups go; required: a config without it is refused (there is no guessed target)',
-    default: 'none: required',
-  },
-);
+    min_free: doc(z.optional(z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'))), {
+      expects: 'a string: a percentage of the backup filesystem or a size with K, M, G or T',
+      example: 'min_free = "10%"',
+      does: 'free space to keep on the backup disk: `"10%"` of it or a size with `K`, `M`, `G`, `T`. Before a transfer, the source\'s oldest backups are deleted (never `latest`, the next parent or the `retention.target.keep_last` newest), each waited for until btrfs has freed its space, until there is room; a wish no deletion can meet is refused before anything is deleted, and the source fails before anything is sent. The run says what it deleted and why',
+      default: 'none: nothing is deleted for space',
+    }),
+    keep_for_absent: doc(z.optional(duration), {
+      expects: 'a string: a number of hours, days or weeks, e.g. "90d", "12w"',
+      example: 'keep_for_absent = "90d"',
+      does: "with several targets: how long the source keeps this disk's pin (the newest snapshot the disk holds, so its next run is incremental) while the disk is away; then the pin is let go with a warning, and the disk's next run is a full one, said before it starts. With one target its pin is never let go",
+      default: `\`${JSON.stringify(ROTATION_DEFAULTS.keep_for_absent)}\``,
+    }),
+    max_age: doc(z.optional(duration), {
+      expects: 'a string: a number of hours, days or weeks, e.g. "36h", "30d", "4w"',
+      example: 'max_age = "30d"',
+      does: 'with several targets: a disk not seen for longer is a warning in `status` ("the office disk has not been seen for 34 days")',
+      default: `\`${JSON.stringify(ROTATION_DEFAULTS.max_age)}\``,
+    }),
+  };
+}
+
+export const targetSchema = documented(z.strictObject(targetFields(false)), {
+  expects: 'a table: [target] with the keys of the backup disk',
+  example: '[target]\nmountpoint = "/media/backup"\nlayers = []',
+  does: `where the backups go, one backup disk, named \`${SINGLE_TARGET_NAME}\` (\`--target ${SINGLE_TARGET_NAME}\`); a config needs it or \`[targets.<name>]\` (there is no guessed target)`,
+  default: 'none: this or `[targets.<name>]` is required',
+});
 
 // a count of snapshots to keep, or all of them
 const count = () => z.union([z.int().check(z.minimum(0, 'is negative')), z.literal('all')]);
 const shown = (n: number) => (n === Infinity ? '"all"' : String(n));
 
 /** One side's counts; each side is a schema of its own, as its keys are described apart. */
-function retentionSide(side: 'source' | 'target', defaults: RetentionRules, example: string) {
+function retentionSide(
+  side: 'source' | 'target',
+  defaults: RetentionRules,
+  example: string,
+  // [targets.<name>.retention]: each key left out is [retention.target]'s
+  table = `retention.${side}`,
+) {
+  const override = table !== `retention.${side}`;
   const doc = (key: string, what: string, does: string, n: number) =>
     documented(z.optional(count()), {
       expects: `a whole number of ${what} to keep (0: none), or "all"`,
-      example: `[retention.${side}]\n${key} = ${shown(n)}`,
+      example: `[${table}]\n${key} = ${shown(n)}`,
       does,
-      default: `\`${shown(n)}\``,
+      default: override ? `\`retention.target.${key}\`` : `\`${shown(n)}\``,
     });
   const period = (unit: string) =>
     `the newest snapshot of each of the N most recent ${unit} that have one, in local time (a gap while the disk was away does not use up the count)`;
@@ -181,9 +225,11 @@ function retentionSide(side: 'source' | 'target', defaults: RetentionRules, exam
     ),
     {
       expects: 'a table of counts: keep_last, hourly, daily, weekly, monthly, yearly',
-      example: `[retention.${side}]\n${example}`,
-      does: `how many snapshots ${side === 'source' ? 'the source' : 'the backup disk'} keeps; a key left out takes its default`,
-      default: 'the defaults of its keys',
+      example: `[${table}]\n${example}`,
+      does: override
+        ? "how many snapshots this backup disk keeps, instead of `[retention.target]`; a key left out takes `[retention.target]`'s"
+        : `how many snapshots ${side === 'source' ? 'the source' : 'the backup disk'} keeps; a key left out takes its default`,
+      default: override ? '`[retention.target]`' : 'the defaults of its keys',
     },
   );
 }
@@ -194,6 +240,23 @@ export const retentionSchema = z.strictObject({
 });
 
 export type RetentionSide = NonNullable<z.infer<typeof retentionSchema>['source']>;
+
+/** `[targets.<name>]`: one backup disk of several, its keys those of [target], its defaults from its name. */
+export const namedTargetSchema = documented(
+  z.strictObject({
+    ...targetFields(true),
+    retention: retentionSide('target', DEFAULT_TARGET_RULES, 'daily = 7', 'targets.<name>.retention'),
+  }),
+  {
+    expects: `a table: [targets.<name>] with the keys of a backup disk; <name> ${TARGET_NAME_RULE}`,
+    example: '[targets.office]   # [targets.<name>]\nmountpoint = "/media/backup-office"\nlayers = []',
+    does: `one backup disk of several (rotation), each with its own chain; \`<name>\` (${TARGET_NAME_RULE}) is how runs, \`--target\` and status name it. Its keys are \`[target]\`'s, their defaults derived from the name, plus \`[targets.<name>.retention]\``,
+    default: 'none',
+  },
+);
+
+/** The keys of a target, resolved: what `[target]` and `[targets.<name>]` both hold. */
+export type RawTarget = z.infer<typeof targetSchema>;
 
 export const notifySchema = z.strictObject({
   command: documented(z.optional(z.union([text, z.array(text).check(z.minLength(1, 'is empty'))])), {
@@ -284,8 +347,16 @@ export const configSchema = z.strictObject({
     does: 'where snapshots go: `<snapshot_dir>/<name>/<UTC time>` (relative: beside the config)',
     default: `\`${SNAPSHOT_DIR}\` beside the config`,
   }),
-  // required: without it, backups would silently go to wherever /media/backup is
-  target: targetSchema,
+  // one of the two is required: without it, backups would silently go to wherever /media/backup is
+  target: z.optional(targetSchema),
+  // record keys are checked by the loader (targetNameProblems), with the rule and a fix
+  targets: documented(z.optional(z.record(z.string(), namedTargetSchema)), {
+    expects: 'tables: [targets.<name>], one per backup disk',
+    example:
+      '[targets.home]\nmountpoint = "/media/backup-home"\n\n[targets.office]\nmountpoint = "/media/backup-office"',
+    does: 'several backup disks (rotation): `backup` sends to each that is attached, each with its own chain. Beside `[target]` (named `backup`) too',
+    default: 'none',
+  }),
   // absent: nothing is ever deleted (configs from before retention existed)
   retention: documented(z.optional(retentionSchema), {
     expects: 'a table: [retention.source] and [retention.target], each with counts of snapshots to keep',

@@ -24,8 +24,8 @@ export interface SourceInputs {
   /** a config path made absolute (relative ones are beside the config) */
   at: (path: string) => string;
   snapshotDir: string;
-  /** target.token: its first component is a name on the backup filesystem that no source may have */
-  token: string;
+  /** each target's token: its first component is a name on the backup filesystem that no source may have */
+  tokens: readonly string[];
 }
 
 /** Every source, config first; problems are added to `problems`. */
@@ -33,7 +33,7 @@ export function resolveSources(
   input: SourceInputs,
   problems: string[],
 ): { sources: SourceConfig[]; fromFile: SourceConfig[] } {
-  const tokenTop = normalizePath(input.token).split('/')[0]!;
+  const tokenTops = new Map(input.tokens.map((t) => [normalizePath(t).split('/')[0]!, t]));
   const sourceFrom = (entry: RawSource, where: string, origin: 'config' | 'file'): Entry | undefined => {
     const spec = typeof entry === 'string' ? { path: entry } : entry;
     const bad = badPathReason(spec.path);
@@ -64,11 +64,12 @@ export function resolveSources(
       );
       return undefined;
     }
-    if (name === tokenTop) {
+    const token = tokenTops.get(name);
+    if (token !== undefined) {
       problems.push(
         problem(
           where,
-          `source ${path} would be stored as "${name}", where target.token = ${show(input.token)} lives`,
+          `source ${path} would be stored as "${name}", where target.token = ${show(token)} lives`,
           `give the source another name: sources = [{ path = "${path}", name = "..." }]`,
         ),
       );
