@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseToml } from 'smol-toml';
 import { loadConfig } from '../config/load.js';
+import { targetsOf } from '../config/target-view.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
 
 // `btrfs-vault __complete sources|backups SOURCE|targets` (hidden): the words the bash
@@ -41,25 +41,8 @@ async function wordsFor(what: string, source: string | undefined, file: string):
       return readdirSync(picked.snapshotDir).filter(isSnapshotName).sort(compareSnapshotNames).reverse();
     }
     case 'targets':
-      return targetNames(parseToml(readFileSync(file, 'utf8')));
+      return targetsOf(await loadConfig(file)).map((t) => t.name);
     default:
       return [];
   }
 }
-
-/** The names of the configured targets: a table of named targets, or named entries. */
-function targetNames(raw: Record<string, unknown>): string[] {
-  const names: string[] = [];
-  for (const key of ['target', 'targets']) {
-    const t = raw[key];
-    if (Array.isArray(t)) {
-      for (const e of t) if (isRecord(e) && typeof e.name === 'string') names.push(e.name);
-    } else if (isRecord(t)) {
-      if (typeof t.name === 'string') names.push(t.name);
-      else if (key === 'targets') names.push(...Object.keys(t).filter((k) => isRecord(t[k])));
-    }
-  }
-  return names;
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
