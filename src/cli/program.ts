@@ -126,7 +126,7 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
       'one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away',
     )
     .addOption(configOption())
-    .option('--json', 'machine-readable output (the shape is documented in the README)')
+    .option('--json', 'machine-readable output (the shape is documented in docs/JSON.md)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
     .action(async (opts: { config: string; json?: boolean; check?: boolean }) => {
       code = await (await load().commands.status()).statusCommand(opts);
