@@ -1,7 +1,7 @@
 // `npm run docs`: writes the generated parts of the documentation from the code that
 // describes them (run after the build; the unit tests fail while any part is stale):
-// docs/CONFIG.md's table of keys (src/config/schema.ts) and the README's exit codes
-// (src/core/exit-codes.ts).
+// docs/CONFIG.md's table of keys (src/config/schema.ts) and docs/COMMANDS.md's exit
+// codes (src/core/exit-codes.ts).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { generatedBlocks, withBlock } from '../dist/test/support/doc-blocks.js';
 

@@ -132,7 +132,7 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     )
     .addOption(configOption())
     .addOption(targetOption('it alone (default: every one)'))
-    .option('--json', 'machine-readable output (the shape is documented in the README)')
+    .option('--json', 'machine-readable output (the shape is documented in docs/JSON.md)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
     .action(async (opts: { config: string; target?: string; json?: boolean; check?: boolean }) => {
       code = await (await load().commands.status()).statusCommand(opts);

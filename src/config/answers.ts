@@ -68,7 +68,7 @@ export const answersSchema = z.strictObject({
   }),
 });
 
-const ANSWERS_DOCS = 'README, "Walk-through: a new backup disk"';
+const ANSWERS_DOCS = 'docs/GUIDE.md, "A new backup disk"';
 // the messages and hints are made from the descriptions above, as the config's are
 const ANSWERS_KEYS = keyTable(answersSchema);
 

@@ -36,6 +36,6 @@ export function parseBefore(text: string): Date | undefined {
   return new Date(utc - (z[1] === '+' ? 1 : -1) * minutes * 60_000);
 }
 
-/** Said in `--help`, the README and the error: which zone a bare time means. */
+/** Said in `--help`, docs/GUIDE.md and the error: which zone a bare time means. */
 export const BEFORE_RULE =
   'UTC like the backup names, unless it ends in Z or an offset: 2026-11-20, 2026-11-20T14:00, 2026-11-20T14:00+01:00, or a backup name';

@@ -1,6 +1,6 @@
 // The exit codes, the one place they are written down: the code uses ExitCode, `--help`
-// prints each code with its meaning, and the README's "Exit codes" table is made from
-// the same rows (`npm run docs`; a unit test keeps it current). No imports: the
+// prints each code with its meaning, and the "Exit codes" table of docs/COMMANDS.md is
+// made from the same rows (`npm run docs`; a unit test keeps it current). No imports: the
 // command-line parser reads this for --help, and --help must start fast.
 
 export interface ExitCodeRow {
@@ -9,7 +9,7 @@ export interface ExitCodeRow {
   readonly code: number;
   /** a few words, for --help */
   readonly meaning: string;
-  /** when it happens, for the README */
+  /** when it happens, for docs/COMMANDS.md */
   readonly when: string;
 }
 

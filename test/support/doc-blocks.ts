@@ -17,7 +17,7 @@ export interface DocBlock {
 export function generatedBlocks(): DocBlock[] {
   return [
     { file: 'docs/CONFIG.md', marker: 'config-keys', text: configReference },
-    { file: 'README.md', marker: 'exit-codes', text: exitCodesMarkdown },
+    { file: 'docs/COMMANDS.md', marker: 'exit-codes', text: exitCodesMarkdown },
   ];
 }
 
@@ -56,7 +56,7 @@ function keyRow(k: KeyEntry): string {
   return `| ${[code(name), k.type, dflt, example, does].map(cell).join(' | ')} |`;
 }
 
-/** The README's table of exit codes. */
+/** docs/COMMANDS.md's table of exit codes. */
 export function exitCodesMarkdown(): string {
   return [
     '| code | meaning | when |',

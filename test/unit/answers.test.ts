@@ -22,10 +22,7 @@ async function problemsOf(toml: string): Promise<string[]> {
 test('answers: each problem names the key, what was found, what is expected and the fix', async () => {
   const base = 'disk = "/dev/sdz"\nconfirm = "X1"\npassphrase_file = "/root/pass"\n';
   const [typo] = await problemsOf(`${base}wipe = true\n`);
-  assert.match(
-    typo!,
-    /unknown key wipe\n {4}fix: did you mean wipe_existing\? .*README, "Walk-through: a new backup disk"/,
-  );
+  assert.match(typo!, /unknown key wipe\n {4}fix: did you mean wipe_existing\? .*docs\/GUIDE\.md, "A new backup disk"/);
   const [type] = await problemsOf(`${base}wipe_existing = "yes"\n`);
   assert.match(
     type!,

@@ -394,21 +394,30 @@ test('a source path with a line break is refused', async () => {
   assert.match(err.message, /line break/);
 });
 
-test('messages name only README sections that exist', () => {
-  const headings = new Set([...readFileSync('README.md', 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.trim()));
-  const named = new Set<string>();
+test('messages name only sections of the README and docs/ that exist', () => {
+  const headingsOf = (file: string) =>
+    new Set([...readFileSync(file, 'utf8').matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.trim()));
+  const named = new Map<string, Set<string>>();
   const walk = (dir: string) => {
     for (const e of readdirSync(dir)) {
       const p = join(dir, e);
       if (statSync(p).isDirectory()) walk(p);
       else
-        for (const m of readFileSync(p, 'utf8').matchAll(/README[,:]? (?:section )?["“]([^"”]+)["”]/g))
-          named.add(m[1]!);
+        for (const m of readFileSync(p, 'utf8').matchAll(
+          /(README|docs\/\w+\.md)[,:]? (?:section )?["“]([^"”]+)["”]/g,
+        )) {
+          const file = m[1] === 'README' ? 'README.md' : m[1]!;
+          named.set(file, (named.get(file) ?? new Set()).add(m[2]!));
+        }
     }
   };
   walk('src');
-  assert.ok(named.has('Configuration'), 'the config errors point at README "Configuration"');
-  for (const section of named) assert.ok(headings.has(section), `README has a section "${section}"`);
+  assert.ok(named.get('README.md')?.has('Configuration'), 'the config errors point at README "Configuration"');
+  assert.ok(named.get('docs/GUIDE.md')?.has('A new backup disk'), 'the answers errors point at the guide');
+  for (const [file, sections] of named) {
+    const headings = headingsOf(file);
+    for (const section of sections) assert.ok(headings.has(section), `${file} has a section "${section}"`);
+  }
 });
 
 test('secrets must be private: the fix is the chmod', async () => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-// The README's "Reliability" table counts the hostile cases `npm test` runs, by class.
+// The "Reliability" table of docs/TESTING.md counts the hostile cases `npm test` runs, by class.
 // It is generated here from the test sources, so it cannot drift: a hostile case is a
 // `test('[class] …')` in any tier, and each entry of the bad-input corpus.
 
@@ -64,12 +64,12 @@ test('every hostile case names a known class', () => {
   );
 });
 
-test("the README's Reliability table is the census of the hostile cases npm test runs", () => {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const at = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  assert.ok(at >= 0 && end > at, `README.md has no ${START} … ${END} block`);
-  const shown = readme.slice(at + START.length, end).trim();
+test("docs/TESTING.md's Reliability table is the census of the hostile cases npm test runs", () => {
+  const doc = readFileSync(join(root, 'docs/TESTING.md'), 'utf8');
+  const at = doc.indexOf(START);
+  const end = doc.indexOf(END);
+  assert.ok(at >= 0 && end > at, `docs/TESTING.md has no ${START} … ${END} block`);
+  const shown = doc.slice(at + START.length, end).trim();
   const expected = table(census());
-  assert.equal(shown, expected, `README.md's table is stale; put this between the markers:\n${expected}`);
+  assert.equal(shown, expected, `docs/TESTING.md's table is stale; put this between the markers:\n${expected}`);
 });
