@@ -9,7 +9,7 @@ import type { RawConfig, RawTarget, RetentionSide } from './schema.js';
 // `[targets.<name>]` tables, each with its keys' defaults filled in, and the rules
 // that hold between them (names, and nothing two disks attached at once would share).
 
-const DOCS = 'docs/CONFIG.md, "[targets.<name>]"';
+const DOCS = 'docs/GUIDE.md, "Several backup disks"';
 
 /** One target table with every default filled in, as the rules and the loader read it. */
 export interface TargetTable {
