@@ -1,6 +1,10 @@
-import { basename } from 'node:path';
+import { realpath } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { TargetConfig } from '../../config/config.js';
 import { FULL_STACK, type LayerName } from '../../config/defaults.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
+import { layerHandlers } from '../../stack/layers.js';
+import { raidLayer } from '../../stack/raid.js';
 import type { Runner } from '../../system/runner.js';
 import { existingBackupMember, type SetupState, type Survey } from './disk-survey.js';
 import { opensExisting } from './existing-disk.js';
@@ -66,4 +70,30 @@ export async function decideMode(
   return existing
     ? { mode: 'reconnect', found, member: found, existing, passphrase, needsWipe: false }
     : { mode: 'second-host', found, member: found, passphrase, needsWipe: false };
+}
+
+/**
+ * Which configured backup disk of this host the chosen disk is already, if any: its
+ * partition is a target's partition (by its label's link), or it carries a member of a
+ * target's array (by the array's name in the superblock). Reads only.
+ */
+export async function configuredTargetOn(
+  runner: Runner,
+  survey: Survey,
+  disk: DiskAssessment,
+  targets: readonly (Pick<TargetConfig, 'array' | 'partition' | 'layers'> & { name: string })[],
+): Promise<string | undefined> {
+  const parts = (survey.devices.find((d) => d.path === disk.path)?.children ?? []).filter((c) => c.type === 'part');
+  for (const t of targets) {
+    // a by-partlabel link: the label names the partition, whether or not udev made the link yet
+    const label = basename(dirname(t.partition)) === 'by-partlabel' ? basename(t.partition) : undefined;
+    const real = await realpath(t.partition).catch(() => undefined);
+    if (parts.some((p) => p.path === real || (label !== undefined && p.partlabel === label))) return t.name;
+    if (
+      layerHandlers(t.layers).includes(raidLayer) &&
+      (await existingBackupMember(runner, survey, disk, basename(t.array)))
+    )
+      return t.name;
+  }
+  return undefined;
 }

@@ -1,6 +1,17 @@
 import { dirname, join } from 'node:path';
 import { readPassphrase, type Answers } from '../../config/answers.js';
-import { FULL_STACK, TARGET_DEFAULTS as D, type LayerName } from '../../config/defaults.js';
+import type { NamedTargetConfig } from '../../config/config.js';
+import {
+  FULL_STACK,
+  namedTargetDefaults,
+  SINGLE_TARGET_NAME,
+  TARGET_DEFAULTS as D,
+  targetLabel,
+  targetNameFor,
+  type LayerName,
+} from '../../config/defaults.js';
+import { loadConfig } from '../../config/load.js';
+import { targetsOf } from '../../config/target-view.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
 import { UserError } from '../../core/errors.js';
 import { MDADM_CONF } from '../../stack/array-state.js';
@@ -11,7 +22,7 @@ import { setupStack } from './setup-steps.js';
 import { mountPointProblem, mountPointUse } from '../../stack/mount-point.js';
 import type { Runner } from '../../system/runner.js';
 import { findDisk, ownStackDevices, readState, surveyDisks, type SetupState, type Survey } from './disk-survey.js';
-import { decideMode } from './setup-mode.js';
+import { configuredTargetOn, decideMode } from './setup-mode.js';
 import { labelFor, setupDevice, type SetupSpec } from './setup-plan.js';
 import { testPbkdf } from './setup-test-hooks.js';
 
@@ -38,19 +49,32 @@ export interface SetupQuestions {
   }): Promise<{ size: string; mountpoint: string; compression: Compression }>;
   /** what was typed to confirm (the serial, or the by-id name's tail) */
   confirm(words: string[]): Promise<string>;
+  /**
+   * On a host whose config has backup disks (`existing`, their names): is this disk
+   * another one for this host (rotation)? Else setup goes on as on a host without one.
+   */
+  rotation(existing: readonly string[]): Promise<boolean>;
+  /** rotation: the new disk's name, when it is not to be derived from its serial */
+  readonly targetName?: string;
 }
 
 /** The answers file (`setup --answers`) as the questions' answers. */
 export function answeredQuestions(answers: Answers): SetupQuestions {
   return {
-    mountpoint: answers.mountpoint,
+    mountpoint: answers.mountpoint ?? D.mountpoint,
     wipeFix: 'if all of that may be destroyed, set wipe_existing = true in the answers',
     disk: (survey) => findDisk(survey, answers.disk),
     layers: async () => answers.layers,
     passphrase: () => readPassphrase(answers.passphrase_file),
     wipe: async () => answers.wipe_existing,
-    details: async () => ({ size: answers.size, mountpoint: answers.mountpoint, compression: answers.compression }),
+    details: async (o) => ({
+      size: answers.size,
+      mountpoint: answers.mountpoint ?? o.mountpoint,
+      compression: answers.compression,
+    }),
     confirm: async () => answers.confirm,
+    rotation: async () => answers.rotation,
+    ...(answers.target_name !== undefined ? { targetName: answers.target_name } : {}),
   };
 }
 
@@ -65,7 +89,7 @@ export interface SetupDecision {
   member?: BlockDevice;
 }
 
-const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG, token: TOKEN } = D;
+const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG } = D;
 
 /**
  * Decides everything setup needs before its summary, reading only. A disk that is
@@ -79,6 +103,7 @@ export async function decideSetup(
   const { questions: ask, host } = o;
   const dir = dirname(o.configFile);
   const state = await readState(o.stateFile);
+  const configured = await configuredTargets(o.configFile);
   const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, ask.mountpoint);
   const survey = await surveyDisks(runner, dir, ours);
   const disk = await ask.disk(survey);
@@ -92,6 +117,9 @@ export async function decideSetup(
       'pick another disk, or free this one first (unmount, swapoff, stop the array)',
     );
   }
+  const rotation = await rotationName(runner, { survey, disk, configured, resumed, ask, configFile: o.configFile });
+  // another disk of this host has names of its own (its handlers' defaults for its name), so two never clash
+  const names = rotation === undefined ? D : namedTargetDefaults(rotation);
   // a resumed setup makes the layers it started with
   const layers = resumed ? (resumed.layers ?? [...FULL_STACK]) : await ask.layers();
   const { mode, found, member, existing, needsWipe, ...decided } = await decideMode(runner, {
@@ -99,7 +127,7 @@ export async function decideSetup(
     disk,
     host,
     layers,
-    names: { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, tokenName: TOKEN },
+    names: { array: names.array, luksName: names.luks_name, volumeGroup: names.volume_group, tokenName: names.token },
     ...(resumed ? { resumed } : {}),
     askPassphrase: () => ask.passphrase('the existing backup disk'),
   });
@@ -113,29 +141,34 @@ export async function decideSetup(
   const passphrase = decided.passphrase ?? (layersAsk(layers, 'passphrase') ? await ask.passphrase() : '');
   // a volume's size only with LVM, and not for one that exists already
   const details = await ask.details({
-    mountpoint: ask.mountpoint,
+    mountpoint: rotation === undefined ? ask.mountpoint : names.mountpoint,
     askSize: mode !== 'reconnect' && layersAsk(layers, 'size'),
   });
   const spec: SetupSpec = {
     mode,
     disk: disk.path,
     diskName: disk.byId ?? disk.path,
-    label: resumed ? resumed.label : (member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path)),
+    label: resumed
+      ? resumed.label
+      : rotation !== undefined
+        ? targetLabel(rotation)
+        : (member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path)),
     wipe: needsWipe ? [...partitionsOf(survey, disk), disk.path] : [],
     diskBytes: disk.size,
-    stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
+    stopArray: needsWipe && found !== undefined && (await exists(names.array)),
     host,
     layers,
     size: details.size,
     mountpoint: details.mountpoint,
     compression: details.compression,
-    array: ARRAY,
-    luksName: LUKS_NAME,
-    keyfile: join(dir, D.keyfile),
-    volumeGroup: VG,
+    array: names.array,
+    luksName: names.luks_name,
+    keyfile: join(dir, names.keyfile),
+    volumeGroup: names.volume_group,
     configFile: o.configFile,
-    tokenFile: join(details.mountpoint, TOKEN),
-    tokenHashFile: join(dir, D.token_sha512),
+    tokenFile: join(details.mountpoint, names.token),
+    tokenHashFile: join(dir, names.token_sha512),
+    ...(rotation !== undefined ? { target: rotation } : {}),
     pbkdf: testPbkdf(),
     ...(existing ? { existing } : {}),
   };
@@ -150,8 +183,8 @@ export async function decideSetup(
       : undefined;
   if (taken) {
     throw new UserError(
-      `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,
-      `to mirror that disk, use: btrfs-vault add-mirror. If it is gone for good, stop it (mdadm --stop ${ARRAY}) and delete its ARRAY line from ${MDADM_CONF}, then run setup again`,
+      `a new array cannot be named ${names.array}: ${taken}; nothing was changed`,
+      `to mirror that disk, use: btrfs-vault add-mirror. If it is gone for good, stop it (mdadm --stop ${names.array}) and delete its ARRAY line from ${MDADM_CONF}, then run setup again`,
     );
   }
   return {
@@ -165,6 +198,7 @@ export async function decideSetup(
       host,
       mode,
       layers: [...layers],
+      ...(rotation !== undefined ? { target: rotation } : {}),
       done: [],
     },
     resuming: resumed !== undefined,
@@ -176,4 +210,51 @@ function partitionsOf(survey: Survey, disk: DiskAssessment): string[] {
   return (survey.devices.find((d) => d.path === disk.path)?.children ?? [])
     .filter((c) => c.type === 'part')
     .map((c) => c.path);
+}
+
+/** The backup disks the config names already; none when there is no config (or one setup cannot read, which it keeps as it is). */
+async function configuredTargets(configFile: string): Promise<NamedTargetConfig[]> {
+  if (!(await exists(configFile))) return [];
+  try {
+    return targetsOf(await loadConfig(configFile));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Rotation: the name of the new disk's [targets.<name>] table, or undefined for the
+ * setup of a host's first disk (or of a disk joined or wiped as before). Offered only
+ * where the config has a backup disk; a disk that is one of them already is refused.
+ */
+async function rotationName(
+  runner: Runner,
+  o: {
+    survey: Survey;
+    disk: DiskAssessment;
+    configured: readonly NamedTargetConfig[];
+    resumed: SetupState | undefined;
+    ask: SetupQuestions;
+    configFile: string;
+  },
+): Promise<string | undefined> {
+  const { disk, configured, ask } = o;
+  if (o.resumed) return o.resumed.target;
+  const taken = configured.map((t) => t.name);
+  if (taken.length === 0 || !(await ask.rotation(taken))) return undefined;
+  const already = await configuredTargetOn(runner, o.survey, disk, configured);
+  if (already !== undefined) {
+    // (a config of one [targets.backup] table is rare enough to be named as [target])
+    const table = already === SINGLE_TARGET_NAME ? '[target]' : `[targets.${already}]`;
+    throw new UserError(
+      `${disk.byId ?? disk.path} is this host's backup disk "${already}" already (${table} in ${o.configFile}); nothing was changed`,
+      `plug in the disk that is to be another backup disk, and run setup again; to make this one anew, take its ${table} table out of the config first`,
+    );
+  }
+  if (ask.targetName !== undefined && taken.includes(ask.targetName))
+    throw new UserError(
+      `the config has a backup disk named "${ask.targetName}" already; nothing was changed`,
+      `give the new disk another target_name, or leave it out to derive one from the serial (${targetNameFor(disk, taken)})`,
+    );
+  return ask.targetName ?? targetNameFor(disk, taken);
 }
