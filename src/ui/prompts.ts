@@ -103,7 +103,10 @@ export async function askRotation(existing: readonly string[]): Promise<boolean>
         name: 'another backup disk for this host (rotation): names of its own, its own chain, added to the config',
         value: true,
       },
-      { name: 'set up as before: wiped for this host, or joined when it holds another host\'s backup disk', value: false },
+      {
+        name: "set up as before: wiped for this host, or joined when it holds another host's backup disk",
+        value: false,
+      },
     ],
   });
 }
