@@ -40,3 +40,7 @@ test("vm setup: the interactive wizard in a real terminal, a refusal and the hap
     11,
   );
 });
+
+test('vm setup: rotation: a second whole stack (RAID1 + LUKS + LVM) for the same host under names of its own that never clash (md, LUKS, VG, mount, fstab, mdadm.conf); both open at once and each alone, each backed up; a udev rule per disk giving its partition its own plug service alone', async () => {
+  assertScenarios(await boot('rotation', ['bv-src', 'bv-y', 'bv-z']), 3);
+});

@@ -1,7 +1,8 @@
 import { realpath } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { TargetConfig } from '../../config/config.js';
-import { FULL_STACK, type LayerName } from '../../config/defaults.js';
+import type { NamedTargetConfig, TargetConfig } from '../../config/config.js';
+import { UserError } from '../../core/errors.js';
+import { FULL_STACK, SINGLE_TARGET_NAME, targetNameFor, type LayerName } from '../../config/defaults.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
 import { layerHandlers } from '../../stack/layers.js';
 import { raidLayer } from '../../stack/raid.js';
@@ -96,4 +97,44 @@ export async function configuredTargetOn(
       return t.name;
   }
   return undefined;
+}
+
+/**
+ * Rotation: the name of the new disk's [targets.<name>] table, or undefined for the
+ * setup of a host's first disk (or of a disk joined or wiped as before). Offered only
+ * where the config has a backup disk; a disk that is one of them already is refused.
+ */
+export async function decideRotation(
+  runner: Runner,
+  o: {
+    survey: Survey;
+    disk: DiskAssessment;
+    configured: readonly NamedTargetConfig[];
+    resumed: SetupState | undefined;
+    configFile: string;
+    /** is this disk another backup disk of this host? (asked only where the config has one) */
+    askRotation(existing: readonly string[]): Promise<boolean>;
+    /** the name given for it, else one derived from its serial */
+    targetName?: string;
+  },
+): Promise<string | undefined> {
+  const { disk, configured } = o;
+  if (o.resumed) return o.resumed.target;
+  const taken = configured.map((t) => t.name);
+  if (taken.length === 0 || !(await o.askRotation(taken))) return undefined;
+  const already = await configuredTargetOn(runner, o.survey, disk, configured);
+  if (already !== undefined) {
+    // (a config of one [targets.backup] table is rare enough to be named as [target])
+    const table = already === SINGLE_TARGET_NAME ? '[target]' : `[targets.${already}]`;
+    throw new UserError(
+      `${disk.byId ?? disk.path} is this host's backup disk "${already}" already (${table} in ${o.configFile}); nothing was changed`,
+      `plug in the disk that is to be another backup disk, and run setup again; to make this one anew, take its ${table} table out of the config first`,
+    );
+  }
+  if (o.targetName !== undefined && taken.includes(o.targetName))
+    throw new UserError(
+      `the config has a backup disk named "${o.targetName}" already; nothing was changed`,
+      `give the new disk another target_name, or leave it out to derive one from the serial (${targetNameFor(disk, taken)})`,
+    );
+  return o.targetName ?? targetNameFor(disk, taken);
 }

@@ -4,10 +4,8 @@ import type { NamedTargetConfig } from '../../config/config.js';
 import {
   FULL_STACK,
   namedTargetDefaults,
-  SINGLE_TARGET_NAME,
   TARGET_DEFAULTS as D,
   targetLabel,
-  targetNameFor,
   type LayerName,
 } from '../../config/defaults.js';
 import { loadConfig } from '../../config/load.js';
@@ -22,7 +20,7 @@ import { setupStack } from './setup-steps.js';
 import { mountPointProblem, mountPointUse } from '../../stack/mount-point.js';
 import type { Runner } from '../../system/runner.js';
 import { findDisk, ownStackDevices, readState, surveyDisks, type SetupState, type Survey } from './disk-survey.js';
-import { configuredTargetOn, decideMode } from './setup-mode.js';
+import { decideMode, decideRotation } from './setup-mode.js';
 import { labelFor, setupDevice, type SetupSpec } from './setup-plan.js';
 import { testPbkdf } from './setup-test-hooks.js';
 
@@ -117,7 +115,15 @@ export async function decideSetup(
       'pick another disk, or free this one first (unmount, swapoff, stop the array)',
     );
   }
-  const rotation = await rotationName(runner, { survey, disk, configured, resumed, ask, configFile: o.configFile });
+  const rotation = await decideRotation(runner, {
+    survey,
+    disk,
+    configured,
+    resumed,
+    configFile: o.configFile,
+    askRotation: (names) => ask.rotation(names),
+    ...(ask.targetName !== undefined ? { targetName: ask.targetName } : {}),
+  });
   // another disk of this host has names of its own (its handlers' defaults for its name), so two never clash
   const names = rotation === undefined ? D : namedTargetDefaults(rotation);
   // a resumed setup makes the layers it started with
@@ -220,41 +226,4 @@ async function configuredTargets(configFile: string): Promise<NamedTargetConfig[
   } catch {
     return [];
   }
-}
-
-/**
- * Rotation: the name of the new disk's [targets.<name>] table, or undefined for the
- * setup of a host's first disk (or of a disk joined or wiped as before). Offered only
- * where the config has a backup disk; a disk that is one of them already is refused.
- */
-async function rotationName(
-  runner: Runner,
-  o: {
-    survey: Survey;
-    disk: DiskAssessment;
-    configured: readonly NamedTargetConfig[];
-    resumed: SetupState | undefined;
-    ask: SetupQuestions;
-    configFile: string;
-  },
-): Promise<string | undefined> {
-  const { disk, configured, ask } = o;
-  if (o.resumed) return o.resumed.target;
-  const taken = configured.map((t) => t.name);
-  if (taken.length === 0 || !(await ask.rotation(taken))) return undefined;
-  const already = await configuredTargetOn(runner, o.survey, disk, configured);
-  if (already !== undefined) {
-    // (a config of one [targets.backup] table is rare enough to be named as [target])
-    const table = already === SINGLE_TARGET_NAME ? '[target]' : `[targets.${already}]`;
-    throw new UserError(
-      `${disk.byId ?? disk.path} is this host's backup disk "${already}" already (${table} in ${o.configFile}); nothing was changed`,
-      `plug in the disk that is to be another backup disk, and run setup again; to make this one anew, take its ${table} table out of the config first`,
-    );
-  }
-  if (ask.targetName !== undefined && taken.includes(ask.targetName))
-    throw new UserError(
-      `the config has a backup disk named "${ask.targetName}" already; nothing was changed`,
-      `give the new disk another target_name, or leave it out to derive one from the serial (${targetNameFor(disk, taken)})`,
-    );
-  return ask.targetName ?? targetNameFor(disk, taken);
 }
