@@ -323,3 +323,20 @@ test('[what we write into other formats] a config setup cannot add a table to is
       /the config was not changed/.test(e.message),
   );
 });
+
+test('[two of us at once] a derived name whose stack names a configured disk uses already (a table written by hand) is refused before anything runs', async () => {
+  const { file } = host(`${FIRST}\n[targets.office]\nlayers = ["raid"]\narray = "/dev/md/backup-z42"\n`);
+  const runner = fake();
+  await assert.rejects(
+    decide(runner, file, questions().q),
+    (e) =>
+      e instanceof UserError &&
+      /the new backup disk "z42" would share its array \/dev\/md\/backup-z42 with the backup disk "office"; nothing was changed/.test(
+        e.message,
+      ) &&
+      /target_name/.test(e.fix ?? ''),
+  );
+  assert.deepEqual(runner.changes, []);
+  const named = await decide(fake(), file, questions({ targetName: 'spare' }).q);
+  assert.equal(named.spec.array, '/dev/md/backup-spare');
+});

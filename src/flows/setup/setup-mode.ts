@@ -1,8 +1,14 @@
 import { realpath } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { NamedTargetConfig, TargetConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
-import { FULL_STACK, SINGLE_TARGET_NAME, targetNameFor, type LayerName } from '../../config/defaults.js';
+import {
+  FULL_STACK,
+  namedTargetDefaults,
+  SINGLE_TARGET_NAME,
+  targetNameFor,
+  type LayerName,
+} from '../../config/defaults.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
 import { layerHandlers } from '../../stack/layers.js';
 import { raidLayer } from '../../stack/raid.js';
@@ -136,5 +142,34 @@ export async function decideRotation(
       `the config has a backup disk named "${o.targetName}" already; nothing was changed`,
       `give the new disk another target_name, or leave it out to derive one from the serial (${targetNameFor(disk, taken)})`,
     );
-  return o.targetName ?? targetNameFor(disk, taken);
+  const name = o.targetName ?? targetNameFor(disk, taken);
+  const shared = sharedName(name, configured, dirname(o.configFile));
+  if (shared)
+    throw new UserError(
+      `the new backup disk "${name}" would share ${shared}; nothing was changed`,
+      'give the new disk a name of its own: target_name in the answers (the wizard derives it from the serial)',
+    );
+  return name;
+}
+
+/**
+ * A name a configured disk has already, among those the new disk's name gives it (a
+ * table written by hand may name its array `backup-<name>` of another disk): two disks
+ * attached at once must not share one, and the loader would refuse the config.
+ */
+function sharedName(name: string, configured: readonly NamedTargetConfig[], configDir: string): string | undefined {
+  const n = namedTargetDefaults(name);
+  const mine: [string, string, (t: NamedTargetConfig) => string][] = [
+    ['its array', n.array, (t) => t.array],
+    ['its LUKS name', n.luks_name, (t) => t.luksName],
+    ['its volume group', n.volume_group, (t) => t.volumeGroup],
+    ['its mount point', n.mountpoint, (t) => t.mountpoint],
+    ['its partition', n.partition, (t) => t.partition],
+    ['its keyfile', join(configDir, n.keyfile), (t) => t.keyfile],
+    ['its token hash file', join(configDir, n.token_sha512), (t) => t.tokenHashFile],
+  ];
+  for (const t of configured)
+    for (const [what, value, of] of mine)
+      if (of(t) === value) return `${what} ${value} with the backup disk "${t.name}"`;
+  return undefined;
 }
