@@ -12,6 +12,7 @@ export interface BackupCommandOptions {
   force?: boolean;
   scheduled?: boolean;
   onPlug?: boolean;
+  target?: string;
 }
 
 export async function backupCommand(paths: string[], opts: BackupCommandOptions, signal: AbortSignal): Promise<number> {
@@ -25,6 +26,7 @@ export async function backupCommand(paths: string[], opts: BackupCommandOptions,
     force: Boolean(opts.force),
     scheduled: Boolean(opts.scheduled),
     onPlug: Boolean(opts.onPlug),
+    target: opts.target,
     signal,
   });
 }

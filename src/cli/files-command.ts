@@ -1,15 +1,18 @@
 import { filesLines, runFiles } from '../flows/restore/files.js';
 import { outputMode } from '../ui/renderer.js';
 import { restoreSource } from '../flows/session/source-pick.js';
+import { diskToReadFrom } from '../flows/session/each-target.js';
 import { loadFor, makeRunner } from './context.js';
 
 export async function filesCommand(
   sourceArg: string,
   path: string,
-  opts: { config: string; json?: boolean },
+  opts: { config: string; target?: string; json?: boolean },
   signal: AbortSignal,
 ): Promise<number> {
-  const config = await loadFor(opts);
+  const disk = diskToReadFrom(await loadFor(opts), opts.target, sourceArg);
+  if (disk.said) process.stderr.write(`${disk.said}\n`);
+  const config = disk.config;
   const mode = outputMode(opts);
   const report = await runFiles({
     config,

@@ -33,12 +33,15 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .addHelpText('after', `\n${exitCodesHelp()}`);
 
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
+  const targetOption = (what: string) =>
+    new Option('--target <name>', `the backup disk of that name ([targets.<name>]; [target] is "backup"): ${what}`);
 
   program
     .command('backup')
     .description('snapshot the sources and send them to the backup filesystem (the default command)')
     .argument('[paths...]', 'subvolumes to back up (default: every configured source)')
     .addOption(configOption())
+    .addOption(targetOption('back up to it alone (default: every attached one)'))
     .option('-b, --keep-open', 'leave the backup filesystem (and the stack below it) open afterwards')
     .option('-S, --sources-file', 'back up every path in the sources file beside the config')
     .option('-f, --force', 'a new snapshot and transfer even for a source that has not changed')
@@ -51,6 +54,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
         paths: string[],
         opts: {
           config: string;
+          target?: string;
           keepOpen?: boolean;
           sourcesFile?: boolean;
           dryRun?: boolean;
@@ -70,8 +74,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .command('list')
     .description('snapshots on each side, pairs, `latest`, incomplete copies')
     .addOption(configOption())
+    .addOption(targetOption('list it alone (default: every attached one)'))
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; json?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; json?: boolean }) => {
       code = await (await load().commands.list()).listCommand(opts);
     });
 
@@ -81,9 +86,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       'one look at the backups: last backup per source and its age, snapshots on each side, the disk and its mirror, warnings; also with the disk away',
     )
     .addOption(configOption())
+    .addOption(targetOption('it alone (default: every one)'))
     .option('--json', 'machine-readable output (the shape is documented in the README)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
-    .action(async (opts: { config: string; json?: boolean; check?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; json?: boolean; check?: boolean }) => {
       code = await (await load().commands.status()).statusCommand(opts);
     });
 
@@ -94,14 +100,20 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     )
     .argument('[paths...]', 'sources to verify (default: every configured source)')
     .addOption(configOption())
+    .addOption(targetOption('verify it alone (default: every attached one)'))
     .option('--full', 'compare the contents of every file, not a sample')
     .option('--no-scrub', 'skip the scrub of the backup filesystem and the mirror check')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; full?: boolean; scrub: boolean; json?: boolean }) => {
-      const c = load();
-      const { verifyCommand } = await c.commands.verify();
-      code = await c.withSignals((signal) => verifyCommand(paths, opts, signal));
-    });
+    .action(
+      async (
+        paths: string[],
+        opts: { config: string; target?: string; full?: boolean; scrub: boolean; json?: boolean },
+      ) => {
+        const c = load();
+        const { verifyCommand } = await c.commands.verify();
+        code = await c.withSignals((signal) => verifyCommand(paths, opts, signal));
+      },
+    );
 
   program
     .command('restore')
@@ -111,6 +123,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .argument('[source]', 'a configured source, by its path or name (none, on a terminal: choose)')
     .argument('[backup]', "the backup's name (default: the newest)")
     .addOption(configOption())
+    .addOption(targetOption('restore from it (default: the attached one with the newest backup)'))
     .option('--to <dir>', 'a folder on a btrfs filesystem to restore into')
     .option(
       '--before <datetime>',
@@ -131,6 +144,7 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
         backup: string | undefined,
         opts: {
           config: string;
+          target?: string;
           to?: string;
           before?: string;
           writable?: boolean;
@@ -153,8 +167,9 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .argument('<source>', 'a configured source, by its path or name')
     .argument('<path>', 'the path in the source (absolute, or relative to the source)')
     .addOption(configOption())
+    .addOption(targetOption('look in it (default: the attached one with the newest backup)'))
     .option('--json', 'machine-readable output')
-    .action(async (sourceArg: string, path: string, opts: { config: string; json?: boolean }) => {
+    .action(async (sourceArg: string, path: string, opts: { config: string; target?: string; json?: boolean }) => {
       const c = load();
       const { filesCommand } = await c.commands.files();
       code = await c.withSignals((signal) => filesCommand(sourceArg, path, opts, signal));
@@ -216,9 +231,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     )
     .argument('[paths...]', 'sources to prune (default: every configured source)')
     .addOption(configOption())
+    .addOption(targetOption('prune it alone (default: every attached one)'))
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (paths: string[], opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       const c = load();
       const { pruneCommand } = await c.commands.prune();
       code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
@@ -228,9 +244,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .command('open')
     .description('open the backup target (mount, check the token) and leave it open; also -o')
     .addOption(configOption())
+    .addOption(targetOption('open it (default: every attached one)'))
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       code = await (await load().commands.stack()).openCommand(opts);
     });
 
@@ -238,9 +255,10 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     .command('close')
     .description('close the backup target (unmount); also -c')
     .addOption(configOption())
+    .addOption(targetOption('close it (default: every one that is open)'))
     .option('-n, --dry-run', 'print what would run')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { config: string; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
       code = await (await load().commands.stack()).closeCommand(opts);
     });
 

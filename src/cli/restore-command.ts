@@ -1,9 +1,11 @@
 import { restoreVerb } from '../flows/restore/restore-verb.js';
+import { diskToReadFrom } from '../flows/session/each-target.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner } from './context.js';
 
 export interface RestoreCommandOptions {
   config: string;
+  target?: string;
   to?: string;
   path?: string;
   from?: string;
@@ -20,9 +22,10 @@ export async function restoreCommand(
   opts: RestoreCommandOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const config = await loadFor(opts);
+  const disk = diskToReadFrom(await loadFor(opts), opts.target, source);
+  if (disk.said) process.stderr.write(`${disk.said}\n`);
   return restoreVerb({
-    config,
+    config: disk.config,
     source,
     backup,
     to: opts.to,

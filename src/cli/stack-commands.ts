@@ -1,25 +1,39 @@
 import { closeReport, openReport, runClose, runOpen } from '../flows/session/open-close.js';
+import { runPerTarget } from '../flows/session/each-target.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner } from './context.js';
 
-type Opts = { config: string; dryRun?: boolean; json?: boolean };
+type Opts = { config: string; target?: string; dryRun?: boolean; json?: boolean };
 
 const print = (lines: string[]) => process.stdout.write(lines.map((l) => `${l}\n`).join(''));
 
 export async function openCommand(opts: Opts): Promise<number> {
   const runner = makeRunner(opts);
-  print(
-    openReport(await runOpen(runner, await loadFor(opts), outputMode(opts)), {
-      json: Boolean(opts.json),
-      dryRun: !runner.changesTakeEffect,
+  const dryRun = !runner.changesTakeEffect;
+  const out = await runPerTarget(
+    await loadFor(opts),
+    opts.target,
+    async (view) => ({
+      ok: true,
+      ...(dryRun ? { dryRun: true } : {}),
+      ...(await runOpen(runner, view, outputMode(opts))),
     }),
+    (s) => openReport(s, { json: false, dryRun }),
+    { what: 'open it' },
   );
+  print(opts.json ? [JSON.stringify(out.json, null, 2)] : out.lines);
   return 0;
 }
 
 export async function closeCommand(opts: Opts): Promise<number> {
-  print(
-    closeReport(await runClose(makeRunner(opts), await loadFor(opts), outputMode(opts)), { json: Boolean(opts.json) }),
+  const runner = makeRunner(opts);
+  const out = await runPerTarget(
+    await loadFor(opts),
+    opts.target,
+    async (view) => ({ ok: true, steps: await runClose(runner, view, outputMode(opts)) }),
+    (r) => closeReport(r.steps, { json: false }),
+    { what: 'close it', which: 'all' },
   );
+  print(opts.json ? [JSON.stringify(out.json, null, 2)] : out.lines);
   return 0;
 }

@@ -98,8 +98,13 @@ export function targetClashProblems(file: string, tables: readonly TargetTable[]
           ),
         );
       const [ma, mb] = [resolve(a.mountpoint), resolve(b.mountpoint)];
-      if (ma === mb || sameExisting(ma, mb))
-        clash('mount point', 'mountpoint', `give [${b.table}] a mountpoint of its own`);
+      if (ma === mb) clash('mount point', 'mountpoint', `give [${b.table}] a mountpoint of its own`);
+      else if (sameExisting(ma, mb))
+        clash(
+          'mount point (or one filesystem mounted at both)',
+          'mountpoint',
+          `give [${b.table}] a mountpoint of its own, and mount each disk at its own (findmnt ${mb})`,
+        );
       else if (inside(ma, mb) || inside(mb, ma))
         clash(
           'mount point tree (one is inside the other)',

@@ -21,6 +21,18 @@ export interface PrunePlanInput {
   timeZone?: string;
   /** names later than this are in the future (a clock set forward): no period rule keeps them */
   now?: Date;
+  /**
+   * the other backup disks' pins (rotation): the newest snapshot each holds, kept on the
+   * source so its next run is incremental. Absent: one disk, as before.
+   */
+  otherPins?: readonly OtherPin[];
+}
+
+/** A snapshot another backup disk holds: by name, and by UUID when known (a name may be made again). */
+export interface OtherPin {
+  target: string;
+  name: string;
+  uuid?: string;
 }
 
 export interface PrunePlan {
@@ -50,10 +62,21 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
     pin('source', parent.parent, 'next parent');
     pin('target', parent.targetName, 'next parent');
   }
+  // each other disk's newest snapshot: its next run's parent
+  const pinned = (input.otherPins ?? []).map((p) =>
+    input.source.findIndex((s) => s.name === p.name && (p.uuid === undefined || s.uuid === p.uuid)),
+  );
+  for (const [i, at] of pinned.entries())
+    if (at >= 0) pin('source', input.source[at]!.name, `pin of ${input.otherPins![i]!.target}`);
   // waiting for the disk: newer than the newest pair (all of them, when nothing was ever
   // sent). An older one without a copy had its chance; its copy may have been pruned.
+  // With several disks, one another disk holds (or one older) had its chance too: only
+  // what no disk has seen waits, so a disk away for weeks does not stop the pruning.
   const sent = new Set(input.target.map((t) => t.uuid));
-  const after = parent.kind === 'incremental' ? input.source.findIndex((s) => s.name === parent.parent) : -1;
+  const after = Math.max(
+    parent.kind === 'incremental' ? input.source.findIndex((s) => s.name === parent.parent) : -1,
+    ...pinned,
+  );
   for (const s of input.source.slice(after + 1)) if (!sent.has(s.uuid)) pin('source', s.name, 'never sent');
 
   const side = (

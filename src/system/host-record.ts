@@ -22,6 +22,22 @@ export interface SourceRecord {
   lastError?: string;
 }
 
+/** A snapshot as a pin: its name in the source's snapshot folder, and its UUID (a name may be made again). */
+export interface PinRecord {
+  snapshot: string;
+  uuid?: string;
+}
+
+/** What the host remembers of one backup disk (by its name in the config). */
+export interface TargetRecord {
+  /** ISO time the disk was last opened and its token accepted */
+  seen?: string;
+  /** ISO time of its last backup in which a source succeeded */
+  lastBackup?: string;
+  /** per source: the newest snapshot this disk holds, kept on the source while the disk is away */
+  pins?: Record<string, PinRecord>;
+}
+
 export interface HostRecord {
   config: string;
   /** ISO time the backup target was last opened and its token accepted */
@@ -32,6 +48,8 @@ export interface HostRecord {
   /** ISO time stale backups were last notified (at most once a day) */
   lastStaleNotice?: string;
   sources: Record<string, SourceRecord>;
+  /** per backup disk, by name: when it was seen, its last backup, its pins */
+  targets?: Record<string, TargetRecord>;
 }
 
 export function hostRecordFile(configFile: string, dir = HOST_RECORD_DIR): string {

@@ -57,6 +57,10 @@ export interface BackupSourceDeps {
   keepLast?: number;
   /** compressed extents travel as they are (send protocol 2, a compressed target) */
   compressedSend?: boolean;
+  /** several backup disks: a snapshot there already may be sent instead of a new one */
+  rotating?: boolean;
+  /** several disks: the snapshot of this source this run made for another disk, sent to this one too */
+  madeThisRun?: string;
 }
 
 /** A source's two folders, resolved: its snapshots' on the source, its backups' on the target. */
@@ -82,8 +86,9 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const sent = await snapshotAndSend(source, folders, recovered, dst, plan, deps, warnings);
   await commitLinks(deps.runner, folders, sent, stillThere, snaps);
   const uuid = (await sent.snapshotUuid) ?? '';
-  // made just now: newer than anything listed
+  // made just now: newer than anything listed (an existing one is listed already)
   const made = { id: 0, gen: 0, cgen: Number.MAX_SAFE_INTEGER, uuid, name: sent.name };
+  const sourceAfter = plan.existing ? snaps : [...snaps, { ...made, path: sent.snapshot }];
   return {
     snapshot: sent.name,
     mode: sent.parent ? 'incremental' : 'full',
@@ -94,7 +99,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     warnings,
     ...folders,
     after: {
-      source: [...snaps, { ...made, path: sent.snapshot }],
+      source: sourceAfter,
       target: [...dst, { ...made, path: join(folders.targetDir, sent.name), receivedUuid: uuid, readonly: true }],
     },
   };

@@ -6,6 +6,8 @@ import type { OutputMode } from '../../ui/renderer.js';
 import { notify } from '../schedule/notify.js';
 import { staleNotice } from '../schedule/stale-notice.js';
 import { runBackup, summaryLines } from './backup.js';
+import { backUpEachTarget, rotationLines } from './backup-rotation.js';
+import { namedTargets, rotates, targetsOf } from '../../config/target-view.js';
 
 export interface BackupVerbInput {
   config: VaultConfig;
@@ -18,6 +20,8 @@ export interface BackupVerbInput {
   scheduled: boolean;
   /** run when the disk was plugged in: as scheduled, and says when it may be unplugged */
   onPlug: boolean;
+  /** --target NAME: this backup disk alone (several disks: each attached one without it) */
+  target?: string;
   signal: AbortSignal;
 }
 
@@ -26,6 +30,8 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
   const { config, runner, mode, keepOpen, onPlug } = input;
   const unattended = input.scheduled || onPlug;
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  namedTargets(config, input.target); // an unknown name is refused before anything
+  if (rotates(config)) return backupVerbRotating(input, log);
   if (unattended && !targetAttached(config, readMountsSync())) {
     log(
       `the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`,
@@ -53,5 +59,35 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
         ? `the backup disk is not closed: ${report.leftRunning}; unplug it once that is done`
         : `the backup disk is closed: you may unplug it`,
     );
+  return report.exitCode;
+}
+
+/** Several disks: each attached one (or the one named); the report per disk; disks away are named. */
+async function backupVerbRotating(input: BackupVerbInput, log: (line: string) => void): Promise<number> {
+  const { config, runner, mode, keepOpen, onPlug } = input;
+  const unattended = input.scheduled || onPlug;
+  const report = await backUpEachTarget({ ...input, unattended, log });
+  if (report === undefined) {
+    const which =
+      input.target ??
+      targetsOf(config)
+        .map((t) => t.name)
+        .join(', ');
+    log(`no backup disk is attached (${which}): nothing to do now (status warns when backups get old)`);
+    for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+    return 0;
+  }
+  if (mode.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else for (const line of rotationLines(report)) log(line);
+  for (const p of await notify(runner, config, report.ok ? 'success' : 'failure', { ...report })) log(`! ${p}`);
+  if (unattended) for (const p of await staleNotice(runner, config)) log(`! ${p}`);
+  if (onPlug && report.ok && !keepOpen) {
+    const left = report.targets.filter((t) => t.leftRunning);
+    log(
+      left.length > 0
+        ? `not closed: ${left.map((t) => `${t.name}: ${t.leftRunning}`).join('; ')}; unplug once that is done`
+        : `the backup disk${report.targets.length > 1 ? 's are' : ' is'} closed: you may unplug ${report.targets.length > 1 ? 'them' : 'it'}`,
+    );
+  }
   return report.exitCode;
 }

@@ -1,6 +1,13 @@
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode } from '../../core/errors.js';
-import { hostRecordFile, readHostRecord, writeHostRecord } from '../../system/host-record.js';
+import { currentTarget } from '../../config/target-view.js';
+import {
+  hostRecordFile,
+  readHostRecord,
+  writeHostRecord,
+  type HostRecord,
+  type TargetRecord,
+} from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
@@ -18,10 +25,17 @@ export interface BackupOptions {
   force?: boolean;
   signal?: AbortSignal;
   lockDir?: string;
+  /**
+   * several disks, one run: the snapshot each source got for an earlier disk (by source
+   * name), sent to the next disks too rather than made again
+   */
+  madeThisRun?: Map<string, string>;
 }
 
 export interface SourceReport extends SourceResult {
   snapshot?: string;
+  /** the snapshot's UUID: the disk's pin in the host's record (several disks) */
+  snapshotUuid?: string;
   mode?: 'full' | 'incremental' | 'unchanged';
   parent?: string;
   bytes?: number;
@@ -74,7 +88,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     ),
   );
   // written while the locks are held; a run refused at the lock did nothing and writes nothing
-  await session.run(tasks, mode, report, { whileLocked: () => recordRun(session, runner, config.file, report) });
+  await session.run(tasks, mode, report, { whileLocked: () => recordRun(session, runner, config, report) });
   return report;
 }
 
@@ -94,9 +108,10 @@ function newReport({ config, runner, sources }: BackupOptions): BackupReport {
 function recordRun(
   session: TargetSession<SourceReport>,
   runner: Runner,
-  configFile: string,
+  config: VaultConfig,
   report: BackupReport,
 ): void {
+  const configFile = config.file;
   if (session.arrayWarning) report.warnings.push(session.arrayWarning);
   if (session.leftRunning) {
     report.leftRunning = session.leftRunning;
@@ -106,7 +121,7 @@ function recordRun(
   try {
     remember(
       runner,
-      configFile,
+      config,
       report,
       session.targetMount !== undefined && session.fatal === undefined,
       session.mirrored,
@@ -121,14 +136,15 @@ function recordRun(
 /** The host's record (for status, with the disk away): each source's last success or failure. */
 function remember(
   runner: Runner,
-  configFile: string,
+  config: VaultConfig,
   report: BackupReport,
   targetSeen: boolean,
   mirrored: boolean,
 ): void {
-  const record = readHostRecord(configFile);
+  const record = readHostRecord(config.file);
   const now = new Date().toISOString();
   if (targetSeen) record.targetSeen = now;
+  rememberTarget(record, currentTarget(config).name, report, targetSeen, now);
   if (mirrored) record.mirrored = true;
   record.lastRun = { at: now, exitCode: report.exitCode };
   for (const r of report.sources) {
@@ -148,6 +164,17 @@ function remember(
     }
   }
   writeHostRecord(runner, record);
+}
+
+/** This disk's part of the record: when it was seen, its last backup, and per source the newest snapshot it holds. */
+function rememberTarget(record: HostRecord, name: string, report: BackupReport, seen: boolean, now: string): void {
+  const t: TargetRecord = { ...record.targets?.[name] };
+  if (seen) t.seen = now;
+  const ok = report.sources.filter((r) => r.status === 'ok' && r.snapshot !== undefined && !report.dryRun);
+  if (ok.length > 0) t.lastBackup = now;
+  t.pins = { ...t.pins };
+  for (const r of ok) t.pins[r.name] = { snapshot: r.snapshot!, uuid: r.snapshotUuid };
+  record.targets = { ...record.targets, [name]: t };
 }
 
 /** The lines printed after the task list for a person. */

@@ -20,6 +20,11 @@ export interface SendPlan {
   dstLatest: string | undefined;
   /** the newest snapshot's name, when the source has not changed since and the target has it: nothing to make */
   unchanged: string | undefined;
+  /**
+   * several disks: a snapshot there is already to send, not a new one to make (the run's
+   * own, made for another disk; or the newest, when the source has not changed since)
+   */
+  existing?: Subvolume;
 }
 
 /** Pick the parent (the newest pair by UUID), and say what the links and the nested subvolumes leave out. */
@@ -27,14 +32,22 @@ export function planSend(
   source: CheckedSource,
   { snapDir, targetDir }: SourceFolders,
   { srcAll, snaps, dst }: Recovered,
-  deps: Pick<BackupSourceDeps, 'knownSources' | 'force'>,
+  deps: Pick<BackupSourceDeps, 'knownSources' | 'force' | 'rotating' | 'madeThisRun'>,
   warnings: string[],
 ): SendPlan {
   const complete = dst.filter(isCompleteCopy);
   const choice = chooseParent({ source: snaps, target: complete });
   const srcLatest = readLink(snapDir, LATEST);
   const dstLatest = readLink(targetDir, LATEST);
-  if (choice.kind === 'incremental' && (srcLatest !== choice.parent || dstLatest !== choice.targetName)) {
+  // with several disks the source's `latest` is the newest snapshot of any disk: newer than this disk's pair is normal
+  const srcNewer =
+    deps.rotating === true &&
+    choice.kind === 'incremental' &&
+    snaps.findIndex((s) => s.name === srcLatest) > snaps.findIndex((s) => s.name === choice.parent);
+  if (
+    choice.kind === 'incremental' &&
+    ((srcLatest !== choice.parent && !srcNewer) || dstLatest !== choice.targetName)
+  ) {
     warnings.push(
       `latest did not point at the newest pair (source ${choice.parent}, target ${choice.targetName}; latest was ${srcLatest ?? 'none'} on the source, ${dstLatest ?? 'none'} on the target), as after an interrupted run; sent from that pair, and both links now point at the new backup`,
     );
@@ -51,7 +64,32 @@ export function planSend(
   }
 
   const plan = { choice, complete, srcLatest, dstLatest };
-  return { ...plan, unchanged: deps.force ? undefined : unchangedSnapshot(source, srcAll, snaps, plan) };
+  const unchanged = deps.force ? undefined : unchangedSnapshot(source, srcAll, snaps, plan);
+  return { ...plan, unchanged, existing: unchanged ? undefined : existingToSend(source, srcAll, snaps, plan, deps) };
+}
+
+/**
+ * Several disks: the snapshot this run made for another disk is sent to this one too
+ * (taken once, sent to each); and when the source has not changed since its newest
+ * snapshot, which this disk lacks, that one is sent instead of a new one.
+ */
+function existingToSend(
+  source: CheckedSource,
+  srcAll: readonly Subvolume[],
+  snaps: readonly Subvolume[],
+  { choice, complete, srcLatest }: Omit<SendPlan, 'unchanged'>,
+  deps: Pick<BackupSourceDeps, 'rotating' | 'madeThisRun' | 'force'>,
+): Subvolume | undefined {
+  if (!deps.rotating) return undefined;
+  const newest = snaps.at(-1);
+  if (newest === undefined || srcLatest !== newest.name) return undefined;
+  // this disk holds it already (its name may be free by chance: the UUID says)
+  if (complete.some((c) => c.receivedUuid === newest.uuid)) return undefined;
+  if (choice.kind === 'incremental' && choice.parent === newest.name) return undefined;
+  if (deps.madeThisRun !== undefined) return deps.madeThisRun === newest.name ? newest : undefined;
+  if (deps.force) return undefined;
+  const live = srcAll.find((s) => s.path === source.real);
+  return newest.cgen !== undefined && live !== undefined && live.gen <= newest.cgen ? newest : undefined;
 }
 
 /** Nothing changed since the newest snapshot, and the target has it: that snapshot's name. */

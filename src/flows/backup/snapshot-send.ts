@@ -7,7 +7,7 @@ import { bootId, clearReceiveRecord, writeReceiveRecord, type ReceiveRecord } fr
 import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import type { Subvolume } from '../../btrfs/subvolumes.js';
 import { transfer } from '../../btrfs/transfer.js';
-import { InterruptedError } from '../../core/errors.js';
+import { InterruptedError, TargetError } from '../../core/errors.js';
 import { snapshotName } from '../../core/naming.js';
 import { killPoint } from '../../system/kill-point.js';
 import type { BackupSourceDeps, SourceFolders } from './backup-source.js';
@@ -44,7 +44,9 @@ export async function snapshotAndSend(
   warnings: string[],
 ): Promise<Sent> {
   const { snapDir, targetDir } = folders;
-  const { name, snapshot, snapshotUuid } = await takeSnapshot(source, folders, [...snaps, ...dst], deps);
+  const { name, snapshot, snapshotUuid } = plan.existing
+    ? existingSnapshot(folders, plan.existing, deps)
+    : await takeSnapshot(source, folders, [...snaps, ...dst], deps);
   throwIfAborted(deps.signal);
   const parent = await sendParent(deps.runner, source, snapDir, targetDir, srcAll, plan, warnings);
   deps.step(
@@ -87,6 +89,24 @@ async function takeSnapshot(
     : Promise.resolve(undefined);
   snapshotUuid.catch(() => {}); // awaited in transfer(); a failure surfaces there
   return { name, snapshot, snapshotUuid };
+}
+
+/** A snapshot there already (several disks): sent as it is, under its own name. */
+function existingSnapshot(
+  { snapDir, targetDir }: SourceFolders,
+  existing: Subvolume,
+  deps: BackupSourceDeps,
+): Pick<Sent, 'name' | 'snapshot' | 'snapshotUuid'> {
+  // its name on this disk must be free: anything there (not ours to delete) stops this source
+  if (entries(targetDir).includes(existing.name)) {
+    throw new TargetError(
+      `${join(targetDir, existing.name)} exists already, but is not a complete copy of the snapshot ${existing.name}; nothing was sent`,
+      `look at it: if it is nothing you need, delete it (btrfs subvolume delete -- ${join(targetDir, existing.name)}), then run the backup again`,
+    );
+  }
+  deps.step(`send the snapshot ${existing.name} (made already)`);
+  deps.runner.preparePipe?.();
+  return { name: existing.name, snapshot: join(snapDir, existing.name), snapshotUuid: Promise.resolve(existing.uuid) };
 }
 
 /** send | receive; a failed transfer leaves no partial copy, nor its record. */

@@ -3,10 +3,12 @@ import { btrfs } from '../../btrfs/commands.js';
 import { fullDiskError } from '../../btrfs/full-disk.js';
 import { compressedSendSupported, compressedTarget } from '../../btrfs/send-features.js';
 import { errorMessage } from '../../core/errors.js';
+import { rotates } from '../../config/target-view.js';
 import { snapshotName } from '../../core/naming.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
 import { progressInterval } from '../../ui/renderer.js';
 import { pruneSource } from '../retention/prune-source.js';
+import { pinsForRetention } from '../retention/rotation-pins.js';
 import type { Task, TargetSession } from '../session/target-session.js';
 import type { BackupOptions, SourceReport } from './backup.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
@@ -35,12 +37,19 @@ export async function backUpSourceTask(
   const outcome = await backUpOnOpenTarget(session, opts, whole, source, task);
   whole.done += outcome.bytes;
   Object.assign(r, outcomeFields(outcome));
+  // several disks: the next disk of this run gets this snapshot, not one of its own
+  if (outcome.mode !== 'unchanged') opts.madeThisRun?.set(source.name, outcome.snapshot);
   for (const w of outcome.warnings) task.output = `warning: ${w}`;
   task.title = `${r.source}: ${describe(outcome, !runner.changesTakeEffect)}`;
   // only after a backup that worked, with the target open: retention
   if (config.retention) {
     try {
+      const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
+        outcome.after.source.some((s) => s.name === n),
+      );
+      r.warnings.push(...rotation.warnings);
       const pruned = await pruneSource({
+        otherPins: rotation.otherPins,
         runner,
         snapDir: outcome.snapDir,
         targetDir: outcome.targetDir,
@@ -58,11 +67,12 @@ export async function backUpSourceTask(
 
 async function backUpOnOpenTarget(
   session: TargetSession<SourceReport>,
-  { config, runner, mode, signal, sources, force }: BackupOptions,
+  opts: BackupOptions,
   whole: WholeRun,
   source: CheckedSource,
   task: Task,
 ): Promise<SourceOutcome> {
+  const { config, runner, mode, signal, sources, force } = opts;
   const targetMount = session.targetMount!;
   const compressedSend = compressedTarget(targetMount) && (await compressedSendSupported(runner));
   return backupSource(source, {
@@ -79,6 +89,8 @@ async function backUpOnOpenTarget(
     minFree: config.target.minFree,
     keepLast: config.retention?.target.keepLast,
     compressedSend,
+    rotating: rotates(config),
+    madeThisRun: opts.madeThisRun?.get(source.name),
     progress: throttle(
       progressInterval(mode),
       (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`),
@@ -107,6 +119,7 @@ export async function backUpOnPaper(
 function outcomeFields(o: SourceOutcome): Partial<SourceReport> {
   return {
     snapshot: o.snapshot,
+    snapshotUuid: o.after.source.find((s) => s.name === o.snapshot)?.uuid || undefined,
     mode: o.mode,
     parent: o.parent,
     bytes: o.bytes,

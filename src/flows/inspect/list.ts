@@ -20,6 +20,7 @@ import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
 import { filesystemLayer } from '../../stack/filesystem.js';
 import { planSource } from '../retention/retention-plan.js';
+import { rotationPins } from '../retention/rotation-pins.js';
 
 export interface SnapshotRow {
   name: string;
@@ -123,6 +124,7 @@ async function listSource(
       snapDir: s.snapshotDir,
       targetDir: entry.targetDir,
       rules: config.retention,
+      otherPins: rotationPins(config, s.name).pins,
     });
     const why = (list: RetentionDecision[], name: string | undefined) => list.find((d) => d.name === name)?.reasons;
     for (const row of rows)

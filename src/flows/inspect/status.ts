@@ -24,6 +24,11 @@ import { stackLayers } from '../../stack/stack.js';
 import { formatBytes, formatDuration } from '../../ui/format.js';
 import { freeSpace } from '../retention/min-free.js';
 import { planSource } from '../retention/retention-plan.js';
+import { rotationPins } from '../retention/rotation-pins.js';
+import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
+import { attachedTargets } from '../backup/backup-rotation.js';
+import { SINGLE_TARGET_NAME } from '../../config/defaults.js';
+import { targetLines, targetsStatus, targetWarnings, type TargetStatus, type TargetWarning } from './targets-status.js';
 
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
@@ -36,12 +41,15 @@ export type WarningCode =
   | 'incomplete-copy'
   | 'retention-disabled'
   | 'target-not-seen'
-  | 'future-name';
+  | 'future-name'
+  | TargetWarning['code'];
 
 export interface StatusWarning {
   code: WarningCode;
   message: string;
   source?: string;
+  /** a warning about one backup disk (several disks): its name */
+  target?: string;
   fix?: string;
 }
 
@@ -87,12 +95,20 @@ export interface Status {
   /** minFree: target.min_free as written (it deletes the oldest backups when space is short, with or without [retention]) */
   retention: { configured: boolean; minFree: string | null };
   sources: SourceStatus[];
+  /** every backup disk of the config (or the one named with --target): attached, last backup, last seen, pins */
+  targets: TargetStatus[];
   warnings: StatusWarning[];
   exitCode: number;
 }
 
 /** One look at everything, read-only; works with the backup disk closed or away. */
-export async function collectStatus(runner: Runner, config: VaultConfig, now = new Date()): Promise<Status> {
+export async function collectStatus(
+  runner: Runner,
+  config: VaultConfig,
+  now = new Date(),
+  /** --target NAME: that disk alone */
+  only?: string,
+): Promise<Status> {
   const record = readHostRecord(config.file);
   const mounts = await readMounts();
   const ctx = { runner, config, mounts: async () => mounts };
@@ -139,10 +155,11 @@ export async function collectStatus(runner: Runner, config: VaultConfig, now = n
     },
     retention: { configured: config.retention !== undefined, minFree: minFreeText(config) },
     sources,
+    targets: targetsStatus(config, record, mounts, now, only),
     warnings: [],
     exitCode: 0,
   };
-  status.warnings = warningsOf(status, config, record, now);
+  status.warnings = [...warningsOf(status, config, record, now), ...targetWarnings(config, status.targets, now)];
   status.ok = status.warnings.length === 0;
   return status;
 }
@@ -176,6 +193,7 @@ async function sourceStatus(
       snapDir: s.snapshotDir,
       targetDir,
       rules: config.retention,
+      otherPins: rotationPins(config, s.name).pins,
       now,
     });
     wouldDelete = {
@@ -255,7 +273,8 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
     out.push({ code: 'retention-disabled', message });
   }
   const seen = status.target.lastSeen ? Date.parse(status.target.lastSeen) : undefined;
-  if (!status.target.mounted && seen !== undefined && now.getTime() - seen > maxAge * 1000) {
+  // several disks: each disk's own max_age says (targetWarnings)
+  if (!rotates(config) && !status.target.mounted && seen !== undefined && now.getTime() - seen > maxAge * 1000) {
     out.push({
       code: 'target-not-seen',
       message: `the backup disk was last seen ${formatDuration(now.getTime() - seen)} ago: plug it in`,
@@ -268,6 +287,8 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
 export function statusLines(s: Status): string[] {
   const lines: string[] = [];
   const ago = (sec: number | null) => (sec === null ? 'never' : `${formatDuration(sec * 1000)} ago`);
+  if (s.targets.length > 1 || s.targets[0]?.name !== SINGLE_TARGET_NAME)
+    lines.push('backup disks (* the one below):', ...targetLines(s.targets, s.target.mountpoint), '');
   lines.push(
     `backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`,
   );
@@ -295,4 +316,15 @@ export function statusLines(s: Status): string[] {
   if (s.warnings.length === 0) lines.push('all well');
   for (const w of s.warnings) lines.push(`! ${w.message}${w.fix ? `\n  fix: ${w.fix}` : ''}`);
   return lines;
+}
+
+/**
+ * status as the command asks: the disk named with --target, else (several disks) the
+ * first attached one in detail, each disk in a line of its own.
+ */
+export async function collectStatusFor(runner: Runner, config: VaultConfig, name: string | undefined): Promise<Status> {
+  const named = namedTargets(config, name);
+  if (!rotates(config)) return collectStatus(runner, config, new Date(), name);
+  const shown = name !== undefined ? named[0]! : (attachedTargets(config, undefined).attached[0] ?? named[0]!);
+  return collectStatus(runner, viewOf(config, shown), new Date(), name);
 }

@@ -4,6 +4,7 @@ import { btrfs } from '../../btrfs/commands.js';
 import { waitForFreedSpace } from '../../btrfs/freed-space.js';
 import { LATEST, PREVIOUS, readLink, replaceLink, removeLink } from '../../btrfs/links.js';
 import type { Subvolume } from '../../btrfs/subvolumes.js';
+import type { OtherPin } from '../../core/prune-plan.js';
 import type { RetentionDecision, RetentionRules } from '../../core/retention.js';
 import type { Runner } from '../../system/runner.js';
 import { planSource } from './retention-plan.js';
@@ -31,6 +32,8 @@ export interface PruneSourceInput {
   sourceListing: readonly Subvolume[];
   targetListing: readonly Subvolume[];
   rules: { source?: RetentionRules; target?: RetentionRules };
+  /** the other backup disks' pins on this source (rotationPins) */
+  otherPins?: readonly OtherPin[];
   timeZone?: string;
   now?: Date;
   progress?(text: string): void;

@@ -6,6 +6,7 @@ import { claimFolder, ownFolder, resolvedFolder } from '../../btrfs/folders.js';
 import type { Runner } from '../../system/runner.js';
 import { lexists } from '../../system/no-follow.js';
 import type { OutputMode } from '../../ui/renderer.js';
+import { pinsForRetention } from './rotation-pins.js';
 import { pruneSource } from './prune-source.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
 
@@ -78,13 +79,19 @@ export async function runPrune(opts: {
             true,
           );
           claimFolder(runner, snap, 'source', owner);
+          const sourceListing = await session.listings.get(source.mount.mountPoint)!;
+          const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
+            sourceListing.some((s) => s.path === join(snap, n)),
+          );
+          r.warnings.push(...rotation.warnings);
           const out = await pruneSource({
             runner,
             snapDir: snap,
             targetDir: dst,
-            sourceListing: await session.listings.get(source.mount.mountPoint)!,
+            sourceListing,
             targetListing: await session.targetListing(),
             rules: config.retention ?? {},
+            otherPins: rotation.otherPins,
             progress: (text) => (task.output = text),
           });
           r.snapshots = { source: out.source.decisions, target: out.target.decisions };
@@ -108,6 +115,7 @@ export function pruneLines(report: PruneRunReport): string[] {
   const gone = report.dryRun ? 'would be deleted' : 'deleted';
   for (const r of report.sources) {
     if (r.status === 'failed') lines.push(`✖ ${r.source}: ${r.error}${r.fix ? `\n  fix: ${r.fix}` : ''}`);
+    for (const w of r.warnings) lines.push(`! ${r.source}: ${w}`);
     if (!r.snapshots) continue;
     for (const side of ['source', 'target'] as const) {
       lines.push('', `${r.source}, ${side === 'source' ? 'snapshots on the source' : 'backups on the target'}:`);

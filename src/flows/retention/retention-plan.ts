@@ -1,6 +1,6 @@
 import { LATEST, readLink } from '../../btrfs/links.js';
 import { backupsIn, snapshotsIn, type Subvolume } from '../../btrfs/subvolumes.js';
-import { planPrune, type PrunePlan } from '../../core/prune-plan.js';
+import { planPrune, type OtherPin, type PrunePlan } from '../../core/prune-plan.js';
 import type { RetentionRules } from '../../core/retention.js';
 
 // One source's snapshots and backups, in the one order, and the one retention plan:
@@ -21,6 +21,8 @@ export function planSource(input: {
   rules: { source?: RetentionRules; target?: RetentionRules };
   timeZone?: string;
   now?: Date;
+  /** the other backup disks' pins on this source (rotationPins) */
+  otherPins?: readonly OtherPin[];
 }): SourcePlan {
   const source = snapshotsIn(input.sourceListing, input.snapDir);
   const target = backupsIn(input.targetListing, input.targetDir);
@@ -33,6 +35,7 @@ export function planSource(input: {
     targetRules: input.rules.target,
     timeZone: input.timeZone,
     now: input.now ?? new Date(),
+    otherPins: input.otherPins,
   });
   return { source, target, plan };
 }

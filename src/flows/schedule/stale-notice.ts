@@ -11,7 +11,9 @@ export async function staleNotice(runner: Runner, config: VaultConfig): Promise<
   // a dry-run sends nothing (notify), so it has nothing to remember
   if (!config.notify?.on.includes('stale') || !runner.changesTakeEffect) return [];
   const status = await collectStatus(runner, config);
-  const stale = status.warnings.filter((w) => ['stale-backup', 'no-backup', 'target-not-seen'].includes(w.code));
+  const stale = status.warnings.filter((w) =>
+    ['stale-backup', 'no-backup', 'target-not-seen', 'target-away'].includes(w.code),
+  );
   if (stale.length === 0) return [];
   const record = readHostRecord(config.file);
   if (record.lastStaleNotice && Date.now() - Date.parse(record.lastStaleNotice) < DAY_MS) return [];

@@ -1,0 +1,118 @@
+import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
+import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
+import { ExitCode, TargetError } from '../../core/errors.js';
+import { readHostRecord } from '../../system/host-record.js';
+import { attachedTargets } from '../backup/backup-rotation.js';
+import { restoreSource } from './source-pick.js';
+
+// A verb over several backup disks (prune, list, verify, open, close): the flow written
+// for one disk runs on each disk's view of the config, one after the other. With one
+// disk it is that flow alone, its report as it always was.
+
+export interface EachTargetReport<R> {
+  ok: boolean;
+  /** each disk's report, with its name */
+  targets: (R & { name: string })[];
+  /** the disks that were not attached: skipped */
+  absent: { name: string; mountpoint: string }[];
+  exitCode: number;
+}
+
+export interface PerTargetOutput {
+  /** what --json prints */
+  json: unknown;
+  lines: string[];
+  exitCode: number;
+}
+
+/**
+ * `run` on the one disk, or (several disks) on each attached one, or the one named;
+ * `which: 'all'` runs it on every disk, attached or not (close).
+ */
+export async function runPerTarget<R extends object>(
+  config: VaultConfig,
+  name: string | undefined,
+  run: (view: VaultConfig) => Promise<R>,
+  lines: (r: R) => string[],
+  o: { what: string; which?: 'attached' | 'all' } = { what: 'run' },
+): Promise<PerTargetOutput> {
+  namedTargets(config, name); // an unknown name is refused before anything
+  if (!rotates(config)) {
+    const r = await run(config);
+    return { json: r, lines: lines(r), exitCode: codeOf(r) };
+  }
+  const { attached, absent } =
+    o.which === 'all' ? { attached: namedTargets(config, name), absent: [] } : attachedTargets(config, name);
+  if (attached.length === 0) throw noneAttached(absent, name, o.what);
+  const report: EachTargetReport<R> = {
+    ok: false,
+    targets: [],
+    absent: absent.map((t) => ({ name: t.name, mountpoint: t.mountpoint })),
+    exitCode: ExitCode.ok,
+  };
+  const out: string[] = [];
+  for (const t of attached) {
+    const r = await run(viewOf(config, t));
+    report.targets.push({ name: t.name, ...r });
+    out.push(`${t.name} (${t.mountpoint}):`, ...lines(r).map((l) => (l === '' ? l : `  ${l}`)));
+  }
+  for (const a of report.absent) out.push(`- ${a.name} (${a.mountpoint}): not attached, skipped`);
+  const codes = report.targets.map(codeOf).filter((c) => c !== ExitCode.ok);
+  report.exitCode = codes.length === 0 ? ExitCode.ok : new Set(codes).size === 1 ? codes[0]! : ExitCode.failed;
+  report.ok = report.exitCode === ExitCode.ok;
+  return { json: report, lines: out, exitCode: report.exitCode };
+}
+
+// a report without an exit code (list, open) is a success
+const codeOf = (r: object) => (r as { exitCode?: number }).exitCode ?? ExitCode.ok;
+
+function noneAttached(absent: readonly NamedTargetConfig[], name: string | undefined, what: string): TargetError {
+  const names = absent.map((t) => `${t.name} (${t.mountpoint})`).join(', ');
+  return new TargetError(
+    name
+      ? `the backup disk ${names} is not attached: cannot ${what}`
+      : `none of the backup disks is attached: ${names}`,
+    name ? 'plug it in, or name another with --target' : 'plug one in, or name one with --target',
+  );
+}
+
+/**
+ * Restore and files read one disk: the one named, else (several disks) the attached one
+ * whose newest backup of the source is the newest (the host's record says), and a line
+ * that says which.
+ */
+export function diskToReadFrom(
+  config: VaultConfig,
+  name: string | undefined,
+  /** the source as the command names it: its path or name (undefined: the picker asks) */
+  sourceArg: string | undefined,
+): { config: VaultConfig; said?: string } {
+  const named = namedTargets(config, name);
+  if (!rotates(config)) return { config };
+  if (name !== undefined) return { config: viewOf(config, named[0]!) };
+  const { attached, absent } = attachedTargets(config, undefined);
+  if (attached.length === 0) throw noneAttached(absent, undefined, 'read a backup');
+  const record = readHostRecord(config.file);
+  const sourceName = sourceNameOf(config, sourceArg);
+  const newest = (t: NamedTargetConfig) =>
+    (sourceName !== undefined ? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot : undefined) ??
+    record.targets?.[t.name]?.lastBackup ??
+    '';
+  // backup names are their UTC times: the greatest is the newest
+  const best = [...attached].sort((a, b) => newest(b).localeCompare(newest(a)))[0]!;
+  const held = newest(best);
+  return {
+    config: viewOf(config, best),
+    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, whose newest backup of this source is ${held}` : ''}; --target NAME reads another`,
+  };
+}
+
+// an unknown source is the restore's own error, said by it: here it only picks no disk by it
+function sourceNameOf(config: VaultConfig, sourceArg: string | undefined): string | undefined {
+  if (sourceArg === undefined) return undefined;
+  try {
+    return restoreSource(config, sourceArg).name;
+  } catch {
+    return undefined;
+  }
+}
