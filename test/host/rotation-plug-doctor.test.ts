@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
@@ -173,6 +173,33 @@ function doctor(): { code: number; checks: DoctorCheck[] } {
   const r = s.cli(['doctor', '--json', '--config', s.config]);
   return { code: r.code, checks: (JSON.parse(r.stdout) as { checks: DoctorCheck[] }).checks };
 }
+
+test("a disk's plug service, run as systemd runs it, backs up to that disk alone", () => {
+  const root = join(s.dir, 'root-run');
+  assert.equal(s.cli(['schedule', 'install', '--root', root, '--on-plug', '--config', s.config]).code, 0);
+  const latest = (mp: string) => {
+    try {
+      // the source's folder: its path with / as - (docs/CONFIG.md, "Folder names")
+      return readlinkSync(join(mp, s.data.slice(1).replaceAll('/', '-'), 'latest'));
+    } catch {
+      return undefined;
+    }
+  };
+  for (const [name, mine, other] of [
+    ['office', office.mountPoint, s.dst.mountPoint],
+    ['home', s.dst.mountPoint, office.mountPoint],
+  ] as const) {
+    const [before, untouched] = [latest(mine), latest(other)];
+    const words = execStart(join(unitDir(root), unitNames(s.config, name).plugService));
+    const r = spawnSync(words[0]!, words.slice(1), { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.ok(
+      latest(mine) !== undefined && latest(mine) !== before,
+      `${name} got a new backup:\n${r.stdout}${r.stderr}`,
+    );
+    assert.equal(latest(other), untouched, `the other disk was left alone by ${name}'s run`);
+  }
+});
 
 test("doctor with two disks: each disk's token hash and fstab, each mounted disk told by its token", () => {
   const { checks } = doctor();

@@ -28,9 +28,9 @@ const SECOND = {
 };
 
 /**
- * The config of one of the two disks alone (until `--target` reaches this branch, a
- * run for one disk is a config naming that disk alone): the first is [target], the
- * second the [targets.bvz] table setup added at the end.
+ * The config of one of the two disks alone (the first is [target], the second the
+ * [targets.bvz] table setup added at the end): each disk opened and backed up by a
+ * config that knows only it, so nothing of the other's can help it along.
  */
 function configOf(which: 'first' | 'second'): string {
   const full = readFileSync(CONFIG, 'utf8');
