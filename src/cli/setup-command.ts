@@ -52,5 +52,6 @@ async function wizardQuestions(): Promise<SetupQuestions> {
     wipe: (disk) => prompts.askWipe(disk),
     details: (o) => prompts.askSetupDetails(o),
     confirm: (words) => prompts.askConfirmation(words),
+    rotation: (existing) => prompts.askRotation(existing),
   };
 }

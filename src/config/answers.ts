@@ -2,7 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import * as z from 'zod/mini';
 import { InternalError, ProblemsError, UserError } from '../core/errors.js';
-import { FULL_STACK, LAYER_NAMES, layersInOrder, TARGET_DEFAULTS, type LayerName } from './defaults.js';
+import {
+  FULL_STACK,
+  LAYER_NAMES,
+  layersInOrder,
+  TARGET_DEFAULTS,
+  TARGET_NAME,
+  TARGET_NAME_RULE,
+  type LayerName,
+} from './defaults.js';
 import { documented } from './key-docs.js';
 import { keyTable } from './keys.js';
 import { layerSchema } from './schema.js';
@@ -53,12 +61,22 @@ export const answersSchema = z.strictObject({
     example: 'wipe_existing = false',
     does: 'Whether what the disk carries may be destroyed.',
   }),
-  mountpoint: documented(
-    z._default(line().check(z.regex(/^\//, 'is not an absolute path')), TARGET_DEFAULTS.mountpoint),
+  mountpoint: documented(z.optional(line().check(z.regex(/^\//, 'is not an absolute path'))), {
+    expects: 'a string: an absolute path',
+    example: 'mountpoint = "/media/backup"',
+    does: `Where the backup filesystem is mounted (default ${TARGET_DEFAULTS.mountpoint}; with rotation, /media/backup-<name>).`,
+  }),
+  rotation: documented(z._default(z.boolean(), false), {
+    expects: 'a boolean: true to make another backup disk for this host',
+    example: 'rotation = true',
+    does: 'On a host whose config has a backup disk already: make this disk another one (rotation), with names of its own and a [targets.<name>] table added to the config.',
+  }),
+  target_name: documented(
+    z.optional(line().check(z.regex(TARGET_NAME, `is not a target name (${TARGET_NAME_RULE})`))),
     {
-      expects: 'a string: an absolute path',
-      example: 'mountpoint = "/media/backup"',
-      does: 'Where the backup filesystem is mounted.',
+      expects: `a string: ${TARGET_NAME_RULE}`,
+      example: 'target_name = "office"',
+      does: "With rotation: the new disk's name in the config (default: derived from its serial).",
     },
   ),
   compression: documented(z._default(z.enum(['zstd', 'lzo', 'zlib', 'none']), 'zstd'), {

@@ -37,7 +37,7 @@ export function namedTargetDefaults(name: string): { [K in keyof typeof TARGET_D
     luks_name: `enc-backup-${name}`,
     keyfile: `key-${name}`,
     volume_group: `backup-${name}`,
-    partition: `/dev/disk/by-partlabel/backup-${name}`,
+    partition: `/dev/disk/by-partlabel/${targetLabel(name)}`,
   };
 }
 
@@ -48,6 +48,35 @@ export function namedTargetDefaults(name: string): { [K in keyof typeof TARGET_D
 export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,23}$/;
 export const TARGET_NAME_RULE =
   'at most 24 characters: lower-case letters, digits, "-" and "_", starting with a letter or digit';
+
+/**
+ * How long a name setup derives from a disk's serial may be: the array's name goes into
+ * the md superblock, whose name field (32 bytes) also holds the host name before a ":".
+ */
+const DERIVED_NAME_LENGTH = 12;
+
+/**
+ * The target name setup gives another backup disk of this host (rotation): the tail of
+ * the disk's serial (else of its by-id name, else of its kernel name), lower-cased, with
+ * everything but letters and digits dropped, so whatever a serial holds (a "/", blanks,
+ * a "%", a line break) the name is safe in a device path, a unit name and a TOML key.
+ * A name the config has already (two disks of one serial) gets "-2", "-3", ….
+ */
+export function targetNameFor(disk: { serial: string; byId?: string; path: string }, taken: readonly string[]): string {
+  const from = (raw: string | undefined) =>
+    (raw ?? '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')
+      .slice(-DERIVED_NAME_LENGTH);
+  const base = from(disk.serial) || from(disk.byId?.split('/').at(-1)) || from(disk.path.split('/').at(-1)) || 'disk';
+  if (!taken.includes(base)) return base;
+  for (let n = 2; ; n++) if (!taken.includes(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/** The GPT label of a named target's partition: its default `partition` is this label's by-partlabel path. */
+export function targetLabel(name: string): string {
+  return `backup-${name}`;
+}
 
 /** How long a disk may be away before its pin goes, and before status warns that it is away. */
 export const ROTATION_DEFAULTS = { keep_for_absent: '90d', max_age: '30d' } as const;

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { readBytesNoFollow } from '../system/no-follow.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
-import type { CreateOptions, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
+import type { NamedTargetConfig } from '../config/config.js';
+import type { CreateOptions, HealthCheck, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
 import { filesystemDevice } from './layers.js';
 import { ownMountPoint } from './mount-point.js';
 
@@ -164,3 +165,55 @@ export const tokenLayer: LayerHandler = {
 
   async closeOnPaper() {},
 };
+
+/** A hash file's SHA-512, or undefined when it cannot be read (doctor names that on its own). */
+function keptHash(file: string): string | undefined {
+  try {
+    return parseHashFile(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * doctor, with several backup disks: each disk mounted at a target's mount point is
+ * told by its token: that target's own, another target's (mounted at the wrong place),
+ * or none of the configured disks' (its hash file went stale, or it is not a disk of
+ * this host). Reads only; the token is never shown, nor its hash.
+ */
+export function tokenAgreement(targets: readonly NamedTargetConfig[]): HealthCheck[] {
+  const hashes = targets.map((t) => ({ name: t.name, file: t.tokenHashFile, hash: keptHash(t.tokenHashFile) }));
+  const checks: HealthCheck[] = [];
+  for (const t of targets) {
+    const token = readBytesNoFollow(t.tokenFile);
+    // nothing mounted there (the disk is away): nothing to tell
+    if (!token) continue;
+    const hash = sha512(token);
+    const owner = hashes.find((h) => h.hash === hash);
+    const where = `the disk mounted at ${t.mountpoint}`;
+    if (owner?.name === t.name)
+      checks.push({
+        area: 'disk',
+        name: `token ${t.name}`,
+        level: 'ok',
+        detail: `${where} is the backup disk ${t.name}: its token matches ${t.tokenHashFile}`,
+      });
+    else if (owner)
+      checks.push({
+        area: 'disk',
+        name: `token ${t.name}`,
+        level: 'error',
+        detail: `${where} (the backup disk ${t.name}'s place) is the backup disk ${owner.name}: its token matches ${owner.file}`,
+        fix: `unmount it (umount ${t.mountpoint}) and let btrfs-vault open it: btrfs-vault open --target ${owner.name}`,
+      });
+    else
+      checks.push({
+        area: 'disk',
+        name: `token ${t.name}`,
+        level: 'error',
+        detail: `${where} holds a token whose hash matches none of the configured backup disks' (${hashes.map((h) => h.file).join(', ')}): its hash file went stale, or it is not a backup disk of this host`,
+        fix: `if it is this host's disk ${t.name}, write its hash again (sha512sum ${t.tokenFile} > ${t.tokenHashFile}, as root, mode 0600); otherwise unmount it`,
+      });
+  }
+  return checks;
+}

@@ -94,6 +94,23 @@ async function askMount(
   return { mountpoint, compression };
 }
 
+/** On a host with backup disks already: is this one another of them (rotation), or set up as before? */
+export async function askRotation(existing: readonly string[]): Promise<boolean> {
+  return select({
+    message: `This host has ${existing.length === 1 ? 'a backup disk' : 'backup disks'} already (${existing.join(', ')}). This disk is`,
+    choices: [
+      {
+        name: 'another backup disk for this host (rotation): names of its own, its own chain, added to the config',
+        value: true,
+      },
+      {
+        name: "set up as before: wiped for this host, or joined when it holds another host's backup disk",
+        value: false,
+      },
+    ],
+  });
+}
+
 export async function askConfirmation(words: string[]): Promise<string> {
   return input({
     message: `Type the disk's serial (${words.length > 1 ? 'or the last part of its by-id name' : 'as shown above'}) to go ahead`,

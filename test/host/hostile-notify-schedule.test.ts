@@ -10,6 +10,7 @@ import { scratchDir } from '../support/scratch.js';
 import { unitNames } from '../../src/flows/schedule/schedule.js';
 import { BIN, RELEASE_BIN } from '../support/cli.js';
 import { sh } from '../support/sh.js';
+import { execWords, udevRules } from '../support/unit-text.js';
 
 // Issue 19, the hostile way: notify (its URL is a secret, its command a program we do
 // not know), schedule (what we write into systemd units and udev rules), and the release
@@ -307,61 +308,6 @@ test('[programs we run] doctor without mdadm, lvm and sgdisk on the PATH, target
 });
 
 // ---------------------------------------------------------------- what we write into other formats
-
-/** The words systemd makes of an ExecStart= line (systemd.service "Command lines"), strict: anything it would substitute is an error here. */
-function execWords(line: string): string[] {
-  const words: string[] = [];
-  const esc: Record<string, string> = { n: '\n', t: '\t', '\\': '\\', '"': '"', "'": "'", s: ' ' };
-  let i = 0;
-  while (i < line.length) {
-    if (line[i] === ' ') {
-      i++;
-      continue;
-    }
-    let w = '';
-    const quote = line[i] === '"' || line[i] === "'" ? line[i++] : undefined;
-    while (i < line.length && (quote ? line[i] !== quote : line[i] !== ' ')) {
-      if (line[i] === '\\') {
-        const c = esc[line[i + 1]!];
-        if (c === undefined) throw new Error(`unknown escape \\${line[i + 1]} in ${line}`);
-        w += c;
-        i += 2;
-      } else if (!quote && (line[i] === '"' || line[i] === "'")) throw new Error(`a quote inside a word: ${line}`);
-      else w += line[i++];
-    }
-    if (quote) {
-      if (line[i] !== quote) throw new Error(`unterminated quote: ${line}`);
-      i++;
-      if (i < line.length && line[i] !== ' ') throw new Error(`text after a closing quote: ${line}`);
-    }
-    words.push(
-      w.replace(/%(.)|\$(.)/gs, (m, pct?: string, dollar?: string) => {
-        if (pct === '%' || dollar === '$') return pct ?? dollar!;
-        throw new Error(`systemd would substitute ${m} in ${JSON.stringify(w)}`);
-      }),
-    );
-  }
-  return words;
-}
-
-/** udev's rules (udev(7)), strict: a line ending in \ continues, # lines are comments, every other line is one rule of KEY op "value" pairs. */
-function udevRules(text: string): { key: string; op: string; value: string }[][] {
-  const rules = [];
-  for (const line of text.replace(/\\\n/g, '').split('\n')) {
-    const t = line.trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const pairs = [];
-    let rest = t;
-    while (rest !== '') {
-      const m = /^([A-Z_]+(?:\{[^}"]*\})?)\s*(==|!=|\+=|-=|:=|=)\s*"([^"]*)"\s*(?:,\s*|$)/.exec(rest);
-      if (!m) throw new Error(`not a udev rule: ${t}`);
-      pairs.push({ key: m[1]!, op: m[2]!, value: m[3]! });
-      rest = rest.slice(m[0].length);
-    }
-    rules.push(pairs);
-  }
-  return rules;
-}
 
 /** The config copied to a folder of the given name (with its token hash beside it). */
 function configIn(folder: string): string {

@@ -26,7 +26,7 @@ test('LUKS on the partition: its UUID read from the attached partition, and the 
   const rule = scheduleFiles({
     configFile: '/etc/bv/c.toml',
     every: 'daily',
-    plug,
+    plugs: [{ match: plug }],
     program: ['/usr/bin/node', '/bv.js'],
     root: '/',
   }).find((f) => f.path.endsWith('.rules'))!;

@@ -54,7 +54,14 @@ const fake = (children?: BlockDevice[]) =>
 /** Answers noting which questions were asked; a question not expected throws. */
 function questions(
   dir: string,
-  o: { layers?: ('raid' | 'luks' | 'lvm')[]; wipe?: boolean; mountpoint?: string; confirm?: string } = {},
+  o: {
+    layers?: ('raid' | 'luks' | 'lvm')[];
+    wipe?: boolean;
+    mountpoint?: string;
+    confirm?: string;
+    rotation?: boolean;
+    targetName?: string;
+  } = {},
 ) {
   const asked: string[] = [];
   const q: SetupQuestions = {
@@ -69,9 +76,11 @@ function questions(
     wipe: async () => (asked.push('wipe'), o.wipe ?? false),
     details: async (d) => (
       asked.push(`details${d.askSize ? ' with size' : ''}`),
-      { size: 'all', mountpoint: o.mountpoint ?? join(dir, 'mnt'), compression: 'zstd' }
+      { size: 'all', mountpoint: o.mountpoint ?? d.mountpoint, compression: 'zstd' }
     ),
     confirm: async () => (asked.push('confirm'), o.confirm ?? 'Z42'),
+    rotation: async (existing) => (asked.push(`rotation besides ${existing.join(',')}`), o.rotation ?? false),
+    ...(o.targetName !== undefined ? { targetName: o.targetName } : {}),
   };
   return { q, asked };
 }

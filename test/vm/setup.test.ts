@@ -38,3 +38,7 @@ test('vm setup: refuses a mounted disk, a wrong confirmation, a foreign mount po
 test("vm setup: the interactive wizard in a real terminal, a refusal and the happy path; a plain btrfs disk, one with LUKS alone, a mirror without LVM (refused first: the name is the whole stack's), each with a backup; a disk with leftovers of an earlier stack is wiped properly; a setup killed half-way is resumed; without an ARRAY line, of several backup arrays only the configured partition's is opened", async () => {
   assertScenarios(await boot('wizard-and-other-disks', ['bv-p', 'bv-src', 'bv-q', 'bv-u', 'bv-w', 'bv-o', 'bv-r']), 8);
 });
+
+test('vm setup: rotation: a second whole stack (RAID1 + LUKS + LVM) for the same host under names of its own that never clash (md, LUKS, VG, mount, fstab, mdadm.conf); both open at once and each alone, each backed up; a udev rule per disk giving its partition its own plug service alone', async () => {
+  assertScenarios(await boot('rotation', ['bv-src', 'bv-y', 'bv-z']), 3);
+});

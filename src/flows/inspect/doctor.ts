@@ -4,6 +4,8 @@ import { assertPrivateFile } from '../../config/permissions.js';
 import { errorMessage } from '../../core/errors.js';
 import type { HealthCheck } from '../../stack/layer.js';
 import { stackLayers } from '../../stack/stack.js';
+import { tokenAgreement } from '../../stack/token.js';
+import { targetsOf, viewOf } from '../../config/target-view.js';
 import { fstabEntriesFor } from '../../system/fstab-file.js';
 import type { Runner } from '../../system/runner.js';
 import { collectStatus } from './status.js';
@@ -45,9 +47,7 @@ export async function runDoctor(
     return finish(checks);
   }
   checks.push(configCheck(config));
-  checks.push(...(await secretChecks(config)));
-  for (const h of stackLayers({ config })) checks.push(...((await h.checks?.(config.target)) ?? []));
-  checks.push(...fstabChecks(config));
+  checks.push(...(await diskChecks(config)));
   checks.push(await scheduleCheck(runner, config));
   checks.push(...(await backupsChecks(runner, config)));
   return finish(checks);
@@ -58,8 +58,41 @@ function configCheck(config: VaultConfig): Check {
     area: 'config',
     name: 'config',
     level: 'ok',
-    detail: `${config.file}: ${config.sources.length} source(s), target ${config.target.mountpoint} (${config.target.layers.join(' + ') || 'plain btrfs'})`,
+    detail: `${config.file}: ${config.sources.length} source(s), ${targetsOf(config)
+      .map(
+        (t) =>
+          `${targetsOf(config).length > 1 ? `${t.name} ` : 'target '}${t.mountpoint} (${t.layers.join(' + ') || 'plain btrfs'})`,
+      )
+      .join(', ')}`,
   };
+}
+
+/**
+ * Every backup disk's lines on this host: its secrets, what its layers keep (the ARRAY
+ * line), its fstab line; with several disks each finding names its disk, and a disk
+ * mounted at a disk's place is told by its token.
+ */
+async function diskChecks(config: VaultConfig): Promise<Check[]> {
+  const targets = targetsOf(config);
+  const several = targets.length > 1;
+  const checks: Check[] = [];
+  for (const target of targets) {
+    const view = viewOf(config, target);
+    const own = [
+      ...(await secretChecks(view)),
+      ...(
+        await Promise.all(stackLayers({ config: view }).map(async (h) => (await h.checks?.(view.target)) ?? []))
+      ).flat(),
+      ...fstabChecks(view),
+    ];
+    checks.push(
+      ...(several
+        ? own.map((c) => ({ ...c, name: `${c.name} ${target.name}`, detail: `${target.name}: ${c.detail}` }))
+        : own),
+    );
+  }
+  if (several) checks.push(...tokenAgreement(targets));
+  return checks;
 }
 
 /** The token's hash and each layer's secrets (a keyfile): root's alone. */

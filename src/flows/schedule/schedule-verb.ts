@@ -1,7 +1,17 @@
-import type { VaultConfig } from '../../config/config.js';
+import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
+import { targetsOf } from '../../config/target-view.js';
 import { UserError } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
-import { checkCalendar, install, plugMatch, remove, scheduleFiles, scheduleStatus, thisProgram } from './schedule.js';
+import {
+  checkCalendar,
+  install,
+  plugMatch,
+  remove,
+  scheduleFiles,
+  scheduleStatus,
+  thisProgram,
+  type PlugRule,
+} from './schedule.js';
 import { jsonText } from '../../ui/json-output.js';
 
 export interface ScheduleVerbInput {
@@ -48,16 +58,16 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   }
   const every = input.every ?? 'hourly';
   await checkCalendar(runner, every);
-  let plug;
-  if (input.onPlug) {
-    plug = await plugMatch(runner, config.target);
-    if (!plug)
-      throw new UserError(
-        `--on-plug needs to know the backup disk, and ${config.target.partition} is not attached`,
-        'plug in the backup disk, then run this again',
-      );
-  }
-  const spec = { configFile: config.file, every, plug, program: thisProgram(), root };
+  const plug = input.onPlug ? await plugRules(runner, config, out) : undefined;
+  const spec = {
+    configFile: config.file,
+    every,
+    plugs: plug?.rules,
+    away: plug?.away,
+    program: thisProgram(),
+    root,
+  };
+  const plugs = plug?.rules;
   // shown before anything is written
   const files = scheduleFiles(spec);
   for (const f of files) out(`# ${f.path}\n${f.text}`);
@@ -71,7 +81,39 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   out(
     dryRun
       ? 'dry run: nothing was written'
-      : `installed: backups ${every}${plug ? ', and when the backup disk is plugged in' : ''}`,
+      : `installed: backups ${every}${plugs ? `, and when ${plugs.length > 1 || plugs[0]?.target !== undefined ? `a backup disk (${plugs.map((p) => p.target).join(', ')})` : 'the backup disk'} is plugged in` : ''}`,
   );
   return report({ dryRun, every, onPlug: Boolean(plug), files: files.map((f) => f.path), removed });
+}
+
+/**
+ * A rule per backup disk: with one disk, as it always was (its run is the config's
+ * run); with several, each disk's rule starts a run for that disk alone. A disk udev
+ * cannot be told about now (away, and nothing on the host records its UUID) is named;
+ * only when that is every disk is it refused.
+ */
+async function plugRules(
+  runner: Runner,
+  config: VaultConfig,
+  out: (line: string) => void,
+): Promise<{ rules: PlugRule[]; away: string[] }> {
+  const targets = targetsOf(config);
+  const several = targets.length > 1;
+  const rules: PlugRule[] = [];
+  const away: NamedTargetConfig[] = [];
+  for (const t of targets) {
+    const match = await plugMatch(runner, t);
+    if (match) rules.push({ ...(several ? { target: t.name } : {}), match });
+    else away.push(t);
+  }
+  if (rules.length === 0)
+    throw new UserError(
+      `--on-plug needs to know the backup disk, and ${away.map((t) => t.partition).join(', ')} ${away.length > 1 ? 'are' : 'is'} not attached`,
+      several ? 'plug in a backup disk, then run this again' : 'plug in the backup disk, then run this again',
+    );
+  for (const t of away)
+    out(
+      `on plug-in: the backup disk ${t.name} (${t.partition}) is not attached, so udev cannot be told its UUID now; its rule from an earlier install (if any) stays; plug it in and run this again`,
+    );
+  return { rules, away: several ? away.map((t) => t.name) : [] };
 }

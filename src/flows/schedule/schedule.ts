@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG } from '../../config/defaults.js';
+import { DEFAULT_CONFIG, TARGET_NAME, TARGET_NAME_RULE } from '../../config/defaults.js';
 import type { TargetConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import { refuseControl, udevMatchValue, unitCommandLine, unitText } from '../../core/unit-escape.js';
@@ -21,18 +21,35 @@ export interface UnitNames {
   rule: string;
 }
 
-/** One set of units per config; the default config's are plainly named. */
-export function unitNames(configFile: string): UnitNames {
-  const base =
-    configFile === DEFAULT_CONFIG
-      ? 'btrfs-vault'
-      : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+/**
+ * One set of units per config; the default config's are plainly named. With several
+ * backup disks, each disk (`target`) has a plug service and a rule of its own, named
+ * `<base>-plug-<target>`: a target's name is safe in a unit's and a file's name, and no
+ * other config's base (`btrfs-vault-<8 hex digits>`) starts with `<base>-plug-`.
+ */
+export function unitNames(configFile: string, target?: string): UnitNames {
+  const base = unitBase(configFile);
   return {
     service: `${base}.service`,
     timer: `${base}.timer`,
-    plugService: `${base}-plug.service`,
-    rule: `90-${base}.rules`,
+    plugService: target === undefined ? `${base}-plug.service` : `${base}-plug-${target}.service`,
+    rule: target === undefined ? `90-${base}.rules` : `90-${base}-plug-${target}.rules`,
   };
+}
+
+function unitBase(configFile: string): string {
+  return configFile === DEFAULT_CONFIG
+    ? 'btrfs-vault'
+    : `btrfs-vault-${createHash('sha256').update(configFile).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * The on-plug rule of one backup disk: what tells it to udev, and with several disks
+ * its name (the run it starts is for that disk alone); undefined: the config's one disk.
+ */
+export interface PlugRule {
+  target?: string;
+  match: UdevMatch;
 }
 
 export interface UnitFile {
@@ -44,8 +61,10 @@ export interface ScheduleSpec {
   configFile: string;
   /** OnCalendar= of the timer: hourly, daily or any calendar expression */
   every: string;
-  /** udev properties that tell the backup disk: its array member UUID or filesystem UUID, or its partition label pattern */
-  plug?: UdevMatch;
+  /** per backup disk, the udev property that tells it (its array member UUID or filesystem UUID); none: no on-plug runs */
+  plugs?: readonly PlugRule[];
+  /** disks of the config udev cannot be told about now (away): their rules, written before, stay */
+  away?: readonly string[];
   /** the command that runs btrfs-vault: node and the installed bin file */
   program: string[];
   /** where /etc is (a root for staging, as systemctl --root) */
@@ -108,38 +127,50 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
       ].join('\n'),
     },
   ];
-  if (spec.plug) {
-    files.push(
-      {
-        path: join(dir, n.plugService),
-        text: [
-          '[Unit]',
-          `Description=btrfs-vault backup when the backup disk is plugged in (${config})`,
-          'After=local-fs.target',
-          '',
-          '[Service]',
-          'Type=oneshot',
-          // both mirrors appear within seconds: one start, after they are all there
-          'ExecStartPre=/bin/sleep 15',
-          `ExecStart=${run(['backup', '--on-plug'])}`,
-          ...gentle,
-          'TimeoutStartSec=12h',
-          '',
-        ].join('\n'),
-      },
-      {
-        path: join(spec.root, 'etc/udev/rules.d', n.rule),
-        text: [
-          // a comment ends at the line's end only: control characters were refused above
-          `# btrfs-vault: back up when the backup disk (${spec.configFile}) appears.`,
-          '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
-          `ACTION=="add", SUBSYSTEM=="block", ENV{${spec.plug.key}}=="${udevMatchValue("the backup disk's UUID", spec.plug.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
-          '',
-        ].join('\n'),
-      },
-    );
-  }
+  for (const plug of spec.plugs ?? []) files.push(...plugFiles(spec, plug, run, gentle));
   return files;
+}
+
+/** One backup disk's plug service and udev rule: a run for that disk alone when it appears. */
+function plugFiles(spec: ScheduleSpec, plug: PlugRule, run: (args: string[]) => string, gentle: string[]): UnitFile[] {
+  const n = unitNames(spec.configFile, plug.target);
+  const config = unitText(spec.configFile);
+  // a target's name is checked by the config's loader; this is a second look before a root rule holds it
+  if (plug.target !== undefined && !TARGET_NAME.test(plug.target))
+    throw new UserError(
+      `the target name ${JSON.stringify(plug.target)} cannot name a unit`,
+      `name it with ${TARGET_NAME_RULE}`,
+    );
+  const disk = plug.target === undefined ? 'the backup disk' : `the backup disk ${plug.target}`;
+  return [
+    {
+      path: join(spec.root, 'etc/systemd/system', n.plugService),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault backup when ${disk} is plugged in (${config})`,
+        'After=local-fs.target',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        // both mirrors appear within seconds: one start, after they are all there
+        'ExecStartPre=/bin/sleep 15',
+        `ExecStart=${run(['backup', '--on-plug', ...(plug.target === undefined ? [] : ['--target', plug.target])])}`,
+        ...gentle,
+        'TimeoutStartSec=12h',
+        '',
+      ].join('\n'),
+    },
+    {
+      path: join(spec.root, 'etc/udev/rules.d', n.rule),
+      text: [
+        // a comment ends at the line's end only: control characters were refused above
+        `# btrfs-vault: back up when ${disk} (${spec.configFile}) appears.`,
+        '# SYSTEMD_WANTS, not RUN: udev kills what RUN starts after a few seconds.',
+        `ACTION=="add", SUBSYSTEM=="block", ENV{${plug.match.key}}=="${udevMatchValue(`${disk}'s UUID`, plug.match.value)}", TAG+="systemd", ENV{SYSTEMD_WANTS}+="${n.plugService}"`,
+        '',
+      ].join('\n'),
+    },
+  ];
 }
 
 /** hourly, daily, or an OnCalendar expression systemd accepts (checked with systemd-analyze). */
@@ -154,34 +185,60 @@ export async function checkCalendar(runner: Runner, every: string): Promise<void
 
 export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ written: UnitFile[]; removed: string[] }> {
   const files = scheduleFiles(spec);
+  const written = new Set(files.map((f) => f.path));
   // the folders as mkdir -p makes them (0777 less the umask), as systemd's own are
   for (const f of files)
     runner.change({ op: 'write', path: f.path, text: f.text, mode: 0o644, durable: true, folder: 0o777 });
   const n = unitNames(spec.configFile);
-  // installed again without --on-plug: the earlier rule and plug service are no longer asked for
-  const removed = spec.plug ? [] : plugLeftovers(spec.root, n);
+  // installed again without --on-plug (or for fewer disks): the earlier rules and plug services are no longer asked for
+  const kept = new Set(
+    (spec.away ?? []).flatMap((t) => {
+      const k = unitNames(spec.configFile, t);
+      return [join(spec.root, 'etc/systemd/system', k.plugService), join(spec.root, 'etc/udev/rules.d', k.rule)];
+    }),
+  );
+  const removed = plugLeftovers(spec.root, spec.configFile).filter((p) => !written.has(p) && !kept.has(p));
   for (const p of removed) runner.change({ op: 'remove', path: p });
-  for (const argv of activate(spec.root, n, Boolean(spec.plug) || removed.length > 0)) await runner.run(argv);
+  const plug = (spec.plugs ?? []).length > 0;
+  for (const argv of activate(spec.root, n, plug || removed.length > 0)) await runner.run(argv);
   return { written: files, removed };
 }
 
-/** This config's files, each with the header scheduleFiles writes: a file of the name without it is not ours. */
-function ourFiles(root: string, n: UnitNames): { path: string; header: RegExp; plug: boolean }[] {
+/**
+ * This config's files, each with the header scheduleFiles writes: a file of the name
+ * without it is not ours. The plug services and rules of its disks, by their names'
+ * prefix (one per disk, for the disks configured when they were written).
+ */
+function ourFiles(root: string, configFile: string): { path: string; header: RegExp; plug: boolean }[] {
+  const n = unitNames(configFile);
   const units = join(root, 'etc/systemd/system');
+  const rules = join(root, 'etc/udev/rules.d');
+  const perDisk = (dir: string, prefix: string, suffix: string) =>
+    listNames(dir)
+      .filter(
+        (f) => f.startsWith(prefix) && f.endsWith(suffix) && TARGET_NAME.test(f.slice(prefix.length, -suffix.length)),
+      )
+      .map((f) => join(dir, f));
+  const base = unitBase(configFile);
   return [
+    ...perDisk(units, `${base}-plug-`, '.service').map((path) => ({ path, header: PLUG_SERVICE_HEADER, plug: true })),
+    ...perDisk(rules, `90-${base}-plug-`, '.rules').map((path) => ({ path, header: RULE_HEADER, plug: true })),
     { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
     { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
-    {
-      path: join(units, n.plugService),
-      header: /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk is plugged in /,
-      plug: true,
-    },
-    {
-      path: join(root, 'etc/udev/rules.d', n.rule),
-      header: /^# btrfs-vault: back up when the backup disk /,
-      plug: true,
-    },
+    { path: join(units, n.plugService), header: PLUG_SERVICE_HEADER, plug: true },
+    { path: join(rules, n.rule), header: RULE_HEADER, plug: true },
   ];
+}
+
+const PLUG_SERVICE_HEADER = /^\[Unit\]\nDescription=btrfs-vault backup when the backup disk (\S+ )?is plugged in /;
+const RULE_HEADER = /^# btrfs-vault: back up when the backup disk /;
+
+function listNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 /** A regular file (not a link) that starts with our header. */
@@ -193,9 +250,9 @@ function isOurs(f: { path: string; header: RegExp }): boolean {
   }
 }
 
-/** The on-plug rule and service of this config, only where they carry the header we write. */
-export function plugLeftovers(root: string, n: UnitNames): string[] {
-  return ourFiles(root, n)
+/** The on-plug rules and services of this config, only where they carry the header we write. */
+export function plugLeftovers(root: string, configFile: string): string[] {
+  return ourFiles(root, configFile)
     .filter((f) => f.plug && isOurs(f))
     .map((f) => f.path);
 }
@@ -207,7 +264,7 @@ export async function remove(
   root: string,
 ): Promise<{ removed: string[]; notOurs: string[] }> {
   const n = unitNames(configFile);
-  const files = ourFiles(root, n).filter((f) => lstatOrUndefined(f.path));
+  const files = ourFiles(root, configFile).filter((f) => lstatOrUndefined(f.path));
   const there = files.filter(isOurs).map((f) => f.path);
   const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
   if (there.length === 0) return { removed: [], notOurs };
@@ -249,7 +306,7 @@ export async function scheduleStatus(runner: Runner, configFile: string): Promis
   const n = unitNames(configFile);
   const installed = {
     timer: existsSync(`/etc/systemd/system/${n.timer}`),
-    onPlug: existsSync(`/etc/udev/rules.d/${n.rule}`),
+    onPlug: plugLeftovers('/', configFile).length > 0,
   };
   const timer = await runner.query(
     ['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']],
@@ -279,6 +336,6 @@ export function thisProgram(): string[] {
 export async function plugMatch(
   runner: Runner,
   target: Pick<TargetConfig, 'layers' | 'array' | 'partition' | 'mountpoint'>,
-): Promise<ScheduleSpec['plug']> {
+): Promise<UdevMatch | undefined> {
   return bottomLayer(target).udevMatch?.(runner, target);
 }

@@ -89,5 +89,7 @@ export interface SetupState {
   mode: SetupMode;
   /** the layers being made (absent in a state file from before plain disks: the whole stack) */
   layers?: LayerName[];
+  /** rotation: the name of the new disk's [targets.<name>] table (absent: the host's first disk) */
+  target?: string;
   done: string[];
 }

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { VaultConfig } from '../../config/config.js';
-import { configText } from '../../config/config-text.js';
+import { readFile } from 'node:fs/promises';
+import { configText, hasTargetTable, withTargetTable } from '../../config/config-text.js';
 import type { LayerName } from '../../config/defaults.js';
 import { operand } from '../../system/runner.js';
 import { fstabLine as fstabLineFor } from '../../stack/filesystem.js';
@@ -55,6 +56,11 @@ export interface SetupSpec {
   pbkdf?: PbkdfOptions;
   /** reconnect: what the host's volume holds, as found before anything was written */
   existing?: HostVolume;
+  /**
+   * rotation: another backup disk of this host, named so in the config: its names are
+   * its own (namedTargetDefaults), and the config gets its [targets.<name>] table
+   */
+  target?: string;
 }
 
 export type { StepId } from '../../stack/layer.js';
@@ -85,13 +91,20 @@ export function fstabLine(spec: SetupSpec): string {
 
 /** The config file setup writes for this config: each layer's handler gives its keys. */
 export function setupConfigText(config: VaultConfig): string {
-  return configText(
-    config,
-    Object.assign({}, ...stackLayers({ config }).map((h) => h.configKeys?.(config.target) ?? {})) as Record<
-      string,
-      string
-    >,
-  );
+  return configText(config, layerKeys(config));
+}
+
+function layerKeys(config: VaultConfig): Record<string, string> {
+  return Object.assign({}, ...stackLayers({ config }).map((h) => h.configKeys?.(config.target) ?? {})) as Record<
+    string,
+    string
+  >;
+}
+
+/** Rotation: the config as it is, with the new disk's [targets.<name>] table added (its keys from its layers' handlers). */
+export function rotationConfigText(existing: string, spec: SetupSpec & { target: string }): string {
+  const config = setupConfig(spec);
+  return withTargetTable(existing, spec.configFile, spec.target, config, layerKeys(config));
 }
 
 /** Clears every old layer: each signature wipefs knows, md superblocks, and both ends of the disk. */
@@ -185,23 +198,41 @@ export function planSetup(spec: SetupSpec): PlanStep[] {
           },
         ]
       : [];
-  return [
-    ...wipe,
-    ...createLayers(ctx).flatMap((layer) => layer.create(ctx, options)),
-    {
+  return [...wipe, ...createLayers(ctx).flatMap((layer) => layer.create(ctx, options)), configStep(spec, config)];
+}
+
+/** The last step: the config written (kept if it exists), or for another disk of this host its table added. */
+function configStep(spec: SetupSpec, config: VaultConfig): PlanStep {
+  const { target } = spec;
+  if (target !== undefined)
+    return {
       id: 'config',
-      title: `Write the config ${spec.configFile}`,
+      title: `Add [targets.${target}] to the config ${spec.configFile}`,
       commands: [],
-      writes: [`${spec.configFile} (kept if it exists)`],
-      done: () => exists(spec.configFile),
+      writes: [`${spec.configFile}: a [targets.${target}] table added, the rest kept as it is`],
+      done: async () => hasTargetTable(await readFile(spec.configFile, 'utf8').catch(() => ''), target),
       finish: async (c) =>
         c.runner.change({
           op: 'write-durably',
           path: spec.configFile,
-          data: setupConfigText(config),
+          data: rotationConfigText(await readFile(spec.configFile, 'utf8'), { ...spec, target }),
           mode: 0o600,
-          replace: false,
+          replace: true,
         }),
-    },
-  ];
+    };
+  return {
+    id: 'config',
+    title: `Write the config ${spec.configFile}`,
+    commands: [],
+    writes: [`${spec.configFile} (kept if it exists)`],
+    done: () => exists(spec.configFile),
+    finish: async (c) =>
+      c.runner.change({
+        op: 'write-durably',
+        path: spec.configFile,
+        data: setupConfigText(config),
+        mode: 0o600,
+        replace: false,
+      }),
+  };
 }

@@ -1,6 +1,15 @@
 import { dirname, join } from 'node:path';
 import { loadAnswers, readPassphrase, type Answers } from '../../config/answers.js';
-import { FULL_STACK, TARGET_DEFAULTS as D, type LayerName } from '../../config/defaults.js';
+import type { NamedTargetConfig } from '../../config/config.js';
+import {
+  FULL_STACK,
+  namedTargetDefaults,
+  TARGET_DEFAULTS as D,
+  targetLabel,
+  type LayerName,
+} from '../../config/defaults.js';
+import { loadConfig } from '../../config/load.js';
+import { targetsOf } from '../../config/target-view.js';
 import type { BlockDevice, DiskAssessment } from '../../core/eligibility.js';
 import { UserError } from '../../core/errors.js';
 import { MDADM_CONF } from '../../stack/array-state.js';
@@ -11,7 +20,7 @@ import { setupStack } from './setup-steps.js';
 import { mountPointProblem, mountPointUse } from '../../stack/mount-point.js';
 import type { Runner } from '../../system/runner.js';
 import { findDisk, ownStackDevices, readState, surveyDisks, type SetupState, type Survey } from './disk-survey.js';
-import { decideMode } from './setup-mode.js';
+import { decideMode, decideRotation } from './setup-mode.js';
 import { labelFor, setupDevice, type SetupSpec } from './setup-plan.js';
 import { testPbkdf } from './setup-test-hooks.js';
 
@@ -38,6 +47,13 @@ export interface SetupQuestions {
   }): Promise<{ size: string; mountpoint: string; compression: Compression }>;
   /** what was typed to confirm (the serial, or the by-id name's tail) */
   confirm(words: string[]): Promise<string>;
+  /**
+   * On a host whose config has backup disks (`existing`, their names): is this disk
+   * another one for this host (rotation)? Else setup goes on as on a host without one.
+   */
+  rotation(existing: readonly string[]): Promise<boolean>;
+  /** rotation: the new disk's name, when it is not to be derived from its serial */
+  readonly targetName?: string;
 }
 
 /** `setup --answers FILE`: its answers checked (a passphrase wherever the layers ask for one), as the questions' answers. */
@@ -48,14 +64,20 @@ export async function questionsFromAnswers(file: string): Promise<SetupQuestions
 /** The answers file (`setup --answers`) as the questions' answers. */
 export function answeredQuestions(answers: Answers): SetupQuestions {
   return {
-    mountpoint: answers.mountpoint,
+    mountpoint: answers.mountpoint ?? D.mountpoint,
     wipeFix: 'if all of that may be destroyed, set wipe_existing = true in the answers',
     disk: (survey) => findDisk(survey, answers.disk),
     layers: async () => answers.layers,
     passphrase: () => readPassphrase(answers.passphrase_file),
     wipe: async () => answers.wipe_existing,
-    details: async () => ({ size: answers.size, mountpoint: answers.mountpoint, compression: answers.compression }),
+    details: async (o) => ({
+      size: answers.size,
+      mountpoint: answers.mountpoint ?? o.mountpoint,
+      compression: answers.compression,
+    }),
     confirm: async () => answers.confirm,
+    rotation: async () => answers.rotation,
+    ...(answers.target_name !== undefined ? { targetName: answers.target_name } : {}),
   };
 }
 
@@ -70,7 +92,7 @@ export interface SetupDecision {
   member?: BlockDevice;
 }
 
-const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG, token: TOKEN } = D;
+const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG } = D;
 
 /**
  * Decides everything setup needs before its summary, reading only. A disk that is
@@ -84,6 +106,7 @@ export async function decideSetup(
   const { questions: ask, host } = o;
   const dir = dirname(o.configFile);
   const state = await readState(o.stateFile);
+  const configured = await configuredTargets(o.configFile);
   const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, ask.mountpoint);
   const survey = await surveyDisks(runner, dir, ours);
   const disk = await ask.disk(survey);
@@ -97,6 +120,17 @@ export async function decideSetup(
       'pick another disk, or free this one first (unmount, swapoff, stop the array)',
     );
   }
+  const rotation = await decideRotation(runner, {
+    survey,
+    disk,
+    configured,
+    resumed,
+    configFile: o.configFile,
+    askRotation: (names) => ask.rotation(names),
+    ...(ask.targetName !== undefined ? { targetName: ask.targetName } : {}),
+  });
+  // another disk of this host has names of its own (its handlers' defaults for its name), so two never clash
+  const names = rotation === undefined ? D : namedTargetDefaults(rotation);
   // a resumed setup makes the layers it started with
   const layers = resumed ? (resumed.layers ?? [...FULL_STACK]) : await ask.layers();
   const { mode, found, member, existing, needsWipe, ...decided } = await decideMode(runner, {
@@ -104,7 +138,7 @@ export async function decideSetup(
     disk,
     host,
     layers,
-    names: { array: ARRAY, luksName: LUKS_NAME, volumeGroup: VG, tokenName: TOKEN },
+    names: { array: names.array, luksName: names.luks_name, volumeGroup: names.volume_group, tokenName: names.token },
     ...(resumed ? { resumed } : {}),
     askPassphrase: () => ask.passphrase('the existing backup disk'),
   });
@@ -118,29 +152,34 @@ export async function decideSetup(
   const passphrase = decided.passphrase ?? (layersAsk(layers, 'passphrase') ? await ask.passphrase() : '');
   // a volume's size only with LVM, and not for one that exists already
   const details = await ask.details({
-    mountpoint: ask.mountpoint,
+    mountpoint: rotation === undefined ? ask.mountpoint : names.mountpoint,
     askSize: mode !== 'reconnect' && layersAsk(layers, 'size'),
   });
   const spec: SetupSpec = {
     mode,
     disk: disk.path,
     diskName: disk.byId ?? disk.path,
-    label: resumed ? resumed.label : (member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path)),
+    label: resumed
+      ? resumed.label
+      : rotation !== undefined
+        ? targetLabel(rotation)
+        : (member?.partlabel ?? labelFor(disk.serial, disk.byId, disk.path)),
     wipe: needsWipe ? [...partitionsOf(survey, disk), disk.path] : [],
     diskBytes: disk.size,
-    stopArray: needsWipe && found !== undefined && (await exists(ARRAY)),
+    stopArray: needsWipe && found !== undefined && (await exists(names.array)),
     host,
     layers,
     size: details.size,
     mountpoint: details.mountpoint,
     compression: details.compression,
-    array: ARRAY,
-    luksName: LUKS_NAME,
-    keyfile: join(dir, D.keyfile),
-    volumeGroup: VG,
+    array: names.array,
+    luksName: names.luks_name,
+    keyfile: join(dir, names.keyfile),
+    volumeGroup: names.volume_group,
     configFile: o.configFile,
-    tokenFile: join(details.mountpoint, TOKEN),
-    tokenHashFile: join(dir, D.token_sha512),
+    tokenFile: join(details.mountpoint, names.token),
+    tokenHashFile: join(dir, names.token_sha512),
+    ...(rotation !== undefined ? { target: rotation } : {}),
     pbkdf: testPbkdf(),
     ...(existing ? { existing } : {}),
   };
@@ -155,8 +194,8 @@ export async function decideSetup(
       : undefined;
   if (taken) {
     throw new UserError(
-      `a new array cannot be named ${ARRAY}: ${taken}; nothing was changed`,
-      `to mirror that disk, use: btrfs-vault add-mirror. If it is gone for good, stop it (mdadm --stop ${ARRAY}) and delete its ARRAY line from ${MDADM_CONF}, then run setup again`,
+      `a new array cannot be named ${names.array}: ${taken}; nothing was changed`,
+      `to mirror that disk, use: btrfs-vault add-mirror. If it is gone for good, stop it (mdadm --stop ${names.array}) and delete its ARRAY line from ${MDADM_CONF}, then run setup again`,
     );
   }
   return {
@@ -170,6 +209,7 @@ export async function decideSetup(
       host,
       mode,
       layers: [...layers],
+      ...(rotation !== undefined ? { target: rotation } : {}),
       done: [],
     },
     resuming: resumed !== undefined,
@@ -181,4 +221,14 @@ function partitionsOf(survey: Survey, disk: DiskAssessment): string[] {
   return (survey.devices.find((d) => d.path === disk.path)?.children ?? [])
     .filter((c) => c.type === 'part')
     .map((c) => c.path);
+}
+
+/** The backup disks the config names already; none when there is no config (or one setup cannot read, which it keeps as it is). */
+async function configuredTargets(configFile: string): Promise<NamedTargetConfig[]> {
+  if (!(await exists(configFile))) return [];
+  try {
+    return targetsOf(await loadConfig(configFile));
+  } catch {
+    return [];
+  }
 }

@@ -2,6 +2,7 @@ import { runScenarios, assertInVm, type Scenario } from './support.js';
 import { layerSets } from './setup-layer-sets.js';
 import { leftovers } from './setup-leftovers.js';
 import { resume } from './setup-resume.js';
+import { rotation } from './setup-rotation.js';
 import { severalArrays } from './setup-several-arrays.js';
 import { unattendedSetup } from './setup-unattended.js';
 import { wizardSetup } from './setup-wizard.js';
@@ -20,6 +21,8 @@ const phases: Record<string, Scenario[]> = {
   unattended: unattendedSetup,
   // the disks after the wizard's each on the host as the boot found it (freshHost)
   'wizard-and-other-disks': [...wizardSetup, ...layerSets, ...leftovers, ...resume, ...severalArrays],
+  // a boot of its own: the one above is close to its time limit on a busy machine
+  rotation,
 };
 
 const phase = process.argv[2];
