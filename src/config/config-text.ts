@@ -77,7 +77,7 @@ export function withTargetTable(
   } catch (err) {
     throw new UserError(
       `setup cannot add [targets.${name}] to ${file}: ${(err as Error).message.split('\n')[0]}; the config was not changed`,
-      `add the table by hand (docs/CONFIG.md, "[targets.<name>]"), or fix the config and run setup again (it resumes)`,
+      `add the table by hand (docs/GUIDE.md, "Several backup disks"), or fix the config and run setup again (it resumes)`,
     );
   }
   checkedRaw(raw);
