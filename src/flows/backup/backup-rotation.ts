@@ -6,9 +6,8 @@ import { ExitCode, TargetError } from '../../core/errors.js';
 import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
-import type { Runner } from '../../system/runner.js';
-import type { OutputMode } from '../../ui/renderer.js';
 import { runBackup, summaryLines, type BackupReport } from './backup.js';
+import type { BackupVerbInput } from './backup-verb.js';
 
 // A run over several backup disks: each attached disk in turn, in a session of its own
 // (its lock, its stack, its chain), in the config's order. A source's snapshot is taken
@@ -32,19 +31,11 @@ export interface RotationReport {
   exitCode: number;
 }
 
-export interface RotationInput {
-  config: VaultConfig;
-  sources: SourceConfig[];
-  runner: Runner;
-  mode: OutputMode;
-  keepOpen: boolean;
-  force: boolean;
+/** The backup verb's input, with the two unattended triggers as one. */
+export type RotationInput = Omit<BackupVerbInput, 'scheduled' | 'onPlug'> & {
   unattended: boolean;
-  /** --target NAME: this disk alone */
-  target?: string;
-  signal: AbortSignal;
   log: (line: string) => void;
-}
+};
 
 /** Which of the disks are here; a disk named with --target that is away is the error an attended run reports. */
 export function attachedTargets(
