@@ -16,6 +16,7 @@ import {
 import { join, resolve } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { Qmp } from './qmp.js';
 
 // Boots a throw-away qemu VM (Debian's kernel, TCG) whose root is this machine's root
@@ -239,11 +240,11 @@ ${opts.init === 'systemd' ? systemdStart : shellStart}`,
   );
   const qemuArgs = [
     // no default devices: a floppy drive (probed slowly on every scan), a network card (PXE)
-    // two vCPUs, one boot at a time: with two boots side by side (one vCPU each) the setup boot's leftovers scenario failed twice
+    // the host's cores shared among the boots that run side by side (scripts/test.sh: BTRFS_VAULT_VM_JOBS)
     '-m',
     '2048',
     '-smp',
-    '2',
+    String(vmCpus()),
     '-nodefaults',
     '-display',
     'none',
@@ -449,4 +450,10 @@ export function assertScenarios(run: VmRun, expected: number): void {
   assert.equal(failed.length, 0, `${failed.map((s) => `${s.name}: ${s.error}`).join('\n\n')}${context}`);
   assert.equal(result.scenarios.length, expected, `all scenarios ran${context}`);
   assert.equal(run.exitCode, 0, `guest exit code${context}`);
+}
+
+/** vCPUs per boot: the host's cores divided among the boots the test runner runs at once (at least one). */
+function vmCpus(): number {
+  const jobs = Math.max(1, Number(process.env.BTRFS_VAULT_VM_JOBS) || 1);
+  return Math.max(1, Math.floor(availableParallelism() / jobs));
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
@@ -122,8 +123,15 @@ export async function oldStack(serial: string): Promise<string> {
   await runner.run(lvmCommands.deactivateGroup('backup'));
   await runner.run(luksCommands.close('old-enc'));
   await runner.run(raidCommands.stop('/dev/md/backup'));
-  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until it is there
-  sh('udevadm', ['settle']);
+  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until it
+  // is there (a settle alone can run before the stop's change event is queued)
+  const part = realpathSync('/dev/disk/by-partlabel/old');
+  const end = Date.now() + 15_000;
+  while (sh('lsblk', ['-n', '-o', 'FSTYPE', '--', part]).trim() !== 'linux_raid_member') {
+    if (Date.now() > end) throw new Error(`${part}: udev never recorded the RAID member`);
+    sh('udevadm', ['settle']);
+    spawnSync('sleep', ['0.1']);
+  }
   return uuid;
 }
 
