@@ -462,3 +462,46 @@ test('[two of us at once] two receives into one folder: the second is refused (l
   assert.equal(code, 0);
   assert.equal(JSON.parse(Buffer.concat(firstOut).toString()).received.name, s.name);
 });
+
+test("[remote input] a client's backup may hold a setuid-root program: serve refuses a root that others may enter (0755), so no local user reaches it", async () => {
+  const evil = join(client.mountPoint, 'data', 'suid-shell');
+  writeFileSync(evil, '#!/bin/sh\n');
+  chmodSync(evil, 0o4755);
+  const s = snapshot('2026-12-06_17-00-00');
+  answer(await serve(rootA, `receive home ${s.name} ${s.uuid} -`, sendStream(s)));
+  assert.equal(sh('stat', ['-c', '%a %U', join(rootA, 'home', s.name, 'suid-shell')]).trim(), '4755 root');
+  chmodSync(rootA, 0o755);
+  try {
+    const r = await serve(rootA, 'list');
+    assert.equal(r.code, 1, 'a root others may enter is refused');
+    assert.match(r.stderr, /chmod 700/);
+  } finally {
+    chmodSync(rootA, 0o700);
+  }
+  assert.equal(sh('stat', ['-c', '%a', join(rootA, 'home')]).trim(), '700', "serve's folders are 0700");
+});
+
+test('[paths we are given] serve --root that is relative: refused (sshd starts it in the home folder)', async () => {
+  const r = await serve('vault/hostA', 'list');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /absolute/);
+});
+
+test('serve: a send protocol 2 stream with compressed extents (btrfs send --compressed-data) is received', async () => {
+  const comp = join(client.mountPoint, 'zdata');
+  sh('btrfs', ['subvolume', 'create', comp]);
+  sh('btrfs', ['property', 'set', comp, 'compression', 'zstd']);
+  writeFileSync(join(comp, 'text'), 'compressible line\n'.repeat(200_000));
+  sh('sync', []);
+  const snapPath = join(client.mountPoint, 'snaps', 'z1');
+  sh('btrfs', ['subvolume', 'snapshot', '-r', comp, snapPath]);
+  const z = { path: snapPath, name: 'z1', uuid: uuidOf(snapPath) };
+  const stream = execFileSync('btrfs', ['send', '-q', '--proto', '2', '--compressed-data', snapPath], {
+    maxBuffer: 2 ** 30,
+  });
+  assert.equal(stream.readUInt32LE(13), 2, 'a version 2 stream');
+  assert.ok(stream.length < 3_600_000 / 4, `compressed on the wire (${stream.length} bytes)`);
+  const r = answer(await serve(rootA, `receive zdata ${z.name} ${z.uuid} -`, stream));
+  assert.equal(r.received.receivedUuid, z.uuid);
+  sh('cmp', [join(comp, 'text'), join(rootA, 'zdata', 'z1', 'text')]);
+});

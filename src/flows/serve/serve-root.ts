@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readlinkSync, statfsSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { VaultError, ExitCode } from '../../core/errors.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import { subvolumeInfosOrWhy, type SubvolumeInfo } from '../../btrfs/subvolume-info.js';
@@ -37,6 +37,12 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix("put the client's key line in root's authorized_keys"),
     );
+  if (!isAbsolute(root))
+    throw new VaultError(
+      `the serve root ${root} is not an absolute path (sshd starts serve in the account's home folder)`,
+      ExitCode.failed,
+      fix(`name it from /: command="btrfs-vault serve --root /srv/btrfs-vault/HOST"`),
+    );
   let st;
   try {
     st = lstatSync(root);
@@ -53,9 +59,10 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix('name the folder itself in --root'),
     );
-  if (st.uid !== 0 || (st.mode & 0o022) !== 0)
+  // a client's backup may hold setuid programs and device nodes: no one else may enter
+  if (st.uid !== 0 || (st.mode & 0o077) !== 0)
     throw new VaultError(
-      `the serve root ${root} is not root's alone (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)})`,
+      `the serve root ${root} is not root's alone (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): a client's backup may hold setuid programs`,
       ExitCode.failed,
       fix(`chown root: -- ${root} && chmod 700 -- ${root}`),
     );
