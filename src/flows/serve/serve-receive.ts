@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,7 +32,8 @@ export async function serveReceive(
   const dir = join(root, req.folder);
   const lock = await acquireLocks(
     runner,
-    [{ what: `the serve folder ${dir}`, key: `serve ${dir}` }],
+    // the key by the root's real path: two spellings of one root are one lock
+    [{ what: `the serve folder ${dir}`, key: `serve ${join(realpathSync(root), req.folder)}` }],
     `btrfs-vault serve: receive ${req.folder} ${req.name}`,
   );
   const staging = stagingDir(root, req.name);

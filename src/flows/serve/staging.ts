@@ -27,7 +27,10 @@ export async function removeStaging(runner: Runner, dir: string): Promise<void> 
   await runner.run(['rmdir', ['--', dir]]);
 }
 
-/** Staging folders whose serve is gone (the pid in the name runs no more), deleted; errors are left for the next serve. */
+/**
+ * Staging folders whose serve is gone (the pid in the name runs no more), deleted, before
+ * this serve makes its own; errors are left for the next serve.
+ */
 export async function removeDeadStaging(runner: Runner, root: string): Promise<string[]> {
   let entries: string[];
   try {
@@ -37,7 +40,8 @@ export async function removeDeadStaging(runner: Runner, root: string): Promise<s
   }
   const dead = entries.filter((e) => {
     const m = STAGING.exec(e);
-    return m !== null && Number(m[2]) !== process.pid && !alive(Number(m[2]));
+    // one of this pid's is a dead serve's too: this one has made none yet
+    return m !== null && (Number(m[2]) === process.pid || !alive(Number(m[2])));
   });
   const removed: string[] = [];
   for (const e of dead) {
