@@ -134,9 +134,23 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .addOption(targetOption('it alone (default: every one)'))
     .option('--json', 'machine-readable output (the shape is documented in docs/JSON.md)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
-    .action(async (opts: { config: string; target?: string; json?: boolean; check?: boolean }) => {
-      code = await (await load().commands.status()).statusCommand(opts);
-    });
+    .option('--serve-root <dir>', 'on a backup server: every host under this serve root, its newest backup and age')
+    .option(
+      '--max-age <duration>',
+      'with --serve-root: a host whose last backup is older is a warning (36h, 7d, 2w; default 7d)',
+    )
+    .action(
+      async (opts: {
+        config: string;
+        target?: string;
+        json?: boolean;
+        check?: boolean;
+        serveRoot?: string;
+        maxAge?: string;
+      }) => {
+        code = await (await load().commands.status()).statusCommand(opts);
+      },
+    );
 
   program
     .command('verify')

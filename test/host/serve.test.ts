@@ -505,3 +505,60 @@ test('serve: a send protocol 2 stream with compressed extents (btrfs send --comp
   assert.equal(r.received.receivedUuid, z.uuid);
   sh('cmp', [join(comp, 'text'), join(rootA, 'zdata', 'z1', 'text')]);
 });
+
+function serverStatus(args: string[]) {
+  const r = spawnSync('node', [BIN, 'status', '--serve-root', vault, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('status --serve-root: every host with its folders, newest backup and age; --check and a host with none', async () => {
+  const r = serverStatus(['--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.deepEqual(
+    s.hosts.map((h: Answer) => h.host),
+    ['hostA', 'hostB'],
+  );
+  const a = s.hosts[0];
+  const home = a.folders.find((f: Answer) => f.folder === 'home');
+  // status and the client's list agree on the newest backup
+  assert.equal(home.newest, answer(await serve(rootA, 'list home')).folders.home.latest);
+  assert.ok(home.ageSeconds < 600, `age ${home.ageSeconds}`);
+  assert.equal(a.stale, false);
+  assert.equal(serverStatus(['--check']).code, 0);
+  const quiet = join(vault, 'hostC');
+  mkdirSync(quiet, { mode: 0o700 });
+  try {
+    const c = serverStatus(['--check']);
+    assert.equal(c.code, 1);
+    assert.match(c.stdout, /warning: host hostC: no backup received yet/);
+  } finally {
+    rmSync(quiet, { recursive: true });
+  }
+});
+
+test('[time] status --serve-root: age is by the server clock (when serve took it), not by the name a client gave it (2099)', async () => {
+  const s = snapshot('2099-01-01_00-00-00');
+  const b1 = uuidOf(join(client.mountPoint, 'snaps', '2026-12-06_12-00-00'));
+  answer(
+    await serve(
+      rootB,
+      `receive etc ${s.name} ${s.uuid} ${b1}`,
+      sendStream(s, {
+        path: join(client.mountPoint, 'snaps', '2026-12-06_12-00-00'),
+        name: '2026-12-06_12-00-00',
+        uuid: b1,
+      }),
+    ),
+  );
+  assert.equal(serverStatus(['--check']).code, 0);
+  // host B went quiet ten days ago: its record says so, whatever the name says
+  const record = join(rootB, '.btrfs-vault-received');
+  const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toISOString();
+  writeFileSync(record, readFileSync(record, 'utf8').replace(/"at":"[^"]+"/g, `"at":"${tenDaysAgo}"`));
+  const r = serverStatus(['--check', '--max-age', '7d']);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /warning: host hostB: last backup 10 d ago \(max_age 7 d\)/);
+  assert.equal(serverStatus(['--check', '--max-age', '2w']).code, 0);
+  assert.equal(serverStatus(['--max-age', 'soon']).code, 2);
+});

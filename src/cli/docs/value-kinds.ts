@@ -35,6 +35,8 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--to': 'dir',
   '--root': 'dir',
   '--init': 'dir',
+  '--serve-root': 'dir',
+  '--max-age': 'none',
   '--before': 'none',
   '--path': 'file',
   '--from': 'backup',

@@ -10,6 +10,7 @@ import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { acquireLocks } from '../../system/lock.js';
 import type { Runner } from '../../system/runner.js';
 import { backupsIn, folderDir, folderListing, INCOMING, LATEST, type ServedBackup } from './serve-root.js';
+import { recordReceived } from './received-record.js';
 import { removeStaging, stagingDir } from './staging.js';
 
 // `receive FOLDER NAME UUID PARENT` (docs/SERVER.md, "Receiving safely"): the client's
@@ -73,13 +74,7 @@ export async function serveReceive(
     await runner.run(btrfs.snapshot(join(staging, req.name), join(dir, req.name)));
     await removeStaging(runner, staging);
     await runner.run(btrfs.sync(dir));
-    runner.change({
-      op: 'symlink',
-      target: req.name,
-      tmp: join(dir, '.latest.tmp'),
-      path: join(dir, LATEST),
-      durable: true,
-    });
+    // checked before latest points at it
     const placed = (await folderListing(runner, dir)).backups.find((b) => b.name === req.name);
     if (!placed || placed.receivedUuid !== req.uuid)
       throw new VaultError(
@@ -87,6 +82,20 @@ export async function serveReceive(
         ExitCode.failed,
         `see what is there: btrfs subvolume show -- ${join(dir, req.name)}`,
       );
+    recordReceived(runner, root, {
+      folder: req.folder,
+      name: req.name,
+      uuid: placed.uuid,
+      receivedUuid: placed.receivedUuid,
+      at: new Date().toISOString(),
+    });
+    runner.change({
+      op: 'symlink',
+      target: req.name,
+      tmp: join(dir, '.latest.tmp'),
+      path: join(dir, LATEST),
+      durable: true,
+    });
     return placed;
   } finally {
     try {
