@@ -312,11 +312,20 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .addOption(targetOption('prune it alone (default: every attached one)'))
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
-      const c = load();
-      const { pruneCommand } = await c.commands.prune();
-      code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
-    });
+    .option(
+      '--serve-root <dir>',
+      "on a backup server: every host's backups under this serve root, by the backup disk's default rules and the server's clock",
+    )
+    .action(
+      async (
+        paths: string[],
+        opts: { config: string; target?: string; dryRun?: boolean; json?: boolean; serveRoot?: string },
+      ) => {
+        const c = load();
+        const { pruneCommand } = await c.commands.prune();
+        code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
+      },
+    );
 
   program
     .command('open')

@@ -562,3 +562,58 @@ test('[time] status --serve-root: age is by the server clock (when serve took it
   assert.equal(serverStatus(['--check', '--max-age', '2w']).code, 0);
   assert.equal(serverStatus(['--max-age', 'soon']).code, 2);
 });
+
+test("[what we delete] prune --serve-root: retention by the server's clock; only what serve recorded receiving is deleted, never latest's target; --dry-run deletes nothing", async () => {
+  const home = join(rootA, 'home');
+  // a read-only copy with a received UUID that serve did not receive (the admin's): never deleted
+  sh('btrfs', ['subvolume', 'snapshot', '-r', join(home, a1.name), join(home, 'planted')]);
+  // a1 and a2 were taken 400 days ago, in the same hour; the rest just now
+  const record = join(rootA, '.btrfs-vault-received');
+  const old = (m: number) => new Date(Date.now() - 400 * 86_400_000 + m * 60_000).toISOString();
+  writeFileSync(
+    record,
+    readFileSync(record, 'utf8')
+      .split('\n')
+      .map((l) =>
+        l.includes(`"name":"${a1.name}"`)
+          ? l.replace(/"at":"[^"]+"/, `"at":"${old(0)}"`)
+          : l.includes(`"name":"${a2.name}"`)
+            ? l.replace(/"at":"[^"]+"/, `"at":"${old(1)}"`)
+            : l,
+      )
+      .join('\n'),
+  );
+  const names = () => readdirSync(home).sort();
+  const before = names();
+  const dry = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--dry-run', '--json'], { encoding: 'utf8' });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.deepEqual(names(), before, 'a dry-run deletes nothing');
+  const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+  assert.deepEqual(
+    out,
+    JSON.parse(dry.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home'),
+    'the dry-run said the same',
+  );
+  const latest = readlinkSync(join(home, 'latest'));
+  // of the old hour the newer stays (hourly, daily), of this hour the newest (latest); the others go
+  assert.ok(out.deleted.includes(a1.name), JSON.stringify(out));
+  assert.ok(!out.deleted.includes(a2.name));
+  assert.ok(!out.deleted.includes(latest));
+  assert.ok(!out.deleted.includes('planted'));
+  assert.deepEqual(
+    names(),
+    before.filter((n) => !out.deleted.includes(n)),
+  );
+  assert.ok(existsSync(join(home, 'planted')) && existsSync(join(home, latest)));
+  // the next incremental still finds its parent
+  const s = snapshot('2026-12-06_18-00-00');
+  const p = {
+    path: join(client.mountPoint, 'snaps', latest),
+    name: latest,
+    uuid: uuidOf(join(client.mountPoint, 'snaps', latest)),
+  };
+  answer(await serve(rootA, `receive home ${s.name} ${s.uuid} ${p.uuid}`, sendStream(s, p)));
+  sh('btrfs', ['subvolume', 'delete', join(home, 'planted')]);
+});

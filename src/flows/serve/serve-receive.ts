@@ -33,8 +33,7 @@ export async function serveReceive(
   const dir = join(root, req.folder);
   const lock = await acquireLocks(
     runner,
-    // the key by the root's real path: two spellings of one root are one lock
-    [{ what: `the serve folder ${dir}`, key: `serve ${join(realpathSync(root), req.folder)}` }],
+    [{ what: `the serve folder ${dir}`, key: folderLockKey(root, req.folder) }],
     `btrfs-vault serve: receive ${req.folder} ${req.name}`,
   );
   const staging = stagingDir(root, req.name);
@@ -104,6 +103,11 @@ export async function serveReceive(
       await lock.release();
     }
   }
+}
+
+/** A folder's lock (receive, the server's prune), by the root's real path: two spellings of one root are one lock. */
+export function folderLockKey(root: string, folder: string): string {
+  return `serve ${join(realpathSync(root), folder)}`;
 }
 
 /**

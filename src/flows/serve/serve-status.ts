@@ -1,9 +1,7 @@
-import { lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { VaultError, ExitCode } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
 import { readReceived } from './received-record.js';
-import { backupsIn, folderNames } from './serve-root.js';
+import { backupsIn, checkServeParent, folderNames } from './serve-root.js';
 
 // `btrfs-vault status --serve-root DIR` on the backup server: every host (a folder of the
 // serve root, one per key) with its folders, newest backup and its age, by the server's
@@ -43,15 +41,7 @@ export async function collectServeStatus(
   maxAgeSeconds: number,
   now = new Date(),
 ): Promise<ServeStatus> {
-  try {
-    if (!lstatSync(serveRoot).isDirectory()) throw new Error('not a folder');
-  } catch {
-    throw new VaultError(
-      `the serve root ${serveRoot} is not a folder`,
-      ExitCode.usage,
-      "name the folder serve --init made (the parent of each host's --root)",
-    );
-  }
+  checkServeParent(serveRoot);
   const hosts: ServedHostStatus[] = [];
   const warnings: string[] = [];
   for (const host of folderNames(serveRoot)) {
