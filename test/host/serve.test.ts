@@ -122,7 +122,8 @@ async function refused(root: string, line: string | undefined, code: 2 | 3, inpu
   const entry = await waitFor(() =>
     logged
       .map((l) => JSON.parse(l.slice(l.indexOf('{'))))
-      .find((e) => e.line === (line === undefined ? null : line) && e.outcome === 'refused'),
+      // the log keeps a line's first 256 characters
+      .find((e) => e.line === (line === undefined ? null : line.slice(0, 256)) && e.outcome === 'refused'),
   );
   assert.equal(entry.exitCode, code);
   return r;
@@ -616,4 +617,62 @@ test("[what we delete] prune --serve-root: retention by the server's clock; only
   };
   answer(await serve(rootA, `receive home ${s.name} ${s.uuid} ${p.uuid}`, sendStream(s, p)));
   sh('btrfs', ['subvolume', 'delete', join(home, 'planted')]);
+});
+
+test("[two of us at once] prune --serve-root while a host's receive holds its folder: that folder is skipped (said so), the other hosts are pruned", async () => {
+  const s = snapshot('2026-12-06_19-00-00');
+  const line = `receive home ${s.name} ${s.uuid} -`;
+  const holder = spawnServe(rootA, line);
+  holder.stdin!.on('error', () => {});
+  holder.stdin!.write(sendStream(s).subarray(0, 100));
+  await waitFor(() => existsSync(join(rootA, '.incoming', `${s.name}.${holder.pid}`)));
+  try {
+    const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const folders = JSON.parse(r.stdout).folders;
+    const home = folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+    assert.match(home.skipped, /another btrfs-vault run/);
+    assert.ok(folders.some((f: Answer) => f.host === 'hostB' && f.skipped === undefined));
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.on('close', r));
+  }
+  answer(await serve(rootA, 'hello')); // its staging folder goes
+});
+
+test('[what we write into other formats] a verb line of 100 KiB: refused, and its log entry stays whole JSON (its first 256 characters and its length)', async () => {
+  const line = `list ${'x'.repeat(100 * 1024)}`;
+  const r = await serve(rootA, line);
+  assert.equal(r.code, 2);
+  assert.ok(r.stderr.length < 1000, `stderr stays short (${r.stderr.length})`);
+  const entry = await waitFor(() =>
+    logged.map((l) => JSON.parse(l.slice(l.indexOf('{')))).find((e) => e.line?.startsWith('list xxxx')),
+  );
+  assert.equal(entry.line.length, 256);
+  assert.equal(entry.lineLength, line.length);
+});
+
+test('[space] the server filesystem full during a receive: exit 1 with the fix, nothing half-received, latest unchanged; after room is made the same receive works', async () => {
+  const small = makeLoopBtrfs(dir, 'small', 256);
+  try {
+    const root = join(small.mountPoint, 'host');
+    mkdirSync(root, { mode: 0o700 });
+    const s = snapshot('2026-12-06_20-00-00'); // holds the 40 MB file
+    const stream = sendStream(s);
+    // leave about 15 MB
+    const free = Number(sh('df', ['-B1', '--output=avail', small.mountPoint]).split('\n')[1]);
+    sh('fallocate', ['-l', String(free - 15_000_000), join(small.mountPoint, 'filler')]);
+    sh('sync', []);
+    const r = await serve(root, `receive home ${s.name} ${s.uuid} -`, stream);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /No space left|ENOSPC/i);
+    assert.ok(!existsSync(join(root, 'home', s.name)));
+    assert.deepEqual(readdirSync(join(root, '.incoming')), []);
+    rmSync(join(small.mountPoint, 'filler'));
+    sh('btrfs', ['filesystem', 'sync', small.mountPoint]);
+    const ok = answer(await serve(root, `receive home ${s.name} ${s.uuid} -`, stream));
+    assert.equal(ok.received.receivedUuid, s.uuid);
+  } finally {
+    small.dispose();
+  }
 });
