@@ -1,5 +1,6 @@
 import { readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ExitCode, isVaultError } from '../../core/errors.js';
 import { DEFAULT_TARGET_RULES, planRetention, type RetentionRules } from '../../core/retention.js';
 import { btrfs } from '../../btrfs/commands.js';
 import { acquireLocks } from '../../system/lock.js';
@@ -20,6 +21,8 @@ export interface ServedPruneFolder {
   folder: string;
   kept: { name: string; reasons: string[] }[];
   deleted: string[];
+  /** not pruned this time, and why (a receive held the folder) */
+  skipped?: string;
 }
 
 export async function runServePrune(
@@ -34,11 +37,19 @@ export async function runServePrune(
     const root = join(serveRoot, host);
     for (const folder of folderNames(root)) {
       const dir = join(root, folder);
-      const lock = await acquireLocks(
-        runner,
-        [{ what: `the serve folder ${dir}`, key: folderLockKey(root, folder) }],
-        `btrfs-vault prune --serve-root ${serveRoot}`,
-      );
+      let lock;
+      try {
+        lock = await acquireLocks(
+          runner,
+          [{ what: `the serve folder ${dir}`, key: folderLockKey(root, folder) }],
+          `btrfs-vault prune --serve-root ${serveRoot}`,
+        );
+      } catch (err) {
+        // a receive into it right now: this folder waits for the next prune, the others do not
+        if (!(isVaultError(err) && err.exitCode === ExitCode.locked)) throw err;
+        out.push({ host, folder, kept: [], deleted: [], skipped: err.message });
+        continue;
+      }
       try {
         out.push({ host, folder, ...(await pruneFolder(runner, root, folder, rules, now)) });
       } finally {
@@ -94,7 +105,9 @@ async function pruneFolder(runner: Runner, root: string, folder: string, rules: 
 
 export function servePruneLines(folders: readonly ServedPruneFolder[]): string[] {
   return folders.flatMap((f) => [
-    `${f.host}/${f.folder}: ${f.deleted.length} deleted, ${f.kept.length} kept`,
+    f.skipped
+      ? `${f.host}/${f.folder}: skipped: ${f.skipped}`
+      : `${f.host}/${f.folder}: ${f.deleted.length} deleted, ${f.kept.length} kept`,
     ...f.deleted.map((n) => `  deleted ${n}`),
   ]);
 }
