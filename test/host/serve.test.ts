@@ -676,3 +676,27 @@ test('[space] the server filesystem full during a receive: exit 1 with the fix, 
     small.dispose();
   }
 });
+
+test('[two of us at once] prune --serve-root while a host restores (send) from a folder: that folder is skipped, nothing deleted under the send', async () => {
+  // a backup that holds the 40 MB file: its stream outgrows every buffer on the way
+  const oldest = answer(await serve(rootA, 'list home')).folders.home.latest;
+  const reader = spawnServe(rootA, `send home ${oldest} -`);
+  reader.stdin!.end();
+  // nobody reads its stdout: btrfs send blocks on the full pipe, mid-stream
+  let err = '';
+  reader.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  await waitFor(() => {
+    if (reader.exitCode !== null) throw new Error(`send ended: ${reader.exitCode} ${err}`);
+    return sh('ps', ['-eo', 'args']).includes(`send -q -- ${join(rootA, 'home', oldest)}`);
+  });
+  try {
+    const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const home = JSON.parse(r.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+    assert.match(home.skipped ?? '', /another btrfs-vault run/);
+  } finally {
+    reader.kill('SIGKILL');
+    await new Promise((r) => reader.on('close', r));
+  }
+  assert.ok(existsSync(join(rootA, 'home', oldest)));
+});
