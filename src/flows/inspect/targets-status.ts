@@ -63,7 +63,9 @@ export function targetsStatus(
       const pins = config.sources.flatMap((s): TargetPinStatus[] => {
         const pin = rec?.pins?.[s.name];
         if (!pin) return [];
-        const kept = other ? rotationPins(viewOf(config, other), s.name, record, now) : undefined;
+        const kept = other
+          ? rotationPins(viewOf(config, other), s.name, record, now, (x) => targetAttached(viewOf(config, x), mounts))
+          : undefined;
         return [
           {
             source: s.path,

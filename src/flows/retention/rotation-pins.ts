@@ -1,7 +1,9 @@
-import type { VaultConfig } from '../../config/config.js';
-import { currentTarget, rotates, targetsOf } from '../../config/target-view.js';
+import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
+import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-view.js';
 import type { OtherPin } from '../../core/prune-plan.js';
+import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
+import { readMountsSync } from '../../system/mounts.js';
 
 // With several backup disks, the source keeps for each disk the newest snapshot it holds
 // (its pin), so that disk's next run is incremental, until the disk has been away for
@@ -24,6 +26,7 @@ export function rotationPins(
   sourceName: string,
   record: HostRecord = readHostRecord(config.file),
   now: Date = new Date(),
+  attached: (t: NamedTargetConfig) => boolean = (t) => targetAttached(viewOf(config, t), readMountsSync()),
 ): { pins: OtherPin[]; letGo: LetGo[] } {
   if (!rotates(config)) return { pins: [], letGo: [] };
   const here = currentTarget(config).name;
@@ -34,9 +37,11 @@ export function rotationPins(
     const rec = record.targets?.[t.name];
     const pin = rec?.pins?.[sourceName];
     if (!pin) continue;
-    // a clock set back makes `seen` lie in the future: away for no time, the pin stays
+    // a clock set back makes `seen` lie in the future: away for no time, the pin stays;
+    // a disk attached now is not away, however long ago it was last seen (its run may
+    // come after this one's in the same rotation)
     const away = rec?.seen === undefined ? 0 : now.getTime() - Date.parse(rec.seen);
-    if (away > t.keepForAbsentSeconds * 1000) {
+    if (away > t.keepForAbsentSeconds * 1000 && !attached(t)) {
       letGo.push({
         target: t.name,
         snapshot: pin.snapshot,
