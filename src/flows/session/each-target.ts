@@ -1,7 +1,12 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
 import { ExitCode, TargetError } from '../../core/errors.js';
+import type { MountEntry } from '../../core/mountinfo.js';
+import { isSnapshotName } from '../../core/naming.js';
 import { readHostRecord } from '../../system/host-record.js';
+import { readMountsSync } from '../../system/mounts.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
 import { restoreSource } from './source-pick.js';
 
@@ -78,8 +83,9 @@ function noneAttached(absent: readonly NamedTargetConfig[], name: string | undef
 
 /**
  * Restore and files read one disk: the one named, else (several disks) the attached one
- * whose newest backup of the source is the newest (the host's record says), and a line
- * that says which.
+ * whose newest backup of the source is the newest, and a line that says which. A disk
+ * mounted already is asked what it holds (the host's record may be gone, on a rebuilt
+ * machine, or stale); one not yet open, the host's record.
  */
 export function diskToReadFrom(
   config: VaultConfig,
@@ -94,8 +100,11 @@ export function diskToReadFrom(
   if (attached.length === 0) throw noneAttached(absent, undefined, 'read a backup');
   const record = readHostRecord(config.file);
   const sourceName = sourceNameOf(config, sourceArg);
+  const mounts = readMountsSync();
   const newest = (t: NamedTargetConfig) =>
-    (sourceName !== undefined ? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot : undefined) ??
+    (sourceName !== undefined
+      ? (newestOnDisk(t, sourceName, mounts) ?? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot)
+      : undefined) ??
     record.targets?.[t.name]?.lastBackup ??
     '';
   // backup names are their UTC times: the greatest is the newest
@@ -105,6 +114,16 @@ export function diskToReadFrom(
     config: viewOf(config, best),
     said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, whose newest backup of this source is ${held}` : ''}; --target NAME reads another`,
   };
+}
+
+/** The newest backup name in a mounted disk's folder of the source ('' for none); undefined: not mounted. */
+function newestOnDisk(t: NamedTargetConfig, sourceName: string, mounts: readonly MountEntry[]): string | undefined {
+  if (!mounts.some((m) => m.mountPoint === t.mountpoint)) return undefined;
+  try {
+    return readdirSync(join(t.mountpoint, sourceName)).filter(isSnapshotName).sort().at(-1) ?? '';
+  } catch {
+    return '';
+  }
 }
 
 // an unknown source is the restore's own error, said by it: here it only picks no disk by it
