@@ -1,0 +1,581 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, spawnCli } from '../support/cli.js';
+import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
+import { json } from '../support/scenario.js';
+import { tempDir } from '../support/scratch.js';
+import { sh } from '../support/sh.js';
+import { waitFor } from '../support/wait.js';
+import { isSnapshotName, sourceName } from '../../src/core/naming.js';
+import { hostRecordFile, type HostRecord } from '../../src/system/host-record.js';
+
+// Rotation (several backup disks) attacked from outside: one source filesystem and two
+// plain btrfs disks on loop devices, shared by every case. Each case has a config of its
+// own (so a host record of its own) and a source subvolume of its own (so a chain of its
+// own on each disk); each leaves both disks attached as it found them.
+before(() => requireRoot());
+
+interface Disk {
+  name: string;
+  fs: LoopFs;
+  token: Buffer;
+  hashFile: string;
+}
+
+let dir: string;
+let src: LoopFs;
+let etc: string;
+const disks: Record<string, Disk> = {};
+const configs: string[] = [];
+
+before(() => {
+  dir = tempDir('hrot');
+  src = makeLoopBtrfs(dir, 'src', 256);
+  etc = join(dir, 'etc');
+  mkdirSync(etc, { mode: 0o700 });
+  for (const name of ['home', 'office']) {
+    const fs = makeLoopBtrfs(dir, `disk-${name}`, 256);
+    const token = randomBytes(64);
+    writeFileSync(join(fs.mountPoint, '.token'), token, { mode: 0o600 });
+    const hashFile = join(etc, `token-${name}.sha512`);
+    writeFileSync(hashFile, `${sha512(token)}  ${join(fs.mountPoint, '.token')}\n`, { mode: 0o600 });
+    disks[name] = { name, fs, token, hashFile };
+  }
+});
+
+after(() => {
+  for (const d of Object.values(disks)) d.fs.dispose();
+  src?.dispose();
+  for (const c of configs) rmSync(hostRecordFile(c), { force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function sha512(b: Buffer): string {
+  return createHash('sha512').update(b).digest('hex');
+}
+
+function mountedAt(mountPoint: string): string | undefined {
+  try {
+    return sh('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', mountPoint]).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function attach(name: string): void {
+  const d = disks[name]!;
+  if (!mountedAt(d.fs.mountPoint)) sh('mount', [d.fs.device, d.fs.mountPoint]);
+}
+
+function detach(name: string): void {
+  if (mountedAt(disks[name]!.fs.mountPoint)) sh('umount', [disks[name]!.fs.mountPoint]);
+}
+
+/** Both disks back at their places, whatever a case did. */
+function restoreDisks(): void {
+  for (const d of Object.values(disks)) {
+    const at = mountedAt(d.fs.mountPoint);
+    if (at && at !== d.fs.device) sh('umount', [d.fs.mountPoint]);
+  }
+  attach('home');
+  attach('office');
+}
+
+interface Case {
+  name: string;
+  config: string;
+  data: string;
+  snapDir: string;
+  run(args: string[], env?: Record<string, string>): ReturnType<typeof cli>;
+  record(): HostRecord;
+  writeRecord(r: HostRecord): void;
+  /** the config's text with its [targets.*] tables replaced */
+  writeConfig(targets: string, extra?: string): void;
+  backupDir(disk: string): string;
+}
+
+const TARGETS = (o: { home?: string; office?: string } = {}) =>
+  ['home', 'office']
+    .map(
+      (n) =>
+        `[targets.${n}]\nmountpoint = ${JSON.stringify(disks[n]!.fs.mountPoint)}\ntoken_sha512 = ${JSON.stringify(disks[n]!.hashFile)}\n${(o as Record<string, string | undefined>)[n] ?? ''}`,
+    )
+    .join('\n');
+
+/** A case of its own: a source subvolume, a snapshot folder and a config (so a host record). */
+function makeCase(name: string, o: { extra?: string; targets?: string } = {}): Case {
+  const data = join(src.mountPoint, name);
+  sh('btrfs', ['-q', 'subvolume', 'create', data]);
+  const config = join(etc, `${name}.toml`);
+  configs.push(config);
+  const snapshots = join(src.mountPoint, `snaps-${name}`);
+  const writeConfig = (targets: string, extra = o.extra ?? RETAIN) =>
+    writeFileSync(
+      config,
+      `host = "testhost"\nsources = [${JSON.stringify(data)}]\nsnapshot_dir = ${JSON.stringify(snapshots)}\n${extra}\n${targets}`,
+    );
+  writeConfig(o.targets ?? TARGETS());
+  return {
+    name,
+    config,
+    data,
+    snapDir: join(snapshots, sourceName(data)),
+    run: (args, env) => cli([...args, '--config', config], env),
+    record: () => JSON.parse(readFileSync(hostRecordFile(config), 'utf8')) as HostRecord,
+    writeRecord: (r) => writeFileSync(hostRecordFile(config), JSON.stringify(r)),
+    writeConfig,
+    backupDir: (disk) => join(disks[disk]!.fs.mountPoint, sourceName(data)),
+  };
+}
+
+function hostile(title: string, fn: () => void | Promise<void>): void {
+  test(title, async () => {
+    try {
+      await fn();
+    } finally {
+      restoreDisks();
+    }
+  });
+}
+
+function change(c: Case, what = randomBytes(6).toString('hex')): void {
+  writeFileSync(join(c.data, `${what}.txt`), `${what}\n`.repeat(50));
+}
+
+const onSource = (c: Case) => (existsSync(c.snapDir) ? readdirSync(c.snapDir).filter(isSnapshotName).sort() : []);
+const onDiskList = (c: Case, disk: string) =>
+  existsSync(c.backupDir(disk)) ? readdirSync(c.backupDir(disk)).filter(isSnapshotName).sort() : [];
+
+/** One disk's source report in a rotation run's JSON. */
+function onDisk(out: { stdout: string; stderr: string }, disk: string) {
+  const t = json(out).targets.find((x: { name: string }) => x.name === disk);
+  assert.ok(t, `a report for ${disk}: ${out.stdout}${out.stderr}`);
+  return t.sources[0];
+}
+
+function ok(out: ReturnType<typeof cli>, what = ''): ReturnType<typeof cli> {
+  assert.equal(out.code, 0, `${what}: ${out.stderr}${out.stdout}`);
+  return out;
+}
+
+const RETAIN = '[retention.source]\nkeep_last = 10\ndaily = 0\n[retention.target]\nkeep_last = 10\ndaily = 0\n';
+const daysAgo = (n: number) => new Date(Date.now() - n * 86_400_000).toISOString();
+const PRUNE_SOURCE = '[retention.source]\nkeep_last = 1\ndaily = 0\n';
+
+// ---------------------------------------------------------------- [time]
+
+hostile(
+  '[time] both disks back after a long absence (past keep_for_absent): the first disk run does not let the other attached disk pin go, so its run is incremental',
+  () => {
+    const c = makeCase('longaway', { extra: PRUNE_SOURCE, targets: TARGETS({ office: 'keep_for_absent = "7d"\n' }) });
+    change(c);
+    ok(c.run(['backup']));
+    detach('office');
+    change(c);
+    ok(c.run(['backup']));
+    const pin = c.record().targets!.office!.pins![sourceName(c.data)]!.snapshot;
+    // a holiday: neither disk was plugged in for 40 days, so no run pruned anything
+    const rec = c.record();
+    rec.targets!.office!.seen = daysAgo(40);
+    rec.targets!.home!.seen = daysAgo(40);
+    c.writeRecord(rec);
+    attach('office');
+    change(c);
+    const out = ok(c.run(['backup', '--json']));
+    assert.equal(onDisk(out, 'office').mode, 'incremental', 'office is attached: not away');
+    assert.equal(onDisk(out, 'office').parent, pin);
+    assert.doesNotMatch(out.stdout + out.stderr, /let go/);
+  },
+);
+
+hostile(
+  '[time] keep_for_absent = "0d", a disk away for ever: its pin is let go at once, the source pruned, status says so; back, its run is full and announced',
+  () => {
+    const c = makeCase('zerodays', { extra: PRUNE_SOURCE, targets: TARGETS({ office: 'keep_for_absent = "0d"\n' }) });
+    change(c);
+    const first = ok(c.run(['backup', '--json']));
+    const pin = onDisk(first, 'office').snapshot;
+    detach('office');
+    change(c);
+    const second = ok(c.run(['backup', '--json']));
+    assert.match(onDisk(second, 'home').warnings.join('\n'), /office disk has not been seen .* is let go/);
+    assert.ok(!onSource(c).includes(pin), 'let go at once');
+    const status = json(c.run(['status', '--json']));
+    const office = status.targets.find((t: { name: string }) => t.name === 'office');
+    assert.equal(office.pins[0].onSource, false);
+    assert.ok(status.warnings.some((w: { code: string }) => w.code === 'pin-let-go'));
+    attach('office');
+    const back = ok(c.run(['backup', '--json']));
+    assert.match(back.stderr.split('\n')[0]!, /office disk's newest snapshot .* is no longer on the source/);
+    assert.equal(onDisk(back, 'office').mode, 'full');
+  },
+);
+
+hostile(
+  '[time] max_age at its edge: away a day less than max_age is no warning, a day more is one; a clock set forward makes no negative ages',
+  () => {
+    const c = makeCase('maxage', { targets: TARGETS({ office: 'max_age = "10d"\n' }) });
+    change(c);
+    ok(c.run(['backup']));
+    detach('office');
+    const rec = c.record();
+    rec.targets!.office!.seen = daysAgo(9);
+    c.writeRecord(rec);
+    const young = c.run(['status', '--json', '--check']);
+    assert.equal(young.code, 0, young.stdout);
+    rec.targets!.office!.seen = daysAgo(11);
+    c.writeRecord(rec);
+    const old = c.run(['status', '--json', '--check']);
+    assert.equal(old.code, 1);
+    assert.ok(json(old).warnings.some((w: { code: string; target: string }) => w.code === 'target-away'));
+    // last backup "in the future" (a clock that was set forward, now set back)
+    rec.targets!.office!.lastBackup = new Date(Date.now() + 5 * 86_400_000).toISOString();
+    rec.targets!.office!.seen = new Date(Date.now() + 5 * 86_400_000).toISOString();
+    c.writeRecord(rec);
+    const future = json(c.run(['status', '--json']));
+    const office = future.targets.find((t: { name: string }) => t.name === 'office');
+    assert.ok(office.ageSeconds >= 0, `age ${office.ageSeconds}`);
+    assert.ok(!future.warnings.some((w: { code: string }) => w.code === 'target-away'));
+  },
+);
+
+// ---------------------------------------------------------------- [ordering and agreement]
+
+hostile(
+  '[ordering and agreement] restore and files without --target on a rebuilt machine (no host record): they read the attached disk that holds the newest backup, and say which',
+  () => {
+    const c = makeCase('rebuilt');
+    change(c, 'first');
+    ok(c.run(['backup']));
+    detach('home');
+    change(c, 'second');
+    const second = ok(c.run(['backup', '--json']));
+    const newest = onDisk(second, 'office').snapshot;
+    attach('home');
+    // the machine rebuilt: /var/lib/btrfs-vault is empty, both disks are plugged in
+    rmSync(hostRecordFile(c.config));
+    const files = c.run(['files', '--json', c.data, 'second.txt']);
+    assert.equal(files.code, 0, files.stderr);
+    assert.match(files.stderr, /reading from the backup disk office/, 'office holds the newest backup');
+    assert.equal(json(files).versions.length, 1, 'second.txt is in the newest backup');
+    const to = join(src.mountPoint, 'rebuilt-to');
+    mkdirSync(to);
+    const restored = c.run(['restore', '--json', c.data, '--to', to]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal(json(restored).restored, join(to, newest));
+    assert.ok(existsSync(join(to, newest, 'second.txt')));
+    sh('btrfs', ['-q', 'subvolume', 'delete', join(to, newest)]);
+  },
+);
+
+hostile(
+  "[ordering and agreement] the record says office is newest but office's newest backup was deleted by hand: restore reads the disk whose newest backup is newest, and the line it says is true",
+  () => {
+    const c = makeCase('stalerec');
+    change(c, 'first');
+    ok(c.run(['backup']));
+    detach('office');
+    change(c, 'second');
+    ok(c.run(['backup']));
+    attach('office');
+    detach('home');
+    change(c, 'third');
+    const third = ok(c.run(['backup', '--json']));
+    attach('home');
+    // office's newest backup (third) deleted by hand on the disk: office now holds the oldest
+    const gone = onDisk(third, 'office').snapshot;
+    sh('btrfs', ['-q', 'subvolume', 'delete', join(c.backupDir('office'), gone)]);
+    rmSync(join(c.backupDir('office'), 'latest'), { force: true });
+    const files = c.run(['files', '--json', c.data, 'second.txt']);
+    assert.equal(files.code, 0, files.stderr);
+    assert.match(files.stderr, /reading from the backup disk home/, files.stderr);
+    assert.doesNotMatch(files.stderr, new RegExp(`newest backup of this source is ${gone}`));
+    assert.equal(json(files).versions.length, 1);
+  },
+);
+
+hostile(
+  '[ordering and agreement] --dry-run with two disks says per disk what the run then does (full or incremental, and from which parent)',
+  () => {
+    const c = makeCase('dryagree');
+    change(c);
+    ok(c.run(['backup']));
+    detach('office');
+    change(c);
+    ok(c.run(['backup']));
+    attach('office');
+    change(c);
+    const dry = ok(c.run(['backup', '--dry-run', '--json']));
+    const real = ok(c.run(['backup', '--json']));
+    for (const d of ['home', 'office']) {
+      assert.equal(onDisk(dry, d).mode, onDisk(real, d).mode, `${d}: mode`);
+      assert.equal(onDisk(dry, d).parent, onDisk(real, d).parent, `${d}: parent`);
+    }
+  },
+);
+
+hostile(
+  '[ordering and agreement] list, status and the host record agree per disk on the newest backup each holds; --json has one object per disk, named',
+  () => {
+    const c = makeCase('agree');
+    change(c);
+    ok(c.run(['backup']));
+    detach('office');
+    change(c);
+    ok(c.run(['backup']));
+    attach('office');
+    const list = json(ok(c.run(['list', '--json'])));
+    const status = json(ok(c.run(['status', '--json'])));
+    assert.deepEqual(
+      list.targets.map((t: { name: string }) => t.name),
+      ['home', 'office'],
+    );
+    for (const d of ['home', 'office']) {
+      const rows = list.targets.find((t: { name: string }) => t.name === d).sources[0].snapshots;
+      const newestOnDisk = rows
+        .filter((r: { target: boolean }) => r.target)
+        .map((r: { name: string }) => r.name)
+        .sort()
+        .at(-1);
+      const st = status.targets.find((t: { name: string }) => t.name === d);
+      assert.equal(st.pins[0].snapshot, newestOnDisk, `${d}: status pin = list's newest on the disk`);
+      assert.deepEqual(onDiskList(c, d).at(-1), newestOnDisk, `${d}: and the disk itself`);
+    }
+  },
+);
+
+hostile(
+  '[ordering and agreement] a target removed from the config: its pin no longer keeps a snapshot, status no longer names it, its disk is left alone',
+  () => {
+    const c = makeCase('removed', { extra: PRUNE_SOURCE });
+    change(c);
+    const first = ok(c.run(['backup', '--json']));
+    const pin = onDisk(first, 'office').snapshot;
+    detach('office');
+    change(c);
+    ok(c.run(['backup']));
+    assert.ok(onSource(c).includes(pin), 'kept while office is configured');
+    c.writeConfig(
+      TARGETS().split('[targets.office]')[0]!,
+      PRUNE_SOURCE + '[retention.target]\nkeep_last = 10\ndaily = 0\n',
+    );
+    change(c);
+    ok(c.run(['backup']));
+    assert.ok(!onSource(c).includes(pin), 'no pin kept for a disk the config no longer names');
+    const status = json(ok(c.run(['status', '--json'])));
+    assert.doesNotMatch(JSON.stringify(status.targets ?? []), /office/);
+    attach('office');
+    assert.deepEqual(onDiskList(c, 'office'), [pin], "office's backups untouched");
+  },
+);
+
+hostile(
+  '[ordering and agreement] a target renamed (office to work, same disk): the next run on it is still correct (incremental from what it holds, or full), and the old name is not reported',
+  () => {
+    const c = makeCase('renamed');
+    change(c);
+    ok(c.run(['backup']));
+    c.writeConfig(TARGETS().replace('[targets.office]', '[targets.work]'));
+    change(c, 'after-rename');
+    const out = ok(c.run(['backup', '--json']));
+    assert.equal(onDisk(out, 'work').mode, 'incremental');
+    assert.ok(existsSync(join(c.backupDir('office'), onDisk(out, 'work').snapshot, 'after-rename.txt')));
+    const status = json(ok(c.run(['status', '--json'])));
+    assert.deepEqual(
+      status.targets.map((t: { name: string }) => t.name),
+      ['home', 'work'],
+    );
+  },
+);
+
+hostile(
+  '[ordering and agreement] [target] beside [targets.office], both attached: two disks, each a chain of its own, the [target] disk named backup in every report',
+  () => {
+    const c = makeCase('legacy');
+    c.writeConfig(TARGETS().replace('[targets.home]', '[target]').replace(/^/, ''));
+    change(c);
+    const out = ok(c.run(['backup', '--json']));
+    assert.deepEqual(
+      json(out).targets.map((t: { name: string }) => t.name),
+      ['backup', 'office'],
+    );
+    assert.equal(onDisk(out, 'backup').mode, 'full');
+    change(c);
+    const again = ok(c.run(['backup', '--json', '--target', 'backup']));
+    assert.equal(onDisk(again, 'backup').mode, 'incremental');
+    assert.equal(onDiskList(c, 'home').length, 2);
+    assert.equal(onDiskList(c, 'office').length, 1);
+  },
+);
+
+// ---------------------------------------------------------------- [paths we are given]
+
+hostile(
+  '[paths we are given] --target with odd names ("../x", "", "-h", unicode, 25 characters, upper case, a newline): exit 2 with the names there are, nothing written',
+  () => {
+    const c = makeCase('oddnames');
+    change(c);
+    for (const name of ['../x', '', '-h', 'bürö', 'a'.repeat(25), 'HOME', 'home\n', 'home ']) {
+      const out = c.run(['backup', `--target=${name}`]);
+      assert.equal(out.code, 2, `${JSON.stringify(name)}: ${out.stderr}`);
+      assert.match(out.stderr, /no target named[\s\S]*home, office/, JSON.stringify(name));
+    }
+    assert.ok(!existsSync(c.snapDir), 'no snapshot made');
+    assert.ok(!existsSync(c.backupDir('home')) && !existsSync(c.backupDir('office')));
+  },
+);
+
+hostile('[paths we are given] --target ../x on every verb that takes it: exit 2, the same message', () => {
+  const c = makeCase('oddverbs');
+  const to = join(src.mountPoint, 'oddverbs-to');
+  for (const args of [
+    ['list'],
+    ['status'],
+    ['prune'],
+    ['verify', '--no-scrub'],
+    ['files', c.data, 'x'],
+    ['restore', c.data, '--to', to],
+    ['open'],
+    ['close'],
+  ]) {
+    const out = c.run([...args, '--target', '../x']);
+    assert.equal(out.code, 2, `${args[0]}: ${out.stderr}${out.stdout}`);
+    assert.match(out.stderr, /no target named "\.\.\/x"/, args[0]);
+  }
+  assert.ok(mountedAt(disks.home!.fs.mountPoint) && mountedAt(disks.office!.fs.mountPoint), 'close closed nothing');
+});
+
+hostile(
+  '[paths we are given] --target given twice: refused (exit 2) before anything runs, never one of the two silently',
+  () => {
+    const c = makeCase('twice');
+    change(c);
+    const out = c.run(['backup', '--json', '--target', 'home', '--target', 'office']);
+    assert.equal(out.code, 2, out.stderr);
+    assert.match(out.stderr, /--target names one disk; it was given twice \(home, office\)/);
+    assert.ok(!existsSync(c.snapDir), 'no snapshot made');
+  },
+);
+
+hostile(
+  "[paths we are given] office's backup folder on its disk replaced by a symlink to home's: office's run refuses it and writes nothing through it; home is backed up",
+  () => {
+    const c = makeCase('folderlink');
+    change(c);
+    ok(c.run(['backup', '--target', 'home']));
+    const before = onDiskList(c, 'home');
+    symlinkSync(c.backupDir('home'), c.backupDir('office'));
+    try {
+      change(c);
+      const out = c.run(['backup', '--json']);
+      assert.equal(out.code, 1, out.stderr);
+      assert.equal(onDisk(out, 'home').status, 'ok');
+      assert.equal(onDisk(out, 'office').status, 'failed');
+      assert.equal(onDiskList(c, 'home').length, before.length + 1, 'only home wrote a backup into its folder');
+    } finally {
+      rmSync(c.backupDir('office'));
+    }
+  },
+);
+
+hostile(
+  '[paths we are given] a target whose mountpoint has a newline or a quote: refused in the config, or shown escaped, never a forged line',
+  () => {
+    const c = makeCase('nlmount');
+    c.writeConfig(
+      TARGETS() + '\n[targets.forged]\nmountpoint = "/tmp/x\\n✔ home (/mnt): 1 of 1 source(s) backed up"\n',
+    );
+    const out = c.run(['status']);
+    if (out.code !== 2) {
+      assert.doesNotMatch(out.stdout, /^✔ home \(\/mnt\)/m);
+    } else assert.match(out.stderr, /mountpoint/);
+  },
+);
+
+// ---------------------------------------------------------------- [two of us at once]
+
+hostile(
+  '[two of us at once] the same disk configured under two names (two hash files, one hash): refused under either name with both tables named, so it is never counted as two copies',
+  () => {
+    const c = makeCase('twonames');
+    const spare = join(dir, 'spare');
+    mkdirSync(spare, { recursive: true });
+    const spareHash = join(etc, 'token-spare.sha512');
+    writeFileSync(spareHash, readFileSync(disks.home!.hashFile), { mode: 0o600 });
+    c.writeConfig(
+      TARGETS().split('[targets.office]')[0]! +
+        `[targets.spare]\nmountpoint = ${JSON.stringify(spare)}\ntoken_sha512 = ${JSON.stringify(spareHash)}\n`,
+    );
+    change(c);
+    const home = c.run(['backup', '--target', 'home']);
+    assert.equal(home.code, 3, home.stderr);
+    assert.match(
+      home.stderr,
+      /its token matches both .*token-home\.sha512 and .*token-spare\.sha512: it is the backup disk spare too/,
+    );
+    detach('home');
+    sh('mount', [disks.home!.fs.device, spare]);
+    try {
+      const out = c.run(['backup', '--json', '--target', 'spare']);
+      assert.equal(out.code, 3, out.stderr);
+      assert.match(out.stdout, /it is the backup disk home too/);
+      assert.ok(!existsSync(c.backupDir('home')), 'nothing written to the disk under either name');
+    } finally {
+      sh('umount', [spare]);
+    }
+  },
+);
+
+hostile(
+  "[two of us at once] home's token copied onto the office disk: at office's place it is refused by its token, and home is backed up",
+  () => {
+    const c = makeCase('tokencopy');
+    const tokenFile = join(disks.office!.fs.mountPoint, '.token');
+    writeFileSync(tokenFile, disks.home!.token);
+    try {
+      change(c);
+      const out = c.run(['backup', '--json']);
+      assert.equal(out.code, 1, out.stderr);
+      assert.match(json(out).targets.find((t: { name: string }) => t.name === 'office').error, /token/i);
+      assert.equal(onDisk(out, 'home').status, 'ok');
+      assert.ok(!existsSync(c.backupDir('office')));
+      const doctor = c.run(['doctor', '--json']);
+      assert.match(doctor.stdout, /is the backup disk home/);
+    } finally {
+      writeFileSync(tokenFile, disks.office!.token);
+    }
+  },
+);
+
+hostile(
+  '[two of us at once] prune --target home while a backup to office runs: one waits for or refuses the other; nothing the backup uses is deleted',
+  async () => {
+    const c = makeCase('prunerace', { extra: PRUNE_SOURCE + '[retention.target]\nkeep_last = 1\ndaily = 0\n' });
+    change(c);
+    ok(c.run(['backup']));
+    change(c);
+    ok(c.run(['backup', '--target', 'home']));
+    // something to send for a while
+    execFileSync('dd', ['if=/dev/urandom', `of=${join(c.data, 'big')}`, 'bs=1M', 'count=100', 'status=none']);
+    const entries = readdirSync(c.backupDir('office')).length;
+    const bg = spawnCli(['backup', '--json', '--target', 'office', '--config', c.config]);
+    let stdout = '';
+    bg.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    const done = new Promise<number>((res) => bg.on('exit', (code) => res(code ?? -1)));
+    // the backup has its locks once it writes into office's folder (the receive's record)
+    await waitFor(() => readdirSync(c.backupDir('office')).length > entries, 20_000);
+    const prune = c.run(['prune', '--json', '--target', 'home']);
+    const code = await done;
+    assert.equal(code, 0, stdout);
+    assert.notEqual(prune.code, 0, 'prune ran while the backup held the source');
+    assert.match(prune.stdout + prune.stderr, /another btrfs-vault run .* is working with the source/);
+    const out = JSON.parse(stdout);
+    const office = out.targets[0].sources[0];
+    assert.equal(office.mode, 'incremental');
+    assert.ok(onDiskList(c, 'office').includes(office.snapshot));
+  },
+);
