@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedTargetConfig, SourceConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, viewOf } from '../../config/target-view.js';
@@ -6,6 +5,8 @@ import { ExitCode, TargetError } from '../../core/errors.js';
 import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
+import type { Runner } from '../../system/runner.js';
+import { pinsOnSource } from '../retention/rotation-pins.js';
 import { runBackup, summaryLines, type BackupReport } from './backup.js';
 import type { BackupVerbInput } from './backup-verb.js';
 
@@ -75,7 +76,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
     dryRun: !runner.changesTakeEffect,
     targets: [],
     absent: absent.map((t) => ({ name: t.name, mountpoint: t.mountpoint })),
-    warnings: attached.flatMap((t) => fullRunNotices(config, t, input.sources)),
+    warnings: (await Promise.all(attached.map((t) => fullRunNotices(runner, config, t, input.sources)))).flat(),
     exitCode: ExitCode.ok,
   };
   for (const w of report.warnings) input.log(`! ${w}`);
@@ -106,11 +107,21 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
  * the disk holds; when that one is gone from the source (let go after keep_for_absent,
  * or deleted by hand), the run cannot be incremental from it.
  */
-function fullRunNotices(config: VaultConfig, t: NamedTargetConfig, sources: readonly SourceConfig[]): string[] {
+async function fullRunNotices(
+  runner: Runner,
+  config: VaultConfig,
+  t: NamedTargetConfig,
+  sources: readonly SourceConfig[],
+): Promise<string[]> {
   const pins = readHostRecord(config.file).targets?.[t.name]?.pins ?? {};
+  const asked = sources.flatMap((s) => {
+    const pin = pins[s.name];
+    return pin ? [{ path: join(s.snapshotDir, pin.snapshot), uuid: pin.uuid }] : [];
+  });
+  const held = await pinsOnSource(runner, asked);
   return sources.flatMap((s) => {
     const pin = pins[s.name];
-    if (!pin || existsSync(join(s.snapshotDir, pin.snapshot))) return [];
+    if (!pin || held.has(join(s.snapshotDir, pin.snapshot))) return [];
     return [
       `the ${t.name} disk's newest snapshot of ${s.path} (${pin.snapshot}) is no longer on the source (its pin was let go while the disk was away, or it was deleted): this backup of ${s.path} to ${t.name} will be full, unless an older snapshot is on both`,
     ];

@@ -1,9 +1,12 @@
+import { existsSync } from 'node:fs';
+import { subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-view.js';
 import type { OtherPin } from '../../core/prune-plan.js';
 import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
+import type { Runner } from '../../system/runner.js';
 
 // With several backup disks, the source keeps for each disk the newest snapshot it holds
 // (its pin), so that disk's next run is incremental, until the disk has been away for
@@ -69,4 +72,28 @@ export function pinsForRetention(
     otherPins: pins,
     warnings: letGo.filter((l) => stillThere(l.snapshot)).map((l) => letGoWarning(l, source.path)),
   };
+}
+
+/**
+ * Of these pins' paths, those still on the source as the very snapshot the disk holds:
+ * by name, and by UUID when the record has it (a snapshot deleted and made again under
+ * its name is not the disk's parent). One query for all; if it cannot be asked, by name.
+ */
+export async function pinsOnSource(
+  runner: Runner,
+  pins: readonly { path: string; uuid?: string }[],
+): Promise<Set<string>> {
+  const there = pins.filter((p) => existsSync(p.path));
+  const infos = await subvolumeInfosOrWhy(
+    runner,
+    there.map((p) => p.path),
+  ).catch(() => there.map(() => undefined));
+  return new Set(
+    there
+      .filter((p, i) => {
+        const info = infos[i];
+        return info === undefined || (typeof info !== 'string' && (p.uuid === undefined || info.uuid === p.uuid));
+      })
+      .map((p) => p.path),
+  );
 }
