@@ -832,3 +832,104 @@ test('[what we write into other formats] a disk away whose mount point has a quo
   const text = c.run(['status']).stdout;
   assert.equal(text.split('\n').filter((l) => /^[ *] (home|office|odd) \(/.test(l)).length, 3, text);
 });
+
+// ---------------------------------------------------------------- more cases
+
+test('[programs we run] notify with two disks, one refused: the command runs once, with both disks in its report', () => {
+  const c = makeCase('notify');
+  const out = join(dir, 'notify-out.json');
+  c.writeConfig(
+    TARGETS(),
+    `${RETAIN}[notify]\ncommand = ["/bin/sh", "-c", ${JSON.stringify(`cat >> '${out}'; echo >> '${out}'`)}]\non = ["success", "failure"]\n`,
+  );
+  const tokenFile = join(disks.office!.fs.mountPoint, '.token');
+  writeFileSync(tokenFile, randomBytes(64));
+  try {
+    change(c);
+    const run = c.run(['backup']);
+    assert.equal(run.code, 1, run.stderr);
+  } finally {
+    writeFileSync(tokenFile, disks.office!.token);
+  }
+  const reports = readFileSync(out, 'utf8').trim().split('\n').filter(Boolean);
+  assert.equal(reports.length, 1, 'one notification per run');
+  const report = JSON.parse(reports[0]!);
+  assert.deepEqual(
+    report.targets.map((t: { name: string; ok: boolean }) => [t.name, t.ok]),
+    [
+      ['home', true],
+      ['office', false],
+    ],
+  );
+});
+
+test("[signals and power] SIGTERM during the first disk's transfer: exit 143, the second disk is not started, nothing partial left; the next run is incremental on both", async () => {
+  const c = makeCase('sigterm');
+  change(c);
+  const first = ok(c.run(['backup', '--json']));
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(c.data, 'big')}`, 'bs=1M', 'count=60', 'status=none']);
+  const officeBefore = readdirSync(c.backupDir('office')).sort();
+  const entries = readdirSync(c.backupDir('home')).length;
+  const bg = spawnCli(['backup', '--json', '--config', c.config]);
+  const done = new Promise<number>((res) => bg.on('exit', (code, signal) => res(code ?? (signal ? 128 : -1))));
+  await waitFor(() => readdirSync(c.backupDir('home')).length > entries, 20_000);
+  bg.kill('SIGTERM');
+  assert.equal(await done, 143);
+  assert.deepEqual(readdirSync(c.backupDir('office')).sort(), officeBefore, 'office not started');
+  assert.deepEqual(onDiskList(c, 'home'), [onDisk(first, 'home').snapshot], 'the partial copy on home deleted');
+  const next = ok(c.run(['backup', '--json']));
+  assert.equal(onDisk(next, 'home').mode, 'incremental');
+  assert.equal(onDisk(next, 'office').mode, 'incremental');
+  assert.equal(onDisk(next, 'home').snapshot, onDisk(next, 'office').snapshot);
+});
+
+test("[space] office's min_free no deletion can meet: office refused before anything is deleted or sent, home backed up, exit 1", () => {
+  const c = makeCase('minfree');
+  change(c);
+  ok(c.run(['backup']));
+  c.writeConfig(TARGETS({ office: 'min_free = "99%"\n' }));
+  const officeBefore = onDiskList(c, 'office');
+  assert.equal(officeBefore.length, 1);
+  change(c);
+  const out = c.run(['backup', '--json']);
+  assert.equal(out.code, 1, out.stderr);
+  assert.equal(onDisk(out, 'home').status, 'ok');
+  assert.equal(onDisk(out, 'office').status, 'failed');
+  assert.match(onDisk(out, 'office').error, /min_free/);
+  assert.deepEqual(onDiskList(c, 'office'), officeBefore, 'nothing deleted on office');
+  assert.equal(onDiskList(c, 'home').length, 2, "home's backups untouched");
+});
+
+test('[paths we are given] a target whose mountpoint is a symlink to the folder the disk is mounted at: backed up there, or said to be away; never written elsewhere', () => {
+  const c = makeCase('linkmount');
+  const link = join(dir, 'office-link');
+  symlinkSync(disks.office!.fs.mountPoint, link);
+  try {
+    c.writeConfig(TARGETS().replace(JSON.stringify(disks.office!.fs.mountPoint), JSON.stringify(link)));
+    change(c);
+    const out = c.run(['backup', '--json']);
+    const report = json(out);
+    const office = report.targets.find((t: { name: string }) => t.name === 'office');
+    if (office) {
+      assert.equal(office.ok, true, out.stdout);
+      assert.equal(onDiskList(c, 'office').length, 1);
+    } else assert.ok(report.absent.some((a: { name: string }) => a.name === 'office'));
+    assert.equal(onDisk(out, 'home').status, 'ok');
+  } finally {
+    rmSync(link);
+  }
+});
+
+test("[ordering and agreement] verify with two disks, office's backup made writable behind our back (no longer a received copy): office's verify fails alone, home's passes, exit 1 as backup's for a mix", () => {
+  const c = makeCase('verify');
+  change(c, 'kept');
+  const first = ok(c.run(['backup', '--json']));
+  const b = join(c.backupDir('office'), onDisk(first, 'office').snapshot);
+  sh('btrfs', ['property', 'set', '-f', b, 'ro', 'false']);
+  writeFileSync(join(b, 'kept.txt'), 'changed\n');
+  sh('btrfs', ['property', 'set', '-f', b, 'ro', 'true']);
+  const out = c.run(['verify', '--json', '--no-scrub']);
+  const byName = Object.fromEntries(json(out).targets.map((t: { name: string; ok: boolean }) => [t.name, t.ok]));
+  assert.deepEqual(byName, { home: true, office: false });
+  assert.equal(out.code, 1, 'one disk verified, one failed: a partial failure, as backup says it');
+});

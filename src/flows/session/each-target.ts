@@ -62,8 +62,15 @@ export async function runPerTarget<R extends object>(
     out.push(`${t.name} (${t.mountpoint}):`, ...lines(r).map((l) => (l === '' ? l : `  ${l}`)));
   }
   for (const a of report.absent) out.push(`- ${a.name} (${a.mountpoint}): not attached, skipped`);
-  const codes = report.targets.map(codeOf).filter((c) => c !== ExitCode.ok);
-  report.exitCode = codes.length === 0 ? ExitCode.ok : new Set(codes).size === 1 ? codes[0]! : ExitCode.failed;
+  // as backup's: every disk failed alike is that code; a mix, or some done, is a partial failure
+  const codes = report.targets.map(codeOf);
+  const failed = codes.filter((c) => c !== ExitCode.ok);
+  report.exitCode =
+    failed.length === 0
+      ? ExitCode.ok
+      : failed.length === codes.length && new Set(failed).size === 1
+        ? failed[0]!
+        : ExitCode.failed;
   report.ok = report.exitCode === ExitCode.ok;
   return { json: report, lines: out, exitCode: report.exitCode };
 }
