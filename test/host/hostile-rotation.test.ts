@@ -933,3 +933,51 @@ test("[ordering and agreement] verify with two disks, office's backup made writa
   assert.deepEqual(byName, { home: true, office: false });
   assert.equal(out.code, 1, 'one disk verified, one failed: a partial failure, as backup says it');
 });
+
+test('[ordering and agreement] a rebuilt machine whose config does not name the source yet: files by the backup folder name reads the disk that holds the newest backup', () => {
+  const c = makeCase('unnamed');
+  change(c, 'first');
+  ok(c.run(['backup']));
+  detach('home');
+  change(c, 'second');
+  ok(c.run(['backup']));
+  attach('home');
+  rmSync(hostRecordFile(c.config));
+  // the new config: no sources yet
+  writeFileSync(c.config, `host = "testhost"\nsources = []\n${RETAIN}\n${TARGETS()}`);
+  const files = c.run(['files', '--json', sourceName(c.data), 'second.txt']);
+  assert.equal(files.code, 0, files.stderr);
+  assert.match(files.stderr, /reading from the backup disk office/);
+  assert.equal(json(files).versions.length, 1);
+});
+
+test("[two of us at once] office plugged in (its on-plug run) while the timer's run backs up home: the plug run is refused by the lock with the reason and nothing half-written (or runs after it, incremental); the timer's run is whole", async () => {
+  const c = makeCase('plugrace');
+  change(c);
+  ok(c.run(['backup']));
+  detach('office');
+  execFileSync('dd', ['if=/dev/urandom', `of=${join(c.data, 'big')}`, 'bs=1M', 'count=60', 'status=none']);
+  const entries = readdirSync(c.backupDir('home')).length;
+  const timer = spawnCli(['backup', '--json', '--scheduled', '--config', c.config]);
+  let stdout = '';
+  timer.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  const done = new Promise<number>((res) => timer.on('exit', (code) => res(code ?? -1)));
+  await waitFor(() => readdirSync(c.backupDir('home')).length > entries, 20_000);
+  attach('office');
+  const officeBefore = readdirSync(c.backupDir('office')).sort();
+  const plug = c.run(['backup', '--on-plug', '--target', 'office']);
+  assert.equal(await done, 0, stdout);
+  assert.deepEqual(
+    JSON.parse(stdout).targets.map((t: { name: string }) => t.name),
+    ['home'],
+    'the timer run saw office away when it started',
+  );
+  // the timer's run may have finished by the time the plug run takes the locks
+  if (plug.code === 4) {
+    assert.match(plug.stderr, /another btrfs-vault run .* is working with the source/);
+    assert.deepEqual(readdirSync(c.backupDir('office')).sort(), officeBefore, 'nothing half-written');
+  } else {
+    assert.equal(plug.code, 0, plug.stderr);
+    assert.match(plug.stderr, /\(incremental from /);
+  }
+});
