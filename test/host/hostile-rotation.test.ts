@@ -981,3 +981,20 @@ test("[two of us at once] office plugged in (its on-plug run) while the timer's 
     assert.match(plug.stderr, /\(incremental from /);
   }
 });
+
+test("[what we delete] the host record lost, both disks attached: the first disk's retention does not delete the snapshot the second attached disk holds as its parent, so its run is incremental", () => {
+  const c = makeCase('lostrec', { extra: PRUNE_SOURCE });
+  change(c);
+  const first = ok(c.run(['backup', '--json']));
+  const officeParent = onDisk(first, 'office').snapshot;
+  detach('office');
+  change(c);
+  ok(c.run(['backup']));
+  attach('office');
+  // /var/lib/btrfs-vault lost (or the config moved: the record is kept by the config's path)
+  rmSync(hostRecordFile(c.config));
+  change(c);
+  const out = ok(c.run(['backup', '--json']));
+  assert.equal(onDisk(out, 'office').mode, 'incremental', 'office is right here');
+  assert.equal(onDisk(out, 'office').parent, officeParent);
+});

@@ -7,7 +7,7 @@ import { targetAttached } from '../../stack/presence.js';
 import type { HostRecord } from '../../system/host-record.js';
 import { formatDuration } from '../../ui/format.js';
 import type { Runner } from '../../system/runner.js';
-import { pinsOnSource, rotationPins } from '../retention/rotation-pins.js';
+import { disksHere, pinsOnSource, rotationPins } from '../retention/rotation-pins.js';
 
 // status, per backup disk: attached or not, its last backup and its age, when it was last
 // seen, and per source its pin (the newest snapshot it holds, kept on the source while it
@@ -67,7 +67,7 @@ export function targetsStatus(
         const pin = rec?.pins?.[s.name];
         if (!pin) return [];
         const kept = other
-          ? rotationPins(viewOf(config, other), s.name, record, now, (x) => targetAttached(viewOf(config, x), mounts))
+          ? rotationPins(viewOf(config, other), s.name, record, now, disksHere(config, mounts))
           : undefined;
         return [
           {

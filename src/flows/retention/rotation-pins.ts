@@ -1,7 +1,10 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LATEST, readLink } from '../../btrfs/links.js';
 import { subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-view.js';
+import type { MountEntry } from '../../core/mountinfo.js';
 import type { OtherPin } from '../../core/prune-plan.js';
 import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
@@ -11,7 +14,22 @@ import type { Runner } from '../../system/runner.js';
 // With several backup disks, the source keeps for each disk the newest snapshot it holds
 // (its pin), so that disk's next run is incremental, until the disk has been away for
 // its keep_for_absent: then the pin is let go. The host's record says what each disk
-// holds, as the disk itself may be away.
+// holds, as the disk itself may be away; a disk mounted now says it too (its `latest`),
+// so a lost or renamed record does not cost the next disk of a rotation its parent.
+
+/** The disks as they are now: attached or not, and the backup a mounted one's `latest` names. */
+export interface DisksHere {
+  attached(t: NamedTargetConfig): boolean;
+  latest(t: NamedTargetConfig, sourceName: string): string | undefined;
+}
+
+export function disksHere(config: VaultConfig, mounts: readonly MountEntry[] = readMountsSync()): DisksHere {
+  return {
+    attached: (t) => targetAttached(viewOf(config, t), mounts),
+    latest: (t, sourceName) =>
+      mounts.some((m) => m.mountPoint === t.mountpoint) ? readLink(join(t.mountpoint, sourceName), LATEST) : undefined,
+  };
+}
 
 /** A pin let go: the disk has been away too long. */
 export interface LetGo {
@@ -29,7 +47,7 @@ export function rotationPins(
   sourceName: string,
   record: HostRecord = readHostRecord(config.file),
   now: Date = new Date(),
-  attached: (t: NamedTargetConfig) => boolean = (t) => targetAttached(viewOf(config, t), readMountsSync()),
+  disks: DisksHere = disksHere(config),
 ): { pins: OtherPin[]; letGo: LetGo[] } {
   if (!rotates(config)) return { pins: [], letGo: [] };
   const here = currentTarget(config).name;
@@ -39,12 +57,15 @@ export function rotationPins(
     if (t.name === here) continue;
     const rec = record.targets?.[t.name];
     const pin = rec?.pins?.[sourceName];
+    // by name alone: a link is a pointer, not a proof, but a pin only ever keeps
+    const latest = disks.latest(t, sourceName);
+    if (latest !== undefined && latest !== pin?.snapshot) pins.push({ target: t.name, name: latest });
     if (!pin) continue;
     // a clock set back makes `seen` lie in the future: away for no time, the pin stays;
     // a disk attached now is not away, however long ago it was last seen (its run may
     // come after this one's in the same rotation)
     const away = rec?.seen === undefined ? 0 : now.getTime() - Date.parse(rec.seen);
-    if (away > t.keepForAbsentSeconds * 1000 && !attached(t)) {
+    if (away > t.keepForAbsentSeconds * 1000 && !disks.attached(t)) {
       letGo.push({
         target: t.name,
         snapshot: pin.snapshot,
