@@ -998,3 +998,27 @@ test("[what we delete] the host record lost, both disks attached: the first disk
   assert.equal(onDisk(out, 'office').mode, 'incremental', 'office is right here');
   assert.equal(onDisk(out, 'office').parent, officeParent);
 });
+
+test('[ordering and agreement] restore of a named backup, or --before a time, without --target: read from the attached disk that holds it, not refused because another disk is newer', () => {
+  const c = makeCase('named');
+  change(c, 'first');
+  const first = ok(c.run(['backup', '--json', '--target', 'home']));
+  const old = onDisk(first, 'home').snapshot;
+  sh('sleep', ['1.1']);
+  change(c, 'second');
+  ok(c.run(['backup', '--target', 'office']));
+  const to = join(src.mountPoint, 'named-to');
+  mkdirSync(to);
+  const named = c.run(['restore', '--json', c.data, old, '--to', to]);
+  assert.equal(named.code, 0, named.stderr);
+  assert.match(named.stderr, /reading from the backup disk home/);
+  assert.equal(json(named).restored, join(to, old));
+  sh('btrfs', ['-q', 'subvolume', 'delete', join(to, old)]);
+  // --before the second backup: only home has one that old
+  const before =
+    new Date(Date.parse(old.replace(/_(\d\d)-(\d\d)-(\d\d).*/, 'T$1:$2:$3Z')) + 1000).toISOString().slice(0, 19) + 'Z';
+  const early = c.run(['restore', '--json', c.data, '--before', before, '--to', to]);
+  assert.equal(early.code, 0, early.stderr);
+  assert.equal(json(early).restored, join(to, old));
+  sh('btrfs', ['-q', 'subvolume', 'delete', join(to, old)]);
+});

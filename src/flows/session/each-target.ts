@@ -4,7 +4,9 @@ import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
 import { ExitCode, TargetError } from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
-import { isSnapshotName } from '../../core/naming.js';
+import { parseBefore } from '../../core/before-time.js';
+import { compareSnapshotNames, isSnapshotName } from '../../core/naming.js';
+import { snapshotTime } from '../../core/retention.js';
 import { readHostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
@@ -88,17 +90,25 @@ function noneAttached(absent: readonly NamedTargetConfig[], name: string | undef
   );
 }
 
+/** Which backup a restore asks for: a named one, or the newest before a time; neither is the newest. */
+export interface WantedBackup {
+  backup?: string;
+  /** `--before` as given; one that is not a time is the restore's own error, so picks no disk here */
+  before?: string;
+}
+
 /**
  * Restore and files read one disk: the one named, else (several disks) the attached one
- * whose newest backup of the source is the newest, and a line that says which. A disk
- * mounted already is asked what it holds (the host's record may be gone, on a rebuilt
- * machine, or stale); one not yet open, the host's record.
+ * that holds the backup asked for (a named one, the newest before a time, or the newest),
+ * and a line that says which. A disk mounted already is asked what it holds (the host's
+ * record may be gone, on a rebuilt machine, or stale); one not yet open, the host's record.
  */
 export function diskToReadFrom(
   config: VaultConfig,
   name: string | undefined,
   /** the source as the command names it: its path or name (undefined: the picker asks) */
   sourceArg: string | undefined,
+  wanted: WantedBackup = {},
 ): { config: VaultConfig; said?: string } {
   const named = namedTargets(config, name);
   if (!rotates(config)) return { config };
@@ -108,28 +118,35 @@ export function diskToReadFrom(
   const record = readHostRecord(config.file);
   const sourceName = sourceNameOf(config, sourceArg);
   const mounts = readMountsSync();
-  const newest = (t: NamedTargetConfig) =>
-    (sourceName !== undefined
-      ? (newestOnDisk(t, sourceName, mounts) ?? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot)
-      : undefined) ??
-    record.targets?.[t.name]?.lastBackup ??
-    '';
+  const before = wanted.before === undefined ? undefined : parseBefore(wanted.before);
+  const fits = (n: string) =>
+    (wanted.backup === undefined || n === wanted.backup) &&
+    (before === undefined || (snapshotTime(n)?.getTime() ?? Infinity) < before.getTime());
+  const newest = (t: NamedTargetConfig) => {
+    if (sourceName === undefined) return record.targets?.[t.name]?.lastBackup ?? '';
+    const held = namesOnDisk(t, sourceName, mounts) ?? [record.targets?.[t.name]?.pins?.[sourceName]?.snapshot ?? ''];
+    return held.filter(fits).sort(compareSnapshotNames).at(-1) ?? '';
+  };
   // backup names are their UTC times: the greatest is the newest
-  const best = [...attached].sort((a, b) => newest(b).localeCompare(newest(a)))[0]!;
+  const best = [...attached].sort((a, b) => compareSnapshotNames(newest(b), newest(a)))[0]!;
   const held = newest(best);
+  const what =
+    wanted.backup !== undefined
+      ? 'which holds the backup asked for'
+      : `whose newest backup of this source${before ? ` before ${before.toISOString()}` : ''} is ${held}`;
   return {
     config: viewOf(config, best),
-    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, whose newest backup of this source is ${held}` : ''}; --target NAME reads another`,
+    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, ${what}` : ''}; --target NAME reads another`,
   };
 }
 
-/** The newest backup name in a mounted disk's folder of the source ('' for none); undefined: not mounted. */
-function newestOnDisk(t: NamedTargetConfig, sourceName: string, mounts: readonly MountEntry[]): string | undefined {
+/** The backup names in a mounted disk's folder of the source; undefined: not mounted. */
+function namesOnDisk(t: NamedTargetConfig, sourceName: string, mounts: readonly MountEntry[]): string[] | undefined {
   if (!mounts.some((m) => m.mountPoint === t.mountpoint)) return undefined;
   try {
-    return readdirSync(join(t.mountpoint, sourceName)).filter(isSnapshotName).sort().at(-1) ?? '';
+    return readdirSync(join(t.mountpoint, sourceName)).filter(isSnapshotName);
   } catch {
-    return '';
+    return [];
   }
 }
 
