@@ -76,7 +76,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
     dryRun: !runner.changesTakeEffect,
     targets: [],
     absent: absent.map((t) => ({ name: t.name, mountpoint: t.mountpoint })),
-    warnings: (await Promise.all(attached.map((t) => fullRunNotices(runner, config, t, input.sources)))).flat(),
+    warnings: await fullRunNotices(runner, config, attached, input.sources),
     exitCode: ExitCode.ok,
   };
   for (const w of report.warnings) input.log(`! ${w}`);
@@ -103,29 +103,31 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
 }
 
 /**
- * Said before a disk's run starts: the host's record says which snapshot of each source
- * the disk holds; when that one is gone from the source (let go after keep_for_absent,
- * or deleted by hand), the run cannot be incremental from it.
+ * Said before the disks' runs start: the host's record says which snapshot of each source
+ * each disk holds; when that one is gone from the source (let go after keep_for_absent,
+ * or deleted by hand, or made again under its name), the run cannot be incremental from it.
  */
 async function fullRunNotices(
   runner: Runner,
   config: VaultConfig,
-  t: NamedTargetConfig,
+  disks: readonly NamedTargetConfig[],
   sources: readonly SourceConfig[],
 ): Promise<string[]> {
-  const pins = readHostRecord(config.file).targets?.[t.name]?.pins ?? {};
-  const asked = sources.flatMap((s) => {
-    const pin = pins[s.name];
-    return pin ? [{ path: join(s.snapshotDir, pin.snapshot), uuid: pin.uuid }] : [];
-  });
+  const record = readHostRecord(config.file);
+  const asked = disks.flatMap((t) =>
+    sources.flatMap((s) => {
+      const pin = record.targets?.[t.name]?.pins?.[s.name];
+      return pin ? [{ t, s, pin, path: join(s.snapshotDir, pin.snapshot), uuid: pin.uuid }] : [];
+    }),
+  );
+  // one query for every disk's pins
   const held = await pinsOnSource(runner, asked);
-  return sources.flatMap((s) => {
-    const pin = pins[s.name];
-    if (!pin || held.has(join(s.snapshotDir, pin.snapshot))) return [];
-    return [
-      `the ${t.name} disk's newest snapshot of ${s.path} (${pin.snapshot}) is no longer on the source (its pin was let go while the disk was away, or it was deleted): this backup of ${s.path} to ${t.name} will be full, unless an older snapshot is on both`,
-    ];
-  });
+  return asked
+    .filter((a) => !held.has(a.path))
+    .map(
+      ({ t, s, pin }) =>
+        `the ${t.name} disk's newest snapshot of ${s.path} (${pin.snapshot}) is no longer on the source (its pin was let go while the disk was away, or it was deleted): this backup of ${s.path} to ${t.name} will be full, unless an older snapshot is on both`,
+    );
 }
 
 /** The runs' codes: all alike is that code; a mix, or some ok, is a partial failure (1). */
