@@ -1049,3 +1049,42 @@ test("[ordering and agreement] a foreign disk at office's place: prune and verif
     writeFileSync(tokenFile, disks.office!.token);
   }
 });
+
+/** The words in backticks of docs/JSON.md's section of a command, and of its "Several backup disks" section. */
+function documentedFields(command: string): Set<string> {
+  const doc = readFileSync(join(process.cwd(), 'docs', 'JSON.md'), 'utf8');
+  const section = (heading: string) => {
+    const at = doc.indexOf(heading);
+    if (at < 0) return '';
+    const next = doc.slice(at + heading.length).search(/\n##+ /);
+    return doc.slice(at, next < 0 ? undefined : at + heading.length + next);
+  };
+  const text = section(`### \`${command}\``) + section('## Several backup disks');
+  return new Set([...text.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1]!));
+}
+
+test('[ordering and agreement] --json with two disks: every field of backup, list, verify, prune, open and close (and of each disk entry) is one docs/JSON.md describes', () => {
+  const c = makeCase('jsonshape');
+  change(c);
+  const runs: [string, string[]][] = [
+    ['backup', ['backup']],
+    ['list', ['list']],
+    ['verify', ['verify', '--no-scrub']],
+    ['prune', ['prune', '--dry-run']],
+    ['open', ['open']],
+    ['close', ['close', '--dry-run']],
+  ];
+  for (const [command, args] of runs) {
+    const out = c.run([...args, '--json']);
+    assert.equal(out.code, 0, `${command}: ${out.stderr}`);
+    const report = json(out);
+    const documented = documentedFields(command);
+    const general = new Set(['version', 'ok', 'exitCode']);
+    const missing = Object.keys(report).filter((k) => !general.has(k) && !documented.has(k));
+    assert.deepEqual(missing, [], `${command}: fields docs/JSON.md does not name`);
+    for (const t of report.targets ?? []) {
+      const inDisk = Object.keys(t).filter((k) => !general.has(k) && !documented.has(k));
+      assert.deepEqual(inDisk, [], `${command}: fields of a disk's entry docs/JSON.md does not name`);
+    }
+  }
+});
