@@ -1088,3 +1088,19 @@ test('[ordering and agreement] --json with two disks: every field of backup, lis
     }
   }
 });
+
+test("[ordering and agreement] open with a foreign disk at office's place: home is opened and reported, office's refusal is named, exit 1 as backup's mix", () => {
+  const c = makeCase('foreignopen');
+  const tokenFile = join(disks.office!.fs.mountPoint, '.token');
+  writeFileSync(tokenFile, randomBytes(64));
+  try {
+    const out = c.run(['open', '--json']);
+    assert.ok(out.stdout.trim().startsWith('{'), out.stderr);
+    const report = json(out);
+    assert.match(JSON.stringify(report), /home/, 'home reported');
+    assert.match(JSON.stringify(report), /token/i, "office's refusal named");
+    assert.equal(out.code, 1, out.stdout);
+  } finally {
+    writeFileSync(tokenFile, disks.office!.token);
+  }
+});

@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
-import { ExitCode, TargetError } from '../../core/errors.js';
+import { ExitCode, isVaultError, TargetError } from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import { parseBefore } from '../../core/before-time.js';
 import { compareSnapshotNames, isSnapshotName } from '../../core/naming.js';
@@ -18,10 +18,19 @@ import { restoreSource } from './source-pick.js';
 
 export interface EachTargetReport<R> {
   ok: boolean;
-  /** each disk's report, with its name */
-  targets: (R & { name: string })[];
+  /** each disk's report, with its name; a disk whose run failed as a whole, its error */
+  targets: ((R & { name: string }) | DiskFailure)[];
   /** the disks that were not attached: skipped */
   absent: { name: string; mountpoint: string }[];
+  exitCode: number;
+}
+
+/** A disk whose run was refused as a whole (its token, its lock): the other disks' results stand. */
+export interface DiskFailure {
+  name: string;
+  ok: false;
+  error: string;
+  fix?: string;
   exitCode: number;
 }
 
@@ -59,9 +68,18 @@ export async function runPerTarget<R extends object>(
   };
   const out: string[] = [];
   for (const t of attached) {
-    const r = await run(viewOf(config, t));
-    report.targets.push({ name: t.name, ...r });
-    out.push(`${t.name} (${t.mountpoint}):`, ...lines(r).map((l) => (l === '' ? l : `  ${l}`)));
+    let shown: string[];
+    try {
+      const r = await run(viewOf(config, t));
+      report.targets.push({ name: t.name, ...r });
+      shown = lines(r);
+    } catch (err) {
+      // one disk refused: what was done on the others (opened, pruned) is still told; a signal stops all
+      if (!isVaultError(err) || STOPPED.has(err.exitCode)) throw err;
+      report.targets.push({ name: t.name, ok: false, error: err.message, fix: err.fix, exitCode: err.exitCode });
+      shown = [`✖ ${err.message}`, ...(err.fix ? [`fix: ${err.fix}`] : [])];
+    }
+    out.push(`${t.name} (${t.mountpoint}):`, ...shown.map((l) => (l === '' ? l : `  ${l}`)));
   }
   for (const a of report.absent) out.push(`- ${a.name} (${a.mountpoint}): not attached, skipped`);
   // as backup's: every disk failed alike is that code; a mix, or some done, is a partial failure
@@ -76,6 +94,8 @@ export async function runPerTarget<R extends object>(
   report.ok = report.exitCode === ExitCode.ok;
   return { json: report, lines: out, exitCode: report.exitCode };
 }
+
+const STOPPED = new Set<number>([ExitCode.sighup, ExitCode.sigint, ExitCode.sigterm]);
 
 // a report without an exit code (list, open) is a success
 const codeOf = (r: object) => (r as { exitCode?: number }).exitCode ?? ExitCode.ok;
