@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { errorText } from '../ui/json-output.js';
@@ -66,7 +66,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
   const SOURCES_HELP = 'configured sources, by path or name (default: every configured source)';
   const configOption = () => new Option('--config <file>', 'config file').default(DEFAULT_CONFIG);
   const targetOption = (what: string) =>
-    new Option('--target <name>', `the backup disk of that name ([targets.<name>]; [target] is "backup"): ${what}`);
+    new Option(
+      '--target <name>',
+      `the backup disk of that name ([targets.<name>]; [target] is "backup"): ${what}`,
+    ).argParser(onlyOnce);
 
   program
     .command('backup')
@@ -409,4 +412,13 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     });
 
   return { program, code: () => code };
+}
+
+// a second --target would silently replace the first: one disk named, or none for all of them
+function onlyOnce(value: string, previous: string | undefined): string {
+  if (previous !== undefined)
+    throw new InvalidArgumentError(
+      `--target names one disk; it was given twice (${previous}, ${value}): leave it out to use every attached disk`,
+    );
+  return value;
 }

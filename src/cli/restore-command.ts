@@ -22,7 +22,10 @@ export async function restoreCommand(
   opts: RestoreCommandOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const disk = diskToReadFrom(await loadFor(opts), opts.target, source);
+  const disk = diskToReadFrom(await loadFor(opts), opts.target, source, {
+    backup: backup ?? opts.from,
+    before: opts.before,
+  });
   if (disk.said) process.stderr.write(`${disk.said}\n`);
   return restoreVerb({
     config: disk.config,

@@ -23,7 +23,7 @@ export async function openCommand(opts: Opts): Promise<number> {
     { what: 'open it' },
   );
   print(opts.json ? [jsonText({ ok: true, ...(out.json as object), exitCode: out.exitCode }).trimEnd()] : out.lines);
-  return 0;
+  return out.exitCode;
 }
 
 export async function closeCommand(opts: Opts): Promise<number> {
@@ -36,5 +36,5 @@ export async function closeCommand(opts: Opts): Promise<number> {
     { what: 'close it', which: 'all' },
   );
   print(opts.json ? [jsonText({ ok: true, ...(out.json as object), exitCode: out.exitCode }).trimEnd()] : out.lines);
-  return 0;
+  return out.exitCode;
 }

@@ -2,6 +2,7 @@ import { isAbsolute, normalize as normalizePath, resolve } from 'node:path';
 import { layersInOrder, type LayerName } from './defaults.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, show } from './problems.js';
+import { realPathOr } from './identity.js';
 import { hostSchema } from './schema.js';
 import type { TargetTable } from './target-tables.js';
 import { badPathReason } from './sources.js';
@@ -42,6 +43,16 @@ export function targetProblems(file: string, t: TargetTable): string[] {
         `${file}: ${t.table}.mountpoint`,
         '"/" is the root filesystem, not a backup disk',
         `${under}, name where the backup disk is mounted, e.g. mountpoint = "/media/backup"`,
+      ),
+    );
+  } else if (realPathOr(resolve(t.mountpoint)) !== resolve(t.mountpoint)) {
+    // the mount table names the real folder: through a symlink the disk would seem away
+    const real = realPathOr(resolve(t.mountpoint));
+    problems.push(
+      problem(
+        `${file}: ${t.table}.mountpoint`,
+        `${show(t.mountpoint)} is reached through a symlink (it is ${show(real)}), so a disk mounted there would be taken for away`,
+        `${under}, write the folder itself: mountpoint = ${JSON.stringify(real)}`,
       ),
     );
   }

@@ -4,6 +4,7 @@ import { readBytesNoFollow } from '../system/no-follow.js';
 import { assertPrivateFile } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
 import type { NamedTargetConfig } from '../config/config.js';
+import { currentTarget } from '../config/target-view.js';
 import type { CreateOptions, HealthCheck, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
 import { filesystemDevice } from './layers.js';
 import { ownMountPoint } from './mount-point.js';
@@ -42,6 +43,14 @@ async function checkToken(ctx: StackContext): Promise<TokenCheck> {
   }
   if (sha512(token) !== expected)
     return { ok: false, reason: `its token ${tokenFile} does not match ${tokenHashFile}` };
+  // one disk under two names would be counted as two copies, each with a chain and pins of its own
+  const here = currentTarget(ctx.config).name;
+  const twin = (ctx.config.targets ?? []).find((t) => t.name !== here && keptHash(t.tokenHashFile) === expected);
+  if (twin)
+    return {
+      ok: false,
+      reason: `its token matches both ${tokenHashFile} and ${twin.tokenHashFile}: it is the backup disk ${twin.name} too, and one disk under two names is one copy, not two (remove one of the two target tables from ${ctx.config.file})`,
+    };
   return { ok: true };
 }
 

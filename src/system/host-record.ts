@@ -60,12 +60,51 @@ export function readHostRecord(configFile: string, dir = HOST_RECORD_DIR): HostR
   const text = readFileNoFollow(hostRecordFile(configFile, dir));
   try {
     const r = text === undefined ? undefined : (JSON.parse(text) as HostRecord);
-    if (r && typeof r === 'object' && r.sources && typeof r.sources === 'object') return r;
+    if (r && typeof r === 'object' && r.sources && typeof r.sources === 'object') return { ...r, ...targetsOf(r) };
   } catch {
     /* a torn or foreign file: start again */
   }
   return { config: configFile, sources: {} };
 }
+
+/**
+ * The per-disk part as later code expects it: an entry, a time or a pin of another
+ * shape (the file edited by hand, or torn) is left out, as if never recorded. A
+ * record written before there were several disks has none: its one disk, `[target]`
+ * (named "backup"), holds each source's last snapshot, seen when the record says.
+ */
+function targetsOf(r: HostRecord): Pick<HostRecord, 'targets'> {
+  if (r.targets === undefined) {
+    if (typeof r.targetSeen !== 'string') return {};
+    const pins = Object.entries(r.sources).flatMap(([name, s]) =>
+      typeof s?.snapshot === 'string' ? [[name, { snapshot: s.snapshot }] as const] : [],
+    );
+    return { targets: { [FIRST_TARGET]: { seen: r.targetSeen, pins: Object.fromEntries(pins) } } };
+  }
+  const targets: Record<string, TargetRecord> = {};
+  if (isObject(r.targets))
+    for (const [name, t] of Object.entries(r.targets)) {
+      if (!isObject(t)) continue;
+      const pins: Record<string, PinRecord> = {};
+      if (isObject(t.pins))
+        for (const [source, p] of Object.entries(t.pins))
+          if (isObject(p) && typeof p.snapshot === 'string')
+            pins[source] =
+              typeof p.uuid === 'string' ? { snapshot: p.snapshot, uuid: p.uuid } : { snapshot: p.snapshot };
+      targets[name] = {
+        ...(isTime(t.seen) ? { seen: t.seen } : {}),
+        ...(isTime(t.lastBackup) ? { lastBackup: t.lastBackup } : {}),
+        pins,
+      };
+    }
+  return { targets };
+}
+
+/** The name of `[target]`, the one disk of a config before there were several (config/defaults.ts). */
+const FIRST_TARGET = 'backup';
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isTime = (v: unknown): v is string => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 
 /** Replaces the record whole (write, fsync, rename): a crash leaves the old one or the new one. */
 export function writeHostRecord(runner: Runner, record: HostRecord, dir = HOST_RECORD_DIR): void {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedTargetConfig, SourceConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, viewOf } from '../../config/target-view.js';
@@ -6,6 +5,8 @@ import { ExitCode, TargetError } from '../../core/errors.js';
 import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
+import type { Runner } from '../../system/runner.js';
+import { pinsOnSource } from '../retention/rotation-pins.js';
 import { runBackup, summaryLines, type BackupReport } from './backup.js';
 import type { BackupVerbInput } from './backup-verb.js';
 
@@ -75,7 +76,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
     dryRun: !runner.changesTakeEffect,
     targets: [],
     absent: absent.map((t) => ({ name: t.name, mountpoint: t.mountpoint })),
-    warnings: attached.flatMap((t) => fullRunNotices(config, t, input.sources)),
+    warnings: await fullRunNotices(runner, config, attached, input.sources),
     exitCode: ExitCode.ok,
   };
   for (const w of report.warnings) input.log(`! ${w}`);
@@ -102,19 +103,31 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
 }
 
 /**
- * Said before a disk's run starts: the host's record says which snapshot of each source
- * the disk holds; when that one is gone from the source (let go after keep_for_absent,
- * or deleted by hand), the run cannot be incremental from it.
+ * Said before the disks' runs start: the host's record says which snapshot of each source
+ * each disk holds; when that one is gone from the source (let go after keep_for_absent,
+ * or deleted by hand, or made again under its name), the run cannot be incremental from it.
  */
-function fullRunNotices(config: VaultConfig, t: NamedTargetConfig, sources: readonly SourceConfig[]): string[] {
-  const pins = readHostRecord(config.file).targets?.[t.name]?.pins ?? {};
-  return sources.flatMap((s) => {
-    const pin = pins[s.name];
-    if (!pin || existsSync(join(s.snapshotDir, pin.snapshot))) return [];
-    return [
-      `the ${t.name} disk's newest snapshot of ${s.path} (${pin.snapshot}) is no longer on the source (its pin was let go while the disk was away, or it was deleted): this backup of ${s.path} to ${t.name} will be full, unless an older snapshot is on both`,
-    ];
-  });
+async function fullRunNotices(
+  runner: Runner,
+  config: VaultConfig,
+  disks: readonly NamedTargetConfig[],
+  sources: readonly SourceConfig[],
+): Promise<string[]> {
+  const record = readHostRecord(config.file);
+  const asked = disks.flatMap((t) =>
+    sources.flatMap((s) => {
+      const pin = record.targets?.[t.name]?.pins?.[s.name];
+      return pin ? [{ t, s, pin, path: join(s.snapshotDir, pin.snapshot), uuid: pin.uuid }] : [];
+    }),
+  );
+  // one query for every disk's pins
+  const held = await pinsOnSource(runner, asked);
+  return asked
+    .filter((a) => !held.has(a.path))
+    .map(
+      ({ t, s, pin }) =>
+        `the ${t.name} disk's newest snapshot of ${s.path} (${pin.snapshot}) is no longer on the source (its pin was let go while the disk was away, or it was deleted): this backup of ${s.path} to ${t.name} will be full, unless an older snapshot is on both`,
+    );
 }
 
 /** The runs' codes: all alike is that code; a mix, or some ok, is a partial failure (1). */

@@ -29,7 +29,14 @@ import { rotationPins } from '../retention/rotation-pins.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
 import { SINGLE_TARGET_NAME } from '../../config/defaults.js';
-import { targetLines, targetsStatus, targetWarnings, type TargetStatus, type TargetWarning } from './targets-status.js';
+import {
+  pinsHeld,
+  targetLines,
+  targetsStatus,
+  targetWarnings,
+  type TargetStatus,
+  type TargetWarning,
+} from './targets-status.js';
 
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
@@ -156,7 +163,7 @@ export async function collectStatus(
     },
     retention: { configured: config.retention !== undefined, minFree: minFreeText(config) },
     sources,
-    targets: targetsStatus(config, record, mounts, now, only),
+    targets: targetsStatus(config, record, mounts, now, only, await pinsHeld(runner, config, record)),
     warnings: [],
     exitCode: 0,
   };

@@ -6,7 +6,8 @@ import type { MountEntry } from '../../core/mountinfo.js';
 import { targetAttached } from '../../stack/presence.js';
 import type { HostRecord } from '../../system/host-record.js';
 import { formatDuration } from '../../ui/format.js';
-import { rotationPins } from '../retention/rotation-pins.js';
+import type { Runner } from '../../system/runner.js';
+import { disksHere, pinsOnSource, rotationPins } from '../retention/rotation-pins.js';
 
 // status, per backup disk: attached or not, its last backup and its age, when it was last
 // seen, and per source its pin (the newest snapshot it holds, kept on the source while it
@@ -50,6 +51,8 @@ export function targetsStatus(
   mounts: readonly MountEntry[],
   now: Date,
   only?: string,
+  /** the pins' paths still on the source as the snapshot the disk holds (`pinsOnSource`); by name when not given */
+  onSource: (path: string) => boolean = existsSync,
 ): TargetStatus[] {
   return targetsOf(config)
     .filter((t) => only === undefined || t.name === only)
@@ -63,12 +66,14 @@ export function targetsStatus(
       const pins = config.sources.flatMap((s): TargetPinStatus[] => {
         const pin = rec?.pins?.[s.name];
         if (!pin) return [];
-        const kept = other ? rotationPins(viewOf(config, other), s.name, record, now) : undefined;
+        const kept = other
+          ? rotationPins(viewOf(config, other), s.name, record, now, disksHere(config, mounts))
+          : undefined;
         return [
           {
             source: s.path,
             snapshot: pin.snapshot,
-            onSource: existsSync(join(s.snapshotDir, pin.snapshot)),
+            onSource: onSource(join(s.snapshotDir, pin.snapshot)),
             letGo: kept?.letGo.some((l) => l.target === t.name) ?? false,
           },
         ];
@@ -133,4 +138,21 @@ export function targetLines(targets: readonly TargetStatus[], shown: string): st
         `    pin of ${p.source}: ${p.snapshot}${p.onSource ? (p.letGo ? ' (let go: retention no longer keeps it)' : '') : ' (gone from the source: the next backup is full)'}`,
     ),
   ]);
+}
+
+/** Which recorded pins are still on the source as the snapshot their disk holds (several disks; one disk: by name). */
+export async function pinsHeld(
+  runner: Runner,
+  config: VaultConfig,
+  record: HostRecord,
+): Promise<(path: string) => boolean> {
+  if (!rotates(config)) return existsSync;
+  const pins = targetsOf(config).flatMap((t) =>
+    config.sources.flatMap((s) => {
+      const pin = record.targets?.[t.name]?.pins?.[s.name];
+      return pin ? [{ path: join(s.snapshotDir, pin.snapshot), uuid: pin.uuid }] : [];
+    }),
+  );
+  const held = await pinsOnSource(runner, pins);
+  return (path) => held.has(path);
 }

@@ -1,12 +1,35 @@
-import type { VaultConfig } from '../../config/config.js';
-import { currentTarget, rotates, targetsOf } from '../../config/target-view.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LATEST, readLink } from '../../btrfs/links.js';
+import { subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
+import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
+import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-view.js';
+import type { MountEntry } from '../../core/mountinfo.js';
 import type { OtherPin } from '../../core/prune-plan.js';
+import { targetAttached } from '../../stack/presence.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
+import { readMountsSync } from '../../system/mounts.js';
+import type { Runner } from '../../system/runner.js';
 
 // With several backup disks, the source keeps for each disk the newest snapshot it holds
 // (its pin), so that disk's next run is incremental, until the disk has been away for
 // its keep_for_absent: then the pin is let go. The host's record says what each disk
-// holds, as the disk itself may be away.
+// holds, as the disk itself may be away; a disk mounted now says it too (its `latest`),
+// so a lost or renamed record does not cost the next disk of a rotation its parent.
+
+/** The disks as they are now: attached or not, and the backup a mounted one's `latest` names. */
+export interface DisksHere {
+  attached(t: NamedTargetConfig): boolean;
+  latest(t: NamedTargetConfig, sourceName: string): string | undefined;
+}
+
+export function disksHere(config: VaultConfig, mounts: readonly MountEntry[] = readMountsSync()): DisksHere {
+  return {
+    attached: (t) => targetAttached(viewOf(config, t), mounts),
+    latest: (t, sourceName) =>
+      mounts.some((m) => m.mountPoint === t.mountpoint) ? readLink(join(t.mountpoint, sourceName), LATEST) : undefined,
+  };
+}
 
 /** A pin let go: the disk has been away too long. */
 export interface LetGo {
@@ -24,6 +47,7 @@ export function rotationPins(
   sourceName: string,
   record: HostRecord = readHostRecord(config.file),
   now: Date = new Date(),
+  disks: DisksHere = disksHere(config),
 ): { pins: OtherPin[]; letGo: LetGo[] } {
   if (!rotates(config)) return { pins: [], letGo: [] };
   const here = currentTarget(config).name;
@@ -33,10 +57,15 @@ export function rotationPins(
     if (t.name === here) continue;
     const rec = record.targets?.[t.name];
     const pin = rec?.pins?.[sourceName];
+    // by name alone: a link is a pointer, not a proof, but a pin only ever keeps
+    const latest = disks.latest(t, sourceName);
+    if (latest !== undefined && latest !== pin?.snapshot) pins.push({ target: t.name, name: latest });
     if (!pin) continue;
-    // a clock set back makes `seen` lie in the future: away for no time, the pin stays
+    // a clock set back makes `seen` lie in the future: away for no time, the pin stays;
+    // a disk attached now is not away, however long ago it was last seen (its run may
+    // come after this one's in the same rotation)
     const away = rec?.seen === undefined ? 0 : now.getTime() - Date.parse(rec.seen);
-    if (away > t.keepForAbsentSeconds * 1000) {
+    if (away > t.keepForAbsentSeconds * 1000 && !disks.attached(t)) {
       letGo.push({
         target: t.name,
         snapshot: pin.snapshot,
@@ -64,4 +93,28 @@ export function pinsForRetention(
     otherPins: pins,
     warnings: letGo.filter((l) => stillThere(l.snapshot)).map((l) => letGoWarning(l, source.path)),
   };
+}
+
+/**
+ * Of these pins' paths, those still on the source as the very snapshot the disk holds:
+ * by name, and by UUID when the record has it (a snapshot deleted and made again under
+ * its name is not the disk's parent). One query for all; if it cannot be asked, by name.
+ */
+export async function pinsOnSource(
+  runner: Runner,
+  pins: readonly { path: string; uuid?: string }[],
+): Promise<Set<string>> {
+  const there = pins.filter((p) => existsSync(p.path));
+  const infos = await subvolumeInfosOrWhy(
+    runner,
+    there.map((p) => p.path),
+  ).catch(() => there.map(() => undefined));
+  return new Set(
+    there
+      .filter((p, i) => {
+        const info = infos[i];
+        return info === undefined || (typeof info !== 'string' && (p.uuid === undefined || info.uuid === p.uuid));
+      })
+      .map((p) => p.path),
+  );
 }

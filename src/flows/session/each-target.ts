@@ -1,7 +1,14 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
-import { ExitCode, TargetError } from '../../core/errors.js';
+import { ExitCode, isVaultError, TargetError } from '../../core/errors.js';
+import type { MountEntry } from '../../core/mountinfo.js';
+import { parseBefore } from '../../core/before-time.js';
+import { compareSnapshotNames, isSnapshotName } from '../../core/naming.js';
+import { snapshotTime } from '../../core/retention.js';
 import { readHostRecord } from '../../system/host-record.js';
+import { readMountsSync } from '../../system/mounts.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
 import { restoreSource } from './source-pick.js';
 
@@ -11,10 +18,19 @@ import { restoreSource } from './source-pick.js';
 
 export interface EachTargetReport<R> {
   ok: boolean;
-  /** each disk's report, with its name */
-  targets: (R & { name: string })[];
+  /** each disk's report, with its name; a disk whose run failed as a whole, its error */
+  targets: ((R & { name: string }) | DiskFailure)[];
   /** the disks that were not attached: skipped */
   absent: { name: string; mountpoint: string }[];
+  exitCode: number;
+}
+
+/** A disk whose run was refused as a whole (its token, its lock): the other disks' results stand. */
+export interface DiskFailure {
+  name: string;
+  ok: false;
+  error: string;
+  fix?: string;
   exitCode: number;
 }
 
@@ -52,16 +68,34 @@ export async function runPerTarget<R extends object>(
   };
   const out: string[] = [];
   for (const t of attached) {
-    const r = await run(viewOf(config, t));
-    report.targets.push({ name: t.name, ...r });
-    out.push(`${t.name} (${t.mountpoint}):`, ...lines(r).map((l) => (l === '' ? l : `  ${l}`)));
+    let shown: string[];
+    try {
+      const r = await run(viewOf(config, t));
+      report.targets.push({ name: t.name, ...r });
+      shown = lines(r);
+    } catch (err) {
+      // one disk refused: what was done on the others (opened, pruned) is still told; a signal stops all
+      if (!isVaultError(err) || STOPPED.has(err.exitCode)) throw err;
+      report.targets.push({ name: t.name, ok: false, error: err.message, fix: err.fix, exitCode: err.exitCode });
+      shown = [`✖ ${err.message}`, ...(err.fix ? [`fix: ${err.fix}`] : [])];
+    }
+    out.push(`${t.name} (${t.mountpoint}):`, ...shown.map((l) => (l === '' ? l : `  ${l}`)));
   }
   for (const a of report.absent) out.push(`- ${a.name} (${a.mountpoint}): not attached, skipped`);
-  const codes = report.targets.map(codeOf).filter((c) => c !== ExitCode.ok);
-  report.exitCode = codes.length === 0 ? ExitCode.ok : new Set(codes).size === 1 ? codes[0]! : ExitCode.failed;
+  // as backup's: every disk failed alike is that code; a mix, or some done, is a partial failure
+  const codes = report.targets.map(codeOf);
+  const failed = codes.filter((c) => c !== ExitCode.ok);
+  report.exitCode =
+    failed.length === 0
+      ? ExitCode.ok
+      : failed.length === codes.length && new Set(failed).size === 1
+        ? failed[0]!
+        : ExitCode.failed;
   report.ok = report.exitCode === ExitCode.ok;
   return { json: report, lines: out, exitCode: report.exitCode };
 }
+
+const STOPPED = new Set<number>([ExitCode.sighup, ExitCode.sigint, ExitCode.sigterm]);
 
 // a report without an exit code (list, open) is a success
 const codeOf = (r: object) => (r as { exitCode?: number }).exitCode ?? ExitCode.ok;
@@ -76,16 +110,25 @@ function noneAttached(absent: readonly NamedTargetConfig[], name: string | undef
   );
 }
 
+/** Which backup a restore asks for: a named one, or the newest before a time; neither is the newest. */
+export interface WantedBackup {
+  backup?: string;
+  /** `--before` as given; one that is not a time is the restore's own error, so picks no disk here */
+  before?: string;
+}
+
 /**
  * Restore and files read one disk: the one named, else (several disks) the attached one
- * whose newest backup of the source is the newest (the host's record says), and a line
- * that says which.
+ * that holds the backup asked for (a named one, the newest before a time, or the newest),
+ * and a line that says which. A disk mounted already is asked what it holds (the host's
+ * record may be gone, on a rebuilt machine, or stale); one not yet open, the host's record.
  */
 export function diskToReadFrom(
   config: VaultConfig,
   name: string | undefined,
   /** the source as the command names it: its path or name (undefined: the picker asks) */
   sourceArg: string | undefined,
+  wanted: WantedBackup = {},
 ): { config: VaultConfig; said?: string } {
   const named = namedTargets(config, name);
   if (!rotates(config)) return { config };
@@ -94,17 +137,37 @@ export function diskToReadFrom(
   if (attached.length === 0) throw noneAttached(absent, undefined, 'read a backup');
   const record = readHostRecord(config.file);
   const sourceName = sourceNameOf(config, sourceArg);
-  const newest = (t: NamedTargetConfig) =>
-    (sourceName !== undefined ? record.targets?.[t.name]?.pins?.[sourceName]?.snapshot : undefined) ??
-    record.targets?.[t.name]?.lastBackup ??
-    '';
+  const mounts = readMountsSync();
+  const before = wanted.before === undefined ? undefined : parseBefore(wanted.before);
+  const fits = (n: string) =>
+    (wanted.backup === undefined || n === wanted.backup) &&
+    (before === undefined || (snapshotTime(n)?.getTime() ?? Infinity) < before.getTime());
+  const newest = (t: NamedTargetConfig) => {
+    if (sourceName === undefined) return record.targets?.[t.name]?.lastBackup ?? '';
+    const held = namesOnDisk(t, sourceName, mounts) ?? [record.targets?.[t.name]?.pins?.[sourceName]?.snapshot ?? ''];
+    return held.filter(fits).sort(compareSnapshotNames).at(-1) ?? '';
+  };
   // backup names are their UTC times: the greatest is the newest
-  const best = [...attached].sort((a, b) => newest(b).localeCompare(newest(a)))[0]!;
+  const best = [...attached].sort((a, b) => compareSnapshotNames(newest(b), newest(a)))[0]!;
   const held = newest(best);
+  const what =
+    wanted.backup !== undefined
+      ? 'which holds the backup asked for'
+      : `whose newest backup of this source${before ? ` before ${before.toISOString()}` : ''} is ${held}`;
   return {
     config: viewOf(config, best),
-    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, whose newest backup of this source is ${held}` : ''}; --target NAME reads another`,
+    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, ${what}` : ''}; --target NAME reads another`,
   };
+}
+
+/** The backup names in a mounted disk's folder of the source; undefined: not mounted. */
+function namesOnDisk(t: NamedTargetConfig, sourceName: string, mounts: readonly MountEntry[]): string[] | undefined {
+  if (!mounts.some((m) => m.mountPoint === t.mountpoint)) return undefined;
+  try {
+    return readdirSync(join(t.mountpoint, sourceName)).filter(isSnapshotName);
+  } catch {
+    return [];
+  }
 }
 
 // an unknown source is the restore's own error, said by it: here it only picks no disk by it
