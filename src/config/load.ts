@@ -5,7 +5,15 @@ import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { NamedTargetConfig, TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, NOTIFY_DEFAULTS, ROTATION_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
+import {
+  DEFAULT_CONFIG,
+  NOTIFY_DEFAULTS,
+  ROTATION_DEFAULTS,
+  SNAPSHOT_DIR,
+  STATUS_DEFAULTS,
+  TARGET_DEFAULTS,
+} from './defaults.js';
+import { remoteTargets } from './remote-tables.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems } from './problems.js';
@@ -98,6 +106,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
   const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
   const tables = targetTables(file, raw, problems);
+  const remotes = remoteTargets(file, raw, problems);
   const { sources, fromFile } = resolveSources(
     {
       file,
@@ -121,8 +130,9 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
   };
   const targets = tables.map((t) => targetConfig(t, host, at, retention?.target ?? DEFAULT_TARGET_RULES));
-  // `target` holds the disk's keys alone, as it did before there were several
-  const target = diskConfig(tables[0]!, host, at);
+  // `target` holds the disk's keys alone, as it did before there were several; a config
+  // of servers alone has no disk, and its `target` (the defaults) is never opened
+  const target = diskConfig(tables[0] ?? { ...TARGET_DEFAULTS, layers: [], name: 'backup', table: 'target' }, host, at);
   return {
     file,
     dir,
@@ -132,6 +142,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     sourcesFromFile: fromFile,
     target,
     targets,
+    remotes,
     retention,
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
     notify: raw.notify && notifyConfig(raw.notify),

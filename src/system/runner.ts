@@ -48,6 +48,8 @@ export interface PipeOptions {
 export interface PipeResult {
   /** bytes the writer wrote into the pipe, exactly */
   bytes: number;
+  /** what the reader wrote on its stdout (its first 1 MiB): a server's answer */
+  output?: string;
 }
 
 /** The answer of `hold`: the program runs and holds, or it ended at once (with its code). */

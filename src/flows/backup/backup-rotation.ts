@@ -8,6 +8,7 @@ import { readHostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
 import { runBackup, summaryLines, type BackupReport } from './backup.js';
 import type { BackupVerbInput } from './backup-verb.js';
+import { backUpToRemote } from '../remote/remote-backup.js';
 
 // A run over several backup disks: each attached disk in turn, in a session of its own
 // (its lock, its stack, its chain), in the config's order. A source's snapshot is taken
@@ -58,7 +59,8 @@ export function attachedTargets(
 export async function backUpEachTarget(input: RotationInput): Promise<RotationReport | undefined> {
   const { config, runner } = input;
   const { attached, absent } = attachedTargets(config, input.target);
-  if (attached.length === 0) {
+  const remotes = (config.remotes ?? []).filter((r) => input.target === undefined || r.name === input.target);
+  if (attached.length === 0 && remotes.length === 0) {
     if (input.unattended) return undefined;
     const names = absent.map((t) => `${t.name} (${t.mountpoint})`).join(', ');
     throw new TargetError(
@@ -96,8 +98,24 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
     });
     report.targets.push({ name: t.name, ...run });
   }
+  for (const remote of remotes) {
+    if (input.signal.aborted) break;
+    if (!input.mode.json) input.log(`backup server ${remote.name} (${remote.user}@${remote.host}):`);
+    report.targets.push(
+      await backUpToRemote({
+        config,
+        remote,
+        sources: input.sources,
+        runner,
+        mode: input.mode,
+        force: input.force,
+        signal: input.signal,
+        madeThisRun,
+      }),
+    );
+  }
   report.exitCode = combinedExitCode(report.targets.map((r) => r.exitCode));
-  report.ok = report.exitCode === ExitCode.ok && report.targets.length === attached.length;
+  report.ok = report.exitCode === ExitCode.ok && report.targets.length === attached.length + remotes.length;
   return report;
 }
 

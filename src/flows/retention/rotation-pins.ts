@@ -24,12 +24,15 @@ export function rotationPins(
   sourceName: string,
   record: HostRecord = readHostRecord(config.file),
   now: Date = new Date(),
+  /** the target the run is about: the view's disk, or a backup server's name */
+  here: string = currentTarget(config).name,
 ): { pins: OtherPin[]; letGo: LetGo[] } {
-  if (!rotates(config)) return { pins: [], letGo: [] };
-  const here = currentTarget(config).name;
+  // the backup servers hold pins like the disks (a server not reached is "away")
+  const all = [...targetsOf(config), ...(config.remotes ?? [])];
+  if (!rotates(config) && all.length < 2) return { pins: [], letGo: [] };
   const pins: OtherPin[] = [];
   const letGo: LetGo[] = [];
-  for (const t of targetsOf(config)) {
+  for (const t of all) {
     if (t.name === here) continue;
     const rec = record.targets?.[t.name];
     const pin = rec?.pins?.[sourceName];

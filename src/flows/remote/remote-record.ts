@@ -1,0 +1,44 @@
+import type { VaultConfig } from '../../config/config.js';
+import { readHostRecord, writeHostRecord, type TargetRecord } from '../../system/host-record.js';
+import type { Runner } from '../../system/runner.js';
+import type { BackupReport } from '../backup/backup.js';
+
+/**
+ * The host's record of a run to a server, as of a disk's: when it was reached (its
+ * "seen"), its last backup, and per source the newest snapshot it holds (its pin), so
+ * status answers without the network and the next run stays incremental.
+ */
+export function recordRemoteRun(
+  runner: Runner,
+  config: VaultConfig,
+  name: string,
+  report: BackupReport,
+  reached: boolean,
+): void {
+  const record = readHostRecord(config.file);
+  const now = new Date().toISOString();
+  const t: TargetRecord = { ...record.targets?.[name] };
+  if (reached) t.seen = now;
+  const ok = report.sources.filter((r) => r.status === 'ok' && r.snapshot !== undefined && !report.dryRun);
+  if (ok.some((r) => r.mode !== 'unchanged')) t.lastBackup = now;
+  t.pins = { ...t.pins };
+  for (const r of ok) t.pins[r.name] = { snapshot: r.snapshot!, uuid: r.snapshotUuid };
+  record.targets = { ...record.targets, [name]: t };
+  record.lastRun = { at: now, exitCode: report.exitCode };
+  for (const r of report.sources) {
+    const prev = record.sources[r.name] ?? { path: r.source };
+    if (r.status === 'ok' && r.mode !== 'unchanged')
+      record.sources[r.name] = {
+        ...prev,
+        path: r.source,
+        lastSuccess: now,
+        snapshot: r.snapshot,
+        mode: r.mode,
+        bytes: r.bytes,
+        seconds: r.seconds,
+      };
+    else if (r.status === 'failed')
+      record.sources[r.name] = { ...prev, path: r.source, lastFailure: now, lastError: r.error };
+  }
+  writeHostRecord(runner, record);
+}
