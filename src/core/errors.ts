@@ -115,3 +115,17 @@ function indent(text: string): string {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * `serve` refused what its client sent (docs/SERVER.md): the verb line (exit 2) or the
+ * stream (exit 3, it does not match what the line announced). Logged on the server.
+ */
+export class RemoteRefusedError extends VaultError {
+  constructor(
+    message: string,
+    readonly kind: 'verb' | 'stream',
+    fix?: string,
+  ) {
+    super(message, kind === 'verb' ? ExitCode.usage : ExitCode.target, fix);
+  }
+}

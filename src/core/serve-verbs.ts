@@ -77,7 +77,8 @@ export function parseVerbLine(line: string): ParsedVerb {
     }
     case 'send': {
       const [folder, name, parent] = args as [string, string, string];
-      const why = badName('FOLDER', folder) ?? badName('NAME', name) ?? (parent === NONE ? undefined : badName('PARENT', parent));
+      const why =
+        badName('FOLDER', folder) ?? badName('NAME', name) ?? (parent === NONE ? undefined : badName('PARENT', parent));
       return why ? refuse(why) : { ok: true, verb: { verb: 'send', folder, name, parent: orNull(parent) } };
     }
   }
