@@ -28,6 +28,10 @@ const pathString = (what: string) => `a string: ${what}`;
 // a number of hours, days or weeks: "36h", "7d", "2w"
 const duration = z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'));
 
+/** user@host: no option-like host, nothing ssh would read as its own syntax */
+export const SSH_DESTINATION =
+  /^[a-z_][a-z0-9_-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}$|^[a-z_][a-z0-9_-]{0,31}@\[[0-9A-Fa-f:.]+\]$/;
+
 // device-mapper and LVM names: at most 127 characters, "." and ".." are not names
 const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name');
 
@@ -262,23 +266,12 @@ export const namedTargetSchema = documented(
  */
 function remoteFields() {
   return {
-    ssh: documented(
-      z.optional(
-        z.string().check(
-          // user@host: no option-like host, nothing ssh would read as its own syntax
-          z.regex(
-            /^[a-z_][a-z0-9_-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}$|^[a-z_][a-z0-9_-]{0,31}@\[[0-9A-Fa-f:.]+\]$/,
-            'is not user@host',
-          ),
-        ),
-      ),
-      {
-        expects: 'a string: user@host of the backup server (a host name, an IPv4 address or an [IPv6] address)',
-        example: 'ssh = "backup@vault.example.org"',
-        does: "makes this target a backup server reached over SSH, where `btrfs-vault serve` runs as the forced command of this host's key (`target add` writes the table); then none of a disk's keys",
-        default: 'none: a backup disk',
-      },
-    ),
+    ssh: documented(z.optional(z.string().check(z.regex(SSH_DESTINATION, 'is not user@host'))), {
+      expects: 'a string: user@host of the backup server (a host name, an IPv4 address or an [IPv6] address)',
+      example: 'ssh = "backup@vault.example.org"',
+      does: "makes this target a backup server reached over SSH, where `btrfs-vault serve` runs as the forced command of this host's key (`target add` writes the table); then none of a disk's keys",
+      default: 'none: a backup disk',
+    }),
     port: documented(z.optional(z.int().check(z.minimum(1, 'is below 1'), z.maximum(65535, 'is above 65535'))), {
       expects: 'a whole number from 1 to 65535',
       example: 'port = 2222',
