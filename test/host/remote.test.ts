@@ -227,6 +227,18 @@ test('the server cannot be reached: that target fails with the fix, the disk is 
     assert.match(remote.fix!, /check that the server is up/);
     assert.equal(diskOf(r.stdout).ok, true);
     assert.deepEqual(onServer(), before);
+    // status answers from the host's record, the server away
+    const st = run(['status', '--json']);
+    const remotes = json(st.stdout).remotes as {
+      name: string;
+      lastBackup: string | null;
+      lastReached: string | null;
+      pins: { snapshot: string }[];
+    }[];
+    assert.equal(remotes[0]!.name, 'offsite');
+    assert.ok(remotes[0]!.lastBackup && remotes[0]!.lastReached, st.stdout);
+    assert.equal(remotes[0]!.pins[0]!.snapshot, before.at(-1));
+    assert.match(run(['status']).stdout, /backup servers:\n {2}offsite \(root@127\.0\.0\.1 port \d+\): last backup 20/);
   } finally {
     await sshd.start();
   }
