@@ -187,6 +187,26 @@ test('backup to the disk and the server: full, then incremental from the pair th
   assert.equal(record.targets.offsite!.pins[folder]!.snapshot, r2.snapshot);
 });
 
+test('list --target and restore --target: what the server holds, and a whole backup back with its content', () => {
+  const l = run(['list', '--target', 'offsite', '--json']);
+  assert.equal(l.code, 0, l.stderr);
+  const folders = json(l.stdout).folders as Record<string, { latest: string; backups: { name: string }[] }>;
+  assert.deepEqual(folders[folder]!.backups.map((b) => b.name).sort(), onServer());
+  assert.equal(folders[folder]!.latest, onServer().at(-1));
+  const to = join(s.src.mountPoint, 'restored');
+  sh('mkdir', ['-p', to]);
+  const r = run(['restore', s.data, '--target', 'offsite', '--to', to, '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const restored = json(r.stdout).restored as string;
+  assert.equal(restored, join(to, onServer().at(-1)!));
+  assert.deepEqual(readFileSync(join(restored, 'new-file')), readFileSync(join(s.data, 'new-file')));
+  assert.match(sh('btrfs', ['property', 'get', '-ts', restored, 'ro']), /ro=true/);
+  assert.equal(receivedUuid(restored), uuidOf(join(s.src.mountPoint, 'snapshots', folder, onServer().at(-1)!)));
+  // nothing of ours left beside it
+  assert.deepEqual(readdirSync(to), [onServer().at(-1)]);
+  sh('btrfs', ['subvolume', 'delete', restored]);
+});
+
 test('[remote input] the server changed its host key: refused with the fix, nothing sent; the disk still backed up', async () => {
   const key = join(sshd.dir, 'host_ed25519');
   copyFileSync(key, `${key}.keep`);
@@ -288,7 +308,9 @@ test('[remote input] a forced command that answers garbage, or names another cop
       "if w[0] == 'hello': print(json.dumps({'protocol': 1, 'version': 'liar', 'freeBytes': 1}))",
       'elif w[0] == \'list\' and mode == \'garbage\': print(\'{"folders": {"../../etc": {"latest": null, "backups": []}}}\')',
       "elif w[0] == 'list' and mode == 'two': print('{\"folders\": {}}'); print('{\"folders\": {}}')",
+      "elif w[0] == 'list' and mode == 'lists-one': print(json.dumps({'folders': {w[1]: {'latest': 'b', 'backups': [{'name': 'b', 'uuid': '11111111-1111-1111-1111-111111111111', 'receivedUuid': '22222222-2222-2222-2222-222222222222', 'parentUuid': None, 'readonly': True}]}}}))",
       "elif w[0] == 'list': print(json.dumps({'folders': {}}))",
+      "elif w[0] == 'send': os.execvp('btrfs', ['btrfs', 'send', '-q', '--', sys.argv[2]])",
       "elif w[0] == 'receive':",
       '    sys.stdin.buffer.read()',
       "    print(json.dumps({'received': {'name': w[2], 'uuid': '11111111-1111-1111-1111-111111111111', 'receivedUuid': '22222222-2222-2222-2222-222222222222', 'parentUuid': None, 'readonly': True}}))",
@@ -296,9 +318,14 @@ test('[remote input] a forced command that answers garbage, or names another cop
     ].join('\n'),
   );
   const modeFile = join(s.dir, 'liar.mode');
+  // what the liar streams when asked for a backup: another subvolume altogether
+  const other = join(s.src.mountPoint, 'other');
+  sh('btrfs', ['subvolume', 'create', other]);
+  writeFileSync(join(other, 'planted'), 'not yours');
+  sh('btrfs', ['property', 'set', '-ts', other, 'ro', 'true']);
   writeFileSync(
     sshd.authorizedKeys,
-    `${readFileSync(sshd.authorizedKeys, 'utf8')}restrict,command="/usr/bin/python3 ${liar} ${modeFile}" ${pub}\n`,
+    `${readFileSync(sshd.authorizedKeys, 'utf8')}restrict,command="/usr/bin/python3 ${liar} ${modeFile} ${other}" ${pub}\n`,
   );
   const record = () => (existsSync(hostRecordFile(cfg)) ? readFileSync(hostRecordFile(cfg), 'utf8') : '');
   try {
@@ -315,6 +342,14 @@ test('[remote input] a forced command that answers garbage, or names another cop
     const t = (json(r.stdout).targets as TargetReport[])[0]!;
     assert.match(t.sources[0]!.error!, /not counted as done/);
     assert.doesNotMatch(record(), /"liar":\s*\{[^}]*"pins":\s*\{\s*"tmp-/);
+    // a restore whose stream is not the backup asked for: refused, nothing left in the folder
+    writeFileSync(modeFile, 'lists-one');
+    const to = join(s.src.mountPoint, 'restored-liar');
+    sh('mkdir', ['-p', to]);
+    const rr = s.cli(['restore', s.data, 'b', '--target', 'liar', '--to', to, '--json', '--config', cfg]);
+    assert.equal(rr.code, 3, rr.stderr + rr.stdout);
+    assert.match(json(rr.stdout).error as string, /not the backup asked for; it was deleted/);
+    assert.deepEqual(readdirSync(to), []);
   } finally {
     rmSync(hostRecordFile(cfg), { force: true });
   }
