@@ -30,9 +30,9 @@ export const btrfs = {
     ['send', '-q', ...(compressed ? ['--compressed-data'] : []), ...(parent ? ['-p', parent] : []), '--', snapshot],
   ],
   sendHelp: (): Argv => ['btrfs', ['send', '--help']],
-  /** a stream from elsewhere (a backup server): confined to `dir` (chroot), one subvolume, then stop */
-  receiveConfined: (dir: string): Argv => ['btrfs', ['receive', '-e', '--chroot', '--', dir]],
   receive: (dir: string): Argv => ['btrfs', ['receive', '--', dir]],
+  /** a stream from elsewhere (serve: a client's; restore: a server's): confined to `dir` (chroot), ending at its end command */
+  receiveConfined: (dir: string): Argv => ['btrfs', ['receive', '-e', '--chroot', '--', dir]],
   /** bytes used by data and metadata (`-b`: in bytes) */
   df: (path: string): Argv => ['btrfs', ['filesystem', 'df', '-b', '--', path]],
   /** each path's data, exclusive and shared within it, in bytes */

@@ -29,6 +29,8 @@ export interface StreamSummary {
 const MAGIC = Buffer.from('btrfs-stream\0', 'latin1');
 const HEADER_LEN = MAGIC.length + 4;
 const CMD_HEADER_LEN = 10;
+/** the end command: a header without attributes */
+const END_LEN = CMD_HEADER_LEN;
 /** v1 commands are at most 64 KiB; v2's encoded writes a compressed extent (128 KiB) more: far below this */
 const MAX_COMMAND = 16 * 1024 * 1024;
 
@@ -63,6 +65,7 @@ export class StreamGuard extends Transform {
   private commands = 0;
   private passed = 0;
   private ended = false;
+  private heldEnd?: Buffer;
 
   constructor(private readonly expect: StreamExpectation) {
     super();
@@ -82,7 +85,7 @@ export class StreamGuard extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    if (!this.ended || this.pendingLen > 0)
+    if (!this.ended || this.pendingLen > 0 || !this.heldEnd)
       return done(
         refused(
           this.version === 0
@@ -90,6 +93,8 @@ export class StreamGuard extends Transform {
             : `the stream ended after ${this.commands} commands without its end command`,
         ),
       );
+    this.passed += this.heldEnd.length;
+    this.push(this.heldEnd);
     done();
   }
 
@@ -100,10 +105,14 @@ export class StreamGuard extends Transform {
     while (this.pendingLen >= this.needed()) {
       const buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingLen);
       const used = this.parse(buf);
-      if (used > 0) {
-        this.passed += used;
-        this.push(buf.subarray(0, used));
+      // the end command waits for the end of the input: receive finishes a subvolume at
+      // it, so it goes only once nothing follows it
+      const pass = this.ended ? used - END_LEN : used;
+      if (pass > 0) {
+        this.passed += pass;
+        this.push(buf.subarray(0, pass));
       }
+      if (this.ended) this.heldEnd = Buffer.from(buf.subarray(pass, used));
       const rest = buf.subarray(used);
       this.pending = rest.length > 0 ? [rest] : [];
       this.pendingLen = rest.length;
@@ -169,6 +178,7 @@ export class StreamGuard extends Transform {
     }
     if (cmd === C.SUBVOL || cmd === C.SNAPSHOT) throw refused(`command ${n} creates a second subvolume`);
     if (cmd === C.END) {
+      if (body.length > 0) throw refused(`its end command (command ${n}) carries attributes`);
       this.ended = true;
       return;
     }

@@ -17,6 +17,7 @@ export const commands = {
   addMirror: () => import('./add-mirror-command.js'),
   complete: () => import('./complete-command.js'),
   target: () => import('./target-command.js'),
+  serve: () => import('./serve-command.js'),
 };
 export { reportError } from './exit.js';
 export { withSignals } from './signals.js';

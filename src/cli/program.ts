@@ -400,6 +400,17 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     );
 
   program
+    .command('serve')
+    .description(
+      "on a backup server: sshd's forced command for one host's key (the verb line in SSH_ORIGINAL_COMMAND; docs/SERVER.md), or --init to make the serve root",
+    )
+    .option('--root <dir>', "this key's folder on the server: all it may list, receive into and send from")
+    .option('--init <dir>', 'make the serve root (0700, on btrfs) and print how to authorise a host')
+    .action(async (opts: { root?: string; init?: string }) => {
+      code = await (await load().commands.serve()).serveCommand(opts);
+    });
+
+  program
     .command('__complete', { hidden: true })
     .description('what the shell completions offer: configured sources, their backups, targets (reads the config only)')
     .argument('<what>', 'sources, backups or targets')

@@ -35,6 +35,11 @@ export class DryRunRunner implements Runner {
     return { bytes: 0 };
   }
 
+  async stream(argv: Argv): Promise<RunResult> {
+    this.emit(`${formatArgv(argv)} (its stdin or stdout a stream)`);
+    return { stdout: '', stderr: '', exitCode: 0 };
+  }
+
   change(change: FileChange): void {
     this.emit(describeChange(change));
   }

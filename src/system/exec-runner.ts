@@ -3,6 +3,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
 import { CommandFailedError, InterruptedError } from '../core/errors.js';
@@ -18,6 +19,7 @@ import {
   type RunOptions,
   type RunResult,
   type Runner,
+  type StreamOptions,
 } from './runner.js';
 import { applyChange, type FileChange } from './file-change.js';
 
@@ -83,6 +85,48 @@ export class ExecRunner implements Runner {
       throw new CommandFailedError(formatArgv([file, args]), signal ? undefined : exitCode, stderr, undefined, signal);
     }
     return { stdout: text(result.stdout), stderr, exitCode };
+  }
+
+  /**
+   * A program fed from a Node stream (serve's receive: the client's bytes through the
+   * guard) or writing straight to a file descriptor (serve's send: the client's channel).
+   * The input's own error (the guard refused) kills the program and is the error; else a
+   * failed program is. Its stdout, when not a descriptor, and stderr are kept.
+   */
+  async stream([file, args]: Argv, options: StreamOptions): Promise<RunResult> {
+    const child = execa('setpriv', [...DIE_WITH_US, ...withExactBytes([file, args])], {
+      env: ENV,
+      reject: false,
+      stripFinalNewline: false,
+      stdin: options.input ? 'pipe' : 'ignore',
+      stdout: options.toStdout ? 'inherit' : 'pipe',
+    });
+    let inputError: Error | undefined;
+    let fed: Promise<unknown> = Promise.resolve();
+    if (options.input) {
+      const input = options.input;
+      input.once('error', (err: Error) => {
+        inputError ??= err;
+        child.kill('SIGKILL');
+      });
+      // the program may end first (a failed receive): its closed stdin is then no news
+      fed = pipeline(input, child.stdin!).catch(() => {});
+    }
+    const [result] = await Promise.all([child, fed]);
+    if (inputError !== undefined) throw inputError;
+    const exitCode = result.exitCode ?? -1;
+    const signal = result.signal ?? undefined;
+    const stderr = String(result.stderr ?? '');
+    if (result.failed && result.exitCode === undefined && !signal)
+      throw new CommandFailedError(
+        formatArgv([file, args]),
+        undefined,
+        result.shortMessage ?? String(result.cause),
+        missingProgramFix('setpriv', result.code),
+      );
+    if (exitCode !== 0 || signal)
+      throw new CommandFailedError(formatArgv([file, args]), signal ? undefined : exitCode, stderr, undefined, signal);
+    return { stdout: String(result.stdout ?? ''), stderr, exitCode };
   }
 
   /** A program we do not know: time-limited, its process group ended, its output bounded (system/bounded-exec.ts). */

@@ -1,4 +1,5 @@
 import { quote } from '../core/shell-quote.js';
+import type { Readable } from 'node:stream';
 import type { FileChange } from './file-change.js';
 
 export { quote };
@@ -52,6 +53,16 @@ export interface PipeResult {
   output?: string;
 }
 
+export interface StreamOptions {
+  /**
+   * The program's stdin, read as it comes (serve: a client's stream through its guard).
+   * An error of it ends the program (SIGKILL) and is the call's error.
+   */
+  input?: Readable;
+  /** The program writes straight to our stdout (serve's send: the client's channel, never through Node). */
+  toStdout?: boolean;
+}
+
 /** The answer of `hold`: the program runs and holds, or it ended at once (with its code). */
 export type HoldResult = { held: true; release(): Promise<void> } | { held: false; exitCode: number; stderr: string };
 
@@ -68,6 +79,8 @@ export interface Runner {
   run(argv: Argv, options?: RunOptions): Promise<RunResult>;
   /** `from | to`, e.g. btrfs send | btrfs receive; in dry-run it is printed. */
   pipe(from: Argv, to: Argv, options?: PipeOptions): Promise<PipeResult>;
+  /** A program whose stdin or stdout is a stream (serve's receive and send); in dry-run it is printed. */
+  stream(argv: Argv, options: StreamOptions): Promise<RunResult>;
   /** A pipe() is coming: an adapter may get ready for it now, while other work runs. */
   preparePipe?(): void;
   /** A change to files, made without a program (a symlink, a record); in dry-run it is printed. */

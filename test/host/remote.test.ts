@@ -1,6 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BIN } from '../support/cli.js';
@@ -15,9 +24,8 @@ import { hostRecordFile } from '../../src/system/host-record.js';
 // scenario for the file: the cases run in order, each leaving the server as the next
 // expects it.
 
-const SERVE = existsSync(join(process.cwd(), 'src/flows/serve'))
-  ? `${process.execPath} ${BIN}`
-  : `/usr/bin/python3 ${join(process.cwd(), 'test/support/serve-standin.py')}`;
+/** the forced command: the test build of `btrfs-vault`, as sshd runs it (no PATH of ours) */
+const SERVE = `${process.execPath} ${BIN}`;
 
 let s: Scenario;
 let srv: LoopFs;
@@ -63,7 +71,9 @@ before(async () => {
   s = makeScenario({ sizeMiB: 256 });
   srv = makeLoopBtrfs(s.dir, 'srv', 256);
   serveRoot = join(srv.mountPoint, 'serve');
-  sh('mkdir', ['-p', join(serveRoot, 'testhost')]);
+  const init = s.cli(['serve', '--init', serveRoot]);
+  assert.equal(init.code, 0, init.stderr);
+  mkdirSync(join(serveRoot, 'testhost'), { mode: 0o700 });
   sshd = await makeSshd(join(s.dir, 'sshd'));
   await sshd.start();
 });

@@ -9,6 +9,7 @@ import {
   type RunOptions,
   type RunResult,
   type Runner,
+  type StreamOptions,
 } from '../../src/system/runner.js';
 
 export interface FakeAnswer {
@@ -60,6 +61,13 @@ export class FakeRunner implements Runner {
     if ((a.exitCode ?? 0) !== 0) throw new CommandFailedError(formatArgv(to), a.exitCode, a.stderr ?? '');
     options?.onProgress?.(a.bytes ?? 0);
     return { bytes: a.bytes ?? 0, output: a.stdout };
+  }
+
+  /** the input is read to its end (or its error), then the table answers */
+  async stream(argv: Argv, options: StreamOptions): Promise<RunResult> {
+    this.changes.push(formatArgv(argv));
+    if (options.input) for await (const _ of options.input) void _;
+    return this.answer(argv);
   }
 
   change(change: FileChange): void {

@@ -153,6 +153,13 @@ test('[remote input] a second stream header after the end, and any byte after th
   await refusedAt(Buffer.concat([one, Buffer.from([0])]), one.length, full, /follow the end command/);
 });
 
+test('[remote input] a stream with a second stream after its end: receive never sees the end command (it would finish the subvolume there)', async () => {
+  const one = fullStream();
+  const r = await throughGuard(Buffer.concat([one, one]), full);
+  assert.ok(r.error);
+  assert.equal(r.out.length, one.length - 10, 'all but the end command passed');
+});
+
 test('[remote input] a second subvolume in the stream: refused', async () => {
   const s = Buffer.concat([streamHeader(1), subvol(), mkfile('a')]);
   await refusedAt(Buffer.concat([s, subvol('x', FOREIGN), end()]), s.length, full, /creates a second subvolume/);

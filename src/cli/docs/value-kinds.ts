@@ -34,6 +34,7 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--host': 'host',
   '--to': 'dir',
   '--root': 'dir',
+  '--init': 'dir',
   '--before': 'none',
   '--path': 'file',
   '--from': 'backup',

@@ -1,0 +1,123 @@
+import { readdirSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RemoteRefusedError, VaultError, ExitCode } from '../../core/errors.js';
+import { parseSubvolumeList } from '../../core/subvolumes.js';
+import { btrfs } from '../../btrfs/commands.js';
+import { StreamGuard } from '../../btrfs/stream-guard.js';
+import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
+import { acquireLocks } from '../../system/lock.js';
+import type { Runner } from '../../system/runner.js';
+import { backupsIn, folderDir, folderListing, INCOMING, LATEST, type ServedBackup } from './serve-root.js';
+import { removeStaging, stagingDir } from './staging.js';
+
+// `receive FOLDER NAME UUID PARENT` (docs/SERVER.md, "Receiving safely"): the client's
+// stream goes through the guard into a staging folder of its own, chrooted; what it made
+// is checked there and only then put in place, read-only, synced, and `latest` moved.
+
+export interface ReceiveRequest {
+  folder: string;
+  name: string;
+  uuid: string;
+  parent: string | null;
+}
+
+export async function serveReceive(
+  runner: Runner,
+  root: string,
+  req: ReceiveRequest,
+  stdin: Readable,
+): Promise<ServedBackup> {
+  const dir = join(root, req.folder);
+  const lock = await acquireLocks(
+    runner,
+    // the key by the root's real path: two spellings of one root are one lock
+    [{ what: `the serve folder ${dir}`, key: `serve ${join(realpathSync(root), req.folder)}` }],
+    `btrfs-vault serve: receive ${req.folder} ${req.name}`,
+  );
+  const staging = stagingDir(root, req.name);
+  try {
+    // 1. what the line announced must fit what is here, before a byte is read
+    const existing = folderDir(root, req.folder) ? await backupsIn(runner, dir) : [];
+    if (folderDir(root, req.folder) && readdirSync(dir).includes(req.name))
+      throw refused(`${req.folder}/${req.name} exists already; a client cannot overwrite a backup`);
+    const parent = req.parent === null ? undefined : existing.find((b) => b.receivedUuid === req.parent);
+    if (req.parent !== null && !parent)
+      throw refused(`the parent ${req.parent} is no complete backup in ${req.folder}`);
+    await checkUnique(runner, root, req);
+
+    // 2. the stream, guarded, into a fresh staging folder, confined there
+    runner.change({ op: 'mkdir', path: join(root, INCOMING), mode: 0o700 });
+    runner.change({ op: 'mkdir', path: staging, mode: 0o700 });
+    const guard = new StreamGuard({ name: req.name, uuid: req.uuid, parent: req.parent });
+    void pipeline(stdin, guard).catch(() => {}); // the guard's error reaches the receive below
+    await runner.stream(btrfs.receiveConfined(staging), { input: guard });
+
+    // 3. exactly what was announced
+    const made = readdirSync(staging);
+    if (made.length !== 1 || made[0] !== req.name)
+      throw refused(`the stream made ${JSON.stringify(made)} in its staging folder, not ${JSON.stringify([req.name])}`);
+    const got = await subvolumeInfo(runner, join(staging, req.name));
+    if (!got.readonly || got.receivedUuid !== req.uuid)
+      throw refused(
+        `the received subvolume is ${got.readonly ? 'read-only' : 'writable'} with received UUID ${got.receivedUuid ?? 'none'}, not a complete copy of ${req.uuid}`,
+      );
+    if ((got.parentUuid ?? null) !== (parent?.uuid ?? null))
+      throw refused(
+        `the received subvolume's parent is ${got.parentUuid ?? 'none'}, not ${parent ? `${req.folder}/${parent.name} (${parent.uuid})` : 'none'}`,
+      );
+
+    // 4. in place: a read-only snapshot keeps the received UUID (a read-only subvolume cannot be moved)
+    if (!folderDir(root, req.folder)) runner.change({ op: 'mkdir', path: dir, mode: 0o700 });
+    await runner.run(btrfs.snapshot(join(staging, req.name), join(dir, req.name)));
+    await removeStaging(runner, staging);
+    await runner.run(btrfs.sync(dir));
+    runner.change({
+      op: 'symlink',
+      target: req.name,
+      tmp: join(dir, '.latest.tmp'),
+      path: join(dir, LATEST),
+      durable: true,
+    });
+    const placed = (await folderListing(runner, dir)).backups.find((b) => b.name === req.name);
+    if (!placed || placed.receivedUuid !== req.uuid)
+      throw new VaultError(
+        `the copy put in place at ${join(dir, req.name)} is not a complete backup of ${req.uuid}`,
+        ExitCode.failed,
+        `see what is there: btrfs subvolume show -- ${join(dir, req.name)}`,
+      );
+    return placed;
+  } finally {
+    try {
+      await removeStaging(runner, staging);
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+/**
+ * receive finds a parent or clone source by received UUID anywhere on the filesystem:
+ * the new UUID must be on no subvolume yet, and the parent's on this folder's copy alone,
+ * or another host's subvolume could be the one receive finds.
+ */
+async function checkUnique(runner: Runner, root: string, req: ReceiveRequest): Promise<void> {
+  const { stdout } = await runner.query(btrfs.list(root), { bytes: true });
+  const rows = parseSubvolumeList(stdout);
+  if (rows.some((r) => r.receivedUuid === req.uuid))
+    throw refused(`a subvolume with received UUID ${req.uuid} is on this filesystem already`);
+  if (req.parent !== null) {
+    const n = rows.filter((r) => r.receivedUuid === req.parent).length;
+    if (n !== 1)
+      throw refused(`${n} subvolumes on this filesystem have the parent's received UUID ${req.parent}, not one`);
+  }
+}
+
+function refused(why: string): RemoteRefusedError {
+  return new RemoteRefusedError(
+    `the receive was refused: ${why}`,
+    'stream',
+    'list what the server holds (verb list) and send a stream that fits it (the client: btrfs-vault backup)',
+  );
+}

@@ -1,0 +1,138 @@
+import { lstatSync, readdirSync, readlinkSync, statfsSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { VaultError, ExitCode } from '../../core/errors.js';
+import { isServeName } from '../../core/serve-verbs.js';
+import { subvolumeInfosOrWhy, type SubvolumeInfo } from '../../btrfs/subvolume-info.js';
+import type { Runner } from '../../system/runner.js';
+
+// A serve root (`--root`, one per client key) and what it holds: folders named as the
+// client's sources, in each the complete backups serve received and `latest`. Read
+// only here; what changes it is serve-receive.ts.
+
+const BTRFS_SUPER_MAGIC = 0x9123683e;
+export const LATEST = 'latest';
+/** serve's own staging folders; nothing of a client's is ever there */
+export const INCOMING = '.incoming';
+
+/** what a client sees of a backup (docs/SERVER.md, BACKUP) */
+export interface ServedBackup {
+  name: string;
+  uuid: string;
+  receivedUuid: string;
+  parentUuid: string | null;
+  readonly: true;
+}
+
+export interface ServedFolder {
+  latest: string | null;
+  backups: ServedBackup[];
+}
+
+/** The root is a folder on btrfs, root's alone; serve runs as root (btrfs receive needs it). */
+export function checkServeRoot(root: string): void {
+  const fix = (what: string) => `${what}; see docs/SERVER.md`;
+  if ((process.geteuid?.() ?? 0) !== 0)
+    throw new VaultError(
+      'serve runs as root (btrfs receive makes subvolumes and sets their received UUID)',
+      ExitCode.failed,
+      fix("put the client's key line in root's authorized_keys"),
+    );
+  if (!isAbsolute(root))
+    throw new VaultError(
+      `the serve root ${root} is not an absolute path (sshd starts serve in the account's home folder)`,
+      ExitCode.failed,
+      fix(`name it from /: command="btrfs-vault serve --root /srv/btrfs-vault/HOST"`),
+    );
+  let st;
+  try {
+    st = lstatSync(root);
+  } catch {
+    throw new VaultError(
+      `the serve root ${root} does not exist`,
+      ExitCode.failed,
+      fix(`make it on the server: mkdir -m 700 -- ${root}`),
+    );
+  }
+  if (!st.isDirectory())
+    throw new VaultError(
+      `the serve root ${root} is not a folder (a link or a file)`,
+      ExitCode.failed,
+      fix('name the folder itself in --root'),
+    );
+  // a client's backup may hold setuid programs and device nodes: no one else may enter
+  if (st.uid !== 0 || (st.mode & 0o077) !== 0)
+    throw new VaultError(
+      `the serve root ${root} is not root's alone (owner ${st.uid}, mode ${(st.mode & 0o777).toString(8)}): a client's backup may hold setuid programs`,
+      ExitCode.failed,
+      fix(`chown root: -- ${root} && chmod 700 -- ${root}`),
+    );
+  if (statfsSync(root).type !== BTRFS_SUPER_MAGIC)
+    throw new VaultError(
+      `the serve root ${root} is not on a btrfs filesystem`,
+      ExitCode.failed,
+      fix('make the serve root on btrfs'),
+    );
+}
+
+/** `<root>/<folder>` when it is a real folder, undefined when it is not there */
+export function folderDir(root: string, folder: string): string | undefined {
+  const dir = join(root, folder);
+  try {
+    const st = lstatSync(dir);
+    if (st.isDirectory()) return dir;
+  } catch {
+    return undefined;
+  }
+  throw new VaultError(`${dir} is not a folder`, ExitCode.failed, `it is not serve's: move it out of ${root}`);
+}
+
+/** the folders of the root: real folders whose names a client may use */
+export function folderNames(root: string): string[] {
+  return readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && isServeName(e.name))
+    .map((e) => e.name)
+    .sort();
+}
+
+/** Every complete backup of the folder (read-only, with a received UUID), oldest first (by creation). */
+export async function backupsIn(runner: Runner, dir: string): Promise<(ServedBackup & { cgen: number })[]> {
+  // a subvolume's root folder has inode 256: anything else is no backup
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && isServeName(e.name))
+    .map((e) => e.name)
+    .filter((n) => lstatSync(join(dir, n)).ino === 256);
+  const infos = await subvolumeInfosOrWhy(
+    runner,
+    names.map((n) => join(dir, n)),
+  );
+  return infos
+    .map((info, i) => ({ info, name: names[i]! }))
+    .filter((x): x is { info: SubvolumeInfo; name: string } => typeof x.info !== 'string')
+    .filter(({ info }) => info.readonly && info.receivedUuid !== undefined)
+    .map(({ info, name }) => ({
+      name,
+      uuid: info.uuid,
+      receivedUuid: info.receivedUuid!,
+      parentUuid: info.parentUuid ?? null,
+      readonly: true as const,
+      cgen: info.cgen ?? 0,
+    }))
+    .sort((a, b) => a.cgen - b.cgen || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export async function folderListing(runner: Runner, dir: string): Promise<ServedFolder> {
+  const backups = (await backupsIn(runner, dir)).map(({ cgen: _, ...b }) => b);
+  let latest: string | null = null;
+  try {
+    const target = readlinkSync(join(dir, LATEST));
+    if (backups.some((b) => b.name === target)) latest = target;
+  } catch {
+    /* no link yet */
+  }
+  return { latest, backups };
+}
+
+export function freeBytes(root: string): number {
+  const st = statfsSync(root);
+  return st.bavail * st.bsize;
+}

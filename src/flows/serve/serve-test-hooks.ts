@@ -1,0 +1,10 @@
+// Test-only hook of serve, read from the environment by the host tier
+// (test/host/serve.test.ts): the machine the tests run on may have no syslog socket.
+
+/**
+ * BTRFS_VAULT_TEST_SERVE_LOG_SOCKET=<path>: logger writes the refusals to this Unix
+ * socket (a test listens there) instead of /dev/log.
+ */
+export function testLogSocket(): string | undefined {
+  return process.env.BTRFS_VAULT_TEST_SERVE_LOG_SOCKET || undefined;
+}
