@@ -18,6 +18,9 @@ import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
 import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
+import { loadConfig } from '../../src/config/load.js';
+import { sshExit, sshVerb } from '../../src/flows/remote/ssh.js';
+import { spawnSync } from 'node:child_process';
 
 // A backup server behind a real sshd on 127.0.0.1, its forced command `btrfs-vault
 // serve --root …`, the client's and the server's filesystems on loop devices. One
@@ -299,7 +302,7 @@ test('[secrets] the private key is never on a command line, in the environment, 
   rmSync(trace);
 });
 
-test('[remote input] a forced command that answers garbage, or names another copy: refused, not an empty server, no pin moved', () => {
+test("[remote input] a forced command that answers garbage, or names another copy: refused, not an empty server, no pin moved (also while another config's connection to that server is up)", async () => {
   const cfg = join(s.configDir, 'liar.toml');
   writeFileSync(
     cfg,
@@ -338,6 +341,12 @@ test('[remote input] a forced command that answers garbage, or names another cop
     `${readFileSync(sshd.authorizedKeys, 'utf8')}restrict,command="/usr/bin/python3 ${liar} ${modeFile} ${other}" ${pub}\n`,
   );
   const record = () => (existsSync(hostRecordFile(cfg)) ? readFileSync(hostRecordFile(cfg), 'utf8') : '');
+  // [two of us at once] the other config's connection to the same server, user and port is
+  // up (as a killed run leaves it for ControlPersist): this run must not ride on it
+  const offsite = (await loadConfig(s.config)).remotes![0]!;
+  const [file, args] = sshVerb(offsite, { verb: 'hello' });
+  const master = spawnSync(file, args, { encoding: 'utf8' });
+  assert.equal(master.status, 0, master.stderr);
   try {
     for (const mode of ['garbage', 'two']) {
       writeFileSync(modeFile, mode);
@@ -361,6 +370,7 @@ test('[remote input] a forced command that answers garbage, or names another cop
     assert.match(json(rr.stdout).error as string, /not the backup asked for; it was deleted/);
     assert.deepEqual(readdirSync(to), []);
   } finally {
+    spawnSync(...sshExit(offsite));
     rmSync(hostRecordFile(cfg), { force: true });
   }
 });

@@ -84,12 +84,19 @@ test('the ssh command: our options only, -- before the destination, the verb lin
     '-o IdentitiesOnly=yes',
     '-o IdentityFile="/etc/btrfs-vault/ssh/id_ed25519"',
     '-o ControlMaster=auto',
-    '-o ControlPath=/run/x/ssh-%C',
+
     '-o ControlPersist=60',
     '-p 2222',
   ])
     assert.ok(text.includes(o), `${o} in ${text}`);
   assert.deepEqual(sshExit(REMOTE, '/run/x')[1].slice(-4), ['-O', 'exit', '--', 'backup@vault.example.org']);
+  // [two of us at once] another key for the same server is another connection (ssh's %C would share one)
+  const path = (r: RemoteTargetConfig) =>
+    sshVerb(r, { verb: 'hello' }, '/run/x')[1].find((a) => a.startsWith('ControlPath='));
+  assert.match(path(REMOTE)!, /^ControlPath=\/run\/x\/ssh-[0-9a-f]{24}$/);
+  assert.notEqual(path(REMOTE), path({ ...REMOTE, identity: '/etc/other/id' }));
+  assert.notEqual(path(REMOTE), path({ ...REMOTE, knownHosts: '/etc/other/known_hosts' }));
+  assert.equal(path(REMOTE), path({ ...REMOTE, name: 'renamed' }));
 });
 
 test('[what we write into other formats] a key path with a blank or % reaches ssh as one path; a quote is refused', () => {

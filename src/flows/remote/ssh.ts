@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { RemoteTargetConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import { verbLine, type ServeVerb } from '../../core/serve-verbs.js';
@@ -30,7 +31,7 @@ export function sshOptions(remote: RemoteTargetConfig, controlDir = SSH_CONTROL_
     ...o('IdentitiesOnly=yes'),
     ...o(`IdentityFile=${sshPath(remote.identity, 'identity', remote.name)}`),
     ...o('ControlMaster=auto'),
-    ...o(`ControlPath=${controlDir}/ssh-%C`),
+    ...o(`ControlPath=${controlDir}/ssh-${connectionKey(remote)}`),
     ...o('ControlPersist=60'),
     ...o(`ConnectTimeout=${CONNECT_TIMEOUT_S}`),
     ...o(`ServerAliveInterval=${ALIVE_INTERVAL_S}`),
@@ -48,6 +49,18 @@ export function sshVerb(remote: RemoteTargetConfig, verb: ServeVerb, controlDir 
 /** Ends the run's master connection (nothing to end is no failure: the caller allows it). */
 export function sshExit(remote: RemoteTargetConfig, controlDir = SSH_CONTROL_DIR): Argv {
   return ['ssh', [...sshOptions(remote, controlDir), '-O', 'exit', '--', destination(remote)]];
+}
+
+/**
+ * The master connection's name: ssh's own %C hashes host, port and user, not the key, so
+ * two configs with their own keys for one server would share a connection, the second
+ * run riding on the first's key (and its forced command's root). Ours hashes all of it.
+ */
+function connectionKey(r: RemoteTargetConfig): string {
+  return createHash('sha256')
+    .update(JSON.stringify([r.user, r.host, r.port, r.identity, r.knownHosts]))
+    .digest('hex')
+    .slice(0, 24);
 }
 
 export function destination(remote: Pick<RemoteTargetConfig, 'user' | 'host'>): string {
