@@ -220,6 +220,19 @@ test('list --target and restore --target: what the server holds, and a whole bac
   sh('btrfs', ['subvolume', 'delete', restored]);
 });
 
+test('a source unchanged since the snapshot the server holds: no new snapshot, nothing sent (--target runs the server alone)', () => {
+  const first = run(['backup', '--target', 'offsite', '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.equal((json(first.stdout).targets as TargetReport[]).length, 1);
+  const snaps = readdirSync(join(s.src.mountPoint, 'snapshots', folder)).sort();
+  const held = onServer();
+  const again = run(['backup', '--target', 'offsite', '--json']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(remoteOf(again.stdout).sources[0]!.mode, 'unchanged');
+  assert.deepEqual(readdirSync(join(s.src.mountPoint, 'snapshots', folder)).sort(), snaps);
+  assert.deepEqual(onServer(), held);
+});
+
 test('[remote input] the server changed its host key: refused with the fix, nothing sent; the disk still backed up', async () => {
   const key = join(sshd.dir, 'host_ed25519');
   copyFileSync(key, `${key}.keep`);

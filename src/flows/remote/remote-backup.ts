@@ -161,11 +161,19 @@ async function backUpSource(
   const { runner, config, mode } = input;
   const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts }, true);
   claimFolder(runner, snapDir, 'source', { host: config.host, source: source.real });
+  const made = input.madeThisRun.get(source.name);
+  // whether the source changed since its newest snapshot: its generation, read after a commit
+  const mayBeQuiet = made === undefined && !input.force;
+  if (mayBeQuiet) await runner.run(btrfs.sync(source.mount.mountPoint));
   const [listing, folders] = await Promise.all([listSourceSubvolumes(runner, source.mount), client.list(source.name)]);
   const backups: RemoteBackup[] = folders[source.name]?.backups ?? [];
   const snaps = snapshotsIn(listing, snapDir);
-  const made = input.madeThisRun.get(source.name);
-  const existing = made === undefined ? undefined : snaps.find((s) => s.name === made);
+  const newest = snaps.at(-1);
+  const live = listing.find((x) => x.path === source.real);
+  const quiet =
+    mayBeQuiet && newest?.cgen !== undefined && live !== undefined && live.gen <= newest.cgen ? newest : undefined;
+  // the run's snapshot for another target, else the newest when nothing changed since: no new one
+  const existing = made === undefined ? quiet : snaps.find((x) => x.name === made);
   const onServer = new Set(backups.map((b) => b.receivedUuid));
   if (existing && onServer.has(existing.uuid)) {
     Object.assign(r, { status: 'ok', snapshot: existing.name, snapshotUuid: existing.uuid, mode: 'unchanged' });

@@ -20,14 +20,15 @@ export function recordRemoteRun(
   const t: TargetRecord = { ...record.targets?.[name] };
   if (reached) t.seen = now;
   const ok = report.sources.filter((r) => r.status === 'ok' && r.snapshot !== undefined && !report.dryRun);
-  if (ok.some((r) => r.mode !== 'unchanged')) t.lastBackup = now;
+  // as a disk's: a source unchanged since the copy the server holds is backed up all the same
+  if (ok.length > 0) t.lastBackup = now;
   t.pins = { ...t.pins };
   for (const r of ok) t.pins[r.name] = { snapshot: r.snapshot!, uuid: r.snapshotUuid };
   record.targets = { ...record.targets, [name]: t };
   record.lastRun = { at: now, exitCode: report.exitCode };
   for (const r of report.sources) {
     const prev = record.sources[r.name] ?? { path: r.source };
-    if (r.status === 'ok' && r.mode !== 'unchanged')
+    if (r.status === 'ok')
       record.sources[r.name] = {
         ...prev,
         path: r.source,
