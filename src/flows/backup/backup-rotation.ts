@@ -82,6 +82,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
   };
   for (const w of report.warnings) input.log(`! ${w}`);
   const madeThisRun = new Map<string, string>();
+  const runStarted = new Date();
   for (const t of attached) {
     if (input.signal.aborted) break;
     if (!input.mode.json) input.log(`backup disk ${t.name} (${t.mountpoint}):`);
@@ -111,6 +112,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
         force: input.force,
         signal: input.signal,
         madeThisRun,
+        runStarted,
       }),
     );
   }

@@ -42,6 +42,8 @@ export interface RemoteRunInput {
   /** the snapshot each source got earlier in this run (by source name), sent here too */
   madeThisRun: Map<string, string>;
   lockDir?: string;
+  /** when the whole run began (the disks' runs before this one) */
+  runStarted?: Date;
   /** the ssh master's socket folder (tests) */
   controlDir?: string;
 }
@@ -61,6 +63,7 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
     warnings: [],
     exitCode: ExitCode.ok,
   };
+  const started = new Date();
   const client = new ServeClient(runner, remote, input.controlDir);
   const checked = new Map<SourceReport, CheckedSource>();
   let mounts: MountEntry[] = [];
@@ -135,7 +138,7 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
   } finally {
     if (reached) await client.close();
     try {
-      if (lock) recordRemoteRun(runner, input.config, remote.name, report, reached);
+      if (lock) recordRemoteRun(runner, input.config, remote.name, report, reached, input.runStarted ?? started);
     } catch (err) {
       report.warnings.push(`the host's record of this run could not be written: ${errorMessage(err)}`);
     }

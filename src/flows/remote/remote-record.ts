@@ -14,6 +14,8 @@ export function recordRemoteRun(
   name: string,
   report: BackupReport,
   reached: boolean,
+  /** when the whole run began: a disk's outcome recorded since then is this run's too */
+  runStarted: Date,
 ): void {
   const record = readHostRecord(config.file);
   const now = new Date().toISOString();
@@ -25,7 +27,9 @@ export function recordRemoteRun(
   t.pins = { ...t.pins };
   for (const r of ok) t.pins[r.name] = { snapshot: r.snapshot!, uuid: r.snapshotUuid };
   record.targets = { ...record.targets, [name]: t };
-  record.lastRun = { at: now, exitCode: report.exitCode };
+  // the run's outcome: a disk's failure earlier in this run is not overwritten by this success
+  const earlier = record.lastRun && Date.parse(record.lastRun.at) >= runStarted.getTime() ? record.lastRun.exitCode : 0;
+  record.lastRun = { at: now, exitCode: report.exitCode !== 0 ? report.exitCode : earlier };
   for (const r of report.sources) {
     const prev = record.sources[r.name] ?? { path: r.source };
     if (r.status === 'ok')
