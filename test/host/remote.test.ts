@@ -233,6 +233,21 @@ test('a source unchanged since the snapshot the server holds: no new snapshot, n
   assert.deepEqual(onServer(), held);
 });
 
+test('a source on a compressed filesystem: its compressed extents travel as they are (send protocol 2), received whole', () => {
+  sh('mount', ['-o', 'remount,compress=zstd', s.src.mountPoint]);
+  try {
+    const text = Buffer.from('2026-12-06 host svc[42]: the same log line again and again\n'.repeat(150_000));
+    writeFileSync(join(s.data, 'app.log'), text);
+    const r = run(['backup', '--target', 'offsite', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const sent = remoteOf(r.stdout).sources[0] as unknown as { bytes: number; snapshot: string };
+    assert.ok(sent.bytes < text.length / 4, `${sent.bytes} bytes sent for ${text.length}`);
+    assert.deepEqual(readFileSync(join(serveRoot, 'testhost', folder, sent.snapshot, 'app.log')), text);
+  } finally {
+    sh('mount', ['-o', 'remount,compress=no', s.src.mountPoint]);
+  }
+});
+
 test('[remote input] the server changed its host key: refused with the fix, nothing sent; the disk still backed up', async () => {
   const key = join(sshd.dir, 'host_ed25519');
   copyFileSync(key, `${key}.keep`);

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { btrfs } from '../../btrfs/commands.js';
+import { compressedSendSupported, compressedTarget } from '../../btrfs/send-features.js';
 import { claimFolder, ownFolder } from '../../btrfs/folders.js';
 import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { listSourceSubvolumes, snapshotsIn, type Subvolume } from '../../btrfs/subvolumes.js';
@@ -196,10 +197,13 @@ async function backUpSource(
   const started = Date.now();
   let last = 0;
   const uuid = snap.uuid || NO_UUID;
+  // compressed extents travel as they are: on 127.0.0.1, 300 MiB of logs went as 123 MB in
+  // 0.95 s, where ssh's own compression took 7.3 s for 121 MB (none: 315 MB, 1.4 s)
+  const compressed = compressedTarget(source.mount) && (await compressedSendSupported(runner));
   let sent;
   try {
     sent = await runner.pipe(
-      btrfs.send(join(snapDir, snap.name), parent && join(snapDir, parent.name)),
+      btrfs.send(join(snapDir, snap.name), parent && join(snapDir, parent.name), compressed),
       client.receiveArgv(source.name, snap.name, uuid, parent?.uuid ?? null),
       {
         signal: input.signal,
