@@ -20,7 +20,8 @@ import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { loadConfig } from '../../src/config/load.js';
 import { sshExit, sshVerb } from '../../src/flows/remote/ssh.js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { lockFile } from '../../src/system/lock.js';
 
 // A backup server behind a real sshd on 127.0.0.1, its forced command `btrfs-vault
 // serve --root …`, the client's and the server's filesystems on loop devices. One
@@ -245,6 +246,62 @@ test('a source on a compressed filesystem: its compressed extents travel as they
     assert.deepEqual(readFileSync(join(serveRoot, 'testhost', folder, sent.snapshot, 'app.log')), text);
   } finally {
     sh('mount', ['-o', 'remount,compress=no', s.src.mountPoint]);
+  }
+});
+
+test('[ordering and agreement] backup --dry-run to a server: what would be sent, and nothing made here or there', () => {
+  writeFileSync(join(s.data, 'dry'), 'd');
+  const snaps = readdirSync(join(s.src.mountPoint, 'snapshots', folder)).sort();
+  const held = onServer();
+  const r = run(['backup', '--target', 'offsite', '--dry-run']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stdout + r.stderr,
+    /btrfs send .*\| ssh .* -- root@127\.0\.0\.1 'receive [^ ]+ [^ ]+ 0{8}-0{4}-0{4}-0{4}-0{12} [0-9a-f-]{36}'/,
+  );
+  assert.deepEqual(readdirSync(join(s.src.mountPoint, 'snapshots', folder)).sort(), snaps);
+  assert.deepEqual(onServer(), held);
+});
+
+test('[remote input] [paths we are given] a source whose name a server cannot take (a blank, a leading "+" is fine, "latest" is not): refused with the fix, the others go on', () => {
+  const cfg = join(s.configDir, 'names.toml');
+  const other = join(s.src.mountPoint, 'other2');
+  sh('btrfs', ['subvolume', 'create', other]);
+  writeFileSync(
+    cfg,
+    `host = "testhost"\nsources = [{ path = ${JSON.stringify(s.data)}, name = "my data" }, { path = ${JSON.stringify(other)}, name = "latest" }]\nsnapshot_dir = ${JSON.stringify(join(s.src.mountPoint, 'snapshots'))}\n\n[targets.offsite]\nssh = "root@127.0.0.1"\nport = ${sshd.port}\n`,
+    { mode: 0o600 },
+  );
+  try {
+    const r = s.cli(['backup', '--json', '--config', cfg]);
+    assert.equal(r.code, 2, r.stderr + r.stdout);
+    const t = (json(r.stdout).targets as TargetReport[])[0]!;
+    for (const src of t.sources) {
+      assert.equal(src.status, 'failed');
+      assert.match(src.error!, /which a backup server does not take as a folder name/);
+      assert.match(src.fix!, /name = /);
+    }
+    assert.equal(existsSync(join(serveRoot, 'testhost', 'latest')), false);
+  } finally {
+    sh('btrfs', ['subvolume', 'delete', other]);
+    rmSync(hostRecordFile(cfg), { force: true });
+  }
+});
+
+test('[two of us at once] another run holds this server: the run waits for nobody, says who holds it (exit 4), sends nothing', async () => {
+  const held = onServer();
+  writeFileSync(join(s.data, 'two'), '2');
+  const file = lockFile(`remote root@127.0.0.1:${sshd.port}`);
+  // its own process group: the lock is held by sleep, flock's child, too
+  const holder = spawn('flock', ['-n', file, 'sleep', '30'], { stdio: 'ignore', detached: true });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const r = run(['backup', '--target', 'offsite', '--json']);
+    assert.equal(r.code, 4, r.stderr + r.stdout);
+    assert.match(remoteOf(r.stdout).error!, /backup server offsite/);
+    assert.deepEqual(onServer(), held);
+  } finally {
+    process.kill(-holder.pid!, 'SIGKILL');
   }
 });
 
