@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { DEFAULT_SERVE_ROOT, targetAdd } from '../flows/remote/target-add.js';
 import { jsonText } from '../ui/json-output.js';
-import { loadFor, makeRunner } from './context.js';
+import { loadConfig } from '../config/load.js';
+import { makeRunner } from './context.js';
 
 export interface TargetAddOptions {
   config: string;
@@ -24,7 +25,8 @@ export async function targetAddCommand(name: string, opts: TargetAddOptions): Pr
     );
   if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port))
     throw new UserError(`--port ${JSON.stringify(opts.port)} is not a port`, 'give a port from 1 to 65535');
-  const config = existsSync(resolve(opts.config)) ? await loadFor(opts) : undefined;
+  // a config with sources and no target yet is fine: this gives it one
+  const config = existsSync(resolve(opts.config)) ? await loadConfig(opts.config, { noTargetYet: true }) : undefined;
   const ask =
     process.stdin.isTTY && !opts.json
       ? async (fingerprint: string, where: string) =>

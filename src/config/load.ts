@@ -32,7 +32,11 @@ const CONFIG_DOCS = 'README, "Configuration"';
  * syntax -> zod schema -> normalization and cross-field rules -> one subvolume
  * named once. Every problem of a stage is reported at once, with file, key and fix.
  */
-export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultConfig> {
+export async function loadConfig(
+  file: string = DEFAULT_CONFIG,
+  /** `target add`: a config with no target yet is the one it is about to give one */
+  opts: { noTargetYet?: boolean } = {},
+): Promise<VaultConfig> {
   const abs = resolve(file);
   // its path is written into systemd units, logs and --json, all UTF-8 text
   if (hasRawBytes(abs))
@@ -69,11 +73,17 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
     throw err;
   }
   const parsed = configSchema.safeParse(data);
-  if (parsed.success && !parsed.data.target && Object.keys(parsed.data.targets ?? {}).length === 0) {
+  if (
+    parsed.success &&
+    !opts.noTargetYet &&
+    !parsed.data.target &&
+    Object.keys(parsed.data.targets ?? {}).length === 0
+  ) {
     throw new ProblemsError([missingTarget(abs)], `${abs} has problems:`);
   }
   if (!parsed.success) {
-    const noTarget = data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
+    const noTarget =
+      !opts.noTargetYet && data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
     const issues = parsed.error.issues;
     const problems = schemaProblems(abs, data, issues, { keys: CONFIG_KEYS, section: CONFIG_DOCS });
     throw new ProblemsError(noTarget ? [missingTarget(abs), ...problems] : problems, `${abs} has problems:`);

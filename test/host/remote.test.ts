@@ -502,6 +502,34 @@ test('[signals and power] the client killed mid-transfer: nothing half-received 
   rmSync(hostRecordFile(cfg), { force: true });
 });
 
+test('target add to a config that has sources and no target yet: the server becomes its target', () => {
+  const etc2 = join(s.dir, 'etc2');
+  mkdirSync(etc2, { mode: 0o700 });
+  const cfg = join(etc2, 'config.toml');
+  writeFileSync(cfg, `host = "second"\nsources = [${JSON.stringify(s.data)}]\n`, { mode: 0o600 });
+  const r = s.cli([
+    'target',
+    'add',
+    'offsite',
+    '--ssh',
+    'root@127.0.0.1',
+    '--port',
+    String(sshd.port),
+    '--fingerprint',
+    sshd.fingerprint(),
+    '--config',
+    cfg,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /command="btrfs-vault serve --root \/srv\/btrfs-vault\/second" ssh-ed25519 /);
+  assert.match(
+    readFileSync(cfg, 'utf8'),
+    /^host = "second"\nsources = \[.*\]\n\n# a backup server of this host, added by btrfs-vault target add/,
+  );
+  const st = s.cli(['status', '--json', '--config', cfg]);
+  assert.equal((json(st.stdout).remotes as { name: string }[])[0]!.name, 'offsite', st.stderr);
+});
+
 test('[what we delete] target add where a key file exists that the config does not name: refused, the file untouched', () => {
   const cfg = join(s.configDir, 'other.toml');
   writeFileSync(
