@@ -21,6 +21,7 @@ import { hostRecordFile } from '../../src/system/host-record.js';
 import { loadConfig } from '../../src/config/load.js';
 import { sshExit, sshVerb } from '../../src/flows/remote/ssh.js';
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { lockFile } from '../../src/system/lock.js';
 
 // A backup server behind a real sshd on 127.0.0.1, its forced command `btrfs-vault
@@ -528,6 +529,34 @@ test('target add to a config that has sources and no target yet: the server beco
   );
   const st = s.cli(['status', '--json', '--config', cfg]);
   assert.equal((json(st.stdout).remotes as { name: string }[])[0]!.name, 'offsite', st.stderr);
+});
+
+test("[time] a server that takes the connection and never answers: the run gives up within ssh's ConnectTimeout, with the fix, and does not hang", async () => {
+  const hole = createServer((sock) => sock.on('error', () => {}));
+  await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+  const port = (hole.address() as { port: number }).port;
+  const cfg = join(s.configDir, 'hole.toml');
+  writeFileSync(
+    cfg,
+    `host = "testhost"\nsources = [${JSON.stringify(s.data)}]\nsnapshot_dir = ${JSON.stringify(join(s.src.mountPoint, 'snapshots'))}\n\n[targets.hole]\nssh = "root@127.0.0.1"\nport = ${port}\n`,
+    { mode: 0o600 },
+  );
+  try {
+    const started = Date.now();
+    const child = spawn('node', [BIN, 'backup', '--json', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(code, 3, out);
+    assert.ok(seconds < 40, `${seconds} s`);
+    const t = (json(out).targets as TargetReport[])[0]!;
+    assert.match(t.error!, /could not be reached: .*timed out/);
+    assert.match(t.fix!, /check that the server is up/);
+  } finally {
+    hole.close();
+    rmSync(hostRecordFile(cfg), { force: true });
+  }
 });
 
 test('[what we delete] target add where a key file exists that the config does not name: refused, the file untouched', () => {
