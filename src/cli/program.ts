@@ -134,9 +134,23 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .addOption(targetOption('it alone (default: every one)'))
     .option('--json', 'machine-readable output (the shape is documented in docs/JSON.md)')
     .option('--check', 'exit 1 while any warning stands (for monitoring)')
-    .action(async (opts: { config: string; target?: string; json?: boolean; check?: boolean }) => {
-      code = await (await load().commands.status()).statusCommand(opts);
-    });
+    .option('--serve-root <dir>', 'on a backup server: every host under this serve root, its newest backup and age')
+    .option(
+      '--max-age <duration>',
+      'with --serve-root: a host whose last backup is older is a warning (36h, 7d, 2w; default 7d)',
+    )
+    .action(
+      async (opts: {
+        config: string;
+        target?: string;
+        json?: boolean;
+        check?: boolean;
+        serveRoot?: string;
+        maxAge?: string;
+      }) => {
+        code = await (await load().commands.status()).statusCommand(opts);
+      },
+    );
 
   program
     .command('verify')
@@ -298,11 +312,20 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .addOption(targetOption('prune it alone (default: every attached one)'))
     .option('-n, --dry-run', 'show what is kept (and why) and what would be deleted; delete nothing')
     .option('--json', 'machine-readable output')
-    .action(async (paths: string[], opts: { config: string; target?: string; dryRun?: boolean; json?: boolean }) => {
-      const c = load();
-      const { pruneCommand } = await c.commands.prune();
-      code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
-    });
+    .option(
+      '--serve-root <dir>',
+      "on a backup server: every host's backups under this serve root, by the backup disk's default rules and the server's clock",
+    )
+    .action(
+      async (
+        paths: string[],
+        opts: { config: string; target?: string; dryRun?: boolean; json?: boolean; serveRoot?: string },
+      ) => {
+        const c = load();
+        const { pruneCommand } = await c.commands.prune();
+        code = await c.withSignals((signal) => pruneCommand(paths, opts, signal));
+      },
+    );
 
   program
     .command('open')

@@ -4,12 +4,21 @@ import { outputMode } from '../ui/renderer.js';
 import { pickSources } from '../flows/session/source-pick.js';
 import { loadFor, makeRunner } from './context.js';
 import { jsonText } from '../ui/json-output.js';
+import { runServePrune, servePruneLines } from '../flows/serve/serve-prune.js';
+import { UserError } from '../core/errors.js';
 
 export async function pruneCommand(
   paths: string[],
-  opts: { config: string; target?: string; dryRun?: boolean; json?: boolean },
+  opts: { config: string; target?: string; dryRun?: boolean; json?: boolean; serveRoot?: string },
   signal: AbortSignal,
 ): Promise<number> {
+  if (opts.serveRoot !== undefined) {
+    if (paths.length > 0 || opts.target !== undefined)
+      throw new UserError('prune --serve-root takes no sources or --target', 'see: btrfs-vault prune --help');
+    const folders = await runServePrune(makeRunner(opts), opts.serveRoot);
+    process.stdout.write(opts.json ? jsonText({ folders }) : `${servePruneLines(folders).join('\n')}\n`);
+    return 0;
+  }
   const config = await loadFor(opts);
   const sources = pickSources(config, paths, false);
   const mode = outputMode(opts);

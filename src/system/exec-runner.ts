@@ -105,7 +105,12 @@ export class ExecRunner implements Runner {
     let fed: Promise<unknown> = Promise.resolve();
     if (options.input) {
       const input = options.input;
+      // the program's stdin closing early (it failed: EPIPE) is passed back to the input
+      // by the pipeline; only an error of the input's own is the input's
+      let stdinError: Error | undefined;
+      child.stdin!.on('error', (err: Error) => (stdinError ??= err));
       input.once('error', (err: Error) => {
+        if (err === stdinError) return;
         inputError ??= err;
         child.kill('SIGKILL');
       });

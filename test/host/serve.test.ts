@@ -122,7 +122,8 @@ async function refused(root: string, line: string | undefined, code: 2 | 3, inpu
   const entry = await waitFor(() =>
     logged
       .map((l) => JSON.parse(l.slice(l.indexOf('{'))))
-      .find((e) => e.line === (line === undefined ? null : line) && e.outcome === 'refused'),
+      // the log keeps a line's first 256 characters
+      .find((e) => e.line === (line === undefined ? null : line.slice(0, 256)) && e.outcome === 'refused'),
   );
   assert.equal(entry.exitCode, code);
   return r;
@@ -504,4 +505,198 @@ test('serve: a send protocol 2 stream with compressed extents (btrfs send --comp
   const r = answer(await serve(rootA, `receive zdata ${z.name} ${z.uuid} -`, stream));
   assert.equal(r.received.receivedUuid, z.uuid);
   sh('cmp', [join(comp, 'text'), join(rootA, 'zdata', 'z1', 'text')]);
+});
+
+function serverStatus(args: string[]) {
+  const r = spawnSync('node', [BIN, 'status', '--serve-root', vault, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('status --serve-root: every host with its folders, newest backup and age; --check and a host with none', async () => {
+  const r = serverStatus(['--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.deepEqual(
+    s.hosts.map((h: Answer) => h.host),
+    ['hostA', 'hostB'],
+  );
+  const a = s.hosts[0];
+  const home = a.folders.find((f: Answer) => f.folder === 'home');
+  // status and the client's list agree on the newest backup
+  assert.equal(home.newest, answer(await serve(rootA, 'list home')).folders.home.latest);
+  assert.ok(home.ageSeconds < 600, `age ${home.ageSeconds}`);
+  assert.equal(a.stale, false);
+  assert.equal(serverStatus(['--check']).code, 0);
+  const quiet = join(vault, 'hostC');
+  mkdirSync(quiet, { mode: 0o700 });
+  try {
+    const c = serverStatus(['--check']);
+    assert.equal(c.code, 1);
+    assert.match(c.stdout, /warning: host hostC: no backup received yet/);
+  } finally {
+    rmSync(quiet, { recursive: true });
+  }
+});
+
+test('[time] status --serve-root: age is by the server clock (when serve took it), not by the name a client gave it (2099)', async () => {
+  const s = snapshot('2099-01-01_00-00-00');
+  const b1 = uuidOf(join(client.mountPoint, 'snaps', '2026-12-06_12-00-00'));
+  answer(
+    await serve(
+      rootB,
+      `receive etc ${s.name} ${s.uuid} ${b1}`,
+      sendStream(s, {
+        path: join(client.mountPoint, 'snaps', '2026-12-06_12-00-00'),
+        name: '2026-12-06_12-00-00',
+        uuid: b1,
+      }),
+    ),
+  );
+  assert.equal(serverStatus(['--check']).code, 0);
+  // host B went quiet ten days ago: its record says so, whatever the name says
+  const record = join(rootB, '.btrfs-vault-received');
+  const tenDaysAgo = new Date(Date.now() - 10 * 86_400_000).toISOString();
+  writeFileSync(record, readFileSync(record, 'utf8').replace(/"at":"[^"]+"/g, `"at":"${tenDaysAgo}"`));
+  const r = serverStatus(['--check', '--max-age', '7d']);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /warning: host hostB: last backup 10 d ago \(max_age 7 d\)/);
+  assert.equal(serverStatus(['--check', '--max-age', '2w']).code, 0);
+  assert.equal(serverStatus(['--max-age', 'soon']).code, 2);
+});
+
+test("[what we delete] prune --serve-root: retention by the server's clock; only what serve recorded receiving is deleted, never latest's target; --dry-run deletes nothing", async () => {
+  const home = join(rootA, 'home');
+  // a read-only copy with a received UUID that serve did not receive (the admin's): never deleted
+  sh('btrfs', ['subvolume', 'snapshot', '-r', join(home, a1.name), join(home, 'planted')]);
+  // a1 and a2 were taken 400 days ago, in the same hour; the rest just now
+  const record = join(rootA, '.btrfs-vault-received');
+  const old = (m: number) => new Date(Date.now() - 400 * 86_400_000 + m * 60_000).toISOString();
+  writeFileSync(
+    record,
+    readFileSync(record, 'utf8')
+      .split('\n')
+      .map((l) =>
+        l.includes(`"name":"${a1.name}"`)
+          ? l.replace(/"at":"[^"]+"/, `"at":"${old(0)}"`)
+          : l.includes(`"name":"${a2.name}"`)
+            ? l.replace(/"at":"[^"]+"/, `"at":"${old(1)}"`)
+            : l,
+      )
+      .join('\n'),
+  );
+  const names = () => readdirSync(home).sort();
+  const before = names();
+  const dry = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--dry-run', '--json'], { encoding: 'utf8' });
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.deepEqual(names(), before, 'a dry-run deletes nothing');
+  const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+  assert.deepEqual(
+    out,
+    JSON.parse(dry.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home'),
+    'the dry-run said the same',
+  );
+  const latest = readlinkSync(join(home, 'latest'));
+  // of the old hour the newer stays (hourly, daily), of this hour the newest (latest); the others go
+  assert.ok(out.deleted.includes(a1.name), JSON.stringify(out));
+  assert.ok(!out.deleted.includes(a2.name));
+  assert.ok(!out.deleted.includes(latest));
+  assert.ok(!out.deleted.includes('planted'));
+  assert.deepEqual(
+    names(),
+    before.filter((n) => !out.deleted.includes(n)),
+  );
+  assert.ok(existsSync(join(home, 'planted')) && existsSync(join(home, latest)));
+  // the next incremental still finds its parent
+  const s = snapshot('2026-12-06_18-00-00');
+  const p = {
+    path: join(client.mountPoint, 'snaps', latest),
+    name: latest,
+    uuid: uuidOf(join(client.mountPoint, 'snaps', latest)),
+  };
+  answer(await serve(rootA, `receive home ${s.name} ${s.uuid} ${p.uuid}`, sendStream(s, p)));
+  sh('btrfs', ['subvolume', 'delete', join(home, 'planted')]);
+});
+
+test("[two of us at once] prune --serve-root while a host's receive holds its folder: that folder is skipped (said so), the other hosts are pruned", async () => {
+  const s = snapshot('2026-12-06_19-00-00');
+  const line = `receive home ${s.name} ${s.uuid} -`;
+  const holder = spawnServe(rootA, line);
+  holder.stdin!.on('error', () => {});
+  holder.stdin!.write(sendStream(s).subarray(0, 100));
+  await waitFor(() => existsSync(join(rootA, '.incoming', `${s.name}.${holder.pid}`)));
+  try {
+    const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const folders = JSON.parse(r.stdout).folders;
+    const home = folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+    assert.match(home.skipped, /another btrfs-vault run/);
+    assert.ok(folders.some((f: Answer) => f.host === 'hostB' && f.skipped === undefined));
+  } finally {
+    holder.kill('SIGKILL');
+    await new Promise((r) => holder.on('close', r));
+  }
+  answer(await serve(rootA, 'hello')); // its staging folder goes
+});
+
+test('[what we write into other formats] a verb line of 100 KiB: refused, and its log entry stays whole JSON (its first 256 characters and its length)', async () => {
+  const line = `list ${'x'.repeat(100 * 1024)}`;
+  const r = await serve(rootA, line);
+  assert.equal(r.code, 2);
+  assert.ok(r.stderr.length < 1000, `stderr stays short (${r.stderr.length})`);
+  const entry = await waitFor(() =>
+    logged.map((l) => JSON.parse(l.slice(l.indexOf('{')))).find((e) => e.line?.startsWith('list xxxx')),
+  );
+  assert.equal(entry.line.length, 256);
+  assert.equal(entry.lineLength, line.length);
+});
+
+test('[space] the server filesystem full during a receive: exit 1 with the fix, nothing half-received, latest unchanged; after room is made the same receive works', async () => {
+  const small = makeLoopBtrfs(dir, 'small', 256);
+  try {
+    const root = join(small.mountPoint, 'host');
+    mkdirSync(root, { mode: 0o700 });
+    const s = snapshot('2026-12-06_20-00-00'); // holds the 40 MB file
+    const stream = sendStream(s);
+    // leave about 15 MB
+    const free = Number(sh('df', ['-B1', '--output=avail', small.mountPoint]).split('\n')[1]);
+    sh('fallocate', ['-l', String(free - 15_000_000), join(small.mountPoint, 'filler')]);
+    sh('sync', []);
+    const r = await serve(root, `receive home ${s.name} ${s.uuid} -`, stream);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /No space left|ENOSPC/i);
+    assert.ok(!existsSync(join(root, 'home', s.name)));
+    assert.deepEqual(readdirSync(join(root, '.incoming')), []);
+    rmSync(join(small.mountPoint, 'filler'));
+    sh('btrfs', ['filesystem', 'sync', small.mountPoint]);
+    const ok = answer(await serve(root, `receive home ${s.name} ${s.uuid} -`, stream));
+    assert.equal(ok.received.receivedUuid, s.uuid);
+  } finally {
+    small.dispose();
+  }
+});
+
+test('[two of us at once] prune --serve-root while a host restores (send) from a folder: that folder is skipped, nothing deleted under the send', async () => {
+  // a backup that holds the 40 MB file: its stream outgrows every buffer on the way
+  const oldest = answer(await serve(rootA, 'list home')).folders.home.latest;
+  const reader = spawnServe(rootA, `send home ${oldest} -`);
+  reader.stdin!.end();
+  // nobody reads its stdout: btrfs send blocks on the full pipe, mid-stream
+  let err = '';
+  reader.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  await waitFor(() => {
+    if (reader.exitCode !== null) throw new Error(`send ended: ${reader.exitCode} ${err}`);
+    return sh('ps', ['-eo', 'args']).includes(`send -q -- ${join(rootA, 'home', oldest)}`);
+  });
+  try {
+    const r = spawnSync('node', [BIN, 'prune', '--serve-root', vault, '--json'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const home = JSON.parse(r.stdout).folders.find((f: Answer) => f.host === 'hostA' && f.folder === 'home');
+    assert.match(home.skipped ?? '', /another btrfs-vault run/);
+  } finally {
+    reader.kill('SIGKILL');
+    await new Promise((r) => reader.on('close', r));
+  }
+  assert.ok(existsSync(join(rootA, 'home', oldest)));
 });

@@ -35,6 +35,8 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--to': 'dir',
   '--root': 'dir',
   '--init': 'dir',
+  '--serve-root': 'dir',
+  '--max-age': 'none',
   '--before': 'none',
   '--path': 'file',
   '--from': 'backup',
@@ -46,7 +48,6 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--ssh': 'none',
   '--port': 'none',
   '--fingerprint': 'none',
-  '--serve-root': 'none',
 };
 
 /** Arguments, by name ("command" is help's). */

@@ -17,6 +17,22 @@ export interface ServeLogEntry {
   exitCode?: number;
 }
 
+/** bytes of one log entry at most (rsyslog's default limit is 8 KiB) */
+const MAX_ENTRY = 4096;
+/** what of the client's line and of the reason is logged: escaped, an entry stays under MAX_ENTRY */
+const LINE_CHARS = 256;
+const REASON_CHARS = 512;
+
+/** The entry as logged: the client's line and the reason cut to a size that keeps the JSON whole. */
+export function logText(entry: ServeLogEntry): string {
+  return JSON.stringify({
+    ...entry,
+    line: entry.line === null ? null : entry.line.slice(0, LINE_CHARS),
+    ...(entry.reason === undefined ? {} : { reason: entry.reason.slice(0, REASON_CHARS) }),
+    ...(entry.line !== null && entry.line.length > LINE_CHARS ? { lineLength: entry.line.length } : {}),
+  });
+}
+
 export function logArgv(entry: ServeLogEntry): Argv {
   const socket = testLogSocket();
   return [
@@ -26,9 +42,12 @@ export function logArgv(entry: ServeLogEntry): Argv {
       LOG_TAG,
       '-p',
       entry.outcome === 'received' ? 'auth.info' : 'auth.warning',
+      // logger cuts a message at 1 KiB by default: an entry cut short is no JSON
+      '--size',
+      String(MAX_ENTRY),
       ...(socket ? ['--socket', socket] : []),
       '--',
-      JSON.stringify(entry),
+      logText(entry),
     ],
   ];
 }

@@ -10,6 +10,7 @@ import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { acquireLocks } from '../../system/lock.js';
 import type { Runner } from '../../system/runner.js';
 import { backupsIn, folderDir, folderListing, INCOMING, LATEST, type ServedBackup } from './serve-root.js';
+import { recordReceived } from './received-record.js';
 import { removeStaging, stagingDir } from './staging.js';
 
 // `receive FOLDER NAME UUID PARENT` (docs/SERVER.md, "Receiving safely"): the client's
@@ -32,8 +33,7 @@ export async function serveReceive(
   const dir = join(root, req.folder);
   const lock = await acquireLocks(
     runner,
-    // the key by the root's real path: two spellings of one root are one lock
-    [{ what: `the serve folder ${dir}`, key: `serve ${join(realpathSync(root), req.folder)}` }],
+    [{ what: `the serve folder ${dir}`, key: folderLockKey(root, req.folder) }],
     `btrfs-vault serve: receive ${req.folder} ${req.name}`,
   );
   const staging = stagingDir(root, req.name);
@@ -73,13 +73,7 @@ export async function serveReceive(
     await runner.run(btrfs.snapshot(join(staging, req.name), join(dir, req.name)));
     await removeStaging(runner, staging);
     await runner.run(btrfs.sync(dir));
-    runner.change({
-      op: 'symlink',
-      target: req.name,
-      tmp: join(dir, '.latest.tmp'),
-      path: join(dir, LATEST),
-      durable: true,
-    });
+    // checked before latest points at it
     const placed = (await folderListing(runner, dir)).backups.find((b) => b.name === req.name);
     if (!placed || placed.receivedUuid !== req.uuid)
       throw new VaultError(
@@ -87,6 +81,20 @@ export async function serveReceive(
         ExitCode.failed,
         `see what is there: btrfs subvolume show -- ${join(dir, req.name)}`,
       );
+    recordReceived(runner, root, {
+      folder: req.folder,
+      name: req.name,
+      uuid: placed.uuid,
+      receivedUuid: placed.receivedUuid,
+      at: new Date().toISOString(),
+    });
+    runner.change({
+      op: 'symlink',
+      target: req.name,
+      tmp: join(dir, '.latest.tmp'),
+      path: join(dir, LATEST),
+      durable: true,
+    });
     return placed;
   } finally {
     try {
@@ -95,6 +103,11 @@ export async function serveReceive(
       await lock.release();
     }
   }
+}
+
+/** A folder's lock (receive, the server's prune), by the root's real path: two spellings of one root are one lock. */
+export function folderLockKey(root: string, folder: string): string {
+  return `serve ${join(realpathSync(root), folder)}`;
 }
 
 /**

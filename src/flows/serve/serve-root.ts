@@ -74,6 +74,22 @@ export function checkServeRoot(root: string): void {
     );
 }
 
+/** The folder serve --init made, which holds a root per host (status and prune on the server). */
+export function checkServeParent(serveRoot: string): void {
+  let ok = false;
+  try {
+    ok = lstatSync(serveRoot).isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new VaultError(
+      `the serve root ${serveRoot} is not a folder`,
+      ExitCode.usage,
+      "name the folder serve --init made (the parent of each host's --root)",
+    );
+}
+
 /** `<root>/<folder>` when it is a real folder, undefined when it is not there */
 export function folderDir(root: string, folder: string): string | undefined {
   const dir = join(root, folder);

@@ -23,9 +23,6 @@ export interface ServeIo {
   stderr: (text: string) => void;
 }
 
-/** the client's line in the log: at most this much of it (the environment may hold 128 KiB) */
-const LOGGED_LINE = 1024;
-
 export async function serve(runner: Runner, root: string, io: ServeIo): Promise<number> {
   try {
     if (io.line === undefined)
@@ -76,7 +73,7 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     await serveLog(runner, {
       outcome: refusal ? 'refused' : 'failed',
       root,
-      line: io.line === undefined ? null : io.line.slice(0, LOGGED_LINE),
+      line: io.line ?? null,
       reason: e.message,
       exitCode: e.exitCode,
     });
