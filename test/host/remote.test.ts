@@ -306,6 +306,23 @@ test('[two of us at once] another run holds this server: the run waits for nobod
   }
 });
 
+test("[ordering and agreement] the disk refused and the server backed up in one run: the host's record keeps the run as failed (status says so)", () => {
+  const token = join(s.dst.mountPoint, '.token');
+  const kept = readFileSync(token);
+  writeFileSync(token, 'not the token');
+  try {
+    writeFileSync(join(s.data, 'order'), 'o');
+    const r = run(['backup', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(diskOf(r.stdout).ok, false);
+    assert.equal(remoteOf(r.stdout).ok, true);
+    const record = JSON.parse(readFileSync(hostRecordFile(s.config), 'utf8')) as { lastRun: { exitCode: number } };
+    assert.notEqual(record.lastRun.exitCode, 0);
+  } finally {
+    writeFileSync(token, kept);
+  }
+});
+
 test('[remote input] the server changed its host key: refused with the fix, nothing sent; the disk still backed up', async () => {
   const key = join(sshd.dir, 'host_ed25519');
   copyFileSync(key, `${key}.keep`);
