@@ -9,6 +9,7 @@ import { sh } from '../test/support/sh.js';
 import { tempDir } from '../test/support/scratch.js';
 import { COMPILE_CACHE_DIR } from '../src/cli/launch.js';
 import { memoryPhase } from './memory.js';
+import { sshPhase } from './ssh.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 900);
@@ -29,10 +30,22 @@ requireRoot();
 if (!Number.isInteger(MEMORY_GIB) || MEMORY_GIB < 0)
   throw new Error(`BENCH_MEMORY_GIB=${process.env.BENCH_MEMORY_GIB}: a whole number of GiB (0 skips the memory phase)`);
 const ONLY = process.env.BENCH_ONLY;
-if (ONLY !== undefined && ONLY !== 'memory')
-  throw new Error(`BENCH_ONLY=${ONLY}: the one phase that runs alone is memory (BENCH_ONLY=memory)`);
+if (ONLY !== undefined && ONLY !== 'memory' && ONLY !== 'ssh')
+  throw new Error(
+    `BENCH_ONLY=${ONLY}: the phases that run alone are memory and ssh (BENCH_ONLY=memory, BENCH_ONLY=ssh)`,
+  );
+/** the ssh phase's data, MiB (0 skips the phase) */
+const SSH_MIB = Number(process.env.BENCH_SSH_MIB ?? 512);
 // the first run compiles btrfs-vault's code (and on Node >= 22.1 caches it), as the first run after an install does
 rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
+if (ONLY === 'ssh') {
+  if (SSH_MIB === 0) throw new Error('BENCH_ONLY=ssh with BENCH_SSH_MIB=0: nothing to run');
+  const ssh = await sshPhase(SSH_MIB, BIN);
+  // an earlier full run's figures stay; this phase's replace its own
+  const earlier = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, 'utf8')) : {};
+  writeFileSync(RESULT_FILE, JSON.stringify({ ...earlier, result: { ...earlier.result, ssh } }, null, 2));
+  process.exit(0);
+}
 if (ONLY === 'memory') {
   if (MEMORY_GIB === 0) throw new Error('BENCH_ONLY=memory with BENCH_MEMORY_GIB=0: nothing to run');
   const memory = memoryPhase(MEMORY_GIB, BIN);
@@ -522,5 +535,6 @@ result.compressed = { vault: cv, raw1: c1, raw2: c2 };
 // Memory: its own filesystems, made once these are gone (the disk holds the large copies)
 cleanup();
 if (MEMORY_GIB > 0) result.memory = memoryPhase(MEMORY_GIB, BIN);
+if (SSH_MIB > 0) result.ssh = await sshPhase(SSH_MIB, BIN);
 
 writeFileSync(RESULT_FILE, JSON.stringify({ totalBytes: total, reps: REPS, result, times, transfers }, null, 2));

@@ -19,8 +19,8 @@ fi
 bash scripts/deps.sh
 tools=(perl setpriv)
 case "$tier" in
-  all) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 qemu-system-x86_64 cpio dpkg-deb lintian groff zsh man) ;;
-  host) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3) ;;
+  all) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 ssh ssh-keygen ssh-keyscan /usr/sbin/sshd qemu-system-x86_64 cpio dpkg-deb lintian groff zsh man) ;;
+  host) tools+=(btrfs mkfs.btrfs losetup strace pkill fuser flock python3 ssh ssh-keygen ssh-keyscan /usr/sbin/sshd) ;;
   vm) tools+=(qemu-system-x86_64 cpio dpkg-deb lintian man) ;;
 esac
 for tool in "${tools[@]}"; do

@@ -31,7 +31,7 @@ export const btrfs = {
   ],
   sendHelp: (): Argv => ['btrfs', ['send', '--help']],
   receive: (dir: string): Argv => ['btrfs', ['receive', '--', dir]],
-  /** a client's stream (serve): confined to `dir` (chroot), ending at its end command */
+  /** a stream from elsewhere (serve: a client's; restore: a server's): confined to `dir` (chroot), ending at its end command */
   receiveConfined: (dir: string): Argv => ['btrfs', ['receive', '-e', '--chroot', '--', dir]],
   /** bytes used by data and metadata (`-b`: in bytes) */
   df: (path: string): Argv => ['btrfs', ['filesystem', 'df', '-b', '--', path]],

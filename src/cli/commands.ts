@@ -16,6 +16,7 @@ export const commands = {
   setup: () => import('./setup-command.js'),
   addMirror: () => import('./add-mirror-command.js'),
   complete: () => import('./complete-command.js'),
+  target: () => import('./target-command.js'),
   serve: () => import('./serve-command.js'),
 };
 export { reportError } from './exit.js';

@@ -390,6 +390,41 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
       },
     );
 
+  const target = program.command('target').description('the targets of this host: add a backup server');
+  target
+    .command('add')
+    .description(
+      "add a backup server reached over SSH: this host's key, the server's host key pinned, the [targets.<name>] table, and the line for the server's authorized_keys",
+    )
+    .argument('<name>', "the target's name in the config ([targets.<name>])")
+    .addOption(configOption())
+    .option('--ssh <user@host>', 'the server (required)')
+    .option('--port <port>', 'its SSH port (default 22)')
+    .option('--fingerprint <SHA256:…>', "the server's host key fingerprint, confirmed in advance (no question)")
+    .option(
+      '--serve-root <dir>',
+      "the server's folder of every host's backups (in the authorized_keys line)",
+      '/srv/btrfs-vault',
+    )
+    .option('-n, --dry-run', 'show what would be made; change nothing')
+    .option('--json', 'machine-readable output')
+    .action(
+      async (
+        name: string,
+        opts: {
+          config: string;
+          ssh?: string;
+          port?: string;
+          fingerprint?: string;
+          serveRoot?: string;
+          dryRun?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        code = await (await load().commands.target()).targetAddCommand(name, opts);
+      },
+    );
+
   program
     .command('serve')
     .description(

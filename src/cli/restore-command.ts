@@ -1,4 +1,8 @@
+import type { RemoteTargetConfig, VaultConfig } from '../config/config.js';
+import { UserError } from '../core/errors.js';
+import { restoreFromRemote } from '../flows/remote/remote-restore.js';
 import { restoreVerb } from '../flows/restore/restore-verb.js';
+import { jsonText } from '../ui/json-output.js';
 import { diskToReadFrom } from '../flows/session/each-target.js';
 import { outputMode } from '../ui/renderer.js';
 import { loadFor, makeRunner } from './context.js';
@@ -22,7 +26,10 @@ export async function restoreCommand(
   opts: RestoreCommandOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  const disk = diskToReadFrom(await loadFor(opts), opts.target, source, {
+  const config = await loadFor(opts);
+  const remote = config.remotes?.find((r) => r.name === opts.target);
+  if (remote) return restoreFromServer(config, remote, source, backup, opts, signal);
+  const disk = diskToReadFrom(config, opts.target, source, {
     backup: backup ?? opts.from,
     before: opts.before,
   });
@@ -43,4 +50,40 @@ export async function restoreCommand(
     signal,
     print: (text) => process.stdout.write(text),
   });
+}
+
+/** restore --target SERVER: a whole backup from a backup server (--path is not built for servers yet). */
+async function restoreFromServer(
+  config: VaultConfig,
+  remote: RemoteTargetConfig,
+  source: string | undefined,
+  backup: string | undefined,
+  opts: RestoreCommandOptions,
+  signal: AbortSignal,
+): Promise<number> {
+  if (
+    source === undefined ||
+    opts.to === undefined ||
+    opts.path !== undefined ||
+    opts.before !== undefined ||
+    opts.writable
+  )
+    throw new UserError(
+      `restore --target ${remote.name} (a backup server) restores a whole backup: SOURCE and --to DIR are needed, and --path, --before and --writable are not built for servers yet`,
+      `btrfs-vault restore SOURCE [BACKUP] --target ${remote.name} --to DIR`,
+    );
+  const report = await restoreFromRemote({
+    runner: makeRunner(opts),
+    config,
+    remote,
+    source,
+    backup,
+    to: opts.to,
+    mode: outputMode(opts),
+    signal,
+  });
+  if (opts.json) process.stdout.write(jsonText(report));
+  else if (report.ok) process.stdout.write(`restored ${report.backup} from ${remote.name} as ${report.restored}\n`);
+  else process.stderr.write(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}\n`);
+  return report.exitCode;
 }

@@ -93,3 +93,25 @@ export function hasTargetTable(text: string, name: string): boolean {
     return false;
   }
 }
+
+/** The config as it is, with a backup server's `[targets.<name>]` table at its end (checked by the schema). */
+export function withRemoteTable(
+  existing: string,
+  file: string,
+  name: string,
+  keys: { ssh: string; port?: number },
+): string {
+  const table = { targets: { [name]: { ssh: keys.ssh, ...(keys.port === undefined ? {} : { port: keys.port }) } } };
+  const text = `${existing.replace(/\n*$/, '\n')}\n# a backup server of this host, added by btrfs-vault target add${describedToml(configSchema, table)}\n`;
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (err) {
+    throw new UserError(
+      `target add cannot add [targets.${name}] to ${file}: ${(err as Error).message.split('\n')[0]}; the config was not changed`,
+      'fix the config, then run target add again',
+    );
+  }
+  checkedRaw(raw);
+  return text;
+}

@@ -53,6 +53,23 @@ export interface NamedTargetConfig extends TargetConfig {
   retention?: RetentionRules;
 }
 
+/** A backup server of the config: a `[targets.<name>]` with `ssh`, reached over OpenSSH. */
+export interface RemoteTargetConfig {
+  name: string;
+  user: string;
+  /** a host name or an address (IPv6 without brackets) */
+  host: string;
+  port: number;
+  /** absolute path of this host's private key for the server */
+  identity: string;
+  /** absolute path of the known_hosts file holding the server's pinned key */
+  knownHosts: string;
+  /** how long the source keeps this server's pin while it cannot be reached */
+  keepForAbsentSeconds: number;
+  /** a server not reached for longer is a warning in status */
+  maxAgeSeconds: number;
+}
+
 export interface VaultConfig {
   /** absolute path of the config file (may not exist when everything is default) */
   file: string;
@@ -75,6 +92,8 @@ export interface VaultConfig {
    * may leave it out (`targetsOf`, target-view.ts, reads either).
    */
   targets?: NamedTargetConfig[];
+  /** the backup servers ([targets.<name>] with `ssh`), in the config's order; not in `targets` */
+  remotes?: RemoteTargetConfig[];
   /** undefined: no [retention] in the config, so nothing is ever deleted */
   retention?: { source: RetentionRules; target: RetentionRules };
   /** a source whose last successful backup is older is a warning in status (default 7 days) */

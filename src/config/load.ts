@@ -5,7 +5,15 @@ import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { NamedTargetConfig, TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, NOTIFY_DEFAULTS, ROTATION_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS } from './defaults.js';
+import {
+  DEFAULT_CONFIG,
+  NOTIFY_DEFAULTS,
+  ROTATION_DEFAULTS,
+  SNAPSHOT_DIR,
+  STATUS_DEFAULTS,
+  TARGET_DEFAULTS,
+} from './defaults.js';
+import { remoteTargets } from './remote-tables.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems } from './problems.js';
@@ -24,7 +32,11 @@ const CONFIG_DOCS = 'README, "Configuration"';
  * syntax -> zod schema -> normalization and cross-field rules -> one subvolume
  * named once. Every problem of a stage is reported at once, with file, key and fix.
  */
-export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultConfig> {
+export async function loadConfig(
+  file: string = DEFAULT_CONFIG,
+  /** `target add`: a config with no target yet is the one it is about to give one */
+  opts: { noTargetYet?: boolean } = {},
+): Promise<VaultConfig> {
   const abs = resolve(file);
   // its path is written into systemd units, logs and --json, all UTF-8 text
   if (hasRawBytes(abs))
@@ -61,11 +73,17 @@ export async function loadConfig(file: string = DEFAULT_CONFIG): Promise<VaultCo
     throw err;
   }
   const parsed = configSchema.safeParse(data);
-  if (parsed.success && !parsed.data.target && Object.keys(parsed.data.targets ?? {}).length === 0) {
+  if (
+    parsed.success &&
+    !opts.noTargetYet &&
+    !parsed.data.target &&
+    Object.keys(parsed.data.targets ?? {}).length === 0
+  ) {
     throw new ProblemsError([missingTarget(abs)], `${abs} has problems:`);
   }
   if (!parsed.success) {
-    const noTarget = data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
+    const noTarget =
+      !opts.noTargetYet && data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
     const issues = parsed.error.issues;
     const problems = schemaProblems(abs, data, issues, { keys: CONFIG_KEYS, section: CONFIG_DOCS });
     throw new ProblemsError(noTarget ? [missingTarget(abs), ...problems] : problems, `${abs} has problems:`);
@@ -98,6 +116,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
   const at = (p: string) => (isAbsolute(p) ? resolve(p) : resolve(dir, p));
   const snapshotDir = at(raw.snapshot_dir ?? SNAPSHOT_DIR);
   const tables = targetTables(file, raw, problems);
+  const remotes = remoteTargets(file, raw, problems);
   const { sources, fromFile } = resolveSources(
     {
       file,
@@ -121,8 +140,9 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     target: rules(raw.retention.target, DEFAULT_TARGET_RULES),
   };
   const targets = tables.map((t) => targetConfig(t, host, at, retention?.target ?? DEFAULT_TARGET_RULES));
-  // `target` holds the disk's keys alone, as it did before there were several
-  const target = diskConfig(tables[0]!, host, at);
+  // `target` holds the disk's keys alone, as it did before there were several; a config
+  // of servers alone has no disk, and its `target` (the defaults) is never opened
+  const target = diskConfig(tables[0] ?? { ...TARGET_DEFAULTS, layers: [], name: 'backup', table: 'target' }, host, at);
   return {
     file,
     dir,
@@ -132,6 +152,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     sourcesFromFile: fromFile,
     target,
     targets,
+    remotes,
     retention,
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
     notify: raw.notify && notifyConfig(raw.notify),

@@ -28,6 +28,10 @@ const pathString = (what: string) => `a string: ${what}`;
 // a number of hours, days or weeks: "36h", "7d", "2w"
 const duration = z.string().check(z.regex(/^\d+[hdw]$/, 'is not a duration'));
 
+/** user@host: no option-like host, nothing ssh would read as its own syntax */
+export const SSH_DESTINATION =
+  /^[a-z_][a-z0-9_-]{0,31}@[A-Za-z0-9][A-Za-z0-9.-]{0,252}$|^[a-z_][a-z0-9_-]{0,31}@\[[0-9A-Fa-f:.]+\]$/;
+
 // device-mapper and LVM names: at most 127 characters, "." and ".." are not names
 const notDots = z.refine<string>((v) => v !== '.' && v !== '..', 'is not a name');
 
@@ -246,6 +250,7 @@ export const namedTargetSchema = documented(
   z.strictObject({
     ...targetFields(true),
     retention: retentionSide('target', DEFAULT_TARGET_RULES, 'daily = 7', 'targets.<name>.retention'),
+    ...remoteFields(),
   }),
   {
     expects: `a table: [targets.<name>] with the keys of a backup disk; <name> ${TARGET_NAME_RULE}`,
@@ -254,6 +259,39 @@ export const namedTargetSchema = documented(
     default: 'none',
   },
 );
+
+/**
+ * A backup server's keys: a `[targets.<name>]` with `ssh` is a server reached over SSH
+ * (`btrfs-vault serve` there), and then none of a disk's keys (the loader says so).
+ */
+function remoteFields() {
+  return {
+    ssh: documented(z.optional(z.string().check(z.regex(SSH_DESTINATION, 'is not user@host'))), {
+      expects: 'a string: user@host of the backup server (a host name, an IPv4 address or an [IPv6] address)',
+      example: 'ssh = "backup@vault.example.org"',
+      does: "makes this target a backup server reached over SSH, where `btrfs-vault serve` runs as the forced command of this host's key (`target add` writes the table); then none of a disk's keys",
+      default: 'none: a backup disk',
+    }),
+    port: documented(z.optional(z.int().check(z.minimum(1, 'is below 1'), z.maximum(65535, 'is above 65535'))), {
+      expects: 'a whole number from 1 to 65535',
+      example: 'port = 2222',
+      does: "the backup server's SSH port; with `ssh`",
+      default: '`22`',
+    }),
+    identity: documented(z.optional(path), {
+      expects: pathString("this host's private SSH key for the server (relative: beside the config)"),
+      example: 'identity = "ssh/id_ed25519"',
+      does: "this host's private key for the server (relative: beside the config); root's, mode 0600; with `ssh`",
+      default: '`"ssh/id_ed25519"`',
+    }),
+    known_hosts: documented(z.optional(path), {
+      expects: pathString("the server's pinned host key (relative: beside the config)"),
+      example: 'known_hosts = "ssh/known_hosts"',
+      does: "the server's host key, pinned by `target add`; no other known_hosts is read (relative: beside the config); with `ssh`",
+      default: '`"ssh/known_hosts"`',
+    }),
+  };
+}
 
 /** The keys of a target, resolved: what `[target]` and `[targets.<name>]` both hold. */
 export type RawTarget = z.infer<typeof targetSchema>;

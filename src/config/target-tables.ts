@@ -37,6 +37,7 @@ export function targetTables(file: string, raw: RawConfig, problems: string[]): 
   const tables: TargetTable[] = [];
   if (raw.target) tables.push(filled(SINGLE_TARGET_NAME, 'target', raw.target, TARGET_DEFAULTS));
   for (const [name, t] of Object.entries(raw.targets ?? {})) {
+    if (t.ssh !== undefined) continue; // a backup server (remote-tables.ts)
     const bad = targetNameProblem(name);
     if (bad) {
       problems.push(
@@ -58,7 +59,17 @@ export function targetTables(file: string, raw: RawConfig, problems: string[]): 
       );
       continue;
     }
-    const { retention, ...keys } = t;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- ssh is undefined here (a server is skipped above)
+    const { retention, ssh, port, identity, known_hosts, ...keys } = t;
+    for (const [key, value] of Object.entries({ port, identity, known_hosts }))
+      if (value !== undefined)
+        problems.push(
+          problem(
+            `${file}: targets.${name}.${key}`,
+            `${key} is a backup server's key, and [targets.${name}] has no ssh = "user@host", so it is a backup disk`,
+            `remove ${key} from [targets.${name}], or add ssh = "user@host" to make it a backup server (docs/GUIDE.md, "A backup server for many hosts")`,
+          ),
+        );
     tables.push({ ...filled(name, `targets.${name}`, keys, namedTargetDefaults(name)), retention });
   }
   return tables;

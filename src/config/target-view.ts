@@ -31,6 +31,8 @@ export function rotates(config: VaultConfig): boolean {
 /** The targets a command names with `--target`, or all of them. */
 export function namedTargets(config: VaultConfig, name: string | undefined): NamedTargetConfig[] {
   if (name === undefined) return targetsOf(config);
+  // a backup server: no disk of the verbs over disks
+  if (config.remotes?.some((r) => r.name === name)) return [];
   const target = targetsOf(config).find((t) => t.name === name);
   if (!target) throw unknownTarget(config, name);
   return [target];
@@ -39,7 +41,7 @@ export function namedTargets(config: VaultConfig, name: string | undefined): Nam
 function unknownTarget(config: VaultConfig, name: string): UserError {
   return new UserError(
     `there is no target named ${JSON.stringify(name)} in ${config.file}`,
-    `name one of ${targetsOf(config)
+    `name one of ${[...targetsOf(config), ...(config.remotes ?? [])]
       .map((t) => t.name)
       .join(', ')} with --target, or add a [targets.${/^[a-z0-9][a-z0-9_-]*$/.test(name) ? name : '<name>'}] table`,
   );

@@ -29,6 +29,8 @@ const osSignals = constants.signals as Record<string, number>;
 const ENV = { LC_ALL: 'C', LANG: 'C' };
 const PROGRESS_INTERVAL_MS = 100;
 const STDERR_KEEP = 64 * 1024;
+/** what a pipe's reader may answer on its stdout (a server's reply line) */
+const READER_OUTPUT_KEEP = 1024 * 1024;
 
 /** The real adapter: runs programs with execa. */
 export class ExecRunner implements Runner {
@@ -200,7 +202,12 @@ export class ExecRunner implements Runner {
         stdio: ['ignore', ends.write, 'pipe', 'pipe'],
         env,
       });
-      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'ignore', 'pipe'], env });
+      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'pipe', 'pipe'], env });
+      // the reader's answer (a server's one JSON line), bounded: a program's chatter is not kept
+      let output = '';
+      reader.stdout?.on('data', (c: Buffer) => {
+        if (output.length < READER_OUTPUT_KEEP) output += c.toString('utf8');
+      });
       // our copies of the ends must go, or the reader would never see EOF
       closeSync(ends.write);
       closeSync(ends.read);
@@ -251,7 +258,7 @@ export class ExecRunner implements Runner {
         }
         bytes = writtenBy(total) ?? bytes;
         if (bytes > 0) options.onProgress?.(bytes);
-        resolve({ bytes });
+        resolve({ bytes, output });
       };
       const onClose = (which: 'writer' | 'reader') => (code: number | null, signal: NodeJS.Signals | null) => {
         // the writer's code comes through the wrapper: 128+N is "killed by signal N"

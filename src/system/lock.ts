@@ -133,7 +133,8 @@ function writeOwner(path: string, text: string): void {
   }
 }
 
-function privateDir(dir: string): void {
+/** A folder of root's alone (and its parent): made if missing, refused if anyone else could change it. */
+export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   for (const d of [dir, dir.slice(0, dir.lastIndexOf('/'))]) {
     const st = lstatSync(d);

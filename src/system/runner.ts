@@ -49,6 +49,8 @@ export interface PipeOptions {
 export interface PipeResult {
   /** bytes the writer wrote into the pipe, exactly */
   bytes: number;
+  /** what the reader wrote on its stdout (its first 1 MiB): a server's answer */
+  output?: string;
 }
 
 export interface StreamOptions {

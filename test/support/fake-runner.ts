@@ -60,7 +60,7 @@ export class FakeRunner implements Runner {
     const a = typeof entry === 'function' ? entry(from) : entry;
     if ((a.exitCode ?? 0) !== 0) throw new CommandFailedError(formatArgv(to), a.exitCode, a.stderr ?? '');
     options?.onProgress?.(a.bytes ?? 0);
-    return { bytes: a.bytes ?? 0 };
+    return { bytes: a.bytes ?? 0, output: a.stdout };
   }
 
   /** the input is read to its end (or its error), then the table answers */

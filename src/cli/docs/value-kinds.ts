@@ -44,6 +44,10 @@ export const OPTION_VALUES: Readonly<Record<string, ValueKind>> = {
   '--disk': 'disk',
   '--confirm': 'none',
   '--target': 'target',
+  // target add: what a person reads off the server
+  '--ssh': 'none',
+  '--port': 'none',
+  '--fingerprint': 'none',
 };
 
 /** Arguments, by name ("command" is help's). */
@@ -54,4 +58,6 @@ export const ARGUMENT_VALUES: Readonly<Record<string, ValueKind>> = {
   backup: 'backup',
   path: 'file',
   command: 'command',
+  // target add: a new target's name
+  name: 'none',
 };

@@ -9,6 +9,7 @@ import type { Runner } from '../../system/runner.js';
 import { pinsOnSource } from '../retention/rotation-pins.js';
 import { runBackup, summaryLines, type BackupReport } from './backup.js';
 import type { BackupVerbInput } from './backup-verb.js';
+import { backUpToRemote } from '../remote/remote-backup.js';
 
 // A run over several backup disks: each attached disk in turn, in a session of its own
 // (its lock, its stack, its chain), in the config's order. A source's snapshot is taken
@@ -59,7 +60,8 @@ export function attachedTargets(
 export async function backUpEachTarget(input: RotationInput): Promise<RotationReport | undefined> {
   const { config, runner } = input;
   const { attached, absent } = attachedTargets(config, input.target);
-  if (attached.length === 0) {
+  const remotes = (config.remotes ?? []).filter((r) => input.target === undefined || r.name === input.target);
+  if (attached.length === 0 && remotes.length === 0) {
     if (input.unattended) return undefined;
     const names = absent.map((t) => `${t.name} (${t.mountpoint})`).join(', ');
     throw new TargetError(
@@ -81,6 +83,7 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
   };
   for (const w of report.warnings) input.log(`! ${w}`);
   const madeThisRun = new Map<string, string>();
+  const runStarted = new Date();
   for (const t of attached) {
     if (input.signal.aborted) break;
     if (!input.mode.json) input.log(`backup disk ${t.name} (${t.mountpoint}):`);
@@ -97,8 +100,25 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
     });
     report.targets.push({ name: t.name, ...run });
   }
+  for (const remote of remotes) {
+    if (input.signal.aborted) break;
+    if (!input.mode.json) input.log(`backup server ${remote.name} (${remote.user}@${remote.host}):`);
+    report.targets.push(
+      await backUpToRemote({
+        config,
+        remote,
+        sources: input.sources,
+        runner,
+        mode: input.mode,
+        force: input.force,
+        signal: input.signal,
+        madeThisRun,
+        runStarted,
+      }),
+    );
+  }
   report.exitCode = combinedExitCode(report.targets.map((r) => r.exitCode));
-  report.ok = report.exitCode === ExitCode.ok && report.targets.length === attached.length;
+  report.ok = report.exitCode === ExitCode.ok && report.targets.length === attached.length + remotes.length;
   return report;
 }
 

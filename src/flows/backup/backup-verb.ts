@@ -32,7 +32,8 @@ export async function backupVerb(input: BackupVerbInput): Promise<number> {
   const unattended = input.scheduled || onPlug;
   const log = (line: string) => process.stderr.write(`${line}\n`);
   namedTargets(config, input.target); // an unknown name is refused before anything
-  if (rotates(config)) return backupVerbRotating(input, log);
+  // backup servers are run like further disks, after the disks
+  if (rotates(config) || (config.remotes?.length ?? 0) > 0) return backupVerbRotating(input, log);
   if (unattended && !targetAttached(config, readMountsSync())) {
     log(
       `the backup disk for ${config.target.mountpoint} is not attached: nothing to do now (status warns when backups get old)`,

@@ -37,6 +37,7 @@ import {
   type TargetStatus,
   type TargetWarning,
 } from './targets-status.js';
+import { remoteLines, remotesStatus, remoteWarnings, type RemoteStatus } from './remotes-status.js';
 
 /** Default of status.max_age: a week. */
 export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
@@ -105,6 +106,8 @@ export interface Status {
   sources: SourceStatus[];
   /** every backup disk of the config (or the one named with --target): attached, last backup, last seen, pins */
   targets: TargetStatus[];
+  /** every backup server of the config (or the one named), from the host's record */
+  remotes: RemoteStatus[];
   warnings: StatusWarning[];
   exitCode: number;
 }
@@ -164,10 +167,15 @@ export async function collectStatus(
     retention: { configured: config.retention !== undefined, minFree: minFreeText(config) },
     sources,
     targets: targetsStatus(config, record, mounts, now, only, await pinsHeld(runner, config, record)),
+    remotes: remotesStatus(config, record, now, only),
     warnings: [],
     exitCode: 0,
   };
-  status.warnings = [...warningsOf(status, config, record, now), ...targetWarnings(config, status.targets, now)];
+  status.warnings = [
+    ...warningsOf(status, config, record, now),
+    ...targetWarnings(config, status.targets, now),
+    ...remoteWarnings(status.remotes, now),
+  ];
   status.ok = status.warnings.length === 0;
   return status;
 }
@@ -301,12 +309,16 @@ function warningsOf(status: Status, config: VaultConfig, record: HostRecord, now
 export function statusLines(s: Status): string[] {
   const lines: string[] = [];
   const ago = (sec: number | null) => (sec === null ? 'never' : `${formatDuration(sec * 1000)} ago`);
-  if (s.targets.length > 1 || s.targets[0]?.name !== SINGLE_TARGET_NAME)
+  lines.push(...remoteLines(s.remotes));
+  if (s.targets.length > 1 || (s.targets.length === 1 && s.targets[0]?.name !== SINGLE_TARGET_NAME))
     lines.push('backup disks (* the one below):', ...targetLines(s.targets, s.target.mountpoint), '');
-  lines.push(
-    `backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`,
-  );
-  for (const l of s.target.layers) lines.push(`  ${l.layer.padEnd(10)} ${l.up ? 'up  ' : 'down'}  ${l.detail}`);
+  // a config of backup servers alone has no disk to show
+  if (s.targets.length > 0 || s.remotes.length === 0) {
+    lines.push(
+      `backup disk ${s.target.mountpoint}: ${s.target.mounted ? 'mounted' : 'not mounted'}${s.target.lastSeen ? `, last seen ${s.target.lastSeen}` : ''}`,
+    );
+    for (const l of s.target.layers) lines.push(`  ${l.layer.padEnd(10)} ${l.up ? 'up  ' : 'down'}  ${l.detail}`);
+  }
   if (s.target.space)
     lines.push(`  space      ${formatBytes(s.target.space.free)} free of ${formatBytes(s.target.space.size)}`);
   const minFree = s.retention.minFree

@@ -117,13 +117,13 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   return report;
 }
 
-interface Destination {
+export interface Destination {
   dir: string;
   mount: MountEntry;
 }
 
 /** DIR: an existing real folder on a local btrfs filesystem. */
-function destination(to: string): Destination {
+export function destination(to: string): Destination {
   let dir: string;
   try {
     dir = realpathSync.native(to);
@@ -241,7 +241,7 @@ async function restore(
  * received whole is what a restore killed mid-transfer leaves under that name: said
  * so, with its delete command (not deleted here: nothing records that we made it).
  */
-async function taken(runner: Runner, path: string, why: string): Promise<UserError> {
+export async function taken(runner: Runner, path: string, why: string): Promise<UserError> {
   const info = await subvolumeInfo(runner, path).catch(() => undefined);
   if (info && !info.readonly && info.receivedUuid === undefined) {
     return new UserError(

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LATEST, readLink } from '../../btrfs/links.js';
 import { subvolumeInfosOrWhy } from '../../btrfs/subvolume-info.js';
-import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
+import type { NamedTargetConfig, RemoteTargetConfig, VaultConfig } from '../../config/config.js';
 import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-view.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import type { OtherPin } from '../../core/prune-plan.js';
@@ -31,6 +31,8 @@ export function disksHere(config: VaultConfig, mounts: readonly MountEntry[] = r
   };
 }
 
+const isDisk = (t: NamedTargetConfig | RemoteTargetConfig): t is NamedTargetConfig => 'mountpoint' in t;
+
 /** A pin let go: the disk has been away too long. */
 export interface LetGo {
   target: string;
@@ -48,24 +50,29 @@ export function rotationPins(
   record: HostRecord = readHostRecord(config.file),
   now: Date = new Date(),
   disks: DisksHere = disksHere(config),
+  /** the target the run is about: the view's disk, or a backup server's name */
+  here: string = currentTarget(config).name,
 ): { pins: OtherPin[]; letGo: LetGo[] } {
-  if (!rotates(config)) return { pins: [], letGo: [] };
-  const here = currentTarget(config).name;
+  // the backup servers hold pins like the disks (a server not reached is "away")
+  const all = [...targetsOf(config), ...(config.remotes ?? [])];
+  if (!rotates(config) && all.length < 2) return { pins: [], letGo: [] };
   const pins: OtherPin[] = [];
   const letGo: LetGo[] = [];
-  for (const t of targetsOf(config)) {
+  for (const t of all) {
     if (t.name === here) continue;
     const rec = record.targets?.[t.name];
     const pin = rec?.pins?.[sourceName];
+    // a server is asked only by a run to it: here it is the record's word alone
+    const disk = isDisk(t) ? t : undefined;
     // by name alone: a link is a pointer, not a proof, but a pin only ever keeps
-    const latest = disks.latest(t, sourceName);
+    const latest = disk && disks.latest(disk, sourceName);
     if (latest !== undefined && latest !== pin?.snapshot) pins.push({ target: t.name, name: latest });
     if (!pin) continue;
     // a clock set back makes `seen` lie in the future: away for no time, the pin stays;
     // a disk attached now is not away, however long ago it was last seen (its run may
     // come after this one's in the same rotation)
     const away = rec?.seen === undefined ? 0 : now.getTime() - Date.parse(rec.seen);
-    if (away > t.keepForAbsentSeconds * 1000 && !disks.attached(t)) {
+    if (away > t.keepForAbsentSeconds * 1000 && !(disk && disks.attached(disk))) {
       letGo.push({
         target: t.name,
         snapshot: pin.snapshot,
