@@ -13,6 +13,7 @@ import { compressedTarget } from '../../btrfs/send-features.js';
 import { recover, type Recovered } from './recover.js';
 import { planSend, type SendPlan } from './send-plan.js';
 import { snapshotAndSend, throwIfAborted, type Sent } from './snapshot-send.js';
+import { unchangedByInfo } from './unchanged-by-info.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -29,6 +30,8 @@ export interface SourceOutcome {
   snapDir: string;
   targetDir: string;
   after: { source: Subvolume[]; target: Subvolume[] };
+  /** unchanged, answered without a listing (unchangedByInfo): `after` holds the snapshot and its copy only */
+  byInfo?: boolean;
 }
 
 export interface BackupSourceDeps {
@@ -43,10 +46,12 @@ export interface BackupSourceDeps {
   /** a step (for the task's output) */
   step(text: string): void;
   progress(bytes: number, elapsedMs: number): void;
-  /** the source filesystem's subvolumes, when the run already asked for them */
-  sourceListing?: Promise<readonly Subvolume[]>;
-  /** the backup filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
-  targetListing?: Promise<readonly Subvolume[]>;
+  /** the source filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
+  sourceListing?: () => Promise<readonly Subvolume[]>;
+  /** the backup filesystem's subvolumes, likewise */
+  targetListing?: () => Promise<readonly Subvolume[]>;
+  /** the source filesystem committed once a run: given, a source with nothing to do is answered without a listing */
+  sourceCommitted?: () => Promise<void>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */
@@ -73,6 +78,15 @@ export interface SourceFolders {
 export async function backupSource(source: CheckedSource, deps: BackupSourceDeps): Promise<SourceOutcome> {
   assertNotOnTarget(source, deps.targetMount);
   const folders = await claimFolders(source, deps);
+  if (!deps.force && deps.madeThisRun === undefined && deps.sourceCommitted) {
+    await deps.sourceCommitted();
+    const same = await unchangedByInfo(deps.runner, source, folders);
+    if (same) {
+      const after = { source: [same.snapshot], target: [same.copy] };
+      const nothing = { bytes: 0, seconds: 0, cleaned: [], warnings: [] };
+      return { snapshot: same.snapshot.name, mode: 'unchanged', ...nothing, ...folders, after, byInfo: true };
+    }
+  }
   const warnings: string[] = [];
   const recovered = await recover(source, folders, deps, warnings);
   const plan = planSend(source, folders, recovered, deps, warnings);

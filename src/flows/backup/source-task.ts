@@ -12,6 +12,8 @@ import { pinsForRetention } from '../retention/rotation-pins.js';
 import type { Task, TargetSession } from '../session/target-session.js';
 import type { BackupOptions, SourceReport } from './backup.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
+import { folderNames } from './unchanged-by-info.js';
+import { keepsEveryName } from '../../core/prune-plan.js';
 import type { CheckedSource } from './source-check.js';
 
 // One source's task in a backup run: its backup, then its retention; or, in a dry-run on
@@ -44,17 +46,27 @@ export async function backUpSourceTask(
   // only after a backup that worked, with the target open: retention
   if (config.retention) {
     try {
+      const names = outcome.byInfo ? unchangedFolders(outcome) : undefined;
       const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
-        outcome.after.source.some((s) => s.name === n),
+        names ? names.source.names.includes(n) : outcome.after.source.some((s) => s.name === n),
       );
       r.warnings.push(...rotation.warnings);
+      // nothing new, and the names alone prove retention keeps all: no listing
+      if (
+        names &&
+        keepsEveryName({ ...names.source, rules: config.retention.source, kept: names.latest }) &&
+        keepsEveryName({ ...names.target, rules: config.retention.target, kept: names.latest })
+      ) {
+        r.pruned = { source: [], target: [] };
+        return;
+      }
       const pruned = await pruneSource({
         otherPins: rotation.otherPins,
         runner,
         snapDir: outcome.snapDir,
         targetDir: outcome.targetDir,
-        sourceListing: outcome.after.source,
-        targetListing: outcome.after.target,
+        sourceListing: outcome.byInfo ? await session.sourceListing(source.mount) : outcome.after.source,
+        targetListing: outcome.byInfo ? await session.targetListing() : outcome.after.target,
         rules: config.retention,
         progress: (text) => (task.output = text),
       });
@@ -63,6 +75,16 @@ export async function backUpSourceTask(
       r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
     }
   }
+}
+
+/** An unchanged source's two folders by name, for retention's proof that it keeps all. */
+function unchangedFolders(o: SourceOutcome) {
+  const now = new Date();
+  return {
+    source: { names: folderNames(o.snapDir), now },
+    target: { names: folderNames(o.targetDir), now },
+    latest: new Set([o.snapshot]),
+  };
 }
 
 async function backUpOnOpenTarget(
@@ -82,8 +104,9 @@ async function backUpOnOpenTarget(
     mounts: session.mounts,
     signal,
     step: (text) => (task.output = text),
-    sourceListing: session.listings.get(source.mount.mountPoint),
-    targetListing: session.targetListing(),
+    sourceListing: () => session.sourceListing(source.mount),
+    targetListing: () => session.targetListing(),
+    sourceCommitted: () => session.sourceCommitted(source.mount),
     knownSources: [...config.sources, ...sources],
     force,
     minFree: config.target.minFree,

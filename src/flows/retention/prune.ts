@@ -79,7 +79,7 @@ export async function runPrune(opts: {
             true,
           );
           claimFolder(runner, snap, 'source', owner);
-          const sourceListing = await session.listings.get(source.mount.mountPoint)!;
+          const sourceListing = await session.sourceListing(source.mount);
           const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
             sourceListing.some((s) => s.path === join(snap, n)),
           );

@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode, fromPrompt, InterruptedError, TargetError, VaultError } from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
-import { listSourceSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
+import { commitSource, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../../system/lock.js';
 import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
@@ -38,8 +38,10 @@ export interface SourceResult {
 export class TargetSession<R extends SourceResult> {
   readonly ctx: StackContext;
   readonly checked = new Map<R, CheckedSource>();
-  /** each source filesystem's listing, started while the target opens */
-  readonly listings = new Map<string, Promise<readonly Subvolume[]>>();
+  /** each source filesystem's commit (generations current), started right after the locks */
+  private readonly commits = new Map<string, Promise<void>>();
+  /** each source filesystem's listing: started while the target opens, or (listLate) when first asked for */
+  private readonly listings = new Map<string, Promise<readonly Subvolume[]>>();
   targetMount?: MountEntry;
   /** the mount table, fresh before each source's task */
   mounts: MountEntry[] = [];
@@ -71,6 +73,11 @@ export class TargetSession<R extends SourceResult> {
       verb: string;
       extraLocks?: LockKey[];
       closeIdleBelow?: boolean;
+      /**
+       * list the filesystems only when a source asks (backup: a source with nothing to do
+       * answers from its own folders, and a listing grows with every source's history)
+       */
+      listLate?: boolean;
     },
   ) {
     this.ctx = { runner, config, mounts: readMounts };
@@ -132,19 +139,18 @@ export class TargetSession<R extends SourceResult> {
           this.fatal = err;
           throw err;
         }
-        // the listings start now, while the target opens: they only read. The target's
-        // too, when it is mounted already (the longest: with read-only flags, and
-        // every source's backups); openTask checks it is the mount the run works on
-        if (mounted) {
+        // the sources' commits start now, while the target opens; the listings too (they
+        // only read), the target's when it is mounted already (the longest: with read-only
+        // flags, and every source's backups); openTask checks it is the mount the run works on
+        for (const c of this.checked.values()) {
+          // awaited by the source's task (each caught where it is made)
+          if (this.opts.listLate) void this.sourceCommitted(c.mount);
+          else void this.sourceListing(c.mount);
+        }
+        if (mounted && !this.opts.listLate) {
           const listing = listTargetSubvolumes(this.runner, mounted);
           listing.catch(() => {}); // awaited through targetListing(); unused if the target fails
           this.earlyTarget = { mount: mounted, listing };
-        }
-        for (const c of this.checked.values()) {
-          if (this.listings.has(c.mount.mountPoint)) continue;
-          const listing = listSourceSubvolumes(this.runner, c.mount);
-          listing.catch(() => {}); // awaited by the source's task; unused if the target fails
-          this.listings.set(c.mount.mountPoint, listing);
         }
       },
     };
@@ -205,6 +211,31 @@ export class TargetSession<R extends SourceResult> {
         }
       },
     };
+  }
+
+  /**
+   * A source filesystem committed once a run: a subvolume's generation moves only when a
+   * transaction commits, so writes still in memory would look like "no change".
+   */
+  sourceCommitted(mount: MountEntry): Promise<void> {
+    let commit = this.commits.get(mount.mountPoint);
+    if (!commit) {
+      commit = commitSource(this.runner, mount);
+      commit.catch(() => {}); // awaited by the source's task; unused if the target fails
+      this.commits.set(mount.mountPoint, commit);
+    }
+    return commit;
+  }
+
+  /** A source filesystem's subvolumes, listed once a run, after its commit. */
+  sourceListing(mount: MountEntry): Promise<readonly Subvolume[]> {
+    let listing = this.listings.get(mount.mountPoint);
+    if (!listing) {
+      listing = this.sourceCommitted(mount).then(() => listSubvolumes(this.runner, mount));
+      listing.catch(() => {}); // awaited by the source's task; unused if the target fails
+      this.listings.set(mount.mountPoint, listing);
+    }
+    return listing;
   }
 
   /**
