@@ -90,7 +90,8 @@ test("a snapshot moves its source's generation past the snapshot's creation: a l
     mkdirSync(join(m, 'elsewhere'));
     const runner = new ExecRunner();
     const commit = () => sh('btrfs', ['filesystem', 'sync', m]);
-    const info = async (p: string) => (await subvolumeInfo(runner, p)) as Required<Awaited<ReturnType<typeof subvolumeInfo>>>;
+    const info = async (p: string) =>
+      (await subvolumeInfo(runner, p)) as Required<Awaited<ReturnType<typeof subvolumeInfo>>>;
     sh('btrfs', ['subvolume', 'snapshot', '-r', live, join(m, 's1')]);
     commit();
     const s1 = await info(join(m, 's1'));
@@ -104,7 +105,7 @@ test("a snapshot moves its source's generation past the snapshot's creation: a l
     commit();
     const afterHand = await info(live);
     assert.ok(afterHand.gen > s1.cgen, `a later snapshot moved it (${afterHand.gen} > ${s1.cgen})`);
-    // and a writable one too
+    // a writable snapshot too
     sh('btrfs', ['subvolume', 'snapshot', '-r', live, join(m, 's2')]);
     commit();
     const s2 = await info(join(m, 's2'));
