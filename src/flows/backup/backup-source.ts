@@ -60,6 +60,8 @@ export interface BackupSourceDeps {
   minFree?: TargetConfig['minFree'];
   /** min_free never leaves fewer backups than this (retention's target keep_last; default 1) */
   keepLast?: number;
+  /** waits until what the run deleted before shows as free space on the target (before min_free measures it) */
+  roomFreed?: () => Promise<void>;
   /** compressed extents travel as they are (send protocol 2, a compressed target) */
   compressedSend?: boolean;
   /** several backup disks: a snapshot there already may be sent instead of a new one */
@@ -154,6 +156,7 @@ async function makeRoomFor(
   warnings: string[],
 ): Promise<{ dst: Subvolume[]; stillThere: Subvolume[] }> {
   if (!deps.minFree) return { dst, stillThere: complete };
+  await deps.roomFreed?.();
   const keep = new Set(
     [dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter(
       (n): n is string => n !== undefined,

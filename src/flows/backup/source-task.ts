@@ -69,6 +69,7 @@ export async function backUpSourceTask(
         targetListing: outcome.byInfo ? await session.targetListing() : outcome.after.target,
         rules: config.retention,
         progress: (text) => (task.output = text),
+        freed: (side, ids) => session.frees.add(side === 'target' ? targetOf(session) : source.mount.mountPoint, ids),
       });
       r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
     } catch (err) {
@@ -76,6 +77,8 @@ export async function backUpSourceTask(
     }
   }
 }
+
+const targetOf = (session: TargetSession<SourceReport>) => session.targetMount!.mountPoint;
 
 /** An unchanged source's two folders by name, for retention's proof that it keeps all. */
 function unchangedFolders(o: SourceOutcome) {
@@ -112,6 +115,8 @@ async function backUpOnOpenTarget(
     minFree: config.target.minFree,
     keepLast: config.retention?.target.keepLast,
     compressedSend,
+    // min_free measures the free space: what retention deleted before must show in it
+    roomFreed: () => session.frees.settle(runner, targetMount.mountPoint),
     rotating: rotates(config),
     madeThisRun: opts.madeThisRun?.get(source.name),
     progress: throttle(

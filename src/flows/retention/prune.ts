@@ -93,6 +93,8 @@ export async function runPrune(opts: {
             rules: config.retention ?? {},
             otherPins: rotation.otherPins,
             progress: (text) => (task.output = text),
+            freed: (side, ids) =>
+              session.frees.add(side === 'target' ? targetMount.mountPoint : source.mount.mountPoint, ids),
           });
           r.snapshots = { source: out.source.decisions, target: out.target.decisions };
           r.deleted = { source: out.source.deleted, target: out.target.deleted };

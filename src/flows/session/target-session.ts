@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode, fromPrompt, InterruptedError, TargetError, VaultError } from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
+import { PendingFrees } from '../../btrfs/freed-space.js';
 import { commitSource, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../../system/lock.js';
 import { readMounts } from '../../system/mounts.js';
@@ -54,6 +55,8 @@ export class TargetSession<R extends SourceResult> {
   arrayWarning?: string;
   /** a layer the close left up, and why (an array's resync): said in the run's report */
   leftRunning?: string;
+  /** what the sources' retention deleted: its space waited for once, before the close */
+  readonly frees = new PendingFrees();
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
@@ -305,6 +308,20 @@ export class TargetSession<R extends SourceResult> {
     };
   }
 
+  /** The space of what the run deleted, waited for once for all sources, each filesystem at the same time. */
+  freedTask(): ListrTask {
+    return {
+      title: 'Wait until btrfs has freed the space of what was deleted',
+      enabled: () => this.frees.pending && this.runner.changesTakeEffect && this.opts.signal?.aborted !== true,
+      task: async (_c: unknown, task: Task) => {
+        // the deletions are done; only when their room shows is late
+        await this.frees.settle(this.runner).catch((err: unknown) => {
+          task.title = `Wait until btrfs has freed the space of what was deleted: ${errorMessage(err)}`;
+        });
+      },
+    };
+  }
+
   closeTask(): ListrTask {
     const mp = this.config.target.mountpoint;
     return {
@@ -383,8 +400,8 @@ export class TargetSession<R extends SourceResult> {
         await runTasks([this.checkTask(), this.openTask()], mode);
         if (this.targetMount && this.fatal === undefined)
           await opts.between().catch((err: unknown) => void (this.fatal = fromPrompt(err)));
-        await runTasks([...tasks, this.closeTask()], mode);
-      } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
+        await runTasks([...tasks, this.freedTask(), this.closeTask()], mode);
+      } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.freedTask(), this.closeTask()], mode);
       const outcome = this.outcome();
       const own =
         opts.own?.status === 'failed'
