@@ -69,7 +69,10 @@ export async function backUpSourceTask(
         targetListing: outcome.byInfo ? await session.targetListing() : outcome.after.target,
         rules: config.retention,
         progress: (text) => (task.output = text),
-        freed: (side, ids) => session.frees.add(side === 'target' ? targetOf(session) : source.mount.mountPoint, ids),
+        // the backup disk's room is what the next steps need; the source's comes back in the background
+        freed: (side, ids) => {
+          if (side === 'target') session.frees.add(targetOf(session), ids);
+        },
       });
       r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
     } catch (err) {

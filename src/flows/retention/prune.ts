@@ -93,8 +93,10 @@ export async function runPrune(opts: {
             rules: config.retention ?? {},
             otherPins: rotation.otherPins,
             progress: (text) => (task.output = text),
-            freed: (side, ids) =>
-              session.frees.add(side === 'target' ? targetMount.mountPoint : source.mount.mountPoint, ids),
+            // the backup disk's room is what a backup needs; the source's comes back in the background
+            freed: (side, ids) => {
+              if (side === 'target') session.frees.add(targetMount.mountPoint, ids);
+            },
           });
           r.snapshots = { source: out.source.decisions, target: out.target.decisions };
           r.deleted = { source: out.source.deleted, target: out.target.deleted };
