@@ -14,6 +14,7 @@ import { recover, type Recovered } from './recover.js';
 import { planSend, type SendPlan } from './send-plan.js';
 import { snapshotAndSend, throwIfAborted, type Sent } from './snapshot-send.js';
 import { unchangedByInfo } from './unchanged-by-info.js';
+import type { SubvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -52,6 +53,8 @@ export interface BackupSourceDeps {
   targetListing?: () => Promise<readonly Subvolume[]>;
   /** the source filesystem committed once a run: given, a source with nothing to do is answered without a listing */
   sourceCommitted?: () => Promise<void>;
+  /** what one call read of every source's snapshot and copy (infoOfUnchanged), after the commits */
+  knownInfo?: () => Promise<ReadonlyMap<string, SubvolumeInfo>>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */
@@ -82,7 +85,7 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
   const folders = await claimFolders(source, deps);
   if (!deps.force && deps.madeThisRun === undefined && deps.sourceCommitted) {
     await deps.sourceCommitted();
-    const same = await unchangedByInfo(deps.runner, source, folders);
+    const same = await unchangedByInfo(deps.runner, source, folders, await deps.knownInfo?.());
     if (same) {
       const after = { source: [same.snapshot], target: [same.copy] };
       const nothing = { bytes: 0, seconds: 0, cleaned: [], warnings: [] };

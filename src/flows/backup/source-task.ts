@@ -12,7 +12,9 @@ import { pinsForRetention } from '../retention/rotation-pins.js';
 import type { Task, TargetSession } from '../session/target-session.js';
 import type { BackupOptions, SourceReport } from './backup.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
-import { folderNames } from './unchanged-by-info.js';
+import { folderNames, infoOfUnchanged } from './unchanged-by-info.js';
+import type { SubvolumeInfo } from '../../btrfs/subvolume-info.js';
+import type { Runner } from '../../system/runner.js';
 import { keepsEveryName } from '../../core/prune-plan.js';
 import type { CheckedSource } from './source-check.js';
 
@@ -83,6 +85,20 @@ export async function backUpSourceTask(
 
 const targetOf = (session: TargetSession<SourceReport>) => session.targetMount!.mountPoint;
 
+/** Every source's snapshot and copy read once a run, after every source filesystem's commit. */
+const infoOf = new WeakMap<TargetSession<SourceReport>, Promise<ReadonlyMap<string, SubvolumeInfo>>>();
+function knownInfo(session: TargetSession<SourceReport>, runner: Runner): Promise<ReadonlyMap<string, SubvolumeInfo>> {
+  let known = infoOf.get(session);
+  if (!known) {
+    const sources = [...session.checked.values()];
+    known = Promise.all(sources.map((c) => session.sourceCommitted(c.mount))).then(() =>
+      infoOfUnchanged(runner, sources, targetOf(session)),
+    );
+    infoOf.set(session, known);
+  }
+  return known;
+}
+
 /** An unchanged source's two folders by name, for retention's proof that it keeps all. */
 function unchangedFolders(o: SourceOutcome) {
   const now = new Date();
@@ -113,6 +129,7 @@ async function backUpOnOpenTarget(
     sourceListing: () => session.sourceListing(source.mount),
     targetListing: () => session.targetListing(),
     sourceCommitted: () => session.sourceCommitted(source.mount),
+    knownInfo: () => knownInfo(session, runner),
     knownSources: [...config.sources, ...sources],
     force,
     minFree: config.target.minFree,
