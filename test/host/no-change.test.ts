@@ -136,6 +136,17 @@ test('[ordering and agreement] `latest` moved back by hand on both sides to an o
   assert.match(r.warnings.join('\n'), /latest did not point at the newest pair/);
 });
 
+test('[ordering and agreement] the source replaced at its path by a copy of it (a snapshot of the newest snapshot, as a hand restore makes): not "unchanged"', () => {
+  assert.equal(run().mode, 'unchanged');
+  const newest = readlinkSync(join(dirs().src, 'latest'));
+  renameSync(s.data, `${s.data}.before`);
+  sh('btrfs', ['subvolume', 'snapshot', join(dirs().src, newest), s.data]);
+  const r = run();
+  assert.notEqual(r.mode, 'unchanged');
+  sh('btrfs', ['subvolume', 'delete', `${s.data}.before`]);
+  assert.equal(run().mode, 'unchanged');
+});
+
 test('retention whose rules delete on a run with nothing new: the names cannot prove it keeps all, so it lists and deletes', () => {
   assert.equal(run().mode, 'unchanged');
   writeFileSync(
