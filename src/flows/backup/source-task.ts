@@ -91,9 +91,10 @@ function knownInfo(session: TargetSession<SourceReport>, runner: Runner): Promis
   let known = infoOf.get(session);
   if (!known) {
     const sources = [...session.checked.values()];
-    known = Promise.all(sources.map((c) => session.sourceCommitted(c.mount))).then(() =>
-      infoOfUnchanged(runner, sources, targetOf(session)),
-    );
+    // a failure here is no source's: each then reads its own (and meets its own commit's error)
+    known = Promise.all(sources.map((c) => session.sourceCommitted(c.mount)))
+      .then(() => infoOfUnchanged(runner, sources, targetOf(session)))
+      .catch(() => new Map<string, SubvolumeInfo>());
     infoOf.set(session, known);
   }
   return known;
