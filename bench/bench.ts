@@ -10,6 +10,7 @@ import { tempDir } from '../test/support/scratch.js';
 import { COMPILE_CACHE_DIR } from '../src/cli/launch.js';
 import { memoryPhase } from './memory.js';
 import { sshPhase } from './ssh.js';
+import { twoDisksLines, twoDisksPhase } from './two-disks.js';
 
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BIG_MIB = Number(process.env.BENCH_BIG_MIB ?? 900);
@@ -30,12 +31,14 @@ requireRoot();
 if (!Number.isInteger(MEMORY_GIB) || MEMORY_GIB < 0)
   throw new Error(`BENCH_MEMORY_GIB=${process.env.BENCH_MEMORY_GIB}: a whole number of GiB (0 skips the memory phase)`);
 const ONLY = process.env.BENCH_ONLY;
-if (ONLY !== undefined && ONLY !== 'memory' && ONLY !== 'ssh')
+if (ONLY !== undefined && ONLY !== 'memory' && ONLY !== 'ssh' && ONLY !== 'two-disks')
   throw new Error(
-    `BENCH_ONLY=${ONLY}: the phases that run alone are memory and ssh (BENCH_ONLY=memory, BENCH_ONLY=ssh)`,
+    `BENCH_ONLY=${ONLY}: the phases that run alone are memory, ssh and two-disks (BENCH_ONLY=memory, BENCH_ONLY=ssh, BENCH_ONLY=two-disks)`,
   );
 /** the ssh phase's data, MiB (0 skips the phase) */
 const SSH_MIB = Number(process.env.BENCH_SSH_MIB ?? 512);
+/** the two-disk phase's data set, MiB */
+const TWO_DISKS_MIB = Number(process.env.BENCH_TWO_DISKS_MIB ?? 300);
 // the first run compiles btrfs-vault's code (and on Node >= 22.1 caches it), as the first run after an install does
 rmSync(COMPILE_CACHE_DIR, { recursive: true, force: true });
 if (ONLY === 'ssh') {
@@ -44,6 +47,14 @@ if (ONLY === 'ssh') {
   // an earlier full run's figures stay; this phase's replace its own
   const earlier = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, 'utf8')) : {};
   writeFileSync(RESULT_FILE, JSON.stringify({ ...earlier, result: { ...earlier.result, ssh } }, null, 2));
+  process.exit(0);
+}
+if (ONLY === 'two-disks') {
+  const twoDisks = twoDisksPhase(BIN, REPS, TWO_DISKS_MIB);
+  for (const line of twoDisksLines(twoDisks)) console.log(line);
+  // an earlier full run's figures stay; this phase's replace its own
+  const earlier = existsSync(RESULT_FILE) ? JSON.parse(readFileSync(RESULT_FILE, 'utf8')) : {};
+  writeFileSync(RESULT_FILE, JSON.stringify({ ...earlier, result: { ...earlier.result, twoDisks } }, null, 2));
   process.exit(0);
 }
 if (ONLY === 'memory') {
@@ -277,6 +288,8 @@ for (let rep = 0; rep < REPS; rep++) {
     for (const n of sh('ls', ['-A', folder]).split('\n').filter(Boolean))
       sh('btrfs', ['subvolume', 'delete', join(folder, n)]);
   }
+  // the deletions committed, then their space freed: the cleaner must not run during a timed restore
+  sh('btrfs', ['filesystem', 'sync', restoreFs.mountPoint]);
   sh('btrfs', ['subvolume', 'sync', restoreFs.mountPoint]);
   const vault = (name: string) =>
     execFileSync(
@@ -295,11 +308,13 @@ for (let rep = 0; rep < REPS; rep++) {
       { stdio: 'ignore' },
     );
   };
-  restoreTimes.full.vault.push(timed(() => vault(firstBackup)));
-  restoreTimes.full.raw.push(timed(() => raw(firstBackup)));
+  // the order turning each round: the first writer after the cleanup must not always be the same tool
+  const tools = rep % 2 === 0 ? (['vault', 'raw'] as const) : (['raw', 'vault'] as const);
+  for (const t of tools)
+    restoreTimes.full[t].push(timed(() => (t === 'vault' ? vault(firstBackup) : raw(firstBackup))));
   if (lastBackup !== firstBackup) {
-    restoreTimes.incremental.vault.push(timed(() => vault(lastBackup)));
-    restoreTimes.incremental.raw.push(timed(() => raw(lastBackup, firstBackup)));
+    for (const t of tools)
+      restoreTimes.incremental[t].push(timed(() => (t === 'vault' ? vault(lastBackup) : raw(lastBackup, firstBackup))));
   }
 }
 later.splice(later.indexOf(restoreFs), 1);
@@ -532,8 +547,11 @@ console.log(
 );
 result.compressed = { vault: cv, raw1: c1, raw2: c2 };
 
-// Memory: its own filesystems, made once these are gone (the disk holds the large copies)
+// Memory and two disks: their own filesystems, made once these are gone (the disk holds the large copies)
 cleanup();
+const twoDisks = twoDisksPhase(BIN, REPS, TWO_DISKS_MIB);
+for (const line of twoDisksLines(twoDisks)) console.log(line);
+result.twoDisks = twoDisks;
 if (MEMORY_GIB > 0) result.memory = memoryPhase(MEMORY_GIB, BIN);
 if (SSH_MIB > 0) result.ssh = await sshPhase(SSH_MIB, BIN);
 

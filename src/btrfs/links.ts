@@ -55,9 +55,18 @@ export function removeLink(runner: Runner, dir: string, name: string): void {
  * folder that holds every backup (which grew with the history).
  */
 export function removeStaleLinks(runner: Runner, dir: string): string[] {
-  const stale = LINKS.map((n) => `${TMP_PREFIX}${n}`).filter((n) => isLink(join(dir, n)));
+  const stale = staleLinks(dir);
   for (const n of stale) removeLink(runner, dir, n);
   return stale;
+}
+
+/** Is a temporary link left in `dir` (an interrupted run to recover from)? */
+export function hasStaleLinks(dir: string): boolean {
+  return staleLinks(dir).length > 0;
+}
+
+function staleLinks(dir: string): string[] {
+  return LINKS.map((n) => `${TMP_PREFIX}${n}`).filter((n) => isLink(join(dir, n)));
 }
 
 function isLink(path: string): boolean {

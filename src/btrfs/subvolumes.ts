@@ -164,8 +164,13 @@ function parentOf(path: string): string {
  * every completed write count.
  */
 export async function listSourceSubvolumes(runner: Runner, mount: MountEntry): Promise<readonly Subvolume[]> {
-  await runner.query(btrfs.sync(mount.mountPoint));
+  await commitSource(runner, mount);
   return listSubvolumes(runner, mount);
+}
+
+/** Commits a source filesystem's transaction: every completed write counts in the generations read after it. */
+export async function commitSource(runner: Runner, mount: MountEntry): Promise<void> {
+  await runner.query(btrfs.sync(mount.mountPoint));
 }
 
 /** The subvolumes directly inside `dir`, in listing order. */

@@ -2,7 +2,7 @@
 // retention setting can override. Pure.
 
 import { chooseParent } from './parent.js';
-import { planRetention, type RetentionDecision, type RetentionRules } from './retention.js';
+import { planRetention, snapshotTime, type RetentionDecision, type RetentionRules } from './retention.js';
 
 export interface SideSnapshot {
   name: string;
@@ -98,4 +98,32 @@ export function planPrune(input: PrunePlanInput): PrunePlan {
     source: side(input.source, input.sourceRules, pins.source),
     target: side(input.target, input.targetRules, pins.target),
   };
+}
+
+/**
+ * Whether retention keeps every one of `names` (a folder's, read by name only: no UUIDs,
+ * no creation order), whatever planPrune would be given of them: true only when it
+ * cannot delete one. Sound because each period rule decides by name alone and keeps in
+ * any subset of the names what it kept in all of them (the newest of its period stays
+ * the newest, and no period is added before it); keep_last keeps all when there are no
+ * more names than it counts; the hard rules only add keeps. `kept`: what a hard rule is
+ * known to keep (`latest`). False says nothing: then the plan is made from a listing.
+ */
+export function keepsEveryName(input: {
+  names: readonly string[];
+  rules: RetentionRules | undefined;
+  kept: ReadonlySet<string>;
+  timeZone?: string;
+  now: Date;
+}): boolean {
+  const { rules } = input;
+  if (!rules) return true;
+  const ours = input.names.filter((n) => snapshotTime(n) !== undefined);
+  if (ours.length <= rules.keepLast) return true;
+  return planRetention({
+    names: ours,
+    rules: { ...rules, keepLast: 0 },
+    timeZone: input.timeZone,
+    now: input.now,
+  }).every((d) => d.keep || input.kept.has(d.name));
 }

@@ -387,7 +387,7 @@ test(
 );
 
 test(
-  'a run lists each filesystem once (the target: all, and the read-only ones), whatever the sources and snapshots; never a `subvolume show`, which walks every subvolume',
+  'a run with work lists each filesystem once (the target: all, and the read-only ones), whatever the sources and snapshots; one with nothing to do lists none; never a `subvolume show`, which walks every subvolume',
   withScenario((s) => {
     const other = join(s.src.mountPoint, 'other');
     sh('btrfs', ['subvolume', 'create', other]);
@@ -441,7 +441,7 @@ test(
     ].sort();
     const same = traced('unchanged', []);
     assert.deepEqual(same.modes, ['unchanged', 'unchanged']);
-    assert.deepEqual(same.btrfs.filter((a) => a.startsWith('subvolume list')).sort(), once);
+    assert.deepEqual(same.btrfs.filter((a) => a.startsWith('subvolume list')).sort(), []);
     assert.deepEqual(
       same.btrfs.filter((a) => a.startsWith('subvolume show')),
       [],

@@ -78,3 +78,50 @@ test('subvolume info reads what `btrfs subvolume show` prints: a writable subvol
     fs.dispose();
   }
 });
+
+test("a snapshot moves its source's generation past the snapshot's creation: a live subvolume whose generation is not above its newest snapshot's has had no snapshot, nor any write, since", async () => {
+  const dir = scratchDir('info-gen');
+  const fs = makeLoopBtrfs(dir, 'fs', 256);
+  try {
+    const m = fs.mountPoint;
+    const live = join(m, 'live');
+    sh('btrfs', ['subvolume', 'create', live]);
+    writeFileSync(join(live, 'f'), 'x');
+    mkdirSync(join(m, 'elsewhere'));
+    const runner = new ExecRunner();
+    const commit = () => sh('btrfs', ['filesystem', 'sync', m]);
+    const info = async (p: string) =>
+      (await subvolumeInfo(runner, p)) as Required<Awaited<ReturnType<typeof subvolumeInfo>>>;
+    sh('btrfs', ['subvolume', 'snapshot', '-r', live, join(m, 's1')]);
+    commit();
+    const s1 = await info(join(m, 's1'));
+    // no write, a commit, another commit on the filesystem elsewhere: nothing moves
+    commit();
+    writeFileSync(join(m, 'elsewhere', 'g'), 'y');
+    commit();
+    assert.ok((await info(live)).gen <= s1.cgen, 'unchanged: not above the snapshot');
+    // a snapshot taken by hand, anywhere, with no write to the source: its generation moves
+    sh('btrfs', ['subvolume', 'snapshot', '-r', live, join(m, 'elsewhere', 'by-hand')]);
+    commit();
+    const afterHand = await info(live);
+    assert.ok(afterHand.gen > s1.cgen, `a later snapshot moved it (${afterHand.gen} > ${s1.cgen})`);
+    // a writable snapshot too
+    sh('btrfs', ['subvolume', 'snapshot', '-r', live, join(m, 's2')]);
+    commit();
+    const s2 = await info(join(m, 's2'));
+    assert.ok((await info(live)).gen <= s2.cgen);
+    sh('btrfs', ['subvolume', 'snapshot', live, join(m, 'elsewhere', 'writable')]);
+    commit();
+    assert.ok((await info(live)).gen > s2.cgen, 'a writable snapshot moved it too');
+    // a write, once committed
+    const s3path = join(m, 's3');
+    sh('btrfs', ['subvolume', 'snapshot', '-r', live, s3path]);
+    commit();
+    const s3 = await info(s3path);
+    writeFileSync(join(live, 'f'), 'changed');
+    commit();
+    assert.ok((await info(live)).gen > s3.cgen, 'a write moved it');
+  } finally {
+    fs.dispose();
+  }
+});

@@ -13,6 +13,8 @@ import { compressedTarget } from '../../btrfs/send-features.js';
 import { recover, type Recovered } from './recover.js';
 import { planSend, type SendPlan } from './send-plan.js';
 import { snapshotAndSend, throwIfAborted, type Sent } from './snapshot-send.js';
+import { unchangedByInfo } from './unchanged-by-info.js';
+import type { SubvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { assertNotOnTarget, type CheckedSource } from './source-check.js';
 
 export interface SourceOutcome {
@@ -29,6 +31,8 @@ export interface SourceOutcome {
   snapDir: string;
   targetDir: string;
   after: { source: Subvolume[]; target: Subvolume[] };
+  /** unchanged, answered without a listing (unchangedByInfo): `after` holds the snapshot and its copy only */
+  byInfo?: boolean;
 }
 
 export interface BackupSourceDeps {
@@ -43,10 +47,14 @@ export interface BackupSourceDeps {
   /** a step (for the task's output) */
   step(text: string): void;
   progress(bytes: number, elapsedMs: number): void;
-  /** the source filesystem's subvolumes, when the run already asked for them */
-  sourceListing?: Promise<readonly Subvolume[]>;
-  /** the backup filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
-  targetListing?: Promise<readonly Subvolume[]>;
+  /** the source filesystem's subvolumes, listed once a run (each source looks at its own folder only) */
+  sourceListing?: () => Promise<readonly Subvolume[]>;
+  /** the backup filesystem's subvolumes, likewise */
+  targetListing?: () => Promise<readonly Subvolume[]>;
+  /** the source filesystem committed once a run: given, a source with nothing to do is answered without a listing */
+  sourceCommitted?: () => Promise<void>;
+  /** what one call read of every source's snapshot and copy (infoOfUnchanged), after the commits */
+  knownInfo?: () => Promise<ReadonlyMap<string, SubvolumeInfo>>;
   /** every configured source: they and their snapshots are backed up on their own, not "nested" */
   knownSources?: readonly Pick<SourceConfig, 'path' | 'snapshotDir'>[];
   /** a new snapshot even when the source has not changed */
@@ -55,6 +63,8 @@ export interface BackupSourceDeps {
   minFree?: TargetConfig['minFree'];
   /** min_free never leaves fewer backups than this (retention's target keep_last; default 1) */
   keepLast?: number;
+  /** waits until what the run deleted before shows as free space on the target (before min_free measures it) */
+  roomFreed?: () => Promise<void>;
   /** compressed extents travel as they are (send protocol 2, a compressed target) */
   compressedSend?: boolean;
   /** several backup disks: a snapshot there already may be sent instead of a new one */
@@ -73,6 +83,15 @@ export interface SourceFolders {
 export async function backupSource(source: CheckedSource, deps: BackupSourceDeps): Promise<SourceOutcome> {
   assertNotOnTarget(source, deps.targetMount);
   const folders = await claimFolders(source, deps);
+  if (!deps.force && deps.madeThisRun === undefined && deps.sourceCommitted) {
+    await deps.sourceCommitted();
+    const same = await unchangedByInfo(deps.runner, source, folders, await deps.knownInfo?.());
+    if (same) {
+      const after = { source: [same.snapshot], target: [same.copy] };
+      const nothing = { bytes: 0, seconds: 0, cleaned: [], warnings: [] };
+      return { snapshot: same.snapshot.name, mode: 'unchanged', ...nothing, ...folders, after, byInfo: true };
+    }
+  }
   const warnings: string[] = [];
   const recovered = await recover(source, folders, deps, warnings);
   const plan = planSend(source, folders, recovered, deps, warnings);
@@ -140,6 +159,7 @@ async function makeRoomFor(
   warnings: string[],
 ): Promise<{ dst: Subvolume[]; stillThere: Subvolume[] }> {
   if (!deps.minFree) return { dst, stillThere: complete };
+  await deps.roomFreed?.();
   const keep = new Set(
     [dstLatest, choice.kind === 'incremental' ? choice.targetName : undefined].filter(
       (n): n is string => n !== undefined,

@@ -71,6 +71,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     keepOpen: opts.keepOpen,
     closeIdleBelow: opts.closeIdleBelow,
     verb: 'backed up',
+    listLate: true,
   });
   // the whole run's progress: what the sources sent last time is the best guess of this time
   const previous = readHostRecord(config.file).sources;

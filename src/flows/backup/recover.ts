@@ -40,8 +40,8 @@ export async function recover(
   const { runner, targetMount } = deps;
   // both listings at once: they are independent, and each is a process start
   const [dstAll, srcAll] = await Promise.all([
-    deps.targetListing ?? listTargetSubvolumes(runner, targetMount),
-    deps.sourceListing ?? listSourceSubvolumes(runner, source.mount),
+    deps.targetListing?.() ?? listTargetSubvolumes(runner, targetMount),
+    deps.sourceListing?.() ?? listSourceSubvolumes(runner, source.mount),
   ]);
   let dst = childrenOf(dstAll, targetDir);
   // oldest first by when btrfs made them: a name from a clock set forward is not "newest"

@@ -12,6 +12,10 @@ import { pinsForRetention } from '../retention/rotation-pins.js';
 import type { Task, TargetSession } from '../session/target-session.js';
 import type { BackupOptions, SourceReport } from './backup.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
+import { folderNames, infoOfUnchanged } from './unchanged-by-info.js';
+import type { SubvolumeInfo } from '../../btrfs/subvolume-info.js';
+import type { Runner } from '../../system/runner.js';
+import { keepsEveryName } from '../../core/prune-plan.js';
 import type { CheckedSource } from './source-check.js';
 
 // One source's task in a backup run: its backup, then its retention; or, in a dry-run on
@@ -44,25 +48,66 @@ export async function backUpSourceTask(
   // only after a backup that worked, with the target open: retention
   if (config.retention) {
     try {
+      const names = outcome.byInfo ? unchangedFolders(outcome) : undefined;
       const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
-        outcome.after.source.some((s) => s.name === n),
+        names ? names.source.names.includes(n) : outcome.after.source.some((s) => s.name === n),
       );
       r.warnings.push(...rotation.warnings);
+      // nothing new, and the names alone prove retention keeps all: no listing
+      if (
+        names &&
+        keepsEveryName({ ...names.source, rules: config.retention.source, kept: names.latest }) &&
+        keepsEveryName({ ...names.target, rules: config.retention.target, kept: names.latest })
+      ) {
+        r.pruned = { source: [], target: [] };
+        return;
+      }
       const pruned = await pruneSource({
         otherPins: rotation.otherPins,
         runner,
         snapDir: outcome.snapDir,
         targetDir: outcome.targetDir,
-        sourceListing: outcome.after.source,
-        targetListing: outcome.after.target,
+        sourceListing: outcome.byInfo ? await session.sourceListing(source.mount) : outcome.after.source,
+        targetListing: outcome.byInfo ? await session.targetListing() : outcome.after.target,
         rules: config.retention,
         progress: (text) => (task.output = text),
+        // the backup disk's room is what the next steps need; the source's comes back in the background
+        freed: (side, ids) => {
+          if (side === 'target') session.frees.add(targetOf(session), ids);
+        },
       });
       r.pruned = { source: pruned.source.deleted, target: pruned.target.deleted };
     } catch (err) {
       r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
     }
   }
+}
+
+const targetOf = (session: TargetSession<SourceReport>) => session.targetMount!.mountPoint;
+
+/** Every source's snapshot and copy read once a run, after every source filesystem's commit. */
+const infoOf = new WeakMap<TargetSession<SourceReport>, Promise<ReadonlyMap<string, SubvolumeInfo>>>();
+function knownInfo(session: TargetSession<SourceReport>, runner: Runner): Promise<ReadonlyMap<string, SubvolumeInfo>> {
+  let known = infoOf.get(session);
+  if (!known) {
+    const sources = [...session.checked.values()];
+    // a failure here is no source's: each then reads its own (and meets its own commit's error)
+    known = Promise.all(sources.map((c) => session.sourceCommitted(c.mount)))
+      .then(() => infoOfUnchanged(runner, sources, targetOf(session)))
+      .catch(() => new Map<string, SubvolumeInfo>());
+    infoOf.set(session, known);
+  }
+  return known;
+}
+
+/** An unchanged source's two folders by name, for retention's proof that it keeps all. */
+function unchangedFolders(o: SourceOutcome) {
+  const now = new Date();
+  return {
+    source: { names: folderNames(o.snapDir), now },
+    target: { names: folderNames(o.targetDir), now },
+    latest: new Set([o.snapshot]),
+  };
 }
 
 async function backUpOnOpenTarget(
@@ -82,13 +127,17 @@ async function backUpOnOpenTarget(
     mounts: session.mounts,
     signal,
     step: (text) => (task.output = text),
-    sourceListing: session.listings.get(source.mount.mountPoint),
-    targetListing: session.targetListing(),
+    sourceListing: () => session.sourceListing(source.mount),
+    targetListing: () => session.targetListing(),
+    sourceCommitted: () => session.sourceCommitted(source.mount),
+    knownInfo: () => knownInfo(session, runner),
     knownSources: [...config.sources, ...sources],
     force,
     minFree: config.target.minFree,
     keepLast: config.retention?.target.keepLast,
     compressedSend,
+    // min_free measures the free space: what retention deleted before must show in it
+    roomFreed: () => session.frees.settle(runner, targetMount.mountPoint),
     rotating: rotates(config),
     madeThisRun: opts.madeThisRun?.get(source.name),
     progress: throttle(

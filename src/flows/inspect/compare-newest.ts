@@ -30,7 +30,7 @@ export async function compareNewest(
   const mount = session.targetMount!;
   const snapDir = source.snapshotDir;
   const targetDir = join(mount.mountPoint, source.name);
-  const snaps = snapshotsIn(await session.listings.get(source.mount.mountPoint)!, snapDir);
+  const snaps = snapshotsIn(await session.sourceListing(source.mount), snapDir);
   const pair = chooseParent({
     source: snaps,
     // a snapshot someone made of a backup carries its received UUID, and is not one

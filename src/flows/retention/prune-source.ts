@@ -37,6 +37,11 @@ export interface PruneSourceInput {
   timeZone?: string;
   now?: Date;
   progress?(text: string): void;
+  /**
+   * given: the deleted IDs of each side are handed over, for the run to wait for their
+   * space once (PendingFrees); without it, both sides' are waited for here, at once
+   */
+  freed?: (side: 'source' | 'target', ids: number[]) => void;
 }
 
 /**
@@ -47,8 +52,32 @@ export interface PruneSourceInput {
  */
 export async function pruneSource(input: PruneSourceInput): Promise<PruneReport> {
   const { source: src, target: dst, plan } = planSource(input);
-  const target = await apply(input, input.targetDir, plan.target, dst, 'backups');
-  const source = await apply(input, input.snapDir, plan.source, src, 'snapshots');
+  const target = await apply(input, input.targetDir, plan.target, 'backups');
+  const source = await apply(input, input.snapDir, plan.source, 'snapshots');
+  // btrfs frees a deleted subvolume's space in the background: what comes next (the
+  // next source's min_free, status) must see the room, not a full disk
+  const ids = (side: PruneSideReport, listed: readonly Subvolume[]) => {
+    const deleted = new Set(side.deleted);
+    return listed.filter((s) => deleted.has(s.name)).map((s) => s.id);
+  };
+  const gone = { target: ids(target, dst), source: ids(source, src) };
+  if (input.freed) {
+    input.freed('target', gone.target);
+    input.freed('source', gone.source);
+  } else if (input.runner.changesTakeEffect) {
+    const n = gone.target.length + gone.source.length;
+    if (n > 0) input.progress?.(`waiting until btrfs has freed the space of ${n} deleted snapshot(s) and backup(s)`);
+    await Promise.all(
+      (
+        [
+          [input.targetDir, gone.target],
+          [input.snapDir, gone.source],
+        ] as const
+      )
+        .filter(([, list]) => list.length > 0)
+        .map(([dir, list]) => waitForFreedSpace(input.runner, dir, list)),
+    );
+  }
   return { source, target };
 }
 
@@ -56,7 +85,6 @@ async function apply(
   input: PruneSourceInput,
   dir: string,
   decisions: RetentionDecision[],
-  listed: readonly Subvolume[],
   what: string,
 ): Promise<PruneSideReport> {
   const doomed = decisions.filter((d) => !d.keep).map((d) => d.name);
@@ -76,13 +104,6 @@ async function apply(
         dir,
         decisions.filter((d) => d.keep).map((d) => d.name),
       );
-  }
-  // btrfs frees a deleted subvolume's space in the background: what comes next (the
-  // next source's transfer, min_free, status) must see the room, not a full disk
-  const ids = listed.filter((s) => deleted.includes(s.name)).map((s) => s.id);
-  if (ids.length > 0 && input.runner.changesTakeEffect) {
-    input.progress?.(`waiting until btrfs has freed the space of ${ids.length} deleted ${what}`);
-    await waitForFreedSpace(input.runner, dir, ids);
   }
   return { decisions, deleted };
 }

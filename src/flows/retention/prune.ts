@@ -79,7 +79,7 @@ export async function runPrune(opts: {
             true,
           );
           claimFolder(runner, snap, 'source', owner);
-          const sourceListing = await session.listings.get(source.mount.mountPoint)!;
+          const sourceListing = await session.sourceListing(source.mount);
           const rotation = pinsForRetention(config, { name: source.name, path: r.source }, (n) =>
             sourceListing.some((s) => s.path === join(snap, n)),
           );
@@ -93,6 +93,10 @@ export async function runPrune(opts: {
             rules: config.retention ?? {},
             otherPins: rotation.otherPins,
             progress: (text) => (task.output = text),
+            // the backup disk's room is what a backup needs; the source's comes back in the background
+            freed: (side, ids) => {
+              if (side === 'target') session.frees.add(targetMount.mountPoint, ids);
+            },
           });
           r.snapshots = { source: out.source.decisions, target: out.target.decisions };
           r.deleted = { source: out.source.deleted, target: out.target.deleted };

@@ -2,7 +2,8 @@ import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode, fromPrompt, InterruptedError, TargetError, VaultError } from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
-import { listSourceSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
+import { PendingFrees } from '../../btrfs/freed-space.js';
+import { commitSource, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
 import { acquireLocks, type Lock, type LockKey } from '../../system/lock.js';
 import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
@@ -38,8 +39,10 @@ export interface SourceResult {
 export class TargetSession<R extends SourceResult> {
   readonly ctx: StackContext;
   readonly checked = new Map<R, CheckedSource>();
-  /** each source filesystem's listing, started while the target opens */
-  readonly listings = new Map<string, Promise<readonly Subvolume[]>>();
+  /** each source filesystem's commit (generations current), started right after the locks */
+  private readonly commits = new Map<string, Promise<void>>();
+  /** each source filesystem's listing: started while the target opens, or (listLate) when first asked for */
+  private readonly listings = new Map<string, Promise<readonly Subvolume[]>>();
   targetMount?: MountEntry;
   /** the mount table, fresh before each source's task */
   mounts: MountEntry[] = [];
@@ -52,6 +55,8 @@ export class TargetSession<R extends SourceResult> {
   arrayWarning?: string;
   /** a layer the close left up, and why (an array's resync): said in the run's report */
   leftRunning?: string;
+  /** what the sources' retention deleted: its space waited for once, before the close */
+  readonly frees = new PendingFrees();
   private stack?: OpenedStack;
   private readonly locks: Lock[] = [];
   private lockedFs?: string;
@@ -71,6 +76,11 @@ export class TargetSession<R extends SourceResult> {
       verb: string;
       extraLocks?: LockKey[];
       closeIdleBelow?: boolean;
+      /**
+       * list the filesystems only when a source asks (backup: a source with nothing to do
+       * answers from its own folders, and a listing grows with every source's history)
+       */
+      listLate?: boolean;
     },
   ) {
     this.ctx = { runner, config, mounts: readMounts };
@@ -132,19 +142,18 @@ export class TargetSession<R extends SourceResult> {
           this.fatal = err;
           throw err;
         }
-        // the listings start now, while the target opens: they only read. The target's
-        // too, when it is mounted already (the longest: with read-only flags, and
-        // every source's backups); openTask checks it is the mount the run works on
-        if (mounted) {
+        // the sources' commits start now, while the target opens; the listings too (they
+        // only read), the target's when it is mounted already (the longest: with read-only
+        // flags, and every source's backups); openTask checks it is the mount the run works on
+        for (const c of this.checked.values()) {
+          // awaited by the source's task (each caught where it is made)
+          if (this.opts.listLate) void this.sourceCommitted(c.mount);
+          else void this.sourceListing(c.mount);
+        }
+        if (mounted && !this.opts.listLate) {
           const listing = listTargetSubvolumes(this.runner, mounted);
           listing.catch(() => {}); // awaited through targetListing(); unused if the target fails
           this.earlyTarget = { mount: mounted, listing };
-        }
-        for (const c of this.checked.values()) {
-          if (this.listings.has(c.mount.mountPoint)) continue;
-          const listing = listSourceSubvolumes(this.runner, c.mount);
-          listing.catch(() => {}); // awaited by the source's task; unused if the target fails
-          this.listings.set(c.mount.mountPoint, listing);
         }
       },
     };
@@ -205,6 +214,31 @@ export class TargetSession<R extends SourceResult> {
         }
       },
     };
+  }
+
+  /**
+   * A source filesystem committed once a run: a subvolume's generation moves only when a
+   * transaction commits, so writes still in memory would look like "no change".
+   */
+  sourceCommitted(mount: MountEntry): Promise<void> {
+    let commit = this.commits.get(mount.mountPoint);
+    if (!commit) {
+      commit = commitSource(this.runner, mount);
+      commit.catch(() => {}); // awaited by the source's task; unused if the target fails
+      this.commits.set(mount.mountPoint, commit);
+    }
+    return commit;
+  }
+
+  /** A source filesystem's subvolumes, listed once a run, after its commit. */
+  sourceListing(mount: MountEntry): Promise<readonly Subvolume[]> {
+    let listing = this.listings.get(mount.mountPoint);
+    if (!listing) {
+      listing = this.sourceCommitted(mount).then(() => listSubvolumes(this.runner, mount));
+      listing.catch(() => {}); // awaited by the source's task; unused if the target fails
+      this.listings.set(mount.mountPoint, listing);
+    }
+    return listing;
   }
 
   /**
@@ -270,6 +304,20 @@ export class TargetSession<R extends SourceResult> {
           this.fail(result as R, err);
           throw err;
         }
+      },
+    };
+  }
+
+  /** The space of what the run deleted, waited for once for all sources, each filesystem at the same time. */
+  freedTask(): ListrTask {
+    return {
+      title: 'Wait until btrfs has freed the space of what was deleted',
+      enabled: () => this.frees.pending && this.runner.changesTakeEffect && this.opts.signal?.aborted !== true,
+      task: async (_c: unknown, task: Task) => {
+        // the deletions are done; only when their room shows is late
+        await this.frees.settle(this.runner).catch((err: unknown) => {
+          task.title = `Wait until btrfs has freed the space of what was deleted: ${errorMessage(err)}`;
+        });
       },
     };
   }
@@ -352,8 +400,8 @@ export class TargetSession<R extends SourceResult> {
         await runTasks([this.checkTask(), this.openTask()], mode);
         if (this.targetMount && this.fatal === undefined)
           await opts.between().catch((err: unknown) => void (this.fatal = fromPrompt(err)));
-        await runTasks([...tasks, this.closeTask()], mode);
-      } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.closeTask()], mode);
+        await runTasks([...tasks, this.freedTask(), this.closeTask()], mode);
+      } else await runTasks([this.checkTask(), this.openTask(), ...tasks, this.freedTask(), this.closeTask()], mode);
       const outcome = this.outcome();
       const own =
         opts.own?.status === 'failed'
