@@ -19,7 +19,8 @@ export const COMMANDS = [
 ] as const;
 const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
 const PROGRAM_FLAGS = new Set(['-h', '--help', '-V', '--version']);
-// options that take a value, so their value is not mistaken for the command
+// options that take a value, so their value is not mistaken for the command (a unit
+// test checks this against the program's)
 const WITH_VALUE = new Set([
   '--config',
   '--answers',
@@ -32,6 +33,7 @@ const WITH_VALUE = new Set([
   '--from',
   '--every',
   '--root',
+  '--target',
 ]);
 
 export function normalizeArgv(args: readonly string[]): string[] {

@@ -1,0 +1,153 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
+import { normalizeArgv } from '../../src/cli/argv.js';
+import { RELEASE_BIN } from '../support/cli.js';
+
+// The command line from outside, in-process where nothing has to run: commander's own
+// parse of the real program, with a loader that fails the test if a command's code is
+// asked for. What is refused must be refused before anything runs.
+
+interface Parsed {
+  ran: boolean;
+  error?: { code: string; exitCode: number; message: string };
+}
+
+/** The program parses `args` (as runCli gives them); `ran`: a command's action started. */
+async function parse(args: string[]): Promise<Parsed> {
+  let ran = false;
+  const { program } = buildProgram(() => {
+    ran = true;
+    throw new Error('a command ran');
+  });
+  const quiet = (c: Command) => {
+    c.configureOutput({ writeOut: () => {}, writeErr: () => {} });
+    c.commands.forEach(quiet);
+  };
+  quiet(program);
+  try {
+    await program.parseAsync(normalizeArgv(args), { from: 'user' });
+    return { ran };
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number; message: string };
+    if (e.code === undefined) return { ran };
+    return { ran, error: { code: e.code, exitCode: e.exitCode ?? -1, message: e.message } };
+  }
+}
+
+/** Every visible command that runs (not schedule itself): its words and its options' flags. */
+function verbs(): { path: string[]; longs: string[]; args: string[] }[] {
+  const { program } = buildProgram(() => {
+    throw new Error('no command runs here');
+  });
+  const out: { path: string[]; longs: string[]; args: string[] }[] = [];
+  const walk = (c: Command, parents: string[]) => {
+    for (const sub of c.commands) {
+      const path = [...parents, sub.name()];
+      if (sub.commands.length > 0) walk(sub, path);
+      else if (sub.name() !== 'help' && !sub.name().startsWith('__'))
+        out.push({
+          path,
+          longs: sub.options.map((o) => o.long!).filter(Boolean),
+          // a required argument gets a plain word, so the parse reaches the options
+          args: sub.registeredArguments.filter((a) => a.required).map(() => 'home'),
+        });
+    }
+  };
+  walk(program, []);
+  return out;
+}
+
+test('[paths we are given] every verb refuses an option of another verb (unknown option: exit 2) before anything runs', async () => {
+  const all = verbs();
+  const every = new Set(all.flatMap((v) => v.longs));
+  let tried = 0;
+  for (const v of all) {
+    for (const foreign of [...every].filter((o) => !v.longs.includes(o))) {
+      const r = await parse([...v.path, ...v.args, foreign, 'x']);
+      const what = `${v.path.join(' ')} ${foreign}`;
+      assert.equal(r.ran, false, `${what}: ran`);
+      // runCli turns every commander error but --help/--version into exit 2
+      assert.equal(r.error?.code, 'commander.unknownOption', `${what}: ${r.error?.message}`);
+      tried++;
+    }
+  }
+  assert.ok(tried > 100, `${tried} lines tried`);
+});
+
+test('[paths we are given] --help or --version anywhere on a verb line (not as an option value) shows it and runs nothing', async () => {
+  for (const v of verbs()) {
+    for (const flag of ['--help', '-h', '--version', '-V']) {
+      for (const at of [0, v.args.length]) {
+        const args = [...v.path, ...v.args.slice(0, at), flag, ...v.args.slice(at), '--config', '/nonexistent.toml'];
+        const r = await parse(args);
+        assert.equal(r.ran, false, `${args.join(' ')}: ran`);
+        assert.equal(r.error?.exitCode, 0, `${args.join(' ')}: ${r.error?.message}`);
+      }
+    }
+  }
+  // the implicit backup too, before and after a path
+  for (const args of [
+    ['--help', '/data'],
+    ['/data', '--help'],
+    ['-b', '-V'],
+    ['/data', '--version'],
+  ]) {
+    const r = await parse(args);
+    assert.equal(r.ran, false, args.join(' '));
+    assert.equal(r.error?.exitCode, 0, args.join(' '));
+  }
+});
+
+test("[paths we are given] every option that takes a value: its value is never taken for the implicit backup's command", async () => {
+  const { program } = buildProgram(() => {
+    throw new Error('no command runs here');
+  });
+  const withValue = new Set<string>();
+  const walk = (c: Command) => {
+    for (const o of c.options) if (o.long && (o.required || o.optional)) withValue.add(o.long);
+    c.commands.forEach(walk);
+  };
+  walk(program);
+  assert.ok(withValue.has('--target'));
+  for (const long of withValue) {
+    // `btrfs-vault --target backup /data`: "backup" is the value, the command is the implicit backup
+    for (const value of ['backup', 'restore', 'usb']) {
+      assert.deepEqual(
+        normalizeArgv([long, value, '/data']),
+        ['backup', long, value, '/data'],
+        `${long} ${value} /data`,
+      );
+    }
+  }
+});
+
+test('[what we write into other formats] the man page renders with man --warnings, and every option each --help shows is in it', () => {
+  const man = spawnSync('man', ['--warnings', '-l', 'dist/man/btrfs-vault.8'], {
+    encoding: 'utf8',
+    env: { ...process.env, MANWIDTH: '80', MAN_KEEP_FORMATTING: '' },
+  });
+  assert.equal(man.error, undefined, 'man is missing: scripts/deps.sh installs man-db');
+  assert.equal(man.status, 0, man.stderr);
+  assert.equal(man.stderr, '', 'man --warnings warns');
+  const roff = readFileSync('dist/man/btrfs-vault.8', 'utf8');
+  let options = 0;
+  for (const v of verbs()) {
+    const help = spawnSync('node', [RELEASE_BIN, ...v.path, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    const section = roff.slice(roff.indexOf(`.SS "${v.path.join(' ')}"`)).split('\n.SS ')[0]!;
+    assert.ok(section.length > 0, `a section for ${v.path.join(' ')}`);
+    for (const m of help.stdout.matchAll(/^ {2}(-\w, )?(--[\w-]+)/gm)) {
+      if (m[2] === '--help') continue;
+      assert.ok(
+        section.includes(`\\fB${m[2]!.replaceAll('-', '\\-')}\\fR`),
+        `${v.path.join(' ')} ${m[2]} in the man page`,
+      );
+      options++;
+    }
+  }
+  assert.ok(options > 50, `${options} options checked`);
+});
