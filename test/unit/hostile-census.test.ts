@@ -22,6 +22,7 @@ const CLASSES: Record<string, string> = {
   'remote input': 'every byte from the other side is hostile',
   'the release build': 'test-only switches (weak LUKS keys, kill points) absent from what users install',
   'what the kernel tells us': 'log lines of other filesystems, addresses that are a stripe, not a block',
+  'the key press': 'a Tab: no disk opened, no program run, fast; a word from the config never run by the shell',
 };
 const BAD_INPUT = 'bad input';
 const BAD_INPUT_ASK = 'configs, sources files, command lines: refused with the fix, exit 2, nothing written';
