@@ -17,6 +17,8 @@ export const COMMANDS = [
   'add-mirror',
   'help',
 ] as const;
+/** commands whose first word after them names a subcommand (schedule install) */
+export const WITH_SUBCOMMANDS = new Set(['schedule']);
 const LEGACY: Record<string, string> = { '-o': 'open', '-c': 'close' };
 const PROGRAM_FLAGS = new Set(['-h', '--help', '-V', '--version']);
 // options that take a value, so their value is not mistaken for the command (a unit
@@ -49,7 +51,11 @@ export function normalizeArgv(args: readonly string[]): string[] {
       out.splice(i, 1);
       return [LEGACY[a], ...out];
     }
-    if ((COMMANDS as readonly string[]).includes(a)) return out;
+    if ((COMMANDS as readonly string[]).includes(a)) {
+      // options before the command are the command's: `btrfs-vault --config F list`
+      const words = WITH_SUBCOMMANDS.has(a) && out[i + 1] !== undefined && !out[i + 1]!.startsWith('-') ? 2 : 1;
+      return [...out.slice(i, i + words), ...out.slice(0, i), ...out.slice(i + words)];
+    }
     if (PROGRAM_FLAGS.has(a)) return out;
     if (a === '--') break;
     if (!a.startsWith('-')) {

@@ -678,3 +678,20 @@ test("the .deb's Maintainer is package.json's author, or the packager's DEBFULLN
     'Jane Packager <jane@example.org>',
   );
 });
+
+test("[paths we are given] a usage error with --json names the command it is about, even when a word of the line is another command's name", () => {
+  for (const [line, about, error] of [
+    [['restore', 'backup', '--bogus'], 'restore', /unknown option '--bogus'/],
+    [['files', 'list', 'status', '--bogus'], 'files', /unknown option '--bogus'/],
+    [['--config', s.config, 'list', 'backup', '--bogus'], 'list', /unknown option '--bogus'/],
+    [['schedule', 'install', '--bogus'], 'schedule install', /unknown option '--bogus'/],
+    [['help', 'frob'], '', /unknown command 'frob'/],
+  ] as const) {
+    const r = s.cli([...line, '--json']);
+    assert.equal(r.code, 2, `${line.join(' ')}: ${r.stderr}`);
+    const doc = oneObject(r, line.join(' '));
+    assert.match(String(doc.error), error, line.join(' '));
+    assert.equal(doc.fix, `see: btrfs-vault ${about ? `${about} ` : ''}--help`, line.join(' '));
+    assert.ok(r.stderr.includes(`fix: see: btrfs-vault ${about ? `${about} ` : ''}--help`), r.stderr);
+  }
+});

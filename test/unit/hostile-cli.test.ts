@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
-import { normalizeArgv } from '../../src/cli/argv.js';
+import { normalizeArgv, WITH_SUBCOMMANDS } from '../../src/cli/argv.js';
 import { RELEASE_BIN } from '../support/cli.js';
 
 // The command line from outside, in-process where nothing has to run: commander's own
@@ -113,6 +113,11 @@ test("[paths we are given] every option that takes a value: its value is never t
   };
   walk(program);
   assert.ok(withValue.has('--target'));
+  assert.deepEqual(
+    [...WITH_SUBCOMMANDS],
+    program.commands.filter((c) => c.commands.length > 0).map((c) => c.name()),
+    'argv.ts knows which commands have subcommands',
+  );
   for (const long of withValue) {
     // `btrfs-vault --target backup /data`: "backup" is the value, the command is the implicit backup
     for (const value of ['backup', 'restore', 'usb']) {
@@ -150,4 +155,34 @@ test('[what we write into other formats] the man page renders with man --warning
     }
   }
   assert.ok(options > 50, `${options} options checked`);
+});
+
+test("[paths we are given] options before the command are the command's: btrfs-vault --config F list, --config F schedule install", async () => {
+  assert.deepEqual(normalizeArgv(['--config', '/x.toml', 'list']), ['list', '--config', '/x.toml']);
+  assert.deepEqual(normalizeArgv(['--json', '--config', '/x.toml', 'status', '--check']), [
+    'status',
+    '--json',
+    '--config',
+    '/x.toml',
+    '--check',
+  ]);
+  assert.deepEqual(normalizeArgv(['--config', '/x.toml', 'schedule', 'install', '--every', 'daily']), [
+    'schedule',
+    'install',
+    '--config',
+    '/x.toml',
+    '--every',
+    'daily',
+  ]);
+  // a value that is a command's name stays a value
+  assert.deepEqual(normalizeArgv(['--config', 'list', 'status']), ['status', '--config', 'list']);
+  assert.deepEqual(normalizeArgv(['--help', 'list']), ['--help', 'list']);
+  for (const args of [
+    ['--config', '/x.toml', 'list', '--json'],
+    ['--config', '/x.toml', 'schedule', 'status'],
+  ]) {
+    const r = await parse(args);
+    assert.equal(r.error, undefined, `${args.join(' ')}: ${r.error?.message}`);
+    assert.equal(r.ran, true, args.join(' '));
+  }
 });
