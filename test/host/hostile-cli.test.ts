@@ -695,3 +695,42 @@ test("[paths we are given] a usage error with --json names the command it is abo
     assert.ok(r.stderr.includes(`fix: see: btrfs-vault ${about ? `${about} ` : ''}--help`), r.stderr);
   }
 });
+
+test('[ordering and agreement] __complete offers what the verbs take: every source by name and path as list names them, targets as status names them, and backups of a source named through a symlink', () => {
+  const sources = complete(['sources', '--config', s.config]).stdout.split('\n').filter(Boolean);
+  const list = JSON.parse(s.cli(['list', '--json', '--config', s.config]).stdout) as {
+    sources: { name: string; source: string }[];
+  };
+  assert.deepEqual(
+    sources,
+    list.sources.flatMap((x) => [x.name, x.source]),
+  );
+  const status = JSON.parse(s.cli(['status', '--json', '--config', s.config]).stdout) as {
+    targets?: { name: string }[];
+  };
+  const targets = complete(['targets', '--config', s.config]).stdout.split('\n').filter(Boolean);
+  assert.deepEqual(
+    targets,
+    (status.targets ?? [{ name: 'backup' }]).map((t) => t.name),
+  );
+  // restore takes /home through a symlink to it; the Tab after it offers the same backups
+  const link = join(s.dir, 'data-link');
+  symlinkSync(s.data, link);
+  mkdirSync(join(s.src.mountPoint, 'restore-to'), { recursive: true });
+  for (const given of [link, join(s.src.mountPoint, '.', 'data')]) {
+    const r = complete(['backups', '--config', s.config, '--', given]);
+    assert.deepEqual(r.stdout.split('\n').filter(Boolean), [...names].reverse(), given);
+    const restore = s.cli([
+      'restore',
+      given,
+      names[0]!,
+      '--dry-run',
+      '--json',
+      '--config',
+      s.config,
+      '--to',
+      join(s.src.mountPoint, 'restore-to'),
+    ]);
+    assert.equal(restore.code, 0, restore.stderr);
+  }
+});
