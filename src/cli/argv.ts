@@ -67,3 +67,13 @@ export function normalizeArgv(args: readonly string[]): string[] {
   }
   return ['backup', ...out];
 }
+
+/** Is the switch on the line, not as an option's value (`--to --json`) nor after `--`? */
+export function switchGiven(args: readonly string[], flag: string): boolean {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--') return false;
+    if (args[i] === flag) return true;
+    if (WITH_VALUE.has(args[i]!)) i++;
+  }
+  return false;
+}

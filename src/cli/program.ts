@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { errorText } from '../ui/json-output.js';
-import { normalizeArgv } from './argv.js';
+import { normalizeArgv, switchGiven } from './argv.js';
 import { VERSION } from '../core/version.js';
 import type * as Commands from './commands.js';
 
@@ -35,11 +35,11 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
       // `help frob`: commander shows the help and says only "(outputHelp)"
       const error =
         e.code === 'commander.help' && argv[0] === 'help' ? `unknown command '${argv[1]}'` : (e.message ?? '');
-      if (args.includes('--json'))
+      if (switchGiven(args, '--json'))
         process.stdout.write(errorText({ error: error.replace(/^error: /, ''), fix, exitCode: ExitCode.usage }));
       return ExitCode.usage;
     }
-    return load().reportError(err, { json: args.includes('--json') });
+    return load().reportError(err, { json: switchGiven(args, '--json') });
   }
   return code();
 }

@@ -734,3 +734,17 @@ test('[ordering and agreement] __complete offers what the verbs take: every sour
     assert.equal(restore.code, 0, restore.stderr);
   }
 });
+
+test("[paths we are given] --json as an option's value or after --: a word, not the switch, so no JSON on stdout; the switch itself still gives it", () => {
+  for (const [line, json] of [
+    [['restore', s.data, '--to', '--json'], false],
+    [['list', '--', '--json'], false],
+    [['files', s.data, '--json'], true],
+  ] as const) {
+    const r = s.cli([...line, '--config', s.config]);
+    assert.equal(r.code, 2, `${line.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /btrfs-vault: |error: /, line.join(' '));
+    if (json) oneObject(r, line.join(' '));
+    else assert.equal(r.stdout, '', `${line.join(' ')}: JSON nobody asked for`);
+  }
+});
