@@ -1,11 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { normalizeArgv, WITH_SUBCOMMANDS } from '../../src/cli/argv.js';
 import { RELEASE_BIN } from '../support/cli.js';
+import { scratchDir } from '../support/scratch.js';
+import { programModel } from '../../src/cli/docs/command-model.js';
+import { manPage } from '../../src/cli/docs/man-page.js';
+import { bashCompletion } from '../../src/cli/docs/bash-completion.js';
+import { zshCompletion } from '../../src/cli/docs/zsh-completion.js';
 
 // The command line from outside, in-process where nothing has to run: commander's own
 // parse of the real program, with a loader that fails the test if a command's code is
@@ -184,5 +191,67 @@ test("[paths we are given] options before the command are the command's: btrfs-v
     const r = await parse(args);
     assert.equal(r.error, undefined, `${args.join(' ')}: ${r.error?.message}`);
     assert.equal(r.ran, true, args.join(' '));
+  }
+});
+
+const HOSTILE_TEXT = `it's $(touch pwned) \`touch pwned\` [a]:b\\ "q" % ;touch pwned\n.SH INJECTED\n'br`;
+
+test('[what we write into other formats] program text with roff and shell syntax in it: the man page shows it as text, the completions parse and run none of it', () => {
+  const { program } = buildProgram(() => {
+    throw new Error('no command runs here');
+  });
+  program.command('frob').description(HOSTILE_TEXT).option('--odd <dir>', HOSTILE_TEXT);
+  const model = programModel(program);
+  const dir = scratchDir('hostile-text');
+  const page = join(dir, 'btrfs-vault.8');
+  writeFileSync(page, manPage(model, '2026-01-01'));
+  const text = spawnSync('groff', ['-ww', '-man', '-Tutf8', page], { encoding: 'utf8' });
+  assert.equal(text.stderr, '', 'groff warns');
+  assert.doesNotMatch(text.stdout, /^INJECTED/m, 'no section of its own');
+  assert.match(text.stdout, /\.SH INJECTED/, 'the text, shown');
+  const bash = join(dir, 'btrfs-vault.bash');
+  const zsh = join(dir, '_btrfs-vault');
+  // the option's value is a folder: say so, as value-kinds.ts would
+  writeFileSync(
+    bash,
+    bashCompletion(model, () => {}),
+  );
+  writeFileSync(
+    zsh,
+    zshCompletion(model, () => {}),
+  );
+  for (const [shell, file] of [
+    ['bash', bash],
+    ['zsh', zsh],
+  ]) {
+    const r = spawnSync(shell!, ['-n', file!], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${shell} -n: ${r.stderr}`);
+  }
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `source ${bash}; COMP_WORDS=(btrfs-vault fr); COMP_CWORD=1; _btrfs_vault; printf '%s\\n' "\${COMPREPLY[@]}"`,
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  assert.equal(r.stdout, 'frob\n', r.stderr);
+  assert.ok(!existsSync(join(dir, 'pwned')), 'nothing of the text ran');
+  // zsh: the file defines its functions and runs none of the text
+  const z = spawnSync('zsh', ['-f', '-c', `autoload -Uz compinit; compinit -u -D; source ${zsh} 2>/dev/null; true`], {
+    cwd: dir,
+    encoding: 'utf8',
+  });
+  assert.equal(z.status, 0, z.stderr);
+  assert.ok(!existsSync(join(dir, 'pwned')), 'nothing of the text ran in zsh');
+});
+
+test('[the release build] the man page and the completions hold nothing of the machine they were built on', () => {
+  for (const file of ['dist/man/btrfs-vault.8', 'dist/man/btrfs-vault.bash', 'dist/man/_btrfs-vault']) {
+    const text = readFileSync(file, 'utf8');
+    for (const local of [process.cwd(), `${tmpdir()}/`, process.env.HOME ?? '/root'])
+      assert.ok(!text.includes(local), `${file} holds ${local}`);
+    // the host's name as a word (a short one is a part of many words)
+    assert.doesNotMatch(text, new RegExp(`(?<![\\w-])${hostname()}(?![\\w-])`), `${file} names this host`);
   }
 });
