@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -19,6 +19,7 @@ import { tempDir } from '../support/scratch.js';
 import { sh } from '../support/sh.js';
 import { tree } from '../support/tree.js';
 import { sourceName } from '../../src/core/naming.js';
+import { lockFile } from '../../src/system/lock.js';
 
 // The command line's new surface tried from outside: the hidden `__complete` the shell
 // completions ask, the bash and zsh completions run in real shells on a pseudo-terminal
@@ -239,12 +240,12 @@ test('[the key press] __complete with a disk-stack target that is not there: no 
   assert.ok(times[2]! < 1500, `a key press waits ${times[2]} ms`);
 });
 
-test('[the key press] __complete backups with 3,000 backups: every one, newest first, one a line, quickly', (t) => {
+test('[the key press] __complete backups with 5,000 backups: every one, newest first, one a line, quickly', (t) => {
   const file = config('many', `[{ path = "/srv/many", name = "many" }]`);
   const folder = join(s.dir, 'snap-many', 'many');
   mkdirSync(folder, { recursive: true });
   const made: string[] = [];
-  for (let i = 0; i < 3000; i++) {
+  for (let i = 0; i < 5000; i++) {
     const d = new Date(Date.UTC(2020, 0, 1) + i * 3_600_000)
       .toISOString()
       .slice(0, 19)
@@ -257,7 +258,7 @@ test('[the key press] __complete backups with 3,000 backups: every one, newest f
   const r = complete(['backups', 'many', '--config', file]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.stdout.split('\n').filter(Boolean), made.reverse());
-  t.diagnostic(`3,000 backups: ${r.ms.toFixed(0)} ms`);
+  t.diagnostic(`5,000 backups: ${r.ms.toFixed(0)} ms`);
   assert.ok(r.ms < 3000, `${r.ms} ms`);
 });
 
@@ -747,4 +748,61 @@ test("[paths we are given] --json as an option's value or after --: a word, not 
     if (json) oneObject(r, line.join(' '));
     else assert.equal(r.stdout, '', `${line.join(' ')}: JSON nobody asked for`);
   }
+});
+
+test("[two of us at once] a Tab while another run holds the backup disk's lock answers at once: __complete takes no lock", async (t) => {
+  const file = lockFile(`target ${s.dst.mountPoint}`);
+  const made = !existsSync(file);
+  mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+  const holder = spawn('flock', ['-x', file, 'sleep', '60'], { stdio: 'ignore' });
+  try {
+    // the lock is held: a run that needs it says so (exit 4)
+    let locked = -1;
+    for (let i = 0; i < 50 && locked !== 4; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      locked = s.cli(['prune', '--config', s.config]).code;
+    }
+    assert.equal(locked, 4, 'the lock is held');
+    for (const what of [['sources'], ['backups', sourceName(s.data)], ['targets']]) {
+      const r = complete([...what, '--config', s.config], { timeoutMs: 5000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.notEqual(r.stdout, '', what.join(' '));
+      t.diagnostic(`${what[0]} with the lock held: ${r.ms.toFixed(0)} ms`);
+      assert.ok(r.ms < 1500, `${what[0]}: ${r.ms} ms`);
+    }
+  } finally {
+    holder.kill('SIGTERM');
+    await new Promise((r) => holder.once('close', r));
+    if (made) rmSync(file, { force: true });
+  }
+});
+
+test('[programs we run] __complete whose reader goes away at the first line (a shell that stopped listening): exits quietly, no stack trace', () => {
+  // the 5,000 backups of the case above: more than a pipe holds, so the writes after head left fail
+  const file = join(s.configDir, 'many.toml');
+  assert.ok(existsSync(file), 'run with the case of 5,000 backups');
+  const r = spawnSync('bash', ['-c', `node ${RELEASE_BIN} __complete backups many --config ${file} | head -n 1`], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').filter(Boolean).length, 1);
+  assert.equal(r.stderr, '', 'nothing on the terminal');
+});
+
+test('[the key press] bash: after --, a source named like an option (-x) is the source, and Tab offers its backups', () => {
+  const file = join(s.configDir, 'dashes.toml');
+  const r = shell('bash', `btrfs-vault restore --config ${file} -- -x ${names[0]!.slice(0, 4)}\t\n`);
+  assert.deepEqual(r.args, ['restore', '--config', file, '--', '-x', names[0]], r.screen);
+});
+
+test('[the release build] the npm tarball: the release bundle, man page, completions, README and docs; no test build, no test sources', () => {
+  const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' });
+  assert.equal(pack.status, 0, pack.stderr);
+  const files = (JSON.parse(pack.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+  for (const f of files)
+    assert.match(f, /^(bin\/|dist\/bundle\/|dist\/man\/|docs\/[A-Z]+\.md$|README\.md$|LICENSE$|package\.json$)/, f);
+  for (const f of ['bin/btrfs-vault.js', 'dist/bundle/launch.cjs', 'dist/man/btrfs-vault.8', 'dist/man/_btrfs-vault'])
+    assert.ok(files.includes(f), f);
+  assert.ok(!files.some((f) => /test/.test(f)), 'no test build');
 });
