@@ -806,3 +806,53 @@ test('[the release build] the npm tarball: the release bundle, man page, complet
     assert.ok(files.includes(f), f);
   assert.ok(!files.some((f) => /test/.test(f)), 'no test build');
 });
+
+test("[secrets] a broken config holding a notify URL with its key: the --json error, the message and __complete's stderr never show the key", () => {
+  const file = join(s.configDir, 'secret.toml');
+  for (const broken of [
+    `url = "https://hc-ping.com/SECRETKEY4711"\ntimeout = "soon"`,
+    `url = "not a url SECRETKEY4711"`,
+    `url = "https://hc-ping.com/SECRETKEY4711"\ncommand = 5`,
+  ]) {
+    writeFileSync(
+      file,
+      `host = "testhost"\nsources = [${JSON.stringify(s.data)}]\n[notify]\n${broken}\n[target]\nmountpoint = ${JSON.stringify(s.dst.mountPoint)}\n`,
+    );
+    for (const line of [['list'], ['status'], ['backup', '--dry-run'], ['schedule', 'status']]) {
+      const r = s.cli([...line, '--json', '--config', file]);
+      assert.equal(r.code, 2, `${line.join(' ')}: ${r.stderr}`);
+      oneObject(r, line.join(' '));
+      assert.doesNotMatch(r.stdout + r.stderr, /SECRETKEY4711/, `${line.join(' ')} with ${broken}`);
+    }
+    const c = complete(['sources', '--config', file]);
+    assert.doesNotMatch(c.stdout + c.stderr, /SECRETKEY4711/, broken);
+  }
+});
+
+test('[what we write into other formats] a --config path with quotes, a line break, $, a backslash and unicode: the --json error is one object that names it exactly', () => {
+  const dir = join(s.dir, 'odd "dir"\n$HOME \\ ü');
+  mkdirSync(dir, { mode: 0o700 });
+  const file = join(dir, "it's.toml");
+  for (const line of [['list'], ['status'], ['restore', s.data, '--to', s.dir], ['schedule', 'install', '--dry-run']]) {
+    const r = s.cli([...line, '--json', '--config', file]);
+    assert.equal(r.code, 2, r.stderr);
+    const doc = oneObject(r, line.join(' '));
+    assert.ok(String(doc.error).includes(file), `${line.join(' ')}: ${String(doc.error)}`);
+  }
+});
+
+test('[the key press] a sources file of 2,000 paths: __complete sources offers each name and path once, quickly', (t) => {
+  const dir = join(s.configDir, 'big');
+  mkdirSync(dir, { mode: 0o700 });
+  const file = join(dir, 'config.toml');
+  writeFileSync(file, `host = "testhost"\n[target]\nmountpoint = ${JSON.stringify(s.dst.mountPoint)}\n`);
+  const paths = Array.from({ length: 2_000 }, (_, i) => `/srv/many/p${i}`);
+  writeFileSync(join(dir, 'sources'), `${paths.join('\n')}\n`, { mode: 0o600 });
+  const r = complete(['sources', '--config', file]);
+  assert.equal(r.code, 0, r.stderr);
+  const words = r.stdout.split('\n').filter(Boolean);
+  assert.equal(words.length, 4_000);
+  assert.equal(new Set(words).size, 4_000);
+  t.diagnostic(`2,000 sources: ${r.ms.toFixed(0)} ms`);
+  assert.ok(r.ms < 3000, `${r.ms} ms`);
+});
