@@ -366,11 +366,17 @@ for (const kind of ['bash', 'zsh'] as const) {
     // the shortest start of the newest that the other backup's name does not share
     const unique = newest.slice(0, [...newest].findIndex((c, i) => c !== names[0]![i]) + 1);
     const name = sourceName(s.data);
-    for (const written of [`'${file}'`, `"${file}"`, file.replaceAll(' ', '\\ '), `~/my\\ etc/config.toml`]) {
-      const source = shell(kind, `btrfs-vault restore --config ${written} ${name.slice(0, 5)}\t\n`);
-      assert.deepEqual(source.args, ['restore', '--config', file, name], `${written}\n${source.screen}`);
-      const backup = shell(kind, `btrfs-vault restore --config ${written} ${name} ${unique}\t\n`);
-      assert.deepEqual(backup.args, ['restore', '--config', file, name, newest], `${written}\n${backup.screen}`);
+    for (const [written, passed] of [
+      [`--config '${file}'`, ['--config', file]],
+      [`--config "${file}"`, ['--config', file]],
+      [`--config ${file.replaceAll(' ', '\\ ')}`, ['--config', file]],
+      [`--config ~/my\\ etc/config.toml`, ['--config', file]],
+      [`--config='${file}'`, [`--config=${file}`]],
+    ] as const) {
+      const source = shell(kind, `btrfs-vault restore ${written} ${name.slice(0, 5)}\t\n`);
+      assert.deepEqual(source.args, ['restore', ...passed, name], `${written}\n${source.screen}`);
+      const backup = shell(kind, `btrfs-vault restore ${written} ${name} ${unique}\t\n`);
+      assert.deepEqual(backup.args, ['restore', ...passed, name, newest], `${written}\n${backup.screen}`);
     }
   });
 }
