@@ -862,3 +862,28 @@ test('[the key press] a sources file of 2,000 paths: __complete sources offers e
   t.diagnostic(`2,000 sources: ${r.ms.toFixed(0)} ms`);
   assert.ok(r.ms < 3000, `${r.ms} ms`);
 });
+
+test('[ordering and agreement] a refused combination or value on any verb, with --json: one object, exit 2, nothing written', () => {
+  const before = state();
+  const to = join(s.src.mountPoint, 'restore-to');
+  mkdirSync(to, { recursive: true });
+  for (const line of [
+    ['backup', '-S', s.data],
+    ['backup', '--target', 'nope'],
+    ['verify', '--full', '--target', 'nope'],
+    ['prune', '--target', 'nope'],
+    ['files', s.data, '../../etc/shadow'],
+    ['schedule', 'install', '--every', ';touch x', '--root', join(s.dir, 'units')],
+    ['restore', s.data, '--to', to, '--before', 'soon'],
+    ['restore', s.data, 'not-a-backup', '--to', to],
+    ['add-mirror'],
+    ['setup', '--dry-run'],
+  ]) {
+    const r = s.cli([...line, '--json', '--config', s.config]);
+    assert.equal(r.code, 2, `${line.join(' ')}: ${r.stderr}`);
+    const doc = oneObject(r, line.join(' '));
+    assert.equal(doc.ok, false);
+    assert.ok(String(doc.error ?? JSON.stringify(doc)).length > 0);
+  }
+  assert.equal(state(), before, 'nothing written');
+});
