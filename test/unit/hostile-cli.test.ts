@@ -6,6 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
+import { fromNotRoot, isVaultError } from '../../src/core/errors.js';
 import { normalizeArgv, WITH_SUBCOMMANDS } from '../../src/cli/argv.js';
 import { RELEASE_BIN } from '../support/cli.js';
 import { scratchDir } from '../support/scratch.js';
@@ -254,4 +255,20 @@ test('[the release build] the man page and the completions hold nothing of the m
     // the host's name as a word (a short one is a part of many words)
     assert.doesNotMatch(text, new RegExp(`(?<![\\w-])${hostname()}(?![\\w-])`), `${file} names this host`);
   }
+});
+
+test("a refused system call in a run that is not root's is the user's to fix (exit 2, run it as root); as root, or any other error, it stays what it was", () => {
+  const denied = Object.assign(new Error("EACCES: permission denied, mkdir '/run/btrfs-vault/locks'"), {
+    code: 'EACCES',
+  });
+  const mapped = fromNotRoot(denied, 1000);
+  assert.ok(isVaultError(mapped));
+  assert.equal(mapped.exitCode, 2);
+  assert.match(mapped.message, /permission denied.*user 1000, not root/);
+  assert.match(mapped.fix ?? '', /as root/);
+  const eperm = fromNotRoot(Object.assign(new Error('x'), { code: 'EPERM' }), 1000);
+  assert.ok(isVaultError(eperm) && eperm.exitCode === 2);
+  assert.equal(fromNotRoot(denied, 0), denied, 'as root: a real surprise');
+  const other = Object.assign(new Error('no such file'), { code: 'ENOENT' });
+  assert.equal(fromNotRoot(other, 1000), other);
 });
