@@ -888,3 +888,42 @@ test('[ordering and agreement] a refused combination or value on any verb, with 
   }
   assert.equal(state(), before, 'nothing written');
 });
+
+test('[paths we are given] a mistyped source name on every verb that takes one (backup, verify, prune, list, files, restore; with and without --json): one refusal, exit 2, the same message and fix, nothing written; __complete backups offers nothing', () => {
+  const to = join(s.src.mountPoint, 'typo-to');
+  mkdirSync(to, { recursive: true });
+  const typo = 'dat-typo';
+  const lines = [
+    ['backup', typo],
+    ['backup', typo, '--dry-run'],
+    ['verify', typo],
+    ['prune', typo],
+    ['prune', typo, '--dry-run'],
+    ['list', typo],
+    ['files', typo, 'f.txt'],
+    ['restore', typo, '--to', to],
+    ['restore', typo, names[0]!, '--path', 'f.txt', '--to', join(to, 'f.txt')],
+  ];
+  const before = state();
+  const said = new Set<string>();
+  const saidJson = new Set<string>();
+  for (const line of lines) {
+    const what = line.join(' ');
+    const r = s.cli([...line, '--config', s.config]);
+    assert.equal(r.code, 2, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`"${typo}" is no source`), `${what}: ${r.stderr}`);
+    said.add(r.stderr);
+    const j = s.cli([...line, '--json', '--config', s.config]);
+    assert.equal(j.code, 2, `${what} --json: exit ${j.code}\n${j.stdout}\n${j.stderr}`);
+    const doc = oneObject(j, `${what} --json`);
+    saidJson.add(JSON.stringify([doc.error, doc.fix]));
+  }
+  assert.equal(said.size, 1, `one message on every verb:\n${[...said].join('\n---\n')}`);
+  assert.equal(saidJson.size, 1, `one error and fix on every verb:\n${[...saidJson].join('\n')}`);
+  const [error, fix] = JSON.parse([...saidJson][0]!) as [string, string];
+  assert.ok(fix.includes(sourceName(s.data)), `the fix names the configured sources: ${fix}`);
+  assert.ok([...said][0]!.includes(error), 'the same words with and without --json');
+  assert.equal(state(), before, 'nothing written');
+  const c = complete(['--config', s.config, 'backups', typo]);
+  assert.deepEqual([c.code, c.stdout, c.stderr], [0, '', '']);
+});
