@@ -22,8 +22,6 @@ import type { Runner } from '../../system/runner.js';
 import { filesystemLayer } from '../../stack/filesystem.js';
 import { planSource } from '../retention/retention-plan.js';
 import { rotationPins } from '../retention/rotation-pins.js';
-import { assertOnDisk, noSuchSource } from '../session/source-pick.js';
-import { lexists } from '../../system/no-follow.js';
 
 export interface SnapshotRow {
   name: string;
@@ -63,11 +61,7 @@ export interface Listing {
 }
 
 /** Read-only: what exists on each side, which snapshots pair up, where `latest` points. */
-export async function listBackups(
-  runner: Runner,
-  config: VaultConfig,
-  sources: (SourceConfig & { fromDisk?: true })[],
-): Promise<Listing> {
+export async function listBackups(runner: Runner, config: VaultConfig, sources: SourceConfig[]): Promise<Listing> {
   const mounts = await readMounts();
   const targetMount = await filesystemLayer.mountOf({ runner, config, mounts: async () => mounts });
   const usable = targetMount?.fsType === 'btrfs' ? targetMount : undefined;
@@ -81,11 +75,6 @@ export async function listBackups(
   targetListing?.catch(() => {}); // awaited per source below
   const out: SourceListing[] = [];
   for (const s of sources) {
-    // a backup folder named on the command line: a name it holds nowhere is no source
-    if (s.fromDisk && !lexists(s.snapshotDir)) {
-      if (!usable) throw noSuchSource(config, s.path);
-      assertOnDisk(config, s, usable.mountPoint);
-    }
     const entry: SourceListing = {
       source: s.path,
       name: s.name,

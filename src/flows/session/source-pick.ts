@@ -106,6 +106,8 @@ export function namedSources(config: VaultConfig, args: readonly string[]): (Sou
   const out: (SourceConfig & { fromDisk?: true })[] = [];
   for (const arg of args) {
     const source = restoreSource(config, arg);
+    if (source.fromDisk && !lexists(source.snapshotDir) && !onSomeDisk(config, source.name))
+      throw noSuchSource(config, source.path);
     if (!out.some((o) => o.name === source.name)) out.push(source);
   }
   return out;
@@ -137,6 +139,15 @@ export function assertOnMountedDisk(config: VaultConfig, source: SourceConfig & 
   if (!source.fromDisk) return;
   const at = resolve(config.target.mountpoint);
   if (findMount(readMountsSync(), at)?.mountPoint === at) assertOnDisk(config, source, at);
+}
+
+/** A backup folder of this name on any of the config's disks that is mounted (list reads every one). */
+function onSomeDisk(config: VaultConfig, name: string): boolean {
+  const mounts = readMountsSync();
+  return [config.target, ...(config.targets ?? [])].some((t) => {
+    const at = resolve(t.mountpoint);
+    return findMount(mounts, at)?.mountPoint === at && lexists(join(at, name));
+  });
 }
 
 function unconfigured(config: VaultConfig, given: string, path: string): SourceConfig {
