@@ -24,12 +24,13 @@ import { copyrightFile } from './deb-copyright.mjs';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const { version } = pkg;
 const NAME = 'btrfs-vault';
-const MAINTAINER = 'btrfs-vault developers <btrfs-vault@users.noreply.github.com>';
+const MAINTAINER = maintainer();
 const epoch = Number(
   process.env.SOURCE_DATE_EPOCH || execFileSync('git', ['log', '-1', '--format=%ct'], { encoding: 'utf8' }).trim(),
 );
 // node scripts/deb.mjs [FOLDER]: where the .deb goes (default: here, like npm pack)
 const out = join(process.argv[2] ?? '.', `${NAME}_${version}_all.deb`);
+mkdirSync(dirname(out), { recursive: true });
 const stage = 'dist/deb';
 const root = join(stage, 'root');
 rmSync(stage, { recursive: true, force: true });
@@ -82,10 +83,11 @@ put(
     `${NAME} (${version}) unstable; urgency=medium\n\n  * Release ${version} (the project's history is its changelog).\n\n -- ${MAINTAINER}  ${rfc2822(epoch)}\n`,
   ),
 );
-// Debian policy 12.3: documentation over 4 kB compressed with gzip -9n
+// Debian policy 12.3: documentation over 4 kB compressed with gzip -9n. docs/ stays a
+// folder beside the README, so the paths the README, the man page and messages name are there
 for (const f of ['README.md', ...readdirSync('docs').map((f) => join('docs', f))].filter((f) => f.endsWith('.md'))) {
   const data = readFileSync(f);
-  const to = `${doc}/${f.replace(/^docs\//, '')}`;
+  const to = `${doc}/${f}`;
   if (data.length > 4096) put(`${to}.gz`, gz(data));
   else put(to, data);
 }
@@ -162,6 +164,21 @@ execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], {
 });
 
 process.stdout.write(`${out}\n`);
+
+/**
+ * The Maintainer field: the packager's DEBFULLNAME and DEBEMAIL (as dch takes them), else
+ * package.json's author ("Name <address>"); without an address the build stops.
+ */
+function maintainer() {
+  const { DEBFULLNAME: name, DEBEMAIL: mail } = process.env;
+  if (name && mail) return `${name} <${mail}>`;
+  const author = typeof pkg.author === 'object' ? `${pkg.author.name} <${pkg.author.email}>` : pkg.author;
+  if (typeof author !== 'string' || !/^[^<>]+ <[^@\s<>]+@[^@\s<>]+>$/.test(author))
+    throw new Error(
+      'the .deb needs a Maintainer: set DEBFULLNAME and DEBEMAIL, or "author": "Name <address>" in package.json',
+    );
+  return author;
+}
 
 function ancestors(path) {
   const parts = path.split('/').slice(0, -1);

@@ -1,8 +1,8 @@
 import { readdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { targetsOf } from '../config/target-view.js';
 import { compareSnapshotNames, isSnapshotName } from '../core/naming.js';
+import { restoreSource } from '../flows/session/source-pick.js';
 
 // `btrfs-vault __complete sources|backups SOURCE|targets` (hidden): the words the bash
 // and zsh completions offer, one a line. A key press waits for it, so it reads only the
@@ -34,9 +34,9 @@ async function wordsFor(what: string, source: string | undefined, file: string):
     case 'backups': {
       if (source === undefined) return [];
       const config = await loadConfig(file);
-      const abs = resolve(source);
-      const picked = config.sources.find((s) => s.name === source || s.path === abs);
-      if (!picked) return [];
+      // the source as restore and files take it: by name, or by path also through a symlink
+      const picked = restoreSource(config, source);
+      if (picked.fromDisk) return [];
       // the snapshots on the source side: each names a backup (the disk is not opened)
       return readdirSync(picked.snapshotDir).filter(isSnapshotName).sort(compareSnapshotNames).reverse();
     }

@@ -1,4 +1,4 @@
-import { ExitCode, fromPrompt, isVaultError } from '../core/errors.js';
+import { ExitCode, fromNotRoot, fromPrompt, isVaultError } from '../core/errors.js';
 import { errorText } from '../ui/json-output.js';
 
 export interface ErrorOutput {
@@ -10,7 +10,7 @@ export interface ErrorOutput {
 
 /** The one place errors become a message and an exit code. */
 export function reportError(thrown: unknown, out: ErrorOutput = {}): number {
-  const err = fromPrompt(thrown);
+  const err = fromNotRoot(fromPrompt(thrown), process.geteuid?.());
   const stderr = out.stderr ?? ((t: string) => process.stderr.write(t));
   const stdout = out.stdout ?? ((t: string) => process.stdout.write(t));
   let message: string;

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ExitCode, exitCodesHelp } from '../core/exit-codes.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
 import { errorText } from '../ui/json-output.js';
-import { normalizeArgv } from './argv.js';
+import { normalizeArgv, switchGiven } from './argv.js';
 import { VERSION } from '../core/version.js';
 import type * as Commands from './commands.js';
 
@@ -21,25 +21,36 @@ export async function runCli(args: readonly string[], load: LoadCommands): Promi
     if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
   });
   const { program, code } = buildProgram(load);
+  const argv = normalizeArgv(args);
   try {
-    await program.parseAsync(normalizeArgv(args), { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     const e = err as { code?: string; exitCode?: number; message?: string };
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
       if (e.exitCode === 0) return ExitCode.ok; // --help, --version
       // commander printed the error and the usage; say what to do, and keep --json's promise
-      const command = program.commands.find((c) => args.includes(c.name()))?.name();
+      const command = commandWords(program, argv);
       const fix = `see: btrfs-vault ${command ? `${command} ` : ''}--help`;
       process.stderr.write(`fix: ${fix}\n`);
-      if (args.includes('--json'))
-        process.stdout.write(
-          errorText({ error: (e.message ?? '').replace(/^error: /, ''), fix, exitCode: ExitCode.usage }),
-        );
+      // `help frob`: commander shows the help and says only "(outputHelp)"
+      const error =
+        e.code === 'commander.help' && argv[0] === 'help' ? `unknown command '${argv[1]}'` : (e.message ?? '');
+      if (switchGiven(args, '--json'))
+        process.stdout.write(errorText({ error: error.replace(/^error: /, ''), fix, exitCode: ExitCode.usage }));
       return ExitCode.usage;
     }
-    return load().reportError(err, { json: args.includes('--json') });
+    return load().reportError(err, { json: switchGiven(args, '--json') });
   }
   return code();
+}
+
+/** The command a usage error is about, as its --help is asked for: "restore", "schedule install". */
+function commandWords(program: Command, argv: readonly string[]): string {
+  const command = program.commands.find((c) => c.name() === argv[0] && c.name() !== 'help');
+  if (!command) return '';
+  const next = argv.slice(1).find((a) => !a.startsWith('-'));
+  const sub = command.commands.find((c) => c.name() === next);
+  return sub ? `${command.name()} ${sub.name()}` : command.name();
 }
 
 /**

@@ -87,15 +87,19 @@ export function resolveSources(
   // Within one list, a path twice is a mistake to show; the sources file may repeat a
   // configured path (then the config's settings hold). Two paths with one folder name
   // would mix two sources' backups in one chain.
+  // (maps, not scans: every command loads the config, and a sources file may hold thousands)
   const sources: Entry[] = [];
+  const byPath = new Map<string, { entry: Entry; list: 'config' | 'file' }>();
+  const byName = new Map<string, Entry>();
   for (const [list, entries] of [
     ['config', fromConfig],
     ['file', fromFile],
   ] as const) {
     for (const s of entries) {
-      const same = sources.find((o) => o.path === s.path);
-      if (same) {
-        if (entries.includes(same)) {
+      const known = byPath.get(s.path);
+      if (known) {
+        const same = known.entry;
+        if (known.list === list) {
           problems.push(
             problem(
               s.where,
@@ -106,7 +110,7 @@ export function resolveSources(
         }
         continue;
       }
-      const clash = sources.find((o) => o.name === s.name);
+      const clash = byName.get(s.name);
       if (clash) {
         problems.push(
           problem(
@@ -118,12 +122,15 @@ export function resolveSources(
         continue;
       }
       sources.push(s);
+      byPath.set(s.path, { entry: s, list });
+      byName.set(s.name, s);
     }
   }
   const plain = (s: Entry): SourceConfig => ({ path: s.path, name: s.name, snapshotDir: s.snapshotDir });
+  const inFile = new Set(fromFile.map((f) => f.path));
   return {
     sources: sources.map(plain),
-    fromFile: sources.filter((s) => fromFile.some((f) => f.path === s.path)).map(plain),
+    fromFile: sources.filter((s) => inFile.has(s.path)).map(plain),
   };
 }
 

@@ -68,6 +68,19 @@ export function fromPrompt(err: unknown): unknown {
     : err;
 }
 
+/**
+ * A system call refused for want of privilege in a run that is not root's (a lock
+ * folder in /run, a unit in /etc): the user's to fix by running it as root, not a bug.
+ */
+export function fromNotRoot(err: unknown, euid: number | undefined): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (euid === undefined || euid === 0 || isVaultError(err) || (code !== 'EACCES' && code !== 'EPERM')) return err;
+  return new UserError(
+    `${(err as Error).message} (btrfs-vault runs as user ${euid}, not root)`,
+    'run it as root (sudo btrfs-vault ...): btrfs, the locks in /run/btrfs-vault and the units need it',
+  );
+}
+
 /** An external program failed; keeps the exact command, how it ended and its stderr. */
 export class CommandFailedError extends VaultError {
   constructor(

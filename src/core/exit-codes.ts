@@ -25,7 +25,7 @@ export const EXIT_CODES = [
     name: 'usage',
     code: 2,
     meaning: 'bad input (nothing written)',
-    when: 'bad input: command line (a backup that is not there, a read-only `--to`), config, a source path; nothing written; `doctor`: an error',
+    when: 'bad input: command line (a backup that is not there, a read-only `--to`), config, a source path, a run without root; nothing written; `doctor`: an error',
   },
   {
     name: 'target',

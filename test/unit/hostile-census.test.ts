@@ -23,6 +23,7 @@ const CLASSES: Record<string, string> = {
   'the release build': 'test-only switches (weak LUKS keys, kill points) absent from what users install',
   'what the kernel tells us': 'log lines of other filesystems, addresses that are a stripe, not a block',
   'what we read back': 'our own records (the host record) edited by hand, torn, or of another shape',
+  'the key press': 'a Tab: no disk opened, no program run, fast; a word from the config never run by the shell',
 };
 const BAD_INPUT = 'bad input';
 const BAD_INPUT_ASK = 'configs, sources files, command lines: refused with the fix, exit 2, nothing written';

@@ -15,11 +15,13 @@ import { COMMANDS } from '../../src/cli/argv.js';
 const root = process.cwd();
 const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 /** every command that prints JSON: the top-level ones and schedule's three */
+// serve answers a client in the protocol's JSON lines (docs/SERVER.md), not --json's
 const JSON_COMMANDS = [
-  ...COMMANDS.filter((c) => c !== 'help' && c !== 'schedule'),
+  ...COMMANDS.filter((c) => c !== 'help' && c !== 'schedule' && c !== 'target' && c !== 'serve'),
   'schedule install',
   'schedule remove',
   'schedule status',
+  'target add',
 ];
 
 /** runCli with stdout and stderr captured; a command's code is never loaded. */

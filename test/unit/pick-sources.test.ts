@@ -21,7 +21,7 @@ function configWith(sources: { path: string; name?: string }[], snapshotDir = '/
     snapshotDir,
     sources: list,
     sourcesFromFile: [],
-    target: {} as VaultConfig['target'],
+    target: { mountpoint: '/media/btrfs-vault-no-such-disk' } as VaultConfig['target'],
   };
 }
 
@@ -130,7 +130,11 @@ test('a source is named the same way by every command: by its name or its path (
   assert.match(refusal(() => pickSources(config, ['mine', data], false)).message, /are the same subvolume/);
   assert.deepEqual(namedSources(config, ['mine', data, 'srv-www']), [mine, config.sources[1]]);
   assert.deepEqual(namedSources(config, []), config.sources);
-  // list, like restore and files, takes a backup folder on the disk by its name
+  // list, like restore and files, takes a backup folder by its name (its snapshots here, or
+  // its backups on a mounted disk); a name that is nowhere is no source, as on every verb
+  assert.match(refusal(() => namedSources(config, ['old-host'])).message, /"old-host" is no source/);
+  assert.match(refusal(() => pickSources(config, ['old-host'], false)).message, /"old-host" is no source/);
+  mkdirSync(join(dir, 'snaps', 'old-host'), { recursive: true });
   assert.equal(namedSources(config, ['old-host'])[0]!.name, 'old-host');
 });
 

@@ -29,30 +29,80 @@ export function bashCompletion(model: ProgramModel, onMissing?: OnMissing): stri
 
 # the words of \`btrfs-vault __complete WHAT [SOURCE]\` (it reads the config only)
 _btrfs_vault_ask() {
-  local config=$1
-  shift
-  if [[ -n $config ]]; then
-    command btrfs-vault __complete "$@" --config "$config" 2>/dev/null
-  else
-    command btrfs-vault __complete "$@" 2>/dev/null
-  fi
+  local -a config=()
+  [[ -n $1 ]] && config=(--config "$1")
+  command btrfs-vault __complete "$2" "\${config[@]}" "\${@:3}" 2>/dev/null
 }
 
-# COMPREPLY: the words that start with the word being completed
-_btrfs_vault_offer() {
-  local w
-  for w in "\${@:2}"; do
-    [[ -n $w && $w == "$1"* ]] && COMPREPLY+=("$w")
+# REPLY: the word as the command will get it: quotes and backslashes taken off, a
+# leading ~/ made $HOME/ (never eval: the line may hold a $(…) nobody has run yet)
+_btrfs_vault_dequote() {
+  local w=$1 q='' c i
+  REPLY=''
+  [[ $w == '~/'* ]] && w=$HOME/\${w:2}
+  for ((i = 0; i < \${#w}; i++)); do
+    c=\${w:i:1}
+    if [[ $q == "'" ]]; then
+      [[ $c == "'" ]] && q='' || REPLY+=$c
+    elif [[ $c == '\\' ]]; then
+      ((i++))
+      # inside "…" a backslash quotes only $ \` " and itself
+      [[ $q == '"' && \${w:i:1} != [\\$\\\`\\"\\\\] ]] && REPLY+='\\'
+      REPLY+=\${w:i:1}
+    elif [[ ( $c == "'" || $c == '"' ) && ( -z $q || $q == "$c" ) ]]; then
+      [[ -n $q ]] && q='' || q=$c
+    else
+      REPLY+=$c
+    fi
   done
 }
 
-# COMPREPLY: the lines of $2 that start with $1 (no process substitution: it needs
-# /dev/fd, and a reader that fails leaves the writer running on)
+# REPLY: a word ($2) quoted for the line as the word being completed ($1) began: a name
+# from the config goes in as text, never as shell syntax ($(…), \`, ;, spaces, quotes)
+_btrfs_vault_quote() {
+  case $1 in
+    \\'*) REPLY=\${2//\\'/\\'\\\\\\'\\'} ;;
+    \\"*)
+      REPLY=\${2//\\\\/\\\\\\\\}
+      REPLY=\${REPLY//\\"/\\\\\\"}
+      REPLY=\${REPLY//\\$/\\\\\\$}
+      REPLY=\${REPLY//\\\`/\\\\\\\`} ;;
+    *) printf -v REPLY '%q' "$2" ;;
+  esac
+}
+
+# COMPREPLY: the words that start with the word being completed ($1, as typed), quoted
+_btrfs_vault_offer() {
+  local w typed=$1 cur
+  _btrfs_vault_dequote "$typed"
+  cur=$REPLY
+  for w in "\${@:2}"; do
+    if [[ -n $w && $w == "$cur"* ]]; then
+      _btrfs_vault_quote "$typed" "$w"
+      COMPREPLY+=("$REPLY")
+    fi
+  done
+}
+
+# the same for the lines of $2 (no process substitution: it needs /dev/fd, and a
+# reader that fails leaves the writer running on)
 _btrfs_vault_offer_lines() {
   local line
+  local -a lines=()
   while IFS= read -r line; do
-    [[ -n $line && $line == "$1"* ]] && COMPREPLY+=("$line")
+    lines+=("$line")
   done <<<"$2"
+  _btrfs_vault_offer "$1" "\${lines[@]}"
+}
+
+# COMPREPLY: files (compgen $2: -f, -d) starting with the word $1, quoted by bash itself
+_btrfs_vault_files() {
+  local line
+  compopt -o filenames 2>/dev/null
+  _btrfs_vault_dequote "$1"
+  while IFS= read -r line; do
+    [[ -n $line ]] && COMPREPLY+=("$line")
+  done <<<"$(compgen "$2" -- "$REPLY")"
 }
 
 # options that take a value, and what kind of value
@@ -68,20 +118,27 @@ _btrfs_vault_values() {
   local kind=$1 cur=$2 config=$3 source=$4 w
   local -a words=()
   case $kind in
-    file) compopt -o filenames 2>/dev/null; _btrfs_vault_offer_lines "$cur" "$(compgen -f -- "$cur")" ;;
-    dir) compopt -o filenames 2>/dev/null; _btrfs_vault_offer_lines "$cur" "$(compgen -d -- "$cur")" ;;
+    file) _btrfs_vault_files "$cur" -f ;;
+    dir) _btrfs_vault_files "$cur" -d ;;
     disk)
       for w in /dev/disk/by-id/*; do
         [[ -e $w && $w != *-part[0-9]* ]] && words+=("$w")
       done
       _btrfs_vault_offer "$cur" "\${words[@]}" ;;
     source | source-or-dir)
-      _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" sources)"
-      if [[ $kind == source-or-dir && $cur == [/.]* ]]; then
-        compopt -o filenames 2>/dev/null
-        _btrfs_vault_offer_lines "$cur" "$(compgen -d -- "$cur")"
+      _btrfs_vault_dequote "$cur"
+      if [[ $kind == source-or-dir && $REPLY == [/.]* ]]; then
+        # a path: folders, and the sources' paths that are there, both quoted by bash
+        # as files (it would quote a path that is not there wrong)
+        _btrfs_vault_files "$cur" -d
+        local typed=$REPLY
+        while IFS= read -r w; do
+          [[ -n $w && $w == "$typed"* && -e $w ]] && COMPREPLY+=("$w")
+        done <<<"$(_btrfs_vault_ask "$config" sources)"
+      else
+        _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" sources)"
       fi ;;
-    backup) [[ -n $source ]] && _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" backups "$source")" ;;
+    backup) [[ -n $source ]] && _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" backups -- "$source")" ;;
     target) _btrfs_vault_offer_lines "$cur" "$(_btrfs_vault_ask "$config" targets)" ;;
     host) _btrfs_vault_offer "$cur" "$(uname -n)" ;;
     command) _btrfs_vault_offer "$cur" ${data.top.map((t) => t.name).join(' ')} ;;
@@ -92,7 +149,7 @@ _btrfs_vault_values() {
 _btrfs_vault() {
   COMPREPLY=()
   local cur=\${COMP_WORDS[COMP_CWORD]} prev=\${COMP_WORDS[COMP_CWORD - 1]}
-  local cmd='' config='' expect='' w i opts args subs kind
+  local cmd='' config='' expect='' w i opts args subs kind ddash=''
   local -a pos=()
   # --opt=value: bash splits it at the "="
   local opt=''
@@ -107,17 +164,28 @@ _btrfs_vault() {
     w=\${COMP_WORDS[i]}
     if [[ -n $expect ]]; then
       [[ $w == = ]] && continue
-      [[ $expect == --config ]] && config=$w
+      if [[ $expect == --config ]]; then
+        _btrfs_vault_dequote "$w"
+        config=$REPLY
+      fi
       expect=''
       continue
     fi
+    # after --, every word is an argument (a source named -x)
+    if [[ -n $ddash ]]; then
+      [[ -z $cmd ]] && cmd=backup
+      _btrfs_vault_dequote "$w"
+      pos+=("$REPLY")
+      continue
+    fi
     case $w in
+      --) ddash=1 ;;
       -*) _btrfs_vault_value_kind "$w" >/dev/null && expect=$w ;;
       *)
         if [[ -z $cmd ]]; then
           case " ${data.top.map((t) => t.name).join(' ')} " in
             *" $w "*) cmd=$w ;;
-            *) cmd=backup; pos+=("$w") ;;
+            *) cmd=backup; _btrfs_vault_dequote "$w"; pos+=("$REPLY") ;;
           esac
         elif ((\${#pos[@]} == 0)) && [[ ${q(
           `|${data.commands
@@ -127,7 +195,8 @@ _btrfs_vault() {
         )} == *"|$cmd $w|"* ]]; then
           cmd="$cmd $w"
         else
-          pos+=("$w")
+          _btrfs_vault_dequote "$w"
+          pos+=("$REPLY")
         fi ;;
     esac
   done
@@ -140,7 +209,7 @@ ${cases.join('\n')}
     _btrfs_vault_values "$kind" "$cur" "$config" "\${pos[0]}"
     return 0
   fi
-  if [[ $cur == -* ]]; then
+  if [[ $cur == -* && -z $ddash ]]; then
     [[ -z $cmd ]] && opts=${q(data.programOptions.join(' '))}
     read -r -a args <<<"$opts"
     _btrfs_vault_offer "$cur" "\${args[@]}"
@@ -149,7 +218,8 @@ ${cases.join('\n')}
   if [[ -z $cmd ]]; then
     _btrfs_vault_offer "$cur" ${data.top.map((t) => t.name).join(' ')}
     # no command: backup, which takes paths
-    [[ $cur == [/.]* ]] && _btrfs_vault_values source-or-dir "$cur" "$config"
+    _btrfs_vault_dequote "$cur"
+    [[ $REPLY == [/.]* ]] && _btrfs_vault_values source-or-dir "$cur" "$config"
     return 0
   fi
   if [[ -n $subs && $cmd != *" "* ]]; then

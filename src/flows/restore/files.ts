@@ -9,6 +9,7 @@ import { readMounts } from '../../system/mounts.js';
 import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
 import { copyBack } from './copy-back.js';
+import { assertOnDisk, assertOnMountedDisk } from '../session/source-pick.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
 // bringing one version back. Inside a backup nothing is followed: a path whose folders
@@ -79,7 +80,7 @@ export function statInside(root: string, rel: string): Stats | undefined {
  */
 export async function runFiles(opts: {
   config: VaultConfig;
-  source: SourceConfig;
+  source: SourceConfig & { fromDisk?: true };
   path: string;
   runner: Runner;
   mode: OutputMode;
@@ -89,6 +90,7 @@ export async function runFiles(opts: {
   signal?: AbortSignal;
 }): Promise<FilesReport> {
   const { config, source, runner } = opts;
+  assertOnMountedDisk(config, source);
   const rel = pathInSource(source, opts.path);
   const report: FilesReport = {
     ok: false,
@@ -104,6 +106,7 @@ export async function runFiles(opts: {
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
   const backupsOf = async () => {
     const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
+    assertOnDisk(config, source, mount.mountPoint);
     return backupsIn(await listTargetSubvolumes(runner, mount), join(mount.mountPoint, source.name));
   };
   const { pickBackup, restore } = opts;

@@ -17,6 +17,7 @@ import { OWNER_FILE } from '../../btrfs/folders.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
 import { progressInterval, type OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from '../session/target-session.js';
+import { assertOnDisk, assertOnMountedDisk } from '../session/source-pick.js';
 
 export interface RestoreOptions {
   config: VaultConfig;
@@ -63,6 +64,7 @@ export interface RestoreReport extends SourceResult {
  */
 export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const { config, runner, source } = opts;
+  assertOnMountedDisk(config, source);
   const report: RestoreReport = {
     ok: false,
     dryRun: !runner.changesTakeEffect,
@@ -167,6 +169,7 @@ async function restore(
   const targetDir = join(mountPoint, source.name);
   const backups = await backupsOf(runner, mountPoint, source);
   if (backups.length === 0) {
+    assertOnDisk(opts.config, source, mountPoint);
     const there = backupFolders(mountPoint);
     throw new TargetError(
       `there is no backup of ${source.path} on ${mountPoint} (looked in ${targetDir})`,

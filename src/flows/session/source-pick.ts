@@ -1,4 +1,7 @@
 import { join, resolve } from 'node:path';
+import { findMount } from '../../core/mountinfo.js';
+import { readMountsSync } from '../../system/mounts.js';
+import { lexists } from '../../system/no-follow.js';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { pathIdentity, realPathOr } from '../../config/identity.js';
 import { badPathReason } from '../../config/sources.js';
@@ -59,7 +62,8 @@ export function pickSources(config: VaultConfig, paths: readonly string[], fromF
     const source =
       byName(config, given, id, identityOf) ??
       config.sources.find((s) => s.path === abs || (id !== undefined && identityOf(s) === id)) ??
-      unconfigured(config, given, realPathOr(abs));
+      (!given.includes('/') && id === undefined ? undefined : unconfigured(config, given, realPathOr(abs)));
+    if (!source) throw noSuchSource(config, given);
     const same = picked.find((o) => o.source.path === source.path || (id !== undefined && o.id === id));
     if (same) throw new UserError(`${same.given} and ${given} are the same subvolume`, 'name each subvolume once');
     const clash = picked.find((o) => o.source.name === source.name);
@@ -97,14 +101,53 @@ function byName(
 }
 
 /** Several sources named as `restoreSource` takes them (list): each once, in the order given. */
-export function namedSources(config: VaultConfig, args: readonly string[]): SourceConfig[] {
+export function namedSources(config: VaultConfig, args: readonly string[]): (SourceConfig & { fromDisk?: true })[] {
   if (args.length === 0) return config.sources;
-  const out: SourceConfig[] = [];
+  const out: (SourceConfig & { fromDisk?: true })[] = [];
   for (const arg of args) {
     const source = restoreSource(config, arg);
+    if (source.fromDisk && !lexists(source.snapshotDir) && !onSomeDisk(config, source.name))
+      throw noSuchSource(config, source.path);
     if (!out.some((o) => o.name === source.name)) out.push(source);
   }
   return out;
+}
+
+/**
+ * A word that names nothing: no configured source by that name or path, no path here
+ * (backup, verify, prune), no backup folder on the disk (list, files, restore). The one
+ * refusal of every verb, so a typo reads the same wherever it is made.
+ */
+export function noSuchSource(config: VaultConfig, given: string): UserError {
+  return new UserError(
+    `${JSON.stringify(given)} is no source: ${config.file} has none by that name or path`,
+    `name a source by its name or path (btrfs-vault list shows them, and the backup folders on the disk): ${config.sources.map((s) => s.name).join(', ') || 'none are configured'}`,
+  );
+}
+
+/** A source named only by its backup folder (restoreSource's fromDisk) that the mounted disk does not hold is no source. */
+export function assertOnDisk(
+  config: VaultConfig,
+  source: SourceConfig & { fromDisk?: true },
+  mountPoint: string,
+): void {
+  if (source.fromDisk && !lexists(join(mountPoint, source.name))) throw noSuchSource(config, source.path);
+}
+
+/** With the disk mounted already, a backup folder it does not hold is refused before anything is locked or opened. */
+export function assertOnMountedDisk(config: VaultConfig, source: SourceConfig & { fromDisk?: true }): void {
+  if (!source.fromDisk) return;
+  const at = resolve(config.target.mountpoint);
+  if (findMount(readMountsSync(), at)?.mountPoint === at) assertOnDisk(config, source, at);
+}
+
+/** A backup folder of this name on any of the config's disks that is mounted (list reads every one). */
+function onSomeDisk(config: VaultConfig, name: string): boolean {
+  const mounts = readMountsSync();
+  return [config.target, ...(config.targets ?? [])].some((t) => {
+    const at = resolve(t.mountpoint);
+    return findMount(mounts, at)?.mountPoint === at && lexists(join(at, name));
+  });
 }
 
 function unconfigured(config: VaultConfig, given: string, path: string): SourceConfig {

@@ -1,6 +1,14 @@
 import { realpathSync } from 'node:fs';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
-import { errorMessage, ExitCode, fromPrompt, InterruptedError, TargetError, VaultError } from '../../core/errors.js';
+import {
+  errorMessage,
+  ExitCode,
+  fromNotRoot,
+  fromPrompt,
+  InterruptedError,
+  TargetError,
+  VaultError,
+} from '../../core/errors.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import { PendingFrees } from '../../btrfs/freed-space.js';
 import { commitSource, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
@@ -86,7 +94,8 @@ export class TargetSession<R extends SourceResult> {
     this.ctx = { runner, config, mounts: readMounts };
   }
 
-  fail(r: R, err: unknown): void {
+  fail(r: R, thrown: unknown): void {
+    const err = fromNotRoot(thrown, process.geteuid?.());
     r.status = 'failed';
     r.error = errorMessage(err);
     if (err instanceof VaultError) {
@@ -359,8 +368,10 @@ export class TargetSession<R extends SourceResult> {
    * opening included), and each checked source that never ran is a failure of its own.
    */
   outcome(): { whole: unknown; exitCode: number } {
-    const whole: unknown =
-      this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined);
+    const whole: unknown = fromNotRoot(
+      this.fatal ?? this.closeError ?? (this.opts.signal?.aborted ? (this.opts.signal.reason as unknown) : undefined),
+      process.geteuid?.(),
+    );
     // a dry-run may leave its sources unrun: a disk opened on paper cannot be read
     if (this.runner.changesTakeEffect && whole === undefined) {
       for (const r of this.results.filter((x) => x.status === 'not-run' && this.checked.has(x))) {
