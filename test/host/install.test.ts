@@ -31,8 +31,8 @@ test(
     const installed = join(prefix, 'lib/node_modules/btrfs-vault');
     assert.deepEqual(
       readdirSync(installed).sort(),
-      ['LICENSE', 'README.md', 'bin', 'dist', 'package.json'],
-      'the code, and nothing else',
+      ['LICENSE', 'README.md', 'bin', 'dist', 'docs', 'package.json'],
+      'the code and the docs the README and the man page name, nothing else',
     );
     const bin = join(prefix, 'bin', 'btrfs-vault');
     const { version } = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
