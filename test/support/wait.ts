@@ -22,3 +22,13 @@ export function waitForDevice(path: string, ms = 15_000): void {
     spawnSync('sleep', ['0.1']);
   }
 }
+
+/** Blocks until `path` is gone, letting udev settle between looks (it removes the links). */
+export function waitForGone(path: string, ms = 15_000): void {
+  const end = Date.now() + ms;
+  while (existsSync(path)) {
+    if (Date.now() > end) throw new Error(`${path} is still there`);
+    sh('udevadm', ['settle']);
+    spawnSync('sleep', ['0.1']);
+  }
+}

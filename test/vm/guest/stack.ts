@@ -26,7 +26,7 @@ import { mountCommands } from '../../../src/stack/filesystem.js';
 import { cli } from '../../support/cli.js';
 import { sh } from '../../support/sh.js';
 import { tree } from '../../support/tree.js';
-import { waitForDevice } from '../../support/wait.js';
+import { waitForDevice, waitForGone } from '../../support/wait.js';
 import { assertInVm, OUT, runScenarios, unplugDisk, vmDisk, type Scenario } from './support.js';
 import { metaTree } from '../../support/meta-tree.js';
 
@@ -413,7 +413,11 @@ const phases: Record<string, Scenario[]> = {
           sh('udevadm', ['control', '--reload']);
           // udevadm test runs the rules' IMPORT programs: Debian's md rule (mdadm --incremental)
           // assembled the array from the member it was shown, inactive; stopped, as it was
-          if (existsSync(ARRAY)) sh('mdadm', ['--stop', ARRAY]);
+          if (existsSync(ARRAY)) {
+            sh('mdadm', ['--stop', ARRAY]);
+            // udev removes the link after the stop, later on a slow (one-vCPU) guest
+            waitForGone(ARRAY);
+          }
         }
         stackIsDown();
       },
