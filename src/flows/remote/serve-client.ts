@@ -138,6 +138,12 @@ export function sshError(remote: RemoteTargetConfig, err: unknown): unknown {
       `${where} did not show the host key pinned in ${remote.knownHosts}: the server was reinstalled, or someone is in between; nothing was sent`,
       `ask the server's admin for its key's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there); if the server was reinstalled, pin its new key: btrfs-vault target add ${remote.name} --ssh ${destination(remote)} --port ${remote.port} --fingerprint SHA256:…`,
     );
+  // ssh skips a key file others may read and then reports only the refused login
+  if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr))
+    return new TargetError(
+      `${where} could not be logged in to: ssh did not offer this host's key ${remote.identity}, which others may read; nothing was sent`,
+      `make it root's alone: chown root: -- ${remote.identity} && chmod 600 -- ${remote.identity}`,
+    );
   if (/Permission denied \(/i.test(stderr))
     return new TargetError(
       `${where} refused this host's key (${remote.identity}); nothing was sent`,

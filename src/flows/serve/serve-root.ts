@@ -66,11 +66,16 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix(`chown root: -- ${root} && chmod 700 -- ${root}`),
     );
-  if (statfsSync(root).type !== BTRFS_SUPER_MAGIC)
+  checkOnBtrfs(root, root);
+}
+
+/** `path` (the serve root, or the folder it is to be made in) is on btrfs, or the root cannot be there */
+export function checkOnBtrfs(root: string, path: string): void {
+  if (statfsSync(path).type !== BTRFS_SUPER_MAGIC)
     throw new VaultError(
       `the serve root ${root} is not on a btrfs filesystem`,
       ExitCode.failed,
-      fix('make the serve root on btrfs'),
+      'make the serve root on btrfs; see docs/SERVER.md',
     );
 }
 
