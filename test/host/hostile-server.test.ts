@@ -893,3 +893,112 @@ test('[two of us at once] host A and host B receiving into a folder of the same 
   assert.deepEqual(names(join(rootA, 'par')), ['par-a']);
   assert.deepEqual(names(join(rootB, 'par')), ['par-b']);
 });
+
+/** `btrfs send SNAP | ssh KEY LINE`, started now; its exit code when it ends */
+function sendVia(key: string, line: string, snap: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    const c = spawn(
+      'sh',
+      [
+        '-c',
+        `btrfs send -q "$1" | ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile="$2" -o IdentityFile="$3" -o IdentitiesOnly=yes -p "$4" -- root@127.0.0.1 "$5" >/dev/null 2>&1`,
+        'sh',
+        snap,
+        knownHosts(),
+        key,
+        String(sshd.port),
+        line,
+      ],
+      { stdio: 'ignore' },
+    );
+    c.on('close', resolve);
+  });
+}
+
+test('[two of us at once] one UUID received into two folders at the same time: at most one copy holds it (receive finds a parent by received UUID)', async () => {
+  const snap = clientSnapshot('twice', 40 * 1024 * 1024);
+  const uuid = field(snap, 'UUID')!;
+  const codes = await Promise.all([
+    sendVia(keyA(), `receive twice-1 twice ${uuid} -`, snap),
+    sendVia(keyA(), `receive twice-2 twice ${uuid} -`, snap),
+  ]);
+  const held = ['twice-1', 'twice-2'].filter((f) => names(join(rootA, f)).includes('twice'));
+  assert.equal(held.length, 1, `codes ${codes.join(' ')}: copies in ${held.join(' ')}`);
+  assert.equal(codes.filter((c) => c === 0).length, 1, codes.join(' '));
+});
+
+test('[what we delete] a host root the admin made a link to another (alias -> hosta): status and prune --serve-root neither count nor prune hosta twice', () => {
+  const alias = join(vault, 'alias');
+  symlinkSync(rootA, alias);
+  try {
+    const st = JSON.parse(s.cli(['status', '--serve-root', vault, '--json']).stdout) as { hosts: { host: string }[] };
+    assert.ok(!st.hosts.some((h) => h.host === 'alias'), JSON.stringify(st.hosts));
+    const before = serverState();
+    const p = s.cli(['prune', '--serve-root', vault, '--dry-run', '--json']);
+    assert.equal(p.code, 0, p.stderr);
+    assert.ok(!p.stdout.includes('"alias"'), p.stdout);
+    assert.equal(serverState(), before);
+  } finally {
+    rmSync(alias);
+  }
+});
+
+test('[signals and power] the client hangs up during a send (a restore): serve and its btrfs send go away, the folder is free for the next receive', async () => {
+  const big = clientSnapshot('sent-big', 16 * 1024 * 1024);
+  const r0 = ssh(keyA(), `receive ${folder} sent-big ${field(big, 'UUID')} -`, sendOf(big));
+  assert.equal(r0.code, 0, r0.stderr);
+  const c = spawn('ssh', [
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHosts()}`,
+    '-o',
+    `IdentityFile=${keyA()}`,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-p',
+    String(sshd.port),
+    '--',
+    'root@127.0.0.1',
+    `send ${folder} sent-big -`,
+  ]);
+  c.stdout.once('data', () => {
+    c.stdout.pause();
+    setTimeout(() => c.kill('SIGKILL'), 200);
+  });
+  await new Promise((r) => c.on('close', r));
+  const sending = () =>
+    sh('ps', ['-eo', 'args'])
+      .split('\n')
+      .filter((l) => l.includes(join(rootA, folder, 'sent-big')) || l.includes(`--root ${rootA}`));
+  await waitFor(() => sending().length === 0, 20_000).catch(() => assert.fail(sending().join('\n')));
+  const next = clientSnapshot('after-send');
+  const r = ssh(keyA(), `receive ${folder} after-send ${field(next, 'UUID')} -`, sendOf(next));
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('[what we write into other formats] target add from a config whose host holds a quote or a blank: exit 2, no key made, no authorized_keys line printed', () => {
+  for (const host of ['evil" command="sh', 'a b', 'x,command=sh']) {
+    const d = mkdtempSync(join(s.dir, 'hq-'));
+    const cfg = join(d, 'c.toml');
+    writeFileSync(cfg, `host = ${JSON.stringify(host)}\nsources = [${JSON.stringify(s.data)}]\n`, { mode: 0o600 });
+    const r = s.cli([
+      'target',
+      'add',
+      'far',
+      '--ssh',
+      'root@127.0.0.1',
+      '--port',
+      String(sshd.port),
+      '--fingerprint',
+      sshd.fingerprint(),
+      '--config',
+      cfg,
+    ]);
+    assert.equal(r.code, 2, `${host}: ${r.stderr}`);
+    assert.ok(!r.stdout.includes('command='), r.stdout);
+    assert.deepEqual(readdirSync(d), ['c.toml']);
+  }
+});
