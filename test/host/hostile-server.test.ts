@@ -1002,3 +1002,38 @@ test('[what we write into other formats] target add from a config whose host hol
     assert.deepEqual(readdirSync(d), ['c.toml']);
   }
 });
+
+test("[paths we are given] a key's --root that is a link to another host's root, written with a trailing / or /.: refused like the link itself", () => {
+  const alias = join(vault, 'alias-b');
+  symlinkSync(rootB, alias);
+  try {
+    for (const [tag, root] of [
+      ['slash', `${alias}/`],
+      ['dot', `${alias}/.`],
+    ] as const) {
+      const k = newKey(tag);
+      authorizeKey(k, root);
+      const r = ssh(k, 'list');
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.ok(!r.stdout.includes(bName) && !r.stdout.includes(bUuid), r.stdout);
+      assert.match(r.stderr, /is not a folder \(a link or a file\)|is not a plain path/);
+    }
+  } finally {
+    rmSync(alias);
+  }
+});
+
+test('[ordering and agreement] the server pruned the copy the client last sent (latest dangling): the next backup still goes on from a copy the server holds, or in full, and succeeds', () => {
+  const dir = join(rootA, folder);
+  const newest = readlinkSync(join(dir, 'latest'));
+  sh('btrfs', ['subvolume', 'delete', join(dir, newest)]);
+  writeFileSync(join(s.data, 'three'), randomBytes(1000));
+  const b = runA(['backup', '--json']);
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  const src = (
+    JSON.parse(b.stdout) as { targets: { sources: { mode: string; parent?: string; snapshot: string }[] }[] }
+  ).targets[0]!.sources[0]!;
+  assert.notEqual(src.parent, newest, 'sent against a parent the server no longer holds');
+  assert.ok(names(dir).includes(src.snapshot));
+  assert.equal(readlinkSync(join(dir, 'latest')), src.snapshot);
+});

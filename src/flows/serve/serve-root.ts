@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readlinkSync, statfsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, normalize } from 'node:path';
 import { VaultError, ExitCode } from '../../core/errors.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import { subvolumeInfosOrWhy, type SubvolumeInfo } from '../../btrfs/subvolume-info.js';
@@ -43,9 +43,17 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix(`name it from /: command="btrfs-vault serve --root /srv/btrfs-vault/HOST"`),
     );
+  // a trailing `/` or `/.` would make lstat follow a link: the folder itself is looked at
+  const plain = root.length > 1 ? root.replace(/\/+$/, '') : root;
+  if (normalize(plain) !== plain)
+    throw new VaultError(
+      `the serve root ${root} is not a plain path (a . or .. component, or //)`,
+      ExitCode.failed,
+      fix(`name the folder itself: command="btrfs-vault serve --root ${normalize(plain)}"`),
+    );
   let st;
   try {
-    st = lstatSync(root);
+    st = lstatSync(plain);
   } catch {
     throw new VaultError(
       `the serve root ${root} does not exist`,
