@@ -1037,3 +1037,53 @@ test('[ordering and agreement] the server pruned the copy the client last sent (
   assert.ok(names(dir).includes(src.snapshot));
   assert.equal(readlinkSync(join(dir, 'latest')), src.snapshot);
 });
+
+test('[two of us at once] a send (a restore) of a folder while a receive into it runs: exit 4 naming the receive, the receive completes', async () => {
+  const snap = clientSnapshot('slow', 4 * 1024 * 1024);
+  const stream = sendOf(snap);
+  // the client's stream half sent, then held: the receive runs until the rest comes
+  const c = spawn('ssh', [
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `UserKnownHostsFile=${knownHosts()}`,
+    '-o',
+    `IdentityFile=${keyA()}`,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-p',
+    String(sshd.port),
+    '--',
+    'root@127.0.0.1',
+    `receive ${folder} slow ${field(snap, 'UUID')} -`,
+  ]);
+  const receiving = new Promise<number | null>((resolve) => c.on('close', resolve));
+  c.stdin.write(stream.subarray(0, 1024 * 1024));
+  const inc = join(rootA, '.incoming');
+  await waitFor(() => existsSync(inc) && readdirSync(inc).some((e) => e.startsWith('slow.')), 20_000);
+  const r = ssh(keyA(), `send ${folder} ${readlinkSync(join(rootA, folder, 'latest'))} -`);
+  c.stdin.end(stream.subarray(1024 * 1024));
+  assert.equal(r.code, 4, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /receive/);
+  assert.equal(await receiving, 0);
+  assert.ok(names(join(rootA, folder)).includes('slow'));
+});
+
+test('[two of us at once] two restores of the same backup from the server into one folder at once: one copy restored, the other refused, no staging folder left', async () => {
+  const to = join(s.src.mountPoint, 'restore-twice');
+  mkdirSync(to);
+  const one = () =>
+    new Promise<number | null>((resolve) => {
+      const c = s.spawnCli(['restore', s.data, '--target', 'offsite', '--to', to, '--config', cfgA]);
+      c.on('close', resolve);
+    });
+  const codes = await Promise.all([one(), one()]);
+  const left = readdirSync(to);
+  assert.equal(left.length, 1, `left: ${left.join(' ')}; codes ${codes.join(' ')}`);
+  assert.equal(codes.filter((c) => c === 0).length, 1, codes.join(' '));
+  assert.match(sh('btrfs', ['property', 'get', '-ts', join(to, left[0]!), 'ro']), /ro=true/);
+  sh('btrfs', ['subvolume', 'delete', join(to, left[0]!)]);
+});
