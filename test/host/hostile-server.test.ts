@@ -1087,3 +1087,21 @@ test('[two of us at once] two restores of the same backup from the server into o
   assert.match(sh('btrfs', ['property', 'get', '-ts', join(to, left[0]!), 'ro']), /ro=true/);
   sh('btrfs', ['subvolume', 'delete', join(to, left[0]!)]);
 });
+
+test('[secrets] the key file a link to a key another account owns (it could swap it): not used, the run names the key and the fix', () => {
+  const real = `${keyA()}.theirs`;
+  sh('mv', ['--', keyA(), real]);
+  sh('chown', ['65534:65534', '--', real]);
+  symlinkSync(real, keyA());
+  try {
+    const before = serverState();
+    const r = runA(['list', '--target', 'offsite']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stdout + r.stderr, /SSH key .*must be owned by root[^]*chown root:root .*id_ed25519/);
+    assert.equal(serverState(), before);
+  } finally {
+    rmSync(keyA());
+    sh('chown', ['0:0', '--', real]);
+    sh('mv', ['--', real, keyA()]);
+  }
+});

@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { assertPrivateFile } from '../../config/permissions.js';
 import type { RemoteTargetConfig } from '../../config/config.js';
 import { CommandFailedError, TargetError } from '../../core/errors.js';
 import { isServeName, PROTOCOL, UUID_RE, type ServeVerb } from '../../core/serve-verbs.js';
@@ -45,6 +46,8 @@ export class ServeClient {
   /** What the server is: its protocol is ours, or nothing more is asked of it. */
   async hello(): Promise<Hello> {
     if (this.controlDir === SSH_CONTROL_DIR) privateDir(this.controlDir);
+    // ssh run by root takes a key file another account owns: that account could read it
+    await assertPrivateFile(this.remote.identity, `the SSH key of [targets.${this.remote.name}]`);
     const reply = parseReply(this.remote, 'hello', helloSchema, await this.ask({ verb: 'hello' }));
     if (reply.protocol !== PROTOCOL)
       throw new TargetError(
