@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { assertPrivateFile } from '../../config/permissions.js';
 import type { RemoteTargetConfig } from '../../config/config.js';
 import { CommandFailedError, TargetError } from '../../core/errors.js';
 import { isServeName, PROTOCOL, UUID_RE, type ServeVerb } from '../../core/serve-verbs.js';
@@ -45,6 +46,8 @@ export class ServeClient {
   /** What the server is: its protocol is ours, or nothing more is asked of it. */
   async hello(): Promise<Hello> {
     if (this.controlDir === SSH_CONTROL_DIR) privateDir(this.controlDir);
+    // ssh run by root takes a key file another account owns: that account could read it
+    await assertPrivateFile(this.remote.identity, `the SSH key of [targets.${this.remote.name}]`);
     const reply = parseReply(this.remote, 'hello', helloSchema, await this.ask({ verb: 'hello' }));
     if (reply.protocol !== PROTOCOL)
       throw new TargetError(
@@ -137,6 +140,12 @@ export function sshError(remote: RemoteTargetConfig, err: unknown): unknown {
     return new TargetError(
       `${where} did not show the host key pinned in ${remote.knownHosts}: the server was reinstalled, or someone is in between; nothing was sent`,
       `ask the server's admin for its key's fingerprint (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there); if the server was reinstalled, pin its new key: btrfs-vault target add ${remote.name} --ssh ${destination(remote)} --port ${remote.port} --fingerprint SHA256:…`,
+    );
+  // ssh skips a key file others may read and then reports only the refused login
+  if (/UNPROTECTED PRIVATE KEY FILE|bad permissions/i.test(stderr))
+    return new TargetError(
+      `${where} could not be logged in to: ssh did not offer this host's key ${remote.identity}, which others may read; nothing was sent`,
+      `make it root's alone: chown root: -- ${remote.identity} && chmod 600 -- ${remote.identity}`,
     );
   if (/Permission denied \(/i.test(stderr))
     return new TargetError(

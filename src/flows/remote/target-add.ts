@@ -10,6 +10,7 @@ import { targetsOf } from '../../config/target-view.js';
 import { TargetError, UserError } from '../../core/errors.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import type { Runner } from '../../system/runner.js';
+import { knownHostsName, trustsKeyFor } from './known-hosts.js';
 import { sshPath } from './ssh.js';
 
 // `target add NAME --ssh user@host`: this host's own key for the server, the server's
@@ -199,11 +200,12 @@ async function ownKey(
   return 'made';
 }
 
-/** The server's key in our known_hosts (0600): its line for this host and port replaced, others kept. */
+/** The server's key in our known_hosts (0600): every line for this host and port replaced, others kept. */
 function pinHostKey(runner: Runner, knownHosts: string, host: string, port: number, key: string): void {
-  const pattern = port === 22 ? host : `[${host}]:${port}`;
+  const pattern = knownHostsName(host, port);
   const old = existsSync(knownHosts) ? readFileSync(knownHosts, 'utf8').split('\n') : [];
-  const kept = old.filter((l) => l !== '' && l.split(' ')[0] !== pattern);
+  // every line that would trust another key for this server goes, whatever its form
+  const kept = old.filter((l) => l !== '' && !trustsKeyFor(l, pattern));
   runner.change({
     op: 'write',
     path: knownHosts,

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { dirname, isAbsolute } from 'node:path';
 import { UserError } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
-import { checkServeRoot } from './serve-root.js';
+import { checkOnBtrfs, checkServeRoot } from './serve-root.js';
 
 // `btrfs-vault serve --init DIR`: the serve root made (0700) and checked, and how to
 // authorise a host. The root's path goes into authorized_keys' command="…", which sshd
@@ -17,7 +17,11 @@ export function serveInit(runner: Runner, dir: string): string[] {
       'name another folder, e.g. /srv/btrfs-vault',
     );
   const root = dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
-  if (!existsSync(root)) runner.change({ op: 'mkdir', path: root, mode: 0o700 });
+  if (!existsSync(root)) {
+    // checked before it is made: a refused root is not left behind
+    if (existsSync(dirname(root))) checkOnBtrfs(root, dirname(root));
+    runner.change({ op: 'mkdir', path: root, mode: 0o700 });
+  }
   if (runner.changesTakeEffect) checkServeRoot(root);
   return [
     `serve root: ${root} (btrfs, root's alone)`,

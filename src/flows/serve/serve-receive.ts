@@ -33,7 +33,11 @@ export async function serveReceive(
   const dir = join(root, req.folder);
   const lock = await acquireLocks(
     runner,
-    [{ what: `the serve folder ${dir}`, key: folderLockKey(root, req.folder) }],
+    [
+      { what: `the serve folder ${dir}`, key: folderLockKey(root, req.folder) },
+      // checkUnique holds only while no other receive of this UUID (another folder's) runs
+      { what: `a receive of the UUID ${req.uuid}`, key: `serve uuid ${req.uuid}` },
+    ],
     `btrfs-vault serve: receive ${req.folder} ${req.name}`,
   );
   const staging = stagingDir(root, req.name);

@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readlinkSync, statfsSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, normalize } from 'node:path';
 import { VaultError, ExitCode } from '../../core/errors.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import { subvolumeInfosOrWhy, type SubvolumeInfo } from '../../btrfs/subvolume-info.js';
@@ -43,9 +43,17 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix(`name it from /: command="btrfs-vault serve --root /srv/btrfs-vault/HOST"`),
     );
+  // a trailing `/` or `/.` would make lstat follow a link: the folder itself is looked at
+  const plain = root.length > 1 ? root.replace(/\/+$/, '') : root;
+  if (normalize(plain) !== plain)
+    throw new VaultError(
+      `the serve root ${root} is not a plain path (a . or .. component, or //)`,
+      ExitCode.failed,
+      fix(`name the folder itself: command="btrfs-vault serve --root ${normalize(plain)}"`),
+    );
   let st;
   try {
-    st = lstatSync(root);
+    st = lstatSync(plain);
   } catch {
     throw new VaultError(
       `the serve root ${root} does not exist`,
@@ -66,11 +74,16 @@ export function checkServeRoot(root: string): void {
       ExitCode.failed,
       fix(`chown root: -- ${root} && chmod 700 -- ${root}`),
     );
-  if (statfsSync(root).type !== BTRFS_SUPER_MAGIC)
+  checkOnBtrfs(root, root);
+}
+
+/** `path` (the serve root, or the folder it is to be made in) is on btrfs, or the root cannot be there */
+export function checkOnBtrfs(root: string, path: string): void {
+  if (statfsSync(path).type !== BTRFS_SUPER_MAGIC)
     throw new VaultError(
       `the serve root ${root} is not on a btrfs filesystem`,
       ExitCode.failed,
-      fix('make the serve root on btrfs'),
+      'make the serve root on btrfs; see docs/SERVER.md',
     );
 }
 

@@ -1,4 +1,5 @@
 import { lstatSync, readdirSync } from 'node:fs';
+import { ExitCode, VaultError } from '../../core/errors.js';
 import { join } from 'node:path';
 import { btrfs } from '../../btrfs/commands.js';
 import type { Runner } from '../../system/runner.js';
@@ -32,6 +33,7 @@ export async function removeStaging(runner: Runner, dir: string): Promise<void> 
  * this serve makes its own; errors are left for the next serve.
  */
 export async function removeDeadStaging(runner: Runner, root: string): Promise<string[]> {
+  if (!checkIncoming(root)) return [];
   let entries: string[];
   try {
     entries = readdirSync(join(root, INCOMING));
@@ -71,4 +73,25 @@ function isSubvolume(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `<root>/.incoming` is a real folder of serve's, or not there yet (false): a link in its
+ * place would put the staging folders, and their deletion, wherever it points.
+ */
+export function checkIncoming(root: string): boolean {
+  const dir = join(root, INCOMING);
+  let st;
+  try {
+    st = lstatSync(dir);
+  } catch {
+    return false;
+  }
+  if (!st.isDirectory())
+    throw new VaultError(
+      `${dir}, serve's staging folder, is not a folder (a link or a file): serve neither receives into it nor deletes in it`,
+      ExitCode.failed,
+      `it is not serve's: move it away on the server (mv -- ${dir} ${dir}.moved)`,
+    );
+  return true;
 }
