@@ -458,6 +458,18 @@ function refusedConfig(targets: string): ReturnType<typeof cli> {
   return out;
 }
 
+test(
+  "[ordering and agreement] the first disk refused and the second backed up in one run: the host's record keeps the run as failed",
+  withRotation((r) => {
+    writeFileSync(join(r.disks.home!.fs.mountPoint, '.token'), randomBytes(64), { mode: 0o600 });
+    change(r);
+    const out = r.run(['backup', '--json']);
+    assert.equal(out.code, 1, 'one disk failed, one did not');
+    assert.equal(onDisk(out, 'office').status, 'ok');
+    assert.notEqual(r.record().lastRun?.exitCode, 0, "the second disk's success does not hide the first's failure");
+  }),
+);
+
 test('[paths we are given] a target name with "/", "..", a newline or a leading "-" is refused with the rule, before anything runs', () => {
   for (const name of ['"a/b"', '".."', '"a\\nb"', '"-x"', '"../etc"']) {
     const out = refusedConfig(`[targets.${name}]\nmountpoint = "/mnt/x"\n`);

@@ -97,6 +97,8 @@ export async function backUpEachTarget(input: RotationInput): Promise<RotationRe
       force: input.force,
       signal: input.signal,
       madeThisRun,
+      otherMountpoints: attached.filter((o) => o !== t).map((o) => o.mountpoint),
+      runStarted,
     });
     report.targets.push({ name: t.name, ...run });
   }

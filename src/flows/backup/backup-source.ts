@@ -71,6 +71,8 @@ export interface BackupSourceDeps {
   rotating?: boolean;
   /** several disks: the snapshot of this source this run made for another disk, sent to this one too */
   madeThisRun?: string;
+  /** several disks: this source's folders on the other attached disks, where a new snapshot's name must be free too */
+  otherTargetDirs?: readonly string[];
 }
 
 /** A source's two folders, resolved: its snapshots' on the source, its backups' on the target. */

@@ -1,17 +1,12 @@
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode } from '../../core/errors.js';
 import { currentTarget } from '../../config/target-view.js';
-import {
-  hostRecordFile,
-  readHostRecord,
-  writeHostRecord,
-  type HostRecord,
-  type TargetRecord,
-} from '../../system/host-record.js';
+import { hostRecordFile, readHostRecord, writeHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
 import { backUpOnPaper, backUpSourceTask, type WholeRun } from './source-task.js';
+import { rememberSources, rememberTarget } from './run-record.js';
 
 export interface BackupOptions {
   config: VaultConfig;
@@ -30,6 +25,10 @@ export interface BackupOptions {
    * name), sent to the next disks too rather than made again
    */
   madeThisRun?: Map<string, string>;
+  /** several disks: the other attached disks' mount points (a new snapshot's name is free there too) */
+  otherMountpoints?: readonly string[];
+  /** several targets, one run: when it began (the host's record keeps the worst outcome since) */
+  runStarted?: Date;
 }
 
 export interface SourceReport extends SourceResult {
@@ -89,7 +88,9 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
     ),
   );
   // written while the locks are held; a run refused at the lock did nothing and writes nothing
-  await session.run(tasks, mode, report, { whileLocked: () => recordRun(session, runner, config, report) });
+  await session.run(tasks, mode, report, {
+    whileLocked: () => recordRun(session, runner, config, report, opts.runStarted),
+  });
   return report;
 }
 
@@ -111,6 +112,7 @@ function recordRun(
   runner: Runner,
   config: VaultConfig,
   report: BackupReport,
+  runStarted: Date | undefined,
 ): void {
   const configFile = config.file;
   if (session.arrayWarning) report.warnings.push(session.arrayWarning);
@@ -126,6 +128,7 @@ function recordRun(
       report,
       session.targetMount !== undefined && session.fatal === undefined,
       session.mirrored,
+      runStarted,
     );
   } catch (err) {
     report.warnings.push(
@@ -141,41 +144,15 @@ function remember(
   report: BackupReport,
   targetSeen: boolean,
   mirrored: boolean,
+  runStarted: Date | undefined,
 ): void {
   const record = readHostRecord(config.file);
   const now = new Date().toISOString();
   if (targetSeen) record.targetSeen = now;
   rememberTarget(record, currentTarget(config).name, report, targetSeen, now);
   if (mirrored) record.mirrored = true;
-  record.lastRun = { at: now, exitCode: report.exitCode };
-  for (const r of report.sources) {
-    const prev = record.sources[r.name] ?? { path: r.source };
-    if (r.status === 'ok') {
-      record.sources[r.name] = {
-        ...prev,
-        path: r.source,
-        lastSuccess: now,
-        snapshot: r.snapshot,
-        mode: r.mode,
-        bytes: r.bytes,
-        seconds: r.seconds,
-      };
-    } else if (r.status === 'failed') {
-      record.sources[r.name] = { ...prev, path: r.source, lastFailure: now, lastError: r.error };
-    }
-  }
+  rememberSources(record, report, now, runStarted);
   writeHostRecord(runner, record);
-}
-
-/** This disk's part of the record: when it was seen, its last backup, and per source the newest snapshot it holds. */
-function rememberTarget(record: HostRecord, name: string, report: BackupReport, seen: boolean, now: string): void {
-  const t: TargetRecord = { ...record.targets?.[name] };
-  if (seen) t.seen = now;
-  const ok = report.sources.filter((r) => r.status === 'ok' && r.snapshot !== undefined && !report.dryRun);
-  if (ok.length > 0) t.lastBackup = now;
-  t.pins = { ...t.pins };
-  for (const r of ok) t.pins[r.name] = { snapshot: r.snapshot!, uuid: r.snapshotUuid };
-  record.targets = { ...record.targets, [name]: t };
 }
 
 /** The lines printed after the task list for a person. */

@@ -74,8 +74,13 @@ async function takeSnapshot(
   deps: BackupSourceDeps,
 ): Promise<Pick<Sent, 'name' | 'snapshot' | 'snapshotUuid'>> {
   const { runner } = deps;
-  // a name free on both sides, whatever is there (a file, a folder, a link)
-  const taken = [...listed.map((s) => s.name), ...entries(snapDir), ...entries(targetDir)];
+  // a name free on both sides, whatever is there (a file, a folder, a link), and on the other
+  // disks it goes to next (a name let go on the source may still be a backup there)
+  const taken = [
+    ...listed.map((s) => s.name),
+    ...entries(snapDir),
+    ...[targetDir, ...(deps.otherTargetDirs ?? [])].flatMap(entries),
+  ];
   const name = snapshotName((deps.now ?? (() => new Date()))(), taken);
   const snapshot = join(snapDir, name);
   killPoint('before-snapshot');

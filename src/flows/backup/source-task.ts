@@ -140,6 +140,7 @@ async function backUpOnOpenTarget(
     roomFreed: () => session.frees.settle(runner, targetMount.mountPoint),
     rotating: rotates(config),
     madeThisRun: opts.madeThisRun?.get(source.name),
+    otherTargetDirs: opts.otherMountpoints?.map((m) => join(m, source.name)),
     progress: throttle(
       progressInterval(mode),
       (bytes, ms) => (task.output = `${formatProgress(bytes, ms)}${wholeRun(whole, bytes)}`),
