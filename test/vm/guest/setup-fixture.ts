@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
 import { partitionCommands } from '../../../src/stack/partition.js';
@@ -123,14 +123,20 @@ export async function oldStack(serial: string): Promise<string> {
   await runner.run(lvmCommands.deactivateGroup('backup'));
   await runner.run(luksCommands.close('old-enc'));
   await runner.run(raidCommands.stop('/dev/md/backup'));
-  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until it
-  // is there (a settle alone can run before the stop's change event is queued)
+  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until
+  // it is there. udev's incremental assembly (Debian's mdadm rule) may start the old array again
+  // from its member after the stop (seen on a one-vCPU guest): stopped again, as it was
   const part = realpathSync('/dev/disk/by-partlabel/old');
-  const end = Date.now() + 15_000;
-  while (sh('lsblk', ['-n', '-o', 'FSTYPE', '--', part]).trim() !== 'linux_raid_member') {
-    if (Date.now() > end) throw new Error(`${part}: udev never recorded the RAID member`);
+  const running = new RegExp(`^(md\\S+) : .*\\b${basename(part)}\\[`, 'm');
+  const end = Date.now() + 30_000;
+  for (;;) {
     sh('udevadm', ['settle']);
-    spawnSync('sleep', ['0.1']);
+    const md = running.exec(readFileSync('/proc/mdstat', 'utf8'))?.[1];
+    if (md) sh('mdadm', ['--stop', `/dev/${md}`]);
+    else if (sh('lsblk', ['-n', '-d', '-o', 'FSTYPE', '--', part]).trim() === 'linux_raid_member') break;
+    if (Date.now() > end)
+      throw new Error(`${part}: udev never recorded the RAID member (or the array kept coming back)`);
+    spawnSync('sleep', ['0.2']);
   }
   return uuid;
 }
