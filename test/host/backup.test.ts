@@ -1,5 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { tracedBtrfs } from '../support/btrfs-trace.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -401,36 +402,7 @@ test(
     for (let i = 0; i < 3; i++) assert.equal(s.cli(['--force', '--config', s.config]).code, 0);
     /** the run's btrfs commands (argv after "btrfs") and its modes */
     const traced = (name: string, args: string[]) => {
-      // one trace file per process (-ff): the lines of programs running at once never interleave
-      const traces = join(s.dir, name);
-      mkdirSync(traces);
-      const out = execFileSync(
-        'strace',
-        [
-          '-ff',
-          '-qq',
-          '-e',
-          'trace=execve',
-          '-e',
-          'signal=none',
-          '-o',
-          join(traces, 't'),
-          'node',
-          BIN,
-          '--json',
-          ...args,
-          '--config',
-          s.config,
-        ],
-        { encoding: 'utf8' },
-      );
-      const lines = readdirSync(traces).flatMap((f) => readFileSync(join(traces, f), 'utf8').split('\n'));
-      const btrfs = lines
-        .filter((l) => / = 0$/.test(l))
-        .flatMap((l) => {
-          const m = /execve\("[^"]*\/btrfs", \["btrfs", (.*?)\]/.exec(l);
-          return m ? [m[1]!.replaceAll('"', '').replaceAll(', ', ' ')] : [];
-        });
+      const { out, btrfs } = tracedBtrfs(join(s.dir, name), BIN, ['--json', ...args, '--config', s.config]);
       return { btrfs, modes: JSON.parse(out).sources.map((r: { mode: string }) => r.mode) };
     };
     const flags = '-a -c -u -q -R';

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tracedBtrfs } from '../support/btrfs-trace.js';
+import { readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { json, makeScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot } from '../support/loop-disk.js';
@@ -34,35 +34,7 @@ let seq = 0;
 
 /** the run's btrfs commands (argv after "btrfs"), one trace file per process, and its report */
 function traced(args: string[] = []) {
-  const traces = join(s.dir, `trace${seq++}`);
-  mkdirSync(traces);
-  const out = execFileSync(
-    'strace',
-    [
-      '-ff',
-      '-qq',
-      '-e',
-      'trace=execve',
-      '-e',
-      'signal=none',
-      '-o',
-      join(traces, 't'),
-      'node',
-      BIN,
-      '--json',
-      ...args,
-      '--config',
-      s.config,
-    ],
-    { encoding: 'utf8' },
-  );
-  const btrfs = readdirSync(traces)
-    .flatMap((f) => readFileSync(join(traces, f), 'utf8').split('\n'))
-    .filter((l) => / = 0$/.test(l))
-    .flatMap((l) => {
-      const m = /execve\("[^"]*\/btrfs", \["btrfs", (.*?)\]/.exec(l);
-      return m ? [m[1]!.replaceAll('"', '').replaceAll(', ', ' ')] : [];
-    });
+  const { out, btrfs } = tracedBtrfs(join(s.dir, `trace${seq++}`), BIN, ['--json', ...args, '--config', s.config]);
   return { btrfs, report: JSON.parse(out).sources[0] };
 }
 const lists = (btrfs: string[]) => btrfs.filter((a) => a.startsWith('subvolume list'));
