@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_CONFIG, TARGET_DEFAULTS } from '../config/defaults.js';
 import { UserError } from '../core/errors.js';
 import { setup } from '../flows/setup/setup.js';
+import { DEFAULT_SERVE_ROOT } from '../flows/remote/target-add.js';
 import { questionsFromAnswers, type SetupQuestions } from '../flows/setup/setup-spec.js';
 import { outputMode } from '../ui/renderer.js';
 import { jsonText } from '../ui/json-output.js';
@@ -46,7 +47,10 @@ async function wizardQuestions(): Promise<SetupQuestions> {
   return {
     mountpoint: TARGET_DEFAULTS.mountpoint,
     wipeFix: 'answer yes if all of that may be destroyed',
-    disk: (survey) => prompts.askDisk(survey.disks, 'for the backups'),
+    disk: (survey) => prompts.askDisk(survey.disks, 'for the backups', { serverOnly: true }),
+    server: (o) => prompts.askServer({ ...o, defaultRoot: DEFAULT_SERVE_ROOT }),
+    confirmHostKey: async (fingerprint, where) =>
+      (await import('../ui/host-key-prompt.js')).askHostKey(fingerprint, where),
     layers: () => prompts.askLayers(),
     passphrase: (existing) => prompts.askPassphrase(existing),
     wipe: (disk) => prompts.askWipe(disk),

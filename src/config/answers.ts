@@ -22,16 +22,50 @@ import { schemaProblems } from './problems.js';
 const line = () =>
   z.string().check(z.minLength(1, 'is empty'), z.regex(/^[^\n\r\0]*$/, 'contains a line break or NUL byte'));
 
+/** `[server]`: a backup server over SSH, added as `target add` adds one (after the disk, or alone). */
+const serverSchema = z.strictObject({
+  ssh: documented(line(), {
+    expects: 'a string: user@host of the backup server',
+    example: 'ssh = "root@vault.example.org"',
+    does: 'The backup server, as `target add --ssh` takes it.',
+  }),
+  port: documented(z.optional(z.number().check(z.int(), z.gte(1), z.lte(65535))), {
+    expects: 'an integer from 1 to 65535',
+    example: 'port = 22',
+    does: "The server's SSH port (default 22).",
+  }),
+  serve_root: documented(z.optional(line()), {
+    expects: 'a string: an absolute path without blanks or quotes',
+    example: 'serve_root = "/srv/btrfs-vault"',
+    does: "The server's folder of every host's root (default /srv/btrfs-vault); this host's is `<serve_root>/<host>`.",
+  }),
+  fingerprint: documented(line().check(z.regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'is not a SHA256:… fingerprint')), {
+    expects: "a string: the server's ED25519 host key fingerprint, SHA256:…",
+    example: 'fingerprint = "SHA256:…"',
+    does: "The server's host key as read on the server (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`): another key is refused before anything is written.",
+  }),
+  name: documented(z.optional(line().check(z.regex(TARGET_NAME, `is not a target name (${TARGET_NAME_RULE})`))), {
+    expects: `a string: ${TARGET_NAME_RULE}`,
+    example: 'name = "offsite"',
+    does: "The server's name in the config, `[targets.<name>]` (default offsite, or offsite-2, … when taken).",
+  }),
+});
+
 export const answersSchema = z.strictObject({
-  disk: documented(line().check(z.regex(/^\/dev\//, 'is not a device path')), {
+  disk: documented(z.optional(line().check(z.regex(/^\/dev\//, 'is not a device path'))), {
     expects: "a string: the disk's device path",
     example: 'disk = "/dev/disk/by-id/usb-WD_Elements_WX12345"',
-    does: 'The disk setup makes the backup disk of.',
+    does: 'The disk setup makes the backup disk of; without it (and with [server]) setup adds only the server.',
   }),
-  confirm: documented(line(), {
+  confirm: documented(z.optional(line()), {
     expects: "a string: the disk's serial (or the last part of its by-id name), as a person would type it",
     example: 'confirm = "WX12345"',
     does: 'What a person would type to confirm the disk: nothing is written unless it names this disk.',
+  }),
+  server: documented(z.optional(serverSchema), {
+    expects: 'a table: ssh, fingerprint, and port, serve_root, name',
+    example: '[server]',
+    does: 'Also send backups to a server over SSH: the steps of `target add`, after the disk (or alone, without `disk`).',
   }),
   passphrase_file: documented(z.optional(line()), {
     expects: 'a string: the file holding the LUKS passphrase (when the layers include luks)',
@@ -119,14 +153,24 @@ export async function loadAnswers(
   }
   const parsed = answersSchema.safeParse(data);
   // the passphrase is needed only with LUKS, which the layers have unless told otherwise
-  const raw = (data ?? {}) as { layers?: unknown; passphrase_file?: unknown };
+  const raw = (data ?? {}) as { layers?: unknown; passphrase_file?: unknown; disk?: unknown; server?: unknown };
   const named = Array.isArray(raw.layers)
     ? LAYER_NAMES.filter((l) => (raw.layers as unknown[]).includes(l))
     : FULL_STACK;
-  const noPass: z.core.$ZodIssue[] =
-    needsPassphrase(named) && raw.passphrase_file === undefined
-      ? [{ code: 'invalid_type', expected: 'string', path: ['passphrase_file'], message: 'missing', input: undefined }]
-      : [];
+  const missing = (key: string): z.core.$ZodIssue => ({
+    code: 'invalid_type',
+    expected: 'string',
+    path: [key],
+    message: 'missing',
+    input: undefined,
+  });
+  // a disk needs its confirmation; without a disk there must be a server (and no disk's keys are read)
+  const diskless = raw.disk === undefined && raw.server !== undefined;
+  const noPass: z.core.$ZodIssue[] = [
+    ...(!diskless && needsPassphrase(named) && raw.passphrase_file === undefined ? [missing('passphrase_file')] : []),
+    ...(raw.disk === undefined && raw.server === undefined ? [missing('disk')] : []),
+    ...(raw.disk !== undefined && (raw as { confirm?: unknown }).confirm === undefined ? [missing('confirm')] : []),
+  ];
   if (!parsed.success || noPass.length > 0) {
     const issues = [...(parsed.success ? [] : parsed.error.issues), ...noPass];
     throw new ProblemsError(

@@ -3,29 +3,73 @@ import { diskLine } from './summary.js';
 import type { DiskAssessment } from '../core/eligibility.js';
 import { UserError } from '../core/errors.js';
 import type { LayerName } from '../config/defaults.js';
+import { SSH_DESTINATION } from '../config/schema.js';
 import { LAYER_SETS } from '../stack/layers.js';
 
 // The wizard's questions. Imported only by the setup and add-mirror commands.
 
-export async function askDisk(disks: DiskAssessment[], purpose: string): Promise<DiskAssessment> {
+/** The choice in setup's first question that sets up no disk, only a backup server. */
+const SERVER_ONLY = 'no disk: only a backup server over SSH (e.g. the backup disk is set up already)';
+
+export async function askDisk(disks: DiskAssessment[], purpose: string): Promise<DiskAssessment>;
+export async function askDisk(
+  disks: DiskAssessment[],
+  purpose: string,
+  o: { serverOnly: true },
+): Promise<DiskAssessment | undefined>;
+/** `serverOnly`: the list ends with a choice of no disk, only a server (undefined). */
+export async function askDisk(
+  disks: DiskAssessment[],
+  purpose: string,
+  o?: { serverOnly: true },
+): Promise<DiskAssessment | undefined> {
   const eligible = disks.filter((d) => d.eligible);
   const refused = disks.filter((d) => !d.eligible);
-  if (eligible.length === 0) {
+  if (eligible.length === 0 && !o?.serverOnly) {
     throw new UserError(
       `no disk can be used ${purpose}:\n${refused.map((d) => `  ${d.byId ?? d.path}: ${d.reasons.join('; ')}`).join('\n')}`,
       'attach the backup disk (and unmount anything on it), then run again',
     );
   }
-  return select({
+  const picked = await select({
     message: `Which disk ${purpose}? (everything on it will be destroyed)`,
     // nothing is preselected: the first entry is a no-op
     choices: [
-      { name: '(choose a disk)', value: undefined as DiskAssessment | undefined, disabled: false },
+      { name: '(choose a disk)', value: undefined as DiskAssessment | 'server' | undefined, disabled: false },
       ...eligible.map((d) => ({ name: diskLine(d), value: d })),
       ...refused.map((d) => ({ name: diskLine(d), value: d, disabled: `refused: ${d.reasons.join('; ')}` })),
+      ...(o?.serverOnly ? [{ name: SERVER_ONLY, value: 'server' as const }] : []),
     ],
     pageSize: 12,
-  }).then((d) => d ?? askDisk(disks, purpose));
+  });
+  if (picked === 'server') return undefined;
+  return picked ?? (o?.serverOnly ? askDisk(disks, purpose, o) : askDisk(disks, purpose));
+}
+
+/** A backup server's answers: after a disk "Also …?", alone (`required`) straight to them. */
+export async function askServer(o: {
+  required: boolean;
+  defaultRoot: string;
+}): Promise<{ ssh: string; port: number; serveRoot: string } | undefined> {
+  if (!o.required && !(await confirm({ message: 'Also send backups to a server over SSH?', default: false })))
+    return undefined;
+  const ssh = await input({
+    message: 'The server, as user@host (the account is root on a btrfs-vault server)',
+    validate: (v) => SSH_DESTINATION.test(v) || 'write it as user@host, e.g. root@vault.example.org',
+  });
+  const port = await input({
+    message: "The server's SSH port",
+    default: '22',
+    validate: (v) => (/^\d{1,5}$/.test(v) && Number(v) >= 1 && Number(v) <= 65535) || 'a port from 1 to 65535',
+  });
+  const serveRoot = await input({
+    message: "The serve root on the server (this host's folder is in it)",
+    default: o.defaultRoot,
+    validate: (v) =>
+      (/^\/[A-Za-z0-9._@+/-]*$/.test(v) && !v.split('/').includes('..')) ||
+      'an absolute path of letters, digits, ".", "_", "@", "+", "-", "/"',
+  });
+  return { ssh, port: Number(port), serveRoot };
 }
 
 export async function askWipe(disk: DiskAssessment): Promise<boolean> {

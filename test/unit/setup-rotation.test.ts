@@ -149,7 +149,7 @@ const decide = (runner: FakeRunner, file: string, q: SetupQuestions) =>
     host: 'deimos',
     stateFile: join(file, '..', 'setup-state.json'),
     questions: q,
-  });
+  }).then((d) => d!);
 
 test('setup on a host with a backup disk asks whether this one is another (rotation); then every name is its own', async () => {
   const { dir, file } = host(FIRST);

@@ -91,7 +91,7 @@ const decide = (runner: FakeRunner, dir: string, q: SetupQuestions) =>
     host: 'deimos',
     stateFile: join(dir, 'setup-state.json'),
     questions: q,
-  });
+  }).then((d) => d!);
 
 test('setup: a disk that is not empty and a refused wipe is a user error naming the fix; nothing is run, no passphrase asked', async () => {
   const dir = scratchDir('setup-spec');

@@ -31,6 +31,8 @@ export interface TargetAddInput {
   fingerprint?: string;
   /** the server's folder of every host's root */
   serveRoot: string;
+  /** this host's name (its folder under the serve root): the config's `host`, else this one, else the machine's */
+  host?: string;
   /** asks a person whether the fingerprint is the server's (undefined: nobody to ask) */
   confirmHostKey?: (fingerprint: string, where: string) => Promise<boolean>;
   log: (line: string) => void;
@@ -53,8 +55,12 @@ export interface TargetAddReport {
 
 const SERVE_ROOT = /^\/[A-Za-z0-9._@+/-]*$/;
 
-export async function targetAdd(input: TargetAddInput): Promise<TargetAddReport> {
-  const { runner, config, name } = input;
+/**
+ * The checks that need neither the server nor the config: setup makes them before it
+ * touches a disk, so a typo in the server's answers stops it before anything is written.
+ */
+export function checkTargetInput(input: Pick<TargetAddInput, 'name' | 'ssh' | 'port' | 'serveRoot'>): number {
+  const { name } = input;
   const bad = targetNameProblem(name);
   if (bad) throw new UserError(`the target name ${JSON.stringify(name)} ${bad}`, 'choose another name, e.g. offsite');
   if (!SSH_DESTINATION.test(input.ssh))
@@ -71,7 +77,13 @@ export async function targetAdd(input: TargetAddInput): Promise<TargetAddReport>
       `--serve-root ${JSON.stringify(input.serveRoot)} is not a plain absolute path (letters, digits, ".", "_", "@", "+", "-", "/")`,
       'give the serve root as an absolute path without blanks, quotes or "..", e.g. --serve-root /srv/btrfs-vault',
     );
-  const host = config?.host ?? hostname().split('.')[0]!;
+  return port;
+}
+
+export async function targetAdd(input: TargetAddInput): Promise<TargetAddReport> {
+  const { runner, config, name } = input;
+  const port = checkTargetInput(input);
+  const host = config?.host ?? input.host ?? hostname().split('.')[0]!;
   if (!isServeName(host))
     throw new UserError(
       `this host's name ${JSON.stringify(host)} cannot name its folder on a backup server`,

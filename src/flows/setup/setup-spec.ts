@@ -23,6 +23,7 @@ import { findDisk, ownStackDevices, readState, surveyDisks, type SetupState, typ
 import { decideMode, decideRotation } from './setup-mode.js';
 import { labelFor, setupDevice, type SetupSpec } from './setup-plan.js';
 import { testPbkdf } from './setup-test-hooks.js';
+import type { ServerAnswer } from './setup-server.js';
 
 // What setup decides before its summary: the disk, the layers, the mode, the wipe, the
 // passphrase, the spec of the stack to make, and the mount point's check. The
@@ -35,7 +36,19 @@ export interface SetupQuestions {
   readonly mountpoint: string;
   /** how a refused wipe is undone: the answers' key, or the wizard's yes */
   readonly wipeFix: string;
-  disk(survey: Survey): Promise<DiskAssessment>;
+  /** the disk; undefined: no disk, only a backup server (offered where `server` can ask for one) */
+  disk(survey: Survey): Promise<DiskAssessment | undefined>;
+  /** no disk at all (an answers file without one): setup adds only the server, surveying nothing */
+  readonly diskless?: boolean;
+  /**
+   * "Also send backups to a server over SSH?" and its answers, after the disk is set up
+   * (`required`: it is the only thing to set up); undefined: no server.
+   */
+  server?(o: { required: boolean }): Promise<ServerAnswer | undefined>;
+  /** the server answered in advance (the answers file): checked before any disk is touched */
+  readonly answeredServer?: ServerAnswer;
+  /** asks a person whether the fingerprint is the server's (absent: the answers name it) */
+  confirmHostKey?: (fingerprint: string, where: string) => Promise<boolean>;
   layers(): Promise<LayerName[]>;
   /** the passphrase: of the existing backup disk named, or a new one */
   passphrase(existing?: string): Promise<string>;
@@ -66,7 +79,19 @@ export function answeredQuestions(answers: Answers): SetupQuestions {
   return {
     mountpoint: answers.mountpoint ?? D.mountpoint,
     wipeFix: 'if all of that may be destroyed, set wipe_existing = true in the answers',
-    disk: (survey) => findDisk(survey, answers.disk),
+    disk: async (survey) => (answers.disk === undefined ? undefined : findDisk(survey, answers.disk)),
+    diskless: answers.disk === undefined,
+    ...(answers.server
+      ? {
+          answeredServer: {
+            ssh: answers.server.ssh,
+            fingerprint: answers.server.fingerprint,
+            ...(answers.server.port !== undefined ? { port: answers.server.port } : {}),
+            ...(answers.server.serve_root !== undefined ? { serveRoot: answers.server.serve_root } : {}),
+            ...(answers.server.name !== undefined ? { name: answers.server.name } : {}),
+          },
+        }
+      : {}),
     layers: async () => answers.layers,
     passphrase: () => readPassphrase(answers.passphrase_file),
     wipe: async () => answers.wipe_existing,
@@ -75,7 +100,7 @@ export function answeredQuestions(answers: Answers): SetupQuestions {
       mountpoint: answers.mountpoint ?? o.mountpoint,
       compression: answers.compression,
     }),
-    confirm: async () => answers.confirm,
+    confirm: async () => answers.confirm ?? '',
     rotation: async () => answers.rotation,
     ...(answers.target_name !== undefined ? { targetName: answers.target_name } : {}),
   };
@@ -102,7 +127,7 @@ const { array: ARRAY, luks_name: LUKS_NAME, volume_group: VG } = D;
 export async function decideSetup(
   runner: Runner,
   o: { configFile: string; host: string; stateFile: string; questions: SetupQuestions },
-): Promise<SetupDecision> {
+): Promise<SetupDecision | undefined> {
   const { questions: ask, host } = o;
   const dir = dirname(o.configFile);
   const state = await readState(o.stateFile);
@@ -110,6 +135,7 @@ export async function decideSetup(
   const ours = await ownStackDevices(ARRAY, LUKS_NAME, VG, host, ask.mountpoint);
   const survey = await surveyDisks(runner, dir, ours);
   const disk = await ask.disk(survey);
+  if (disk === undefined) return undefined;
   const resumed =
     state !== undefined && (state.serial === disk.serial || state.disk === (disk.byId ?? disk.path))
       ? state

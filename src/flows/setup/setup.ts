@@ -11,6 +11,7 @@ import { planSetup, type SetupSpec } from './setup-plan.js';
 import { closeAfterSetup, runStep, setupStack } from './setup-steps.js';
 import { pauseAfter } from './setup-test-hooks.js';
 import { decideSetup, type SetupQuestions } from './setup-spec.js';
+import { addServer, checkServerAnswer, type ServerAnswer, type SetupServerReport } from './setup-server.js';
 
 export interface SetupRun {
   spec: SetupSpec;
@@ -90,19 +91,21 @@ export interface SetupCommandRun {
   print: (text: string) => void;
 }
 
-/** What setup did, for --json (docs/JSON.md): the disk, the layers, the config written. */
+/** What setup did, for --json (docs/JSON.md): the disk, the layers, the config written, the server added. */
 export interface SetupReport {
   ok: true;
   dryRun: boolean;
-  /** new-disk: a new backup disk; second-host: this host's volume added to a disk that has others; reconnect: a rebuilt host */
-  mode: SetupSpec['mode'];
-  disk: string;
+  /** new-disk: a new backup disk; second-host: this host's volume added to a disk that has others; reconnect: a rebuilt host; server: no disk, a backup server only */
+  mode: SetupSpec['mode'] | 'server';
+  disk?: string;
   host: string;
-  layers: readonly string[];
-  mountpoint: string;
+  layers?: readonly string[];
+  mountpoint?: string;
   config: string;
   /** the setup went on from where an earlier one stopped */
   resumed: boolean;
+  /** the backup server added (what target add reports), when one was */
+  server?: SetupServerReport;
   exitCode: 0;
 }
 
@@ -111,14 +114,16 @@ export interface SetupReport {
  * the stack. A dry-run stops after the summary; a wrong confirmation changes nothing.
  */
 export async function setup(run: SetupCommandRun): Promise<SetupReport> {
-  const { runner, print } = run;
+  const { runner, print, questions } = run;
   const stateFile = join(dirname(run.configFile), 'setup-state.json');
-  const { spec, disk, passphrase, state, resuming, member } = await decideSetup(runner, {
-    configFile: run.configFile,
-    host: run.host,
-    stateFile,
-    questions: run.questions,
-  });
+  // the answers' server is checked before any disk is touched: a typo there stops setup at once
+  const early = questions.answeredServer;
+  if (early) checkServerAnswer(early);
+  const decision = questions.diskless
+    ? undefined
+    : await decideSetup(runner, { configFile: run.configFile, host: run.host, stateFile, questions });
+  if (!decision) return serverOnly(run);
+  const { spec, disk, passphrase, state, resuming, member } = decision;
   const report: SetupReport = {
     ok: true,
     dryRun: !runner.changesTakeEffect,
@@ -140,8 +145,9 @@ export async function setup(run: SetupCommandRun): Promise<SetupReport> {
         `a dry run does not open the disk, so it cannot see whether it already holds a volume ${spec.volumeGroup}/${spec.host}; if it does, setup reconnects to it (this host was rebuilt) and creates nothing on the disk\n`,
       );
     }
+    const server = await askServer(run, early);
     print('dry run: nothing was changed\n');
-    return report;
+    return { ...report, ...(server ? { server } : {}) };
   }
   const words = confirmationWords(disk);
   const typed = await run.questions.confirm(words);
@@ -154,7 +160,48 @@ export async function setup(run: SetupCommandRun): Promise<SetupReport> {
   const lines = await runSetup({ spec, passphrase, runner, mode: run.mode, stateFile, state });
   for (const l of lines) print(`${l}\n`);
   print(setupDoneText(spec));
-  return report;
+  const server = await askServer(run, early);
+  return { ...report, ...(server ? { server } : {}) };
+}
+
+/** No disk: the backup server alone (the wizard's first question, or answers without a disk). */
+async function serverOnly(run: SetupCommandRun): Promise<SetupReport> {
+  const answer = run.questions.answeredServer ?? (await run.questions.server?.({ required: true }));
+  if (!answer)
+    throw new UserError(
+      'setup was given neither a disk nor a backup server; nothing was changed',
+      'choose a disk, or give the server (in the answers: disk = "/dev/…", or a [server] table)',
+    );
+  checkServerAnswer(answer);
+  const server = await addServerOf(run, answer);
+  if (!run.runner.changesTakeEffect) run.print('dry run: nothing was changed\n');
+  return {
+    ok: true,
+    dryRun: !run.runner.changesTakeEffect,
+    mode: 'server',
+    host: run.host,
+    config: run.configFile,
+    resumed: false,
+    server,
+    exitCode: 0,
+  };
+}
+
+/** After the disk: "Also send backups to a server over SSH?" (the answers' server, when given). */
+async function askServer(run: SetupCommandRun, early: ServerAnswer | undefined): Promise<SetupServerReport | undefined> {
+  const answer = early ?? (await run.questions.server?.({ required: false }));
+  return answer ? addServerOf(run, answer) : undefined;
+}
+
+function addServerOf(run: SetupCommandRun, answer: ServerAnswer): Promise<SetupServerReport> {
+  return addServer({
+    runner: run.runner,
+    configFile: run.configFile,
+    host: run.host,
+    answer,
+    ...(run.questions.confirmHostKey ? { confirmHostKey: run.questions.confirmHostKey } : {}),
+    print: run.print,
+  });
 }
 
 /** What a person reads when setup is through: what to do next. */
