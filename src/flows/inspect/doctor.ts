@@ -11,6 +11,7 @@ import type { Runner } from '../../system/runner.js';
 import { collectStatus } from './status.js';
 import { unitNames } from '../schedule/schedule.js';
 import { kernelChecks, programChecks, rootCheck } from './doctor-host.js';
+import { remoteChecks } from './doctor-remote.js';
 
 export type CheckLevel = HealthCheck['level'];
 
@@ -48,6 +49,7 @@ export async function runDoctor(
   }
   checks.push(configCheck(config));
   checks.push(...(await diskChecks(config)));
+  checks.push(...(await remoteChecks(runner, config)));
   checks.push(await scheduleCheck(runner, config));
   checks.push(...(await backupsChecks(runner, config)));
   return finish(checks);

@@ -105,6 +105,11 @@ export class ServeClient {
   }
 }
 
+/** A hello's answer, checked as the run checks it (doctor asks it on a connection of its own). */
+export function helloReply(remote: RemoteTargetConfig, text: string): Hello {
+  return parseReply(remote, 'hello', helloSchema, text);
+}
+
 function parseReply<T>(remote: RemoteTargetConfig, verb: string, schema: z.ZodMiniType<T>, text: string): T {
   const bad = (why: string) =>
     new TargetError(
@@ -124,6 +129,10 @@ function parseReply<T>(remote: RemoteTargetConfig, verb: string, schema: z.ZodMi
   if (!parsed.success) throw bad(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   return parsed.data;
 }
+
+/** ssh's messages for a server it could not reach (the network's fault, not the server's keys) */
+export const UNREACHABLE =
+  /Connection refused|timed out|No route to host|Network is unreachable|Could not resolve hostname|Connection closed by|Connection reset|Name or service not known|Temporary failure in name resolution/i;
 
 /**
  * What an ssh command's failure means, as the error a person can act on: ssh's own
@@ -152,12 +161,7 @@ export function sshError(remote: RemoteTargetConfig, err: unknown): unknown {
       `${where} refused this host's key (${remote.identity}); nothing was sent`,
       `add the key's line to the server's authorized_keys (btrfs-vault target add ${remote.name} --ssh ${destination(remote)} prints it), or check the user name`,
     );
-  if (
-    err.programExitCode === 255 &&
-    /Connection refused|timed out|No route to host|Network is unreachable|Could not resolve hostname|Connection closed by|Connection reset|Name or service not known|Temporary failure in name resolution/i.test(
-      stderr,
-    )
-  )
+  if (err.programExitCode === 255 && UNREACHABLE.test(stderr))
     return new TargetError(
       `${where} could not be reached: ${lastLine(stderr)}; nothing was sent, and the next run goes on from the last backup there`,
       `check that the server is up and reachable (ssh -p ${remote.port} ${destination(remote)} from here, a firewall, the host name), then run the backup again`,

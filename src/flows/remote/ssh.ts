@@ -46,6 +46,25 @@ export function sshVerb(remote: RemoteTargetConfig, verb: ServeVerb, controlDir 
   return ['ssh', [...sshOptions(remote, controlDir), '--', destination(remote), verbLine(verb)]];
 }
 
+/**
+ * One verb on a connection of its own that gives up soon (doctor): no master connection
+ * is used or left behind, so what it finds is the server's answer now.
+ */
+export function sshProbe(remote: RemoteTargetConfig, verb: ServeVerb, connectTimeoutS: number): Argv {
+  const options = sshOptions(remote).flatMap((o, i, all) =>
+    o.startsWith('ControlPersist=') || (o === '-o' && all[i + 1]?.startsWith('ControlPersist='))
+      ? []
+      : o.startsWith('ControlMaster=')
+        ? ['ControlMaster=no']
+        : o.startsWith('ControlPath=')
+          ? ['ControlPath=none']
+          : o.startsWith('ConnectTimeout=')
+            ? [`ConnectTimeout=${connectTimeoutS}`]
+            : [o],
+  );
+  return ['ssh', [...options, '--', destination(remote), verbLine(verb)]];
+}
+
 /** Ends the run's master connection (nothing to end is no failure: the caller allows it). */
 export function sshExit(remote: RemoteTargetConfig, controlDir = SSH_CONTROL_DIR): Argv {
   return ['ssh', [...sshOptions(remote, controlDir), '-O', 'exit', '--', destination(remote)]];
