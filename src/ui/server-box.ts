@@ -20,7 +20,7 @@ export function serverBox(o: {
     `host key     ${o.fingerprint} (pinned)`,
     '',
     'On the server, once:',
-    `  1. btrfs-vault serve --init ${o.serveRoot}   (if not done yet)`,
+    `  1. if not done yet: btrfs-vault serve --init ${o.serveRoot}`,
     `  2. mkdir -m 700 ${root}`,
     `  3. add the line below to ${user === 'root' ? '/root' : `~${user}`}/.ssh/authorized_keys`,
     'Then here: btrfs-vault doctor, and btrfs-vault backup',
