@@ -167,9 +167,9 @@ export async function loadAnswers(
   // a disk needs its confirmation; without a disk there must be a server (and no disk's keys are read)
   const diskless = raw.disk === undefined && raw.server !== undefined;
   const noPass: z.core.$ZodIssue[] = [
-    ...(!diskless && needsPassphrase(named) && raw.passphrase_file === undefined ? [missing('passphrase_file')] : []),
     ...(raw.disk === undefined && raw.server === undefined ? [missing('disk')] : []),
     ...(raw.disk !== undefined && (raw as { confirm?: unknown }).confirm === undefined ? [missing('confirm')] : []),
+    ...(!diskless && needsPassphrase(named) && raw.passphrase_file === undefined ? [missing('passphrase_file')] : []),
   ];
   if (!parsed.success || noPass.length > 0) {
     const issues = [...(parsed.success ? [] : parsed.error.issues), ...noPass];

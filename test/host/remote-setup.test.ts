@@ -64,10 +64,14 @@ const serverAnswers = (over: Record<string, string> = {}) =>
 /** every file under a folder with its mode, owner and content's hash: what "nothing written" compares */
 function tree(dir: string): string {
   if (!existsSync(dir)) return '(none)';
-  return execFileSync('sh', ['-c', `find "$1" -printf '%p %m %U %s %l\\n' | sort; find "$1" -type f -exec sha1sum {} + | sort`, 'sh', dir], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  return execFileSync(
+    'sh',
+    ['-c', `find "$1" -printf '%p %m %U %s %l\\n' | sort; find "$1" -type f -exec sha1sum {} + | sort`, 'sh', dir],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
 }
 
 type Check = { area: string; name: string; level: 'ok' | 'warn' | 'error'; detail: string; fix?: string };
@@ -169,13 +173,17 @@ test("[remote input] setup's answers with a fingerprint that is not the server's
   assert.equal(existsSync(sshDir()), false);
 });
 
-test('setup --answers --dry-run with a server: every step shown (key, pin, table, the line), nothing written in the config folder, /etc or root\'s ssh', () => {
+test("setup --answers --dry-run with a server: every step shown (key, pin, table, the line), nothing written in the config folder, /etc or root's ssh", () => {
   // (not /run/btrfs-vault nor all of /etc: other runs on this machine change them meanwhile)
   const watched = [s.configDir, '/etc/btrfs-vault', '/etc/ssh', '/root/.ssh'];
   const before = watched.map(tree);
   const r = run(['setup', '--answers', serverAnswers(), '--dry-run', '--json']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const report = JSON.parse(r.stdout) as { dryRun: boolean; mode: string; server: { name: string; fingerprint: string } };
+  const report = JSON.parse(r.stdout) as {
+    dryRun: boolean;
+    mode: string;
+    server: { name: string; fingerprint: string };
+  };
   assert.equal(report.dryRun, true);
   assert.equal(report.mode, 'server');
   assert.equal(report.server.name, 'offsite');
@@ -227,7 +235,13 @@ test('setup --answers with only a server (the host has its disk already): the ke
   assert.equal(off(second.stdout).mode, 'incremental');
   assert.equal(off(second.stdout).parent, off(first.stdout).snapshot);
   const folders = readdirSync(join(serveRoot, 'testhost'));
-  const copies = readdirSync(join(serveRoot, 'testhost', folders.find((f) => !f.startsWith('.'))!));
+  const copies = readdirSync(
+    join(
+      serveRoot,
+      'testhost',
+      folders.find((f) => !f.startsWith('.'))!,
+    ),
+  );
   assert.ok(copies.includes(off(second.stdout).snapshot!), copies.join(' '));
 });
 
@@ -241,7 +255,14 @@ test("[secrets] doctor under strace: no piece of the private key on any program'
   const trace = join(s.dir, 'doctor.trace');
   const out = execFileSync(
     'sh',
-    ['-c', `strace -f -qq -s 8192 -v -e trace=execve -o "$1" node "$2" doctor --json --config "$3"; true`, 'sh', trace, BIN, s.config],
+    [
+      '-c',
+      `strace -f -qq -s 8192 -v -e trace=execve -o "$1" node "$2" doctor --json --config "$3"; true`,
+      'sh',
+      trace,
+      BIN,
+      s.config,
+    ],
     { encoding: 'utf8' },
   );
   const traced = readFileSync(trace, 'utf8');
@@ -252,7 +273,7 @@ test("[secrets] doctor under strace: no piece of the private key on any program'
   }
 });
 
-test('doctor: this host\'s key 0644: an error naming chmod 600', () => {
+test("doctor: this host's key 0644: an error naming chmod 600", () => {
   chmodSync(key(), 0o644);
   try {
     const f = finding('error', /^ssh key offsite$/);
@@ -324,7 +345,7 @@ test('doctor: known_hosts missing: an error naming target add', () => {
   allOk();
 });
 
-test("doctor: known_hosts pinning another key (the server reinstalled, or someone in between): an error from the hello, naming target add with the fingerprint", () => {
+test('doctor: known_hosts pinning another key (the server reinstalled, or someone in between): an error from the hello, naming target add with the fingerprint', () => {
   const saved = readFileSync(knownHosts(), 'utf8');
   const other = join(s.dir, 'other-host-key');
   if (!existsSync(other)) sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
@@ -392,7 +413,9 @@ for (const [what, command] of [
   test(`[remote input] doctor: a server answering hello with ${what}: an error, nothing of it believed`, () => {
     const saved = authorizedBefore();
     const pub = readFileSync(`${key()}.pub`, 'utf8').trim();
-    writeFileSync(sshd.authorizedKeys, `restrict,command="${command.replaceAll('"', '\\"')}" ${pub}\n`, { mode: 0o600 });
+    writeFileSync(sshd.authorizedKeys, `restrict,command="${command.replaceAll('"', '\\"')}" ${pub}\n`, {
+      mode: 0o600,
+    });
     try {
       const f = finding('error', /^protocol offsite$/);
       assert.match(f.detail, /not a protocol 1 reply|speaks protocol 99/);

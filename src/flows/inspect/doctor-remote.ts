@@ -28,10 +28,7 @@ export async function remoteChecks(runner: Runner, config: VaultConfig): Promise
   checks.push(...programs);
   const haveSsh = programs.every((c) => c.level === 'ok');
   for (const remote of remotes) {
-    const own = [
-      ...(await identityChecks(runner, remote, haveSsh)),
-      ...knownHostsChecks(remote),
-    ];
+    const own = [...(await identityChecks(runner, remote, haveSsh)), ...knownHostsChecks(remote)];
     checks.push(...own);
     // with a key or pin ssh refuses, the hello says only that; the finding above names the fix
     if (haveSsh && own.every((c) => c.level === 'ok')) checks.push(await helloCheck(runner, remote, config.host));
@@ -162,7 +159,7 @@ async function identityChecks(runner: Runner, r: RemoteTargetConfig, haveSsh: bo
         r,
         'ssh public key',
         'error',
-        `${key}.pub ${pubText === undefined ? 'is missing' : 'is not the public half of this host\'s key'}: the line the server was given may be another key's`,
+        `${key}.pub ${pubText === undefined ? 'is missing' : "is not the public half of this host's key"}: the line the server was given may be another key's`,
         `write it again from the key: ssh-keygen -y -f ${quote(key)} > ${quote(`${key}.pub`)}; then check the server's authorized_keys has that key`,
       ),
     );
@@ -200,7 +197,15 @@ function knownHostsChecks(r: RemoteTargetConfig): HealthCheck[] {
     .filter((l) => trustsKeyFor(l, name));
   const pinned = lines.filter((l) => /^(\S+) ssh-ed25519 [A-Za-z0-9+/]+=*(\s.*)?$/.exec(l.trim())?.[1] === name);
   if (lines.length === 0)
-    return [check(r, what, 'error', `${file} pins no key for ${name}: ssh will refuse the server`, `pin its key: ${again(r)}`)];
+    return [
+      check(
+        r,
+        what,
+        'error',
+        `${file} pins no key for ${name}: ssh will refuse the server`,
+        `pin its key: ${again(r)}`,
+      ),
+    ];
   if (pinned.length !== 1 || lines.length !== 1)
     return [
       check(
@@ -225,7 +230,7 @@ function refusedFix(r: RemoteTargetConfig, host: string): string {
   } catch {
     // the key checks above name a missing .pub
   }
-  return `add this line to ${destination(r)}'s authorized_keys on the server (with the server's serve root if it is not /srv/btrfs-vault): restrict,command="btrfs-vault serve --root /srv/btrfs-vault/${host}" ${pub || '<this host\'s public key>'}; or check the user name`;
+  return `add this line to ${destination(r)}'s authorized_keys on the server (with the server's serve root if it is not /srv/btrfs-vault): restrict,command="btrfs-vault serve --root /srv/btrfs-vault/${host}" ${pub || "<this host's public key>"}; or check the user name`;
 }
 
 /** The server now: reachable, our key taken, serve answering the protocol we speak. */

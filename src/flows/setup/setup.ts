@@ -188,7 +188,10 @@ async function serverOnly(run: SetupCommandRun): Promise<SetupReport> {
 }
 
 /** After the disk: "Also send backups to a server over SSH?" (the answers' server, when given). */
-async function askServer(run: SetupCommandRun, early: ServerAnswer | undefined): Promise<SetupServerReport | undefined> {
+async function askServer(
+  run: SetupCommandRun,
+  early: ServerAnswer | undefined,
+): Promise<SetupServerReport | undefined> {
   const answer = early ?? (await run.questions.server?.({ required: false }));
   return answer ? addServerOf(run, answer) : undefined;
 }
