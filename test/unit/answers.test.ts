@@ -62,3 +62,27 @@ test('answers: layers, bottom-up, the whole stack by default; a passphrase file 
   const [unknown] = await problemsOf(`${base}layers = ["zfs"]\n`);
   assert.match(unknown!, /layers/);
 });
+
+test('answers: [server] alone is a server-only setup (no disk, confirm or passphrase asked); neither a disk nor a server names the disk', async () => {
+  const file = join(scratchDir('answers'), 'server.toml');
+  const server =
+    '[server]\nssh = "root@vault.example.org"\nfingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"\n';
+  writeFileSync(file, server);
+  const a = await loadAnswers(file, needsPassphrase);
+  assert.equal(a.disk, undefined);
+  assert.equal(a.server?.ssh, 'root@vault.example.org');
+  const none = await problemsOf('layers = []\n');
+  assert.deepEqual(
+    none.map((p) => p.split(':')[1]!.trim().split(' ')[0]),
+    ['disk'],
+  );
+  // a disk with a server still needs its confirmation and passphrase
+  const both = await problemsOf(`disk = "/dev/sdz"\n${server}`);
+  assert.deepEqual(
+    both.map((p) => p.split(':')[1]!.trim().split(' ')[0]),
+    ['confirm', 'passphrase_file'],
+  );
+  // the fingerprint is what makes it unattended: without it nothing could confirm the host key
+  const [fp] = await problemsOf('[server]\nssh = "root@vault.example.org"\n');
+  assert.match(fp!, /server\.fingerprint/);
+});
