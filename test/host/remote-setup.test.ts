@@ -18,6 +18,7 @@ import {
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BIN } from '../support/cli.js';
+import { drivePty } from '../support/pty.js';
 import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
@@ -430,6 +431,30 @@ test('[ordering and agreement] doctor all ok, and backup to the server then goes
   writeFileSync(join(s.data, 'more'), randomBytes(10_000));
   const r = run(['backup', '--json']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
+});
+
+test('setup wizard in a real terminal: the first question\'s "no disk" choice, the server\'s questions, the host key confirmed: key, pin and table made, the box shown', async () => {
+  const dir = join(s.dir, 'wizard');
+  const config = join(dir, 'config.toml');
+  const { code, screen } = await drivePty(
+    ['node', BIN, 'setup', '--config', config, '--host', 'wizhost'],
+    [
+      // the "no disk" choice is the last: up from the first entry wraps to it
+      [/Which disk for the backups\?/, '\x1b[A\r'],
+      [/as user@host/, 'root@127.0.0.1\r'],
+      [/SSH port/, `${sshd.port}\r`],
+      [/serve root on the server/, `${serveRoot}\r`],
+      [/Is SHA256:\S+ the host key of/, 'y\r'],
+    ],
+    120_000,
+  );
+  assert.equal(code, 0, screen);
+  assert.ok(screen.includes(sshd.fingerprint()), screen);
+  assert.match(readFileSync(config, 'utf8'), /\[targets\.offsite\]\n(#.*\n)*ssh = "root@127\.0\.0\.1"/);
+  assert.equal(lstatSync(join(dir, 'ssh', 'id_ed25519')).mode & 0o777, 0o600);
+  assert.match(readFileSync(join(dir, 'ssh', 'known_hosts'), 'utf8'), /^\[127\.0\.0\.1\]:\d+ ssh-ed25519 /m);
+  assert.match(screen, /backup server/);
+  assert.ok(screen.includes(`restrict,command="btrfs-vault serve --root ${serveRoot}/wizhost" ssh-ed25519 `), screen);
 });
 
 function otherPub(): string {
