@@ -195,3 +195,43 @@ test('setup: a wrong confirmation changes nothing, and a dry-run asks none', asy
   assert.equal(dryPrinted.at(-1), 'dry run: nothing was changed\n');
   assert.deepEqual([runner.changes, onPaper], [[], []]);
 });
+
+test('setup: the server question comes after the disk (no: the disk setup as before); a server answered in advance is checked before any disk is touched', async () => {
+  const dir = scratchDir('setup-spec');
+  const runner = fake();
+  const run = {
+    runner: new DryRunRunner(runner, () => undefined),
+    configFile: join(dir, 'config.toml'),
+    host: 'deimos',
+    mode: { json: true, tty: false, dryRun: true },
+  };
+  const no = questions(dir, { layers: [] });
+  const printed: string[] = [];
+  const report = await setup({
+    ...run,
+    questions: { ...no.q, server: async (o) => (no.asked.push(`server${o.required ? ' only' : ''}`), undefined) },
+    print: (t) => void printed.push(t),
+  });
+  assert.equal(no.asked.at(-1), 'server', 'asked last, after the disk');
+  assert.equal(report.server, undefined);
+  assert.equal(report.mode, 'new-disk');
+  assert.equal(printed.at(-1), 'dry run: nothing was changed\n');
+  assert.match(printed.join(''), /sgdisk --zap-all -- \/dev\/sdz/, 'the disk plan as without the question');
+
+  const early = questions(dir, { layers: [] });
+  const untouched = fake();
+  await assert.rejects(
+    setup({
+      ...run,
+      runner: new DryRunRunner(untouched, () => undefined),
+      questions: {
+        ...early.q,
+        answeredServer: { ssh: 'root@vault.example.org', serveRoot: '/srv/a b', fingerprint: 'SHA256:x' },
+      },
+      print: () => undefined,
+    }),
+    (e) => e instanceof UserError && /serve-root "\/srv\/a b" is not a plain absolute path/.test(e.message),
+  );
+  assert.deepEqual(early.asked, [], 'no disk surveyed or asked');
+  assert.deepEqual(untouched.calls, []);
+});
