@@ -7,6 +7,7 @@ import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-v
 import type { MountEntry } from '../../core/mountinfo.js';
 import type { OtherPin } from '../../core/prune-plan.js';
 import { targetAttached } from '../../stack/presence.js';
+import { checkToken } from '../../stack/token.js';
 import { readHostRecord, type HostRecord } from '../../system/host-record.js';
 import { readMountsSync } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
@@ -24,11 +25,27 @@ export interface DisksHere {
 }
 
 export function disksHere(config: VaultConfig, mounts: readonly MountEntry[] = readMountsSync()): DisksHere {
+  const ours = new Map<string, boolean>();
+  // a mounted disk says what it holds only once its token matched: a foreign disk's links pin nothing
+  const isOurs = (t: NamedTargetConfig) => {
+    if (!ours.has(t.name)) ours.set(t.name, tokenMatches(viewOf(config, t)));
+    return ours.get(t.name)!;
+  };
   return {
     attached: (t) => targetAttached(viewOf(config, t), mounts),
     latest: (t, sourceName) =>
-      mounts.some((m) => m.mountPoint === t.mountpoint) ? readLink(join(t.mountpoint, sourceName), LATEST) : undefined,
+      mounts.some((m) => m.mountPoint === t.mountpoint) && isOurs(t)
+        ? readLink(join(t.mountpoint, sourceName), LATEST)
+        : undefined,
   };
+}
+
+function tokenMatches(view: VaultConfig): boolean {
+  try {
+    return checkToken(view).ok;
+  } catch {
+    return false;
+  }
 }
 
 const isDisk = (t: NamedTargetConfig | RemoteTargetConfig): t is NamedTargetConfig => 'mountpoint' in t;
