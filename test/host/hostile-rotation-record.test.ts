@@ -476,3 +476,28 @@ test("[what we delete] a foreign disk at office's place whose latest names an ol
   assert.ok(!snaps().includes(old), `the foreign disk's link kept ${old}: ${snaps().join(' ')}`);
   assert.ok(json(out).targets[0].sources[0].pruned.source.includes(old), 'retention says it deleted it');
 });
+
+test("[what we delete] the host's record not readable (edited by hand) while office is away: home's run and prune delete no snapshot of the source (office's pin is in that record), and say why with the fix; office's next run is incremental", () => {
+  const c = makeCase('pinsunread', '[retention.source]\nkeep_last = 1\ndaily = 0\n');
+  change(c.data1);
+  ok(c.run(['backup', c.data1]));
+  const pin = c.record().targets!.office!.pins![sourceName(c.data1)]!.snapshot;
+  sh('umount', [disks.office!.fs.mountPoint]);
+  writeFileSync(c.recordFile, 'not a record\n');
+  change(c.data1);
+  const out = ok(c.run(['backup', '--json', c.data1]));
+  assert.match(JSON.stringify(json(out)), /nothing of .* is deleted while the other targets' pins cannot be read/);
+  const snaps = () => readdirSync(c.snapDir(c.data1)).filter(isSnapshotName);
+  assert.ok(snaps().includes(pin), "office's pin kept");
+  const prune = c.run(['prune', '--json', c.data1]);
+  assert.notEqual(prune.code, 0, prune.stdout);
+  assert.match(prune.stdout + prune.stderr, /mv .*\.bad/);
+  assert.ok(snaps().includes(pin), "office's pin kept by prune");
+  assert.equal(readFileSync(c.recordFile, 'utf8'), 'not a record\n');
+  sh('mv', [c.recordFile, `${c.recordFile}.bad`]);
+  sh('mount', [disks.office!.fs.device, disks.office!.fs.mountPoint]);
+  change(c.data1);
+  const back = ok(c.run(['backup', '--json', '--target', 'office', c.data1]));
+  assert.equal(json(back).targets[0].sources[0].mode, 'incremental');
+  assert.equal(json(back).targets[0].sources[0].parent, pin);
+});
