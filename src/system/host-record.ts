@@ -106,11 +106,12 @@ export async function updateHostRecord(
   runner: Runner,
   configFile: string,
   change: (record: HostRecord) => void,
-  o: { dir?: string; lockDir?: string } = {},
+  /** lock: false when the caller's own lock already keeps every other writer out (one target's run holds its lock) */
+  o: { dir?: string; lockDir?: string; lock?: boolean } = {},
 ): Promise<void> {
   const dir = o.dir ?? HOST_RECORD_DIR;
   const file = hostRecordFile(configFile, dir);
-  const lock = await lockRecord(runner, file, o.lockDir);
+  const lock = o.lock === false ? undefined : await lockRecord(runner, file, o.lockDir);
   try {
     const problem = hostRecordProblem(configFile, dir);
     if (problem !== undefined) throw unreadableRecord(file, problem);
@@ -119,7 +120,7 @@ export async function updateHostRecord(
     change(record);
     writeHostRecord(runner, record, dir);
   } finally {
-    await lock.release();
+    await lock?.release();
   }
 }
 

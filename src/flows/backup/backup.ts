@@ -1,6 +1,6 @@
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode, isVaultError } from '../../core/errors.js';
-import { currentTarget } from '../../config/target-view.js';
+import { currentTarget, targetsOf } from '../../config/target-view.js';
 import { hostRecordFile, readHostRecord, updateHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import type { OutputMode } from '../../ui/renderer.js';
@@ -160,7 +160,9 @@ async function remember(
       if (mirrored) record.mirrored = true;
       rememberSources(record, report, now, runStarted);
     },
-    { lockDir },
+    // one target: every run that writes this config's record holds that target's lock already
+    // (a process for a lock is ~10 ms of a no-change run); several: runs on two of them overlap
+    { lockDir, lock: targetsOf(config).length + (config.remotes?.length ?? 0) > 1 },
   );
 }
 
