@@ -18,6 +18,11 @@ const trustedWho = (joiner: 'and' | 'or'): string =>
  * group or others. Refuse otherwise, naming the commands that fix it.
  */
 export async function assertPrivateFile(file: string, what: string): Promise<void> {
+  assertPrivateFileNow(file, what);
+}
+
+/** assertPrivateFile for a caller that cannot wait (the token check of a disk chosen before a run). */
+export function assertPrivateFileNow(file: string, what: string): void {
   let st;
   try {
     st = statSync(file);

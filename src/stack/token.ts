@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readBytesNoFollow } from '../system/no-follow.js';
-import { assertPrivateFile } from '../config/permissions.js';
+import { assertPrivateFileNow } from '../config/permissions.js';
 import { TargetError, UserError } from '../core/errors.js';
-import type { NamedTargetConfig } from '../config/config.js';
+import type { NamedTargetConfig, VaultConfig } from '../config/config.js';
 import { currentTarget } from '../config/target-view.js';
 import type { CreateOptions, HealthCheck, LayerHandler, LayerState, StackContext, StepContext } from './layer.js';
 import { filesystemDevice } from './layers.js';
@@ -19,12 +19,12 @@ export function sha512(data: Buffer): string {
   return createHash('sha512').update(data).digest('hex');
 }
 
-type TokenCheck = { ok: true } | { ok: false; reason: string };
+export type TokenCheck = { ok: true } | { ok: false; reason: string };
 
 /** The hash kept on the host: private, and a SHA-512 line. */
-async function expectedHash(ctx: StackContext): Promise<string> {
-  const { tokenFile, tokenHashFile } = ctx.config.target;
-  await assertPrivateFile(tokenHashFile, 'token hash');
+function expectedHash(config: VaultConfig): string {
+  const { tokenFile, tokenHashFile } = config.target;
+  assertPrivateFileNow(tokenHashFile, 'token hash');
   const expected = parseHashFile(readFileSync(tokenHashFile, 'utf8'));
   if (!expected) {
     throw new UserError(`${tokenHashFile} holds no SHA-512 hash`, `it must be the output of: sha512sum ${tokenFile}`);
@@ -32,9 +32,14 @@ async function expectedHash(ctx: StackContext): Promise<string> {
   return expected;
 }
 
-async function checkToken(ctx: StackContext): Promise<TokenCheck> {
-  const { tokenFile, tokenHashFile } = ctx.config.target;
-  const expected = await expectedHash(ctx);
+/**
+ * Is the filesystem at the target's mount point this target's disk? The one check of
+ * every verb: before a run writes (the token layer's open) and before anything reads a
+ * disk's backups to decide (list, restore's choice of disk, a mounted disk's pins, status).
+ */
+export function checkToken(config: VaultConfig): TokenCheck {
+  const { tokenFile, tokenHashFile } = config.target;
+  const expected = expectedHash(config);
   let token: Buffer;
   try {
     token = readFileSync(tokenFile);
@@ -44,14 +49,29 @@ async function checkToken(ctx: StackContext): Promise<TokenCheck> {
   if (sha512(token) !== expected)
     return { ok: false, reason: `its token ${tokenFile} does not match ${tokenHashFile}` };
   // one disk under two names would be counted as two copies, each with a chain and pins of its own
-  const here = currentTarget(ctx.config).name;
-  const twin = (ctx.config.targets ?? []).find((t) => t.name !== here && keptHash(t.tokenHashFile) === expected);
+  const here = currentTarget(config).name;
+  const twin = (config.targets ?? []).find((t) => t.name !== here && keptHash(t.tokenHashFile) === expected);
   if (twin)
     return {
       ok: false,
-      reason: `its token matches both ${tokenHashFile} and ${twin.tokenHashFile}: it is the backup disk ${twin.name} too, and one disk under two names is one copy, not two (remove one of the two target tables from ${ctx.config.file})`,
+      reason: `its token matches both ${tokenHashFile} and ${twin.tokenHashFile}: it is the backup disk ${twin.name} too, and one disk under two names is one copy, not two (remove one of the two target tables from ${config.file})`,
     };
   return { ok: true };
+}
+
+/** The refusal of a disk whose token is not this target's: what it is, and the fix. */
+export function foreignDiskError(config: VaultConfig, reason: string, done = 'nothing was written'): TargetError {
+  return new TargetError(
+    `refusing the backup filesystem at ${config.target.mountpoint}: ${reason}. ` +
+      `It is not the backup disk set up for this host, and writing to a foreign disk could destroy someone else's backups; ${done}`,
+    `attach this host's backup disk, or, if this is the right disk, check target.token and target.token_sha512 in ${config.file}`,
+  );
+}
+
+/** A disk's backups are read only once its token matched: a foreign disk is refused (TargetError), never read. */
+export function assertOurDisk(config: VaultConfig, done = 'nothing was read from it'): void {
+  const check = checkToken(config);
+  if (!check.ok) throw foreignDiskError(config, check.reason, done);
 }
 
 /** Setup's token step is done: this host's volume is mounted, and the hash kept on the host is its token's. */
@@ -144,19 +164,12 @@ export const tokenLayer: LayerHandler = {
   },
 
   async inspect(ctx): Promise<LayerState> {
-    const check = await checkToken(ctx);
+    const check = checkToken(ctx.config);
     return check.ok ? { up: true, detail: 'token matches' } : { up: false, detail: check.reason };
   },
 
   async open(ctx) {
-    const check = await checkToken(ctx);
-    if (!check.ok) {
-      throw new TargetError(
-        `refusing the backup filesystem at ${ctx.config.target.mountpoint}: ${check.reason}. ` +
-          `It is not the backup disk set up for this host, and writing to a foreign disk could destroy someone else's backups; nothing was written`,
-        `attach this host's backup disk, or, if this is the right disk, check target.token and target.token_sha512 in ${ctx.config.file}`,
-      );
-    }
+    assertOurDisk(ctx.config, 'nothing was written');
     return 'already-open';
   },
 
@@ -166,7 +179,7 @@ export const tokenLayer: LayerHandler = {
 
   async openOnPaper(ctx) {
     const { tokenFile, tokenHashFile } = ctx.config.target;
-    await expectedHash(ctx);
+    expectedHash(ctx.config);
     ctx.runner.note(
       `check the token: the SHA-512 of ${tokenFile} must match ${tokenHashFile}, else the disk is refused`,
     );

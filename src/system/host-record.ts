@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { ExitCode, isVaultError, UserError } from '../core/errors.js';
+import { pausePoint } from './kill-point.js';
+import { acquireLocks, type Lock } from './lock.js';
 import { readFileNoFollow } from './no-follow.js';
 import type { Runner } from './runner.js';
 
 // What the host remembers of its backups, so `status` can answer with the backup disk
 // closed or away: per source the last successful backup, and when the disk was last
-// seen. One small JSON file per config, replaced whole at the end of each run.
+// seen. One small JSON file per config, replaced whole at the end of each run. Runs on
+// different disks (each holding its own disk's lock) may end at once: the record is read,
+// changed and written under a lock of its own, held for that moment only.
 
 export const HOST_RECORD_DIR = '/var/lib/btrfs-vault';
 
@@ -56,15 +62,92 @@ export function hostRecordFile(configFile: string, dir = HOST_RECORD_DIR): strin
   return join(dir, `${createHash('sha256').update(configFile).digest('hex').slice(0, 24)}.json`);
 }
 
+/** The record, for reading: one that is missing, or not a record (hostRecordProblem says), reads as empty. */
 export function readHostRecord(configFile: string, dir = HOST_RECORD_DIR): HostRecord {
-  const text = readFileNoFollow(hostRecordFile(configFile, dir));
+  const r = parsed(configFile, dir);
+  return typeof r === 'object' ? { ...r, ...targetsOf(r) } : { config: configFile, sources: {} };
+}
+
+/** Why the file is not a record btrfs-vault can read and replace; undefined: a record, or none yet. */
+export function hostRecordProblem(configFile: string, dir = HOST_RECORD_DIR): string | undefined {
+  const r = parsed(configFile, dir);
+  return typeof r === 'string' ? r : undefined;
+}
+
+/** The record, undefined when there is none, or what is wrong with the file. */
+function parsed(configFile: string, dir: string): HostRecord | string | undefined {
+  const file = hostRecordFile(configFile, dir);
+  let text;
   try {
-    const r = text === undefined ? undefined : (JSON.parse(text) as HostRecord);
-    if (r && typeof r === 'object' && r.sources && typeof r.sources === 'object') return { ...r, ...targetsOf(r) };
-  } catch {
-    /* a torn or foreign file: start again */
+    text = readFileNoFollow(file);
+  } catch (err) {
+    return `it cannot be read (${(err as Error).message})`;
   }
-  return { config: configFile, sources: {} };
+  if (text === undefined) return undefined;
+  let r: unknown;
+  try {
+    r = JSON.parse(text);
+  } catch {
+    return 'it is not JSON (edited by hand, or written by something else)';
+  }
+  if (!isObject(r) || !isObject(r.sources)) return 'it is not a record of backups (no "sources" object)';
+  return r as unknown as HostRecord;
+}
+
+/** How long a run waits for another run's moment with the record (a write and a sync). */
+const RECORD_WAIT_MS = 20_000;
+
+/**
+ * Read, change and write the record under its own lock (never held across a transfer:
+ * only this), so two runs ending at once both count. A file that is not a record is
+ * left as it is: refused with the fix, never replaced by an empty one.
+ */
+export async function updateHostRecord(
+  runner: Runner,
+  configFile: string,
+  change: (record: HostRecord) => void,
+  /** lock: false when the caller's own lock already keeps every other writer out (one target's run holds its lock) */
+  o: { dir?: string; lockDir?: string; lock?: boolean } = {},
+): Promise<void> {
+  const dir = o.dir ?? HOST_RECORD_DIR;
+  const file = hostRecordFile(configFile, dir);
+  const lock = o.lock === false ? undefined : await lockRecord(runner, file, o.lockDir);
+  try {
+    const problem = hostRecordProblem(configFile, dir);
+    if (problem !== undefined) throw unreadableRecord(file, problem);
+    const record = readHostRecord(configFile, dir);
+    pausePoint('host-record');
+    change(record);
+    writeHostRecord(runner, record, dir);
+  } finally {
+    await lock?.release();
+  }
+}
+
+/** The refusal of a record file that is not one, with the fix. */
+export function unreadableRecord(file: string, problem: string): UserError {
+  return new UserError(
+    `the host's record ${file} is left as it is: ${problem}`,
+    `look at it, then move it aside (mv ${file} ${file}.bad): the next run starts a new record (the disks' pins are taken from the attached disks again)`,
+  );
+}
+
+/** The record's lock: another run holds it for a moment only, so this one waits for it. */
+async function lockRecord(runner: Runner, file: string, lockDir: string | undefined): Promise<Lock> {
+  const deadline = Date.now() + RECORD_WAIT_MS;
+  for (;;) {
+    try {
+      return await acquireLocks(
+        runner,
+        [{ what: `the host's record ${file}`, key: `host record ${file}` }],
+        "writing the host's record",
+        lockDir,
+      );
+    } catch (err) {
+      if (!isVaultError(err) || err.exitCode !== ExitCode.locked || Date.now() > deadline) throw err;
+    }
+    await sleep(20);
+  }
 }
 
 /**

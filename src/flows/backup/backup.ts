@@ -1,7 +1,7 @@
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
-import { errorMessage, ExitCode } from '../../core/errors.js';
-import { currentTarget } from '../../config/target-view.js';
-import { hostRecordFile, readHostRecord, writeHostRecord } from '../../system/host-record.js';
+import { errorMessage, ExitCode, isVaultError } from '../../core/errors.js';
+import { currentTarget, targetsOf } from '../../config/target-view.js';
+import { hostRecordFile, readHostRecord, updateHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
@@ -89,7 +89,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupReport> {
   );
   // written while the locks are held; a run refused at the lock did nothing and writes nothing
   await session.run(tasks, mode, report, {
-    whileLocked: () => recordRun(session, runner, config, report, opts.runStarted),
+    whileLocked: () => recordRun(session, runner, config, report, opts.runStarted, opts.lockDir),
   });
   return report;
 }
@@ -107,13 +107,14 @@ function newReport({ config, runner, sources }: BackupOptions): BackupReport {
 }
 
 /** The session's warnings into the report, and the host's record of the run. */
-function recordRun(
+async function recordRun(
   session: TargetSession<SourceReport>,
   runner: Runner,
   config: VaultConfig,
   report: BackupReport,
   runStarted: Date | undefined,
-): void {
+  lockDir: string | undefined,
+): Promise<void> {
   const configFile = config.file;
   if (session.arrayWarning) report.warnings.push(session.arrayWarning);
   if (session.leftRunning) {
@@ -122,37 +123,47 @@ function recordRun(
   }
   if (!session.locked) return; // a dry-run holds no locks either
   try {
-    remember(
+    await remember(
       runner,
       config,
       report,
       session.targetMount !== undefined && session.fatal === undefined,
       session.mirrored,
       runStarted,
+      lockDir,
     );
   } catch (err) {
+    const fix = isVaultError(err) && err.fix ? ` (fix: ${err.fix})` : '';
     report.warnings.push(
-      `the host's record of this run (${hostRecordFile(configFile)}) could not be written: ${errorMessage(err)}; status will not show it`,
+      `the host's record of this run (${hostRecordFile(configFile)}) could not be written: ${errorMessage(err)}${fix}; status will not show it`,
     );
   }
 }
 
 /** The host's record (for status, with the disk away): each source's last success or failure. */
-function remember(
+async function remember(
   runner: Runner,
   config: VaultConfig,
   report: BackupReport,
   targetSeen: boolean,
   mirrored: boolean,
   runStarted: Date | undefined,
-): void {
-  const record = readHostRecord(config.file);
-  const now = new Date().toISOString();
-  if (targetSeen) record.targetSeen = now;
-  rememberTarget(record, currentTarget(config).name, report, targetSeen, now);
-  if (mirrored) record.mirrored = true;
-  rememberSources(record, report, now, runStarted);
-  writeHostRecord(runner, record);
+  lockDir: string | undefined,
+): Promise<void> {
+  await updateHostRecord(
+    runner,
+    config.file,
+    (record) => {
+      const now = new Date().toISOString();
+      if (targetSeen) record.targetSeen = now;
+      rememberTarget(record, currentTarget(config).name, report, targetSeen, now);
+      if (mirrored) record.mirrored = true;
+      rememberSources(record, report, now, runStarted);
+    },
+    // one target: every run that writes this config's record holds that target's lock already
+    // (a process for a lock is ~10 ms of a no-change run); several: runs on two of them overlap
+    { lockDir, lock: targetsOf(config).length + (config.remotes?.length ?? 0) > 1 },
+  );
 }
 
 /** The lines printed after the task list for a person. */

@@ -20,6 +20,7 @@ import type { MountEntry } from '../../core/mountinfo.js';
 import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
 import { filesystemLayer } from '../../stack/filesystem.js';
+import { assertOurDisk } from '../../stack/token.js';
 import { planSource } from '../retention/retention-plan.js';
 import { rotationPins } from '../retention/rotation-pins.js';
 
@@ -65,6 +66,8 @@ export async function listBackups(runner: Runner, config: VaultConfig, sources: 
   const mounts = await readMounts();
   const targetMount = await filesystemLayer.mountOf({ runner, config, mounts: async () => mounts });
   const usable = targetMount?.fsType === 'btrfs' ? targetMount : undefined;
+  // a foreign disk at the target's place is refused, never listed as ours
+  if (usable) assertOurDisk(config);
   const cache = new Map<string, Promise<readonly Subvolume[]>>();
   const subvolumesOf = (m: MountEntry) => {
     const key = `${m.device} ${m.mountPoint}`;

@@ -16,12 +16,19 @@ import type { MountEntry } from '../../core/mountinfo.js';
 import { isSnapshotName } from '../../core/naming.js';
 import { chooseParent } from '../../core/parent.js';
 import { isFutureName, snapshotTime } from '../../core/retention.js';
-import { readHostRecord, type HostRecord } from '../../system/host-record.js';
+import {
+  hostRecordFile,
+  hostRecordProblem,
+  readHostRecord,
+  unreadableRecord,
+  type HostRecord,
+} from '../../system/host-record.js';
 import { readMounts } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
 import { filesystemLayer } from '../../stack/filesystem.js';
 import { raidLayer } from '../../stack/raid.js';
 import { stackLayers } from '../../stack/stack.js';
+import { foreignDiskError } from '../../stack/token.js';
 import { formatBytes, formatDuration } from '../../ui/format.js';
 import { freeSpace } from '../retention/min-free.js';
 import { planSource } from '../retention/retention-plan.js';
@@ -51,6 +58,8 @@ export type WarningCode =
   | 'retention-disabled'
   | 'target-not-seen'
   | 'future-name'
+  | 'foreign-disk'
+  | 'host-record-unreadable'
   | TargetWarning['code'];
 
 export interface StatusWarning {
@@ -147,7 +156,10 @@ export async function collectStatus(
     }
   }
   const mount = await filesystemLayer.mountOf(ctx);
-  const usable = mount?.fsType === 'btrfs' ? mount : undefined;
+  // a foreign disk at the target's place (its token, the token layer's state) is named, never read
+  const token = layers.find((l) => l.layer === 'token');
+  const refused = mount?.fsType === 'btrfs' && token?.up === false ? foreignDisk(config, token.detail) : undefined;
+  const usable = mount?.fsType === 'btrfs' && !refused ? mount : undefined;
   const targetListing = usable ? await listTargetSubvolumes(runner, usable).catch(() => undefined) : undefined;
   const sources = await Promise.all(
     config.sources.map((s) => sourceStatus(runner, config, s, record, mounts, usable, targetListing, now)),
@@ -171,13 +183,24 @@ export async function collectStatus(
     warnings: [],
     exitCode: 0,
   };
+  const problem = hostRecordProblem(config.file);
+  const unreadable = problem === undefined ? undefined : unreadableRecord(hostRecordFile(config.file), problem);
   status.warnings = [
+    ...(unreadable
+      ? [{ code: 'host-record-unreadable' as const, message: unreadable.message, fix: unreadable.fix }]
+      : []),
+    ...(refused ? [refused] : []),
     ...warningsOf(status, config, record, now),
     ...targetWarnings(config, status.targets, now),
     ...remoteWarnings(status.remotes, now),
   ];
   status.ok = status.warnings.length === 0;
   return status;
+}
+
+function foreignDisk(config: VaultConfig, reason: string): StatusWarning {
+  const e = foreignDiskError(config, reason, 'its backups were not read');
+  return { code: 'foreign-disk', message: e.message, fix: e.fix };
 }
 
 async function sourceStatus(

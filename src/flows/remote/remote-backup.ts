@@ -139,7 +139,7 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
   } finally {
     if (reached) await client.close();
     try {
-      if (lock) recordRemoteRun(runner, input.config, remote.name, report, reached, input.runStarted ?? started);
+      if (lock) await recordRemoteRun(runner, input.config, remote.name, report, reached, input.runStarted ?? started);
     } catch (err) {
       report.warnings.push(`the host's record of this run could not be written: ${errorMessage(err)}`);
     }

@@ -1,5 +1,5 @@
 import type { VaultConfig } from '../../config/config.js';
-import { readHostRecord, writeHostRecord } from '../../system/host-record.js';
+import { updateHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import type { BackupReport } from '../backup/backup.js';
 import { rememberSources, rememberTarget } from '../backup/run-record.js';
@@ -9,7 +9,7 @@ import { rememberSources, rememberTarget } from '../backup/run-record.js';
  * "seen"), its last backup, and per source the newest snapshot it holds (its pin), so
  * status answers without the network and the next run stays incremental.
  */
-export function recordRemoteRun(
+export async function recordRemoteRun(
   runner: Runner,
   config: VaultConfig,
   name: string,
@@ -17,10 +17,10 @@ export function recordRemoteRun(
   reached: boolean,
   /** when the whole run began: a disk's outcome recorded since then is this run's too */
   runStarted: Date,
-): void {
-  const record = readHostRecord(config.file);
-  const now = new Date().toISOString();
-  rememberTarget(record, name, report, reached, now);
-  rememberSources(record, report, now, runStarted);
-  writeHostRecord(runner, record);
+): Promise<void> {
+  await updateHostRecord(runner, config.file, (record) => {
+    const now = new Date().toISOString();
+    rememberTarget(record, name, report, reached, now);
+    rememberSources(record, report, now, runStarted);
+  });
 }

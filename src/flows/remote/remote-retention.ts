@@ -6,7 +6,7 @@ import type { RemoteTargetConfig, VaultConfig } from '../../config/config.js';
 import { planPrune } from '../../core/prune-plan.js';
 import type { Runner } from '../../system/runner.js';
 import { repairPrevious } from '../retention/prune-source.js';
-import { letGoWarning, rotationPins } from '../retention/rotation-pins.js';
+import { assertPinsReadable, letGoWarning, rotationPins } from '../retention/rotation-pins.js';
 
 // The source's retention after a backup to a server: the same rules and hard rules as
 // after a disk's (the next parent, what no target has had, every other target's pin).
@@ -25,6 +25,7 @@ export async function pruneRemoteSource(input: {
   sourceName: string;
 }): Promise<{ deleted: string[]; warnings: string[] }> {
   const { config, runner, snapDir } = input;
+  assertPinsReadable(config, input.sourcePath);
   const { pins, letGo } = rotationPins(config, input.sourceName, undefined, undefined, undefined, input.remote.name);
   const plan = planPrune({
     source: input.snaps.map((s) => ({ name: s.name, uuid: s.uuid })),

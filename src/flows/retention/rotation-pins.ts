@@ -7,7 +7,15 @@ import { currentTarget, rotates, targetsOf, viewOf } from '../../config/target-v
 import type { MountEntry } from '../../core/mountinfo.js';
 import type { OtherPin } from '../../core/prune-plan.js';
 import { targetAttached } from '../../stack/presence.js';
-import { readHostRecord, type HostRecord } from '../../system/host-record.js';
+import { checkToken } from '../../stack/token.js';
+import {
+  hostRecordFile,
+  hostRecordProblem,
+  readHostRecord,
+  unreadableRecord,
+  type HostRecord,
+} from '../../system/host-record.js';
+import { UserError } from '../../core/errors.js';
 import { readMountsSync } from '../../system/mounts.js';
 import type { Runner } from '../../system/runner.js';
 
@@ -24,11 +32,27 @@ export interface DisksHere {
 }
 
 export function disksHere(config: VaultConfig, mounts: readonly MountEntry[] = readMountsSync()): DisksHere {
+  const ours = new Map<string, boolean>();
+  // a mounted disk says what it holds only once its token matched: a foreign disk's links pin nothing
+  const isOurs = (t: NamedTargetConfig) => {
+    if (!ours.has(t.name)) ours.set(t.name, tokenMatches(viewOf(config, t)));
+    return ours.get(t.name)!;
+  };
   return {
     attached: (t) => targetAttached(viewOf(config, t), mounts),
     latest: (t, sourceName) =>
-      mounts.some((m) => m.mountPoint === t.mountpoint) ? readLink(join(t.mountpoint, sourceName), LATEST) : undefined,
+      mounts.some((m) => m.mountPoint === t.mountpoint) && isOurs(t)
+        ? readLink(join(t.mountpoint, sourceName), LATEST)
+        : undefined,
   };
+}
+
+function tokenMatches(view: VaultConfig): boolean {
+  try {
+    return checkToken(view).ok;
+  } catch {
+    return false;
+  }
 }
 
 const isDisk = (t: NamedTargetConfig | RemoteTargetConfig): t is NamedTargetConfig => 'mountpoint' in t;
@@ -89,12 +113,29 @@ export function letGoWarning(l: LetGo, sourcePath: string): string {
   return `the ${l.target} disk has not been seen for ${l.days} days (keep_for_absent: ${l.limitDays} days): its pin ${l.snapshot} of ${sourcePath} is let go, and its next backup of ${sourcePath} will be full`;
 }
 
+/**
+ * Before a source's retention deletes by the other targets' pins: they are in the host's
+ * record, so a record that cannot be read holds the deletion (a disk away would lose its
+ * parent), with the fix.
+ */
+export function assertPinsReadable(config: VaultConfig, sourcePath: string): void {
+  if (!rotates(config) && (config.remotes ?? []).length === 0) return;
+  const problem = hostRecordProblem(config.file);
+  if (problem === undefined) return;
+  const e = unreadableRecord(hostRecordFile(config.file), problem);
+  throw new UserError(
+    `nothing of ${sourcePath} is deleted while the other targets' pins cannot be read: ${e.message}`,
+    e.fix,
+  );
+}
+
 /** What a source's retention passes on: the other disks' pins, and a warning for each pin let go that is still there. */
 export function pinsForRetention(
   config: VaultConfig,
   source: { name: string; path: string },
   stillThere: (snapshot: string) => boolean,
 ): { otherPins: OtherPin[]; warnings: string[] } {
+  assertPinsReadable(config, source.path);
   const { pins, letGo } = rotationPins(config, source.name);
   return {
     otherPins: pins,

@@ -1,5 +1,6 @@
 import type { VaultConfig } from '../../config/config.js';
-import { readHostRecord, writeHostRecord } from '../../system/host-record.js';
+import { errorMessage } from '../../core/errors.js';
+import { readHostRecord, updateHostRecord } from '../../system/host-record.js';
 import type { Runner } from '../../system/runner.js';
 import { collectStatus } from '../inspect/status.js';
 import { notify } from './notify.js';
@@ -18,7 +19,11 @@ export async function staleNotice(runner: Runner, config: VaultConfig): Promise<
   const record = readHostRecord(config.file);
   if (record.lastStaleNotice && Date.now() - Date.parse(record.lastStaleNotice) < DAY_MS) return [];
   const problems = await notify(runner, config, 'stale', { exitCode: 0, warnings: stale });
-  record.lastStaleNotice = new Date().toISOString();
-  writeHostRecord(runner, record);
+  const at = new Date().toISOString();
+  try {
+    await updateHostRecord(runner, config.file, (r) => void (r.lastStaleNotice = at));
+  } catch (err) {
+    problems.push(`the time of this notice could not be kept in the host's record: ${errorMessage(err)}`);
+  }
   return problems;
 }

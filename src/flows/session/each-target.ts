@@ -2,12 +2,14 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NamedTargetConfig, VaultConfig } from '../../config/config.js';
 import { namedTargets, rotates, viewOf } from '../../config/target-view.js';
-import { ExitCode, isVaultError, TargetError } from '../../core/errors.js';
+import { errorMessage, ExitCode, isVaultError, TargetError } from '../../core/errors.js';
+import { checkToken } from '../../stack/token.js';
 import type { MountEntry } from '../../core/mountinfo.js';
 import { parseBefore } from '../../core/before-time.js';
 import { compareSnapshotNames, isSnapshotName } from '../../core/naming.js';
 import { snapshotTime } from '../../core/retention.js';
 import { readHostRecord } from '../../system/host-record.js';
+import { pausePoint } from '../../system/kill-point.js';
 import { readMountsSync } from '../../system/mounts.js';
 import { attachedTargets } from '../backup/backup-rotation.js';
 import { restoreSource } from './source-pick.js';
@@ -133,16 +135,25 @@ export function diskToReadFrom(
   const named = namedTargets(config, name);
   if (!rotates(config)) return { config };
   if (name !== undefined) return { config: viewOf(config, named[0]!) };
-  const { attached, absent } = attachedTargets(config, undefined);
-  if (attached.length === 0) throw noneAttached(absent, undefined, 'read a backup');
+  const { attached: here, absent } = attachedTargets(config, undefined);
+  if (here.length === 0) throw noneAttached(absent, undefined, 'read a backup');
   const record = readHostRecord(config.file);
   const sourceName = sourceNameOf(config, sourceArg);
   const mounts = readMountsSync();
+  // a mounted disk is read only once its token matched: a foreign one takes no part in the choice
+  const refused = here.flatMap((t) => {
+    const why = foreignWhy(config, t, mounts);
+    return why === undefined ? [] : [{ t, why }];
+  });
+  const ours = here.filter((t) => !refused.some((r) => r.t === t));
+  // none is ours: the first is read, and its own token check refuses it with the fix
+  const attached = ours.length > 0 ? ours : here;
   const before = wanted.before === undefined ? undefined : parseBefore(wanted.before);
   const fits = (n: string) =>
     (wanted.backup === undefined || n === wanted.backup) &&
     (before === undefined || (snapshotTime(n)?.getTime() ?? Infinity) < before.getTime());
   const newest = (t: NamedTargetConfig) => {
+    if (refused.some((r) => r.t === t)) return '';
     if (sourceName === undefined) return record.targets?.[t.name]?.lastBackup ?? '';
     const held = namesOnDisk(t, sourceName, mounts) ?? [record.targets?.[t.name]?.pins?.[sourceName]?.snapshot ?? ''];
     return held.filter(fits).sort(compareSnapshotNames).at(-1) ?? '';
@@ -154,10 +165,26 @@ export function diskToReadFrom(
     wanted.backup !== undefined
       ? 'which holds the backup asked for'
       : `whose newest backup of this source${before ? ` before ${before.toISOString()}` : ''} is ${held}`;
+  pausePoint('disk-chosen');
+  const notRead = refused
+    .filter((r) => r.t !== best)
+    .map((r) => `; the disk at ${r.t.name}'s place (${r.t.mountpoint}) is refused and was not read: ${r.why}`)
+    .join('');
   return {
     config: viewOf(config, best),
-    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, ${what}` : ''}; --target NAME reads another`,
+    said: `reading from the backup disk ${best.name} (${best.mountpoint})${held && sourceName ? `, ${what}` : ''}; --target NAME reads another${notRead}`,
   };
+}
+
+/** Why the disk mounted at a target's place is not that target's (its token); undefined: not mounted, or ours. */
+function foreignWhy(config: VaultConfig, t: NamedTargetConfig, mounts: readonly MountEntry[]): string | undefined {
+  if (!mounts.some((m) => m.mountPoint === t.mountpoint)) return undefined;
+  try {
+    const check = checkToken(viewOf(config, t));
+    return check.ok ? undefined : check.reason;
+  } catch (err) {
+    return errorMessage(err);
+  }
 }
 
 /** The backup names in a mounted disk's folder of the source; undefined: not mounted. */

@@ -402,7 +402,7 @@ export class TargetSession<R extends SourceResult> {
     opts: {
       own?: SourceResult;
       adjust?: (exitCode: number) => number;
-      whileLocked?: () => void;
+      whileLocked?: () => void | Promise<void>;
       between?: () => Promise<void>;
     } = {},
   ): Promise<void> {
@@ -427,7 +427,7 @@ export class TargetSession<R extends SourceResult> {
         err === undefined ? outcome.exitCode : err instanceof VaultError ? err.exitCode : ExitCode.internal;
       report.exitCode = opts.adjust ? opts.adjust(exitCode) : exitCode;
       report.ok = report.exitCode === ExitCode.ok;
-      opts.whileLocked?.();
+      await opts.whileLocked?.();
     } finally {
       await this.releaseLocks();
     }
