@@ -443,7 +443,8 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     )
     .option('--root <dir>', "this key's folder on the server: all it may list, receive into and send from")
     .option('--init <dir>', 'make the serve root (0700, on btrfs) and print how to authorise a host')
-    .action(async (opts: { root?: string; init?: string }) => {
+    .addOption(configOption())
+    .action(async (opts: { root?: string; init?: string; config: string }) => {
       code = await (await load().commands.serve()).serveCommand(opts);
     });
 

@@ -2,13 +2,14 @@ import { UserError } from '../core/errors.js';
 import { serve } from '../flows/serve/serve.js';
 import { serveInit } from '../flows/serve/serve-init.js';
 import { makeRunner } from './context.js';
+import { readServerSettings } from '../config/serve-config.js';
 
 /**
  * serve --root DIR (sshd's forced command: the verb line in SSH_ORIGINAL_COMMAND, the
  * answer on stdout, docs/SERVER.md), or serve --init DIR (make the serve root, say how
  * to authorise a host).
  */
-export async function serveCommand(opts: { root?: string; init?: string }): Promise<number> {
+export async function serveCommand(opts: { root?: string; init?: string; config: string }): Promise<number> {
   if ((opts.root === undefined) === (opts.init === undefined))
     throw new UserError('serve takes --root DIR or --init DIR (one of them)', 'see: btrfs-vault serve --help');
   const runner = makeRunner({});
@@ -17,6 +18,7 @@ export async function serveCommand(opts: { root?: string; init?: string }): Prom
     return 0;
   }
   return serve(runner, opts.root!, {
+    minFree: () => readServerSettings(opts.config)?.serve.minFree,
     line: process.env.SSH_ORIGINAL_COMMAND,
     stdin: process.stdin,
     stdout: (t) => process.stdout.write(t),
