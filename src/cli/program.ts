@@ -284,7 +284,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .command('install')
     .description('write and enable the units (shown before they are written)')
     .addOption(configOption())
-    .option('--every <when>', 'hourly, daily, or a systemd calendar expression', 'hourly')
+    .option(
+      '--every <when>',
+      "hourly, daily, or a systemd calendar expression (default: hourly; daily for a backup server's config)",
+    )
     .option('--on-plug', 'also back up when the backup disk is plugged in (a udev rule)')
     .option('--root <dir>', 'write under this folder instead of / (staging, like systemctl --root)')
     .option('-n, --dry-run', 'only show the units')

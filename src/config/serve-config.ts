@@ -25,7 +25,7 @@ export interface ServeConfig {
   retention: RetentionRules;
 }
 
-const DOCS = 'docs/SERVER.md, "The server\'s config"';
+const DOCS = 'docs/SERVER.md, "Config on the server"';
 
 export function serveConfig(raw: NonNullable<RawConfig['serve']>, file: string): ServeConfig {
   if (raw.root !== undefined && !isAbsolute(raw.root))

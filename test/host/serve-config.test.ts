@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import {
   existsSync,
@@ -19,6 +19,8 @@ import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js
 import { BIN, cli } from '../support/cli.js';
 import { sh } from '../support/sh.js';
 import { tempDir } from '../support/scratch.js';
+import { execWords } from '../support/unit-text.js';
+import { unitNames } from '../../src/flows/schedule/schedule.js';
 
 // The server's own config ([serve]: root, max_age, min_free, [serve.retention]) and its
 // care: status and prune by it, min_free refusing a receive, hello telling no free
@@ -373,4 +375,67 @@ test('serve --init: the filesystem without nosuid,nodev is a warning with the fi
   } finally {
     sh('mount', ['-o', 'remount,suid,dev', server.mountPoint]);
   }
+});
+
+test('schedule install on a server: a timer that runs status --check and prune of the serve root, shown before written; status and remove know it', () => {
+  const file = config('schedule', `[serve]\nroot = "${vault}"\n`);
+  const root = join(dir, 'units');
+  const r = cli(['schedule', 'install', '--root', root, '--config', file]);
+  assert.equal(r.code, 0, r.stderr);
+  const n = unitNames(file);
+  const units = join(root, 'etc/systemd/system');
+  assert.deepEqual(
+    readdirSync(units)
+      .filter((f) => !f.endsWith('.wants'))
+      .sort(),
+    [n.serveService, n.serveTimer].sort(),
+  );
+  const service = readFileSync(join(units, n.serveService), 'utf8');
+  assert.ok(r.stdout.includes(service), 'the unit is shown as written');
+  const execs = service
+    .split('\n')
+    .filter((l) => l.startsWith('ExecStart='))
+    .map((l) => execWords(l.slice('ExecStart='.length).replace(/^-/, '')).slice(2));
+  assert.deepEqual(execs, [
+    ['status', '--check', '--serve-root', vault, '--config', file],
+    ['prune', '--serve-root', vault, '--config', file],
+  ]);
+  assert.match(readFileSync(join(units, n.serveTimer), 'utf8'), /^OnCalendar=daily$/m);
+  const verify = spawnSync('systemd-analyze', ['verify', join(units, n.serveService), join(units, n.serveTimer)], {
+    encoding: 'utf8',
+  });
+  assert.equal(verify.status, 0, verify.stderr);
+  const removed = cli(['schedule', 'remove', '--root', root, '--config', file]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, new RegExp(n.serveTimer.replace('.', '\\.')));
+  assert.deepEqual(
+    readdirSync(units).filter((f) => f.startsWith('btrfs-vault')),
+    [],
+  );
+  const st = cli(['schedule', 'status', '--config', file]);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /server \(status and prune of the serve root\): not installed/);
+});
+
+test('[what we write into other formats] a serve root with % $ " \\ and spaces: units systemd-analyze accepts, whose ExecStart gives back the exact root', () => {
+  const odd = join(dir, 'we%Zird $HOME ${PATH} "q" back\\slash ; x');
+  const file = config('odd', `[serve]\nroot = ${JSON.stringify(odd)}\n`);
+  const root = join(dir, 'units-odd');
+  const r = cli(['schedule', 'install', '--root', root, '--config', file]);
+  assert.equal(r.code, 0, r.stderr);
+  const n = unitNames(file);
+  const unit = join(root, 'etc/systemd/system', n.serveService);
+  for (const line of readFileSync(unit, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('ExecStart='))) {
+    const words = execWords(line.slice('ExecStart='.length).replace(/^-/, ''));
+    assert.equal(words[words.indexOf('--serve-root') + 1], odd, line);
+  }
+  const verify = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+  assert.equal(verify.status, 0, verify.stderr);
+  // a newline in the root cannot reach a unit: the config refuses it
+  const nl = config('newline', `[serve]\nroot = "/srv/a\\nExecStartPre=/bin/touch /tmp/bv-pwned"\n`);
+  const bad = cli(['schedule', 'install', '--root', join(dir, 'units-nl'), '--config', nl]);
+  assert.equal(bad.code, 2, bad.stdout);
+  assert.ok(!existsSync(join(dir, 'units-nl')));
 });
