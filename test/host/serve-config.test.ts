@@ -439,3 +439,92 @@ test('[what we write into other formats] a serve root with % $ " \\ and spaces: 
   assert.equal(bad.code, 2, bad.stdout);
   assert.ok(!existsSync(join(dir, 'units-nl')));
 });
+
+test('doctor on a server: the serve root, its mount (nosuid,nodev), the key lines that run serve, the log', () => {
+  const keys = join(dir, 'authorized_keys');
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOv8B7pDqaMNLWYv6RLXP2SIJ3TpQOd4WMpnKJ1y8Qx0';
+  writeFileSync(
+    keys,
+    [
+      `restrict,command="btrfs-vault serve --root ${rootA}" ${key} btrfs-vault@hostA`,
+      `command="btrfs-vault serve --root ${rootB}" ${key} btrfs-vault@hostB`,
+      `restrict,command="btrfs-vault serve --root ${rootB}" ${key} btrfs-vault@hostB2`,
+      `restrict,command="btrfs-vault serve --root /elsewhere/hostC" ${key} btrfs-vault@hostC`,
+      `${key} admin@laptop`,
+      '',
+    ].join('\n'),
+  );
+  const file = config('doctor', `[serve]\nroot = "${vault}"\n`);
+  const env = { BTRFS_VAULT_TEST_AUTHORIZED_KEYS: keys, BTRFS_VAULT_TEST_SERVE_LOG_SOCKET: logSocket };
+  const doctor = () => {
+    const r = cli(['doctor', '--config', file, '--json'], env);
+    return JSON.parse(r.stdout).checks.filter((c: { area: string }) => c.area === 'server') as {
+      name: string;
+      level: string;
+      detail: string;
+    }[];
+  };
+  const plain = doctor();
+  const by = (name: string) => plain.filter((c) => c.name === name);
+  assert.equal(by('serve root')[0]!.level, 'ok');
+  assert.equal(by('mount')[0]!.level, 'error');
+  assert.match(by('mount')[0]!.detail, /without nosuid,nodev/);
+  assert.equal(by('log')[0]!.level, 'ok');
+  const keyLines = by('authorized_keys');
+  assert.ok(
+    keyLines.some((c) => c.level === 'error' && /:2: .*no restrict/.test(c.detail)),
+    JSON.stringify(keyLines),
+  );
+  assert.ok(keyLines.some((c) => c.level === 'warn' && /lines 2, 3 are keys of one root/.test(c.detail)));
+  assert.ok(
+    keyLines.some((c) => c.level === 'warn' && /:4: .*\/elsewhere\/hostC is not a host's folder/.test(c.detail)),
+  );
+  assert.ok(!keyLines.some((c) => /:1:|:5:/.test(c.detail)), 'the good line and the admin key are no finding');
+  sh('mount', ['-o', 'remount,nosuid,nodev', server.mountPoint]);
+  try {
+    assert.equal(doctor().find((c) => c.name === 'mount')!.level, 'ok');
+  } finally {
+    sh('mount', ['-o', 'remount,suid,dev', server.mountPoint]);
+  }
+  // a serve root made 0755: an error with the fix
+  execFileSync('chmod', ['755', vault]);
+  try {
+    const root = doctor().find((c) => c.name === 'serve root')!;
+    assert.equal(root.level, 'error');
+    assert.match(root.detail, /not root's alone/);
+  } finally {
+    execFileSync('chmod', ['700', vault]);
+  }
+});
+
+test('[paths we are given] a server config others could change is not read: a receive fails (exit 2, the fix named), nothing written', async () => {
+  const file = config('writable', `[serve]\nmin_free = "1K"\n`);
+  execFileSync('chmod', ['666', file]);
+  const s = snapshot();
+  const before = serverState();
+  const r = await receive(rootA, 'home', s, a.at(-1), ['--config', file]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /can be changed by .*chmod go-w/);
+  assert.equal(serverState(), before);
+});
+
+test('[ordering and agreement] status by [serve] root and by --serve-root with the same config say the same', () => {
+  const file = config('agree', `[serve]\nroot = "${vault}"\nmax_age = "3d"\n`);
+  const strip = (out: string) => {
+    const j = JSON.parse(out);
+    for (const h of j.hosts) {
+      delete h.ageSeconds;
+      for (const f of h.folders) delete f.ageSeconds;
+    }
+    return j;
+  };
+  const byConfig = cli(['status', '--config', file, '--json']);
+  const byOption = cli(['status', '--config', file, '--serve-root', vault, '--json']);
+  assert.equal(byConfig.code, byOption.code);
+  assert.deepEqual(strip(byConfig.stdout), strip(byOption.stdout));
+  const prunes = [
+    cli(['prune', '--config', file, '--dry-run', '--json']),
+    cli(['prune', '--config', file, '--serve-root', vault, '--dry-run', '--json']),
+  ];
+  assert.deepEqual(JSON.parse(prunes[0]!.stdout), JSON.parse(prunes[1]!.stdout));
+});
