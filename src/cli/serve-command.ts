@@ -2,7 +2,6 @@ import { UserError } from '../core/errors.js';
 import { serve } from '../flows/serve/serve.js';
 import { serveInit } from '../flows/serve/serve-init.js';
 import { makeRunner } from './context.js';
-import { readServerSettings } from '../config/serve-config.js';
 
 /**
  * serve --root DIR (sshd's forced command: the verb line in SSH_ORIGINAL_COMMAND, the
@@ -18,7 +17,8 @@ export async function serveCommand(opts: { root?: string; init?: string; config:
     return 0;
   }
   return serve(runner, opts.root!, {
-    minFree: () => readServerSettings(opts.config)?.serve.minFree,
+    // loaded for a receive alone: the schema is no part of hello's, list's or send's start
+    minFree: async () => (await import('../config/serve-config.js')).readServerSettings(opts.config)?.serve.minFree,
     line: process.env.SSH_ORIGINAL_COMMAND,
     stdin: process.stdin,
     stdout: (t) => process.stdout.write(t),

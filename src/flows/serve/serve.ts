@@ -23,7 +23,7 @@ export interface ServeIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   /** [serve] min_free of the server's config (read for a receive alone): a receive must leave this much free */
-  minFree?: () => MinFree | undefined;
+  minFree?: () => Promise<MinFree | undefined>;
 }
 
 export async function serve(runner: Runner, root: string, io: ServeIo): Promise<number> {
@@ -59,7 +59,7 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
         break;
       }
       case 'receive': {
-        const received = await serveReceive(runner, root, v, io.stdin, io.minFree?.());
+        const received = await serveReceive(runner, root, v, io.stdin, await io.minFree?.());
         await serveLog(runner, { outcome: 'received', root, line: io.line, reason: join(v.folder, v.name) });
         io.stdout(answer({ received }));
         break;
