@@ -284,7 +284,10 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     .command('install')
     .description('write and enable the units (shown before they are written)')
     .addOption(configOption())
-    .option('--every <when>', 'hourly, daily, or a systemd calendar expression', 'hourly')
+    .option(
+      '--every <when>',
+      "hourly, daily, or a systemd calendar expression (default: hourly; daily for a backup server's config)",
+    )
     .option('--on-plug', 'also back up when the backup disk is plugged in (a udev rule)')
     .option('--root <dir>', 'write under this folder instead of / (staging, like systemctl --root)')
     .option('-n, --dry-run', 'only show the units')
@@ -443,7 +446,8 @@ export function buildProgram(load: LoadCommands): { program: Command; code: () =
     )
     .option('--root <dir>', "this key's folder on the server: all it may list, receive into and send from")
     .option('--init <dir>', 'make the serve root (0700, on btrfs) and print how to authorise a host')
-    .action(async (opts: { root?: string; init?: string }) => {
+    .addOption(configOption())
+    .action(async (opts: { root?: string; init?: string; config: string }) => {
       code = await (await load().commands.serve()).serveCommand(opts);
     });
 

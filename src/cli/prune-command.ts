@@ -6,16 +6,18 @@ import { loadFor, makeRunner } from './context.js';
 import { jsonText } from '../ui/json-output.js';
 import { runServePrune, servePruneLines } from '../flows/serve/serve-prune.js';
 import { UserError } from '../core/errors.js';
+import { serverScope } from '../flows/serve/server-scope.js';
 
 export async function pruneCommand(
   paths: string[],
   opts: { config: string; target?: string; dryRun?: boolean; json?: boolean; serveRoot?: string },
   signal: AbortSignal,
 ): Promise<number> {
-  if (opts.serveRoot !== undefined) {
+  const scope = serverScope(opts.config, { serveRoot: opts.serveRoot });
+  if (scope) {
     if (paths.length > 0 || opts.target !== undefined)
-      throw new UserError('prune --serve-root takes no sources or --target', 'see: btrfs-vault prune --help');
-    const folders = await runServePrune(makeRunner(opts), opts.serveRoot);
+      throw new UserError('prune of a serve root takes no sources or --target', 'see: btrfs-vault prune --help');
+    const folders = await runServePrune(makeRunner(opts), scope.serveRoot, scope.retention);
     process.stdout.write(opts.json ? jsonText({ folders }) : `${servePruneLines(folders).join('\n')}\n`);
     return 0;
   }

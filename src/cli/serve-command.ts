@@ -8,7 +8,7 @@ import { makeRunner } from './context.js';
  * answer on stdout, docs/SERVER.md), or serve --init DIR (make the serve root, say how
  * to authorise a host).
  */
-export async function serveCommand(opts: { root?: string; init?: string }): Promise<number> {
+export async function serveCommand(opts: { root?: string; init?: string; config: string }): Promise<number> {
   if ((opts.root === undefined) === (opts.init === undefined))
     throw new UserError('serve takes --root DIR or --init DIR (one of them)', 'see: btrfs-vault serve --help');
   const runner = makeRunner({});
@@ -17,6 +17,8 @@ export async function serveCommand(opts: { root?: string; init?: string }): Prom
     return 0;
   }
   return serve(runner, opts.root!, {
+    // loaded for a receive alone: the schema is no part of hello's, list's or send's start
+    minFree: async () => (await import('../config/serve-config.js')).readServerSettings(opts.config)?.serve.minFree,
     line: process.env.SSH_ORIGINAL_COMMAND,
     stdin: process.stdin,
     stdout: (t) => process.stdout.write(t),

@@ -1,6 +1,7 @@
 import { collectStatusFor, statusLines } from '../flows/inspect/status.js';
 import { collectServeStatus, serveStatusLines } from '../flows/serve/serve-status.js';
-import { STATUS_DEFAULTS } from '../config/defaults.js';
+import { serverScope, type ServerScope } from '../flows/serve/server-scope.js';
+import { notify } from '../flows/schedule/notify.js';
 import { UserError } from '../core/errors.js';
 import { loadFor, makeRunner } from './context.js';
 import { jsonText } from '../ui/json-output.js';
@@ -14,12 +15,8 @@ export async function statusCommand(opts: {
   serveRoot?: string;
   maxAge?: string;
 }): Promise<number> {
-  if (opts.serveRoot !== undefined) return serveStatusCommand({ ...opts, serveRoot: opts.serveRoot });
-  if (opts.maxAge !== undefined)
-    throw new UserError(
-      '--max-age goes with --serve-root',
-      "the max_age of this host's backups is [status] max_age in the config",
-    );
+  const scope = serverScope(opts.config, opts);
+  if (scope) return serveStatusCommand(scope, opts);
   const config = await loadFor(opts);
   const status = await collectStatusFor(makeRunner({}), config, opts.target);
   status.exitCode = opts.check && !status.ok ? 1 : 0;
@@ -27,18 +24,25 @@ export async function statusCommand(opts: {
   return status.exitCode;
 }
 
-/** status --serve-root DIR on a backup server: each host's newest backup and its age (no config read). */
-async function serveStatusCommand(opts: { serveRoot: string; maxAge?: string; json?: boolean; check?: boolean }) {
-  const maxAge = opts.maxAge ?? STATUS_DEFAULTS.max_age;
-  const m = /^(\d+)([hdw])$/.exec(maxAge);
-  if (!m)
+/** status on a backup server: each host's newest backup and its age; with --check, a quiet host is told ([notify]) */
+async function serveStatusCommand(scope: ServerScope, opts: { json?: boolean; check?: boolean; target?: string }) {
+  if (opts.target !== undefined)
     throw new UserError(
-      `--max-age ${JSON.stringify(maxAge)} is not a duration`,
-      'write hours, days or weeks: 36h, 7d, 2w',
+      'status of a serve root takes no --target (it lists every host)',
+      'see: btrfs-vault status --help',
     );
-  const seconds = Number(m[1]) * { h: 3600, d: 86_400, w: 604_800 }[m[2] as 'h' | 'd' | 'w'];
-  const status = await collectServeStatus(makeRunner({}), opts.serveRoot, seconds);
+  const runner = makeRunner({});
+  const status = await collectServeStatus(runner, scope.serveRoot, scope.maxAgeSeconds);
   const exitCode = opts.check && !status.ok ? 1 : 0;
+  const problems =
+    opts.check && !status.ok && scope.notifyConfig
+      ? await notify(runner, scope.notifyConfig, 'stale', {
+          exitCode,
+          warnings: status.warnings,
+          serveRoot: scope.serveRoot,
+        })
+      : [];
   process.stdout.write(opts.json ? jsonText({ ...status, exitCode }) : `${serveStatusLines(status).join('\n')}\n`);
+  for (const p of problems) process.stderr.write(`! ${p}\n`);
   return exitCode;
 }

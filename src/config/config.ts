@@ -1,5 +1,6 @@
 import type { RetentionRules } from '../core/retention.js';
 import type { LayerName } from './defaults.js';
+import type { ServeConfig } from './serve-config.js';
 
 export type NotifyEvent = 'failure' | 'stale' | 'success';
 
@@ -105,4 +106,6 @@ export interface VaultConfig {
     /** how long the command may run (default 60) */ timeoutSeconds: number;
     on: readonly NotifyEvent[];
   };
+  /** on a backup server: [serve] */
+  serve?: ServeConfig;
 }

@@ -5,20 +5,15 @@ import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { NamedTargetConfig, TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import {
-  DEFAULT_CONFIG,
-  NOTIFY_DEFAULTS,
-  ROTATION_DEFAULTS,
-  SNAPSHOT_DIR,
-  STATUS_DEFAULTS,
-  TARGET_DEFAULTS,
-} from './defaults.js';
+import { DEFAULT_CONFIG, ROTATION_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS } from './defaults.js';
 import { remoteTargets } from './remote-tables.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems } from './problems.js';
-import { configSchema, type RawConfig, type RetentionSide } from './schema.js';
+import { configSchema, type RawConfig } from './schema.js';
 import { assertDistinctSubvolumes, resolveSources } from './sources.js';
+import { notifyConfig, parseAge, parseMinFree, retentionRules as rules } from './values.js';
+import { serveConfig } from './serve-config.js';
 import { folderProblems, hostProblems, targetProblems } from './config-rules.js';
 import { targetClashProblems, targetTables, type TargetTable } from './target-tables.js';
 
@@ -77,13 +72,20 @@ export async function loadConfig(
     parsed.success &&
     !opts.noTargetYet &&
     !parsed.data.target &&
-    Object.keys(parsed.data.targets ?? {}).length === 0
+    Object.keys(parsed.data.targets ?? {}).length === 0 &&
+    // a backup server's config: its [serve] table is all it needs
+    !parsed.data.serve
   ) {
     throw new ProblemsError([missingTarget(abs)], `${abs} has problems:`);
   }
   if (!parsed.success) {
     const noTarget =
-      !opts.noTargetYet && data !== null && typeof data === 'object' && !('target' in data) && !('targets' in data);
+      !opts.noTargetYet &&
+      data !== null &&
+      typeof data === 'object' &&
+      !('target' in data) &&
+      !('targets' in data) &&
+      !('serve' in data);
     const issues = parsed.error.issues;
     const problems = schemaProblems(abs, data, issues, { keys: CONFIG_KEYS, section: CONFIG_DOCS });
     throw new ProblemsError(noTarget ? [missingTarget(abs), ...problems] : problems, `${abs} has problems:`);
@@ -156,6 +158,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     retention,
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
     notify: raw.notify && notifyConfig(raw.notify),
+    serve: raw.serve && serveConfig(raw.serve, file),
   };
 }
 
@@ -190,40 +193,6 @@ function diskConfig(t: TargetTable, host: string, at: (path: string) => string):
     partition: t.partition,
     minFree: parseMinFree(t.min_free),
   };
-}
-
-function notifyConfig(notify: NonNullable<RawConfig['notify']>): NonNullable<VaultConfig['notify']> {
-  return {
-    command: typeof notify.command === 'string' ? [notify.command] : notify.command,
-    url: notify.url,
-    timeoutSeconds: notify.timeout ?? NOTIFY_DEFAULTS.timeout,
-    on: notify.on ?? [...NOTIFY_DEFAULTS.on],
-  };
-}
-
-/** A side's counts: each key left out takes its default; "all" keeps every period. */
-function rules(raw: RetentionSide | undefined, defaults: RetentionRules): RetentionRules {
-  const n = (v: number | 'all' | undefined, d: number) => (v === undefined ? d : v === 'all' ? Infinity : v);
-  return {
-    keepLast: n(raw?.keep_last, defaults.keepLast),
-    hourly: n(raw?.hourly, defaults.hourly),
-    daily: n(raw?.daily, defaults.daily),
-    weekly: n(raw?.weekly, defaults.weekly),
-    monthly: n(raw?.monthly, defaults.monthly),
-    yearly: n(raw?.yearly, defaults.yearly),
-  };
-}
-
-function parseMinFree(text: string | undefined): TargetConfig['minFree'] {
-  if (text === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(%|[KMGT])$/.exec(text)!;
-  const value = Number(m[1]);
-  return m[2] === '%' ? { percent: value } : { bytes: Math.round(value * 1024 ** ('KMGT'.indexOf(m[2]!) + 1)) };
-}
-
-function parseAge(text: string): number {
-  const m = /^(\d+)([hdw])$/.exec(text)!;
-  return Number(m[1]) * { h: 3600, d: 86_400, w: 604_800 }[m[2] as 'h' | 'd' | 'w'];
 }
 
 function firstLine(text: string): string {

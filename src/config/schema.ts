@@ -206,7 +206,9 @@ function retentionSide(
   // [targets.<name>.retention]: each key left out is [retention.target]'s
   table = `retention.${side}`,
 ) {
-  const override = table !== `retention.${side}`;
+  const override = table.startsWith('targets.');
+  // [serve.retention]: each host's folders on a backup server, by the backup disk's defaults
+  const served = table === 'serve.retention';
   const doc = (key: string, what: string, does: string, n: number) =>
     documented(z.optional(count()), {
       expects: `a whole number of ${what} to keep (0: none), or "all"`,
@@ -232,7 +234,9 @@ function retentionSide(
       example: `[${table}]\n${example}`,
       does: override
         ? "how many snapshots this backup disk keeps, instead of `[retention.target]`; a key left out takes `[retention.target]`'s"
-        : `how many snapshots ${side === 'source' ? 'the source' : 'the backup disk'} keeps; a key left out takes its default`,
+        : served
+          ? "how many backups the server keeps of each host's folders (`prune` on the server), counted by when serve received each; a key left out takes the backup disk's default (not `[retention.target]`'s)"
+          : `how many snapshots ${side === 'source' ? 'the source' : 'the backup disk'} keeps; a key left out takes its default`,
       default: override ? '`[retention.target]`' : 'the defaults of its keys',
     },
   );
@@ -353,6 +357,31 @@ export const statusSchema = z.strictObject({
   }),
 });
 
+const sizeOrPercent = z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'));
+
+/** `[serve]`: a backup server's own settings (`btrfs-vault serve`, and status, prune and schedule there). */
+export const serveSchema = z.strictObject({
+  root: documented(z.optional(path), {
+    expects: pathString('the serve root, the folder `serve --init` made (absolute)'),
+    example: '[serve]\nroot = "/srv/btrfs-vault"',
+    does: "the serve root: the folder of every host's root. `status`, `prune` and `schedule install` on the server use it when no `--serve-root` is given",
+    default: 'none: `--serve-root` is needed',
+  }),
+  max_age: documented(z.optional(duration), {
+    expects: 'a string: a number of hours, days or weeks, e.g. "36h", "7d", "2w"',
+    example: '[serve]\nmax_age = "2d"',
+    does: 'a host whose last backup arrived longer ago is a warning in `status` on the server (and `--check` exits 1); `--max-age` wins',
+    default: `\`${JSON.stringify(STATUS_DEFAULTS.max_age)}\``,
+  }),
+  min_free: documented(z.optional(sizeOrPercent), {
+    expects: "a string: a percentage of the server's filesystem or a size with K, M, G or T",
+    example: '[serve]\nmin_free = "10%"',
+    does: "free space `serve` keeps on the server's filesystem: a receive is refused (exit 3, logged) when less is free before it, and what it received is deleted when it took the filesystem under it. Read by `serve --root DIR --config FILE`",
+    default: 'none: a receive may fill the filesystem',
+  }),
+  retention: retentionSide('target', DEFAULT_TARGET_RULES, 'daily = 14', 'serve.retention'),
+});
+
 export const hostSchema = z
   .string()
   .check(
@@ -407,6 +436,12 @@ export const configSchema = z.strictObject({
     example: '[status]\nmax_age = "7d"',
     does: 'what `status` warns about',
     default: 'the defaults of its keys',
+  }),
+  serve: documented(z.optional(serveSchema), {
+    expects: 'a table: [serve] with root, max_age, min_free and [serve.retention]',
+    example: '[serve]\nroot = "/srv/btrfs-vault"\nmax_age = "2d"',
+    does: "on a backup server: its serve root, when a host is late, the free space serve keeps, and its retention. A config with only `[serve]` (no sources, no target) is a server's",
+    default: 'none: not a backup server',
   }),
   notify: documented(z.optional(notifySchema), {
     expects: 'a table: [notify] with command, url, timeout, on',

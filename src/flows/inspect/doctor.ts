@@ -12,6 +12,7 @@ import { collectStatus } from './status.js';
 import { unitNames } from '../schedule/schedule.js';
 import { kernelChecks, programChecks, rootCheck } from './doctor-host.js';
 import { remoteChecks } from './doctor-remote.js';
+import { serveChecks } from '../serve/serve-doctor.js';
 
 export type CheckLevel = HealthCheck['level'];
 
@@ -48,6 +49,12 @@ export async function runDoctor(
     return finish(checks);
   }
   checks.push(configCheck(config));
+  if (config.serve?.root !== undefined) checks.push(...serveChecks(config.serve.root));
+  // a backup server's config alone has no disk, no backups and its own timer (checked above)
+  if (config.serve && targetsOf(config).length === 0 && (config.remotes ?? []).length === 0) {
+    checks.push(serveScheduleCheck(config));
+    return finish(checks);
+  }
   checks.push(...(await diskChecks(config)));
   checks.push(...(await remoteChecks(runner, config)));
   checks.push(await scheduleCheck(runner, config));
@@ -65,7 +72,9 @@ function configCheck(config: VaultConfig): Check {
         (t) =>
           `${targetsOf(config).length > 1 ? `${t.name} ` : 'target '}${t.mountpoint} (${t.layers.join(' + ') || 'plain btrfs'})`,
       )
-      .join(', ')}`,
+      .join(
+        ', ',
+      )}${config.serve ? `${targetsOf(config).length > 0 ? ', ' : ''}serve root ${config.serve.root ?? '(none)'}` : ''}`,
   };
 }
 
@@ -150,6 +159,20 @@ function fstabChecks(config: VaultConfig): Check[] {
     ];
   }
   return [];
+}
+
+/** A backup server's timer: its hosts checked and its retention applied without a person. */
+function serveScheduleCheck(config: VaultConfig): Check {
+  const names = unitNames(config.file);
+  return existsSync(`/etc/systemd/system/${names.serveTimer}`)
+    ? { area: 'schedule', name: 'timer', level: 'ok', detail: `${names.serveTimer} installed` }
+    : {
+        area: 'schedule',
+        name: 'timer',
+        level: 'warn',
+        detail: "no server timer: nobody is told when a host goes quiet, and the server's retention runs only by hand",
+        fix: `btrfs-vault schedule install --config ${config.file}`,
+      };
 }
 
 /** The timer installed, and how the last scheduled backup ended. */

@@ -112,7 +112,7 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
             );
           const hello = await client.hello();
           reached = true;
-          task.title = `${remote.name} (${destination(remote)}): btrfs-vault ${hello.version}, ${formatBytes(hello.freeBytes)} free`;
+          task.title = `${remote.name} (${destination(remote)}): btrfs-vault ${hello.version}`;
         } catch (err) {
           fatal = err;
           throw err;

@@ -24,7 +24,8 @@ export const backupSchema = z.object({
 });
 export type RemoteBackup = z.infer<typeof backupSchema>;
 
-const helloSchema = z.object({ protocol: z.number(), version: z.string(), freeBytes: z.number() });
+// no free space: a client has no use for it, and a server does not tell it (docs/SERVER.md)
+const helloSchema = z.object({ protocol: z.number(), version: z.string() });
 const listSchema = z.object({
   folders: z.record(name, z.object({ latest: z.nullable(name), backups: z.array(backupSchema) })),
 });

@@ -19,7 +19,7 @@ const LOG_LINE_CHARS = 300;
  */
 export async function notify(
   runner: Runner,
-  config: VaultConfig,
+  config: Pick<VaultConfig, 'file' | 'host' | 'notify'>,
   event: NotifyEvent,
   report: { exitCode: number } & Record<string, unknown>,
 ): Promise<string[]> {

@@ -43,7 +43,7 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
     if (input.json) return report(st);
     else {
       out(
-        `timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}`,
+        `timer: ${st.installed.timer ? 'installed' : 'not installed'}; on plug-in: ${st.installed.onPlug ? 'installed' : 'not installed'}${config.serve || st.installed.serve ? `; server (status and prune of the serve root): ${st.installed.serve ? 'installed' : 'not installed'}` : ''}`,
       );
       if (!st.systemd) out('systemd does not answer here (not running as PID 1?)');
       else out(`next run: ${st.nextRun ?? '-'}; last run: ${st.lastRun ?? '-'}; last result: ${st.lastResult ?? '-'}`);
@@ -56,8 +56,16 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
     if (notOurs.length) out(`left alone (not written by btrfs-vault):\n  ${notOurs.join('\n  ')}`);
     return report({ dryRun: !runner.changesTakeEffect, removed, notOurs });
   }
-  const every = input.every ?? 'hourly';
+  // a server's config ([serve], no target): its own units alone, daily unless told
+  const serverOnly = isServerOnly(config);
+  const serveRoot = serverOnly ? serveRootOf(config) : config.serve?.root;
+  const every = input.every ?? (serverOnly ? 'daily' : 'hourly');
   await checkCalendar(runner, every);
+  if (serverOnly && input.onPlug)
+    throw new UserError(
+      `${config.file} is a backup server's ([serve], no target): it has no backup disk to plug in`,
+      'leave out --on-plug',
+    );
   const plug = input.onPlug ? await plugRules(runner, config, out) : undefined;
   const spec = {
     configFile: config.file,
@@ -66,6 +74,8 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
     away: plug?.away,
     program: thisProgram(),
     root,
+    backup: !serverOnly,
+    ...(serveRoot === undefined ? {} : { serveRoot }),
   };
   const plugs = plug?.rules;
   // shown before anything is written
@@ -81,7 +91,9 @@ export async function scheduleVerb(input: ScheduleVerbInput): Promise<number> {
   out(
     dryRun
       ? 'dry run: nothing was written'
-      : `installed: backups ${every}${plugs ? `, and when ${plugs.length > 1 || plugs[0]?.target !== undefined ? `a backup disk (${plugs.map((p) => p.target).join(', ')})` : 'the backup disk'} is plugged in` : ''}`,
+      : serverOnly
+        ? `installed: status --check and prune of ${serveRoot} ${every}`
+        : `installed: backups ${every}${serveRoot === undefined ? '' : `, status --check and prune of ${serveRoot}`}${plugs ? `, and when ${plugs.length > 1 || plugs[0]?.target !== undefined ? `a backup disk (${plugs.map((p) => p.target).join(', ')})` : 'the backup disk'} is plugged in` : ''}`,
   );
   return report({ dryRun, every, onPlug: Boolean(plug), files: files.map((f) => f.path), removed });
 }
@@ -116,4 +128,24 @@ async function plugRules(
       `on plug-in: the backup disk ${t.name} (${t.partition}) is not attached, so udev cannot be told its UUID now; its rule from an earlier install (if any) stays; plug it in and run this again`,
     );
   return { rules, away: several ? away.map((t) => t.name) : [] };
+}
+
+/** [serve] and no target (disk or server) nor source: the config of a backup server alone */
+function isServerOnly(config: VaultConfig): boolean {
+  return (
+    config.serve !== undefined &&
+    (config.targets ?? []).length === 0 &&
+    (config.remotes ?? []).length === 0 &&
+    config.sources.length === 0
+  );
+}
+
+function serveRootOf(config: VaultConfig): string {
+  const root = config.serve?.root;
+  if (root === undefined)
+    throw new UserError(
+      `${config.file} has [serve] but no root = "..." in it, so the server's timer would not know its serve root`,
+      'add root = "/srv/btrfs-vault" (the folder serve --init made) to [serve]',
+    );
+  return root;
 }

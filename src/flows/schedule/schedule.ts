@@ -17,6 +17,9 @@ import type { Argv, Runner } from '../../system/runner.js';
 export interface UnitNames {
   service: string;
   timer: string;
+  /** a backup server's: prune and status --check of its serve root */
+  serveService: string;
+  serveTimer: string;
   plugService: string;
   rule: string;
 }
@@ -32,6 +35,8 @@ export function unitNames(configFile: string, target?: string): UnitNames {
   return {
     service: `${base}.service`,
     timer: `${base}.timer`,
+    serveService: `${base}-serve.service`,
+    serveTimer: `${base}-serve.timer`,
     plugService: target === undefined ? `${base}-plug.service` : `${base}-plug-${target}.service`,
     rule: target === undefined ? `90-${base}.rules` : `90-${base}-plug-${target}.rules`,
   };
@@ -69,6 +74,10 @@ export interface ScheduleSpec {
   program: string[];
   /** where /etc is (a root for staging, as systemctl --root) */
   root: string;
+  /** the backup units (false: a server's config, [serve] and no target) */
+  backup?: boolean;
+  /** on a backup server ([serve] root): its units prune it and check its hosts */
+  serveRoot?: string;
 }
 
 /** The files, as they will be written: shown before they are. Every value from outside is escaped for its format or refused. */
@@ -92,7 +101,7 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
   const run = (args: string[]) => unitCommandLine([...spec.program, ...args, '--config', spec.configFile]);
   const config = unitText(spec.configFile);
   const gentle = ['Nice=19', 'IOSchedulingClass=idle', 'CPUSchedulingPolicy=batch'];
-  const files: UnitFile[] = [
+  const backupFiles: UnitFile[] = [
     {
       path: join(dir, n.service),
       text: [
@@ -127,8 +136,55 @@ export function scheduleFiles(spec: ScheduleSpec): UnitFile[] {
       ].join('\n'),
     },
   ];
+  const files = spec.backup === false ? [] : backupFiles;
   for (const plug of spec.plugs ?? []) files.push(...plugFiles(spec, plug, run, gentle));
+  if (spec.serveRoot !== undefined) files.push(...serveFiles(spec, run, gentle));
   return files;
+}
+
+/** A backup server's units: its hosts checked (a dead host cannot say it went quiet), then its retention. */
+function serveFiles(spec: ScheduleSpec, run: (args: string[]) => string, gentle: string[]): UnitFile[] {
+  const n = unitNames(spec.configFile);
+  const dir = join(spec.root, 'etc/systemd/system');
+  const root = spec.serveRoot!;
+  refuseControl('[serve] root', root, 'name a serve root without control characters (newline, tab)');
+  const config = unitText(spec.configFile);
+  return [
+    {
+      path: join(dir, n.serveService),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault server: status and prune of ${unitText(root)} (${config})`,
+        'Documentation=https://github.com/btrfs-vault/btrfs-vault#readme',
+        'After=local-fs.target',
+        '',
+        '[Service]',
+        'Type=oneshot',
+        // a quiet host is told by [notify] and exits 1: prune runs all the same
+        `ExecStart=-${run(['status', '--check', '--serve-root', root])}`,
+        `ExecStart=${run(['prune', '--serve-root', root])}`,
+        ...gentle,
+        'TimeoutStartSec=12h',
+        '',
+      ].join('\n'),
+    },
+    {
+      path: join(dir, n.serveTimer),
+      text: [
+        '[Unit]',
+        `Description=btrfs-vault server, ${unitText(spec.every)} (${config})`,
+        '',
+        '[Timer]',
+        `OnCalendar=${spec.every}`,
+        'Persistent=true',
+        'RandomizedDelaySec=5min',
+        '',
+        '[Install]',
+        'WantedBy=timers.target',
+        '',
+      ].join('\n'),
+    },
+  ];
 }
 
 /** One backup disk's plug service and udev rule: a run for that disk alone when it appears. */
@@ -200,7 +256,8 @@ export async function install(runner: Runner, spec: ScheduleSpec): Promise<{ wri
   const removed = plugLeftovers(spec.root, spec.configFile).filter((p) => !written.has(p) && !kept.has(p));
   for (const p of removed) runner.change({ op: 'remove', path: p });
   const plug = (spec.plugs ?? []).length > 0;
-  for (const argv of activate(spec.root, n, plug || removed.length > 0)) await runner.run(argv);
+  const timers = [...(spec.backup === false ? [] : [n.timer]), ...(spec.serveRoot === undefined ? [] : [n.serveTimer])];
+  for (const argv of activate(spec.root, timers, plug || removed.length > 0)) await runner.run(argv);
   return { written: files, removed };
 }
 
@@ -225,6 +282,8 @@ function ourFiles(root: string, configFile: string): { path: string; header: Reg
     ...perDisk(rules, `90-${base}-plug-`, '.rules').map((path) => ({ path, header: RULE_HEADER, plug: true })),
     { path: join(units, n.service), header: /^\[Unit\]\nDescription=btrfs-vault backup \(/, plug: false },
     { path: join(units, n.timer), header: /^\[Unit\]\nDescription=btrfs-vault backup, /, plug: false },
+    { path: join(units, n.serveService), header: /^\[Unit\]\nDescription=btrfs-vault server: /, plug: false },
+    { path: join(units, n.serveTimer), header: /^\[Unit\]\nDescription=btrfs-vault server, /, plug: false },
     { path: join(units, n.plugService), header: PLUG_SERVICE_HEADER, plug: true },
     { path: join(rules, n.rule), header: RULE_HEADER, plug: true },
   ];
@@ -268,10 +327,14 @@ export async function remove(
   const there = files.filter(isOurs).map((f) => f.path);
   const notOurs = files.map((f) => f.path).filter((p) => !there.includes(p));
   if (there.length === 0) return { removed: [], notOurs };
-  await runner.run(
-    root === '/' ? ['systemctl', ['disable', '--now', n.timer]] : ['systemctl', [`--root=${root}`, 'disable', n.timer]],
-    { allowFailure: true },
-  );
+  const timers = [n.timer, n.serveTimer].filter((t) => there.includes(join(root, 'etc/systemd/system', t)));
+  if (timers.length > 0)
+    await runner.run(
+      root === '/'
+        ? ['systemctl', ['disable', '--now', ...timers]]
+        : ['systemctl', [`--root=${root}`, 'disable', ...timers]],
+      { allowFailure: true },
+    );
   for (const p of there) runner.change({ op: 'remove', path: p });
   if (root === '/') {
     await runner.run(['systemctl', ['daemon-reload']], { allowFailure: true });
@@ -285,17 +348,18 @@ function lstatOrUndefined(path: string) {
 }
 
 /** Enable the timer; on the running system also start it and reload systemd and udev. */
-function activate(root: string, n: UnitNames, plug: boolean): Argv[] {
-  if (root !== '/') return [['systemctl', [`--root=${root}`, 'enable', n.timer]]];
+function activate(root: string, timers: string[], plug: boolean): Argv[] {
+  if (root !== '/') return [['systemctl', [`--root=${root}`, 'enable', ...timers]]];
   return [
     ['systemctl', ['daemon-reload']],
-    ['systemctl', ['enable', '--now', n.timer]],
+    ['systemctl', ['enable', '--now', ...timers]],
     ...(plug ? [['udevadm', ['control', '--reload']] as Argv] : []),
   ];
 }
 
 export interface ScheduleStatus {
-  installed: { timer: boolean; onPlug: boolean };
+  /** serve: a backup server's timer (status and prune of its serve root) */
+  installed: { timer: boolean; onPlug: boolean; serve: boolean };
   nextRun?: string;
   lastRun?: string;
   lastResult?: string;
@@ -307,12 +371,18 @@ export async function scheduleStatus(runner: Runner, configFile: string): Promis
   const installed = {
     timer: existsSync(`/etc/systemd/system/${n.timer}`),
     onPlug: plugLeftovers('/', configFile).length > 0,
+    serve: existsSync(`/etc/systemd/system/${n.serveTimer}`),
   };
+  // a server's config alone: its timer is the one to ask
+  const serverOnly = installed.serve && !installed.timer;
   const timer = await runner.query(
-    ['systemctl', ['show', n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']],
+    ['systemctl', ['show', serverOnly ? n.serveTimer : n.timer, '--property=NextElapseUSecRealtime,LastTriggerUSec']],
     { allowFailure: true },
   );
-  const service = await runner.query(['systemctl', ['show', n.service, '--property=Result']], { allowFailure: true });
+  const service = await runner.query(
+    ['systemctl', ['show', serverOnly ? n.serveService : n.service, '--property=Result']],
+    { allowFailure: true },
+  );
   const prop = (text: string, key: string) => new RegExp(`^${key}=(.+)$`, 'm').exec(text)?.[1];
   return {
     installed,

@@ -3,6 +3,7 @@ import { dirname, isAbsolute } from 'node:path';
 import { UserError } from '../../core/errors.js';
 import type { Runner } from '../../system/runner.js';
 import { checkOnBtrfs, checkServeRoot } from './serve-root.js';
+import { mountWarning } from './mount-options.js';
 
 // `btrfs-vault serve --init DIR`: the serve root made (0700) and checked, and how to
 // authorise a host. The root's path goes into authorized_keys' command="…", which sshd
@@ -23,8 +24,10 @@ export function serveInit(runner: Runner, dir: string): string[] {
     runner.change({ op: 'mkdir', path: root, mode: 0o700 });
   }
   if (runner.changesTakeEffect) checkServeRoot(root);
+  const warning = existsSync(root) ? mountWarning(root) : mountWarning(dirname(root));
   return [
     `serve root: ${root} (btrfs, root's alone)`,
+    ...(warning ? ['', ...warning] : []),
     '',
     'To authorise a host, on this server as root:',
     `  1. its own folder:  mkdir -m 700 -- ${root}/HOST`,

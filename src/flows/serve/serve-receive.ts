@@ -9,7 +9,8 @@ import { StreamGuard } from '../../btrfs/stream-guard.js';
 import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import { acquireLocks } from '../../system/lock.js';
 import type { Runner } from '../../system/runner.js';
-import { backupsIn, folderDir, folderListing, INCOMING, LATEST, type ServedBackup } from './serve-root.js';
+import { backupsIn, folderDir, folderListing, INCOMING, LATEST, spaceOf, type ServedBackup } from './serve-root.js';
+import type { MinFree } from '../../config/values.js';
 import { recordReceived } from './received-record.js';
 import { removeStaging, stagingDir } from './staging.js';
 
@@ -29,6 +30,7 @@ export async function serveReceive(
   root: string,
   req: ReceiveRequest,
   stdin: Readable,
+  minFree?: MinFree,
 ): Promise<ServedBackup> {
   const dir = join(root, req.folder);
   const lock = await acquireLocks(
@@ -50,6 +52,7 @@ export async function serveReceive(
     if (req.parent !== null && !parent)
       throw refused(`the parent ${req.parent} is no complete backup in ${req.folder}`);
     await checkUnique(runner, root, req);
+    checkRoom(root, minFree, 'before it');
 
     // 2. the stream, guarded, into a fresh staging folder, confined there
     runner.change({ op: 'mkdir', path: join(root, INCOMING), mode: 0o700 });
@@ -57,6 +60,11 @@ export async function serveReceive(
     const guard = new StreamGuard({ name: req.name, uuid: req.uuid, parent: req.parent });
     void pipeline(stdin, guard).catch(() => {}); // the guard's error reaches the receive below
     await runner.stream(btrfs.receiveConfined(staging), { input: guard });
+    // what it wrote is counted once committed; under min_free, the finally below deletes it
+    if (minFree) {
+      await runner.run(btrfs.sync(staging));
+      checkRoom(root, minFree, 'after it');
+    }
 
     // 3. exactly what was announced
     const made = readdirSync(staging);
@@ -129,6 +137,23 @@ async function checkUnique(runner: Runner, root: string, req: ReceiveRequest): P
     if (n !== 1)
       throw refused(`${n} subvolumes on this filesystem have the parent's received UUID ${req.parent}, not one`);
   }
+}
+
+/** [serve] min_free: a host must not fill the server's filesystem for every other host */
+function checkRoom(root: string, minFree: MinFree | undefined, when: string): void {
+  if (!minFree) return;
+  const { free, size } = spaceOf(root);
+  const keep = 'bytes' in minFree ? minFree.bytes : Math.ceil((size * minFree.percent) / 100);
+  if (free >= keep) return;
+  throw new RemoteRefusedError(
+    `the receive was refused: the server's filesystem has ${mib(free)} free ${when}, less than its min_free ${'bytes' in minFree ? mib(keep) : `${minFree.percent}% (${mib(keep)})`}`,
+    'stream',
+    "the server's administrator: free space there (prune, a bigger filesystem) or lower [serve] min_free; nothing of this backup was kept",
+  );
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 function refused(why: string): RemoteRefusedError {

@@ -161,7 +161,8 @@ export async function folderListing(runner: Runner, dir: string): Promise<Served
   return { latest, backups };
 }
 
-export function freeBytes(root: string): number {
+/** what is free on the root's filesystem (for an unprivileged user too), and its size */
+export function spaceOf(root: string): { free: number; size: number } {
   const st = statfsSync(root);
-  return st.bavail * st.bsize;
+  return { free: st.bavail * st.bsize, size: st.blocks * st.bsize };
 }

@@ -64,8 +64,14 @@ export async function collectServeStatus(
       .map((f) => f.receivedAt)
       .reduce<string | null>((a, b) => (b && (!a || b > a) ? b : a), null);
     const ageSeconds = ageOf(lastBackupAt, now);
-    const stale = ageSeconds === null || ageSeconds > maxAgeSeconds;
+    // a time ahead of the clock (the clock was set back since): it says nothing of this host being alive
+    const future = lastBackupAt !== null && Date.parse(lastBackupAt) - now.getTime() > FUTURE_SLACK_MS;
+    const stale = ageSeconds === null || ageSeconds > maxAgeSeconds || future;
     if (ageSeconds === null) warnings.push(`host ${host}: no backup received yet`);
+    else if (future)
+      warnings.push(
+        `host ${host}: its last backup is recorded at ${lastBackupAt}, in the future by this server's clock (was the clock set back?); when it last backed up is not known`,
+      );
     else if (stale)
       warnings.push(`host ${host}: last backup ${formatAge(ageSeconds)} ago (max_age ${formatAge(maxAgeSeconds)})`);
     hosts.push({ host, folders, lastBackupAt, ageSeconds, stale });
@@ -87,6 +93,9 @@ export function serveStatusLines(s: ServeStatus): string[] {
   for (const w of s.warnings) lines.push(`warning: ${w}`);
   return lines;
 }
+
+/** a clock that was a few minutes fast is not yet a warning */
+const FUTURE_SLACK_MS = 10 * 60_000;
 
 function ageOf(at: string | null, now: Date): number | null {
   if (at === null) return null;

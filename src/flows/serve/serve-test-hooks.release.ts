@@ -4,3 +4,4 @@ import type * as hooks from './serve-test-hooks.js';
 // it in): refusals always go to the system log.
 
 export const testLogSocket: typeof hooks.testLogSocket = () => undefined;
+export const testAuthorizedKeys: typeof hooks.testAuthorizedKeys = () => undefined;

@@ -8,3 +8,11 @@
 export function testLogSocket(): string | undefined {
   return process.env.BTRFS_VAULT_TEST_SERVE_LOG_SOCKET || undefined;
 }
+
+/**
+ * BTRFS_VAULT_TEST_AUTHORIZED_KEYS=<path>: doctor reads this file instead of root's
+ * ~/.ssh/authorized_keys (a test must not touch the machine's).
+ */
+export function testAuthorizedKeys(): string | undefined {
+  return process.env.BTRFS_VAULT_TEST_AUTHORIZED_KEYS || undefined;
+}

@@ -3,7 +3,8 @@ import { isVaultError, ExitCode, RemoteRefusedError, VaultError } from '../../co
 import { parseVerbLine, PROTOCOL } from '../../core/serve-verbs.js';
 import { VERSION } from '../../core/version.js';
 import type { Runner } from '../../system/runner.js';
-import { checkServeRoot, folderDir, folderListing, folderNames, freeBytes } from './serve-root.js';
+import { checkServeRoot, folderDir, folderListing, folderNames } from './serve-root.js';
+import type { MinFree } from '../../config/values.js';
 import { serveLog } from './serve-log.js';
 import { serveReceive } from './serve-receive.js';
 import { serveSend } from './serve-send.js';
@@ -21,6 +22,8 @@ export interface ServeIo {
   stdin: Readable;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** [serve] min_free of the server's config (read for a receive alone): a receive must leave this much free */
+  minFree?: () => Promise<MinFree | undefined>;
 }
 
 export async function serve(runner: Runner, root: string, io: ServeIo): Promise<number> {
@@ -43,7 +46,8 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     const v = parsed.verb;
     switch (v.verb) {
       case 'hello':
-        io.stdout(answer({ protocol: PROTOCOL, version: VERSION, freeBytes: freeBytes(root) }));
+        // no free space: a client has no use for it, and it is the server's to know
+        io.stdout(answer({ protocol: PROTOCOL, version: VERSION }));
         break;
       case 'list': {
         const folders: Record<string, unknown> = {};
@@ -55,7 +59,7 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
         break;
       }
       case 'receive': {
-        const received = await serveReceive(runner, root, v, io.stdin);
+        const received = await serveReceive(runner, root, v, io.stdin, await io.minFree?.());
         await serveLog(runner, { outcome: 'received', root, line: io.line, reason: join(v.folder, v.name) });
         io.stdout(answer({ received }));
         break;
