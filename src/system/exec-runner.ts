@@ -198,11 +198,29 @@ export class ExecRunner implements Runner {
       // programs get the kernel pipe's ends as their stdout and stdin, so no byte of the
       // stream passes through Node; execa's piping (.pipe(), its stdio transforms) reads
       // and writes the stream through Node streams.
+      const through = options.through;
       const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], {
-        stdio: ['ignore', ends.write, 'pipe', 'pipe'],
+        stdio: ['ignore', through ? 'pipe' : ends.write, 'pipe', 'pipe'],
         env,
       });
-      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'pipe', 'pipe'], env });
+      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], {
+        stdio: [through ? 'pipe' : ends.read, 'pipe', 'pipe'],
+        env,
+      });
+      // through Node only when asked: the error of `through` itself (not a program's
+      // closed end, which pipeline passes on to it) stops both programs and is the cause
+      let throughError: Error | undefined;
+      if (through) {
+        let endError: Error | undefined;
+        writer.stdout!.on('error', (err: Error) => (endError ??= err));
+        reader.stdin!.on('error', (err: Error) => (endError ??= err));
+        through.once('error', (err: Error) => {
+          if (err === endError) return;
+          throughError ??= err;
+          for (const child of [writer, reader]) terminate(child);
+        });
+        pipeline(writer.stdout!, through, reader.stdin!).catch(() => {});
+      }
       // the reader's answer (a server's one JSON line), bounded: a program's chatter is not kept
       let output = '';
       reader.stdout?.on('data', (c: Buffer) => {
@@ -240,6 +258,7 @@ export class ExecRunner implements Runner {
         options.signal?.removeEventListener('abort', onAbort);
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
+        if (throughError) return reject(throughError);
         // the side that failed first is the cause; the other one only lost its partner
         const culprit =
           firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)

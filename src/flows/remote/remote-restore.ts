@@ -3,13 +3,18 @@ import { join } from 'node:path';
 import { btrfs } from '../../btrfs/commands.js';
 import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import type { RemoteTargetConfig, VaultConfig } from '../../config/config.js';
-import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../../core/errors.js';
+import { errorMessage, ExitCode, RemoteRefusedError, TargetError, UserError, VaultError } from '../../core/errors.js';
+import { StreamGuard } from '../../btrfs/stream-guard.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import { lexists } from '../../system/no-follow.js';
 import type { Runner } from '../../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
 import { progressInterval, runTasks, type OutputMode, type Task } from '../../ui/renderer.js';
 import { destination, taken } from '../restore/restore.js';
+import { chooseBackup } from '../restore/backup-choice.js';
+import { checkRestoreOptions } from '../restore/restore-mode.js';
+import { BEFORE_RULE, parseBefore } from '../../core/before-time.js';
+import { quote } from '../../core/shell-quote.js';
 import { restoreSource } from '../session/source-pick.js';
 import { ServeClient, sshError } from './serve-client.js';
 import { destination as sshDestination } from './ssh.js';
@@ -26,6 +31,15 @@ export interface RemoteRestoreInput {
   remote: RemoteTargetConfig;
   source: string;
   backup?: string;
+  /** the newest backup older than this (as the disk's --before) */
+  before?: string;
+  /** a writable snapshot beside the restored backup (as the disk's --writable) */
+  writable: boolean;
+  /** the old name of `backup`, with --path only */
+  from?: string;
+  path?: string;
+  overwrite: boolean;
+  json?: boolean;
   to: string;
   mode: OutputMode;
   signal?: AbortSignal;
@@ -40,6 +54,7 @@ export interface RemoteRestoreReport {
   name: string;
   backup?: string;
   restored?: string;
+  writable?: string;
   bytes?: number;
   seconds?: number;
   error?: string;
@@ -49,6 +64,16 @@ export interface RemoteRestoreReport {
 
 export async function restoreFromRemote(input: RemoteRestoreInput): Promise<RemoteRestoreReport> {
   const { runner, remote } = input;
+  // the disk's rules for which options go together, and its one --before rule
+  const backup = checkRestoreOptions({ ...input, json: input.json });
+  if (input.path !== undefined)
+    throw new UserError(
+      `restore --target ${remote.name} --path (one file or folder from a backup server) is not built yet`,
+      `restore the whole backup (btrfs-vault restore ${quote(input.source)} --target ${remote.name} --to DIR), then copy the path out of it`,
+    );
+  const before = input.before === undefined ? undefined : parseBefore(input.before);
+  if (input.before !== undefined && before === undefined)
+    throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
   const source = restoreSource(input.config, input.source);
   if (!isServeName(source.name))
     throw new UserError(
@@ -76,21 +101,31 @@ export async function restoreFromRemote(input: RemoteRestoreInput): Promise<Remo
             reached = true;
             const listed = (await client.list(source.name))[source.name];
             const backups = listed?.backups ?? [];
-            const chosen =
-              input.backup !== undefined
-                ? backups.find((b) => b.name === input.backup)
-                : (backups.find((b) => b.name === listed?.latest) ?? backups.at(-1));
-            if (!chosen)
+            if (backups.length === 0)
               throw new TargetError(
-                input.backup !== undefined
-                  ? `${remote.name} has no complete backup ${input.backup} of ${source.name}`
-                  : `${remote.name} has no backup of ${source.name}`,
+                `${remote.name} has no backup of ${source.name}`,
                 `see what it has: btrfs-vault list --target ${remote.name}`,
               );
+            const chosen = chooseBackup(
+              backups,
+              { source: source.path, backup, before, listCommand: `btrfs-vault list --target ${remote.name}` },
+              listed?.latest ?? undefined,
+            );
             report.backup = chosen.name;
             const restored = join(dest.dir, chosen.name);
             if (lexists(restored)) throw await taken(runner, restored, 'nothing is ever overwritten');
+            // refused before anything is sent: a refusal writes nothing
+            if (input.writable && lexists(`${restored}.writable`))
+              throw new UserError(
+                `${restored}.writable exists already; nothing is ever overwritten, and nothing was restored`,
+                `move ${restored}.writable away first`,
+              );
             await receiveInto(input, client, source.name, chosen, dest.dir, restored, report, task);
+            if (input.writable) {
+              report.writable = `${restored}.writable`;
+              // beside it, as from a disk: the restored subvolume stays read-only
+              await runner.run(btrfs.writableSnapshot(restored, report.writable));
+            }
           },
         },
       ],
@@ -122,12 +157,22 @@ async function receiveInto(
   // a fresh folder of ours: whatever the stream makes lands in it and nowhere else
   const staging = join(dir, `.btrfs-vault-restore.${process.pid}`);
   if (lexists(staging)) throw await taken(runner, staging, 'it is not ours to use');
-  runner.change({ op: 'mkdir', path: staging, mode: 0o700 });
+  try {
+    // made here and now, or refused: what another account put there in between is not ours
+    runner.change({ op: 'mkdir', path: staging, mode: 0o700, exclusive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw await taken(runner, staging, 'it is not ours to use');
+    throw err;
+  }
   const started = Date.now();
   let last = 0;
   try {
+    // the server's word is checked as a client's is on the server: one subvolume, the one
+    // asked for (its stream carries the received UUID `list` gave), nothing outside it
+    const guard = new StreamGuard({ name: chosen.name, uuid: chosen.receivedUuid, parent: null });
     const { bytes } = await runner
       .pipe(client.sendArgv(folder, chosen.name, null), btrfs.receiveConfined(staging), {
+        through: guard,
         signal: input.signal,
         onProgress: (b) => {
           if (Date.now() - last < progressInterval(input.mode)) return;
@@ -136,6 +181,11 @@ async function receiveInto(
         },
       })
       .catch((err: unknown) => {
+        if (err instanceof RemoteRefusedError)
+          throw new TargetError(
+            `the stream ${client.remote.name} sent for ${chosen.name} was stopped before btrfs receive saw the bad part (${err.message.replace(/^the send stream was refused: /, '')}); what it made was deleted, nothing was restored`,
+            'check the server (btrfs-vault status there), then restore again',
+          );
         throw sshError(client.remote, err);
       });
     if (runner.changesTakeEffect) {

@@ -1,0 +1,353 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BIN, type CliResult } from '../support/cli.js';
+import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
+import { makeScenario, type Scenario } from '../support/scenario.js';
+import { sh } from '../support/sh.js';
+import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { ATTR, CMD, streamCommand, streamHeader, u64, uuidBytes, type Attr } from '../support/send-stream.js';
+import { hostRecordFile } from '../../src/system/host-record.js';
+import { snapshotTime } from '../../src/core/retention.js';
+
+// restore from a backup server as from a disk: --before, --writable, the server's stream
+// through the client's guard. A real sshd on 127.0.0.1 runs the real serve as the forced
+// command of one key and a lying server (a script answering crafted JSON and streams) as
+// that of another. One scenario for the file; the cases run in order.
+
+const SERVE = `${process.execPath} ${BIN}`;
+
+let s: Scenario;
+let srv: LoopFs;
+let sshd: Sshd;
+let serveRoot: string;
+let folder = '';
+/** the backups on the server, oldest first */
+let names: string[] = [];
+let liarConfig = '';
+let liarDir = '';
+
+/**
+ * The CLI run without blocking this process: sshd's log goes to a pipe this process
+ * reads, and a synchronous run leaves it unread until sshd blocks on it (no connection
+ * is taken any more).
+ */
+function cli(args: string[]): Promise<CliResult> {
+  const child = s.spawnCli(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
+const run = (args: string[]) => cli([...args, '--config', s.config]);
+const json = (stdout: string) => JSON.parse(stdout) as Record<string, unknown>;
+const receivedUuid = (path: string) => /Received UUID:\s*(\S+)/.exec(sh('btrfs', ['subvolume', 'show', path]))![1]!;
+const uuidOf = (path: string) => /^\s*UUID:\s*(\S+)/m.exec(sh('btrfs', ['subvolume', 'show', path]))![1]!;
+const readonly = (path: string) => /ro=true/.test(sh('btrfs', ['property', 'get', '-ts', path, 'ro']));
+const freshDir = (name: string) => {
+  const d = join(s.src.mountPoint, name);
+  mkdirSync(d, { recursive: true });
+  return d;
+};
+const deleteAll = (dir: string) => {
+  for (const e of readdirSync(dir)) sh('btrfs', ['subvolume', 'delete', join(dir, e)]);
+};
+
+before(async () => {
+  requireRoot();
+  s = makeScenario({ sizeMiB: 256 });
+  srv = makeLoopBtrfs(s.dir, 'srv', 256);
+  serveRoot = join(srv.mountPoint, 'serve');
+  const init = s.cli(['serve', '--init', serveRoot]);
+  assert.equal(init.code, 0, init.stderr);
+  mkdirSync(join(serveRoot, 'testhost'), { mode: 0o700 });
+  sshd = await makeSshd(join(s.dir, 'sshd'));
+  await sshd.start();
+  const add = await run([
+    'target',
+    'add',
+    'offsite',
+    '--ssh',
+    'root@127.0.0.1',
+    '--port',
+    String(sshd.port),
+    '--fingerprint',
+    sshd.fingerprint(),
+    '--serve-root',
+    serveRoot,
+  ]);
+  assert.equal(add.code, 0, add.stderr);
+  authorize(
+    sshd,
+    add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!,
+    SERVE,
+  );
+  // two backups on the disk and the server, a second apart (names are to the second)
+  writeFileSync(join(s.data, 'first'), 'one');
+  const b1 = await run(['backup', '--json']);
+  assert.equal(b1.code, 0, b1.stderr + b1.stdout);
+  await new Promise((r) => setTimeout(r, 1100));
+  writeFileSync(join(s.data, 'second'), randomBytes(50_000));
+  const b2 = await run(['backup', '--json']);
+  assert.equal(b2.code, 0, b2.stderr + b2.stdout);
+  const l = await run(['list', '--target', 'offsite', '--json']);
+  const folders = json(l.stdout).folders as Record<string, { backups: { name: string }[] }>;
+  folder = Object.keys(folders)[0]!;
+  names = folders[folder]!.backups.map((b) => b.name);
+  assert.equal(names.length, 2, l.stdout);
+
+  // the lying server: another key, whose forced command answers from files the cases write
+  liarDir = join(s.dir, 'liar');
+  mkdirSync(liarDir);
+  const liar = join(liarDir, 'liar.py');
+  writeFileSync(
+    liar,
+    [
+      'import os, sys',
+      "w = os.environ.get('SSH_ORIGINAL_COMMAND', '').split(' ')",
+      'd = sys.argv[1]',
+      'if w[0] == \'hello\': print(\'{"protocol": 1, "version": "liar", "freeBytes": 1}\')',
+      "elif w[0] == 'list': sys.stdout.write(open(os.path.join(d, 'list.json')).read())",
+      "elif w[0] == 'send': sys.stdout.buffer.write(open(os.path.join(d, 'stream.bin'), 'rb').read())",
+      'else: sys.exit(2)',
+      '',
+    ].join('\n'),
+  );
+  liarConfig = join(s.configDir, 'liar.toml');
+  writeFileSync(
+    liarConfig,
+    `host = "testhost"\nsources = [${JSON.stringify(s.data)}]\nsnapshot_dir = ${JSON.stringify(join(s.src.mountPoint, 'snapshots'))}\n\n[targets.liar]\nssh = "root@127.0.0.1"\nport = ${sshd.port}\nidentity = "liar_id"\nknown_hosts = "ssh/known_hosts"\n`,
+    { mode: 0o600 },
+  );
+  sh('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(s.configDir, 'liar_id')]);
+  const pub = readFileSync(join(s.configDir, 'liar_id.pub'), 'utf8').trim();
+  writeFileSync(
+    sshd.authorizedKeys,
+    `${readFileSync(sshd.authorizedKeys, 'utf8')}restrict,command="/usr/bin/python3 ${liar} ${liarDir}" ${pub}\n`,
+  );
+});
+
+after(async () => {
+  await sshd?.stop();
+  srv?.dispose();
+  if (s) rmSync(hostRecordFile(liarConfig), { force: true });
+  s?.dispose();
+});
+
+test('restore --target SERVER --before: the newest backup older than the time, with its content', async () => {
+  const to = freshDir('r-before');
+  // the second backup's own time: only the first is older
+  const r = await run(['restore', s.data, '--target', 'offsite', '--before', names[1]!, '--to', to, '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const restored = json(r.stdout).restored as string;
+  assert.equal(restored, join(to, names[0]!));
+  assert.equal(readFileSync(join(restored, 'first'), 'utf8'), 'one');
+  assert.ok(!existsSync(join(restored, 'second')));
+  assert.ok(readonly(restored));
+  assert.equal(receivedUuid(restored), uuidOf(join(s.src.mountPoint, 'snapshots', folder, names[0]!)));
+  assert.deepEqual(readdirSync(to), [names[0]]);
+  deleteAll(to);
+});
+
+test('[ordering and agreement] restore --before from the disk and from the server: the same backup', async () => {
+  // a second after the second backup's time: both must pick the second
+  const at = new Date(snapshotTime(names[1]!)!.getTime() + 1000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const disk = freshDir('r-agree-disk');
+  const server = freshDir('r-agree-srv');
+  const d = await run(['restore', s.data, '--before', at, '--to', disk, '--json']);
+  const v = await run(['restore', s.data, '--target', 'offsite', '--before', at, '--to', server, '--json']);
+  assert.equal(d.code, 0, d.stderr + d.stdout);
+  assert.equal(v.code, 0, v.stderr + v.stdout);
+  assert.equal(json(d.stdout).backup, json(v.stdout).backup);
+  deleteAll(disk);
+  deleteAll(server);
+});
+
+test('restore --target SERVER --writable: the read-only backup and a writable snapshot beside it', async () => {
+  const to = freshDir('r-writable');
+  const r = await run(['restore', s.data, names[1]!, '--target', 'offsite', '--writable', '--to', to, '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = json(r.stdout);
+  const restored = join(to, names[1]!);
+  assert.equal(out.restored, restored);
+  assert.equal(out.writable, `${restored}.writable`);
+  assert.ok(readonly(restored));
+  assert.ok(!readonly(`${restored}.writable`));
+  assert.deepEqual(readFileSync(join(`${restored}.writable`, 'second')), readFileSync(join(s.data, 'second')));
+  writeFileSync(join(`${restored}.writable`, 'edited'), 'yes');
+  const text = await run(['restore', s.data, names[0]!, '--target', 'offsite', '--writable', '--to', to]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, new RegExp(`and a writable copy ${join(to, names[0]!)}\\.writable`));
+  deleteAll(to);
+});
+
+test('[paths we are given] restore --target SERVER --writable where NAME.writable exists: refused before anything is sent, nothing made', async () => {
+  const to = freshDir('r-writable-taken');
+  mkdirSync(join(to, `${names[1]}.writable`));
+  writeFileSync(join(to, `${names[1]}.writable`, 'mine'), 'keep');
+  const r = await run(['restore', s.data, names[1]!, '--target', 'offsite', '--writable', '--to', to, '--json']);
+  assert.equal(r.code, 2, r.stderr + r.stdout);
+  assert.match(json(r.stdout).error as string, /\.writable exists already/);
+  assert.deepEqual(readdirSync(to), [`${names[1]}.writable`]);
+  assert.equal(readFileSync(join(to, `${names[1]}.writable`, 'mine'), 'utf8'), 'keep');
+  rmSync(join(to, `${names[1]}.writable`), { recursive: true });
+});
+
+test('[time] restore --target SERVER with options that do not go together, or a --before older than every backup: refused (exit 2) as for a disk, nothing made', async () => {
+  const to = freshDir('r-refused');
+  const cases: [string[], RegExp][] = [
+    [['--before', '2000-01-01'], /no backup of .* is older than 2000-01-01/],
+    [['--before', 'yesterday-ish'], /is not a date and time/],
+    [[names[0]!, '--before', names[1]!], /each picks the backup/],
+    [['--overwrite'], /a whole backup never overwrites anything/],
+    [['no-such-backup'], /no complete backup named no-such-backup/],
+  ];
+  for (const [extra, why] of cases) {
+    const r = await cli(['restore', s.data, ...extra, '--target', 'offsite', '--to', to, '--config', s.config]);
+    assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}${r.stdout}`);
+    assert.match(r.stderr + r.stdout, why, extra.join(' '));
+  }
+  assert.deepEqual(readdirSync(to), []);
+});
+
+// --- a lying server: what it lists and streams is crafted ----------------------------
+
+const LIE_UUID = '11111111-2222-3333-4444-555555555555';
+const LIE_NAME = '2026-01-01T000000Z';
+const lieList = (backups = [{ name: LIE_NAME, receivedUuid: LIE_UUID }]) =>
+  writeFileSync(
+    join(liarDir, 'list.json'),
+    `${JSON.stringify({
+      folders: {
+        [folder]: {
+          latest: backups.at(-1)?.name ?? null,
+          backups: backups.map((b) => ({
+            name: b.name,
+            uuid: '99999999-8888-7777-6666-555555555555',
+            receivedUuid: b.receivedUuid,
+            parentUuid: null,
+            readonly: true,
+          })),
+        },
+      },
+    })}\n`,
+  );
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  return c >>> 0;
+});
+/** a command with the crc receive checks (crc32c, seed 0, over the command with its crc field 0): receive would obey it */
+const signed = (cmd: Buffer): Buffer => {
+  let crc = 0;
+  for (const b of cmd) crc = (CRC_TABLE[(crc ^ b) & 0xff]! ^ (crc >>> 8)) >>> 0;
+  cmd.writeUInt32LE(crc, 6);
+  return cmd;
+};
+const command = (cmd: number, attrs: Attr[]) => signed(streamCommand(cmd, attrs));
+const subvol = (name = LIE_NAME, uuid = LIE_UUID) =>
+  command(CMD.subvol, [
+    [ATTR.path, name],
+    [ATTR.uuid, uuidBytes(uuid)],
+    [ATTR.ctransid, u64(7)],
+  ]);
+const mkfile = (path: string) =>
+  command(CMD.mkfile, [
+    [ATTR.path, path],
+    [ATTR.ino, u64(257)],
+  ]);
+const END = command(CMD.end, []);
+const lieStream = (...parts: Buffer[]) => writeFileSync(join(liarDir, 'stream.bin'), Buffer.concat(parts));
+const restoreFromLiar = (to: string, extra: string[] = []) =>
+  cli(['restore', s.data, ...extra, '--target', 'liar', '--to', to, '--json', '--config', liarConfig]);
+
+/** a crafted stream is stopped by the client's guard: exit 3, the reason named, nothing left in --to or above it */
+async function refusedByGuard(what: string, stream: Buffer[], why: RegExp): Promise<void> {
+  const to = freshDir(`r-liar-${what}`);
+  lieList();
+  lieStream(...stream);
+  const before = readdirSync(s.src.mountPoint).sort();
+  const r = await restoreFromLiar(to);
+  assert.equal(r.code, 3, `${what}: ${r.stderr}${r.stdout}`);
+  const error = json(r.stdout).error as string;
+  assert.match(error, /stopped before btrfs receive saw the bad part/, what);
+  assert.match(error, why, what);
+  assert.deepEqual(readdirSync(to), [], what);
+  assert.deepEqual(readdirSync(s.src.mountPoint).sort(), before, what);
+  assert.ok(!existsSync(join(s.src.mountPoint, 'planted')), what);
+}
+
+test('[remote input] a lying server streams the backup asked for under another UUID: stopped by the guard, nothing restored', async () => {
+  await refusedByGuard('uuid', [streamHeader(), subvol(LIE_NAME, '66666666-7777-8888-9999-000000000000'), END], /UUID/);
+});
+
+test('[remote input] a lying server streams another backup than the one asked for (its name): stopped, nothing restored', async () => {
+  await refusedByGuard('name', [streamHeader(), subvol('2099-01-01T000000Z'), END], /creates the subvolume/);
+});
+
+test('[remote input] [paths we are given] a stream that writes through "..": stopped before receive sees it, nothing planted outside --to', async () => {
+  await refusedByGuard('dotdot', [streamHeader(), subvol(), mkfile('../../../planted'), END], /"\.\."/);
+});
+
+test('[remote input] [paths we are given] a stream with an absolute path: stopped, nothing restored', async () => {
+  await refusedByGuard(
+    'absolute',
+    [streamHeader(), subvol(), mkfile(`/${s.src.mountPoint}/planted`), END],
+    /absolute path/,
+  );
+});
+
+test("[remote input] a stream that clones from another subvolume here (a local snapshot's UUID): stopped, nothing of it read", async () => {
+  const local = join(s.src.mountPoint, 'snapshots', folder, names[0]!);
+  const clone = command(CMD.clone, [
+    [ATTR.path, 'f'],
+    [ATTR.fileOffset, u64(0)],
+    [ATTR.cloneLen, u64(3)],
+    [ATTR.cloneUuid, uuidBytes(uuidOf(local))],
+    [ATTR.cloneCtransid, u64(1)],
+    [ATTR.clonePath, 'first'],
+    [ATTR.cloneOffset, u64(0)],
+  ]);
+  await refusedByGuard('clone', [streamHeader(), subvol(), mkfile('f'), clone, END], /clones from subvolume/);
+});
+
+test('[remote input] a stream that makes a second subvolume, or an incremental one when a full one was asked: stopped', async () => {
+  await refusedByGuard('second', [streamHeader(), subvol(), subvol('other', LIE_UUID), END], /second subvolume/);
+  const snap = command(CMD.snapshot, [
+    [ATTR.path, LIE_NAME],
+    [ATTR.uuid, uuidBytes(LIE_UUID)],
+    [ATTR.ctransid, u64(7)],
+    [ATTR.cloneUuid, uuidBytes(uuidOf(join(s.src.mountPoint, 'snapshots', folder, names[0]!)))],
+    [ATTR.cloneCtransid, u64(1)],
+  ]);
+  await refusedByGuard('incremental', [streamHeader(), snap, END], /incremental stream/);
+});
+
+test('[remote input] a second stream after the end command, or bytes that are no send stream: stopped, nothing restored', async () => {
+  await refusedByGuard('two', [streamHeader(), subvol(), END, streamHeader(), subvol(), END], /bytes follow the end/);
+  await refusedByGuard('garbage', [Buffer.from('#!/bin/sh\nrm -rf /\n')], /header/);
+});
+
+test('[time] a lying server lists a backup whose name is no time: --before never picks it (refused, exit 2), no crash', async () => {
+  const to = freshDir('r-liar-notime');
+  lieList([{ name: 'not-a-time', receivedUuid: LIE_UUID }]);
+  const r = await restoreFromLiar(to, ['--before', '2030-01-01']);
+  assert.equal(r.code, 2, r.stderr + r.stdout);
+  assert.match(r.stderr + r.stdout, /no backup of .* is older than 2030-01-01/);
+  assert.deepEqual(readdirSync(to), []);
+});
+
+test('[remote input] a well-formed stream of the backup asked for from a lying server is received; only then checked and kept', async () => {
+  const to = freshDir('r-liar-good');
+  lieList();
+  lieStream(streamHeader(), subvol(), mkfile('hello'), END);
+  const r = await restoreFromLiar(to);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.deepEqual(readdirSync(to), [LIE_NAME]);
+  assert.equal(receivedUuid(join(to, LIE_NAME)), LIE_UUID);
+  assert.ok(existsSync(join(to, LIE_NAME, 'hello')));
+  deleteAll(to);
+});
