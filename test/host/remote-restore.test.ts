@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BIN, type CliResult } from '../support/cli.js';
@@ -11,6 +11,10 @@ import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
 import { ATTR, CMD, streamCommand, streamHeader, u64, uuidBytes, type Attr } from '../support/send-stream.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { snapshotTime } from '../../src/core/retention.js';
+import { loadConfig } from '../../src/config/load.js';
+import { destination, sshExit, sshOptions } from '../../src/flows/remote/ssh.js';
+import { encodeServePath } from '../../src/core/serve-verbs.js';
+import { spawn, spawnSync } from 'node:child_process';
 
 // restore from a backup server as from a disk: --before, --writable, the server's stream
 // through the client's guard. A real sshd on 127.0.0.1 runs the real serve as the forced
@@ -43,6 +47,19 @@ function cli(args: string[]): Promise<CliResult> {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 const run = (args: string[]) => cli([...args, '--config', s.config]);
+
+/** a verb line of our own to the real serve, over the offsite key (what a client could send) */
+async function rawLine(line: string): Promise<CliResult> {
+  const remote = (await loadConfig(s.config)).remotes![0]!;
+  const child = spawn('ssh', [...sshOptions(remote), '--', destination(remote), line], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+}
 const json = (stdout: string) => JSON.parse(stdout) as Record<string, unknown>;
 const receivedUuid = (path: string) => /Received UUID:\s*(\S+)/.exec(sh('btrfs', ['subvolume', 'show', path]))![1]!;
 const uuidOf = (path: string) => /^\s*UUID:\s*(\S+)/m.exec(sh('btrfs', ['subvolume', 'show', path]))![1]!;
@@ -112,6 +129,7 @@ before(async () => {
       'if w[0] == \'hello\': print(\'{"protocol": 1, "version": "liar", "freeBytes": 1}\')',
       "elif w[0] == 'list': sys.stdout.write(open(os.path.join(d, 'list.json')).read())",
       "elif w[0] == 'send': sys.stdout.buffer.write(open(os.path.join(d, 'stream.bin'), 'rb').read())",
+      "elif w[0] == 'files': sys.stdout.write(open(os.path.join(d, 'files.json')).read())",
       'else: sys.exit(2)',
       '',
     ].join('\n'),
@@ -131,6 +149,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (s) spawnSync(...sshExit((await loadConfig(s.config)).remotes![0]!));
   await sshd?.stop();
   srv?.dispose();
   if (s) rmSync(hostRecordFile(liarConfig), { force: true });
@@ -350,4 +369,109 @@ test('[remote input] a well-formed stream of the backup asked for from a lying s
   assert.equal(receivedUuid(join(to, LIE_NAME)), LIE_UUID);
   assert.ok(existsSync(join(to, LIE_NAME, 'hello')));
   deleteAll(to);
+});
+
+// --- files SOURCE PATH --target SERVER --------------------------------------------------
+
+type Version = { backup: string; type: string; size: number; mtime: string; changed: boolean };
+
+test('files SOURCE PATH --target SERVER: each backup holding PATH, as the disk shows it (text and --json, plus target)', async () => {
+  const server = await run(['files', s.data, 'second', '--target', 'offsite', '--json']);
+  assert.equal(server.code, 0, server.stderr + server.stdout);
+  const out = json(server.stdout);
+  assert.match(out.target as string, /^ssh:\/\/root@127\.0\.0\.1:\d+$/);
+  const versions = out.versions as Version[];
+  assert.deepEqual(
+    versions.map((v) => [v.backup, v.type, v.size]),
+    [[names[1], 'file', 50_000]],
+  );
+  const first = json((await run(['files', s.data, join(s.data, 'first'), '--target', 'offsite', '--json'])).stdout);
+  assert.deepEqual(
+    (first.versions as Version[]).map((v) => [v.backup, v.changed]),
+    [
+      [names[0], true],
+      [names[1], false],
+    ],
+  );
+  const text = await run(['files', s.data, 'first', '--target', 'offsite']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^first in the backups of .* \(\* = changed\):\n {2}\* \S+ {2}file +3 {2}/);
+  const none = await run(['files', s.data, 'never-there', '--target', 'offsite']);
+  assert.equal(none.code, 0, none.stderr);
+  assert.match(none.stdout, /never-there is in none of the backups of/);
+});
+
+test('[ordering and agreement] files from the disk and from the server: the same versions, the same lines', async () => {
+  for (const path of ['first', 'second']) {
+    const disk = await run(['files', s.data, path, '--json']);
+    const server = await run(['files', s.data, path, '--target', 'offsite', '--json']);
+    assert.equal(disk.code, 0, disk.stderr + disk.stdout);
+    assert.deepEqual(json(server.stdout).versions, json(disk.stdout).versions, path);
+    const dt = await run(['files', s.data, path]);
+    const st = await run(['files', s.data, path, '--target', 'offsite']);
+    // the disk's run shows its steps (opening the disk) first; the answer is the same
+    const answer = (t: string) => t.slice(t.indexOf(`${path} in the backups of`));
+    assert.equal(answer(st.stdout), answer(dt.stdout), path);
+    assert.ok(answer(st.stdout).length > 0 && st.stdout.startsWith(`${path} in the backups of`), st.stdout);
+  }
+});
+
+test('[paths we are given] files --target SERVER through a symlink in the backup that points out: not followed (the link itself is shown, nothing behind it)', async () => {
+  symlinkSync('/etc', join(s.data, 'out'));
+  const b = await run(['backup', '--target', 'offsite', '--json']);
+  assert.equal(b.code, 0, b.stderr + b.stdout);
+  const link = json((await run(['files', s.data, 'out', '--target', 'offsite', '--json'])).stdout);
+  assert.deepEqual(
+    (link.versions as Version[]).map((v) => v.type),
+    ['symlink'],
+  );
+  const through = await run(['files', s.data, 'out/passwd', '--target', 'offsite', '--json']);
+  assert.equal(through.code, 0, through.stderr + through.stdout);
+  assert.deepEqual(json(through.stdout).versions, []);
+  // the raw line too: the server answers nothing behind the link
+  const raw = await rawLine(`files ${folder} ${encodeServePath('out/passwd')}`);
+  assert.equal(raw.code, 0, raw.stderr);
+  assert.deepEqual(JSON.parse(raw.stdout), { files: [] });
+});
+
+test("[paths we are given] [remote input] files lines with '..', an absolute PATH, an empty component, NUL, or one over the line's limit: serve refuses (exit 2), answers nothing", async () => {
+  const b64 = (bytes: Buffer | string) => Buffer.from(bytes).toString('base64url');
+  for (const word of [
+    b64('../../../etc'),
+    b64('a/../../..'),
+    b64('/etc/shadow'),
+    b64('a//b'),
+    b64(Buffer.from('a\0b')),
+    b64('x'.repeat(400)),
+    'Li4=',
+    '..',
+  ]) {
+    const r = await rawLine(`files ${folder} ${word}`);
+    assert.equal(r.code, 2, `${word}: ${r.stderr}`);
+    assert.equal(r.stdout, '', word);
+    assert.match(r.stderr, /^btrfs-vault serve: the verb line was refused: /, word);
+  }
+  // the client refuses a path outside the source before it asks
+  const outside = await run(['files', s.data, '/etc/passwd', '--target', 'offsite']);
+  assert.equal(outside.code, 2, outside.stderr + outside.stdout);
+  assert.match(outside.stderr + outside.stdout, /is not inside the source/);
+});
+
+test('[remote input] a lying server answers files with what is no protocol reply (a name with "/", a mode over 07777, two lines, not JSON): refused, nothing shown as found', async () => {
+  const good = { backup: LIE_NAME, type: 'file', size: 1, mtime: '2026-01-01T00:00:00.000Z', mode: 0o644 };
+  for (const [what, text] of [
+    ['a name with /', JSON.stringify({ files: [{ ...good, backup: '../other-host' }] })],
+    ['a mode over 07777', JSON.stringify({ files: [{ ...good, mode: 0o100644 }] })],
+    ['a type of its own', JSON.stringify({ files: [{ ...good, type: 'device' }] })],
+    ['a negative size', JSON.stringify({ files: [{ ...good, size: -1 }] })],
+    ['two lines', `${JSON.stringify({ files: [] })}\n${JSON.stringify({ files: [good] })}`],
+    ['not JSON', 'files: none'],
+  ] as const) {
+    writeFileSync(join(liarDir, 'files.json'), `${text}\n`);
+    const r = await cli(['files', s.data, 'first', '--target', 'liar', '--json', '--config', liarConfig]);
+    assert.equal(r.code, 3, `${what}: ${r.stderr}${r.stdout}`);
+    const out = json(r.stdout);
+    assert.match(out.error as string, /not a protocol 1 reply/, what);
+    assert.deepEqual(out.versions, [], what);
+  }
 });

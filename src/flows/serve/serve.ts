@@ -7,6 +7,7 @@ import { checkServeRoot, folderDir, folderListing, folderNames, freeBytes } from
 import { serveLog } from './serve-log.js';
 import { serveReceive } from './serve-receive.js';
 import { serveSend } from './serve-send.js';
+import { serveFiles } from './serve-files.js';
 import { removeDeadStaging } from './staging.js';
 import { join } from 'node:path';
 
@@ -62,6 +63,9 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
       }
       case 'send':
         await serveSend(runner, root, v);
+        break;
+      case 'files':
+        io.stdout(answer({ files: await serveFiles(runner, root, v) }));
         break;
     }
     return ExitCode.ok;
