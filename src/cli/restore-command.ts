@@ -1,6 +1,8 @@
 import type { RemoteTargetConfig, VaultConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
 import { restoreFromRemote } from '../flows/remote/remote-restore.js';
+import { restorePathFromRemote } from '../flows/remote/remote-path-restore.js';
+import { filesLines } from '../flows/restore/files.js';
 import { restoreVerb } from '../flows/restore/restore-verb.js';
 import { jsonText } from '../ui/json-output.js';
 import { diskToReadFrom } from '../flows/session/each-target.js';
@@ -66,6 +68,26 @@ async function restoreFromServer(
       `restore --target ${remote.name} (a backup server) needs SOURCE and --to DIR`,
       `btrfs-vault restore SOURCE [BACKUP] --target ${remote.name} --to DIR`,
     );
+  if (opts.path !== undefined) {
+    const files = await restorePathFromRemote({
+      runner: makeRunner(opts),
+      config,
+      remote,
+      source,
+      backup,
+      from: opts.from,
+      path: opts.path,
+      before: opts.before,
+      writable: Boolean(opts.writable),
+      overwrite: Boolean(opts.overwrite),
+      json: opts.json,
+      to: opts.to,
+      mode: outputMode(opts),
+      signal,
+    });
+    process.stdout.write(opts.json ? jsonText(files) : `${filesLines(files).join('\n')}\n`);
+    return files.exitCode;
+  }
   const report = await restoreFromRemote({
     runner: makeRunner(opts),
     config,

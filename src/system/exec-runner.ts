@@ -258,7 +258,10 @@ export class ExecRunner implements Runner {
         options.signal?.removeEventListener('abort', onAbort);
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
-        if (throughError) return reject(throughError);
+        // a writer that failed of itself (an exit code, not our kill) is the cause: the
+        // stream it left short is only what `through` saw of that
+        const writerFailed = ended.writer?.failed && ended.writer.code !== undefined;
+        if (throughError && !writerFailed) return reject(throughError);
         // the side that failed first is the cause; the other one only lost its partner
         const culprit =
           firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)

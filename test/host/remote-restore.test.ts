@@ -1,6 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BIN, type CliResult } from '../support/cli.js';
@@ -75,8 +84,9 @@ const deleteAll = (dir: string) => {
 
 before(async () => {
   requireRoot();
-  s = makeScenario({ sizeMiB: 256 });
-  srv = makeLoopBtrfs(s.dir, 'srv', 256);
+  // room for a 256 MiB backup received whole beside its source (the measured case)
+  s = makeScenario({ sizeMiB: 768 });
+  srv = makeLoopBtrfs(s.dir, 'srv', 768);
   serveRoot = join(srv.mountPoint, 'serve');
   const init = s.cli(['serve', '--init', serveRoot]);
   assert.equal(init.code, 0, init.stderr);
@@ -123,12 +133,15 @@ before(async () => {
   writeFileSync(
     liar,
     [
-      'import os, sys',
+      'import os, sys, time',
       "w = os.environ.get('SSH_ORIGINAL_COMMAND', '').split(' ')",
       'd = sys.argv[1]',
       'if w[0] == \'hello\': print(\'{"protocol": 1, "version": "liar", "freeBytes": 1}\')',
       "elif w[0] == 'list': sys.stdout.write(open(os.path.join(d, 'list.json')).read())",
-      "elif w[0] == 'send': sys.stdout.buffer.write(open(os.path.join(d, 'stream.bin'), 'rb').read())",
+      "elif w[0] == 'send':",
+      "    sys.stdout.buffer.write(open(os.path.join(d, 'stream.bin'), 'rb').read())",
+      '    sys.stdout.flush()',
+      "    if os.path.exists(os.path.join(d, 'slow')): time.sleep(60)",
       "elif w[0] == 'files': sys.stdout.write(open(os.path.join(d, 'files.json')).read())",
       'else: sys.exit(2)',
       '',
@@ -149,7 +162,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (s) spawnSync(...sshExit((await loadConfig(s.config)).remotes![0]!));
+  if (s) for (const c of [s.config, liarConfig]) spawnSync(...sshExit((await loadConfig(c)).remotes![0]!));
   await sshd?.stop();
   srv?.dispose();
   if (s) rmSync(hostRecordFile(liarConfig), { force: true });
@@ -474,4 +487,217 @@ test('[remote input] a lying server answers files with what is no protocol reply
     assert.match(out.error as string, /not a protocol 1 reply/, what);
     assert.deepEqual(out.versions, [], what);
   }
+});
+
+// --- restore --path from a server ------------------------------------------------------
+
+const stagings = () =>
+  readdirSync(join(s.src.mountPoint, 'snapshots')).filter((n) => n.startsWith('.btrfs-vault-path-restore.'));
+
+test('restore SOURCE --path P --target SERVER: the newest backup holding P received into a staging subvolume, P copied out, the staging deleted', async () => {
+  const dest = join(freshDir('r-path'), 'second.back');
+  const r = await run(['restore', s.data, '--path', 'second', '--target', 'offsite', '--to', dest, '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const out = json(r.stdout);
+  assert.deepEqual(readFileSync(dest), readFileSync(join(s.data, 'second')));
+  // the newest backup on the server holds it (later cases made more than names[])
+  const listed = json((await run(['list', '--target', 'offsite', '--json'])).stdout).folders as Record<
+    string,
+    { backups: { name: string }[] }
+  >;
+  assert.equal((out.restored as { from: string }).from, listed[folder]!.backups.at(-1)!.name);
+  assert.match(out.target as string, /^ssh:/);
+  assert.deepEqual(stagings(), []);
+  // named: a backup that has it, and one that has not (refused, nothing copied)
+  const older = join(freshDir('r-path'), 'first.back');
+  const named = await run(['restore', s.data, names[0]!, '--path', 'first', '--target', 'offsite', '--to', older]);
+  assert.equal(named.code, 0, named.stderr + named.stdout);
+  assert.match(named.stdout, new RegExp(`restored first from ${names[0]} to ${older}`));
+  assert.equal(readFileSync(older, 'utf8'), 'one');
+  const lacking = join(freshDir('r-path'), 'nope');
+  const no = await run(['restore', s.data, names[0]!, '--path', 'second', '--target', 'offsite', '--to', lacking]);
+  assert.equal(no.code, 2, no.stderr + no.stdout);
+  assert.match(no.stdout + no.stderr, /second is not in the backup/);
+  assert.ok(!existsSync(lacking));
+  assert.deepEqual(stagings(), []);
+});
+
+test('[paths we are given] restore --path --target SERVER onto something that exists: refused without --overwrite, kept as .before-restore with it; the staging deleted either way', async () => {
+  const dest = join(freshDir('r-path-over'), 'f');
+  writeFileSync(dest, 'mine');
+  const r = await run(['restore', s.data, '--path', 'first', '--target', 'offsite', '--to', dest]);
+  assert.equal(r.code, 2, r.stderr + r.stdout);
+  assert.equal(readFileSync(dest, 'utf8'), 'mine');
+  assert.deepEqual(stagings(), []);
+  const o = await run(['restore', s.data, '--path', 'first', '--target', 'offsite', '--to', dest, '--overwrite']);
+  assert.equal(o.code, 0, o.stderr + o.stdout);
+  assert.equal(readFileSync(dest, 'utf8'), 'one');
+  assert.equal(readFileSync(`${dest}.before-restore`, 'utf8'), 'mine');
+  assert.deepEqual(stagings(), []);
+});
+
+test('[paths we are given] restore --path --target SERVER through a symlink in the backup (out -> /etc): nothing copied from outside it', async () => {
+  const dest = join(freshDir('r-path-link'), 'passwd');
+  const r = await run(['restore', s.data, '--path', 'out/passwd', '--target', 'offsite', '--to', dest]);
+  assert.equal(r.code, 2, r.stderr + r.stdout);
+  assert.match(r.stdout + r.stderr, /in none of the backups/);
+  assert.ok(!existsSync(dest));
+  // the link itself comes back as a link
+  const link = join(freshDir('r-path-link'), 'out');
+  const l = await run(['restore', s.data, '--path', 'out', '--target', 'offsite', '--to', link]);
+  assert.equal(l.code, 0, l.stderr + l.stdout);
+  assert.equal(readlinkSync(link), '/etc');
+  assert.deepEqual(stagings(), []);
+});
+
+test("[two of us at once] two --path restores from the server at once: each its own staging; one may find the server's folder busy (serve's send holds its lock) and says so; none left", async () => {
+  const a = join(freshDir('r-path-two'), 'a');
+  const b = join(freshDir('r-path-two'), 'b');
+  const [ra, rb] = await Promise.all([
+    run(['restore', s.data, '--path', 'second', '--target', 'offsite', '--to', a]),
+    run(['restore', s.data, '--path', 'first', '--target', 'offsite', '--to', b]),
+  ]);
+  for (const [r, dest, want] of [
+    [ra, a, readFileSync(join(s.data, 'second'))],
+    [rb, b, Buffer.from('one')],
+  ] as const) {
+    if (r.code === 0) assert.deepEqual(readFileSync(dest), want);
+    else {
+      // the server's own refusal, not a stream "ended before its header"
+      assert.match(r.stdout + r.stderr, /refused: .*(lock|busy|holds)/i, r.stdout + r.stderr);
+      assert.ok(!existsSync(dest));
+    }
+  }
+  assert.ok(ra.code === 0 || rb.code === 0, ra.stdout + rb.stdout);
+  assert.deepEqual(stagings(), []);
+});
+
+test('[signals and power] Ctrl-C during a --path restore: its staging deleted; kill -9: the next run deletes what it left', async () => {
+  lieList();
+  writeFileSync(
+    join(liarDir, 'files.json'),
+    `${JSON.stringify({ files: [{ backup: LIE_NAME, type: 'file', size: 1, mtime: '2026-01-01T00:00:00.000Z', mode: 0o644 }] })}\n`,
+  );
+  // a stream that makes the subvolume, then stalls
+  lieStream(streamHeader(), subvol(), mkfile('hello'));
+  writeFileSync(join(liarDir, 'slow'), '');
+  try {
+    for (const sig of ['SIGINT', 'SIGKILL'] as const) {
+      const child = s.spawnCli([
+        'restore',
+        s.data,
+        '--path',
+        'hello',
+        '--target',
+        'liar',
+        '--to',
+        join(freshDir('r-path-sig'), sig),
+        '--config',
+        liarConfig,
+      ]);
+      let err = '';
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      child.stdout!.resume();
+      const deadline = Date.now() + 30_000;
+      // the staging holds the subvolume being received
+      while (!stagings().some((n) => readdirSync(join(s.src.mountPoint, 'snapshots', n)).length > 0)) {
+        assert.ok(Date.now() < deadline, `no staging subvolume appeared: ${err}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const ended = new Promise((r) => child.on('exit', r));
+      child.kill(sig);
+      await ended;
+      if (sig === 'SIGINT') assert.deepEqual(stagings(), [], err);
+      else assert.equal(stagings().length, 1);
+    }
+  } finally {
+    rmSync(join(liarDir, 'slow'));
+    // the killed run's master connection (ControlPersist) holds the stalled session: ended
+    spawnSync(...sshExit((await loadConfig(liarConfig)).remotes![0]!));
+  }
+  // the next run (any --path restore) deletes what the killed one left
+  const next = await run([
+    'restore',
+    s.data,
+    '--path',
+    'first',
+    '--target',
+    'offsite',
+    '--to',
+    join(freshDir('r-path-sig'), 'next'),
+  ]);
+  assert.equal(next.code, 0, next.stderr + next.stdout);
+  assert.deepEqual(stagings(), []);
+});
+
+test("[what we delete] a dead run's staging holding what is not ours (a link to a snapshot, a folder with a file): only subvolumes are deleted, nothing through the link; a live run's staging is left alone", async () => {
+  const snaps = join(s.src.mountPoint, 'snapshots');
+  const dead = join(snaps, '.btrfs-vault-path-restore.999999');
+  const live = join(snaps, `.btrfs-vault-path-restore.${process.pid}`);
+  mkdirSync(dead, { mode: 0o700 });
+  mkdirSync(live, { mode: 0o700 });
+  const snapshot = join(snaps, folder, names[0]!);
+  symlinkSync(snapshot, join(dead, 'link'));
+  mkdirSync(join(dead, 'plain'));
+  writeFileSync(join(dead, 'plain', 'keep'), 'keep');
+  sh('btrfs', ['subvolume', 'create', join(dead, 'sub')]);
+  sh('btrfs', ['subvolume', 'create', join(live, 'sub')]);
+  try {
+    const r = await run([
+      'restore',
+      s.data,
+      '--path',
+      'first',
+      '--target',
+      'offsite',
+      '--to',
+      join(freshDir('r-path-del'), 'x'),
+    ]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.ok(existsSync(join(snapshot, 'first')), 'the snapshot behind the link is there');
+    assert.equal(readFileSync(join(dead, 'plain', 'keep'), 'utf8'), 'keep');
+    assert.deepEqual(readdirSync(dead).sort(), ['link', 'plain']);
+    assert.deepEqual(readdirSync(live), ['sub']);
+  } finally {
+    sh('btrfs', ['subvolume', 'delete', join(live, 'sub')]);
+    rmSync(live, { recursive: true, force: true });
+    rmSync(dead, { recursive: true, force: true });
+  }
+});
+
+test('measured: one small file out of a 256 MiB backup over ssh: incremental from a snapshot still here, else the whole backup', async () => {
+  writeFileSync(join(s.data, 'big'), randomBytes(256 * 1024 * 1024));
+  const b3 = await run(['backup', '--target', 'offsite', '--json']);
+  assert.equal(b3.code, 0, b3.stderr + b3.stdout);
+  writeFileSync(join(s.data, 'small'), 'small file');
+  const b4 = await run(['backup', '--target', 'offsite', '--json']);
+  assert.equal(b4.code, 0, b4.stderr + b4.stdout);
+  const restoreSmall = async (dest: string) => {
+    const started = Date.now();
+    const r = await run(['restore', s.data, '--path', 'small', '--target', 'offsite', '--to', dest, '--json']);
+    const wall = (Date.now() - started) / 1000;
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(readFileSync(dest, 'utf8'), 'small file');
+    assert.deepEqual(stagings(), []);
+    return { ...(json(r.stdout) as { bytes: number; seconds: number; parent?: string }), wall };
+  };
+  const withParent = await restoreSmall(join(freshDir('r-path-measure'), 'with'));
+  assert.ok(withParent.parent, 'a snapshot of the source is still here: incremental');
+  assert.ok(withParent.bytes < 4 * 1024 * 1024, String(withParent.bytes));
+  // the snapshots here renamed away (same folder: a read-only subvolume may be renamed there): no parent
+  const here = join(s.src.mountPoint, 'snapshots', folder);
+  const local = readdirSync(here).filter((n) => !n.startsWith('.') && n !== 'latest');
+  for (const n of local) sh('mv', ['-T', '--', join(here, n), join(here, `away-${n}`)]);
+  let without;
+  try {
+    without = await restoreSmall(join(freshDir('r-path-measure'), 'without'));
+  } finally {
+    for (const n of local) sh('mv', ['-T', '--', join(here, `away-${n}`), join(here, n)]);
+  }
+  assert.equal(without.parent, undefined);
+  assert.ok(without.bytes > 256 * 1024 * 1024, String(without.bytes));
+  console.log(
+    `measured: restore --path of a 10-byte file from a 256 MiB backup over ssh: with a local parent ${withParent.bytes} bytes, transfer ${withParent.seconds} s, run ${withParent.wall} s; without ${without.bytes} bytes, transfer ${without.seconds} s, run ${without.wall} s`,
+  );
+  rmSync(join(s.data, 'big'));
 });

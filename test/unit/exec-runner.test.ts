@@ -60,6 +60,19 @@ test('pipe through a transform: the bytes pass it on the way; its own error stop
   // both would run for ever: the transform's error ends them
   await assert.rejects(r.pipe(['cat', ['/dev/zero']], ['sleep', ['60']], { through: refuse }), /refused by the guard/);
   assert.ok(Date.now() - started < 10_000);
+  // a writer that fails of itself is the cause, not the short stream `through` saw
+  const wantsMore = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      done(null, chunk);
+    },
+    flush(done) {
+      done(new Error('the stream ended before its header'));
+    },
+  });
+  await assert.rejects(
+    r.pipe(['sh', ['-c', 'echo "busy; try later" >&2; exit 4']], ['cat', []], { through: wantsMore }),
+    /command failed \(exit 4\): sh -c .*\n.*busy; try later/s,
+  );
 });
 
 test('children die with the run: kill -9 of the parent ends them', async () => {

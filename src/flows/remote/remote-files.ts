@@ -1,4 +1,4 @@
-import type { RemoteTargetConfig, VaultConfig } from '../../config/config.js';
+import type { RemoteTargetConfig, SourceConfig, VaultConfig } from '../../config/config.js';
 import { errorMessage, ExitCode, UserError, VaultError } from '../../core/errors.js';
 import { MAX_LINE_BYTES, isServeName, verbLine } from '../../core/serve-verbs.js';
 import type { Runner } from '../../system/runner.js';
@@ -26,17 +26,7 @@ export async function filesFromRemote(input: {
 }): Promise<RemoteFilesReport> {
   const { runner, remote } = input;
   const source = restoreSource(input.config, input.source);
-  if (!isServeName(source.name))
-    throw new UserError(
-      `${JSON.stringify(source.name)} cannot be a folder on a backup server`,
-      'name the source as it was backed up (btrfs-vault list --target NAME)',
-    );
-  const rel = pathInSource(source, input.path);
-  if (verbLine({ verb: 'files', folder: source.name, path: rel }).length > MAX_LINE_BYTES)
-    throw new UserError(
-      `the path ${JSON.stringify(rel)} is too long to ask a backup server for (its verb line is at most ${MAX_LINE_BYTES} bytes)`,
-      `restore the whole backup (btrfs-vault restore SOURCE --target ${remote.name} --to DIR) and look there`,
-    );
+  const rel = askablePath(remote, source, input.path);
   const report: RemoteFilesReport = {
     ok: false,
     dryRun: !runner.changesTakeEffect,
@@ -68,8 +58,24 @@ export async function filesFromRemote(input: {
   return report;
 }
 
+/** PATH inside the source, refused when its verb line would be too long to ask */
+export function askablePath(remote: RemoteTargetConfig, source: SourceConfig, path: string): string {
+  if (!isServeName(source.name))
+    throw new UserError(
+      `${JSON.stringify(source.name)} cannot be a folder on a backup server`,
+      'name the source as it was backed up (btrfs-vault list --target NAME)',
+    );
+  const rel = pathInSource(source, path);
+  if (verbLine({ verb: 'files', folder: source.name, path: rel }).length > MAX_LINE_BYTES)
+    throw new UserError(
+      `the path ${JSON.stringify(rel)} is too long to ask a backup server for (its verb line is at most ${MAX_LINE_BYTES} bytes)`,
+      `restore the whole backup (btrfs-vault restore SOURCE --target ${remote.name} --to DIR) and look there`,
+    );
+  return rel;
+}
+
 /** changed: as the disk's files marks it (size, time or mode differ from the backup before, or none before) */
-function versionsOf(
+export function versionsOf(
   entries: { backup: string; type: FileVersion['type']; size: number; mtime: string; mode: number }[],
 ): FileVersion[] {
   return entries.map((e, i) => {
