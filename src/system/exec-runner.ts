@@ -210,7 +210,12 @@ export class ExecRunner implements Runner {
       // through Node only when asked: the error of `through` itself (not a program's
       // closed end, which pipeline passes on to it) stops both programs and is the cause
       let throughError: Error | undefined;
+      // the writer's own count misses what it never wrote itself: an ssh riding a master
+      // connection hands its stdout to the master, which writes the stream; here every
+      // byte passes Node, so it is counted here
+      let piped = 0;
       if (through) {
+        writer.stdout!.on('data', (c: Buffer) => (piped += c.length));
         let endError: Error | undefined;
         writer.stdout!.on('error', (err: Error) => (endError ??= err));
         reader.stdin!.on('error', (err: Error) => (endError ??= err));
@@ -240,7 +245,7 @@ export class ExecRunner implements Runner {
 
       const sample = () => {
         writerPid ??= childOf(writer.pid);
-        const n = readWritten(writerPid);
+        const n = through ? piped : readWritten(writerPid);
         if (n !== undefined && n > bytes) {
           bytes = n;
           options.onProgress?.(bytes);
@@ -278,7 +283,7 @@ export class ExecRunner implements Runner {
             .join('\n');
           return reject(new CommandFailedError(formatArgv(argv), e.code, text, undefined, e.signal));
         }
-        bytes = writtenBy(total) ?? bytes;
+        bytes = through ? piped : (writtenBy(total) ?? bytes);
         if (bytes > 0) options.onProgress?.(bytes);
         resolve({ bytes, output });
       };
