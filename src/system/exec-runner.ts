@@ -203,6 +203,7 @@ export class ExecRunner implements Runner {
         stdio: ['ignore', through ? 'pipe' : ends.write, 'pipe', 'pipe'],
         env,
       });
+      // the same for the reader: child_process, not execa
       const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], {
         stdio: [through ? 'pipe' : ends.read, 'pipe', 'pipe'],
         env,
