@@ -1,6 +1,8 @@
 import type { RemoteTargetConfig, VaultConfig } from '../config/config.js';
 import { UserError } from '../core/errors.js';
 import { restoreFromRemote } from '../flows/remote/remote-restore.js';
+import { restorePathFromRemote } from '../flows/remote/remote-path-restore.js';
+import { filesLines } from '../flows/restore/files.js';
 import { restoreVerb } from '../flows/restore/restore-verb.js';
 import { jsonText } from '../ui/json-output.js';
 import { diskToReadFrom } from '../flows/session/each-target.js';
@@ -52,7 +54,7 @@ export async function restoreCommand(
   });
 }
 
-/** restore --target SERVER: a whole backup from a backup server (--path is not built for servers yet). */
+/** restore --target SERVER: from a backup server; its flow checks the options as a disk's restore does. */
 async function restoreFromServer(
   config: VaultConfig,
   remote: RemoteTargetConfig,
@@ -61,29 +63,52 @@ async function restoreFromServer(
   opts: RestoreCommandOptions,
   signal: AbortSignal,
 ): Promise<number> {
-  if (
-    source === undefined ||
-    opts.to === undefined ||
-    opts.path !== undefined ||
-    opts.before !== undefined ||
-    opts.writable
-  )
+  if (source === undefined || opts.to === undefined)
     throw new UserError(
-      `restore --target ${remote.name} (a backup server) restores a whole backup: SOURCE and --to DIR are needed, and --path, --before and --writable are not built for servers yet`,
+      `restore --target ${remote.name} (a backup server) needs SOURCE and --to DIR`,
       `btrfs-vault restore SOURCE [BACKUP] --target ${remote.name} --to DIR`,
     );
+  if (opts.path !== undefined) {
+    const files = await restorePathFromRemote({
+      runner: makeRunner(opts),
+      config,
+      remote,
+      source,
+      backup,
+      from: opts.from,
+      path: opts.path,
+      before: opts.before,
+      writable: Boolean(opts.writable),
+      overwrite: Boolean(opts.overwrite),
+      json: opts.json,
+      to: opts.to,
+      mode: outputMode(opts),
+      signal,
+    });
+    process.stdout.write(opts.json ? jsonText(files) : `${filesLines(files).join('\n')}\n`);
+    return files.exitCode;
+  }
   const report = await restoreFromRemote({
     runner: makeRunner(opts),
     config,
     remote,
     source,
     backup,
+    before: opts.before,
+    writable: Boolean(opts.writable),
+    from: opts.from,
+    path: opts.path,
+    overwrite: Boolean(opts.overwrite),
+    json: opts.json,
     to: opts.to,
     mode: outputMode(opts),
     signal,
   });
   if (opts.json) process.stdout.write(jsonText(report));
-  else if (report.ok) process.stdout.write(`restored ${report.backup} from ${remote.name} as ${report.restored}\n`);
+  else if (report.ok)
+    process.stdout.write(
+      `restored ${report.backup} from ${remote.name} as ${report.restored}${report.writable ? `, and a writable copy ${report.writable}` : ''}\n`,
+    );
   else process.stderr.write(`✖ ${report.error}${report.fix ? `\nfix: ${report.fix}` : ''}\n`);
   return report.exitCode;
 }

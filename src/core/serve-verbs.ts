@@ -19,7 +19,9 @@ export type ServeVerb =
   /** a backup named `name` with received UUID `uuid`, incremental from the backup whose received UUID is `parent` */
   | { verb: 'receive'; folder: string; name: string; uuid: string; parent: string | null }
   /** the stream of backup `name`, incremental from the backup named `parent` */
-  | { verb: 'send'; folder: string; name: string; parent: string | null };
+  | { verb: 'send'; folder: string; name: string; parent: string | null }
+  /** what each complete backup of `folder` holds at `path` (relative, UTF-8; base64url on the line) */
+  | { verb: 'files'; folder: string; path: string };
 
 export type ParsedVerb = { ok: true; verb: ServeVerb } | { ok: false; reason: string };
 
@@ -28,7 +30,38 @@ const ARITY: Record<ServeVerb['verb'], readonly [min: number, max: number]> = {
   list: [0, 1],
   receive: [4, 4],
   send: [3, 3],
+  files: [2, 2],
 };
+
+/** PATH on the line: base64url (RFC 4648 §5) without padding, of the path's UTF-8 bytes */
+const BASE64URL_RE = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * A `files` PATH, decoded: relative to the backup, every component a name (no empty one,
+ * no `.` or `..`), no NUL, valid UTF-8; its length is bounded by the line's.
+ */
+export function decodeServePath(word: string): { ok: true; path: string } | { ok: false; reason: string } {
+  const refuse = (reason: string) => ({
+    ok: false as const,
+    reason: `PATH ${JSON.stringify(word.slice(0, 64))} ${reason}`,
+  });
+  if (!BASE64URL_RE.test(word)) return refuse('is not base64url (A-Z a-z 0-9 - _, no padding)');
+  const bytes = Buffer.from(word, 'base64url');
+  // one spelling per path: a line that does not re-encode to itself is not ours
+  if (bytes.toString('base64url') !== word) return refuse('is not canonical base64url');
+  const path = bytes.toString('utf8');
+  if (!Buffer.from(path, 'utf8').equals(bytes)) return refuse('is not UTF-8');
+  if (path.includes('\0')) return refuse('holds a NUL byte');
+  if (path.startsWith('/')) return refuse('is absolute: it is relative to the backup');
+  const parts = path.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..'))
+    return refuse('has an empty, "." or ".." component: it names a path inside the backup only');
+  return { ok: true, path };
+}
+
+export function encodeServePath(path: string): string {
+  return Buffer.from(path, 'utf8').toString('base64url');
+}
 
 export function isServeName(word: string): boolean {
   return NAME_RE.test(word) && word !== RESERVED;
@@ -81,6 +114,13 @@ export function parseVerbLine(line: string): ParsedVerb {
         badName('FOLDER', folder) ?? badName('NAME', name) ?? (parent === NONE ? undefined : badName('PARENT', parent));
       return why ? refuse(why) : { ok: true, verb: { verb: 'send', folder, name, parent: orNull(parent) } };
     }
+    case 'files': {
+      const [folder, word] = args as [string, string];
+      const why = badName('FOLDER', folder);
+      if (why) return refuse(why);
+      const path = decodeServePath(word);
+      return path.ok ? { ok: true, verb: { verb: 'files', folder, path: path.path } } : refuse(path.reason);
+    }
   }
 }
 
@@ -95,6 +135,8 @@ export function verbLine(verb: ServeVerb): string {
       return `receive ${verb.folder} ${verb.name} ${verb.uuid} ${verb.parent ?? NONE}`;
     case 'send':
       return `send ${verb.folder} ${verb.name} ${verb.parent ?? NONE}`;
+    case 'files':
+      return `files ${verb.folder} ${encodeServePath(verb.path)}`;
   }
 }
 

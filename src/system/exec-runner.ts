@@ -198,11 +198,35 @@ export class ExecRunner implements Runner {
       // programs get the kernel pipe's ends as their stdout and stdin, so no byte of the
       // stream passes through Node; execa's piping (.pipe(), its stdio transforms) reads
       // and writes the stream through Node streams.
+      const through = options.through;
       const writer = spawn('setpriv', [...DIE_WITH_US, 'sh', '-c', COUNTING_WRAPPER, 'sh', from[0], ...from[1]], {
-        stdio: ['ignore', ends.write, 'pipe', 'pipe'],
+        stdio: ['ignore', through ? 'pipe' : ends.write, 'pipe', 'pipe'],
         env,
       });
-      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], { stdio: [ends.read, 'pipe', 'pipe'], env });
+      // the same for the reader: child_process, not execa
+      const reader = spawn('setpriv', [...DIE_WITH_US, to[0], ...to[1]], {
+        stdio: [through ? 'pipe' : ends.read, 'pipe', 'pipe'],
+        env,
+      });
+      // through Node only when asked: the error of `through` itself (not a program's
+      // closed end, which pipeline passes on to it) stops both programs and is the cause
+      let throughError: Error | undefined;
+      // the writer's own count misses what it never wrote itself: an ssh riding a master
+      // connection hands its stdout to the master, which writes the stream; here every
+      // byte passes Node, so it is counted here
+      let piped = 0;
+      if (through) {
+        writer.stdout!.on('data', (c: Buffer) => (piped += c.length));
+        let endError: Error | undefined;
+        writer.stdout!.on('error', (err: Error) => (endError ??= err));
+        reader.stdin!.on('error', (err: Error) => (endError ??= err));
+        through.once('error', (err: Error) => {
+          if (err === endError) return;
+          throughError ??= err;
+          for (const child of [writer, reader]) terminate(child);
+        });
+        pipeline(writer.stdout!, through, reader.stdin!).catch(() => {});
+      }
       // the reader's answer (a server's one JSON line), bounded: a program's chatter is not kept
       let output = '';
       reader.stdout?.on('data', (c: Buffer) => {
@@ -222,7 +246,7 @@ export class ExecRunner implements Runner {
 
       const sample = () => {
         writerPid ??= childOf(writer.pid);
-        const n = readWritten(writerPid);
+        const n = through ? piped : readWritten(writerPid);
         if (n !== undefined && n > bytes) {
           bytes = n;
           options.onProgress?.(bytes);
@@ -240,6 +264,10 @@ export class ExecRunner implements Runner {
         options.signal?.removeEventListener('abort', onAbort);
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
+        // a writer that failed of itself (an exit code, not our kill) is the cause: the
+        // stream it left short is only what `through` saw of that
+        const writerFailed = ended.writer?.failed && ended.writer.code !== undefined;
+        if (throughError && !writerFailed) return reject(throughError);
         // the side that failed first is the cause; the other one only lost its partner
         const culprit =
           firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)
@@ -256,7 +284,7 @@ export class ExecRunner implements Runner {
             .join('\n');
           return reject(new CommandFailedError(formatArgv(argv), e.code, text, undefined, e.signal));
         }
-        bytes = writtenBy(total) ?? bytes;
+        bytes = through ? piped : (writtenBy(total) ?? bytes);
         if (bytes > 0) options.onProgress?.(bytes);
         resolve({ bytes, output });
       };

@@ -33,8 +33,12 @@ export type FileChange =
   | { op: 'append'; path: string; text: string; folder?: number }
   /** a kernel file (sysfs) written in place: it has no folder to rename in */
   | { op: 'set'; path: string; text: string }
-  /** `parents`: mkdir -p; without, an existing folder is fine too */
-  | { op: 'mkdir'; path: string; mode?: number; parents?: boolean }
+  /**
+   * `parents`: mkdir -p; without, an existing folder is fine too; `exclusive`: made here
+   * and now or an error (EEXIST), whatever is at the path (mkdir(2) never follows a
+   * symlink there): a folder of ours in a folder others may write to
+   */
+  | { op: 'mkdir'; path: string; mode?: number; parents?: boolean; exclusive?: boolean }
   /** a symlink made under `tmp` (a link left there first removed) and renamed over `path`; `durable`: the folder synced after */
   | { op: 'symlink'; target: string; path: string; tmp: string; durable?: boolean }
   /** `path` removed if it is there; `onlyLink`: only if it is a symlink (never a file or folder of that name) */
@@ -54,7 +58,7 @@ export function describeChange(c: FileChange): string {
     case 'set':
       return `echo ${quote(c.text)} > ${quote(c.path)}`;
     case 'mkdir':
-      return `mkdir${c.parents ? ' -p' : ''}${c.mode === undefined ? '' : ` -m ${c.mode.toString(8)}`} ${quote(c.path)}`;
+      return `mkdir${c.parents ? ' -p' : ''}${c.exclusive ? ' (new)' : ''}${c.mode === undefined ? '' : ` -m ${c.mode.toString(8)}`} ${quote(c.path)}`;
     case 'symlink':
       return `ln -sfT ${quote(c.target)} ${quote(c.tmp)} && mv -T ${quote(c.tmp)} ${quote(c.path)}`;
     case 'remove':
@@ -91,7 +95,7 @@ export function applyChange(c: FileChange): void {
       try {
         mkdirSync(c.path, { mode: c.mode });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (c.exclusive || (err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       return;
     case 'symlink':

@@ -1,5 +1,5 @@
 import { quote } from '../core/shell-quote.js';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { FileChange } from './file-change.js';
 
 export { quote };
@@ -44,6 +44,12 @@ export interface PipeOptions {
   signal?: AbortSignal;
   /** Called with the number of bytes that went through the pipe so far. */
   onProgress?: (bytes: number) => void;
+  /**
+   * The stream passes through this on its way (a restore's guard on a server's stream):
+   * its error ends both programs and is the call's error. Without it the stream never
+   * passes through Node.
+   */
+  through?: Transform;
 }
 
 export interface PipeResult {

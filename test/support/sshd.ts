@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { sh } from './sh.js';
@@ -75,7 +75,10 @@ export async function makeSshd(dir: string): Promise<Sshd> {
   };
   newHostKey();
   let child: ChildProcess | undefined;
-  const log: string[] = [];
+  // sshd's log goes to a file: a pipe nobody reads while a test runs the CLI synchronously
+  // fills up, and sshd then stops taking connections
+  const logFile = join(dir, 'sshd.log');
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   const sshd: Sshd = {
     port,
     dir,
@@ -85,11 +88,12 @@ export async function makeSshd(dir: string): Promise<Sshd> {
     async start() {
       const check = spawnSync(SSHD, ['-t', '-f', config], { encoding: 'utf8' });
       if (check.status !== 0) throw new Error(`sshd -t: ${check.stderr}`);
-      child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr?.on('data', (c: Buffer) => log.push(c.toString()));
+      const fd = openSync(logFile, 'w', 0o600);
+      child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', fd] });
+      closeSync(fd);
       const end = Date.now() + 10_000;
-      while (!log.join('').includes('Server listening')) {
-        if (child.exitCode !== null || Date.now() > end) throw new Error(`sshd did not start: ${log.join('')}`);
+      while (!log().includes('Server listening')) {
+        if (child.exitCode !== null || Date.now() > end) throw new Error(`sshd did not start: ${log()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },

@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ExecRunner } from '../../src/system/exec-runner.js';
 import { holdArgv } from '../../src/system/lock.js';
@@ -34,6 +35,43 @@ test('exec and pipe: exact byte count of the writer; the reader named when it fa
   await assert.rejects(
     r.pipe(['head', ['-c', '100000000', '/dev/zero']], ['sh', ['-c', 'head -c 10 >/dev/null; kill -KILL $$']]),
     /command killed by SIGKILL: sh -c/,
+  );
+});
+
+test('pipe through a transform: the bytes pass it on the way; its own error stops both programs and is the error', async () => {
+  const r = new ExecRunner();
+  let seen = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      seen += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const ok = await r.pipe(['head', ['-c', '300000', '/dev/zero']], ['wc', ['-c']], { through: count });
+  assert.equal(ok.bytes, 300000);
+  assert.equal(ok.output?.trim(), '300000');
+  assert.equal(seen, 300000);
+  const started = Date.now();
+  const refuse = new Transform({
+    transform(_chunk: Buffer, _e, done) {
+      done(new Error('refused by the guard'));
+    },
+  });
+  // both would run for ever: the transform's error ends them
+  await assert.rejects(r.pipe(['cat', ['/dev/zero']], ['sleep', ['60']], { through: refuse }), /refused by the guard/);
+  assert.ok(Date.now() - started < 10_000);
+  // a writer that fails of itself is the cause, not the short stream `through` saw
+  const wantsMore = new Transform({
+    transform(chunk: Buffer, _e, done) {
+      done(null, chunk);
+    },
+    flush(done) {
+      done(new Error('the stream ended before its header'));
+    },
+  });
+  await assert.rejects(
+    r.pipe(['sh', ['-c', 'echo "busy; try later" >&2; exit 4']], ['cat', []], { through: wantsMore }),
+    /command failed \(exit 4\): sh -c .*\n.*busy; try later/s,
   );
 });
 

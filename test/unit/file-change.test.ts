@@ -91,3 +91,25 @@ test('file changes through the fake: recorded as a dry-run shows them, and made 
   );
   assert.deepEqual(fake.changes, [], 'file changes are not commands');
 });
+
+test('[paths we are given] an exclusive mkdir where a folder, a file or a symlink is already: refused (EEXIST), nothing made through the link', () => {
+  const dir = scratchDir('file-change-exclusive');
+  const elsewhere = scratchDir('file-change-elsewhere');
+  symlinkSync(elsewhere, join(dir, 'link'));
+  symlinkSync(join(elsewhere, 'not-yet'), join(dir, 'dangling'));
+  writeFileSync(join(dir, 'file'), 'x');
+  const runner = new FakeRunner();
+  for (const name of ['link', 'dangling', 'file']) {
+    assert.throws(
+      () => runner.change({ op: 'mkdir', path: join(dir, name), mode: 0o700, exclusive: true }),
+      (err: NodeJS.ErrnoException) => err.code === 'EEXIST',
+      name,
+    );
+  }
+  assert.deepEqual(readdirSync(elsewhere), []);
+  // without `exclusive` an existing folder is fine, as before
+  runner.change({ op: 'mkdir', path: join(dir, 'fresh'), mode: 0o700, exclusive: true });
+  assert.equal(statSync(join(dir, 'fresh')).mode & 0o777, 0o700);
+  assert.throws(() => runner.change({ op: 'mkdir', path: join(dir, 'fresh'), exclusive: true }), /EEXIST/);
+  runner.change({ op: 'mkdir', path: join(dir, 'fresh') });
+});

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_LINE_BYTES, parseVerbLine, verbLine, type ServeVerb } from '../../src/core/serve-verbs.js';
+import {
+  encodeServePath,
+  MAX_LINE_BYTES,
+  parseVerbLine,
+  verbLine,
+  type ServeVerb,
+} from '../../src/core/serve-verbs.js';
 
 const U1 = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
 const U2 = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -44,6 +50,38 @@ test('serve verbs: each verb of protocol 1, read into its typed form', () => {
   assert.deepEqual(accepted('send home b a'), { verb: 'send', folder: 'home', name: 'b', parent: 'a' });
   for (const v of [accepted('hello'), accepted('list x'), accepted(`receive f n ${U1} ${U2}`), accepted('send f n -')])
     assert.equal(parseVerbLine(verbLine(v)).ok, true);
+});
+
+test('serve verbs: files FOLDER PATH, PATH base64url of its UTF-8 (a blank, a newline, a quote or a non-ASCII letter travels as printable ASCII)', () => {
+  for (const path of ['etc/passwd', 'a b/c\nd', "it's \u00e9t\u00e9/x", '-rf', '.hidden/.x', 'a'.repeat(255)]) {
+    const line = verbLine({ verb: 'files', folder: 'home', path });
+    assert.match(line, /^files home [A-Za-z0-9_-]+$/);
+    assert.deepEqual(accepted(line), { verb: 'files', folder: 'home', path });
+  }
+});
+
+const FILES_REFUSED: [string, string, RegExp][] = [
+  ['..', '..', /"\.\." component/],
+  ['a .. inside', 'a/../../etc', /"\.\." component/],
+  ['a . component', 'a/./b', /"\." or/],
+  ['an absolute path', '/etc/shadow', /absolute/],
+  ['an empty component', 'a//b', /empty/],
+  ['a trailing /', 'a/', /empty/],
+  ['NUL', 'a\0b', /NUL/],
+];
+for (const [what, path, why] of FILES_REFUSED) {
+  test(`[paths we are given] serve files with a PATH that is ${what}: refused with the reason`, () =>
+    refused(`files home ${encodeServePath(path)}`, why));
+}
+
+test('[remote input] serve files with a PATH that is not canonical base64url, not UTF-8, empty, or longer than a line: refused', () => {
+  refused('files home YQ==', /not base64url/);
+  refused('files home a+b/', /not base64url/);
+  // "YR" decodes to the byte of "YQ": two spellings of one path are refused
+  refused('files home YR', /not canonical/);
+  refused(`files home ${Buffer.from([0x61, 0xff]).toString('base64url')}`, /not UTF-8/);
+  refused('files home', /2 arguments, not 1/);
+  refused(`files home ${encodeServePath('a'.repeat(400))}`, /longer than 512/);
 });
 
 const REFUSED: [string, string, RegExp][] = [
@@ -107,6 +145,10 @@ function random(seed: number): () => number {
 
 const PIECES = [
   'hello',
+  'files',
+  'YQ',
+  'Li4',
+  'L2V0Yw',
   'list',
   'receive',
   'send',
@@ -137,8 +179,11 @@ const PIECES = [
   '_',
 ];
 
-const VERBS = ['hello', 'list', 'receive', 'send'];
+const VERBS = ['hello', 'list', 'receive', 'send', 'files'];
 const WORD_PIECES = [
+  'YS9i',
+  'Li4vZXRj',
+  'YQ',
   '-',
   '.',
   '..',
@@ -208,7 +253,14 @@ test('[remote input] serve verbs fuzzed: every accepted line is exactly what ver
           ? [v.folder, v.name]
           : v.verb === 'send'
             ? [v.folder, v.name, ...(v.parent ? [v.parent] : [])]
-            : [];
+            : v.verb === 'files'
+              ? [v.folder]
+              : [];
+    if (v.verb === 'files') {
+      const parts = v.path.split('/');
+      assert.ok(!v.path.startsWith('/') && !v.path.includes('\0'), JSON.stringify(v.path));
+      assert.ok(!parts.some((p) => p === '' || p === '.' || p === '..'), JSON.stringify(v.path));
+    }
     for (const name of names) {
       assert.ok(!['.', '..', 'latest', ''].includes(name), `${JSON.stringify(name)} from ${JSON.stringify(line)}`);
       assert.ok(!/[/\0\n ;$`]/.test(name) && !/^[-.]/.test(name) && name.length <= 128, JSON.stringify(name));

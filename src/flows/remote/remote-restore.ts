@@ -1,15 +1,19 @@
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { btrfs } from '../../btrfs/commands.js';
 import { subvolumeInfo } from '../../btrfs/subvolume-info.js';
 import type { RemoteTargetConfig, VaultConfig } from '../../config/config.js';
-import { errorMessage, ExitCode, TargetError, UserError, VaultError } from '../../core/errors.js';
+import { errorMessage, ExitCode, RemoteRefusedError, TargetError, UserError, VaultError } from '../../core/errors.js';
+import { StreamGuard } from '../../btrfs/stream-guard.js';
 import { isServeName } from '../../core/serve-verbs.js';
 import { lexists } from '../../system/no-follow.js';
 import type { Runner } from '../../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
 import { progressInterval, runTasks, type OutputMode, type Task } from '../../ui/renderer.js';
 import { destination, taken } from '../restore/restore.js';
+import { chooseBackup } from '../restore/backup-choice.js';
+import { checkRestoreOptions } from '../restore/restore-mode.js';
+import { BEFORE_RULE, parseBefore } from '../../core/before-time.js';
 import { restoreSource } from '../session/source-pick.js';
 import { ServeClient, sshError } from './serve-client.js';
 import { destination as sshDestination } from './ssh.js';
@@ -26,6 +30,15 @@ export interface RemoteRestoreInput {
   remote: RemoteTargetConfig;
   source: string;
   backup?: string;
+  /** the newest backup older than this (as the disk's --before) */
+  before?: string;
+  /** a writable snapshot beside the restored backup (as the disk's --writable) */
+  writable: boolean;
+  /** the old name of `backup`, with --path only */
+  from?: string;
+  path?: string;
+  overwrite: boolean;
+  json?: boolean;
   to: string;
   mode: OutputMode;
   signal?: AbortSignal;
@@ -40,6 +53,7 @@ export interface RemoteRestoreReport {
   name: string;
   backup?: string;
   restored?: string;
+  writable?: string;
   bytes?: number;
   seconds?: number;
   error?: string;
@@ -49,6 +63,11 @@ export interface RemoteRestoreReport {
 
 export async function restoreFromRemote(input: RemoteRestoreInput): Promise<RemoteRestoreReport> {
   const { runner, remote } = input;
+  // the disk's rules for which options go together, and its one --before rule
+  const backup = checkRestoreOptions({ ...input, json: input.json });
+  const before = input.before === undefined ? undefined : parseBefore(input.before);
+  if (input.before !== undefined && before === undefined)
+    throw new UserError(`--before ${input.before} is not a date and time`, `write it ${BEFORE_RULE}`);
   const source = restoreSource(input.config, input.source);
   if (!isServeName(source.name))
     throw new UserError(
@@ -76,21 +95,31 @@ export async function restoreFromRemote(input: RemoteRestoreInput): Promise<Remo
             reached = true;
             const listed = (await client.list(source.name))[source.name];
             const backups = listed?.backups ?? [];
-            const chosen =
-              input.backup !== undefined
-                ? backups.find((b) => b.name === input.backup)
-                : (backups.find((b) => b.name === listed?.latest) ?? backups.at(-1));
-            if (!chosen)
+            if (backups.length === 0)
               throw new TargetError(
-                input.backup !== undefined
-                  ? `${remote.name} has no complete backup ${input.backup} of ${source.name}`
-                  : `${remote.name} has no backup of ${source.name}`,
+                `${remote.name} has no backup of ${source.name}`,
                 `see what it has: btrfs-vault list --target ${remote.name}`,
               );
+            const chosen = chooseBackup(
+              backups,
+              { source: source.path, backup, before, listCommand: `btrfs-vault list --target ${remote.name}` },
+              listed?.latest ?? undefined,
+            );
             report.backup = chosen.name;
             const restored = join(dest.dir, chosen.name);
             if (lexists(restored)) throw await taken(runner, restored, 'nothing is ever overwritten');
+            // refused before anything is sent: a refusal writes nothing
+            if (input.writable && lexists(`${restored}.writable`))
+              throw new UserError(
+                `${restored}.writable exists already; nothing is ever overwritten, and nothing was restored`,
+                `move ${restored}.writable away first`,
+              );
             await receiveInto(input, client, source.name, chosen, dest.dir, restored, report, task);
+            if (input.writable) {
+              report.writable = `${restored}.writable`;
+              // beside it, as from a disk: the restored subvolume stays read-only
+              await runner.run(btrfs.writableSnapshot(restored, report.writable));
+            }
           },
         },
       ],
@@ -121,35 +150,10 @@ async function receiveInto(
   const { runner } = input;
   // a fresh folder of ours: whatever the stream makes lands in it and nowhere else
   const staging = join(dir, `.btrfs-vault-restore.${process.pid}`);
-  if (lexists(staging)) throw await taken(runner, staging, 'it is not ours to use');
-  runner.change({ op: 'mkdir', path: staging, mode: 0o700 });
+  await makeStaging(runner, staging);
   const started = Date.now();
-  let last = 0;
   try {
-    const { bytes } = await runner
-      .pipe(client.sendArgv(folder, chosen.name, null), btrfs.receiveConfined(staging), {
-        signal: input.signal,
-        onProgress: (b) => {
-          if (Date.now() - last < progressInterval(input.mode)) return;
-          last = Date.now();
-          task.output = formatProgress(b, Date.now() - started);
-        },
-      })
-      .catch((err: unknown) => {
-        throw sshError(client.remote, err);
-      });
-    if (runner.changesTakeEffect) {
-      const made = readdirSync(staging);
-      const info =
-        made.length === 1 && made[0] === chosen.name
-          ? await subvolumeInfo(runner, join(staging, chosen.name))
-          : undefined;
-      if (!info || !info.readonly || info.receivedUuid !== chosen.receivedUuid)
-        throw new TargetError(
-          `the stream ${client.remote.name} sent for ${chosen.name} made ${made.length === 1 ? JSON.stringify(made[0]) : `${made.length} entries`}${info ? ` (received UUID ${info.receivedUuid ?? '-'}, ${info.readonly ? 'read-only' : 'writable'})` : ''}, not the backup asked for; it was deleted, nothing was restored`,
-          'check the server (btrfs-vault status there), then restore again',
-        );
-    }
+    const bytes = await receiveStaged(runner, client, folder, chosen, staging, { ...input, task });
     // a read-only subvolume cannot move to another folder: a read-only snapshot of it can be made there
     await runner.run(btrfs.snapshot(join(staging, chosen.name), restored));
     report.restored = restored;
@@ -161,16 +165,88 @@ async function receiveInto(
   }
 }
 
-/** The staging folder and what the stream made in it: ours alone (made fresh by this run). */
-async function removeStaging(runner: Runner, staging: string): Promise<void> {
+/** A staging folder made here and now, or refused: what another account put there in between is not ours. */
+export async function makeStaging(runner: Runner, staging: string): Promise<void> {
+  if (lexists(staging)) throw await taken(runner, staging, 'it is not ours to use');
+  try {
+    runner.change({ op: 'mkdir', path: staging, mode: 0o700, exclusive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw await taken(runner, staging, 'it is not ours to use');
+    throw err;
+  }
+}
+
+/**
+ * The backup's stream from the server into `staging` (made by makeStaging), through the
+ * stream guard, then checked: one read-only subvolume named as asked with the received
+ * UUID `list` gave. Returns the bytes received; the caller removes the staging folder.
+ */
+export async function receiveStaged(
+  runner: Runner,
+  client: ServeClient,
+  folder: string,
+  chosen: { name: string; receivedUuid: string },
+  staging: string,
+  opts: { signal?: AbortSignal; mode: OutputMode; task: Task; parent?: { name: string; receivedUuid: string } },
+): Promise<number> {
+  const started = Date.now();
+  let last = 0;
+  // the server's word is checked as a client's is on the server: one subvolume, the one
+  // asked for (its stream carries the received UUID `list` gave), nothing outside it
+  // incremental: its clone source is the parent's received UUID (a snapshot here, found by receive on this filesystem)
+  const parent = opts.parent ?? null;
+  const guard = new StreamGuard({ name: chosen.name, uuid: chosen.receivedUuid, parent: parent?.receivedUuid ?? null });
+  const { bytes } = await runner
+    .pipe(client.sendArgv(folder, chosen.name, parent?.name ?? null), btrfs.receiveConfined(staging), {
+      through: guard,
+      signal: opts.signal,
+      onProgress: (b) => {
+        if (Date.now() - last < progressInterval(opts.mode)) return;
+        last = Date.now();
+        opts.task.output = formatProgress(b, Date.now() - started);
+      },
+    })
+    .catch((err: unknown) => {
+      if (err instanceof RemoteRefusedError)
+        throw new TargetError(
+          `the stream ${client.remote.name} sent for ${chosen.name} was stopped before btrfs receive saw the bad part (${err.message.replace(/^the send stream was refused: /, '')}); what it made was deleted, nothing was restored`,
+          'check the server (btrfs-vault status there), then restore again',
+        );
+      throw sshError(client.remote, err);
+    });
+  if (runner.changesTakeEffect) {
+    const made = readdirSync(staging);
+    const info =
+      made.length === 1 && made[0] === chosen.name
+        ? await subvolumeInfo(runner, join(staging, chosen.name))
+        : undefined;
+    if (!info || !info.readonly || info.receivedUuid !== chosen.receivedUuid)
+      throw new TargetError(
+        `the stream ${client.remote.name} sent for ${chosen.name} made ${made.length === 1 ? JSON.stringify(made[0]) : `${made.length} entries`}${info ? ` (received UUID ${info.receivedUuid ?? '-'}, ${info.readonly ? 'read-only' : 'writable'})` : ''}, not the backup asked for; it was deleted, nothing was restored`,
+        'check the server (btrfs-vault status there), then restore again',
+      );
+  }
+  return bytes;
+}
+
+/**
+ * The staging folder and what the stream made in it: ours alone (made fresh by a run of
+ * ours). Only subvolumes in it are deleted (a subvolume's root folder has inode 256; a
+ * link is never followed), then the folder if it is empty.
+ */
+export async function removeStaging(runner: Runner, staging: string): Promise<void> {
   if (!runner.changesTakeEffect) return;
   let entries: string[] = [];
   try {
+    if (!lstatSync(staging).isDirectory()) return;
     entries = readdirSync(staging);
   } catch {
     return;
   }
-  for (const e of entries) await runner.run(btrfs.delete(join(staging, e)), { allowFailure: true });
+  for (const e of entries) {
+    const st = lstatSync(join(staging, e), { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.ino === 256) await runner.run(btrfs.delete(join(staging, e)), { allowFailure: true });
+  }
   // empty now: rmdir removes nothing else
   await runner.run(['rmdir', ['--', staging]], { allowFailure: true });
 }

@@ -30,6 +30,18 @@ const listSchema = z.object({
   folders: z.record(name, z.object({ latest: z.nullable(name), backups: z.array(backupSchema) })),
 });
 const receivedSchema = z.object({ received: backupSchema });
+const filesSchema = z.object({
+  files: z.array(
+    z.object({
+      backup: name,
+      type: z.enum(['file', 'folder', 'symlink', 'other']),
+      size: z.number().check(z.int(), z.nonnegative()),
+      mtime: z.iso.datetime(),
+      mode: z.number().check(z.int(), z.nonnegative(), z.lte(0o7777)),
+    }),
+  ),
+});
+export type RemoteEntry = z.infer<typeof filesSchema>['files'][number];
 
 export type Hello = z.infer<typeof helloSchema>;
 export type RemoteFolders = z.infer<typeof listSchema>['folders'];
@@ -61,6 +73,11 @@ export class ServeClient {
   /** A folder's complete backups on the server (an unknown folder: none, said so by the server). */
   async list(folder?: string): Promise<RemoteFolders> {
     return parseReply(this.remote, 'list', listSchema, await this.ask({ verb: 'list', folder })).folders;
+  }
+
+  /** What each complete backup of the folder holds at `path` (relative to the backup), oldest first. */
+  async files(folder: string, path: string): Promise<RemoteEntry[]> {
+    return parseReply(this.remote, 'files', filesSchema, await this.ask({ verb: 'files', folder, path })).files;
   }
 
   /** The command that receives a stream on the server (the writer is `btrfs send`). */

@@ -3,7 +3,6 @@ import { basename, dirname, join } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { escapeName } from '../../core/byte-names.js';
 import { ExitCode, TargetError, UserError } from '../../core/errors.js';
-import { snapshotTime } from '../../core/retention.js';
 import { btrfs } from '../../btrfs/commands.js';
 import { LATEST, readLink } from '../../btrfs/links.js';
 import { backupsIn, listSubvolumes, listTargetSubvolumes, type Subvolume } from '../../btrfs/subvolumes.js';
@@ -18,6 +17,7 @@ import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js'
 import { progressInterval, type OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult, type Task } from '../session/target-session.js';
 import { assertOnDisk, assertOnMountedDisk } from '../session/source-pick.js';
+import { chooseBackup } from './backup-choice.js';
 
 export interface RestoreOptions {
   config: VaultConfig;
@@ -183,7 +183,11 @@ async function restore(
     const owner = folderOwner(targetDir);
     if (owner?.host === opts.config.host && owner.source) report.source = owner.source;
   }
-  const chosen = pick(backups, opts, readLink(targetDir, LATEST));
+  const chosen = chooseBackup(
+    backups,
+    { source: opts.source.path, backup: opts.backup, before: opts.before, listCommand: 'btrfs-vault list' },
+    readLink(targetDir, LATEST),
+  );
   report.backup = chosen.name;
   const restored = join(dest.dir, chosen.name);
   if (lexists(restored)) throw await taken(runner, restored, 'nothing is ever overwritten');
@@ -289,31 +293,6 @@ function folderOwner(dir: string): { host?: string; source?: string } | undefine
   } catch {
     return undefined;
   }
-}
-
-function pick(backups: Subvolume[], opts: RestoreOptions, latest: string | undefined): Subvolume {
-  if (opts.backup !== undefined) {
-    const b = backups.find((x) => x.name === opts.backup);
-    if (!b)
-      throw new UserError(
-        `there is no complete backup named ${escapeName(opts.backup)} of ${opts.source.path}`,
-        `pick one of: ${backups
-          .slice(-5)
-          .map((x) => x.name)
-          .join(', ')} (btrfs-vault list shows all)`,
-      );
-    return b;
-  }
-  if (opts.before !== undefined) {
-    const older = backups.filter((x) => snapshotTime(x.name)!.getTime() < opts.before!.getTime());
-    if (older.length === 0)
-      throw new UserError(
-        `no backup of ${opts.source.path} is older than ${opts.before.toISOString()}; the oldest is ${backups[0]!.name}`,
-        'give a later --before',
-      );
-    return older.at(-1)!;
-  }
-  return backups.find((x) => x.name === latest) ?? backups.at(-1)!;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { MinFree } from '../../config/values.js';
 import { serveLog } from './serve-log.js';
 import { serveReceive } from './serve-receive.js';
 import { serveSend } from './serve-send.js';
+import { serveFiles } from './serve-files.js';
 import { removeDeadStaging } from './staging.js';
 import { join } from 'node:path';
 
@@ -66,6 +67,9 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
       }
       case 'send':
         await serveSend(runner, root, v);
+        break;
+      case 'files':
+        io.stdout(answer({ files: await serveFiles(runner, root, v) }));
         break;
     }
     return ExitCode.ok;
