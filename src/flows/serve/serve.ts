@@ -3,7 +3,7 @@ import { isVaultError, ExitCode, RemoteRefusedError, VaultError } from '../../co
 import { parseVerbLine, PROTOCOL } from '../../core/serve-verbs.js';
 import { VERSION } from '../../core/version.js';
 import type { Runner } from '../../system/runner.js';
-import { checkServeRoot, folderDir, folderListing, folderNames, freeBytes } from './serve-root.js';
+import { checkServeRoot, folderDir, folderListings, folderNames, freeBytes } from './serve-root.js';
 import { serveLog } from './serve-log.js';
 import { serveReceive } from './serve-receive.js';
 import { serveSend } from './serve-send.js';
@@ -43,15 +43,16 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     const v = parsed.verb;
     switch (v.verb) {
       case 'hello':
-        io.stdout(answer({ protocol: PROTOCOL, version: VERSION, freeBytes: freeBytes(root) }));
+        io.stdout(answer(hello(root)));
         break;
       case 'list': {
-        const folders: Record<string, unknown> = {};
-        for (const f of v.folder === undefined ? folderNames(root) : [v.folder]) {
-          const dir = folderDir(root, f);
-          if (dir) folders[f] = await folderListing(runner, dir);
-        }
-        io.stdout(answer({ folders }));
+        // hello's answer too: a client's run begins with a list alone (one round trip less)
+        const names = (v.folder === undefined ? folderNames(root) : [v.folder]).filter((f) => folderDir(root, f));
+        const listings = await folderListings(
+          runner,
+          names.map((f) => join(root, f)),
+        );
+        io.stdout(answer({ ...hello(root), folders: Object.fromEntries(names.map((f, i) => [f, listings[i]])) }));
         break;
       }
       case 'receive': {
@@ -82,6 +83,10 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     );
     return e.exitCode;
   }
+}
+
+function hello(root: string): { protocol: number; version: string; freeBytes: number } {
+  return { protocol: PROTOCOL, version: VERSION, freeBytes: freeBytes(root) };
 }
 
 function answer(value: unknown): string {
