@@ -8,7 +8,7 @@
 // or alone with BENCH_ONLY=ssh.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeLoopBtrfs } from '../test/support/loop-disk.js';
 import { sh } from '../test/support/sh.js';
@@ -44,6 +44,7 @@ export async function sshPhase(
   const sshd = await makeSshd(join(dir, 'sshd'));
   const etc = join(dir, 'etc');
   const configs: string[] = [];
+  const disposers: (() => void)[] = [];
   try {
     await sshd.start();
     const data = join(src.mountPoint, 'data');
@@ -54,7 +55,11 @@ export async function sshPhase(
     execFileSync('node', [bin, 'serve', '--init', root], { stdio: 'ignore' });
     mkdirSync(join(root, 'benchhost'), { mode: 0o700 });
     const rawDir = join(srv.mountPoint, 'raw');
-    const btrbkDir = join(srv.mountPoint, 'btrbk');
+    // btrbk takes any snapshot of the source whose copy is on the target's filesystem as a
+    // parent (raw's too): its copies go to a filesystem of their own, the same size
+    const btrbkFs = makeLoopBtrfs(dir, 'srv-btrbk', Math.max(2048, Math.ceil(mib * 1.2) * 2 * (reps + 1)));
+    disposers.push(() => btrbkFs.dispose());
+    const btrbkDir = join(btrbkFs.mountPoint, 'btrbk');
     mkdirSync(rawDir);
     mkdirSync(btrbkDir);
     mkdirSync(etc, { mode: 0o700 });
@@ -134,17 +139,19 @@ export async function sshPhase(
       `BatchMode yes\nUserKnownHostsFile ${knownHosts}\nGlobalKnownHostsFile /dev/null\nStrictHostKeyChecking yes\nIdentitiesOnly yes\n`,
     );
     writeFileSync(join(btrbkBin, 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F ${q(sshConfig)} "$@"\n`, { mode: 0o755 });
-    const btrbkConf = (round: number) => {
-      const file = join(etc, `btrbk-${round}.conf`);
-      mkdirSync(join(btrbkDir, `r${round}`), { recursive: true });
-      writeFileSync(
-        file,
-        `timestamp_format long-iso\nsnapshot_preserve_min all\ntarget_preserve_min all\nlockfile ${join(dir, 'btrbk.lock')}\n` +
-          `ssh_identity ${btrbkKey}\nssh_user root\n` +
-          `volume ${src.mountPoint}\n  snapshot_dir btrbk-snaps-${round}\n  subvolume data\n    target ssh://127.0.0.1:${sshd.port}${join(btrbkDir, `r${round}`)}\n`,
-      );
-      mkdirSync(join(src.mountPoint, `btrbk-snaps-${round}`), { recursive: true });
-      return file;
+    // one btrbk config; before each round its snapshots and copies are deleted (untimed),
+    // so its round starts from nothing as the others' do
+    const btrbkSnaps = join(src.mountPoint, 'btrbk-snaps');
+    mkdirSync(btrbkSnaps);
+    writeFileSync(
+      join(etc, 'btrbk.conf'),
+      `timestamp_format long-iso\nsnapshot_preserve_min all\ntarget_preserve_min all\nlockfile ${join(dir, 'btrbk.lock')}\n` +
+        `ssh_identity ${btrbkKey}\nssh_user root\n` +
+        `volume ${src.mountPoint}\n  snapshot_dir btrbk-snaps\n  subvolume data\n    target ssh://127.0.0.1:${sshd.port}${btrbkDir}\n`,
+    );
+    const btrbkAfresh = () => {
+      const subvolumes = [btrbkSnaps, btrbkDir].flatMap((d) => readdirSync(d).map((e) => join(d, e)));
+      if (subvolumes.length > 0) sh('btrfs', ['subvolume', 'delete', '--commit-after', '--', ...subvolumes]);
     };
     let n = 0;
     const rawSnaps: Record<number, string> = {};
@@ -158,13 +165,12 @@ export async function sshPhase(
         execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
         rawSnaps[round] = snap;
       },
-      btrbk: (round) =>
-        execFileSync('btrbk', ['-c', join(etc, `btrbk-${round}.conf`), '-q', 'run'], {
-          stdio: 'ignore',
+      btrbk: () =>
+        execFileSync('btrbk', ['-c', join(etc, 'btrbk.conf'), '-q', 'run'], {
+          stdio: ['ignore', 'ignore', 'pipe'], // its complaint, should it fail
           env: { ...process.env, PATH: `${btrbkBin}:${process.env.PATH}` },
         }),
     };
-    for (let round = 1; round <= reps; round++) btrbkConf(round);
     const rounds: Record<'full' | 'incremental', Record<Tool, number[]>> = {
       full: { 'btrfs-vault': [], raw: [], btrbk: [] },
       incremental: { 'btrfs-vault': [], raw: [], btrbk: [] },
@@ -173,10 +179,11 @@ export async function sshPhase(
       // each tool leads a round in turn
       const order = TOOLS.map((_, i) => TOOLS[(i + round - 1) % TOOLS.length]!);
       if (round > 1) rmSync(join(data, 'new'), { force: true });
-      for (const tool of order) rounds.full[tool].push(timed(() => run[tool](round, false)));
+      btrbkAfresh();
+      for (const tool of order) rounds.full[tool].push(timedOrNot(tool, () => run[tool](round, false)));
       // the incremental: a tenth of the data new
       writeBig(join(data, 'new'), Math.max(1, Math.round(mib / 10)));
-      for (const tool of order) rounds.incremental[tool].push(timed(() => run[tool](round, true)));
+      for (const tool of order) rounds.incremental[tool].push(timedOrNot(tool, () => run[tool](round, true)));
     }
     const phase = (p: 'full' | 'incremental') => {
       const m = Object.fromEntries(TOOLS.map((t) => [t, median(rounds[p][t])])) as Times;
@@ -212,6 +219,7 @@ export async function sshPhase(
     return result;
   } finally {
     await sshd.stop();
+    for (const d of disposers) d();
     srv.dispose();
     src.dispose();
     for (const c of configs) rmSync(hostRecordFile(c), { force: true });
@@ -283,7 +291,8 @@ function q(a: string): string {
   return `'${a.replace(/'/g, `'\\''`)}'`;
 }
 
-function median(xs: number[]): number {
+function median(all: number[]): number {
+  const xs = all.filter((x) => !Number.isNaN(x));
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -311,6 +320,19 @@ function writeText(path: string, mib: number): void {
     writeFileSync(path, lines.join(''), { flag: m === 0 ? 'w' : 'a' });
   }
   sh('sync', []);
+}
+
+/** a run that fails counts as no figure (NaN), with its complaint printed */
+function timedOrNot(tool: string, fn: () => void): number {
+  try {
+    return timed(fn);
+  } catch (err) {
+    const e = err as { stderr?: Buffer | string; message?: string };
+    console.log(
+      `${tool} failed: ${(e.stderr?.toString() || e.message || String(err)).trim().split('\n').slice(0, 6).join(' / ')}`,
+    );
+    return NaN;
+  }
 }
 
 function timed(fn: () => void): number {
