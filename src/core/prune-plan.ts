@@ -2,7 +2,13 @@
 // retention setting can override. Pure.
 
 import { chooseParent } from './parent.js';
-import { keptByPeriods, planRetention, snapshotTime, type RetentionDecision, type RetentionRules } from './retention.js';
+import {
+  keptByPeriods,
+  planRetention,
+  snapshotTime,
+  type RetentionDecision,
+  type RetentionRules,
+} from './retention.js';
 
 export interface SideSnapshot {
   name: string;

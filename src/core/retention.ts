@@ -260,10 +260,11 @@ function periodLabel(timeZone?: string): (rule: Rule, ms: number) => string {
 /** The zone's offset as a name ("GMT+1"), for the hour that repeats: one formatter per zone. */
 const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
 function offsetFormatter(timeZone?: string): Intl.DateTimeFormat {
-  let f = offsetFormatters.get(timeZone ?? '');
+  const key = timeZone ?? `local ${process.env.TZ ?? ''}`;
+  let f = offsetFormatters.get(key);
   if (!f) {
     f = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'shortOffset' });
-    offsetFormatters.set(timeZone ?? '', f);
+    offsetFormatters.set(key, f);
   }
   return f;
 }

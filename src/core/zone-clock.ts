@@ -19,9 +19,14 @@ export interface LocalFields {
 
 /** One formatter per zone a process asks about: making one costs more than a thousand uses. */
 const formatters = new Map<string, Intl.DateTimeFormat>();
+/** Each zone's offsets at the UTC day starts asked so far: every source's folders share their days. */
+const offsetsAt = new Map<string, Map<number, number>>();
+
+/** The process's own zone follows TZ (Node reads it again when it is set). */
+const zoneKey = (timeZone: string | undefined) => timeZone ?? `local ${process.env.TZ ?? ''}`;
 
 function wallFormatter(timeZone: string | undefined): Intl.DateTimeFormat {
-  const key = timeZone ?? '';
+  const key = zoneKey(timeZone);
   let fmt = formatters.get(key);
   if (!fmt) {
     fmt = new Intl.DateTimeFormat('en-US', {
@@ -42,11 +47,13 @@ function wallFormatter(timeZone: string | undefined): Intl.DateTimeFormat {
 /**
  * A clock for one zone (undefined: the process's own): an instant's wall time there, as
  * milliseconds since 1970 on a clock that reads the local date and time as if it were
- * UTC (its UTC fields are the local fields). Each clock keeps the offsets it asked for.
+ * UTC (its UTC fields are the local fields). The offsets asked are kept for the process.
  */
 export function zoneClock(timeZone?: string): (ms: number) => number {
   const fmt = wallFormatter(timeZone);
-  const dayOffsets = new Map<number, number>();
+  let dayOffsets = offsetsAt.get(zoneKey(timeZone));
+  if (!dayOffsets) offsetsAt.set(zoneKey(timeZone), (dayOffsets = new Map<number, number>()));
+  const days = dayOffsets;
   /** Intl's word: the zone's wall clock at `ms` (whole seconds) minus `ms` */
   const exactOffset = (ms: number): number => {
     const whole = Math.floor(ms / 1000) * 1000;
@@ -59,10 +66,10 @@ export function zoneClock(timeZone?: string): (ms: number) => number {
     return wall.getTime() - whole;
   };
   const atDayStart = (day: number): number => {
-    let o = dayOffsets.get(day);
+    let o = days.get(day);
     if (o === undefined) {
       o = exactOffset(day);
-      dayOffsets.set(day, o);
+      days.set(day, o);
     }
     return o;
   };

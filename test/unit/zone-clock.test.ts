@@ -60,3 +60,17 @@ test('the years before 100 and instants asked out of order are answered alike', 
     assert.deepEqual(wallFields(local(t.getTime())), intl('Europe/Berlin', t), iso);
   }
 });
+
+test("the process's own zone follows TZ when it is set again", () => {
+  const was = process.env.TZ;
+  const t = Date.UTC(2026, 6, 1, 12);
+  try {
+    process.env.TZ = 'Europe/Berlin';
+    assert.equal(wallFields(zoneClock()(t)).hour, 14);
+    process.env.TZ = 'America/New_York';
+    assert.equal(wallFields(zoneClock()(t)).hour, 8);
+  } finally {
+    if (was === undefined) delete process.env.TZ;
+    else process.env.TZ = was;
+  }
+});
