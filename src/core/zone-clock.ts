@@ -73,10 +73,17 @@ export function zoneClock(timeZone?: string): (ms: number) => number {
     }
     return o;
   };
+  // the day asked last, and its offset when the whole day has one: names come in order
+  let lastDay = NaN;
+  let lastOffset: number | undefined;
   return (ms) => {
     const day = Math.floor(ms / DAY_MS) * DAY_MS;
-    const start = atDayStart(day);
-    return ms + (start === atDayStart(day + DAY_MS) ? start : exactOffset(ms));
+    if (day !== lastDay) {
+      const start = atDayStart(day);
+      lastDay = day;
+      lastOffset = start === atDayStart(day + DAY_MS) ? start : undefined;
+    }
+    return ms + (lastOffset ?? exactOffset(ms));
   };
 }
 

@@ -296,3 +296,26 @@ test("the no-change proof's period keeps are planRetention's, in zones with summ
     assert.deepEqual([...proof.kept].sort(), fromPlan.sort(), JSON.stringify({ zone, taken, r }));
   }
 });
+
+test('a name is a time only when no field rolls over: month and day lengths, leap years, hours, years before 100', () => {
+  for (const [name, ok] of [
+    ['2024-02-29_23-59-59', true],
+    ['2023-02-29_12-00-00', false],
+    ['2100-02-29_12-00-00', false],
+    ['2000-02-29_12-00-00', true],
+    ['2026-04-31_12-00-00', false],
+    ['2026-12-31_12-00-00', true],
+    ['2026-13-01_12-00-00', false],
+    ['2026-00-10_12-00-00', false],
+    ['2026-01-00_12-00-00', false],
+    ['2026-01-01_24-00-00', false],
+    ['2026-01-01_12-60-00', false],
+    ['2026-01-01_12-00-60', false],
+    ['0099-01-01_12-00-00', false],
+    ['0100-01-01_12-00-00', true],
+  ] as const) {
+    const t = snapshotTime(name);
+    assert.equal(t !== undefined, ok, name);
+    if (t) assert.equal(t.toISOString().slice(0, 19), `${name.slice(0, 10)}T${name.slice(11).replaceAll('-', ':')}`);
+  }
+});
