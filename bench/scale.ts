@@ -182,7 +182,10 @@ function makeSources(fs: LoopFs, count: number): string[] {
   });
 }
 
-function vaultLayout(tag: string, count: number): Layout & { config: string; retention: string; config1: string } {
+function vaultLayout(
+  tag: string,
+  count: number,
+): Layout & { config: string; retention: string; proven: string; config1: string } {
   const src = disk(`${tag}-src`);
   const dst = disk(`${tag}-dst`);
   const subs = makeSources(src, count);
@@ -199,12 +202,18 @@ function vaultLayout(tag: string, count: number): Layout & { config: string; ret
     `host = "bench"\nsources = [\n${list.map((p) => `  { path = "${p}", name = "${p.split('/').at(-1)}" },`).join('\n')}\n]\n` +
     `snapshot_dir = "${join(src.mountPoint, 'snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`;
   writeFileSync(join(etc, 'config.toml'), conf(subs));
-  // retention that keeps the whole fabricated history (names an hour apart): a no-change
-  // run must still prove that nothing is due, on both sides, for every source
+  // retention that keeps the whole fabricated history (names an hour apart). The real
+  // runs here put two snapshots in one hour, kept on the source by keep_last, which names
+  // cannot prove (it counts by creation): such a run lists and plans. With the source's
+  // keep_last "all", the names prove it for both sides and nothing is listed.
   const keepAll = `hourly = ${S + 100}\n`;
   writeFileSync(
     join(etc, 'retention.toml'),
     `${conf(subs)}[retention.source]\n${keepAll}[retention.target]\n${keepAll}`,
+  );
+  writeFileSync(
+    join(etc, 'proven.toml'),
+    `${conf(subs)}[retention.source]\nkeep_last = "all"\n${keepAll}[retention.target]\n${keepAll}`,
   );
   writeFileSync(join(etc, 'one.toml'), conf(subs.slice(0, 1)));
   const l = {
@@ -219,6 +228,7 @@ function vaultLayout(tag: string, count: number): Layout & { config: string; ret
     fabricated: [],
     config: join(etc, 'config.toml'),
     retention: join(etc, 'retention.toml'),
+    proven: join(etc, 'proven.toml'),
     config1: join(etc, 'one.toml'),
     settle: () => quiet('node', [BIN, 'backup', '--config', join(etc, 'config.toml')]),
   };
@@ -275,9 +285,11 @@ function listingCost(fs: LoopFs, readonly: boolean): number {
 type Variant =
   | 'vault'
   | 'vault, retention'
+  | 'vault, retention by names'
   | 'vault --force'
   | 'vault (other build)'
   | 'vault, retention (other build)'
+  | 'vault, retention by names (other build)'
   | 'vault --force (other build)'
   | 'btrbk onchange'
   | 'btrbk always';
@@ -286,6 +298,7 @@ function runVariant(v: Variant, vault: ReturnType<typeof vaultLayout>, btrbk?: R
   if (v.startsWith('btrbk'))
     quiet('btrbk', ['-c', v === 'btrbk onchange' ? btrbk!.onchange : btrbk!.always, '-q', 'run']);
   else if (v.startsWith('vault --force')) quiet('node', [bin, 'backup', '--force', '--config', vault.config]);
+  else if (v.startsWith('vault, retention by names')) quiet('node', [bin, 'backup', '--config', vault.proven]);
   else if (v.startsWith('vault, retention')) quiet('node', [bin, 'backup', '--config', vault.retention]);
   else quiet('node', [bin, 'backup', '--config', vault.config]);
 }
@@ -307,8 +320,9 @@ function noChange(
   rounds([
     'vault',
     'vault, retention',
+    'vault, retention by names',
     ...(btrbk ? ['btrbk onchange' as const] : []),
-    ...other(['vault (other build)', 'vault, retention (other build)']),
+    ...other(['vault (other build)', 'vault, retention (other build)', 'vault, retention by names (other build)']),
   ]);
   if (forced)
     rounds(['vault --force', ...(btrbk ? ['btrbk always' as const] : []), ...other(['vault --force (other build)'])]);
@@ -500,6 +514,7 @@ console.log('|---|---|---|---|---|---|');
 for (const [v, b] of [
   ['vault', 'btrbk onchange'],
   ['vault, retention', 'btrbk onchange'],
+  ['vault, retention by names', 'btrbk onchange'],
   ...(FORCED ? [['vault --force', 'btrbk always'] as const] : []),
 ] as const) {
   console.log(
@@ -511,7 +526,7 @@ console.log(
 );
 if (OTHER) {
   console.log(
-    `the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs; with retention ${f(at(BASE)['vault, retention (other build)'])} s and ${f(at(S)['vault, retention (other build)'])} s`,
+    `the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs; with retention ${f(at(BASE)['vault, retention (other build)'])} s and ${f(at(S)['vault, retention (other build)'])} s, by names ${f(at(BASE)['vault, retention by names (other build)'])} s and ${f(at(S)['vault, retention by names (other build)'])} s`,
   );
   if (FORCED)
     console.log(
@@ -530,7 +545,7 @@ writeFileSync(join(process.cwd(), 'dist', 'scale-result.json'), JSON.stringify(r
 if (KEEP) await keepForProfiling();
 async function keepForProfiling(): Promise<void> {
   console.log(
-    `\nkept (SCALE_KEEP=1): ${S} pairs per source\n  btrfs-vault backup --config ${vault.config}   (with [retention] keeping all: ${vault.retention})` +
+    `\nkept (SCALE_KEEP=1): ${S} pairs per source\n  btrfs-vault backup --config ${vault.config}   (with [retention]: ${vault.retention}, ${vault.proven})` +
       `\n  measure again (bin/ as built now${OTHER ? ', and the other build' : ''}): kill -USR1 ${process.pid}` +
       `\n  clean up: kill ${process.pid}   (if it is gone: ${disks.map((d) => `umount ${d.mountPoint}; losetup -d ${d.device}`).join('; ')}; rm -rf ${dir})`,
   );
