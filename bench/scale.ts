@@ -23,22 +23,44 @@ const JOBS = Number(process.env.SCALE_JOBS ?? 4);
 const OTHER = process.env.SCALE_COMPARE;
 /** SCALE_FORCED=0: no forced rounds (btrfs-vault --force, btrbk always: most of the bench's time at large sizes) */
 const FORCED = process.env.SCALE_FORCED !== '0';
+/** SCALE_TOOLS=vault: btrfs-vault alone (btrbk's history takes longer to make than ours) */
+const BTRBK = (process.env.SCALE_TOOLS ?? 'vault,btrbk').split(',').includes('btrbk');
+/**
+ * SCALE_KEEP=1: once the long history is measured, keep its filesystems mounted (for
+ * profiling), print their configs and a cleanup command, and wait: SIGUSR1 measures the
+ * no-change runs again (a rebuilt bin/ and SCALE_COMPARE's build), SIGINT/SIGTERM cleans up.
+ * `list` is not measured then.
+ */
+const KEEP = process.env.SCALE_KEEP === '1';
 const BIN = join(process.cwd(), 'bin', 'btrfs-vault.js');
 const run = promisify(execFile);
 
 requireRoot();
 const dir = tempDir('scale');
 const disks: LoopFs[] = [];
+/** the fabrication pipelines running (each its own process group): stopped before the filesystems go */
+const pipelines = new Set<number>();
 process.on('exit', () => {
+  for (const pgid of pipelines) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      /* ended */
+    }
+  }
+  if (pipelines.size > 0) execFileSync('sleep', ['1']); // their btrfs processes let go of the mounts
+  let left = 0;
   for (const d of disks.reverse()) {
     try {
       d.dispose();
     } catch {
-      /* already gone */
+      left++; // still mounted: its files must not go with the folder
     }
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (left === 0) rmSync(dir, { recursive: true, force: true });
+  else console.error(`scale: ${left} filesystem(s) under ${dir} could not be unmounted; left as they are`);
 });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
 const disk = (name: string) => {
   // sparse; a received pair costs ~100 KiB of metadata (DUP) over both filesystems
   const d = makeLoopBtrfs(dir, name, 65536);
@@ -109,9 +131,15 @@ async function fabricate(l: Layout, upTo: number): Promise<void> {
     const names = Array.from({ length: count }, (_, k) => l.name(i, hoursAgo(l.pairs + k)));
     const file = join(dir, `names-${l.tool}-${i}`);
     writeFileSync(file, `${names.join('\n')}\n`);
-    await run('bash', ['-c', FABRICATE, 'bash', sub, l.snapDir(i), l.targetDir(i), newestOf(l, i), file], {
-      maxBuffer: 1 << 26,
-    });
+    // its own session (setsid execs in place: the pid is the process group's), so the exit handler can stop it whole
+    const pipeline = run(
+      'setsid',
+      ['bash', '-c', FABRICATE, 'bash', sub, l.snapDir(i), l.targetDir(i), newestOf(l, i), file],
+      { maxBuffer: 1 << 26 },
+    );
+    const pid = pipeline.child.pid!;
+    pipelines.add(pid);
+    await pipeline.finally(() => pipelines.delete(pid));
   });
   await pool(queue, JOBS);
   sh('sync', []);
@@ -154,7 +182,10 @@ function makeSources(fs: LoopFs, count: number): string[] {
   });
 }
 
-function vaultLayout(tag: string, count: number): Layout & { config: string; config1: string } {
+function vaultLayout(
+  tag: string,
+  count: number,
+): Layout & { config: string; retention: string; proven: string; config1: string } {
   const src = disk(`${tag}-src`);
   const dst = disk(`${tag}-dst`);
   const subs = makeSources(src, count);
@@ -171,6 +202,19 @@ function vaultLayout(tag: string, count: number): Layout & { config: string; con
     `host = "bench"\nsources = [\n${list.map((p) => `  { path = "${p}", name = "${p.split('/').at(-1)}" },`).join('\n')}\n]\n` +
     `snapshot_dir = "${join(src.mountPoint, 'snaps')}"\n[target]\nmountpoint = "${dst.mountPoint}"\n`;
   writeFileSync(join(etc, 'config.toml'), conf(subs));
+  // retention that keeps the whole fabricated history (names an hour apart). The real
+  // runs here put two snapshots in one hour, kept on the source by keep_last, which names
+  // cannot prove (it counts by creation): such a run lists and plans. With the source's
+  // keep_last "all", the names prove it for both sides and nothing is listed.
+  const keepAll = `hourly = ${S + 100}\n`;
+  writeFileSync(
+    join(etc, 'retention.toml'),
+    `${conf(subs)}[retention.source]\n${keepAll}[retention.target]\n${keepAll}`,
+  );
+  writeFileSync(
+    join(etc, 'proven.toml'),
+    `${conf(subs)}[retention.source]\nkeep_last = "all"\n${keepAll}[retention.target]\n${keepAll}`,
+  );
   writeFileSync(join(etc, 'one.toml'), conf(subs.slice(0, 1)));
   const l = {
     tool: 'vault' as const,
@@ -183,6 +227,8 @@ function vaultLayout(tag: string, count: number): Layout & { config: string; con
     pairs: 0,
     fabricated: [],
     config: join(etc, 'config.toml'),
+    retention: join(etc, 'retention.toml'),
+    proven: join(etc, 'proven.toml'),
     config1: join(etc, 'one.toml'),
     settle: () => quiet('node', [BIN, 'backup', '--config', join(etc, 'config.toml')]),
   };
@@ -237,25 +283,32 @@ function listingCost(fs: LoopFs, readonly: boolean): number {
 }
 
 type Variant =
-  'vault' | 'vault --force' | 'vault (other build)' | 'vault --force (other build)' | 'btrbk onchange' | 'btrbk always';
-function runVariant(
-  v: Variant,
-  vault: ReturnType<typeof vaultLayout>,
-  btrbk: ReturnType<typeof btrbkLayout>,
-  config = vault.config,
-): void {
-  if (v === 'vault') quiet('node', [BIN, 'backup', '--config', config]);
-  else if (v === 'vault --force') quiet('node', [BIN, 'backup', '--force', '--config', config]);
-  else if (v === 'vault (other build)') quiet('node', [OTHER!, 'backup', '--config', config]);
-  else if (v === 'vault --force (other build)') quiet('node', [OTHER!, 'backup', '--force', '--config', config]);
-  else quiet('btrbk', ['-c', v === 'btrbk onchange' ? btrbk.onchange : btrbk.always, '-q', 'run']);
+  | 'vault'
+  | 'vault, retention'
+  | 'vault, retention by names'
+  | 'vault --force'
+  | 'vault (other build)'
+  | 'vault, retention (other build)'
+  | 'vault, retention by names (other build)'
+  | 'vault --force (other build)'
+  | 'btrbk onchange'
+  | 'btrbk always';
+function runVariant(v: Variant, vault: ReturnType<typeof vaultLayout>, btrbk?: ReturnType<typeof btrbkLayout>): void {
+  const bin = v.endsWith('(other build)') ? OTHER! : BIN;
+  if (v.startsWith('btrbk'))
+    quiet('btrbk', ['-c', v === 'btrbk onchange' ? btrbk!.onchange : btrbk!.always, '-q', 'run']);
+  else if (v.startsWith('vault --force')) quiet('node', [bin, 'backup', '--force', '--config', vault.config]);
+  else if (v.startsWith('vault, retention by names')) quiet('node', [bin, 'backup', '--config', vault.proven]);
+  else if (v.startsWith('vault, retention')) quiet('node', [bin, 'backup', '--config', vault.retention]);
+  else quiet('node', [bin, 'backup', '--config', vault.config]);
 }
 
 /** No-change runs, interleaved: the default ones first, then those that make a snapshot each. */
 function noChange(
   vault: ReturnType<typeof vaultLayout>,
-  btrbk: ReturnType<typeof btrbkLayout>,
-): Record<Variant, number> {
+  btrbk: ReturnType<typeof btrbkLayout> | undefined,
+  forced = FORCED,
+): Partial<Record<Variant, number>> {
   const times: Partial<Record<Variant, number[]>> = {};
   const rounds = (variants: Variant[]) => {
     for (let r = 0; r < RUNS; r++) {
@@ -263,9 +316,17 @@ function noChange(
         (times[v] ??= []).push(timed(() => runVariant(v, vault, btrbk)));
     }
   };
-  rounds(['vault', 'btrbk onchange', ...(OTHER ? ['vault (other build)' as const] : [])]);
-  if (FORCED) rounds(['vault --force', 'btrbk always', ...(OTHER ? ['vault --force (other build)' as const] : [])]);
-  return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)])) as Record<Variant, number>;
+  const other = (vs: Variant[]) => (OTHER ? vs : []);
+  rounds([
+    'vault',
+    'vault, retention',
+    'vault, retention by names',
+    ...(btrbk ? ['btrbk onchange' as const] : []),
+    ...other(['vault (other build)', 'vault, retention (other build)', 'vault, retention by names (other build)']),
+  ]);
+  if (forced)
+    rounds(['vault --force', ...(btrbk ? ['btrbk always' as const] : []), ...other(['vault --force (other build)'])]);
+  return Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, median(xs)]));
 }
 
 /** The programs a command starts (strace), counted by what they are. */
@@ -366,10 +427,11 @@ console.log(
   `scale: ${N} sources, ${BASE} then ${S} snapshot pairs each, per tool on filesystems of its own; ${RUNS} warm runs each, interleaved, medians`,
 );
 const vault = vaultLayout('vault', N);
-const btrbk = btrbkLayout('btrbk', N);
+const btrbk = BTRBK ? btrbkLayout('btrbk', N) : undefined;
+const layouts = btrbk ? [vault, btrbk] : [vault];
 const result: Record<string, unknown> = { sources: N, base: BASE, snapshots: S };
 
-for (const l of [vault, btrbk]) await fabricate(l, BASE);
+for (const l of layouts) await fabricate(l, BASE);
 
 // 3. the fixed cost, at the short history: the programs of one no-change run on a time line
 const startup = {
@@ -406,10 +468,10 @@ result.fixed = fixed;
 // 1. flat in history: no-change runs with BASE pairs, then with S pairs
 const flat: Record<string, unknown> = {};
 for (const size of [BASE, S]) {
-  for (const l of [vault, btrbk]) await fabricate(l, size);
+  for (const l of layouts) await fabricate(l, size);
   const subvolumes = {
     vault: [subvolumeCount(vault.src.mountPoint), subvolumeCount(vault.dst.mountPoint)],
-    btrbk: [subvolumeCount(btrbk.src.mountPoint), subvolumeCount(btrbk.dst.mountPoint)],
+    btrbk: btrbk ? [subvolumeCount(btrbk.src.mountPoint), subvolumeCount(btrbk.dst.mountPoint)] : [],
   };
   const listing = {
     source: listingCost(vault.src, false),
@@ -419,7 +481,7 @@ for (const size of [BASE, S]) {
   const t = noChange(vault, btrbk);
   flat[size] = { subvolumes, listing, times: t };
   console.log(
-    `\n${size} pairs per source (btrfs-vault: ${subvolumes.vault.join(' / ')} subvolumes on source / target; btrbk: ${subvolumes.btrbk.join(' / ')}): ` +
+    `\n${size} pairs per source (btrfs-vault: ${subvolumes.vault.join(' / ')} subvolumes on source / target${btrbk ? `; btrbk: ${subvolumes.btrbk.join(' / ')}` : ''}): ` +
       `one listing of the source ${ms(listing.source)}, of the target ${ms(listing.target)} (read-only ones: ${ms(listing.targetReadonly)})`,
   );
   for (const [k, v] of Object.entries(t)) console.log(`  ${k}: ${v.toFixed(3)} s`);
@@ -430,44 +492,18 @@ result.flat = flat;
 const programs = {
   vault: countsText(programsOf('node', [BIN, 'backup', '--config', vault.config])),
   vaultForce: countsText(programsOf('node', [BIN, 'backup', '--force', '--config', vault.config])),
-  btrbkOnchange: countsText(programsOf('btrbk', ['-c', btrbk.onchange, '-q', 'run'])),
+  btrbkOnchange: btrbk ? countsText(programsOf('btrbk', ['-c', btrbk.onchange, '-q', 'run'])) : undefined,
 };
 console.log(
-  `\nprograms of one run (${S} pairs per source, ${N} sources):\n  btrfs-vault: ${programs.vault}\n  btrfs-vault --force: ${programs.vaultForce}\n  btrbk onchange: ${programs.btrbkOnchange}`,
+  `\nprograms of one run (${S} pairs per source, ${N} sources):\n  btrfs-vault: ${programs.vault}\n  btrfs-vault --force: ${programs.vaultForce}${btrbk ? `\n  btrbk onchange: ${programs.btrbkOnchange}` : ''}`,
 );
 result.programs = programs;
 
-// 2. list with LIST_PAIRS pairs of one source
-for (const d of disks.splice(0)) d.dispose();
-const vaultList = vaultLayout('list-vault', 1);
-const btrbkList = btrbkLayout('list-btrbk', 1);
-for (const l of [vaultList, btrbkList]) await fabricate(l, LIST_PAIRS);
-const listTimes: Record<'list' | 'list --json' | 'btrbk list all', number[]> = {
-  list: [],
-  'list --json': [],
-  'btrbk list all': [],
-};
-for (let r = 0; r < RUNS; r++) {
-  listTimes.list.push(timed(() => quiet('node', [BIN, 'list', '--config', vaultList.config])));
-  listTimes['list --json'].push(timed(() => quiet('node', [BIN, 'list', '--json', '--config', vaultList.config])));
-  listTimes['btrbk list all'].push(timed(() => quiet('btrbk', ['-c', btrbkList.always, 'list', 'all'])));
-}
-const listed = JSON.parse(
-  execFileSync('node', [BIN, 'list', '--json', '--config', vaultList.config], { encoding: 'utf8', maxBuffer: 1 << 28 }),
-) as { sources: { snapshots: { paired: boolean }[] }[] };
-const pairsListed = listed.sources[0]!.snapshots.filter((s) => s.paired).length;
-const listPrograms = countsText(programsOf('node', [BIN, 'list', '--config', vaultList.config]));
-console.log(`\nlist, ${pairsListed} pairs of one source listed (programs: ${listPrograms}):`);
-for (const [k, xs] of Object.entries(listTimes)) console.log(`  ${k}: ${median(xs).toFixed(3)} s`);
-result.list = {
-  pairs: pairsListed,
-  programs: listPrograms,
-  times: Object.fromEntries(Object.entries(listTimes).map(([k, xs]) => [k, median(xs)])),
-};
-
 // the tables
-const f = (x: number) => x.toFixed(3);
-const at = (size: number) => (flat[size] as { times: Record<Variant, number> }).times;
+const f = (x: number | undefined) => (x === undefined ? '–' : x.toFixed(3));
+const at = (size: number) => (flat[size] as { times: Partial<Record<Variant, number>> }).times;
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? '–' : (a / b).toFixed(2);
 console.log(
   `\nbtrfs-vault scale benchmark: ${N} sources, no-change runs, warm, medians of ${RUNS} (seconds); ratios > 1: btrfs-vault faster`,
 );
@@ -477,10 +513,12 @@ console.log(
 console.log('|---|---|---|---|---|---|');
 for (const [v, b] of [
   ['vault', 'btrbk onchange'],
+  ['vault, retention', 'btrbk onchange'],
+  ['vault, retention by names', 'btrbk onchange'],
   ...(FORCED ? [['vault --force', 'btrbk always'] as const] : []),
 ] as const) {
   console.log(
-    `| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${(at(S)[v] / at(BASE)[v]).toFixed(2)} | ${f(at(S)[b])} | ${(at(S)[b] / at(S)[v]).toFixed(2)} |`,
+    `| ${v} vs ${b} | ${f(at(BASE)[v])} | ${f(at(S)[v])} | ${ratio(at(S)[v], at(BASE)[v])} | ${f(at(S)[b])} | ${ratio(at(S)[b], at(S)[v])} |`,
   );
 }
 console.log(
@@ -488,24 +526,74 @@ console.log(
 );
 if (OTHER) {
   console.log(
-    `the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs`,
+    `the other build (${OTHER}), no-change: ${f(at(BASE)['vault (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault (other build)'])} s at ${S} pairs; with retention ${f(at(BASE)['vault, retention (other build)'])} s and ${f(at(S)['vault, retention (other build)'])} s, by names ${f(at(BASE)['vault, retention by names (other build)'])} s and ${f(at(S)['vault, retention by names (other build)'])} s`,
   );
   if (FORCED)
     console.log(
       `the other build, --force: ${f(at(BASE)['vault --force (other build)'])} s at ${BASE} pairs, ${f(at(S)['vault --force (other build)'])} s at ${S} pairs`,
     );
 }
-const fab = [...vault.fabricated, ...btrbk.fabricated];
+const fab = layouts.flatMap((l) => l.fabricated);
 const rate = fab.reduce((a, x) => a + x.pairs, 0) / fab.reduce((a, x) => a + x.seconds, 0);
 console.log(
   `fabrication: ${rate.toFixed(1)} pairs/s over ${fab.reduce((a, x) => a + x.pairs, 0)} pairs; 50 × 2,000 for both tools (200,000 pairs) would take ~${(200000 / rate / 60).toFixed(0)} min`,
 );
 result.fabricationPairsPerSecond = rate;
+writeFileSync(join(process.cwd(), 'dist', 'scale-result.json'), JSON.stringify(result, null, 2));
+
+// kept for profiling: measured again on SIGUSR1, cleaned up on SIGINT/SIGTERM
+if (KEEP) await keepForProfiling();
+async function keepForProfiling(): Promise<void> {
+  console.log(
+    `\nkept (SCALE_KEEP=1): ${S} pairs per source\n  btrfs-vault backup --config ${vault.config}   (with [retention]: ${vault.retention}, ${vault.proven})` +
+      `\n  measure again (bin/ as built now${OTHER ? ', and the other build' : ''}): kill -USR1 ${process.pid}` +
+      `\n  clean up: kill ${process.pid}   (if it is gone: ${disks.map((d) => `umount ${d.mountPoint}; losetup -d ${d.device}`).join('; ')}; rm -rf ${dir})`,
+  );
+  process.on('SIGUSR1', () => {
+    const t = noChange(vault, btrbk, false);
+    console.log(
+      `\nagain at ${S} pairs (${new Date().toISOString()}, load ${readFileSync('/proc/loadavg', 'utf8').trim()}):`,
+    );
+    for (const [k, v] of Object.entries(t)) console.log(`  ${k}: ${v.toFixed(3)} s`);
+  });
+  // until a signal ends the process (the timer keeps Node from ending with nothing to wait for)
+  setInterval(() => {}, 1 << 30);
+  await new Promise(() => {});
+}
+
+// 2. list with LIST_PAIRS pairs of one source
+for (const d of disks.splice(0)) d.dispose();
+const vaultList = vaultLayout('list-vault', 1);
+const btrbkList = BTRBK ? btrbkLayout('list-btrbk', 1) : undefined;
+for (const l of btrbkList ? [vaultList, btrbkList] : [vaultList]) await fabricate(l, LIST_PAIRS);
+const listTimes: Record<'list' | 'list --json' | 'btrbk list all', number[]> = {
+  list: [],
+  'list --json': [],
+  'btrbk list all': [],
+};
+for (let r = 0; r < RUNS; r++) {
+  listTimes.list.push(timed(() => quiet('node', [BIN, 'list', '--config', vaultList.config])));
+  listTimes['list --json'].push(timed(() => quiet('node', [BIN, 'list', '--json', '--config', vaultList.config])));
+  if (btrbkList) listTimes['btrbk list all'].push(timed(() => quiet('btrbk', ['-c', btrbkList.always, 'list', 'all'])));
+}
+const listed = JSON.parse(
+  execFileSync('node', [BIN, 'list', '--json', '--config', vaultList.config], { encoding: 'utf8', maxBuffer: 1 << 28 }),
+) as { sources: { snapshots: { paired: boolean }[] }[] };
+const pairsListed = listed.sources[0]!.snapshots.filter((s) => s.paired).length;
+const listPrograms = countsText(programsOf('node', [BIN, 'list', '--config', vaultList.config]));
+console.log(`\nlist, ${pairsListed} pairs of one source listed (programs: ${listPrograms}):`);
+for (const [k, xs] of Object.entries(listTimes)) if (xs.length) console.log(`  ${k}: ${median(xs).toFixed(3)} s`);
+result.list = {
+  pairs: pairsListed,
+  programs: listPrograms,
+  times: Object.fromEntries(Object.entries(listTimes).flatMap(([k, xs]) => (xs.length ? [[k, median(xs)]] : []))),
+};
+
 console.log(
   `list of ${pairsListed} pairs: ${Object.entries(listTimes)
     .map(([k, xs]) => `${k} ${f(median(xs))} s`)
     .join(
       ', ',
-    )}; btrbk list all / list --json: ${(median(listTimes['btrbk list all']) / median(listTimes['list --json'])).toFixed(1)}`,
+    )}${btrbkList ? `; btrbk list all / list --json: ${(median(listTimes['btrbk list all']) / median(listTimes['list --json'])).toFixed(1)}` : ''}`,
 );
 writeFileSync(join(process.cwd(), 'dist', 'scale-result.json'), JSON.stringify(result, null, 2));

@@ -2,7 +2,13 @@
 // retention setting can override. Pure.
 
 import { chooseParent } from './parent.js';
-import { planRetention, snapshotTime, type RetentionDecision, type RetentionRules } from './retention.js';
+import {
+  keptByPeriods,
+  planRetention,
+  snapshotTime,
+  type RetentionDecision,
+  type RetentionRules,
+} from './retention.js';
 
 export interface SideSnapshot {
   name: string;
@@ -118,12 +124,7 @@ export function keepsEveryName(input: {
 }): boolean {
   const { rules } = input;
   if (!rules) return true;
-  const ours = input.names.filter((n) => snapshotTime(n) !== undefined);
-  if (ours.length <= rules.keepLast) return true;
-  return planRetention({
-    names: ours,
-    rules: { ...rules, keepLast: 0 },
-    timeZone: input.timeZone,
-    now: input.now,
-  }).every((d) => d.keep || input.kept.has(d.name));
+  const { ours, kept } = keptByPeriods({ names: input.names, rules, timeZone: input.timeZone, now: input.now });
+  if (ours <= rules.keepLast) return true;
+  return input.names.every((n) => kept.has(n) || input.kept.has(n) || snapshotTime(n) === undefined);
 }

@@ -1,7 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tracedBtrfs } from '../support/btrfs-trace.js';
-import { readdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { json, makeScenario, type Scenario } from '../support/scenario.js';
 import { requireRoot } from '../support/loop-disk.js';
@@ -133,4 +143,18 @@ test('retention whose rules delete on a run with nothing new: the names cannot p
   const left = (d: string) => readdirSync(d).filter((n) => /^\d{4}-/.test(n));
   assert.deepEqual(left(src), [readlinkSync(join(src, 'latest'))]);
   assert.deepEqual(left(dst), [readlinkSync(join(dst, 'latest'))]);
+});
+
+test('[paths we are given] a folder in the backup folder whose name is not UTF-8: not taken for a snapshot, the run lists (as for any other folder) and leaves it alone', () => {
+  const { dst } = dirs();
+  const odd = Buffer.concat([Buffer.from(`${dst}/`), Buffer.from([0x32, 0x30, 0xff, 0x2d])]);
+  execFileSync('python3', ['-c', 'import os, sys; os.mkdir(bytes.fromhex(sys.argv[1]))', odd.toString('hex')]);
+  const r = traced();
+  assert.equal(r.report.mode, 'unchanged');
+  assert.ok(lists(r.btrfs).length > 0, 'a folder the names cannot account for: listed');
+  assert.ok(existsSync(odd), 'left alone');
+  rmdirSync(odd);
+  const again = traced();
+  assert.equal(again.report.mode, 'unchanged');
+  assert.deepEqual(lists(again.btrfs), [], 'gone: answered from the names again');
 });

@@ -88,3 +88,40 @@ test('sound: wherever it says "keeps all", planPrune deletes nothing, whatever t
   }
   assert.ok(proven > 20, `the proof held in ${proven} of 400 rounds: the test covers it`);
 });
+
+test('the proof over years of history: 2,000 names each alone in its hour are all kept; a 2,001st older one that is not is found', () => {
+  const hourly = names(Array.from({ length: 2000 }, (_, k) => k + 1));
+  const rules = { ...zero, keepLast: 3, hourly: 2100 };
+  const kept = new Set([hourly[0]!]); // latest: the newest
+  assert.equal(keepsEveryName({ names: hourly, rules, kept, now, timeZone: 'Europe/Berlin' }), true);
+  // the oldest hour gets a second name: the oldest of all (the 2,001st) is due, whatever the newer names say
+  const later = snapshotName(new Date(now.getTime() - 1999.5 * 3_600_000), []);
+  assert.equal(keepsEveryName({ names: [later, ...hourly], rules, kept, now, timeZone: 'Europe/Berlin' }), false);
+  // or one hour more than the rule counts
+  assert.equal(
+    keepsEveryName({ names: hourly, rules: { ...rules, hourly: 1999 }, kept, now, timeZone: 'Europe/Berlin' }),
+    false,
+  );
+});
+
+test("the proof's cost does not grow with Intl calls per name: 2,000 hourly names ask the time zone about a hundred times", () => {
+  const hourly = names(Array.from({ length: 2000 }, (_, k) => k + 1));
+  const proto = Intl.DateTimeFormat.prototype;
+  const original = Object.getOwnPropertyDescriptor(proto, 'formatToParts')!.value as (
+    this: Intl.DateTimeFormat,
+    date?: Date | number,
+  ) => Intl.DateTimeFormatPart[];
+  let calls = 0;
+  proto.formatToParts = function (this: Intl.DateTimeFormat, date?: Date | number) {
+    calls++;
+    return original.call(this, date);
+  };
+  try {
+    for (const rules of [DEFAULT_TARGET_RULES, { ...DEFAULT_SOURCE_RULES, hourly: 2100 }])
+      keepsEveryName({ names: hourly, rules, kept: new Set(), now, timeZone: 'America/New_York' });
+  } finally {
+    proto.formatToParts = original;
+  }
+  // a day's two ends each (84 days), the day with the autumn change hour by hour: not thousands
+  assert.ok(calls < 400, `${calls} calls of Intl for 2 × 2,000 names`);
+});

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { planRetention, snapshotTime, type RetentionRules } from '../../src/core/retention.js';
+import { keptByPeriods, planRetention, snapshotTime, type RetentionRules } from '../../src/core/retention.js';
+import { snapshotName } from '../../src/core/naming.js';
 
 const none: RetentionRules = { keepLast: 0, hourly: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 };
 const rules = (r: Partial<RetentionRules>): RetentionRules => ({ ...none, ...r });
@@ -213,4 +214,108 @@ test('creation order: keep_last counts by when btrfs made them, a name from a cl
   // by name alone (the old way) it took both
   const byName = planRetention({ names, rules: rules({ keepLast: 2, daily: 2 }), timeZone: 'UTC' });
   assert.deepEqual(why(byName, made[1]!.name), ['last 2', 'daily 2099-01-01']);
+});
+
+/** The period labels as Intl gives them, instant by instant: the reference the fast keys must match. */
+function intlLabel(timeZone: string, rule: string, t: Date): string {
+  const f = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    hourCycle: 'h23',
+  });
+  const p = (x: Date) => Object.fromEntries(f.formatToParts(x).map((y) => [y.type, y.value]));
+  const hour = (x: Date) => `${p(x).year}-${p(x).month}-${p(x).day} ${p(x).hour}h`;
+  const q = p(t);
+  if (rule === 'hourly') {
+    const label = hour(t);
+    const repeated = [-3_600_000, 3_600_000].some((dt) => hour(new Date(t.getTime() + dt)) === label);
+    const off = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'shortOffset' })
+      .formatToParts(t)
+      .find((x) => x.type === 'timeZoneName')?.value;
+    return repeated ? `${label} ${off}` : label;
+  }
+  if (rule === 'daily') return `${q.year}-${q.month}-${q.day}`;
+  if (rule === 'monthly') return `${q.year}-${q.month}`;
+  if (rule === 'yearly') return q.year!;
+  // ISO week of the local date
+  const d = new Date(Date.UTC(Number(q.year), Number(q.month) - 1, Number(q.day)));
+  d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7) + 3);
+  const first = new Date(Date.UTC(d.getUTCFullYear(), 0, 4));
+  first.setUTCDate(first.getUTCDate() - ((first.getUTCDay() + 6) % 7) + 3);
+  return `${d.getUTCFullYear()}-W${String(1 + Math.round((d.getTime() - first.getTime()) / (7 * 86_400_000))).padStart(2, '0')}`;
+}
+
+test("the no-change proof's period keeps are planRetention's, in zones with summer time and odd offsets", () => {
+  let seed = 11;
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const zones = ['Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Pacific/Chatham', 'Asia/Kolkata'];
+  // around the autumn and spring changes of both hemispheres
+  const around = ['2026-10-25T01:00:00Z', '2026-03-29T01:00:00Z', '2026-04-05T15:00:00Z', '2026-11-01T06:00:00Z'];
+  for (let round = 0; round < 150; round++) {
+    const zone = zones[rnd(zones.length)]!;
+    const centre = Date.parse(around[rnd(around.length)]!);
+    const taken: string[] = [];
+    for (let i = 0, n = 1 + rnd(40); i < n; i++)
+      taken.push(snapshotName(new Date(centre + (rnd(6 * 24 * 60) - 3 * 24 * 60) * 60_000), taken));
+    const r: RetentionRules = {
+      keepLast: 0,
+      hourly: rnd(3) === 0 ? Infinity : rnd(30),
+      daily: rnd(5),
+      weekly: rnd(3),
+      monthly: rnd(2),
+      yearly: rnd(2),
+    };
+    const plan = planRetention({ names: taken, rules: r, timeZone: zone, now: new Date(centre + 86_400_000) });
+    const fromPlan = plan.filter((d) => d.keep).map((d) => d.name);
+    // the reference: each rule's newest name of each of its most recent periods, by Intl's labels
+    const expected = new Map<string, string[]>(taken.map((n) => [n, []]));
+    // names after the clock (+10 min) are in the future: no period rule keeps them
+    const newest = [...taken]
+      .sort()
+      .reverse()
+      .filter((n) => snapshotTime(n)!.getTime() <= centre + 86_400_000 + 600_000);
+    for (const rule of ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const) {
+      const seen = new Set<string>();
+      for (const n of newest) {
+        const label = intlLabel(zone, rule, snapshotTime(n)!);
+        if (seen.has(label)) continue;
+        if (seen.size >= r[rule]) break;
+        seen.add(label);
+        expected.get(n)!.push(`${rule} ${label}`);
+      }
+    }
+    assert.deepEqual(
+      plan.map((d) => [d.name, d.reasons]),
+      taken.map((n) => [n, expected.get(n)]),
+      JSON.stringify({ zone, taken, r }),
+    );
+    const proof = keptByPeriods({ names: taken, rules: r, timeZone: zone, now: new Date(centre + 86_400_000) });
+    assert.deepEqual([...proof.kept].sort(), fromPlan.sort(), JSON.stringify({ zone, taken, r }));
+  }
+});
+
+test('a name is a time only when no field rolls over: month and day lengths, leap years, hours, years before 100', () => {
+  for (const [name, ok] of [
+    ['2024-02-29_23-59-59', true],
+    ['2023-02-29_12-00-00', false],
+    ['2100-02-29_12-00-00', false],
+    ['2000-02-29_12-00-00', true],
+    ['2026-04-31_12-00-00', false],
+    ['2026-12-31_12-00-00', true],
+    ['2026-13-01_12-00-00', false],
+    ['2026-00-10_12-00-00', false],
+    ['2026-01-00_12-00-00', false],
+    ['2026-01-01_24-00-00', false],
+    ['2026-01-01_12-60-00', false],
+    ['2026-01-01_12-00-60', false],
+    ['0099-01-01_12-00-00', false],
+    ['0100-01-01_12-00-00', true],
+  ] as const) {
+    const t = snapshotTime(name);
+    assert.equal(t !== undefined, ok, name);
+    if (t) assert.equal(t.toISOString().slice(0, 19), `${name.slice(0, 10)}T${name.slice(11).replaceAll('-', ':')}`);
+  }
 });

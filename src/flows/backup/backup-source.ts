@@ -33,6 +33,8 @@ export interface SourceOutcome {
   after: { source: Subvolume[]; target: Subvolume[] };
   /** unchanged, answered without a listing (unchangedByInfo): `after` holds the snapshot and its copy only */
   byInfo?: boolean;
+  /** byInfo: the snapshot names the check read in the backup folder */
+  targetNames?: string[];
 }
 
 export interface BackupSourceDeps {
@@ -91,7 +93,8 @@ export async function backupSource(source: CheckedSource, deps: BackupSourceDeps
     if (same) {
       const after = { source: [same.snapshot], target: [same.copy] };
       const nothing = { bytes: 0, seconds: 0, cleaned: [], warnings: [] };
-      return { snapshot: same.snapshot.name, mode: 'unchanged', ...nothing, ...folders, after, byInfo: true };
+      const outcome = { snapshot: same.snapshot.name, mode: 'unchanged' as const, ...nothing, ...folders, after };
+      return { ...outcome, byInfo: true, targetNames: same.targetNames };
     }
   }
   const warnings: string[] = [];

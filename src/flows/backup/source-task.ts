@@ -12,7 +12,7 @@ import { pinsForRetention } from '../retention/rotation-pins.js';
 import type { Task, TargetSession } from '../session/target-session.js';
 import type { BackupOptions, SourceReport } from './backup.js';
 import { backupSource, type SourceOutcome } from './backup-source.js';
-import { folderNames, infoOfUnchanged } from './unchanged-by-info.js';
+import { infoOfUnchanged, snapshotNamesIn } from './unchanged-by-info.js';
 import type { SubvolumeInfo } from '../../btrfs/subvolume-info.js';
 import type { Runner } from '../../system/runner.js';
 import { keepsEveryName } from '../../core/prune-plan.js';
@@ -104,8 +104,8 @@ function knownInfo(session: TargetSession<SourceReport>, runner: Runner): Promis
 function unchangedFolders(o: SourceOutcome) {
   const now = new Date();
   return {
-    source: { names: folderNames(o.snapDir), now },
-    target: { names: folderNames(o.targetDir), now },
+    source: { names: snapshotNamesIn(o.snapDir).names, now },
+    target: { names: o.targetNames ?? snapshotNamesIn(o.targetDir).names, now },
     latest: new Set([o.snapshot]),
   };
 }

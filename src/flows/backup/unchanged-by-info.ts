@@ -1,10 +1,10 @@
-import { readdirSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasStaleLinks, LATEST, readLink } from '../../btrfs/links.js';
 import { RECEIVE_RECORD } from '../../btrfs/receive-record.js';
 import { subvolumeInfosOrWhy, type SubvolumeInfo } from '../../btrfs/subvolume-info.js';
 import type { Subvolume } from '../../btrfs/subvolumes.js';
-import { fromBytes, fsPath } from '../../core/byte-names.js';
+import { fsPath } from '../../core/byte-names.js';
 import { isSnapshotName } from '../../core/naming.js';
 import { lexists } from '../../system/no-follow.js';
 import type { Runner } from '../../system/runner.js';
@@ -19,6 +19,8 @@ import type { CheckedSource } from './source-check.js';
 export interface UnchangedPair {
   snapshot: Subvolume;
   copy: Subvolume;
+  /** the snapshot names in the backup folder, read for the check (retention's proof reads them again otherwise) */
+  targetNames: string[];
 }
 
 /**
@@ -40,7 +42,8 @@ export async function unchangedByInfo(
   const name = readLink(snapDir, LATEST);
   if (name === undefined || !isSnapshotName(name) || readLink(targetDir, LATEST) !== name) return undefined;
   if (lexists(join(targetDir, RECEIVE_RECORD)) || hasStaleLinks(snapDir) || hasStaleLinks(targetDir)) return undefined;
-  if (folderNames(targetDir).some((n) => !isSnapshotName(n))) return undefined;
+  const target = snapshotNamesIn(targetDir);
+  if (target.others.some((n) => !isNotAFolder(join(targetDir, n)))) return undefined;
   const paths = [source.real, join(snapDir, name), join(targetDir, name)];
   const infos = paths.every((p) => known?.has(p))
     ? paths.map((p) => known!.get(p)!)
@@ -59,6 +62,7 @@ export async function unchangedByInfo(
   return {
     snapshot: { ...fields(snap), path: snap.path },
     copy: { ...fields(copy), path: copy.path, receivedUuid: copy.receivedUuid, readonly: true },
+    targetNames: target.names,
   };
 }
 
@@ -84,9 +88,23 @@ export async function infoOfUnchanged(
   return new Map(infos.flatMap((info, i) => (typeof info === 'string' ? [] : [[paths[i]!, info] as const])));
 }
 
-/** The names of the folders in `dir` (subvolumes among them), as names of bytes. */
-export function folderNames(dir: string): string[] {
-  return readdirSync(fsPath(dir), { withFileTypes: true, encoding: 'buffer' })
-    .filter((e) => e.isDirectory())
-    .map((e) => fromBytes(e.name));
+/**
+ * The snapshot names in `dir`, and its other entries: one readdir of names only (years of
+ * history are thousands of entries; a file-type entry each cost ~5× as much). A name
+ * that is not UTF-8 is among the others, as Node decodes it: its lstat then fails.
+ */
+export function snapshotNamesIn(dir: string): { names: string[]; others: string[] } {
+  const names: string[] = [];
+  const others: string[] = [];
+  for (const n of readdirSync(fsPath(dir))) (isSnapshotName(n) ? names : others).push(n);
+  return { names, others };
+}
+
+/** Known not to be a folder (a link, a file); anything unreadable is not known. */
+function isNotAFolder(path: string): boolean {
+  try {
+    return !lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
