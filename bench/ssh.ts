@@ -92,7 +92,8 @@ export async function sshPhase(
     );
     const line = add.split('\n').find((l) => l.startsWith('restrict,'))!;
     const first = readFileSync(config(1), 'utf8');
-    const targetTable = first.slice(first.indexOf('[targets.'));
+    // what target add appended (its comments name `[targets.…]` before the table does)
+    const targetTable = first.slice(sourceTable(1).length);
     for (let round = 2; round <= reps; round++) {
       writeFileSync(config(round), `${sourceTable(round)}\n${targetTable}`, { mode: 0o600 });
       configs.push(config(round));
