@@ -659,9 +659,12 @@ for (const sig of ['SIGTERM', 'SIGHUP'] as const)
       child.stdout!.resume();
       await waitFor(() => stagings().some((n) => readdirSync(join(snaps(), n)).length > 0), 30_000);
       const ended = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      const killed = Date.now();
       child.kill(sig);
       const code = await ended;
+      const took = Date.now() - killed;
       assert.notEqual(code, 0, err);
+      assert.ok(took < 15_000, `the run took ${took} ms to end after ${sig}`);
       assert.deepEqual(stagings(), [], err);
       assert.ok(!existsSync(to));
     } finally {
