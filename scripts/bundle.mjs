@@ -1,7 +1,8 @@
 // Bundles the CLI for start-up speed (npm run bench): a few files instead of hundreds.
 // launch.cjs (the entry) turns on Node's compile cache where there is one and runs two
 // CommonJS bundles: cli.cjs, the parser (all --help reads), and commands.cjs,
-// everything else, each command's code initialised only when it runs. inquirer
+// everything else, each command's code initialised only when it runs; serve.cjs, what
+// `serve --root DIR` (sshd's forced command, once per verb) needs and nothing else. inquirer
 // (half the code) is prompts.cjs, read only when setup or add-mirror asks a question.
 //
 // Two builds of the same code: dist/bundle, the release (what npm pack ships), in which
@@ -63,6 +64,8 @@ async function bundle(outdir, plugins) {
   };
   await build({ ...common, entryPoints: ['src/cli/launch.ts'], outfile: join(outdir, 'launch.cjs') });
   await build({ ...common, entryPoints: ['src/cli/program.ts'], outfile: join(outdir, 'cli.cjs') });
+  // sshd's forced command, started for every verb of a client: serve's code alone
+  await build({ ...common, entryPoints: ['src/cli/serve-entry.ts'], outfile: join(outdir, 'serve.cjs') });
   await build({
     ...common,
     entryPoints: ['src/cli/commands.ts'],

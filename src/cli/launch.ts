@@ -7,7 +7,9 @@ import * as nodeModule from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import type { CommandsModule, runCli } from './program.js';
+import type * as ServeEntry from './serve-entry.js';
 import { exactArgs } from './exact-argv.js';
+import { DEFAULT_CONFIG } from '../config/defaults.js';
 
 /** Node's compiled code of btrfs-vault, root's alone: root runs what is in it. */
 export const COMPILE_CACHE_DIR = '/var/cache/btrfs-vault';
@@ -17,6 +19,14 @@ export async function launch(bundleDir: string): Promise<void> {
     // names are bytes: an argument that is not UTF-8 keeps its bytes
     const args = exactArgs(process.argv);
     const load = bundleLoader(bundleDir, cacheDir(args));
+    const root = serveRoot(args);
+    if (root !== undefined) {
+      const { serveCommand } = load('serve.cjs') as typeof ServeEntry;
+      // the client went away: its answer is lost, nothing else is (serve reports through its log)
+      process.stdout.on('error', () => {});
+      process.exitCode = await serveCommand({ root, config: DEFAULT_CONFIG });
+      return;
+    }
     const cli = load('cli.cjs') as { runCli: typeof runCli };
     process.exitCode = await cli.runCli(args, () => load('commands.cjs') as CommandsModule);
   } catch (err) {
@@ -26,6 +36,16 @@ export async function launch(bundleDir: string): Promise<void> {
     );
     process.exitCode = 70;
   }
+}
+
+/**
+ * The serve root of sshd's forced command, spelled as the authorized_keys line has it
+ * (`serve --root DIR`), else undefined: every other spelling goes through the parser.
+ */
+function serveRoot(args: readonly string[]): string | undefined {
+  return args.length === 3 && args[0] === 'serve' && args[1] === '--root' && !args[2]!.startsWith('-')
+    ? args[2]
+    : undefined;
 }
 
 /**

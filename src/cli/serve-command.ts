@@ -1,7 +1,6 @@
 import { UserError } from '../core/errors.js';
 import { serve } from '../flows/serve/serve.js';
-import { serveInit } from '../flows/serve/serve-init.js';
-import { makeRunner } from './context.js';
+import { makeRunner } from './make-runner.js';
 
 /**
  * serve --root DIR (sshd's forced command: the verb line in SSH_ORIGINAL_COMMAND, the
@@ -13,6 +12,8 @@ export async function serveCommand(opts: { root?: string; init?: string; config:
     throw new UserError('serve takes --root DIR or --init DIR (one of them)', 'see: btrfs-vault serve --help');
   const runner = makeRunner({});
   if (opts.init !== undefined) {
+    // only here: serve --root (once per verb of a client) never reads the init's code
+    const { serveInit } = await import('../flows/serve/serve-init.js');
     process.stdout.write(`${serveInit(runner, opts.init).join('\n')}\n`);
     return 0;
   }

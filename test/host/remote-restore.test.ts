@@ -558,8 +558,7 @@ test('[two of us at once] two --path restores from the server at once: each its 
     run(['restore', s.data, '--path', 'first', '--target', 'offsite', '--to', b]),
   ]);
   // Either may fail: serve's send holds the folder's lock (the other is refused, exit 4
-  // there), and the two runs share one master connection, which the first to end closes
-  // (ssh -O exit) under the other (reported to the lead: not this piece's to change).
+  // there).
   for (const [r, dest, want] of [
     [ra, a, readFileSync(join(s.data, 'second'))],
     [rb, b, Buffer.from('one')],
@@ -704,3 +703,33 @@ test('measured: one small file out of a 256 MiB backup over ssh: incremental fro
   );
   rmSync(join(s.data, 'big'));
 });
+
+test('[two of us at once] list --target runs that end while a whole restore from the same server streams: the restore completes (each run its own connection: one run ending never closes another run of the same config)', async () => {
+  // a filesystem of its own: the backup holds 256 MiB, more than the source's has free
+  const destFs = makeLoopBtrfs(s.dir, 'r-two-runs', 768);
+  try {
+    await restoreWhileListing(destFs.mountPoint);
+  } finally {
+    destFs.dispose();
+  }
+});
+
+async function restoreWhileListing(dest: string): Promise<void> {
+  const restore = run(['restore', s.data, '--target', 'offsite', '--to', dest, '--json']);
+  let done = false;
+  void restore.then(() => (done = true));
+  // lists one after another for as long as the restore runs, each ending its run
+  let lists = 0;
+  while (!done && lists < 20) {
+    const l = await run(['list', '--target', 'offsite']);
+    assert.equal(l.code, 0, l.stderr + l.stdout);
+    lists++;
+  }
+  const r = await restore;
+  assert.ok(lists > 0);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const restored = (json(r.stdout) as { restored: string }).restored;
+  assert.equal(readFileSync(join(restored, 'small'), 'utf8'), 'small file');
+  assert.deepEqual(stagings(), []);
+  sh('btrfs', ['subvolume', 'delete', '--', restored]);
+}

@@ -456,7 +456,9 @@ test("[remote input] a forced command that answers garbage, or names another cop
       const r = s.cli(['backup', '--json', '--config', cfg]);
       assert.equal(r.code, 3, r.stderr);
       const t = (json(r.stdout).targets as TargetReport[])[0]!;
-      assert.match(t.sources[0]!.error!, /not a protocol 1 reply/, mode);
+      // the run's first call is the list: its answer refused fails the target before any source
+      assert.match(t.error!, /answered list with something that is not a protocol 1 reply/, mode);
+      assert.equal(t.sources[0]!.status, 'not-run', mode);
     }
     writeFileSync(modeFile, 'other-copy');
     const r = s.cli(['backup', '--json', '--config', cfg]);

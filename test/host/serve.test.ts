@@ -207,8 +207,19 @@ test('serve: hello, then a full and an incremental receive, latest, list', async
   );
   for (const b of list.folders.home.backups)
     assert.deepEqual(Object.keys(b).sort(), ['name', 'parentUuid', 'readonly', 'receivedUuid', 'uuid']);
-  assert.deepEqual(answer(await serve(rootA, 'list home')), list);
-  assert.deepEqual(answer(await serve(rootA, 'list other')), { folders: {} });
+  assert.deepEqual(answer(await serve(rootA, 'list home')).folders, list.folders);
+  assert.deepEqual(answer(await serve(rootA, 'list other')).folders, {});
+});
+
+test("serve: list answers what hello answers too (a client's run needs no hello); hello still answers alone (an older client)", async () => {
+  const hello = answer(await serve(rootA, 'hello'));
+  assert.deepEqual(Object.keys(hello).sort(), ['protocol', 'version']);
+  for (const line of ['list', 'list home', 'list other']) {
+    const list = answer(await serve(rootA, line));
+    assert.deepEqual(Object.keys(list).sort(), ['folders', 'protocol', 'version'], line);
+    assert.equal(list.protocol, 1, line);
+    assert.equal(list.version, hello.version, line);
+  }
 });
 
 test('serve: send gives a stream that a local btrfs receive turns into a copy with the same content', async () => {
@@ -380,11 +391,11 @@ test('[remote input] garbage instead of a stream: exit 3', async () => {
 test("[remote input] host A cannot list, send or receive into host B's root", async () => {
   const listA = answer(await serve(rootA, 'list'));
   assert.deepEqual(Object.keys(listA.folders), ['home']);
-  assert.deepEqual(answer(await serve(rootA, 'list etc')), { folders: {} });
+  assert.deepEqual(answer(await serve(rootA, 'list etc')).folders, {});
   await refused(rootA, 'send ../hostB/etc 2026-12-06_12-00-00 -', 2);
   await refused(rootA, 'send etc 2026-12-06_12-00-00 -', 2, undefined, /no complete backup/);
   // hostB is a name host A may give a folder of its own: its root has none
-  assert.deepEqual(answer(await serve(rootA, 'list hostB')), { folders: {} });
+  assert.deepEqual(answer(await serve(rootA, 'list hostB')).folders, {});
 });
 
 test('[remote input] send of something in the folder that is no complete backup (a writable subvolume): refused', async () => {
@@ -699,4 +710,118 @@ test('[two of us at once] prune --serve-root while a host restores (send) from a
     await new Promise((r) => reader.on('close', r));
   }
   assert.ok(existsSync(join(rootA, 'home', oldest)));
+});
+
+// list: the run's first call (it says hello's answer too), of one folder or of all of them
+
+test("[remote input] list of every folder: a folder that is a link to another host's root, or to one of its folders, is neither listed nor followed", async () => {
+  const root = join(vault, 'hostC');
+  mkdirSync(join(root, 'own'), { recursive: true, mode: 0o700 });
+  symlinkSync(rootA, join(root, 'hostA-root'));
+  symlinkSync(join(rootA, 'home'), join(root, 'home'));
+  const all = answer(await serve(root, 'list'));
+  assert.deepEqual(Object.keys(all.folders), ['own']);
+  assert.doesNotMatch(JSON.stringify(all), new RegExp(a1.uuid));
+  // named, a link in a folder's place is a failure (exit 1, "not a folder"), nothing of it read
+  const before = serverState();
+  const r = await serve(root, 'list home');
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stdout.length, 0);
+  assert.match(r.stderr, /is not a folder/);
+  assert.equal(serverState(), before);
+});
+
+test('[remote input] list of every folder: names a client cannot use (.hidden, a blank, latest), files, writable subvolumes and ones without a received UUID are not listed', async () => {
+  const root = join(vault, 'hostD');
+  mkdirSync(root, { mode: 0o700 });
+  for (const f of ['.hidden', 'a b', 'latest', 'ok']) mkdirSync(join(root, f), { mode: 0o700 });
+  writeFileSync(join(root, 'file'), 'x');
+  sh('btrfs', ['subvolume', 'create', join(root, 'ok', 'writable')]);
+  sh('btrfs', ['subvolume', 'create', join(root, 'ok', 'plain-ro')]);
+  sh('btrfs', ['property', 'set', '-ts', join(root, 'ok', 'plain-ro'), 'ro', 'true']);
+  // a link to another host's backup in a folder of this one
+  symlinkSync(join(rootA, 'home', a1.name), join(root, 'ok', a1.name));
+  const all = answer(await serve(root, 'list'));
+  assert.deepEqual(all.folders, { ok: { latest: null, backups: [] } });
+  assert.deepEqual(answer(await serve(root, 'list ok')).folders, all.folders);
+});
+
+test('[remote input] list with two folders, or a folder and more: refused (exit 2, one folder or none), nothing written, logged', async () => {
+  await refused(rootA, 'list home other', 2, undefined, /list takes 0 to 1 arguments, not 2/);
+  await refused(rootA, 'list home home', 2);
+  await refused(rootA, 'list home;hello', 2, undefined, /not a name/);
+});
+
+test('[two of us at once] list of every folder while a receive into one of them runs: answers at once, only complete backups, nothing of the staging copy', async () => {
+  const s = snapshot('2026-12-07_01-00-00');
+  const latest = answer(await serve(rootA, 'list home')).folders.home;
+  const parent = latest.backups.find((b: Answer) => b.name === latest.latest);
+  const p = { path: join(client.mountPoint, 'snaps', parent.name), name: parent.name, uuid: parent.receivedUuid };
+  const stream = sendStream(s, p);
+  const line = `receive home ${s.name} ${s.uuid} ${p.uuid}`;
+  const writer = spawnServe(rootA, line);
+  writer.stdin!.on('error', () => {});
+  writer.stdin!.write(stream.subarray(0, 200));
+  const staging = join(rootA, '.incoming', `${s.name}.${writer.pid}`);
+  await waitFor(() => existsSync(join(staging, s.name)));
+  try {
+    const all = answer(await serve(rootA, 'list'));
+    assert.ok(!Object.keys(all.folders).some((f) => f.startsWith('.')), 'no staging folder is a folder of the answer');
+    assert.ok(!all.folders.home.backups.some((b: Answer) => b.name === s.name || b.receivedUuid === s.uuid));
+    assert.equal(all.folders.home.latest, latest.latest);
+    assert.ok(existsSync(staging), "a list leaves a live receive's staging folder alone");
+  } finally {
+    writer.stdin!.end(stream.subarray(200));
+    await new Promise((r) => writer.on('close', r));
+  }
+  const after = answer(await serve(rootA, 'list')).folders.home;
+  assert.equal(after.latest, s.name);
+});
+
+test('[signals and power] a receive killed mid-stream, then list of every folder: the dead staging folder is gone first and nothing of it is listed', async () => {
+  const s = snapshot('2026-12-07_02-00-00');
+  const line = `receive fresh ${s.name} ${s.uuid} -`;
+  const child = spawnServe(rootA, line);
+  child.stdin!.on('error', () => {});
+  const stream = sendStream(s);
+  child.stdin!.write(stream.subarray(0, stream.length / 2));
+  const staging = join(rootA, '.incoming', `${s.name}.${child.pid}`);
+  await waitFor(() => existsSync(join(staging, s.name)));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('close', r));
+  await waitFor(() => !sh('ps', ['-eo', 'args']).includes(`receive -e --chroot -- ${staging}`));
+  const all = answer(await serve(rootA, 'list'));
+  assert.ok(!existsSync(staging), 'the list removed the dead staging folder');
+  assert.ok(!('fresh' in all.folders), 'no folder of a receive that never completed');
+  assert.doesNotMatch(JSON.stringify(all), new RegExp(s.uuid));
+});
+
+test('[two of us at once] two lists of every folder at once, with a dead staging folder to remove: both answer the same folders, the folder is gone', async () => {
+  const s = snapshot('2026-12-07_03-00-00');
+  const child = spawnServe(rootA, `receive fresh ${s.name} ${s.uuid} -`);
+  child.stdin!.on('error', () => {});
+  const stream = sendStream(s);
+  child.stdin!.write(stream.subarray(0, stream.length / 2));
+  const staging = join(rootA, '.incoming', `${s.name}.${child.pid}`);
+  await waitFor(() => existsSync(join(staging, s.name)));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.on('close', r));
+  await waitFor(() => !sh('ps', ['-eo', 'args']).includes(`receive -e --chroot -- ${staging}`));
+  const [one, two] = await Promise.all([serve(rootA, 'list'), serve(rootA, 'list')]);
+  assert.deepEqual(answer(one).folders, answer(two).folders);
+  assert.ok(!existsSync(staging));
+});
+
+test('[signals and power] serve killed (SIGKILL) while it lists every folder: nothing written; the next list answers whole', async () => {
+  const before = serverState();
+  for (let i = 0; i < 3; i++) {
+    const child = spawnServe(rootA, 'list');
+    child.stdin!.end();
+    // at once, or once it runs its first program
+    await new Promise((r) => setTimeout(r, 40 * i));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+  }
+  assert.equal(serverState(), before);
+  assert.ok('home' in answer(await serve(rootA, 'list')).folders);
 });

@@ -93,7 +93,7 @@ test('the ssh command: our options only, -- before the destination, the verb lin
   // [two of us at once] another key for the same server is another connection (ssh's %C would share one)
   const path = (r: RemoteTargetConfig) =>
     sshVerb(r, { verb: 'hello' }, '/run/x')[1].find((a) => a.startsWith('ControlPath='));
-  assert.match(path(REMOTE)!, /^ControlPath=\/run\/x\/ssh-[0-9a-f]{24}$/);
+  assert.match(path(REMOTE)!, new RegExp(`^ControlPath=/run/x/ssh-[0-9a-f]{24}-${process.pid}$`));
   assert.notEqual(path(REMOTE), path({ ...REMOTE, identity: '/etc/other/id' }));
   assert.notEqual(path(REMOTE), path({ ...REMOTE, knownHosts: '/etc/other/known_hosts' }));
   assert.equal(path(REMOTE), path({ ...REMOTE, name: 'renamed' }));
@@ -173,4 +173,77 @@ test('[remote input] a receive answered with another copy than the one sent is n
     /answered the receive of b .* not counted as done/,
   );
   assert.equal(client.received(JSON.stringify({ received: backup }), 'b', backup.receivedUuid).name, 'b');
+});
+
+/** a client whose key file is there and root's alone (open checks it before the first call) */
+function openClient(runner: FakeRunner): { client: ServeClient; remote: RemoteTargetConfig } {
+  const identity = join(scratchDir('key'), 'id');
+  writeFileSync(identity, 'key', { mode: 0o600 });
+  const remote = { ...REMOTE, identity };
+  return { client: new ServeClient(runner, remote, '/run/x'), remote };
+}
+
+const BACKUP = {
+  name: 'b',
+  uuid: '11111111-1111-1111-1111-111111111111',
+  receivedUuid: '22222222-2222-2222-2222-222222222222',
+  parentUuid: null,
+  readonly: true,
+};
+
+test("open: the run's one list says hello's answer too; no hello is asked", async () => {
+  const runner = new FakeRunner();
+  const { client, remote } = openClient(runner);
+  const folders = { home: { latest: 'b', backups: [BACKUP] } };
+  runner.on(sshVerb(remote, { verb: 'list' }, '/run/x'), {
+    stdout: `${JSON.stringify({ protocol: 1, version: '0.1.0', folders })}\n`,
+  });
+  const opened = await client.open();
+  assert.deepEqual(opened, { hello: { protocol: 1, version: '0.1.0' }, folders });
+  assert.equal(runner.calls.filter((c) => c.includes(' hello')).length, 0);
+});
+
+test('open against an older server (its list says no protocol): hello is asked, then the list is used', async () => {
+  const runner = new FakeRunner();
+  const { client, remote } = openClient(runner);
+  const folders = { home: { latest: null, backups: [BACKUP] } };
+  runner.on(sshVerb(remote, { verb: 'list', folder: 'home' }, '/run/x'), { stdout: JSON.stringify({ folders }) });
+  // an older server's hello tells its free space too: not asked for, not kept
+  runner.on(sshVerb(remote, { verb: 'hello' }, '/run/x'), {
+    stdout: JSON.stringify({ protocol: 1, version: '0.0.9', freeBytes: 7 }),
+  });
+  assert.deepEqual(await client.open('home'), { hello: { protocol: 1, version: '0.0.9' }, folders });
+});
+
+test('[remote input] open: a list that says another protocol is refused before its folders are read; an older server whose hello says another is refused too', async () => {
+  const runner = new FakeRunner();
+  const { client, remote } = openClient(runner);
+  // folders a protocol 1 client could not read: the protocol is what is reported
+  runner.on(sshVerb(remote, { verb: 'list' }, '/run/x'), {
+    stdout: JSON.stringify({ protocol: 2, version: '9.0.0', freeBytes: 1, folders: [['home']] }),
+  });
+  await assert.rejects(client.open(), (e: unknown) => e instanceof TargetError && /speaks protocol 2/.test(e.message));
+  runner.on(sshVerb(remote, { verb: 'list' }, '/run/x'), { stdout: JSON.stringify({ folders: {} }) });
+  runner.on(sshVerb(remote, { verb: 'hello' }, '/run/x'), {
+    stdout: JSON.stringify({ protocol: 2, version: '9.0.0', freeBytes: 1 }),
+  });
+  await assert.rejects(client.open(), (e: unknown) => e instanceof TargetError && /speaks protocol 2/.test(e.message));
+});
+
+test('[remote input] open: a list that says protocol 1 with a version or folders of the wrong kind is no protocol 1 reply', async () => {
+  const runner = new FakeRunner();
+  const { client, remote } = openClient(runner);
+  for (const reply of [
+    { protocol: 1, folders: {} },
+    { protocol: 1, version: '1', folders: [] },
+    { protocol: '1', version: '1', folders: {} },
+    { protocol: 1, version: 1, folders: {} },
+  ]) {
+    runner.on(sshVerb(remote, { verb: 'list' }, '/run/x'), { stdout: JSON.stringify(reply) });
+    await assert.rejects(
+      client.open(),
+      (e: unknown) => e instanceof TargetError && /not a protocol 1 reply/.test(e.message),
+      JSON.stringify(reply),
+    );
+  }
 });

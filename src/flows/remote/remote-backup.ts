@@ -23,7 +23,7 @@ import { checkSource, type CheckedSource } from '../backup/source-check.js';
 import { runExitCode } from '../session/target-session.js';
 import { pruneRemoteSource } from './remote-retention.js';
 import { recordRemoteRun } from './remote-record.js';
-import { ServeClient, sshError, type RemoteBackup } from './serve-client.js';
+import { ServeClient, sshError, type RemoteBackup, type RemoteFolders } from './serve-client.js';
 import { destination } from './ssh.js';
 
 // A backup to a server over SSH: for each source, the server's list of that folder says
@@ -70,6 +70,8 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
   let mounts: MountEntry[] = [];
   let lock: Lock | undefined;
   let reached = false;
+  let folders: RemoteFolders = {};
+  const listings = new Map<SourceReport, Promise<readonly Subvolume[]>>();
   let fatal: unknown;
   const fail = (r: SourceReport, err: unknown) => {
     r.status = 'failed';
@@ -110,7 +112,20 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
               `config ${input.config.file}`,
               input.lockDir,
             );
-          const hello = await client.hello();
+          // each source's listing (after a commit, for the no-change check) is read one after
+          // the other while the server answers its list
+          let chain = Promise.resolve<unknown>(undefined);
+          for (const [r, c] of checked) {
+            const listing = chain.then(() => sourceListing(input, c));
+            listing.catch(() => {}); // awaited by the source's task, which reports it
+            listings.set(r, listing);
+            chain = listing.catch(() => undefined);
+          }
+          // one list for the run (the one source's folder, or all): it says hello's answer too
+          const names = [...checked.values()].map((c) => c.name);
+          const opened = await client.open(names.length === 1 ? names[0] : undefined);
+          folders = opened.folders;
+          const hello = opened.hello;
           reached = true;
           task.title = `${remote.name} (${destination(remote)}): btrfs-vault ${hello.version}`;
         } catch (err) {
@@ -124,7 +139,7 @@ export async function backUpToRemote(input: RemoteRunInput): Promise<TargetBacku
       enabled: () => checked.has(r) && fatal === undefined,
       task: async (_c: unknown, task: Task) => {
         try {
-          await backUpSource(input, client, checked.get(r)!, mounts, r, task);
+          await backUpSource(input, client, checked.get(r)!, await listings.get(r)!, folders, mounts, r, task);
         } catch (err) {
           fail(r, err);
           throw err;
@@ -158,6 +173,8 @@ async function backUpSource(
   input: RemoteRunInput,
   client: ServeClient,
   source: CheckedSource,
+  listing: readonly Subvolume[],
+  folders: RemoteFolders,
   mounts: readonly MountEntry[],
   r: SourceReport,
   task: Task,
@@ -166,10 +183,9 @@ async function backUpSource(
   const snapDir = await ownFolder(runner, source.snapshotDir, { side: 'source', mount: source.mount, mounts }, true);
   claimFolder(runner, snapDir, 'source', { host: config.host, source: source.real });
   const made = input.madeThisRun.get(source.name);
-  // whether the source changed since its newest snapshot: its generation, read after a commit
   const mayBeQuiet = made === undefined && !input.force;
-  if (mayBeQuiet) await runner.run(btrfs.sync(source.mount.mountPoint));
-  const [listing, folders] = await Promise.all([listSourceSubvolumes(runner, source.mount), client.list(source.name)]);
+  // the server's folder as the run's first call listed it: under this host's lock on the
+  // server, only the server's own prune changes it meanwhile, and receive checks again
   const backups: RemoteBackup[] = folders[source.name]?.backups ?? [];
   const snaps = snapshotsIn(listing, snapDir);
   const newest = snaps.at(-1);
@@ -249,6 +265,13 @@ async function backUpSource(
       r.warnings.push(`retention could not delete old snapshots: ${errorMessage(err)}`);
     }
   }
+}
+
+/** The source's filesystem listed; when it may be unchanged, after a commit (its generation is compared). */
+async function sourceListing(input: RemoteRunInput, source: CheckedSource): Promise<readonly Subvolume[]> {
+  if (input.madeThisRun.get(source.name) === undefined && !input.force)
+    await input.runner.run(btrfs.sync(source.mount.mountPoint));
+  return listSourceSubvolumes(input.runner, source.mount);
 }
 
 /** A new read-only snapshot of the source, named free of everything in its folder. */

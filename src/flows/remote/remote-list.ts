@@ -29,10 +29,9 @@ export async function listRemote(
   const names = args.length === 0 ? [undefined] : namedSources(config, args).map((s) => s.name);
   let reached = false;
   try {
-    await client.hello();
+    let { folders } = await client.open(names[0]);
     reached = true;
-    let folders: RemoteFolders = {};
-    for (const name of names) folders = { ...folders, ...(await client.list(name)) };
+    for (const name of names.slice(1)) folders = { ...folders, ...(await client.list(name)) };
     return { ok: true, target, folders, exitCode: ExitCode.ok };
   } catch (err) {
     return {

@@ -91,9 +91,8 @@ export async function restoreFromRemote(input: RemoteRestoreInput): Promise<Remo
         {
           title: `Restore ${source.name} from ${remote.name} (${sshDestination(remote)})`,
           task: async (_c: unknown, task: Task) => {
-            await client.hello();
+            const listed = (await client.open(source.name)).folders[source.name];
             reached = true;
-            const listed = (await client.list(source.name))[source.name];
             const backups = listed?.backups ?? [];
             if (backups.length === 0)
               throw new TargetError(

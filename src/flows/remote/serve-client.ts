@@ -29,6 +29,9 @@ const helloSchema = z.object({ protocol: z.number(), version: z.string() });
 const listSchema = z.object({
   folders: z.record(name, z.object({ latest: z.nullable(name), backups: z.array(backupSchema) })),
 });
+/** a list answer of this release says hello's too; an older server's only the folders */
+const versionSchema = z.object({ protocol: z.optional(z.number()), version: z.optional(z.string()) });
+const listHelloSchema = z.object({ ...helloSchema.shape, ...listSchema.shape });
 const receivedSchema = z.object({ received: backupSchema });
 const filesSchema = z.object({
   files: z.array(
@@ -61,16 +64,26 @@ export class ServeClient {
 
   /** What the server is: its protocol is ours, or nothing more is asked of it. */
   async hello(): Promise<Hello> {
-    if (this.controlDir === SSH_CONTROL_DIR) privateDir(this.controlDir);
-    // ssh run by root takes a key file another account owns: that account could read it
-    await assertPrivateFile(this.remote.identity, `the SSH key of [targets.${this.remote.name}]`);
-    const reply = parseReply(this.remote, 'hello', helloSchema, await this.ask({ verb: 'hello' }));
-    if (reply.protocol !== PROTOCOL)
-      throw new TargetError(
-        `the backup server ${this.where()} speaks protocol ${reply.protocol} (btrfs-vault ${reply.version}); this btrfs-vault speaks ${PROTOCOL}; nothing was sent`,
-        'install the same release of btrfs-vault on this host and on the server',
-      );
-    return reply;
+    await this.beforeFirst();
+    return this.sameProtocol(parseReply(this.remote, 'hello', helloSchema, await this.ask({ verb: 'hello' })));
+  }
+
+  /**
+   * A run's first call: the list (one folder, or all of them), whose answer says what
+   * hello says too, so a run needs no hello of its own. An older server's answer lacks it:
+   * then hello asks, and nothing of the list is used before the protocol is known as ours.
+   */
+  async open(folder?: string): Promise<{ hello: Hello; folders: RemoteFolders }> {
+    await this.beforeFirst();
+    const text = await this.ask({ verb: 'list', folder });
+    const version = parseReply(this.remote, 'list', versionSchema, text);
+    if (version.protocol === undefined) {
+      const hello = await this.hello();
+      return { hello, folders: parseReply(this.remote, 'list', listSchema, text).folders };
+    }
+    this.sameProtocol({ protocol: version.protocol, version: version.version ?? 'unknown' });
+    const { folders, ...hello } = parseReply(this.remote, 'list', listHelloSchema, text);
+    return { hello, folders };
   }
 
   /** A folder's complete backups on the server (an unknown folder: none, said so by the server). */
@@ -111,6 +124,21 @@ export class ServeClient {
 
   argv(verb: ServeVerb): Argv {
     return sshVerb(this.remote, verb, this.controlDir);
+  }
+
+  private async beforeFirst(): Promise<void> {
+    if (this.controlDir === SSH_CONTROL_DIR) privateDir(this.controlDir);
+    // ssh run by root takes a key file another account owns: that account could read it
+    await assertPrivateFile(this.remote.identity, `the SSH key of [targets.${this.remote.name}]`);
+  }
+
+  private sameProtocol<T extends { protocol: number; version: string }>(reply: T): T {
+    if (reply.protocol !== PROTOCOL)
+      throw new TargetError(
+        `the backup server ${this.where()} speaks protocol ${reply.protocol} (btrfs-vault ${reply.version}); this btrfs-vault speaks ${PROTOCOL}; nothing was sent`,
+        'install the same release of btrfs-vault on this host and on the server',
+      );
+    return reply;
   }
 
   private where(): string {

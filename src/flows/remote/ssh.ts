@@ -7,7 +7,9 @@ import type { Argv } from '../../system/runner.js';
 // The one place that knows how we call OpenSSH. Every option is ours: no ssh_config of
 // the user's (-F /dev/null), no agent or other key (IdentitiesOnly), no host key but the
 // one `target add` pinned (our known_hosts alone, strict), never a question (BatchMode).
-// One master connection per run (ControlMaster), closed at the end with `-O exit`.
+// One master connection per run (ControlMaster), closed at the end with `-O exit`; a
+// run's own: two runs of one config at once never share it (the first to end would
+// close it under the other).
 
 /** where the master connection's socket lives (root's, 0700): /run is gone at reboot */
 export const SSH_CONTROL_DIR = '/run/btrfs-vault';
@@ -31,7 +33,7 @@ export function sshOptions(remote: RemoteTargetConfig, controlDir = SSH_CONTROL_
     ...o('IdentitiesOnly=yes'),
     ...o(`IdentityFile=${sshPath(remote.identity, 'identity', remote.name)}`),
     ...o('ControlMaster=auto'),
-    ...o(`ControlPath=${controlDir}/ssh-${connectionKey(remote)}`),
+    ...o(`ControlPath=${controlDir}/ssh-${connectionKey(remote)}-${process.pid}`),
     ...o('ControlPersist=60'),
     ...o(`ConnectTimeout=${CONNECT_TIMEOUT_S}`),
     ...o(`ServerAliveInterval=${ALIVE_INTERVAL_S}`),

@@ -45,13 +45,16 @@ export async function serveReceive(
   const staging = stagingDir(root, req.name);
   try {
     // 1. what the line announced must fit what is here, before a byte is read
-    const existing = folderDir(root, req.folder) ? await backupsIn(runner, dir) : [];
     if (folderDir(root, req.folder) && readdirSync(dir).includes(req.name))
       throw refused(`${req.folder}/${req.name} exists already; a client cannot overwrite a backup`);
+    // the folder's backups and the filesystem's received UUIDs, read side by side
+    const unique = checkUnique(runner, root, req);
+    unique.catch(() => {}); // awaited below; a refusal of the parent comes first
+    const existing = folderDir(root, req.folder) ? await backupsIn(runner, dir) : [];
     const parent = req.parent === null ? undefined : existing.find((b) => b.receivedUuid === req.parent);
     if (req.parent !== null && !parent)
       throw refused(`the parent ${req.parent} is no complete backup in ${req.folder}`);
-    await checkUnique(runner, root, req);
+    await unique;
     checkRoom(root, minFree, 'before it');
 
     // 2. the stream, guarded, into a fresh staging folder, confined there
@@ -83,8 +86,8 @@ export async function serveReceive(
     // 4. in place: a read-only snapshot keeps the received UUID (a read-only subvolume cannot be moved)
     if (!folderDir(root, req.folder)) runner.change({ op: 'mkdir', path: dir, mode: 0o700 });
     await runner.run(btrfs.snapshot(join(staging, req.name), join(dir, req.name)));
-    await removeStaging(runner, staging);
-    await runner.run(btrfs.sync(dir));
+    // the copy in place made durable; the staging copy's deletion meanwhile (it needs no sync)
+    await Promise.all([removeStaging(runner, staging), runner.run(btrfs.sync(dir))]);
     // checked before latest points at it
     const placed = (await folderListing(runner, dir)).backups.find((b) => b.name === req.name);
     if (!placed || placed.receivedUuid !== req.uuid)

@@ -125,40 +125,58 @@ export function folderNames(root: string): string[] {
 
 /** Every complete backup of the folder (read-only, with a received UUID), oldest first (by creation). */
 export async function backupsIn(runner: Runner, dir: string): Promise<(ServedBackup & { cgen: number })[]> {
+  return (await backupsInEach(runner, [dir]))[0]!;
+}
+
+/** backupsIn of each folder, read with one subvolume-info program for all (a list of every folder is one call). */
+async function backupsInEach(runner: Runner, dirs: readonly string[]): Promise<(ServedBackup & { cgen: number })[][]> {
   // a subvolume's root folder has inode 256: anything else is no backup
-  const names = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && isServeName(e.name))
-    .map((e) => e.name)
-    .filter((n) => lstatSync(join(dir, n)).ino === 256);
+  const names = dirs.map((dir) =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && isServeName(e.name))
+      .map((e) => e.name)
+      .filter((n) => lstatSync(join(dir, n)).ino === 256),
+  );
   const infos = await subvolumeInfosOrWhy(
     runner,
-    names.map((n) => join(dir, n)),
+    dirs.flatMap((dir, i) => names[i]!.map((n) => join(dir, n))),
   );
-  return infos
-    .map((info, i) => ({ info, name: names[i]! }))
-    .filter((x): x is { info: SubvolumeInfo; name: string } => typeof x.info !== 'string')
-    .filter(({ info }) => info.readonly && info.receivedUuid !== undefined)
-    .map(({ info, name }) => ({
-      name,
-      uuid: info.uuid,
-      receivedUuid: info.receivedUuid!,
-      parentUuid: info.parentUuid ?? null,
-      readonly: true as const,
-      cgen: info.cgen ?? 0,
-    }))
-    .sort((a, b) => a.cgen - b.cgen || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let at = 0;
+  return names.map((folderNames) =>
+    folderNames
+      .map((name) => ({ info: infos[at++]!, name }))
+      .filter((x): x is { info: SubvolumeInfo; name: string } => typeof x.info !== 'string')
+      .filter(({ info }) => info.readonly && info.receivedUuid !== undefined)
+      .map(({ info, name }) => ({
+        name,
+        uuid: info.uuid,
+        receivedUuid: info.receivedUuid!,
+        parentUuid: info.parentUuid ?? null,
+        readonly: true as const,
+        cgen: info.cgen ?? 0,
+      }))
+      .sort((a, b) => a.cgen - b.cgen || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  );
 }
 
 export async function folderListing(runner: Runner, dir: string): Promise<ServedFolder> {
-  const backups = (await backupsIn(runner, dir)).map(({ cgen: _, ...b }) => b);
-  let latest: string | null = null;
-  try {
-    const target = readlinkSync(join(dir, LATEST));
-    if (backups.some((b) => b.name === target)) latest = target;
-  } catch {
-    /* no link yet */
-  }
-  return { latest, backups };
+  return (await folderListings(runner, [dir]))[0]!;
+}
+
+/** Each folder's listing (docs/SERVER.md, list), one subvolume-info program for all of them. */
+export async function folderListings(runner: Runner, dirs: readonly string[]): Promise<ServedFolder[]> {
+  const each = await backupsInEach(runner, dirs);
+  return dirs.map((dir, i) => {
+    const backups = each[i]!.map(({ cgen: _, ...b }) => b);
+    let latest: string | null = null;
+    try {
+      const target = readlinkSync(join(dir, LATEST));
+      if (backups.some((b) => b.name === target)) latest = target;
+    } catch {
+      /* no link yet */
+    }
+    return { latest, backups };
+  });
 }
 
 /** what is free on the root's filesystem (for an unprivileged user too), and its size */

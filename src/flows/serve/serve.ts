@@ -3,7 +3,7 @@ import { isVaultError, ExitCode, RemoteRefusedError, VaultError } from '../../co
 import { parseVerbLine, PROTOCOL } from '../../core/serve-verbs.js';
 import { VERSION } from '../../core/version.js';
 import type { Runner } from '../../system/runner.js';
-import { checkServeRoot, folderDir, folderListing, folderNames } from './serve-root.js';
+import { checkServeRoot, folderDir, folderListings, folderNames } from './serve-root.js';
 import type { MinFree } from '../../config/values.js';
 import { serveLog } from './serve-log.js';
 import { serveReceive } from './serve-receive.js';
@@ -47,16 +47,16 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     const v = parsed.verb;
     switch (v.verb) {
       case 'hello':
-        // no free space: a client has no use for it, and it is the server's to know
-        io.stdout(answer({ protocol: PROTOCOL, version: VERSION }));
+        io.stdout(answer(hello()));
         break;
       case 'list': {
-        const folders: Record<string, unknown> = {};
-        for (const f of v.folder === undefined ? folderNames(root) : [v.folder]) {
-          const dir = folderDir(root, f);
-          if (dir) folders[f] = await folderListing(runner, dir);
-        }
-        io.stdout(answer({ folders }));
+        // hello's answer too: a client's run begins with a list alone (one round trip less)
+        const names = (v.folder === undefined ? folderNames(root) : [v.folder]).filter((f) => folderDir(root, f));
+        const listings = await folderListings(
+          runner,
+          names.map((f) => join(root, f)),
+        );
+        io.stdout(answer({ ...hello(), folders: Object.fromEntries(names.map((f, i) => [f, listings[i]])) }));
         break;
       }
       case 'receive': {
@@ -90,6 +90,11 @@ export async function serve(runner: Runner, root: string, io: ServeIo): Promise<
     );
     return e.exitCode;
   }
+}
+
+// no free space: a client has no use for it, and it is the server's to know
+function hello(): { protocol: number; version: string } {
+  return { protocol: PROTOCOL, version: VERSION };
 }
 
 function answer(value: unknown): string {
