@@ -357,7 +357,13 @@ export const statusSchema = z.strictObject({
   }),
 });
 
-const sizeOrPercent = z.string().check(z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'));
+const sizeOrPercent = z.string().check(
+  z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'),
+  z.refine(
+    (v) => !v.endsWith('%') || Number(v.slice(0, -1)) < 100,
+    'is 100% or more: no filesystem has that much free',
+  ),
+);
 
 /** `[serve]`: a backup server's own settings (`btrfs-vault serve`, and status, prune and schedule there). */
 export const serveSchema = z.strictObject({

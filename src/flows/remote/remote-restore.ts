@@ -195,6 +195,10 @@ export async function receiveStaged(
   // incremental: its clone source is the parent's received UUID (a snapshot here, found by receive on this filesystem)
   const parent = opts.parent ?? null;
   const guard = new StreamGuard({ name: chosen.name, uuid: chosen.receivedUuid, parent: parent?.receivedUuid ?? null });
+  // ssh on a master connection hands its stdout to the master: killing it leaves the
+  // stream open until the server ends it (a stalled server: never), so Ctrl-C ends the master
+  const endMaster = () => void client.close();
+  opts.signal?.addEventListener('abort', endMaster, { once: true });
   const { bytes } = await runner
     .pipe(client.sendArgv(folder, chosen.name, parent?.name ?? null), btrfs.receiveConfined(staging), {
       through: guard,
@@ -212,7 +216,8 @@ export async function receiveStaged(
           'check the server (btrfs-vault status there), then restore again',
         );
       throw sshError(client.remote, err);
-    });
+    })
+    .finally(() => opts.signal?.removeEventListener('abort', endMaster));
   if (runner.changesTakeEffect) {
     const made = readdirSync(staging);
     const info =

@@ -4,7 +4,7 @@ import type { RemoteTargetConfig } from '../../config/config.js';
 import { CommandFailedError, TargetError } from '../../core/errors.js';
 import { isServeName, PROTOCOL, UUID_RE, type ServeVerb } from '../../core/serve-verbs.js';
 import { privateDir } from '../../system/lock.js';
-import type { Argv, Runner } from '../../system/runner.js';
+import { formatArgv, type Argv, type Runner } from '../../system/runner.js';
 import { destination, SSH_CONTROL_DIR, sshExit, sshVerb } from './ssh.js';
 
 // The client of `btrfs-vault serve` (docs/SERVER.md): each verb over the run's one ssh
@@ -51,6 +51,9 @@ export type RemoteFolders = z.infer<typeof listSchema>['folders'];
 
 /** a reply is one JSON line; anything much longer is not a protocol 1 answer */
 const REPLY_LIMIT = 32 * 1024 * 1024;
+/** hello does nothing on the server (doctor's probe waits 20 s); list and files read its folders */
+const HELLO_LIMIT_MS = 30_000;
+const ANSWER_LIMIT_MS = 300_000;
 
 export class ServeClient {
   constructor(
@@ -143,11 +146,23 @@ export class ServeClient {
   }
 
   private async ask(verb: ServeVerb): Promise<string> {
+    const argv = this.argv(verb);
+    const timeoutMs = verb.verb === 'hello' ? HELLO_LIMIT_MS : ANSWER_LIMIT_MS;
+    let res;
     try {
-      return (await this.runner.query(this.argv(verb))).stdout;
+      // a server that took the connection and never answers (a hung filesystem there) must not hold the run for ever
+      res = await this.runner.query(argv, { allowFailure: true, timeoutMs, outputLimit: REPLY_LIMIT + 1 });
     } catch (err) {
       throw sshError(this.remote, err);
     }
+    if (res.timedOut)
+      throw new TargetError(
+        `the backup server ${this.where()} took the connection and did not answer ${verb.verb} within ${timeoutMs / 1000} s; nothing was sent`,
+        'check the server (journalctl -t btrfs-vault-serve there; a filesystem that hangs), then run again',
+      );
+    if (res.exitCode !== 0)
+      throw sshError(this.remote, new CommandFailedError(formatArgv(argv), res.exitCode, res.stderr));
+    return res.stdout;
   }
 }
 

@@ -62,18 +62,40 @@ function keyChecks(serveRoot: string): HealthCheck[] {
   const lines = readFileSync(file, 'utf8').split('\n');
   lines.forEach((text, i) => {
     const key = parseKeyLine(text);
-    const command = key?.options.find((o) => o.name === 'command')?.value;
+    // sshd reads option names in any case
+    const named = (name: string) => key?.options.filter((o) => o.name.toLowerCase() === name) ?? [];
+    const command = named('command')[0]?.value;
     if (!key || command === undefined || !/(^|\/)btrfs-vault\s+serve(\s|$)/.test(command)) return;
     const at = `${file}:${i + 1}`;
-    const words = command.trim().split(/\s+/);
-    const root = words[words.indexOf('--root') + 1];
-    if (!key.options.some((o) => o.name === 'restrict'))
+    const root = serveRootOf(command);
+    if (named('command').length > 1)
+      check(
+        'error',
+        `${at}: the key that runs serve has command= twice: sshd refuses the whole line, so this key cannot reach serve`,
+        'keep one command="btrfs-vault serve --root …" on the line',
+      );
+    if (named('restrict').length === 0)
       check(
         'error',
         `${at}: the key that runs serve has no restrict: it may forward ports, open a terminal and more`,
         'begin the line with restrict, (restrict,command="btrfs-vault serve --root …")',
       );
-    if (!words.includes('--root') || root === undefined || dirname(root.replace(/\/+$/, '')) !== serveRoot)
+    // after restrict, these give back what it took away
+    const regained = key.options.filter((o) => REGAINED.has(o.name.toLowerCase())).map((o) => o.name);
+    if (regained.length > 0)
+      check(
+        'error',
+        `${at}: the key that runs serve gives back what restrict takes away (${regained.join(', ')}): a terminal, forwarding or ~/.ssh/rc for a client's key`,
+        `remove ${regained.join(', ')} from the line: restrict,command="btrfs-vault serve --root …" is all a host needs`,
+      );
+    // with PermitUserEnvironment, sshd sets these for serve (NODE_OPTIONS: code of the client's choosing, as root)
+    if (named('environment').length > 0)
+      check(
+        'error',
+        `${at}: the key that runs serve sets environment= for it: with sshd's PermitUserEnvironment, NODE_OPTIONS or PATH there runs what the line says as root`,
+        'remove environment=… from the line; serve needs none',
+      );
+    if (root === undefined || dirname(root.replace(/\/+$/, '')) !== serveRoot)
       check(
         'warn',
         `${at}: serve's --root ${root ?? '(none)'} is not a host's folder of the serve root ${serveRoot}: status and prune on this server do not see it`,
@@ -93,4 +115,18 @@ function keyChecks(serveRoot: string): HealthCheck[] {
   else if (!out.some((c) => c.level !== 'ok'))
     check('ok', `${byRoot.size} host key(s) run serve, each restricted to a folder of its own under ${serveRoot}`);
   return out;
+}
+
+/** options that give back, after restrict, what it takes (sshd(8), AUTHORIZED_KEYS FILE FORMAT) */
+const REGAINED = new Set(['agent-forwarding', 'port-forwarding', 'pty', 'user-rc', 'x11-forwarding']);
+
+/** the root serve takes from the command: the last --root DIR or --root=DIR, as its option parser does */
+function serveRootOf(command: string): string | undefined {
+  const words = command.trim().split(/\s+/);
+  let root: string | undefined;
+  words.forEach((w, i) => {
+    if (w === '--root') root = words[i + 1];
+    else if (w.startsWith('--root=')) root = w.slice('--root='.length);
+  });
+  return root;
 }

@@ -2,7 +2,7 @@ import { readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RemoteRefusedError, VaultError, ExitCode } from '../../core/errors.js';
+import { RemoteRefusedError, UserError, VaultError, ExitCode } from '../../core/errors.js';
 import { parseSubvolumeList } from '../../core/subvolumes.js';
 import { btrfs } from '../../btrfs/commands.js';
 import { StreamGuard } from '../../btrfs/stream-guard.js';
@@ -148,6 +148,12 @@ function checkRoom(root: string, minFree: MinFree | undefined, when: string): vo
   const { free, size } = spaceOf(root);
   const keep = 'bytes' in minFree ? minFree.bytes : Math.ceil((size * minFree.percent) / 100);
   if (free >= keep) return;
+  // no free space could meet it: the config's to fix, not a full server
+  if (keep >= size)
+    throw new UserError(
+      `the receive was refused: [serve] min_free asks for ${mib(keep)} free, as much as the server's filesystem holds (${mib(size)}) or more`,
+      `the server's administrator: lower [serve] min_free in the server's config (e.g. min_free = "10%"); nothing of this backup was kept`,
+    );
   throw new RemoteRefusedError(
     `the receive was refused: the server's filesystem has ${mib(free)} free ${when}, less than its min_free ${'bytes' in minFree ? mib(keep) : `${minFree.percent}% (${mib(keep)})`}`,
     'stream',

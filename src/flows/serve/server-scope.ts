@@ -4,6 +4,7 @@ import type { VaultConfig } from '../../config/config.js';
 import { STATUS_DEFAULTS } from '../../config/defaults.js';
 import { readServerSettings } from '../../config/serve-config.js';
 import { parseAge } from '../../config/values.js';
+import { checkServeRoot } from './serve-root.js';
 
 // Whether status and prune work on a serve root (a backup server's) or on this host's
 // own backups, and by which settings: --serve-root and --max-age win over [serve]; a
@@ -44,6 +45,8 @@ export function serverScope(
       `${configFile} has [serve] but no root = "..." in it, so the serve root is not known`,
       'add root = "/srv/btrfs-vault" (the folder serve --init made) to [serve], or pass --serve-root DIR',
     );
+  // as serve and doctor see it: a typo (root = "/srv") must not make every folder there a quiet host
+  checkServeRoot(serveRoot);
   return {
     serveRoot,
     maxAgeSeconds:
