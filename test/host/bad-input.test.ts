@@ -658,7 +658,7 @@ const commandLineCases: Case[] = [
       'answers.toml': 'disk = "/dev/bv-no-such-disk"\nconfirm = "x"\npassphrase_file = "/nonexistent"\nwipe = true\n',
     }),
     args: (dir) => ['setup', '--dry-run', '--answers', join(dir, 'answers.toml'), '--config', config(dir)],
-    says: /answers\.toml: unknown key wipe\n\s+fix: .*did you mean wipe_existing\?.*the keys here are disk, confirm, passphrase_file, layers, size, wipe_existing/,
+    says: /answers\.toml: unknown key wipe\n\s+fix: .*did you mean wipe_existing\?.*the keys here are disk, confirm, server, passphrase_file, layers, size, wipe_existing/,
   },
   {
     name: 'setup answers with a wrong type',

@@ -2,8 +2,7 @@ import type { RemoteTargetConfig, SourceConfig, VaultConfig } from '../../config
 import { errorMessage, ExitCode, UserError, VaultError } from '../../core/errors.js';
 import { MAX_LINE_BYTES, isServeName, verbLine } from '../../core/serve-verbs.js';
 import type { Runner } from '../../system/runner.js';
-import { escapeName } from '../../core/byte-names.js';
-import { pathInSource, type FilesReport, type FileVersion } from '../restore/files.js';
+import { filesReport, pathInSource, type FilesReport, type FileVersion } from '../restore/files.js';
 import { restoreSource } from '../session/source-pick.js';
 import { ServeClient } from './serve-client.js';
 import { destination } from './ssh.js';
@@ -28,16 +27,8 @@ export async function filesFromRemote(input: {
   const source = restoreSource(input.config, input.source);
   const rel = askablePath(remote, source, input.path);
   const report: RemoteFilesReport = {
-    ok: false,
-    dryRun: !runner.changesTakeEffect,
+    ...filesReport(runner, source, rel),
     target: `ssh://${destination(remote)}:${remote.port}`,
-    source: source.path,
-    name: source.name,
-    status: 'not-run',
-    warnings: [],
-    path: escapeName(rel),
-    versions: [],
-    exitCode: ExitCode.ok,
   };
   const client = new ServeClient(runner, remote, input.controlDir);
   let reached = false;

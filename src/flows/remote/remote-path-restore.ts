@@ -7,7 +7,7 @@ import type { Runner } from '../../system/runner.js';
 import { formatBytes, formatDuration } from '../../ui/format.js';
 import { runTasks, type OutputMode, type Task } from '../../ui/renderer.js';
 import { copyBack } from '../restore/copy-back.js';
-import { statInside } from '../restore/files.js';
+import { filesReport, statInside } from '../restore/files.js';
 import { checkRestoreOptions } from '../restore/restore-mode.js';
 import { askablePath, versionsOf, type RemoteFilesReport } from './remote-files.js';
 import { makeStaging, receiveStaged, removeStaging } from './remote-restore.js';
@@ -62,16 +62,8 @@ export async function restorePathFromRemote(input: {
       `make it on a btrfs filesystem (mkdir -m 700 -- ${home}), or restore the whole backup: btrfs-vault restore SOURCE --target ${remote.name} --to DIR`,
     );
   const report: RemotePathRestoreReport = {
-    ok: false,
-    dryRun: !runner.changesTakeEffect,
+    ...filesReport(runner, source, rel),
     target: `ssh://${destination(remote)}:${remote.port}`,
-    source: source.path,
-    name: source.name,
-    status: 'not-run',
-    warnings: [],
-    path: escapeName(rel),
-    versions: [],
-    exitCode: ExitCode.ok,
   };
   await removeDeadStaging(runner, home);
   const client = new ServeClient(runner, remote, input.controlDir);

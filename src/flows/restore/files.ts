@@ -35,6 +35,21 @@ export interface FilesReport extends SourceResult {
   exitCode: number;
 }
 
+/** A files (or restore --path) report before anything is looked at: the disk's and a server's start alike. */
+export function filesReport(runner: Runner, source: SourceConfig, rel: string): FilesReport {
+  return {
+    ok: false,
+    dryRun: !runner.changesTakeEffect,
+    source: source.path,
+    name: source.name,
+    status: 'not-run',
+    warnings: [],
+    path: escapeName(rel),
+    versions: [],
+    exitCode: ExitCode.ok,
+  };
+}
+
 /** The path inside the source: absolute paths under the source, or relative to it; never leaving it. */
 export function pathInSource(source: SourceConfig, path: string): string {
   const rel = normalize(isAbsolute(path) ? relative(source.path, path) : path);
@@ -92,17 +107,7 @@ export async function runFiles(opts: {
   const { config, source, runner } = opts;
   assertOnMountedDisk(config, source);
   const rel = pathInSource(source, opts.path);
-  const report: FilesReport = {
-    ok: false,
-    dryRun: !runner.changesTakeEffect,
-    source: source.path,
-    name: source.name,
-    status: 'not-run',
-    warnings: [],
-    path: escapeName(rel),
-    versions: [],
-    exitCode: ExitCode.ok,
-  };
+  const report = filesReport(runner, source, rel);
   const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
   const backupsOf = async () => {
     const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;

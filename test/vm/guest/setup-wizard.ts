@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { drivePty } from '../../support/pty.js';
 import { sh } from '../../support/sh.js';
 import { vmDisk, type Scenario } from './support.js';
@@ -51,11 +51,14 @@ export const wizardSetup: Scenario[] = [
     async () => {
       const r = await drivePty(
         ['node', 'dist/test-bundle/btrfs-vault.cjs', 'setup', '--config', CONFIG, '--host', 'vmhost'],
-        wizard('bv-p'),
+        // after the disk: a server too? (no, the default)
+        [...wizard('bv-p'), [/Also send backups to a server over SSH\?/, '\r']],
       );
       assert.equal(r.code, 0, r.screen.slice(-3000));
       assert.match(r.screen, /btrfs-vault setup/);
       assert.match(r.screen, /The backup disk is ready/);
+      assert.match(r.screen, /Also send backups to a server over SSH\?/);
+      assert.doesNotMatch(readFileSync(CONFIG, 'utf8'), /ssh\s*=/, 'no server said: none in the config');
       assert.doesNotMatch(r.screen, new RegExp(PASSPHRASE));
       withSources(CONFIG);
       backupWorks(CONFIG);
