@@ -269,12 +269,15 @@ export class ExecRunner implements Runner {
         const writerFailed = ended.writer?.failed && ended.writer.code !== undefined;
         if (throughError && !writerFailed) return reject(throughError);
         // the side that failed first is the cause; the other one only lost its partner
+        // (after `through` failed we killed the reader ourselves: the writer's exit is the cause)
         const culprit =
-          firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)
-            ? 'reader'
-            : ended.writer?.failed
-              ? 'writer'
-              : undefined;
+          throughError && writerFailed
+            ? 'writer'
+            : firstFailed === 'reader' || (ended.reader?.failed && !ended.writer?.failed)
+              ? 'reader'
+              : ended.writer?.failed
+                ? 'writer'
+                : undefined;
         if (culprit) {
           const e = ended[culprit]!;
           const argv = culprit === 'writer' ? from : to;

@@ -62,9 +62,16 @@ export async function acquireLocks(
   const taken = held.stderr.split('\n').at(-1) ?? '';
   const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
   if (!k) throw new CommandFailedError(`perl (the lock program) ${files.join(' ')}`, held.exitCode, held.stderr);
-  const [pid, who] = (readFileNoFollow(`${taken}.owner`) ?? '').split('\n');
-  const holder = lockHolder(taken);
-  // the note is the holder's when the holder is that run's lock process (its child)
+  const note = () => (readFileNoFollow(`${taken}.owner`) ?? '').split('\n');
+  let [pid, who] = note();
+  let holder = lockHolder(taken);
+  // the note is the holder's when the holder is that run's lock process (its child); a
+  // run that has just taken the lock writes its note right after: give it that moment
+  for (let i = 0; i < 10 && holder !== undefined && parentOf(holder) !== Number(pid); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    [pid, who] = note();
+    holder = lockHolder(taken);
+  }
   if (holder === undefined || parentOf(holder) === Number(pid)) {
     throw new LockedError(
       `another btrfs-vault run (pid ${pid || '?'}${who ? `, ${who}` : ''}) is working with ${k.what}`,
