@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExecRunner } from '../../../src/system/exec-runner.js';
 import { partitionCommands } from '../../../src/stack/partition.js';
@@ -122,21 +122,33 @@ export async function oldStack(serial: string): Promise<string> {
   await runner.run(mountCommands.mkfs('/dev/backup/oldhost', 'old'));
   await runner.run(lvmCommands.deactivateGroup('backup'));
   await runner.run(luksCommands.close('old-enc'));
-  await runner.run(raidCommands.stop('/dev/md/backup'));
-  // the partition's udev record (blkid: linux_raid_member) is what setup's survey reads: wait until
-  // it is there. udev's incremental assembly (Debian's mdadm rule) may start the old array again
-  // from its member after the stop (seen on a one-vCPU guest): stopped again, as it was
-  const part = realpathSync('/dev/disk/by-partlabel/old');
-  const running = new RegExp(`^(md\\S+) : .*\\b${basename(part)}\\[`, 'm');
-  const end = Date.now() + 30_000;
-  for (;;) {
-    sh('udevadm', ['settle']);
-    const md = running.exec(readFileSync('/proc/mdstat', 'utf8'))?.[1];
-    if (md) sh('mdadm', ['--stop', `/dev/${md}`]);
-    else if (sh('lsblk', ['-n', '-d', '-o', 'FSTYPE', '--', part]).trim() === 'linux_raid_member') break;
-    if (Date.now() > end)
-      throw new Error(`${part}: udev never recorded the RAID member (or the array kept coming back)`);
-    spawnSync('sleep', ['0.2']);
+  // The partition's udev record (blkid: linux_raid_member) is what setup's survey reads. Nothing
+  // re-reads the partition once the array is stopped, so a change event is sent for it; udev's
+  // incremental assembly (Debian's md rule) would start the old array again on that event (seen
+  // at one vCPU: the record never came, or the array kept coming back), so mdadm.conf's
+  // `AUTO -all` holds it off meanwhile, and the host's mdadm.conf is then as it was.
+  const conf = existsSync(MDADM_CONF) ? readFileSync(MDADM_CONF, 'utf8') : undefined;
+  mkdirSync(dirname(MDADM_CONF), { recursive: true });
+  writeFileSync(MDADM_CONF, `${conf ?? ''}AUTO -all\n`);
+  try {
+    await runner.run(raidCommands.stop('/dev/md/backup'));
+    const part = realpathSync('/dev/disk/by-partlabel/old');
+    const running = new RegExp(`^(md\\S+) : .*\\b${basename(part)}\\[`, 'm');
+    const end = Date.now() + 60_000;
+    for (;;) {
+      const md = running.exec(readFileSync('/proc/mdstat', 'utf8'))?.[1];
+      if (md) sh('mdadm', ['--stop', `/dev/${md}`]);
+      sh('udevadm', ['trigger', '--action=change', '--settle', '--', part]);
+      if (!md && sh('lsblk', ['-n', '-d', '-o', 'FSTYPE', '--', part]).trim() === 'linux_raid_member') break;
+      if (Date.now() > end) {
+        const mdstat = readFileSync('/proc/mdstat', 'utf8');
+        throw new Error(`${part}: udev never recorded the RAID member (or the array kept coming back)\n${mdstat}`);
+      }
+      spawnSync('sleep', ['0.2']);
+    }
+  } finally {
+    if (conf === undefined) rmSync(MDADM_CONF, { force: true });
+    else writeFileSync(MDADM_CONF, conf);
   }
   return uuid;
 }
