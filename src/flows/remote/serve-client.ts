@@ -5,7 +5,7 @@ import { CommandFailedError, TargetError } from '../../core/errors.js';
 import { isServeName, PROTOCOL, UUID_RE, type ServeVerb } from '../../core/serve-verbs.js';
 import { privateDir } from '../../system/lock.js';
 import { formatArgv, type Argv, type Runner } from '../../system/runner.js';
-import { helloLimitMs } from './remote-test-hooks.js';
+import { helloLimitMs } from '../../system/wait-test-hooks.js';
 import { destination, SSH_CONTROL_DIR, sshExit, sshVerb } from './ssh.js';
 
 // The client of `btrfs-vault serve` (docs/SERVER.md): each verb over the run's one ssh

@@ -3,7 +3,7 @@ import type { RemoteTargetConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import { verbLine, type ServeVerb } from '../../core/serve-verbs.js';
 import type { Argv } from '../../system/runner.js';
-import { connectTimeoutS } from './remote-test-hooks.js';
+import { connectTimeoutS } from '../../system/wait-test-hooks.js';
 
 // The one place that knows how we call OpenSSH. Every option is ours: no ssh_config of
 // the user's (-F /dev/null), no agent or other key (IdentitiesOnly), no host key but the
