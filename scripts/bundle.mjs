@@ -17,12 +17,13 @@ import { join, resolve } from 'node:path';
 const HOOKS = [
   'src/flows/setup/setup-test-hooks.ts',
   'src/flows/serve/serve-test-hooks.ts',
+  'src/system/wait-test-hooks.ts',
   'src/system/kill-point.ts',
 ].map((f) => resolve(f));
 const withoutTestHooks = {
   name: 'without-test-hooks',
   setup(b) {
-    b.onResolve({ filter: /(setup-test-hooks|serve-test-hooks|kill-point)\.js$/ }, (args) => {
+    b.onResolve({ filter: /(setup-test-hooks|serve-test-hooks|wait-test-hooks|kill-point)\.js$/ }, (args) => {
       const file = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
       if (!HOOKS.includes(file)) return undefined;
       return { path: file.replace(/\.ts$/, '.release.ts') };

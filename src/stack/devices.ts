@@ -9,8 +9,11 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** how long a device node is waited for: udev makes it shortly after the layer below comes up */
+export const DEVICE_WAIT_MS = 10_000;
+
 /** udev creates device nodes shortly after the layer below comes up: wait for it. */
-export async function waitForDevice(path: string, ms = 10_000): Promise<boolean> {
+export async function waitForDevice(path: string, ms = DEVICE_WAIT_MS): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await exists(path)) return true;

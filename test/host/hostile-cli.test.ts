@@ -537,6 +537,13 @@ function buildDeb(env: Record<string, string> = {}): string {
   return join(out, `btrfs-vault_${packageVersion}_all.deb`);
 }
 
+// the .deb of this build with the packager's environment, made once for the cases that only read it
+let sharedDeb: string | undefined;
+const theDeb = () => (sharedDeb ??= buildDeb());
+after(() => {
+  if (sharedDeb) rmSync(join(sharedDeb, '..'), { recursive: true, force: true });
+});
+
 /** `dpkg-deb -c`: mode, owner and path of each entry. */
 function debEntries(deb: string): { mode: string; owner: string; path: string }[] {
   return sh('dpkg-deb', ['-c', deb])
@@ -549,7 +556,7 @@ function debEntries(deb: string): { mode: string; owner: string; path: string }[
 }
 
 test("[the release build] the .deb built twice is the same bytes, its files are root's with the right modes, nothing outside /usr, and dpkg -x unpacks it", () => {
-  const a = buildDeb();
+  const a = theDeb();
   const b = buildDeb();
   try {
     assert.ok(readFileSync(a).equals(readFileSync(b)), 'two builds, one set of bytes');
@@ -595,12 +602,12 @@ test("[the release build] the .deb built twice is the same bytes, its files are 
       rmSync(control, { recursive: true, force: true });
     }
   } finally {
-    for (const f of [a, b]) rmSync(join(f, '..'), { recursive: true, force: true });
+    rmSync(join(b, '..'), { recursive: true, force: true });
   }
 });
 
 test("[what we delete] the .deb installed, removed and purged with dpkg --root in a throw-away root: postrm deletes only that root's cache and record, a cache folder that is a link loses only the link, the machine's are untouched", () => {
-  const deb = buildDeb();
+  const deb = theDeb();
   const root = tempDir('hcli-root');
   // the machine's own cache folder: a file of ours there must outlive the package's removal in the other root
   mkdirSync('/var/cache/btrfs-vault', { recursive: true, mode: 0o700 });
@@ -638,7 +645,6 @@ test("[what we delete] the .deb installed, removed and purged with dpkg --root i
   } finally {
     rmSync(marker, { force: true });
     rmSync(root, { recursive: true, force: true });
-    rmSync(join(deb, '..'), { recursive: true, force: true });
   }
 });
 
@@ -652,16 +658,11 @@ test('[paths we are given] every docs/ file the README, the man page, --help and
   scan(readFileSync('dist/bundle/cli.cjs', 'utf8'));
   scan(readFileSync('dist/bundle/commands.cjs', 'utf8'));
   assert.ok(named.has('GUIDE.md') && named.has('JSON.md'), [...named].join(' '));
-  const deb = buildDeb();
-  try {
-    const paths = new Set(debEntries(deb).map((e) => e.path));
-    const doc = './usr/share/doc/btrfs-vault';
-    assert.ok(paths.has(`${doc}/README.md`) || paths.has(`${doc}/README.md.gz`), 'the README');
-    for (const f of named)
-      assert.ok(paths.has(`${doc}/docs/${f}`) || paths.has(`${doc}/docs/${f}.gz`), `.deb: ${doc}/docs/${f}`);
-  } finally {
-    rmSync(join(deb, '..'), { recursive: true, force: true });
-  }
+  const paths = new Set(debEntries(theDeb()).map((e) => e.path));
+  const doc = './usr/share/doc/btrfs-vault';
+  assert.ok(paths.has(`${doc}/README.md`) || paths.has(`${doc}/README.md.gz`), 'the README');
+  for (const f of named)
+    assert.ok(paths.has(`${doc}/docs/${f}`) || paths.has(`${doc}/docs/${f}.gz`), `.deb: ${doc}/docs/${f}`);
   const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { encoding: 'utf8' });
   assert.equal(pack.status, 0, pack.stderr);
   const files = new Set((JSON.parse(pack.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path));

@@ -565,7 +565,11 @@ test("[time] a server that takes the connection and never answers: the run gives
   );
   try {
     const started = Date.now();
-    const child = spawn('node', [BIN, 'backup', '--json', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // ssh's ConnectTimeout shortened (15 s in a release): what is tried is that it is given
+    const child = spawn('node', [BIN, 'backup', '--json', '--config', cfg], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BTRFS_VAULT_TEST_CONNECT_TIMEOUT_S: '2' },
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     const code = await new Promise<number | null>((r) => child.on('exit', r));

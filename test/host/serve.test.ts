@@ -816,11 +816,13 @@ test('[signals and power] serve killed (SIGKILL) while it lists every folder: no
   const before = serverState();
   for (let i = 0; i < 3; i++) {
     const child = spawnServe(rootA, 'list');
+    // listened for before the wait: a list that ends within it has closed by the kill
+    const closed = new Promise((r) => child.on('close', r));
     child.stdin!.end();
     // at once, or once it runs its first program
     await new Promise((r) => setTimeout(r, 40 * i));
     child.kill('SIGKILL');
-    await new Promise((r) => child.on('close', r));
+    await closed;
   }
   assert.equal(serverState(), before);
   assert.ok('home' in answer(await serve(rootA, 'list')).folders);

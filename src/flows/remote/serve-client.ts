@@ -5,6 +5,7 @@ import { CommandFailedError, TargetError } from '../../core/errors.js';
 import { isServeName, PROTOCOL, UUID_RE, type ServeVerb } from '../../core/serve-verbs.js';
 import { privateDir } from '../../system/lock.js';
 import { formatArgv, type Argv, type Runner } from '../../system/runner.js';
+import { helloLimitMs } from '../../system/wait-test-hooks.js';
 import { destination, SSH_CONTROL_DIR, sshExit, sshVerb } from './ssh.js';
 
 // The client of `btrfs-vault serve` (docs/SERVER.md): each verb over the run's one ssh
@@ -147,7 +148,7 @@ export class ServeClient {
 
   private async ask(verb: ServeVerb): Promise<string> {
     const argv = this.argv(verb);
-    const timeoutMs = verb.verb === 'hello' ? HELLO_LIMIT_MS : ANSWER_LIMIT_MS;
+    const timeoutMs = verb.verb === 'hello' ? helloLimitMs(HELLO_LIMIT_MS) : ANSWER_LIMIT_MS;
     let res;
     try {
       // a server that took the connection and never answers (a hung filesystem there) must not hold the run for ever

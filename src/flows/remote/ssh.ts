@@ -3,6 +3,7 @@ import type { RemoteTargetConfig } from '../../config/config.js';
 import { UserError } from '../../core/errors.js';
 import { verbLine, type ServeVerb } from '../../core/serve-verbs.js';
 import type { Argv } from '../../system/runner.js';
+import { connectTimeoutS } from '../../system/wait-test-hooks.js';
 
 // The one place that knows how we call OpenSSH. Every option is ours: no ssh_config of
 // the user's (-F /dev/null), no agent or other key (IdentitiesOnly), no host key but the
@@ -35,7 +36,7 @@ export function sshOptions(remote: RemoteTargetConfig, controlDir = SSH_CONTROL_
     ...o('ControlMaster=auto'),
     ...o(`ControlPath=${controlDir}/ssh-${connectionKey(remote)}-${process.pid}`),
     ...o('ControlPersist=60'),
-    ...o(`ConnectTimeout=${CONNECT_TIMEOUT_S}`),
+    ...o(`ConnectTimeout=${connectTimeoutS(CONNECT_TIMEOUT_S)}`),
     ...o(`ServerAliveInterval=${ALIVE_INTERVAL_S}`),
     ...o(`ServerAliveCountMax=${ALIVE_COUNT}`),
     '-p',
