@@ -149,3 +149,39 @@ test('[remote input] restore from a server whose send stops (serve and its btrfs
   await sleep(0);
   assert.equal(readFileSync(join(s.data, 'a'), 'utf8'), 'a');
 });
+
+test('[remote input] restore --path from a server whose send stops: fails within stall_timeout, the staging subvolume deleted, nothing copied', async () => {
+  const to = join(s.src.mountPoint, 'restored-path');
+  const home = join(s.src.mountPoint, 'snapshots');
+  const child = s.spawnCli([
+    'restore',
+    s.data,
+    '--path',
+    'a',
+    '--target',
+    'offsite',
+    '--to',
+    to,
+    '--json',
+    '--config',
+    s.config,
+  ]);
+  const out = runToEnd(child);
+  const send = await waitFor(serverBtrfs('send'), 60_000);
+  const serve = parentOf(send)!;
+  process.kill(send, 'SIGSTOP');
+  process.kill(serve, 'SIGSTOP');
+  const stopped = Date.now();
+  const r = await out;
+  const took = Date.now() - stopped;
+  assert.ok(took >= 1900 && took < 20_000, `ended ${took} ms after the stop`);
+  assert.notEqual(r.code, 0, r.stdout);
+  assert.match((JSON.parse(r.stdout) as { error: string }).error, /no data moved for 2s between `ssh .*send/);
+  assert.equal(existsSync(to), false, 'nothing copied');
+  assert.deepEqual(
+    readdirSync(home).filter((n) => n.startsWith('.btrfs-vault-path-restore')),
+    [],
+    'the staging subvolume was deleted',
+  );
+  await resume([send, serve]);
+});
