@@ -263,17 +263,12 @@ export class ExecRunner implements Runner {
         }
         setTimeout(finish, STALL_KILL_GRACE_MS).unref();
       };
-      // the reader's own reads and writes are progress too: what it still has to take
-      // from the pipe after the writer's last byte, on a slow but working disk
-      let readerIo = 0;
+      // only the stream's own bytes are progress, never the reader's other I/O: an ssh
+      // that is its own master reads keep-alive answers every 15 s from a server whose
+      // serve stopped
       const sample = () => {
         writerPid ??= childOf(writer.pid);
         const n = through ? piped : readWritten(writerPid);
-        const io = options.stallMs === undefined ? undefined : readIo(reader.pid);
-        if (io !== undefined && io > readerIo) {
-          readerIo = io;
-          watch.moved(Date.now());
-        }
         if (n !== undefined && n > bytes) {
           bytes = n;
           watch.moved(Date.now());
@@ -516,17 +511,6 @@ function readWritten(pid: number | undefined): number | undefined {
   try {
     const m = /^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
     return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined; // it has just exited
-  }
-}
-
-/** what a process read and wrote so far (rchar + wchar) */
-function readIo(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
-    return Number(/^rchar: (\d+)$/m.exec(io)?.[1] ?? 0) + Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? 0);
   } catch {
     return undefined; // it has just exited
   }
