@@ -372,7 +372,7 @@ export const backupSchema = z.strictObject({
   stall_timeout: documented(z.optional(stallLimit), {
     expects: 'a string: a number of seconds, minutes or hours from 1s to 24h, e.g. "10m", "90s", "1h"; or "off"',
     example: '[backup]\nstall_timeout = "10m"',
-    does: 'a stream (`btrfs send | btrfs receive` to a disk, to or from a backup server, a restore) that moves no byte for this long, or whose receive does not end this long after the last byte, is ended and fails with what to check; the partial copy is deleted as after an interrupted run, and the other sources and targets go on. `"off"`: no limit',
+    does: 'a stream (`btrfs send | btrfs receive` to a disk, to or from a backup server, a restore) that moves no byte for this long, or whose receive does not end within three times this long after the last byte (a backup server syncs before it answers), is ended and fails with what to check; the partial copy is deleted as after an interrupted run, and the other sources and targets go on. `"off"`: no limit',
     default: `\`${JSON.stringify(BACKUP_DEFAULTS.stall_timeout)}\``,
   }),
 });

@@ -101,7 +101,7 @@ export class CommandFailedError extends VaultError {
 /**
  * A stream between two programs moved no byte for the stall limit (`[backup]
  * stall_timeout`): both were ended. `afterEnd`: the writer had finished and the reader
- * did not end in that time.
+ * did not end in the time it gets then (`limitMs`: three times the limit).
  */
 export class StalledError extends VaultError {
   constructor(
@@ -114,7 +114,7 @@ export class StalledError extends VaultError {
     const limit = limitText(limitMs);
     super(
       (afterEnd
-        ? `\`${to}\` did not end within ${limit} after the last byte of \`${from}\`; both were ended`
+        ? `\`${to}\` did not end within ${limit} (3 × stall_timeout) after the last byte of \`${from}\`; both were ended`
         : `no data moved for ${limit} between \`${from}\` and \`${to}\`; both were ended`) +
         (stuck ? ` (${stuck} did not end when killed: stuck in the kernel, a disk that does not answer)` : ''),
       ExitCode.failed,

@@ -250,10 +250,11 @@ export class ExecRunner implements Runner {
       // a stream that stops moving (a stopped or wedged receive, a server that does not
       // read) would hold the run, and every later one at its lock, for ever
       const watch = new StallWatch(options.stallMs, Date.now());
-      let stalled: { afterEnd: boolean } | undefined;
+      let stalled: { afterEnd: boolean; limitMs: number } | undefined;
       let settled = false;
       const stall = () => {
-        stalled = { afterEnd: ended.writer !== undefined };
+        // as it was when it fired: our kill ends the writer too
+        stalled = { afterEnd: ended.writer !== undefined, limitMs: watch.currentLimitMs! };
         // a stopped process never handles SIGTERM; and an ssh on a master connection
         // handed its stdio to the master, which holds our pipes open: they are let go,
         // or the ends' close would never come
@@ -293,7 +294,7 @@ export class ExecRunner implements Runner {
           const stuck = [!ended.writer && formatArgv(from), !ended.reader && formatArgv(to)].filter(Boolean);
           return reject(
             new StalledError(
-              options.stallMs!,
+              stalled.limitMs,
               formatArgv(from),
               formatArgv(to),
               stalled.afterEnd,
@@ -337,7 +338,7 @@ export class ExecRunner implements Runner {
           failed: code !== 0,
         };
         ended[which] = e;
-        if (which === 'writer') watch.moved(Date.now());
+        if (which === 'writer') watch.writerEnded(Date.now());
         if (e.failed) firstFailed ??= which;
         // a dead reader must not leave the writer blocked on a full pipe
         if (which === 'reader' && e.failed) terminate(writer);
