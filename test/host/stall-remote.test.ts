@@ -91,7 +91,7 @@ after(async () => {
   s?.dispose();
 });
 
-test("[remote input] the server's serve SIGSTOPped mid-receive: the server's target fails within stall_timeout naming the stall; nothing half-received there, its latest unchanged; the next run is incremental", async () => {
+test("[remote input] the server's serve SIGSTOPped mid-receive: the server's target fails within stall_timeout naming the stall; nothing half-received there, its latest unchanged; the next run is incremental", async (t) => {
   const [before] = onServer();
   const latest = readlinkSync(join(hostRoot(), sourceName(s.data), 'latest'));
   // more than ssh's window and the socket buffers hold: the sender must wait for the server
@@ -104,16 +104,17 @@ test("[remote input] the server's serve SIGSTOPped mid-receive: the server's tar
   const stopped = Date.now();
   const r = await out;
   const took = Date.now() - stopped;
+  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
   // the limit counts from the last byte moved, which may come a little before the stop
   assert.ok(took < 20_000, `ended ${took} ms after the stop`);
   assert.notEqual(r.code, 0, r.stdout);
-  const t = offsite(r.stdout);
-  assert.equal(t.ok, false);
+  const server = offsite(r.stdout);
+  assert.equal(server.ok, false);
   assert.match(
-    t.sources[0]!.error!,
+    server.sources[0]!.error!,
     /no data moved for 2s between `btrfs send .*` and `ssh .*receive.*`; both were ended/,
   );
-  assert.match(t.sources[0]!.fix!, /backup server.*stall_timeout in \[backup\]/);
+  assert.match(server.sources[0]!.fix!, /backup server.*stall_timeout in \[backup\]/);
   // the disk of the same run was not held up by the server
   assert.equal((JSON.parse(r.stdout) as { targets: Target[] }).targets.find((x) => x.name === 'backup')!.ok, true);
   await resume([serve, receive]);
@@ -127,7 +128,7 @@ test("[remote input] the server's serve SIGSTOPped mid-receive: the server's tar
   assert.equal(onServer().length, 2);
 });
 
-test('[remote input] restore from a server whose send stops (serve and its btrfs send SIGSTOPped): fails within stall_timeout, nothing restored, no staging left here', async () => {
+test('[remote input] restore from a server whose send stops (serve and its btrfs send SIGSTOPped): fails within stall_timeout, nothing restored, no staging left here', async (t) => {
   const to = join(s.src.mountPoint, 'restored');
   mkdirSync(to);
   const child = s.spawnCli(['restore', s.data, '--target', 'offsite', '--to', to, '--json', '--config', s.config]);
@@ -140,6 +141,7 @@ test('[remote input] restore from a server whose send stops (serve and its btrfs
   const stopped = Date.now();
   const r = await out;
   const took = Date.now() - stopped;
+  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
   // the limit counts from the last byte moved, which may come a little before the stop
   assert.ok(took < 20_000, `ended ${took} ms after the stop`);
   assert.notEqual(r.code, 0, r.stdout);
@@ -152,7 +154,7 @@ test('[remote input] restore from a server whose send stops (serve and its btrfs
   assert.equal(readFileSync(join(s.data, 'a'), 'utf8'), 'a');
 });
 
-test('[remote input] restore --path from a server whose send stops: fails within stall_timeout, the staging subvolume deleted, nothing copied', async () => {
+test('[remote input] restore --path from a server whose send stops: fails within stall_timeout, the staging subvolume deleted, nothing copied', async (t) => {
   const to = join(s.src.mountPoint, 'restored-path');
   const home = join(s.src.mountPoint, 'snapshots');
   const child = s.spawnCli([
@@ -176,6 +178,7 @@ test('[remote input] restore --path from a server whose send stops: fails within
   const stopped = Date.now();
   const r = await out;
   const took = Date.now() - stopped;
+  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
   // the limit counts from the last byte moved, which may come a little before the stop
   assert.ok(took < 20_000, `ended ${took} ms after the stop`);
   assert.notEqual(r.code, 0, r.stdout);

@@ -58,7 +58,7 @@ before(() => {
 
 after(() => s?.dispose());
 
-test("[signals and power] the disk's receive SIGSTOPped mid-stream: the run fails within stall_timeout naming the stall; nothing half-received, latest unchanged, the other source goes on; the next run is incremental", async () => {
+test("[signals and power] the disk's receive SIGSTOPped mid-stream: the run fails within stall_timeout naming the stall; nothing half-received, latest unchanged, the other source goes on; the next run is incremental", async (t) => {
   const [before0, before1] = [latest(0), latest(1)];
   fill(s.data, 64);
   writeFileSync(join(data2, 'b2'), 'b2');
@@ -68,6 +68,7 @@ test("[signals and power] the disk's receive SIGSTOPped mid-stream: the run fail
   const stopped = Date.now();
   const r = await runToEnd(child);
   const took = Date.now() - stopped;
+  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
   assert.equal(r.code, 1, r.stderr + r.stdout);
   // the limit, plus the kill and the partial's delete; a hung run would never end
   assert.ok(took >= 1900 && took < 15_000, `ended ${took} ms after the stop`);
