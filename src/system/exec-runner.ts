@@ -248,8 +248,9 @@ export class ExecRunner implements Runner {
       let startError: Error | undefined;
 
       // a stream that stops moving (a stopped or wedged receive, a server that does not
-      // read) would hold the run, and every later one at its lock, for ever
-      const watch = new StallWatch(options.stallMs, Date.now());
+      // read) would hold the run, and every later one at its lock, for ever; timed on the
+      // monotonic clock: a clock set forward, or a suspend, is no silence of the stream
+      const watch = new StallWatch(options.stallMs, performance.now());
       let stalled: { afterEnd: boolean; limitMs: number } | undefined;
       let settled = false;
       const stall = () => {
@@ -272,9 +273,9 @@ export class ExecRunner implements Runner {
         const n = through ? piped : readWritten(writerPid);
         if (n !== undefined && n > bytes) {
           bytes = n;
-          watch.moved(Date.now());
+          watch.moved(performance.now());
           options.onProgress?.(bytes);
-        } else if (!stalled && watch.stalled(Date.now())) stall();
+        } else if (!stalled && watch.stalled(performance.now())) stall();
       };
       const timer = setInterval(sample, PROGRESS_INTERVAL_MS);
 
@@ -338,7 +339,7 @@ export class ExecRunner implements Runner {
           failed: code !== 0,
         };
         ended[which] = e;
-        if (which === 'writer') watch.writerEnded(Date.now());
+        if (which === 'writer') watch.writerEnded(performance.now());
         if (e.failed) firstFailed ??= which;
         // a dead reader must not leave the writer blocked on a full pipe
         if (which === 'reader' && e.failed) terminate(writer);

@@ -144,3 +144,20 @@ test('transfer hands the stall limit to the pipe (fake runner): the config reach
   await transfer(fake, { snapshot: '/snap/s1', targetDir: '/t', stallMs: 123_000 }).catch(() => {});
   assert.equal(seen, 123_000);
 });
+
+test('[time] the clock set forward an hour (or a suspend) mid-stream: no stall; the watchdog counts on the monotonic clock', async () => {
+  const r = new ExecRunner();
+  const realNow = Date.now;
+  const jump = setTimeout(() => (Date.now = () => realNow() + 3_600_000), 300);
+  try {
+    const res = await r.pipe(
+      ['sh', ['-c', 'i=0; while [ $i -lt 5 ]; do printf x; sleep 0.3; i=$((i+1)); done']],
+      ['wc', ['-c']],
+      { stallMs: 60_000 },
+    );
+    assert.equal(res.bytes, 5);
+  } finally {
+    clearTimeout(jump);
+    Date.now = realNow;
+  }
+});
