@@ -8,6 +8,8 @@ import { StallWatch } from '../../src/system/stall-watch.js';
 import { transfer } from '../../src/btrfs/transfer.js';
 import { btrfs } from '../../src/btrfs/commands.js';
 import { FakeRunner } from '../support/fake-runner.js';
+import { backupSchema } from '../../src/config/schema.js';
+import { parseStallTimeout } from '../../src/config/values.js';
 
 // The pipe's progress watchdog: the rule on a given clock, then the real adapter with
 // harmless programs standing in for a receive that stops reading, a writer that goes
@@ -160,4 +162,15 @@ test('[time] the clock set forward an hour (or a suspend) mid-stream: no stall; 
     clearTimeout(jump);
     Date.now = realNow;
   }
+});
+
+test('stall_timeout: "10m", "90s", "24h" in ms, "off" no limit; 0, a sign, a space, over 24h, a number refused by the schema', () => {
+  assert.equal(parseStallTimeout('10m'), 600_000);
+  assert.equal(parseStallTimeout('90s'), 90_000);
+  assert.equal(parseStallTimeout('24h'), 86_400_000);
+  assert.equal(parseStallTimeout('off'), undefined);
+  for (const ok of ['1s', '10m', '24h', '1440m', 'off'])
+    assert.equal(backupSchema.safeParse({ stall_timeout: ok }).success, true, ok);
+  for (const bad of ['0', '0s', '-5m', '+5m', '5 m', '5', '5d', '25h', '1441m', '86401s', 'abc', 'OFF', '', 600])
+    assert.equal(backupSchema.safeParse({ stall_timeout: bad }).success, false, String(bad));
 });
