@@ -16,6 +16,8 @@ export interface TransferSpec {
   /** what receives: the backup disk, or a restore's destination (named when it is full) */
   into?: 'backup' | 'restore';
   signal?: AbortSignal;
+  /** no byte moved for this long: both ends are killed ([backup] stall_timeout); undefined: no limit */
+  stallMs?: number;
   onProgress?: (bytes: number) => void;
 }
 
@@ -34,6 +36,7 @@ export async function transfer(runner: Runner, spec: TransferSpec): Promise<{ by
       btrfs.receive(spec.targetDir),
       {
         signal: spec.signal,
+        stallMs: spec.stallMs,
         onProgress: spec.onProgress,
       },
     );

@@ -99,6 +99,8 @@ export interface VaultConfig {
   retention?: { source: RetentionRules; target: RetentionRules };
   /** a source whose last successful backup is older is a warning in status (default 7 days) */
   maxAgeSeconds?: number;
+  /** a stream that moves no byte for this long is ended ([backup] stall_timeout); undefined: no limit */
+  stallMs?: number;
   /** who is told, and when ([notify]) */
   notify?: {
     command?: readonly string[];

@@ -106,3 +106,4 @@ export function layersInOrder(layers: readonly string[]): boolean {
 export const SNAPSHOT_DIR = 'snapshots';
 export const NOTIFY_DEFAULTS = { timeout: 60, on: ['failure', 'stale'] } as const;
 export const STATUS_DEFAULTS = { max_age: '7d' } as const;
+export const BACKUP_DEFAULTS = { stall_timeout: '10m' } as const;

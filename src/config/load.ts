@@ -5,14 +5,21 @@ import { escapeName, hasRawBytes } from '../core/byte-names.js';
 import { ProblemsError, UserError } from '../core/errors.js';
 import type { NamedTargetConfig, TargetConfig, VaultConfig } from './config.js';
 import { DEFAULT_SOURCE_RULES, DEFAULT_TARGET_RULES, type RetentionRules } from '../core/retention.js';
-import { DEFAULT_CONFIG, ROTATION_DEFAULTS, SNAPSHOT_DIR, STATUS_DEFAULTS, TARGET_DEFAULTS } from './defaults.js';
+import {
+  BACKUP_DEFAULTS,
+  DEFAULT_CONFIG,
+  ROTATION_DEFAULTS,
+  SNAPSHOT_DIR,
+  STATUS_DEFAULTS,
+  TARGET_DEFAULTS,
+} from './defaults.js';
 import { remoteTargets } from './remote-tables.js';
 import { readConfigFile } from './files.js';
 import { CONFIG_KEYS } from './keys.js';
 import { problem, schemaProblems } from './problems.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { assertDistinctSubvolumes, resolveSources } from './sources.js';
-import { notifyConfig, parseAge, parseMinFree, retentionRules as rules } from './values.js';
+import { notifyConfig, parseAge, parseMinFree, parseStallTimeout, retentionRules as rules } from './values.js';
 import { serveConfig } from './serve-config.js';
 import { folderProblems, hostProblems, targetProblems } from './config-rules.js';
 import { targetClashProblems, targetTables, type TargetTable } from './target-tables.js';
@@ -157,6 +164,7 @@ export function normalize(file: string, raw: RawConfig, sourcesFileText: string 
     remotes,
     retention,
     maxAgeSeconds: parseAge(raw.status?.max_age ?? STATUS_DEFAULTS.max_age),
+    stallMs: parseStallTimeout(raw.backup?.stall_timeout ?? BACKUP_DEFAULTS.stall_timeout),
     notify: raw.notify && notifyConfig(raw.notify),
     serve: raw.serve && serveConfig(raw.serve, file),
   };

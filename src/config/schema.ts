@@ -14,6 +14,7 @@ import {
   SINGLE_TARGET_NAME,
   SNAPSHOT_DIR,
   STATUS_DEFAULTS,
+  BACKUP_DEFAULTS,
   TARGET_DEFAULTS as D,
   TARGET_NAME_RULE,
 } from './defaults.js';
@@ -357,6 +358,25 @@ export const statusSchema = z.strictObject({
   }),
 });
 
+// seconds, minutes or hours, 1s to 24h; "off" turns the limit off
+const STALL_FORM = /^(off|[1-9]\d{0,5}[smh])$/;
+const stallLimit = z.string().check(
+  z.regex(STALL_FORM, 'is not a time such as "10m", "90s", "1h", or "off"'),
+  z.refine(
+    (v) => v === 'off' || Number(v.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[v.at(-1) as 's' | 'm' | 'h'] <= 86_400,
+    'is longer than 24h: use "off" for no limit',
+  ),
+);
+
+export const backupSchema = z.strictObject({
+  stall_timeout: documented(z.optional(stallLimit), {
+    expects: 'a string: a number of seconds, minutes or hours from 1s to 24h, e.g. "10m", "90s", "1h"; or "off"',
+    example: '[backup]\nstall_timeout = "10m"',
+    does: 'a stream (`btrfs send | btrfs receive` to a disk, to or from a backup server, a restore) that moves no byte for this long, or whose receive does not end within three times this long after the last byte (a backup server syncs before it answers), is ended and fails with what to check; the partial copy is deleted as after an interrupted run, and the other sources and targets go on. `"off"`: no limit',
+    default: `\`${JSON.stringify(BACKUP_DEFAULTS.stall_timeout)}\``,
+  }),
+});
+
 const sizeOrPercent = z.string().check(
   z.regex(/^\d+(\.\d+)?(%|[KMGT])$/, 'is not a percentage or a size'),
   z.refine(
@@ -436,6 +456,12 @@ export const configSchema = z.strictObject({
     example: '[retention.target]\ndaily = 31',
     does: 'how many snapshots each side keeps; each count is a whole number or `"all"`',
     default: 'none: nothing is ever deleted',
+  }),
+  backup: documented(z.optional(backupSchema), {
+    expects: 'a table: [backup] with stall_timeout',
+    example: '[backup]\nstall_timeout = "10m"',
+    does: 'how a run treats its streams',
+    default: 'the defaults of its keys',
   }),
   status: documented(z.optional(statusSchema), {
     expects: 'a table: [status] with max_age',

@@ -34,6 +34,12 @@ export function parseAge(text: string): number {
   return Number(m[1]) * { h: 3600, d: 86_400, w: 604_800 }[m[2] as 'h' | 'd' | 'w'];
 }
 
+/** "10m", "90s", "1h" in ms; "off": no limit (the schema checked the form) */
+export function parseStallTimeout(text: string): number | undefined {
+  if (text === 'off') return undefined;
+  return Number(text.slice(0, -1)) * { s: 1000, m: 60_000, h: 3_600_000 }[text.at(-1) as 's' | 'm' | 'h'];
+}
+
 export function notifyConfig(notify: NonNullable<RawConfig['notify']>): NonNullable<VaultConfig['notify']> {
   return {
     command: typeof notify.command === 'string' ? [notify.command] : notify.command,

@@ -98,6 +98,42 @@ export class CommandFailedError extends VaultError {
   }
 }
 
+/**
+ * A stream between two programs moved no byte for the stall limit (`[backup]
+ * stall_timeout`): both were ended. `afterEnd`: the writer had finished and the reader
+ * did not end in the time it gets then (`limitMs`: three times the limit).
+ */
+export class StalledError extends VaultError {
+  constructor(
+    readonly limitMs: number,
+    readonly from: string,
+    readonly to: string,
+    afterEnd: boolean,
+    stuck?: string,
+  ) {
+    const limit = limitText(limitMs);
+    super(
+      (afterEnd
+        ? `\`${to}\` did not end within ${limit} (3 × stall_timeout) after the last byte of \`${from}\`; both were ended`
+        : `no data moved for ${limit} between \`${from}\` and \`${to}\`; both were ended`) +
+        (stuck ? ` (${stuck} did not end when killed: stuck in the kernel, a disk that does not answer)` : ''),
+      ExitCode.failed,
+      'check the disk (dmesg | tail), the network and the backup server (a process stopped or hung there), then run again: the next run cleans up and goes on; stall_timeout in [backup] sets the limit ("off" turns it off)',
+    );
+  }
+}
+
+/** 600000 → "10m", the way stall_timeout is written */
+function limitText(ms: number): string {
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms} ms`;
+}
+
 /** A bug: something that should not happen. */
 export class InternalError extends VaultError {
   constructor(message: string) {

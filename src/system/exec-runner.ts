@@ -6,8 +6,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { fromBytes, hasRawBytes, toBytes } from '../core/byte-names.js';
-import { CommandFailedError, InterruptedError } from '../core/errors.js';
+import { CommandFailedError, InterruptedError, StalledError } from '../core/errors.js';
 import { runBounded } from './bounded-exec.js';
+import { StallWatch } from './stall-watch.js';
 import execBytes from './exec-bytes.pl.js';
 import { perlOneLine } from './perl-program.js';
 import {
@@ -29,6 +30,8 @@ const osSignals = constants.signals as Record<string, number>;
 const ENV = { LC_ALL: 'C', LANG: 'C' };
 const PROGRESS_INTERVAL_MS = 100;
 const STDERR_KEEP = 64 * 1024;
+/** how long a killed end of a stalled pipe may take to go (a process stuck in the kernel never does) */
+const STALL_KILL_GRACE_MS = 5000;
 /** what a pipe's reader may answer on its stdout (a server's reply line) */
 const READER_OUTPUT_KEEP = 1024 * 1024;
 
@@ -244,13 +247,35 @@ export class ExecRunner implements Runner {
       let firstFailed: 'writer' | 'reader' | undefined;
       let startError: Error | undefined;
 
+      // a stream that stops moving (a stopped or wedged receive, a server that does not
+      // read) would hold the run, and every later one at its lock, for ever; timed on the
+      // monotonic clock: a clock set forward, or a suspend, is no silence of the stream
+      const watch = new StallWatch(options.stallMs, performance.now());
+      let stalled: { afterEnd: boolean; limitMs: number } | undefined;
+      let settled = false;
+      const stall = () => {
+        // as it was when it fired: our kill ends the writer too
+        stalled = { afterEnd: ended.writer !== undefined, limitMs: watch.currentLimitMs! };
+        // a stopped process never handles SIGTERM; and an ssh on a master connection
+        // handed its stdio to the master, which holds our pipes open: they are let go,
+        // or the ends' close would never come
+        for (const child of [writer, reader]) {
+          if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+          for (const io of child.stdio) io?.destroy();
+        }
+        setTimeout(finish, STALL_KILL_GRACE_MS).unref();
+      };
+      // only the stream's own bytes are progress, never the reader's other I/O: an ssh
+      // that is its own master reads keep-alive answers every 15 s from a server whose
+      // serve stopped
       const sample = () => {
         writerPid ??= childOf(writer.pid);
         const n = through ? piped : readWritten(writerPid);
         if (n !== undefined && n > bytes) {
           bytes = n;
+          watch.moved(performance.now());
           options.onProgress?.(bytes);
-        }
+        } else if (!stalled && watch.stalled(performance.now())) stall();
       };
       const timer = setInterval(sample, PROGRESS_INTERVAL_MS);
 
@@ -260,10 +285,24 @@ export class ExecRunner implements Runner {
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
       const finish = () => {
+        if (settled) return;
+        settled = true;
         clearInterval(timer);
         options.signal?.removeEventListener('abort', onAbort);
         if (options.signal?.aborted) return reject(abortReason(options.signal));
         if (startError) return reject(startError);
+        if (stalled) {
+          const stuck = [!ended.writer && formatArgv(from), !ended.reader && formatArgv(to)].filter(Boolean);
+          return reject(
+            new StalledError(
+              stalled.limitMs,
+              formatArgv(from),
+              formatArgv(to),
+              stalled.afterEnd,
+              stuck.length ? stuck.map((c) => `\`${c}\``).join(' and ') : undefined,
+            ),
+          );
+        }
         // a writer that failed of itself (an exit code, not our kill) is the cause: the
         // stream it left short is only what `through` saw of that
         const writerFailed = ended.writer?.failed && ended.writer.code !== undefined;
@@ -300,6 +339,7 @@ export class ExecRunner implements Runner {
           failed: code !== 0,
         };
         ended[which] = e;
+        if (which === 'writer') watch.writerEnded(performance.now());
         if (e.failed) firstFailed ??= which;
         // a dead reader must not leave the writer blocked on a full pipe
         if (which === 'reader' && e.failed) terminate(writer);

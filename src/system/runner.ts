@@ -50,6 +50,12 @@ export interface PipeOptions {
    * passes through Node.
    */
   through?: Transform;
+  /**
+   * No byte through the pipe for this many ms (and, once the writer ended, the reader
+   * not ended in that time): both programs are killed and the call fails with a
+   * StalledError. Undefined: no limit.
+   */
+  stallMs?: number;
 }
 
 export interface PipeResult {

@@ -45,6 +45,8 @@ export interface BackupSourceDeps {
   /** the mount table, for the folder checks */
   mounts: readonly MountEntry[];
   signal?: AbortSignal;
+  /** a transfer that moves no byte for this long is ended ([backup] stall_timeout) */
+  stallMs?: number;
   now?: () => Date;
   /** a step (for the task's output) */
   step(text: string): void;

@@ -134,6 +134,7 @@ async function receive(
       compressed: deps.compressedSend,
       targetDir,
       signal: deps.signal,
+      stallMs: deps.stallMs,
       onProgress: (b) => {
         if (b > 0) killPoint('during-send');
         deps.progress(b, Date.now() - started);

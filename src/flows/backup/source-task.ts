@@ -126,6 +126,7 @@ async function backUpOnOpenTarget(
     targetMount,
     mounts: session.mounts,
     signal,
+    stallMs: config.stallMs,
     step: (text) => (task.output = text),
     sourceListing: () => session.sourceListing(source.mount),
     targetListing: () => session.targetListing(),

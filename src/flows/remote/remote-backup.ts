@@ -223,6 +223,7 @@ async function backUpSource(
       client.receiveArgv(source.name, snap.name, uuid, parent?.uuid ?? null),
       {
         signal: input.signal,
+        stallMs: input.config.stallMs,
         onProgress: (bytes) => {
           if (bytes > 0) killPoint('during-send');
           if (Date.now() - last < progressInterval(mode)) return;

@@ -186,7 +186,13 @@ export async function receiveStaged(
   folder: string,
   chosen: { name: string; receivedUuid: string },
   staging: string,
-  opts: { signal?: AbortSignal; mode: OutputMode; task: Task; parent?: { name: string; receivedUuid: string } },
+  opts: {
+    signal?: AbortSignal;
+    mode: OutputMode;
+    task: Task;
+    parent?: { name: string; receivedUuid: string };
+    config: Pick<VaultConfig, 'stallMs'>;
+  },
 ): Promise<number> {
   const started = Date.now();
   let last = 0;
@@ -203,6 +209,7 @@ export async function receiveStaged(
     .pipe(client.sendArgv(folder, chosen.name, parent?.name ?? null), btrfs.receiveConfined(staging), {
       through: guard,
       signal: opts.signal,
+      stallMs: opts.config.stallMs,
       onProgress: (b) => {
         if (Date.now() - last < progressInterval(opts.mode)) return;
         last = Date.now();

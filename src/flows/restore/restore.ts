@@ -224,6 +224,7 @@ async function restore(
       targetDir: dest.dir,
       into: 'restore',
       signal: opts.signal,
+      stallMs: opts.config.stallMs,
       onProgress: (b) => {
         if (Date.now() - last < every) return;
         last = Date.now();
