@@ -6,3 +6,4 @@ import type * as hooks from './wait-test-hooks.js';
 export const helloLimitMs: typeof hooks.helloLimitMs = (ms) => ms;
 export const connectTimeoutS: typeof hooks.connectTimeoutS = (s) => s;
 export const deviceWaitMs: typeof hooks.deviceWaitMs = (ms) => ms;
+export const clientIdleMs: typeof hooks.clientIdleMs = (ms) => ms;

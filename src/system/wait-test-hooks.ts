@@ -17,6 +17,11 @@ export function deviceWaitMs(ms: number): number {
   return positive(process.env.BTRFS_VAULT_TEST_DEVICE_WAIT_MS) ?? ms;
 }
 
+/** BTRFS_VAULT_TEST_CLIENT_IDLE_MS=N: how long serve waits for a client's next byte, instead of `ms` */
+export function clientIdleMs(ms: number): number {
+  return positive(process.env.BTRFS_VAULT_TEST_CLIENT_IDLE_MS) ?? ms;
+}
+
 function positive(value: string | undefined): number | undefined {
   const n = Number(value);
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;

@@ -384,6 +384,33 @@ test('[remote input] a stream cut short (the client went away): exit 3, nothing 
   );
 });
 
+test('[time] a client that stops sending mid-stream (suspended, its path dead) with the connection open: serve ends the receive after its idle limit (exit 3), so its folder lock goes; nothing half-received, no receive left running', async () => {
+  const s = snapshot('2026-12-06_14-40-00');
+  const stream = sendStream(s, a2);
+  const line = `receive home ${s.name} ${s.uuid} ${a2.uuid}`;
+  const before = serverState();
+  const idle = spawnServe(rootA, line, { BTRFS_VAULT_TEST_CLIENT_IDLE_MS: '1500' });
+  const out: Buffer[] = [];
+  let stderr = '';
+  idle.stdout!.on('data', (c: Buffer) => out.push(c));
+  idle.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  idle.stdin!.on('error', () => {});
+  const started = Date.now();
+  idle.stdin!.write(stream.subarray(0, 100)); // then nothing, and stdin stays open
+  const code = await new Promise<number | null>((resolve) => idle.on('close', resolve));
+  const took = Date.now() - started;
+  idle.stdin!.destroy();
+  assert.equal(code, 3, stderr);
+  assert.equal(out.length, 0, 'no answer');
+  assert.match(stderr, /no byte came from the client for 2 s/);
+  assert.ok(took >= 1400 && took < 30_000, `ended after its limit, not before: ${took} ms`);
+  assert.equal(serverState(), before, 'nothing half-received was kept');
+  assert.ok(
+    !sh('ps', ['-eo', 'args']).includes(`${s.name}.${idle.pid}`),
+    'no btrfs receive left in its staging folder',
+  );
+});
+
 test('[remote input] garbage instead of a stream: exit 3', async () => {
   await refused(rootA, `receive home x3 ${U} -`, 3, Buffer.from('#!/bin/sh\nrm -rf /\n'), /header/);
 });

@@ -13,6 +13,15 @@ import { backupsIn, folderDir, folderListing, INCOMING, LATEST, spaceOf, type Se
 import type { MinFree } from '../../config/values.js';
 import { recordReceived } from './received-record.js';
 import { removeStaging, stagingDir } from './staging.js';
+import { clientIdleMs } from '../../system/wait-test-hooks.js';
+
+/**
+ * A client that sends no byte for this long is given up on, so its folder's lock is let
+ * go: a laptop suspended mid-backup, a path that died without a reset (sshd's TCP
+ * keepalive takes two hours). The client's own watchdog ([backup] stall_timeout) ends
+ * its side; the next run is incremental from the last complete backup.
+ */
+export const CLIENT_IDLE_MS = 10 * 60_000;
 
 // `receive FOLDER NAME UUID PARENT` (docs/SERVER.md, "Receiving safely"): the client's
 // stream goes through the guard into a staging folder of its own, chrooted; what it made
@@ -62,7 +71,12 @@ export async function serveReceive(
     runner.change({ op: 'mkdir', path: staging, mode: 0o700 });
     const guard = new StreamGuard({ name: req.name, uuid: req.uuid, parent: req.parent });
     void pipeline(stdin, guard).catch(() => {}); // the guard's error reaches the receive below
-    await runner.stream(btrfs.receiveConfined(staging), { input: guard });
+    const idle = giveUpWhenIdle(stdin, guard, clientIdleMs(CLIENT_IDLE_MS));
+    try {
+      await runner.stream(btrfs.receiveConfined(staging), { input: guard });
+    } finally {
+      idle();
+    }
     // what it wrote is counted once committed; under min_free, the finally below deletes it
     if (minFree) {
       await runner.run(btrfs.sync(staging));
@@ -121,6 +135,35 @@ export async function serveReceive(
 }
 
 /** A folder's lock (receive, the server's prune), by the root's real path: two spellings of one root are one lock. */
+/** Ends the guard (and with it the receive) once `ms` pass without a byte from the client; returns the stop. */
+function giveUpWhenIdle(stdin: Readable, guard: StreamGuard, ms: number): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    clearTimeout(timer);
+    stdin.off('data', arm);
+    stdin.off('end', stop);
+  };
+  function arm() {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stop();
+      guard.destroy(
+        new RemoteRefusedError(
+          `the receive was ended: no byte came from the client for ${Math.round(ms / 1000)} s; nothing of it was kept`,
+          'stream',
+          "the client's next run sends again, from its last complete backup here; if this repeats, see why that host stops sending (suspended mid-backup, its network)",
+        ),
+      );
+    }, ms);
+  }
+  // an observer beside the pipeline: the chunks still flow to the guard, with its backpressure
+  stdin.on('data', arm);
+  // after the client's last byte the wait is the server's own (the receive, the sync)
+  stdin.once('end', stop);
+  arm();
+  return stop;
+}
+
 export function folderLockKey(root: string, folder: string): string {
   return `serve ${join(realpathSync(root), folder)}`;
 }
