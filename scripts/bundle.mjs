@@ -7,7 +7,7 @@
 //
 // Two builds of the same code: dist/bundle, the release (what npm pack ships), in which
 // each test hook module (fast LUKS key derivation, a pause after a setup step, kill
-// points) is replaced by its *.release.ts twin without any hook, so no environment
+// points, a cache folder of a test's own) is replaced by its *.release.ts twin without any hook, so no environment
 // variable can reach them; and dist/test-bundle with the hooks, run by the host and VM
 // tests and the demo through dist/test-bundle/btrfs-vault.cjs.
 import { build } from 'esbuild';
@@ -19,11 +19,12 @@ const HOOKS = [
   'src/flows/serve/serve-test-hooks.ts',
   'src/system/wait-test-hooks.ts',
   'src/system/kill-point.ts',
+  'src/cli/launch-test-hooks.ts',
 ].map((f) => resolve(f));
 const withoutTestHooks = {
   name: 'without-test-hooks',
   setup(b) {
-    b.onResolve({ filter: /(setup-test-hooks|serve-test-hooks|wait-test-hooks|kill-point)\.js$/ }, (args) => {
+    b.onResolve({ filter: /(setup-test-hooks|serve-test-hooks|wait-test-hooks|launch-test-hooks|kill-point)\.js$/ }, (args) => {
       const file = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
       if (!HOOKS.includes(file)) return undefined;
       return { path: file.replace(/\.ts$/, '.release.ts') };

@@ -10,6 +10,7 @@ import type { CommandsModule, runCli } from './program.js';
 import type * as ServeEntry from './serve-entry.js';
 import { exactArgs } from './exact-argv.js';
 import { DEFAULT_CONFIG } from '../config/defaults.js';
+import { testCacheDir } from './launch-test-hooks.js';
 
 /** Node's compiled code of btrfs-vault, root's alone: root runs what is in it. */
 export const COMPILE_CACHE_DIR = '/var/cache/btrfs-vault';
@@ -56,10 +57,11 @@ function cacheDir(args: readonly string[]): string | undefined {
   // -n alone or among other short flags (-bn)
   const dryRun = args.some((a) => a === '--dry-run' || /^-[A-Za-z]*n[A-Za-z]*$/.test(a));
   if (process.geteuid?.() !== 0 || dryRun) return undefined;
+  const dir = testCacheDir() ?? COMPILE_CACHE_DIR;
   try {
-    mkdirSync(COMPILE_CACHE_DIR, { recursive: true, mode: 0o700 });
-    const st = lstatSync(COMPILE_CACHE_DIR);
-    return st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0 ? COMPILE_CACHE_DIR : undefined;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    return st.isDirectory() && st.uid === 0 && (st.mode & 0o077) === 0 ? dir : undefined;
   } catch {
     return undefined; // a cache is an optimisation
   }

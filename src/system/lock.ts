@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { escapeName } from '../core/byte-names.js';
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { CommandFailedError, LockedError, UserError } from '../core/errors.js';
 import { readFileNoFollow } from './no-follow.js';
@@ -47,40 +57,76 @@ export async function acquireLocks(
   privateDir(dir);
   const named = keys.map((k) => ({ ...k, file: lockFile(k.key, dir) }));
   const files = [...new Set(named.map((k) => k.file))];
-  const held = await runner.hold(holdArgv(files));
-  if (held.held) {
-    try {
-      for (const k of named) writeOwner(`${k.file}.owner`, `${process.pid}\n${owner}\n${k.what}\n`);
-    } catch (err) {
-      // never a lock held by nobody's record: the lock process would wait for ever
-      await held.release();
-      throw err;
+  // the notes before the locks: a run that finds a lock taken finds its holder's note,
+  // however long this run takes to get on after the lock program said "held"
+  const notes = writeNotes(named.map((k) => ({ file: k.file, text: `${process.pid}\n${owner}\n${k.what}\n` })));
+  try {
+    // a lock let go between the lock program's try and the look at who holds it: tried again
+    for (let attempt = 1; ; attempt++) {
+      const held = await runner.hold(holdArgv(files));
+      if (held.held) {
+        let released: Promise<void> | undefined;
+        return { release: () => (released ??= held.release().finally(() => dropNotes(notes))) };
+      }
+      const taken = held.stderr.split('\n').at(-1) ?? '';
+      const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
+      if (!k) throw new CommandFailedError(`perl (the lock program) ${files.join(' ')}`, held.exitCode, held.stderr);
+      const holder = heldBy(taken);
+      if (holder) throw refusal(k.what, taken, holder);
+      if (attempt === 3)
+        throw new LockedError(
+          `another run held ${k.what} each time this run tried to take it, and had let it go each time this run looked`,
+          `run again; nothing was done by this run (lock file ${taken})`,
+        );
     }
-    let released: Promise<void> | undefined;
-    return { release: () => (released ??= held.release()) };
+  } catch (err) {
+    dropNotes(notes);
+    throw err;
   }
-  const taken = held.stderr.split('\n').at(-1) ?? '';
-  const k = held.exitCode === CONFLICT ? named.find((x) => x.file === taken) : undefined;
-  if (!k) throw new CommandFailedError(`perl (the lock program) ${files.join(' ')}`, held.exitCode, held.stderr);
-  const note = () => (readFileNoFollow(`${taken}.owner`) ?? '').split('\n');
-  let [pid, who] = note();
-  let holder = lockHolder(taken);
-  // the note is the holder's when the holder is that run's lock process (its child); a
-  // run that has just taken the lock writes its note right after: give it that moment
-  for (let i = 0; i < 10 && holder !== undefined && parentOf(holder) !== Number(pid); i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    [pid, who] = note();
-    holder = lockHolder(taken);
+}
+
+interface Holder {
+  pid: number;
+  /** the holder's run, from the note it wrote before it took the lock; none: not a btrfs-vault run */
+  note?: { pid: string; who: string };
+}
+
+/**
+ * Who holds `file` now: the process holding its flock and, when that process is the lock
+ * program of a btrfs-vault run, that run's note. The holder is looked up again after the
+ * note is read, so a run that let go in between is never taken for a stranger.
+ */
+function heldBy(file: string): Holder | undefined {
+  let pid = lockHolder(file);
+  for (let look = 1; pid !== undefined; look++) {
+    const parent = parentOf(pid);
+    const note = parent === undefined ? undefined : noteFile(file, parent);
+    // this run's own note (written for this try) names a holder only when an earlier hold of this run shares it
+    const ours = parent === process.pid && (liveNotes.get(note!) ?? 0) < 2;
+    const text = note === undefined || ours ? undefined : readFileNoFollow(note);
+    const still = lockHolder(file);
+    // the lock changed hands while the note was read: the new holder is looked at (a few times)
+    if (still !== pid && look < 5) {
+      pid = still;
+      continue;
+    }
+    if (text === undefined) return { pid };
+    const [notePid = '', who = ''] = text.split('\n');
+    return { pid, note: { pid: notePid, who } };
   }
-  if (holder === undefined || parentOf(holder) === Number(pid)) {
-    throw new LockedError(
-      `another btrfs-vault run (pid ${pid || '?'}${who ? `, ${who}` : ''}) is working with ${k.what}`,
-      `wait for it to finish and run again; nothing was done by this run (lock file ${taken})`,
+  return undefined;
+}
+
+function refusal(what: string, file: string, holder: Holder): LockedError {
+  const { pid, note } = holder;
+  if (note)
+    return new LockedError(
+      `another btrfs-vault run (pid ${note.pid || '?'}${note.who ? `, ${note.who}` : ''}) is working with ${what}`,
+      `wait for it to finish and run again; nothing was done by this run (lock file ${file})`,
     );
-  }
-  throw new LockedError(
-    `${k.what} is locked by pid ${holder} (${commandOf(holder)}), not by a btrfs-vault run that left a note (the lock's note names pid ${pid || '?'}${who ? `, ${who}` : ''}, which has ended)`,
-    `wait for pid ${holder} to finish, or end it if it should not hold the lock (ps -o pid,args -p ${holder}); nothing was done by this run (lock file ${taken})`,
+  return new LockedError(
+    `${what} is locked by pid ${pid} (${commandOf(pid)}), not by a btrfs-vault run`,
+    `wait for pid ${pid} to finish, or end it if it should not hold the lock (ps -o pid,args -p ${pid}); nothing was done by this run (lock file ${file})`,
   );
 }
 
@@ -126,11 +172,55 @@ export function holdArgv(files: readonly string[]): Argv {
   return ['perl', ['-e', HOLD_ALL, '--', ...files]];
 }
 
+/** The note of the run `pid` on `file`: named by that run, so each run's is its own. */
+function noteFile(file: string, pid: number): string {
+  return `${file}.owner.${pid}`;
+}
+
+/** The notes this process has written and not yet removed, by path: a second hold of one file shares the first's. */
+const liveNotes = new Map<string, number>();
+
 /**
- * Who holds a lock, for another run's message: written in place, not through a
- * temporary file and a rename (two more system calls and a sync per lock, per source);
- * a torn read only blurs a message. Never through a symlink, though the folder is private.
+ * Who holds a lock, for another run's message, written before the lock is taken and
+ * removed after it is let go. Written in place, not through a temporary file and a
+ * rename (two more system calls and a sync per lock, per source): a torn read only
+ * blurs a message. Never through a symlink, though the folder is private. A killed
+ * run's notes stay (in /run, gone at reboot); a later run with its pid writes its own.
  */
+function writeNotes(notes: readonly { file: string; text: string }[]): string[] {
+  const written: string[] = [];
+  try {
+    for (const { file, text } of notes) {
+      const path = noteFile(file, process.pid);
+      if (written.includes(path)) continue;
+      const live = liveNotes.get(path) ?? 0;
+      if (live === 0) writeOwner(path, text);
+      liveNotes.set(path, live + 1);
+      written.push(path);
+    }
+  } catch (err) {
+    dropNotes(written);
+    throw err;
+  }
+  return written;
+}
+
+function dropNotes(paths: readonly string[]): void {
+  for (const path of paths) {
+    const live = (liveNotes.get(path) ?? 1) - 1;
+    if (live > 0) {
+      liveNotes.set(path, live);
+      continue;
+    }
+    liveNotes.delete(path);
+    try {
+      unlinkSync(path);
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
 function writeOwner(path: string, text: string): void {
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
   try {

@@ -45,17 +45,15 @@ const mounted = (mp: string) =>
 function survivors(s: Scenario): string[] {
   const r = spawnSync('pgrep', ['-af', '^btrfs (send|receive)'], { encoding: 'utf8' });
   const btrfs = r.stdout.split('\n').filter((l) => l.includes(s.dir));
-  // a lock holder is found by the lock it still holds; a lock whose note names what
-  // another run works on (another test's, on this machine at the same time) is not ours
+  // a lock holder is found by the lock it still holds; only this scenario's locks (those a
+  // note of a run of its config names): other runs on the machine hold theirs meanwhile
   const flocks = heldFlocks();
-  const othersLock = (f: string) => {
-    const note = readOr(join(LOCK_DIR, `${f}.owner`));
-    return note !== '' && !note.includes(s.dir);
-  };
-  const held = (existsSync(LOCK_DIR) ? readdirSync(LOCK_DIR) : [])
-    .filter((f) => f.endsWith('.lock'))
-    .filter((f) => flocks.has(fileId(join(LOCK_DIR, f))) && !othersLock(f))
-    .map((f) => `lock held: ${f}`);
+  const ours = new Set(
+    (existsSync(LOCK_DIR) ? readdirSync(LOCK_DIR) : [])
+      .filter((f) => /\.lock\.owner\.\d+$/.test(f) && readOr(join(LOCK_DIR, f)).includes(`\nconfig ${s.config}\n`))
+      .map((f) => f.replace(/\.owner\.\d+$/, '')),
+  );
+  const held = [...ours].filter((f) => flocks.has(fileId(join(LOCK_DIR, f)))).map((f) => `lock held: ${f}`);
   return [...btrfs, ...held];
 }
 

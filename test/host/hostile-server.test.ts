@@ -1076,14 +1076,25 @@ test('[two of us at once] two restores of the same backup from the server into o
   const to = join(s.src.mountPoint, 'restore-twice');
   mkdirSync(to);
   const one = () =>
-    new Promise<number | null>((resolve) => {
+    new Promise<{ code: number | null; out: string }>((resolve) => {
       const c = s.spawnCli(['restore', s.data, '--target', 'offsite', '--to', to, '--config', cfgA]);
-      c.on('close', resolve);
+      let out = '';
+      c.stdout?.on('data', (d) => (out += d));
+      c.stderr?.on('data', (d) => (out += d));
+      c.on('close', (code) => resolve({ code, out }));
     });
-  const codes = await Promise.all([one(), one()]);
+  const runs = await Promise.all([one(), one()]);
+  const codes = runs.map((r) => r.code);
+  const said = runs.map((r) => `exit ${r.code}:\n${r.out}`).join('\n');
   const left = readdirSync(to);
-  assert.equal(left.length, 1, `left: ${left.join(' ')}; codes ${codes.join(' ')}`);
-  assert.equal(codes.filter((c) => c === 0).length, 1, codes.join(' '));
+  assert.equal(left.length, 1, `left: ${left.join(' ')}; ${said}`);
+  assert.equal(codes.filter((c) => c === 0).length, 1, said);
+  // refused here, before anything is asked of the server: the folder is locked, or the copy is there
+  assert.match(
+    runs.find((r) => r.code !== 0)!.out,
+    /another btrfs-vault run .* is working with the restore folder|exists already; nothing is ever overwritten/,
+    said,
+  );
   assert.match(sh('btrfs', ['property', 'get', '-ts', join(to, left[0]!), 'ro']), /ro=true/);
   sh('btrfs', ['subvolume', 'delete', join(to, left[0]!)]);
 });

@@ -23,6 +23,7 @@ import { sshExit, sshVerb } from '../../src/flows/remote/ssh.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { lockFile } from '../../src/system/lock.js';
+import { waitFor } from '../support/wait.js';
 
 // A backup server behind a real sshd on 127.0.0.1, its forced command `btrfs-vault
 // serve --root …`, the client's and the server's filesystems on loop devices. One
@@ -293,10 +294,12 @@ test('[two of us at once] another run holds this server: the run waits for nobod
   const held = onServer();
   writeFileSync(join(s.data, 'two'), '2');
   const file = lockFile(`remote root@127.0.0.1:${sshd.port}`);
-  // its own process group: the lock is held by sleep, flock's child, too
-  const holder = spawn('flock', ['-n', file, 'sleep', '30'], { stdio: 'ignore', detached: true });
+  // its own process group: the lock is held by sleep, flock's child, too; blocking (no -n):
+  // the probe below may hold the file for a moment
+  const holder = spawn('flock', [file, 'sleep', '30'], { stdio: 'ignore', detached: true });
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // held once a non-blocking try fails (not after a guessed wait)
+    await waitFor(() => spawnSync('flock', ['-n', '-E', '75', file, 'true']).status === 75);
     const r = run(['backup', '--target', 'offsite', '--json']);
     assert.equal(r.code, 4, r.stderr + r.stdout);
     assert.match(remoteOf(r.stdout).error!, /backup server offsite/);

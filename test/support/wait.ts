@@ -13,8 +13,12 @@ export async function waitFor<T>(probe: () => T | undefined | false, ms = 30_000
   }
 }
 
+// A limit, not a wait (it costs nothing when the link comes): udev on a one-vCPU guest
+// beside another boot is slow, and a limit reached fails the whole VM scenario
+const UDEV_LIMIT_MS = 60_000;
+
 /** Blocks until the device node `path` exists, letting udev settle between looks (it makes the links). */
-export function waitForDevice(path: string, ms = 15_000): void {
+export function waitForDevice(path: string, ms = UDEV_LIMIT_MS): void {
   const end = Date.now() + ms;
   while (!existsSync(path)) {
     if (Date.now() > end) throw new Error(`${path} did not appear`);
@@ -24,7 +28,7 @@ export function waitForDevice(path: string, ms = 15_000): void {
 }
 
 /** Blocks until `path` is gone, letting udev settle between looks (it removes the links). */
-export function waitForGone(path: string, ms = 15_000): void {
+export function waitForGone(path: string, ms = UDEV_LIMIT_MS): void {
   const end = Date.now() + ms;
   while (existsSync(path)) {
     if (Date.now() > end) throw new Error(`${path} is still there`);

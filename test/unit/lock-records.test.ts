@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,28 +35,28 @@ test('locks: every key in one program call; released on request', async () => {
   const lock = await acquireLocks(r, keys, 'config /etc/btrfs-vault/config.toml', dir);
   assert.deepEqual([...r.holding], [formatArgv(holdArgv(files))]);
   assert.match(
-    readFileSync(`${files[0]}.owner`, 'utf8'),
+    readFileSync(`${files[0]}.owner.${process.pid}`, 'utf8'),
     new RegExp(`^${process.pid}\\nconfig /etc/btrfs-vault/config.toml\\nthe backup target`),
   );
   await lock.release();
   assert.equal(r.holding.size, 0);
+  assert.ok(!existsSync(`${files[0]}.owner.${process.pid}`), 'the note goes with the lock');
 });
 
 test('locks: a conflict names the holder and what it holds; nothing else is held', async () => {
   const dir = join(scratchDir('lock'), 'locks');
   const files = keys.map((k) => lockFile(k.key, dir));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(`${files[1]}.owner`, '4242\nconfig /other.toml\nthe source /home\n');
+  // the fake's lock program says "taken", but nobody holds the file: let go in between, tried again, then refused
   const r = new FakeRunner().on(holdArgv(files), { exitCode: 75, stderr: files[1] });
   await assert.rejects(acquireLocks(r, keys, 'config /etc/x.toml', dir), (err: Error & { exitCode?: number }) => {
     assert.equal(err.exitCode, 4);
-    assert.match(
-      err.message,
-      /another btrfs-vault run \(pid 4242, config \/other\.toml\) is working with the source \/home/,
-    );
+    assert.match(err.message, /another run held the source \/home each time this run tried to take it/);
     return true;
   });
   assert.equal(r.holding.size, 0);
+  assert.equal(r.calls.filter((c) => c === formatArgv(holdArgv(files))).length, 3);
+  assert.ok(!existsSync(`${files[0]}.owner.${process.pid}`), "a refused run's notes go");
   // the lock program failing otherwise is no conflict: its own error, with its stderr
   const broken = new FakeRunner().on(holdArgv(files), { exitCode: 2, stderr: `${files[0]}: Read-only file system` });
   await assert.rejects(
@@ -85,7 +94,8 @@ test('locks, real: one of 50 held by someone else: LockedError naming it, none o
   const dir = join(scratchDir('lock'), 'locks');
   const files = fifty.map((k) => lockFile(k.key, dir));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(`${files[31]}.owner`, '777\nconfig /other.toml\nthe source /data/s31\n');
+  // a note left by a run long gone: not the holder's
+  writeFileSync(`${files[31]}.owner.777`, '777\nconfig /other.toml\nthe source /data/s31\n');
   // blocking (no -n): a probe below may hold the file for a moment; -o: only flock holds it, so killing it frees it (and its sleep dies with it)
   const other = spawn('flock', ['-o', files[31]!, 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', '30'], {
     stdio: 'ignore',
@@ -97,12 +107,10 @@ test('locks, real: one of 50 held by someone else: LockedError naming it, none o
       acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir),
       (err: Error & { exitCode?: number; fix?: string }) => {
         assert.equal(err.exitCode, 4);
-        // the note names pid 777, but flock holds it: the live holder is named, the note as what it is
+        // flock holds it: the live holder is named, never the dead run of an old note
         assert.match(
           err.message,
-          new RegExp(
-            `^the source /data/s31 is locked by pid ${other.pid} \\(flock\\), not by a btrfs-vault run that left a note \\(the lock's note names pid 777, config /other\\.toml, which has ended\\)$`,
-          ),
+          new RegExp(`^the source /data/s31 is locked by pid ${other.pid} \\(flock\\), not by a btrfs-vault run$`),
         );
         assert.match(err.fix ?? '', new RegExp(`nothing was done by this run \\(lock file ${files[31]}\\)`));
         return true;
@@ -112,6 +120,43 @@ test('locks, real: one of 50 held by someone else: LockedError naming it, none o
   } finally {
     other.kill('SIGKILL');
   }
+});
+
+test('locks, real: a run that has taken its locks and not yet got on (a loaded machine) is named by a refused run, however long it lags', async () => {
+  const dir = join(scratchDir('lock'), 'locks');
+  const files = fifty.slice(0, 2).map((k) => lockFile(k.key, dir));
+  let go!: () => void;
+  const gate = new Promise<void>((done) => (go = done));
+  let saidHeld!: (held: boolean) => void;
+  const heldNow = new Promise<boolean>((done) => (saidHeld = done));
+  // the lock program has said "held"; the run itself is not scheduled again until the gate opens
+  class Lagging extends ExecRunner {
+    override async hold(argv: Parameters<ExecRunner['hold']>[0]) {
+      const held = await super.hold(argv);
+      saidHeld(held.held);
+      await gate;
+      return held;
+    }
+  }
+  const first = acquireLocks(new Lagging(), fifty.slice(0, 2), 'config /etc/first.toml', dir);
+  try {
+    // (no flock probe while it takes them: a probe holds a file for a moment)
+    assert.ok(await heldNow, 'the first run holds its locks');
+    await assert.rejects(
+      acquireLocks(new ExecRunner(), fifty.slice(1, 2), 'config /etc/second.toml', dir),
+      (err: Error) => {
+        assert.equal(
+          err.message,
+          `another btrfs-vault run (pid ${process.pid}, config /etc/first.toml) is working with the source /data/s1`,
+        );
+        return true;
+      },
+    );
+  } finally {
+    go();
+    await (await first).release();
+  }
+  assert.deepEqual(files.filter(isHeld), []);
 });
 
 test('locks, real: a run killed with SIGKILL frees its locks at once', async () => {
@@ -185,7 +230,7 @@ test('links: previous only takes a valid latest; stale temporaries that are link
 test('locks, real: when an owner record cannot be written, the locks are let go and the error is told (never a run hung on its own lock)', async () => {
   const dir = join(scratchDir('lock'), 'locks');
   const files = fifty.map((k) => lockFile(k.key, dir));
-  mkdirSync(`${files[7]}.owner`, { recursive: true }); // a folder where the record goes
+  mkdirSync(`${files[7]}.owner.${process.pid}`, { recursive: true }); // a folder where the note goes
   await assert.rejects(
     acquireLocks(new ExecRunner(), fifty, 'config /etc/x.toml', dir),
     /EISDIR|illegal operation on a directory/,

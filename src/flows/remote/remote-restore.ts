@@ -10,7 +10,8 @@ import { lexists } from '../../system/no-follow.js';
 import type { Runner } from '../../system/runner.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
 import { progressInterval, runTasks, type OutputMode, type Task } from '../../ui/renderer.js';
-import { destination, taken } from '../restore/restore.js';
+import { destination, restoreFolderLock, taken } from '../restore/restore.js';
+import { acquireLocks, type Lock } from '../../system/lock.js';
 import { chooseBackup } from '../restore/backup-choice.js';
 import { checkRestoreOptions } from '../restore/restore-mode.js';
 import { BEFORE_RULE, parseBefore } from '../../core/before-time.js';
@@ -85,7 +86,11 @@ export async function restoreFromRemote(input: RemoteRestoreInput): Promise<Remo
   };
   const client = new ServeClient(runner, remote, input.controlDir);
   let reached = false;
+  let lock: Lock | undefined;
   try {
+    // before the server is asked: a second restore into this folder is refused here, not
+    // after both have received the whole backup and raced for its name
+    lock = await acquireLocks(runner, [restoreFolderLock(dest)], `config ${input.config.file}`);
     await runTasks(
       [
         {
@@ -132,6 +137,7 @@ export async function restoreFromRemote(input: RemoteRestoreInput): Promise<Remo
     report.exitCode = err instanceof VaultError ? err.exitCode : ExitCode.failed;
   } finally {
     if (reached) await client.close();
+    await lock?.release();
   }
   return report;
 }

@@ -11,6 +11,7 @@ import { transfer } from '../../btrfs/transfer.js';
 import { readMounts, readMountsSync } from '../../system/mounts.js';
 import { findMount, type MountEntry } from '../../core/mountinfo.js';
 import { quote, type Runner } from '../../system/runner.js';
+import type { LockKey } from '../../system/lock.js';
 import { lexists, readFileNoFollow } from '../../system/no-follow.js';
 import { OWNER_FILE } from '../../btrfs/folders.js';
 import { formatBytes, formatDuration, formatProgress } from '../../ui/format.js';
@@ -93,7 +94,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
   const session = new TargetSession(config, runner, [], [] as SourceResult[], {
     signal: opts.signal,
     verb: 'restored',
-    extraLocks: [{ what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` }],
+    extraLocks: [restoreFolderLock(dest)],
   });
 
   const pickBackup = opts.pickBackup;
@@ -122,6 +123,14 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreReport> {
 export interface Destination {
   dir: string;
   mount: MountEntry;
+}
+
+/**
+ * The restore folder's lock, the same for a restore from a disk and from a server: two
+ * restores into one folder would both find a name free and race to take it.
+ */
+export function restoreFolderLock(dest: Destination): LockKey {
+  return { what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` };
 }
 
 /** DIR: an existing real folder on a local btrfs filesystem. */
