@@ -24,11 +24,14 @@ const HOOKS = [
 const withoutTestHooks = {
   name: 'without-test-hooks',
   setup(b) {
-    b.onResolve({ filter: /(setup-test-hooks|serve-test-hooks|wait-test-hooks|launch-test-hooks|kill-point)\.js$/ }, (args) => {
-      const file = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
-      if (!HOOKS.includes(file)) return undefined;
-      return { path: file.replace(/\.ts$/, '.release.ts') };
-    });
+    b.onResolve(
+      { filter: /(setup-test-hooks|serve-test-hooks|wait-test-hooks|launch-test-hooks|kill-point)\.js$/ },
+      (args) => {
+        const file = resolve(args.resolveDir, args.path.replace(/\.js$/, '.ts'));
+        if (!HOOKS.includes(file)) return undefined;
+        return { path: file.replace(/\.ts$/, '.release.ts') };
+      },
+    );
   },
 };
 // a perl program is imported as './NAME.pl.js' (src/system/perl-files.d.ts): its file's text
