@@ -574,6 +574,31 @@ test('[two of us at once] two --path restores from the server at once: each its 
   assert.deepEqual(stagings(), []);
 });
 
+test('[two of us at once] two --path --overwrite restores from the server onto one file at once: one at a time, the second refused (exit 4) naming the run that holds it, the original kept as .before-restore', async () => {
+  const dest = join(freshDir('r-path-same'), 'f');
+  writeFileSync(dest, 'mine');
+  const both = await Promise.all(
+    ['second', 'first'].map((p) =>
+      run(['restore', s.data, '--path', p, '--target', 'offsite', '--to', dest, '--overwrite']),
+    ),
+  );
+  const won = both.filter((r) => r.code === 0);
+  const lost = both.filter((r) => r.code !== 0);
+  assert.equal(won.length, 1, both.map((r) => r.stdout + r.stderr).join('\n---\n'));
+  assert.equal(lost[0]!.code, 4, lost[0]!.stdout + lost[0]!.stderr);
+  assert.match(lost[0]!.stdout + lost[0]!.stderr, /another btrfs-vault run \(pid \d+, config .*\) is working with/);
+  // what the one that ran restored, whole; the user's original where --overwrite keeps it
+  const want = both[0]!.code === 0 ? readFileSync(join(s.data, 'second')) : Buffer.from('one');
+  assert.deepEqual(readFileSync(dest), want);
+  assert.equal(readFileSync(`${dest}.before-restore`, 'utf8'), 'mine');
+  assert.deepEqual(
+    readdirSync(join(s.src.mountPoint, 'r-path-same')).sort(),
+    ['f', 'f.before-restore'],
+    'no temporary left',
+  );
+  assert.deepEqual(stagings(), []);
+});
+
 test('[signals and power] Ctrl-C during a --path restore: its staging deleted; kill -9: the next run deletes what it left', async () => {
   lieList();
   writeFileSync(
