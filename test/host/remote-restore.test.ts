@@ -551,8 +551,9 @@ test('[paths we are given] restore --path --target SERVER through a symlink in t
 });
 
 test('[two of us at once] two --path restores from the server at once: each its own staging; what fails says so, copies nothing half, and leaves no staging', async () => {
-  const a = join(freshDir('r-path-two'), 'a');
-  const b = join(freshDir('r-path-two'), 'b');
+  // two folders: into one, the second is refused by the folder's lock (the case below)
+  const a = join(freshDir('r-path-two-a'), 'a');
+  const b = join(freshDir('r-path-two-b'), 'b');
   const [ra, rb] = await Promise.all([
     run(['restore', s.data, '--path', 'second', '--target', 'offsite', '--to', a]),
     run(['restore', s.data, '--path', 'first', '--target', 'offsite', '--to', b]),

@@ -7,6 +7,8 @@ import type { Runner } from '../../system/runner.js';
 import { formatBytes, formatDuration } from '../../ui/format.js';
 import { runTasks, type OutputMode, type Task } from '../../ui/renderer.js';
 import { copyBack } from '../restore/copy-back.js';
+import { restorePathLock } from '../restore/restore.js';
+import { acquireLocks, type Lock } from '../../system/lock.js';
 import { filesReport, statInside } from '../restore/files.js';
 import { checkRestoreOptions } from '../restore/restore-mode.js';
 import { askablePath, versionsOf, type RemoteFilesReport } from './remote-files.js';
@@ -68,7 +70,11 @@ export async function restorePathFromRemote(input: {
   await removeDeadStaging(runner, home);
   const client = new ServeClient(runner, remote, input.controlDir);
   let reached = false;
+  let lock: Lock | undefined;
   try {
+    // before the server is asked, as from a disk: a second restore into this folder is
+    // refused here, naming the run that holds it
+    lock = await acquireLocks(runner, [restorePathLock(input.to)], `config ${input.config.file}`);
     await runTasks(
       [
         {
@@ -133,6 +139,7 @@ export async function restorePathFromRemote(input: {
     report.status = 'failed';
   } finally {
     if (reached) await client.close();
+    await lock?.release();
   }
   return report;
 }

@@ -9,6 +9,7 @@ import { readMounts } from '../../system/mounts.js';
 import type { OutputMode } from '../../ui/renderer.js';
 import { TargetSession, type SourceResult } from '../session/target-session.js';
 import { copyBack } from './copy-back.js';
+import { restorePathLock } from './restore.js';
 import { assertOnDisk, assertOnMountedDisk } from '../session/source-pick.js';
 
 // One file or folder through the backups: where it exists and when it changed, and
@@ -108,7 +109,12 @@ export async function runFiles(opts: {
   assertOnMountedDisk(config, source);
   const rel = pathInSource(source, opts.path);
   const report = filesReport(runner, source, rel);
-  const session = new TargetSession(config, runner, [], [] as SourceResult[], { signal: opts.signal, verb: 'read' });
+  const session = new TargetSession(config, runner, [], [] as SourceResult[], {
+    signal: opts.signal,
+    verb: 'read',
+    // the folder it writes into, as a restore from a server locks it
+    ...(opts.restore && { extraLocks: [restorePathLock(opts.restore.to)] }),
+  });
   const backupsOf = async () => {
     const mount = (await readMounts()).filter((m) => m.mountPoint === session.targetMount!.mountPoint).at(-1)!;
     assertOnDisk(config, source, mount.mountPoint);

@@ -1,5 +1,5 @@
 import { accessSync, constants, lstatSync, readdirSync, realpathSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { SourceConfig, VaultConfig } from '../../config/config.js';
 import { escapeName } from '../../core/byte-names.js';
 import { ExitCode, TargetError, UserError } from '../../core/errors.js';
@@ -131,6 +131,23 @@ export interface Destination {
  */
 export function restoreFolderLock(dest: Destination): LockKey {
   return { what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` };
+}
+
+/**
+ * The lock of the folder a `restore --path` writes into (any filesystem), the key of
+ * restoreFolderLock's: two restores into one folder would both find the name free, or
+ * with --overwrite move each other's copy over the kept original.
+ */
+export function restorePathLock(to: string): LockKey {
+  const dir = dirname(resolve(to));
+  let real = dir;
+  try {
+    real = realpathSync.native(dir);
+  } catch {
+    // not there: the copy refuses it, under this lock
+  }
+  const device = findMount(readMountsSync(), real)?.device ?? '?';
+  return { what: `the restore folder ${escapeName(real)}`, key: `restore ${device} ${real}` };
 }
 
 /** DIR: an existing real folder on a local btrfs filesystem. */
