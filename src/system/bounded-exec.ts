@@ -17,6 +17,8 @@ export interface BoundedOptions {
   env: Record<string, string | undefined>;
   timeoutMs?: number;
   outputLimit: number;
+  /** the group is ended once stdout passes outputLimit (an answer that can only be refused) */
+  endPastLimit?: boolean;
 }
 
 export interface BoundedResult extends RunResult {
@@ -35,14 +37,6 @@ export function runBounded(command: readonly string[], o: BoundedOptions): Promi
       env: o.env,
       stdio: [o.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
-    const stdout = keepLast(child.stdout!, o.outputLimit);
-    const stderr = keepLast(child.stderr!, o.outputLimit);
-    if (o.input !== undefined) {
-      child.stdin!.on('error', () => {}); // a program that does not read its stdin is no error of ours
-      child.stdin!.end(o.input);
-    }
-    let timedOut = false;
-    let killer: NodeJS.Timeout | undefined;
     const group = (sig: NodeJS.Signals) => {
       try {
         if (child.pid) process.kill(-child.pid, sig);
@@ -50,6 +44,14 @@ export function runBounded(command: readonly string[], o: BoundedOptions): Promi
         /* the group is gone */
       }
     };
+    const stdout = keepLast(child.stdout!, o.outputLimit, o.endPastLimit ? () => group('SIGKILL') : undefined);
+    const stderr = keepLast(child.stderr!, o.outputLimit);
+    if (o.input !== undefined) {
+      child.stdin!.on('error', () => {}); // a program that does not read its stdin is no error of ours
+      child.stdin!.end(o.input);
+    }
+    let timedOut = false;
+    let killer: NodeJS.Timeout | undefined;
     const timer =
       o.timeoutMs === undefined
         ? undefined
@@ -87,14 +89,18 @@ export function runBounded(command: readonly string[], o: BoundedOptions): Promi
   });
 }
 
-/** The last `limit` bytes of a stream, and how many bytes before them were dropped. */
-function keepLast(stream: Readable, limit: number): { text(): string; dropped(): number } {
+/** The last `limit` bytes of a stream, and how many bytes before them were dropped; `past`: called once when there are more. */
+function keepLast(stream: Readable, limit: number, past?: () => void): { text(): string; dropped(): number } {
   let chunks: Buffer[] = [];
   let kept = 0;
   let dropped = 0;
   stream.on('data', (c: Buffer) => {
     chunks.push(c);
     kept += c.length;
+    if (past && kept + dropped > limit) {
+      past();
+      past = undefined;
+    }
     if (kept > 2 * limit) {
       const all = Buffer.concat(chunks);
       dropped += all.length - limit;

@@ -144,6 +144,7 @@ export class ExecRunner implements Runner {
       env: { ...process.env, ...ENV, ...options.env },
       timeoutMs: options.timeoutMs,
       outputLimit: options.outputLimit ?? STDERR_KEEP,
+      endPastLimit: options.endPastLimit,
     });
     if (r.spawnError)
       throw new CommandFailedError(

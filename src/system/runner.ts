@@ -38,6 +38,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** keep only the last this many bytes of each output (the rest is read and dropped) */
   outputLimit?: number;
+  /** with outputLimit: the program is ended once its stdout passes it (nothing more is read) */
+  endPastLimit?: boolean;
 }
 
 export interface PipeOptions {

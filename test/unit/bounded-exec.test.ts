@@ -54,3 +54,20 @@ test('bounded run: of a flood only the last bytes are kept, the rest counted as 
   assert.ok(r.stdout.endsWith('aEND\n'));
   assert.equal(r.outputCut, 3_000_004 - 4096);
 });
+
+test('bounded run with endPastLimit: a flood without end ends the group once stdout passes the limit, not at the time limit', async () => {
+  const t = Date.now();
+  const r = await new ExecRunner().run(['sh', ['-c', 'sleep 30 & echo $! >&2; exec yes']], {
+    timeoutMs: 10_000,
+    outputLimit: 1024 * 1024,
+    endPastLimit: true,
+    allowFailure: true,
+  });
+  assert.ok(Date.now() - t < 3_000, `${Date.now() - t} ms`);
+  assert.equal(r.timedOut, false);
+  assert.ok((r.outputCut ?? 0) > 0);
+  const child = Number(r.stderr.trim());
+  const deadline = Date.now() + 3_000;
+  while (!gone(child) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  assert.ok(gone(child), 'the group is ended, its children too');
+});

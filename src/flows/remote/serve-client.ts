@@ -152,10 +152,18 @@ export class ServeClient {
     let res;
     try {
       // a server that took the connection and never answers (a hung filesystem there) must not hold the run for ever
-      res = await this.runner.query(argv, { allowFailure: true, timeoutMs, outputLimit: REPLY_LIMIT + 1 });
+      // an answer past the limit can only be refused: ssh is ended there, the rest of a
+      // flood is not read (for up to the answer's time limit)
+      res = await this.runner.query(argv, {
+        allowFailure: true,
+        timeoutMs,
+        outputLimit: REPLY_LIMIT,
+        endPastLimit: true,
+      });
     } catch (err) {
       throw sshError(this.remote, err);
     }
+    if ((res.outputCut ?? 0) > 0) throw notAReply(this.remote, verb.verb, `more than ${REPLY_LIMIT} bytes`);
     if (res.timedOut)
       throw new TargetError(
         `the backup server ${this.where()} took the connection and did not answer ${verb.verb} within ${timeoutMs / 1000} s; nothing was sent`,
@@ -172,12 +180,15 @@ export function helloReply(remote: RemoteTargetConfig, text: string): Hello {
   return parseReply(remote, 'hello', helloSchema, text);
 }
 
+function notAReply(remote: RemoteTargetConfig, verb: string, why: string): TargetError {
+  return new TargetError(
+    `the backup server ${remote.name} (${destination(remote)}) answered ${verb} with something that is not a protocol ${PROTOCOL} reply (${why}); nothing of it was used`,
+    'check that the key line in the server\'s authorized_keys runs "btrfs-vault serve --root …" of the same release as this host',
+  );
+}
+
 function parseReply<T>(remote: RemoteTargetConfig, verb: string, schema: z.ZodMiniType<T>, text: string): T {
-  const bad = (why: string) =>
-    new TargetError(
-      `the backup server ${remote.name} (${destination(remote)}) answered ${verb} with something that is not a protocol ${PROTOCOL} reply (${why}); nothing of it was used`,
-      'check that the key line in the server\'s authorized_keys runs "btrfs-vault serve --root …" of the same release as this host',
-    );
+  const bad = (why: string) => notAReply(remote, verb, why);
   if (text.length > REPLY_LIMIT) throw bad(`${text.length} bytes`);
   const lines = text.split('\n').filter((l) => l !== '');
   if (lines.length !== 1) throw bad(`${lines.length} lines`);
