@@ -311,7 +311,9 @@ export const raidLayer: LayerHandler & RaidVerbs = {
   async close(ctx) {
     const { array } = ctx.config.target;
     const name = await arrayKernelName(array);
-    if (!name) return 'already-closed';
+    // the /dev/md/NAME link outlives a stop for a moment (udev removes it later): the
+    // kernel's /proc/mdstat says whether the array still runs (an inactive one is listed)
+    if (!name || !(await arrayStat(array))) return 'already-closed';
     // after its disks were pulled out only the kernel's name is left
     await ctx.runner.run(raidCommands.stop((await exists(array)) ? array : `/dev/${name}`));
     return 'closed';

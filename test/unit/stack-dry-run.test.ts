@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VaultConfig } from '../../src/config/config.js';
 import { closeStack, openStack } from '../../src/stack/stack.js';
@@ -129,4 +129,18 @@ test('without an ARRAY line, of several arrays named like ours only the one hold
       ) && /unplug the disks that are not/.test(e.fix ?? ''),
   );
   assert.deepEqual(neither.changes, []);
+});
+
+test('[ordering and agreement] close right after a stop, the /dev/md/NAME link not yet removed by udev: the kernel has no such array, so nothing is run (already closed)', async () => {
+  const { ctx } = setup();
+  const { raidLayer } = await import('../../src/stack/raid.js');
+  const dir = scratchDir('md');
+  // the link udev has not removed yet, to a node of an array the kernel no longer runs (not in /proc/mdstat)
+  writeFileSync(join(dir, 'md127'), '');
+  const array = join(dir, 'bv-unit-stopped');
+  symlinkSync(join(dir, 'md127'), array);
+  const none = new FakeRunner();
+  const stopped = { ...ctx, runner: none, config: { ...ctx.config, target: { ...ctx.config.target, array } } };
+  assert.equal(await raidLayer.close(stopped), 'already-closed');
+  assert.deepEqual(none.changes, []);
 });
