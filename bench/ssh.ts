@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { makeLoopBtrfs } from '../test/support/loop-disk.js';
 import { sh } from '../test/support/sh.js';
 import { tempDir } from '../test/support/scratch.js';
-import { authorize, makeSshd } from '../test/support/sshd.js';
+import { authorize, makeSshd, targetAddArgs } from '../test/support/sshd.js';
 import { hostRecordFile } from '../src/system/host-record.js';
 
 const TOOLS = ['btrfs-vault', 'raw', 'btrbk'] as const;
@@ -70,26 +70,9 @@ export async function sshPhase(
       `host = "benchhost"\nsources = [{ path = ${JSON.stringify(data)}, name = "data${round}" }]\nsnapshot_dir = ${JSON.stringify(join(src.mountPoint, `snaps-${round}`))}\n`;
     writeFileSync(config(1), sourceTable(1), { mode: 0o600 });
     configs.push(config(1));
-    const add = execFileSync(
-      'node',
-      [
-        bin,
-        'target',
-        'add',
-        'srv',
-        '--ssh',
-        'root@127.0.0.1',
-        '--port',
-        String(sshd.port),
-        '--fingerprint',
-        sshd.fingerprint(),
-        '--serve-root',
-        root,
-        '--config',
-        config(1),
-      ],
-      { encoding: 'utf8' },
-    );
+    const add = execFileSync('node', [bin, ...targetAddArgs(sshd, 'srv', root), '--config', config(1)], {
+      encoding: 'utf8',
+    });
     const line = add.split('\n').find((l) => l.startsWith('restrict,'))!;
     const first = readFileSync(config(1), 'utf8');
     // what target add appended (its comments name `[targets.…]` before the table does)

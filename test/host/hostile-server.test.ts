@@ -20,7 +20,7 @@ import { BIN } from '../support/cli.js';
 import { requireRoot } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
-import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { authorize, makeSshd, type Sshd, targetAddArgs, authorizePrinted } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { streamCommand, streamHeader, ATTR, CMD, u64, uuidBytes } from '../support/send-stream.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
@@ -159,19 +159,7 @@ before(async () => {
     `host = "hosta"\nsources = [${JSON.stringify(s.data)}]\nsnapshot_dir = ${JSON.stringify(join(s.src.mountPoint, 'snapshots'))}\n`,
     { mode: 0o600 },
   );
-  const add = runA([
-    'target',
-    'add',
-    'offsite',
-    '--ssh',
-    'root@127.0.0.1',
-    '--port',
-    String(sshd.port),
-    '--fingerprint',
-    sshd.fingerprint(),
-    '--serve-root',
-    vault,
-  ]);
+  const add = runA(targetAddArgs(sshd, 'offsite', vault));
   assert.equal(add.code, 0, add.stderr);
   const line = add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!;
   assert.match(line, new RegExp(`command="btrfs-vault serve --root ${vault}/hosta"`));
@@ -682,11 +670,7 @@ test('[paths we are given] a config folder with a quote: target add refuses befo
     oc,
   ]);
   assert.equal(add.code, 0, add.stderr);
-  authorize(
-    sshd,
-    add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!,
-    SERVE,
-  );
+  authorizePrinted(sshd, add.stdout, SERVE);
   const l = s.cli(['list', '--target', 'far', '--json', '--config', oc]);
   assert.equal(l.code, 0, l.stderr);
   assert.ok(folder in (JSON.parse(l.stdout) as { folders: object }).folders, l.stdout);

@@ -18,7 +18,7 @@ import { BIN, type CliResult } from '../support/cli.js';
 import { requireRoot } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
-import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { authorize, makeSshd, type Sshd, targetAddArgs, authorizePrinted } from '../support/sshd.js';
 import { waitFor } from '../support/wait.js';
 import { ATTR, CMD, streamCommand, streamHeader, u64, uuidBytes, type Attr } from '../support/send-stream.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
@@ -213,25 +213,9 @@ before(async () => {
     `host = "hosta"\nsources = [${JSON.stringify(s.data)}]\nsnapshot_dir = ${JSON.stringify(snaps())}\n`,
     { mode: 0o600 },
   );
-  const add = await runA([
-    'target',
-    'add',
-    'offsite',
-    '--ssh',
-    'root@127.0.0.1',
-    '--port',
-    String(sshd.port),
-    '--fingerprint',
-    sshd.fingerprint(),
-    '--serve-root',
-    vault,
-  ]);
+  const add = await runA(targetAddArgs(sshd, 'offsite', vault));
   assert.equal(add.code, 0, add.stderr);
-  authorize(
-    sshd,
-    add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!,
-    `BTRFS_VAULT_TEST_SERVE_LOG_SOCKET=${logSocket} ${SERVE}`,
-  );
+  authorizePrinted(sshd, add.stdout, `BTRFS_VAULT_TEST_SERVE_LOG_SOCKET=${logSocket} ${SERVE}`);
   // A's backup: a file, links out of the backup to B's root (absolute and relative), a deep folder
   writeFileSync(join(s.data, 'one'), 'first\n');
   symlinkSync(rootB, join(s.data, 'lnkB'));

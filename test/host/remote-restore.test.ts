@@ -16,7 +16,7 @@ import { BIN, type CliResult } from '../support/cli.js';
 import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
-import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { makeSshd, type Sshd, targetAddArgs, authorizePrinted } from '../support/sshd.js';
 import { ATTR, CMD, streamCommand, streamHeader, u64, uuidBytes, type Attr } from '../support/send-stream.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { snapshotTime } from '../../src/core/retention.js';
@@ -93,25 +93,9 @@ before(async () => {
   mkdirSync(join(serveRoot, 'testhost'), { mode: 0o700 });
   sshd = await makeSshd(join(s.dir, 'sshd'));
   await sshd.start();
-  const add = await run([
-    'target',
-    'add',
-    'offsite',
-    '--ssh',
-    'root@127.0.0.1',
-    '--port',
-    String(sshd.port),
-    '--fingerprint',
-    sshd.fingerprint(),
-    '--serve-root',
-    serveRoot,
-  ]);
+  const add = await run(targetAddArgs(sshd, 'offsite', serveRoot));
   assert.equal(add.code, 0, add.stderr);
-  authorize(
-    sshd,
-    add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!,
-    SERVE,
-  );
+  authorizePrinted(sshd, add.stdout, SERVE);
   // two backups on the disk and the server, a second apart (names are to the second)
   writeFileSync(join(s.data, 'first'), 'one');
   const b1 = await run(['backup', '--json']);

@@ -16,7 +16,7 @@ import { BIN } from '../support/cli.js';
 import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
 import { sh } from '../support/sh.js';
-import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { authorize, makeSshd, type Sshd, targetAddArgs } from '../support/sshd.js';
 import { hostRecordFile } from '../../src/system/host-record.js';
 import { loadConfig } from '../../src/config/load.js';
 import { sshExit, sshVerb } from '../../src/flows/remote/ssh.js';
@@ -134,19 +134,7 @@ test("[remote input] target add with a fingerprint that is not the server's: ref
 });
 
 test('target add: a key of its own (0600 in 0700), the host key pinned, the table added, the authorized_keys line printed', () => {
-  const r = run([
-    'target',
-    'add',
-    'offsite',
-    '--ssh',
-    'root@127.0.0.1',
-    '--port',
-    String(sshd.port),
-    '--fingerprint',
-    sshd.fingerprint(),
-    '--serve-root',
-    serveRoot,
-  ]);
+  const r = run(targetAddArgs(sshd, 'offsite', serveRoot));
   assert.equal(r.code, 0, r.stderr);
   const id = join(s.configDir, 'ssh', 'id_ed25519');
   assert.equal(statSync(id).mode & 0o777, 0o600);

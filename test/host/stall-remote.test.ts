@@ -1,12 +1,12 @@
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../support/cli.js';
 import { makeLoopBtrfs, requireRoot, type LoopFs } from '../support/loop-disk.js';
 import { makeScenario, type Scenario } from '../support/scenario.js';
-import { authorize, makeSshd, type Sshd } from '../support/sshd.js';
+import { makeSshd, type Sshd, targetAddArgs, authorizePrinted } from '../support/sshd.js';
 import { alive, parentOf, pidsWhere, runToEnd, sleep } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -60,25 +60,9 @@ before(async () => {
   mkdirSync(hostRoot(), { mode: 0o700 });
   sshd = await makeSshd(join(s.dir, 'sshd'));
   await sshd.start();
-  const add = await run([
-    'target',
-    'add',
-    'offsite',
-    '--ssh',
-    'root@127.0.0.1',
-    '--port',
-    String(sshd.port),
-    '--fingerprint',
-    sshd.fingerprint(),
-    '--serve-root',
-    serveRoot,
-  ]);
+  const add = await run(targetAddArgs(sshd, 'offsite', serveRoot));
   assert.equal(add.code, 0, add.stderr);
-  authorize(
-    sshd,
-    add.stdout.split('\n').find((l) => l.startsWith('restrict,'))!,
-    SERVE,
-  );
+  authorizePrinted(sshd, add.stdout, SERVE);
   writeFileSync(join(s.data, 'a'), 'a');
   const first = await run(['backup', '--json']);
   assert.equal(first.code, 0, first.stderr + first.stdout);
@@ -91,15 +75,16 @@ after(async () => {
   s?.dispose();
 });
 
-test("[remote input] the server's serve SIGSTOPped mid-receive: the server's target fails within stall_timeout naming the stall; nothing half-received there, its latest unchanged; the next run is incremental", async (t) => {
-  const [before] = onServer();
-  const latest = readlinkSync(join(hostRoot(), sourceName(s.data), 'latest'));
-  // more than ssh's window and the socket buffers hold: the sender must wait for the server
-  fill(s.data, 64);
-  const child = s.spawnCli(['backup', '--json', '--config', s.config]);
+/**
+ * Once the run's stream runs, stops the server's serve (and a `btrfs send`, which writes
+ * straight to the channel: it is what moves a restore's stream); the run must end soon
+ * after, failed.
+ */
+async function stopOnServer(t: TestContext, child: ChildProcess, program: 'send' | 'receive') {
   const out = runToEnd(child);
-  const receive = await waitFor(serverBtrfs('receive'), 60_000);
-  const serve = parentOf(receive)!;
+  const btrfs = await waitFor(serverBtrfs(program), 60_000);
+  const serve = parentOf(btrfs)!;
+  if (program === 'send') process.kill(btrfs, 'SIGSTOP');
   process.kill(serve, 'SIGSTOP');
   const stopped = Date.now();
   const r = await out;
@@ -108,6 +93,16 @@ test("[remote input] the server's serve SIGSTOPped mid-receive: the server's tar
   // the limit counts from the last byte moved, which may come a little before the stop
   assert.ok(took < 20_000, `ended ${took} ms after the stop`);
   assert.notEqual(r.code, 0, r.stdout);
+  return { r, btrfs, serve };
+}
+
+test("[remote input] the server's serve SIGSTOPped mid-receive: the server's target fails within stall_timeout naming the stall; nothing half-received there, its latest unchanged; the next run is incremental", async (t) => {
+  const [before] = onServer();
+  const latest = readlinkSync(join(hostRoot(), sourceName(s.data), 'latest'));
+  // more than ssh's window and the socket buffers hold: the sender must wait for the server
+  fill(s.data, 64);
+  const child = s.spawnCli(['backup', '--json', '--config', s.config]);
+  const { r, btrfs: receive, serve } = await stopOnServer(t, child, 'receive');
   const server = offsite(r.stdout);
   assert.equal(server.ok, false);
   assert.match(
@@ -132,19 +127,7 @@ test('[remote input] restore from a server whose send stops (serve and its btrfs
   const to = join(s.src.mountPoint, 'restored');
   mkdirSync(to);
   const child = s.spawnCli(['restore', s.data, '--target', 'offsite', '--to', to, '--json', '--config', s.config]);
-  const out = runToEnd(child);
-  const send = await waitFor(serverBtrfs('send'), 60_000);
-  const serve = parentOf(send)!;
-  // btrfs send writes straight to the channel: it is what stops the stream
-  process.kill(send, 'SIGSTOP');
-  process.kill(serve, 'SIGSTOP');
-  const stopped = Date.now();
-  const r = await out;
-  const took = Date.now() - stopped;
-  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
-  // the limit counts from the last byte moved, which may come a little before the stop
-  assert.ok(took < 20_000, `ended ${took} ms after the stop`);
-  assert.notEqual(r.code, 0, r.stdout);
+  const { r, btrfs: send, serve } = await stopOnServer(t, child, 'send');
   const report = JSON.parse(r.stdout) as { ok: boolean; error: string; fix: string };
   assert.equal(report.ok, false);
   assert.match(report.error, /no data moved for 2s between `ssh .*send.*` and `btrfs receive .*`; both were ended/);
@@ -170,18 +153,7 @@ test('[remote input] restore --path from a server whose send stops: fails within
     '--config',
     s.config,
   ]);
-  const out = runToEnd(child);
-  const send = await waitFor(serverBtrfs('send'), 60_000);
-  const serve = parentOf(send)!;
-  process.kill(send, 'SIGSTOP');
-  process.kill(serve, 'SIGSTOP');
-  const stopped = Date.now();
-  const r = await out;
-  const took = Date.now() - stopped;
-  t.diagnostic(`the run ended ${took} ms after the stream was stopped (stall_timeout 2s)`);
-  // the limit counts from the last byte moved, which may come a little before the stop
-  assert.ok(took < 20_000, `ended ${took} ms after the stop`);
-  assert.notEqual(r.code, 0, r.stdout);
+  const { r, btrfs: send, serve } = await stopOnServer(t, child, 'send');
   assert.match((JSON.parse(r.stdout) as { error: string }).error, /no data moved for 2s between `ssh .*send/);
   assert.equal(existsSync(to), false, 'nothing copied');
   assert.deepEqual(

@@ -114,3 +114,29 @@ export function authorize(sshd: Sshd, line: string, serveCommand: string): void 
   const forced = line.replace(/command="btrfs-vault serve /, `command="${serveCommand} serve `);
   writeFileSync(sshd.authorizedKeys, `${readFileSync(sshd.authorizedKeys, 'utf8')}${forced}\n`, { mode: 0o600 });
 }
+
+/** `target add NAME` for a server behind the test sshd: its arguments after the program. */
+export function targetAddArgs(sshd: Sshd, name: string, serveRoot: string): string[] {
+  const port = String(sshd.port);
+  return [
+    'target',
+    'add',
+    name,
+    '--ssh',
+    'root@127.0.0.1',
+    '--port',
+    port,
+    '--fingerprint',
+    sshd.fingerprint(),
+    '--serve-root',
+    serveRoot,
+  ];
+}
+
+/** The key line `target add` printed (its stdout), authorized for the test's `serve`; the line as printed. */
+export function authorizePrinted(sshd: Sshd, stdout: string, serveCommand: string): string {
+  const line = stdout.split('\n').find((l) => l.startsWith('restrict,'));
+  if (!line) throw new Error(`target add printed no authorized_keys line:\n${stdout}`);
+  authorize(sshd, line, serveCommand);
+  return line;
+}
