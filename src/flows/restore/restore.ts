@@ -130,7 +130,12 @@ export interface Destination {
  * restores into one folder would both find a name free and race to take it.
  */
 export function restoreFolderLock(dest: Destination): LockKey {
-  return { what: `the restore folder ${dest.dir}`, key: `restore ${dest.mount.device} ${dest.dir}` };
+  return { what: `the restore folder ${dest.dir}`, key: restoreKey(dest.mount.device, dest.dir) };
+}
+
+/** the one key of a restore folder, however the restore found its device and path */
+function restoreKey(device: string, dir: string): string {
+  return `restore ${device} ${dir}`;
 }
 
 /**
@@ -147,7 +152,7 @@ export function restorePathLock(to: string): LockKey {
     // not there: the copy refuses it, under this lock
   }
   const device = findMount(readMountsSync(), real)?.device ?? '?';
-  return { what: `the restore folder ${escapeName(real)}`, key: `restore ${device} ${real}` };
+  return { what: `the restore folder ${escapeName(real)}`, key: restoreKey(device, real) };
 }
 
 /** DIR: an existing real folder on a local btrfs filesystem. */
