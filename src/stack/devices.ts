@@ -1,3 +1,4 @@
+import { deviceWaitMs } from '../system/wait-test-hooks.js';
 import { access, realpath } from 'node:fs/promises';
 
 export async function exists(path: string): Promise<boolean> {
@@ -9,11 +10,8 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** how long a device node is waited for: udev makes it shortly after the layer below comes up */
-export const DEVICE_WAIT_MS = 10_000;
-
-/** udev creates device nodes shortly after the layer below comes up: wait for it. */
-export async function waitForDevice(path: string, ms = DEVICE_WAIT_MS): Promise<boolean> {
+/** udev creates device nodes shortly after the layer below comes up: wait for it (10 s unless told). */
+export async function waitForDevice(path: string, ms = deviceWaitMs(10_000)): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await exists(path)) return true;

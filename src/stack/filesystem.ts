@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { VaultConfig } from '../config/config.js';
-import { DEVICE_WAIT_MS, exists, waitForDevice } from './devices.js';
-import { deviceWaitMs } from '../system/wait-test-hooks.js';
+import { exists, waitForDevice } from './devices.js';
 import { InternalError, TargetError } from '../core/errors.js';
 import { escapeFstabField } from '../core/fstab.js';
 import { FSTAB, fstabEntriesFor } from '../system/fstab-file.js';
@@ -115,9 +114,7 @@ export const filesystemLayer: LayerHandler & { mountOf(ctx: StackContext): Promi
     const how = howToMount(ctx);
     if (how.device) {
       // udev makes the node shortly after the layer below opened; a dry-run opened nothing
-      const present = ctx.runner.changesTakeEffect
-        ? await waitForDevice(how.device, deviceWaitMs(DEVICE_WAIT_MS))
-        : await exists(how.device);
+      const present = ctx.runner.changesTakeEffect ? await waitForDevice(how.device) : await exists(how.device);
       // with an fstab entry, mount's own message says what is wrong
       if (!present && !how.fstab) {
         throw new TargetError(
